@@ -1,0 +1,40 @@
+# Blastwall: everything a fresh machine needs comes from here (Python 3.11+ and make).
+#   make audit   audit this machine, write blastwall-report/blastwall-report.{html,json}
+#   make test    install everything the tests need and run the whole suite
+PY ?= python3
+UV_VERSION := 0.13.9
+BOOT := .bootstrap
+UV := $(BOOT)/bin/uv
+VENV := .venv
+export UV_SYSTEM_CERTS := 1
+export UV_PROJECT_ENVIRONMENT := $(VENV)
+
+.PHONY: setup audit test test-deps bench lint clean
+
+$(UV):
+	$(PY) -m venv $(BOOT)
+	$(BOOT)/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+
+$(VENV)/.synced: pyproject.toml uv.lock | $(UV)
+	$(UV) sync --frozen --all-extras --quiet
+	@touch $@
+
+setup: $(VENV)/.synced
+
+audit: setup
+	$(VENV)/bin/blastwall audit --format html --format json --output-dir blastwall-report
+
+test-deps:
+	@bash scripts/install-test-deps
+
+test: setup test-deps
+	$(VENV)/bin/python -m pytest -n 2 --dist loadgroup -q -p no:cacheprovider
+
+bench: setup
+	$(VENV)/bin/python -m bench
+
+lint: setup
+	$(VENV)/bin/ruff check auditor providers reports tests || true
+
+clean:
+	rm -rf $(VENV) $(BOOT) blastwall-report

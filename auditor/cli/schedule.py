@@ -1,0 +1,9 @@
+"""CLI commands of this area. (Being built; see its issue.)"""
+
+from __future__ import annotations
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    """Add this module's commands to the main app."""
