@@ -10,6 +10,7 @@ import pytest
 # Shared server fixtures live in tests/support as pytest plugins.
 pytest_plugins = [
     "tests.support.canary",
+    "tests.support.moto_server",
 ]
 
 _PROVIDER_ENV_PREFIXES = (
