@@ -31,6 +31,8 @@ __all__ = [
     "load_config",
     "DEFAULT_CONFIG_NAME",
     "validate_cron",
+    "NotificationsConfig",
+    "SchedulerConfig",
 ]
 
 DEFAULT_CONFIG_NAME = "blastwall.toml"
@@ -79,13 +81,10 @@ def _ref(v: Any) -> Any:
 
 
 def validate_cron(expr: str) -> str:
-    from apscheduler.triggers.cron import CronTrigger
+    # crontab semantics (0 = Sunday), optional leading seconds field; see auditor/scheduler/cron.py
+    from .scheduler.cron import validate_expression
 
-    try:
-        CronTrigger.from_crontab(expr)
-    except ValueError as exc:
-        raise ValueError(f"invalid cron expression {expr!r}: {exc}") from None
-    return expr
+    return validate_expression(expr)
 
 
 def _tz(v: str) -> str:
@@ -209,6 +208,7 @@ class VerificationConfig(Strict):
     timezone: str = "UTC"
     sample: Literal["latest"] = "latest"
     mode: Literal["full", "quick"] = "full"
+    jitter_s: int = Field(default=0, ge=0)
 
     _c = field_validator("schedule")(lambda v: validate_cron(v) if v else v)
     _z = field_validator("timezone")(_tz)
@@ -224,6 +224,7 @@ class AuditJobConfig(Strict):
     timezone: str = "UTC"
     include_env: bool = False
     offline: bool = False
+    jitter_s: int = Field(default=0, ge=0)
 
     _c = field_validator("schedule")(lambda v: validate_cron(v) if v else v)
     _z = field_validator("timezone")(_tz)
@@ -232,8 +233,21 @@ class AuditJobConfig(Strict):
 class NotificationsConfig(Strict):
     webhook_url: SecretRef | None = None
     digest: Literal["daily"] | None = None
+    digest_schedule: str = "0 8 * * *"  # when the daily digest goes out
+    digest_timezone: str = "UTC"
 
     _w = field_validator("webhook_url", mode="before")(_ref)
+    _c = field_validator("digest_schedule")(validate_cron)
+    _z = field_validator("digest_timezone")(_tz)
+
+
+class SchedulerConfig(Strict):
+    """`[scheduler]`: how the daemon treats late, long and interrupted runs."""
+
+    misfire_grace_s: int | None = Field(default=None, gt=0)  # unset: a missed slot runs however late
+    shutdown_timeout_s: int = Field(default=300, ge=0)  # SIGTERM waits this long for running jobs
+    overdue_after_s: int = Field(default=3600, gt=0)  # health: a slot with no run after this is overdue
+    heartbeat_s: int = Field(default=10, gt=0)  # daemons silent for 6 heartbeats count as dead
 
 
 class StateConfig(Strict):
@@ -263,6 +277,7 @@ class Config(Strict):
     audits: tuple[AuditJobConfig, ...] = ()
     notifications: NotificationsConfig = NotificationsConfig()
     state: StateConfig = StateConfig()
+    scheduler: SchedulerConfig = SchedulerConfig()
     approvals: ApprovalsConfig = ApprovalsConfig()
     verify: VerifySettings = VerifySettings()
     providers: dict[str, dict[str, Any]] = Field(default_factory=dict)  # per-provider settings

@@ -125,7 +125,7 @@ class _Scanner:
             self.result.stats["files_binary"] += 1
             return
         text = data.decode("utf-8", "replace")
-        fmt = detect_format(path.name, rel_home or path.name)
+        fmt = detect_format(path.name, rel_home or str(path))
         if fmt == "dotenv" and category == SourceCategory.repository:
             category = SourceCategory.dotenv
         structured_secrets: set[str] = set()

@@ -157,7 +157,8 @@ def _dotenv(text: str) -> Iterator[Entry]:
 
 
 _SECTION = re.compile(r"^\s*\[([^\]]+)\]\s*$")
-_INI_KV = re.compile(r"^\s*([^=:#;\s][^=:]*?)\s*[=:]\s*(.*?)\s*$")
+_INI_KV = re.compile(r"^\s*([^=#;\s][^=]*?)\s*=\s*(.*?)\s*$")
+_INI_COLON = re.compile(r"^\s*([^=:#;\s][^=:]*?)\s*:\s*(.*?)\s*$")
 
 
 def _ini(text: str) -> Iterator[Entry]:
@@ -170,7 +171,7 @@ def _ini(text: str) -> Iterator[Entry]:
         if m:
             section = m.group(1).strip()
             continue
-        kv = _INI_KV.match(line)
+        kv = _INI_KV.match(line) or _INI_COLON.match(line)
         if kv:
             key = kv.group(1).strip()
             loc = f"{section}.{key}" if section else key

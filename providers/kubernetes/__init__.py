@@ -16,9 +16,9 @@ class KubernetesProvider(Provider):
 
     def recognisers(self) -> Sequence[Recogniser]:
         rules = tuple(
-            FileRule(".kube/config", f"users[*].user.{k}")
+            FileRule(".kube/config", f"users*.user.{k}")
             for k in ("token", "client-key-data", "password")
-        ) + (FileRule(".kube/config", "users[*].user.auth-provider.config.access-token"),)
+        ) + (FileRule(".kube/config", "users*.user.auth-provider.config.access-token"),)
         return (Recogniser(provider="kubernetes", kind="kubeconfig_user", files=rules, category="cli_config"),)
 
     def classify(self, candidate: Candidate) -> Credential:

@@ -1,0 +1,1 @@
+"""Off-platform backups and restore verification (placeholder, filled below)."""

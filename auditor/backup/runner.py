@@ -1,0 +1,402 @@
+"""`run_backup`: pg_dump (custom format, exported snapshot) -> optional age -> store -> manifest.
+
+The pipeline streams: pg_dump's stdout is read in 1 MiB chunks (or by `pyrage.encrypt_io` in
+64 KiB chunks), hashed, and handed to the store's writer, which keeps at most a few parts in
+memory. So memory is flat whatever the database size.
+
+Consistency: one REPEATABLE READ, READ ONLY transaction on the source exports its snapshot
+(`pg_export_snapshot()`); `pg_dump --snapshot=<id>` dumps from that snapshot while the same
+transaction counts every table's rows. The transaction stays open until pg_dump has finished,
+so the manifest's counts describe exactly the data in the dump.
+
+Failure: anything that goes wrong (pg_dump error, network loss, disk full, Ctrl-C/SIGTERM)
+aborts the upload, writes no manifest and records the run as failed with the reason. A run
+killed outright (kill -9) is found 'running' with a dead pid by the next run or list, marked
+failed, and its multipart upload aborted (`cleanup_interrupted`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import logging
+import os
+import secrets as _secrets
+import subprocess
+import tempfile
+import threading
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime, timedelta
+from typing import IO, Any
+
+import psycopg
+from psycopg import sql
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+from ..config import Config, SourceConfig
+from ..errors import BackupError, BlastwallError
+from ..pgtools import PgTool, find_pg_dump
+from ..redact import Redactor
+from ..secrets import Secret
+from ..state import StateDB
+from .catalog import BackupRecord, Catalog
+from .manifest import DumpTool, Manifest, ObjectInfo, SourceIdentity, TableCount, manifest_key, object_key
+from .stores import BackupStore, ObjectWriter, open_store
+
+__all__ = ["run_backup", "cleanup_interrupted", "resolve_source_url", "new_backup_id", "Progress",
+           "parse_recipients", "TABLES_SQL", "count_rows"]
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[..., None]  # progress(stage, **info); stages below
+# stages: "started", "dump_started", "part_uploaded" (n=), "object_committed", "manifest_written", "failed"
+
+CHUNK = 1024 * 1024
+
+TABLES_SQL = """
+SELECT n.nspname, c.relname
+FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE c.relkind = 'r' AND c.relpersistence <> 't'
+  AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_%'
+  AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid
+                  AND d.deptype = 'e')
+ORDER BY 1, 2
+"""
+
+
+def count_rows(conn: psycopg.Connection[Any]) -> list[TableCount]:
+    """Row count of every user table visible to `conn`'s current snapshot."""
+    tables = conn.execute(TABLES_SQL).fetchall()
+    out = []
+    for schema, name in tables:
+        row = conn.execute(sql.SQL("SELECT count(*) FROM {}.{}").format(sql.Identifier(schema),
+                                                                         sql.Identifier(name))).fetchone()
+        assert row is not None
+        out.append(TableCount(schema_name=schema, name=name, rows=int(row[0])))
+    return out
+
+
+def new_backup_id(source: str, now: datetime) -> str:
+    safe = "".join(ch if ch.isalnum() or ch in "-_" else "-" for ch in source)
+    return f"{safe}-{now.astimezone(UTC).strftime('%Y%m%dT%H%M%SZ')}-{_secrets.token_hex(3)}"
+
+
+def resolve_source_url(src: SourceConfig, environ: Mapping[str, str] | None = None) -> Secret:
+    """The source's libpq URL as a `Secret`."""
+    if src.url is not None:
+        return src.url.resolve(environ)
+    raise BackupError(
+        f"source {src.name!r} uses railway = {{...}}, which needs the Railway provider's database lookup; "
+        "it is not available in this build",
+        hint="configure url = \"env:NAME\" with the database URL for now",
+    )
+
+
+def parse_recipients(recipients: tuple[str, ...] | list[str]) -> list[Any]:
+    import pyrage
+
+    out = []
+    for r in recipients:
+        try:
+            out.append(pyrage.ssh.Recipient.from_str(r) if r.startswith("ssh-") else
+                       pyrage.x25519.Recipient.from_str(r))
+        except Exception as exc:
+            raise BackupError(f"invalid age recipient {r[:16]}…", hint="check encrypt_to in [[backups]]") from exc
+    return out
+
+
+def _client_env(params: Mapping[str, str], password: str | None) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
+    if password:
+        env["PGPASSWORD"] = password
+    return env
+
+
+class _TapReader:
+    """Reads pg_dump's stdout; remembers the first bytes and counts what went through."""
+
+    def __init__(self, raw: IO[bytes], on_first: Callable[[], None]) -> None:
+        self._raw = raw
+        self.head = b""
+        self.total = 0
+        self._on_first = on_first
+
+    def readable(self) -> bool:
+        return True
+
+    def _seen(self, data: bytes | memoryview) -> None:
+        if self.total == 0 and len(data):
+            self._on_first()
+        if len(self.head) < 8:
+            self.head += bytes(data[: 8 - len(self.head)])
+        self.total += len(data)
+
+    def read(self, n: int = -1) -> bytes:
+        data = self._raw.read(n if n and n > 0 else CHUNK)
+        self._seen(data)
+        return data
+
+    def readinto(self, b: bytearray | memoryview) -> int:
+        n = self._raw.readinto(b)  # type: ignore[attr-defined]
+        if n:
+            self._seen(memoryview(b)[:n])
+        return int(n or 0)
+
+
+class _HashingSink:
+    def __init__(self, writer: ObjectWriter) -> None:
+        self.writer = writer
+        self.sha = hashlib.sha256()
+        self.size = 0
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: bytes | bytearray | memoryview) -> int:
+        self.sha.update(data)
+        self.writer.write(data)
+        self.size += len(data)
+        return len(data)
+
+    def flush(self) -> None:
+        pass
+
+
+def cleanup_interrupted(catalog: Catalog, stores: Mapping[str, BackupStore]) -> list[str]:
+    """Mark dead 'running' runs failed and abort the multipart uploads of failed runs.
+
+    Also aborts incomplete uploads under each store's backup prefix that are older than a day
+    (from a run whose upload id was never recorded). Returns human-readable notes.
+    """
+    notes: list[str] = []
+    for rec in catalog.reap_dead_runs():
+        notes.append(f"marked interrupted backup {rec.id} as failed")
+        store = stores.get(rec.store)
+        if store is not None and rec.object_key and store.abort_upload(rec.object_key, rec.upload_id or ""):
+            catalog.update_run(rec.id, upload_id=None)
+    for rec in catalog.with_upload_ids():
+        store = stores.get(rec.store)
+        if store is None or not rec.object_key or not rec.upload_id:
+            continue
+        if store.abort_upload(rec.object_key, rec.upload_id):
+            catalog.update_run(rec.id, upload_id=None)
+            notes.append(f"aborted the incomplete upload of {rec.id}")
+    now = datetime.now(UTC)
+    for store in stores.values():
+        prefix = getattr(store, "prefix", "")
+        try:
+            uploads = store.incomplete_uploads(prefix)
+        except BlastwallError:
+            continue
+        for up in uploads:
+            if up.initiated is not None and now - up.initiated > timedelta(days=1):
+                store.abort_upload(up.key, up.upload_id)
+                notes.append(f"aborted a stale incomplete upload of {up.key}")
+    return notes
+
+
+def run_backup(
+    config: Config,
+    source_name: str,
+    *,
+    db: StateDB | None = None,
+    environ: Mapping[str, str] | None = None,
+    clock: Callable[[], datetime] | None = None,
+    progress: Progress | None = None,
+    store: BackupStore | None = None,
+) -> BackupRecord:
+    """Back up `source_name` to the store of its `[[backups]]` entry; return the catalogue record.
+
+    Raises `BackupError` (the run is then recorded as failed with the reason).
+    """
+    clock = clock or (lambda: datetime.now(UTC))
+    bcfg = config.backup_for(source_name)
+    src = config.source(source_name)
+    scfg = config.store(bcfg.store)
+    db = db or StateDB(config.state.url)
+    catalog = Catalog(db, clock)
+    emit = progress or (lambda stage, **info: None)
+    own_store = store is None
+    store = store or open_store(scfg, environ)
+    try:
+        cleanup_interrupted(catalog, {scfg.name: store})
+        url = resolve_source_url(src, environ)
+        Redactor.global_().add(url)
+        params = conninfo_to_dict(url.reveal())
+        password = params.pop("password", None)
+        if password:
+            Redactor.global_().add(Secret(password))
+        recipients = parse_recipients(bcfg.encrypt_to) if bcfg.encrypt_to else []
+        started = clock()
+        backup_id = new_backup_id(source_name, started)
+        okey = object_key(scfg.prefix, source_name, backup_id, bool(recipients))
+        mkey = manifest_key(scfg.prefix, source_name, backup_id)
+        catalog.start_run(backup_id, source_name, scfg.name, started)
+        catalog.update_run(backup_id, object_key=okey, manifest_key=mkey, location=store.location(okey),
+                           encrypted=bool(recipients), recipients=list(bcfg.encrypt_to))
+        emit("started", backup_id=backup_id)
+        try:
+            manifest = _dump_to_store(
+                backup_id=backup_id, src=src, params=params, password=password, store=store, okey=okey,
+                mkey=mkey, recipients=recipients, recipient_names=bcfg.encrypt_to, started=started,
+                clock=clock, catalog=catalog, emit=emit)
+        except BaseException as exc:
+            reason = _reason(exc)
+            with contextlib.suppress(Exception):
+                catalog.fail_run(backup_id, reason)
+            emit("failed", backup_id=backup_id, error=reason)
+            if isinstance(exc, BlastwallError):
+                raise
+            if isinstance(exc, KeyboardInterrupt | SystemExit):
+                raise
+            raise BackupError(reason) from exc
+        catalog.finish_run(
+            backup_id, size=manifest.object.size, sha256=manifest.object.sha256, upload_id=None,
+            source_identity=manifest.source.uri, server_version=manifest.server_version,
+            dump_version=manifest.dump_tool.version, lock_mode=manifest.object.lock_mode,
+            retain_until=manifest.object.retain_until, tables=len(manifest.tables),
+            total_rows=sum(t.rows for t in manifest.tables))
+        rec = catalog.get(backup_id)
+        assert rec is not None
+        return rec
+    finally:
+        if own_store:
+            store.close()
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, KeyboardInterrupt):
+        return "interrupted (Ctrl-C or SIGTERM); the upload was aborted and no manifest was written"
+    if isinstance(exc, SystemExit):
+        return "interrupted (process exit); the upload was aborted and no manifest was written"
+    if isinstance(exc, BlastwallError):
+        return Redactor.global_().redact(exc.message)
+    if isinstance(exc, OSError):
+        return f"{type(exc).__name__}: {exc.strerror or exc}"
+    return Redactor.global_().redact(f"{type(exc).__name__}: {exc}")
+
+
+def _source_info(conn: psycopg.Connection[Any]) -> tuple[str, int, str | None]:
+    row = conn.execute("SELECT current_setting('server_version'), current_setting('server_version_num')::int, "
+                       "has_function_privilege('pg_control_system()', 'execute')").fetchone()
+    assert row is not None
+    sysid = None
+    if row[2]:
+        r2 = conn.execute("SELECT system_identifier::text FROM pg_control_system()").fetchone()
+        sysid = r2[0] if r2 else None
+    return str(row[0]), int(row[1]), sysid
+
+
+def _dump_to_store(
+    *, backup_id: str, src: SourceConfig, params: dict[str, str], password: str | None, store: BackupStore,
+    okey: str, mkey: str, recipients: list[Any], recipient_names: tuple[str, ...], started: datetime,
+    clock: Callable[[], datetime], catalog: Catalog, emit: Progress,
+) -> Manifest:
+    import pyrage
+
+    conninfo = make_conninfo(**params) if params else ""
+    try:
+        conn = psycopg.connect(conninfo, password=password, connect_timeout=15,
+                               application_name="blastwall-backup") if password else \
+            psycopg.connect(conninfo, connect_timeout=15, application_name="blastwall-backup")
+    except psycopg.Error as exc:
+        raise BackupError(f"cannot connect to source {src.name!r}: {_pg_error(exc)}",
+                          hint="check the source URL, the network and the database's allowed clients") from None
+    with conn:
+        conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
+        conn.read_only = True
+        server_version, server_num, sysid = _source_info(conn)
+        row = conn.execute("SELECT pg_export_snapshot(), current_database()").fetchone()
+        assert row is not None
+        snapshot, dbname = str(row[0]), str(row[1])
+        server_major = server_num // 10000
+        tool: PgTool = find_pg_dump(server_major, configured=src.pg_dump)
+
+        stderr_f = tempfile.TemporaryFile()
+        argv = [str(tool.path), "--format=custom", f"--snapshot={snapshot}", "--no-password",
+                f"--dbname={conninfo}"]
+        proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=stderr_f, stdin=subprocess.DEVNULL,
+                                env=_client_env(params, password), bufsize=0)
+        assert proc.stdout is not None
+        writer: ObjectWriter | None = None
+        try:
+            writer = store.open_writer(okey, on_upload_started=lambda uid: catalog.update_run(backup_id,
+                                                                                                upload_id=uid))
+            writer.on_part = lambda n: emit("part_uploaded", n=n)
+            sink = _HashingSink(writer)
+            tap = _TapReader(proc.stdout, lambda: emit("dump_started", backup_id=backup_id))
+            failure: list[BaseException] = []
+
+            def pump() -> None:
+                try:
+                    if recipients:
+                        pyrage.encrypt_io(tap, sink, recipients)
+                    else:
+                        while True:
+                            chunk = tap.read(CHUNK)
+                            if not chunk:
+                                break
+                            sink.write(chunk)
+                except BaseException as exc:  # noqa: BLE001 - re-raised in the caller
+                    failure.append(exc)
+
+            t = threading.Thread(target=pump, name="blastwall-dump-pump", daemon=True)
+            t.start()
+            # Same snapshot as the dump: count while pg_dump streams.
+            tables = count_rows(conn)
+            while t.is_alive():
+                t.join(0.2)
+            rc = proc.wait()
+            if failure:
+                raise failure[0]
+            if rc != 0:
+                stderr_f.seek(0)
+                err = stderr_f.read(8192).decode(errors="replace").strip().splitlines()
+                raise BackupError("pg_dump failed: " + Redactor.global_().redact(" | ".join(err[:5])),
+                                  hint="see pg_dump's message; check the source's privileges and version")
+            if not tap.head.startswith(b"PGDMP"):
+                raise BackupError("pg_dump did not produce a custom-format archive")
+            stored = writer.commit()
+            writer = None
+        except BaseException:
+            with contextlib.suppress(Exception):
+                proc.kill()
+            with contextlib.suppress(Exception):
+                proc.wait(5)
+            if writer is not None:
+                if writer.abort() and writer.upload_id:
+                    # the abort reached the store: nothing left for cleanup_interrupted
+                    with contextlib.suppress(Exception):
+                        catalog.update_run(backup_id, upload_id=None)
+            raise
+        finally:
+            stderr_f.close()
+        conn.commit()  # ends the snapshot transaction
+    emit("object_committed", backup_id=backup_id, size=stored.size)
+    manifest = Manifest(
+        backup_id=backup_id,
+        source=SourceIdentity(name=src.name, host=params.get("host") or None,
+                              port=int(params["port"]) if params.get("port", "").isdigit() else None,
+                              database=dbname, system_identifier=sysid),
+        server_version=server_version,
+        server_version_num=server_num,
+        dump_tool=DumpTool(version=tool.version, major=tool.major),
+        started_at=started,
+        finished_at=clock(),
+        object=ObjectInfo(key=okey, store=store.name, location=store.location(okey), size=sink.size,
+                          sha256=sink.sha.hexdigest(), encrypted=bool(recipients), recipients=recipient_names,
+                          version_id=stored.version_id, lock_mode=stored.lock_mode,
+                          retain_until=stored.retain_until),
+        tables=tuple(tables),
+        snapshot=snapshot,
+    )
+    if stored.size != sink.size:
+        raise BackupError(f"store reports {stored.size} bytes written but {sink.size} were sent")
+    store.put_bytes(mkey, manifest.to_json())
+    emit("manifest_written", backup_id=backup_id)
+    return manifest
+
+
+def _pg_error(exc: psycopg.Error) -> str:
+    text = str(exc).strip().splitlines()
+    return Redactor.global_().redact(text[0] if text else type(exc).__name__)

@@ -1,0 +1,252 @@
+"""Audit history: every audit is recorded in the state database, so reports can say what changed.
+
+Tables (on the shared ``auditor.state.metadata``):
+  * ``audits``: one row per recorded audit (when, tool version, scope, counts);
+  * ``audit_findings``: the findings of each audit (id, rule, severity, subject, message, location).
+Findings are compared by ``Finding.id`` (stable across runs: rule + subject + path).
+No secret is ever written: findings and scope carry fingerprints and paths only.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time
+from typing import Any
+
+from sqlalchemy import (
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Table,
+    Text,
+    insert,
+    select,
+)
+
+from .errors import BlastwallError, StateError
+from .model import AuditResult, Finding
+from .state import StateDB, metadata
+
+__all__ = [
+    "audits_table",
+    "audit_findings_table",
+    "AuditRecord",
+    "FindingsDiff",
+    "record_audit",
+    "list_audits",
+    "latest_audit",
+    "audit_at_or_before",
+    "findings_of",
+    "diff_findings",
+    "diff_since",
+    "parse_since",
+]
+
+audits_table = Table(
+    "audits",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("generated_at", DateTime(timezone=True), nullable=False),
+    Column("recorded_at", DateTime(timezone=True), nullable=False),
+    Column("tool_version", String(64), nullable=False, default=""),
+    Column("scope", Text, nullable=False, default="{}"),
+    Column("n_findings", Integer, nullable=False, default=0),
+    Column("n_credentials", Integer, nullable=False, default=0),
+    Column("n_root_equivalent", Integer, nullable=False, default=0),
+    Index("ix_audits_generated_at", "generated_at"),
+)
+
+audit_findings_table = Table(
+    "audit_findings",
+    metadata,
+    Column("audit_id", String(36), ForeignKey("audits.id", ondelete="CASCADE"), primary_key=True),
+    Column("finding_id", String(64), primary_key=True),
+    Column("rule", String(200), nullable=False),
+    Column("severity", String(16), nullable=False),
+    Column("subject", Text, nullable=False),
+    Column("message", Text, nullable=False),
+    Column("provider", String(64)),
+    Column("path", Text),
+    Column("line", Integer),
+)
+
+_SEVERITY_ORDER = {"critical": 0, "high": 1, "medium": 2, "low": 3, "info": 4}
+
+
+@dataclass(frozen=True)
+class AuditRecord:
+    id: str
+    generated_at: datetime
+    recorded_at: datetime
+    tool_version: str
+    n_findings: int
+    n_credentials: int
+    n_root_equivalent: int
+
+    def summary(self) -> dict[str, Any]:
+        return {"id": self.id, "generated_at": self.generated_at.isoformat(),
+                "n_findings": self.n_findings, "n_credentials": self.n_credentials}
+
+
+@dataclass(frozen=True)
+class FindingsDiff:
+    previous: AuditRecord | None
+    current: AuditRecord | None
+    new: tuple[dict[str, Any], ...] = field(default_factory=tuple)
+    resolved: tuple[dict[str, Any], ...] = field(default_factory=tuple)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The `--json` shape of `report diff`, also stored as `AuditResult.changes`."""
+        return {
+            "from": self.previous.summary() if self.previous else None,
+            "to": self.current.summary() if self.current else None,
+            "new": list(self.new),
+            "resolved": list(self.resolved),
+            "counts": {"new": len(self.new), "resolved": len(self.resolved)},
+        }
+
+
+def _utc(dt: datetime) -> datetime:
+    return dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt.astimezone(UTC)
+
+
+def _finding_row(f: Finding) -> dict[str, Any]:
+    return {"finding_id": f.id, "rule": f.rule, "severity": f.severity.value, "subject": f.subject,
+            "message": f.message, "provider": f.provider, "path": f.path, "line": f.line}
+
+
+def _row_to_finding(row: Any) -> dict[str, Any]:
+    return {"id": row.finding_id, "rule": row.rule, "severity": row.severity, "subject": row.subject,
+            "message": row.message, "provider": row.provider, "path": row.path, "line": row.line}
+
+
+def _record(row: Any) -> AuditRecord:
+    return AuditRecord(id=row.id, generated_at=_utc(row.generated_at), recorded_at=_utc(row.recorded_at),
+                       tool_version=row.tool_version, n_findings=row.n_findings,
+                       n_credentials=row.n_credentials, n_root_equivalent=row.n_root_equivalent)
+
+
+def _sorted(findings: Iterable[dict[str, Any]]) -> tuple[dict[str, Any], ...]:
+    return tuple(sorted(findings, key=lambda f: (_SEVERITY_ORDER.get(f["severity"], 9), f["rule"], f["id"])))
+
+
+def diff_findings(previous: Iterable[dict[str, Any]], current: Iterable[dict[str, Any]]) -> tuple[
+        tuple[dict[str, Any], ...], tuple[dict[str, Any], ...]]:
+    """(new, resolved) between two collections of finding dicts, by `id`."""
+    prev = {f["id"]: f for f in previous}
+    cur = {f["id"]: f for f in current}
+    new = _sorted(f for k, f in cur.items() if k not in prev)
+    resolved = _sorted(f for k, f in prev.items() if k not in cur)
+    return new, resolved
+
+
+def record_audit(db: StateDB, result: AuditResult, *, now: datetime | None = None) -> FindingsDiff:
+    """Store `result` as a new audit and return what changed since the audit recorded before it.
+
+    The caller can put ``diff.to_dict()`` into ``AuditResult.changes`` before writing reports.
+    """
+    db.create_all()
+    previous = latest_audit(db)
+    prev_findings = findings_of(db, previous.id) if previous else []
+    audit_id = str(uuid.uuid4())
+    recorded_at = _utc(now or datetime.now(UTC))
+    row = {
+        "id": audit_id,
+        "generated_at": _utc(result.generated_at),
+        "recorded_at": recorded_at,
+        "tool_version": result.tool_version or "",
+        "scope": json.dumps(result.scope, default=str),
+        "n_findings": len(result.findings),
+        "n_credentials": len(result.credentials),
+        "n_root_equivalent": sum(1 for c in result.credentials if c.root_equivalent),
+    }
+    unique = {f.id: f for f in result.findings}
+    try:
+        with db.engine.begin() as conn:
+            conn.execute(insert(audits_table), [row])
+            rows = [{"audit_id": audit_id, **_finding_row(f)} for f in unique.values()]
+            for i in range(0, len(rows), 5000):
+                conn.execute(insert(audit_findings_table), rows[i:i + 5000])
+    except Exception as exc:  # sqlalchemy errors carry no secrets, but keep the message short
+        raise StateError(f"cannot record the audit in the state database: {type(exc).__name__}",
+                         hint="check that the state directory is writable (BLASTWALL_STATE_DIR)") from exc
+    current = AuditRecord(id=audit_id, generated_at=row["generated_at"], recorded_at=recorded_at,
+                          tool_version=row["tool_version"], n_findings=row["n_findings"],
+                          n_credentials=row["n_credentials"], n_root_equivalent=row["n_root_equivalent"])
+    new, resolved = diff_findings(prev_findings, (_finding_row_dict(f) for f in unique.values()))
+    return FindingsDiff(previous=previous, current=current, new=new, resolved=resolved)
+
+
+def _finding_row_dict(f: Finding) -> dict[str, Any]:
+    d = _finding_row(f)
+    d["id"] = d.pop("finding_id")
+    return d
+
+
+def list_audits(db: StateDB) -> list[AuditRecord]:
+    db.create_all()
+    with db.engine.connect() as conn:
+        rows = conn.execute(select(audits_table).order_by(audits_table.c.generated_at,
+                                                          audits_table.c.recorded_at)).all()
+    return [_record(r) for r in rows]
+
+
+def latest_audit(db: StateDB) -> AuditRecord | None:
+    audits = list_audits(db)
+    return audits[-1] if audits else None
+
+
+def audit_at_or_before(db: StateDB, when: datetime, *, exclude: str | None = None) -> AuditRecord | None:
+    when = _utc(when)
+    found = [a for a in list_audits(db) if a.generated_at <= when and a.id != exclude]
+    return found[-1] if found else None
+
+
+def findings_of(db: StateDB, audit_id: str) -> list[dict[str, Any]]:
+    db.create_all()
+    t = audit_findings_table
+    with db.engine.connect() as conn:
+        rows = conn.execute(select(t).where(t.c.audit_id == audit_id)).all()
+    return [_row_to_finding(r) for r in rows]
+
+
+def parse_since(value: str) -> str | datetime:
+    """`last`, or an ISO date/datetime (naive means UTC)."""
+    v = value.strip()
+    if v.lower() == "last":
+        return "last"
+    try:
+        if len(v) == 10:
+            d = date.fromisoformat(v)
+            return datetime.combine(d, time.max, tzinfo=UTC)  # the state at the end of that day
+        return _utc(datetime.fromisoformat(v.replace("Z", "+00:00")))
+    except ValueError:
+        raise BlastwallError(f"--since {value!r} is neither 'last' nor a date",
+                             hint="use --since last, --since 2026-11-30 or --since 2026-11-30T12:00:00Z") from None
+
+
+def diff_since(db: StateDB, since: str | datetime = "last") -> FindingsDiff:
+    """What changed between an earlier audit and the latest one.
+
+    ``since="last"`` compares with the audit recorded before the latest; a datetime compares with the
+    newest audit at or before that moment. With no earlier audit, every current finding is new.
+    """
+    audits: Sequence[AuditRecord] = list_audits(db)
+    if not audits:
+        raise StateError("no audit has been recorded yet", hint="run `blastwall audit` first")
+    current = audits[-1]
+    if since == "last":
+        previous = audits[-2] if len(audits) >= 2 else None
+    else:
+        assert isinstance(since, datetime)
+        previous = audit_at_or_before(db, since, exclude=current.id)
+    cur = findings_of(db, current.id)
+    prev = findings_of(db, previous.id) if previous else []
+    new, resolved = diff_findings(prev, cur)
+    return FindingsDiff(previous=previous, current=current, new=new, resolved=resolved)

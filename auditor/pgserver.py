@@ -1,0 +1,325 @@
+"""`ScratchPostgres`: a throwaway PostgreSQL server for restore drills and tests.
+
+    with ScratchPostgres.start_new(min_major=17) as pg:
+        pg.create_database("drill")
+        with pg.connect("drill") as conn: ...
+        subprocess.run([pg.tool("pg_restore"), "-d", "drill", dump], env=pg.client_env())
+
+Guarantees (the restore verifier and gated restores rely on them):
+- Everything lives in one fresh temporary directory (data, socket, log, password file); nothing
+  outside it is created or changed. The directory is removed on stop.
+- It listens on 127.0.0.1 only, on a free port, with SCRAM password authentication and a
+  random superuser password that is never printed (`client_env()` hands it to child
+  processes through `PGPASSWORD`, never argv).
+- When the caller is root it runs as `nobody` through `runuser -u nobody` (PostgreSQL refuses
+  to run as root); only the temporary directory is chowned to that user. No users are
+  created and no other permissions are touched.
+- It is always stopped: on leaving the `with` block (also on exceptions and Ctrl-C), on
+  interpreter exit, and, if this process is killed outright, the server gets SIGTERM from the
+  kernel (parent-death signal) so it does not outlive us.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import ctypes
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+import weakref
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import psycopg
+
+from .errors import VerificationError
+from .pgtools import find_server_bin_dir
+from .secrets import Secret
+
+__all__ = ["ScratchPostgres", "free_port"]
+
+_LIVE: weakref.WeakSet[ScratchPostgres] = weakref.WeakSet()
+_UNPRIVILEGED_USER = "nobody"
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _set_parent_death_signal() -> None:  # runs in the child between fork and exec
+    try:
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except OSError:
+        pass
+
+
+class ScratchPostgres:
+    """A PostgreSQL server in its own temporary directory. Use as a context manager."""
+
+    superuser = "postgres"
+    host = "127.0.0.1"
+
+    def __init__(
+        self,
+        bin_dir: str | os.PathLike[str] | None = None,
+        *,
+        min_major: int = 0,
+        settings: Mapping[str, str] | None = None,
+        durable: bool = False,
+        startup_timeout_s: float = 30.0,
+        run_as: str | None = None,
+    ) -> None:
+        """`bin_dir`: PostgreSQL bin directory (default: the newest suitable one, see
+        `pgtools.find_server_bin_dir`). `durable=False` turns off fsync and friends: right for a
+        scratch server whose data is thrown away. `run_as`: user to drop to when root
+        (default `nobody`)."""
+        self.bin_dir = Path(bin_dir) if bin_dir else find_server_bin_dir(min_major)
+        self._settings = dict(settings or {})
+        self._durable = durable
+        self._timeout = startup_timeout_s
+        self._user = run_as or _UNPRIVILEGED_USER
+        self._password = Secret(secrets.token_urlsafe(24))
+        self.port = 0
+        self.tmpdir: Path | None = None
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._uid: int | None = None
+        self._gid: int | None = None
+
+    # ---- lifecycle ----------------------------------------------------------------------------
+
+    @classmethod
+    def start_new(cls, **kw: Any) -> ScratchPostgres:
+        return cls(**kw).start()
+
+    def __enter__(self) -> ScratchPostgres:
+        if self._proc is None:
+            self.start()
+        return self
+
+    def __exit__(self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None) -> None:
+        self.stop()
+
+    @property
+    def running(self) -> bool:
+        return self._proc is not None and self._proc.poll() is None
+
+    @property
+    def data_dir(self) -> Path:
+        assert self.tmpdir is not None
+        return self.tmpdir / "data"
+
+    def tool(self, name: str) -> str:
+        return str(self.bin_dir / name)
+
+    def _as_user(self, argv: list[str]) -> list[str]:
+        if os.geteuid() == 0:
+            return ["runuser", "-u", self._user, "--", *argv]
+        return argv
+
+    def start(self) -> ScratchPostgres:
+        if self._proc is not None:
+            return self
+        self.tmpdir = Path(tempfile.mkdtemp(prefix="blastwall-pg-"))
+        _LIVE.add(self)
+        try:
+            self._init()
+            last: Exception | None = None
+            for _ in range(3):  # a free port can be taken between probe and bind
+                try:
+                    self._launch()
+                    return self
+                except _PortTaken as exc:
+                    last = exc
+            raise VerificationError(f"scratch PostgreSQL could not bind a port: {last}")
+        except BaseException:
+            self.stop()
+            raise
+
+    def _chown_tree(self, path: Path) -> None:
+        assert self._uid is not None and self._gid is not None
+        os.chown(path, self._uid, self._gid)
+        for root, dirs, files in os.walk(path):
+            for n in dirs + files:
+                os.chown(os.path.join(root, n), self._uid, self._gid)
+
+    def _init(self) -> None:
+        assert self.tmpdir is not None
+        if os.geteuid() == 0:
+            import pwd
+
+            pw = pwd.getpwnam(self._user)
+            self._uid, self._gid = pw.pw_uid, pw.pw_gid
+        (self.tmpdir / "sock").mkdir()
+        pwfile = self.tmpdir / "pwfile"
+        fd = os.open(pwfile, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(self._password.reveal() + "\n")
+        if self._uid is not None:
+            self._chown_tree(self.tmpdir)  # our own temporary directory only
+        try:
+            self._run(
+                [self.tool("initdb"), "-D", str(self.data_dir), "-U", self.superuser, "--pwfile", str(pwfile),
+                 "--auth=scram-sha-256", "-E", "UTF8", "--locale=C", "--no-sync", "--no-instructions"],
+                what="initdb",
+            )
+        finally:
+            pwfile.unlink(missing_ok=True)
+
+    def _run(self, argv: list[str], *, what: str, timeout: float = 120) -> None:
+        out = subprocess.run(self._as_user(argv), capture_output=True, text=True, cwd=self.tmpdir,
+                             timeout=timeout, check=False, env=self._server_env())
+        if out.returncode != 0:
+            tail = "\n".join((out.stderr or out.stdout).strip().splitlines()[-5:])
+            raise VerificationError(f"scratch PostgreSQL {what} failed: {tail}",
+                                    hint="see the PostgreSQL message above; check free disk space in the temp dir")
+
+    def _server_env(self) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
+        env["LC_ALL"] = "C"
+        return env
+
+    def _launch(self) -> None:
+        assert self.tmpdir is not None
+        self.port = free_port()
+        opts = {
+            "listen_addresses": "127.0.0.1",
+            "port": str(self.port),
+            "unix_socket_directories": str(self.tmpdir / "sock"),
+            "max_connections": "40",
+            "shared_buffers": "128MB",
+            "max_wal_size": "4GB",
+            "log_min_messages": "warning",
+        }
+        if not self._durable:
+            opts.update(fsync="off", synchronous_commit="off", full_page_writes="off")
+        opts.update(self._settings)
+        argv = [self.tool("postgres"), "-D", str(self.data_dir)]
+        for k, v in opts.items():
+            argv += ["-c", f"{k}={v}"]
+        log = open(self.tmpdir / "server.log", "ab")  # noqa: SIM115 - owned by the child
+        try:
+            self._proc = subprocess.Popen(self._as_user(argv), stdout=log, stderr=subprocess.STDOUT,
+                                          cwd=self.tmpdir, env=self._server_env(),
+                                          preexec_fn=_set_parent_death_signal, start_new_session=True)
+        finally:
+            log.close()
+        deadline = time.monotonic() + self._timeout
+        while time.monotonic() < deadline:
+            if self._proc.poll() is not None:
+                text = self._log_tail()
+                self._proc = None
+                if "could not bind" in text or "Address already in use" in text:
+                    raise _PortTaken(text)
+                raise VerificationError(f"scratch PostgreSQL exited during start-up: {text}")
+            try:
+                with self.connect("postgres", connect_timeout=2):
+                    return
+            except psycopg.OperationalError:
+                time.sleep(0.05)
+        raise VerificationError(f"scratch PostgreSQL did not start within {self._timeout:.0f}s: {self._log_tail()}")
+
+    def _log_tail(self, n: int = 8) -> str:
+        assert self.tmpdir is not None
+        try:
+            lines = (self.tmpdir / "server.log").read_text(errors="replace").strip().splitlines()
+        except OSError:
+            return ""
+        return "\n".join(lines[-n:])
+
+    def stop(self) -> None:
+        """Stop the server (fast shutdown, then kill) and remove its directory. Idempotent."""
+        proc, self._proc = self._proc, None
+        if proc is not None and proc.poll() is None:
+            # The postmaster is the child of runuser (when root); signal it through its pid file.
+            pid = self._postmaster_pid()
+            try:
+                if pid:
+                    self._signal(pid, signal.SIGINT)
+                else:
+                    proc.send_signal(signal.SIGINT)
+                proc.wait(timeout=20)
+            except (subprocess.TimeoutExpired, OSError):
+                with contextlib.suppress(OSError):
+                    os.killpg(proc.pid, signal.SIGKILL)
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    proc.wait(timeout=10)
+        if self.tmpdir is not None:
+            shutil.rmtree(self.tmpdir, ignore_errors=True)
+            self.tmpdir = None
+        _LIVE.discard(self)
+
+    def _postmaster_pid(self) -> int | None:
+        try:
+            return int((self.data_dir / "postmaster.pid").read_text().split("\n", 1)[0])
+        except (OSError, ValueError, AssertionError):
+            return None
+
+    def _signal(self, pid: int, sig: int) -> None:
+        os.kill(pid, sig)
+
+    # ---- clients --------------------------------------------------------------------------------
+
+    def conninfo(self, dbname: str = "postgres") -> Secret:
+        """A libpq connection string (it contains the password, hence a `Secret`)."""
+        return Secret(psycopg.conninfo.make_conninfo(host=self.host, port=str(self.port), user=self.superuser,
+                                                     password=self._password.reveal(), dbname=dbname))
+
+    def client_env(self, dbname: str | None = None) -> dict[str, str]:
+        """Environment for PostgreSQL client tools (psql, pg_restore) talking to this server."""
+        env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
+        env.update(PGHOST=self.host, PGPORT=str(self.port), PGUSER=self.superuser,
+                   PGPASSWORD=self._password.reveal(), PGSSLMODE="disable", PGCONNECT_TIMEOUT="10")
+        if dbname:
+            env["PGDATABASE"] = dbname
+        return env
+
+    def connect(self, dbname: str = "postgres", **kw: Any) -> psycopg.Connection[Any]:
+        return psycopg.connect(self.conninfo(dbname).reveal(), autocommit=True, **kw)
+
+    def create_database(self, name: str) -> None:
+        with self.connect() as conn:
+            conn.execute(psycopg.sql.SQL("CREATE DATABASE {}").format(psycopg.sql.Identifier(name)))
+
+    def drop_database(self, name: str) -> None:
+        with self.connect() as conn:
+            conn.execute(psycopg.sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
+                psycopg.sql.Identifier(name)))
+
+    @contextlib.contextmanager
+    def database(self, name: str | None = None) -> Iterator[str]:
+        """A fresh database, dropped afterwards (also on failure)."""
+        name = name or f"scratch_{secrets.token_hex(6)}"
+        self.create_database(name)
+        try:
+            yield name
+        finally:
+            if self.running:
+                self.drop_database(name)
+
+    def server_version_num(self) -> int:
+        with self.connect() as conn:
+            row = conn.execute("SHOW server_version_num").fetchone()
+            assert row is not None
+            return int(row[0])
+
+
+class _PortTaken(Exception):
+    pass
+
+
+@atexit.register
+def _stop_all() -> None:
+    for pg in list(_LIVE):
+        with contextlib.suppress(Exception):
+            pg.stop()

@@ -1,0 +1,38 @@
+"""Gated workflows: a deterministic runner decides what runs next; humans approve what destroys.
+
+See `model` (steps), `runner` (execution and crash-safe resume), `gate` (approvals), `store`
+(persistence), `plan` (plan hashing), `notify` (webhooks) and `restore` (the restore workflow).
+"""
+
+from __future__ import annotations
+
+from .gate import ApprovalPolicy, ApprovalRefused, Gate, GateOutcome, GateVerdict, HumanGate, UnsafeAutoApprove
+from .model import (
+    END,
+    Action,
+    ApprovalGate,
+    Check,
+    Read,
+    Route,
+    RunState,
+    Step,
+    StepContext,
+    StepError,
+    StepKind,
+    StepPreconditionFailed,
+    StepState,
+    Workflow,
+)
+from .notify import Notifier, NullNotifier, RecordingNotifier, WebhookNotifier
+from .plan import canonical_json, plan_sha256
+from .runner import CrashHook, Runner, WorkflowFactory, utcnow
+from .store import DecisionRecord, RunRecord, RunStore, StepRecord
+
+__all__ = [
+    "END", "Action", "ApprovalGate", "Check", "Read", "Route", "Step", "StepContext", "StepError",
+    "StepKind", "StepPreconditionFailed", "StepState", "RunState", "Workflow",
+    "ApprovalPolicy", "ApprovalRefused", "Gate", "GateOutcome", "GateVerdict", "HumanGate", "UnsafeAutoApprove",
+    "Notifier", "NullNotifier", "RecordingNotifier", "WebhookNotifier",
+    "canonical_json", "plan_sha256", "CrashHook", "Runner", "WorkflowFactory", "utcnow",
+    "DecisionRecord", "RunRecord", "RunStore", "StepRecord",
+]
