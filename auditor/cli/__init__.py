@@ -58,7 +58,9 @@ _register()
 
 def main() -> None:
     try:
-        app(standalone_mode=False)
+        rc = app(standalone_mode=False)
+        # click returns the code of a typer.Exit raised by a command instead of exiting
+        sys.exit(rc if isinstance(rc, int) else 0)
     except KeyboardInterrupt:
         _common.err_console.print("interrupted")
         sys.exit(130)
