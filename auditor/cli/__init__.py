@@ -73,12 +73,8 @@ def main() -> None:
         _common.err_console.print("aborted")
         sys.exit(130)
     except Exception as exc:  # click usage errors and the unexpected
-        import click
-
-        if isinstance(exc, click.exceptions.UsageError):
-            exc.show()
-            sys.exit(2)
-        if isinstance(exc, click.exceptions.ClickException):
+        # typer may ship its own copy of click: recognise its exceptions by shape
+        if hasattr(exc, "show") and isinstance(getattr(exc, "exit_code", None), int):
             exc.show()
             sys.exit(exc.exit_code)
         if _common.STATE.verbose:
