@@ -142,7 +142,9 @@ class ApiClient:
                 self._sleep(self._backoff * 2 ** (attempt - 1))
                 continue
             except httpx.HTTPError as exc:
-                if attempt > self.max_retries:
+                # a refused connection is rarely transient: one retry, not the full budget
+                budget = 1 if isinstance(exc, httpx.ConnectError) else self.max_retries
+                if attempt > budget:
                     raise ProviderUnavailable(
                         f"{self.provider}: cannot reach {self._client.base_url.host} ({type(exc).__name__})",
                         hint="check the endpoint URL and network access",

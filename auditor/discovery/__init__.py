@@ -124,6 +124,9 @@ class _Scanner:
         if b"\x00" in data[:_BINARY_SNIFF]:
             self.result.stats["files_binary"] += 1
             return
+        active = self.matcher.prefilter(data)
+        if not active and rel_home is None:
+            return  # no token format and no known key name occurs: nothing can match
         text = data.decode("utf-8", "replace")
         fmt = detect_format(path.name, rel_home or str(path))
         if fmt == "dotenv" and category == SourceCategory.repository:
@@ -136,10 +139,11 @@ class _Scanner:
                 self.result.stats["files_malformed"] += 1
                 self.gap(shown, f"partly inspected: {exc}; searched as plain text instead")
             else:
-                hits = self.matcher.match_entries(entries, rel_home)
+                hits = self.matcher.match_entries(entries, rel_home, active)
                 structured_secrets = {h.secret for h in hits}
                 self.add(hits, shown, category)
-        text_hits = self.matcher.match_text(text, dotenv_locators=(fmt == "dotenv"), skip=structured_secrets)
+        text_hits = self.matcher.match_text(text, dotenv_locators=(fmt == "dotenv"), skip=structured_secrets,
+                                             active=active)
         if rel_home is not None:
             # Whole-file tokens (e.g. ~/.supabase/access-token) are claimed by FileRule locator "*".
             for r in self.matcher.file_recognisers:

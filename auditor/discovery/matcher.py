@@ -8,10 +8,24 @@ from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 
 from ..provider import Recogniser
+from .anchors import AnchorIndex, literal_prefixes
 from .parsers import Entry
 from .placeholders import is_placeholder
 
-__all__ = ["Hit", "Matcher", "unwrap"]
+_KEY_BASE = 1_000_000
+
+
+@dataclass(frozen=True)
+class Active:
+    """What the prefilter found possible in one file."""
+
+    text: frozenset[int]
+    keys: frozenset[str]
+
+    def __bool__(self) -> bool:
+        return bool(self.text or self.keys)
+
+__all__ = ["Hit", "Matcher", "Active", "unwrap"]
 
 _WRAPPERS = (
     re.compile(r"^(?:Bearer|Token|token|Basic|bearer)\s+(\S+)$"),
@@ -56,32 +70,43 @@ class Matcher:
                 self.by_key.setdefault(k, []).append(r)
         self.text_recognisers = [r for r in self.recognisers if r.text_pattern is not None]
         self.file_recognisers = [r for r in self.recognisers if r.files]
-        # One combined pattern for a cheap first pass over whole files.
-        parts = []
+        # Literal prefilter over raw bytes: which text recognisers and key names can match at all.
+        self.anchors = AnchorIndex()
         for i, r in enumerate(self.text_recognisers):
             assert r.text_pattern is not None
-            pat = r.text_pattern.pattern.replace("(?P<secret>", "(?:")
-            parts.append(f"(?P<r{i}>{pat})")
-        self._combined = re.compile("|".join(parts), self._flags()) if parts else None
-        keys = sorted(self.by_key, key=len, reverse=True)
-        self._assign = (
-            re.compile(
-                r"""(?m)(?<![A-Za-z0-9_])["']?(""" + "|".join(map(re.escape, keys)) +
-                r""")["']?\s*(?:=|:|=>)\s*["'`]?([^\s"'`,;}#]+)"""
-            )
-            if keys
-            else None
+            self.anchors.add(i, literal_prefixes(r.text_pattern),
+                             ignore_case=bool(r.text_pattern.flags & re.IGNORECASE))
+        self._keys = sorted(self.by_key, key=len, reverse=True)
+        for j, k in enumerate(self._keys):
+            self.anchors.add(_KEY_BASE + j, [k])
+        self.anchors.compile()
+        self._assign_cache: dict[frozenset[str], re.Pattern[str]] = {}
+
+    def prefilter(self, data: bytes) -> Active:
+        items = self.anchors.items_in(data)
+        return Active(
+            text=frozenset(i for i in items if i < _KEY_BASE),
+            keys=frozenset(self._keys[i - _KEY_BASE] for i in items if i >= _KEY_BASE),
         )
 
-    def _flags(self) -> int:
-        flags = 0
-        for r in self.text_recognisers:
-            assert r.text_pattern is not None
-            flags |= r.text_pattern.flags & (re.IGNORECASE | re.MULTILINE)
-        return flags
+    def everything(self) -> Active:
+        return Active(text=frozenset(range(len(self.text_recognisers))), keys=frozenset(self._keys))
+
+    def _assign_re(self, keys: frozenset[str]) -> re.Pattern[str] | None:
+        if not keys:
+            return None
+        pat = self._assign_cache.get(keys)
+        if pat is None:
+            alts = "|".join(map(re.escape, sorted(keys, key=len, reverse=True)))
+            pat = re.compile(r"""(?m)(?<![A-Za-z0-9_])["']?(""" + alts +
+                             r""")["']?\s*(?:=|:|=>)\s*["'`]?([^\s"'`,;}#]+)""")
+            self._assign_cache[keys] = pat
+        return pat
 
     # ---- structured entries ---------------------------------------------------------------
-    def match_entries(self, entries: Sequence[Entry], rel_home: str | None) -> list[Hit]:
+    def match_entries(self, entries: Sequence[Entry], rel_home: str | None, active: Active | None = None) -> list[Hit]:
+        active = active or self.everything()
+        text_recs = [r for i, r in enumerate(self.text_recognisers) if i in active.text]
         hits: list[Hit] = []
         siblings: dict[str, dict[str, str]] = {}
         for e in entries:
@@ -103,8 +128,8 @@ class Matcher:
                 if r.value_pattern is None or r.value_pattern.fullmatch(value):
                     hits.append(self._hit(r, r.kind, value, e, sib, {}))
                     claimed = True
-            if not claimed and self._combined is not None and self._combined.search(e.value):
-                for r in self.text_recognisers:
+            if not claimed and text_recs:
+                for r in text_recs:
                     assert r.text_pattern is not None
                     for m in r.text_pattern.finditer(e.value):
                         hits.append(self._hit(r, r.kind, _secret_of(m), e, sib, {}))
@@ -124,8 +149,10 @@ class Matcher:
         return all(c in h.companions for c in h.recogniser.required_companions)
 
     # ---- free text -------------------------------------------------------------------------
-    def match_text(self, text: str, *, dotenv_locators: bool = False, skip: Iterable[str] = ()) -> list[Hit]:
+    def match_text(self, text: str, *, dotenv_locators: bool = False, skip: Iterable[str] = (),
+                   active: Active | None = None) -> list[Hit]:
         """Search text for token formats and for `KEY = value` assignments of known key names."""
+        active = active or self.everything()
         skip_set = set(skip)
         hits: list[Hit] = []
         line_starts: list[int] | None = None
@@ -139,8 +166,9 @@ class Matcher:
             return bisect.bisect_right(line_starts, pos)
 
         assigned: dict[str, str] = {}
-        if self._assign is not None:
-            for m in self._assign.finditer(text):
+        assign = self._assign_re(active.keys)
+        if assign is not None:
+            for m in assign.finditer(text):
                 key, value = m.group(1), unwrap(m.group(2))
                 assigned.setdefault(key, value)
                 for r in self.by_key.get(key, ()):
@@ -148,8 +176,8 @@ class Matcher:
                         ln = line_of(m.start(1))
                         loc = key if dotenv_locators else f"line {ln}"
                         hits.append(Hit(r, r.kind, value, loc, ln))
-        if self._combined is not None and self._combined.search(text):
-            for r in self.text_recognisers:
+        for i, r in enumerate(self.text_recognisers):
+            if i in active.text:
                 assert r.text_pattern is not None
                 for m in r.text_pattern.finditer(text):
                     ln = line_of(m.start())

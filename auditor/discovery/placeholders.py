@@ -20,6 +20,8 @@ _WORDS = re.compile(
 )
 
 
+_WEAK = {"password", "passwd", "pass", "secret", "postgres", "changeme", "admin", "root", "mysql", "redis",
+         "example", "test", "pwd", "pw", "p@ssw0rd", "password123", "mypassword", "yourpassword"}
 _URL_CREDS = re.compile(r"^[a-z][a-z0-9+.\-]*://([^:/@\s]*):([^@\s]*)@", re.IGNORECASE)
 
 
@@ -28,9 +30,9 @@ def is_placeholder(value: str) -> bool:
     m = _URL_CREDS.match(v)
     if m:  # for a URL only the password decides
         user, password = m.group(1), m.group(2)
-        return is_placeholder(password) if len(password) >= 8 else (
-            not password or password.lower() in {"password", "pass", "secret", "postgres", "changeme"}
-            or bool(_TEMPLATE.search(password)) or user == password)
+        if not password or password.lower() in _WEAK or user == password or _TEMPLATE.search(password):
+            return True
+        return is_placeholder(password) if len(password) >= 8 else False
     if len(v) < 8:
         return True
     if v in _EXAMPLES or v.endswith("EXAMPLE") or v.endswith("EXAMPLEKEY"):

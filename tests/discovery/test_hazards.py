@@ -41,8 +41,8 @@ def _hazard_tree(root: Path, canaries: Canaries) -> dict[str, str]:
     (root / "private.env").write_text(f"NPM_TOKEN={secret_in_unreadable}\n")
     (root / "private.env").chmod(0)
     # a malformed YAML and a TOML file
-    (root / "broken.yaml").write_text("a: [1, 2\nb: {{{\n")
-    (root / "broken.toml").write_text("[x\ny = \n")
+    (root / "broken.yaml").write_text("NPM_TOKEN: [1, 2\nb: {{{\n")
+    (root / "broken.toml").write_text("[x\nNPM_TOKEN = \n")
     return {"good": good, "in_bad": in_bad, "unreadable": secret_in_unreadable}
 
 

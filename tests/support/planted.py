@@ -74,7 +74,7 @@ def sk_live() -> str: return "sk_live_" + rnd(48)
 def sk_test() -> str: return "sk_test_" + rnd(48)
 def rk_live() -> str: return "rk_live_" + rnd(48)
 def dop() -> str: return "dop_v1_" + rnd(64, HEX)
-def fly() -> str: return "FlyV1 fm2_" + rnd(600, ALNUM + "+/=_-")
+def fly() -> str: return "FlyV1 fm2_" + __import__("base64").b64encode(random.SystemRandom().randbytes(420)).decode()
 def render() -> str: return "rnd_" + rnd(40)
 def heroku() -> str: return "HRKU-AA" + rnd(58, ALNUM + "_-")
 def supa() -> str: return "sbp_" + rnd(40, HEX)
@@ -111,7 +111,8 @@ def build(root: Path, canaries: Canaries) -> Planted:
         "AccessKeyId": b.plant("aws", k3, H + ".aws/cli/cache/0a1b2c.json", "Credentials.AccessKeyId"),
         "SecretAccessKey": s3, "SessionToken": t3, "Expiration": "2099-01-01T00:00:00Z"}}))
     b.write(H + ".config/gh/hosts.yml",
-            f"github.com:\n    user: octo\n    oauth_token: {b.plant('github', gho(), H + '.config/gh/hosts.yml', 'github.com.oauth_token')}\n"
+            "github.com:\n    user: octo\n    oauth_token: "
+            + b.plant("github", gho(), H + ".config/gh/hosts.yml", '["github.com"].oauth_token') + "\n"
             "    git_protocol: https\n")
     b.write(H + ".config/stripe/config.toml",
             f"[default]\ndevice_name = \"laptop\"\ntest_mode_api_key = "
