@@ -197,9 +197,12 @@ class BackupConfig(Strict):
 class TargetConfig(Strict):
     name: str
     kind: Literal["postgres"] = "postgres"
-    url: SecretRef
+    url: SecretRef  # the credential that can overwrite the target: injected only into the restore step
+    # Optional read-only credential for inspecting, safety-dumping and checking the target; without it
+    # those read-only steps use `url` too.
+    read_url: SecretRef | None = None
 
-    _u = field_validator("url", mode="before")(_ref)
+    _u = field_validator("url", "read_url", mode="before")(_ref)
 
 
 class VerificationConfig(Strict):

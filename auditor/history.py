@@ -34,18 +34,18 @@ from .model import AuditResult, Finding
 from .state import StateDB, metadata
 
 __all__ = [
-    "audits_table",
-    "audit_findings_table",
     "AuditRecord",
     "FindingsDiff",
-    "record_audit",
-    "list_audits",
-    "latest_audit",
     "audit_at_or_before",
-    "findings_of",
+    "audit_findings_table",
+    "audits_table",
     "diff_findings",
     "diff_since",
+    "findings_of",
+    "latest_audit",
+    "list_audits",
     "parse_since",
+    "record_audit",
 ]
 
 audits_table = Table(
@@ -101,15 +101,24 @@ class FindingsDiff:
     new: tuple[dict[str, Any], ...] = field(default_factory=tuple)
     resolved: tuple[dict[str, Any], ...] = field(default_factory=tuple)
 
-    def to_dict(self) -> dict[str, Any]:
-        """The `--json` shape of `report diff`, also stored as `AuditResult.changes`."""
-        return {
+    def to_dict(self, *, limit: int | None = None) -> dict[str, Any]:
+        """The `--json` shape of `report diff`, also stored as `AuditResult.changes`.
+
+        `limit` keeps only the first (most severe) `limit` entries of `new` and `resolved` (`counts`
+        stays complete): a first audit of 100k findings need not copy them all into `changes`.
+        """
+        new = list(self.new if limit is None else self.new[:limit])
+        resolved = list(self.resolved if limit is None else self.resolved[:limit])
+        doc: dict[str, Any] = {
             "from": self.previous.summary() if self.previous else None,
             "to": self.current.summary() if self.current else None,
-            "new": list(self.new),
-            "resolved": list(self.resolved),
+            "new": new,
+            "resolved": resolved,
             "counts": {"new": len(self.new), "resolved": len(self.resolved)},
         }
+        if limit is not None and (len(new) < len(self.new) or len(resolved) < len(self.resolved)):
+            doc["truncated"] = True
+        return doc
 
 
 def _utc(dt: datetime) -> datetime:
@@ -156,7 +165,7 @@ def record_audit(db: StateDB, result: AuditResult, *, now: datetime | None = Non
     prev_findings = findings_of(db, previous.id) if previous else []
     audit_id = str(uuid.uuid4())
     recorded_at = _utc(now or datetime.now(UTC))
-    row = {
+    row: dict[str, Any] = {
         "id": audit_id,
         "generated_at": _utc(result.generated_at),
         "recorded_at": recorded_at,
@@ -225,7 +234,7 @@ def parse_since(value: str) -> str | datetime:
         if len(v) == 10:
             d = date.fromisoformat(v)
             return datetime.combine(d, time.max, tzinfo=UTC)  # the state at the end of that day
-        return _utc(datetime.fromisoformat(v.replace("Z", "+00:00")))
+        return _utc(datetime.fromisoformat(v))  # 3.11 accepts a trailing Z
     except ValueError:
         raise BlastwallError(f"--since {value!r} is neither 'last' nor a date",
                              hint="use --since last, --since 2026-11-30 or --since 2026-11-30T12:00:00Z") from None

@@ -32,6 +32,10 @@ def default_state_url() -> str:
 class StateDB:
     def __init__(self, url: str | None = None) -> None:
         self.url = url or default_state_url()
+        # SQLAlchemy's default PostgreSQL driver is psycopg2; Blastwall ships psycopg 3.
+        for prefix in ("postgresql://", "postgres://"):
+            if self.url.startswith(prefix):
+                self.url = "postgresql+psycopg://" + self.url[len(prefix):]
         if self.url.startswith("sqlite:///"):
             db_path = Path(self.url.removeprefix("sqlite:///"))
             db_path.parent.mkdir(parents=True, exist_ok=True)
@@ -46,12 +50,14 @@ class StateDB:
                 cur.close()
         else:
             self.engine = create_engine(self.url, pool_pre_ping=True)
-        self._created = False
+        self._created_tables: frozenset[str] = frozenset()
 
     def create_all(self) -> None:
-        if not self._created:
+        """Create every table declared so far; cheap to call again after more modules were imported."""
+        declared = frozenset(metadata.tables)
+        if declared != self._created_tables:
             metadata.create_all(self.engine)
-            self._created = True
+            self._created_tables = declared
 
     def dispose(self) -> None:
         self.engine.dispose()

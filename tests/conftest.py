@@ -10,6 +10,10 @@ import pytest
 # Shared server fixtures live in tests/support as pytest plugins.
 pytest_plugins = [
     "tests.support.canary",
+    "tests.support.chromium",
+    "tests.support.railway_fake.plugin",
+    "tests.support.pg",
+    "tests.support.seaweed",
     "tests.support.moto_server",
 ]
 

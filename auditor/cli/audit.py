@@ -178,7 +178,7 @@ def _record_history(db: Any, result: AuditResult, skip: bool) -> AuditResult:
     try:
         db.create_all()
         diff = history.record_audit(db, result)
-        return result.model_copy(update={"changes": diff.to_dict()})
+        return result.model_copy(update={"changes": diff.to_dict(limit=500)})
     except Exception as exc:
         _common.err_console.print(f"[yellow]warning:[/] audit history not recorded ({type(exc).__name__})")
         return result

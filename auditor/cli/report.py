@@ -93,14 +93,18 @@ def diff(
     since: str = typer.Option("last", "--since", metavar="last|DATE", help="Compare with this audit."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON document on stdout."),
     state_url: str = typer.Option(
-        None, "--state-url", help="State database URL. Default: SQLite in the state directory.",
+        None, "--state-url", help="State database URL [default: [state] url of the config, else SQLite in the "
+        "state directory].",
     ),
+    config: Path = typer.Option(None, "--config", help="Configuration file [default: ./blastwall.toml if present]."),
 ) -> None:
+    from ..config import load_config
     from ..history import diff_since, parse_since
     from ..state import StateDB
 
     when = parse_since(since)
-    db = StateDB(state_url)
+    url = state_url or load_config(config, required=config is not None).state.url
+    db = StateDB(url)
     try:
         changes = diff_since(db, when)
     finally:

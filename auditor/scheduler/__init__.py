@@ -17,17 +17,17 @@ from .specs import JobSpec, find_job, jobs_from_config
 
 __all__ = [
     "Clock",
-    "ManualClock",
-    "SystemClock",
     "Daemon",
     "Engine",
-    "RunReport",
     "JobContext",
     "JobResult",
     "JobRunner",
     "JobSpec",
+    "ManualClock",
+    "RunReport",
+    "SystemClock",
     "find_job",
-    "jobs_from_config",
-    "job_rows",
     "health_problems",
+    "job_rows",
+    "jobs_from_config",
 ]

@@ -21,7 +21,7 @@ from zoneinfo import ZoneInfo
 
 from apscheduler.triggers.cron import CronTrigger
 
-__all__ = ["cron_trigger", "validate_expression", "slots_between", "previous_slot"]
+__all__ = ["cron_trigger", "previous_slot", "slots_between", "validate_expression"]
 
 _DOW_NAMES = ["sun", "mon", "tue", "wed", "thu", "fri", "sat"]
 _DOW_INDEX = {n: i for i, n in enumerate(_DOW_NAMES)}
@@ -114,7 +114,7 @@ def previous_slot(trigger: CronTrigger, now: datetime, *, horizon: timedelta = t
         first = trigger.get_next_fire_time(None, lo)
         if first is not None and first <= now:
             # walk forward to the last one <= now
-            last = first
+            last: datetime = first
             t = trigger.get_next_fire_time(last, last + timedelta(microseconds=1))
             while t is not None and t <= now:
                 last = t

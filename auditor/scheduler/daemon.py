@@ -23,6 +23,7 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from types import FrameType
@@ -34,6 +35,7 @@ from apscheduler.job import Job
 from apscheduler.jobstores.base import ConflictingIdError
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.schedulers.base import STATE_RUNNING
 
 from ..config import Config
 from ..state import StateDB
@@ -42,8 +44,9 @@ from .cron import cron_trigger
 from .engine import DIGEST_JOB_ID, Engine, RunReport
 from .jobs import JobRunner
 from .notify import Notifier, WebhookNotifier
+from .store import retry_ddl
 
-__all__ = ["Daemon", "SlotExecutor", "fire", "JOBSTORE_TABLE"]
+__all__ = ["JOBSTORE_TABLE", "Daemon", "SlotExecutor", "fire"]
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +58,7 @@ def fire(job_id: str) -> None:
     raise RuntimeError(f"job {job_id} must run through auditor.scheduler.daemon.SlotExecutor")
 
 
-class SlotExecutor(BaseExecutor):
+class SlotExecutor(BaseExecutor):  # type: ignore[misc]  # APScheduler 3.x ships no type hints
     """Runs each submission in its own daemon thread via `Engine.process_due`."""
 
     def __init__(self, engine: Engine) -> None:
@@ -75,6 +78,19 @@ class SlotExecutor(BaseExecutor):
         threading.Thread(target=target, name=f"blastwall-job-{job.id}", daemon=True).start()
 
 
+class _Scheduler(BackgroundScheduler):  # type: ignore[misc]
+    """APScheduler's BackgroundScheduler that processes jobs only while running.
+
+    The stock main loop does one last `_process_jobs` after `shutdown()` (state STOPPED is not
+    PAUSED), which would start a job during shutdown and advance its stored next run time.
+    """
+
+    def _process_jobs(self) -> float | None:
+        if self.state != STATE_RUNNING:
+            return None
+        return super()._process_jobs()  # type: ignore[no-any-return]
+
+
 class Daemon:
     def __init__(self, config: Config, *, db: StateDB | None = None, runner: JobRunner | None = None,
                  clock: Clock | None = None, notifier: Notifier | None = None, owner: str | None = None) -> None:
@@ -85,7 +101,7 @@ class Daemon:
         self.engine = Engine(config, self.db, runner=runner, clock=self.clock, notifier=notifier, owner=owner)
         self.owner = self.engine.owner
         self.jobstore = SQLAlchemyJobStore(engine=self.db.engine, tablename=JOBSTORE_TABLE)
-        self.scheduler = BackgroundScheduler(
+        self.scheduler = _Scheduler(
             jobstores={"default": self.jobstore},
             executors={"default": SlotExecutor(self.engine)},
             job_defaults={"coalesce": True, "max_instances": 1,
@@ -93,6 +109,7 @@ class Daemon:
             timezone=UTC,
         )
         self._stop = threading.Event()
+        self._force = False
         self._signal: str | None = None
         self._opened = False
 
@@ -104,6 +121,7 @@ class Daemon:
         now = self.clock.now()
         self.engine.store.register_daemon(self.owner, now)
         self.engine.heartbeat()
+        retry_ddl(lambda: self.jobstore.jobs_t.create(self.db.engine, checkfirst=True))
         self.scheduler.start(paused=True)
         self.sync_jobs()
         self._opened = True
@@ -169,7 +187,8 @@ class Daemon:
         return reports
 
     def next_wakeup(self) -> datetime | None:
-        return self.jobstore.get_next_run_time()
+        nxt: datetime | None = self.jobstore.get_next_run_time()
+        return nxt
 
     def run_until(self, end: datetime) -> list[RunReport]:
         """Advance a manual clock from one due time to the next until `end`, running every slot."""
@@ -209,7 +228,6 @@ class Daemon:
 
     def run_forever(self, *, install_signals: bool = True) -> int:
         """Run until SIGTERM/SIGINT. Returns the process exit code (0 SIGTERM, 130 SIGINT)."""
-        self._force = False
         if install_signals:
             signal.signal(signal.SIGTERM, self._on_signal)
             signal.signal(signal.SIGINT, self._on_signal)
@@ -230,12 +248,13 @@ class Daemon:
     def _shutdown(self) -> None:
         self.scheduler.pause()  # no new submissions
         self.engine.stopping.set()  # runs still waiting out their jitter give up now
-        timeout = self.config.scheduler.shutdown_timeout_s
-        waited = 0.0
-        while self.engine.active_runs() and waited < timeout and not getattr(self, "_force", False):
-            self.engine.heartbeat()
-            threading.Event().wait(0.2)
-            waited += 0.2
+        deadline = time.monotonic() + self.config.scheduler.shutdown_timeout_s
+        last_beat = 0.0
+        while self.engine.active_runs() and time.monotonic() < deadline and not self._force:
+            if time.monotonic() - last_beat >= 1.0:
+                self.engine.heartbeat()  # other daemons must keep seeing us alive while we wait
+                last_beat = time.monotonic()
+            time.sleep(0.1)
         left = self.engine.interrupt_active(f"the daemon stopped ({self._signal or 'shutdown'}) while the job ran")
         if left:
             log.warning("recorded %d running job(s) as interrupted", len(left))

@@ -22,7 +22,7 @@ from .notify import Notifier, NullNotifier, critical_text, digest_text, failure_
 from .specs import JobSpec, jitter_delay, jobs_from_config, slot_key
 from .store import ScheduleStore, iso, new_owner_id
 
-__all__ = ["Engine", "RunReport", "DIGEST_JOB_ID"]
+__all__ = ["DIGEST_JOB_ID", "Engine", "RunReport"]
 
 log = logging.getLogger(__name__)
 
@@ -112,7 +112,7 @@ class Engine:
             log.info("running %s (slot %s)", spec.id, key)
             try:
                 result = self.runner.run(spec, ctx)
-            except BaseException as exc:  # noqa: BLE001 - any failure is an outcome, also KeyboardInterrupt
+            except BaseException as exc:
                 result = JobResult("failed", describe_exception(exc))
                 if not isinstance(exc, Exception):
                     self.store.finish(run_id, spec.id, spec.kind, "interrupted", result.message, self.clock.now())

@@ -14,7 +14,7 @@ from .cron import previous_slot
 from .specs import JobSpec, jobs_from_config, slot_key
 from .store import ScheduleStore, iso
 
-__all__ = ["job_rows", "health_problems", "HealthProblem"]
+__all__ = ["HealthProblem", "health_problems", "job_rows"]
 
 
 @dataclass(frozen=True)
@@ -32,7 +32,7 @@ def _stored_next_runs(db: StateDB) -> dict[str, datetime | None]:
     if not inspect(db.engine).has_table(JOBSTORE_TABLE):
         return {}
     with db.engine.connect() as c:
-        rows = c.execute(text(f"SELECT id, next_run_time FROM {JOBSTORE_TABLE}")).fetchall()  # noqa: S608 - constant
+        rows = c.execute(text(f"SELECT id, next_run_time FROM {JOBSTORE_TABLE}")).fetchall()
     return {r[0]: (datetime.fromtimestamp(r[1], UTC) if r[1] is not None else None) for r in rows}
 
 

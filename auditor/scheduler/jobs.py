@@ -10,6 +10,7 @@ raising; the engine turns exceptions into a failed outcome with a redacted messa
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -25,8 +26,17 @@ from .specs import JobKind, JobSpec
 if TYPE_CHECKING:
     from ..state import StateDB
 
-__all__ = ["JobResult", "JobContext", "JobFunc", "JobRunner", "run_audit_job", "run_backup_job",
-           "run_verification_job", "describe_exception", "scrub"]
+__all__ = [
+    "JobContext",
+    "JobFunc",
+    "JobResult",
+    "JobRunner",
+    "describe_exception",
+    "run_audit_job",
+    "run_backup_job",
+    "run_verification_job",
+    "scrub",
+]
 
 
 @dataclass(frozen=True)
@@ -52,6 +62,8 @@ class JobContext:
 
 
 JobFunc = Callable[[JobSpec, JobContext], JobResult]
+
+log = logging.getLogger(__name__)
 
 _URL_CREDS = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.\-]*://)(?P<user>[^/@:\s]*):(?P<pw>[^/@\s]+)@")
 
@@ -86,6 +98,17 @@ class JobRunner:
 
 # -- the real jobs ------------------------------------------------------------------------------
 
+def _ensure_tables(db: StateDB) -> None:
+    """Create tables of modules imported after the DB was first set up.
+
+    `StateDB.create_all()` runs once per StateDB; the daemon creates its own tables before the
+    lazily imported backup/history modules have declared theirs on the shared metadata.
+    """
+    from ..state import metadata
+
+    metadata.create_all(db.engine)
+
+
 def run_audit_job(spec: JobSpec, ctx: JobContext) -> JobResult:
     from ..audit import AuditOptions, run_audit
     from ..model import Severity
@@ -99,14 +122,15 @@ def run_audit_job(spec: JobSpec, ctx: JobContext) -> JobResult:
         offline=entry.offline,
         config=ctx.config,
     )
+    from .. import history
+
+    _ensure_tables(ctx.db)
     result = run_audit(opts, db=ctx.db)
     try:  # audit history (new/resolved findings) is best effort, like `blastwall audit`
-        from .. import history
-
         diff = history.record_audit(ctx.db, result)
-        result = result.model_copy(update={"changes": diff.to_dict()})
-    except Exception:  # noqa: BLE001 - the scheduled audit itself succeeded
-        pass
+        result = result.model_copy(update={"changes": diff.to_dict(limit=500)})
+    except Exception as exc:  # noqa: BLE001 - the scheduled audit itself succeeded
+        log.warning("audit history not recorded (%s)", type(exc).__name__)
     from reports.interface import write_reports
 
     written = write_reports(result, entry.formats, Path(entry.output_dir).expanduser())
@@ -119,11 +143,13 @@ def run_audit_job(spec: JobSpec, ctx: JobContext) -> JobResult:
 
 
 def run_backup_job(spec: JobSpec, ctx: JobContext) -> JobResult:
-    from ..backup import run_backup  # type: ignore[attr-defined]
+    from ..backup import run_backup
 
     entry = spec.entry
     assert isinstance(entry, BackupConfig)
-    rec = run_backup(ctx.config, entry.source, store=entry.store, db=ctx.db)
+    _ensure_tables(ctx.db)
+    # raises BackupError when the backup fails (and records it failed in the backup catalogue)
+    rec = run_backup(ctx.config, entry.source, db=ctx.db, store=entry.store)
     status = getattr(rec, "status", "complete")
     rid = getattr(rec, "id", "?")
     if status != "complete":
@@ -135,10 +161,13 @@ def run_backup_job(spec: JobSpec, ctx: JobContext) -> JobResult:
 
 
 def run_verification_job(spec: JobSpec, ctx: JobContext) -> JobResult:
-    from ..backup import verify_backup  # type: ignore[attr-defined]
+    from ..backup import verify_backup
 
     entry = spec.entry
     assert isinstance(entry, VerificationConfig)
+    # never raises for a bad backup (outcome/failure_code say); raises VerificationError when there is
+    # nothing to verify or no tool to verify with - both are failed runs here
+    _ensure_tables(ctx.db)
     res = verify_backup(ctx.config, entry.source, sample=entry.sample, mode=entry.mode, db=ctx.db)
     outcome = getattr(res, "outcome", None)
     msg = getattr(res, "message", "") or ""

@@ -19,8 +19,15 @@ import httpx
 from ..config import NotificationsConfig, SecretRef
 from .jobs import CriticalFinding, scrub
 
-__all__ = ["Notifier", "WebhookNotifier", "NullNotifier", "Notification", "failure_text", "critical_text",
-           "digest_text"]
+__all__ = [
+    "Notification",
+    "Notifier",
+    "NullNotifier",
+    "WebhookNotifier",
+    "critical_text",
+    "digest_text",
+    "failure_text",
+]
 
 log = logging.getLogger(__name__)
 

@@ -20,7 +20,7 @@ from ..config import AuditJobConfig, BackupConfig, Config, VerificationConfig
 from ..errors import ConfigError
 from .cron import cron_trigger
 
-__all__ = ["JobKind", "JobSpec", "jobs_from_config", "find_job", "jitter_delay", "slot_key"]
+__all__ = ["JobKind", "JobSpec", "find_job", "jitter_delay", "jobs_from_config", "slot_key"]
 
 JobKind = Literal["audit", "backup", "verification"]
 

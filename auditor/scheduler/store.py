@@ -14,20 +14,33 @@ the same way on every database. Messages are redacted before they get here; no s
 from __future__ import annotations
 
 import json
-import socket
 import os
+import socket
+import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 from sqlalchemy import Boolean, Column, Integer, String, Table, Text, UniqueConstraint, and_, or_, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from ..state import StateDB, metadata
 
-__all__ = ["ScheduleStore", "ClaimResult", "JobStatus", "RunRow", "iso", "parse_iso", "new_owner_id",
-           "runs_t", "jobs_t", "daemons_t", "FINISHED_STATES"]
+__all__ = [
+    "FINISHED_STATES",
+    "ClaimResult",
+    "JobStatus",
+    "RunRow",
+    "ScheduleStore",
+    "daemons_t",
+    "iso",
+    "jobs_t",
+    "new_owner_id",
+    "parse_iso",
+    "runs_t",
+]
 
 Outcome = Literal["succeeded", "failed", "interrupted", "missed"]
 FINISHED_STATES = ("succeeded", "failed", "interrupted", "missed")
@@ -66,6 +79,7 @@ daemons_t = Table(
     Column("owner", String(200), primary_key=True),
     Column("host", String(200), nullable=False),
     Column("pid", Integer, nullable=False),
+    Column("pidns", String(64), nullable=False, default=""),  # PID namespace: pid checks only within it
     Column("started_at", String(32), nullable=False),
     Column("heartbeat_at", String(32), nullable=False),
     Column("stopped_at", String(32)),
@@ -78,6 +92,35 @@ def iso(dt: datetime) -> str:
 
 def parse_iso(text: str) -> datetime:
     return datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+
+
+def retry_ddl(fn: Callable[[], Any], attempts: int = 5) -> None:
+    """CREATE TABLE IF NOT EXISTS from two daemons starting together can collide on PostgreSQL."""
+    for i in range(attempts):
+        try:
+            fn()
+            return
+        except DBAPIError:
+            if i == attempts - 1:
+                raise
+            time.sleep(0.2 * (i + 1))
+
+
+def _pid_namespace() -> str:
+    try:
+        return f"{os.stat('/proc/self/ns/pid').st_ino}"
+    except OSError:
+        return ""
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True  # exists, not ours to signal
+    return True
 
 
 def new_owner_id() -> str:
@@ -121,14 +164,14 @@ class ScheduleStore:
     def __init__(self, db: StateDB, *, stale_after: timedelta = timedelta(seconds=60)) -> None:
         self.db = db
         self.stale_after = stale_after
-        db.create_all()
+        retry_ddl(db.create_all)
 
     # -- daemons -------------------------------------------------------------------------
     def register_daemon(self, owner: str, now: datetime) -> None:
         host, pid = owner.split(":")[0], os.getpid()
         with self.db.engine.begin() as c:
-            c.execute(daemons_t.insert().values(owner=owner, host=host, pid=pid, started_at=iso(now),
-                                                heartbeat_at=iso(now)))
+            c.execute(daemons_t.insert().values(owner=owner, host=host, pid=pid, pidns=_pid_namespace(),
+                                                started_at=iso(now), heartbeat_at=iso(now)))
 
     def heartbeat(self, owner: str, now: datetime) -> None:
         with self.db.engine.begin() as c:
@@ -140,11 +183,18 @@ class ScheduleStore:
                       .values(heartbeat_at=iso(now), stopped_at=iso(now)))
 
     def live_owners(self, now: datetime) -> set[str]:
+        """Daemons that heart-beat recently - except those on this host whose process is gone.
+
+        The pid check makes a restart on the same machine (systemd) see at once that the old
+        process died, instead of waiting out the heartbeat window.
+        """
         cutoff = iso(now - self.stale_after)
         with self.db.engine.connect() as c:
-            rows = c.execute(select(daemons_t.c.owner).where(
-                and_(daemons_t.c.stopped_at.is_(None), daemons_t.c.heartbeat_at >= cutoff)))
-            return {r.owner for r in rows}
+            rows = c.execute(select(daemons_t.c.owner, daemons_t.c.host, daemons_t.c.pid, daemons_t.c.pidns).where(
+                and_(daemons_t.c.stopped_at.is_(None), daemons_t.c.heartbeat_at >= cutoff))).fetchall()
+        host, ns, me = socket.gethostname(), _pid_namespace(), os.getpid()
+        return {r.owner for r in rows
+                if not (r.host == host and ns and r.pidns == ns and r.pid != me and not _pid_alive(r.pid))}
 
     # -- jobs ----------------------------------------------------------------------------
     def register_job(self, job_id: str, kind: str, now: datetime) -> None:
@@ -186,7 +236,9 @@ class ScheduleStore:
                 res = c.execute(runs_t.insert().values(job_id=job_id, slot=slot, manual=manual, owner=owner,
                                                        state=state, claimed_at=iso(now), message=message,
                                                        finished_at=iso(now) if busy else None))
-                run_id = int(res.inserted_primary_key[0])
+                pk = res.inserted_primary_key
+                assert pk is not None
+                run_id = int(pk[0])
         except IntegrityError:
             with self.db.engine.connect() as c:
                 by = c.execute(select(runs_t.c.owner).where(
@@ -226,8 +278,8 @@ class ScheduleStore:
 
     def _set_status(self, job_id: str, kind: str, outcome: str, message: str, slot: str | None, now: datetime,
                     *, critical_ids: list[str] | None = None) -> None:
-        values: dict[str, Any] = dict(kind=kind, last_run_at=iso(now), last_slot=slot, outcome=outcome,
-                                      message=message, updated_at=iso(now))
+        values: dict[str, Any] = {"kind": kind, "last_run_at": iso(now), "last_slot": slot, "outcome": outcome,
+                                  "message": message, "updated_at": iso(now)}
         if critical_ids is not None:
             values["critical_ids"] = json.dumps(sorted(critical_ids))
         with self.db.engine.begin() as c:
@@ -287,7 +339,8 @@ class ScheduleStore:
 
 
 def _row(r: Any, **override: Any) -> RunRow:
-    d = dict(id=r.id, job_id=r.job_id, slot=r.slot, manual=bool(r.manual), owner=r.owner, state=r.state,
-             claimed_at=r.claimed_at, started_at=r.started_at, finished_at=r.finished_at, message=r.message)
+    d = {"id": r.id, "job_id": r.job_id, "slot": r.slot, "manual": bool(r.manual), "owner": r.owner,
+         "state": r.state, "claimed_at": r.claimed_at, "started_at": r.started_at, "finished_at": r.finished_at,
+         "message": r.message}
     d.update(override)
     return RunRow(**d)

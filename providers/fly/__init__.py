@@ -1,0 +1,5 @@
+"""Fly.io: macaroon tokens (FlyV1 fm2_…, decoded offline) and legacy user tokens (fo1_)."""
+
+from .provider import FlyProvider
+
+__all__ = ["FlyProvider"]

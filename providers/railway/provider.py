@@ -1,0 +1,33 @@
+"""`RailwayProvider`: the plugin class registered in auditor/registry.py."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from auditor.model import Candidate, Credential, Inventory
+from auditor.provider import Provider, ProviderContext, Recogniser
+
+from .identity import classify, identify
+from .inventory import run_inventory
+from .recognisers import RECOGNISERS
+
+__all__ = ["RailwayProvider"]
+
+
+class RailwayProvider(Provider):
+    """Railway: account, workspace, project tokens and the CLI login; volumes and their backups."""
+
+    name = "railway"
+    display_name = "Railway"
+
+    def recognisers(self) -> Sequence[Recogniser]:
+        return RECOGNISERS
+
+    def classify(self, candidate: Candidate) -> Credential:
+        return classify(candidate)
+
+    def identify(self, credential: Credential, ctx: ProviderContext) -> Credential:
+        return identify(credential, ctx)
+
+    def inventory(self, credentials: Sequence[Credential], ctx: ProviderContext) -> Inventory:
+        return run_inventory(credentials, ctx)
