@@ -168,6 +168,13 @@ def run_audit(
     refined = {c.id: c for c in inv.credentials}
     creds = [refined.get(c.id, c) for c in creds]
 
+    # A credential left in error must show up as a gap even when its provider forgot to say so.
+    covered = {g.subject for g in gaps} | {g.subject for g in inv.gaps}
+    for c in creds:
+        if c.status == Status.error and c.id not in covered:
+            gaps.append(CoverageGap(subject=c.id, provider=c.provider,
+                                    reason=f"not inspected: {c.provider} could not verify this credential"))
+
     # 5. off-platform backups Blastwall itself made (if configured)
     backups = list(inv.backups)
     extra_findings = []

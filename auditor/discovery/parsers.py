@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import configparser
+import datetime
 import json
 import re
 import tomllib
@@ -86,8 +87,9 @@ def _walk(node: Any, parent: str, out: list[tuple[str, str, str, str]]) -> None:
             loc = join(parent, str(k))
             if isinstance(v, (dict, list)):
                 _walk(v, loc, out)
-            elif isinstance(v, (str, int)) and not isinstance(v, bool):
-                out.append((loc, str(k), str(v), parent))
+            elif isinstance(v, (str, int, float, datetime.date)) and not isinstance(v, bool):
+                # YAML and TOML turn unquoted timestamps into dates: keep them as text (hints like expires_at)
+                out.append((loc, str(k), v.isoformat() if isinstance(v, datetime.date) else str(v), parent))
     elif isinstance(node, list):
         for i, v in enumerate(node):
             loc = join(parent, i)

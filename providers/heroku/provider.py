@@ -1,0 +1,531 @@
+"""Heroku provider: identify a token read-only, inventory apps, Postgres add-ons and their PGBackups.
+
+Identify, as ``heroku auth:token`` does it [HCLI ``src/commands/auth/token.ts``]:
+
+1. ``GET /account``: the user (allowed for ``global`` and ``identity`` scopes).
+2. ``GET /oauth/authorizations`` and find the entry whose ``access_token.token`` is the token in hand: its
+   ``scope`` and expiry. The list contains the token values of the user's other authorizations, so a token
+   that may read it can take over every other token: it is root-equivalent whatever its own entry says.
+   Only ``global`` tokens may list authorizations; a 403 there while other reads succeed proves a scoped
+   token (``identity``/``read``/``write``/``read-protected``/``write-protected``).
+3. ``GET /apps`` and ``GET /apps/{app}/config-vars`` show ``read`` and ``read-protected``; whether a scoped
+   token also holds ``write`` (which can delete apps) cannot be learnt without a write, so it stays possible.
+
+Backups: PGBackups (logical) are stored by Heroku and keyed by app on ``postgres-api.heroku.com``
+``/client/v11/apps/{app}/transfers``; they are downloadable (``pg:backups:download``). Whether they survive
+destroying the add-on or the app is not documented (⚠ UNVERIFIED) → ``dies_with_resource=None``. Certain:
+the same global token can delete them one by one (``pg:backups:delete``).
+"""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import httpx
+
+from auditor.errors import BlastwallError, ProviderAuthError, ProviderError
+from auditor.http import ApiClient, BearerAuth
+from auditor.model import (
+    Backup,
+    CoverageGap,
+    Credential,
+    DestroyFact,
+    Finding,
+    Inventory,
+    Resource,
+    Severity,
+    Status,
+)
+from auditor.provider import Provider, ProviderContext, Recogniser
+
+from .recognisers import RECOGNISERS
+
+__all__ = ["DEFAULT_POSTGRES_URL", "DEFAULT_URL", "HerokuProvider"]
+
+NAME = "heroku"
+DEFAULT_URL = "https://api.heroku.com"
+DEFAULT_POSTGRES_URL = "https://postgres-api.heroku.com"
+URL_ENV = "BLASTWALL_HEROKU_URL"
+POSTGRES_URL_ENV = "BLASTWALL_HEROKU_POSTGRES_URL"
+ACCEPT = {"Accept": "application/vnd.heroku+json; version=3"}
+MAX_PAGES = 20
+
+_GLOBAL_CAPS = (
+    "read:app",
+    "delete:app",
+    "delete:addon",
+    "delete:backup",
+    "read:config_vars",
+    "write:config_vars",
+    "create:token",
+    "read:tokens",
+)
+_WRITE_CAPS = ("delete:app", "delete:addon", "delete:backup")
+_DATA_ADDONS = {"heroku-postgresql": "postgres", "heroku-redis": "key_value"}
+_CP_TIERS = ("standard", "premium", "private", "shield", "essential")
+
+
+class Denied(ProviderError):
+    """HTTP 403 (``{"id": "forbidden", ...}``): the token lacks the scope for this call."""
+
+
+def _urls(ctx: ProviderContext) -> tuple[str, str]:
+    main = ctx.env.get(URL_ENV) or ctx.settings.get("url")
+    pg = ctx.env.get(POSTGRES_URL_ENV) or ctx.settings.get("postgres_url") or main or DEFAULT_POSTGRES_URL
+    return str(main or DEFAULT_URL).rstrip("/"), str(pg).rstrip("/")
+
+
+_LOOPBACK = ("127.0.0.1", "localhost", "::1")
+_SSL: list[Any] = []  # one verified TLS context per process (building one costs ~50-100 ms)
+
+
+def _safe_url(url: str) -> str:
+    """Credentials go only over https, or plain http to a loopback test server."""
+    parts = httpx.URL(url)
+    if parts.scheme == "https" or (parts.scheme == "http" and parts.host in _LOOPBACK):
+        return url
+    raise ProviderError(
+        f"{NAME}: refusing to send credentials to {parts.scheme}://{parts.host}",
+        hint="endpoint overrides must use https (plain http only for loopback test servers)",
+    )
+
+
+def _transport() -> httpx.HTTPTransport:
+    if not _SSL:
+        _SSL.append(httpx.create_ssl_context())
+    return httpx.HTTPTransport(verify=_SSL[0])
+
+
+def _client(url: str, ctx: ProviderContext) -> ApiClient:
+    return ApiClient(
+        _safe_url(url),
+        transport=_transport(),
+        provider="heroku",
+        timeout_s=ctx.timeout_s,
+        max_retries=ctx.max_retries,
+        sleep=ctx.sleep,
+    )
+
+
+def _get(api: ApiClient, path: str, cred: Credential) -> Any:
+    resp = api.request("GET", path, auth=BearerAuth(cred.secret), headers=ACCEPT, ok=frozenset({200, 206}))
+    if resp.status_code == 403:
+        raise Denied(f"heroku: HTTP 403 from {path} (the token lacks the scope for it)")
+    if resp.status_code == 404:
+        return None
+    return api.decode(resp)
+
+
+def _list(api: ApiClient, path: str, cred: Credential) -> Iterator[dict[str, Any]]:
+    """Heroku's Range pagination: 206 Partial Content with a ``Next-Range`` header."""
+    headers = dict(ACCEPT)
+    for _ in range(MAX_PAGES):
+        resp = api.request(
+            "GET", path, auth=BearerAuth(cred.secret), headers=headers, ok=frozenset({200, 206})
+        )
+        if resp.status_code == 403:
+            raise Denied(f"heroku: HTTP 403 from {path} (the token lacks the scope for it)")
+        data = api.decode(resp)
+        if not isinstance(data, list):
+            raise ProviderError(f"heroku: unexpected answer from {path}")
+        yield from (d for d in data if isinstance(d, dict))
+        nxt = resp.headers.get("Next-Range")
+        if resp.status_code != 206 or not nxt:
+            return
+        headers = dict(ACCEPT, Range=nxt)
+
+
+def _same_token(entry: dict[str, Any], secret: str) -> bool:
+    tok = entry.get("access_token")
+    value = tok.get("token") if isinstance(tok, dict) else None
+    return isinstance(value, str) and hmac.compare_digest(value.encode(), secret.encode())
+
+
+class HerokuProvider(Provider):
+    name = "heroku"
+    display_name = "Heroku"
+
+    def recognisers(self) -> Sequence[Recogniser]:
+        return RECOGNISERS
+
+    def classify(self, candidate: Any) -> Credential:
+        login = (
+            candidate.hints.get("login")
+            or candidate.hints.get("username")
+            or candidate.hints.get(":username")
+        )
+        cli = any(s.category == "cli_config" for s in candidate.sources)
+        reasons = ["Not verified with Heroku."]
+        if cli:
+            reasons.append(
+                "Heroku CLI logins are global-scope tokens (full account access), valid for a year."
+            )
+        return Credential.from_candidate(
+            candidate,
+            status=Status.unverified,
+            principal=login,
+            root_equivalent=True if cli else None,
+            possible_capabilities=() if cli else _GLOBAL_CAPS,
+            capabilities=_GLOBAL_CAPS if cli else (),
+            reasons=tuple(reasons),
+        )
+
+    # -- identify (read-only) ------------------------------------------------------------------------------
+    def identify(self, credential: Credential, ctx: ProviderContext) -> Credential:
+        if ctx.offline:
+            return credential
+        main, _ = _urls(ctx)
+        with _client(main, ctx) as api:
+            try:
+                return self._identify(api, credential)
+            except ProviderAuthError:
+                return credential.model_copy(
+                    update={
+                        "status": Status.invalid,
+                        "root_equivalent": None,
+                        "capabilities": (),
+                        "possible_capabilities": (),
+                        "reasons": (
+                            "Heroku rejected the token (HTTP 401): it is revoked, expired or mistyped.",
+                        ),
+                    }
+                )
+
+    def _identify(self, api: ApiClient, cred: Credential) -> Credential:
+        meta: dict[str, Any] = dict(cred.metadata)
+        reasons: list[str] = []
+        principal = cred.principal
+        ok_calls: list[str] = []
+        try:
+            acct = _get(api, "/account", cred)
+            if isinstance(acct, dict):
+                principal = acct.get("email") or principal
+                meta["account_id"] = acct.get("id")
+                ok_calls.append("/account")
+        except Denied:
+            reasons.append("Heroku refused GET /account (HTTP 403): the token lacks the identity scope.")
+        authorizations: list[dict[str, Any]] | None = None
+        try:
+            authorizations = list(_list(api, "/oauth/authorizations", cred))
+            ok_calls.append("/oauth/authorizations")
+        except Denied:
+            pass
+        apps_ok = False
+        apps: list[dict[str, Any]] = []
+        if authorizations is None:  # a global token needs no further probing
+            try:
+                first = _get(api, "/apps", cred)  # one page is enough to learn the read scope
+                apps = [a for a in first if isinstance(a, dict)] if isinstance(first, list) else []
+                apps_ok = first is not None
+                ok_calls.append("/apps")
+            except Denied:
+                pass
+        upd: dict[str, Any] = {"status": Status.verified, "principal": principal, "metadata": meta}
+
+        if authorizations is not None:
+            mine = next((a for a in authorizations if _same_token(a, cred.secret.reveal())), None)
+            scope = [str(s) for s in (mine or {}).get("scope") or []]
+            meta["scope"] = scope or None
+            meta["scope_known"] = True
+            if mine is not None:
+                exp = (mine.get("access_token") or {}).get("expires_in")
+                if exp is not None:
+                    meta["expires_in_s"] = exp
+                if mine.get("description"):
+                    meta["description"] = str(mine["description"])[:80]
+            if "global" in scope:
+                reasons.append(
+                    "Its OAuth authorization has the global scope: full access to the account, "
+                    "equivalent to the account's API key."
+                )
+            reasons.append(
+                f"It can list the user's {len(authorizations)} OAuth authorization(s) including their "
+                "token values, so it can act with any of them: root-equivalent."
+            )
+            reasons.append("It can delete apps, destroy Postgres add-ons and delete their logical backups.")
+            return cred.model_copy(
+                update={
+                    **upd,
+                    "root_equivalent": True,
+                    "capabilities": _GLOBAL_CAPS,
+                    "possible_capabilities": (),
+                    "reasons": tuple(reasons),
+                }
+            )
+        if not ok_calls:
+            reasons.append(
+                "Heroku accepted the token but refused every read call (HTTP 403), so its scope is "
+                "unknown; it is not treated as safe."
+            )
+            meta["scope_known"] = False
+            return cred.model_copy(
+                update={
+                    **upd,
+                    "root_equivalent": None,
+                    "capabilities": (),
+                    "possible_capabilities": _GLOBAL_CAPS,
+                    "reasons": tuple(reasons),
+                }
+            )
+        caps: list[str] = []
+        if apps_ok:
+            caps.append("read:app")
+            if apps:
+                try:
+                    if (
+                        _get(api, f"/apps/{apps[0].get('id') or apps[0].get('name')}/config-vars", cred)
+                        is not None
+                    ):
+                        caps.append("read:config_vars")
+                except Denied:
+                    pass
+        meta["scope"] = None
+        meta["scope_known"] = False
+        reasons.append(
+            "Not a global token: Heroku refused to list OAuth authorizations (HTTP 403), which every "
+            "global-scope token may do, and answered other read calls; it is a scoped OAuth token "
+            f"(readable: {', '.join(caps) or 'account identity only'})."
+        )
+        reasons.append(
+            "Heroku has no read-only call that reveals whether it also holds the write scope, which "
+            "can delete apps, destroy add-ons and delete backups."
+        )
+        return cred.model_copy(
+            update={
+                **upd,
+                "root_equivalent": False,
+                "capabilities": tuple(caps),
+                "possible_capabilities": _WRITE_CAPS if apps_ok else (),
+                "reasons": tuple(reasons),
+            }
+        )
+
+    # -- inventory (read-only) -----------------------------------------------------------------------------
+    def inventory(self, credentials: Sequence[Credential], ctx: ProviderContext) -> Inventory:
+        if ctx.offline:
+            return Inventory()
+        resources: dict[str, Resource] = {}
+        backups: dict[str, Backup] = {}
+        gaps: list[CoverageGap] = []
+        findings: list[Finding] = []
+        seen_by: dict[str, set[str]] = {}  # credential id -> resource/backup ids it could list
+        inspected: list[Credential] = []
+        main, pgurl = _urls(ctx)
+        with _client(main, ctx) as api, _client(pgurl, ctx) as pg:
+            for c in credentials:
+                if c.status != Status.verified:
+                    continue
+                if "read:app" not in c.capabilities:
+                    gaps.append(
+                        CoverageGap(
+                            subject=c.id,
+                            provider="heroku",
+                            reason="not inspected: the token may not list apps (HTTP 403); its "
+                            "apps, databases and backups are unknown",
+                        )
+                    )
+                    continue
+                inspected.append(c)
+                seen_by[c.id] = self._list_account(api, pg, c, resources, backups, gaps)
+        facts = self._facts(inspected, seen_by, resources, backups)
+        for res in resources.values():
+            if res.type != "postgres":
+                continue
+            logical = [b for b in backups.values() if b.protects == res.id and b.kind == "logical"]
+            if logical:
+                findings.append(
+                    Finding.make(
+                        "heroku-backups-same-account",
+                        Severity.medium,
+                        res.id,
+                        f"The {len(logical)} PGBackups of Heroku Postgres {res.name} are stored by Heroku and keyed by "
+                        "the app; a global token can delete them, and whether they survive destroying the app is not "
+                        "documented.",
+                        "Download them on a schedule (heroku pg:backups:download, or pg:backups:url) to storage outside "
+                        "Heroku that no Heroku token can delete.",
+                        provider="heroku",
+                    )
+                )
+        return Inventory(
+            resources=tuple(resources.values()),
+            backups=tuple(backups.values()),
+            facts=tuple(facts),
+            findings=tuple(findings),
+            gaps=tuple(gaps),
+        )
+
+    def _list_account(
+        self,
+        api: ApiClient,
+        pg: ApiClient,
+        c: Credential,
+        resources: dict[str, Resource],
+        backups: dict[str, Backup],
+        gaps: list[CoverageGap],
+    ) -> set[str]:
+        seen: set[str] = set()
+        try:
+            apps = list(_list(api, "/apps", c))
+        except BlastwallError as exc:
+            gaps.append(
+                CoverageGap(
+                    subject=f"heroku apps ({c.fingerprint})",
+                    provider="heroku",
+                    reason=f"not inspected: {exc.message}",
+                )
+            )
+            return seen
+        for app in apps:
+            if not app.get("id"):
+                continue
+            aid = f"heroku:app:{app['id']}"
+            app_name = str(app.get("name") or app["id"])
+            resources[aid] = Resource(
+                id=aid,
+                provider="heroku",
+                type="app",
+                name=app_name,
+                metadata={"team": (app.get("team") or {}).get("name")} if app.get("team") else {},
+            )
+            seen.add(aid)
+            try:
+                addons = list(_list(api, f"/apps/{app['id']}/addons", c))
+            except BlastwallError as exc:
+                gaps.append(
+                    CoverageGap(
+                        subject=aid, provider="heroku", reason=f"add-ons not inspected: {exc.message}"
+                    )
+                )
+                continue
+            dbs: list[tuple[dict[str, Any], str]] = []
+            for ad in addons:
+                service = str((ad.get("addon_service") or {}).get("name") or "")
+                rtype = _DATA_ADDONS.get(service)
+                if rtype is None or not ad.get("id"):
+                    continue
+                rid = f"heroku:{rtype}:{ad['id']}"
+                plan = str((ad.get("plan") or {}).get("name") or "")
+                resources[rid] = Resource(
+                    id=rid,
+                    provider="heroku",
+                    type=rtype,
+                    name=str(ad.get("name") or ad["id"]),
+                    parent=aid,
+                    holds_data=True,
+                    metadata={"plan": plan, "app": app_name},
+                )
+                seen.add(rid)
+                if rtype == "postgres":
+                    dbs.append((ad, rid))
+                    if any(t in plan.split(":")[-1] for t in _CP_TIERS):
+                        bid = f"heroku:continuous-protection:{ad['id']}"
+                        backups[bid] = Backup(
+                            id=bid,
+                            provider="heroku",
+                            protects=rid,
+                            kind="pitr",
+                            location=f"Heroku Continuous Protection (WAL archive) of {ad.get('name')}",
+                            dies_with_resource=None,
+                            reasons=(
+                                (
+                                    "Heroku does not document whether Continuous Protection outlives destroying "
+                                    "the add-on; it is usable only for rollback or fork inside Heroku."
+                                ),
+                            ),
+                        )
+                        seen.add(bid)
+            if dbs:
+                try:
+                    transfers = _get(pg, f"/client/v11/apps/{app_name}/transfers", c)
+                except BlastwallError as exc:
+                    gaps.append(
+                        CoverageGap(
+                            subject=aid, provider="heroku", reason=f"PGBackups not inspected: {exc.message}"
+                        )
+                    )
+                    continue
+                for t in transfers if isinstance(transfers, list) else []:
+                    if not isinstance(t, dict) or t.get("to_type") != "gof3r" or not t.get("succeeded"):
+                        continue
+                    target = self._db_of(t, dbs)
+                    bid = f"heroku:pgbackup:{app_name}:{t.get('num')}"
+                    backups[bid] = Backup(
+                        id=bid,
+                        provider="heroku",
+                        protects=target,
+                        kind="logical",
+                        location=f"Heroku PGBackups storage (S3, keyed by app {app_name}); downloadable",
+                        dies_with_resource=None,
+                        reasons=(
+                            (
+                                "Heroku keeps logical backups per app; whether they survive destroying the add-on "
+                                "or the app is not documented."
+                            ),
+                        ),
+                        metadata={
+                            "num": t.get("num"),
+                            "downloadable": True,
+                            **({"created_at": t["created_at"]} if t.get("created_at") else {}),
+                        },
+                    )
+                    seen.add(bid)
+        return seen
+
+    @staticmethod
+    def _db_of(t: dict[str, Any], dbs: list[tuple[dict[str, Any], str]]) -> str:
+        src = str(t.get("from_name") or "")
+        for ad, rid in dbs:
+            if src and (src == ad.get("name") or f"{src}_URL" in (ad.get("config_vars") or [])):
+                return rid
+        return dbs[0][1]
+
+    @staticmethod
+    def _facts(
+        creds: Sequence[Credential],
+        seen_by: dict[str, set[str]],
+        resources: dict[str, Resource],
+        backups: dict[str, Backup],
+    ) -> list[DestroyFact]:
+        facts: list[DestroyFact] = []
+        for c in creds:
+            seen = seen_by.get(c.id, set())
+            for tid in list(resources) + list(backups):
+                if tid not in seen:
+                    continue  # other accounts' objects: unknown, no fact (a token may be another user's)
+                is_backup = tid in backups
+                kind = backups[tid].kind if is_backup else resources[tid].type
+                if c.root_equivalent is True:
+                    if is_backup and kind == "pitr":
+                        facts.append(
+                            DestroyFact(
+                                credential=c.id,
+                                target=tid,
+                                verdict=None,
+                                reason="no API deletes Continuous Protection directly",
+                            )
+                        )
+                        continue
+                    cap = (
+                        "delete:backup" if is_backup else ("delete:app" if kind == "app" else "delete:addon")
+                    )
+                    facts.append(
+                        DestroyFact(
+                            credential=c.id,
+                            target=tid,
+                            verdict=True,
+                            capability=cap,
+                            reason="global-scope token",
+                        )
+                    )
+                else:
+                    facts.append(
+                        DestroyFact(
+                            credential=c.id,
+                            target=tid,
+                            verdict=None,
+                            reason="scoped token: whether it holds the write scope is unknown",
+                        )
+                    )
+        return facts

@@ -1,0 +1,7 @@
+"""Supabase: personal access tokens (`sbp_…`), project service-role keys, projects and their backups."""
+
+from __future__ import annotations
+
+from .provider import SupabaseProvider
+
+__all__ = ["SupabaseProvider"]
