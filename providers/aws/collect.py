@@ -1,0 +1,685 @@
+"""Backup inventory: what exists, what protects it, and which actions destroy each.
+
+One ``Collector`` per account; each (region, service) runs concurrently. Every read tries the
+account's credentials in turn; when none may read an API, or the endpoint does not implement
+it, that becomes a ``CoverageGap`` (never "nothing there").
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from auditor.model import Backup, CoverageGap, Finding, Resource, Severity
+
+from .judge import DestroySpec, Step
+from .session import (AUTH, DENIED, NOT_FOUND, UNAVAILABLE, UNSUPPORTED, AwsSession, error_class,
+                      error_code, paginate)
+
+__all__ = ["Collector", "Collected", "Reader", "rid"]
+
+P = "aws"
+
+
+def rid(arn: str) -> str:
+    return f"aws:{arn}"
+
+
+@dataclass
+class Reader:
+    cred_id: str
+    session: AwsSession
+
+
+@dataclass
+class Collected:
+    resources: list[Resource] = field(default_factory=list)
+    backups: list[Backup] = field(default_factory=list)
+    specs: list[DestroySpec] = field(default_factory=list)
+    gaps: list[CoverageGap] = field(default_factory=list)
+    findings: list[Finding] = field(default_factory=list)
+
+    def extend(self, o: Collected) -> None:
+        self.resources += o.resources
+        self.backups += o.backups
+        self.specs += o.specs
+        self.gaps += o.gaps
+        self.findings += o.findings
+
+
+class _Unreadable(Exception):
+    def __init__(self, what: str, why: str) -> None:
+        super().__init__(what)
+        self.what, self.why = what, why
+
+
+def _steps(*pairs: tuple[tuple[str, ...] | str, str]) -> tuple[Step, ...]:
+    return tuple(Step((a,) if isinstance(a, str) else a, arn) for a, arn in pairs)
+
+
+class Collector:
+    def __init__(self, account: str, readers: Sequence[Reader], *, clock: Callable[[], datetime],
+                 max_workers: int = 16) -> None:
+        self.account = account
+        self.readers = list(readers)
+        self.clock = clock
+        self.max_workers = max_workers
+        self._kms_lock = threading.Lock()
+        self._kms: dict[str, str | None] = {}  # key arn/id -> KeyManager (CUSTOMER/AWS) or None unknown
+        self._preferred: dict[str, int] = {}
+
+    # ---- reading with fallback over credentials ------------------------------------------------
+    def call(self, service: str, region: str, fn: Callable[[Any], Any], what: str) -> Any:
+        last = ""
+        order = list(range(len(self.readers)))
+        pref = self._preferred.get(service)
+        if pref is not None:
+            order.remove(pref)
+            order.insert(0, pref)
+        for i in order:
+            client = self.readers[i].session.client(service, region)
+            try:
+                out = fn(client)
+                self._preferred[service] = i
+                return out
+            except Exception as exc:  # noqa: BLE001 - classified below, never re-raised raw
+                cls = error_class(exc)
+                code = error_code(exc)
+                if cls == NOT_FOUND:
+                    raise
+                if cls in (DENIED, AUTH):
+                    last = f"denied to every discovered credential ({code})"
+                    continue
+                if cls == UNSUPPORTED:
+                    raise _Unreadable(what, f"the API is not available at this endpoint ({code})") from None
+                if cls == UNAVAILABLE:
+                    raise _Unreadable(what, f"the endpoint could not be reached ({code})") from None
+                raise _Unreadable(what, f"the call failed ({code})") from None
+        raise _Unreadable(what, last or "no credential available to read it")
+
+    def _gap(self, out: Collected, region: str, e: _Unreadable, consequence: str) -> None:
+        out.gaps.append(CoverageGap(subject=f"aws {self.account} {region}: {e.what}", provider=P,
+                                    reason=f"{e.why}; {consequence}"))
+
+    # ---- orchestration ------------------------------------------------------------------------
+    def regions(self, configured: Sequence[str] | None, default_region: str) -> tuple[list[str], list[CoverageGap]]:
+        if configured:
+            return list(configured), []
+        try:
+            regs = self.call("ec2", default_region, lambda c: c.describe_regions(AllRegions=False)["Regions"],
+                             "ec2:DescribeRegions")
+            names = sorted(r["RegionName"] for r in regs
+                           if r.get("OptInStatus", "opt-in-not-required") != "not-opted-in")
+            return names or [default_region], []
+        except (_Unreadable, Exception) as e:  # noqa: BLE001
+            why = e.why if isinstance(e, _Unreadable) else error_code(e)
+            return [default_region], [CoverageGap(
+                subject=f"aws {self.account}: enabled regions", provider=P,
+                reason=f"could not list enabled regions ({why}); only {default_region} was inventoried")]
+
+    def collect(self, regions: Sequence[str], s3_region: str) -> Collected:
+        jobs: list[tuple[Callable[[str], Collected], str]] = []
+        for r in regions:
+            jobs += [(self.rds, r), (self.ec2, r), (self.backup, r), (self.dynamodb, r)]
+        jobs.append((self.s3, s3_region))
+        out = Collected()
+        with ThreadPoolExecutor(max_workers=max(1, min(self.max_workers, len(jobs)))) as pool:
+            for part in pool.map(lambda j: self._safe(j[0], j[1]), jobs):
+                out.extend(part)
+        return out
+
+    def _safe(self, fn: Callable[[str], Collected], region: str) -> Collected:
+        try:
+            return fn(region)
+        except _Unreadable as e:
+            out = Collected()
+            self._gap(out, region, e, "not inventoried")
+            return out
+        except Exception as e:  # noqa: BLE001 - one service's failure must not end the inventory
+            out = Collected()
+            out.gaps.append(CoverageGap(subject=f"aws {self.account} {region}: {fn.__name__}", provider=P,
+                                        reason=f"inventory failed ({type(e).__name__}: {error_code(e)}); "
+                                               "not inventoried"))
+            return out
+
+    # ---- KMS (crypto-shredding) ------------------------------------------------------------------
+    def _kms_path(self, region: str, key: str | None) -> tuple[tuple[Step, ...], ...]:
+        if not key:
+            return ()
+        with self._kms_lock:
+            known = key in self._kms
+            manager = self._kms.get(key)
+        if not known:
+            try:
+                md = self.call("kms", region, lambda c: c.describe_key(KeyId=key)["KeyMetadata"], "kms:DescribeKey")
+                manager = md.get("KeyManager")
+                arn = md.get("Arn", key)
+            except Exception:  # noqa: BLE001 - unknown manager: assume it may be deletable
+                manager, arn = None, key
+            with self._kms_lock:
+                self._kms[key] = manager
+                self._kms[key + "#arn"] = arn
+        if manager == "AWS":
+            return ()
+        arn = self._kms.get(key + "#arn") or key
+        return (_steps(("kms:ScheduleKeyDeletion", arn)),)
+
+    # ---- RDS -------------------------------------------------------------------------------------
+    def rds(self, region: str) -> Collected:
+        out = Collected()
+        acct = self.account
+        insts = self.call("rds", region, lambda c: paginate(c, "describe_db_instances", "DBInstances"),
+                          "rds:DescribeDBInstances")
+        try:
+            clusters = self.call("rds", region, lambda c: paginate(c, "describe_db_clusters", "DBClusters"),
+                                 "rds:DescribeDBClusters")
+        except _Unreadable as e:
+            clusters = []
+            self._gap(out, region, e, "RDS clusters not inventoried")
+        try:
+            snaps = self.call("rds", region, lambda c: paginate(c, "describe_db_snapshots", "DBSnapshots"),
+                              "rds:DescribeDBSnapshots")
+        except _Unreadable as e:
+            snaps = None
+            self._gap(out, region, e, "manual DB snapshots unknown (not 'none')")
+        try:
+            csnaps = self.call("rds", region, lambda c: paginate(c, "describe_db_cluster_snapshots",
+                                                                  "DBClusterSnapshots"), "rds:DescribeDBClusterSnapshots")
+        except _Unreadable as e:
+            csnaps = None
+            self._gap(out, region, e, "DB cluster snapshots unknown (not 'none')")
+        try:
+            autos = self.call("rds", region, lambda c: paginate(c, "describe_db_instance_automated_backups",
+                                                                 "DBInstanceAutomatedBackups"),
+                              "rds:DescribeDBInstanceAutomatedBackups")
+        except _Unreadable as e:
+            autos = None
+            self._gap(out, region, e, "retained automated backups unknown")
+
+        auto_snaps: dict[str, int] = {}
+        for s in snaps or []:
+            if s.get("SnapshotType") == "automated":
+                auto_snaps[s.get("DBInstanceIdentifier", "")] = auto_snaps.get(s.get("DBInstanceIdentifier", ""), 0) + 1
+        for inst in insts:
+            arn = inst["DBInstanceArn"]
+            ident = inst["DBInstanceIdentifier"]
+            in_cluster = bool(inst.get("DBClusterIdentifier"))
+            retention = int(inst.get("BackupRetentionPeriod") or 0)
+            dp = bool(inst.get("DeletionProtection"))
+            kms = inst.get("KmsKeyId") if inst.get("StorageEncrypted") else None
+            replications = [r.get("DBInstanceAutomatedBackupsArn") for r in
+                            inst.get("DBInstanceAutomatedBackupsReplications", []) or []]
+            out.resources.append(Resource(
+                id=rid(arn), provider=P, type="database", name=f"RDS {ident} ({region})",
+                holds_data=not in_cluster,
+                parent=rid(f"arn:aws:rds:{region}:{acct}:cluster:{inst['DBClusterIdentifier']}") if in_cluster else None,
+                metadata={"account": acct, "region": region, "engine": inst.get("Engine"),
+                          "backup_retention_days": retention, "deletion_protection": dp,
+                          "encrypted": bool(inst.get("StorageEncrypted")), "kms_key": kms,
+                          "backup_replications": len(replications), "arn": arn}))
+            if in_cluster:
+                continue
+            delete = _steps(("rds:DeleteDBInstance", arn))
+            if dp:
+                delete = delete + _steps(("rds:ModifyDBInstance", arn))
+            out.specs.append(DestroySpec(rid(arn), acct, (delete,) + self._kms_path(region, kms),
+                                         capability="delete:rds-instance",
+                                         notes=("(deletion protection is on: turning it off needs rds:ModifyDBInstance)",)
+                                         if dp else ()))
+            if retention > 0:
+                bid = f"aws:automated-backups:{arn}"
+                out.backups.append(Backup(
+                    id=bid, provider=P, protects=rid(arn), kind="automated-backup",
+                    location=f"RDS automated backups of {ident} ({region}, same account)",
+                    dies_with_resource=True, independent=False,
+                    reasons=("RDS deletes automated backups together with the DB instance unless whoever deletes "
+                             "it asks to retain them (DeleteAutomatedBackups=false).",),
+                    metadata={"retention_days": retention, "automated_snapshots": auto_snaps.get(ident, 0),
+                              "latest_restorable_time": str(inst.get("LatestRestorableTime") or "") or None}))
+                out.specs.append(DestroySpec(bid, acct, (_steps(("rds:DeleteDBInstance", arn)),
+                                                         _steps(("rds:ModifyDBInstance", arn))) + self._kms_path(region, kms),
+                                             capability="modify:rds-instance"))
+            else:
+                out.findings.append(Finding.make(
+                    "aws.rds.backups-disabled", Severity.high, rid(arn),
+                    f"RDS instance {ident} ({region}) has automated backups turned off (retention 0).",
+                    "Set BackupRetentionPeriod to at least 7 days and copy snapshots to another account.",
+                    provider=P))
+            if not dp:
+                out.findings.append(Finding.make(
+                    "aws.rds.no-deletion-protection", Severity.medium, rid(arn),
+                    f"RDS instance {ident} ({region}) can be deleted in one API call: deletion protection is off.",
+                    "Turn on DeletionProtection (rds modify-db-instance --deletion-protection).", provider=P))
+            for rep in replications:
+                if not rep:
+                    continue
+                rregion = rep.split(":")[3] if rep.count(":") > 4 else "?"
+                bid = f"aws:{rep}"
+                out.backups.append(Backup(
+                    id=bid, provider=P, protects=rid(arn), kind="automated-backup-replica",
+                    location=f"replicated automated backups of {ident} in {rregion} (same account)",
+                    dies_with_resource=None,
+                    reasons=("Cross-Region replica of the automated backups in the same account; whether it "
+                             "outlives deletion of the source is not established here.",)))
+                out.specs.append(DestroySpec(bid, acct, (_steps(("rds:DeleteDBInstanceAutomatedBackup", rep)),),
+                                             capability="delete:rds-automated-backup"))
+        for a in autos or []:
+            if str(a.get("Status", "")).lower() != "retained":
+                continue
+            aarn = a.get("DBInstanceAutomatedBackupsArn") or f"arn:aws:rds:{region}:{acct}:auto-backup:{a.get('DbiResourceId')}"
+            src = a.get("DBInstanceArn") or f"arn:aws:rds:{region}:{acct}:db:{a.get('DBInstanceIdentifier')}"
+            bid = f"aws:{aarn}"
+            out.backups.append(Backup(
+                id=bid, provider=P, protects=rid(src), kind="retained-automated-backup",
+                location=f"retained automated backups of deleted instance {a.get('DBInstanceIdentifier')} ({region})",
+                dies_with_resource=False,
+                reasons=("Retained after its instance was deleted; expires with its retention period.",),
+                metadata={"retention_days": a.get("BackupRetentionPeriod")}))
+            out.specs.append(DestroySpec(bid, acct, (_steps(("rds:DeleteDBInstanceAutomatedBackup", aarn)),),
+                                         capability="delete:rds-automated-backup"))
+        for s in snaps or []:
+            if s.get("SnapshotType") not in ("manual",):
+                continue
+            sarn = s["DBSnapshotArn"]
+            src = f"arn:aws:rds:{region}:{acct}:db:{s.get('DBInstanceIdentifier')}"
+            kms = s.get("KmsKeyId") if s.get("Encrypted") else None
+            bid = rid(sarn)
+            out.backups.append(Backup(
+                id=bid, provider=P, protects=rid(src), kind="snapshot",
+                location=f"RDS manual snapshot {s['DBSnapshotIdentifier']} ({region}, same account)",
+                created_at=_dt(s.get("SnapshotCreateTime")), dies_with_resource=False,
+                reasons=("Manual snapshots survive deletion of the DB instance; in the same account any principal "
+                         "holding rds:DeleteDBSnapshot can delete them.",),
+                metadata={"encrypted": bool(s.get("Encrypted")), "kms_key": kms}))
+            out.specs.append(DestroySpec(bid, acct, (_steps(("rds:DeleteDBSnapshot", sarn)),) + self._kms_path(region, kms),
+                                         capability="delete:rds-snapshot"))
+        for cl in clusters:
+            carn = cl["DBClusterArn"]
+            ident = cl["DBClusterIdentifier"]
+            dp = bool(cl.get("DeletionProtection"))
+            retention = int(cl.get("BackupRetentionPeriod") or 0)
+            kms = cl.get("KmsKeyId") if cl.get("StorageEncrypted") else None
+            out.resources.append(Resource(
+                id=rid(carn), provider=P, type="database-cluster", name=f"RDS cluster {ident} ({region})",
+                holds_data=True, metadata={"account": acct, "region": region, "engine": cl.get("Engine"),
+                                           "backup_retention_days": retention, "deletion_protection": dp,
+                                           "arn": carn}))
+            delete = _steps(("rds:DeleteDBCluster", carn))
+            if dp:
+                delete = delete + _steps(("rds:ModifyDBCluster", carn))
+            out.specs.append(DestroySpec(rid(carn), acct, (delete,) + self._kms_path(region, kms),
+                                         capability="delete:rds-cluster"))
+            if retention > 0:
+                bid = f"aws:automated-backups:{carn}"
+                out.backups.append(Backup(
+                    id=bid, provider=P, protects=rid(carn), kind="automated-backup",
+                    location=f"automated backups of cluster {ident} ({region}, same account)",
+                    dies_with_resource=True, independent=False,
+                    reasons=("Automated cluster backups are deleted with the cluster unless retained on deletion.",),
+                    metadata={"retention_days": retention}))
+                out.specs.append(DestroySpec(bid, acct, (_steps(("rds:DeleteDBCluster", carn)),
+                                                         _steps(("rds:ModifyDBCluster", carn))),
+                                             capability="modify:rds-cluster"))
+        for s in csnaps or []:
+            if s.get("SnapshotType") != "manual":
+                continue
+            sarn = s["DBClusterSnapshotArn"]
+            src = f"arn:aws:rds:{region}:{acct}:cluster:{s.get('DBClusterIdentifier')}"
+            kms = s.get("KmsKeyId") if s.get("StorageEncrypted") else None
+            bid = rid(sarn)
+            out.backups.append(Backup(
+                id=bid, provider=P, protects=rid(src), kind="snapshot",
+                location=f"RDS cluster snapshot {s['DBClusterSnapshotIdentifier']} ({region}, same account)",
+                created_at=_dt(s.get("SnapshotCreateTime")), dies_with_resource=False,
+                reasons=("Manual cluster snapshots survive deletion of the cluster; deletable with "
+                         "rds:DeleteDBClusterSnapshot.",)))
+            out.specs.append(DestroySpec(bid, acct, (_steps(("rds:DeleteDBClusterSnapshot", sarn)),) +
+                                         self._kms_path(region, kms), capability="delete:rds-cluster-snapshot"))
+        return out
+
+    # ---- EC2 / EBS / Recycle Bin ------------------------------------------------------------------
+    def ec2(self, region: str) -> Collected:
+        out = Collected()
+        acct = self.account
+        vols = self.call("ec2", region, lambda c: paginate(c, "describe_volumes", "Volumes"), "ec2:DescribeVolumes")
+        try:
+            snaps = self.call("ec2", region, lambda c: paginate(c, "describe_snapshots", "Snapshots", OwnerIds=["self"]),
+                              "ec2:DescribeSnapshots")
+        except _Unreadable as e:
+            snaps = []
+            self._gap(out, region, e, "EBS snapshots unknown (not 'none')")
+        rules: list[dict[str, Any]] | None
+        try:
+            rules = self.call("rbin", region, lambda c: paginate(c, "list_rules", "Rules", ResourceType="EBS_SNAPSHOT"),
+                              "rbin:ListRules")
+            rules = [self._rule_detail(region, r) for r in rules]
+        except _Unreadable as e:
+            rules = None
+            self._gap(out, region, e, "Recycle Bin protection of EBS snapshots unknown; deletions are judged "
+                                      "as if no rule kept them")
+        for v in vols:
+            varn = f"arn:aws:ec2:{region}:{acct}:volume/{v['VolumeId']}"
+            kms = v.get("KmsKeyId") if v.get("Encrypted") else None
+            out.resources.append(Resource(
+                id=rid(varn), provider=P, type="volume", name=f"EBS {v['VolumeId']} ({region})", holds_data=True,
+                metadata={"account": acct, "region": region, "size_gib": v.get("Size"), "state": v.get("State"),
+                          "encrypted": bool(v.get("Encrypted")), "kms_key": kms, "arn": varn,
+                          "attached_to": [a.get("InstanceId") for a in v.get("Attachments", []) or []]}))
+            out.specs.append(DestroySpec(rid(varn), acct, (_steps(("ec2:DeleteVolume", varn)),) +
+                                         self._kms_path(region, kms), capability="delete:ebs-volume"))
+        for s in snaps:
+            sid = s["SnapshotId"]
+            sarn = f"arn:aws:ec2:{region}::snapshot/{sid}"
+            varn = f"arn:aws:ec2:{region}:{acct}:volume/{s.get('VolumeId')}"
+            kms = s.get("KmsKeyId") if s.get("Encrypted") else None
+            tags = {t["Key"]: t.get("Value", "") for t in s.get("Tags", []) or []}
+            notes: tuple[str, ...] = ()
+            paths: tuple[tuple[Step, ...], ...]
+            covering = [r for r in (rules or []) if _rule_covers(r, tags)]
+            fixed = None
+            if rules is None:
+                paths = (_steps(("ec2:DeleteSnapshot", sarn)),)
+                notes = ("(Recycle Bin rules could not be read.)",)
+            elif any(r.get("LockState") == "locked" for r in covering):
+                r0 = next(r for r in covering if r.get("LockState") == "locked")
+                fixed = (False, f"a locked Recycle Bin rule ({r0.get('Identifier')}) keeps deleted snapshots for "
+                                f"{_retention(r0)}; locked rules cannot be changed even by admins")
+                paths = ()
+            elif covering:
+                rule_arn = covering[0].get("RuleArn") or f"arn:aws:rbin:{region}:{acct}:rule/{covering[0].get('Identifier')}"
+                paths = (_steps(("ec2:DeleteSnapshot", sarn), (("rbin:DeleteRule", "rbin:UpdateRule"), rule_arn)),)
+                notes = (f"(A Recycle Bin rule keeps deleted snapshots {_retention(covering[0])}; "
+                         "destroying one also needs changing that rule.)",)
+            else:
+                paths = (_steps(("ec2:DeleteSnapshot", sarn)),)
+            bid = rid(sarn)
+            out.backups.append(Backup(
+                id=bid, provider=P, protects=rid(varn), kind="snapshot",
+                location=f"EBS snapshot {sid} ({region}, same account)", created_at=_dt(s.get("StartTime")),
+                dies_with_resource=False, independent=True if fixed else None,
+                reasons=("EBS snapshots survive deletion of the volume; in the same account any principal holding "
+                         "ec2:DeleteSnapshot can delete them.",),
+                metadata={"volume_id": s.get("VolumeId"), "recycle_bin_rules": [r.get("Identifier") for r in covering],
+                          "encrypted": bool(s.get("Encrypted"))}))
+            out.specs.append(DestroySpec(bid, acct, paths + (self._kms_path(region, kms) if not fixed else ()),
+                                         capability="delete:ebs-snapshot", fixed=fixed, notes=notes))
+        return out
+
+    def _rule_detail(self, region: str, r: dict[str, Any]) -> dict[str, Any]:
+        try:
+            d = self.call("rbin", region, lambda c: c.get_rule(Identifier=r["Identifier"]), "rbin:GetRule")
+            return {**r, **d}
+        except Exception:  # noqa: BLE001 - the summary is enough to judge conservatively
+            return r
+
+    # ---- AWS Backup ------------------------------------------------------------------------------
+    def backup(self, region: str) -> Collected:
+        out = Collected()
+        acct = self.account
+        vaults = self.call("backup", region, lambda c: paginate(c, "list_backup_vaults", "BackupVaultList"),
+                           "backup:ListBackupVaults")
+        now = self.clock()
+        for v in vaults:
+            name = v["BackupVaultName"]
+            varn = v.get("BackupVaultArn") or f"arn:aws:backup:{region}:{acct}:backup-vault:{name}"
+            locked = bool(v.get("Locked"))
+            lock_date = _dt(v.get("LockDate"))
+            if not locked:
+                mode = "none"
+            elif lock_date is not None and lock_date <= now:
+                mode = "compliance"
+            elif lock_date is not None:
+                mode = "compliance-grace"  # still removable until LockDate
+            else:
+                mode = "governance"
+            out.resources.append(Resource(
+                id=rid(varn), provider=P, type="backup-vault", name=f"AWS Backup vault {name} ({region})",
+                holds_data=False, metadata={"account": acct, "region": region, "lock_mode": mode,
+                                            "lock_date": lock_date.isoformat() if lock_date else None,
+                                            "min_retention_days": v.get("MinRetentionDays"),
+                                            "vault_type": v.get("VaultType", "BACKUP_VAULT"),
+                                            "recovery_points_reported": v.get("NumberOfRecoveryPoints")}))
+            if mode == "none":
+                out.findings.append(Finding.make(
+                    "aws.backup.vault-not-locked", Severity.medium, rid(varn),
+                    f"AWS Backup vault {name} ({region}) has no Vault Lock: recovery points can be deleted by any "
+                    "principal with backup:DeleteRecoveryPoint.",
+                    "Add a compliance-mode Vault Lock (put-backup-vault-lock-configuration with ChangeableForDays).",
+                    provider=P))
+            try:
+                rps = self.call("backup", region, lambda c: paginate(c, "list_recovery_points_by_backup_vault",
+                                                                      "RecoveryPoints", BackupVaultName=name),
+                                "backup:ListRecoveryPointsByBackupVault")
+            except _Unreadable as e:
+                out.gaps.append(CoverageGap(
+                    subject=f"aws {acct} {region}: recovery points of vault {name}", provider=P,
+                    reason=f"{e.why}; the vault's recovery points are unknown (not 'no recovery points')"))
+                continue
+            for rp in rps:
+                out.backups.append(self._recovery_point(region, varn, name, mode, rp, out))
+        return out
+
+    def _recovery_point(self, region: str, varn: str, vault: str, mode: str, rp: dict[str, Any],
+                        out: Collected) -> Backup:
+        acct = self.account
+        rparn = rp["RecoveryPointArn"]
+        src = rp.get("ResourceArn") or "unknown"
+        bid = rid(rparn)
+        fixed = None
+        if mode == "compliance":
+            fixed = (False, f"in compliance-locked vault {vault}: no user or service can delete it before its "
+                            "retention ends, root included")
+            paths: tuple[tuple[Step, ...], ...] = ()
+        elif mode in ("governance", "compliance-grace"):
+            paths = (_steps(("backup:DeleteBackupVaultLockConfiguration", varn),
+                            (("backup:DeleteRecoveryPoint", "backup:UpdateRecoveryPointLifecycle"), rparn)),)
+        else:
+            paths = (_steps((("backup:DeleteRecoveryPoint", "backup:UpdateRecoveryPointLifecycle"), rparn)),
+                     _steps(("backup:DeleteBackupVault", varn)))
+        out.specs.append(DestroySpec(bid, acct, paths, capability="delete:backup-recovery-point", fixed=fixed))
+        reasons = {
+            "compliance": "Vault Lock in compliance mode: immutable until retention ends.",
+            "compliance-grace": "Vault Lock in compliance mode but still inside its grace time: removable until "
+                                "the lock date.",
+            "governance": "Vault Lock in governance mode: a principal with "
+                          "backup:DeleteBackupVaultLockConfiguration can remove it, then delete.",
+            "none": "Unlocked vault: backup:DeleteRecoveryPoint deletes it.",
+        }[mode]
+        return Backup(id=bid, provider=P, protects=rid(src), kind="recovery-point",
+                      location=f"AWS Backup vault {vault} ({region})", created_at=_dt(rp.get("CreationDate")),
+                      dies_with_resource=False, independent=True if mode == "compliance" else None,
+                      reasons=(reasons,), metadata={"vault_lock": mode, "status": rp.get("Status")})
+
+    # ---- S3 --------------------------------------------------------------------------------------
+    def s3(self, region: str) -> Collected:
+        out = Collected()
+        acct = self.account
+        buckets = self.call("s3", region, lambda c: c.list_buckets().get("Buckets", []), "s3:ListAllMyBuckets")
+
+        def one(b: dict[str, Any]) -> Collected:
+            part = Collected()
+            name = b["Name"]
+            barn = f"arn:aws:s3:::{name}"
+
+            def get(op: str, what: str, **kw: Any) -> Any:
+                try:
+                    return self.call("s3", region, lambda c: getattr(c, op)(Bucket=name, **kw), what)
+                except _Unreadable as e:
+                    self._gap(part, region, e, f"bucket {name}: {what} unknown")
+                    return _UNKNOWN
+                except Exception as e:  # noqa: BLE001
+                    if error_class(e) == NOT_FOUND:
+                        return None
+                    raise
+
+            ver = get("get_bucket_versioning", "s3:GetBucketVersioning")
+            lock = get("get_object_lock_configuration", "s3:GetBucketObjectLockConfiguration")
+            repl = get("get_bucket_replication", "s3:GetReplicationConfiguration")
+            versioning = None if ver is _UNKNOWN else ((ver or {}).get("Status") or "Disabled")
+            lock_cfg = None if lock is _UNKNOWN else ((lock or {}).get("ObjectLockConfiguration") or {})
+            lock_on = None if lock_cfg is None else lock_cfg.get("ObjectLockEnabled") == "Enabled"
+            rule = ((lock_cfg or {}).get("Rule") or {}).get("DefaultRetention") or {}
+            lock_mode = rule.get("Mode")
+            part.resources.append(Resource(
+                id=rid(barn), provider=P, type="bucket", name=f"s3://{name}", holds_data=True,
+                metadata={"account": acct, "versioning": versioning, "object_lock": lock_on,
+                          "default_retention": rule or None, "arn": barn}))
+            objs = f"{barn}/*"
+            part.specs.append(DestroySpec(rid(barn), acct, (
+                _steps(("s3:DeleteObject", objs)), _steps(("s3:PutLifecycleConfiguration", barn))),
+                capability="delete:s3-object"))
+            if versioning in ("Enabled", "Suspended"):
+                bid = f"aws:versions:{barn}"
+                fixed = None
+                reasons = ["Noncurrent versions survive deletes and overwrites of current objects."]
+                if lock_on and lock_mode == "COMPLIANCE":
+                    fixed = (False, f"Object Lock default retention in COMPLIANCE mode ({_days(rule)}): versions "
+                                    "under retention cannot be deleted by anyone")
+                    reasons.append("Compliance-mode default retention: versions written since then are immutable "
+                                   "for the retention period (older, unlocked versions are not).")
+                    paths: tuple[tuple[Step, ...], ...] = ()
+                elif lock_on and lock_mode == "GOVERNANCE":
+                    paths = (_steps(("s3:DeleteObjectVersion", objs), ("s3:BypassGovernanceRetention", objs)),)
+                    reasons.append("Governance-mode retention: s3:BypassGovernanceRetention overrides it.")
+                else:
+                    paths = (_steps(("s3:DeleteObjectVersion", objs)), _steps(("s3:PutLifecycleConfiguration", barn)))
+                    if lock_on:
+                        reasons.append("Object Lock is enabled without a default retention: only objects given their "
+                                       "own retention are protected.")
+                part.backups.append(Backup(
+                    id=bid, provider=P, protects=rid(barn), kind="object-versions",
+                    location=f"noncurrent versions inside s3://{name}", dies_with_resource=False,
+                    independent=True if fixed else None, reasons=tuple(reasons),
+                    metadata={"versioning": versioning, "object_lock_mode": lock_mode}))
+                part.specs.append(DestroySpec(bid, acct, paths, capability="delete:s3-object-version", fixed=fixed))
+            elif versioning == "Disabled":
+                part.findings.append(Finding.make(
+                    "aws.s3.no-versioning", Severity.medium, rid(barn),
+                    f"s3://{name} has no versioning: a delete or overwrite is final.",
+                    "Enable versioning (and Object Lock or replication to another account for independence).",
+                    provider=P))
+            if repl not in (None, _UNKNOWN):
+                for r in (repl.get("ReplicationConfiguration") or {}).get("Rules", []) or []:
+                    if r.get("Status") != "Enabled":
+                        continue
+                    dest = (r.get("Destination") or {})
+                    dbucket = dest.get("Bucket", "")
+                    dacct = dest.get("Account") or acct
+                    bid = f"aws:replica:{barn}->{dbucket}"
+                    other = dacct != acct
+                    part.backups.append(Backup(
+                        id=bid, provider=P, protects=rid(barn), kind="replica",
+                        location=f"replica in {dbucket}" + (f" (account {dacct})" if other else " (same account)"),
+                        dies_with_resource=False,
+                        reasons=(("A copy in another AWS account is out of reach of this account's credentials."
+                                  if other else "Replica in the same account: deletable by the same principals."),),
+                        metadata={"destination_account": dacct}))
+                    dobjs = f"{dbucket}/*"
+                    part.specs.append(DestroySpec(bid, dacct, (_steps(("s3:DeleteObjectVersion", dobjs)),
+                                                               _steps(("s3:PutLifecycleConfiguration", dbucket))),
+                                                  capability="delete:s3-object-version"))
+            return part
+
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            for part in pool.map(one, buckets):
+                out.extend(part)
+        return out
+
+    # ---- DynamoDB --------------------------------------------------------------------------------
+    def dynamodb(self, region: str) -> Collected:
+        out = Collected()
+        acct = self.account
+        tables = self.call("dynamodb", region, lambda c: paginate(c, "list_tables", "TableNames"), "dynamodb:ListTables")
+        try:
+            backups = self.call("dynamodb", region, lambda c: paginate(c, "list_backups", "BackupSummaries"),
+                                "dynamodb:ListBackups")
+        except _Unreadable as e:
+            backups = None
+            self._gap(out, region, e, "DynamoDB on-demand backups unknown (not 'none')")
+        for t in tables:
+            tarn = f"arn:aws:dynamodb:{region}:{acct}:table/{t}"
+            try:
+                cb = self.call("dynamodb", region, lambda c: c.describe_continuous_backups(TableName=t),
+                               "dynamodb:DescribeContinuousBackups")
+                pitr = ((cb.get("ContinuousBackupsDescription") or {}).get("PointInTimeRecoveryDescription") or {}
+                        ).get("PointInTimeRecoveryStatus") == "ENABLED"
+            except _Unreadable as e:
+                pitr = None
+                self._gap(out, region, e, f"point-in-time recovery of table {t} unknown")
+            out.resources.append(Resource(id=rid(tarn), provider=P, type="table", name=f"DynamoDB {t} ({region})",
+                                          holds_data=True, metadata={"account": acct, "region": region,
+                                                                     "pitr": pitr, "arn": tarn}))
+            out.specs.append(DestroySpec(rid(tarn), acct, (_steps(("dynamodb:DeleteTable", tarn)),),
+                                         capability="delete:dynamodb-table"))
+            if pitr:
+                bid = f"aws:pitr:{tarn}"
+                out.backups.append(Backup(
+                    id=bid, provider=P, protects=rid(tarn), kind="pitr",
+                    location=f"point-in-time recovery of {t} ({region})", dies_with_resource=False,
+                    reasons=("With PITR on, deleting the table leaves a system backup for 35 days; turning PITR off "
+                             "first (dynamodb:UpdateContinuousBackups) leaves none.",)))
+                out.specs.append(DestroySpec(bid, acct, (_steps(("dynamodb:UpdateContinuousBackups", tarn)),),
+                                             capability="disable:dynamodb-pitr"))
+            elif pitr is False:
+                out.findings.append(Finding.make(
+                    "aws.dynamodb.no-pitr", Severity.medium, rid(tarn),
+                    f"DynamoDB table {t} ({region}) has point-in-time recovery off.",
+                    "Enable PITR and back the table up to a locked AWS Backup vault in another account.", provider=P))
+        for b in backups or []:
+            if b.get("BackupType") not in ("USER", "SYSTEM"):
+                continue
+            barn = b["BackupArn"]
+            bid = rid(barn)
+            out.backups.append(Backup(
+                id=bid, provider=P, protects=rid(b.get("TableArn") or ""), kind="snapshot",
+                location=f"DynamoDB backup {b.get('BackupName')} ({region}, same account)",
+                created_at=_dt(b.get("BackupCreationDateTime")), dies_with_resource=False,
+                reasons=("On-demand backups survive deletion of the table; deletable with dynamodb:DeleteBackup.",)))
+            out.specs.append(DestroySpec(bid, acct, (_steps(("dynamodb:DeleteBackup", barn)),),
+                                         capability="delete:dynamodb-backup"))
+        return out
+
+
+_UNKNOWN = object()
+
+
+def _dt(v: Any) -> datetime | None:
+    if isinstance(v, datetime):
+        return v if v.tzinfo else v.replace(tzinfo=UTC)
+    if isinstance(v, str) and v:
+        try:
+            d = datetime.fromisoformat(v.replace("Z", "+00:00"))
+            return d if d.tzinfo else d.replace(tzinfo=UTC)
+        except ValueError:
+            return None
+    return None
+
+
+def _days(rule: dict[str, Any]) -> str:
+    if rule.get("Days"):
+        return f"{rule['Days']} days"
+    if rule.get("Years"):
+        return f"{rule['Years']} years"
+    return "unknown period"
+
+
+def _retention(rule: dict[str, Any]) -> str:
+    rp = rule.get("RetentionPeriod") or {}
+    return f"{rp.get('RetentionPeriodValue', '?')} {str(rp.get('RetentionPeriodUnit', 'days')).lower()}"
+
+
+def _rule_covers(rule: dict[str, Any], tags: dict[str, str]) -> bool:
+    if str(rule.get("Status", "available")).lower() not in ("available", "pending"):
+        return False
+    want = rule.get("ResourceTags") or []
+    excl = rule.get("ExcludeResourceTags") or []
+    for t in excl:
+        if tags.get(t.get("ResourceTagKey")) == t.get("ResourceTagValue", tags.get(t.get("ResourceTagKey"))):
+            return False
+    if not want:
+        return True
+    return any(tags.get(t.get("ResourceTagKey")) == t.get("ResourceTagValue") for t in want)

@@ -1,0 +1,289 @@
+"""An account's IAM, read once, and each principal's effective PolicySet.
+
+Read with ``iam:GetAccountAuthorizationDetails`` (users, groups, roles, customer-managed
+policies with all versions) plus ``GetPolicy``/``GetPolicyVersion`` for the AWS-managed policies
+actually attached. Where that is denied, ``load_self`` reads just the caller's own user or role
+(partial: enough for its own permissions, not for the privilege-escalation graph).
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import unquote
+
+from .policy import PolicySet, Statement, parse_document
+from .session import AwsSession, paginate
+
+__all__ = ["Principal", "Group", "ManagedPolicy", "IamSnapshot", "load_snapshot", "load_self",
+           "AwsManagedPolicyCache", "principal_ref"]
+
+
+def _doc(d: Any) -> Any:
+    if isinstance(d, str):
+        import json
+        try:
+            return json.loads(d)
+        except ValueError:
+            return json.loads(unquote(d))
+    return d
+
+
+@dataclass
+class ManagedPolicy:
+    arn: str
+    name: str
+    document: Any
+    aws_managed: bool
+    versions: dict[str, Any] = field(default_factory=dict)  # version id -> document
+    default_version: str | None = None
+
+    @property
+    def label(self) -> str:
+        return f"{self.name} ({'AWS' if self.aws_managed else 'customer'} managed policy)"
+
+
+@dataclass
+class Group:
+    name: str
+    arn: str
+    inline: list[tuple[str, Any]] = field(default_factory=list)
+    managed: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Principal:
+    arn: str
+    name: str
+    kind: str  # user | role | root
+    account: str
+    id: str = ""
+    inline: list[tuple[str, Any]] = field(default_factory=list)
+    managed: list[str] = field(default_factory=list)
+    groups: list[str] = field(default_factory=list)
+    boundary: str | None = None
+    trust: Any = None  # roles: AssumeRolePolicyDocument
+    instance_profiles: int = 0
+
+    @property
+    def ref(self) -> str:
+        return f"{self.kind}/{self.name}" if self.kind != "root" else "root"
+
+
+def principal_ref(arn: str) -> str:
+    return arn.split(":", 5)[-1] if arn.count(":") >= 5 else arn
+
+
+class AwsManagedPolicyCache:
+    """AWS-managed policy documents are the same in every account: fetch each once per audit."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.docs: dict[str, ManagedPolicy] = {}
+
+    def get(self, sess: AwsSession, arn: str) -> ManagedPolicy:
+        hit = self.docs.get(arn)
+        if hit is not None:
+            return hit
+        iam = sess.client("iam")
+        pol = iam.get_policy(PolicyArn=arn)["Policy"]
+        ver = iam.get_policy_version(PolicyArn=arn, VersionId=pol["DefaultVersionId"])["PolicyVersion"]
+        mp = ManagedPolicy(arn=arn, name=pol["PolicyName"], document=_doc(ver["Document"]),
+                           aws_managed=True, default_version=pol["DefaultVersionId"])
+        with self._lock:
+            self.docs[arn] = mp
+        return mp
+
+
+@dataclass
+class IamSnapshot:
+    account: str
+    complete: bool  # the whole account (GetAccountAuthorizationDetails) vs only the caller
+    read_with: str  # credential id that read it
+    users: dict[str, Principal] = field(default_factory=dict)  # by ARN
+    roles: dict[str, Principal] = field(default_factory=dict)  # by ARN
+    groups: dict[str, Group] = field(default_factory=dict)  # by name
+    policies: dict[str, ManagedPolicy] = field(default_factory=dict)  # by ARN
+
+    def __post_init__(self) -> None:
+        self._ps: dict[str, PolicySet] = {}
+        self._lock = threading.Lock()
+        self._role_by_name: dict[str, Principal] = {}
+
+    def principals(self) -> list[Principal]:
+        return list(self.users.values()) + list(self.roles.values())
+
+    def find(self, caller_arn: str) -> Principal | None:
+        """The IAM principal behind an STS caller ARN (users, roles and assumed-role sessions)."""
+        if caller_arn in self.users:
+            return self.users[caller_arn]
+        if caller_arn in self.roles:
+            return self.roles[caller_arn]
+        ref = principal_ref(caller_arn)
+        if ref.startswith("assumed-role/"):
+            role_name = ref.split("/")[1]
+            if not self._role_by_name:
+                self._role_by_name = {r.name: r for r in self.roles.values()}
+            return self._role_by_name.get(role_name)
+        if ref.startswith("user/"):
+            name = ref.rsplit("/", 1)[-1]
+            for u in self.users.values():
+                if u.name == name:
+                    return u
+        return None
+
+    def _statements(self, label_for: str, policy_arn: str, via: str) -> list[Statement]:
+        mp = self.policies.get(policy_arn)
+        if mp is None:
+            return []
+        return parse_document(mp.document, f"{mp.label}{via}")
+
+    def policyset(self, p: Principal) -> PolicySet:
+        hit = self._ps.get(p.arn)
+        if hit is not None:
+            return hit
+        st: list[Statement] = []
+        for name, doc in p.inline:
+            st += parse_document(doc, f"inline policy {name} of {p.ref}")
+        for arn in p.managed:
+            st += self._statements(p.ref, arn, f", attached to {p.ref}")
+        for gname in p.groups:
+            g = self.groups.get(gname)
+            if g is None:
+                continue
+            for name, doc in g.inline:
+                st += parse_document(doc, f"inline policy {name} of group {gname}")
+            for arn in g.managed:
+                st += self._statements(p.ref, arn, f", via group {gname}")
+        boundary = None
+        bname = None
+        if p.boundary:
+            mp = self.policies.get(p.boundary)
+            bname = mp.label if mp else p.boundary
+            boundary = parse_document(mp.document, f"boundary {bname}") if mp else []
+        variables = {"aws:username": p.name if p.kind == "user" else "", "aws:userid": p.id,
+                     "aws:principaltype": {"user": "User", "role": "AssumedRole"}.get(p.kind, "Account"),
+                     "aws:principalaccount": p.account}
+        if p.kind != "user":
+            variables.pop("aws:username")
+        ps = PolicySet(st, boundary, bname, variables)
+        with self._lock:
+            self._ps[p.arn] = ps
+        return ps
+
+    def group_policyset(self, gname: str) -> PolicySet:
+        g = self.groups[gname]
+        st: list[Statement] = []
+        for name, doc in g.inline:
+            st += parse_document(doc, f"inline policy {name} of group {gname}")
+        for arn in g.managed:
+            st += self._statements("", arn, f", attached to group {gname}")
+        return PolicySet(st)
+
+
+def _principal_from_detail(d: dict[str, Any], kind: str, account: str) -> Principal:
+    if kind == "user":
+        inline = [(x["PolicyName"], _doc(x["PolicyDocument"])) for x in d.get("UserPolicyList", []) or []]
+    else:
+        inline = [(x["PolicyName"], _doc(x["PolicyDocument"])) for x in d.get("RolePolicyList", []) or []]
+    pb = d.get("PermissionsBoundary") or {}
+    return Principal(
+        arn=d["Arn"], name=d[f"{'User' if kind == 'user' else 'Role'}Name"], kind=kind, account=account,
+        id=d.get("UserId") or d.get("RoleId") or "",
+        inline=inline, managed=[x["PolicyArn"] for x in d.get("AttachedManagedPolicies", []) or []],
+        groups=list(d.get("GroupList", []) or []), boundary=pb.get("PermissionsBoundaryArn"),
+        trust=_doc(d.get("AssumeRolePolicyDocument")) if kind == "role" else None,
+        instance_profiles=len(d.get("InstanceProfileList", []) or []),
+    )
+
+
+def _attach_aws_managed(snap: IamSnapshot, sess: AwsSession, cache: AwsManagedPolicyCache) -> None:
+    wanted: set[str] = set()
+    for p in snap.principals():
+        wanted.update(p.managed)
+        if p.boundary:
+            wanted.add(p.boundary)
+    for g in snap.groups.values():
+        wanted.update(g.managed)
+    for arn in sorted(wanted - snap.policies.keys()):
+        if ":aws:policy/" in arn:
+            snap.policies[arn] = cache.get(sess, arn)
+
+
+def load_snapshot(sess: AwsSession, account: str, cred_id: str, cache: AwsManagedPolicyCache) -> IamSnapshot:
+    """The whole account's IAM. Raises botocore errors (the caller maps them to coverage gaps)."""
+    iam = sess.client("iam")
+    snap = IamSnapshot(account=account, complete=True, read_with=cred_id)
+    for page in iam.get_paginator("get_account_authorization_details").paginate(
+            Filter=["User", "Role", "Group", "LocalManagedPolicy"]):
+        for d in page.get("UserDetailList", []) or []:
+            p = _principal_from_detail(d, "user", account)
+            snap.users[p.arn] = p
+        for d in page.get("RoleDetailList", []) or []:
+            p = _principal_from_detail(d, "role", account)
+            snap.roles[p.arn] = p
+        for d in page.get("GroupDetailList", []) or []:
+            snap.groups[d["GroupName"]] = Group(
+                name=d["GroupName"], arn=d["Arn"],
+                inline=[(x["PolicyName"], _doc(x["PolicyDocument"])) for x in d.get("GroupPolicyList", []) or []],
+                managed=[x["PolicyArn"] for x in d.get("AttachedManagedPolicies", []) or []])
+        for d in page.get("Policies", []) or []:
+            versions = {v["VersionId"]: _doc(v.get("Document")) for v in d.get("PolicyVersionList", []) or []}
+            default = d.get("DefaultVersionId")
+            snap.policies[d["Arn"]] = ManagedPolicy(
+                arn=d["Arn"], name=d.get("PolicyName") or d["Arn"].rsplit("/", 1)[-1],
+                document=versions.get(default) if default else None,
+                aws_managed=False, versions=versions, default_version=default)
+    _attach_aws_managed(snap, sess, cache)
+    return snap
+
+
+def load_self(sess: AwsSession, caller_arn: str, account: str, cred_id: str,
+              cache: AwsManagedPolicyCache) -> IamSnapshot:
+    """Only the caller's own user or role (and its groups and policies)."""
+    iam = sess.client("iam")
+    snap = IamSnapshot(account=account, complete=False, read_with=cred_id)
+    ref = principal_ref(caller_arn)
+    if ref.startswith("user/"):
+        name = ref.rsplit("/", 1)[-1]
+        u = iam.get_user(UserName=name)["User"]
+        inline = [(n, _doc(iam.get_user_policy(UserName=name, PolicyName=n)["PolicyDocument"]))
+                  for n in paginate(iam, "list_user_policies", "PolicyNames", UserName=name)]
+        managed = [x["PolicyArn"] for x in paginate(iam, "list_attached_user_policies", "AttachedPolicies",
+                                                    UserName=name)]
+        groups = [g["GroupName"] for g in paginate(iam, "list_groups_for_user", "Groups", UserName=name)]
+        pb = (u.get("PermissionsBoundary") or {}).get("PermissionsBoundaryArn")
+        p = Principal(arn=u["Arn"], name=name, kind="user", account=account, id=u.get("UserId", ""),
+                      inline=inline, managed=managed, groups=groups, boundary=pb)
+        snap.users[p.arn] = p
+        for g in groups:
+            gi = [(n, _doc(iam.get_group_policy(GroupName=g, PolicyName=n)["PolicyDocument"]))
+                  for n in paginate(iam, "list_group_policies", "PolicyNames", GroupName=g)]
+            gm = [x["PolicyArn"] for x in paginate(iam, "list_attached_group_policies", "AttachedPolicies",
+                                                   GroupName=g)]
+            snap.groups[g] = Group(name=g, arn="", inline=gi, managed=gm)
+    elif ref.startswith("assumed-role/") or ref.startswith("role/"):
+        name = ref.split("/")[1]
+        r = iam.get_role(RoleName=name)["Role"]
+        inline = [(n, _doc(iam.get_role_policy(RoleName=name, PolicyName=n)["PolicyDocument"]))
+                  for n in paginate(iam, "list_role_policies", "PolicyNames", RoleName=name)]
+        managed = [x["PolicyArn"] for x in paginate(iam, "list_attached_role_policies", "AttachedPolicies",
+                                                    RoleName=name)]
+        pb = (r.get("PermissionsBoundary") or {}).get("PermissionsBoundaryArn")
+        p = Principal(arn=r["Arn"], name=name, kind="role", account=account, id=r.get("RoleId", ""),
+                      inline=inline, managed=managed, boundary=pb, trust=_doc(r.get("AssumeRolePolicyDocument")))
+        snap.roles[p.arn] = p
+    else:
+        raise ValueError("not an IAM user or role")
+    wanted = set(p.managed) | {a for g in snap.groups.values() for a in g.managed} | ({p.boundary} if p.boundary else set())
+    for arn in sorted(wanted):
+        if ":aws:policy/" in arn:
+            snap.policies[arn] = cache.get(sess, arn)
+        else:
+            pol = iam.get_policy(PolicyArn=arn)["Policy"]
+            ver = iam.get_policy_version(PolicyArn=arn, VersionId=pol["DefaultVersionId"])["PolicyVersion"]
+            snap.policies[arn] = ManagedPolicy(arn=arn, name=pol["PolicyName"], document=_doc(ver["Document"]),
+                                               aws_managed=False, default_version=pol["DefaultVersionId"],
+                                               versions={pol["DefaultVersionId"]: _doc(ver["Document"])})
+    return snap

