@@ -13,12 +13,14 @@ _EXAMPLES = {
     "je7MtGbClwBF/2Zp9Utk/h3yCo8nvbEXAMPLEKEY",
 }
 _TEMPLATE = re.compile(r"\$\{[^}]*\}|\$\([^)]*\)|\{\{[^}]*\}\}|%\([^)]*\)s|<[^<>]{1,64}>|^\$[A-Za-z_][A-Za-z0-9_]*$")
+# Words people write instead of a secret. They count only as whole words (delimited by non-alphanumerics),
+# and only in short values: a long random token may contain "todo" or "xxxx" by chance.
 _WORDS = re.compile(
-    r"your[_\- ]?(api[_\- ]?)?(token|key|secret|password)|placeholder|changeme|change[_\-]me|redacted|"
-    r"replace[_\-]?me|example|dummy|insert[_\-]|todo|fixme|xxxx|\*{3,}|•{3,}|\.\.\.|^(none|null|true|false)$",
+    r"(?<![A-Za-z0-9])(?:your[_\- ]?[a-z_\- ]*|placeholder|changeme|change[_\-]me|redacted|replace[_\-]?me|"
+    r"example|dummy|insert[_\-][a-z_\-]*|todo|fixme|x{4,}|none|null|true|false)(?![A-Za-z0-9])|\*{3,}|•{3,}|\.\.\.",
     re.IGNORECASE,
 )
-
+_MAX_PLACEHOLDER_LEN = 64
 
 _WEAK = {"password", "passwd", "pass", "secret", "postgres", "changeme", "admin", "root", "mysql", "redis",
          "example", "test", "pwd", "pw", "p@ssw0rd", "password123", "mypassword", "yourpassword"}
@@ -39,10 +41,11 @@ def is_placeholder(value: str) -> bool:
         return True
     if _TEMPLATE.search(v):
         return True
-    if _WORDS.search(v):
+    if len(v) <= _MAX_PLACEHOLDER_LEN and _WORDS.search(v):
         return True
-    body = re.sub(r"^[A-Za-z]+[_\-]", "", v)  # ignore a format prefix like ghp_ or sk_live_
-    body = re.sub(r"^(live|test)_", "", body)
+    body = re.sub(r"^[A-Za-z]{1,12}[_\-](?:(?:live|test|v1)_)?", "", v)  # a format prefix: ghp_, sk_live_, dop_v1_
+    if len(body) < 8:
+        body = v
     distinct = set(body.replace("-", "").replace("_", ""))
     if len(distinct) <= 3:  # XXXXXXXX-XXXX…, 00000000, aaaa
         return True
