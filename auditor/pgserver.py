@@ -44,7 +44,7 @@ from .errors import VerificationError
 from .pgtools import find_server_bin_dir
 from .secrets import Secret
 
-__all__ = ["ScratchPostgres", "free_port"]
+__all__ = ["ScratchPostgres", "ConfiguredPostgres", "RestoreServer", "free_port"]
 
 _LIVE: weakref.WeakSet[ScratchPostgres] = weakref.WeakSet()
 _UNPRIVILEGED_USER = "nobody"
@@ -64,7 +64,44 @@ def _set_parent_death_signal() -> None:  # runs in the child between fork and ex
         pass
 
 
-class ScratchPostgres:
+class _Databases:
+    """Database helpers shared by `ScratchPostgres` and `ConfiguredPostgres` (need `connect`, `running`)."""
+
+    def connect(self, dbname: str = "postgres", **kw: Any) -> psycopg.Connection[Any]:
+        raise NotImplementedError
+
+    @property
+    def running(self) -> bool:
+        raise NotImplementedError
+
+    def create_database(self, name: str) -> None:
+        with self.connect() as conn:
+            conn.execute(psycopg.sql.SQL("CREATE DATABASE {}").format(psycopg.sql.Identifier(name)))
+
+    def drop_database(self, name: str) -> None:
+        with self.connect() as conn:
+            conn.execute(psycopg.sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
+                psycopg.sql.Identifier(name)))
+
+    @contextlib.contextmanager
+    def database(self, name: str | None = None) -> Iterator[str]:
+        """A fresh database, dropped afterwards (also on failure)."""
+        name = name or f"scratch_{secrets.token_hex(6)}"
+        self.create_database(name)
+        try:
+            yield name
+        finally:
+            if self.running:
+                self.drop_database(name)
+
+    def server_version_num(self) -> int:
+        with self.connect() as conn:
+            row = conn.execute("SHOW server_version_num").fetchone()
+            assert row is not None
+            return int(row[0])
+
+
+class ScratchPostgres(_Databases):
     """A PostgreSQL server in its own temporary directory. Use as a context manager."""
 
     superuser = "postgres"
@@ -81,8 +118,8 @@ class ScratchPostgres:
         run_as: str | None = None,
     ) -> None:
         """`bin_dir`: PostgreSQL bin directory (default: the newest suitable one, see
-        `pgtools.find_server_bin_dir`). `durable=False` turns off fsync and friends: right for a
-        scratch server whose data is thrown away. `run_as`: user to drop to when root
+        `pgtools.find_server_bin_dir`). `durable=False` turns off fsync and friends and sets
+        wal_level=minimal: right for a scratch server whose data is thrown away. `run_as`: user to drop to when root
         (default `nobody`)."""
         self.bin_dir = Path(bin_dir) if bin_dir else find_server_bin_dir(min_major)
         self._settings = dict(settings or {})
@@ -199,10 +236,14 @@ class ScratchPostgres:
             "max_connections": "40",
             "shared_buffers": "128MB",
             "max_wal_size": "4GB",
+            "max_locks_per_transaction": "1024",  # a single-transaction restore locks every table
             "log_min_messages": "warning",
         }
         if not self._durable:
-            opts.update(fsync="off", synchronous_commit="off", full_page_writes="off")
+            # Throwaway data: no crash safety, and no WAL for tables loaded in the transaction
+            # that created them (pg_restore --single-transaction).
+            opts.update(fsync="off", synchronous_commit="off", full_page_writes="off", wal_level="minimal",
+                        max_wal_senders="0")
         opts.update(self._settings)
         argv = [self.tool("postgres"), "-D", str(self.data_dir)]
         for k, v in opts.items():
@@ -238,16 +279,19 @@ class ScratchPostgres:
         return "\n".join(lines[-n:])
 
     def stop(self) -> None:
-        """Stop the server (fast shutdown, then kill) and remove its directory. Idempotent."""
+        """Stop the server and remove its directory. Idempotent.
+
+        Immediate shutdown (SIGQUIT: no shutdown checkpoint) because the data is thrown away;
+        SIGKILL to the process group if it does not exit in 20 s."""
         proc, self._proc = self._proc, None
         if proc is not None and proc.poll() is None:
             # The postmaster is the child of runuser (when root); signal it through its pid file.
             pid = self._postmaster_pid()
             try:
                 if pid:
-                    self._signal(pid, signal.SIGINT)
+                    self._signal(pid, signal.SIGQUIT)
                 else:
-                    proc.send_signal(signal.SIGINT)
+                    proc.send_signal(signal.SIGQUIT)
                 proc.wait(timeout=20)
             except (subprocess.TimeoutExpired, OSError):
                 with contextlib.suppress(OSError):
@@ -287,31 +331,56 @@ class ScratchPostgres:
     def connect(self, dbname: str = "postgres", **kw: Any) -> psycopg.Connection[Any]:
         return psycopg.connect(self.conninfo(dbname).reveal(), autocommit=True, **kw)
 
-    def create_database(self, name: str) -> None:
-        with self.connect() as conn:
-            conn.execute(psycopg.sql.SQL("CREATE DATABASE {}").format(psycopg.sql.Identifier(name)))
+class ConfiguredPostgres(_Databases):
+    """A server the user runs (`[verify] scratch_url`), used like a `ScratchPostgres`.
 
-    def drop_database(self, name: str) -> None:
-        with self.connect() as conn:
-            conn.execute(psycopg.sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
-                psycopg.sql.Identifier(name)))
+    Only the databases it creates through `database()` are touched (and dropped afterwards);
+    the connecting role needs CREATEDB. Nothing is started or stopped.
+    """
 
-    @contextlib.contextmanager
-    def database(self, name: str | None = None) -> Iterator[str]:
-        """A fresh database, dropped afterwards (also on failure)."""
-        name = name or f"scratch_{secrets.token_hex(6)}"
-        self.create_database(name)
-        try:
-            yield name
-        finally:
-            if self.running:
-                self.drop_database(name)
+    def __init__(self, url: Secret) -> None:
+        self._info = psycopg.conninfo.conninfo_to_dict(url.reveal())
+        self._password = self._info.pop("password", None)
+        self.bin_dir: Path | None = None
 
-    def server_version_num(self) -> int:
-        with self.connect() as conn:
-            row = conn.execute("SHOW server_version_num").fetchone()
-            assert row is not None
-            return int(row[0])
+    def __enter__(self) -> ConfiguredPostgres:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def stop(self) -> None:
+        pass
+
+    @property
+    def running(self) -> bool:
+        return True
+
+    def conninfo(self, dbname: str = "postgres") -> Secret:
+        info = dict(self._info, dbname=dbname)
+        if self._password:
+            info["password"] = self._password
+        return Secret(psycopg.conninfo.make_conninfo(**{k: str(v) for k, v in info.items()}))
+
+    def client_env(self, dbname: str | None = None) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
+        mapping = {"host": "PGHOST", "port": "PGPORT", "user": "PGUSER", "sslmode": "PGSSLMODE",
+                   "sslrootcert": "PGSSLROOTCERT", "sslcert": "PGSSLCERT", "sslkey": "PGSSLKEY"}
+        for k, var in mapping.items():
+            if self._info.get(k):
+                env[var] = str(self._info[k])
+        if self._password:
+            env["PGPASSWORD"] = str(self._password)
+        if dbname:
+            env["PGDATABASE"] = dbname
+        return env
+
+    def connect(self, dbname: str = "postgres", **kw: Any) -> psycopg.Connection[Any]:
+        return psycopg.connect(self.conninfo(dbname).reveal(), autocommit=True, **kw)
+
+
+
+RestoreServer = ScratchPostgres | ConfiguredPostgres
 
 
 class _PortTaken(Exception):

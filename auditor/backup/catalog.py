@@ -206,7 +206,7 @@ _FIELDS = {f for f in BackupRecord.__dataclass_fields__ if f != "last_verificati
 
 def _record(row: Any, last: VerificationRecord | None = None) -> BackupRecord:
     m = dict(row._mapping)
-    kw = {k: m.get(k) for k in _FIELDS}
+    kw: dict[str, Any] = {k: m.get(k) for k in _FIELDS}
     for k in ("created_at", "finished_at", "retain_until", "pruned_at"):
         kw[k] = _utc(kw[k])
     kw["recipients"] = tuple(kw["recipients"] or ())
@@ -276,7 +276,7 @@ class Catalog:
             return None
         return _record(row, self.last_verification(backup_id))
 
-    def list(self, source: str | None = None, *, include_pruned: bool = False) -> list[BackupRecord]:
+    def records(self, source: str | None = None, *, include_pruned: bool = False) -> list[BackupRecord]:
         q = select(backup_runs).order_by(backup_runs.c.created_at.desc(), backup_runs.c.id.desc())
         if source:
             q = q.where(backup_runs.c.source == source)
@@ -288,7 +288,7 @@ class Catalog:
         return [_record(r, last.get(r._mapping["id"])) for r in rows]
 
     def newest_complete(self, source: str, store: str | None = None) -> BackupRecord | None:
-        for r in self.list(source):
+        for r in self.records(source):
             if r.complete and (store is None or r.store == store):
                 return r
         return None

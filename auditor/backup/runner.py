@@ -42,6 +42,7 @@ from ..state import StateDB
 from .catalog import BackupRecord, Catalog
 from .manifest import DumpTool, Manifest, ObjectInfo, SourceIdentity, TableCount, manifest_key, object_key
 from .stores import BackupStore, ObjectWriter, open_store
+from .pipes import grow_pipe as _grow_pipe
 
 __all__ = ["run_backup", "cleanup_interrupted", "resolve_source_url", "new_backup_id", "Progress",
            "parse_recipients", "TABLES_SQL", "count_rows"]
@@ -203,15 +204,24 @@ def run_backup(
     environ: Mapping[str, str] | None = None,
     clock: Callable[[], datetime] | None = None,
     progress: Progress | None = None,
-    store: BackupStore | None = None,
+    store: str | BackupStore | None = None,
 ) -> BackupRecord:
     """Back up `source_name` to the store of its `[[backups]]` entry; return the catalogue record.
 
-    Raises `BackupError` (the run is then recorded as failed with the reason).
+    `store`: a store name (choosing among several [[backups]] entries of the source), or a
+    ready `BackupStore` instance (tests, embedding). Raises `BackupError` (the run is then
+    recorded as failed with the reason).
     """
     clock = clock or (lambda: datetime.now(UTC))
-    bcfg = config.backup_for(source_name)
     src = config.source(source_name)
+    if isinstance(store, str):
+        entries = [b for b in config.backups if b.source == source_name and b.store == store]
+        if not entries:
+            raise BackupError(f"no [[backups]] entry for source {source_name!r} and store {store!r}",
+                              hint="check `source` and `store` in the [[backups]] entries")
+        bcfg, store = entries[0], None
+    else:
+        bcfg = config.backup_for(source_name)
     scfg = config.store(bcfg.store)
     db = db or StateDB(config.state.url)
     catalog = Catalog(db, clock)
@@ -222,7 +232,7 @@ def run_backup(
         cleanup_interrupted(catalog, {scfg.name: store})
         url = resolve_source_url(src, environ)
         Redactor.global_().add(url)
-        params = conninfo_to_dict(url.reveal())
+        params = {k: str(v) for k, v in conninfo_to_dict(url.reveal()).items() if v is not None}
         password = params.pop("password", None)
         if password:
             Redactor.global_().add(Secret(password))
@@ -302,9 +312,12 @@ def _dump_to_store(
     except psycopg.Error as exc:
         raise BackupError(f"cannot connect to source {src.name!r}: {_pg_error(exc)}",
                           hint="check the source URL, the network and the database's allowed clients") from None
-    with conn:
+    with contextlib.closing(conn):
         conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
         conn.read_only = True
+        # Managed databases often set these; the exporting transaction must outlive the dump.
+        conn.execute("SET LOCAL idle_in_transaction_session_timeout = 0")
+        conn.execute("SET LOCAL statement_timeout = 0")
         server_version, server_num, sysid = _source_info(conn)
         row = conn.execute("SELECT pg_export_snapshot(), current_database()").fetchone()
         assert row is not None
@@ -318,6 +331,7 @@ def _dump_to_store(
         proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=stderr_f, stdin=subprocess.DEVNULL,
                                 env=_client_env(params, password), bufsize=0)
         assert proc.stdout is not None
+        _grow_pipe(proc.stdout)
         writer: ObjectWriter | None = None
         try:
             writer = store.open_writer(okey, on_upload_started=lambda uid: catalog.update_run(backup_id,
@@ -346,9 +360,11 @@ def _dump_to_store(
             tables = count_rows(conn)
             while t.is_alive():
                 t.join(0.2)
-            rc = proc.wait()
             if failure:
+                proc.kill()  # it may be blocked writing to the pipe nobody reads any more
+                proc.wait()
                 raise failure[0]
+            rc = proc.wait()
             if rc != 0:
                 stderr_f.seek(0)
                 err = stderr_f.read(8192).decode(errors="replace").strip().splitlines()
@@ -371,7 +387,8 @@ def _dump_to_store(
             raise
         finally:
             stderr_f.close()
-        conn.commit()  # ends the snapshot transaction
+        with contextlib.suppress(psycopg.Error):
+            conn.commit()  # ends the snapshot transaction (pg_dump and the counts are done with it)
     emit("object_committed", backup_id=backup_id, size=stored.size)
     manifest = Manifest(
         backup_id=backup_id,

@@ -283,10 +283,10 @@ class LocalStore(BackupStore):
 
 
 class _S3Writer(ObjectWriter):
-    """Multipart upload with one background uploader and at most `queue_depth` parts in flight,
+    """Multipart upload with one background uploader and at most `queue_depth` parts queued,
     so memory stays at roughly (queue_depth + 2) * part_size whatever the object size."""
 
-    def __init__(self, store: S3Store, key: str, part_size: int, queue_depth: int = 2,
+    def __init__(self, store: S3Store, key: str, part_size: int, queue_depth: int = 1,
                  on_upload_started: Any = None) -> None:
         self.key = key
         self._s3 = store.client
@@ -305,7 +305,7 @@ class _S3Writer(ObjectWriter):
         self._retain_until = kw.get("ObjectLockRetainUntilDate")
         if on_upload_started is not None:
             on_upload_started(self.upload_id)
-        self._q: queue.Queue[tuple[int, bytes] | None] = queue.Queue(maxsize=queue_depth)
+        self._q: queue.Queue[tuple[int, bytes | bytearray] | None] = queue.Queue(maxsize=queue_depth)
         self._thread = threading.Thread(target=self._uploader, name=f"s3-upload-{key}", daemon=True)
         self._thread.start()
 
@@ -331,7 +331,7 @@ class _S3Writer(ObjectWriter):
         if self._error is not None:
             raise _s3_error(self._error, f"uploading {self._store.location(self.key)}") from self._error
 
-    def _send(self, body: bytes) -> None:
+    def _send(self, body: bytes | bytearray) -> None:
         self._next += 1
         if self._next > 10000:
             raise BackupError("object too large for a multipart upload (10,000 parts)")
@@ -350,9 +350,9 @@ class _S3Writer(ObjectWriter):
         if self._closed:
             raise BackupError("write after close")
         self._buf += data
-        while len(self._buf) >= self._part_size:
-            chunk = bytes(self._buf[: self._part_size])
-            del self._buf[: self._part_size]
+        if len(self._buf) >= self._part_size:
+            # hand the buffer over instead of copying it (parts may differ in size; all are >= 5 MiB)
+            chunk, self._buf = self._buf, bytearray()
             self._send(chunk)
         self._size += len(data)
         return len(data)
@@ -360,8 +360,8 @@ class _S3Writer(ObjectWriter):
     def commit(self) -> StoredObject:
         try:
             if self._buf or self._next == 0:
-                self._send(bytes(self._buf))
-                self._buf = bytearray()
+                chunk, self._buf = self._buf, bytearray()
+                self._send(chunk)
             self._q.put(None)
             self._thread.join()
             self._closed = True
@@ -386,7 +386,7 @@ class _S3Writer(ObjectWriter):
         return self._store.abort_upload(self.key, self.upload_id or "")
 
 
-def _md5_b64(body: bytes) -> str:
+def _md5_b64(body: bytes | bytearray) -> str:
     import base64
 
     return base64.b64encode(hashlib.md5(body, usedforsecurity=False).digest()).decode()
@@ -411,7 +411,7 @@ def _is_refusal(exc: Exception) -> str | None:
     if isinstance(exc, ClientError):
         code = exc.response.get("Error", {}).get("Code", "")
         if code in ("AccessDenied", "ObjectLocked", "InvalidRequest", "MethodNotAllowed", "Forbidden", "403"):
-            return code
+            return str(code)
     return None
 
 
@@ -433,11 +433,14 @@ class S3Store(BackupStore):
         import boto3
         from botocore.config import Config as BotoConfig
 
+        from ..redact import Redactor
+
         creds: dict[str, str] = {}
         if cfg.access_key_id is not None and cfg.secret_access_key is not None:
-            creds = {"aws_access_key_id": cfg.access_key_id.resolve(environ).reveal(),
-                     "aws_secret_access_key": cfg.secret_access_key.resolve(environ).reveal()}
-        session = boto3.session.Session(**creds)  # type: ignore[arg-type]
+            key_id, secret = cfg.access_key_id.resolve(environ), cfg.secret_access_key.resolve(environ)
+            Redactor.global_().add(secret)  # last line of defence for anything we print or log
+            creds = {"aws_access_key_id": key_id.reveal(), "aws_secret_access_key": secret.reveal()}
+        session = boto3.session.Session(**creds)
         client = session.client(
             "s3", endpoint_url=cfg.endpoint, region_name=cfg.region,
             config=BotoConfig(s3={"addressing_style": "path"} if cfg.endpoint else {},

@@ -6,7 +6,15 @@ See `model` (steps), `runner` (execution and crash-safe resume), `gate` (approva
 
 from __future__ import annotations
 
-from .gate import ApprovalPolicy, ApprovalRefused, Gate, GateOutcome, GateVerdict, HumanGate, UnsafeAutoApprove
+from .gate import (
+    ApprovalPolicy,
+    ApprovalRefused,
+    Gate,
+    GateOutcome,
+    GateVerdict,
+    HumanGate,
+    UnsafeAutoApprove,
+)
 from .model import (
     END,
     Action,
@@ -29,10 +37,39 @@ from .runner import CrashHook, Runner, WorkflowFactory, utcnow
 from .store import DecisionRecord, RunRecord, RunStore, StepRecord
 
 __all__ = [
-    "END", "Action", "ApprovalGate", "Check", "Read", "Route", "Step", "StepContext", "StepError",
-    "StepKind", "StepPreconditionFailed", "StepState", "RunState", "Workflow",
-    "ApprovalPolicy", "ApprovalRefused", "Gate", "GateOutcome", "GateVerdict", "HumanGate", "UnsafeAutoApprove",
-    "Notifier", "NullNotifier", "RecordingNotifier", "WebhookNotifier",
-    "canonical_json", "plan_sha256", "CrashHook", "Runner", "WorkflowFactory", "utcnow",
-    "DecisionRecord", "RunRecord", "RunStore", "StepRecord",
+    "END",
+    "Action",
+    "ApprovalGate",
+    "ApprovalPolicy",
+    "ApprovalRefused",
+    "Check",
+    "CrashHook",
+    "DecisionRecord",
+    "Gate",
+    "GateOutcome",
+    "GateVerdict",
+    "HumanGate",
+    "Notifier",
+    "NullNotifier",
+    "Read",
+    "RecordingNotifier",
+    "Route",
+    "RunRecord",
+    "RunState",
+    "RunStore",
+    "Runner",
+    "Step",
+    "StepContext",
+    "StepError",
+    "StepKind",
+    "StepPreconditionFailed",
+    "StepRecord",
+    "StepState",
+    "UnsafeAutoApprove",
+    "WebhookNotifier",
+    "Workflow",
+    "WorkflowFactory",
+    "canonical_json",
+    "plan_sha256",
+    "utcnow",
 ]

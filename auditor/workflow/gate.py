@@ -19,8 +19,16 @@ from ..config import ApprovalsConfig
 from ..errors import ApprovalRequired
 from .store import DecisionRecord, RunRecord
 
-__all__ = ["Gate", "HumanGate", "UnsafeAutoApprove", "ApprovalPolicy", "GateOutcome", "GateVerdict",
-           "ApprovalRefused", "AUTO_APPROVER"]
+__all__ = [
+    "AUTO_APPROVER",
+    "ApprovalPolicy",
+    "ApprovalRefused",
+    "Gate",
+    "GateOutcome",
+    "GateVerdict",
+    "HumanGate",
+    "UnsafeAutoApprove",
+]
 
 log = logging.getLogger("blastwall.workflow.gate")
 
@@ -71,13 +79,15 @@ class Gate(ABC):
         """Decisions the gate itself makes when it opens, as (by, comment). Humans' gates make none."""
         return []
 
-    def check_approval(self, run: RunRecord, by: str, now: datetime,
-                       decisions: Sequence[DecisionRecord]) -> None:
+    def check_approval(
+        self, run: RunRecord, by: str, now: datetime, decisions: Sequence[DecisionRecord]
+    ) -> None:
         """Raise `ApprovalRefused` when `by` may not approve the run's current plan now."""
 
     @abstractmethod
-    def decide(self, run: RunRecord, gate_step: str, decisions: Sequence[DecisionRecord],
-               now: datetime) -> GateVerdict:
+    def decide(
+        self, run: RunRecord, gate_step: str, decisions: Sequence[DecisionRecord], now: datetime
+    ) -> GateVerdict:
         """Decide on the run's current plan (`run.plan_sha256`), opened at `run.gate_opened_at`."""
 
 
@@ -85,8 +95,9 @@ class Gate(ABC):
 class HumanGate(Gate):
     policy: ApprovalPolicy = field(default_factory=ApprovalPolicy)
 
-    def _valid_approvals(self, run: RunRecord, gate_step: str, decisions: Sequence[DecisionRecord],
-                         now: datetime) -> list[DecisionRecord]:
+    def _valid_approvals(
+        self, run: RunRecord, gate_step: str, decisions: Sequence[DecisionRecord], now: datetime
+    ) -> list[DecisionRecord]:
         seen: set[str] = set()
         valid: list[DecisionRecord] = []
         for d in decisions:
@@ -102,43 +113,58 @@ class HumanGate(Gate):
             valid.append(d)
         return valid
 
-    def check_approval(self, run: RunRecord, by: str, now: datetime,
-                       decisions: Sequence[DecisionRecord]) -> None:
+    def check_approval(
+        self, run: RunRecord, by: str, now: datetime, decisions: Sequence[DecisionRecord]
+    ) -> None:
         if not by.strip():
             raise ApprovalRefused("an approval needs a name", hint="pass --as NAME")
         if run.gate_opened_at is not None and now - run.gate_opened_at > self.policy.ttl:
-            raise ApprovalRefused(f"run {run.id}: the approval request expired "
-                                  f"({self.policy.expire_after_s} s after the plan was presented)",
-                                  hint="start the workflow again to get a fresh plan")
+            raise ApprovalRefused(
+                f"run {run.id}: the approval request expired "
+                f"({self.policy.expire_after_s} s after the plan was presented)",
+                hint="start the workflow again to get a fresh plan",
+            )
         if self.policy.two_person and _who(by) == _who(run.requested_by):
-            raise ApprovalRefused(f"run {run.id}: {by} requested this run and cannot approve it "
-                                  "(two-person rule)", hint="ask someone else to approve")
+            raise ApprovalRefused(
+                f"run {run.id}: {by} requested this run and cannot approve it (two-person rule)",
+                hint="ask someone else to approve",
+            )
         for d in self._valid_approvals(run, run.gate_step or "", decisions, now):
             if _who(d.by) == _who(by):
-                raise ApprovalRefused(f"run {run.id}: {by} has already approved this plan",
-                                      hint=f"{self.policy.required} different approver(s) are needed")
+                raise ApprovalRefused(
+                    f"run {run.id}: {by} has already approved this plan",
+                    hint=f"{self.policy.required} different approver(s) are needed",
+                )
 
-    def decide(self, run: RunRecord, gate_step: str, decisions: Sequence[DecisionRecord],
-               now: datetime) -> GateVerdict:
+    def decide(
+        self, run: RunRecord, gate_step: str, decisions: Sequence[DecisionRecord], now: datetime
+    ) -> GateVerdict:
         mine = [d for d in decisions if d.step == gate_step]
         rejects = [d for d in mine if d.decision == "reject"]
         if rejects:
             return GateVerdict(GateOutcome.REJECTED, f"rejected by {rejects[0].by}")
         valid = self._valid_approvals(run, gate_step, mine, now)
         if len(valid) >= self.policy.required:
-            return GateVerdict(GateOutcome.APPROVED,
-                               f"approved by {', '.join(d.by for d in valid)}",
-                               tuple(d.by for d in valid))
-        stale = [d for d in mine if d.decision == "approve" and d.plan_sha256 == run.plan_sha256
-                 and now - d.at > self.policy.ttl]
+            return GateVerdict(
+                GateOutcome.APPROVED,
+                f"approved by {', '.join(d.by for d in valid)}",
+                tuple(d.by for d in valid),
+            )
+        stale = [
+            d
+            for d in mine
+            if d.decision == "approve" and d.plan_sha256 == run.plan_sha256 and now - d.at > self.policy.ttl
+        ]
         opened = run.gate_opened_at or now
         if now - opened > self.policy.ttl:
             why = "its approvals expired" if stale else "no approval arrived in time"
-            return GateVerdict(GateOutcome.EXPIRED,
-                               f"{why} (approvals are valid for {self.policy.expire_after_s} s)")
-        return GateVerdict(GateOutcome.WAITING,
-                           f"{len(valid)} of {self.policy.required} approval(s) for plan "
-                           f"sha256:{run.plan_sha256}")
+            return GateVerdict(
+                GateOutcome.EXPIRED, f"{why} (approvals are valid for {self.policy.expire_after_s} s)"
+            )
+        return GateVerdict(
+            GateOutcome.WAITING,
+            f"{len(valid)} of {self.policy.required} approval(s) for plan sha256:{run.plan_sha256}",
+        )
 
 
 @dataclass
@@ -148,12 +174,18 @@ class UnsafeAutoApprove(Gate):
     policy: ApprovalPolicy = field(default_factory=ApprovalPolicy)
 
     def automatic_decisions(self, run: RunRecord, plan_sha256: str) -> list[tuple[str, str]]:
-        log.warning("UnsafeAutoApprove: approving run %s (plan sha256:%s) WITHOUT A HUMAN - "
-                    "this gate exists for tests only", run.id, plan_sha256)
+        log.warning(
+            "UnsafeAutoApprove: approving run %s (plan sha256:%s) WITHOUT A HUMAN - "
+            "this gate exists for tests only",
+            run.id,
+            plan_sha256,
+        )
         return [(AUTO_APPROVER, "automatic approval by UnsafeAutoApprove (tests only)")]
 
-    def decide(self, run: RunRecord, gate_step: str, decisions: Sequence[DecisionRecord],
-               now: datetime) -> GateVerdict:
-        log.warning("UnsafeAutoApprove: letting run %s pass gate %s WITHOUT A HUMAN - tests only",
-                    run.id, gate_step)
+    def decide(
+        self, run: RunRecord, gate_step: str, decisions: Sequence[DecisionRecord], now: datetime
+    ) -> GateVerdict:
+        log.warning(
+            "UnsafeAutoApprove: letting run %s pass gate %s WITHOUT A HUMAN - tests only", run.id, gate_step
+        )
         return GateVerdict(GateOutcome.APPROVED, "UnsafeAutoApprove (tests only)", (AUTO_APPROVER,))

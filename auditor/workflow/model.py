@@ -30,22 +30,22 @@ from ..errors import BlastwallError, StateError
 from ..secrets import Secret
 
 __all__ = [
-    "RunState",
-    "StepState",
-    "StepKind",
+    "END",
     "TERMINAL",
     "TRANSITIONS",
-    "END",
-    "Step",
-    "Read",
-    "Check",
-    "Route",
-    "ApprovalGate",
     "Action",
-    "Workflow",
+    "ApprovalGate",
+    "Check",
+    "Read",
+    "Route",
+    "RunState",
+    "Step",
     "StepContext",
     "StepError",
+    "StepKind",
     "StepPreconditionFailed",
+    "StepState",
+    "Workflow",
 ]
 
 END = "__end__"
@@ -64,18 +64,29 @@ class RunState(StrEnum):
 
 TERMINAL = frozenset({RunState.REJECTED, RunState.EXPIRED, RunState.SUCCEEDED, RunState.FAILED})
 
-TRANSITIONS: Mapping[RunState, frozenset[RunState]] = MappingProxyType({
-    RunState.PENDING: frozenset({RunState.RUNNING, RunState.FAILED}),
-    RunState.RUNNING: frozenset({RunState.WAITING, RunState.APPROVED, RunState.REJECTED, RunState.EXPIRED,
-                                 RunState.SUCCEEDED, RunState.FAILED}),
-    RunState.WAITING: frozenset({RunState.WAITING, RunState.APPROVED, RunState.REJECTED, RunState.EXPIRED,
-                                 RunState.FAILED}),
-    RunState.APPROVED: frozenset({RunState.RUNNING, RunState.FAILED, RunState.EXPIRED}),
-    RunState.REJECTED: frozenset(),
-    RunState.EXPIRED: frozenset(),
-    RunState.SUCCEEDED: frozenset(),
-    RunState.FAILED: frozenset(),
-})
+TRANSITIONS: Mapping[RunState, frozenset[RunState]] = MappingProxyType(
+    {
+        RunState.PENDING: frozenset({RunState.RUNNING, RunState.FAILED}),
+        RunState.RUNNING: frozenset(
+            {
+                RunState.WAITING,
+                RunState.APPROVED,
+                RunState.REJECTED,
+                RunState.EXPIRED,
+                RunState.SUCCEEDED,
+                RunState.FAILED,
+            }
+        ),
+        RunState.WAITING: frozenset(
+            {RunState.WAITING, RunState.APPROVED, RunState.REJECTED, RunState.EXPIRED, RunState.FAILED}
+        ),
+        RunState.APPROVED: frozenset({RunState.RUNNING, RunState.FAILED, RunState.EXPIRED}),
+        RunState.REJECTED: frozenset(),
+        RunState.EXPIRED: frozenset(),
+        RunState.SUCCEEDED: frozenset(),
+        RunState.FAILED: frozenset(),
+    }
+)
 
 
 class StepState(StrEnum):
@@ -175,11 +186,13 @@ class Workflow:
             if isinstance(s, Action) and not gate_seen:
                 raise StateError(f"workflow {self.name}: action {s.name!r} has no approval gate before it")
             if isinstance(s, Route):
-                later = set(names[i + 1:]) | {END}
+                later = set(names[i + 1 :]) | {END}
                 bad = [t for t in s.routes.values() if t not in later]
                 if bad or not s.routes:
-                    raise StateError(f"workflow {self.name}: route {s.name!r} must point at later steps "
-                                     f"(bad: {', '.join(bad) or 'no routes'})")
+                    raise StateError(
+                        f"workflow {self.name}: route {s.name!r} must point at later steps "
+                        f"(bad: {', '.join(bad) or 'no routes'})"
+                    )
 
     def index(self, name: str) -> int:
         for i, s in enumerate(self.steps):
@@ -225,8 +238,10 @@ class StepContext:
         try:
             return self._secrets[name]
         except KeyError:
-            raise StepError(f"step {self.step!r} did not declare a secret named {name!r}",
-                            hint="declare it in the step's secrets= so the runner resolves it for this step") from None
+            raise StepError(
+                f"step {self.step!r} did not declare a secret named {name!r}",
+                hint="declare it in the step's secrets= so the runner resolves it for this step",
+            ) from None
 
     def close(self) -> None:
         self._secrets.clear()

@@ -14,8 +14,9 @@ import httpx
 
 from ..config import SecretRef
 from ..errors import ConfigError
+from ..redact import Redactor
 
-__all__ = ["Notifier", "NullNotifier", "WebhookNotifier", "RecordingNotifier"]
+__all__ = ["Notifier", "NullNotifier", "RecordingNotifier", "WebhookNotifier"]
 
 log = logging.getLogger("blastwall.workflow.notify")
 
@@ -46,14 +47,39 @@ def slack_payload(event: str, text: str, fields: Mapping[str, str]) -> dict[str,
         "text": text,
         "blocks": [
             {"type": "section", "text": {"type": "mrkdwn", "text": text}},
-            {"type": "section", "fields": [{"type": "mrkdwn", "text": f"*{k}*\n{v}"} for k, v in fields.items()]},
+            {
+                "type": "section",
+                "fields": [{"type": "mrkdwn", "text": f"*{k}*\n{v}"} for k, v in fields.items()],
+            },
         ],
     }
 
 
+class _RedactRecords(logging.Filter):
+    """httpx logs every request URL at INFO; a webhook URL is a credential."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg = Redactor.global_().redact(record.getMessage())
+        record.args = None
+        return True
+
+
+def _guard_http_logs() -> None:
+    for name in ("httpx", "httpcore"):
+        lg = logging.getLogger(name)
+        if not any(isinstance(f, _RedactRecords) for f in lg.filters):
+            lg.addFilter(_RedactRecords())
+
+
 class WebhookNotifier(Notifier):
-    def __init__(self, url: SecretRef, *, environ: Mapping[str, str] | None = None, timeout_s: float = 10.0,
-                 transport: httpx.BaseTransport | None = None) -> None:
+    def __init__(
+        self,
+        url: SecretRef,
+        *,
+        environ: Mapping[str, str] | None = None,
+        timeout_s: float = 10.0,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
         self._url, self._environ, self._timeout, self._transport = url, environ, timeout_s, transport
 
     def notify(self, event: str, text: str, fields: Mapping[str, str]) -> None:
@@ -62,6 +88,8 @@ class WebhookNotifier(Notifier):
         except ConfigError as exc:
             log.warning("webhook notification not sent: %s", exc.message)
             return
+        Redactor.global_().add(url)
+        _guard_http_logs()
         try:
             with httpx.Client(timeout=self._timeout, transport=self._transport) as client:
                 resp = client.post(url.reveal(), json=slack_payload(event, text, fields))

@@ -36,10 +36,11 @@ from ..errors import StateError
 from ..state import StateDB, metadata
 from .model import TERMINAL, TRANSITIONS, RunState, StepState
 
-__all__ = ["RunStore", "RunRecord", "StepRecord", "DecisionRecord", "EventRecord", "new_run_id"]
+__all__ = ["DecisionRecord", "EventRecord", "RunRecord", "RunStore", "StepRecord", "new_run_id"]
 
 runs_table = Table(
-    "workflow_runs", metadata,
+    "workflow_runs",
+    metadata,
     Column("id", String(40), primary_key=True),
     Column("workflow", String(80), nullable=False),
     Column("state", String(32), nullable=False),
@@ -58,7 +59,8 @@ runs_table = Table(
 )
 
 steps_table = Table(
-    "workflow_steps", metadata,
+    "workflow_steps",
+    metadata,
     Column("run_id", String(40), primary_key=True),
     Column("name", String(80), primary_key=True),
     Column("seq", Integer, nullable=False),
@@ -72,7 +74,8 @@ steps_table = Table(
 )
 
 decisions_table = Table(
-    "workflow_decisions", metadata,
+    "workflow_decisions",
+    metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("run_id", String(40), nullable=False, index=True),
     Column("step", String(80), nullable=False),
@@ -84,7 +87,8 @@ decisions_table = Table(
 )
 
 events_table = Table(
-    "workflow_events", metadata,
+    "workflow_events",
+    metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("run_id", String(40), nullable=False, index=True),
     Column("at", DateTime(timezone=True), nullable=False),
@@ -101,6 +105,12 @@ def _utc(dt: datetime | None) -> datetime | None:
     if dt is None:
         return None
     return dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt.astimezone(UTC)
+
+
+def _utc_req(dt: datetime) -> datetime:
+    out = _utc(dt)
+    assert out is not None
+    return out
 
 
 def iso(dt: datetime | None) -> str | None:
@@ -163,20 +173,34 @@ class EventRecord:
 
 def _run(row: Any) -> RunRecord:
     return RunRecord(
-        id=row.id, workflow=row.workflow, state=RunState(row.state), params=json.loads(row.params),
-        requested_by=row.requested_by, created_at=_utc(row.created_at),  # type: ignore[arg-type]
-        updated_at=_utc(row.updated_at),  # type: ignore[arg-type]
-        plan=json.loads(row.plan) if row.plan is not None else None, plan_sha256=row.plan_sha256,
-        gate_step=row.gate_step, gate_opened_at=_utc(row.gate_opened_at), message=row.message,
+        id=row.id,
+        workflow=row.workflow,
+        state=RunState(row.state),
+        params=json.loads(row.params),
+        requested_by=row.requested_by,
+        created_at=_utc_req(row.created_at),
+        updated_at=_utc_req(row.updated_at),
+        plan=json.loads(row.plan) if row.plan is not None else None,
+        plan_sha256=row.plan_sha256,
+        gate_step=row.gate_step,
+        gate_opened_at=_utc(row.gate_opened_at),
+        message=row.message,
         needs_human=bool(row.needs_human),
     )
 
 
 def _step(row: Any) -> StepRecord:
     return StepRecord(
-        run_id=row.run_id, name=row.name, seq=row.seq, kind=row.kind, state=StepState(row.state),
-        attempts=row.attempts, started_at=_utc(row.started_at), finished_at=_utc(row.finished_at),
-        output=json.loads(row.output) if row.output is not None else None, error=row.error,
+        run_id=row.run_id,
+        name=row.name,
+        seq=row.seq,
+        kind=row.kind,
+        state=StepState(row.state),
+        attempts=row.attempts,
+        started_at=_utc(row.started_at),
+        finished_at=_utc(row.finished_at),
+        output=json.loads(row.output) if row.output is not None else None,
+        error=row.error,
     )
 
 
@@ -210,17 +234,45 @@ class RunStore:
             yield conn
 
     # -- runs ----------------------------------------------------------------------------
-    def create_run(self, *, run_id: str, workflow: str, params: dict[str, Any], requested_by: str,
-                   steps: list[tuple[str, str]], now: datetime) -> RunRecord:
+    def create_run(
+        self,
+        *,
+        run_id: str,
+        workflow: str,
+        params: dict[str, Any],
+        requested_by: str,
+        steps: list[tuple[str, str]],
+        now: datetime,
+    ) -> RunRecord:
         with self._tx() as c:
-            c.execute(insert(runs_table).values(
-                id=run_id, workflow=workflow, state=RunState.PENDING.value, params=json.dumps(params),
-                requested_by=requested_by, created_at=now, updated_at=now, needs_human=False))
+            c.execute(
+                insert(runs_table).values(
+                    id=run_id,
+                    workflow=workflow,
+                    state=RunState.PENDING.value,
+                    params=json.dumps(params),
+                    requested_by=requested_by,
+                    created_at=now,
+                    updated_at=now,
+                    needs_human=False,
+                )
+            )
             for seq, (name, kind) in enumerate(steps):
-                c.execute(insert(steps_table).values(run_id=run_id, name=name, seq=seq, kind=kind,
-                                                     state=StepState.PENDING.value, attempts=0))
-            c.execute(insert(events_table).values(run_id=run_id, at=now, kind="created",
-                                                  message=f"{workflow} requested by {requested_by}"))
+                c.execute(
+                    insert(steps_table).values(
+                        run_id=run_id,
+                        name=name,
+                        seq=seq,
+                        kind=kind,
+                        state=StepState.PENDING.value,
+                        attempts=0,
+                    )
+                )
+            c.execute(
+                insert(events_table).values(
+                    run_id=run_id, at=now, kind="created", message=f"{workflow} requested by {requested_by}"
+                )
+            )
         return self.run(run_id)
 
     def run(self, run_id: str) -> RunRecord:
@@ -235,8 +287,15 @@ class RunStore:
             rows = c.execute(select(runs_table).order_by(runs_table.c.created_at.desc()).limit(limit)).all()
         return [_run(r) for r in rows]
 
-    def set_state(self, run_id: str, state: RunState, now: datetime, *, message: str | None = None,
-                  needs_human: bool | None = None) -> RunRecord:
+    def set_state(
+        self,
+        run_id: str,
+        state: RunState,
+        now: datetime,
+        *,
+        message: str | None = None,
+        needs_human: bool | None = None,
+    ) -> RunRecord:
         with self._tx() as c:
             row = c.execute(select(runs_table.c.state).where(runs_table.c.id == run_id)).first()
             if row is None:
@@ -251,24 +310,44 @@ class RunStore:
                 values["needs_human"] = needs_human
             c.execute(update(runs_table).where(runs_table.c.id == run_id).values(**values))
             if state != current:
-                c.execute(insert(events_table).values(run_id=run_id, at=now, kind="state",
-                                                      message=f"{current} -> {state}"
-                                                      + (f": {message}" if message else "")))
+                c.execute(
+                    insert(events_table).values(
+                        run_id=run_id,
+                        at=now,
+                        kind="state",
+                        message=f"{current} -> {state}" + (f": {message}" if message else ""),
+                    )
+                )
         return self.run(run_id)
 
     def set_plan(self, run_id: str, *, gate_step: str, plan: Any, plan_sha256: str, now: datetime) -> None:
         with self._tx() as c:
-            c.execute(update(runs_table).where(runs_table.c.id == run_id).values(
-                plan=json.dumps(plan, sort_keys=True), plan_sha256=plan_sha256, gate_step=gate_step,
-                gate_opened_at=now, updated_at=now))
-            c.execute(insert(events_table).values(run_id=run_id, at=now, kind="plan",
-                                                  message=f"plan sha256:{plan_sha256} presented at {gate_step}"))
+            c.execute(
+                update(runs_table)
+                .where(runs_table.c.id == run_id)
+                .values(
+                    plan=json.dumps(plan, sort_keys=True),
+                    plan_sha256=plan_sha256,
+                    gate_step=gate_step,
+                    gate_opened_at=now,
+                    updated_at=now,
+                )
+            )
+            c.execute(
+                insert(events_table).values(
+                    run_id=run_id,
+                    at=now,
+                    kind="plan",
+                    message=f"plan sha256:{plan_sha256} presented at {gate_step}",
+                )
+            )
 
     # -- leases: one process advances a run at a time -------------------------------------
     def acquire(self, run_id: str, now: datetime) -> None:
         with self._tx() as c:
-            row = c.execute(select(runs_table.c.lease_owner, runs_table.c.lease_until)
-                            .where(runs_table.c.id == run_id)).first()
+            row = c.execute(
+                select(runs_table.c.lease_owner, runs_table.c.lease_until).where(runs_table.c.id == run_id)
+            ).first()
             if row is None:
                 raise StateError(f"no run {run_id!r}")
             holder, until = row.lease_owner, _utc(row.lease_until)
@@ -277,85 +356,153 @@ class RunStore:
                 host, pid, _ = holder.split(":", 2)
                 stale = host == socket.gethostname() and not _pid_alive(int(pid))
             if not stale:
-                raise StateError(f"run {run_id} is being advanced by another process ({holder.split(':')[0]}, "
-                                 f"pid {holder.split(':')[1]})",
-                                 hint="wait for it to finish, then look at: blastwall runs show " + run_id)
-            cond = runs_table.c.lease_owner.is_(None) if holder is None else runs_table.c.lease_owner == holder
-            res = c.execute(update(runs_table).where(and_(runs_table.c.id == run_id, cond))
-                            .values(lease_owner=self.owner, lease_until=now + self.LEASE))
+                raise StateError(
+                    f"run {run_id} is being advanced by another process ({holder.split(':')[0]}, "
+                    f"pid {holder.split(':')[1]})",
+                    hint="wait for it to finish, then look at: blastwall runs show " + run_id,
+                )
+            cond = (
+                runs_table.c.lease_owner.is_(None) if holder is None else runs_table.c.lease_owner == holder
+            )
+            res = c.execute(
+                update(runs_table)
+                .where(and_(runs_table.c.id == run_id, cond))
+                .values(lease_owner=self.owner, lease_until=now + self.LEASE)
+            )
             if res.rowcount != 1:
                 raise StateError(f"run {run_id} was claimed by another process just now")
 
     def release(self, run_id: str) -> None:
         with self._tx() as c:
-            c.execute(update(runs_table).where(and_(runs_table.c.id == run_id,
-                                                    runs_table.c.lease_owner == self.owner))
-                      .values(lease_owner=None, lease_until=None))
+            c.execute(
+                update(runs_table)
+                .where(and_(runs_table.c.id == run_id, runs_table.c.lease_owner == self.owner))
+                .values(lease_owner=None, lease_until=None)
+            )
 
     # -- steps ---------------------------------------------------------------------------
     def steps(self, run_id: str) -> list[StepRecord]:
         with self._tx() as c:
-            rows = c.execute(select(steps_table).where(steps_table.c.run_id == run_id)
-                             .order_by(steps_table.c.seq)).all()
+            rows = c.execute(
+                select(steps_table).where(steps_table.c.run_id == run_id).order_by(steps_table.c.seq)
+            ).all()
         return [_step(r) for r in rows]
 
     def _step_update(self, run_id: str, name: str, now: datetime, event: str | None, **values: Any) -> None:
         with self._tx() as c:
-            c.execute(update(steps_table).where(and_(steps_table.c.run_id == run_id,
-                                                     steps_table.c.name == name)).values(**values))
+            c.execute(
+                update(steps_table)
+                .where(and_(steps_table.c.run_id == run_id, steps_table.c.name == name))
+                .values(**values)
+            )
             c.execute(update(runs_table).where(runs_table.c.id == run_id).values(updated_at=now))
             if event:
                 c.execute(insert(events_table).values(run_id=run_id, at=now, kind="step", message=event))
 
     def start_step(self, run_id: str, name: str, now: datetime) -> None:
         with self._tx() as c:
-            c.execute(update(steps_table).where(and_(steps_table.c.run_id == run_id, steps_table.c.name == name))
-                      .values(state=StepState.STARTED.value, started_at=now, finished_at=None, error=None,
-                              attempts=steps_table.c.attempts + 1))
+            c.execute(
+                update(steps_table)
+                .where(and_(steps_table.c.run_id == run_id, steps_table.c.name == name))
+                .values(
+                    state=StepState.STARTED.value,
+                    started_at=now,
+                    finished_at=None,
+                    error=None,
+                    attempts=steps_table.c.attempts + 1,
+                )
+            )
             c.execute(update(runs_table).where(runs_table.c.id == run_id).values(updated_at=now))
-            c.execute(insert(events_table).values(run_id=run_id, at=now, kind="step", message=f"{name} started"))
+            c.execute(
+                insert(events_table).values(run_id=run_id, at=now, kind="step", message=f"{name} started")
+            )
 
     def finish_step(self, run_id: str, name: str, now: datetime, output_json: str | None) -> None:
-        self._step_update(run_id, name, now, f"{name} finished", state=StepState.FINISHED.value,
-                          finished_at=now, output=output_json)
+        self._step_update(
+            run_id,
+            name,
+            now,
+            f"{name} finished",
+            state=StepState.FINISHED.value,
+            finished_at=now,
+            output=output_json,
+        )
 
-    def fail_step(self, run_id: str, name: str, now: datetime, error: str,
-                  state: StepState = StepState.FAILED) -> None:
-        self._step_update(run_id, name, now, f"{name} {state}: {error}", state=state.value,
-                          finished_at=now, error=error)
+    def fail_step(
+        self, run_id: str, name: str, now: datetime, error: str, state: StepState = StepState.FAILED
+    ) -> None:
+        self._step_update(
+            run_id, name, now, f"{name} {state}: {error}", state=state.value, finished_at=now, error=error
+        )
 
     def wait_step(self, run_id: str, name: str, now: datetime) -> None:
         self._step_update(run_id, name, now, None, state=StepState.WAITING.value)
 
     def skip_step(self, run_id: str, name: str, now: datetime, why: str) -> None:
-        self._step_update(run_id, name, now, f"{name} skipped: {why}", state=StepState.SKIPPED.value,
-                          finished_at=now)
+        self._step_update(
+            run_id, name, now, f"{name} skipped: {why}", state=StepState.SKIPPED.value, finished_at=now
+        )
 
     # -- decisions -----------------------------------------------------------------------
-    def add_decision(self, *, run_id: str, step: str, by: str, decision: str, at: datetime,
-                     plan_sha256: str, comment: str | None) -> None:
+    def add_decision(
+        self,
+        *,
+        run_id: str,
+        step: str,
+        by: str,
+        decision: str,
+        at: datetime,
+        plan_sha256: str,
+        comment: str | None,
+    ) -> None:
         with self._tx() as c:
-            c.execute(insert(decisions_table).values(run_id=run_id, step=step, by=by, decision=decision, at=at,
-                                                     plan_sha256=plan_sha256, comment=comment))
-            c.execute(insert(events_table).values(run_id=run_id, at=at, kind="decision",
-                                                  message=f"{decision} by {by} for plan sha256:{plan_sha256}"))
+            c.execute(
+                insert(decisions_table).values(
+                    run_id=run_id,
+                    step=step,
+                    by=by,
+                    decision=decision,
+                    at=at,
+                    plan_sha256=plan_sha256,
+                    comment=comment,
+                )
+            )
+            c.execute(
+                insert(events_table).values(
+                    run_id=run_id,
+                    at=at,
+                    kind="decision",
+                    message=f"{decision} by {by} for plan sha256:{plan_sha256}",
+                )
+            )
 
     def decisions(self, run_id: str) -> list[DecisionRecord]:
         with self._tx() as c:
-            rows = c.execute(select(decisions_table).where(decisions_table.c.run_id == run_id)
-                             .order_by(decisions_table.c.id)).all()
-        return [DecisionRecord(run_id=r.run_id, step=r.step, by=r.by, decision=r.decision,
-                               at=_utc(r.at), plan_sha256=r.plan_sha256,  # type: ignore[arg-type]
-                               comment=r.comment) for r in rows]
+            rows = c.execute(
+                select(decisions_table)
+                .where(decisions_table.c.run_id == run_id)
+                .order_by(decisions_table.c.id)
+            ).all()
+        return [
+            DecisionRecord(
+                run_id=r.run_id,
+                step=r.step,
+                by=r.by,
+                decision=r.decision,
+                at=_utc_req(r.at),
+                plan_sha256=r.plan_sha256,
+                comment=r.comment,
+            )
+            for r in rows
+        ]
 
     def events(self, run_id: str) -> list[EventRecord]:
         with self._tx() as c:
-            rows = c.execute(select(events_table).where(events_table.c.run_id == run_id)
-                             .order_by(events_table.c.id)).all()
-        return [EventRecord(at=_utc(r.at), kind=r.kind, message=r.message)  # type: ignore[arg-type]
-                for r in rows]
+            rows = c.execute(
+                select(events_table).where(events_table.c.run_id == run_id).order_by(events_table.c.id)
+            ).all()
+        return [EventRecord(at=_utc_req(r.at), kind=r.kind, message=r.message) for r in rows]
 
     def event(self, run_id: str, kind: str, message: str, now: datetime) -> None:
         with self._tx() as c:
             c.execute(insert(events_table).values(run_id=run_id, at=now, kind=kind, message=message))
-

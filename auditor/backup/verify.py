@@ -1,0 +1,560 @@
+"""The restore verifier: a backup counts only once it has been restored and checked.
+
+Two tiers (restic's discipline: a cheap structural check, then a real restore):
+
+- quick: the manifest exists; the object exists, its size and SHA-256 match the manifest; it
+  decrypts with the configured identities; `pg_restore --list` reads it.
+- full (default): everything above, streamed in the same single pass into `pg_restore` against a
+  scratch PostgreSQL at least as new as the dump (an embedded `ScratchPostgres`, or the user's
+  `[verify] scratch_url` server); then every table's row count is compared with the manifest
+  (counted in the dump's own snapshot), the source's `[[sources.checks]]` assertions run, and
+  the scratch database is dropped.
+
+Each failure has its own code (pinned by issue 11) and a message that says what to do:
+object_missing, manifest_missing, size_mismatch, checksum_mismatch, decrypt_failed,
+invalid_dump, restore_failed, count_mismatch, assertion_failed. Every result is recorded in
+the catalogue (`backup_verifications`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import logging
+import re
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
+from typing import IO, Any, Literal
+
+from ..config import BackupConfig, CheckConfig, Config
+from ..errors import VerificationError
+from ..pgserver import ConfiguredPostgres, RestoreServer, ScratchPostgres
+from ..pgtools import find_server_bin_dir, find_tool
+from ..redact import Redactor
+from ..state import StateDB
+from .catalog import BackupRecord, Catalog, VerificationRecord
+from .manifest import Manifest, manifest_key
+from .runner import count_rows
+from .stores import BackupStore, open_store
+from .pipes import grow_pipe as _grow_pipe
+
+__all__ = ["verify_backup", "VerificationResult", "TableResult", "CheckResult", "FAILURE_CODES",
+           "load_identities", "evaluate_expect", "resolve_backup"]
+
+log = logging.getLogger(__name__)
+
+FAILURE_CODES = ("object_missing", "manifest_missing", "size_mismatch", "checksum_mismatch", "decrypt_failed",
+                 "invalid_dump", "restore_failed", "count_mismatch", "assertion_failed")
+CHUNK = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class TableResult:
+    name: str
+    expected_rows: int | None
+    found_rows: int | None
+
+    @property
+    def ok(self) -> bool:
+        return self.expected_rows == self.found_rows
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    sql: str
+    expect: str
+    value: Any
+    passed: bool
+
+
+@dataclass
+class VerificationResult:
+    backup: str
+    source: str | None
+    mode: Literal["quick", "full"]
+    outcome: Literal["passed", "failed"] = "passed"
+    failure_code: str | None = None
+    message: str = ""
+    tables: list[TableResult] = field(default_factory=list)
+    checks: list[CheckResult] = field(default_factory=list)
+    duration_s: float = 0.0
+    at: datetime | None = None
+    timings: dict[str, float] = field(default_factory=dict)  # phase -> seconds (not part of the JSON)
+
+    @property
+    def passed(self) -> bool:
+        return self.outcome == "passed"
+
+    def fail(self, code: str, message: str) -> VerificationResult:
+        assert code in FAILURE_CODES
+        self.outcome, self.failure_code, self.message = "failed", code, message
+        return self
+
+    def to_json(self) -> dict[str, Any]:
+        """The `blastwall verify --json` document (pinned by issue 11)."""
+        return {
+            "backup": self.backup,
+            "mode": self.mode,
+            "outcome": self.outcome,
+            "failure_code": self.failure_code,
+            "message": self.message,
+            "tables": [{"name": t.name, "expected_rows": t.expected_rows, "found_rows": t.found_rows}
+                       for t in self.tables],
+            "checks": [{"sql": c.sql, "expect": c.expect, "value": _jsonable(c.value), "passed": c.passed}
+                       for c in self.checks],
+            "duration_s": round(self.duration_s, 3),
+        }
+
+
+def _jsonable(v: Any) -> Any:
+    if v is None or isinstance(v, bool | int | float | str):
+        return v
+    if isinstance(v, Decimal):
+        return int(v) if v == v.to_integral_value() else float(v)
+    return str(v)
+
+
+# ---- assertions ---------------------------------------------------------------------------------
+
+_EXPECT = re.compile(r"^\s*(==|=|!=|>=|<=|>|<)\s*(.+?)\s*$")
+
+
+def evaluate_expect(expect: str, value: Any) -> bool:
+    """`expect` is an operator and a literal (`> 0`, `== 42`, `!= 'x'`); numbers compare as numbers."""
+    m = _EXPECT.match(expect)
+    if not m:
+        raise ValueError(f"bad expect {expect!r}")
+    op, lit = m.group(1), m.group(2).strip()
+    if len(lit) >= 2 and lit[0] == lit[-1] and lit[0] in "'\"":
+        left: Any = None if value is None else str(value)
+        right: Any = lit[1:-1]
+    else:
+        try:
+            right = Decimal(lit)
+            left = None if value is None else Decimal(str(value))
+        except InvalidOperation:
+            left, right = (None if value is None else str(value)), lit
+    if left is None:
+        return op == "!=" and right is not None
+    ops: dict[str, Callable[[Any, Any], bool]] = {
+        "==": lambda a, b: a == b, "=": lambda a, b: a == b, "!=": lambda a, b: a != b,
+        ">": lambda a, b: a > b, ">=": lambda a, b: a >= b, "<": lambda a, b: a < b, "<=": lambda a, b: a <= b,
+    }
+    try:
+        return ops[op](left, right)
+    except TypeError:
+        return False
+
+
+# ---- identities -----------------------------------------------------------------------------------
+
+def load_identities(bcfg: BackupConfig | None, environ: Mapping[str, str] | None = None) -> list[Any]:
+    """age identities from `[[backups]] identities` (each an env:/file: reference to identity text)."""
+    import pyrage
+
+    out: list[Any] = []
+    if bcfg is None:
+        return out
+    for ref in bcfg.identities:
+        text = ref.resolve(environ).reveal()
+        for line in text.splitlines():
+            line = line.strip()
+            if line.startswith("AGE-SECRET-KEY-"):
+                try:
+                    out.append(pyrage.x25519.Identity.from_str(line))
+                except Exception as exc:
+                    raise VerificationError(f"the identity referenced by {ref} is not a valid age identity",
+                                            hint="check the identities in [[backups]]") from exc
+    return out
+
+
+# ---- streaming ------------------------------------------------------------------------------------
+
+class _HashReader:
+    def __init__(self, raw: IO[bytes]) -> None:
+        self._raw = raw
+        self.sha = hashlib.sha256()
+        self.size = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, n: int = -1) -> bytes:
+        data = self._raw.read(n if n and n > 0 else CHUNK)
+        self.sha.update(data)
+        self.size += len(data)
+        return bytes(data)
+
+    def readinto(self, b: bytearray | memoryview) -> int:
+        data = self.read(len(b))
+        b[: len(data)] = data
+        return len(data)
+
+    def drain(self) -> None:
+        while self.read(CHUNK):
+            pass
+
+
+class _PlainSink:
+    """Decrypted bytes -> pg_restore's stdin. Keeps going (discarding) once pg_restore stops reading."""
+
+    def __init__(self, pipe: IO[bytes] | None) -> None:
+        self._pipe = pipe
+        self.head = b""
+        self.size = 0
+        self.pipe_closed = pipe is None
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: bytes | bytearray | memoryview) -> int:
+        n = len(data)
+        if len(self.head) < 5:
+            self.head += bytes(data[: 5 - len(self.head)])
+        self.size += n
+        if not self.pipe_closed and self._pipe is not None:
+            try:
+                self._pipe.write(data)
+            except (BrokenPipeError, ValueError, OSError):
+                self.pipe_closed = True
+        return n
+
+    def flush(self) -> None:
+        pass
+
+    def close(self) -> None:
+        if self._pipe is not None and not self.pipe_closed:
+            with contextlib.suppress(OSError, ValueError):
+                self._pipe.close()
+        self.pipe_closed = True
+
+
+@dataclass
+class _StreamOutcome:
+    sha256: str
+    size: int
+    head: bytes
+    decrypt_error: str | None
+    rc: int
+    stderr: str
+    stdout_lines: int
+
+
+def _stream_into(store: BackupStore, key: str, identities: list[Any] | None, argv: list[str],
+                 env: dict[str, str]) -> _StreamOutcome:
+    """Read the object once: hash it, decrypt it (if `identities` is not None), pipe it into `argv`."""
+    import pyrage
+
+    err_f = tempfile.TemporaryFile()
+    out_f = tempfile.TemporaryFile()
+    proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=out_f, stderr=err_f, env=env, bufsize=0)
+    assert proc.stdin is not None
+    _grow_pipe(proc.stdin)
+    sink = _PlainSink(proc.stdin)
+    decrypt_error: str | None = None
+    raw = store.open_reader(key)
+    reader = _HashReader(raw)
+    try:
+        try:
+            if identities is not None:
+                try:
+                    pyrage.decrypt_io(reader, sink, identities)
+                except (pyrage.DecryptError, OSError, ValueError) as exc:
+                    decrypt_error = str(exc) or type(exc).__name__
+            else:
+                while True:
+                    chunk = reader.read(CHUNK)
+                    if not chunk:
+                        break
+                    sink.write(chunk)
+            reader.drain()  # the checksum covers every stored byte, even after a decrypt error
+        finally:
+            sink.close()
+            with contextlib.suppress(Exception):
+                raw.close()
+        rc = proc.wait()
+    except BaseException:
+        with contextlib.suppress(Exception):
+            proc.kill()
+        with contextlib.suppress(Exception):
+            proc.wait(10)
+        raise
+    finally:
+        err_f.seek(0)
+        stderr = err_f.read(64 * 1024).decode(errors="replace")
+        err_f.close()
+        out_f.seek(0)
+        lines = sum(1 for _ in out_f)
+        out_f.close()
+    return _StreamOutcome(reader.sha.hexdigest(), reader.size, sink.head, decrypt_error, rc, stderr, lines)
+
+
+def _first_errors(stderr: str, n: int = 5) -> str:
+    lines = [ln for ln in stderr.strip().splitlines() if ln.strip()]
+    errs = [ln for ln in lines if "error" in ln.lower()] or lines
+    return Redactor.global_().redact(" | ".join(errs[:n]))
+
+
+_INVALID_ARCHIVE = re.compile(r"(does not appear to be a valid archive|unsupported version|input file is too short|"
+                              r"could not read input file|unrecognized file format|unexpected end of file|"
+                              r"did not find magic string)", re.I)
+
+
+# ---- resolving what to verify -------------------------------------------------------------------
+
+def _backups_for(config: Config, source: str) -> list[BackupConfig]:
+    return [b for b in config.backups if b.source == source]
+
+
+def resolve_backup(config: Config, catalog: Catalog, target: str | None, *, latest: str | None = None
+                   ) -> BackupRecord:
+    """The catalogue record for a backup id, or the newest complete backup of source `latest`."""
+    if latest:
+        config.source(latest)  # a clear error for an unknown source
+        rec = catalog.newest_complete(latest)
+        if rec is None:
+            raise VerificationError(f"no complete backup of source {latest!r} in the catalogue",
+                                    hint=f"run `blastwall backup run {latest}` first")
+        return rec
+    if not target:
+        raise VerificationError("give a backup id or --latest SOURCE")
+    rec = catalog.get(target)
+    if rec is not None:
+        return rec
+    # Not catalogued here (e.g. made on another machine): look for it in the configured stores.
+    for b in config.backups:
+        scfg = config.store(b.store)
+        mkey = manifest_key(scfg.prefix, b.source, target)
+        store = open_store(scfg)
+        try:
+            keys = {k for k in store.list_keys(f"{scfg.prefix}{b.source}/{target}")}
+        finally:
+            store.close()
+        if keys:
+            okey = next((k for k in keys if not k.endswith(".manifest.json")), None)
+            return BackupRecord(id=target, source=b.source, store=scfg.name, status="complete",
+                                created_at=datetime.now(UTC), object_key=okey, manifest_key=mkey)
+    raise VerificationError(f"unknown backup {target!r}",
+                            hint="see `blastwall backup list` for backup ids, or use --latest SOURCE")
+
+
+# ---- the verifier ----------------------------------------------------------------------------------
+
+def verify_backup(
+    config: Config,
+    target: str | None = None,
+    *,
+    latest: str | None = None,
+    sample: str | None = None,
+    mode: Literal["quick", "full"] | None = None,
+    quick: bool = False,
+    db: StateDB | None = None,
+    environ: Mapping[str, str] | None = None,
+    clock: Callable[[], datetime] | None = None,
+    server: RestoreServer | None = None,
+    store: BackupStore | None = None,
+    record: bool = True,
+) -> VerificationResult:
+    """Verify one backup and record the result. Never raises for a bad backup: the outcome says.
+
+    `target` is a backup id; with `latest=SOURCE` (or `sample="latest"` and `target=SOURCE`, the
+    scheduler's form) the newest complete backup of that source is verified. `server` reuses a
+    running `ScratchPostgres`/`ConfiguredPostgres` (a fresh database is created and dropped in it).
+    Raises `VerificationError` only when there is nothing to verify or no tool to verify with.
+    """
+    clock = clock or (lambda: datetime.now(UTC))
+    if sample == "latest" and target and not latest:
+        latest, target = target, None
+    the_mode: Literal["quick", "full"] = mode or ("quick" if quick else "full")
+    db = db or StateDB(config.state.url)
+    catalog = Catalog(db, clock)
+    catalog.reap_dead_runs()
+    rec = resolve_backup(config, catalog, target, latest=latest)
+    started_at = clock()
+    t0 = time.monotonic()
+    result = VerificationResult(backup=rec.id, source=rec.source, mode=the_mode, at=started_at)
+    own_store = store is None
+    scfg = config.store(rec.store)
+    store = store or open_store(scfg, environ)
+    try:
+        _verify(config, rec, scfg.prefix, store, result, environ=environ, server=server)
+    finally:  # an exception (no tool, interrupted) propagates unrecorded: it says nothing about the backup
+        if own_store:
+            store.close()
+    result.duration_s = time.monotonic() - t0
+    if result.outcome == "passed" and not result.message:
+        result.message = (f"restored into a scratch database: {len(result.tables)} table(s) match the "
+                          f"manifest, {len(result.checks)} check(s) passed" if the_mode == "full" else
+                          "object, size, SHA-256, decryption and archive table of contents are good "
+                          "(quick: not restored)")
+    if record:
+        doc = result.to_json()
+        catalog.record_verification(VerificationRecord(
+            backup_id=rec.id, at=started_at, mode=the_mode, outcome=result.outcome,
+            failure_code=result.failure_code, message=result.message, duration_s=result.duration_s,
+            details={"tables": doc["tables"], "checks": doc["checks"]}), source=rec.source)
+    return result
+
+
+def _verify(config: Config, rec: BackupRecord, prefix: str, store: BackupStore, result: VerificationResult, *,
+            environ: Mapping[str, str] | None, server: RestoreServer | None) -> None:
+    mkey = rec.manifest_key or manifest_key(prefix, rec.source, rec.id)
+    if store.stat(mkey) is None:
+        why = f" (the run failed: {rec.error})" if rec.status == "failed" and rec.error else ""
+        result.fail("manifest_missing",
+                    f"no manifest at {store.location(mkey)}{why}: the backup never finished and does not count; "
+                    "run a new backup (`blastwall backup run " + rec.source + "`)")
+        return
+    try:
+        manifest = Manifest.from_json(store.read_bytes(mkey))
+    except Exception as exc:
+        result.fail("manifest_missing", f"the manifest at {store.location(mkey)} is unreadable ({type(exc).__name__}); "
+                    "treat the backup as incomplete and run a new one")
+        return
+    okey = manifest.object.key
+    obj = store.stat(okey)
+    if obj is None:
+        result.fail("object_missing", f"the backup object {store.location(okey)} is gone although its manifest "
+                    "exists: it was deleted or expired; check the store's retention/object lock and run a new backup")
+        return
+    if obj.size != manifest.object.size:
+        result.fail("size_mismatch", f"the stored object is {obj.size} bytes but the manifest says "
+                    f"{manifest.object.size}: it was truncated or replaced; do not rely on it, run a new backup "
+                    "and check who can write to the store (`blastwall backup check-store`)")
+        return
+
+    identities: list[Any] | None = None
+    if manifest.object.encrypted:
+        bcfg = next((b for b in config.backups if b.source == rec.source and b.store == rec.store), None)
+        identities = load_identities(bcfg, environ)
+        if not identities:
+            result.fail("decrypt_failed", "the backup is age-encrypted but no identities are configured; add "
+                        "`identities = [\"file:...\"]` with the key for "
+                        f"{', '.join(r[:16] + '…' for r in manifest.object.recipients)} to the [[backups]] entry")
+            return
+
+    dump_major = manifest.dump_tool.major
+    restore_tool = find_tool("pg_restore", dump_major, configured=config.verify.pg_bin_dir)
+    if result.mode == "quick":
+        out = _stream_into(store, okey, identities, [str(restore_tool.path), "--list"],
+                           env=_plain_env())
+        if _integrity_failed(out, manifest, result, store.location(okey)):
+            return
+        if out.rc != 0 or out.stdout_lines == 0:
+            result.fail("invalid_dump", "pg_restore --list cannot read the archive: " + _first_errors(out.stderr)
+                        + "; the backup is unusable, run a new backup")
+        return
+
+    own_server = server is None
+    srv: RestoreServer
+    if server is not None:
+        srv = server
+    elif config.verify.scratch_url is not None:
+        srv = ConfiguredPostgres(config.verify.scratch_url.resolve(environ))
+    else:
+        srv = ScratchPostgres(find_server_bin_dir(dump_major, configured=config.verify.pg_bin_dir))
+    try:
+        if own_server and isinstance(srv, ScratchPostgres):
+            t = time.monotonic()
+            srv.start()
+            result.timings["scratch_start_s"] = time.monotonic() - t
+        server_major = srv.server_version_num() // 10000
+        if server_major < dump_major:
+            raise VerificationError(f"the scratch server is PostgreSQL {server_major}, older than the dump's "
+                                    f"pg_dump {manifest.dump_tool.version}",
+                                    hint="use a newer scratch server ([verify] scratch_url or pg_bin_dir)")
+        # On a server of our own the database goes with the server; on a shared one it is dropped.
+        scratch_db = (contextlib.nullcontext("blastwall_verify") if own_server and isinstance(srv, ScratchPostgres)
+                      else srv.database(f"blastwall_verify_{rec.id[-6:]}_{int(time.time())}"))
+        if own_server and isinstance(srv, ScratchPostgres):
+            srv.create_database("blastwall_verify")
+        with scratch_db as dbname:
+            argv = [str(restore_tool.path), "--no-owner", "--no-privileges", "--no-password", "-d", dbname]
+            if isinstance(srv, ScratchPostgres):
+                # our own server runs wal_level=minimal: tables loaded in the creating transaction skip WAL
+                argv.append("--single-transaction")
+            t = time.monotonic()
+            out = _stream_into(store, okey, identities, argv, env=srv.client_env(dbname))
+            result.timings["restore_s"] = time.monotonic() - t
+            if _integrity_failed(out, manifest, result, store.location(okey)):
+                return
+            if out.rc != 0:
+                if _INVALID_ARCHIVE.search(out.stderr):
+                    result.fail("invalid_dump", "not a valid pg_dump archive: " + _first_errors(out.stderr)
+                                + "; the backup is unusable, run a new backup")
+                else:
+                    result.fail("restore_failed", "pg_restore reported errors: " + _first_errors(out.stderr)
+                                + "; fix the cause (missing extension or role, version) and verify again")
+                return
+            with srv.connect(dbname) as conn:
+                t = time.monotonic()
+                found = {c.qualified: c.rows for c in count_rows(conn)}
+                result.timings["count_s"] = time.monotonic() - t
+                expected = manifest.expected_counts()
+                result.tables = [TableResult(name, exp, found.get(name)) for name, exp in expected.items()]
+                result.tables += [TableResult(name, None, n) for name, n in found.items() if name not in expected]
+                bad = [t for t in result.tables if not t.ok]
+                if bad:
+                    detail = "; ".join(f"{t.name}: expected {t.expected_rows}, found {t.found_rows}" for t in bad[:10])
+                    result.fail("count_mismatch", f"row counts differ from the manifest in {len(bad)} table(s): "
+                                f"{detail}; the dump does not hold what was counted at backup time — "
+                                "do not rely on it, run a new backup and investigate")
+                result.checks = _run_checks(conn, config.source(rec.source).checks)
+            failed = [c for c in result.checks if not c.passed]
+            if failed and result.outcome == "passed":
+                c = failed[0]
+                result.fail("assertion_failed", f"check `{c.sql}` expected {c.expect.strip()}, found {c.value!r}"
+                            + (f" (and {len(failed) - 1} more failed)" if len(failed) > 1 else "")
+                            + "; the restored data is not what you expect: inspect the source and the backup")
+    finally:
+        if own_server:
+            srv.stop()
+
+
+def _integrity_failed(out: _StreamOutcome, manifest: Manifest, result: VerificationResult, where: str) -> bool:
+    if out.size != manifest.object.size:
+        result.fail("size_mismatch", f"read {out.size} bytes from {where} but the manifest says "
+                    f"{manifest.object.size}: it was truncated or replaced; run a new backup")
+        return True
+    if out.sha256 != manifest.object.sha256:
+        result.fail("checksum_mismatch", f"the SHA-256 of {where} ({out.sha256[:16]}…) differs from the "
+                    f"manifest's ({manifest.object.sha256[:16]}…): the stored bytes were changed or corrupted; "
+                    "do not rely on this backup, run a new one and check who can write to the store")
+        return True
+    if out.decrypt_error is not None:
+        result.fail("decrypt_failed", f"cannot decrypt with the configured identities ({out.decrypt_error}); "
+                    "the object is intact, so configure the identity for its recipients "
+                    f"({', '.join(r[:16] + '…' for r in manifest.object.recipients)}) in [[backups]] identities")
+        return True
+    if not out.head.startswith(b"PGDMP"):
+        result.fail("invalid_dump", "the (decrypted) object is not a pg_dump custom-format archive; "
+                    "the backup is unusable, run a new backup")
+        return True
+    return False
+
+
+def _run_checks(conn: Any, checks: tuple[CheckConfig, ...]) -> list[CheckResult]:
+    import psycopg
+
+    out = []
+    for chk in checks:
+        try:
+            with conn.transaction():
+                row = conn.execute(chk.sql).fetchone()
+            value = row[0] if row else None
+            passed = evaluate_expect(chk.expect, value)
+        except psycopg.Error as exc:
+            value, passed = f"error: {str(exc).strip().splitlines()[0] if str(exc).strip() else exc}", False
+        out.append(CheckResult(chk.sql, chk.expect, _jsonable(value), passed))
+    return out
+
+
+def _plain_env() -> dict[str, str]:
+    import os
+
+    return {k: v for k, v in os.environ.items() if not k.startswith("PG")}

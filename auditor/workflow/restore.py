@@ -1,0 +1,386 @@
+"""The restore workflow: the only way Blastwall writes into a database.
+
+    fetch_verify  (check)   fetch the backup and fully verify it in a scratch database
+    plan          (read)    inspect the live target: what will be overwritten, its size, tables, rows
+    approval      (gate)    a human approves the plan (bound to its SHA-256)
+    safety_dump   (action)  dump the target to the backup's off-platform store (idempotent: a new object)
+    restore       (action)  pg_restore into the target - the only step that gets the target's write credential
+    post_check    (check)   every table of the backup's manifest has the manifest's row count
+    report        (read)    what happened, for the run record
+
+Rejected or expired: nothing after the gate runs, so the target is untouched. The target's
+credentials are step secrets: resolved when a step that declares them starts, gone when it ends.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+import tempfile
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+from ..config import BackupConfig, Config, SecretRef, TargetConfig
+from ..errors import ConfigError
+from ..redact import Redactor
+from ..secrets import Secret
+from ..state import StateDB
+from .backups import (
+    SafetyDumpFailed,
+    backup_secret_refs,
+    count_tables,
+    dump_to_store,
+    fetch_backup_object,
+    find_backup,
+    find_pg_restore,
+    referenced_env_names,
+    scoped_environ,
+    verify_full,
+)
+from .model import Action, ApprovalGate, Check, Read, StepContext, StepError, StepPreconditionFailed, Workflow
+
+__all__ = ["PG_RESTORE_ARGS", "RESTORE_STEPS", "inspect_target", "restore_workflow"]
+
+log = logging.getLogger("blastwall.workflow.restore")
+
+RESTORE_STEPS = ("fetch_verify", "plan", "approval", "safety_dump", "restore", "post_check", "report")
+PG_RESTORE_ARGS = (
+    "--clean",
+    "--if-exists",
+    "--single-transaction",
+    "--exit-on-error",
+    "--no-owner",
+    "--no-privileges",
+)
+
+
+# ---- the target ------------------------------------------------------------------------------------
+
+
+def _register(url: Secret) -> None:
+    """Teach the log redactor the URL and its password (error texts may quote either)."""
+    Redactor.global_().add(url)
+    password = conninfo_to_dict(url.reveal()).get("password")
+    if password:
+        Redactor.global_().add(Secret(str(password)))
+
+
+def _connect(url: Secret, *, application: str) -> psycopg.Connection[Any]:
+    _register(url)
+    try:
+        return psycopg.connect(
+            url.reveal(), connect_timeout=15, application_name=application, autocommit=False
+        )
+    except psycopg.Error as exc:
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise StepError(
+            f"cannot connect to the target: {Redactor.global_().redact(first)}",
+            hint="check the target's url, the network and the database's allowed clients",
+        ) from None
+
+
+def _identity(url: Secret) -> dict[str, Any]:
+    info = conninfo_to_dict(url.reveal())
+    port = str(info.get("port") or "5432")
+    return {
+        "host": info.get("host") or "localhost",
+        "port": int(port) if port.isdigit() else port,
+        "database": info.get("dbname"),
+        "user": info.get("user"),
+    }
+
+
+def inspect_target(url: Secret) -> dict[str, Any]:
+    """Read-only look at the target: server version, database, size, and every table with its row count."""
+    with _connect(url, application="blastwall-restore-inspect") as conn:
+        conn.read_only = True
+        row = conn.execute(
+            "SELECT current_setting('server_version'), current_database(), "
+            "pg_database_size(current_database())"
+        ).fetchone()
+        assert row is not None
+        tables = count_tables(conn)
+        conn.rollback()
+    return {
+        **_identity(url),
+        "server_version": str(row[0]),
+        "database": str(row[1]),
+        "size_bytes": int(row[2]),
+        "tables": tables,
+    }
+
+
+def _pg_restore(
+    dump: Path, url: Secret, min_major: int, pg_bin_dir: str | None, base_env: Mapping[str, str]
+) -> None:
+    tool = find_pg_restore(min_major, pg_bin_dir)
+    _register(url)
+    params = conninfo_to_dict(url.reveal())
+    password = params.pop("password", None)
+    env = {k: v for k, v in base_env.items() if not k.startswith("PG")}
+    if password:
+        env["PGPASSWORD"] = str(password)
+    dbname = make_conninfo(**{k: str(v) for k, v in params.items() if v is not None})
+    argv = [str(tool), *PG_RESTORE_ARGS, "--no-password", f"--dbname={dbname}", str(dump)]
+    out = subprocess.run(argv, capture_output=True, text=True, env=env, stdin=subprocess.DEVNULL, check=False)
+    env.clear()
+    if out.returncode != 0:
+        err = " | ".join((out.stderr or "").strip().splitlines()[:5])
+        raise StepError(
+            "pg_restore failed; it ran in a single transaction, which PostgreSQL rolled back: "
+            + Redactor.global_().redact(err),
+            hint="check the target with: blastwall runs show (the safety dump is in the store)",
+        )
+
+
+# ---- the workflow ---------------------------------------------------------------------------------
+
+
+def restore_workflow(
+    config: Config,
+    params: Mapping[str, Any],
+    *,
+    db: StateDB,
+    environ: Mapping[str, str] | None = None,
+    clock: Callable[[], datetime] | None = None,
+) -> Workflow:
+    environ = os.environ if environ is None else environ
+    now = clock or (lambda: datetime.now(UTC))
+    backup_id = str(params["backup_id"])
+    target: TargetConfig = config.target(str(params["target"]))
+    read_ref: SecretRef = target.read_url or target.url
+    # Secrets to read the backup (store keys, age identities) and the scratch server are step secrets too:
+    # library calls get a step-local environment with every configured secret variable removed and
+    # only the step's own put back.
+    store_refs = backup_secret_refs(config, db, backup_id)
+    scratch = {"verify.scratch_url": config.verify.scratch_url} if config.verify.scratch_url else {}
+    hidden = referenced_env_names(config)
+
+    def step_env(ctx: StepContext, refs: Mapping[str, SecretRef]) -> dict[str, str]:
+        return scoped_environ(environ, hidden, {k: (r, ctx.secret(k)) for k, r in refs.items()})
+
+    def fetch_verify(ctx: StepContext) -> dict[str, Any]:
+        env = step_env(ctx, {**store_refs, **scratch})
+        try:
+            found = find_backup(config, db, backup_id, env)
+            manifest = found.manifest
+            try:
+                location = found.store.location(manifest.object.key)
+            finally:
+                found.close()
+            result = verify_full(config, backup_id, db=db, environ=env)
+        finally:
+            env.clear()
+        passed = result.get("outcome") == "passed" and result.get("mode") == "full"
+        return {
+            "passed": passed,
+            "message": f"backup {backup_id} failed full verification: "
+            f"{result.get('failure_code')}: {result.get('message')}",
+            "backup": {
+                "id": manifest.backup_id,
+                "source": manifest.source.name,
+                "store": manifest.object.store,
+                "location": location,
+                "sha256": manifest.object.sha256,
+                "size": manifest.object.size,
+                "encrypted": manifest.object.encrypted,
+                "created_at": manifest.finished_at.isoformat(),
+                "server_version": manifest.server_version,
+                "dump_tool": manifest.dump_tool.version,
+                "dump_major": manifest.dump_tool.major,
+                "tables": [{"name": t.qualified, "rows": t.rows} for t in manifest.tables],
+            },
+            "verification": {
+                k: result.get(k)
+                for k in ("mode", "outcome", "failure_code", "message", "duration_s", "tables")
+            },
+        }
+
+    def plan(ctx: StepContext) -> dict[str, Any]:
+        live = inspect_target(ctx.secret("target"))
+        backup = ctx.outputs["fetch_verify"]["backup"]
+        in_backup = {t["name"] for t in backup["tables"]}
+        return {
+            "workflow": "restore",
+            "action": "restore a PostgreSQL backup into the target: pg_restore " + " ".join(PG_RESTORE_ARGS),
+            "target": {
+                "name": target.name,
+                "kind": target.kind,
+                "host": live["host"],
+                "port": live["port"],
+                "database": live["database"],
+                "user": live["user"],
+                "server_version": live["server_version"],
+            },
+            "will_overwrite": {
+                "database": live["database"],
+                "size_bytes": live["size_bytes"],
+                "tables": live["tables"],
+                "replaced_from_backup": sorted(t["name"] for t in live["tables"] if t["name"] in in_backup),
+                "left_as_is": sorted(t["name"] for t in live["tables"] if t["name"] not in in_backup),
+                "note": "every object in the backup is dropped and recreated with the backup's data; tables "
+                "that are only in the target are left as they are",
+            },
+            "backup": {
+                k: backup[k]
+                for k in (
+                    "id",
+                    "source",
+                    "store",
+                    "location",
+                    "sha256",
+                    "size",
+                    "encrypted",
+                    "created_at",
+                    "server_version",
+                    "tables",
+                )
+            },
+            "verification": ctx.outputs["fetch_verify"]["verification"],
+            "safety_dump": {
+                "store": backup["store"],
+                "before": "restore",
+                "source_name": f"safety-{target.name}",
+            },
+            "post_check": "after the restore, every table in the backup's manifest must have its manifest's "
+            "row count",
+        }
+
+    def safety_dump(ctx: StepContext) -> dict[str, Any]:
+        approved = ctx.outputs["plan"]
+        b = ctx.outputs["fetch_verify"]["backup"]
+        try:
+            like: BackupConfig | None = config.backup_for(b["source"])
+        except ConfigError:
+            like = None
+        env = step_env(ctx, store_refs)
+        try:
+            return dump_to_store(
+                config,
+                name=approved["safety_dump"]["source_name"],
+                store=config.store(approved["safety_dump"]["store"]),
+                url=ctx.secret("target"),
+                like=like,
+                db=db,
+                environ=env,
+                clock=now,
+            )
+        except SafetyDumpFailed as exc:
+            raise StepPreconditionFailed(
+                f"safety dump of the target failed, so nothing was restored: {exc.message}"
+            ) from None
+        finally:
+            env.clear()
+
+    def restore(ctx: StepContext) -> dict[str, Any]:
+        url = ctx.secret("target")
+        approved = ctx.outputs["plan"]
+        live = inspect_target(url)
+        if (
+            live["tables"] != approved["will_overwrite"]["tables"]
+            or live["database"] != approved["will_overwrite"]["database"]
+        ):
+            raise StepPreconditionFailed(
+                "the target changed since the plan was approved (tables or row counts differ); the approval "
+                "does not cover what is there now. Start a new restore to get a fresh plan"
+            )
+        env = step_env(ctx, store_refs)
+        try:
+            return _restore(url, approved, env)
+        finally:
+            env.clear()
+
+    def _restore(url: Secret, approved: Mapping[str, Any], env: dict[str, str]) -> dict[str, Any]:
+        found = find_backup(config, db, backup_id, env)
+        manifest = found.manifest
+        if manifest.object.sha256 != approved["backup"]["sha256"]:
+            found.close()
+            raise StepPreconditionFailed("the backup's manifest changed since the plan was approved")
+        with tempfile.TemporaryDirectory(prefix="blastwall-restore-") as tmp:
+            dump = Path(tmp) / "backup.dump"
+            try:
+                fetch_backup_object(found, dump, env)
+            except StepError as exc:
+                raise StepPreconditionFailed(exc.message) from None
+            finally:
+                found.close()
+            started = now()
+            _pg_restore(dump, url, manifest.dump_tool.major, config.verify.pg_bin_dir, env)
+        return {
+            "restored_backup": manifest.backup_id,
+            "sha256": manifest.object.sha256,
+            "started_at": started.isoformat(),
+            "finished_at": now().isoformat(),
+        }
+
+    def post_check(ctx: StepContext) -> dict[str, Any]:
+        live = inspect_target(ctx.secret("target"))
+        found = {t["name"]: t["rows"] for t in live["tables"]}
+        rows = [
+            {"name": t["name"], "expected_rows": t["rows"], "found_rows": found.get(t["name"])}
+            for t in ctx.outputs["fetch_verify"]["backup"]["tables"]
+        ]
+        bad = [r for r in rows if r["expected_rows"] != r["found_rows"]]
+        return {
+            "passed": not bad,
+            "tables": rows,
+            "message": "row counts differ from the backup's manifest: "
+            + ", ".join(f"{r['name']} expected {r['expected_rows']} found {r['found_rows']}" for r in bad),
+        }
+
+    def report(ctx: StepContext) -> dict[str, Any]:
+        p = ctx.outputs["plan"]
+        return {
+            "outcome": "restored",
+            "target": p["target"],
+            "backup": {k: p["backup"][k] for k in ("id", "sha256", "location")},
+            "verification": {k: p["verification"].get(k) for k in ("mode", "outcome")},
+            "approved": ctx.outputs["approval"],
+            "safety_dump": ctx.outputs["safety_dump"],
+            "restore": ctx.outputs["restore"],
+            "post_check": {
+                "passed": ctx.outputs["post_check"]["passed"],
+                "tables": ctx.outputs["post_check"]["tables"],
+            },
+        }
+
+    reader: dict[str, SecretRef] = {"target": read_ref}
+    return Workflow(
+        "restore",
+        (
+            Check(
+                "fetch_verify",
+                fetch_verify,
+                secrets={**store_refs, **scratch},
+                description="fetch the backup and fully verify it in a scratch database",
+            ),
+            Read("plan", plan, secrets=reader, description="inspect the live target and build the plan"),
+            ApprovalGate(
+                "approval", lambda ctx: ctx.outputs["plan"], description="a human approves the plan"
+            ),
+            Action(
+                "safety_dump",
+                safety_dump,
+                secrets={**reader, **store_refs},
+                is_idempotent=True,
+                description="dump the target to the off-platform store",
+            ),
+            Action(
+                "restore",
+                restore,
+                secrets={"target": target.url, **store_refs},
+                description="pg_restore into the target (the only step with its write credential)",
+            ),
+            Check(
+                "post_check", post_check, secrets=reader, description="row counts match the backup's manifest"
+            ),
+            Read("report", report, description="summary for the run record"),
+        ),
+        title=f"restore {backup_id} into {target.name}",
+    )

@@ -1,0 +1,59 @@
+"""Composition root of the workflow subsystem: builds the runner the CLI uses from a `Config`.
+
+The CLI always gets a `HumanGate`; nothing here can build `UnsafeAutoApprove`.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+from collections.abc import Callable, Mapping
+from datetime import datetime
+
+from ..config import Config
+from ..state import StateDB
+from .gate import ApprovalPolicy, HumanGate
+from .notify import Notifier, NullNotifier, WebhookNotifier
+from .runner import CrashHook, Runner, WorkflowFactory, utcnow
+from .store import RunRecord, RunStore
+
+__all__ = ["approve_command", "open_runner"]
+
+
+def approve_command(run: RunRecord, config_path: str | None = None) -> str:
+    cmd = ["blastwall", "approve", run.id, "--as", "YOUR_NAME"]
+    if run.plan_sha256:
+        cmd += ["--plan-sha256", run.plan_sha256]
+    if config_path:
+        cmd += ["--config", config_path]
+    return shlex.join(cmd)
+
+
+def open_runner(
+    config: Config,
+    *,
+    config_path: str | None = None,
+    environ: Mapping[str, str] | None = None,
+    clock: Callable[[], datetime] = utcnow,
+    notifier: Notifier | None = None,
+) -> Runner:
+    environ = os.environ if environ is None else environ
+    db = StateDB(config.state.url)
+    from .restore import restore_workflow
+
+    workflows: dict[str, WorkflowFactory] = {
+        "restore": lambda params: restore_workflow(config, params, db=db, environ=environ, clock=clock),
+    }
+    if notifier is None:
+        url = config.notifications.webhook_url
+        notifier = WebhookNotifier(url, environ=environ) if url is not None else NullNotifier()
+    return Runner(
+        RunStore(db),
+        workflows,
+        HumanGate(ApprovalPolicy.from_config(config.approvals)),
+        clock=clock,
+        notifier=notifier,
+        environ=environ,
+        crash=CrashHook.from_env(os.environ),
+        approve_command=lambda r: approve_command(r, config_path),
+    )

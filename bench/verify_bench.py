@@ -1,0 +1,81 @@
+"""Full verification time vs raw `pg_restore` of the same dump into an empty database, same run.
+
+    python -m bench verify [--size 1024]
+
+Builds a database of ~size MB in a scratch PostgreSQL 17, backs it up with `blastwall backup run`
+(local-directory store), then measures:
+  * raw:       pg_restore --no-owner --no-privileges -d <empty db> <the stored dump file>, on a fresh
+               scratch server with the same settings the verifier uses (server start-up not counted);
+  * blastwall: `blastwall verify <id> --json` end to end (CLI start, scratch server start, streamed
+               SHA-256 + restore, row counts of every table, one assertion, drop).
+Goal: blastwall / raw <= 1.3.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+from auditor.pgserver import ScratchPostgres
+from auditor.pgtools import find_tool
+
+from ._pgbench_common import BLASTWALL, env_with, grow_to, run_measured, url_of, write_config
+
+CHECK = '[[sources.checks]]\nsql = "select count(*) from bench_rows"\nexpect = "> 0"\n'
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--size", type=int, default=1024, help="database size in MB")
+    ap.add_argument("--repeat", type=int, default=2,
+                    help="runs of each side, alternating; the best of each is compared (shared machines are noisy)")
+    args = ap.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="bw-bench-verify-"))
+    try:
+        store, state, cfg = work / "store", work / "state", work / "blastwall.toml"
+        write_config(cfg, store, state, extra_source=CHECK)
+        with ScratchPostgres(min_major=17) as src:
+            src.create_database("bench")
+            size = grow_to(src, "bench", args.size)
+            env = env_with(url_of(src, "bench"), state)
+            b = run_measured([BLASTWALL, "backup", "run", "bench", "--json", "--config", str(cfg)], env=env)
+            assert b.returncode == 0, b.stderr
+            rec = json.loads(b.stdout)
+        dump = next(store.rglob(rec["id"] + ".dump"))
+        pg_restore = find_tool("pg_restore", 17).path
+
+        raws, vers = [], []
+        for _ in range(args.repeat):  # alternate, so load changes hit both sides alike
+            with ScratchPostgres(min_major=17) as target:
+                target.create_database("restored")
+                t0 = time.perf_counter()
+                r = subprocess.run([str(pg_restore), "--no-owner", "--no-privileges", "--no-password", "-d",
+                                    "restored", str(dump)], env=target.client_env("restored"),
+                                   capture_output=True, text=True)
+                raws.append(time.perf_counter() - t0)
+                assert r.returncode == 0, r.stderr
+            v = run_measured([BLASTWALL, "verify", rec["id"], "--json", "--config", str(cfg)], env=env)
+            doc = json.loads(v.stdout)
+            assert doc["outcome"] == "passed", doc
+            vers.append((v, doc))
+        raw_s = min(raws)
+        v, doc = min(vers, key=lambda x: x[0].wall_s)
+        out = {"db_mb": round(size / 1024 / 1024), "dump_mb": round(rec["size"] / 1024 / 1024, 1),
+               "raw_pg_restore_s": round(raw_s, 2), "blastwall_verify_s": round(v.wall_s, 2),
+               "verifier_internal_s": doc["duration_s"], "ratio": round(v.wall_s / raw_s, 3),
+               "verify_peak_rss_mb": round(max(x[0].peak_rss_mb or 0 for x in vers), 1), "tables": len(doc["tables"]),
+               "all_raw_s": [round(x, 1) for x in raws], "all_verify_s": [round(x[0].wall_s, 1) for x in vers]}
+        print(json.dumps(out))
+        print(f"\nfull verify {out['blastwall_verify_s']}s vs raw pg_restore {out['raw_pg_restore_s']}s: "
+              f"ratio {out['ratio']} (goal <= 1.3)")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
