@@ -20,7 +20,7 @@ from .discovery import DiscoveryOptions, discover
 from .engine import analyse
 from .errors import BlastwallError, ProviderAuthError, ProviderUnavailable
 from .findings import core_findings
-from .model import AuditResult, Credential, CoverageGap, Inventory, Status
+from .model import AuditResult, CoverageGap, Credential, Inventory, Resource, Status
 from .provider import Provider, ProviderContext, system_clock
 from .redact import Redactor
 from .registry import load_providers
@@ -182,8 +182,17 @@ def run_audit(
         try:
             from .backup import offsite_backups_for_audit, verification_findings  # type: ignore[attr-defined]
 
-            backups += offsite_backups_for_audit(opts.config, db)
+            offsite = offsite_backups_for_audit(opts.config, db)
+            backups += offsite
             extra_findings += verification_findings(opts.config, db, clock)
+            known = {r.id for r in inv.resources}
+            extra_resources = {
+                b.protects: Resource(id=b.protects, provider=b.provider, type="database",
+                                     name=str(b.metadata.get("source") or b.protects), holds_data=True,
+                                     metadata={"configured_source": True})
+                for b in offsite if b.protects not in known
+            }
+            inv = inv.merge(Inventory(resources=tuple(extra_resources.values())))
         except ImportError:
             pass
         except Exception as exc:

@@ -126,9 +126,9 @@ def offsite_backups_for_audit(config: Config, db: StateDB) -> list[Backup]:
 def _next_fire(schedule: str, tz: str, after: datetime) -> datetime | None:
     from zoneinfo import ZoneInfo
 
-    from apscheduler.triggers.cron import CronTrigger
+    from ..scheduler.cron import cron_trigger  # crontab weekdays (0 = Sunday) and optional seconds field
 
-    trig = CronTrigger.from_crontab(schedule, timezone=ZoneInfo(tz))
+    trig = cron_trigger(schedule, tz)
     nxt = trig.get_next_fire_time(None, after.astimezone(ZoneInfo(tz)))
     return nxt.astimezone(UTC) if nxt else None
 
