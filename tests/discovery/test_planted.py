@@ -104,3 +104,15 @@ def test_offline_classification(planted: Planted) -> None:
     api = next(e for e in planted.expected if e.places[0][1].endswith("RAILWAY_API_TOKEN"))
     assert by_fp[fingerprint(api.value)].root_equivalent is True
     assert any(g.subject == "providers" and "offline" in g.reason for g in result.coverage_gaps)
+
+
+def test_json_report_matches_schema_v1(planted: Planted) -> None:
+    import jsonschema
+
+    from reports.json_report import render_json
+
+    result = run_audit(AuditOptions(paths=[planted.repo], home=planted.home, env=planted.env, offline=True))
+    schema = json.loads((Path(__file__).parents[1] / "schemas" / "report-v1.schema.json").read_text())
+    doc = json.loads(json.dumps(render_json(result), default=str))
+    jsonschema.validate(doc, schema, format_checker=jsonschema.FormatChecker())
+    assert len(doc["credentials"]) == len(planted.expected)
