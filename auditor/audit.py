@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 import os
 from collections import defaultdict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -180,7 +180,7 @@ def run_audit(
     extra_findings = []
     if opts.config is not None and opts.config.backups:
         try:
-            from .backup import offsite_backups_for_audit, verification_findings  # type: ignore[attr-defined]
+            from .backup import offsite_backups_for_audit, verification_findings
 
             offsite = offsite_backups_for_audit(opts.config, db)
             backups += offsite

@@ -138,6 +138,10 @@ class SourceConfig(Strict):
             raise ValueError("give exactly one of url or railway")
         return self
 
+    def provider_ref(self) -> tuple[str, RailwaySourceRef] | None:
+        """`(provider name, ref)` when the URL is to be looked up on a platform (the config key is the name)."""
+        return ("railway", self.railway) if self.railway is not None else None
+
 
 class ObjectLock(Strict):
     mode: Literal["COMPLIANCE", "GOVERNANCE"]
@@ -362,8 +366,8 @@ def _line_index(text: str) -> dict[tuple[Any, ...], int]:
                     prefix = (*parent, counters[parent])
                     key = parts[-1]
                     sub = (*prefix, key)
-                    counters[sub] = counters.get(sub, -1) + 1  # type: ignore[arg-type]
-                    current = (*sub, counters[sub])  # type: ignore[index]
+                    counters[sub] = counters.get(sub, -1) + 1
+                    current = (*sub, counters[sub])
                 else:
                     current = (*parts, counters[parts])
             else:

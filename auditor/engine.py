@@ -108,7 +108,10 @@ def analyse(credentials: Sequence[Credential], resources: Sequence[Resource],
     data = [r for r in resources if r.holds_data]
     exposures: list[Exposure] = []
     for c in credentials:
-        can, may, lost, maybe_lost = [], [], [], []
+        can: list[str] = []
+        may: list[str] = []
+        lost: list[str] = []
+        maybe_lost: list[str] = []
         for r in data:
             v, _ = f.can(c.id, r.id)
             if v is False:

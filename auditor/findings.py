@@ -54,23 +54,23 @@ def core_findings(credentials: Sequence[Credential], resources: Sequence[Resourc
                 provider=c.provider, **loc,
             ))
     for e in exposure:
-        c = by_id.get(e.credential)
+        holder = by_id.get(e.credential)
         for rid in e.unrecoverable:
             out.append(Finding.make(
                 "unrecoverable-if-misused", Severity.critical, rid,
-                f"If {c.label if c else e.credential} is misused, {names.get(rid, rid)} is gone for good: it can "
+                f"If {holder.label if holder else e.credential} is misused, {names.get(rid, rid)} is gone for good: it can "
                 "destroy the data and every backup of it.",
                 "Take a backup outside this credential's blast radius (`blastwall backup run`) and scope the "
                 "credential down.",
-                provider=c.provider if c else None,
+                provider=holder.provider if holder else None,
             ))
         for rid in e.possibly_unrecoverable:
             out.append(Finding.make(
                 "possibly-unrecoverable-if-misused", Severity.high, rid,
-                f"If {c.label if c else e.credential} is misused, {names.get(rid, rid)} may be unrecoverable: no "
+                f"If {holder.label if holder else e.credential} is misused, {names.get(rid, rid)} may be unrecoverable: no "
                 "backup is known to survive it.",
                 "Keep a backup whose independence is proven (object-locked, separate account).",
-                provider=c.provider if c else None,
+                provider=holder.provider if holder else None,
             ))
     protected: dict[str, list[Backup]] = {}
     for b in backups:

@@ -133,7 +133,7 @@ class ApiClient:
                 self.requests_sent += 1
                 self.methods_sent.append(method.upper())
                 resp = self._client.request(method, path, auth=auth, json=json, params=params, headers=headers)
-            except httpx.TimeoutException as exc:
+            except httpx.TimeoutException:
                 if attempt > self.max_retries:
                     raise ProviderUnavailable(
                         f"{self.provider}: request timed out after {attempt} attempts",

@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from typing import Any, ClassVar
 
 from .model import Candidate, Credential, Inventory, Status
+from .secrets import Secret
 
 __all__ = ["Recogniser", "FileRule", "ProviderContext", "Provider", "Clock", "system_clock"]
 
@@ -108,6 +109,15 @@ class Provider(ABC):
     def inventory(self, credentials: Sequence[Credential], ctx: ProviderContext) -> Inventory:
         """Resources, backups and destroy facts reachable with these (identified) credentials."""
         return Inventory()
+
+    def resolve_database_url(self, ref: Mapping[str, Any], token: Secret, ctx: ProviderContext) -> Secret:
+        """For backups only: the connection URL of the database a `[[sources]] <name> = {...}` entry names.
+
+        ``ref`` is that table without its token (e.g. project, environment, service); ``token`` is the
+        resolved token. Must be read-only. The result is a secret: never log it or put it in a message.
+        The audit never calls this. Default: not supported (``NotImplementedError``).
+        """
+        raise NotImplementedError
 
     @property
     def supports_identify(self) -> bool:

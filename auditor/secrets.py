@@ -22,6 +22,8 @@ def fingerprint(value: str) -> str:
 
 class Secret:
     __slots__ = ("_value", "_fingerprint")
+    _value: str
+    _fingerprint: str
 
     def __init__(self, value: str) -> None:
         if not isinstance(value, str):

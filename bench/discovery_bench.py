@@ -9,7 +9,6 @@ same tree in the same run, and the ratio.
 from __future__ import annotations
 
 import argparse
-import os
 import random
 import shutil
 import string

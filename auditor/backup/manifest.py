@@ -3,7 +3,8 @@
     <prefix><source>/<backup_id>.dump[.age]        the pg_dump custom-format archive (maybe age-encrypted)
     <prefix><source>/<backup_id>.manifest.json     this manifest
 
-It never contains a secret: the source identity is host, port and database name only.
+It never contains a secret: the source identity is host, port and database name only (plus, for a
+source looked up on a platform, `via`: e.g. `railway:<project>/<environment>/<service>`).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ class SourceIdentity(_M):
     port: int | None = None
     database: str | None = None
     system_identifier: str | None = None  # pg_control_system(), when readable
+    via: str | None = None  # where the URL was looked up, names only: "railway:<project>/<environment>/<service>"
 
     @property
     def uri(self) -> str:

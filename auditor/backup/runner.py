@@ -36,7 +36,9 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from ..config import Config, SourceConfig
 from ..errors import BackupError, BlastwallError
 from ..pgtools import PgTool, find_pg_dump
+from ..provider import ProviderContext
 from ..redact import Redactor
+from ..registry import load_providers
 from ..secrets import Secret
 from ..state import StateDB
 from .catalog import BackupRecord, Catalog
@@ -44,7 +46,7 @@ from .manifest import DumpTool, Manifest, ObjectInfo, SourceIdentity, TableCount
 from .stores import BackupStore, ObjectWriter, open_store
 from .pipes import grow_pipe as _grow_pipe
 
-__all__ = ["run_backup", "cleanup_interrupted", "resolve_source_url", "new_backup_id", "Progress",
+__all__ = ["run_backup", "cleanup_interrupted", "resolve_source_url", "source_via", "new_backup_id", "Progress",
            "parse_recipients", "TABLES_SQL", "count_rows"]
 
 log = logging.getLogger(__name__)
@@ -82,15 +84,49 @@ def new_backup_id(source: str, now: datetime) -> str:
     return f"{safe}-{now.astimezone(UTC).strftime('%Y%m%dT%H%M%SZ')}-{_secrets.token_hex(3)}"
 
 
-def resolve_source_url(src: SourceConfig, environ: Mapping[str, str] | None = None) -> Secret:
-    """The source's libpq URL as a `Secret`."""
+def resolve_source_url(src: SourceConfig, environ: Mapping[str, str] | None = None, *,
+                       settings: Mapping[str, Mapping[str, Any]] | None = None) -> Secret:
+    """The source's libpq URL as a `Secret`.
+
+    `url = "env:…"`: read from the reference. `<provider> = {…}` (e.g. `railway`): looked up through
+    that provider's read-only `resolve_database_url`, with its `[providers.<name>]` `settings`.
+    """
     if src.url is not None:
         return src.url.resolve(environ)
-    raise BackupError(
-        f"source {src.name!r} uses railway = {{...}}, which needs the Railway provider's database lookup; "
-        "it is not available in this build",
-        hint="configure url = \"env:NAME\" with the database URL for now",
-    )
+    named = src.provider_ref()
+    assert named is not None  # the config guarantees exactly one of url / <provider>
+    key, ref = named
+    token = ref.token.resolve(environ)
+    Redactor.global_().add(token)
+    providers, gaps = load_providers([key])
+    provider = providers.get(key)
+    if provider is None:
+        raise BackupError(f"source {src.name!r}: the {key} provider could not be loaded",
+                          hint=gaps[0].reason if gaps else None)
+    env = dict(os.environ if environ is None else environ)
+    ctx = ProviderContext(settings=dict((settings or {}).get(key) or {}), env=env)
+    fields = ref.model_dump(exclude={"token"})
+    try:
+        url = provider.resolve_database_url(fields, token, ctx)
+    except NotImplementedError:
+        raise BackupError(f"source {src.name!r}: the {key} provider cannot look up database URLs",
+                          hint='configure url = "env:NAME" with the database URL instead') from None
+    except BlastwallError as exc:
+        msg = Redactor.global_().redact(exc.message)
+        if not msg.startswith(f"source {src.name!r}"):
+            msg = f"source {src.name!r}: {msg}"
+        raise BackupError(msg, hint=exc.hint) from None
+    Redactor.global_().add(url)
+    return url
+
+
+def source_via(src: SourceConfig) -> str | None:
+    """`railway:shop/production/Postgres` for a platform-resolved source (names only), else None."""
+    named = src.provider_ref()
+    if named is None:
+        return None
+    key, ref = named
+    return f"{key}:" + "/".join(str(v) for v in ref.model_dump(exclude={"token"}).values())
 
 
 def parse_recipients(recipients: tuple[str, ...] | list[str]) -> list[Any]:
@@ -230,7 +266,7 @@ def run_backup(
     store = store or open_store(scfg, environ)
     try:
         cleanup_interrupted(catalog, {scfg.name: store})
-        url = resolve_source_url(src, environ)
+        url = resolve_source_url(src, environ, settings=config.providers)
         Redactor.global_().add(url)
         params = {k: str(v) for k, v in conninfo_to_dict(url.reveal()).items() if v is not None}
         password = params.pop("password", None)
@@ -394,7 +430,7 @@ def _dump_to_store(
         backup_id=backup_id,
         source=SourceIdentity(name=src.name, host=params.get("host") or None,
                               port=int(params["port"]) if params.get("port", "").isdigit() else None,
-                              database=dbname, system_identifier=sysid),
+                              database=dbname, system_identifier=sysid, via=source_via(src)),
         server_version=server_version,
         server_version_num=server_num,
         dump_tool=DumpTool(version=tool.version, major=tool.major),

@@ -74,9 +74,11 @@ def main() -> None:
         sys.exit(130)
     except Exception as exc:  # click usage errors and the unexpected
         # typer may ship its own copy of click: recognise its exceptions by shape
-        if hasattr(exc, "show") and isinstance(getattr(exc, "exit_code", None), int):
-            exc.show()
-            sys.exit(exc.exit_code)
+        code = getattr(exc, "exit_code", None)
+        show = getattr(exc, "show", None)
+        if callable(show) and isinstance(code, int):
+            show()
+            sys.exit(code)
         if _common.STATE.verbose:
             raise
         _common.err_console.print(f"error: unexpected {type(exc).__name__}; run with --verbose for details")

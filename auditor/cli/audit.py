@@ -172,7 +172,7 @@ def _record_history(db: Any, result: AuditResult, skip: bool) -> AuditResult:
     if db is None or skip:
         return result
     try:
-        from .. import history  # type: ignore[attr-defined]
+        from .. import history
     except ImportError:
         return result
     try:

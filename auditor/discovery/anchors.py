@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
+from typing import Any
 from re import _constants as C  # type: ignore[attr-defined]
 from re import _parser as P  # type: ignore[attr-defined]
 
@@ -22,26 +23,26 @@ _MAX_PREFIXES = 64
 MIN_ANCHOR = 3
 
 
-def _seq(items: Sequence[tuple[object, object]]) -> tuple[set[str], bool]:
+def _seq(items: Sequence[tuple[Any, Any]]) -> tuple[set[str], bool]:
     acc = {""}
     for i, (op, av) in enumerate(items):
         if op in _ZERO_WIDTH:
             continue
         if op is C.LITERAL:
-            acc = {a + chr(av) for a in acc}  # type: ignore[arg-type]
+            acc = {a + chr(av) for a in acc}
             continue
         if op is C.SUBPATTERN:
-            sub, full = _seq(list(av[3]))  # type: ignore[index]
+            sub, full = _seq(list(av[3]))
         elif op is C.BRANCH:
-            parts = [_seq(list(b)) for b in av[1]]  # type: ignore[index]
+            parts = [_seq(list(b)) for b in av[1]]
             sub = set().union(*(p[0] for p in parts))
             full = all(p[1] for p in parts)
-        elif op is C.IN and all(o is C.LITERAL for o, _ in av) and len(av) <= 8:  # type: ignore[union-attr,arg-type]
-            sub, full = {chr(v) for _, v in av}, True  # type: ignore[union-attr]
-        elif op in (C.MAX_REPEAT, C.MIN_REPEAT) and av[0] == 0 and av[1] == 1:  # type: ignore[index]
+        elif op is C.IN and all(o is C.LITERAL for o, _ in av) and len(av) <= 8:
+            sub, full = {chr(v) for _, v in av}, True
+        elif op in (C.MAX_REPEAT, C.MIN_REPEAT) and av[0] == 0 and av[1] == 1:
             # X?Y…: the prefixes of X Y… and of Y…
             rest = list(items[i + 1:])
-            with_x, _ = _seq(list(av[2]) + rest)  # type: ignore[index]
+            with_x, _ = _seq(list(av[2]) + rest)
             without, _ = _seq(rest)
             merged = {a + s for a in acc for s in with_x | without}
             return merged, False

@@ -9,7 +9,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 
 from auditor.audit import AuditOptions, run_audit
 from tests.support.canary import Canaries
