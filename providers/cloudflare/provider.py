@@ -31,7 +31,8 @@ from auditor.model import (
     Resource,
     Status,
 )
-from auditor.provider import FileRule, Provider, ProviderContext, Recogniser
+from auditor.provider import FileRule, ProviderContext, Recogniser
+from auditor.provider_http import SHAPE_ERRORS, HttpProvider
 from auditor.secrets import Secret
 
 log = logging.getLogger(__name__)
@@ -107,36 +108,6 @@ def kind_of(value: str, hint: str) -> str:
     return hint if hint in ("oauth_token", "oauth_refresh_token", "global_api_key") else "api_token"
 
 
-def _base_url(ctx: ProviderContext) -> str:
-    url = (ctx.env.get(URL_ENV) or str(ctx.settings.get("url") or "") or DEFAULT_URL).rstrip("/")
-    parts = httpx.URL(url)
-    if parts.scheme != "https" and not (
-        parts.scheme == "http" and parts.host in ("127.0.0.1", "localhost", "::1")
-    ):
-        raise ProviderError(
-            f"{NAME}: refusing to send credentials to {parts.scheme}://{parts.host}",
-            hint="endpoint overrides must use https (plain http only for loopback test servers)",
-        )
-    return url
-
-
-_SSL: list[Any] = []
-
-
-def _client(ctx: ProviderContext) -> ApiClient:
-    # One verified TLS context per process: building one per client costs ~50-100 ms.
-    if not _SSL:
-        _SSL.append(httpx.create_ssl_context())
-    return ApiClient(
-        _base_url(ctx),
-        provider=NAME,
-        timeout_s=ctx.timeout_s,
-        max_retries=ctx.max_retries,
-        sleep=ctx.sleep,
-        transport=httpx.HTTPTransport(verify=_SSL[0]),
-    )
-
-
 def _get(client: ApiClient, path: str, auth: httpx.Auth, **params: Any) -> tuple[int, Any]:
     """(status, envelope or None). 401 raises ProviderAuthError; malformed JSON raises ProviderError."""
     resp = client.request("GET", path, auth=auth, params=params or None)
@@ -182,14 +153,10 @@ def _policy_caps(policies: list[Any]) -> tuple[list[str], dict[str, list[str]]]:
     return list(caps), caps
 
 
-def _error_gap(cred: Credential) -> CoverageGap:
-    """A credential that could not be verified (provider down, rate-limiting, answering garbage) is a gap."""
-    why = cred.reasons[-1] if cred.reasons else "it could not be verified"
-    return CoverageGap(subject=cred.id, provider=NAME, reason=f"{cred.label} was not inspected: {why}")
-
-
-class CloudflareProvider(Provider):
+class CloudflareProvider(HttpProvider):
     name = NAME
+    url_env = URL_ENV
+    default_url = DEFAULT_URL
     display_name = "Cloudflare"
 
     def recognisers(self) -> Sequence[Recogniser]:
@@ -287,39 +254,22 @@ class CloudflareProvider(Provider):
             return credential
         meta = dict(credential.metadata)
         try:
-            with _client(ctx) as client:
+            with self.client(ctx) as client:
                 if credential.kind == "global_api_key":
                     return self._identify_global(client, credential, auth, meta)
                 if credential.kind == "oauth_token":
                     return self._identify_oauth(client, credential, auth, meta)
                 return self._identify_token(client, credential, auth, meta)
         except ProviderAuthError:
-            return credential.model_copy(
-                update={
-                    "status": Status.invalid,
-                    "root_equivalent": False,
-                    "capabilities": (),
-                    "possible_capabilities": (),
-                    "reasons": (
-                        "Cloudflare rejected the credential (HTTP 401): revoked, expired or never valid.",
-                    ),
-                }
+            return self.rejected(
+                credential,
+                "Cloudflare rejected the credential (HTTP 401): revoked, expired or never valid.",
+                root_equivalent=False,
             )
         except ProviderError as exc:
-            return credential.model_copy(
-                update={
-                    "status": Status.error,
-                    "reasons": credential.reasons + (f"Could not verify: {exc.message}",),
-                }
-            )
-        except (AttributeError, TypeError, KeyError, ValueError, IndexError) as exc:
-            return credential.model_copy(
-                update={
-                    "status": Status.error,
-                    "reasons": credential.reasons
-                    + (f"Could not verify: unexpected response shape ({type(exc).__name__}).",),
-                }
-            )
+            return self.could_not_verify(credential, exc.message)
+        except SHAPE_ERRORS as exc:
+            return self.could_not_verify(credential, f"unexpected response shape ({type(exc).__name__}).")
 
     def _identify_global(
         self, client: ApiClient, cred: Credential, auth: httpx.Auth, meta: dict[str, Any]
@@ -490,47 +440,12 @@ class CloudflareProvider(Provider):
         )
 
     # -- inventory --------------------------------------------------------------------------------------
-    def inventory(self, credentials: Sequence[Credential], ctx: ProviderContext) -> Inventory:
-        inv = Inventory()
-        if ctx.offline:
-            return inv
-        for cred in credentials:
-            if cred.provider == NAME and cred.status == Status.error:
-                inv = inv.merge(Inventory(gaps=(_error_gap(cred),)))
-            if cred.provider != NAME or cred.status != Status.verified:
-                continue
-            auth = _auth(cred)
-            if auth is None:
-                continue
-            try:
-                with _client(ctx) as client:
-                    inv = inv.merge(self._inventory_one(client, cred, auth))
-            except ProviderError as exc:
-                inv = inv.merge(
-                    Inventory(
-                        gaps=(
-                            CoverageGap(
-                                subject=cred.id,
-                                provider=NAME,
-                                reason=f"resources reachable with {cred.label} were not inspected: {exc.message}",
-                            ),
-                        )
-                    )
-                )
-            except (AttributeError, TypeError, KeyError, ValueError, IndexError) as exc:
-                inv = inv.merge(
-                    Inventory(
-                        gaps=(
-                            CoverageGap(
-                                subject=cred.id,
-                                provider=NAME,
-                                reason=f"resources reachable with {cred.label} were not inspected: unexpected response shape "
-                                f"({type(exc).__name__})",
-                            ),
-                        )
-                    )
-                )
-        return inv
+    def inventory_credential(self, cred: Credential, ctx: ProviderContext) -> Inventory:
+        auth = _auth(cred)
+        if auth is None:  # a global API key without its email cannot be used
+            return Inventory()
+        with self.client(ctx) as client:
+            return self._inventory_one(client, cred, auth)
 
     def _verdict(self, cred: Credential, cap: str, account: str) -> tuple[bool | None, str]:
         if cred.kind == "global_api_key":

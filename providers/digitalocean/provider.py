@@ -31,7 +31,8 @@ from auditor.model import (
     Resource,
     Status,
 )
-from auditor.provider import FileRule, Provider, ProviderContext, Recogniser
+from auditor.provider import FileRule, ProviderContext, Recogniser
+from auditor.provider_http import SHAPE_ERRORS, HttpProvider
 
 log = logging.getLogger(__name__)
 
@@ -74,36 +75,6 @@ def _when(value: Any) -> datetime | None:
         return None
 
 
-def _base_url(ctx: ProviderContext) -> str:
-    url = (ctx.env.get(URL_ENV) or str(ctx.settings.get("url") or "") or DEFAULT_URL).rstrip("/")
-    parts = httpx.URL(url)
-    if parts.scheme != "https" and not (
-        parts.scheme == "http" and parts.host in ("127.0.0.1", "localhost", "::1")
-    ):
-        raise ProviderError(
-            f"{NAME}: refusing to send credentials to {parts.scheme}://{parts.host}",
-            hint="endpoint overrides must use https (plain http only for loopback test servers)",
-        )
-    return url
-
-
-_SSL: list[Any] = []
-
-
-def _client(ctx: ProviderContext) -> ApiClient:
-    # One verified TLS context per process: building one per client costs ~50-100 ms.
-    if not _SSL:
-        _SSL.append(httpx.create_ssl_context())
-    return ApiClient(
-        _base_url(ctx),
-        provider=NAME,
-        timeout_s=ctx.timeout_s,
-        max_retries=ctx.max_retries,
-        sleep=ctx.sleep,
-        transport=httpx.HTTPTransport(verify=_SSL[0]),
-    )
-
-
 def _call(
     client: ApiClient, method: str, path: str, auth: httpx.Auth, body: Any = None, **params: Any
 ) -> tuple[int, Any]:
@@ -123,14 +94,10 @@ def _call(
         return resp.status_code, None
 
 
-def _error_gap(cred: Credential) -> CoverageGap:
-    """A credential that could not be verified (provider down, rate-limiting, answering garbage) is a gap."""
-    why = cred.reasons[-1] if cred.reasons else "it could not be verified"
-    return CoverageGap(subject=cred.id, provider=NAME, reason=f"{cred.label} was not inspected: {why}")
-
-
-class DigitalOceanProvider(Provider):
+class DigitalOceanProvider(HttpProvider):
     name = NAME
+    url_env = URL_ENV
+    default_url = DEFAULT_URL
     display_name = "DigitalOcean"
 
     def recognisers(self) -> Sequence[Recogniser]:
@@ -186,7 +153,7 @@ class DigitalOceanProvider(Provider):
         meta = dict(credential.metadata)
         reasons: list[str] = []
         try:
-            with _client(ctx) as client:
+            with self.client(ctx) as client:
                 status, body = _call(client, "GET", "/v2/account", auth)
                 principal = None
                 if status == 200 and isinstance(body, dict):
@@ -223,16 +190,10 @@ class DigitalOceanProvider(Provider):
                     )
                 return self._probe(client, credential, auth, meta, principal, reasons)
         except ProviderAuthError:
-            return credential.model_copy(
-                update={
-                    "status": Status.invalid,
-                    "root_equivalent": False,
-                    "capabilities": (),
-                    "possible_capabilities": (),
-                    "reasons": (
-                        "DigitalOcean rejected the token (HTTP 401): revoked, expired or never valid.",
-                    ),
-                }
+            return self.rejected(
+                credential,
+                "DigitalOcean rejected the token (HTTP 401): revoked, expired or never valid.",
+                root_equivalent=False,
             )
         except ProbeAborted as exc:
             return credential.model_copy(
@@ -244,20 +205,9 @@ class DigitalOceanProvider(Provider):
                 }
             )
         except ProviderError as exc:
-            return credential.model_copy(
-                update={
-                    "status": Status.error,
-                    "reasons": credential.reasons + (f"Could not verify: {exc.message}",),
-                }
-            )
-        except (AttributeError, TypeError, KeyError, ValueError, IndexError) as exc:
-            return credential.model_copy(
-                update={
-                    "status": Status.error,
-                    "reasons": credential.reasons
-                    + (f"Could not verify: unexpected response shape ({type(exc).__name__}).",),
-                }
-            )
+            return self.could_not_verify(credential, exc.message)
+        except SHAPE_ERRORS as exc:
+            return self.could_not_verify(credential, f"unexpected response shape ({type(exc).__name__}).")
 
     def _probe(
         self,
@@ -313,45 +263,6 @@ class DigitalOceanProvider(Provider):
         )
 
     # -- inventory --------------------------------------------------------------------------------------
-    def inventory(self, credentials: Sequence[Credential], ctx: ProviderContext) -> Inventory:
-        inv = Inventory()
-        if ctx.offline:
-            return inv
-        for cred in credentials:
-            if cred.provider == NAME and cred.status == Status.error:
-                inv = inv.merge(Inventory(gaps=(_error_gap(cred),)))
-            if cred.provider != NAME or cred.status != Status.verified:
-                continue
-            try:
-                with _client(ctx) as client:
-                    inv = inv.merge(self._inventory_one(client, cred))
-            except ProviderError as exc:
-                inv = inv.merge(
-                    Inventory(
-                        gaps=(
-                            CoverageGap(
-                                subject=cred.id,
-                                provider=NAME,
-                                reason=f"resources reachable with {cred.label} were not inspected: {exc.message}",
-                            ),
-                        )
-                    )
-                )
-            except (AttributeError, TypeError, KeyError, ValueError, IndexError) as exc:
-                inv = inv.merge(
-                    Inventory(
-                        gaps=(
-                            CoverageGap(
-                                subject=cred.id,
-                                provider=NAME,
-                                reason=f"resources reachable with {cred.label} were not inspected: unexpected response shape "
-                                f"({type(exc).__name__})",
-                            ),
-                        )
-                    )
-                )
-        return inv
-
     @staticmethod
     def _can(cred: Credential, cap: str) -> tuple[bool | None, str]:
         if not cred.metadata.get("probed"):
@@ -385,6 +296,7 @@ class DigitalOceanProvider(Provider):
             )
         return [x for x in body.get(key) or [] if isinstance(x, dict)]
 
+    # inventory() is HttpProvider's loop over the verified credentials; this is one credential's part.
     def _inventory_one(self, client: ApiClient, cred: Credential) -> Inventory:
         res: list[Resource] = []
         backups: list[Backup] = []

@@ -29,7 +29,8 @@ from auditor.model import (
     Resource,
     Status,
 )
-from auditor.provider import FileRule, Provider, ProviderContext, Recogniser
+from auditor.provider import FileRule, ProviderContext, Recogniser
+from auditor.provider_http import SHAPE_ERRORS, HttpProvider
 from auditor.secrets import Secret
 
 from .macaroon import MacaroonError, Scope, is_macaroon, scope_of, split_tokens
@@ -72,36 +73,6 @@ class FlyAuth(httpx.Auth):
 
     def __repr__(self) -> str:
         return f"FlyAuth({self._secret!r})"
-
-
-def _base_url(ctx: ProviderContext) -> str:
-    url = (ctx.env.get(URL_ENV) or str(ctx.settings.get("url") or "") or DEFAULT_URL).rstrip("/")
-    parts = httpx.URL(url)
-    if parts.scheme != "https" and not (
-        parts.scheme == "http" and parts.host in ("127.0.0.1", "localhost", "::1")
-    ):
-        raise ProviderError(
-            f"{NAME}: refusing to send credentials to {parts.scheme}://{parts.host}",
-            hint="endpoint overrides must use https (plain http only for loopback test servers)",
-        )
-    return url
-
-
-_SSL: list[Any] = []
-
-
-def _client(ctx: ProviderContext) -> ApiClient:
-    # One verified TLS context per process: building one per client costs ~50-100 ms.
-    if not _SSL:
-        _SSL.append(httpx.create_ssl_context())
-    return ApiClient(
-        _base_url(ctx),
-        provider=NAME,
-        timeout_s=ctx.timeout_s,
-        max_retries=ctx.max_retries,
-        sleep=ctx.sleep,
-        transport=httpx.HTTPTransport(verify=_SSL[0]),
-    )
 
 
 def _graphql(
@@ -188,14 +159,11 @@ def _mac_verdict(scope: Scope) -> tuple[bool | None, tuple[str, ...], tuple[str,
     return False, (), (f"Macaroon for organisation(s) {orgs} without the delete action.",)
 
 
-def _error_gap(cred: Credential) -> CoverageGap:
-    """A credential that could not be verified (provider down, rate-limiting, answering garbage) is a gap."""
-    why = cred.reasons[-1] if cred.reasons else "it could not be verified"
-    return CoverageGap(subject=cred.id, provider=NAME, reason=f"{cred.label} was not inspected: {why}")
-
-
-class FlyProvider(Provider):
+class FlyProvider(HttpProvider):
     name = NAME
+    url_env = URL_ENV
+    default_url = DEFAULT_URL
+    inventory_noun = "apps"
     display_name = "Fly.io"
 
     def recognisers(self) -> Sequence[Recogniser]:
@@ -287,33 +255,18 @@ class FlyProvider(Provider):
         base = tuple(r for r in credential.reasons if not r.endswith("not yet verified with Fly."))
         meta = dict(credential.metadata)
         try:
-            with _client(ctx) as client:
+            with self.client(ctx) as client:
                 status, data = _graphql(client, credential, VIEWER_QUERY)
         except ProviderAuthError:
-            return credential.model_copy(
-                update={
-                    "status": Status.invalid,
-                    "root_equivalent": False,
-                    "capabilities": (),
-                    "possible_capabilities": (),
-                    "reasons": ("Fly rejected the token (unauthorized): revoked, expired or never valid.",),
-                }
+            return self.rejected(
+                credential,
+                "Fly rejected the token (unauthorized): revoked, expired or never valid.",
+                root_equivalent=False,
             )
         except ProviderError as exc:
-            return credential.model_copy(
-                update={
-                    "status": Status.error,
-                    "reasons": credential.reasons + (f"Could not verify: {exc.message}",),
-                }
-            )
-        except (AttributeError, TypeError, KeyError, ValueError, IndexError) as exc:
-            return credential.model_copy(
-                update={
-                    "status": Status.error,
-                    "reasons": credential.reasons
-                    + (f"Could not verify: unexpected response shape ({type(exc).__name__}).",),
-                }
-            )
+            return self.could_not_verify(credential, exc.message)
+        except SHAPE_ERRORS as exc:
+            return self.could_not_verify(credential, f"unexpected response shape ({type(exc).__name__}).")
         if status == 403:
             return credential.model_copy(
                 update={
@@ -343,45 +296,6 @@ class FlyProvider(Provider):
         )
 
     # -- inventory --------------------------------------------------------------------------------------
-    def inventory(self, credentials: Sequence[Credential], ctx: ProviderContext) -> Inventory:
-        inv = Inventory()
-        if ctx.offline:
-            return inv
-        for cred in credentials:
-            if cred.provider == NAME and cred.status == Status.error:
-                inv = inv.merge(Inventory(gaps=(_error_gap(cred),)))
-            if cred.provider != NAME or cred.status != Status.verified:
-                continue
-            try:
-                with _client(ctx) as client:
-                    inv = inv.merge(self._inventory_one(client, cred))
-            except ProviderError as exc:
-                inv = inv.merge(
-                    Inventory(
-                        gaps=(
-                            CoverageGap(
-                                subject=cred.id,
-                                provider=NAME,
-                                reason=f"apps reachable with {cred.label} were not inspected: {exc.message}",
-                            ),
-                        )
-                    )
-                )
-            except (AttributeError, TypeError, KeyError, ValueError, IndexError) as exc:
-                inv = inv.merge(
-                    Inventory(
-                        gaps=(
-                            CoverageGap(
-                                subject=cred.id,
-                                provider=NAME,
-                                reason=f"apps reachable with {cred.label} were not inspected: unexpected response shape "
-                                f"({type(exc).__name__})",
-                            ),
-                        )
-                    )
-                )
-        return inv
-
     @staticmethod
     def _can_delete(cred: Credential, app_numeric_id: Any) -> tuple[bool | None, str]:
         if cred.kind == "user_token":
@@ -404,6 +318,7 @@ class FlyProvider(Provider):
             "its caveats allow deleting this app" if ok else "its caveats do not allow deleting this app",
         )
 
+    # inventory() is HttpProvider's loop over the verified credentials; this is one credential's part.
     def _inventory_one(self, client: ApiClient, cred: Credential) -> Inventory:
         status, data = _graphql(client, cred, APPS_QUERY, {"first": FIRST})
         if status != 200:

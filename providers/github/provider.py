@@ -29,7 +29,8 @@ from auditor.model import (
     Severity,
     Status,
 )
-from auditor.provider import FileRule, Provider, ProviderContext, Recogniser
+from auditor.provider import FileRule, ProviderContext, Recogniser
+from auditor.provider_http import SHAPE_ERRORS, HttpProvider
 
 log = logging.getLogger(__name__)
 
@@ -81,36 +82,6 @@ def kind_of(value: str) -> str:
     return PREFIXES.get(value[:3], "token") if value[3:4] == "_" else "legacy_token"
 
 
-def _base_url(ctx: ProviderContext) -> str:
-    url = (ctx.env.get(URL_ENV) or str(ctx.settings.get("url") or "") or DEFAULT_URL).rstrip("/")
-    parts = httpx.URL(url)
-    if parts.scheme != "https" and not (
-        parts.scheme == "http" and parts.host in ("127.0.0.1", "localhost", "::1")
-    ):
-        raise ProviderError(
-            f"{NAME}: refusing to send credentials to {parts.scheme}://{parts.host}",
-            hint="endpoint overrides must use https (plain http only for loopback test servers)",
-        )
-    return url
-
-
-_SSL: list[Any] = []
-
-
-def _client(ctx: ProviderContext) -> ApiClient:
-    # One verified TLS context per process: building one per client costs ~50-100 ms.
-    if not _SSL:
-        _SSL.append(httpx.create_ssl_context())
-    return ApiClient(
-        _base_url(ctx),
-        provider=NAME,
-        timeout_s=ctx.timeout_s,
-        max_retries=ctx.max_retries,
-        sleep=ctx.sleep,
-        transport=httpx.HTTPTransport(verify=_SSL[0]),
-    )
-
-
 def _json(resp: httpx.Response) -> Any:
     try:
         return resp.json()
@@ -136,14 +107,11 @@ def _get(client: ApiClient, path: str, auth: httpx.Auth, **params: Any) -> tuple
     return resp.status_code, None, resp.headers
 
 
-def _error_gap(cred: Credential) -> CoverageGap:
-    """A credential that could not be verified (provider down, rate-limiting, answering garbage) is a gap."""
-    why = cred.reasons[-1] if cred.reasons else "it could not be verified"
-    return CoverageGap(subject=cred.id, provider=NAME, reason=f"{cred.label} was not inspected: {why}")
-
-
-class GitHubProvider(Provider):
+class GitHubProvider(HttpProvider):
     name = NAME
+    url_env = URL_ENV
+    default_url = DEFAULT_URL
+    inventory_noun = "repositories"
     display_name = "GitHub"
 
     # -- recognition ------------------------------------------------------------------------------------
@@ -217,35 +185,18 @@ class GitHubProvider(Provider):
             )
         auth = BearerAuth(credential.secret)
         try:
-            with _client(ctx) as client:
+            with self.client(ctx) as client:
                 status, body, headers = _get(client, "/user", auth)
         except ProviderAuthError:
-            return credential.model_copy(
-                update={
-                    "status": Status.invalid,
-                    "root_equivalent": False,
-                    "capabilities": (),
-                    "possible_capabilities": (),
-                    "reasons": (
-                        "GitHub rejected the token (HTTP 401): it is revoked, expired or was never valid.",
-                    ),
-                }
+            return self.rejected(
+                credential,
+                "GitHub rejected the token (HTTP 401): it is revoked, expired or was never valid.",
+                root_equivalent=False,
             )
         except ProviderError as exc:
-            return credential.model_copy(
-                update={
-                    "status": Status.error,
-                    "reasons": credential.reasons + (f"Could not verify: {exc.message}",),
-                }
-            )
-        except (AttributeError, TypeError, KeyError, ValueError, IndexError) as exc:
-            return credential.model_copy(
-                update={
-                    "status": Status.error,
-                    "reasons": credential.reasons
-                    + (f"Could not verify: unexpected response shape ({type(exc).__name__}).",),
-                }
-            )
+            return self.could_not_verify(credential, exc.message)
+        except SHAPE_ERRORS as exc:
+            return self.could_not_verify(credential, f"unexpected response shape ({type(exc).__name__}).")
         meta = dict(credential.metadata)
         expiry = headers.get("github-authentication-token-expiration")
         if expiry:
@@ -334,45 +285,7 @@ class GitHubProvider(Provider):
         )
 
     # -- inventory --------------------------------------------------------------------------------------
-    def inventory(self, credentials: Sequence[Credential], ctx: ProviderContext) -> Inventory:
-        inv = Inventory()
-        if ctx.offline:
-            return inv
-        for cred in credentials:
-            if cred.provider == NAME and cred.status == Status.error:
-                inv = inv.merge(Inventory(gaps=(_error_gap(cred),)))
-            if cred.provider != NAME or cred.status != Status.verified:
-                continue
-            try:
-                with _client(ctx) as client:
-                    inv = inv.merge(self._inventory_one(client, cred))
-            except ProviderError as exc:
-                inv = inv.merge(
-                    Inventory(
-                        gaps=(
-                            CoverageGap(
-                                subject=cred.id,
-                                provider=NAME,
-                                reason=f"repositories reachable with {cred.label} were not inspected: {exc.message}",
-                            ),
-                        )
-                    )
-                )
-            except (AttributeError, TypeError, KeyError, ValueError, IndexError) as exc:
-                inv = inv.merge(
-                    Inventory(
-                        gaps=(
-                            CoverageGap(
-                                subject=cred.id,
-                                provider=NAME,
-                                reason=f"repositories reachable with {cred.label} were not inspected: unexpected response shape "
-                                f"({type(exc).__name__})",
-                            ),
-                        )
-                    )
-                )
-        return inv
-
+    # inventory() is HttpProvider's loop over the verified credentials; this is one credential's part.
     def _inventory_one(self, client: ApiClient, cred: Credential) -> Inventory:
         auth = BearerAuth(cred.secret)
         resources: list[Resource] = []

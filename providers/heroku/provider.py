@@ -23,8 +23,6 @@ import hmac
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-import httpx
-
 from auditor.errors import BlastwallError, ProviderAuthError, ProviderError
 from auditor.http import ApiClient, BearerAuth
 from auditor.model import (
@@ -38,7 +36,8 @@ from auditor.model import (
     Severity,
     Status,
 )
-from auditor.provider import Provider, ProviderContext, Recogniser
+from auditor.provider import ProviderContext, Recogniser
+from auditor.provider_http import HttpProvider
 
 from .recognisers import RECOGNISERS
 
@@ -72,41 +71,10 @@ class Denied(ProviderError):
 
 
 def _urls(ctx: ProviderContext) -> tuple[str, str]:
+    """Two endpoints (platform API, Postgres API); each is checked by HttpProvider.client(ctx, url)."""
     main = ctx.env.get(URL_ENV) or ctx.settings.get("url")
     pg = ctx.env.get(POSTGRES_URL_ENV) or ctx.settings.get("postgres_url") or main or DEFAULT_POSTGRES_URL
     return str(main or DEFAULT_URL).rstrip("/"), str(pg).rstrip("/")
-
-
-_LOOPBACK = ("127.0.0.1", "localhost", "::1")
-_SSL: list[Any] = []  # one verified TLS context per process (building one costs ~50-100 ms)
-
-
-def _safe_url(url: str) -> str:
-    """Credentials go only over https, or plain http to a loopback test server."""
-    parts = httpx.URL(url)
-    if parts.scheme == "https" or (parts.scheme == "http" and parts.host in _LOOPBACK):
-        return url
-    raise ProviderError(
-        f"{NAME}: refusing to send credentials to {parts.scheme}://{parts.host}",
-        hint="endpoint overrides must use https (plain http only for loopback test servers)",
-    )
-
-
-def _transport() -> httpx.HTTPTransport:
-    if not _SSL:
-        _SSL.append(httpx.create_ssl_context())
-    return httpx.HTTPTransport(verify=_SSL[0])
-
-
-def _client(url: str, ctx: ProviderContext) -> ApiClient:
-    return ApiClient(
-        _safe_url(url),
-        transport=_transport(),
-        provider="heroku",
-        timeout_s=ctx.timeout_s,
-        max_retries=ctx.max_retries,
-        sleep=ctx.sleep,
-    )
 
 
 def _get(api: ApiClient, path: str, cred: Credential) -> Any:
@@ -143,8 +111,10 @@ def _same_token(entry: dict[str, Any], secret: str) -> bool:
     return isinstance(value, str) and hmac.compare_digest(value.encode(), secret.encode())
 
 
-class HerokuProvider(Provider):
+class HerokuProvider(HttpProvider):
     name = "heroku"
+    url_env = URL_ENV
+    default_url = DEFAULT_URL
     display_name = "Heroku"
 
     def recognisers(self) -> Sequence[Recogniser]:
@@ -177,20 +147,14 @@ class HerokuProvider(Provider):
         if ctx.offline:
             return credential
         main, _ = _urls(ctx)
-        with _client(main, ctx) as api:
+        with self.client(ctx, main) as api:
             try:
                 return self._identify(api, credential)
             except ProviderAuthError:
-                return credential.model_copy(
-                    update={
-                        "status": Status.invalid,
-                        "root_equivalent": None,
-                        "capabilities": (),
-                        "possible_capabilities": (),
-                        "reasons": (
-                            "Heroku rejected the token (HTTP 401): it is revoked, expired or mistyped.",
-                        ),
-                    }
+                return self.rejected(
+                    credential,
+                    "Heroku rejected the token (HTTP 401): it is revoked, expired or mistyped.",
+                    root_equivalent=None,
                 )
 
     def _identify(self, api: ApiClient, cred: Credential) -> Credential:
@@ -313,7 +277,7 @@ class HerokuProvider(Provider):
         seen_by: dict[str, set[str]] = {}  # credential id -> resource/backup ids it could list
         inspected: list[Credential] = []
         main, pgurl = _urls(ctx)
-        with _client(main, ctx) as api, _client(pgurl, ctx) as pg:
+        with self.client(ctx, main) as api, self.client(ctx, pgurl) as pg:
             for c in credentials:
                 if c.status != Status.verified:
                     continue

@@ -21,8 +21,6 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-import httpx
-
 from auditor.errors import BlastwallError, ProviderAuthError, ProviderError
 from auditor.http import ApiClient, BearerAuth
 from auditor.model import (
@@ -36,7 +34,8 @@ from auditor.model import (
     Severity,
     Status,
 )
-from auditor.provider import Provider, ProviderContext, Recogniser
+from auditor.provider import ProviderContext, Recogniser
+from auditor.provider_http import HttpProvider
 
 from .recognisers import RECOGNISERS
 
@@ -64,42 +63,6 @@ def project_resource_id(pid: str) -> str:
 
 class Denied(ProviderError):
     """HTTP 403: the key may not make this call."""
-
-
-def base_url(ctx: ProviderContext) -> str:
-    return str(ctx.env.get(URL_ENV) or ctx.settings.get("url") or DEFAULT_URL).rstrip("/")
-
-
-_LOOPBACK = ("127.0.0.1", "localhost", "::1")
-_SSL: list[Any] = []  # one verified TLS context per process (building one costs ~50-100 ms)
-
-
-def _safe_url(url: str) -> str:
-    """Credentials go only over https, or plain http to a loopback test server."""
-    parts = httpx.URL(url)
-    if parts.scheme == "https" or (parts.scheme == "http" and parts.host in _LOOPBACK):
-        return url
-    raise ProviderError(
-        f"{NAME}: refusing to send credentials to {parts.scheme}://{parts.host}",
-        hint="endpoint overrides must use https (plain http only for loopback test servers)",
-    )
-
-
-def _transport() -> httpx.HTTPTransport:
-    if not _SSL:
-        _SSL.append(httpx.create_ssl_context())
-    return httpx.HTTPTransport(verify=_SSL[0])
-
-
-def _client(ctx: ProviderContext) -> ApiClient:
-    return ApiClient(
-        _safe_url(base_url(ctx)),
-        transport=_transport(),
-        provider="neon",
-        timeout_s=ctx.timeout_s,
-        max_retries=ctx.max_retries,
-        sleep=ctx.sleep,
-    )
 
 
 def _get(api: ApiClient, path: str, cred: Credential, params: dict[str, Any] | None = None) -> Any:
@@ -153,8 +116,10 @@ def _all_projects(api: ApiClient, cred: Credential, personal: bool) -> list[dict
     return out
 
 
-class NeonProvider(Provider):
+class NeonProvider(HttpProvider):
     name = "neon"
+    url_env = URL_ENV
+    default_url = DEFAULT_URL
     display_name = "Neon"
 
     def recognisers(self) -> Sequence[Recogniser]:
@@ -187,18 +152,14 @@ class NeonProvider(Provider):
     def identify(self, credential: Credential, ctx: ProviderContext) -> Credential:
         if ctx.offline or credential.kind == "cli_refresh_token":
             return credential
-        with _client(ctx) as api:
+        with self.client(ctx) as api:
             try:
                 return self._identify(api, credential)
             except ProviderAuthError:
-                return credential.model_copy(
-                    update={
-                        "status": Status.invalid,
-                        "root_equivalent": None,
-                        "capabilities": (),
-                        "possible_capabilities": (),
-                        "reasons": ("Neon rejected the key (HTTP 401): it is revoked, expired or mistyped.",),
-                    }
+                return self.rejected(
+                    credential,
+                    "Neon rejected the key (HTTP 401): it is revoked, expired or mistyped.",
+                    root_equivalent=None,
                 )
 
     def _identify(self, api: ApiClient, cred: Credential) -> Credential:
@@ -338,7 +299,7 @@ class NeonProvider(Provider):
                         "(HTTP 403); its projects and backups are unknown",
                     )
                 )
-        with _client(ctx) as api:
+        with self.client(ctx) as api:
             for c in known:
                 try:
                     personal = c.metadata.get("key_type") in ("personal", "login")

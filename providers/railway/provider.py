@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from auditor.model import Candidate, Credential, Inventory
 from auditor.provider import Provider, ProviderContext, Recogniser
+from auditor.secrets import Secret
 
+from .database_url import resolve_database_url
 from .identity import classify, identify
 from .inventory import run_inventory
 from .recognisers import RECOGNISERS
@@ -31,3 +34,7 @@ class RailwayProvider(Provider):
 
     def inventory(self, credentials: Sequence[Credential], ctx: ProviderContext) -> Inventory:
         return run_inventory(credentials, ctx)
+
+    def resolve_database_url(self, ref: Mapping[str, Any], token: Secret, ctx: ProviderContext) -> Secret:
+        """Backups only (never the audit): a service's DATABASE_PUBLIC_URL, read with `variables`."""
+        return resolve_database_url(ref, token, ctx)

@@ -21,8 +21,6 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import httpx
-
 from auditor.errors import BlastwallError, ProviderAuthError, ProviderError
 from auditor.http import ApiClient, BearerAuth
 from auditor.model import (
@@ -36,7 +34,8 @@ from auditor.model import (
     Severity,
     Status,
 )
-from auditor.provider import Provider, ProviderContext, Recogniser
+from auditor.provider import ProviderContext, Recogniser
+from auditor.provider_http import HttpProvider
 
 from .recognisers import RECOGNISERS
 
@@ -70,42 +69,6 @@ _FULL_CAPS = (
 
 class Denied(ProviderError):
     """HTTP 403: the key is valid but lacks the permission for this call."""
-
-
-def base_url(ctx: ProviderContext) -> str:
-    return str(ctx.env.get(URL_ENV) or ctx.settings.get("url") or DEFAULT_URL).rstrip("/")
-
-
-_LOOPBACK = ("127.0.0.1", "localhost", "::1")
-_SSL: list[Any] = []  # one verified TLS context per process (building one costs ~50-100 ms)
-
-
-def _safe_url(url: str) -> str:
-    """Credentials go only over https, or plain http to a loopback test server."""
-    parts = httpx.URL(url)
-    if parts.scheme == "https" or (parts.scheme == "http" and parts.host in _LOOPBACK):
-        return url
-    raise ProviderError(
-        f"{NAME}: refusing to send credentials to {parts.scheme}://{parts.host}",
-        hint="endpoint overrides must use https (plain http only for loopback test servers)",
-    )
-
-
-def _transport() -> httpx.HTTPTransport:
-    if not _SSL:
-        _SSL.append(httpx.create_ssl_context())
-    return httpx.HTTPTransport(verify=_SSL[0])
-
-
-def make_client(ctx: ProviderContext) -> ApiClient:
-    return ApiClient(
-        _safe_url(base_url(ctx)),
-        transport=_transport(),
-        provider="render",
-        timeout_s=ctx.timeout_s,
-        max_retries=ctx.max_retries,
-        sleep=ctx.sleep,
-    )
 
 
 def get(api: ApiClient, path: str, cred: Credential, params: dict[str, Any] | None = None) -> Any:
@@ -161,8 +124,10 @@ def _reach(c: Credential) -> _Reach:
     return r
 
 
-class RenderProvider(Provider):
+class RenderProvider(HttpProvider):
     name = "render"
+    url_env = URL_ENV
+    default_url = DEFAULT_URL
     display_name = "Render"
 
     def recognisers(self) -> Sequence[Recogniser]:
@@ -200,20 +165,14 @@ class RenderProvider(Provider):
     def identify(self, credential: Credential, ctx: ProviderContext) -> Credential:
         if ctx.offline or credential.kind == "cli_refresh_token":
             return credential
-        with make_client(ctx) as api:
+        with self.client(ctx) as api:
             try:
                 return self._identify(api, credential)
             except ProviderAuthError:
-                return credential.model_copy(
-                    update={
-                        "status": Status.invalid,
-                        "root_equivalent": None,
-                        "capabilities": (),
-                        "possible_capabilities": (),
-                        "reasons": (
-                            "Render rejected the key (HTTP 401): it is revoked, expired or mistyped.",
-                        ),
-                    }
+                return self.rejected(
+                    credential,
+                    "Render rejected the key (HTTP 401): it is revoked, expired or mistyped.",
+                    root_equivalent=None,
                 )
 
     def _identify(self, api: ApiClient, cred: Credential) -> Credential:
@@ -344,7 +303,7 @@ class RenderProvider(Provider):
         gaps: list[CoverageGap] = []
         findings: list[Finding] = []
         reaches = [_reach(c) for c in credentials if c.status == Status.verified]
-        with make_client(ctx) as api:
+        with self.client(ctx) as api:
             for r in reaches:
                 if not r.known:
                     gaps.append(

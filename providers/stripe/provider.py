@@ -31,7 +31,8 @@ from auditor.model import (
     Severity,
     Status,
 )
-from auditor.provider import FileRule, Provider, ProviderContext, Recogniser
+from auditor.provider import FileRule, ProviderContext, Recogniser
+from auditor.provider_http import SHAPE_ERRORS, HttpProvider
 
 log = logging.getLogger(__name__)
 
@@ -102,36 +103,6 @@ def kind_of(value: str) -> str:
     return KINDS.get((value[:2], value[3:7]), "key")
 
 
-def _base_url(ctx: ProviderContext) -> str:
-    url = (ctx.env.get(URL_ENV) or str(ctx.settings.get("url") or "") or DEFAULT_URL).rstrip("/")
-    parts = httpx.URL(url)
-    if parts.scheme != "https" and not (
-        parts.scheme == "http" and parts.host in ("127.0.0.1", "localhost", "::1")
-    ):
-        raise ProviderError(
-            f"{NAME}: refusing to send credentials to {parts.scheme}://{parts.host}",
-            hint="endpoint overrides must use https (plain http only for loopback test servers)",
-        )
-    return url
-
-
-_SSL: list[Any] = []
-
-
-def _client(ctx: ProviderContext) -> ApiClient:
-    # One verified TLS context per process: building one per client costs ~50-100 ms.
-    if not _SSL:
-        _SSL.append(httpx.create_ssl_context())
-    return ApiClient(
-        _base_url(ctx),
-        provider=NAME,
-        timeout_s=ctx.timeout_s,
-        max_retries=ctx.max_retries,
-        sleep=ctx.sleep,
-        transport=httpx.HTTPTransport(verify=_SSL[0]),
-    )
-
-
 def _call(client: ApiClient, method: str, path: str, auth: httpx.Auth, **params: Any) -> tuple[int, Any]:
     resp = client.request(method, path, auth=auth, params=params or None)
     if resp.status_code == 401:
@@ -186,14 +157,10 @@ def _offline_verdict(kind: str) -> tuple[bool | None, tuple[str, ...], tuple[str
     return None, (), FULL_CAPS, ("Unrecognised Stripe key format.",)
 
 
-def _error_gap(cred: Credential) -> CoverageGap:
-    """A credential that could not be verified (provider down, rate-limiting, answering garbage) is a gap."""
-    why = cred.reasons[-1] if cred.reasons else "it could not be verified"
-    return CoverageGap(subject=cred.id, provider=NAME, reason=f"{cred.label} was not inspected: {why}")
-
-
-class StripeProvider(Provider):
+class StripeProvider(HttpProvider):
     name = NAME
+    url_env = URL_ENV
+    default_url = DEFAULT_URL
     display_name = "Stripe"
 
     def recognisers(self) -> Sequence[Recogniser]:
@@ -253,7 +220,7 @@ class StripeProvider(Provider):
         auth = BearerAuth(credential.secret)
         meta = dict(credential.metadata)
         try:
-            with _client(ctx) as client:
+            with self.client(ctx) as client:
                 status, body = _call(client, "GET", "/v1/account", auth)
                 if status == 200 and isinstance(body, dict):
                     meta["account_id"] = body.get("id")
@@ -293,16 +260,10 @@ class StripeProvider(Provider):
                     )
                 return self._probe_restricted(client, credential, auth, ctx, meta, principal, base_reasons)
         except ProviderAuthError:
-            return credential.model_copy(
-                update={
-                    "status": Status.invalid,
-                    "root_equivalent": False,
-                    "capabilities": (),
-                    "possible_capabilities": (),
-                    "reasons": (
-                        "Stripe rejected the key (HTTP 401): it is revoked, expired or was never valid.",
-                    ),
-                }
+            return self.rejected(
+                credential,
+                "Stripe rejected the key (HTTP 401): it is revoked, expired or was never valid.",
+                root_equivalent=False,
             )
         except ProbeAborted as exc:
             return credential.model_copy(
@@ -314,20 +275,9 @@ class StripeProvider(Provider):
                 }
             )
         except ProviderError as exc:
-            return credential.model_copy(
-                update={
-                    "status": Status.error,
-                    "reasons": credential.reasons + (f"Could not verify: {exc.message}",),
-                }
-            )
-        except (AttributeError, TypeError, KeyError, ValueError, IndexError) as exc:
-            return credential.model_copy(
-                update={
-                    "status": Status.error,
-                    "reasons": credential.reasons
-                    + (f"Could not verify: unexpected response shape ({type(exc).__name__}).",),
-                }
-            )
+            return self.could_not_verify(credential, exc.message)
+        except SHAPE_ERRORS as exc:
+            return self.could_not_verify(credential, f"unexpected response shape ({type(exc).__name__}).")
 
     def _probe_restricted(
         self,
@@ -413,15 +363,12 @@ class StripeProvider(Provider):
 
     # -- inventory --------------------------------------------------------------------------------------
     def inventory(self, credentials: Sequence[Credential], ctx: ProviderContext) -> Inventory:
+        # not HttpProvider's per-credential loop: built from what identify() learnt, without API calls
         resources: dict[str, Resource] = {}
         facts: list[DestroyFact] = []
         gaps: list[CoverageGap] = []
         findings: list[Finding] = []
-        for cred in credentials:
-            if cred.provider == NAME and cred.status == Status.error:
-                gaps.append(_error_gap(cred))
-            if cred.provider != NAME or cred.status != Status.verified:
-                continue
+        for cred in self.verified_credentials(credentials, gaps.append):
             acct = cred.metadata.get("account_id")
             live = cred.metadata.get("mode") == "live"
             if not acct:

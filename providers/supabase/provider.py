@@ -26,8 +26,6 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-import httpx
-
 from auditor.errors import BlastwallError, ProviderAuthError, ProviderError
 from auditor.http import ApiClient, BearerAuth
 from auditor.model import (
@@ -41,7 +39,8 @@ from auditor.model import (
     Severity,
     Status,
 )
-from auditor.provider import Provider, ProviderContext, Recogniser
+from auditor.provider import ProviderContext, Recogniser
+from auditor.provider_http import HttpProvider
 
 from .recognisers import RECOGNISERS
 
@@ -83,42 +82,6 @@ class Denied(ProviderError):
         self.missing = tuple(missing)
 
 
-def base_url(ctx: ProviderContext) -> str:
-    return str(ctx.env.get(URL_ENV) or ctx.settings.get("url") or DEFAULT_URL).rstrip("/")
-
-
-_LOOPBACK = ("127.0.0.1", "localhost", "::1")
-_SSL: list[Any] = []  # one verified TLS context per process (building one costs ~50-100 ms)
-
-
-def _safe_url(url: str) -> str:
-    """Credentials go only over https, or plain http to a loopback test server."""
-    parts = httpx.URL(url)
-    if parts.scheme == "https" or (parts.scheme == "http" and parts.host in _LOOPBACK):
-        return url
-    raise ProviderError(
-        f"{NAME}: refusing to send credentials to {parts.scheme}://{parts.host}",
-        hint="endpoint overrides must use https (plain http only for loopback test servers)",
-    )
-
-
-def _transport() -> httpx.HTTPTransport:
-    if not _SSL:
-        _SSL.append(httpx.create_ssl_context())
-    return httpx.HTTPTransport(verify=_SSL[0])
-
-
-def _client(ctx: ProviderContext) -> ApiClient:
-    return ApiClient(
-        _safe_url(base_url(ctx)),
-        transport=_transport(),
-        provider="supabase",
-        timeout_s=ctx.timeout_s,
-        max_retries=ctx.max_retries,
-        sleep=ctx.sleep,
-    )
-
-
 def _get(api: ApiClient, path: str, cred: Credential) -> Any:
     resp = api.request("GET", path, auth=BearerAuth(cred.secret))
     if resp.status_code == 403:
@@ -154,8 +117,10 @@ def _jwt_claims(token: str) -> dict[str, Any] | None:
     return claims if isinstance(claims, dict) else None
 
 
-class SupabaseProvider(Provider):
+class SupabaseProvider(HttpProvider):
     name = "supabase"
+    url_env = URL_ENV
+    default_url = DEFAULT_URL
     display_name = "Supabase"
 
     def recognisers(self) -> Sequence[Recogniser]:
@@ -251,20 +216,14 @@ class SupabaseProvider(Provider):
     def identify(self, credential: Credential, ctx: ProviderContext) -> Credential:
         if ctx.offline or credential.kind not in ("personal_access_token", "oauth_token"):
             return credential
-        with _client(ctx) as api:
+        with self.client(ctx) as api:
             try:
                 return self._identify(api, credential)
             except ProviderAuthError:
-                return credential.model_copy(
-                    update={
-                        "status": Status.invalid,
-                        "root_equivalent": None,
-                        "capabilities": (),
-                        "possible_capabilities": (),
-                        "reasons": (
-                            "Supabase rejected the token (HTTP 401): it is revoked, expired or mistyped.",
-                        ),
-                    }
+                return self.rejected(
+                    credential,
+                    "Supabase rejected the token (HTTP 401): it is revoked, expired or mistyped.",
+                    root_equivalent=None,
                 )
 
     def _identify(self, api: ApiClient, cred: Credential) -> Credential:
@@ -407,7 +366,7 @@ class SupabaseProvider(Provider):
             for c in credentials
             if c.status == Status.verified and c.kind in ("personal_access_token", "oauth_token")
         ]
-        with _client(ctx) as api:
+        with self.client(ctx) as api:
             for c in mgmt:
                 if c.metadata.get("projects") is None:
                     gaps.append(

@@ -21,12 +21,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-import httpx
-
 from auditor.errors import BlastwallError, ProviderAuthError, ProviderError
 from auditor.http import ApiClient, BearerAuth
 from auditor.model import CoverageGap, Credential, DestroyFact, Finding, Inventory, Resource, Severity, Status
-from auditor.provider import Provider, ProviderContext, Recogniser
+from auditor.provider import ProviderContext, Recogniser
+from auditor.provider_http import HttpProvider
 
 from .recognisers import RECOGNISERS
 
@@ -76,42 +75,6 @@ class Denied(ProviderError):
     """HTTP 403 that is not a dead token: the token may not make this call."""
 
 
-def base_url(ctx: ProviderContext) -> str:
-    return str(ctx.env.get(URL_ENV) or ctx.settings.get("url") or DEFAULT_URL).rstrip("/")
-
-
-_LOOPBACK = ("127.0.0.1", "localhost", "::1")
-_SSL: list[Any] = []  # one verified TLS context per process (building one costs ~50-100 ms)
-
-
-def _safe_url(url: str) -> str:
-    """Credentials go only over https, or plain http to a loopback test server."""
-    parts = httpx.URL(url)
-    if parts.scheme == "https" or (parts.scheme == "http" and parts.host in _LOOPBACK):
-        return url
-    raise ProviderError(
-        f"{NAME}: refusing to send credentials to {parts.scheme}://{parts.host}",
-        hint="endpoint overrides must use https (plain http only for loopback test servers)",
-    )
-
-
-def _transport() -> httpx.HTTPTransport:
-    if not _SSL:
-        _SSL.append(httpx.create_ssl_context())
-    return httpx.HTTPTransport(verify=_SSL[0])
-
-
-def _client(ctx: ProviderContext) -> ApiClient:
-    return ApiClient(
-        _safe_url(base_url(ctx)),
-        transport=_transport(),
-        provider="vercel",
-        timeout_s=ctx.timeout_s,
-        max_retries=ctx.max_retries,
-        sleep=ctx.sleep,
-    )
-
-
 def _get(api: ApiClient, path: str, cred: Credential, params: dict[str, Any] | None = None) -> Any:
     resp = api.request("GET", path, auth=BearerAuth(cred.secret), params=params)
     if resp.status_code == 403:
@@ -159,8 +122,10 @@ class _Account:
         return {"teamId": self.team_id} if self.team_id else {}
 
 
-class VercelProvider(Provider):
+class VercelProvider(HttpProvider):
     name = "vercel"
+    url_env = URL_ENV
+    default_url = DEFAULT_URL
     display_name = "Vercel"
 
     def recognisers(self) -> Sequence[Recogniser]:
@@ -217,20 +182,14 @@ class VercelProvider(Provider):
     def identify(self, credential: Credential, ctx: ProviderContext) -> Credential:
         if ctx.offline or credential.kind not in _API_KINDS:
             return credential
-        with _client(ctx) as api:
+        with self.client(ctx) as api:
             try:
                 return self._identify(api, credential)
             except ProviderAuthError:
-                return credential.model_copy(
-                    update={
-                        "status": Status.invalid,
-                        "root_equivalent": None,
-                        "capabilities": (),
-                        "possible_capabilities": (),
-                        "reasons": (
-                            "Vercel rejected the token (invalid token): it is revoked, expired or mistyped.",
-                        ),
-                    }
+                return self.rejected(
+                    credential,
+                    "Vercel rejected the token (invalid token): it is revoked, expired or mistyped.",
+                    root_equivalent=None,
                 )
 
     def _identify(self, api: ApiClient, cred: Credential) -> Credential:
@@ -385,7 +344,7 @@ class VercelProvider(Provider):
         findings: list[Finding] = []
         gaps: list[CoverageGap] = []
         verified = [c for c in credentials if c.status == Status.verified and c.kind in _API_KINDS]
-        with _client(ctx) as api:
+        with self.client(ctx) as api:
             for c in verified:
                 accounts = [_Account(**a) for a in c.metadata.get("accounts") or []]
                 if c.metadata.get("token_scope") == "project":

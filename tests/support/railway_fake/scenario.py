@@ -226,6 +226,11 @@ class Scenario:
         self.tcp_proxies[_id()] = TcpProxy(_id(), env.id, svc.id)
         self.variables.append(Variable(env.id, svc.id, var, value or f"postgresql://postgres:{_id()}@shuttle.proxy.rlwy.net:41234/railway"))
 
+    def private_url(self, env: Environment, svc: Service, value: str = "") -> None:
+        """Only the private-network DATABASE_URL (no TCP proxy): public networking is off."""
+        self.variables.append(Variable(env.id, svc.id, "DATABASE_URL", value or
+                                       f"postgresql://postgres:{_id()}@postgres.railway.internal:5432/railway"))
+
     def token(self, key: str, kind: str, value: str | None = None, **kw: object) -> Token:
         """Register a token under ``key`` (scenario name); ``name=`` is the token's own display name."""
         kw.setdefault("name", key)

@@ -7,6 +7,8 @@
   (project tokens). Unknown or revoked tokens and out-of-scope resources both get "Not Authorized".
 * Relay pagination capped at ``scenario.max_page_size`` (default 2), so real clients need several pages.
 * Faults: 429 with Retry-After, 5xx bursts, GraphQL-level rate-limit errors, exhausted X-RateLimit budget.
+* ``variables`` / ``variablesForServiceDeployment`` answer the scenario's variable values (secrets; only
+  backups of a ``railway = {...}`` source may ask) and are logged in ``secret_reads``.
 * ``mutations``: every mutation attempt (even invalid or unauthorised ones); a few are implemented
   (volumeDelete, volumeInstanceBackupDelete/Create, projectDelete, …), the rest are recorded and accepted.
 """

@@ -1,0 +1,191 @@
+"""`[[sources]] railway = {...}`: the URL is looked up on (fake) Railway, the dump comes from a real PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+import logging
+import secrets
+import textwrap
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from graphql import parse, validate
+from psycopg.conninfo import conninfo_to_dict
+
+from auditor.backup.manifest import Manifest
+from auditor.backup.runner import resolve_source_url
+from auditor.config import load_config
+from auditor.errors import BackupError
+from auditor.provider import Provider, ProviderContext
+from auditor.secrets import Secret
+from providers.railway.client import assert_read_only
+from providers.railway.database_url import SERVICE_VARIABLES
+from tests.support.pg import PgDatabase
+from tests.support.railway_fake import RailwayFakeServer, load_schema, small_scenario
+
+from .conftest import EXPECTED, Setup, cli, run_cli
+
+
+@dataclass
+class World:
+    setup: Setup
+    fake: RailwayFakeServer
+    store: Path
+    db_url: str  # DATABASE_PUBLIC_URL of shop/production/Postgres (a login with a canary password)
+
+
+@pytest.fixture
+def backup_role(source_db: PgDatabase, canaries: Any) -> Iterator[tuple[str, str]]:
+    """A login role with a canary password that can read everything (what a backup user needs)."""
+    name, password = f"bw_{secrets.token_hex(4)}", canaries.mint("pw{r}")
+    source_db.execute(f"create role {name} login password '{password}'; grant pg_read_all_data to {name}")
+    try:
+        yield name, password
+    finally:
+        source_db.execute(f"drop role if exists {name}")
+
+
+@pytest.fixture
+def world(tmp_path: Path, source_db: PgDatabase, backup_role: tuple[str, str], railway_fake: RailwayFakeServer,
+          canaries: Any, monkeypatch: pytest.MonkeyPatch) -> World:
+    s = small_scenario()
+    shop = next(iter(s.projects.values()))
+    env = s.env(shop, "production")
+    pg = next(x for x in s.services.values() if x.name == "Postgres")
+    info = conninfo_to_dict(source_db.server.conninfo(source_db.name).reveal())
+    host, port = info["host"], info["port"]
+    db_url = f"postgresql://{backup_role[0]}:{backup_role[1]}@{host}:{port}/{source_db.name}"
+    s.public_url(env, pg, value=db_url)
+    s.private_url(env, s.service(shop, "Postgres-private"),
+                  value=canaries.mint("postgresql://postgres:{r}@postgres.railway.internal:5432/railway"))
+    s.private_url(env, s.service(shop, "Postgres-reachable"), value=db_url)
+    railway_fake.load(s)
+    for t in s.tokens.values():
+        canaries.add(t.value)
+    store = tmp_path / "store"
+    body = f"""
+        [state]
+        url = "sqlite:///{tmp_path / 'state' / 'state.db'}"
+
+        [[sources]]
+        name = "app"
+        railway = {{ project = "shop", environment = "production", service = "Postgres", token = "env:RAILWAY_API_TOKEN" }}
+
+        [[sources]]
+        name = "private"
+        railway = {{ project = "shop", service = "Postgres-private", token = "env:RAILWAY_API_TOKEN" }}
+
+        [[stores]]
+        name = "offsite"
+        kind = "local"
+        path = "{store}"
+
+        [[backups]]
+        source = "app"
+        store = "offsite"
+
+        [[backups]]
+        source = "private"
+        store = "offsite"
+        """
+    path = tmp_path / "blastwall.toml"
+    path.write_text(textwrap.dedent(body))
+    envs = {"RAILWAY_API_TOKEN": railway_fake.token("account"), "BLASTWALL_RAILWAY_URL": railway_fake.url}
+    for k, v in envs.items():
+        monkeypatch.setenv(k, v)
+    return World(Setup(path=path, config=load_config(path), env=envs, db=source_db, tmp=tmp_path), railway_fake,
+                 store, db_url)
+
+
+def _texts(res: Any, caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [res.stdout, res.stderr, caplog.text]
+
+
+def test_backup_run_of_a_railway_source(world: World, canaries: Any, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    res = cli(world.setup, "backup", "run", "app", "--json")
+    assert res.returncode == 0, res.stderr
+    rec = json.loads(res.stdout)
+    assert rec["status"] == "complete" and rec["source"] == "app"
+
+    manifests = list(world.store.rglob("*.manifest.json"))
+    assert len(manifests) == 1
+    m = Manifest.from_json(manifests[0].read_bytes())
+    assert m.expected_counts() == EXPECTED
+    assert m.source.via == "railway:shop/production/Postgres"
+    assert (m.source.host, m.source.database) == ("127.0.0.1", world.setup.db.name) and m.source.port
+    assert m.source.uri == f"postgres://127.0.0.1:{m.source.port}/{world.setup.db.name}"
+
+    # read-only on Railway; the one secret read is this service's variables
+    assert world.fake.mutations == []
+    assert all(r["type"] == "query" for r in world.fake.requests)
+    assert len(world.fake.secret_reads) == 1
+
+    listed = cli(world.setup, "backup", "list", "--json")
+    assert listed.returncode == 0
+    canaries.assert_absent(texts=_texts(res, caplog) + [listed.stdout, listed.stderr],
+                           trees=[world.store, world.setup.tmp / "state"])
+
+
+def test_service_without_public_networking(world: World, canaries: Any, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    res = run_cli(world.setup, "backup", "run", "private", "--config", str(world.setup.path))
+    assert res.returncode == 1
+    out = res.stdout + res.stderr
+    assert "public networking must be enabled on the Railway service" in out
+    assert "Postgres-private" in out and "postgres.railway.internal" in out
+    assert not list(world.store.rglob("*.manifest.json"))
+    canaries.assert_absent(texts=_texts(res, caplog), trees=[world.setup.tmp / "state"])
+
+
+def test_revoked_token(world: World, canaries: Any, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    world.setup.env["RAILWAY_API_TOKEN"] = world.fake.token("revoked")
+    res = run_cli(world.setup, "backup", "run", "app", "--config", str(world.setup.path))
+    assert res.returncode == 1
+    out = res.stdout + res.stderr
+    assert "source 'app': railway: the token was refused" in out and "revoked" in out
+    assert world.fake.secret_reads == [] and world.fake.mutations == []
+    canaries.assert_absent(texts=_texts(res, caplog), trees=[world.setup.tmp / "state"])
+
+
+@pytest.mark.parametrize("token", ["account", "workspace", "project"])
+def test_every_token_kind_resolves_the_public_url(world: World, token: str) -> None:
+    env = {"RAILWAY_API_TOKEN": world.fake.token(token), "BLASTWALL_RAILWAY_URL": world.fake.url}
+    url = resolve_source_url(world.setup.config.source("app"), env)
+    assert isinstance(url, Secret) and url.reveal() == world.db_url
+    expected = "project" if token == "project" else "bearer"
+    assert world.fake.requests[-1]["auth"] == expected and world.fake.requests[-1]["fields"] == ["variables"]
+
+
+def test_private_url_is_used_only_when_reachable(world: World) -> None:
+    src = world.setup.config.source("private").model_copy(
+        update={"railway": world.setup.config.source("private").railway.model_copy(  # type: ignore[union-attr]
+            update={"service": "Postgres-reachable"})})
+    assert resolve_source_url(src, world.setup.env).reveal() == world.db_url
+
+
+@pytest.mark.parametrize(("field", "value", "says"), [
+    ("project", "nope", "no project 'nope' in the token's workspaces (found: shop)"),
+    ("environment", "staging", "no environment 'staging' in project 'shop' (found: production)"),
+    ("service", "Mongo", "no service 'Mongo' in shop/production (found: Postgres, Postgres-private"),
+])
+def test_names_that_do_not_exist(world: World, field: str, value: str, says: str) -> None:
+    src = world.setup.config.source("app")
+    src = src.model_copy(update={"railway": src.railway.model_copy(update={field: value})})  # type: ignore[union-attr]
+    with pytest.raises(BackupError) as ei:
+        resolve_source_url(src, world.setup.env)
+    assert says in ei.value.message
+
+
+def test_the_seam_is_optional_and_the_query_is_read_only() -> None:
+    class Bare(Provider):
+        name = "bare"
+
+    with pytest.raises(NotImplementedError):
+        Bare().resolve_database_url({}, Secret("x" * 10), ProviderContext())
+    assert_read_only(SERVICE_VARIABLES)
+    assert validate(load_schema(), parse(SERVICE_VARIABLES)) == []
