@@ -20,7 +20,7 @@ from .discovery import DiscoveryOptions, discover
 from .engine import analyse
 from .errors import BlastwallError, ProviderAuthError, ProviderUnavailable
 from .findings import core_findings
-from .model import AuditResult, CoverageGap, Credential, Inventory, Resource, Status
+from .model import AuditResult, Backup, CoverageGap, Credential, Inventory, Resource, Status
 from .provider import Provider, ProviderContext, system_clock
 from .redact import Redactor
 from .registry import load_providers
@@ -68,6 +68,22 @@ def _safe_classify(p: Provider, cand: Any, gaps: list[CoverageGap]) -> Credentia
         gaps.append(CoverageGap(subject=f"credential {cand.fingerprint}", provider=p.name,
                                 reason=f"not classified: {p.name} provider failed ({type(exc).__name__})"))
         return Credential.from_candidate(cand, status=Status.error, reasons=("Classification failed.",))
+
+
+def _link_to_platform_resources(backups: Sequence[Backup], resources: Sequence[Resource]) -> list[Backup]:
+    """An off-platform backup of a platform-resolved source (`via`, e.g. `railway:shop/production/Postgres`)
+    protects the platform's own resource for that database: providers list the same reference in the
+    resource's `source_refs`. Provider-neutral: only the strings are compared."""
+    by_ref: dict[str, str] = {}
+    for r in resources:
+        if r.holds_data:
+            for ref in r.metadata.get("source_refs") or ():
+                by_ref.setdefault(str(ref), r.id)
+    out = []
+    for b in backups:
+        target = by_ref.get(str(b.metadata.get("via") or ""))
+        out.append(b.model_copy(update={"protects": target}) if target else b)
+    return out
 
 
 def run_audit(
@@ -182,7 +198,7 @@ def run_audit(
         try:
             from .backup import offsite_backups_for_audit, verification_findings
 
-            offsite = offsite_backups_for_audit(opts.config, db)
+            offsite = _link_to_platform_resources(offsite_backups_for_audit(opts.config, db), inv.resources)
             backups += offsite
             extra_findings += verification_findings(opts.config, db, clock)
             known = {r.id for r in inv.resources}

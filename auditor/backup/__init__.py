@@ -102,6 +102,12 @@ def offsite_backups_for_audit(config: Config, db: StateDB) -> list[Backup]:
         else:
             reasons.append("not proven immutable: run `blastwall backup check-store " + b.store + "`")
         lv = rec.last_verification
+        from .runner import source_via
+
+        try:
+            via = source_via(config.source(rec.source))
+        except Exception:  # the source was removed from the config since the backup ran
+            via = None
         out.append(Backup(
             id=f"blastwall:backup:{rec.id}",
             provider=PROVIDER,
@@ -115,7 +121,7 @@ def offsite_backups_for_audit(config: Config, db: StateDB) -> list[Backup]:
             reasons=tuple(reasons),
             last_verified_at=lv.at if lv and lv.outcome == "passed" else None,
             last_verification=lv.outcome if lv else None,
-            metadata={"source": rec.source, "store": rec.store, "size": rec.size, "sha256": rec.sha256,
+            metadata={"source": rec.source, "store": rec.store, "via": via, "size": rec.size, "sha256": rec.sha256,
                       "encrypted": rec.encrypted, "age_s": int((now - rec.created_at).total_seconds()),
                       "last_verification_at": lv.at.isoformat() if lv else None,
                       "last_verification_code": lv.failure_code if lv else None},

@@ -377,6 +377,11 @@ def _build(ex: _Explorer, creds: Sequence[Credential], reach: dict[str, set[str]
                     for x in env.schedules[vid]],
                 "backup_count": len(env.backups[vid]) if vid in env.backups else None,
                 "newest_backup_at": _newest(env.backups.get(vid, [])),
+                # how a [[sources]] railway = {project, environment, service} entry names this database, so the
+                # audit can tell which off-platform backup protects this volume (by name or by project id)
+                "source_refs": [f"railway:{p_}/{env.name}/{si.get('serviceName')}"
+                                for p_ in dict.fromkeys([proj.name if proj else None, env.project_id]) if p_]
+                if si.get("serviceName") else [],
             }
             parent = rid("service-instance", str(si["id"])) if si.get("id") else env_rid
             resources[vi_rid] = Resource(id=vi_rid, provider=P, type="volume", name=label, parent=parent,

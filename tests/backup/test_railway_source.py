@@ -189,3 +189,30 @@ def test_the_seam_is_optional_and_the_query_is_read_only() -> None:
         Bare().resolve_database_url({}, Secret("x" * 10), ProviderContext())
     assert_read_only(SERVICE_VARIABLES)
     assert validate(load_schema(), parse(SERVICE_VARIABLES)) == []
+
+
+def test_offsite_backup_of_a_railway_database_makes_its_volume_recoverable(world: World) -> None:
+    """Before the backup, the account token's exposure lists the Postgres volume as unrecoverable; after
+    it, the off-platform copy protects that very volume and the volume is no longer unrecoverable."""
+    from auditor.audit import AuditOptions, run_audit
+    from auditor.state import StateDB
+
+    env = {"RAILWAY_API_TOKEN": world.setup.env["RAILWAY_API_TOKEN"],
+           "BLASTWALL_RAILWAY_URL": world.setup.env["BLASTWALL_RAILWAY_URL"]}
+    db = StateDB(world.setup.config.state.url)
+
+    def audit() -> Any:
+        return run_audit(AuditOptions(home=None, env=env, config=world.setup.config), db=db)
+
+    before = audit()
+    vol = next(r for r in before.resources
+               if r.type == "volume" and "railway:shop/production/Postgres" in r.metadata.get("source_refs", []))
+    (exp,) = [e for e in before.exposure if vol.id in e.can_destroy]
+    assert vol.id in exp.unrecoverable
+
+    assert cli(world.setup, "backup", "run", "app", "--json").returncode == 0
+    after = audit()
+    (offsite,) = [b for b in after.backups if b.kind == "offsite-dump"]
+    assert offsite.protects == vol.id and offsite.same_blast_radius is False
+    (exp,) = [e for e in after.exposure if e.credential == exp.credential]
+    assert vol.id in exp.can_destroy and vol.id not in exp.unrecoverable + exp.possibly_unrecoverable
