@@ -200,13 +200,34 @@ class BackupConfig(Strict):
 
 class TargetConfig(Strict):
     name: str
-    kind: Literal["postgres"] = "postgres"
-    url: SecretRef  # the credential that can overwrite the target: injected only into the restore step
+    kind: Literal["postgres", "railway-volume"] = "postgres"
+    # postgres: the credential that can overwrite the target, injected only into the restore step.
+    url: SecretRef | None = None
     # Optional read-only credential for inspecting, safety-dumping and checking the target; without it
     # those read-only steps use `url` too.
     read_url: SecretRef | None = None
+    # railway-volume: the service whose volume is restored from one of Railway's own volume backups.
+    railway: RailwaySourceRef | None = None
 
     _u = field_validator("url", "read_url", mode="before")(_ref)
+
+    @model_validator(mode="after")
+    def _kind(self) -> TargetConfig:
+        if self.kind == "postgres":
+            if self.url is None:
+                raise ValueError("a postgres target needs url")
+            if self.railway is not None:
+                raise ValueError("railway is only for kind = \"railway-volume\" targets")
+        else:
+            if self.railway is None:
+                raise ValueError("a railway-volume target needs railway = { project, environment, service, token }")
+            if self.url is not None or self.read_url is not None:
+                raise ValueError("a railway-volume target takes no url or read_url (only railway = {...})")
+        return self
+
+    def provider_ref(self) -> tuple[str, RailwaySourceRef] | None:
+        """`(provider name, ref)` for a platform volume target (the config key is the name)."""
+        return ("railway", self.railway) if self.railway is not None else None
 
 
 class VerificationConfig(Strict):

@@ -119,6 +119,36 @@ class Provider(ABC):
         """
         raise NotImplementedError
 
+    def describe_volume_restore(
+        self, ref: Mapping[str, Any], backup_id: str, token: Secret, ctx: ProviderContext
+    ) -> dict[str, Any]:
+        """For restores only: what restoring the platform volume backup ``backup_id`` would do. Read-only.
+
+        ``ref`` names the service whose volume is restored (e.g. project, environment, service, without
+        the token). Returns plain JSON: the volume instance (id, mount path, current size), the backup
+        (id, name, created_at) and ``will_be_lost`` (backups the platform removes on restore, if any).
+        Raises a `BlastwallError` when the service, its volume or the backup does not exist.
+        Default: not supported (``NotImplementedError``).
+        """
+        raise NotImplementedError
+
+    def restore_volume_backup(
+        self,
+        ref: Mapping[str, Any],
+        backup_id: str,
+        token: Secret,
+        ctx: ProviderContext,
+        *,
+        volume_instance_id: str,
+        commit_message: str,
+    ) -> dict[str, Any]:
+        """For restores only, from an approved workflow action: restore ``backup_id`` into the volume
+        instance and wait until the platform says it is done. This is the one provider method that
+        changes anything; a provider builds its write-capable client inside it and nowhere else.
+        Returns plain JSON (workflow ids, final status). Default: not supported (``NotImplementedError``).
+        """
+        raise NotImplementedError
+
     @property
     def supports_identify(self) -> bool:
         return type(self).identify is not Provider.identify

@@ -15,6 +15,7 @@ from rich.table import Table
 
 from ..config import load_config
 from ..workflow.model import RunState
+from ..workflow.railway_restore import VOLUME_RESTORE_WORKFLOW
 from ..workflow.runner import Runner
 from ..workflow.service import open_runner
 from ..workflow.store import RunRecord, iso
@@ -117,6 +118,20 @@ def _render_outcome(runner: Runner, run: RunRecord) -> None:
 
 def _render_report(runner: Runner, run: RunRecord) -> None:
     report = next((s.output for s in runner.store.steps(run.id) if s.name == "report"), None)
+    if isinstance(report, dict) and run.workflow == VOLUME_RESTORE_WORKFLOW:
+        t, b, vi = report.get("target", {}), report.get("backup", {}), report.get("volume_instance", {})
+        where = "/".join(str((t.get(k) or {}).get("name")) for k in ("project", "environment", "service"))
+        console.print(
+            f"  restored volume backup {b.get('id')} ({b.get('created_at')}) into the volume at "
+            f"{vi.get('mount_path')} of {where} (target {t.get('name')})",
+            highlight=False,
+            markup=False,
+        )
+        console.print(
+            f"  backups newer than it, removed by the platform: {len(report.get('removed_backups') or [])}",
+            highlight=False,
+        )
+        return
     if not isinstance(report, dict) or run.workflow != "restore":
         return
     target, backup, dump = report.get("target", {}), report.get("backup", {}), report.get("safety_dump", {})
@@ -284,15 +299,21 @@ def restore(
     dump of the target to the backup's store, the restore, a row-count check against the backup's
     manifest, and a report. Rejected or expired: the target is not touched.
 
+    A target of kind "railway-volume" restores one of Railway's own volume backups instead (BACKUP_ID is
+    the Railway volume backup id): read the volume and its backups, plan (including the newer backups
+    Railway removes), approval, then stage and commit the restore.
+
     Examples:
       blastwall restore app-20261201T020000Z-1a2b3c --target app-staging
+      blastwall restore 9b2f6c1e-0d4a-4c55-8a8e-3f1d2c3b4a5f --target shop-pg-volume
       blastwall approve run_1a2b3c4d5e6f --as bob --plan-sha256 9f86d08…
     """
     cfg = load_config(config, required=config is not None)
-    cfg.target(target)  # a clear error before anything runs
+    tcfg = cfg.target(target)  # a clear error before anything runs
+    workflow = VOLUME_RESTORE_WORKFLOW if tcfg.kind == "railway-volume" else "restore"
     runner = open_runner(cfg, config_path=str(config) if config else None)
     run = runner.start(
-        "restore", {"backup_id": backup_id, "target": target}, requested_by or getpass.getuser()
+        workflow, {"backup_id": backup_id, "target": target}, requested_by or getpass.getuser()
     )
     _render_outcome(runner, run)
     raise typer.Exit(exit_code_for(run))

@@ -154,6 +154,11 @@ def restore_workflow(
     now = clock or (lambda: datetime.now(UTC))
     backup_id = str(params["backup_id"])
     target: TargetConfig = config.target(str(params["target"]))
+    if target.kind != "postgres" or target.url is None:
+        raise ConfigError(
+            f"target {target.name!r} is a {target.kind} target; this workflow restores PostgreSQL backups",
+            file=config.path,
+        )
     read_ref: SecretRef = target.read_url or target.url
     # Secrets to read the backup (store keys, age identities) and the scratch server are step secrets too:
     # library calls get a step-local environment with every configured secret variable removed and

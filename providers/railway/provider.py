@@ -13,6 +13,7 @@ from .database_url import resolve_database_url
 from .identity import classify, identify
 from .inventory import run_inventory
 from .recognisers import RECOGNISERS
+from .volume_restore import describe_volume_restore, restore_volume_backup
 
 __all__ = ["RailwayProvider"]
 
@@ -38,3 +39,24 @@ class RailwayProvider(Provider):
     def resolve_database_url(self, ref: Mapping[str, Any], token: Secret, ctx: ProviderContext) -> Secret:
         """Backups only (never the audit): a service's DATABASE_PUBLIC_URL, read with `variables`."""
         return resolve_database_url(ref, token, ctx)
+
+    def describe_volume_restore(
+        self, ref: Mapping[str, Any], backup_id: str, token: Secret, ctx: ProviderContext
+    ) -> dict[str, Any]:
+        """Restores only: the volume instance, the backup and the newer backups a restore removes (read-only)."""
+        return describe_volume_restore(ref, backup_id, token, ctx)
+
+    def restore_volume_backup(
+        self,
+        ref: Mapping[str, Any],
+        backup_id: str,
+        token: Secret,
+        ctx: ProviderContext,
+        *,
+        volume_instance_id: str,
+        commit_message: str,
+    ) -> dict[str, Any]:
+        """Restores only, from an approved action step: stage, commit, wait. The write client lives only here."""
+        return restore_volume_backup(
+            ref, backup_id, token, ctx, volume_instance_id=volume_instance_id, commit_message=commit_message
+        )

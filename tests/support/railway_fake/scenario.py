@@ -158,6 +158,10 @@ class Scenario:
     max_page_size: int = 2
     project_token_can_delete: bool = True  # undocumented in reality; the fake lets it, to be pessimistic
     now: datetime = field(default_factory=lambda: datetime.now(UTC))
+    # Staged (uncommitted) changes per environment id, applied by environmentPatchCommitStaged.
+    staged: dict[str, list[dict[str, str]]] = field(default_factory=dict)
+    restores: list[dict[str, str]] = field(default_factory=list)  # committed volume restores
+    workflows: dict[str, str] = field(default_factory=dict)  # workflow id -> status
 
     # -- builders --------------------------------------------------------------------------------
     def user(self, email: str, name: str = "") -> User:

@@ -10,7 +10,8 @@
 * ``variables`` / ``variablesForServiceDeployment`` answer the scenario's variable values (secrets; only
   backups of a ``railway = {...}`` source may ask) and are logged in ``secret_reads``.
 * ``mutations``: every mutation attempt (even invalid or unauthorised ones); a few are implemented
-  (volumeDelete, volumeInstanceBackupDelete/Create, projectDelete, …), the rest are recorded and accepted.
+  (volumeDelete, volumeInstanceBackupDelete/Create/Restore, environmentPatchCommitStaged, projectDelete,
+  …); ``workflow_polls`` logs ``workflowStatus`` queries, the rest are recorded and accepted.
 """
 
 from __future__ import annotations
@@ -373,7 +374,8 @@ class _Query:
 
     def workflowStatus(self, info: Any, workflowId: str) -> Any:
         self.c.need(self.c.t is not None)
-        return {"status": "Complete", "error": None}
+        self.c.srv.workflow_polls.append({"workflowId": workflowId})
+        return {"status": self.c.s.workflows.get(workflowId, "Complete"), "error": None}
 
     def apiTokens(self, info: Any, **kw: Any) -> Any:
         u = self.c.user()
@@ -429,6 +431,36 @@ class _Mutation:
         self.c.s.backup(vi, timedelta(0), None, name=name)
         return {"workflowId": str(uuid.uuid4())}
 
+    def volumeInstanceBackupRestore(self, info: Any, volumeInstanceBackupId: str, volumeInstanceId: str,
+                                    replicaServiceIds: Any = None, wipeServiceIds: Any = None) -> Any:
+        """Stages the restore in the volume's environment; nothing changes until the commit."""
+        vi = self.c.vi_checked(volumeInstanceId)
+        b = self.c.s.backups.get(volumeInstanceBackupId)
+        self.c.need(b is not None and b.volume_instance_id == vi.id and self._can_delete_in_project(
+            self.c.s.environments[vi.environment_id].project_id))
+        wid = str(uuid.uuid4())
+        self.c.s.staged.setdefault(vi.environment_id, []).append(
+            {"kind": "volume_restore", "volume_instance_id": vi.id, "backup_id": volumeInstanceBackupId})
+        self.c.s.workflows[wid] = "Complete"
+        return {"workflowId": wid}
+
+    def environmentPatchCommitStaged(self, info: Any, environmentId: str, commitMessage: str | None = None,
+                                     skipDeploys: bool | None = None) -> str:
+        """Applies the environment's staged changes: a volume restore removes the backups newer than it."""
+        e = self.c.s.environments.get(environmentId)
+        self.c.need(e is not None and self._can_delete_in_project(e.project_id))
+        for change in self.c.s.staged.pop(environmentId, []):
+            restored = self.c.s.backups[change["backup_id"]]
+            for bid, b in list(self.c.s.backups.items()):
+                if b.volume_instance_id == change["volume_instance_id"] and b.created_at > restored.created_at:
+                    del self.c.s.backups[bid]
+            vi = self.c.s.volume_instances[change["volume_instance_id"]]
+            vi.current_size_mb = float(restored.used_mb)
+            self.c.s.restores.append({**change, "commit_message": commitMessage or ""})
+        wid = str(uuid.uuid4())
+        self.c.s.workflows[wid] = "Complete"
+        return wid
+
     def projectDelete(self, info: Any, id: str) -> bool:
         self.c.need(self._can_delete_in_project(id))
         self.c.s.projects[id].deleted = True
@@ -469,6 +501,7 @@ class RailwayFakeServer:
         self.requests: list[dict[str, Any]] = []
         self.mutations: list[dict[str, Any]] = []
         self.secret_reads: list[dict[str, Any]] = []
+        self.workflow_polls: list[dict[str, Any]] = []
         self._faults: deque[tuple[str, Any]] = deque()
         self._lock = threading.Lock()
         self.rate_limit_budget = 1000
@@ -496,6 +529,7 @@ class RailwayFakeServer:
             self.requests.clear()
             self.mutations.clear()
             self.secret_reads.clear()
+            self.workflow_polls.clear()
             self._faults.clear()
             self._remaining = self.rate_limit_budget
             self._exhaust = None
