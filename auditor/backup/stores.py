@@ -362,8 +362,16 @@ class _S3Writer(ObjectWriter):
             if self._buf or self._next == 0:
                 chunk, self._buf = self._buf, bytearray()
                 self._send(chunk)
-            self._q.put(None)
-            self._thread.join()
+            # Bounded waits, so Ctrl-C and SIGTERM are always delivered while the uploader works.
+            while True:
+                self._check()
+                try:
+                    self._q.put(None, timeout=0.5)
+                    break
+                except queue.Full:
+                    continue
+            while self._thread.is_alive():
+                self._thread.join(0.2)
             self._closed = True
             self._check()
             parts = sorted(self._parts, key=lambda p: p["PartNumber"])
