@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import html
-import json
 from enum import Enum
 from pathlib import Path
 from typing import Any
@@ -48,32 +46,10 @@ class _RichProgress(AuditProgress):
         self.p.advance(self.task, n)
 
 
-def _fallback_html(result: AuditResult) -> str:
-    rows = "".join(
-        f"<tr><td>{html.escape(f.severity.value)}</td><td>{html.escape(f.rule)}</td><td>{html.escape(f.message)}</td></tr>"
-        for f in result.findings
-    )
-    return f"<!doctype html><meta charset=utf-8><title>Blastwall report</title><table>{rows}</table>"
-
-
 def write_outputs(result: AuditResult, formats: list[str], output_dir: Path) -> list[Path]:
-    output_dir.mkdir(parents=True, exist_ok=True)
-    try:
-        from reports.interface import write_reports  # type: ignore[import-not-found,unused-ignore]
-    except ImportError:
-        from reports.json_report import dumps
+    from reports.interface import write_reports
 
-        written = []
-        for f in formats:
-            p = output_dir / f"blastwall-report.{f}"
-            if f == "json":
-                p.write_text(dumps(result))
-            elif f == "html":
-                p.write_text(_fallback_html(result))
-            else:
-                continue
-            written.append(p)
-        return written
+    output_dir.mkdir(parents=True, exist_ok=True)
     return list(write_reports(result, formats, output_dir))
 
 
@@ -187,5 +163,3 @@ def _record_history(db: Any, result: AuditResult, skip: bool) -> AuditResult:
 def register(app: typer.Typer) -> None:
     app.command("audit")(audit)
 
-
-_ = json

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import configparser
 import datetime
 import json
 import re
@@ -99,7 +98,7 @@ def _walk(node: Any, parent: str, out: list[tuple[str, str, str, str]]) -> None:
                 out.append((loc, "", v, parent))
 
 
-def _line_of(text: str, value: str, cache: dict[str, int]) -> int | None:
+def _line_of(text: str, value: str) -> int | None:
     if not value or len(value) < 4:
         return None
     idx = text.find(value)
@@ -134,8 +133,7 @@ def parse_structured(fmt: str, text: str) -> list[Entry]:
         # keep position information only: parser messages can quote content
         m = re.search(r"line (\d+)", msg)
         raise ParseError(f"malformed {fmt.upper()}" + (f" near line {m.group(1)}" if m else "")) from None
-    cache: dict[str, int] = {}
-    return [Entry(loc, key, val, _line_of(text, val, cache), parent) for loc, key, val, parent in flat]
+    return [Entry(loc, key, val, _line_of(text, val), parent) for loc, key, val, parent in flat]
 
 
 _ASSIGN = re.compile(r"""^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_.\-]*)\s*=\s*(.*?)\s*$""")
@@ -164,6 +162,7 @@ _INI_COLON = re.compile(r"^\s*([^=:#;\s][^=:]*?)\s*:\s*(.*?)\s*$")
 
 
 def _ini(text: str) -> Iterator[Entry]:
+    # Hand-written: configparser is too strict for .npmrc keys such as //host/:_authToken.
     section = ""
     for n, line in enumerate(text.splitlines(), 1):
         s = line.strip()
@@ -180,7 +179,6 @@ def _ini(text: str) -> Iterator[Entry]:
             yield Entry(loc, key, _unquote(kv.group(2)), n, section)
         elif not line.startswith((" ", "\t")):
             raise ParseError(f"malformed INI near line {n}")
-    _ = configparser  # the stdlib parser is too strict for .npmrc keys like //host/:_authToken
 
 
 def _netrc(text: str) -> Iterator[Entry]:
