@@ -6,10 +6,12 @@ needs them runs. Every error names the file, the line and the key.
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import tomllib
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -33,7 +35,10 @@ __all__ = [
     "validate_cron",
     "NotificationsConfig",
     "SchedulerConfig",
+    "PlatformRef",
 ]
+
+_log = logging.getLogger("blastwall.config")
 
 DEFAULT_CONFIG_NAME = "blastwall.toml"
 _REF = re.compile(r"^(env|file):(.+)$")
@@ -81,8 +86,8 @@ def _ref(v: Any) -> Any:
 
 
 def validate_cron(expr: str) -> str:
-    # crontab semantics (0 = Sunday), optional leading seconds field; see auditor/scheduler/cron.py
-    from .scheduler.cron import validate_expression
+    # crontab semantics (0 = Sunday), optional leading seconds field; see auditor/cron.py
+    from .cron import validate_expression
 
     return validate_expression(expr)
 
@@ -113,34 +118,100 @@ class CheckConfig(Strict):
         return v
 
 
-class RailwaySourceRef(Strict):
-    project: str
-    environment: str = "production"
-    service: str = "Postgres"
-    token: SecretRef
+@dataclass(frozen=True)
+class PlatformRef:
+    """A database or volume named on a platform: ``provider``, the provider's ``ref`` table and its token.
 
-    _t = field_validator("token", mode="before")(_ref)
+    ``key`` is the config key that held the table (``ref``, or ``<provider>`` in the deprecated
+    ``<provider> = {…}`` form), for error messages. The core never looks inside ``ref``: the provider
+    validates it (see `auditor.database_source` and `auditor.volume_restorer`).
+    """
+
+    provider: str
+    ref: Mapping[str, Any]
+    token: SecretRef
+    key: str = "ref"
+
+
+_LEGACY = "\0legacy"  # marks a rewritten deprecated table; never a TOML key
+
+
+def _with_legacy(data: Any, handler: Any, kind_suffix: str | None) -> Any:
+    data = _legacy_platform_table(data, kind_suffix)
+    key = data.pop(_LEGACY, None) if isinstance(data, dict) else None
+    model = handler(data)
+    model._legacy_key = key
+    return model
+
+
+def _legacy_platform_table(data: Any, kind_suffix: str | None = None) -> Any:
+    """Deprecated form ``<provider> = { …, token = "env:…" }`` -> ``provider``, ``ref``, ``token``.
+
+    Only the key of a known provider (registry names, nothing loaded) is taken as the alias; for targets,
+    ``kind = "<provider>-volume"`` becomes ``kind = "volume"``. Existing configs keep working; new ones
+    should use ``provider = "…"`` and ``ref = {…}``.
+    """
+    if not isinstance(data, dict):
+        return data
+    from .registry import known_providers
+
+    known = known_providers()
+    keys = [k for k in data if isinstance(data.get(k), dict) and k in known]
+    kind = data.get("kind")
+    if kind_suffix is not None and isinstance(kind, str) and kind.endswith(kind_suffix) and not keys \
+            and kind.removesuffix(kind_suffix) in known and "provider" not in data:
+        return {**data, "kind": "volume", "provider": kind.removesuffix(kind_suffix)}
+    if len(keys) != 1 or any(k in data for k in ("provider", "ref")):
+        return data
+    key = keys[0]
+    table = dict(data[key])
+    out = {k: v for k, v in data.items() if k != key}
+    if kind_suffix is not None:
+        if out.get("kind") not in (None, f"{key}{kind_suffix}"):
+            return data  # an error about the kind is clearer than a rewrite
+        out["kind"] = "volume"
+    out["provider"], out["ref"] = key, table
+    if "token" in table:
+        out["token"] = table.pop("token")
+    out[_LEGACY] = key
+    _log.warning("config: %s = {…} is deprecated; write provider = %r and ref = {…}", key, key)
+    return out
 
 
 class SourceConfig(Strict):
     name: str
     kind: Literal["postgres"] = "postgres"
     url: SecretRef | None = None
-    railway: RailwaySourceRef | None = None
+    # or a database looked up on a platform by a provider that implements `DatabaseSource`
+    provider: str | None = None
+    ref: dict[str, Any] | None = None
+    token: SecretRef | None = None
+    _legacy_key: str | None = PrivateAttr(default=None)  # set by the deprecated `<provider> = {…}` form only
     pg_dump: str | None = None  # explicit path to pg_dump
     checks: tuple[CheckConfig, ...] = ()
 
-    _u = field_validator("url", mode="before")(_ref)
+    _u = field_validator("url", "token", mode="before")(_ref)
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _legacy(cls, data: Any, handler: Any) -> Any:
+        return _with_legacy(data, handler, None)
 
     @model_validator(mode="after")
     def _one(self) -> SourceConfig:
-        if (self.url is None) == (self.railway is None):
-            raise ValueError("give exactly one of url or railway")
+        if (self.url is None) == (self.provider is None):
+            raise ValueError("give exactly one of url or provider = \"…\" with ref = {…}")
+        if self.provider is not None and (self.ref is None or self.token is None):
+            raise ValueError("a source with a provider needs ref = {…} and token = \"env:…\"")
+        if self.provider is None and (self.ref is not None or self.token is not None):
+            raise ValueError("ref and token are only for a source with a provider")
         return self
 
-    def provider_ref(self) -> tuple[str, RailwaySourceRef] | None:
-        """`(provider name, ref)` when the URL is to be looked up on a platform (the config key is the name)."""
-        return ("railway", self.railway) if self.railway is not None else None
+    def platform(self) -> PlatformRef | None:
+        """The platform reference when the URL is looked up through a provider, else None."""
+        if self.provider is None or self.ref is None or self.token is None:
+            return None
+        return PlatformRef(self.provider, self.ref, self.token, self._legacy_key or "ref")
 
 
 class ObjectLock(Strict):
@@ -200,34 +271,45 @@ class BackupConfig(Strict):
 
 class TargetConfig(Strict):
     name: str
-    kind: Literal["postgres", "railway-volume"] = "postgres"
+    kind: Literal["postgres", "volume"] = "postgres"
     # postgres: the credential that can overwrite the target, injected only into the restore step.
     url: SecretRef | None = None
     # Optional read-only credential for inspecting, safety-dumping and checking the target; without it
     # those read-only steps use `url` too.
     read_url: SecretRef | None = None
-    # railway-volume: the service whose volume is restored from one of Railway's own volume backups.
-    railway: RailwaySourceRef | None = None
+    # volume: a platform volume restored from one of the platform's own volume backups, by a provider
+    # that implements `VolumeRestorer`.
+    provider: str | None = None
+    ref: dict[str, Any] | None = None
+    token: SecretRef | None = None
+    _legacy_key: str | None = PrivateAttr(default=None)
 
-    _u = field_validator("url", "read_url", mode="before")(_ref)
+    _u = field_validator("url", "read_url", "token", mode="before")(_ref)
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _legacy(cls, data: Any, handler: Any) -> Any:
+        return _with_legacy(data, handler, "-volume")
 
     @model_validator(mode="after")
     def _kind(self) -> TargetConfig:
         if self.kind == "postgres":
             if self.url is None:
                 raise ValueError("a postgres target needs url")
-            if self.railway is not None:
-                raise ValueError("railway is only for kind = \"railway-volume\" targets")
+            if self.provider is not None or self.ref is not None or self.token is not None:
+                raise ValueError("provider, ref and token are only for kind = \"volume\" targets")
         else:
-            if self.railway is None:
-                raise ValueError("a railway-volume target needs railway = { project, environment, service, token }")
+            if self.provider is None or self.ref is None or self.token is None:
+                raise ValueError("a volume target needs provider = \"…\", ref = {…} and token = \"env:…\"")
             if self.url is not None or self.read_url is not None:
-                raise ValueError("a railway-volume target takes no url or read_url (only railway = {...})")
+                raise ValueError("a volume target takes no url or read_url (only provider, ref and token)")
         return self
 
-    def provider_ref(self) -> tuple[str, RailwaySourceRef] | None:
-        """`(provider name, ref)` for a platform volume target (the config key is the name)."""
-        return ("railway", self.railway) if self.railway is not None else None
+    def platform(self) -> PlatformRef | None:
+        """The platform volume a `volume` target names, else None."""
+        if self.provider is None or self.ref is None or self.token is None:
+            return None
+        return PlatformRef(self.provider, self.ref, self.token, self._legacy_key or "ref")
 
 
 class VerificationConfig(Strict):
@@ -437,7 +519,33 @@ def parse_config(text: str, path: str = "<config>") -> Config:
         raise ConfigError(msg + more, file=path, line=line, key=_dotted(loc) or None,
                           hint="see the Configuration section of the README for every key") from None
     cfg._path = path
+    _check_platform_refs(cfg, _line_index(text), path)
     return cfg
+
+
+def _check_platform_refs(cfg: Config, index: dict[tuple[Any, ...], int], path: str) -> None:
+    """Each provider validates its own ``ref = {…}`` tables, through the seam the entry needs."""
+    from .database_source import RefError
+    from .registry import database_source, volume_restorer
+
+    entries: list[tuple[str, int, PlatformRef, bool]] = []
+    entries += [("sources", i, p, True) for i, s in enumerate(cfg.sources) if (p := s.platform()) is not None]
+    entries += [("targets", i, p, False) for i, t in enumerate(cfg.targets) if (p := t.platform()) is not None]
+    for section, i, pref, is_source in entries:
+        ref_loc: tuple[Any, ...] = (section, i, pref.key)
+        try:
+            if is_source:
+                database_source(pref.provider).validate_database_ref(pref.ref)
+            else:
+                volume_restorer(pref.provider).validate_volume_ref(pref.ref)
+        except RefError as exc:
+            loc = (*ref_loc, exc.key) if exc.key else ref_loc
+            raise ConfigError(exc.message, file=path, line=_find_line(index, loc), key=_dotted(loc),
+                              hint="see the Configuration section of the README for every key") from None
+        except ConfigError as exc:
+            loc = (section, i, "provider" if pref.key == "ref" else pref.key)
+            raise ConfigError(exc.message, file=path, line=_find_line(index, loc), key=_dotted(loc),
+                              hint=exc.hint) from None
 
 
 def load_config(path: str | Path | None = None, *, required: bool = False) -> Config:

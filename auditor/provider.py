@@ -2,7 +2,10 @@
 
 A provider contributes recognisers (what its credentials look like and where they live),
 `identify()` (what is this credential, what can it do) and `inventory()` (resources,
-backups and destroy facts). Core code only ever talks to this interface.
+backups and destroy facts). Core code only ever talks to this interface. What only some platforms can do
+is a seam of its own that a provider implements or not: `auditor.database_source.DatabaseSource` (look up
+a database's URL for backups) and `auditor.volume_restorer.VolumeRestorer` (restore a platform volume
+backup); the core asks `auditor.registry.implementation` who does.
 """
 
 from __future__ import annotations
@@ -15,7 +18,6 @@ from datetime import UTC, datetime
 from typing import Any, ClassVar
 
 from .model import Candidate, Credential, Inventory, Status
-from .secrets import Secret
 
 __all__ = ["Recogniser", "FileRule", "ProviderContext", "Provider", "Clock", "system_clock"]
 
@@ -109,45 +111,6 @@ class Provider(ABC):
     def inventory(self, credentials: Sequence[Credential], ctx: ProviderContext) -> Inventory:
         """Resources, backups and destroy facts reachable with these (identified) credentials."""
         return Inventory()
-
-    def resolve_database_url(self, ref: Mapping[str, Any], token: Secret, ctx: ProviderContext) -> Secret:
-        """For backups only: the connection URL of the database a `[[sources]] <name> = {...}` entry names.
-
-        ``ref`` is that table without its token (e.g. project, environment, service); ``token`` is the
-        resolved token. Must be read-only. The result is a secret: never log it or put it in a message.
-        The audit never calls this. Default: not supported (``NotImplementedError``).
-        """
-        raise NotImplementedError
-
-    def describe_volume_restore(
-        self, ref: Mapping[str, Any], backup_id: str, token: Secret, ctx: ProviderContext
-    ) -> dict[str, Any]:
-        """For restores only: what restoring the platform volume backup ``backup_id`` would do. Read-only.
-
-        ``ref`` names the service whose volume is restored (e.g. project, environment, service, without
-        the token). Returns plain JSON: the volume instance (id, mount path, current size), the backup
-        (id, name, created_at) and ``will_be_lost`` (backups the platform removes on restore, if any).
-        Raises a `BlastwallError` when the service, its volume or the backup does not exist.
-        Default: not supported (``NotImplementedError``).
-        """
-        raise NotImplementedError
-
-    def restore_volume_backup(
-        self,
-        ref: Mapping[str, Any],
-        backup_id: str,
-        token: Secret,
-        ctx: ProviderContext,
-        *,
-        volume_instance_id: str,
-        commit_message: str,
-    ) -> dict[str, Any]:
-        """For restores only, from an approved workflow action: restore ``backup_id`` into the volume
-        instance and wait until the platform says it is done. This is the one provider method that
-        changes anything; a provider builds its write-capable client inside it and nowhere else.
-        Returns plain JSON (workflow ids, final status). Default: not supported (``NotImplementedError``).
-        """
-        raise NotImplementedError
 
     @property
     def supports_identify(self) -> bool:

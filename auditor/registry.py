@@ -6,12 +6,18 @@ import importlib
 import logging
 from collections.abc import Iterable
 from importlib.metadata import entry_points
+from typing import TYPE_CHECKING, Any
 
 from .errors import ConfigError
 from .model import CoverageGap
 from .provider import Provider
 
-__all__ = ["BUILTIN_PROVIDERS", "load_providers", "ENTRY_POINT_GROUP"]
+if TYPE_CHECKING:
+    from .database_source import DatabaseSource
+    from .volume_restorer import VolumeRestorer
+
+__all__ = ["BUILTIN_PROVIDERS", "ENTRY_POINT_GROUP", "database_source", "implementation", "known_providers",
+           "load_providers", "volume_restorer"]
 
 log = logging.getLogger(__name__)
 
@@ -75,3 +81,51 @@ def load_providers(
                                     reason=f"provider plugin could not be loaded ({type(exc).__name__}): "
                                     "its credentials were not recognised or inspected"))
     return out, gaps
+
+
+def known_providers(*, include_plugins: bool = True) -> set[str]:
+    """Provider names (built-in and, by entry point, third-party) without loading any of them."""
+    names = set(BUILTIN_PROVIDERS)
+    if include_plugins:
+        names |= {ep.name for ep in entry_points(group=ENTRY_POINT_GROUP)}
+    return names
+
+
+def database_source(name: str) -> DatabaseSource:
+    """The provider ``name`` as a `DatabaseSource` (it can look up database URLs for backups)."""
+    from .database_source import DatabaseSource
+
+    p: DatabaseSource = implementation(name, DatabaseSource, what="look up database URLs")
+    return p
+
+
+def volume_restorer(name: str) -> VolumeRestorer:
+    """The provider ``name`` as a `VolumeRestorer` (it can restore its platform's volume backups)."""
+    from .volume_restorer import VolumeRestorer
+
+    p: VolumeRestorer = implementation(name, VolumeRestorer, what="restore volume backups")
+    return p
+
+
+def implementation(name: str, seam: type[Any], *, what: str) -> Any:
+    """The provider ``name``, if it implements the seam interface ``seam`` (e.g. `DatabaseSource`).
+
+    ``what`` says what the seam is for in the error message ("look up database URLs"). Raises `ConfigError`
+    when the provider is unknown, cannot be loaded or does not implement the seam.
+    """
+    providers, gaps = load_providers([name])
+    p = providers.get(name)
+    if p is None:
+        raise ConfigError(f"the {name} provider could not be loaded", hint=gaps[0].reason if gaps else None)
+    if not isinstance(p, seam):
+        able = sorted(n for n in BUILTIN_PROVIDERS if _implements(BUILTIN_PROVIDERS[n], seam))
+        raise ConfigError(f"the {name} provider cannot {what}",
+                          hint=f"providers that can: {', '.join(able) or 'none'}")
+    return p
+
+
+def _implements(spec: str, seam: type) -> bool:
+    try:
+        return issubclass(_load(spec), seam)
+    except Exception:
+        return False

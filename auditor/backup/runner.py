@@ -34,11 +34,12 @@ from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from ..config import Config, SourceConfig
-from ..errors import BackupError, BlastwallError
+from ..database_source import RefError
+from ..errors import BackupError, BlastwallError, ConfigError
 from ..pgtools import PgTool, find_pg_dump
 from ..provider import ProviderContext
 from ..redact import Redactor
-from ..registry import load_providers
+from ..registry import database_source
 from ..secrets import Secret
 from ..state import StateDB
 from .catalog import BackupRecord, Catalog
@@ -88,29 +89,26 @@ def resolve_source_url(src: SourceConfig, environ: Mapping[str, str] | None = No
                        settings: Mapping[str, Mapping[str, Any]] | None = None) -> Secret:
     """The source's libpq URL as a `Secret`.
 
-    `url = "env:…"`: read from the reference. `<provider> = {…}` (e.g. `railway`): looked up through
-    that provider's read-only `resolve_database_url`, with its `[providers.<name>]` `settings`.
+    `url = "env:…"`: read from the reference. `provider = "…"` with `ref = {…}`: looked up through the
+    read-only `resolve_database_url` of that provider's `DatabaseSource`, with its `[providers.<name>]` settings.
     """
     if src.url is not None:
         return src.url.resolve(environ)
-    named = src.provider_ref()
-    assert named is not None  # the config guarantees exactly one of url / <provider>
-    key, ref = named
-    token = ref.token.resolve(environ)
+    pref = src.platform()
+    assert pref is not None  # the config guarantees exactly one of url / provider
+    token = pref.token.resolve(environ)
     Redactor.global_().add(token)
-    providers, gaps = load_providers([key])
-    provider = providers.get(key)
-    if provider is None:
-        raise BackupError(f"source {src.name!r}: the {key} provider could not be loaded",
-                          hint=gaps[0].reason if gaps else None)
-    env = dict(os.environ if environ is None else environ)
-    ctx = ProviderContext(settings=dict((settings or {}).get(key) or {}), env=env)
-    fields = ref.model_dump(exclude={"token"})
     try:
-        url = provider.resolve_database_url(fields, token, ctx)
-    except NotImplementedError:
-        raise BackupError(f"source {src.name!r}: the {key} provider cannot look up database URLs",
-                          hint='configure url = "env:NAME" with the database URL instead') from None
+        seam = database_source(pref.provider)
+    except ConfigError as exc:
+        raise BackupError(f"source {src.name!r}: {exc.message}",
+                          hint=exc.hint or 'configure url = "env:NAME" with the database URL instead') from None
+    env = dict(os.environ if environ is None else environ)
+    ctx = ProviderContext(settings=dict((settings or {}).get(pref.provider) or {}), env=env)
+    try:
+        url = seam.resolve_database_url(seam.validate_database_ref(pref.ref), token, ctx)
+    except RefError as exc:
+        raise BackupError(f"source {src.name!r}: {exc.key or pref.key}: {exc.message}") from None
     except BlastwallError as exc:
         msg = Redactor.global_().redact(exc.message)
         if not msg.startswith(f"source {src.name!r}"):
@@ -122,11 +120,14 @@ def resolve_source_url(src: SourceConfig, environ: Mapping[str, str] | None = No
 
 def source_via(src: SourceConfig) -> str | None:
     """`railway:shop/production/Postgres` for a platform-resolved source (names only), else None."""
-    named = src.provider_ref()
-    if named is None:
+    pref = src.platform()
+    if pref is None:
         return None
-    key, ref = named
-    return f"{key}:" + "/".join(str(v) for v in ref.model_dump(exclude={"token"}).values())
+    try:
+        seam = database_source(pref.provider)
+        return f"{pref.provider}:" + seam.describe_ref(seam.validate_database_ref(pref.ref))
+    except (ConfigError, RefError):
+        return f"{pref.provider}:" + "/".join(str(v) for v in pref.ref.values())
 
 
 def parse_recipients(recipients: tuple[str, ...] | list[str]) -> list[Any]:

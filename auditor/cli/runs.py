@@ -15,9 +15,9 @@ from rich.table import Table
 
 from ..config import load_config
 from ..workflow.model import RunState
-from ..workflow.railway_restore import VOLUME_RESTORE_WORKFLOW
 from ..workflow.runner import Runner
 from ..workflow.service import open_runner
+from ..workflow.volume import workflow_for_target
 from ..workflow.store import RunRecord, iso
 from ._common import console, err_console, print_json
 
@@ -118,19 +118,10 @@ def _render_outcome(runner: Runner, run: RunRecord) -> None:
 
 def _render_report(runner: Runner, run: RunRecord) -> None:
     report = next((s.output for s in runner.store.steps(run.id) if s.name == "report"), None)
-    if isinstance(report, dict) and run.workflow == VOLUME_RESTORE_WORKFLOW:
-        t, b, vi = report.get("target", {}), report.get("backup", {}), report.get("volume_instance", {})
-        where = "/".join(str((t.get(k) or {}).get("name")) for k in ("project", "environment", "service"))
-        console.print(
-            f"  restored volume backup {b.get('id')} ({b.get('created_at')}) into the volume at "
-            f"{vi.get('mount_path')} of {where} (target {t.get('name')})",
-            highlight=False,
-            markup=False,
-        )
-        console.print(
-            f"  backups newer than it, removed by the platform: {len(report.get('removed_backups') or [])}",
-            highlight=False,
-        )
+    summary = report.get("summary") if isinstance(report, dict) else None
+    if isinstance(summary, list):  # a provider's workflow (platform volume restore) says what it did
+        for line in summary:
+            console.print(f"  {line}", highlight=False, markup=False)
         return
     if not isinstance(report, dict) or run.workflow != "restore":
         return
@@ -299,9 +290,9 @@ def restore(
     dump of the target to the backup's store, the restore, a row-count check against the backup's
     manifest, and a report. Rejected or expired: the target is not touched.
 
-    A target of kind "railway-volume" restores one of Railway's own volume backups instead (BACKUP_ID is
-    the Railway volume backup id): read the volume and its backups, plan (including the newer backups
-    Railway removes), approval, then stage and commit the restore.
+    A target of kind "volume" restores one of the platform's own volume backups instead (BACKUP_ID is the
+    platform's volume backup id, e.g. a Railway one): the provider's workflow reads the volume and its
+    backups, plans (including the newer backups the platform removes), waits for approval, then restores.
 
     Examples:
       blastwall restore app-20261201T020000Z-1a2b3c --target app-staging
@@ -309,8 +300,7 @@ def restore(
       blastwall approve run_1a2b3c4d5e6f --as bob --plan-sha256 9f86d08…
     """
     cfg = load_config(config, required=config is not None)
-    tcfg = cfg.target(target)  # a clear error before anything runs
-    workflow = VOLUME_RESTORE_WORKFLOW if tcfg.kind == "railway-volume" else "restore"
+    workflow = workflow_for_target(cfg, target)  # a clear error before anything runs
     runner = open_runner(cfg, config_path=str(config) if config else None)
     run = runner.start(
         workflow, {"backup_id": backup_id, "target": target}, requested_by or getpass.getuser()

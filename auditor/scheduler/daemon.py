@@ -40,7 +40,7 @@ from apscheduler.schedulers.base import STATE_RUNNING
 from ..config import Config
 from ..state import StateDB
 from .clock import Clock, SystemClock
-from .cron import cron_trigger
+from ..cron import cron_trigger
 from .engine import DIGEST_JOB_ID, Engine, RunReport
 from .jobs import JobRunner
 from .notify import Notifier, WebhookNotifier

@@ -10,7 +10,7 @@ from sqlalchemy import inspect, text
 
 from ..config import Config
 from ..state import StateDB
-from .cron import previous_slot
+from ..cron import previous_slot
 from .specs import JobSpec, jobs_from_config, slot_key
 from .store import ScheduleStore, iso
 

@@ -18,7 +18,7 @@ from apscheduler.triggers.cron import CronTrigger
 
 from ..config import AuditJobConfig, BackupConfig, Config, VerificationConfig
 from ..errors import ConfigError
-from .cron import cron_trigger
+from ..cron import cron_trigger
 
 __all__ = ["JobKind", "JobSpec", "find_job", "jitter_delay", "jobs_from_config", "slot_key"]
 

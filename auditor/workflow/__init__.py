@@ -6,38 +6,78 @@ See `model` (steps), `runner` (execution and crash-safe resume), `gate` (approva
 
 from __future__ import annotations
 
-from .gate import (
-    ApprovalPolicy,
-    ApprovalRefused,
-    Gate,
-    GateOutcome,
-    GateVerdict,
-    HumanGate,
-    UnsafeAutoApprove,
-)
-from .model import (
-    END,
-    Action,
-    ApprovalGate,
-    Check,
-    Read,
-    Route,
-    RunState,
-    Step,
-    StepContext,
-    StepError,
-    StepKind,
-    StepPreconditionFailed,
-    StepState,
-    Workflow,
-)
-from .notify import Notifier, NullNotifier, RecordingNotifier, WebhookNotifier
-from .plan import canonical_json, plan_sha256
-from .runner import CrashHook, Runner, WorkflowFactory, utcnow
-from .store import DecisionRecord, RunRecord, RunStore, StepRecord
+import importlib
+from typing import TYPE_CHECKING, Any
 
+if TYPE_CHECKING:
+    from .gate import (
+        ApprovalPolicy,
+        ApprovalRefused,
+        Gate,
+        GateOutcome,
+        GateVerdict,
+        HumanGate,
+        UnsafeAutoApprove,
+    )
+    from .model import (
+        END,
+        Action,
+        ApprovalGate,
+        Check,
+        Read,
+        Route,
+        RunState,
+        Step,
+        StepContext,
+        StepError,
+        StepKind,
+        StepPreconditionFailed,
+        StepState,
+        Workflow,
+    )
+    from .notify import Notifier, NullNotifier, RecordingNotifier, WebhookNotifier
+    from .plan import canonical_json, plan_sha256
+    from .runner import CrashHook, Runner, WorkflowFactory, utcnow
+    from .store import DecisionRecord, RunRecord, RunStore, StepRecord
+
+_EXPORTS = {
+    "ApprovalPolicy": "gate",
+    "ApprovalRefused": "gate",
+    "Gate": "gate",
+    "GateOutcome": "gate",
+    "GateVerdict": "gate",
+    "HumanGate": "gate",
+    "UnsafeAutoApprove": "gate",
+    "END": "model",
+    "Action": "model",
+    "ApprovalGate": "model",
+    "Check": "model",
+    "Read": "model",
+    "Route": "model",
+    "RunState": "model",
+    "Step": "model",
+    "StepContext": "model",
+    "StepError": "model",
+    "StepKind": "model",
+    "StepPreconditionFailed": "model",
+    "StepState": "model",
+    "Workflow": "model",
+    "Notifier": "notify",
+    "NullNotifier": "notify",
+    "RecordingNotifier": "notify",
+    "WebhookNotifier": "notify",
+    "canonical_json": "plan",
+    "plan_sha256": "plan",
+    "CrashHook": "runner",
+    "Runner": "runner",
+    "WorkflowFactory": "runner",
+    "utcnow": "runner",
+    "DecisionRecord": "store",
+    "RunRecord": "store",
+    "RunStore": "store",
+    "StepRecord": "store",
+}
 __all__ = [
-    "END",
     "Action",
     "ApprovalGate",
     "ApprovalPolicy",
@@ -45,6 +85,7 @@ __all__ = [
     "Check",
     "CrashHook",
     "DecisionRecord",
+    "END",
     "Gate",
     "GateOutcome",
     "GateVerdict",
@@ -73,3 +114,10 @@ __all__ = [
     "plan_sha256",
     "utcnow",
 ]
+
+
+def __getattr__(name: str) -> Any:  # PEP 562: a submodule is imported only when one of its names is used
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{module}"), name)

@@ -39,12 +39,12 @@ def open_runner(
 ) -> Runner:
     environ = os.environ if environ is None else environ
     db = StateDB(config.state.url)
-    from .railway_restore import VOLUME_RESTORE_WORKFLOW, volume_restore_workflow
     from .restore import restore_workflow
+    from .volume import volume_workflows
 
     workflows: dict[str, WorkflowFactory] = {
         "restore": lambda params: restore_workflow(config, params, db=db, environ=environ, clock=clock),
-        VOLUME_RESTORE_WORKFLOW: lambda params: volume_restore_workflow(config, params, environ=environ),
+        **volume_workflows(config, environ),
     }
     if notifier is None:
         url = config.notifications.webhook_url

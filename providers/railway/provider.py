@@ -3,22 +3,27 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from auditor.database_source import DatabaseSource
 from auditor.model import Candidate, Credential, Inventory
 from auditor.provider import Provider, ProviderContext, Recogniser
 from auditor.secrets import Secret
+from auditor.volume_restorer import VolumeRestorer, VolumeRestoreRequest
 
 from .database_url import resolve_database_url
 from .identity import classify, identify
 from .inventory import run_inventory
 from .recognisers import RECOGNISERS
-from .volume_restore import describe_volume_restore, restore_volume_backup
+from .refs import DatabaseRef, VolumeRef, validate_ref
+
+if TYPE_CHECKING:
+    from auditor.workflow.model import Workflow
 
 __all__ = ["RailwayProvider"]
 
 
-class RailwayProvider(Provider):
+class RailwayProvider(Provider, DatabaseSource, VolumeRestorer):
     """Railway: account, workspace, project tokens and the CLI login; volumes and their backups."""
 
     name = "railway"
@@ -36,27 +41,19 @@ class RailwayProvider(Provider):
     def inventory(self, credentials: Sequence[Credential], ctx: ProviderContext) -> Inventory:
         return run_inventory(credentials, ctx)
 
+    # -- DatabaseSource (backups only; the audit never calls these) -----------------------------------------
+    def validate_database_ref(self, ref: Mapping[str, Any]) -> dict[str, Any]:
+        return validate_ref(DatabaseRef, ref)
+
     def resolve_database_url(self, ref: Mapping[str, Any], token: Secret, ctx: ProviderContext) -> Secret:
-        """Backups only (never the audit): a service's DATABASE_PUBLIC_URL, read with `variables`."""
+        """A service's DATABASE_PUBLIC_URL, read with `variables`."""
         return resolve_database_url(ref, token, ctx)
 
-    def describe_volume_restore(
-        self, ref: Mapping[str, Any], backup_id: str, token: Secret, ctx: ProviderContext
-    ) -> dict[str, Any]:
-        """Restores only: the volume instance, the backup and the newer backups a restore removes (read-only)."""
-        return describe_volume_restore(ref, backup_id, token, ctx)
+    # -- VolumeRestorer (restores only, through the gate) ------------------------------------------------------
+    def validate_volume_ref(self, ref: Mapping[str, Any]) -> dict[str, Any]:
+        return validate_ref(VolumeRef, ref)
 
-    def restore_volume_backup(
-        self,
-        ref: Mapping[str, Any],
-        backup_id: str,
-        token: Secret,
-        ctx: ProviderContext,
-        *,
-        volume_instance_id: str,
-        commit_message: str,
-    ) -> dict[str, Any]:
-        """Restores only, from an approved action step: stage, commit, wait. The write client lives only here."""
-        return restore_volume_backup(
-            ref, backup_id, token, ctx, volume_instance_id=volume_instance_id, commit_message=commit_message
-        )
+    def volume_restore_workflow(self, request: VolumeRestoreRequest) -> Workflow:
+        from .restore_workflow import volume_restore_workflow
+
+        return volume_restore_workflow(request)

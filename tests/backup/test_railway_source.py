@@ -18,8 +18,9 @@ from psycopg.conninfo import conninfo_to_dict
 from auditor.backup.manifest import Manifest
 from auditor.backup.runner import resolve_source_url
 from auditor.config import load_config
-from auditor.errors import BackupError
-from auditor.provider import Provider, ProviderContext
+from auditor.database_source import DatabaseSource
+from auditor.errors import BackupError, ConfigError
+from auditor.registry import implementation
 from auditor.secrets import Secret
 from providers.railway.client import assert_read_only
 from providers.railway.database_url import SERVICE_VARIABLES
@@ -76,7 +77,9 @@ def world(tmp_path: Path, source_db: PgDatabase, backup_role: tuple[str, str], r
 
         [[sources]]
         name = "private"
-        railway = {{ project = "shop", service = "Postgres-private", token = "env:RAILWAY_API_TOKEN" }}
+        provider = "railway"  # the provider-neutral form (the one above is the deprecated alias)
+        ref = {{ project = "shop", service = "Postgres-private" }}
+        token = "env:RAILWAY_API_TOKEN"
 
         [[stores]]
         name = "offsite"
@@ -162,9 +165,8 @@ def test_every_token_kind_resolves_the_public_url(world: World, token: str) -> N
 
 
 def test_private_url_is_used_only_when_reachable(world: World) -> None:
-    src = world.setup.config.source("private").model_copy(
-        update={"railway": world.setup.config.source("private").railway.model_copy(  # type: ignore[union-attr]
-            update={"service": "Postgres-reachable"})})
+    src = world.setup.config.source("private")
+    src = src.model_copy(update={"ref": {**(src.ref or {}), "service": "Postgres-reachable"}})
     assert resolve_source_url(src, world.setup.env).reveal() == world.db_url
 
 
@@ -175,18 +177,21 @@ def test_private_url_is_used_only_when_reachable(world: World) -> None:
 ])
 def test_names_that_do_not_exist(world: World, field: str, value: str, says: str) -> None:
     src = world.setup.config.source("app")
-    src = src.model_copy(update={"railway": src.railway.model_copy(update={field: value})})  # type: ignore[union-attr]
+    src = src.model_copy(update={"ref": {**(src.ref or {}), field: value}})
     with pytest.raises(BackupError) as ei:
         resolve_source_url(src, world.setup.env)
     assert says in ei.value.message
 
 
-def test_the_seam_is_optional_and_the_query_is_read_only() -> None:
-    class Bare(Provider):
-        name = "bare"
-
-    with pytest.raises(NotImplementedError):
-        Bare().resolve_database_url({}, Secret("x" * 10), ProviderContext())
+def test_the_seam_is_optional_and_the_query_is_read_only(world: World) -> None:
+    """A provider that does not implement `DatabaseSource` is a clear error, never a crash."""
+    assert isinstance(implementation("railway", DatabaseSource, what="x"), DatabaseSource)
+    with pytest.raises(ConfigError, match="the github provider cannot look up database URLs") as ei:
+        implementation("github", DatabaseSource, what="look up database URLs")
+    assert "railway" in (ei.value.hint or "")
+    src = world.setup.config.source("app").model_copy(update={"provider": "github"})
+    with pytest.raises(BackupError, match="source 'app': the github provider cannot look up database URLs"):
+        resolve_source_url(src, world.setup.env)
     assert_read_only(SERVICE_VARIABLES)
     assert validate(load_schema(), parse(SERVICE_VARIABLES)) == []
 

@@ -241,7 +241,7 @@ def test_a_job_still_running_elsewhere_is_not_started_twice(tmp_path, make_confi
     ("*/20 * * * * *", datetime(2026, 3, 17, 3, 0, 40, tzinfo=UTC), True),  # leading seconds field
 ])
 def test_cron_expressions_follow_crontab(expr, when, fires):
-    from auditor.scheduler.cron import cron_trigger
+    from auditor.cron import cron_trigger
 
     t = cron_trigger(expr, "UTC")
     nxt = t.get_next_fire_time(None, when - timedelta(microseconds=1))

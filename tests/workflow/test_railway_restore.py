@@ -179,14 +179,26 @@ def test_the_clients_keep_their_scope() -> None:
 @pytest.mark.parametrize(
     ("body", "key", "message"),
     [
-        ('kind = "railway-volume"\n', "targets[0]", "needs railway"),
+        # the deprecated form, still accepted
+        ('kind = "railway-volume"\n', "targets[0]", "needs provider"),
         ('kind = "railway-volume"\nurl = "env:X"\nrailway = { project = "p", token = "env:T" }\n', "targets[0]",
          "takes no url"),
         ('kind = "postgres"\n', "targets[0]", "needs url"),
-        ('kind = "railway-volume"\nrailway = { project = "p", token = "tok-literal" }\n', "targets[0].railway.token",
+        ('kind = "railway-volume"\nrailway = { project = "p", token = "tok-literal" }\n', "targets[0].token",
          "secret reference"),
         ('kind = "railway-volume"\nrailway = { project = "p", token = "env:T", colour = 1 }\n',
          "targets[0].railway.colour", "unknown key"),
+        # the provider-neutral form: the provider validates its own ref table
+        ('kind = "volume"\nprovider = "railway"\ntoken = "env:T"\nref = { project = "p", colour = 1 }\n',
+         "targets[0].ref.colour", "unknown key"),
+        ('kind = "volume"\nprovider = "railway"\ntoken = "env:T"\nref = { environment = "e" }\n',
+         "targets[0].ref.project", "missing project"),
+        ('kind = "volume"\nprovider = "github"\ntoken = "env:T"\nref = { project = "p" }\n',
+         "targets[0].provider", "cannot restore volume backups"),
+        ('kind = "volume"\nprovider = "nope"\ntoken = "env:T"\nref = { project = "p" }\n',
+         "targets[0].provider", "unknown provider"),
+        ('kind = "volume"\nprovider = "railway"\ntoken = "literal"\nref = { project = "p" }\n',
+         "targets[0].token", "secret reference"),
     ],
 )
 def test_railway_volume_targets_are_validated_strictly(tmp_path: Path, body: str, key: str, message: str) -> None:
@@ -198,3 +210,21 @@ def test_railway_volume_targets_are_validated_strictly(tmp_path: Path, body: str
     text = f"{err.message} {err}"
     assert message in text and key in text and str(p) in text
     assert re.search(r"line \d|:\d", text)
+
+
+def test_the_deprecated_railway_table_means_the_same_as_provider_and_ref(tmp_path: Path) -> None:
+    old = tmp_path / "old.toml"
+    old.write_text('[[targets]]\nname = "t"\nkind = "railway-volume"\n'
+                   'railway = { project = "shop", service = "Postgres", token = "env:T" }\n'
+                   '[[sources]]\nname = "s"\nrailway = { project = "shop", token = "env:T" }\n')
+    new = tmp_path / "new.toml"
+    new.write_text('[[targets]]\nname = "t"\nkind = "volume"\nprovider = "railway"\ntoken = "env:T"\n'
+                   'ref = { project = "shop", service = "Postgres" }\n'
+                   '[[sources]]\nname = "s"\nprovider = "railway"\ntoken = "env:T"\nref = { project = "shop" }\n')
+    a, b = load_config(old), load_config(new)
+    for x, y in ((a.target("t"), b.target("t")), (a.source("s"), b.source("s"))):
+        pa, pb = x.platform(), y.platform()
+        assert pa is not None and pb is not None
+        assert (pa.provider, dict(pa.ref), str(pa.token)) == (pb.provider, dict(pb.ref), str(pb.token))
+        assert pa.key == "railway" and pb.key == "ref"
+    assert a.target("t").kind == b.target("t").kind == "volume"

@@ -9,24 +9,21 @@
                         `restore_volume_backup` (stage, commit, wait): the only step that can write
     report    (read)    what happened, for the run record
 
-The core stays provider-neutral: the provider is loaded by its config key through the registry and only
-its `describe_volume_restore` (read-only) and `restore_volume_backup` (the action) are called. The
-platform token is a step secret of `read` and `restore` only.
+The core asks the registry for the provider's `VolumeRestorer` and gets this workflow; the runner, the gate
+and crash-safe resume are the core's. The platform token is a step secret of `read` and `restore` only.
 """
 
 from __future__ import annotations
 
-import os
-from collections.abc import Mapping
 from typing import Any
 
-from ..config import Config, RailwaySourceRef, SecretRef, TargetConfig
-from ..errors import BlastwallError, ConfigError
-from ..provider import Provider, ProviderContext
-from ..redact import Redactor
-from ..registry import load_providers
-from .backups import referenced_env_names
-from .model import Action, ApprovalGate, Read, StepContext, StepError, StepPreconditionFailed, Workflow
+from auditor.errors import BlastwallError
+from auditor.provider import ProviderContext
+from auditor.redact import Redactor
+from auditor.volume_restorer import VolumeRestoreRequest
+from auditor.workflow.model import Action, ApprovalGate, Read, StepContext, StepPreconditionFailed, Workflow
+
+from .volume_restore import describe_volume_restore, restore_volume_backup
 
 __all__ = ["VOLUME_RESTORE_STEPS", "VOLUME_RESTORE_WORKFLOW", "volume_restore_workflow"]
 
@@ -34,44 +31,18 @@ VOLUME_RESTORE_WORKFLOW = "railway-volume-restore"
 VOLUME_RESTORE_STEPS = ("read", "plan", "approval", "restore", "report")
 
 
-def volume_restore_workflow(
-    config: Config, params: Mapping[str, Any], *, environ: Mapping[str, str] | None = None
-) -> Workflow:
-    environ = os.environ if environ is None else environ
-    backup_id = str(params["backup_id"])
-    target: TargetConfig = config.target(str(params["target"]))
-    named = target.provider_ref()
-    if target.kind != "railway-volume" or named is None:
-        raise ConfigError(
-            f"target {target.name!r} is a {target.kind} target, not a railway-volume target",
-            file=config.path,
-            hint="volume restores need a [[targets]] entry with kind = \"railway-volume\"",
-        )
-    key, ref = named
-    assert isinstance(ref, RailwaySourceRef)
-    fields = ref.model_dump(exclude={"token"})
-    hidden = referenced_env_names(config)
-    token_ref: SecretRef = ref.token
-
-    def provider() -> Provider:
-        providers, gaps = load_providers([key])
-        p = providers.get(key)
-        if p is None:
-            raise StepError(f"the {key} provider could not be loaded", hint=gaps[0].reason if gaps else None)
-        return p
+def volume_restore_workflow(req: VolumeRestoreRequest) -> Workflow:
+    backup_id = req.backup_id
+    fields = {k: req.ref[k] for k in ("project", "environment", "service")}
+    key = "railway"
 
     def pctx() -> ProviderContext:
-        # Endpoint overrides and settings only: no configured secret variable is visible to the provider.
-        env = {k: v for k, v in environ.items() if k not in hidden}
-        return ProviderContext(settings=dict(config.providers.get(key) or {}), env=env)
+        return ProviderContext(settings=dict(req.settings), env=dict(req.env))
 
     def describe(ctx: StepContext) -> dict[str, Any]:
         token = ctx.secret("token")
         Redactor.global_().add(token)
-        try:
-            return provider().describe_volume_restore(fields, backup_id, token, pctx())
-        except NotImplementedError:
-            raise StepError(f"the {key} provider cannot restore volume backups") from None
+        return describe_volume_restore(fields, backup_id, token, pctx())
 
     def read(ctx: StepContext) -> dict[str, Any]:
         return describe(ctx)
@@ -85,8 +56,8 @@ def volume_restore_workflow(
             "(volumeInstanceBackupRestore), commit the staged change (environmentPatchCommitStaged), wait "
             "until the platform's workflow completes",
             "target": {
-                "name": target.name,
-                "kind": target.kind,
+                "name": req.target,
+                "kind": "volume",
                 "provider": key,
                 "project": d["project"],
                 "environment": d["environment"],
@@ -120,17 +91,14 @@ def volume_restore_workflow(
                 "the approval does not cover what is there now. Start a new restore to get a fresh plan"
             )
         token = ctx.secret("token")
-        try:
-            return provider().restore_volume_backup(
-                fields,
-                backup_id,
-                token,
-                pctx(),
-                volume_instance_id=approved["volume_instance"]["id"],
-                commit_message=approved["commit_message"],
-            )
-        except NotImplementedError:
-            raise StepPreconditionFailed(f"the {key} provider cannot restore volume backups") from None
+        return restore_volume_backup(
+            fields,
+            backup_id,
+            token,
+            pctx(),
+            volume_instance_id=approved["volume_instance"]["id"],
+            commit_message=approved["commit_message"],
+        )
 
     def report(ctx: StepContext) -> dict[str, Any]:
         p = ctx.outputs["plan"]
@@ -142,9 +110,10 @@ def volume_restore_workflow(
             "removed_backups": p["will_be_lost"]["newer_backups"],
             "approved": ctx.outputs["approval"],
             "restore": ctx.outputs["restore"],
+            "summary": _summary(p),
         }
 
-    token = {"token": token_ref}
+    token = {"token": req.token}
     return Workflow(
         VOLUME_RESTORE_WORKFLOW,
         (
@@ -159,5 +128,15 @@ def volume_restore_workflow(
             ),
             Read("report", report, description="summary for the run record"),
         ),
-        title=f"restore volume backup {backup_id} into {target.name}",
+        title=f"restore volume backup {backup_id} into {req.target}",
     )
+
+
+def _summary(plan: dict[str, Any]) -> list[str]:
+    t, b, vi = plan["target"], plan["backup"], plan["volume_instance"]
+    where = "/".join(str((t.get(k) or {}).get("name")) for k in ("project", "environment", "service"))
+    return [
+        f"restored volume backup {b.get('id')} ({b.get('created_at')}) into the volume at "
+        f"{vi.get('mount_path')} of {where} (target {t.get('name')})",
+        f"backups newer than it, removed by the platform: {len(plan['will_be_lost']['newer_backups'] or [])}",
+    ]
