@@ -99,7 +99,18 @@ class _Resolver:
         for ws in workspaces:
             nodes += self.c.paginate(Q.WORKSPACE_PROJECTS, {"workspaceId": ws["id"]}, ("workspace", "projects"),
                                      auth=self.auth)
-        return _pick(nodes, want, "project", "in the token's workspaces")
+        nodes += self.shared_projects()
+        return _pick(nodes, want, "project", "in the token's workspaces or shared with its user")
+
+    def shared_projects(self) -> list[dict[str, Any]]:
+        """Projects the user was invited to directly: Railway lists them only under ``externalWorkspaces``
+        (there are no personal projects outside a workspace any more). Workspace tokens have no user: none."""
+        try:
+            ext = self.c.query(Q.EXTERNAL_WORKSPACES, auth=self.auth)["externalWorkspaces"] or []
+        except RailwayNotAuthorized:
+            return []
+        return [{"id": p["id"], "name": p.get("name"), "workspaceId": p.get("workspaceId") or w.get("id")}
+                for w in ext if w.get("currentSessionHasAccess") is not False for p in (w.get("projects") or ())]
 
     def environment(self, want: str, project: dict[str, Any]) -> dict[str, Any]:
         if self.project_token is not None:

@@ -171,7 +171,7 @@ def test_private_url_is_used_only_when_reachable(world: World) -> None:
 
 
 @pytest.mark.parametrize(("field", "value", "says"), [
-    ("project", "nope", "no project 'nope' in the token's workspaces (found: shop)"),
+    ("project", "nope", "no project 'nope' in the token's workspaces or shared with its user (found: shop)"),
     ("environment", "staging", "no environment 'staging' in project 'shop' (found: production)"),
     ("service", "Mongo", "no service 'Mongo' in shop/production (found: Postgres, Postgres-private"),
 ])

@@ -16,6 +16,8 @@ from auditor.cli import app
 from auditor.config import load_config
 from auditor.errors import ApprovalRequired, ConfigError
 
+from providers.railway.restore_workflow import VOLUME_RESTORE_STEPS
+
 from .test_cli import schema
 
 RUN_ID = re.compile(r"run_[0-9a-f]{12}")
@@ -45,6 +47,7 @@ class VolumeEnv:
             f'railway = {{ project = "shop", environment = "production", service = "Postgres", token = "env:{TOKEN_ENV}" }}\n'
             "\n[providers.railway]\n"
             f'url = "{fake.url}"\n'
+            "restore_poll_interval_s = 0\n"
         )
         monkeypatch.setenv(TOKEN_ENV, self.token)
         self.outputs: list[str] = []
@@ -70,6 +73,11 @@ class VolumeEnv:
         jsonschema.validate(doc, schema("runs-show.json"))
         return doc  # type: ignore[no-any-return]
 
+    def show_latest(self) -> str:
+        code, out = self.cli("runs", "list", "--json")
+        assert code == 0, out
+        return str(json.loads(out)[0]["id"])
+
     def backup_ids(self) -> set[str]:
         return {b.id for b in self.fake.scenario.backups.values() if b.volume_instance_id == self.vi.id}
 
@@ -91,7 +99,7 @@ def test_without_approval_no_mutation_reaches_railway(vol: VolumeEnv, canaries, 
     assert plan["backup"]["id"] == vol.chosen.id and plan["backup"]["created_at"] == vol.chosen.created_at
     assert [b["id"] for b in plan["will_be_lost"]["newer_backups"]] == vol.newer
     assert plan["will_be_lost"]["current_size_mb"] == vol.vi.current_size_mb
-    assert [s["name"] for s in doc["steps"]] == ["read", "plan", "approval", "restore", "report"]
+    assert [s["name"] for s in doc["steps"]] == list(VOLUME_RESTORE_STEPS)
     code, _ = vol.cli("reject", run_id, "--as", "bob")
     assert code == 4
     assert vol.fake.mutations == [] and vol.backup_ids() == before
@@ -115,7 +123,7 @@ def test_with_approval_stage_then_commit_and_newer_backups_are_gone(vol: VolumeE
     assert vol.fake.scenario.restores[0]["backup_id"] == vol.chosen.id
     done = vol.show(run_id)
     assert done["state"] == "succeeded"
-    assert [s["state"] for s in done["steps"]] == ["finished"] * 5
+    assert [s["state"] for s in done["steps"]] == ["finished"] * len(VOLUME_RESTORE_STEPS)
     canaries.assert_absent(texts=vol.outputs, trees=[tmp_path])
 
 

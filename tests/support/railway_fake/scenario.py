@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
+from typing import Any
 from datetime import UTC, datetime, timedelta
 
 __all__ = [
@@ -65,6 +66,8 @@ class ServiceInstance:
     environment_id: str
     image: str | None = None
     repo: str | None = None
+    num_replicas: int = 1  # > 1: a replicated (HA) database service, which Railway refuses to restore
+    deployments: list[dict[str, str]] = field(default_factory=list)  # newest last: {id, status, createdAt}
 
 
 @dataclass
@@ -159,9 +162,18 @@ class Scenario:
     project_token_can_delete: bool = True  # undocumented in reality; the fake lets it, to be pessimistic
     now: datetime = field(default_factory=lambda: datetime.now(UTC))
     # Staged (uncommitted) changes per environment id, applied by environmentPatchCommitStaged.
-    staged: dict[str, list[dict[str, str]]] = field(default_factory=dict)
-    restores: list[dict[str, str]] = field(default_factory=list)  # committed volume restores
-    workflows: dict[str, str] = field(default_factory=dict)  # workflow id -> status
+    # Each change: {"kind": "volume_restore" | "variables", "section": "volumes" | "services", "id": …,
+    # "config": {…} (what environmentStagedChanges shows), plus what the commit needs to apply it}.
+    staged: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    restores: list[dict[str, Any]] = field(default_factory=list)  # committed volume restores
+    commits: list[dict[str, Any]] = field(default_factory=list)  # every commit: environment, changes applied
+    # workflow id -> {"status", "error", "polls_left", "on_complete": change to stage or None}
+    workflows: dict[str, dict[str, Any]] = field(default_factory=dict)
+    stage_polls: int = 3  # workflowStatus answers Running this many times before the staging completes
+    stage_error: str | None = None  # the staging workflow ends in Error with this text (nothing is staged)
+    on_stage_complete: list[Any] = field(default_factory=list)  # callables run when a staging completes
+    # externalWorkspaces: user id -> [(workspace id, project ids)]: projects shared with the user directly
+    external: dict[str, list[tuple[str, list[str]]]] = field(default_factory=dict)
 
     # -- builders --------------------------------------------------------------------------------
     def user(self, email: str, name: str = "") -> User:
@@ -234,6 +246,21 @@ class Scenario:
         """Only the private-network DATABASE_URL (no TCP proxy): public networking is off."""
         self.variables.append(Variable(env.id, svc.id, "DATABASE_URL", value or
                                        f"postgresql://postgres:{_id()}@postgres.railway.internal:5432/railway"))
+
+    def share_project(self, user: User, p: Project) -> None:
+        """Invite ``user`` to project ``p`` directly (not to its workspace): reachable via externalWorkspaces."""
+        entries = self.external.setdefault(user.id, [])
+        for ws_id, pids in entries:
+            if ws_id == p.workspace_id:
+                pids.append(p.id)
+                return
+        entries.append((p.workspace_id, [p.id]))
+
+    def stage_variable(self, env: Environment, svc: Service, name: str, value: str) -> None:
+        """A second actor stages a variable change in ``env`` (applied by the next commit, whoever sends it)."""
+        self.staged.setdefault(env.id, []).append(
+            {"kind": "variables", "section": "services", "id": svc.id,
+             "config": {"variables": {name: {"value": value}}}, "env": env.id, "name": name, "value": value})
 
     def token(self, key: str, kind: str, value: str | None = None, **kw: object) -> Token:
         """Register a token under ``key`` (scenario name); ``name=`` is the token's own display name."""

@@ -12,6 +12,13 @@
 * ``mutations``: every mutation attempt (even invalid or unauthorised ones); a few are implemented
   (volumeDelete, volumeInstanceBackupDelete/Create/Restore, environmentPatchCommitStaged, projectDelete,
   …); ``workflow_polls`` logs ``workflowStatus`` queries, the rest are recorded and accepted.
+* Restores behave like Railway (reference section 7): ``volumeInstanceBackupRestore`` starts a workflow
+  that answers Running for ``scenario.stage_polls`` polls and only then stages the volume swap (or ends in
+  Error with ``scenario.stage_error``, staging nothing); ``environmentStagedChanges`` shows the
+  environment's whole staged patch; ``environmentPatchCommitStaged`` applies *everything* staged (also a
+  change a second actor staged, see ``Scenario.stage_variable``), starts a deployment of each touched
+  service unless ``skipDeploys``, and returns a String that is no workflow id (``workflowStatus`` on it
+  says NotFound). Projects shared with a user directly are reachable only through ``externalWorkspaces``.
 """
 
 from __future__ import annotations
@@ -38,7 +45,7 @@ from graphql import (
     validate,
 )
 
-from .scenario import Scenario, Token, VolumeInstance, default_scenario, iso
+from .scenario import Scenario, Token, Variable, VolumeInstance, default_scenario, iso
 
 __all__ = ["RailwayFakeServer", "SCHEMA_PATH", "load_schema", "NOT_AUTHORIZED"]
 
@@ -105,13 +112,20 @@ class _Ctx:
     def reachable_workspaces(self) -> list[Any]:
         return [w for w in self.s.workspaces.values() if self.ws_ok(w.id, identity=True)]
 
+    def shared_project_ids(self) -> set[str]:
+        """Projects the user was invited to directly (externalWorkspaces); user tokens only."""
+        u = self.user()
+        if u is None or self.t is None or self.t.forbidden:
+            return set()
+        return {pid for _ws, pids in self.s.external.get(u.id, []) for pid in pids}
+
     def project_ok(self, pid: str) -> bool:
         p = self.s.projects.get(pid)
         if p is None or p.deleted:
             return False
         if self.project and self.t is not None:
             return pid == self.t.project_id and not self.t.forbidden
-        return self.ws_ok(p.workspace_id)
+        return self.ws_ok(p.workspace_id) or pid in self.shared_project_ids()
 
     def env_ok(self, eid: str) -> bool:
         e = self.s.environments.get(eid)
@@ -219,7 +233,10 @@ class _Ctx:
         svc = s.services[si.service_id]
         return {"id": si.id, "serviceId": si.service_id, "serviceName": svc.name, "environmentId": si.environment_id,
                 "createdAt": iso(s.now - timedelta(days=80)), "updatedAt": iso(s.now), "deletedAt": None,
-                "numReplicas": 1, "region": "us-west2", "startCommand": None,
+                "numReplicas": si.num_replicas, "region": "us-west2", "startCommand": None,
+                "latestDeployment": ({"id": si.deployments[-1]["id"], "status": si.deployments[-1]["status"],
+                                      "createdAt": si.deployments[-1]["createdAt"], "environmentId": si.environment_id,
+                                      "serviceId": si.service_id} if si.deployments else None),
                 "source": {"image": si.image, "repo": si.repo}, "service": lambda info: self.service_v(svc)}
 
     def volume_v(self, v: Any) -> dict[str, Any]:
@@ -290,8 +307,29 @@ class _Query:
         return self.c.workspace(self.c.s.workspaces[workspaceId])
 
     def externalWorkspaces(self, info: Any, projectId: str | None = None) -> Any:
-        self.c.need(self.c.user() is not None)
-        return []
+        u = self.c.user()
+        self.c.need(u is not None)
+        out = []
+        for ws_id, pids in self.c.s.external.get(u.id, []):
+            ws = self.c.s.workspaces[ws_id]
+            projects = [self.c.project_v(self.c.s.projects[p]) for p in pids
+                        if self.c.project_ok(p) and (projectId is None or p == projectId)]
+            out.append({"id": ws.id, "name": ws.name, "plan": ws.plan, "teamId": ws.id,
+                        "currentSessionHasAccess": True, "projects": projects})
+        return out
+
+    def environmentStagedChanges(self, info: Any, environmentId: str) -> Any:
+        self.c.need(environmentId in self.c.s.environments and self.c.env_ok(environmentId))
+        patch: dict[str, Any] = {}
+        for ch in self.c.s.staged.get(environmentId, []):
+            section = patch.setdefault(ch["section"], {})
+            entry = section.setdefault(ch["id"], {})
+            for k, v in ch["config"].items():
+                entry[k] = {**entry.get(k, {}), **v} if isinstance(v, dict) else v
+        now = iso(self.c.s.now)
+        return {"id": f"patch-{environmentId[:8]}", "environmentId": environmentId, "status": "STAGED",
+                "createdAt": now, "updatedAt": now, "appliedAt": None, "appliedBy": None,
+                "lastAppliedError": None, "message": None, "patch": lambda info, **kw: patch}
 
     def projects(self, info: Any, workspaceId: str | None = None, **kw: Any) -> Any:
         self.c.need(self.c.bearer)
@@ -374,8 +412,25 @@ class _Query:
 
     def workflowStatus(self, info: Any, workflowId: str) -> Any:
         self.c.need(self.c.t is not None)
-        self.c.srv.workflow_polls.append({"workflowId": workflowId})
-        return {"status": self.c.s.workflows.get(workflowId, "Complete"), "error": None}
+        wf = self.c.s.workflows.get(workflowId)
+        if wf is None:
+            status, error = "NotFound", None
+        else:
+            if wf["status"] == "Running":
+                wf["polls_left"] -= 1
+                if wf["polls_left"] <= 0:
+                    if wf.get("error"):
+                        wf["status"] = "Error"
+                    else:
+                        wf["status"] = "Complete"
+                        change = wf.get("on_complete")
+                        if change is not None:  # the copy is done: only now is the swap staged
+                            self.c.s.staged.setdefault(change["env"], []).append(change)
+                        for hook in self.c.s.on_stage_complete:  # e.g. a second actor stages something
+                            hook()
+            status, error = wf["status"], wf.get("error")
+        self.c.srv.workflow_polls.append({"workflowId": workflowId, "status": status})
+        return {"status": status, "error": error}
 
     def apiTokens(self, info: Any, **kw: Any) -> Any:
         u = self.c.user()
@@ -439,27 +494,47 @@ class _Mutation:
         self.c.need(b is not None and b.volume_instance_id == vi.id and self._can_delete_in_project(
             self.c.s.environments[vi.environment_id].project_id))
         wid = str(uuid.uuid4())
-        self.c.s.staged.setdefault(vi.environment_id, []).append(
-            {"kind": "volume_restore", "volume_instance_id": vi.id, "backup_id": volumeInstanceBackupId})
-        self.c.s.workflows[wid] = "Complete"
+        change = {"kind": "volume_restore", "section": "volumes", "id": vi.volume_id, "env": vi.environment_id,
+                  "config": {"restore": {"volumeInstanceBackupId": volumeInstanceBackupId, "workflowId": wid}},
+                  "volume_instance_id": vi.id, "backup_id": volumeInstanceBackupId, "service_id": vi.service_id}
+        error = self.c.s.stage_error
+        self.c.s.workflows[wid] = {"status": "Running", "polls_left": max(1, self.c.s.stage_polls),
+                                   "error": error, "on_complete": None if error else change}
         return {"workflowId": wid}
 
     def environmentPatchCommitStaged(self, info: Any, environmentId: str, commitMessage: str | None = None,
                                      skipDeploys: bool | None = None) -> str:
-        """Applies the environment's staged changes: a volume restore removes the backups newer than it."""
-        e = self.c.s.environments.get(environmentId)
+        """Applies the environment's whole staged patch: a volume restore removes the backups newer than it,
+        a staged variable is set; each touched service redeploys unless ``skipDeploys``."""
+        s = self.c.s
+        e = s.environments.get(environmentId)
         self.c.need(e is not None and self._can_delete_in_project(e.project_id))
-        for change in self.c.s.staged.pop(environmentId, []):
-            restored = self.c.s.backups[change["backup_id"]]
-            for bid, b in list(self.c.s.backups.items()):
-                if b.volume_instance_id == change["volume_instance_id"] and b.created_at > restored.created_at:
-                    del self.c.s.backups[bid]
-            vi = self.c.s.volume_instances[change["volume_instance_id"]]
-            vi.current_size_mb = float(restored.used_mb)
-            self.c.s.restores.append({**change, "commit_message": commitMessage or ""})
-        wid = str(uuid.uuid4())
-        self.c.s.workflows[wid] = "Complete"
-        return wid
+        applied = s.staged.pop(environmentId, [])
+        touched: set[str] = set()
+        for change in applied:
+            if change["kind"] == "volume_restore":
+                restored = s.backups[change["backup_id"]]
+                for bid, b in list(s.backups.items()):
+                    if b.volume_instance_id == change["volume_instance_id"] and b.created_at > restored.created_at:
+                        del s.backups[bid]
+                vi = s.volume_instances[change["volume_instance_id"]]
+                vi.current_size_mb, vi.state = float(restored.used_mb), "READY"
+                s.restores.append({"volume_instance_id": vi.id, "backup_id": change["backup_id"],
+                                   "commit_message": commitMessage or ""})
+                if change.get("service_id"):
+                    touched.add(change["service_id"])
+            elif change["kind"] == "variables":
+                s.variables[:] = [v for v in s.variables if not (v.environment_id == environmentId and
+                                                                 v.service_id == change["id"] and v.name == change["name"])]
+                s.variables.append(Variable(environmentId, change["id"], change["name"], change["value"]))
+                touched.add(change["id"])
+        if not skipDeploys:
+            for si in s.service_instances.values():
+                if si.environment_id == environmentId and si.service_id in touched:
+                    si.deployments.append({"id": str(uuid.uuid4()), "status": "DEPLOYING", "createdAt": iso(s.now)})
+        s.commits.append({"environment_id": environmentId, "changes": [c["kind"] for c in applied],
+                          "skip_deploys": skipDeploys, "commit_message": commitMessage})
+        return str(uuid.uuid4())  # not a workflow id: nothing documents it as one
 
     def projectDelete(self, info: Any, id: str) -> bool:
         self.c.need(self._can_delete_in_project(id))
