@@ -221,3 +221,34 @@ def test_offsite_backup_of_a_railway_database_makes_its_volume_recoverable(world
     assert offsite.protects == vol.id and offsite.same_blast_radius is False
     (exp,) = [e for e in after.exposure if e.credential == exp.credential]
     assert vol.id in exp.can_destroy and vol.id not in exp.unrecoverable + exp.possibly_unrecoverable
+
+
+def test_a_project_shared_directly_with_the_user_is_backed_up_by_name(world: World) -> None:
+    """Railway lists projects a user was invited to (not their workspace) only under externalWorkspaces."""
+    s = world.fake.scenario
+    alice = s.users[s.tokens["account"].user_id or ""]
+    outsider = s.user("carol@example.com", "Carol")
+    agency = s.workspace("agency", [outsider])
+    client = s.project(agency, "client-db")
+    pg = s.service(client, "Postgres")
+    s.public_url(s.env(client, "production"), pg, value=world.db_url)
+    s.share_project(alice, client)
+    assert agency.id not in alice.workspace_ids
+    cfg = world.setup.path
+    cfg.write_text(cfg.read_text() + textwrap.dedent("""
+        [[sources]]
+        name = "client"
+        provider = "railway"
+        ref = { project = "client-db" }
+        token = "env:RAILWAY_API_TOKEN"
+
+        [[backups]]
+        source = "client"
+        store = "offsite"
+        """))
+    res = cli(world.setup, "backup", "run", "client", "--json")
+    assert res.returncode == 0, res.stderr
+    assert json.loads(res.stdout)["status"] == "complete"
+    (m,) = [Manifest.from_json(p.read_bytes()) for p in world.store.rglob("*.manifest.json")]
+    assert m.source.via == "railway:client-db/production/Postgres" and m.expected_counts() == EXPECTED
+    assert "externalWorkspaces" in [f for r in world.fake.requests for f in r.get("fields", ())]

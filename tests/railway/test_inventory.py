@@ -179,3 +179,20 @@ def test_bigger_world_pages_through_everything(provider, railway_fake, make_ctx)
     inv = provider.inventory(_creds(provider, ctx, railway_fake, ("workspace", "api_token")), ctx)
     assert sum(1 for r in inv.resources if r.type == "volume" and "extra-vol" in r.name) == 15
     assert inv.gaps == ()
+
+
+def test_a_project_shared_only_through_external_workspaces_is_inventoried(provider, railway_fake, make_ctx):
+    s = railway_fake.scenario
+    alice = s.users[s.tokens["account"].user_id]
+    secret = next(p for p in s.projects.values() if p.name == "bob-secret")
+    ctx = make_ctx(railway_fake.url)
+    before = provider.inventory(_creds(provider, ctx, railway_fake, ("account", "api_token")), ctx)
+    assert not any(r.name.startswith("bob-secret") for r in before.resources)
+    s.share_project(alice, secret)
+    inv = provider.inventory(_creds(provider, ctx, railway_fake, ("account", "api_token")), ctx)
+    assert inv.gaps == ()
+    assert any(r.type == "project" and r.name == "bob-secret" for r in inv.resources)
+    vol = _vol(inv, "bob-secret/production/Postgres:bob-pg")
+    assert vol.holds_data
+    # bob's other projects stay out of reach: only the shared one is visible
+    assert not any(r.type == "project" and r.name.startswith("bob-") and r.name != "bob-secret" for r in inv.resources)

@@ -168,3 +168,27 @@ def test_a_replicated_service_is_refused_at_plan_time(vol: VolumeEnv) -> None:
     assert steps["read"] == "finished" and steps["plan"] == "failed" and doc["plan"] is None
     assert "replicated, HA database" in doc["message"]
     assert vol.fake.mutations == []
+
+
+def test_a_volume_in_a_project_shared_through_external_workspaces_is_restored_through_the_gate(
+        vol: VolumeEnv) -> None:
+    from datetime import timedelta
+
+    s = _scenario(vol)
+    alice = s.users[s.tokens["account"].user_id or ""]
+    secret = next(p for p in s.projects.values() if p.name == "bob-secret")
+    bpg = next(x for x in s.services.values() if x.project_id == secret.id and x.name == "Postgres")
+    vi = next(v for v in s.volume_instances.values() if v.service_id == bpg.id)
+    old, newer = s.backup(vi, timedelta(days=2)), s.backup(vi, timedelta(hours=2))
+    vol.config_path.write_text(vol.config_path.read_text().replace('project = "shop"', 'project = "bob-secret"'))
+    code, out = vol.cli("restore", old.id, "--target", "shop-volume", "--as", "alice")
+    assert code == 1 and "no project 'bob-secret'" in out  # not shared yet: out of reach
+    s.share_project(alice, secret)
+    run_id = vol.start(old.id)
+    plan = vol.show(run_id)["plan"]
+    assert plan["target"]["project"]["name"] == "bob-secret"
+    assert [b["id"] for b in plan["will_be_lost"]["newer_backups"]] == [newer.id]
+    assert vol.fake.mutations == []  # nothing before the approval
+    code, out = _approve(vol, run_id)
+    assert code == 0, out
+    assert s.restores[-1]["backup_id"] == old.id and newer.id not in s.backups
