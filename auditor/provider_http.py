@@ -32,7 +32,7 @@ import httpx
 
 from .errors import ProviderError
 from .http import ApiClient
-from .model import CoverageGap, Credential, Inventory, Status
+from .model import CoverageGap, Credential, Inventory, Status, Verdict
 from .provider import Provider, ProviderContext
 
 __all__ = [
@@ -103,21 +103,21 @@ class HttpProvider(Provider):
     @staticmethod
     def rejected(credential: Credential, reason: str, *, root_equivalent: bool | None) -> Credential:
         """The provider refused the credential: invalid, no capabilities, `reason` as its only reason."""
-        return credential.model_copy(
-            update={
-                "status": Status.invalid,
-                "root_equivalent": root_equivalent,
-                "capabilities": (),
-                "possible_capabilities": (),
-                "reasons": (reason,),
-            }
+        return credential.judged(
+            Verdict(
+                status=Status.invalid,
+                root_equivalent=root_equivalent,
+                capabilities=(),
+                possible_capabilities=(),
+                reasons=(reason,),
+            )
         )
 
     @staticmethod
     def could_not_verify(credential: Credential, why: str) -> Credential:
         """Verification failed (provider unreachable, garbage answer): status error, reason appended."""
-        return credential.model_copy(
-            update={"status": Status.error, "reasons": credential.reasons + (f"Could not verify: {why}",)}
+        return credential.judged(
+            Verdict(status=Status.error, reasons=credential.reasons + (f"Could not verify: {why}",))
         )
 
     # -- credentials to inspect ----------------------------------------------------------------------------
