@@ -8,6 +8,10 @@ and supplies what every HTTP provider otherwise writes again:
   (`require_safe_url`), else `ProviderError`.
 * `client(ctx)`: an `ApiClient` for that endpoint (or for another URL of the same provider), with
   the context's timeout, retries and sleep, over one verified TLS context shared by the process.
+* `identify()`: read-only, as fetch plus judgement: ``judge(cred, fetch(api, cred))`` over a fresh client
+  gives a `Verdict` that `Credential.judged` applies (`fetch` asks the provider, `judge` is pure and testable
+  without HTTP); a credential the provider refuses with HTTP 401 becomes `rejected(rejected_reason)`; kinds
+  for which `identifiable()` is false (e.g. refresh tokens) and offline runs are left as `classify()` made them.
 * `rejected()` and `could_not_verify()`: what `identify()` returns when the provider refuses the
   credential or cannot be asked.
 * `error_gap(cred)` and `verified_credentials()`: a credential whose verification failed becomes a
@@ -30,7 +34,7 @@ from typing import Any, ClassVar
 
 import httpx
 
-from .errors import ProviderError
+from .errors import ProviderAuthError, ProviderError
 from .http import ApiClient
 from .model import CoverageGap, Credential, Inventory, Status, Verdict
 from .provider import Provider, ProviderContext
@@ -98,6 +102,33 @@ class HttpProvider(Provider):
             sleep=ctx.sleep,
             transport=tls_transport(),
         )
+
+    # -- identify: fetch, then a pure judgement ------------------------------------------------------------
+    # what `identify` says when the provider refuses the credential with HTTP 401
+    rejected_reason: ClassVar[str] = "The provider rejected the credential (HTTP 401): it is revoked or expired."
+
+    def identifiable(self, credential: Credential) -> bool:
+        """Whether `identify` asks the provider about this credential (False: left as `classify` made it)."""
+        return True
+
+    def identify(self, credential: Credential, ctx: ProviderContext) -> Credential:
+        if ctx.offline or not self.identifiable(credential):
+            return credential
+        with self.client(ctx) as api:
+            try:
+                return credential.judged(self.judge(credential, self.fetch(api, credential)))
+            except ProviderAuthError:
+                return self.rejected(credential, self.rejected_reason, root_equivalent=None)
+
+    @staticmethod
+    def fetch(api: ApiClient, credential: Credential, /) -> Any:
+        """What the read-only calls show about `credential` (a provider's own facts record)."""
+        raise NotImplementedError("implement fetch and judge, or override identify")
+
+    @staticmethod
+    def judge(credential: Credential, seen: Any, /) -> Verdict:
+        """The verdict from what `fetch` saw: pure, no HTTP."""
+        raise NotImplementedError("implement fetch and judge, or override identify")
 
     # -- identify outcomes ---------------------------------------------------------------------------------
     @staticmethod

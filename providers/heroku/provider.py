@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
-from auditor.errors import BlastwallError, ProviderAuthError, ProviderError
+from auditor.errors import BlastwallError, ProviderError
 from auditor.http import ApiClient, BearerAuth
 from auditor.model import Backup, Credential, Finding, Inventory, Resource, Severity, Status
 from auditor.provider import ProviderContext, Recogniser
@@ -255,22 +255,9 @@ class HerokuProvider(HttpProvider):
         )
 
     # -- identify (read-only) ------------------------------------------------------------------------------
-    def identify(self, credential: Credential, ctx: ProviderContext) -> Credential:
-        if ctx.offline:
-            return credential
-        main, _ = _urls(ctx)
-        with self.client(ctx, main) as api:
-            try:
-                return self._identify(api, credential)
-            except ProviderAuthError:
-                return self.rejected(
-                    credential,
-                    "Heroku rejected the token (HTTP 401): it is revoked, expired or mistyped.",
-                    root_equivalent=None,
-                )
-
-    def _identify(self, api: ApiClient, cred: Credential) -> Credential:
-        return cred.judged(judge_token(cred, _fetch(api, cred)))
+    rejected_reason = "Heroku rejected the token (HTTP 401): it is revoked, expired or mistyped."
+    fetch = staticmethod(_fetch)
+    judge = staticmethod(judge_token)
 
     # -- inventory (read-only) -----------------------------------------------------------------------------
     def inventory(self, credentials: Sequence[Credential], ctx: ProviderContext) -> Inventory:

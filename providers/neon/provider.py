@@ -246,21 +246,12 @@ class NeonProvider(HttpProvider):
         )
 
     # -- identify (read-only) ------------------------------------------------------------------------------
-    def identify(self, credential: Credential, ctx: ProviderContext) -> Credential:
-        if ctx.offline or credential.kind == "cli_refresh_token":
-            return credential
-        with self.client(ctx) as api:
-            try:
-                return self._identify(api, credential)
-            except ProviderAuthError:
-                return self.rejected(
-                    credential,
-                    "Neon rejected the key (HTTP 401): it is revoked, expired or mistyped.",
-                    root_equivalent=None,
-                )
+    rejected_reason = "Neon rejected the key (HTTP 401): it is revoked, expired or mistyped."
+    fetch = staticmethod(_fetch)
+    judge = staticmethod(judge_key)
 
-    def _identify(self, api: ApiClient, cred: Credential) -> Credential:
-        return cred.judged(judge_key(cred, _fetch(api, cred)))
+    def identifiable(self, credential: Credential) -> bool:
+        return credential.kind != "cli_refresh_token"
 
     # -- inventory (read-only) -----------------------------------------------------------------------------
     def inventory(self, credentials: Sequence[Credential], ctx: ProviderContext) -> Inventory:

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
-from auditor.errors import BlastwallError, ProviderAuthError, ProviderError
+from auditor.errors import BlastwallError, ProviderError
 from auditor.http import ApiClient, BearerAuth
 from auditor.model import Backup, Credential, Finding, Inventory, Resource, Severity, Status
 from auditor.provider import ProviderContext, Recogniser
@@ -256,21 +256,12 @@ class RenderProvider(HttpProvider):
         )
 
     # -- identify (read-only) ------------------------------------------------------------------------------
-    def identify(self, credential: Credential, ctx: ProviderContext) -> Credential:
-        if ctx.offline or credential.kind == "cli_refresh_token":
-            return credential
-        with self.client(ctx) as api:
-            try:
-                return self._identify(api, credential)
-            except ProviderAuthError:
-                return self.rejected(
-                    credential,
-                    "Render rejected the key (HTTP 401): it is revoked, expired or mistyped.",
-                    root_equivalent=None,
-                )
+    rejected_reason = "Render rejected the key (HTTP 401): it is revoked, expired or mistyped."
+    fetch = staticmethod(_fetch)
+    judge = staticmethod(judge_key)
 
-    def _identify(self, api: ApiClient, cred: Credential) -> Credential:
-        return cred.judged(judge_key(cred, _fetch(api, cred)))
+    def identifiable(self, credential: Credential) -> bool:
+        return credential.kind != "cli_refresh_token"
 
     # -- inventory (read-only) -----------------------------------------------------------------------------
     def inventory(self, credentials: Sequence[Credential], ctx: ProviderContext) -> Inventory:

@@ -30,7 +30,7 @@ from typing import Any
 
 import httpx
 
-from auditor.errors import BlastwallError, ProviderAuthError, ProviderError
+from auditor.errors import BlastwallError, ProviderError
 from auditor.http import ApiClient, BearerAuth
 from auditor.model import Backup, Credential, Finding, Inventory, Resource, Severity, Status
 from auditor.provider import ProviderContext, Recogniser
@@ -303,21 +303,12 @@ class SupabaseProvider(HttpProvider):
         )
 
     # -- identify (read-only) ------------------------------------------------------------------------------
-    def identify(self, credential: Credential, ctx: ProviderContext) -> Credential:
-        if ctx.offline or credential.kind not in ("personal_access_token", "oauth_token"):
-            return credential
-        with self.client(ctx) as api:
-            try:
-                return self._identify(api, credential)
-            except ProviderAuthError:
-                return self.rejected(
-                    credential,
-                    "Supabase rejected the token (HTTP 401): it is revoked, expired or mistyped.",
-                    root_equivalent=None,
-                )
+    rejected_reason = "Supabase rejected the token (HTTP 401): it is revoked, expired or mistyped."
+    fetch = staticmethod(_fetch)
+    judge = staticmethod(judge_token)
 
-    def _identify(self, api: ApiClient, cred: Credential) -> Credential:
-        return cred.judged(judge_token(cred, _fetch(api, cred)))
+    def identifiable(self, credential: Credential) -> bool:
+        return credential.kind in ("personal_access_token", "oauth_token")
 
     # -- inventory (read-only) -----------------------------------------------------------------------------
     def inventory(self, credentials: Sequence[Credential], ctx: ProviderContext) -> Inventory:

@@ -317,21 +317,12 @@ class VercelProvider(HttpProvider):
         )
 
     # -- identify (read-only) ------------------------------------------------------------------------------
-    def identify(self, credential: Credential, ctx: ProviderContext) -> Credential:
-        if ctx.offline or credential.kind not in _API_KINDS:
-            return credential
-        with self.client(ctx) as api:
-            try:
-                return self._identify(api, credential)
-            except ProviderAuthError:
-                return self.rejected(
-                    credential,
-                    "Vercel rejected the token (invalid token): it is revoked, expired or mistyped.",
-                    root_equivalent=None,
-                )
+    rejected_reason = "Vercel rejected the token (invalid token): it is revoked, expired or mistyped."
+    fetch = staticmethod(_fetch)
+    judge = staticmethod(judge_token)
 
-    def _identify(self, api: ApiClient, cred: Credential) -> Credential:
-        return cred.judged(judge_token(cred, _fetch(api, cred)))
+    def identifiable(self, credential: Credential) -> bool:
+        return credential.kind in _API_KINDS
 
     # -- inventory (read-only) -----------------------------------------------------------------------------
     def inventory(self, credentials: Sequence[Credential], ctx: ProviderContext) -> Inventory:
