@@ -135,18 +135,20 @@ def call_json(
     params: Mapping[str, Any] | None = None,
     rejected: str = "credential rejected",
     malformed_hint: str = "the provider returned something that is not JSON; try again later",
+    strict_json: bool = False,
 ) -> Reply:
     """Any request: 401 raises `ProviderAuthError` (``rejected (HTTP 401)``); a 2xx answer that is not JSON
-    raises `ProviderError`; every other status comes back as a `Reply` (429/5xx after `ApiClient`'s retries)."""
+    (with ``strict_json``: any answer) raises `ProviderError`; every other status comes back as a `Reply`
+    (429/5xx after `ApiClient`'s retries)."""
     resp = api.request(method, path, auth=auth, json=json, params=params or None)
     if resp.status_code == 401:
         raise ProviderAuthError(f"{api.provider}: {rejected} (HTTP 401)")
-    if not resp.content:
+    if not resp.content and not strict_json:
         return Reply(resp.status_code, None, resp.headers)
     try:
         return Reply(resp.status_code, resp.json(), resp.headers)
     except ValueError:
-        if resp.status_code < 300:
+        if resp.status_code < 300 or strict_json:
             raise ProviderError(
                 f"{api.provider}: malformed JSON from {resp.request.url.path} (HTTP {resp.status_code})",
                 hint=malformed_hint,
