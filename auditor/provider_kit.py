@@ -1,7 +1,8 @@
 """The provider kit: what every REST provider otherwise writes again.
 
-* Errors: `Denied` (HTTP 403, the credential is valid but may not make this call; ``missing`` names the
-  permissions it lacks, never values) and `ProbeAborted` (a deliberately invalid write succeeded: stop probing).
+* `Denied`: HTTP 403, the credential is valid but may not make this call; ``missing`` names the permissions
+  it lacks (never values). (A write probe that unexpectedly succeeds is data, not an exception: the
+  providers' facts record it as ``aborted`` so that their judgement stays pure.)
 * `get_json(api, path, auth=...)`: one GET with the status mapping every provider shares: 401 raises
   `ProviderAuthError`, 403 raises `Denied` (or what ``forbidden`` builds), 404 returns None, 429 and 5xx are
   retried by `ApiClient` and then raise `ProviderUnavailable`, any other status >= 400 raises
@@ -47,7 +48,6 @@ __all__ = [
     "Denied",
     "InventoryBuilder",
     "Page",
-    "ProbeAborted",
     "Reply",
     "Verdict",
     "call_json",
@@ -68,10 +68,6 @@ class Denied(ProviderError):
     def __init__(self, message: str, missing: Sequence[str] = (), *, hint: str | None = None) -> None:
         super().__init__(message, hint=hint)
         self.missing = tuple(missing)
-
-
-class ProbeAborted(ProviderError):
-    """A deliberately invalid write succeeded: stop probing at once."""
 
 
 # -- requests ----------------------------------------------------------------------------------------------
