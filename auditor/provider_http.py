@@ -104,8 +104,13 @@ class HttpProvider(Provider):
         )
 
     # -- identify: fetch, then a pure judgement ------------------------------------------------------------
-    # what `identify` says when the provider refuses the credential with HTTP 401
+    # what `identify` says when the provider refuses the credential with HTTP 401, and the root_equivalent
+    # it then records (None: unknown; False where a refused credential can destroy nothing)
     rejected_reason: ClassVar[str] = "The provider rejected the credential (HTTP 401): it is revoked or expired."
+    rejected_root: ClassVar[bool | None] = None
+    # True: a provider error or an odd answer while verifying leaves the credential in error with the reason
+    # (`could_not_verify`); False: the error goes up to the audit, which records it as a coverage gap
+    errors_as_reasons: ClassVar[bool] = False
 
     def identifiable(self, credential: Credential) -> bool:
         """Whether `identify` asks the provider about this credential (False: left as `classify` made it)."""
@@ -114,15 +119,23 @@ class HttpProvider(Provider):
     def identify(self, credential: Credential, ctx: ProviderContext) -> Credential:
         if ctx.offline or not self.identifiable(credential):
             return credential
-        with self.client(ctx) as api:
-            try:
-                return credential.judged(self.judge(credential, self.fetch(api, credential)))
-            except ProviderAuthError:
-                return self.rejected(credential, self.rejected_reason, root_equivalent=None)
+        try:
+            with self.client(ctx) as api:
+                return credential.judged(self.judge(credential, self.fetch(api, credential, ctx)))
+        except ProviderAuthError:
+            return self.rejected(credential, self.rejected_reason, root_equivalent=self.rejected_root)
+        except ProviderError as exc:
+            if not self.errors_as_reasons:
+                raise
+            return self.could_not_verify(credential, exc.message)
+        except SHAPE_ERRORS as exc:
+            if not self.errors_as_reasons:
+                raise
+            return self.could_not_verify(credential, f"unexpected response shape ({type(exc).__name__}).")
 
     @staticmethod
-    def fetch(api: ApiClient, credential: Credential, /) -> Any:
-        """What the read-only calls show about `credential` (a provider's own facts record)."""
+    def fetch(api: ApiClient, credential: Credential, ctx: ProviderContext, /) -> Any:
+        """What the provider's calls show about `credential` (the provider's own facts record)."""
         raise NotImplementedError("implement fetch and judge, or override identify")
 
     @staticmethod

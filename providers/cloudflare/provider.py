@@ -25,7 +25,7 @@ from auditor.errors import ProviderAuthError, ProviderError
 from auditor.http import ApiClient, BearerAuth
 from auditor.model import Backup, Candidate, Credential, Inventory, Resource, Status
 from auditor.provider import FileRule, ProviderContext, Recogniser
-from auditor.provider_http import SHAPE_ERRORS, HttpProvider
+from auditor.provider_http import HttpProvider
 from auditor.provider_kit import InventoryBuilder, Verdict, call_json
 from auditor.secrets import Secret
 
@@ -150,7 +150,10 @@ class CloudflareFacts:
     token: tuple[int, Any] | None = None  # GET .../tokens/{id}: its policies
 
 
-def _fetch(client: ApiClient, cred: Credential, auth: httpx.Auth) -> CloudflareFacts:
+def _fetch(client: ApiClient, cred: Credential, ctx: ProviderContext | None = None) -> CloudflareFacts:
+    auth = _auth(cred)
+    if auth is None:
+        raise ProviderError(f"{NAME}: a Global API Key needs its e-mail")
     seen = CloudflareFacts(account_id=cred.metadata.get("account_id"))
     if cred.kind == "global_api_key":
         status, body = seen.user = _get(client, "/user", auth)
@@ -376,21 +379,14 @@ class CloudflareProvider(HttpProvider):
     # -- identify ----------------------------------------------------------------------------------------
     rejected_reason = "Cloudflare rejected the credential (HTTP 401): revoked, expired or never valid."
 
-    def identify(self, credential: Credential, ctx: ProviderContext) -> Credential:
-        if ctx.offline or credential.kind == "oauth_refresh_token":
-            return credential
-        auth = _auth(credential)
-        if auth is None:
-            return credential
-        try:
-            with self.client(ctx) as client:
-                return credential.judged(judge_credential(credential, _fetch(client, credential, auth)))
-        except ProviderAuthError:
-            return self.rejected(credential, self.rejected_reason, root_equivalent=False)
-        except ProviderError as exc:
-            return self.could_not_verify(credential, exc.message)
-        except SHAPE_ERRORS as exc:
-            return self.could_not_verify(credential, f"unexpected response shape ({type(exc).__name__}).")
+    rejected_root = False
+    errors_as_reasons = True
+    fetch = staticmethod(_fetch)
+    judge = staticmethod(judge_credential)
+
+    def identifiable(self, credential: Credential) -> bool:
+        # a global API key without its e-mail cannot be used
+        return credential.kind != "oauth_refresh_token" and _auth(credential) is not None
 
     # -- inventory --------------------------------------------------------------------------------------
     def inventory_credential(self, cred: Credential, ctx: ProviderContext) -> Inventory:

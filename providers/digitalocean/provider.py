@@ -21,11 +21,11 @@ from typing import Any
 
 import httpx
 
-from auditor.errors import ProviderAuthError, ProviderError
+from auditor.errors import ProviderError
 from auditor.http import ApiClient, BearerAuth
 from auditor.model import Backup, Candidate, Credential, Inventory, Resource, Status
 from auditor.provider import FileRule, ProviderContext, Recogniser
-from auditor.provider_http import SHAPE_ERRORS, HttpProvider
+from auditor.provider_http import HttpProvider
 from auditor.provider_kit import InventoryBuilder, Verdict, call_json
 
 log = logging.getLogger(__name__)
@@ -83,13 +83,13 @@ class DigitalOceanFacts:
     aborted: str | None = None  # a probe that unexpectedly succeeded stopped probing
 
 
-def _fetch(client: ApiClient, cred: Credential, probe_writes: bool) -> DigitalOceanFacts:
+def _fetch(client: ApiClient, cred: Credential, ctx: ProviderContext) -> DigitalOceanFacts:
     auth = BearerAuth(cred.secret)
     status, body = _call(client, "GET", "/v2/account", auth)
     if not (status == 200 and isinstance(body, dict)) and status not in (403, 404):
         raise ProviderError(f"{NAME}: HTTP {status} from /v2/account")
     account = body if status == 200 else None
-    if not probe_writes:
+    if not ctx.probe_writes:
         return DigitalOceanFacts(account, status)
     probes: dict[str, int] = {}
     for cap, (method, path, payload) in PROBES.items():
@@ -206,22 +206,14 @@ class DigitalOceanProvider(HttpProvider):
         )
 
     # -- identify ----------------------------------------------------------------------------------------
-    def identify(self, credential: Credential, ctx: ProviderContext) -> Credential:
-        if ctx.offline or credential.kind == "oauth_refresh_token":
-            return credential
-        try:
-            with self.client(ctx) as client:
-                return credential.judged(judge_token(credential, _fetch(client, credential, ctx.probe_writes)))
-        except ProviderAuthError:
-            return self.rejected(
-                credential,
-                "DigitalOcean rejected the token (HTTP 401): revoked, expired or never valid.",
-                root_equivalent=False,
-            )
-        except ProviderError as exc:
-            return self.could_not_verify(credential, exc.message)
-        except SHAPE_ERRORS as exc:
-            return self.could_not_verify(credential, f"unexpected response shape ({type(exc).__name__}).")
+    rejected_reason = "DigitalOcean rejected the token (HTTP 401): revoked, expired or never valid."
+    rejected_root = False
+    errors_as_reasons = True
+    fetch = staticmethod(_fetch)
+    judge = staticmethod(judge_token)
+
+    def identifiable(self, credential: Credential) -> bool:
+        return credential.kind != "oauth_refresh_token"
 
     # -- inventory --------------------------------------------------------------------------------------
     @staticmethod

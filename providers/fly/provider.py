@@ -21,7 +21,7 @@ from auditor.errors import ProviderAuthError, ProviderError
 from auditor.http import ApiClient
 from auditor.model import Backup, Candidate, Credential, Inventory, Resource, Status
 from auditor.provider import FileRule, ProviderContext, Recogniser
-from auditor.provider_http import SHAPE_ERRORS, HttpProvider
+from auditor.provider_http import HttpProvider
 from auditor.provider_kit import InventoryBuilder, Verdict, call_json
 from auditor.secrets import Secret
 
@@ -146,8 +146,9 @@ def _mac_verdict(scope: Scope) -> tuple[bool | None, tuple[str, ...], tuple[str,
     return False, (), (f"Macaroon for organisation(s) {orgs} without the delete action.",)
 
 
-def judge_token(cred: Credential, status: int, data: Any) -> Verdict:
+def judge_token(cred: Credential, answer: tuple[int, Any]) -> Verdict:
     """The verdict on a Fly token from its identity query's answer (HTTP status, GraphQL data); pure."""
+    status, data = answer
     base = tuple(r for r in cred.reasons if not r.endswith("not yet verified with Fly."))
     if status == 403:
         return Verdict(
@@ -263,23 +264,17 @@ class FlyProvider(HttpProvider):
         )
 
     # -- identify ----------------------------------------------------------------------------------------
-    def identify(self, credential: Credential, ctx: ProviderContext) -> Credential:
-        if ctx.offline or credential.status == Status.invalid:
-            return credential
-        try:
-            with self.client(ctx) as client:
-                status, data = _graphql(client, credential, VIEWER_QUERY)
-        except ProviderAuthError:
-            return self.rejected(
-                credential,
-                "Fly rejected the token (unauthorized): revoked, expired or never valid.",
-                root_equivalent=False,
-            )
-        except ProviderError as exc:
-            return self.could_not_verify(credential, exc.message)
-        except SHAPE_ERRORS as exc:
-            return self.could_not_verify(credential, f"unexpected response shape ({type(exc).__name__}).")
-        return credential.judged(judge_token(credential, status, data))
+    rejected_reason = "Fly rejected the token (unauthorized): revoked, expired or never valid."
+    rejected_root = False
+    errors_as_reasons = True
+    judge = staticmethod(judge_token)
+
+    @staticmethod
+    def fetch(api: ApiClient, credential: Credential, ctx: ProviderContext | None = None) -> tuple[int, Any]:
+        return _graphql(api, credential, VIEWER_QUERY)
+
+    def identifiable(self, credential: Credential) -> bool:
+        return credential.status != Status.invalid
 
     # -- inventory --------------------------------------------------------------------------------------
     @staticmethod

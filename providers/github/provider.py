@@ -17,11 +17,11 @@ from typing import Any
 
 import httpx
 
-from auditor.errors import ProviderAuthError, ProviderError, ProviderUnavailable
+from auditor.errors import ProviderUnavailable
 from auditor.http import ApiClient, BearerAuth
 from auditor.model import Candidate, Credential, Finding, Inventory, Resource, Severity, Status
 from auditor.provider import FileRule, ProviderContext, Recogniser
-from auditor.provider_http import SHAPE_ERRORS, HttpProvider
+from auditor.provider_http import HttpProvider
 from auditor.provider_kit import InventoryBuilder, Verdict, call_json, next_link
 
 log = logging.getLogger(__name__)
@@ -74,7 +74,10 @@ def kind_of(value: str) -> str:
     return PREFIXES.get(value[:3], "token") if value[3:4] == "_" else "legacy_token"
 
 
-def _get(client: ApiClient, path: str, auth: httpx.Auth, **params: Any) -> tuple[int, Any, httpx.Headers]:
+_Reply = tuple[int, Any, httpx.Headers]
+
+
+def _get(client: ApiClient, path: str, auth: httpx.Auth, **params: Any) -> _Reply:
     """(status, body or None, headers); raises ProviderAuthError on 401, typed errors otherwise."""
     hint = "GitHub returned something that is not JSON; try again later"
     r = call_json(client, "GET", path, auth=auth, params=params, malformed_hint=hint)
@@ -86,7 +89,7 @@ def _get(client: ApiClient, path: str, auth: httpx.Auth, **params: Any) -> tuple
     return r.status, r.body if r.status == 200 else None, r.headers
 
 
-def judge_token(cred: Credential, user: tuple[int, Any, httpx.Headers]) -> Verdict:
+def judge_token(cred: Credential, user: _Reply) -> Verdict:
     """The verdict on a GitHub token from its ``GET /user`` answer (status, body, headers); pure: no HTTP."""
     status, body, headers = user
     meta: dict[str, Any] = dict(cred.metadata)
@@ -226,26 +229,20 @@ class GitHubProvider(HttpProvider):
         )
 
     # -- identify ----------------------------------------------------------------------------------------
+    rejected_reason = "GitHub rejected the token (HTTP 401): it is revoked, expired or was never valid."
+    rejected_root = False
+    errors_as_reasons = True
+    judge = staticmethod(judge_token)
+
+    @staticmethod
+    def fetch(api: ApiClient, credential: Credential, ctx: ProviderContext | None = None) -> _Reply:
+        return _get(api, "/user", BearerAuth(credential.secret))
+
     def identify(self, credential: Credential, ctx: ProviderContext) -> Credential:
-        if ctx.offline:
-            return credential
-        if credential.kind == "refresh_token":
+        if credential.kind == "refresh_token" and not ctx.offline:
             why = "Not verified: refresh tokens cannot be checked without exchanging them, which is a write."
             return credential.judged(Verdict(reasons=credential.reasons + (why,)))
-        try:
-            with self.client(ctx) as client:
-                user = _get(client, "/user", BearerAuth(credential.secret))
-        except ProviderAuthError:
-            return self.rejected(
-                credential,
-                "GitHub rejected the token (HTTP 401): it is revoked, expired or was never valid.",
-                root_equivalent=False,
-            )
-        except ProviderError as exc:
-            return self.could_not_verify(credential, exc.message)
-        except SHAPE_ERRORS as exc:
-            return self.could_not_verify(credential, f"unexpected response shape ({type(exc).__name__}).")
-        return credential.judged(judge_token(credential, user))
+        return super().identify(credential, ctx)
 
     # -- inventory --------------------------------------------------------------------------------------
     # inventory() is HttpProvider's loop over the verified credentials; this is one credential's part.

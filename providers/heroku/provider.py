@@ -107,7 +107,7 @@ class HerokuFacts:
     config_vars_ok: bool = False  # the first app's config vars were readable
 
 
-def _fetch(api: ApiClient, cred: Credential) -> HerokuFacts:
+def _fetch(api: ApiClient, cred: Credential, ctx: ProviderContext | None = None) -> HerokuFacts:
     acct: dict[str, Any] | None = None
     denied = False
     try:

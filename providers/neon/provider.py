@@ -104,7 +104,7 @@ class NeonFacts:
     org_ok: bool | None  # the organization read answered (True), was refused (False), was not tried (None)
 
 
-def _fetch(api: ApiClient, cred: Credential) -> NeonFacts:
+def _fetch(api: ApiClient, cred: Credential, ctx: ProviderContext | None = None) -> NeonFacts:
     user: dict[str, Any] | None = None
     try:
         data = _get(api, "/users/me", cred)

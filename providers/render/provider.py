@@ -98,7 +98,7 @@ class RenderFacts:
     denied: list[str]  # resource types it may not list (HTTP 403)
 
 
-def _fetch(api: ApiClient, cred: Credential) -> RenderFacts:
+def _fetch(api: ApiClient, cred: Credential, ctx: ProviderContext | None = None) -> RenderFacts:
     principal = None
     user_denied = False
     try:

@@ -20,11 +20,11 @@ from typing import Any
 
 import httpx
 
-from auditor.errors import ProviderAuthError, ProviderError
+from auditor.errors import ProviderError
 from auditor.http import ApiClient, BearerAuth
 from auditor.model import Candidate, Credential, Finding, Inventory, Resource, Severity, Status
 from auditor.provider import FileRule, ProviderContext, Recogniser
-from auditor.provider_http import SHAPE_ERRORS, HttpProvider
+from auditor.provider_http import HttpProvider
 from auditor.provider_kit import InventoryBuilder, Verdict, call_json
 
 log = logging.getLogger(__name__)
@@ -109,7 +109,7 @@ class StripeFacts:
     aborted: str | None = None  # a probe that unexpectedly succeeded stopped probing
 
 
-def _fetch(client: ApiClient, cred: Credential, probe_writes: bool) -> StripeFacts:
+def _fetch(client: ApiClient, cred: Credential, ctx: ProviderContext) -> StripeFacts:
     auth = BearerAuth(cred.secret)
     status, body = _call(client, "GET", "/v1/account", auth)
     account = body if status == 200 and isinstance(body, dict) else None
@@ -124,7 +124,7 @@ def _fetch(client: ApiClient, cred: Credential, probe_writes: bool) -> StripeFac
     if not cred.kind.startswith("restricted_key"):
         return StripeFacts(account, status)
     readable = [res for res, path in READ_PROBES.items() if _call(client, "GET", path, auth, limit=1)[0] == 200]
-    if cred.kind == "restricted_key_test" or not probe_writes:
+    if cred.kind == "restricted_key_test" or not ctx.probe_writes:
         return StripeFacts(account, status, readable)
     probes: dict[str, int] = {}
     for cap, (method, path) in WRITE_PROBES.items():
@@ -284,22 +284,11 @@ class StripeProvider(HttpProvider):
         )
 
     # -- identify ----------------------------------------------------------------------------------------
-    def identify(self, credential: Credential, ctx: ProviderContext) -> Credential:
-        if ctx.offline:
-            return credential
-        try:
-            with self.client(ctx) as client:
-                return credential.judged(judge_key(credential, _fetch(client, credential, ctx.probe_writes)))
-        except ProviderAuthError:
-            return self.rejected(
-                credential,
-                "Stripe rejected the key (HTTP 401): it is revoked, expired or was never valid.",
-                root_equivalent=False,
-            )
-        except ProviderError as exc:
-            return self.could_not_verify(credential, exc.message)
-        except SHAPE_ERRORS as exc:
-            return self.could_not_verify(credential, f"unexpected response shape ({type(exc).__name__}).")
+    rejected_reason = "Stripe rejected the key (HTTP 401): it is revoked, expired or was never valid."
+    rejected_root = False
+    errors_as_reasons = True
+    fetch = staticmethod(_fetch)
+    judge = staticmethod(judge_key)
 
     # -- inventory --------------------------------------------------------------------------------------
     def inventory(self, credentials: Sequence[Credential], ctx: ProviderContext) -> Inventory:

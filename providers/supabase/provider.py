@@ -103,7 +103,7 @@ class SupabaseFacts:
     missing: list[str]  # permissions Supabase named as missing
 
 
-def _fetch(api: ApiClient, cred: Credential) -> SupabaseFacts:
+def _fetch(api: ApiClient, cred: Credential, ctx: ProviderContext | None = None) -> SupabaseFacts:
     seen = SupabaseFacts([], [], [], [], [])
 
     def ask(path: str) -> Any:

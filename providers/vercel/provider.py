@@ -143,7 +143,7 @@ class VercelFacts:
     teams: list[dict[str, Any]]
 
 
-def _fetch(api: ApiClient, cred: Credential) -> VercelFacts:
+def _fetch(api: ApiClient, cred: Credential, ctx: ProviderContext | None = None) -> VercelFacts:
     denied = False
     try:
         data = _get(api, "/v5/user/tokens/current", cred)
