@@ -16,12 +16,12 @@ from typing import Any
 
 from . import __version__
 from .config import Config
-from .discovery import DiscoveryOptions, discover
+from .discovery import DiscoveryOptions, DiscoveryResult, discover
 from .engine import analyse
 from .errors import BlastwallError, ProviderAuthError, ProviderUnavailable
 from .findings import core_findings
-from .model import AuditResult, Backup, CoverageGap, Credential, Inventory, Resource, Status
-from .provider import Provider, ProviderContext, system_clock
+from .model import AuditResult, Backup, CoverageGap, Credential, Finding, Inventory, Resource, Status
+from .provider import Clock, Provider, ProviderContext, system_clock
 from .redact import Redactor
 from .registry import load_providers
 
@@ -86,6 +86,22 @@ def _link_to_platform_resources(backups: Sequence[Backup], resources: Sequence[R
     return out
 
 
+@dataclass
+class _Audit:
+    """What every phase of one audit shares: options, environment, providers, and the gaps found so far."""
+
+    opts: AuditOptions
+    env: dict[str, str]
+    providers: Mapping[str, Provider]
+    ctx: ProviderContext | None
+    progress: AuditProgress
+    gaps: list[CoverageGap]
+    redactor: Redactor = field(default_factory=Redactor.global_)
+
+    def context(self, provider: str) -> ProviderContext:
+        return _context(self.opts, self.env, provider, self.ctx)
+
+
 def run_audit(
     opts: AuditOptions,
     *,
@@ -103,118 +119,15 @@ def run_audit(
         providers = loaded
     clock = (ctx.clock if ctx else None) or system_clock
     started = clock()
+    run = _Audit(opts, env, providers, ctx, progress, gaps)
 
-    # 1. discovery
-    progress.phase("discovering credentials")
-    recognisers = [r for p in providers.values() for r in p.recognisers() if r.provider in providers]
-    disc = discover(
-        recognisers,
-        DiscoveryOptions(paths=tuple(opts.paths), home=opts.home, env=env if opts.include_env else None,
-                         max_file_bytes=opts.max_file_bytes),
-        progress=progress.files,
-    )
-    gaps += disc.gaps
-    redactor = Redactor.global_()
-    for cand in disc.candidates:
-        redactor.add(cand.secret)
-        for s in cand.companions.values():
-            redactor.add(s)
-
-    # 2. offline classification
-    creds = [_safe_classify(providers[c.provider], c, gaps) for c in disc.candidates]
-
-    # 3. identify (read-only API calls), concurrently
+    disc = _discover(run)  # 1. discovery
+    creds = [_safe_classify(providers[c.provider], c, gaps) for c in disc.candidates]  # 2. offline classification
     if not opts.offline:
-        todo = [c for c in creds if providers[c.provider].supports_identify]
-        progress.phase("identifying credentials", len(todo))
-
-        def ident(c: Credential) -> Credential:
-            p = providers[c.provider]
-            try:
-                return p.identify(c, _context(opts, env, c.provider, ctx))
-            except ProviderAuthError:
-                return c.model_copy(update={"status": Status.invalid,
-                                            "reasons": c.reasons + ("The provider rejected this credential.",)})
-            except ProviderUnavailable as exc:
-                gaps.append(CoverageGap(subject=c.id, provider=c.provider,
-                                        reason=f"not inspected: {exc.message}"))
-                return c.model_copy(update={"status": Status.error})
-            except Exception as exc:
-                gaps.append(CoverageGap(subject=c.id, provider=c.provider,
-                                        reason=f"not inspected: {c.provider} identify failed ({type(exc).__name__}: "
-                                        f"{redactor.redact(str(exc))[:200]})"))
-                return c.model_copy(update={"status": Status.error})
-            finally:
-                progress.advance()
-
-        with ThreadPoolExecutor(max_workers=max(1, opts.workers)) as pool:
-            identified = {c.id: r for c, r in zip(todo, pool.map(ident, todo), strict=True)}
-        creds = [identified.get(c.id, c) for c in creds]
-
-    # 4. inventory, one provider at a time per thread
-    by_provider: dict[str, list[Credential]] = defaultdict(list)
-    for c in creds:
-        by_provider[c.provider].append(c)
-    inv = Inventory()
-    if not opts.offline:
-        progress.phase("inventorying resources and backups", len(by_provider))
-
-        def invent(name: str) -> Inventory:
-            try:
-                return providers[name].inventory(by_provider[name], _context(opts, env, name, ctx))
-            except BlastwallError as exc:
-                return Inventory(gaps=(CoverageGap(subject=f"{name} inventory", provider=name,
-                                                   reason=f"not inspected: {redactor.redact(exc.message)}"),))
-            except Exception as exc:
-                log.debug("inventory of %s failed", name, exc_info=True)
-                return Inventory(gaps=(CoverageGap(subject=f"{name} inventory", provider=name,
-                                                   reason=f"not inspected: {name} inventory failed "
-                                                   f"({type(exc).__name__})"),))
-            finally:
-                progress.advance()
-
-        with ThreadPoolExecutor(max_workers=max(1, opts.workers)) as pool:
-            for part in pool.map(invent, sorted(by_provider)):
-                inv = inv.merge(part)
-    else:
-        gaps.append(CoverageGap(subject="providers", reason="not inspected: offline audit; credentials were "
-                                "classified from their format and location only, resources and backups were not listed"))
-
-    # Credentials refined during inventory replace the identified ones.
-    refined = {c.id: c for c in inv.credentials}
-    creds = [refined.get(c.id, c) for c in creds]
-
-    # A credential left in error must show up as a gap even when its provider forgot to say so.
-    covered = {g.subject for g in gaps} | {g.subject for g in inv.gaps}
-    for c in creds:
-        if c.status == Status.error and c.id not in covered:
-            gaps.append(CoverageGap(subject=c.id, provider=c.provider,
-                                    reason=f"not inspected: {c.provider} could not verify this credential"))
-
-    # 5. off-platform backups Blastwall itself made (if configured)
-    backups = list(inv.backups)
-    extra_findings = []
-    if opts.config is not None and opts.config.backups:
-        try:
-            from .backup import offsite_backups_for_audit, verification_findings
-
-            offsite = _link_to_platform_resources(offsite_backups_for_audit(opts.config, db), inv.resources)
-            backups += offsite
-            extra_findings += verification_findings(opts.config, db, clock)
-            known = {r.id for r in inv.resources}
-            extra_resources = {
-                b.protects: Resource(id=b.protects, provider=b.provider, type="database",
-                                     name=str(b.metadata.get("source") or b.protects), holds_data=True,
-                                     metadata={"configured_source": True})
-                for b in offsite if b.protects not in known
-            }
-            inv = inv.merge(Inventory(resources=tuple(extra_resources.values())))
-        except ImportError:
-            pass
-        except Exception as exc:
-            gaps.append(CoverageGap(subject="off-platform backups",
-                                    reason=f"not inspected: the backup catalogue could not be read ({type(exc).__name__})"))
-
+        creds = _identify(run, creds)  # 3. identify (read-only API calls), concurrently
+    inv = _inventory(run, creds)  # 4. inventory, one provider at a time per thread
+    creds = _refine(run, creds, inv)
+    backups, extra_findings, inv = _offsite_backups(run, inv, db, clock)  # 5. Blastwall's own backups
     # 6. engine
     progress.phase("analysing blast radius")
     br = analyse(creds, inv.resources, backups, inv.facts)
@@ -223,7 +136,7 @@ def run_audit(
     uniq = {f.id: f for f in findings}
     sev_order = {"critical": 0, "high": 1, "medium": 2, "low": 3, "info": 4}
     ordered = sorted(uniq.values(), key=lambda f: (sev_order[f.severity.value], f.rule, f.subject))
-    gaps = list({(g.subject, g.reason): g for g in gaps + list(inv.gaps)}.values())
+    all_gaps = list({(g.subject, g.reason): g for g in gaps + list(inv.gaps)}.values())
     finished = clock()
     return AuditResult(
         generated_at=finished,
@@ -240,7 +153,133 @@ def run_audit(
         backups=br.backups,
         findings=tuple(ordered),
         exposure=br.exposure,
-        coverage_gaps=tuple(gaps),
+        coverage_gaps=tuple(all_gaps),
         stats={**disc.stats, "duration_s": round((finished - started).total_seconds(), 3),
                "credentials": len(creds), "findings": len(ordered)},
     )
+
+
+def _discover(run: _Audit) -> DiscoveryResult:
+    """Phase 1: the candidates on disk and in the environment; every secret found is registered for redaction."""
+    opts = run.opts
+    run.progress.phase("discovering credentials")
+    recognisers = [r for p in run.providers.values() for r in p.recognisers() if r.provider in run.providers]
+    disc = discover(
+        recognisers,
+        DiscoveryOptions(paths=tuple(opts.paths), home=opts.home, env=run.env if opts.include_env else None,
+                         max_file_bytes=opts.max_file_bytes),
+        progress=run.progress.files,
+    )
+    run.gaps += disc.gaps
+    for cand in disc.candidates:
+        run.redactor.add(cand.secret)
+        for s in cand.companions.values():
+            run.redactor.add(s)
+    return disc
+
+
+def _identify(run: _Audit, creds: list[Credential]) -> list[Credential]:
+    """Phase 3: each provider identifies its credentials (read-only); a failure is a gap, never an abort."""
+    todo = [c for c in creds if run.providers[c.provider].supports_identify]
+    run.progress.phase("identifying credentials", len(todo))
+
+    def ident(c: Credential) -> Credential:
+        p = run.providers[c.provider]
+        try:
+            return p.identify(c, run.context(c.provider))
+        except ProviderAuthError:
+            return c.model_copy(update={"status": Status.invalid,
+                                        "reasons": c.reasons + ("The provider rejected this credential.",)})
+        except ProviderUnavailable as exc:
+            run.gaps.append(CoverageGap(subject=c.id, provider=c.provider, reason=f"not inspected: {exc.message}"))
+            return c.model_copy(update={"status": Status.error})
+        except Exception as exc:
+            run.gaps.append(CoverageGap(subject=c.id, provider=c.provider,
+                                        reason=f"not inspected: {c.provider} identify failed ({type(exc).__name__}: "
+                                        f"{run.redactor.redact(str(exc))[:200]})"))
+            return c.model_copy(update={"status": Status.error})
+        finally:
+            run.progress.advance()
+
+    with ThreadPoolExecutor(max_workers=max(1, run.opts.workers)) as pool:
+        identified = {c.id: r for c, r in zip(todo, pool.map(ident, todo), strict=True)}
+    return [identified.get(c.id, c) for c in creds]
+
+
+def _inventory(run: _Audit, creds: list[Credential]) -> Inventory:
+    """Phase 4: each provider's resources, backups and facts; a failed provider is a gap about its inventory."""
+    by_provider: dict[str, list[Credential]] = defaultdict(list)
+    for c in creds:
+        by_provider[c.provider].append(c)
+    inv = Inventory()
+    if run.opts.offline:
+        run.gaps.append(CoverageGap(subject="providers", reason="not inspected: offline audit; credentials were "
+                                    "classified from their format and location only, resources and backups were not "
+                                    "listed"))
+        return inv
+    run.progress.phase("inventorying resources and backups", len(by_provider))
+
+    def invent(name: str) -> Inventory:
+        try:
+            return run.providers[name].inventory(by_provider[name], run.context(name))
+        except BlastwallError as exc:
+            return Inventory(gaps=(CoverageGap(subject=f"{name} inventory", provider=name,
+                                               reason=f"not inspected: {run.redactor.redact(exc.message)}"),))
+        except Exception as exc:
+            log.debug("inventory of %s failed", name, exc_info=True)
+            return Inventory(gaps=(CoverageGap(subject=f"{name} inventory", provider=name,
+                                               reason=f"not inspected: {name} inventory failed "
+                                               f"({type(exc).__name__})"),))
+        finally:
+            run.progress.advance()
+
+    with ThreadPoolExecutor(max_workers=max(1, run.opts.workers)) as pool:
+        for part in pool.map(invent, sorted(by_provider)):
+            inv = inv.merge(part)
+    return inv
+
+
+def _refine(run: _Audit, creds: list[Credential], inv: Inventory) -> list[Credential]:
+    """Credentials refined during inventory replace the identified ones; one left in error is always a gap."""
+    refined = {c.id: c for c in inv.credentials}
+    creds = [refined.get(c.id, c) for c in creds]
+    # A credential left in error must show up as a gap even when its provider forgot to say so.
+    covered = {g.subject for g in run.gaps} | {g.subject for g in inv.gaps}
+    for c in creds:
+        if c.status == Status.error and c.id not in covered:
+            run.gaps.append(CoverageGap(subject=c.id, provider=c.provider,
+                                        reason=f"not inspected: {c.provider} could not verify this credential"))
+    return creds
+
+
+def _offsite_backups(
+    run: _Audit, inv: Inventory, db: Any, clock: Clock
+) -> tuple[list[Backup], list[Finding], Inventory]:
+    """Phase 5: the off-platform backups Blastwall itself made (if configured), linked to the platform's
+    resources; the backups, verification findings, and the inventory with any configured source added."""
+    backups = list(inv.backups)
+    extra_findings: list[Finding] = []
+    config = run.opts.config
+    if config is None or not config.backups:
+        return backups, extra_findings, inv
+    try:
+        from .backup import offsite_backups_for_audit, verification_findings
+
+        offsite = _link_to_platform_resources(offsite_backups_for_audit(config, db), inv.resources)
+        backups += offsite
+        extra_findings += verification_findings(config, db, clock)
+        known = {r.id for r in inv.resources}
+        extra_resources = {
+            b.protects: Resource(id=b.protects, provider=b.provider, type="database",
+                                 name=str(b.metadata.get("source") or b.protects), holds_data=True,
+                                 metadata={"configured_source": True})
+            for b in offsite if b.protects not in known
+        }
+        inv = inv.merge(Inventory(resources=tuple(extra_resources.values())))
+    except ImportError:
+        pass
+    except Exception as exc:
+        run.gaps.append(CoverageGap(subject="off-platform backups",
+                                    reason=f"not inspected: the backup catalogue could not be read "
+                                    f"({type(exc).__name__})"))
+    return backups, extra_findings, inv

@@ -7,8 +7,10 @@ Providers produce `Credential`, `Resource`, `Backup`, `DestroyFact`, `Finding` a
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime
-from enum import StrEnum
+from enum import Enum, StrEnum
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -22,6 +24,9 @@ __all__ = [
     "Source",
     "Candidate",
     "Credential",
+    "KEEP",
+    "Keep",
+    "Verdict",
     "Resource",
     "Backup",
     "DestroyFact",
@@ -94,6 +99,42 @@ class Candidate(Frozen):
         return self.secret.fingerprint
 
 
+class Keep(Enum):
+    """A `Verdict` field left as `KEEP` leaves the credential's value as it is."""
+
+    KEEP = "keep"
+
+
+KEEP = Keep.KEEP
+
+
+@dataclass(frozen=True, kw_only=True)
+class Verdict:
+    """What a provider concluded about one credential, applied with `Credential.judged`.
+
+    Every field is typed (mypy checks what a string-keyed ``model_copy(update=...)`` could not); a field
+    left at `KEEP` keeps the credential's current value.
+    """
+
+    status: Status | Keep = KEEP
+    root_equivalent: bool | None | Keep = KEEP
+    capabilities: tuple[str, ...] | Keep = KEEP
+    possible_capabilities: tuple[str, ...] | Keep = KEEP
+    reasons: tuple[str, ...] | Keep = KEEP
+    principal: str | None | Keep = KEEP
+    kind: str | Keep = KEEP
+    metadata: Mapping[str, Any] | Keep = KEEP
+
+    def changes(self) -> dict[str, Any]:
+        """The fields this verdict sets, by name."""
+        out: dict[str, Any] = {}
+        for name in self.__dataclass_fields__:
+            value = getattr(self, name)
+            if value is not KEEP:
+                out[name] = dict(value) if name == "metadata" else value
+        return out
+
+
 class Credential(Frozen):
     id: str
     provider: str
@@ -128,6 +169,10 @@ class Credential(Frozen):
     @property
     def label(self) -> str:
         return f"{self.provider} {self.kind.replace('_', ' ')} {self.fingerprint}"
+
+    def judged(self, verdict: Verdict) -> Credential:
+        """This credential with a provider's `verdict` applied (fields the verdict keeps are unchanged)."""
+        return self.model_copy(update=verdict.changes())
 
 
 class Resource(Frozen):

@@ -8,6 +8,10 @@ and supplies what every HTTP provider otherwise writes again:
   (`require_safe_url`), else `ProviderError`.
 * `client(ctx)`: an `ApiClient` for that endpoint (or for another URL of the same provider), with
   the context's timeout, retries and sleep, over one verified TLS context shared by the process.
+* `identify()`: read-only, as fetch plus judgement: ``judge(cred, fetch(api, cred))`` over a fresh client
+  gives a `Verdict` that `Credential.judged` applies (`fetch` asks the provider, `judge` is pure and testable
+  without HTTP); a credential the provider refuses with HTTP 401 becomes `rejected(rejected_reason)`; kinds
+  for which `identifiable()` is false (e.g. refresh tokens) and offline runs are left as `classify()` made them.
 * `rejected()` and `could_not_verify()`: what `identify()` returns when the provider refuses the
   credential or cannot be asked.
 * `error_gap(cred)` and `verified_credentials()`: a credential whose verification failed becomes a
@@ -30,9 +34,9 @@ from typing import Any, ClassVar
 
 import httpx
 
-from .errors import ProviderError
+from .errors import ProviderAuthError, ProviderError
 from .http import ApiClient
-from .model import CoverageGap, Credential, Inventory, Status
+from .model import CoverageGap, Credential, Inventory, Status, Verdict
 from .provider import Provider, ProviderContext
 
 __all__ = [
@@ -99,25 +103,65 @@ class HttpProvider(Provider):
             transport=tls_transport(),
         )
 
+    # -- identify: fetch, then a pure judgement ------------------------------------------------------------
+    # what `identify` says when the provider refuses the credential with HTTP 401, and the root_equivalent
+    # it then records (None: unknown; False where a refused credential can destroy nothing)
+    rejected_reason: ClassVar[str] = "The provider rejected the credential (HTTP 401): it is revoked or expired."
+    rejected_root: ClassVar[bool | None] = None
+    # True: a provider error or an odd answer while verifying leaves the credential in error with the reason
+    # (`could_not_verify`); False: the error goes up to the audit, which records it as a coverage gap
+    errors_as_reasons: ClassVar[bool] = False
+
+    def identifiable(self, credential: Credential) -> bool:
+        """Whether `identify` asks the provider about this credential (False: left as `classify` made it)."""
+        return True
+
+    def identify(self, credential: Credential, ctx: ProviderContext) -> Credential:
+        if ctx.offline or not self.identifiable(credential):
+            return credential
+        try:
+            with self.client(ctx) as api:
+                return credential.judged(self.judge(credential, self.fetch(api, credential, ctx)))
+        except ProviderAuthError:
+            return self.rejected(credential, self.rejected_reason, root_equivalent=self.rejected_root)
+        except ProviderError as exc:
+            if not self.errors_as_reasons:
+                raise
+            return self.could_not_verify(credential, exc.message)
+        except SHAPE_ERRORS as exc:
+            if not self.errors_as_reasons:
+                raise
+            return self.could_not_verify(credential, f"unexpected response shape ({type(exc).__name__}).")
+
+    @staticmethod
+    def fetch(api: ApiClient, credential: Credential, ctx: ProviderContext, /) -> Any:
+        """What the provider's calls show about `credential` (the provider's own facts record)."""
+        raise NotImplementedError("implement fetch and judge, or override identify")
+
+    @staticmethod
+    def judge(credential: Credential, seen: Any, /) -> Verdict:
+        """The verdict from what `fetch` saw: pure, no HTTP."""
+        raise NotImplementedError("implement fetch and judge, or override identify")
+
     # -- identify outcomes ---------------------------------------------------------------------------------
     @staticmethod
     def rejected(credential: Credential, reason: str, *, root_equivalent: bool | None) -> Credential:
         """The provider refused the credential: invalid, no capabilities, `reason` as its only reason."""
-        return credential.model_copy(
-            update={
-                "status": Status.invalid,
-                "root_equivalent": root_equivalent,
-                "capabilities": (),
-                "possible_capabilities": (),
-                "reasons": (reason,),
-            }
+        return credential.judged(
+            Verdict(
+                status=Status.invalid,
+                root_equivalent=root_equivalent,
+                capabilities=(),
+                possible_capabilities=(),
+                reasons=(reason,),
+            )
         )
 
     @staticmethod
     def could_not_verify(credential: Credential, why: str) -> Credential:
         """Verification failed (provider unreachable, garbage answer): status error, reason appended."""
-        return credential.model_copy(
-            update={"status": Status.error, "reasons": credential.reasons + (f"Could not verify: {why}",)}
+        return credential.judged(
+            Verdict(status=Status.error, reasons=credential.reasons + (f"Could not verify: {why}",))
         )
 
     # -- credentials to inspect ----------------------------------------------------------------------------

@@ -26,6 +26,7 @@ import subprocess
 import tempfile
 import threading
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import IO, Any
 
@@ -283,10 +284,10 @@ def run_backup(
                            encrypted=bool(recipients), recipients=list(bcfg.encrypt_to))
         emit("started", backup_id=backup_id)
         try:
-            manifest = _dump_to_store(
+            manifest = _dump_to_store(DumpJob(
                 backup_id=backup_id, src=src, params=params, password=password, store=store, okey=okey,
                 mkey=mkey, recipients=recipients, recipient_names=bcfg.encrypt_to, started=started,
-                clock=clock, catalog=catalog, emit=emit)
+                clock=clock, catalog=catalog, emit=emit))
         except BaseException as exc:
             reason = _reason(exc)
             with contextlib.suppress(Exception):
@@ -334,20 +335,35 @@ def _source_info(conn: psycopg.Connection[Any]) -> tuple[str, int, str | None]:
     return str(row[0]), int(row[1]), sysid
 
 
-def _dump_to_store(
-    *, backup_id: str, src: SourceConfig, params: dict[str, str], password: str | None, store: BackupStore,
-    okey: str, mkey: str, recipients: list[Any], recipient_names: tuple[str, ...], started: datetime,
-    clock: Callable[[], datetime], catalog: Catalog, emit: Progress,
-) -> Manifest:
+@dataclass(frozen=True)
+class DumpJob:
+    """One dump of a source into a store: everything `_dump_to_store` needs, prepared by `run_backup`."""
+
+    backup_id: str
+    src: SourceConfig
+    params: dict[str, str]  # libpq connection parameters, without the password
+    password: str | None
+    store: BackupStore
+    okey: str  # the object's key
+    mkey: str  # the manifest's key
+    recipients: list[Any]  # age recipients (empty: not encrypted)
+    recipient_names: tuple[str, ...]
+    started: datetime
+    clock: Callable[[], datetime]
+    catalog: Catalog
+    emit: Progress
+
+
+def _dump_to_store(job: DumpJob) -> Manifest:
     import pyrage
 
-    conninfo = make_conninfo(**params) if params else ""
+    conninfo = make_conninfo(**job.params) if job.params else ""
     try:
-        conn = psycopg.connect(conninfo, password=password, connect_timeout=15,
-                               application_name="blastwall-backup") if password else \
+        conn = psycopg.connect(conninfo, password=job.password, connect_timeout=15,
+                               application_name="blastwall-backup") if job.password else \
             psycopg.connect(conninfo, connect_timeout=15, application_name="blastwall-backup")
     except psycopg.Error as exc:
-        raise BackupError(f"cannot connect to source {src.name!r}: {_pg_error(exc)}",
+        raise BackupError(f"cannot connect to source {job.src.name!r}: {_pg_error(exc)}",
                           hint="check the source URL, the network and the database's allowed clients") from None
     with contextlib.closing(conn):
         conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
@@ -360,28 +376,28 @@ def _dump_to_store(
         assert row is not None
         snapshot, dbname = str(row[0]), str(row[1])
         server_major = server_num // 10000
-        tool: PgTool = find_pg_dump(server_major, configured=src.pg_dump)
+        tool: PgTool = find_pg_dump(server_major, configured=job.src.pg_dump)
 
         stderr_f = tempfile.TemporaryFile()
         argv = [str(tool.path), "--format=custom", f"--snapshot={snapshot}", "--no-password",
                 f"--dbname={conninfo}"]
         proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=stderr_f, stdin=subprocess.DEVNULL,
-                                env=_client_env(params, password), bufsize=0)
+                                env=_client_env(job.params, job.password), bufsize=0)
         assert proc.stdout is not None
         _grow_pipe(proc.stdout)
         writer: ObjectWriter | None = None
         try:
-            writer = store.open_writer(okey, on_upload_started=lambda uid: catalog.update_run(backup_id,
-                                                                                                upload_id=uid))
-            writer.on_part = lambda n: emit("part_uploaded", n=n)
+            writer = job.store.open_writer(
+                job.okey, on_upload_started=lambda uid: job.catalog.update_run(job.backup_id, upload_id=uid))
+            writer.on_part = lambda n: job.emit("part_uploaded", n=n)
             sink = _HashingSink(writer)
-            tap = _TapReader(proc.stdout, lambda: emit("dump_started", backup_id=backup_id))
+            tap = _TapReader(proc.stdout, lambda: job.emit("dump_started", backup_id=job.backup_id))
             failure: list[BaseException] = []
 
             def pump() -> None:
                 try:
-                    if recipients:
-                        pyrage.encrypt_io(tap, sink, recipients)
+                    if job.recipients:
+                        pyrage.encrypt_io(tap, sink, job.recipients)
                     else:
                         while True:
                             chunk = tap.read(CHUNK)
@@ -420,25 +436,26 @@ def _dump_to_store(
                 if writer.abort() and writer.upload_id:
                     # the abort reached the store: nothing left for cleanup_interrupted
                     with contextlib.suppress(Exception):
-                        catalog.update_run(backup_id, upload_id=None)
+                        job.catalog.update_run(job.backup_id, upload_id=None)
             raise
         finally:
             stderr_f.close()
         with contextlib.suppress(psycopg.Error):
             conn.commit()  # ends the snapshot transaction (pg_dump and the counts are done with it)
-    emit("object_committed", backup_id=backup_id, size=stored.size)
+    job.emit("object_committed", backup_id=job.backup_id, size=stored.size)
     manifest = Manifest(
-        backup_id=backup_id,
-        source=SourceIdentity(name=src.name, host=params.get("host") or None,
-                              port=int(params["port"]) if params.get("port", "").isdigit() else None,
-                              database=dbname, system_identifier=sysid, via=source_via(src)),
+        backup_id=job.backup_id,
+        source=SourceIdentity(name=job.src.name, host=job.params.get("host") or None,
+                              port=int(job.params["port"]) if job.params.get("port", "").isdigit() else None,
+                              database=dbname, system_identifier=sysid, via=source_via(job.src)),
         server_version=server_version,
         server_version_num=server_num,
         dump_tool=DumpTool(version=tool.version, major=tool.major),
-        started_at=started,
-        finished_at=clock(),
-        object=ObjectInfo(key=okey, store=store.name, location=store.location(okey), size=sink.size,
-                          sha256=sink.sha.hexdigest(), encrypted=bool(recipients), recipients=recipient_names,
+        started_at=job.started,
+        finished_at=job.clock(),
+        object=ObjectInfo(key=job.okey, store=job.store.name, location=job.store.location(job.okey),
+                          size=sink.size, sha256=sink.sha.hexdigest(), encrypted=bool(job.recipients),
+                          recipients=job.recipient_names,
                           version_id=stored.version_id, lock_mode=stored.lock_mode,
                           retain_until=stored.retain_until),
         tables=tuple(tables),
@@ -446,8 +463,8 @@ def _dump_to_store(
     )
     if stored.size != sink.size:
         raise BackupError(f"store reports {stored.size} bytes written but {sink.size} were sent")
-    store.put_bytes(mkey, manifest.to_json())
-    emit("manifest_written", backup_id=backup_id)
+    job.store.put_bytes(job.mkey, manifest.to_json())
+    job.emit("manifest_written", backup_id=job.backup_id)
     return manifest
 
 

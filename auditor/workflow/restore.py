@@ -45,7 +45,7 @@ from .backups import (
 )
 from .model import Action, ApprovalGate, Check, Read, StepContext, StepError, StepPreconditionFailed, Workflow
 
-__all__ = ["PG_RESTORE_ARGS", "RESTORE_STEPS", "inspect_target", "restore_workflow"]
+__all__ = ["PG_RESTORE_ARGS", "RESTORE_STEPS", "PostgresRestore", "inspect_target", "restore_workflow"]
 
 log = logging.getLogger("blastwall.workflow.restore")
 
@@ -142,50 +142,57 @@ def _pg_restore(
 # ---- the workflow ---------------------------------------------------------------------------------
 
 
-def restore_workflow(
-    config: Config,
-    params: Mapping[str, Any],
-    *,
-    db: StateDB,
-    environ: Mapping[str, str] | None = None,
-    clock: Callable[[], datetime] | None = None,
-) -> Workflow:
-    environ = os.environ if environ is None else environ
-    now = clock or (lambda: datetime.now(UTC))
-    backup_id = str(params["backup_id"])
-    target: TargetConfig = config.target(str(params["target"]))
-    if target.kind != "postgres" or target.url is None:
-        raise ConfigError(
-            f"target {target.name!r} is a {target.kind} target; this workflow restores PostgreSQL backups",
-            file=config.path,
-        )
-    read_ref: SecretRef = target.read_url or target.url
-    # Secrets to read the backup (store keys, age identities) and the scratch server are step secrets too:
-    # library calls get a step-local environment with every configured secret variable removed and
-    # only the step's own put back.
-    store_refs = backup_secret_refs(config, db, backup_id)
-    scratch = {"verify.scratch_url": config.verify.scratch_url} if config.verify.scratch_url else {}
-    hidden = referenced_env_names(config)
+class PostgresRestore:
+    """One restore of a PostgreSQL backup into a configured target: each step is a method, and `workflow()`
+    wires them, with the secrets each declares, into the gated `Workflow`."""
 
-    def step_env(ctx: StepContext, refs: Mapping[str, SecretRef]) -> dict[str, str]:
-        return scoped_environ(environ, hidden, {k: (r, ctx.secret(k)) for k, r in refs.items()})
+    def __init__(
+        self,
+        config: Config,
+        params: Mapping[str, Any],
+        *,
+        db: StateDB,
+        environ: Mapping[str, str] | None = None,
+        clock: Callable[[], datetime] | None = None,
+    ) -> None:
+        self.config, self.db = config, db
+        self.environ = os.environ if environ is None else environ
+        self.now = clock or (lambda: datetime.now(UTC))
+        self.backup_id = str(params["backup_id"])
+        target: TargetConfig = config.target(str(params["target"]))
+        if target.kind != "postgres" or target.url is None:
+            raise ConfigError(
+                f"target {target.name!r} is a {target.kind} target; this workflow restores PostgreSQL backups",
+                file=config.path,
+            )
+        self.target, self.write_ref = target, target.url
+        self.read_ref: SecretRef = target.read_url or target.url
+        # Secrets to read the backup (store keys, age identities) and the scratch server are step secrets too:
+        # library calls get a step-local environment with every configured secret variable removed and
+        # only the step's own put back.
+        self.store_refs = backup_secret_refs(config, db, self.backup_id)
+        self.scratch = {"verify.scratch_url": config.verify.scratch_url} if config.verify.scratch_url else {}
+        self.hidden = referenced_env_names(config)
 
-    def fetch_verify(ctx: StepContext) -> dict[str, Any]:
-        env = step_env(ctx, {**store_refs, **scratch})
+    def step_env(self, ctx: StepContext, refs: Mapping[str, SecretRef]) -> dict[str, str]:
+        return scoped_environ(self.environ, self.hidden, {k: (r, ctx.secret(k)) for k, r in refs.items()})
+
+    def fetch_verify(self, ctx: StepContext) -> dict[str, Any]:
+        env = self.step_env(ctx, {**self.store_refs, **self.scratch})
         try:
-            found = find_backup(config, db, backup_id, env)
+            found = find_backup(self.config, self.db, self.backup_id, env)
             manifest = found.manifest
             try:
                 location = found.store.location(manifest.object.key)
             finally:
                 found.close()
-            result = verify_full(config, backup_id, db=db, environ=env)
+            result = verify_full(self.config, self.backup_id, db=self.db, environ=env)
         finally:
             env.clear()
         passed = result.get("outcome") == "passed" and result.get("mode") == "full"
         return {
             "passed": passed,
-            "message": f"backup {backup_id} failed full verification: "
+            "message": f"backup {self.backup_id} failed full verification: "
             f"{result.get('failure_code')}: {result.get('message')}",
             "backup": {
                 "id": manifest.backup_id,
@@ -207,7 +214,7 @@ def restore_workflow(
             },
         }
 
-    def plan(ctx: StepContext) -> dict[str, Any]:
+    def plan(self, ctx: StepContext) -> dict[str, Any]:
         live = inspect_target(ctx.secret("target"))
         backup = ctx.outputs["fetch_verify"]["backup"]
         in_backup = {t["name"] for t in backup["tables"]}
@@ -215,8 +222,8 @@ def restore_workflow(
             "workflow": "restore",
             "action": "restore a PostgreSQL backup into the target: pg_restore " + " ".join(PG_RESTORE_ARGS),
             "target": {
-                "name": target.name,
-                "kind": target.kind,
+                "name": self.target.name,
+                "kind": self.target.kind,
                 "host": live["host"],
                 "port": live["port"],
                 "database": live["database"],
@@ -251,30 +258,30 @@ def restore_workflow(
             "safety_dump": {
                 "store": backup["store"],
                 "before": "restore",
-                "source_name": f"safety-{target.name}",
+                "source_name": f"safety-{self.target.name}",
             },
             "post_check": "after the restore, every table in the backup's manifest must have its manifest's "
             "row count",
         }
 
-    def safety_dump(ctx: StepContext) -> dict[str, Any]:
+    def safety_dump(self, ctx: StepContext) -> dict[str, Any]:
         approved = ctx.outputs["plan"]
         b = ctx.outputs["fetch_verify"]["backup"]
         try:
-            like: BackupConfig | None = config.backup_for(b["source"])
+            like: BackupConfig | None = self.config.backup_for(b["source"])
         except ConfigError:
             like = None
-        env = step_env(ctx, store_refs)
+        env = self.step_env(ctx, self.store_refs)
         try:
             return dump_to_store(
-                config,
+                self.config,
                 name=approved["safety_dump"]["source_name"],
-                store=config.store(approved["safety_dump"]["store"]),
+                store=self.config.store(approved["safety_dump"]["store"]),
                 url=ctx.secret("target"),
                 like=like,
-                db=db,
+                db=self.db,
                 environ=env,
-                clock=now,
+                clock=self.now,
             )
         except SafetyDumpFailed as exc:
             raise StepPreconditionFailed(
@@ -283,7 +290,7 @@ def restore_workflow(
         finally:
             env.clear()
 
-    def restore(ctx: StepContext) -> dict[str, Any]:
+    def restore(self, ctx: StepContext) -> dict[str, Any]:
         url = ctx.secret("target")
         approved = ctx.outputs["plan"]
         live = inspect_target(url)
@@ -295,14 +302,14 @@ def restore_workflow(
                 "the target changed since the plan was approved (tables or row counts differ); the approval "
                 "does not cover what is there now. Start a new restore to get a fresh plan"
             )
-        env = step_env(ctx, store_refs)
+        env = self.step_env(ctx, self.store_refs)
         try:
-            return _restore(url, approved, env)
+            return self._restore(url, approved, env)
         finally:
             env.clear()
 
-    def _restore(url: Secret, approved: Mapping[str, Any], env: dict[str, str]) -> dict[str, Any]:
-        found = find_backup(config, db, backup_id, env)
+    def _restore(self, url: Secret, approved: Mapping[str, Any], env: dict[str, str]) -> dict[str, Any]:
+        found = find_backup(self.config, self.db, self.backup_id, env)
         manifest = found.manifest
         if manifest.object.sha256 != approved["backup"]["sha256"]:
             found.close()
@@ -315,16 +322,16 @@ def restore_workflow(
                 raise StepPreconditionFailed(exc.message) from None
             finally:
                 found.close()
-            started = now()
-            _pg_restore(dump, url, manifest.dump_tool.major, config.verify.pg_bin_dir, env)
+            started = self.now()
+            _pg_restore(dump, url, manifest.dump_tool.major, self.config.verify.pg_bin_dir, env)
         return {
             "restored_backup": manifest.backup_id,
             "sha256": manifest.object.sha256,
             "started_at": started.isoformat(),
-            "finished_at": now().isoformat(),
+            "finished_at": self.now().isoformat(),
         }
 
-    def post_check(ctx: StepContext) -> dict[str, Any]:
+    def post_check(self, ctx: StepContext) -> dict[str, Any]:
         live = inspect_target(ctx.secret("target"))
         found = {t["name"]: t["rows"] for t in live["tables"]}
         rows = [
@@ -339,7 +346,7 @@ def restore_workflow(
             + ", ".join(f"{r['name']} expected {r['expected_rows']} found {r['found_rows']}" for r in bad),
         }
 
-    def report(ctx: StepContext) -> dict[str, Any]:
+    def report(self, ctx: StepContext) -> dict[str, Any]:
         p = ctx.outputs["plan"]
         return {
             "outcome": "restored",
@@ -355,37 +362,50 @@ def restore_workflow(
             },
         }
 
-    reader: dict[str, SecretRef] = {"target": read_ref}
-    return Workflow(
-        "restore",
-        (
-            Check(
-                "fetch_verify",
-                fetch_verify,
-                secrets={**store_refs, **scratch},
-                description="fetch the backup and fully verify it in a scratch database",
+    def workflow(self) -> Workflow:
+        reader: dict[str, SecretRef] = {"target": self.read_ref}
+        return Workflow(
+            "restore",
+            (
+                Check(
+                    "fetch_verify",
+                    self.fetch_verify,
+                    secrets={**self.store_refs, **self.scratch},
+                    description="fetch the backup and fully verify it in a scratch database",
+                ),
+                Read("plan", self.plan, secrets=reader, description="inspect the live target and build the plan"),
+                ApprovalGate(
+                    "approval", lambda ctx: ctx.outputs["plan"], description="a human approves the plan"
+                ),
+                Action(
+                    "safety_dump",
+                    self.safety_dump,
+                    secrets={**reader, **self.store_refs},
+                    is_idempotent=True,
+                    description="dump the target to the off-platform store",
+                ),
+                Action(
+                    "restore",
+                    self.restore,
+                    secrets={"target": self.write_ref, **self.store_refs},
+                    description="pg_restore into the target (the only step with its write credential)",
+                ),
+                Check(
+                    "post_check", self.post_check, secrets=reader, description="row counts match the backup's manifest"
+                ),
+                Read("report", self.report, description="summary for the run record"),
             ),
-            Read("plan", plan, secrets=reader, description="inspect the live target and build the plan"),
-            ApprovalGate(
-                "approval", lambda ctx: ctx.outputs["plan"], description="a human approves the plan"
-            ),
-            Action(
-                "safety_dump",
-                safety_dump,
-                secrets={**reader, **store_refs},
-                is_idempotent=True,
-                description="dump the target to the off-platform store",
-            ),
-            Action(
-                "restore",
-                restore,
-                secrets={"target": target.url, **store_refs},
-                description="pg_restore into the target (the only step with its write credential)",
-            ),
-            Check(
-                "post_check", post_check, secrets=reader, description="row counts match the backup's manifest"
-            ),
-            Read("report", report, description="summary for the run record"),
-        ),
-        title=f"restore {backup_id} into {target.name}",
-    )
+            title=f"restore {self.backup_id} into {self.target.name}",
+        )
+
+
+def restore_workflow(
+    config: Config,
+    params: Mapping[str, Any],
+    *,
+    db: StateDB,
+    environ: Mapping[str, str] | None = None,
+    clock: Callable[[], datetime] | None = None,
+) -> Workflow:
+    """The gated restore workflow for `params` (``backup_id``, ``target``); see `PostgresRestore`."""
+    return PostgresRestore(config, params, db=db, environ=environ, clock=clock).workflow()

@@ -15,24 +15,18 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Generator, Sequence
+from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import httpx
 
 from auditor.errors import ProviderAuthError, ProviderError
 from auditor.http import ApiClient, BearerAuth
-from auditor.model import (
-    Backup,
-    Candidate,
-    CoverageGap,
-    Credential,
-    DestroyFact,
-    Inventory,
-    Resource,
-    Status,
-)
+from auditor.model import Backup, Candidate, Credential, Inventory, Resource, Status
 from auditor.provider import FileRule, ProviderContext, Recogniser
-from auditor.provider_http import SHAPE_ERRORS, HttpProvider
+from auditor.provider_http import HttpProvider
+from auditor.provider_kit import InventoryBuilder, Verdict, call_json
 from auditor.secrets import Secret
 
 log = logging.getLogger(__name__)
@@ -110,19 +104,11 @@ def kind_of(value: str, hint: str) -> str:
 
 def _get(client: ApiClient, path: str, auth: httpx.Auth, **params: Any) -> tuple[int, Any]:
     """(status, envelope or None). 401 raises ProviderAuthError; malformed JSON raises ProviderError."""
-    resp = client.request("GET", path, auth=auth, params=params or None)
-    if resp.status_code == 401:
-        raise ProviderAuthError(f"{NAME}: credential rejected (HTTP 401)")
-    try:
-        body = resp.json()
-    except ValueError:
-        raise ProviderError(
-            f"{NAME}: malformed JSON from {resp.request.url.path} (HTTP {resp.status_code})",
-            hint="Cloudflare returned something that is not JSON; try again later",
-        ) from None
-    if resp.status_code == 200 and not (isinstance(body, dict) and body.get("success") is not False):
-        return 502, body
-    return resp.status_code, body
+    hint = "Cloudflare returned something that is not JSON; try again later"
+    r = call_json(client, "GET", path, auth=auth, params=params, strict_json=True, malformed_hint=hint)
+    if r.status == 200 and not (isinstance(r.body, dict) and r.body.get("success") is not False):
+        return 502, r.body
+    return r.status, r.body
 
 
 def _auth(cred: Credential) -> httpx.Auth | None:
@@ -151,6 +137,151 @@ def _policy_caps(policies: list[Any]) -> tuple[list[str], dict[str, list[str]]]:
             if cap:
                 caps.setdefault(cap, []).extend(accounts or ["?"])
     return list(caps), caps
+
+
+@dataclass
+class CloudflareFacts:
+    """What the read-only calls showed about one credential: (HTTP status, envelope) per call made."""
+
+    account_id: str | None = None  # an account token's account (recorded or looked up)
+    user: tuple[int, Any] | None = None  # GET /user (Global API Key)
+    accounts: tuple[int, Any] | None = None  # GET /accounts (OAuth login)
+    verify: tuple[int, Any] | None = None  # GET .../tokens/verify
+    token: tuple[int, Any] | None = None  # GET .../tokens/{id}: its policies
+
+
+def _fetch(client: ApiClient, cred: Credential, ctx: ProviderContext | None = None) -> CloudflareFacts:
+    auth = _auth(cred)
+    if auth is None:
+        raise ProviderError(f"{NAME}: a Global API Key needs its e-mail")
+    seen = CloudflareFacts(account_id=cred.metadata.get("account_id"))
+    if cred.kind == "global_api_key":
+        status, body = seen.user = _get(client, "/user", auth)
+        errors = body.get("errors") if isinstance(body, dict) else None
+        codes = {e.get("code") for e in errors or [] if isinstance(e, dict)}
+        if status in (400, 403) and codes & {9103, 6003, 9106}:  # unknown X-Auth-Key / X-Auth-Email
+            raise ProviderAuthError(f"{NAME}: Global API Key or e-mail rejected (HTTP {status})")
+        if status != 200:
+            raise ProviderError(f"{NAME}: HTTP {status} from /user")
+        return seen
+    if cred.kind == "oauth_token":
+        seen.accounts = _get(client, "/accounts", auth, per_page=50)
+        return seen
+    if cred.kind == "account_api_token":
+        if not seen.account_id:
+            status, body = _get(client, "/accounts", auth, per_page=5)
+            accts = body.get("result") if status == 200 and isinstance(body, dict) else None
+            seen.account_id = accts[0].get("id") if accts else None
+        if not seen.account_id:
+            return seen
+        base = f"/accounts/{seen.account_id}/tokens"
+    else:
+        base = "/user/tokens"
+    status, body = seen.verify = _get(client, f"{base}/verify", auth)
+    if status not in (200, 403):
+        raise ProviderError(f"{NAME}: HTTP {status} from token verify")
+    result = (body.get("result") or {}) if status == 200 else {}
+    if status == 200 and not (result.get("status") and result.get("status") != "active"):
+        seen.token = _get(client, f"{base}/{result.get('id')}", auth)
+    return seen
+
+
+def judge_credential(cred: Credential, seen: CloudflareFacts) -> Verdict:
+    """The verdict on a Cloudflare credential from what the read-only calls showed (pure: no HTTP)."""
+    meta: dict[str, Any] = dict(cred.metadata)
+    judged = partial(Verdict, status=Status.verified, metadata=meta)
+    if seen.user is not None:
+        user = seen.user[1].get("result") or {}
+        return Verdict(
+            status=Status.verified,
+            principal=user.get("email"),
+            metadata=meta,
+            reasons=cred.reasons + (f"Verified: acts as {user.get('email')}.",),
+        )
+    if seen.accounts is not None:
+        return _judge_oauth(cred, seen.accounts, meta)
+    if seen.verify is None:
+        return Verdict(
+            status=Status.unverified,
+            reasons=cred.reasons + ("Account token: its account could not be determined, so it was not verified.",),
+        )
+    if cred.kind == "account_api_token":
+        meta["account_id"] = seen.account_id
+    status, body = seen.verify
+    if status != 200:
+        return judged(
+            root_equivalent=None,
+            reasons=cred.reasons + (f"Token verify was refused (HTTP {status}); what it can delete is unknown.",),
+        )
+    result = body.get("result") or {}
+    token_id, state = result.get("id"), result.get("status")
+    meta.update(token_id=token_id, token_status=state, expires_at=result.get("expires_on"))
+    if seen.token is None:
+        return Verdict(
+            status=Status.invalid,
+            metadata=meta,
+            root_equivalent=False,
+            capabilities=(),
+            possible_capabilities=(),
+            reasons=(f"Cloudflare reports the token as {state}.",),
+        )
+    reasons = [f"Verified: token {token_id} is active."]
+    status, body = seen.token
+    if status != 200:
+        reasons.append(
+            f"Its policies are not readable (HTTP {status}: the token lacks API Tokens Read), so "
+            "what it can delete is unknown."
+        )
+        return judged(root_equivalent=None, possible_capabilities=ALL_CAPS, reasons=tuple(reasons))
+    policies = (body.get("result") or {}).get("policies") or []
+    caps, per_account = _policy_caps(policies)
+    meta["account_caps"] = per_account
+    root: bool | None
+    if "create:api-token" in caps:
+        root = True
+        reasons.append("It can create API tokens, and so mint a token with any permission: root-equivalent.")
+    elif (
+        all(c in caps for c in DATA_CAPS)
+        and "delete:zone" in caps
+        and all("*" in per_account[c] for c in (*DATA_CAPS, "delete:zone"))
+    ):
+        root = True
+        reasons.append("It can delete D1 databases, R2 buckets, KV namespaces and zones in every account.")
+    else:
+        root = False
+        reasons.append(
+            "Policies: "
+            + (", ".join(caps) if caps else "no write permissions")
+            + "; it cannot mint tokens: not root-equivalent."
+        )
+    return judged(capabilities=tuple(caps), possible_capabilities=(), root_equivalent=root, reasons=tuple(reasons))
+
+
+def _judge_oauth(cred: Credential, accounts: tuple[int, Any], meta: dict[str, Any]) -> Verdict:
+    status, body = accounts
+    judged = partial(Verdict, status=Status.verified, metadata=meta)
+    if status != 200:
+        return judged(
+            reasons=cred.reasons + (f"Cloudflare accepted the login but refused to list accounts (HTTP {status}).",)
+        )
+    meta["accounts"] = [a.get("id") for a in body.get("result") or [] if isinstance(a, dict)][:MAX_ACCOUNTS]
+    scopes = str(meta.get("scopes") or "").split()
+    caps = [OAUTH_SCOPES[s] for s in scopes if s in OAUTH_SCOPES]
+    reasons = list(cred.reasons) + [f"Verified: reaches {len(meta['accounts'])} account(s)."]
+    if caps:
+        meta["account_caps"] = {c: ["*"] for c in caps}
+        reasons.append("Its OAuth scopes allow deleting: " + ", ".join(dict.fromkeys(caps)) + ".")
+        return judged(
+            capabilities=tuple(dict.fromkeys(caps)),
+            possible_capabilities=(),
+            root_equivalent=False,
+            reasons=tuple(reasons) + ("OAuth scopes cannot delete zones or mint API tokens: not root-equivalent.",),
+        )
+    reasons.append(
+        "Its OAuth scopes were not recorded next to it; assume wrangler's defaults (Workers, D1, KV "
+        "and Pages write)."
+    )
+    return judged(root_equivalent=None, reasons=tuple(reasons))
 
 
 class CloudflareProvider(HttpProvider):
@@ -246,198 +377,16 @@ class CloudflareProvider(HttpProvider):
         )
 
     # -- identify ----------------------------------------------------------------------------------------
-    def identify(self, credential: Credential, ctx: ProviderContext) -> Credential:
-        if ctx.offline or credential.kind == "oauth_refresh_token":
-            return credential
-        auth = _auth(credential)
-        if auth is None:
-            return credential
-        meta = dict(credential.metadata)
-        try:
-            with self.client(ctx) as client:
-                if credential.kind == "global_api_key":
-                    return self._identify_global(client, credential, auth, meta)
-                if credential.kind == "oauth_token":
-                    return self._identify_oauth(client, credential, auth, meta)
-                return self._identify_token(client, credential, auth, meta)
-        except ProviderAuthError:
-            return self.rejected(
-                credential,
-                "Cloudflare rejected the credential (HTTP 401): revoked, expired or never valid.",
-                root_equivalent=False,
-            )
-        except ProviderError as exc:
-            return self.could_not_verify(credential, exc.message)
-        except SHAPE_ERRORS as exc:
-            return self.could_not_verify(credential, f"unexpected response shape ({type(exc).__name__}).")
+    rejected_reason = "Cloudflare rejected the credential (HTTP 401): revoked, expired or never valid."
 
-    def _identify_global(
-        self, client: ApiClient, cred: Credential, auth: httpx.Auth, meta: dict[str, Any]
-    ) -> Credential:
-        status, body = _get(client, "/user", auth)
-        codes = (
-            {e.get("code") for e in (body.get("errors") or []) if isinstance(e, dict)}
-            if isinstance(body, dict)
-            else set()
-        )
-        if status in (400, 403) and codes & {9103, 6003, 9106}:  # unknown X-Auth-Key / X-Auth-Email
-            raise ProviderAuthError(f"{NAME}: Global API Key or e-mail rejected (HTTP {status})")
-        if status != 200:
-            raise ProviderError(f"{NAME}: HTTP {status} from /user")
-        user = body.get("result") or {}
-        return cred.model_copy(
-            update={
-                "status": Status.verified,
-                "principal": user.get("email"),
-                "metadata": meta,
-                "reasons": cred.reasons + (f"Verified: acts as {user.get('email')}.",),
-            }
-        )
+    rejected_root = False
+    errors_as_reasons = True
+    fetch = staticmethod(_fetch)
+    judge = staticmethod(judge_credential)
 
-    def _identify_oauth(
-        self, client: ApiClient, cred: Credential, auth: httpx.Auth, meta: dict[str, Any]
-    ) -> Credential:
-        status, body = _get(client, "/accounts", auth, per_page=50)
-        if status != 200:
-            return cred.model_copy(
-                update={
-                    "status": Status.verified,
-                    "metadata": meta,
-                    "reasons": cred.reasons
-                    + (f"Cloudflare accepted the login but refused to list accounts (HTTP {status}).",),
-                }
-            )
-        meta["accounts"] = [a.get("id") for a in body.get("result") or [] if isinstance(a, dict)][
-            :MAX_ACCOUNTS
-        ]
-        scopes = str(meta.get("scopes") or "").split()
-        caps = [OAUTH_SCOPES[s] for s in scopes if s in OAUTH_SCOPES]
-        reasons = list(cred.reasons) + [f"Verified: reaches {len(meta['accounts'])} account(s)."]
-        if caps:
-            meta["account_caps"] = {c: ["*"] for c in caps}
-            reasons.append("Its OAuth scopes allow deleting: " + ", ".join(dict.fromkeys(caps)) + ".")
-            return cred.model_copy(
-                update={
-                    "status": Status.verified,
-                    "metadata": meta,
-                    "capabilities": tuple(dict.fromkeys(caps)),
-                    "possible_capabilities": (),
-                    "root_equivalent": False,
-                    "reasons": tuple(reasons)
-                    + ("OAuth scopes cannot delete zones or mint API tokens: not root-equivalent.",),
-                }
-            )
-        reasons.append(
-            "Its OAuth scopes were not recorded next to it; assume wrangler's defaults (Workers, D1, KV "
-            "and Pages write)."
-        )
-        return cred.model_copy(
-            update={
-                "status": Status.verified,
-                "metadata": meta,
-                "root_equivalent": None,
-                "reasons": tuple(reasons),
-            }
-        )
-
-    def _identify_token(
-        self, client: ApiClient, cred: Credential, auth: httpx.Auth, meta: dict[str, Any]
-    ) -> Credential:
-        account_id = meta.get("account_id")
-        if cred.kind == "account_api_token":
-            if not account_id:
-                status, body = _get(client, "/accounts", auth, per_page=5)
-                accts = body.get("result") if status == 200 and isinstance(body, dict) else None
-                account_id = accts[0].get("id") if accts else None
-            if not account_id:
-                return cred.model_copy(
-                    update={
-                        "status": Status.unverified,
-                        "reasons": cred.reasons
-                        + ("Account token: its account could not be determined, so it was not verified.",),
-                    }
-                )
-            meta["account_id"] = account_id
-            base = f"/accounts/{account_id}/tokens"
-        else:
-            base = "/user/tokens"
-        status, body = _get(client, f"{base}/verify", auth)
-        if status not in (200, 403):
-            raise ProviderError(f"{NAME}: HTTP {status} from token verify")
-        if status != 200:
-            return cred.model_copy(
-                update={
-                    "status": Status.verified,
-                    "metadata": meta,
-                    "root_equivalent": None,
-                    "reasons": cred.reasons
-                    + (f"Token verify was refused (HTTP {status}); what it can delete is unknown.",),
-                }
-            )
-        result = body.get("result") or {}
-        token_id, state = result.get("id"), result.get("status")
-        meta.update(token_id=token_id, token_status=state, expires_at=result.get("expires_on"))
-        if state and state != "active":
-            return cred.model_copy(
-                update={
-                    "status": Status.invalid,
-                    "metadata": meta,
-                    "root_equivalent": False,
-                    "capabilities": (),
-                    "possible_capabilities": (),
-                    "reasons": (f"Cloudflare reports the token as {state}.",),
-                }
-            )
-        reasons = [f"Verified: token {token_id} is active."]
-        status, body = _get(client, f"{base}/{token_id}", auth)
-        if status != 200:
-            reasons.append(
-                f"Its policies are not readable (HTTP {status}: the token lacks API Tokens Read), so "
-                "what it can delete is unknown."
-            )
-            return cred.model_copy(
-                update={
-                    "status": Status.verified,
-                    "metadata": meta,
-                    "root_equivalent": None,
-                    "possible_capabilities": ALL_CAPS,
-                    "reasons": tuple(reasons),
-                }
-            )
-        policies = (body.get("result") or {}).get("policies") or []
-        caps, per_account = _policy_caps(policies)
-        meta["account_caps"] = per_account
-        if "create:api-token" in caps:
-            root: bool | None = True
-            reasons.append(
-                "It can create API tokens, and so mint a token with any permission: root-equivalent."
-            )
-        elif (
-            all(c in caps for c in DATA_CAPS)
-            and "delete:zone" in caps
-            and all("*" in per_account[c] for c in (*DATA_CAPS, "delete:zone"))
-        ):
-            root = True
-            reasons.append(
-                "It can delete D1 databases, R2 buckets, KV namespaces and zones in every account."
-            )
-        else:
-            root = False
-            reasons.append(
-                "Policies: "
-                + (", ".join(caps) if caps else "no write permissions")
-                + "; it cannot mint tokens: not root-equivalent."
-            )
-        return cred.model_copy(
-            update={
-                "status": Status.verified,
-                "metadata": meta,
-                "capabilities": tuple(caps),
-                "possible_capabilities": (),
-                "root_equivalent": root,
-                "reasons": tuple(reasons),
-            }
-        )
+    def identifiable(self, credential: Credential) -> bool:
+        # a global API key without its e-mail cannot be used
+        return credential.kind != "oauth_refresh_token" and _auth(credential) is not None
 
     # -- inventory --------------------------------------------------------------------------------------
     def inventory_credential(self, cred: Credential, ctx: ProviderContext) -> Inventory:
@@ -445,7 +394,7 @@ class CloudflareProvider(HttpProvider):
         if auth is None:  # a global API key without its email cannot be used
             return Inventory()
         with self.client(ctx) as client:
-            return self._inventory_one(client, cred, auth)
+            return self._inventory_auth(client, cred, auth)
 
     def _verdict(self, cred: Credential, cap: str, account: str) -> tuple[bool | None, str]:
         if cred.kind == "global_api_key":
@@ -464,27 +413,17 @@ class CloudflareProvider(HttpProvider):
             return None, f"it grants {cap} on resources that could not be mapped to accounts"
         return False, f"it grants {cap} only on other accounts"
 
-    def _inventory_one(self, client: ApiClient, cred: Credential, auth: httpx.Auth) -> Inventory:
-        resources: list[Resource] = []
-        backups: list[Backup] = []
-        facts: list[DestroyFact] = []
-        gaps: list[CoverageGap] = []
+    def _inventory_auth(self, client: ApiClient, cred: Credential, auth: httpx.Auth) -> Inventory:
+        inv = InventoryBuilder(NAME)
         status, body = _get(client, "/accounts", auth, per_page=MAX_ACCOUNTS)
         if status != 200:
-            return Inventory(
-                gaps=(
-                    CoverageGap(
-                        subject=cred.id,
-                        provider=NAME,
-                        reason=f"could not list accounts with {cred.label} (HTTP {status})",
-                    ),
-                )
-            )
+            inv.gap(cred.id, f"could not list accounts with {cred.label} (HTTP {status})")
+            return inv.build()
         accounts = [a for a in body.get("result") or [] if isinstance(a, dict) and a.get("id")][:MAX_ACCOUNTS]
         for acct in accounts:
             aid, aname = acct["id"], acct.get("name") or acct["id"]
             parent = f"cloudflare:account:{aid}"
-            resources.append(Resource(id=parent, provider=NAME, type="account", name=aname))
+            inv.resource(Resource(id=parent, provider=NAME, type="account", name=aname))
             for kind, path, cap, key_id, key_name in (
                 ("d1-database", f"/accounts/{aid}/d1/database", "delete:d1-database", "uuid", "name"),
                 ("r2-bucket", f"/accounts/{aid}/r2/buckets", "delete:r2-bucket", "name", "name"),
@@ -498,14 +437,8 @@ class CloudflareProvider(HttpProvider):
             ):
                 status, body = _get(client, path, auth, per_page=PAGE)
                 if status != 200:
-                    gaps.append(
-                        CoverageGap(
-                            subject=parent,
-                            provider=NAME,
-                            reason=f"{kind}s of account {aname} could not be listed with "
-                            f"{cred.label} (HTTP {status})",
-                        )
-                    )
+                    why = f"{kind}s of account {aname} could not be listed with {cred.label} (HTTP {status})"
+                    inv.gap(parent, why)
                     continue
                 items = body.get("result") or []
                 if isinstance(items, dict):  # R2 answers {"result": {"buckets": [...]}}
@@ -514,7 +447,7 @@ class CloudflareProvider(HttpProvider):
                     if not isinstance(it, dict) or not it.get(key_id):
                         continue
                     rid = f"cloudflare:{kind}:{aid}:{it[key_id]}"
-                    resources.append(
+                    inv.resource(
                         Resource(
                             id=rid,
                             provider=NAME,
@@ -525,14 +458,10 @@ class CloudflareProvider(HttpProvider):
                         )
                     )
                     verdict, why = self._verdict(cred, cap, aid)
-                    facts.append(
-                        DestroyFact(
-                            credential=cred.id, target=rid, verdict=verdict, reason=why, capability=cap
-                        )
-                    )
+                    inv.fact(cred.id, rid, verdict, why, cap)
                     if kind == "d1-database":
                         bid = f"cloudflare:d1-time-travel:{aid}:{it[key_id]}"
-                        backups.append(
+                        inv.backup(
                             Backup(
                                 id=bid,
                                 provider=NAME,
@@ -547,13 +476,5 @@ class CloudflareProvider(HttpProvider):
                             )
                         )
                 if len(items) > PAGE:
-                    gaps.append(
-                        CoverageGap(
-                            subject=parent,
-                            provider=NAME,
-                            reason=f"more than {PAGE} {kind}s: only the first {PAGE} inspected",
-                        )
-                    )
-        return Inventory(
-            resources=tuple(resources), backups=tuple(backups), facts=tuple(facts), gaps=tuple(gaps)
-        )
+                    inv.gap(parent, f"more than {PAGE} {kind}s: only the first {PAGE} inspected")
+        return inv.build()

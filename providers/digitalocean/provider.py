@@ -14,25 +14,19 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 import httpx
 
-from auditor.errors import ProviderAuthError, ProviderError
+from auditor.errors import ProviderError
 from auditor.http import ApiClient, BearerAuth
-from auditor.model import (
-    Backup,
-    Candidate,
-    CoverageGap,
-    Credential,
-    DestroyFact,
-    Inventory,
-    Resource,
-    Status,
-)
+from auditor.model import Backup, Candidate, Credential, Inventory, Resource, Status
 from auditor.provider import FileRule, ProviderContext, Recogniser
-from auditor.provider_http import SHAPE_ERRORS, HttpProvider
+from auditor.provider_http import HttpProvider
+from auditor.provider_kit import InventoryBuilder, Verdict, call_json
 
 log = logging.getLogger(__name__)
 
@@ -64,10 +58,6 @@ PROBES: dict[str, tuple[str, str, Any]] = {
 DELETE_CAPS = tuple(c for c in PROBES if c.startswith("delete:"))
 
 
-class ProbeAborted(ProviderError):
-    pass
-
-
 def _when(value: Any) -> datetime | None:
     try:
         return datetime.fromisoformat(str(value).replace("Z", "+00:00")) if value else None
@@ -78,20 +68,90 @@ def _when(value: Any) -> datetime | None:
 def _call(
     client: ApiClient, method: str, path: str, auth: httpx.Auth, body: Any = None, **params: Any
 ) -> tuple[int, Any]:
-    resp = client.request(method, path, auth=auth, json=body, params=params or None)
-    if resp.status_code == 401:
-        raise ProviderAuthError(f"{NAME}: token rejected (HTTP 401)")
-    if not resp.content:
-        return resp.status_code, None
-    try:
-        return resp.status_code, resp.json()
-    except ValueError:
-        if resp.status_code < 300:
-            raise ProviderError(
-                f"{NAME}: malformed JSON from {resp.request.url.path} (HTTP {resp.status_code})",
-                hint="DigitalOcean returned something that is not JSON; try again later",
-            ) from None
-        return resp.status_code, None
+    hint = "DigitalOcean returned something that is not JSON; try again later"
+    r = call_json(client, method, path, auth=auth, json=body, params=params, rejected="token rejected", malformed_hint=hint)
+    return r.status, r.body
+
+
+@dataclass(frozen=True)
+class DigitalOceanFacts:
+    """What the read-only calls (and, with --probe-writes, the invalid write probes) showed about one token."""
+
+    account: dict[str, Any] | None  # GET /v2/account; None: refused (HTTP 403/404)
+    account_status: int
+    probes: dict[str, int] | None = None  # capability -> HTTP status of its probe; None: not probed
+    aborted: str | None = None  # a probe that unexpectedly succeeded stopped probing
+
+
+def _fetch(client: ApiClient, cred: Credential, ctx: ProviderContext) -> DigitalOceanFacts:
+    auth = BearerAuth(cred.secret)
+    status, body = _call(client, "GET", "/v2/account", auth)
+    if not (status == 200 and isinstance(body, dict)) and status not in (403, 404):
+        raise ProviderError(f"{NAME}: HTTP {status} from /v2/account")
+    account = body if status == 200 else None
+    if not ctx.probe_writes:
+        return DigitalOceanFacts(account, status)
+    probes: dict[str, int] = {}
+    for cap, (method, path, payload) in PROBES.items():
+        probes[cap], _ = _call(client, method, path, auth, payload)
+        if probes[cap] < 300:  # a deliberately invalid write succeeded: stop at once
+            aborted = (
+                f"Write probe aborted: {method} {path} unexpectedly succeeded (HTTP {probes[cap]}); nothing "
+                "further was sent. Check the team's activity history."
+            )
+            return DigitalOceanFacts(account, status, probes, aborted)
+    return DigitalOceanFacts(account, status, probes)
+
+
+def judge_token(cred: Credential, seen: DigitalOceanFacts) -> Verdict:
+    """The verdict on a DigitalOcean token from what the calls showed (pure: no HTTP)."""
+    meta: dict[str, Any] = dict(cred.metadata)
+    reasons: list[str] = []
+    principal = None
+    if seen.account is not None:
+        acct = seen.account.get("account") or {}
+        team = acct.get("team") or {}
+        principal = acct.get("email")
+        meta.update(account_uuid=acct.get("uuid"), team=team.get("name"), team_uuid=team.get("uuid"))
+        reasons.append(f"Verified: {principal}" + (f", team {team.get('name')}." if team else "."))
+    else:
+        reasons.append(
+            f"DigitalOcean accepted the token but refused to show the account (HTTP {seen.account_status}: "
+            "it lacks account:read)."
+        )
+    if seen.aborted:
+        return Verdict(status=Status.error, metadata=meta, root_equivalent=None, reasons=(*reasons, seen.aborted))
+    judged = partial(Verdict, status=Status.verified, principal=principal, metadata=meta)
+    if seen.probes is None:
+        reasons.append(
+            "Scopes are not reported by DigitalOcean; whether it can delete is unknown "
+            "(run with --probe-writes to test with deliberately invalid requests)."
+        )
+        return judged(root_equivalent=None, possible_capabilities=tuple(PROBES), reasons=tuple(reasons))
+    allowed = [c for c, st in seen.probes.items() if st in (404, 422, 400)]
+    denied = [c for c, st in seen.probes.items() if st == 403]
+    unknown = [c for c, st in seen.probes.items() if st not in (404, 422, 400, 403)]
+    meta["probed"] = True
+    root: bool | None
+    if unknown:
+        root = None
+        reasons.append(f"Probe inconclusive for: {', '.join(unknown)}.")
+    elif all(c in allowed for c in DELETE_CAPS):
+        root = True
+        reasons.append(
+            "Probed: can delete Droplets, databases (with their backups), volumes, snapshots, "
+            "Kubernetes clusters and projects: full access to the team."
+        )
+    else:
+        root = False
+        reasons.append(
+            "Probed: "
+            + (f"can {', '.join(allowed)}; " if allowed else "read-only; ")
+            + f"cannot {', '.join(denied)}: not root-equivalent."
+        )
+    return judged(
+        capabilities=tuple(allowed), possible_capabilities=tuple(unknown), root_equivalent=root, reasons=tuple(reasons)
+    )
 
 
 class DigitalOceanProvider(HttpProvider):
@@ -146,121 +206,14 @@ class DigitalOceanProvider(HttpProvider):
         )
 
     # -- identify ----------------------------------------------------------------------------------------
-    def identify(self, credential: Credential, ctx: ProviderContext) -> Credential:
-        if ctx.offline or credential.kind == "oauth_refresh_token":
-            return credential
-        auth = BearerAuth(credential.secret)
-        meta = dict(credential.metadata)
-        reasons: list[str] = []
-        try:
-            with self.client(ctx) as client:
-                status, body = _call(client, "GET", "/v2/account", auth)
-                principal = None
-                if status == 200 and isinstance(body, dict):
-                    acct = body.get("account") or {}
-                    team = acct.get("team") or {}
-                    principal = acct.get("email")
-                    meta.update(
-                        account_uuid=acct.get("uuid"), team=team.get("name"), team_uuid=team.get("uuid")
-                    )
-                    reasons.append(
-                        f"Verified: {principal}" + (f", team {team.get('name')}." if team else ".")
-                    )
-                elif status in (403, 404):
-                    reasons.append(
-                        f"DigitalOcean accepted the token but refused to show the account (HTTP {status}: "
-                        "it lacks account:read)."
-                    )
-                else:
-                    raise ProviderError(f"{NAME}: HTTP {status} from /v2/account")
-                if not ctx.probe_writes:
-                    reasons.append(
-                        "Scopes are not reported by DigitalOcean; whether it can delete is unknown "
-                        "(run with --probe-writes to test with deliberately invalid requests)."
-                    )
-                    return credential.model_copy(
-                        update={
-                            "status": Status.verified,
-                            "principal": principal,
-                            "metadata": meta,
-                            "root_equivalent": None,
-                            "possible_capabilities": tuple(PROBES),
-                            "reasons": tuple(reasons),
-                        }
-                    )
-                return self._probe(client, credential, auth, meta, principal, reasons)
-        except ProviderAuthError:
-            return self.rejected(
-                credential,
-                "DigitalOcean rejected the token (HTTP 401): revoked, expired or never valid.",
-                root_equivalent=False,
-            )
-        except ProbeAborted as exc:
-            return credential.model_copy(
-                update={
-                    "status": Status.error,
-                    "metadata": meta,
-                    "root_equivalent": None,
-                    "reasons": tuple(reasons) + (exc.message,),
-                }
-            )
-        except ProviderError as exc:
-            return self.could_not_verify(credential, exc.message)
-        except SHAPE_ERRORS as exc:
-            return self.could_not_verify(credential, f"unexpected response shape ({type(exc).__name__}).")
+    rejected_reason = "DigitalOcean rejected the token (HTTP 401): revoked, expired or never valid."
+    rejected_root = False
+    errors_as_reasons = True
+    fetch = staticmethod(_fetch)
+    judge = staticmethod(judge_token)
 
-    def _probe(
-        self,
-        client: ApiClient,
-        cred: Credential,
-        auth: httpx.Auth,
-        meta: dict[str, Any],
-        principal: str | None,
-        reasons: list[str],
-    ) -> Credential:
-        allowed, denied, unknown = [], [], []
-        for cap, (method, path, body) in PROBES.items():
-            status, _ = _call(client, method, path, auth, body)
-            if status < 300:
-                raise ProbeAborted(
-                    f"Write probe aborted: {method} {path} unexpectedly succeeded (HTTP {status}); nothing further "
-                    "was sent. Check the team's activity history.",
-                    hint="report this: a deliberately invalid request should never succeed",
-                )
-            if status in (404, 422, 400):
-                allowed.append(cap)
-            elif status == 403:
-                denied.append(cap)
-            else:
-                unknown.append(cap)
-        meta["probed"] = True
-        if unknown:
-            root: bool | None = None
-            reasons.append(f"Probe inconclusive for: {', '.join(unknown)}.")
-        elif all(c in allowed for c in DELETE_CAPS):
-            root = True
-            reasons.append(
-                "Probed: can delete Droplets, databases (with their backups), volumes, snapshots, "
-                "Kubernetes clusters and projects: full access to the team."
-            )
-        else:
-            root = False
-            reasons.append(
-                "Probed: "
-                + (f"can {', '.join(allowed)}; " if allowed else "read-only; ")
-                + f"cannot {', '.join(denied)}: not root-equivalent."
-            )
-        return cred.model_copy(
-            update={
-                "status": Status.verified,
-                "principal": principal,
-                "metadata": meta,
-                "capabilities": tuple(allowed),
-                "possible_capabilities": tuple(unknown),
-                "root_equivalent": root,
-                "reasons": tuple(reasons),
-            }
-        )
+    def identifiable(self, credential: Credential) -> bool:
+        return credential.kind != "oauth_refresh_token"
 
     # -- inventory --------------------------------------------------------------------------------------
     @staticmethod
@@ -274,44 +227,27 @@ class DigitalOceanProvider(HttpProvider):
         return False, f"probed: the token lacks {cap}"
 
     def _list(
-        self, client: ApiClient, cred: Credential, path: str, key: str, gaps: list[CoverageGap], **params: Any
+        self, client: ApiClient, cred: Credential, path: str, key: str, inv: InventoryBuilder, **params: Any
     ) -> list[dict[str, Any]]:
         status, body = _call(client, "GET", path, BearerAuth(cred.secret), per_page=PAGE, **params)
         if status != 200 or not isinstance(body, dict):
-            gaps.append(
-                CoverageGap(
-                    subject=cred.id,
-                    provider=NAME,
-                    reason=f"could not list {key} with {cred.label} (HTTP {status})",
-                )
-            )
+            inv.gap(cred.id, f"could not list {key} with {cred.label} (HTTP {status})")
             return []
         if ((body.get("links") or {}).get("pages") or {}).get("next"):
-            gaps.append(
-                CoverageGap(
-                    subject=cred.id,
-                    provider=NAME,
-                    reason=f"more than {PAGE} {key}: only the first {PAGE} inspected",
-                )
-            )
+            inv.gap(cred.id, f"more than {PAGE} {key}: only the first {PAGE} inspected")
         return [x for x in body.get(key) or [] if isinstance(x, dict)]
 
     # inventory() is HttpProvider's loop over the verified credentials; this is one credential's part.
     def _inventory_one(self, client: ApiClient, cred: Credential) -> Inventory:
-        res: list[Resource] = []
-        backups: list[Backup] = []
-        facts: list[DestroyFact] = []
-        gaps: list[CoverageGap] = []
+        inv = InventoryBuilder(NAME)
 
         def fact(target: str, cap: str) -> None:
             v, why = self._can(cred, cap)
-            facts.append(
-                DestroyFact(credential=cred.id, target=target, verdict=v, reason=why, capability=cap)
-            )
+            inv.fact(cred.id, target, v, why, cap)
 
-        for db in self._list(client, cred, "/v2/databases", "databases", gaps):
+        for db in self._list(client, cred, "/v2/databases", "databases", inv):
             rid = f"digitalocean:database:{db.get('id')}"
-            res.append(
+            inv.resource(
                 Resource(
                     id=rid,
                     provider=NAME,
@@ -322,7 +258,7 @@ class DigitalOceanProvider(HttpProvider):
                 )
             )
             fact(rid, "delete:database")
-            backups.append(
+            inv.backup(
                 Backup(
                     id=f"digitalocean:database-backups:{db.get('id')}",
                     provider=NAME,
@@ -333,15 +269,15 @@ class DigitalOceanProvider(HttpProvider):
                     reasons=("DigitalOcean: destroying a database cluster destroys its backups.",),
                 )
             )
-        droplets = self._list(client, cred, "/v2/droplets", "droplets", gaps)
+        droplets = self._list(client, cred, "/v2/droplets", "droplets", inv)
         for d in droplets:
             rid = f"digitalocean:droplet:{d.get('id')}"
-            res.append(
+            inv.resource(
                 Resource(id=rid, provider=NAME, type="droplet", name=str(d.get("name")), holds_data=True)
             )
             fact(rid, "delete:droplet")
             if d.get("backup_ids") or "backups" in (d.get("features") or []):
-                backups.append(
+                inv.backup(
                     Backup(
                         id=f"digitalocean:droplet-backups:{d.get('id')}",
                         provider=NAME,
@@ -352,20 +288,20 @@ class DigitalOceanProvider(HttpProvider):
                         reasons=("DigitalOcean: destroying a Droplet destroys its backups.",),
                     )
                 )
-        for v in self._list(client, cred, "/v2/volumes", "volumes", gaps):
+        for v in self._list(client, cred, "/v2/volumes", "volumes", inv):
             rid = f"digitalocean:volume:{v.get('id')}"
-            res.append(
+            inv.resource(
                 Resource(id=rid, provider=NAME, type="volume", name=str(v.get("name")), holds_data=True)
             )
             fact(rid, "delete:volume")
-        known = {r.id for r in res}
-        for s in self._list(client, cred, "/v2/snapshots", "snapshots", gaps):
+        known = set(inv.resources)
+        for s in self._list(client, cred, "/v2/snapshots", "snapshots", inv):
             rtype = {"droplet": "droplet", "volume": "volume"}.get(str(s.get("resource_type")))
             protects = f"digitalocean:{rtype}:{s.get('resource_id')}" if rtype else ""
             if protects not in known:
                 continue
             bid = f"digitalocean:snapshot:{s.get('id')}"
-            backups.append(
+            inv.backup(
                 Backup(
                     id=bid,
                     provider=NAME,
@@ -380,12 +316,8 @@ class DigitalOceanProvider(HttpProvider):
                     ),
                 )
             )
-            v, why = self._can(cred, "delete:snapshot")
-            if v is not True and rtype == "droplet" and "delete:droplet" in cred.capabilities:
-                v, why = None, "the Droplet 'dangerous' destroy endpoint may delete its snapshots too"
-            facts.append(
-                DestroyFact(
-                    credential=cred.id, target=bid, verdict=v, reason=why, capability="delete:snapshot"
-                )
-            )
-        return Inventory(resources=tuple(res), backups=tuple(backups), facts=tuple(facts), gaps=tuple(gaps))
+            verdict, why = self._can(cred, "delete:snapshot")
+            if verdict is not True and rtype == "droplet" and "delete:droplet" in cred.capabilities:
+                verdict, why = None, "the Droplet 'dangerous' destroy endpoint may delete its snapshots too"
+            inv.fact(cred.id, bid, verdict, why, "delete:snapshot")
+        return inv.build()

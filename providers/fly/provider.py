@@ -19,18 +19,10 @@ import httpx
 
 from auditor.errors import ProviderAuthError, ProviderError
 from auditor.http import ApiClient
-from auditor.model import (
-    Backup,
-    Candidate,
-    CoverageGap,
-    Credential,
-    DestroyFact,
-    Inventory,
-    Resource,
-    Status,
-)
+from auditor.model import Backup, Candidate, Credential, Inventory, Resource, Status
 from auditor.provider import FileRule, ProviderContext, Recogniser
-from auditor.provider_http import SHAPE_ERRORS, HttpProvider
+from auditor.provider_http import HttpProvider
+from auditor.provider_kit import InventoryBuilder, Verdict, call_json
 from auditor.secrets import Secret
 
 from .macaroon import MacaroonError, Scope, is_macaroon, scope_of, split_tokens
@@ -81,28 +73,23 @@ def _graphql(
     """(status, data). Only queries are ever sent. 401/UNAUTHORIZED raise ProviderAuthError."""
     if not query.lstrip().startswith("query ") or "mutation" in query.lower():
         raise ProviderError(f"{NAME}: refusing to send a GraphQL document that is not a plain query")
-    resp = client.request(
-        "POST", "/graphql", auth=FlyAuth(cred.secret), json={"query": query, "variables": variables or {}}
+    doc = {"query": query, "variables": variables or {}}
+    hint = "Fly returned something that is not JSON; try again later"
+    reply = call_json(
+        client, "POST", "/graphql", auth=FlyAuth(cred.secret), json=doc, rejected="token rejected",
+        malformed_hint=hint, strict_json=True,
     )
-    if resp.status_code == 401:
-        raise ProviderAuthError(f"{NAME}: token rejected (HTTP 401)")
-    try:
-        body = resp.json()
-    except ValueError:
-        raise ProviderError(
-            f"{NAME}: malformed JSON from /graphql (HTTP {resp.status_code})",
-            hint="Fly returned something that is not JSON; try again later",
-        ) from None
+    body, status = reply.body, reply.status
     errors = body.get("errors") if isinstance(body, dict) else None
     codes = {
         str((e.get("extensions") or {}).get("code", "")).upper() for e in errors or [] if isinstance(e, dict)
     }
     if "UNAUTHORIZED" in codes or "UNAUTHENTICATED" in codes:
         raise ProviderAuthError(f"{NAME}: token rejected (GraphQL UNAUTHORIZED)")
-    if resp.status_code == 403 or "FORBIDDEN" in codes:
+    if status == 403 or "FORBIDDEN" in codes:
         return 403, None
-    if resp.status_code != 200 or not isinstance(body, dict) or not isinstance(body.get("data"), dict):
-        return resp.status_code if resp.status_code != 200 else 502, None
+    if status != 200 or not isinstance(body, dict) or not isinstance(body.get("data"), dict):
+        return status if status != 200 else 502, None
     return 200, body["data"]
 
 
@@ -159,6 +146,34 @@ def _mac_verdict(scope: Scope) -> tuple[bool | None, tuple[str, ...], tuple[str,
     return False, (), (f"Macaroon for organisation(s) {orgs} without the delete action.",)
 
 
+def judge_token(cred: Credential, answer: tuple[int, Any]) -> Verdict:
+    """The verdict on a Fly token from its identity query's answer (HTTP status, GraphQL data); pure."""
+    status, data = answer
+    base = tuple(r for r in cred.reasons if not r.endswith("not yet verified with Fly."))
+    if status == 403:
+        return Verdict(
+            status=Status.verified,
+            reasons=base + ("Fly accepted the token but refused the identity query (forbidden).",),
+        )
+    if status != 200:
+        return Verdict(
+            status=Status.error,
+            reasons=cred.reasons
+            + (f"Could not verify: Fly answered the identity query with HTTP {status} and no data.",),
+        )
+    meta: dict[str, Any] = dict(cred.metadata)
+    viewer = data.get("viewer") or {}
+    orgs = [o for o in ((data.get("organizations") or {}).get("nodes") or []) if isinstance(o, dict)]
+    meta["organizations"] = {str(o.get("internalNumericId")): o.get("slug") for o in orgs}
+    names = ", ".join(str(o.get("slug")) for o in orgs) or "none listed"
+    return Verdict(
+        status=Status.verified,
+        principal=viewer.get("email") or viewer.get("id"),
+        metadata=meta,
+        reasons=base + (f"Verified with Fly; organisations: {names}.",),
+    )
+
+
 class FlyProvider(HttpProvider):
     name = NAME
     url_env = URL_ENV
@@ -203,7 +218,7 @@ class FlyProvider(HttpProvider):
                     "organisation and can destroy any app, volume and snapshot.",
                 ),
             )
-        meta = dict(candidate.hints)
+        meta: dict[str, Any] = dict(candidate.hints)
         try:
             scope = scope_of(value)
         except MacaroonError as exc:
@@ -249,51 +264,17 @@ class FlyProvider(HttpProvider):
         )
 
     # -- identify ----------------------------------------------------------------------------------------
-    def identify(self, credential: Credential, ctx: ProviderContext) -> Credential:
-        if ctx.offline or credential.status == Status.invalid:
-            return credential
-        base = tuple(r for r in credential.reasons if not r.endswith("not yet verified with Fly."))
-        meta = dict(credential.metadata)
-        try:
-            with self.client(ctx) as client:
-                status, data = _graphql(client, credential, VIEWER_QUERY)
-        except ProviderAuthError:
-            return self.rejected(
-                credential,
-                "Fly rejected the token (unauthorized): revoked, expired or never valid.",
-                root_equivalent=False,
-            )
-        except ProviderError as exc:
-            return self.could_not_verify(credential, exc.message)
-        except SHAPE_ERRORS as exc:
-            return self.could_not_verify(credential, f"unexpected response shape ({type(exc).__name__}).")
-        if status == 403:
-            return credential.model_copy(
-                update={
-                    "status": Status.verified,
-                    "reasons": base + ("Fly accepted the token but refused the identity query (forbidden).",),
-                }
-            )
-        if status != 200:
-            return credential.model_copy(
-                update={
-                    "status": Status.error,
-                    "reasons": credential.reasons
-                    + (f"Could not verify: Fly answered the identity query with HTTP {status} and no data.",),
-                }
-            )
-        viewer = data.get("viewer") or {}
-        orgs = [o for o in ((data.get("organizations") or {}).get("nodes") or []) if isinstance(o, dict)]
-        meta["organizations"] = {str(o.get("internalNumericId")): o.get("slug") for o in orgs}
-        names = ", ".join(str(o.get("slug")) for o in orgs) or "none listed"
-        return credential.model_copy(
-            update={
-                "status": Status.verified,
-                "principal": viewer.get("email") or viewer.get("id"),
-                "metadata": meta,
-                "reasons": base + (f"Verified with Fly; organisations: {names}.",),
-            }
-        )
+    rejected_reason = "Fly rejected the token (unauthorized): revoked, expired or never valid."
+    rejected_root = False
+    errors_as_reasons = True
+    judge = staticmethod(judge_token)
+
+    @staticmethod
+    def fetch(api: ApiClient, credential: Credential, ctx: ProviderContext | None = None) -> tuple[int, Any]:
+        return _graphql(api, credential, VIEWER_QUERY)
+
+    def identifiable(self, credential: Credential) -> bool:
+        return credential.status != Status.invalid
 
     # -- inventory --------------------------------------------------------------------------------------
     @staticmethod
@@ -321,35 +302,19 @@ class FlyProvider(HttpProvider):
     # inventory() is HttpProvider's loop over the verified credentials; this is one credential's part.
     def _inventory_one(self, client: ApiClient, cred: Credential) -> Inventory:
         status, data = _graphql(client, cred, APPS_QUERY, {"first": FIRST})
+        inv = InventoryBuilder(NAME)
         if status != 200:
-            return Inventory(
-                gaps=(
-                    CoverageGap(
-                        subject=cred.id,
-                        provider=NAME,
-                        reason=f"could not list apps with {cred.label} (HTTP {status})",
-                    ),
-                )
-            )
+            inv.gap(cred.id, f"could not list apps with {cred.label} (HTTP {status})")
+            return inv.build()
         apps_conn = data.get("apps") or {}
-        resources: list[Resource] = []
-        backups: list[Backup] = []
-        facts: list[DestroyFact] = []
-        gaps: list[CoverageGap] = []
         if (apps_conn.get("totalCount") or 0) > FIRST:
-            gaps.append(
-                CoverageGap(
-                    subject=cred.id,
-                    provider=NAME,
-                    reason=f"more than {FIRST} apps: only the first {FIRST} inspected",
-                )
-            )
+            inv.gap(cred.id, f"more than {FIRST} apps: only the first {FIRST} inspected")
         for app in apps_conn.get("nodes") or []:
             if not isinstance(app, dict) or not app.get("name"):
                 continue
             aid = f"fly:app:{app['name']}"
             org = (app.get("organization") or {}).get("slug")
-            resources.append(
+            inv.resource(
                 Resource(
                     id=aid,
                     provider=NAME,
@@ -359,23 +324,15 @@ class FlyProvider(HttpProvider):
                 )
             )
             verdict, why = self._can_delete(cred, app.get("internalNumericId"))
-            facts.append(
-                DestroyFact(
-                    credential=cred.id, target=aid, verdict=verdict, reason=why, capability="delete:app"
-                )
-            )
+            inv.fact(cred.id, aid, verdict, why, "delete:app")
             vols = app.get("volumes") or {}
             if (vols.get("totalCount") or 0) > FIRST:
-                gaps.append(
-                    CoverageGap(
-                        subject=aid, provider=NAME, reason=f"app {app['name']} has more than {FIRST} volumes"
-                    )
-                )
+                inv.gap(aid, f"app {app['name']} has more than {FIRST} volumes")
             for vol in vols.get("nodes") or []:
                 if not isinstance(vol, dict) or not vol.get("id"):
                     continue
                 vid = f"fly:volume:{vol['id']}"
-                resources.append(
+                inv.resource(
                     Resource(
                         id=vid,
                         provider=NAME,
@@ -386,17 +343,9 @@ class FlyProvider(HttpProvider):
                         metadata={"size_gb": vol.get("sizeGb")},
                     )
                 )
-                facts.append(
-                    DestroyFact(
-                        credential=cred.id,
-                        target=vid,
-                        verdict=verdict,
-                        reason=why,
-                        capability="delete:volume",
-                    )
-                )
+                inv.fact(cred.id, vid, verdict, why, "delete:volume")
                 bid = f"fly:volume-snapshots:{vol['id']}"
-                backups.append(
+                inv.backup(
                     Backup(
                         id=bid,
                         provider=NAME,
@@ -411,15 +360,5 @@ class FlyProvider(HttpProvider):
                         ),
                     )
                 )
-                facts.append(
-                    DestroyFact(
-                        credential=cred.id,
-                        target=bid,
-                        verdict=verdict,
-                        reason=f"app destroy deletes volume snapshots; {why}",
-                        capability="delete:app",
-                    )
-                )
-        return Inventory(
-            resources=tuple(resources), backups=tuple(backups), facts=tuple(facts), gaps=tuple(gaps)
-        )
+                inv.fact(cred.id, bid, verdict, f"app destroy deletes volume snapshots; {why}", "delete:app")
+        return inv.build()

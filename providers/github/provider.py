@@ -12,25 +12,17 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Sequence
+from functools import partial
 from typing import Any
 
 import httpx
 
-from auditor.errors import ProviderAuthError, ProviderError, ProviderUnavailable
+from auditor.errors import ProviderUnavailable
 from auditor.http import ApiClient, BearerAuth
-from auditor.model import (
-    Candidate,
-    CoverageGap,
-    Credential,
-    DestroyFact,
-    Finding,
-    Inventory,
-    Resource,
-    Severity,
-    Status,
-)
+from auditor.model import Candidate, Credential, Finding, Inventory, Resource, Severity, Status
 from auditor.provider import FileRule, ProviderContext, Recogniser
-from auditor.provider_http import SHAPE_ERRORS, HttpProvider
+from auditor.provider_http import HttpProvider
+from auditor.provider_kit import InventoryBuilder, Verdict, call_json, next_link
 
 log = logging.getLogger(__name__)
 
@@ -82,29 +74,95 @@ def kind_of(value: str) -> str:
     return PREFIXES.get(value[:3], "token") if value[3:4] == "_" else "legacy_token"
 
 
-def _json(resp: httpx.Response) -> Any:
-    try:
-        return resp.json()
-    except ValueError:
-        raise ProviderError(
-            f"{NAME}: malformed JSON from {resp.request.url.path} (HTTP {resp.status_code})",
-            hint="GitHub returned something that is not JSON; try again later",
-        ) from None
+_Reply = tuple[int, Any, httpx.Headers]
 
 
-def _get(client: ApiClient, path: str, auth: httpx.Auth, **params: Any) -> tuple[int, Any, httpx.Headers]:
+def _get(client: ApiClient, path: str, auth: httpx.Auth, **params: Any) -> _Reply:
     """(status, body or None, headers); raises ProviderAuthError on 401, typed errors otherwise."""
-    resp = client.request("GET", path, auth=auth, params=params or None)
-    if resp.status_code == 401:
-        raise ProviderAuthError(f"{NAME}: credential rejected (HTTP 401)")
-    if resp.status_code == 403 and resp.headers.get("x-ratelimit-remaining") == "0":
+    hint = "GitHub returned something that is not JSON; try again later"
+    r = call_json(client, "GET", path, auth=auth, params=params, malformed_hint=hint)
+    if r.status == 403 and r.headers.get("x-ratelimit-remaining") == "0":
         raise ProviderUnavailable(
             f"{NAME}: rate limit exhausted (HTTP 403)",
             hint="GitHub's hourly rate limit is used up; try again after it resets",
         )
-    if resp.status_code == 200:
-        return 200, _json(resp), resp.headers
-    return resp.status_code, None, resp.headers
+    return r.status, r.body if r.status == 200 else None, r.headers
+
+
+def judge_token(cred: Credential, user: _Reply) -> Verdict:
+    """The verdict on a GitHub token from its ``GET /user`` answer (status, body, headers); pure: no HTTP."""
+    status, body, headers = user
+    meta: dict[str, Any] = dict(cred.metadata)
+    expiry = headers.get("github-authentication-token-expiration")
+    if expiry:
+        meta["expires_at"] = expiry
+    if status != 200 and status != 403:
+        return Verdict(
+            status=Status.error,
+            reasons=cred.reasons + (f"Could not verify: GitHub answered HTTP {status} for /user.",),
+        )
+    judged = partial(Verdict, status=Status.verified, metadata=meta)
+    if status != 200:
+        return judged(
+            root_equivalent=None,
+            reasons=cred.reasons
+            + (
+                f"GitHub accepted the token but refused to describe its user (HTTP {status}); "
+                "what it can delete is unknown.",
+            ),
+        )
+    login = body.get("login") if isinstance(body, dict) else None
+    meta["login"] = login
+    scopes_header = headers.get("x-oauth-scopes")
+    if scopes_header is None:
+        return judged(
+            principal=login,
+            root_equivalent=None,
+            possible_capabilities=DESTRUCTIVE,
+            reasons=(
+                f"Acts as {login}.",
+                "No X-OAuth-Scopes header: a fine-grained or app token. GitHub does not report its "
+                "permissions, so whether it holds Administration: write (repository deletion) or "
+                "Contents: write (force-push) is unknown.",
+            ),
+        )
+    scopes = tuple(s.strip() for s in scopes_header.split(",") if s.strip())
+    meta["scopes"] = list(scopes)
+    caps: list[str] = []
+    for s in scopes:
+        caps += SCOPE_CAPS.get(s, ())
+    caps = list(dict.fromkeys(caps))
+    reasons = [f"Acts as {login}; scopes: {', '.join(scopes) or 'none (public read-only)'}."]
+    possible: tuple[str, ...] = ()
+    root: bool | None
+    if "delete_repo" in scopes:
+        root = True
+        reasons.append(
+            "delete_repo: can delete every repository this account administers "
+            "(GitHub restores deleted repositories only within about 90 days, and not always)."
+        )
+    else:
+        root = False
+        reasons.append("No delete_repo scope: cannot delete repositories.")
+    if "write:contents" in caps:
+        reasons.append("repo scope: can force-push and delete branches, rewriting history.")
+    if "delete:org" in caps:
+        possible = ("delete:org",)
+        caps.remove("delete:org")
+        reasons.append(
+            "admin:org: can delete organisations where this user is an owner "
+            "(deleted organisations cannot be restored)."
+        )
+        if root is False:
+            root = None
+            reasons.append("Whether it is root-equivalent depends on organisation ownership (see the inventory).")
+    return judged(
+        principal=login,
+        capabilities=tuple(caps),
+        possible_capabilities=possible,
+        root_equivalent=root,
+        reasons=tuple(reasons),
+    )
 
 
 class GitHubProvider(HttpProvider):
@@ -171,156 +229,41 @@ class GitHubProvider(HttpProvider):
         )
 
     # -- identify ----------------------------------------------------------------------------------------
+    rejected_reason = "GitHub rejected the token (HTTP 401): it is revoked, expired or was never valid."
+    rejected_root = False
+    errors_as_reasons = True
+    judge = staticmethod(judge_token)
+
+    @staticmethod
+    def fetch(api: ApiClient, credential: Credential, ctx: ProviderContext | None = None) -> _Reply:
+        return _get(api, "/user", BearerAuth(credential.secret))
+
     def identify(self, credential: Credential, ctx: ProviderContext) -> Credential:
-        if ctx.offline:
-            return credential
-        if credential.kind == "refresh_token":
-            return credential.model_copy(
-                update={
-                    "reasons": credential.reasons
-                    + (
-                        "Not verified: refresh tokens cannot be checked without exchanging them, which is a write.",
-                    )
-                }
-            )
-        auth = BearerAuth(credential.secret)
-        try:
-            with self.client(ctx) as client:
-                status, body, headers = _get(client, "/user", auth)
-        except ProviderAuthError:
-            return self.rejected(
-                credential,
-                "GitHub rejected the token (HTTP 401): it is revoked, expired or was never valid.",
-                root_equivalent=False,
-            )
-        except ProviderError as exc:
-            return self.could_not_verify(credential, exc.message)
-        except SHAPE_ERRORS as exc:
-            return self.could_not_verify(credential, f"unexpected response shape ({type(exc).__name__}).")
-        meta = dict(credential.metadata)
-        expiry = headers.get("github-authentication-token-expiration")
-        if expiry:
-            meta["expires_at"] = expiry
-        if status != 200 and status != 403:
-            return credential.model_copy(
-                update={
-                    "status": Status.error,
-                    "reasons": credential.reasons
-                    + (f"Could not verify: GitHub answered HTTP {status} for /user.",),
-                }
-            )
-        if status != 200:
-            return credential.model_copy(
-                update={
-                    "status": Status.verified,
-                    "root_equivalent": None,
-                    "metadata": meta,
-                    "reasons": credential.reasons
-                    + (
-                        f"GitHub accepted the token but refused to describe its user (HTTP {status}); "
-                        "what it can delete is unknown.",
-                    ),
-                }
-            )
-        login = body.get("login") if isinstance(body, dict) else None
-        meta["login"] = login
-        scopes_header = headers.get("x-oauth-scopes")
-        if scopes_header is None:
-            return credential.model_copy(
-                update={
-                    "status": Status.verified,
-                    "principal": login,
-                    "metadata": meta,
-                    "root_equivalent": None,
-                    "possible_capabilities": DESTRUCTIVE,
-                    "reasons": (
-                        f"Acts as {login}.",
-                        "No X-OAuth-Scopes header: a fine-grained or app token. GitHub does not report its "
-                        "permissions, so whether it holds Administration: write (repository deletion) or "
-                        "Contents: write (force-push) is unknown.",
-                    ),
-                }
-            )
-        scopes = tuple(s.strip() for s in scopes_header.split(",") if s.strip())
-        meta["scopes"] = list(scopes)
-        caps: list[str] = []
-        for s in scopes:
-            caps += SCOPE_CAPS.get(s, ())
-        caps = list(dict.fromkeys(caps))
-        reasons = [f"Acts as {login}; scopes: {', '.join(scopes) or 'none (public read-only)'}."]
-        possible: tuple[str, ...] = ()
-        if "delete_repo" in scopes:
-            root: bool | None = True
-            reasons.append(
-                "delete_repo: can delete every repository this account administers "
-                "(GitHub restores deleted repositories only within about 90 days, and not always)."
-            )
-        else:
-            root = False
-            reasons.append("No delete_repo scope: cannot delete repositories.")
-        if "write:contents" in caps:
-            reasons.append("repo scope: can force-push and delete branches, rewriting history.")
-        if "delete:org" in caps:
-            possible = ("delete:org",)
-            caps.remove("delete:org")
-            reasons.append(
-                "admin:org: can delete organisations where this user is an owner "
-                "(deleted organisations cannot be restored)."
-            )
-            if root is False:
-                root = None
-                reasons.append(
-                    "Whether it is root-equivalent depends on organisation ownership (see the inventory)."
-                )
-        return credential.model_copy(
-            update={
-                "status": Status.verified,
-                "principal": login,
-                "metadata": meta,
-                "capabilities": tuple(caps),
-                "possible_capabilities": possible,
-                "root_equivalent": root,
-                "reasons": tuple(reasons),
-            }
-        )
+        if credential.kind == "refresh_token" and not ctx.offline:
+            why = "Not verified: refresh tokens cannot be checked without exchanging them, which is a write."
+            return credential.judged(Verdict(reasons=credential.reasons + (why,)))
+        return super().identify(credential, ctx)
 
     # -- inventory --------------------------------------------------------------------------------------
     # inventory() is HttpProvider's loop over the verified credentials; this is one credential's part.
     def _inventory_one(self, client: ApiClient, cred: Credential) -> Inventory:
         auth = BearerAuth(cred.secret)
-        resources: list[Resource] = []
-        facts: list[DestroyFact] = []
-        gaps: list[CoverageGap] = []
-        findings: list[Finding] = []
-        scopes = cred.metadata.get("scopes")
-        classic = scopes is not None
+        inv = InventoryBuilder(NAME)
+        classic = cred.metadata.get("scopes") is not None
+        scopes: list[str] = cred.metadata.get("scopes") or []
         status, body, headers = _get(
             client, "/user/repos", auth, per_page=PAGE, affiliation="owner,organization_member", sort="pushed"
         )
         if status != 200 or not isinstance(body, list):
-            gaps.append(
-                CoverageGap(
-                    subject=cred.id,
-                    provider=NAME,
-                    reason=f"could not list repositories (HTTP {status}); which ones "
-                    f"{cred.label} can delete is unknown",
-                )
-            )
+            inv.gap(cred.id, f"could not list repositories (HTTP {status}); which ones {cred.label} can delete is unknown")
             body = []
-        elif 'rel="next"' in headers.get("link", ""):
-            gaps.append(
-                CoverageGap(
-                    subject=cred.id,
-                    provider=NAME,
-                    reason=f"more than {PAGE} repositories: only the {PAGE} most recently pushed "
-                    "were inspected",
-                )
-            )
+        elif next_link(headers):
+            inv.gap(cred.id, f"more than {PAGE} repositories: only the {PAGE} most recently pushed were inspected")
         for repo in body:
             if not isinstance(repo, dict) or not repo.get("full_name"):
                 continue
             rid = f"github:repo:{repo['full_name']}"
-            resources.append(
+            inv.resource(
                 Resource(
                     id=rid,
                     provider=NAME,
@@ -337,48 +280,18 @@ class GitHubProvider(HttpProvider):
             )
             admin = bool((repo.get("permissions") or {}).get("admin"))
             if not admin:
-                facts.append(
-                    DestroyFact(
-                        credential=cred.id,
-                        target=rid,
-                        verdict=False,
-                        capability="delete:repo",
-                        reason="the user is not an admin of this repository",
-                    )
-                )
+                inv.fact(cred.id, rid, False, "the user is not an admin of this repository", "delete:repo")
             elif classic:
                 ok = "delete_repo" in scopes
-                facts.append(
-                    DestroyFact(
-                        credential=cred.id,
-                        target=rid,
-                        verdict=ok,
-                        capability="delete:repo",
-                        reason="admin of the repository and the token has delete_repo"
-                        if ok
-                        else "the token lacks the delete_repo scope",
-                    )
-                )
+                why = "admin of the repository and the token has delete_repo" if ok else "the token lacks the delete_repo scope"
+                inv.fact(cred.id, rid, ok, why, "delete:repo")
             else:
-                facts.append(
-                    DestroyFact(
-                        credential=cred.id,
-                        target=rid,
-                        verdict=None,
-                        capability="delete:repo",
-                        reason="fine-grained/app token: Administration permission not reported",
-                    )
-                )
+                why = "fine-grained/app token: Administration permission not reported"
+                inv.fact(cred.id, rid, None, why, "delete:repo")
         if classic and "admin:org" in scopes:
             status, orgs, _ = _get(client, "/user/memberships/orgs", auth, state="active", per_page=PAGE)
             if status != 200 or not isinstance(orgs, list):
-                gaps.append(
-                    CoverageGap(
-                        subject=cred.id,
-                        provider=NAME,
-                        reason=f"could not list organisation memberships (HTTP {status})",
-                    )
-                )
+                inv.gap(cred.id, f"could not list organisation memberships (HTTP {status})")
                 orgs = []
             for m in orgs:
                 login = (m.get("organization") or {}).get("login") if isinstance(m, dict) else None
@@ -386,22 +299,11 @@ class GitHubProvider(HttpProvider):
                     continue
                 oid = f"github:org:{login}"
                 owner = m.get("role") == "admin"
-                resources.append(
-                    Resource(id=oid, provider=NAME, type="organization", name=login, holds_data=True)
-                )
-                facts.append(
-                    DestroyFact(
-                        credential=cred.id,
-                        target=oid,
-                        verdict=owner,
-                        capability="delete:org",
-                        reason="organisation owner with admin:org"
-                        if owner
-                        else "not an owner of this organisation",
-                    )
-                )
+                inv.resource(Resource(id=oid, provider=NAME, type="organization", name=login, holds_data=True))
+                why = "organisation owner with admin:org" if owner else "not an owner of this organisation"
+                inv.fact(cred.id, oid, owner, why, "delete:org")
         if cred.root_equivalent:
-            findings.append(
+            inv.finding(
                 Finding.make(
                     "github.token-can-delete-repositories",
                     Severity.high,
@@ -413,6 +315,4 @@ class GitHubProvider(HttpProvider):
                     provider=NAME,
                 )
             )
-        return Inventory(
-            resources=tuple(resources), facts=tuple(facts), gaps=tuple(gaps), findings=tuple(findings)
-        )
+        return inv.build()

@@ -21,27 +21,20 @@ from __future__ import annotations
 
 import hmac
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
-from auditor.errors import BlastwallError, ProviderAuthError, ProviderError
+from auditor.errors import BlastwallError, ProviderError
 from auditor.http import ApiClient, BearerAuth
-from auditor.model import (
-    Backup,
-    CoverageGap,
-    Credential,
-    DestroyFact,
-    Finding,
-    Inventory,
-    Resource,
-    Severity,
-    Status,
-)
+from auditor.model import Backup, Credential, Finding, Inventory, Resource, Severity, Status
 from auditor.provider import ProviderContext, Recogniser
 from auditor.provider_http import HttpProvider
+from auditor.provider_kit import Denied, InventoryBuilder, Page, Verdict, get_json, get_response, paginate
 
 from .recognisers import RECOGNISERS
 
-__all__ = ["DEFAULT_POSTGRES_URL", "DEFAULT_URL", "HerokuProvider"]
+__all__ = ["DEFAULT_POSTGRES_URL", "DEFAULT_URL", "HerokuFacts", "HerokuProvider", "judge_token"]
 
 NAME = "heroku"
 DEFAULT_URL = "https://api.heroku.com"
@@ -66,10 +59,6 @@ _DATA_ADDONS = {"heroku-postgresql": "postgres", "heroku-redis": "key_value"}
 _CP_TIERS = ("standard", "premium", "private", "shield", "essential")
 
 
-class Denied(ProviderError):
-    """HTTP 403 (``{"id": "forbidden", ...}``): the token lacks the scope for this call."""
-
-
 def _urls(ctx: ProviderContext) -> tuple[str, str]:
     """Two endpoints (platform API, Postgres API); each is checked by HttpProvider.client(ctx, url)."""
     main = ctx.env.get(URL_ENV) or ctx.settings.get("url")
@@ -77,38 +66,161 @@ def _urls(ctx: ProviderContext) -> tuple[str, str]:
     return str(main or DEFAULT_URL).rstrip("/"), str(pg).rstrip("/")
 
 
+_DENIED = "the token lacks the scope for it"
+_OK = frozenset({200, 206})
+
+
 def _get(api: ApiClient, path: str, cred: Credential) -> Any:
-    resp = api.request("GET", path, auth=BearerAuth(cred.secret), headers=ACCEPT, ok=frozenset({200, 206}))
-    if resp.status_code == 403:
-        raise Denied(f"heroku: HTTP 403 from {path} (the token lacks the scope for it)")
-    if resp.status_code == 404:
-        return None
-    return api.decode(resp)
+    return get_json(api, path, auth=BearerAuth(cred.secret), headers=ACCEPT, ok=_OK, denied=_DENIED)
+
+
+def _range_page(api: ApiClient, path: str, cred: Credential, rng: str | None) -> Page[dict[str, Any]]:
+    headers = dict(ACCEPT, Range=rng) if rng else ACCEPT
+    resp = get_response(api, path, auth=BearerAuth(cred.secret), headers=headers, ok=_OK, denied=_DENIED)
+    data = api.decode(resp) if resp is not None else None
+    if resp is None or not isinstance(data, list):
+        raise ProviderError(f"heroku: unexpected answer from {path}")
+    nxt = resp.headers.get("Next-Range")
+    return Page([d for d in data if isinstance(d, dict)], nxt if resp.status_code == 206 and nxt else None)
 
 
 def _list(api: ApiClient, path: str, cred: Credential) -> Iterator[dict[str, Any]]:
     """Heroku's Range pagination: 206 Partial Content with a ``Next-Range`` header."""
-    headers = dict(ACCEPT)
-    for _ in range(MAX_PAGES):
-        resp = api.request(
-            "GET", path, auth=BearerAuth(cred.secret), headers=headers, ok=frozenset({200, 206})
-        )
-        if resp.status_code == 403:
-            raise Denied(f"heroku: HTTP 403 from {path} (the token lacks the scope for it)")
-        data = api.decode(resp)
-        if not isinstance(data, list):
-            raise ProviderError(f"heroku: unexpected answer from {path}")
-        yield from (d for d in data if isinstance(d, dict))
-        nxt = resp.headers.get("Next-Range")
-        if resp.status_code != 206 or not nxt:
-            return
-        headers = dict(ACCEPT, Range=nxt)
+    return paginate(partial(_range_page, api, path, cred), max_pages=MAX_PAGES)
 
 
 def _same_token(entry: dict[str, Any], secret: str) -> bool:
     tok = entry.get("access_token")
     value = tok.get("token") if isinstance(tok, dict) else None
     return isinstance(value, str) and hmac.compare_digest(value.encode(), secret.encode())
+
+
+@dataclass(frozen=True)
+class HerokuFacts:
+    """What the read-only calls showed about one token."""
+
+    account: dict[str, Any] | None  # GET /account, None when refused or odd
+    account_denied: bool
+    authorizations: list[dict[str, Any]] | None  # None: listing them was refused (not a global token)
+    apps_answered: bool = False  # GET /apps was not refused (probed only for a non-global token)
+    apps_ok: bool = False  # GET /apps answered with a list
+    config_vars_ok: bool = False  # the first app's config vars were readable
+
+
+def _fetch(api: ApiClient, cred: Credential, ctx: ProviderContext | None = None) -> HerokuFacts:
+    acct: dict[str, Any] | None = None
+    denied = False
+    try:
+        data = _get(api, "/account", cred)
+        acct = data if isinstance(data, dict) else None
+    except Denied:
+        denied = True
+    authorizations: list[dict[str, Any]] | None = None
+    try:
+        authorizations = list(_list(api, "/oauth/authorizations", cred))
+    except Denied:
+        pass
+    if authorizations is not None:  # a global token needs no further probing
+        return HerokuFacts(acct, denied, authorizations)
+    answered = apps_ok = vars_ok = False
+    try:
+        first = _get(api, "/apps", cred)  # one page is enough to learn the read scope
+        apps = [a for a in first if isinstance(a, dict)] if isinstance(first, list) else []
+        answered, apps_ok = True, first is not None
+    except Denied:
+        apps = []
+    if apps_ok and apps:
+        try:
+            path = f"/apps/{apps[0].get('id') or apps[0].get('name')}/config-vars"
+            vars_ok = _get(api, path, cred) is not None
+        except Denied:
+            pass
+    return HerokuFacts(acct, denied, None, answered, apps_ok, vars_ok)
+
+
+def judge_token(cred: Credential, seen: HerokuFacts) -> Verdict:
+    """The verdict on a Heroku token from what the read-only calls showed (pure: no HTTP)."""
+    meta: dict[str, Any] = dict(cred.metadata)
+    reasons: list[str] = []
+    principal = cred.principal
+    ok_calls = 0
+    if seen.account is not None:
+        principal = seen.account.get("email") or principal
+        meta["account_id"] = seen.account.get("id")
+        ok_calls += 1
+    if seen.account_denied:
+        reasons.append("Heroku refused GET /account (HTTP 403): the token lacks the identity scope.")
+    authorizations = seen.authorizations
+    if authorizations is not None:
+        mine = next((a for a in authorizations if _same_token(a, cred.secret.reveal())), None)
+        scope = [str(s) for s in (mine or {}).get("scope") or []]
+        meta["scope"] = scope or None
+        meta["scope_known"] = True
+        if mine is not None:
+            exp = (mine.get("access_token") or {}).get("expires_in")
+            if exp is not None:
+                meta["expires_in_s"] = exp
+            if mine.get("description"):
+                meta["description"] = str(mine["description"])[:80]
+        if "global" in scope:
+            reasons.append(
+                "Its OAuth authorization has the global scope: full access to the account, "
+                "equivalent to the account's API key."
+            )
+        reasons.append(
+            f"It can list the user's {len(authorizations)} OAuth authorization(s) including their "
+            "token values, so it can act with any of them: root-equivalent."
+        )
+        reasons.append("It can delete apps, destroy Postgres add-ons and delete their logical backups.")
+        return Verdict(
+            status=Status.verified,
+            principal=principal,
+            metadata=meta,
+            root_equivalent=True,
+            capabilities=_GLOBAL_CAPS,
+            possible_capabilities=(),
+            reasons=tuple(reasons),
+        )
+    if not ok_calls and not seen.apps_answered:
+        reasons.append(
+            "Heroku accepted the token but refused every read call (HTTP 403), so its scope is "
+            "unknown; it is not treated as safe."
+        )
+        meta["scope_known"] = False
+        return Verdict(
+            status=Status.verified,
+            principal=principal,
+            metadata=meta,
+            root_equivalent=None,
+            capabilities=(),
+            possible_capabilities=_GLOBAL_CAPS,
+            reasons=tuple(reasons),
+        )
+    caps: list[str] = []
+    if seen.apps_ok:
+        caps.append("read:app")
+        if seen.config_vars_ok:
+            caps.append("read:config_vars")
+    meta["scope"] = None
+    meta["scope_known"] = False
+    reasons.append(
+        "Not a global token: Heroku refused to list OAuth authorizations (HTTP 403), which every "
+        "global-scope token may do, and answered other read calls; it is a scoped OAuth token "
+        f"(readable: {', '.join(caps) or 'account identity only'})."
+    )
+    reasons.append(
+        "Heroku has no read-only call that reveals whether it also holds the write scope, which "
+        "can delete apps, destroy add-ons and delete backups."
+    )
+    return Verdict(
+        status=Status.verified,
+        principal=principal,
+        metadata=meta,
+        root_equivalent=False,
+        capabilities=tuple(caps),
+        possible_capabilities=_WRITE_CAPS if seen.apps_ok else (),
+        reasons=tuple(reasons),
+    )
 
 
 class HerokuProvider(HttpProvider):
@@ -143,137 +255,15 @@ class HerokuProvider(HttpProvider):
         )
 
     # -- identify (read-only) ------------------------------------------------------------------------------
-    def identify(self, credential: Credential, ctx: ProviderContext) -> Credential:
-        if ctx.offline:
-            return credential
-        main, _ = _urls(ctx)
-        with self.client(ctx, main) as api:
-            try:
-                return self._identify(api, credential)
-            except ProviderAuthError:
-                return self.rejected(
-                    credential,
-                    "Heroku rejected the token (HTTP 401): it is revoked, expired or mistyped.",
-                    root_equivalent=None,
-                )
-
-    def _identify(self, api: ApiClient, cred: Credential) -> Credential:
-        meta: dict[str, Any] = dict(cred.metadata)
-        reasons: list[str] = []
-        principal = cred.principal
-        ok_calls: list[str] = []
-        try:
-            acct = _get(api, "/account", cred)
-            if isinstance(acct, dict):
-                principal = acct.get("email") or principal
-                meta["account_id"] = acct.get("id")
-                ok_calls.append("/account")
-        except Denied:
-            reasons.append("Heroku refused GET /account (HTTP 403): the token lacks the identity scope.")
-        authorizations: list[dict[str, Any]] | None = None
-        try:
-            authorizations = list(_list(api, "/oauth/authorizations", cred))
-            ok_calls.append("/oauth/authorizations")
-        except Denied:
-            pass
-        apps_ok = False
-        apps: list[dict[str, Any]] = []
-        if authorizations is None:  # a global token needs no further probing
-            try:
-                first = _get(api, "/apps", cred)  # one page is enough to learn the read scope
-                apps = [a for a in first if isinstance(a, dict)] if isinstance(first, list) else []
-                apps_ok = first is not None
-                ok_calls.append("/apps")
-            except Denied:
-                pass
-        upd: dict[str, Any] = {"status": Status.verified, "principal": principal, "metadata": meta}
-
-        if authorizations is not None:
-            mine = next((a for a in authorizations if _same_token(a, cred.secret.reveal())), None)
-            scope = [str(s) for s in (mine or {}).get("scope") or []]
-            meta["scope"] = scope or None
-            meta["scope_known"] = True
-            if mine is not None:
-                exp = (mine.get("access_token") or {}).get("expires_in")
-                if exp is not None:
-                    meta["expires_in_s"] = exp
-                if mine.get("description"):
-                    meta["description"] = str(mine["description"])[:80]
-            if "global" in scope:
-                reasons.append(
-                    "Its OAuth authorization has the global scope: full access to the account, "
-                    "equivalent to the account's API key."
-                )
-            reasons.append(
-                f"It can list the user's {len(authorizations)} OAuth authorization(s) including their "
-                "token values, so it can act with any of them: root-equivalent."
-            )
-            reasons.append("It can delete apps, destroy Postgres add-ons and delete their logical backups.")
-            return cred.model_copy(
-                update={
-                    **upd,
-                    "root_equivalent": True,
-                    "capabilities": _GLOBAL_CAPS,
-                    "possible_capabilities": (),
-                    "reasons": tuple(reasons),
-                }
-            )
-        if not ok_calls:
-            reasons.append(
-                "Heroku accepted the token but refused every read call (HTTP 403), so its scope is "
-                "unknown; it is not treated as safe."
-            )
-            meta["scope_known"] = False
-            return cred.model_copy(
-                update={
-                    **upd,
-                    "root_equivalent": None,
-                    "capabilities": (),
-                    "possible_capabilities": _GLOBAL_CAPS,
-                    "reasons": tuple(reasons),
-                }
-            )
-        caps: list[str] = []
-        if apps_ok:
-            caps.append("read:app")
-            if apps:
-                try:
-                    if (
-                        _get(api, f"/apps/{apps[0].get('id') or apps[0].get('name')}/config-vars", cred)
-                        is not None
-                    ):
-                        caps.append("read:config_vars")
-                except Denied:
-                    pass
-        meta["scope"] = None
-        meta["scope_known"] = False
-        reasons.append(
-            "Not a global token: Heroku refused to list OAuth authorizations (HTTP 403), which every "
-            "global-scope token may do, and answered other read calls; it is a scoped OAuth token "
-            f"(readable: {', '.join(caps) or 'account identity only'})."
-        )
-        reasons.append(
-            "Heroku has no read-only call that reveals whether it also holds the write scope, which "
-            "can delete apps, destroy add-ons and delete backups."
-        )
-        return cred.model_copy(
-            update={
-                **upd,
-                "root_equivalent": False,
-                "capabilities": tuple(caps),
-                "possible_capabilities": _WRITE_CAPS if apps_ok else (),
-                "reasons": tuple(reasons),
-            }
-        )
+    rejected_reason = "Heroku rejected the token (HTTP 401): it is revoked, expired or mistyped."
+    fetch = staticmethod(_fetch)
+    judge = staticmethod(judge_token)
 
     # -- inventory (read-only) -----------------------------------------------------------------------------
     def inventory(self, credentials: Sequence[Credential], ctx: ProviderContext) -> Inventory:
         if ctx.offline:
             return Inventory()
-        resources: dict[str, Resource] = {}
-        backups: dict[str, Backup] = {}
-        gaps: list[CoverageGap] = []
-        findings: list[Finding] = []
+        inv = InventoryBuilder(NAME)
         seen_by: dict[str, set[str]] = {}  # credential id -> resource/backup ids it could list
         inspected: list[Credential] = []
         main, pgurl = _urls(ctx)
@@ -282,24 +272,21 @@ class HerokuProvider(HttpProvider):
                 if c.status != Status.verified:
                     continue
                 if "read:app" not in c.capabilities:
-                    gaps.append(
-                        CoverageGap(
-                            subject=c.id,
-                            provider="heroku",
-                            reason="not inspected: the token may not list apps (HTTP 403); its "
-                            "apps, databases and backups are unknown",
-                        )
+                    inv.gap(
+                        c.id,
+                        "not inspected: the token may not list apps (HTTP 403); its "
+                        "apps, databases and backups are unknown",
                     )
                     continue
                 inspected.append(c)
-                seen_by[c.id] = self._list_account(api, pg, c, resources, backups, gaps)
-        facts = self._facts(inspected, seen_by, resources, backups)
-        for res in resources.values():
+                seen_by[c.id] = self._list_account(api, pg, c, inv)
+        self._facts(inspected, seen_by, inv)
+        for res in list(inv.resources.values()):
             if res.type != "postgres":
                 continue
-            logical = [b for b in backups.values() if b.protects == res.id and b.kind == "logical"]
+            logical = [b for b in inv.backups.values() if b.protects == res.id and b.kind == "logical"]
             if logical:
-                findings.append(
+                inv.finding(
                     Finding.make(
                         "heroku-backups-same-account",
                         Severity.medium,
@@ -312,56 +299,34 @@ class HerokuProvider(HttpProvider):
                         provider="heroku",
                     )
                 )
-        return Inventory(
-            resources=tuple(resources.values()),
-            backups=tuple(backups.values()),
-            facts=tuple(facts),
-            findings=tuple(findings),
-            gaps=tuple(gaps),
-        )
+        return inv.build()
 
-    def _list_account(
-        self,
-        api: ApiClient,
-        pg: ApiClient,
-        c: Credential,
-        resources: dict[str, Resource],
-        backups: dict[str, Backup],
-        gaps: list[CoverageGap],
-    ) -> set[str]:
+    def _list_account(self, api: ApiClient, pg: ApiClient, c: Credential, inv: InventoryBuilder) -> set[str]:
         seen: set[str] = set()
         try:
             apps = list(_list(api, "/apps", c))
         except BlastwallError as exc:
-            gaps.append(
-                CoverageGap(
-                    subject=f"heroku apps ({c.fingerprint})",
-                    provider="heroku",
-                    reason=f"not inspected: {exc.message}",
-                )
-            )
+            inv.gap(f"heroku apps ({c.fingerprint})", f"not inspected: {exc.message}")
             return seen
         for app in apps:
             if not app.get("id"):
                 continue
             aid = f"heroku:app:{app['id']}"
             app_name = str(app.get("name") or app["id"])
-            resources[aid] = Resource(
-                id=aid,
-                provider="heroku",
-                type="app",
-                name=app_name,
-                metadata={"team": (app.get("team") or {}).get("name")} if app.get("team") else {},
+            inv.resource(
+                Resource(
+                    id=aid,
+                    provider="heroku",
+                    type="app",
+                    name=app_name,
+                    metadata={"team": (app.get("team") or {}).get("name")} if app.get("team") else {},
+                )
             )
             seen.add(aid)
             try:
                 addons = list(_list(api, f"/apps/{app['id']}/addons", c))
             except BlastwallError as exc:
-                gaps.append(
-                    CoverageGap(
-                        subject=aid, provider="heroku", reason=f"add-ons not inspected: {exc.message}"
-                    )
-                )
+                inv.gap(aid, f"add-ons not inspected: {exc.message}")
                 continue
             dbs: list[tuple[dict[str, Any], str]] = []
             for ad in addons:
@@ -371,21 +336,23 @@ class HerokuProvider(HttpProvider):
                     continue
                 rid = f"heroku:{rtype}:{ad['id']}"
                 plan = str((ad.get("plan") or {}).get("name") or "")
-                resources[rid] = Resource(
-                    id=rid,
-                    provider="heroku",
-                    type=rtype,
-                    name=str(ad.get("name") or ad["id"]),
-                    parent=aid,
-                    holds_data=True,
-                    metadata={"plan": plan, "app": app_name},
+                inv.resource(
+                    Resource(
+                        id=rid,
+                        provider="heroku",
+                        type=rtype,
+                        name=str(ad.get("name") or ad["id"]),
+                        parent=aid,
+                        holds_data=True,
+                        metadata={"plan": plan, "app": app_name},
+                    )
                 )
                 seen.add(rid)
                 if rtype == "postgres":
                     dbs.append((ad, rid))
                     if any(t in plan.split(":")[-1] for t in _CP_TIERS):
                         bid = f"heroku:continuous-protection:{ad['id']}"
-                        backups[bid] = Backup(
+                        inv.backup(Backup(
                             id=bid,
                             provider="heroku",
                             protects=rid,
@@ -398,24 +365,20 @@ class HerokuProvider(HttpProvider):
                                     "the add-on; it is usable only for rollback or fork inside Heroku."
                                 ),
                             ),
-                        )
+                        ))
                         seen.add(bid)
             if dbs:
                 try:
                     transfers = _get(pg, f"/client/v11/apps/{app_name}/transfers", c)
                 except BlastwallError as exc:
-                    gaps.append(
-                        CoverageGap(
-                            subject=aid, provider="heroku", reason=f"PGBackups not inspected: {exc.message}"
-                        )
-                    )
+                    inv.gap(aid, f"PGBackups not inspected: {exc.message}")
                     continue
                 for t in transfers if isinstance(transfers, list) else []:
                     if not isinstance(t, dict) or t.get("to_type") != "gof3r" or not t.get("succeeded"):
                         continue
                     target = self._db_of(t, dbs)
                     bid = f"heroku:pgbackup:{app_name}:{t.get('num')}"
-                    backups[bid] = Backup(
+                    inv.backup(Backup(
                         id=bid,
                         provider="heroku",
                         protects=target,
@@ -433,7 +396,7 @@ class HerokuProvider(HttpProvider):
                             "downloadable": True,
                             **({"created_at": t["created_at"]} if t.get("created_at") else {}),
                         },
-                    )
+                    ))
                     seen.add(bid)
         return seen
 
@@ -446,13 +409,8 @@ class HerokuProvider(HttpProvider):
         return dbs[0][1]
 
     @staticmethod
-    def _facts(
-        creds: Sequence[Credential],
-        seen_by: dict[str, set[str]],
-        resources: dict[str, Resource],
-        backups: dict[str, Backup],
-    ) -> list[DestroyFact]:
-        facts: list[DestroyFact] = []
+    def _facts(creds: Sequence[Credential], seen_by: dict[str, set[str]], inv: InventoryBuilder) -> None:
+        resources, backups = dict(inv.resources), dict(inv.backups)
         for c in creds:
             seen = seen_by.get(c.id, set())
             for tid in list(resources) + list(backups):
@@ -460,36 +418,10 @@ class HerokuProvider(HttpProvider):
                     continue  # other accounts' objects: unknown, no fact (a token may be another user's)
                 is_backup = tid in backups
                 kind = backups[tid].kind if is_backup else resources[tid].type
-                if c.root_equivalent is True:
-                    if is_backup and kind == "pitr":
-                        facts.append(
-                            DestroyFact(
-                                credential=c.id,
-                                target=tid,
-                                verdict=None,
-                                reason="no API deletes Continuous Protection directly",
-                            )
-                        )
-                        continue
-                    cap = (
-                        "delete:backup" if is_backup else ("delete:app" if kind == "app" else "delete:addon")
-                    )
-                    facts.append(
-                        DestroyFact(
-                            credential=c.id,
-                            target=tid,
-                            verdict=True,
-                            capability=cap,
-                            reason="global-scope token",
-                        )
-                    )
+                if c.root_equivalent is not True:
+                    inv.fact(c.id, tid, None, "scoped token: whether it holds the write scope is unknown")
+                elif is_backup and kind == "pitr":
+                    inv.fact(c.id, tid, None, "no API deletes Continuous Protection directly")
                 else:
-                    facts.append(
-                        DestroyFact(
-                            credential=c.id,
-                            target=tid,
-                            verdict=None,
-                            reason="scoped token: whether it holds the write scope is unknown",
-                        )
-                    )
-        return facts
+                    cap = "delete:backup" if is_backup else ("delete:app" if kind == "app" else "delete:addon")
+                    inv.fact(c.id, tid, True, "global-scope token", cap)

@@ -19,27 +19,19 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
-from auditor.errors import BlastwallError, ProviderAuthError, ProviderError
+from auditor.errors import BlastwallError, ProviderError
 from auditor.http import ApiClient, BearerAuth
-from auditor.model import (
-    Backup,
-    CoverageGap,
-    Credential,
-    DestroyFact,
-    Finding,
-    Inventory,
-    Resource,
-    Severity,
-    Status,
-)
+from auditor.model import Backup, Credential, Finding, Inventory, Resource, Severity, Status
 from auditor.provider import ProviderContext, Recogniser
 from auditor.provider_http import HttpProvider
+from auditor.provider_kit import Denied, InventoryBuilder, Page, Verdict, get_json, paginate
 
 from .recognisers import RECOGNISERS
 
-__all__ = ["DEFAULT_URL", "RenderProvider"]
+__all__ = ["DEFAULT_URL", "RenderFacts", "RenderProvider", "judge_key"]
 
 NAME = "render"
 DEFAULT_URL = "https://api.render.com"
@@ -67,42 +59,144 @@ _FULL_CAPS = (
 )
 
 
-class Denied(ProviderError):
-    """HTTP 403: the key is valid but lacks the permission for this call."""
-
-
 def get(api: ApiClient, path: str, cred: Credential, params: dict[str, Any] | None = None) -> Any:
-    resp = api.request("GET", path, auth=BearerAuth(cred.secret), params=params)
-    if resp.status_code == 403:
-        raise Denied(f"render: HTTP 403 from {path} (the key lacks this permission)")
-    if resp.status_code == 404:
-        return None
-    return api.decode(resp)
+    return get_json(api, path, auth=BearerAuth(cred.secret), params=params, denied="the key lacks this permission")
+
+
+def _cursor_page(
+    api: ApiClient, path: str, cred: Credential, item_key: str, params: dict[str, Any] | None, cursor: str | None
+) -> Page[dict[str, Any]]:
+    q = dict(params or {}, limit=PAGE)
+    if cursor:
+        q["cursor"] = cursor
+    data = get(api, path, cred, q)
+    if data is None:
+        return Page([])
+    if not isinstance(data, list):
+        raise ProviderError(f"render: unexpected answer from {path}")
+    items = [e[item_key] for e in data if isinstance(e, dict) and isinstance(e.get(item_key), dict)]
+    last = data[-1] if len(data) >= PAGE else None
+    nxt = last.get("cursor") if isinstance(last, dict) else None
+    return Page(items, str(nxt) if nxt else None)
 
 
 def paged(
     api: ApiClient, path: str, cred: Credential, item_key: str, params: dict[str, Any] | None = None
 ) -> Iterator[dict[str, Any]]:
     """Render's cursor pagination: a list of ``{"cursor": c, item_key: {...}}``."""
-    cursor: str | None = None
-    for _ in range(MAX_PAGES):
-        q = dict(params or {}, limit=PAGE)
-        if cursor:
-            q["cursor"] = cursor
-        data = get(api, path, cred, q)
-        if data is None:
-            return
-        if not isinstance(data, list):
-            raise ProviderError(f"render: unexpected answer from {path}")
-        for entry in data:
-            if isinstance(entry, dict) and isinstance(entry.get(item_key), dict):
-                yield entry[item_key]
-        if len(data) < PAGE:
-            return
-        last = data[-1]
-        cursor = last.get("cursor") if isinstance(last, dict) else None
-        if not cursor:
-            return
+    return paginate(partial(_cursor_page, api, path, cred, item_key, params), max_pages=MAX_PAGES)
+
+
+@dataclass(frozen=True)
+class RenderFacts:
+    """What the read-only calls showed about one key."""
+
+    principal: str | None
+    user_denied: bool
+    workspaces: list[dict[str, str]] | None  # None: listing owners was refused
+    allowed: list[str]  # resource types the key may list
+    denied: list[str]  # resource types it may not list (HTTP 403)
+
+
+def _fetch(api: ApiClient, cred: Credential, ctx: ProviderContext | None = None) -> RenderFacts:
+    principal = None
+    user_denied = False
+    try:
+        user = get(api, "/v1/users", cred)
+        if isinstance(user, dict):
+            principal = user.get("email") or user.get("name")
+    except Denied:
+        user_denied = True
+    workspaces: list[dict[str, str]] | None = None
+    try:
+        workspaces = [
+            {"id": str(o.get("id")), "name": str(o.get("name") or o.get("id")), "type": str(o.get("type") or "")}
+            for o in paged(api, "/v1/owners", cred, "owner")
+            if o.get("id")
+        ]
+    except Denied:
+        pass
+    allowed: list[str] = []
+    denied: list[str] = []
+    for path, (rtype, _item, _holds) in _KINDS.items():
+        try:
+            if get(api, path, cred, {"limit": 1}) is not None:
+                allowed.append(rtype)
+        except Denied:
+            denied.append(rtype)
+    return RenderFacts(principal, user_denied, workspaces, allowed, denied)
+
+
+def judge_key(cred: Credential, seen: RenderFacts) -> Verdict:
+    """The verdict on a Render key from what the read-only calls showed (pure: no HTTP)."""
+    reasons: list[str] = []
+    meta: dict[str, Any] = dict(cred.metadata)
+    workspaces, allowed, denied = seen.workspaces, seen.allowed, seen.denied
+    owners_denied = workspaces is None
+    if workspaces is not None:
+        meta["workspaces"] = workspaces
+    meta["denied_types"] = denied
+    meta["key_type"] = "unknown"
+    judged = partial(Verdict, status=Status.verified, principal=seen.principal, metadata=meta)
+    if seen.user_denied and owners_denied and not allowed:
+        reasons.append(
+            "Render accepted the key but refused every read call (HTTP 403), so what it can do "
+            "is unknown; it is not treated as safe."
+        )
+        return judged(
+            root_equivalent=None, capabilities=(), possible_capabilities=_FULL_CAPS, reasons=tuple(reasons)
+        )
+    n = len(workspaces or [])
+    if workspaces is not None and n == 0:
+        reasons.append("Render accepted the key but it reaches no workspace.")
+    names = ", ".join(w["name"] for w in (workspaces or [])[:5])
+    if denied:
+        meta["key_type"] = "scoped"
+        possible = tuple(f"delete:{t}" for t in allowed)
+        reasons.append(
+            f"Scoped API key: Render refused to list {', '.join(denied)} (HTTP 403) while it "
+            f"answered for {', '.join(allowed) or 'nothing else'}; a full-access key can list all of "
+            "them, so this key is limited."
+        )
+        if possible:
+            reasons.append(
+                "Render exposes no read-only way to tell whether the permitted resource types are "
+                f"read-only or read-write; it may still delete {', '.join(allowed)}."
+            )
+        return judged(
+            root_equivalent=False,
+            capabilities=tuple(f"read:{t}" for t in allowed),
+            possible_capabilities=possible,
+            reasons=tuple(reasons),
+        )
+    if n > 1:
+        meta["key_type"] = "classic"
+        reasons.append(
+            f"It reaches {n} workspaces ({names}); Render scoped API keys are bound to a single "
+            "workspace, so this is a classic API key."
+        )
+        reasons.append(
+            "A classic Render API key has full access to every workspace its user belongs to: it "
+            "can delete services, Postgres databases, disks and Key Value stores, and read "
+            "environment variables."
+        )
+        return judged(root_equivalent=True, capabilities=_FULL_CAPS, possible_capabilities=(), reasons=tuple(reasons))
+    reasons.append(
+        (
+            f"It reaches one workspace ({names or 'unknown'})"
+            if workspaces is not None
+            else "Render refused to list the workspaces it reaches (HTTP 403)"
+        )
+        + " and may list every resource type. A "
+        "classic key (full access) and a scoped key (read-only or full) look the same to read-only "
+        "calls, and Render has no endpoint that returns a key's permissions."
+    )
+    return judged(
+        root_equivalent=None,
+        capabilities=tuple(f"read:{t}" for t in allowed),
+        possible_capabilities=_FULL_CAPS,
+        reasons=tuple(reasons),
+    )
 
 
 @dataclass
@@ -162,163 +256,31 @@ class RenderProvider(HttpProvider):
         )
 
     # -- identify (read-only) ------------------------------------------------------------------------------
-    def identify(self, credential: Credential, ctx: ProviderContext) -> Credential:
-        if ctx.offline or credential.kind == "cli_refresh_token":
-            return credential
-        with self.client(ctx) as api:
-            try:
-                return self._identify(api, credential)
-            except ProviderAuthError:
-                return self.rejected(
-                    credential,
-                    "Render rejected the key (HTTP 401): it is revoked, expired or mistyped.",
-                    root_equivalent=None,
-                )
+    rejected_reason = "Render rejected the key (HTTP 401): it is revoked, expired or mistyped."
+    fetch = staticmethod(_fetch)
+    judge = staticmethod(judge_key)
 
-    def _identify(self, api: ApiClient, cred: Credential) -> Credential:
-        reasons: list[str] = []
-        meta: dict[str, Any] = dict(cred.metadata)
-        principal = None
-        user_denied = owners_denied = False
-        try:
-            user = get(api, "/v1/users", cred)
-            if isinstance(user, dict):
-                principal = user.get("email") or user.get("name")
-        except Denied:
-            user_denied = True
-        workspaces: list[dict[str, str]] | None = None
-        try:
-            workspaces = [
-                {
-                    "id": str(o.get("id")),
-                    "name": str(o.get("name") or o.get("id")),
-                    "type": str(o.get("type") or ""),
-                }
-                for o in paged(api, "/v1/owners", cred, "owner")
-                if o.get("id")
-            ]
-        except Denied:
-            owners_denied = True
-        allowed: list[str] = []
-        denied: list[str] = []
-        for path, (rtype, _item, _holds) in _KINDS.items():
-            try:
-                if get(api, path, cred, {"limit": 1}) is not None:
-                    allowed.append(rtype)
-            except Denied:
-                denied.append(rtype)
-        if workspaces is not None:
-            meta["workspaces"] = workspaces
-        meta["denied_types"] = denied
-        meta["key_type"] = "unknown"
-        upd: dict[str, Any] = {"status": Status.verified, "principal": principal, "metadata": meta}
-
-        if user_denied and owners_denied and not allowed:
-            reasons.append(
-                "Render accepted the key but refused every read call (HTTP 403), so what it can do "
-                "is unknown; it is not treated as safe."
-            )
-            return cred.model_copy(
-                update={
-                    **upd,
-                    "root_equivalent": None,
-                    "capabilities": (),
-                    "possible_capabilities": _FULL_CAPS,
-                    "reasons": tuple(reasons),
-                }
-            )
-        n = len(workspaces or [])
-        if workspaces is not None and n == 0 and not owners_denied:
-            reasons.append("Render accepted the key but it reaches no workspace.")
-        names = ", ".join(w["name"] for w in (workspaces or [])[:5])
-        if denied:
-            meta["key_type"] = "scoped"
-            caps = tuple(f"read:{t}" for t in allowed)
-            possible = tuple(f"delete:{t}" for t in allowed)
-            reasons.append(
-                f"Scoped API key: Render refused to list {', '.join(denied)} (HTTP 403) while it "
-                f"answered for {', '.join(allowed) or 'nothing else'}; a full-access key can list all of "
-                "them, so this key is limited."
-            )
-            if possible:
-                reasons.append(
-                    "Render exposes no read-only way to tell whether the permitted resource types are "
-                    f"read-only or read-write; it may still delete {', '.join(allowed)}."
-                )
-            return cred.model_copy(
-                update={
-                    **upd,
-                    "root_equivalent": False,
-                    "capabilities": caps,
-                    "possible_capabilities": possible,
-                    "reasons": tuple(reasons),
-                }
-            )
-        if n > 1:
-            meta["key_type"] = "classic"
-            reasons.append(
-                f"It reaches {n} workspaces ({names}); Render scoped API keys are bound to a single "
-                "workspace, so this is a classic API key."
-            )
-            reasons.append(
-                "A classic Render API key has full access to every workspace its user belongs to: it "
-                "can delete services, Postgres databases, disks and Key Value stores, and read "
-                "environment variables."
-            )
-            return cred.model_copy(
-                update={
-                    **upd,
-                    "root_equivalent": True,
-                    "capabilities": _FULL_CAPS,
-                    "possible_capabilities": (),
-                    "reasons": tuple(reasons),
-                }
-            )
-        reasons.append(
-            (
-                f"It reaches one workspace ({names or 'unknown'})"
-                if workspaces is not None
-                else "Render refused to list the workspaces it reaches (HTTP 403)"
-            )
-            + " and may list every resource type. A "
-            "classic key (full access) and a scoped key (read-only or full) look the same to read-only "
-            "calls, and Render has no endpoint that returns a key's permissions."
-        )
-        return cred.model_copy(
-            update={
-                **upd,
-                "root_equivalent": None,
-                "capabilities": tuple(f"read:{t}" for t in allowed),
-                "possible_capabilities": _FULL_CAPS,
-                "reasons": tuple(reasons),
-            }
-        )
+    def identifiable(self, credential: Credential) -> bool:
+        return credential.kind != "cli_refresh_token"
 
     # -- inventory (read-only) -----------------------------------------------------------------------------
     def inventory(self, credentials: Sequence[Credential], ctx: ProviderContext) -> Inventory:
         if ctx.offline:
             return Inventory()
-        resources: dict[str, Resource] = {}
-        backups: dict[str, Backup] = {}
-        gaps: list[CoverageGap] = []
-        findings: list[Finding] = []
+        inv = InventoryBuilder(NAME)
         reaches = [_reach(c) for c in credentials if c.status == Status.verified]
         with self.client(ctx) as api:
             for r in reaches:
                 if not r.known:
-                    gaps.append(
-                        CoverageGap(
-                            subject=r.cred.id,
-                            provider="render",
-                            reason="not inspected: Render refused to list the workspaces this key "
-                            "reaches (HTTP 403); its resources and backups are unknown",
-                        )
+                    inv.gap(
+                        r.cred.id,
+                        "not inspected: Render refused to list the workspaces this key "
+                        "reaches (HTTP 403); its resources and backups are unknown",
                     )
                     continue
                 for ws in r.cred.metadata.get("workspaces") or []:
                     wid = f"render:workspace:{ws['id']}"
-                    resources.setdefault(
-                        wid,
+                    inv.resource(
                         Resource(
                             id=wid,
                             provider="render",
@@ -326,13 +288,14 @@ class RenderProvider(HttpProvider):
                             name=ws["name"],
                             metadata={"owner_type": ws.get("type")},
                         ),
+                        once=True,
                     )
-                    self._list_workspace(api, r.cred, ws, wid, resources, backups, gaps)
-        facts = self._facts(reaches, resources, backups)
-        for res in resources.values():
+                    self._list_workspace(api, r.cred, ws, wid, inv)
+        self._facts(reaches, inv)
+        for res in list(inv.resources.values()):
             if res.type == "postgres":
-                protecting = [b for b in backups.values() if b.protects == res.id]
-                findings.append(
+                protecting = [b for b in inv.backups.values() if b.protects == res.id]
+                inv.finding(
                     Finding.make(
                         "render-backups-same-workspace",
                         Severity.medium,
@@ -345,71 +308,43 @@ class RenderProvider(HttpProvider):
                         provider="render",
                     )
                 )
-        return Inventory(
-            resources=tuple(resources.values()),
-            backups=tuple(backups.values()),
-            facts=tuple(facts),
-            findings=tuple(findings),
-            gaps=tuple(gaps),
-        )
+        return inv.build()
 
     def _list_workspace(
-        self,
-        api: ApiClient,
-        cred: Credential,
-        ws: dict[str, str],
-        wid: str,
-        resources: dict[str, Resource],
-        backups: dict[str, Backup],
-        gaps: list[CoverageGap],
+        self, api: ApiClient, cred: Credential, ws: dict[str, str], wid: str, inv: InventoryBuilder
     ) -> None:
         for path, (rtype, item_key, holds) in _KINDS.items():
             if rtype in (cred.metadata.get("denied_types") or ()):
-                gaps.append(
-                    CoverageGap(
-                        subject=f"{wid} {rtype}",
-                        provider="render",
-                        reason=f"not inspected: key {cred.fingerprint} may not list {rtype} (HTTP 403)",
-                    )
-                )
+                inv.gap(f"{wid} {rtype}", f"not inspected: key {cred.fingerprint} may not list {rtype} (HTTP 403)")
                 continue
             try:
                 items = list(paged(api, path, cred, item_key, {"ownerId": ws["id"]}))
             except BlastwallError as exc:
-                gaps.append(
-                    CoverageGap(
-                        subject=f"{wid} {rtype}", provider="render", reason=f"not inspected: {exc.message}"
-                    )
-                )
+                inv.gap(f"{wid} {rtype}", f"not inspected: {exc.message}")
                 continue
             for it in items:
                 if not it.get("id"):
                     continue
                 rid = f"render:{rtype}:{it['id']}"
-                resources[rid] = Resource(
-                    id=rid,
-                    provider="render",
-                    type=rtype,
-                    name=str(it.get("name") or it["id"]),
-                    parent=wid,
-                    holds_data=holds,
-                    metadata={
-                        k: it[k]
-                        for k in ("plan", "region", "version", "sizeGB")
-                        if k in it and isinstance(it[k], (str, int))
-                    },
+                meta = {k: it[k] for k in ("plan", "region", "version", "sizeGB") if isinstance(it.get(k), (str, int))}
+                inv.resource(
+                    Resource(
+                        id=rid,
+                        provider="render",
+                        type=rtype,
+                        name=str(it.get("name") or it["id"]),
+                        parent=wid,
+                        holds_data=holds,
+                        metadata=meta,
+                    )
                 )
                 try:
                     if rtype == "postgres":
-                        self._postgres_backups(api, cred, it, rid, backups)
+                        self._postgres_backups(api, cred, it, rid, inv)
                     elif rtype == "disk":
-                        self._disk_snapshots(api, cred, it, rid, backups)
+                        self._disk_snapshots(api, cred, it, rid, inv)
                 except BlastwallError as exc:
-                    gaps.append(
-                        CoverageGap(
-                            subject=rid, provider="render", reason=f"backups not inspected: {exc.message}"
-                        )
-                    )
+                    inv.gap(rid, f"backups not inspected: {exc.message}")
 
     _UNKNOWN_FATE = (
         "Render does not document whether this backup survives deleting what it protects (the API "
@@ -417,14 +352,14 @@ class RenderProvider(HttpProvider):
     )
 
     def _postgres_backups(
-        self, api: ApiClient, cred: Credential, pg: dict[str, Any], rid: str, backups: dict[str, Backup]
+        self, api: ApiClient, cred: Credential, pg: dict[str, Any], rid: str, inv: InventoryBuilder
     ) -> None:
         rec = get(api, f"/v1/postgres/{pg['id']}/recovery", cred)
         if isinstance(rec, dict):
             status = str(rec.get("recoveryStatus") or rec.get("availabilityStatus") or "")
             if status.upper() == "AVAILABLE":
                 bid = f"render:pitr:{pg['id']}"
-                backups[bid] = Backup(
+                inv.backups[bid] = Backup(
                     id=bid,
                     provider="render",
                     protects=rid,
@@ -440,7 +375,7 @@ class RenderProvider(HttpProvider):
                 continue
             bid = f"render:export:{pg['id']}:{ex['id']}"
             # The export's download URL is a bearer link: never copied into the report.
-            backups[bid] = Backup(
+            inv.backups[bid] = Backup(
                 id=bid,
                 provider="render",
                 protects=rid,
@@ -452,7 +387,7 @@ class RenderProvider(HttpProvider):
             )
 
     def _disk_snapshots(
-        self, api: ApiClient, cred: Credential, disk: dict[str, Any], rid: str, backups: dict[str, Backup]
+        self, api: ApiClient, cred: Credential, disk: dict[str, Any], rid: str, inv: InventoryBuilder
     ) -> None:
         snaps = get(api, f"/v1/disks/{disk['id']}/snapshots", cred)
         for s in snaps if isinstance(snaps, list) else []:
@@ -460,7 +395,7 @@ class RenderProvider(HttpProvider):
                 continue
             key = str(s.get("snapshotKey") or s.get("createdAt"))
             bid = f"render:disk-snapshot:{disk['id']}:{key}"
-            backups[bid] = Backup(
+            inv.backups[bid] = Backup(
                 id=bid,
                 provider="render",
                 protects=rid,
@@ -472,80 +407,37 @@ class RenderProvider(HttpProvider):
             )
 
     @staticmethod
-    def _facts(
-        reaches: Sequence[_Reach], resources: dict[str, Resource], backups: dict[str, Backup]
-    ) -> list[DestroyFact]:
-        facts: list[DestroyFact] = []
+    def _facts(reaches: Sequence[_Reach], inv: InventoryBuilder) -> None:
+        resources = dict(inv.resources)
         ws_of = {rid: (r.parent or rid) for rid, r in resources.items()}
+        outside = "the key does not reach this workspace"
         for r in reaches:
             if not r.known:
                 continue  # nothing learnt about this key: no fact, the engine keeps it unknown
             root = r.cred.root_equivalent
+            mine = {f"render:workspace:{w}" for w in r.workspaces}
             for res in resources.values():
                 if res.type == "workspace":
                     continue
-                if ws_of[res.id] not in {f"render:workspace:{w}" for w in r.workspaces}:
-                    facts.append(
-                        DestroyFact(
-                            credential=r.cred.id,
-                            target=res.id,
-                            verdict=False,
-                            reason="the key does not reach this workspace",
-                        )
-                    )
-                    continue
                 cap = f"delete:{res.type}"
-                if root is True:
-                    facts.append(
-                        DestroyFact(
-                            credential=r.cred.id,
-                            target=res.id,
-                            verdict=True,
-                            capability=cap,
-                            reason="classic API key with full access to the workspace",
-                        )
-                    )
+                if ws_of[res.id] not in mine:
+                    inv.fact(r.cred.id, res.id, False, outside)
+                elif root is True:
+                    inv.fact(r.cred.id, res.id, True, "classic API key with full access to the workspace", cap)
                 elif res.type in r.denied:
-                    facts.append(
-                        DestroyFact(
-                            credential=r.cred.id,
-                            target=res.id,
-                            verdict=False,
-                            capability=cap,
-                            reason=f"scoped key without permission on {res.type}",
-                        )
-                    )
+                    inv.fact(r.cred.id, res.id, False, f"scoped key without permission on {res.type}", cap)
                 else:
-                    facts.append(
-                        DestroyFact(
-                            credential=r.cred.id,
-                            target=res.id,
-                            verdict=None,
-                            capability=cap,
-                            reason="the key's permissions on this resource cannot be read",
-                        )
-                    )
-            for b in backups.values():
+                    inv.fact(r.cred.id, res.id, None, "the key's permissions on this resource cannot be read", cap)
+            for b in list(inv.backups.values()):
                 parent = resources.get(b.protects)
                 if parent is None:
                     continue
-                if ws_of[parent.id] not in {f"render:workspace:{w}" for w in r.workspaces}:
-                    facts.append(
-                        DestroyFact(
-                            credential=r.cred.id,
-                            target=b.id,
-                            verdict=False,
-                            reason="the key does not reach this workspace",
-                        )
-                    )
+                if ws_of[parent.id] not in mine:
+                    inv.fact(r.cred.id, b.id, False, outside)
                 else:
-                    facts.append(
-                        DestroyFact(
-                            credential=r.cred.id,
-                            target=b.id,
-                            verdict=None,
-                            reason="Render has no documented call that deletes this backup, but "
-                            "it may go with the resource",
-                        )
+                    inv.fact(
+                        r.cred.id,
+                        b.id,
+                        None,
+                        "Render has no documented call that deletes this backup, but it may go with the resource",
                     )
-        return facts

@@ -14,25 +14,18 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import httpx
 
-from auditor.errors import ProviderAuthError, ProviderError
+from auditor.errors import ProviderError
 from auditor.http import ApiClient, BearerAuth
-from auditor.model import (
-    Candidate,
-    CoverageGap,
-    Credential,
-    DestroyFact,
-    Finding,
-    Inventory,
-    Resource,
-    Severity,
-    Status,
-)
+from auditor.model import Candidate, Credential, Finding, Inventory, Resource, Severity, Status
 from auditor.provider import FileRule, ProviderContext, Recogniser
-from auditor.provider_http import SHAPE_ERRORS, HttpProvider
+from auditor.provider_http import HttpProvider
+from auditor.provider_kit import InventoryBuilder, Verdict, call_json
 
 log = logging.getLogger(__name__)
 
@@ -95,28 +88,106 @@ WRITE_PROBES: dict[str, tuple[str, str]] = {
 }
 
 
-class ProbeAborted(ProviderError):
-    """A deliberately invalid write succeeded: stop probing at once."""
-
-
 def kind_of(value: str) -> str:
     return KINDS.get((value[:2], value[3:7]), "key")
 
 
 def _call(client: ApiClient, method: str, path: str, auth: httpx.Auth, **params: Any) -> tuple[int, Any]:
-    resp = client.request(method, path, auth=auth, params=params or None)
-    if resp.status_code == 401:
-        raise ProviderAuthError(f"{NAME}: key rejected (HTTP 401)")
-    try:
-        body = resp.json()
-    except ValueError:
-        if resp.status_code < 300:
-            raise ProviderError(
-                f"{NAME}: malformed JSON from {resp.request.url.path} (HTTP {resp.status_code})",
-                hint="Stripe returned something that is not JSON; try again later",
-            ) from None
-        body = None
-    return resp.status_code, body
+    hint = "Stripe returned something that is not JSON; try again later"
+    r = call_json(client, method, path, auth=auth, params=params, rejected="key rejected", malformed_hint=hint)
+    return r.status, r.body
+
+
+@dataclass(frozen=True)
+class StripeFacts:
+    """What the read-only calls (and, with --probe-writes, the invalid write probes) showed about one key."""
+
+    account: dict[str, Any] | None  # GET /v1/account, when it answered
+    status: int  # the HTTP status that proved the key live (200, or 403 for a restricted key)
+    readable: list[str] | None = None  # restricted keys: the resources it may read
+    probes: dict[str, int] | None = None  # capability -> HTTP status of its write probe; None: not probed
+    aborted: str | None = None  # a probe that unexpectedly succeeded stopped probing
+
+
+def _fetch(client: ApiClient, cred: Credential, ctx: ProviderContext) -> StripeFacts:
+    auth = BearerAuth(cred.secret)
+    status, body = _call(client, "GET", "/v1/account", auth)
+    account = body if status == 200 and isinstance(body, dict) else None
+    if account is None:
+        # Restricted keys may lack account read; a 403 (not 401) still proves the key is live.
+        for path in ("/v1/balance", "/v1/charges"):
+            status, body = _call(client, "GET", path, auth, **({"limit": 1} if "charges" in path else {}))
+            if status in (200, 403):
+                break
+    if status not in (200, 403):
+        raise ProviderError(f"{NAME}: HTTP {status} while verifying the key")
+    if not cred.kind.startswith("restricted_key"):
+        return StripeFacts(account, status)
+    readable = [res for res, path in READ_PROBES.items() if _call(client, "GET", path, auth, limit=1)[0] == 200]
+    if cred.kind == "restricted_key_test" or not ctx.probe_writes:
+        return StripeFacts(account, status, readable)
+    probes: dict[str, int] = {}
+    for cap, (method, path) in WRITE_PROBES.items():
+        probes[cap], _ = _call(client, method, path, auth)
+        if probes[cap] < 300:  # a deliberately invalid write succeeded: stop at once
+            aborted = (
+                f"Write probe aborted: {method} {path} unexpectedly succeeded (HTTP {probes[cap]}); nothing "
+                "further was sent. Check the Stripe account's event log."
+            )
+            return StripeFacts(account, status, readable, probes, aborted)
+    return StripeFacts(account, status, readable, probes)
+
+
+def judge_key(cred: Credential, seen: StripeFacts) -> Verdict:
+    """The verdict on a Stripe key from what the calls showed (pure: no HTTP)."""
+    reasons = tuple(r for r in cred.reasons if r != "Not yet verified with Stripe.")
+    meta: dict[str, Any] = dict(cred.metadata)
+    principal = None
+    if seen.account is not None:
+        meta["account_id"] = seen.account.get("id")
+        principal = seen.account.get("email") or seen.account.get("id")
+    if seen.readable is not None:
+        meta["readable"] = seen.readable
+    if seen.aborted:
+        return Verdict(status=Status.error, root_equivalent=None, metadata=meta, reasons=(*reasons, seen.aborted))
+    judged = partial(Verdict, status=Status.verified, metadata=meta, principal=principal)
+    if seen.readable is None:
+        if seen.status != 200:
+            why = f"Stripe accepted the key but refused to describe the account (HTTP {seen.status})."
+        else:
+            why = f"Verified with Stripe: account {meta.get('account_id')}."
+        return judged(reasons=(*reasons, why))
+    out = list(reasons) + [f"Reads: {', '.join(seen.readable) or 'none of the probed resources'}."]
+    if cred.kind == "restricted_key_test":
+        return judged(reasons=tuple(out))
+    if seen.probes is None:
+        out.append(
+            "Write permissions unknown: Stripe reports them nowhere; run with --probe-writes to test "
+            "them with deliberately invalid requests."
+        )
+        return judged(root_equivalent=None, possible_capabilities=FULL_CAPS, reasons=tuple(out))
+    allowed = [c for c, st in seen.probes.items() if st in (400, 404)]
+    denied = [c for c, st in seen.probes.items() if st == 403]
+    unknown = [c for c, st in seen.probes.items() if st not in (400, 404, 403)]
+    meta["probed"] = True
+    root: bool | None
+    if unknown:
+        root = None
+        out.append(f"Probe inconclusive for: {', '.join(unknown)}.")
+    elif not denied:
+        root = True
+        out.append(
+            "Probed: holds every destructive write permission (delete customers, products, webhook "
+            "endpoints, cancel subscriptions, refunds, payouts): as powerful as a secret key."
+        )
+    else:
+        root = False
+        out.append(f"Probed: lacks {', '.join(denied)}; not root-equivalent.")
+    if allowed:
+        out.append(f"Can: {', '.join(allowed)}.")
+    return judged(
+        root_equivalent=root, capabilities=tuple(allowed), possible_capabilities=tuple(unknown), reasons=tuple(out)
+    )
 
 
 def _offline_verdict(kind: str) -> tuple[bool | None, tuple[str, ...], tuple[str, ...], tuple[str, ...]]:
@@ -213,232 +284,56 @@ class StripeProvider(HttpProvider):
         )
 
     # -- identify ----------------------------------------------------------------------------------------
-    def identify(self, credential: Credential, ctx: ProviderContext) -> Credential:
-        if ctx.offline:
-            return credential
-        base_reasons = tuple(r for r in credential.reasons if r != "Not yet verified with Stripe.")
-        auth = BearerAuth(credential.secret)
-        meta = dict(credential.metadata)
-        try:
-            with self.client(ctx) as client:
-                status, body = _call(client, "GET", "/v1/account", auth)
-                if status == 200 and isinstance(body, dict):
-                    meta["account_id"] = body.get("id")
-                    principal = body.get("email") or body.get("id")
-                else:
-                    principal = None
-                    # Restricted keys may lack account read; a 403 (not 401) still proves the key is live.
-                    for path in ("/v1/balance", "/v1/charges"):
-                        status, body = _call(
-                            client, "GET", path, auth, **({"limit": 1} if "charges" in path else {})
-                        )
-                        if status in (200, 403):
-                            break
-                if status not in (200, 403):
-                    raise ProviderError(f"{NAME}: HTTP {status} while verifying the key")
-                if not credential.kind.startswith("restricted_key"):
-                    if status != 200:
-                        return credential.model_copy(
-                            update={
-                                "status": Status.verified,
-                                "metadata": meta,
-                                "principal": principal,
-                                "reasons": base_reasons
-                                + (
-                                    f"Stripe accepted the key but refused to describe the account (HTTP {status}).",
-                                ),
-                            }
-                        )
-                    return credential.model_copy(
-                        update={
-                            "status": Status.verified,
-                            "metadata": meta,
-                            "principal": principal,
-                            "reasons": base_reasons
-                            + (f"Verified with Stripe: account {meta.get('account_id')}.",),
-                        }
-                    )
-                return self._probe_restricted(client, credential, auth, ctx, meta, principal, base_reasons)
-        except ProviderAuthError:
-            return self.rejected(
-                credential,
-                "Stripe rejected the key (HTTP 401): it is revoked, expired or was never valid.",
-                root_equivalent=False,
-            )
-        except ProbeAborted as exc:
-            return credential.model_copy(
-                update={
-                    "status": Status.error,
-                    "root_equivalent": None,
-                    "metadata": meta,
-                    "reasons": base_reasons + (exc.message,),
-                }
-            )
-        except ProviderError as exc:
-            return self.could_not_verify(credential, exc.message)
-        except SHAPE_ERRORS as exc:
-            return self.could_not_verify(credential, f"unexpected response shape ({type(exc).__name__}).")
-
-    def _probe_restricted(
-        self,
-        client: ApiClient,
-        cred: Credential,
-        auth: httpx.Auth,
-        ctx: ProviderContext,
-        meta: dict[str, Any],
-        principal: str | None,
-        reasons: tuple[str, ...],
-    ) -> Credential:
-        readable, unreadable = [], []
-        for res, path in READ_PROBES.items():
-            status, _ = _call(client, "GET", path, auth, limit=1)
-            (readable if status == 200 else unreadable).append(res)
-        meta["readable"] = readable
-        out = list(reasons) + [f"Reads: {', '.join(readable) or 'none of the probed resources'}."]
-        if cred.kind == "restricted_key_test":
-            return cred.model_copy(
-                update={
-                    "status": Status.verified,
-                    "metadata": meta,
-                    "principal": principal,
-                    "reasons": tuple(out),
-                }
-            )
-        if not ctx.probe_writes:
-            out.append(
-                "Write permissions unknown: Stripe reports them nowhere; run with --probe-writes to test "
-                "them with deliberately invalid requests."
-            )
-            return cred.model_copy(
-                update={
-                    "status": Status.verified,
-                    "metadata": meta,
-                    "principal": principal,
-                    "root_equivalent": None,
-                    "possible_capabilities": FULL_CAPS,
-                    "reasons": tuple(out),
-                }
-            )
-        allowed, denied, unknown = [], [], []
-        for cap, (method, path) in WRITE_PROBES.items():
-            status, _ = _call(client, method, path, auth)
-            if status < 300:
-                raise ProbeAborted(
-                    f"Write probe aborted: {method} {path} unexpectedly succeeded (HTTP {status}); nothing further "
-                    "was sent. Check the Stripe account's event log.",
-                    hint="report this: a deliberately invalid request should never succeed",
-                )
-            if status in (400, 404):
-                allowed.append(cap)
-            elif status == 403:
-                denied.append(cap)
-            else:
-                unknown.append(cap)
-        meta["probed"] = True
-        if unknown:
-            root: bool | None = None
-            out.append(f"Probe inconclusive for: {', '.join(unknown)}.")
-        elif not denied:
-            root = True
-            out.append(
-                "Probed: holds every destructive write permission (delete customers, products, webhook "
-                "endpoints, cancel subscriptions, refunds, payouts): as powerful as a secret key."
-            )
-        else:
-            root = False
-            out.append(f"Probed: lacks {', '.join(denied)}; not root-equivalent.")
-        if allowed:
-            out.append(f"Can: {', '.join(allowed)}.")
-        return cred.model_copy(
-            update={
-                "status": Status.verified,
-                "metadata": meta,
-                "principal": principal,
-                "root_equivalent": root,
-                "capabilities": tuple(allowed),
-                "possible_capabilities": tuple(unknown),
-                "reasons": tuple(out),
-            }
-        )
+    rejected_reason = "Stripe rejected the key (HTTP 401): it is revoked, expired or was never valid."
+    rejected_root = False
+    errors_as_reasons = True
+    fetch = staticmethod(_fetch)
+    judge = staticmethod(judge_key)
 
     # -- inventory --------------------------------------------------------------------------------------
     def inventory(self, credentials: Sequence[Credential], ctx: ProviderContext) -> Inventory:
         # not HttpProvider's per-credential loop: built from what identify() learnt, without API calls
-        resources: dict[str, Resource] = {}
-        facts: list[DestroyFact] = []
-        gaps: list[CoverageGap] = []
-        findings: list[Finding] = []
-        for cred in self.verified_credentials(credentials, gaps.append):
+        inv = InventoryBuilder(NAME)
+        for cred in self.verified_credentials(credentials, inv.gaps.append):
             acct = cred.metadata.get("account_id")
             live = cred.metadata.get("mode") == "live"
             if not acct:
-                gaps.append(
-                    CoverageGap(
-                        subject=cred.id,
-                        provider=NAME,
-                        reason=f"{cred.label}: the account it belongs to could not be read "
-                        "(HTTP 403); what it can destroy there is unknown",
-                    )
+                inv.gap(
+                    cred.id,
+                    f"{cred.label}: the account it belongs to could not be read "
+                    "(HTTP 403); what it can destroy there is unknown",
                 )
                 continue
             rid = f"stripe:account:{acct}:{'live' if live else 'test'}"
-            resources[rid] = Resource(
-                id=rid,
-                provider=NAME,
-                type="payments-account",
-                name=f"{acct} ({'live' if live else 'test'} mode)",
-                holds_data=live,
-                metadata={"mode": "live" if live else "test"},
+            mode = "live" if live else "test"
+            inv.resource(
+                Resource(
+                    id=rid,
+                    provider=NAME,
+                    type="payments-account",
+                    name=f"{acct} ({mode} mode)",
+                    holds_data=live,
+                    metadata={"mode": mode},
+                )
             )
             if not live:
-                facts.append(
-                    DestroyFact(
-                        credential=cred.id,
-                        target=rid,
-                        verdict=False,
-                        reason="test-mode key: no access to live data",
-                    )
-                )
+                inv.fact(cred.id, rid, False, "test-mode key: no access to live data")
                 continue
             destructive = [c for c in cred.capabilities if c in FULL_CAPS]
             if cred.root_equivalent is True or destructive:
-                facts.append(
-                    DestroyFact(
-                        credential=cred.id,
-                        target=rid,
-                        verdict=True,
-                        capability=(destructive or ["delete:customer"])[0],
-                        reason="can " + ", ".join(destructive or FULL_CAPS),
-                    )
-                )
+                cap = (destructive or ["delete:customer"])[0]
+                inv.fact(cred.id, rid, True, "can " + ", ".join(destructive or FULL_CAPS), cap)
             elif cred.root_equivalent is False and not cred.possible_capabilities:
-                facts.append(
-                    DestroyFact(
-                        credential=cred.id,
-                        target=rid,
-                        verdict=False,
-                        reason="probed: holds no destructive write permission",
-                    )
-                )
+                inv.fact(cred.id, rid, False, "probed: holds no destructive write permission")
             else:
-                facts.append(
-                    DestroyFact(
-                        credential=cred.id,
-                        target=rid,
-                        verdict=None,
-                        reason="restricted key: write permissions not probed",
-                    )
-                )
-                gaps.append(
-                    CoverageGap(
-                        subject=cred.id,
-                        provider=NAME,
-                        reason=f"{cred.label}: write permissions of a restricted key are not "
-                        "reported by Stripe; run with --probe-writes",
-                    )
+                inv.fact(cred.id, rid, None, "restricted key: write permissions not probed")
+                inv.gap(
+                    cred.id,
+                    f"{cred.label}: write permissions of a restricted key are not "
+                    "reported by Stripe; run with --probe-writes",
                 )
             if cred.kind == "secret_key_live":
-                findings.append(
+                inv.finding(
                     Finding.make(
                         "stripe.live-secret-key",
                         Severity.critical,
@@ -450,9 +345,4 @@ class StripeProvider(HttpProvider):
                         provider=NAME,
                     )
                 )
-        return Inventory(
-            resources=tuple(resources.values()),
-            facts=tuple(facts),
-            gaps=tuple(gaps),
-            findings=tuple(findings),
-        )
+        return inv.build()

@@ -24,27 +24,29 @@ import base64
 import json
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
-from auditor.errors import BlastwallError, ProviderAuthError, ProviderError
+import httpx
+
+from auditor.errors import BlastwallError, ProviderError
 from auditor.http import ApiClient, BearerAuth
-from auditor.model import (
-    Backup,
-    CoverageGap,
-    Credential,
-    DestroyFact,
-    Finding,
-    Inventory,
-    Resource,
-    Severity,
-    Status,
-)
+from auditor.model import Backup, Credential, Finding, Inventory, Resource, Severity, Status
 from auditor.provider import ProviderContext, Recogniser
 from auditor.provider_http import HttpProvider
+from auditor.provider_kit import Denied, InventoryBuilder, Verdict, get_json
 
 from .recognisers import RECOGNISERS
 
-__all__ = ["DEFAULT_URL", "SupabaseProvider", "org_resource_id", "project_resource_id"]
+__all__ = [
+    "DEFAULT_URL",
+    "SupabaseFacts",
+    "SupabaseProvider",
+    "judge_token",
+    "org_resource_id",
+    "project_resource_id",
+]
 
 NAME = "supabase"
 DEFAULT_URL = "https://api.supabase.com"
@@ -74,35 +76,123 @@ def org_resource_id(slug: str) -> str:
     return f"supabase:organization:{slug}"
 
 
-class Denied(ProviderError):
-    """HTTP 403; ``missing`` lists the permissions a scoped token lacks (names only, never values)."""
-
-    def __init__(self, message: str, missing: Sequence[str] = ()) -> None:
-        super().__init__(message)
-        self.missing = tuple(missing)
+def _forbidden(resp: httpx.Response, path: str) -> Denied:
+    """HTTP 403 with the permissions a scoped token lacks (names only)."""
+    missing: list[str] = []
+    try:
+        body = resp.json()
+        raw = body.get("missing_permissions") if isinstance(body, dict) else None
+        missing = [str(m) for m in raw if isinstance(m, str) and _PERM.match(m)][:20] if isinstance(raw, list) else []
+    except ValueError:
+        pass
+    return Denied(f"supabase: HTTP 403 from {path}" + (f" (missing {', '.join(missing)})" if missing else ""), missing)
 
 
 def _get(api: ApiClient, path: str, cred: Credential) -> Any:
-    resp = api.request("GET", path, auth=BearerAuth(cred.secret))
-    if resp.status_code == 403:
-        missing: list[str] = []
+    return get_json(api, path, auth=BearerAuth(cred.secret), forbidden=_forbidden)
+
+
+@dataclass(frozen=True)
+class SupabaseFacts:
+    """What the read-only calls showed about one management token."""
+
+    projects: list[dict[str, Any]]
+    orgs: list[dict[str, Any]]
+    ok: list[str]  # paths that answered
+    denied: list[str]  # paths refused with HTTP 403
+    missing: list[str]  # permissions Supabase named as missing
+
+
+def _fetch(api: ApiClient, cred: Credential, ctx: ProviderContext | None = None) -> SupabaseFacts:
+    seen = SupabaseFacts([], [], [], [], [])
+
+    def ask(path: str) -> Any:
         try:
-            body = resp.json()
-            raw = body.get("missing_permissions") if isinstance(body, dict) else None
-            missing = (
-                [str(m) for m in raw if isinstance(m, str) and _PERM.match(m)][:20]
-                if isinstance(raw, list)
-                else []
-            )
-        except ValueError:
-            pass
-        raise Denied(
-            f"supabase: HTTP 403 from {path}" + (f" (missing {', '.join(missing)})" if missing else ""),
-            missing,
+            data = _get(api, path, cred)
+            seen.ok.append(path)
+            return data
+        except Denied as exc:
+            seen.denied.append(path)
+            seen.missing.extend(exc.missing)
+            return None
+
+    for path, into in (("/v1/projects", seen.projects), ("/v1/organizations", seen.orgs)):
+        data = ask(path)
+        if path in seen.ok and not isinstance(data, list):
+            raise ProviderError(f"supabase: unexpected answer from {path}")
+        into.extend(d for d in data or [] if isinstance(d, dict))
+    if seen.projects:
+        first = seen.projects[0]
+        ask(f"/v1/projects/{first.get('ref') or first.get('id')}/database/backups")
+    return seen
+
+
+def judge_token(cred: Credential, seen: SupabaseFacts) -> Verdict:
+    """The verdict on a Supabase management token from what the read-only calls showed (pure: no HTTP)."""
+    meta: dict[str, Any] = dict(cred.metadata)
+    refs = [str(p.get("ref") or p.get("id")) for p in seen.projects if p.get("ref") or p.get("id")]
+    meta["projects"] = refs if "/v1/projects" in seen.ok else None
+    meta["organizations"] = (
+        [str(o.get("slug") or o.get("id")) for o in seen.orgs] if "/v1/organizations" in seen.ok else None
+    )
+    if seen.missing:
+        meta["missing_permissions"] = sorted(set(seen.missing))
+    judged = partial(Verdict, status=Status.verified, metadata=meta)
+    reach = f"{len(refs)} project(s) in {len(seen.orgs) or 'an unknown number of'} organization(s)"
+    if not seen.ok:
+        meta["token_type"] = "unknown"
+        return judged(
+            root_equivalent=None,
+            possible_capabilities=_CLASSIC_CAPS,
+            reasons=(
+                "Supabase accepted the token but refused every read call (HTTP 403), so what it can do is "
+                "unknown; it is not treated as safe.",
+            ),
         )
-    if resp.status_code == 404:
-        return None
-    return api.decode(resp)
+    if seen.denied:
+        meta["token_type"] = "scoped"
+        what = ", ".join(sorted(set(seen.missing))) or ", ".join(seen.denied)
+        return judged(
+            root_equivalent=False,
+            capabilities=("read:project",) if refs else (),
+            possible_capabilities=("delete:project", "run:sql") if refs else (),
+            reasons=(
+                f"Scoped access token: Supabase refused some calls with HTTP 403 and lists missing "
+                f"permissions ({what}); a classic token has them all.",
+                f"It reaches {reach}. Supabase has no call that returns a scoped token's grants, so "
+                "whether it may delete those projects or run SQL in them is unknown.",
+            ),
+        )
+    value = cred.secret.reveal()
+    if value.startswith("sbp_oauth_") or value.startswith("sbp_fc"):
+        oauth = value.startswith("sbp_oauth_")
+        meta["token_type"] = "oauth" if oauth else "scoped?"
+        why = (
+            f"An OAuth-app token reaching {reach}: its grants are those of the OAuth app and "
+            "cannot be read; every read call succeeded, so it may have full access."
+            if oauth
+            else f"It reaches {reach} and every read call succeeded, but its prefix (sbp_fc) is reported "
+            "for scoped tokens (unverified); whether it may delete projects is unknown."
+        )
+        return judged(
+            root_equivalent=None,
+            capabilities=("read:project",),
+            possible_capabilities=_CLASSIC_CAPS,
+            reasons=(why,),
+        )
+    meta["token_type"] = "classic"
+    return judged(
+        root_equivalent=True,
+        capabilities=_CLASSIC_CAPS,
+        possible_capabilities=(),
+        reasons=(
+            f"Classic personal access token: full access to every organization and project of the "
+            f"account ({reach}), including ones created later; it can delete projects (and with them "
+            "their backups), run SQL and read project API keys.",
+            "Judged from its format (sbp_ + 40 hex) and from Supabase answering every read call with "
+            "no missing permissions; Supabase has no call that returns a token's grants.",
+        ),
+    )
 
 
 def _jwt_claims(token: str) -> dict[str, Any] | None:
@@ -213,154 +303,18 @@ class SupabaseProvider(HttpProvider):
         )
 
     # -- identify (read-only) ------------------------------------------------------------------------------
-    def identify(self, credential: Credential, ctx: ProviderContext) -> Credential:
-        if ctx.offline or credential.kind not in ("personal_access_token", "oauth_token"):
-            return credential
-        with self.client(ctx) as api:
-            try:
-                return self._identify(api, credential)
-            except ProviderAuthError:
-                return self.rejected(
-                    credential,
-                    "Supabase rejected the token (HTTP 401): it is revoked, expired or mistyped.",
-                    root_equivalent=None,
-                )
+    rejected_reason = "Supabase rejected the token (HTTP 401): it is revoked, expired or mistyped."
+    fetch = staticmethod(_fetch)
+    judge = staticmethod(judge_token)
 
-    def _identify(self, api: ApiClient, cred: Credential) -> Credential:
-        meta: dict[str, Any] = dict(cred.metadata)
-        missing: list[str] = []
-        denied: list[str] = []
-        ok: list[str] = []
-        projects: list[dict[str, Any]] = []
-        orgs: list[dict[str, Any]] = []
-        for path in ("/v1/projects", "/v1/organizations"):
-            try:
-                data = _get(api, path, cred)
-                if not isinstance(data, list):
-                    raise ProviderError(f"supabase: unexpected answer from {path}")
-                (projects if path == "/v1/projects" else orgs).extend(d for d in data if isinstance(d, dict))
-                ok.append(path)
-            except Denied as exc:
-                denied.append(path)
-                missing += exc.missing
-        if projects:
-            ref = projects[0].get("ref") or projects[0].get("id")
-            path = f"/v1/projects/{ref}/database/backups"
-            try:
-                _get(api, path, cred)
-                ok.append(path)
-            except Denied as exc:
-                denied.append(path)
-                missing += exc.missing
-        refs = [str(p.get("ref") or p.get("id")) for p in projects if p.get("ref") or p.get("id")]
-        meta["projects"] = refs if "/v1/projects" in ok else None
-        meta["organizations"] = (
-            [str(o.get("slug") or o.get("id")) for o in orgs] if "/v1/organizations" in ok else None
-        )
-        if missing:
-            meta["missing_permissions"] = sorted(set(missing))
-        upd: dict[str, Any] = {"status": Status.verified, "metadata": meta}
-        reach = f"{len(refs)} project(s) in {len(orgs) or 'an unknown number of'} organization(s)"
-        if not ok:
-            meta["token_type"] = "unknown"
-            return cred.model_copy(
-                update={
-                    **upd,
-                    "root_equivalent": None,
-                    "possible_capabilities": _CLASSIC_CAPS,
-                    "reasons": (
-                        (
-                            "Supabase accepted the token but refused every read call "
-                            "(HTTP 403), so what it can do is unknown; it is not treated "
-                            "as safe."
-                        ),
-                    ),
-                }
-            )
-        if denied:
-            meta["token_type"] = "scoped"
-            what = ", ".join(sorted(set(missing))) or ", ".join(denied)
-            return cred.model_copy(
-                update={
-                    **upd,
-                    "root_equivalent": False,
-                    "capabilities": ("read:project",) if refs else (),
-                    "possible_capabilities": ("delete:project", "run:sql") if refs else (),
-                    "reasons": (
-                        (
-                            f"Scoped access token: Supabase refused some calls with HTTP 403 and lists missing "
-                            f"permissions ({what}); a classic token has them all."
-                        ),
-                        (
-                            f"It reaches {reach}. Supabase has no call that returns a scoped token's grants, so "
-                            "whether it may delete those projects or run SQL in them is unknown."
-                        ),
-                    ),
-                }
-            )
-        value = cred.secret.reveal()
-        if value.startswith("sbp_oauth_"):
-            meta["token_type"] = "oauth"
-            return cred.model_copy(
-                update={
-                    **upd,
-                    "root_equivalent": None,
-                    "capabilities": ("read:project",),
-                    "possible_capabilities": _CLASSIC_CAPS,
-                    "reasons": (
-                        (
-                            f"An OAuth-app token reaching {reach}: its grants are those of the OAuth app and "
-                            "cannot be read; every read call succeeded, so it may have full access."
-                        ),
-                    ),
-                }
-            )
-        if value.startswith("sbp_fc"):
-            meta["token_type"] = "scoped?"
-            return cred.model_copy(
-                update={
-                    **upd,
-                    "root_equivalent": None,
-                    "capabilities": ("read:project",),
-                    "possible_capabilities": _CLASSIC_CAPS,
-                    "reasons": (
-                        (
-                            f"It reaches {reach} and every read call succeeded, but its prefix (sbp_fc) is reported "
-                            "for scoped tokens (unverified); whether it may delete projects is unknown."
-                        ),
-                    ),
-                }
-            )
-        meta["token_type"] = "classic"
-        return cred.model_copy(
-            update={
-                **upd,
-                "root_equivalent": True,
-                "capabilities": _CLASSIC_CAPS,
-                "possible_capabilities": (),
-                "reasons": (
-                    (
-                        f"Classic personal access token: full access to every organization and project of the "
-                        f"account ({reach}), including ones created later; it can delete projects (and with them "
-                        "their backups), run SQL and read project API keys."
-                    ),
-                    (
-                        "Judged from its format (sbp_ + 40 hex) and from Supabase answering every read call with "
-                        "no missing permissions; Supabase has no call that returns a token's grants."
-                    ),
-                ),
-            }
-        )
+    def identifiable(self, credential: Credential) -> bool:
+        return credential.kind in ("personal_access_token", "oauth_token")
 
     # -- inventory (read-only) -----------------------------------------------------------------------------
     def inventory(self, credentials: Sequence[Credential], ctx: ProviderContext) -> Inventory:
         if ctx.offline:
             return Inventory()
-        resources: dict[str, Resource] = {}
-        backups: dict[str, Backup] = {}
-        gaps: list[CoverageGap] = []
-        findings: list[Finding] = []
-        facts: list[DestroyFact] = []
+        inv = InventoryBuilder(NAME)
         mgmt = [
             c
             for c in credentials
@@ -369,44 +323,32 @@ class SupabaseProvider(HttpProvider):
         with self.client(ctx) as api:
             for c in mgmt:
                 if c.metadata.get("projects") is None:
-                    gaps.append(
-                        CoverageGap(
-                            subject=c.id,
-                            provider="supabase",
-                            reason="not inspected: Supabase refused to list the projects this token "
-                            "reaches (HTTP 403); its projects and backups are unknown",
-                        )
+                    inv.gap(
+                        c.id,
+                        "not inspected: Supabase refused to list the projects this token "
+                        "reaches (HTTP 403); its projects and backups are unknown",
                     )
                     continue
-                self._list(api, c, resources, backups, gaps, findings)
+                self._list(api, c, inv)
         for c in mgmt:
-            facts += self._mgmt_facts(c, resources)
+            self._mgmt_facts(c, inv)
         for c in credentials:
             if c.kind == "service_role_key" and c.metadata.get("role") == "service_role":
                 ref = str(c.metadata.get("project_ref") or "")
                 target = project_resource_id(ref) if ref else None
                 if target:
-                    facts.append(
-                        DestroyFact(
-                            credential=c.id,
-                            target=target,
-                            verdict=None,
-                            capability="delete:rows",
-                            reason="bypasses row-level security: can delete every row and object, "
-                            "but not the project; its backups would survive",
-                        )
+                    inv.fact(
+                        c.id,
+                        target,
+                        None,
+                        "bypasses row-level security: can delete every row and object, "
+                        "but not the project; its backups would survive",
+                        "delete:rows",
                     )
-                    for b in backups.values():
+                    for b in list(inv.backups.values()):
                         if b.protects == target:
-                            facts.append(
-                                DestroyFact(
-                                    credential=c.id,
-                                    target=b.id,
-                                    verdict=False,
-                                    reason="a data-API key cannot delete platform backups",
-                                )
-                            )
-                findings.append(
+                            inv.fact(c.id, b.id, False, "a data-API key cannot delete platform backups")
+                inv.finding(
                     Finding.make(
                         "supabase-service-role-key",
                         Severity.high,
@@ -418,35 +360,15 @@ class SupabaseProvider(HttpProvider):
                         provider="supabase",
                     )
                 )
-        return Inventory(
-            resources=tuple(resources.values()),
-            backups=tuple(backups.values()),
-            facts=tuple(facts),
-            findings=tuple(findings),
-            gaps=tuple(gaps),
-        )
+        return inv.build()
 
-    def _list(
-        self,
-        api: ApiClient,
-        c: Credential,
-        resources: dict[str, Resource],
-        backups: dict[str, Backup],
-        gaps: list[CoverageGap],
-        findings: list[Finding],
-    ) -> None:
+    def _list(self, api: ApiClient, c: Credential, inv: InventoryBuilder) -> None:
         try:
             projects = _get(api, "/v1/projects", c)
             if not isinstance(projects, list):
                 raise ProviderError("supabase: unexpected answer from /v1/projects")
         except BlastwallError as exc:
-            gaps.append(
-                CoverageGap(
-                    subject=f"supabase projects ({c.fingerprint})",
-                    provider="supabase",
-                    reason=f"not inspected: {exc.message}",
-                )
-            )
+            inv.gap(f"supabase projects ({c.fingerprint})", f"not inspected: {exc.message}")
             return
         try:
             orgs = _get(api, "/v1/organizations", c)
@@ -455,14 +377,10 @@ class SupabaseProvider(HttpProvider):
         for o in orgs if isinstance(orgs, list) else []:
             slug = str(o.get("slug") or o.get("id") or "")
             if slug:
-                resources.setdefault(
-                    org_resource_id(slug),
-                    Resource(
-                        id=org_resource_id(slug),
-                        provider="supabase",
-                        type="organization",
-                        name=str(o.get("name") or slug),
-                    ),
+                oid = org_resource_id(slug)
+                inv.resource(
+                    Resource(id=oid, provider="supabase", type="organization", name=str(o.get("name") or slug)),
+                    once=True,
                 )
         for p in projects:
             if not isinstance(p, dict):
@@ -472,23 +390,21 @@ class SupabaseProvider(HttpProvider):
                 continue
             org = str(p.get("organization_slug") or p.get("organization_id") or "")
             rid = project_resource_id(ref)
-            resources[rid] = Resource(
-                id=rid,
-                provider="supabase",
-                type="project",
-                name=str(p.get("name") or ref),
-                parent=org_resource_id(org) if org else None,
-                holds_data=True,
-                metadata={k: p[k] for k in ("region", "status") if isinstance(p.get(k), str)},
+            inv.resource(
+                Resource(
+                    id=rid,
+                    provider="supabase",
+                    type="project",
+                    name=str(p.get("name") or ref),
+                    parent=org_resource_id(org) if org else None,
+                    holds_data=True,
+                    metadata={k: p[k] for k in ("region", "status") if isinstance(p.get(k), str)},
+                )
             )
             try:
                 info = _get(api, f"/v1/projects/{ref}/database/backups", c)
             except BlastwallError as exc:
-                gaps.append(
-                    CoverageGap(
-                        subject=rid, provider="supabase", reason=f"backups not inspected: {exc.message}"
-                    )
-                )
+                inv.gap(rid, f"backups not inspected: {exc.message}")
                 continue
             info = info if isinstance(info, dict) else {}
             listed = [b for b in info.get("backups") or [] if isinstance(b, dict)]
@@ -496,7 +412,7 @@ class SupabaseProvider(HttpProvider):
             if done:
                 latest = max(str(b.get("inserted_at") or "") for b in done) or None
                 bid = f"supabase:backup:{ref}:daily"
-                backups[bid] = Backup(
+                inv.backups[bid] = Backup(
                     id=bid,
                     provider="supabase",
                     protects=rid,
@@ -512,7 +428,7 @@ class SupabaseProvider(HttpProvider):
                 )
             if info.get("pitr_enabled"):
                 bid = f"supabase:pitr:{ref}"
-                backups[bid] = Backup(
+                inv.backups[bid] = Backup(
                     id=bid,
                     provider="supabase",
                     protects=rid,
@@ -522,7 +438,7 @@ class SupabaseProvider(HttpProvider):
                     reasons=(_BACKUP_FATE,),
                 )
             if not done and not info.get("pitr_enabled"):
-                findings.append(
+                inv.finding(
                     Finding.make(
                         "supabase-no-platform-backups",
                         Severity.medium,
@@ -534,42 +450,16 @@ class SupabaseProvider(HttpProvider):
                 )
 
     @staticmethod
-    def _mgmt_facts(c: Credential, resources: dict[str, Resource]) -> list[DestroyFact]:
+    def _mgmt_facts(c: Credential, inv: InventoryBuilder) -> None:
         reach = c.metadata.get("projects")
         if reach is None:
-            return []  # nothing learnt: no fact, the engine keeps it unknown
-        facts = []
-        for r in resources.values():
+            return  # nothing learnt: no fact, the engine keeps it unknown
+        for r in list(inv.resources.values()):
             if r.type != "project":
                 continue
-            ref = r.id.rsplit(":", 1)[-1]
-            if ref not in reach:
-                facts.append(
-                    DestroyFact(
-                        credential=c.id,
-                        target=r.id,
-                        verdict=False,
-                        reason="the token does not reach this project",
-                    )
-                )
+            if r.id.rsplit(":", 1)[-1] not in reach:
+                inv.fact(c.id, r.id, False, "the token does not reach this project")
             elif c.root_equivalent is True:
-                facts.append(
-                    DestroyFact(
-                        credential=c.id,
-                        target=r.id,
-                        verdict=True,
-                        capability="delete:project",
-                        reason="classic token with full account access",
-                    )
-                )
+                inv.fact(c.id, r.id, True, "classic token with full account access", "delete:project")
             else:
-                facts.append(
-                    DestroyFact(
-                        credential=c.id,
-                        target=r.id,
-                        verdict=None,
-                        capability="delete:project",
-                        reason="its grants on this project cannot be read",
-                    )
-                )
-        return facts
+                inv.fact(c.id, r.id, None, "its grants on this project cannot be read", "delete:project")

@@ -19,17 +19,21 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
+
+import httpx
 
 from auditor.errors import BlastwallError, ProviderAuthError, ProviderError
 from auditor.http import ApiClient, BearerAuth
-from auditor.model import CoverageGap, Credential, DestroyFact, Finding, Inventory, Resource, Severity, Status
+from auditor.model import Credential, Finding, Inventory, Resource, Severity, Status
 from auditor.provider import ProviderContext, Recogniser
 from auditor.provider_http import HttpProvider
+from auditor.provider_kit import Denied, InventoryBuilder, Page, Verdict, get_json, paginate
 
 from .recognisers import RECOGNISERS
 
-__all__ = ["DEFAULT_URL", "VercelProvider"]
+__all__ = ["DEFAULT_URL", "VercelFacts", "VercelProvider", "judge_token"]
 
 NAME = "vercel"
 DEFAULT_URL = "https://api.vercel.com"
@@ -71,24 +75,31 @@ _NON_MANAGERS = {"VIEWER", "VIEWER_FOR_PLUS", "BILLING", "DEVELOPER", "CONTRIBUT
 _NO_ENV_READ = {"VIEWER", "VIEWER_FOR_PLUS", "BILLING"}  # roles that cannot read environment variable values
 
 
-class Denied(ProviderError):
-    """HTTP 403 that is not a dead token: the token may not make this call."""
+def _forbidden(resp: httpx.Response, path: str) -> ProviderError:
+    """Vercel answers a dead token with 403 too: that one is a rejection, any other 403 a refusal."""
+    try:
+        body = resp.json()
+    except ValueError:
+        body = None
+    err = body.get("error") if isinstance(body, dict) else None
+    if isinstance(err, dict) and (err.get("invalidToken") or err.get("missingToken")):
+        return ProviderAuthError("vercel: credential rejected (HTTP 403, invalid token)")
+    return Denied(f"vercel: HTTP 403 from {path} (the token may not make this call)")
 
 
 def _get(api: ApiClient, path: str, cred: Credential, params: dict[str, Any] | None = None) -> Any:
-    resp = api.request("GET", path, auth=BearerAuth(cred.secret), params=params)
-    if resp.status_code == 403:
-        try:
-            body = resp.json()
-        except ValueError:
-            body = None
-        err = body.get("error") if isinstance(body, dict) else None
-        if isinstance(err, dict) and (err.get("invalidToken") or err.get("missingToken")):
-            raise ProviderAuthError("vercel: credential rejected (HTTP 403, invalid token)")
-        raise Denied(f"vercel: HTTP 403 from {path} (the token may not make this call)")
-    if resp.status_code == 404:
-        return None
-    return api.decode(resp)
+    return get_json(api, path, auth=BearerAuth(cred.secret), params=params, forbidden=_forbidden)
+
+
+def _project_page(api: ApiClient, cred: Credential, acct: _Account, until: str | None) -> Page[dict[str, Any]]:
+    params = dict(acct.params, limit="100")
+    if until:
+        params["until"] = until
+    data = _get(api, "/v9/projects", cred, params)
+    if not isinstance(data, dict) or not isinstance(data.get("projects"), list):
+        raise ProviderError("vercel: unexpected answer from /v9/projects")
+    nxt = (data.get("pagination") or {}).get("next") if isinstance(data.get("pagination"), dict) else None
+    return Page([p for p in data["projects"] if isinstance(p, dict) and p.get("id")], str(nxt) if nxt else None)
 
 
 def _ms(ts: Any) -> str | None:
@@ -120,6 +131,133 @@ class _Account:
     @property
     def params(self) -> dict[str, str]:
         return {"teamId": self.team_id} if self.team_id else {}
+
+
+@dataclass(frozen=True)
+class VercelFacts:
+    """What the read-only calls showed about one token."""
+
+    token: dict[str, Any] | None  # GET /v5/user/tokens/current, None when refused or empty
+    token_denied: bool
+    user: dict[str, Any] | None
+    teams: list[dict[str, Any]]
+
+
+def _fetch(api: ApiClient, cred: Credential, ctx: ProviderContext | None = None) -> VercelFacts:
+    denied = False
+    try:
+        data = _get(api, "/v5/user/tokens/current", cred)
+    except Denied:
+        data, denied = None, True
+    token = data.get("token") if isinstance(data, dict) else None
+    if data is not None and not isinstance(token, dict):
+        raise ProviderError("vercel: unexpected answer from /v5/user/tokens/current")
+    user: dict[str, Any] | None = None
+    try:
+        u = _get(api, "/v2/user", cred)
+        user = u.get("user") if isinstance(u, dict) and isinstance(u.get("user"), dict) else None
+    except Denied:
+        pass
+    teams: list[dict[str, Any]] = []
+    try:
+        t = _get(api, "/v2/teams", cred)
+        teams = [x for x in (t or {}).get("teams") or [] if isinstance(x, dict)] if isinstance(t, dict) else []
+    except Denied:
+        pass
+    return VercelFacts(token, denied, user, teams)
+
+
+def judge_token(cred: Credential, seen: VercelFacts) -> Verdict:
+    """The verdict on a Vercel token from what the read-only calls showed (pure: no HTTP)."""
+    meta: dict[str, Any] = dict(cred.metadata)
+    if seen.token_denied:
+        meta["scope_known"] = False
+    token, user, teams = seen.token, seen.user, seen.teams
+    principal = (user or {}).get("email") or (user or {}).get("username")
+    judged = partial(Verdict, status=Status.verified, metadata=meta, principal=principal)
+    if token is None:
+        return judged(
+            root_equivalent=None,
+            possible_capabilities=_FULL_CAPS,
+            reasons=(
+                "Vercel refused to describe this token (GET /v5/user/tokens/current answered HTTP 403 "
+                "or nothing), so its scope is unknown; it is not treated as safe.",
+            ),
+        )
+    scopes = [s for s in token.get("scopes") or [] if isinstance(s, dict)]
+    meta["scope_known"] = True
+    meta["token_type"] = token.get("type")
+    meta["origin"] = token.get("origin")
+    if _ms(token.get("expiresAt")):
+        meta["expires_at"] = _ms(token.get("expiresAt"))
+    roles = {str(t.get("id")): str((t.get("membership") or {}).get("role") or "").upper() for t in teams}
+    names = {str(t.get("id")): str(t.get("slug") or t.get("name") or t.get("id")) for t in teams}
+    types = {str(s.get("type")) for s in scopes}
+    if "user" in types:
+        accounts = [_Account(None, "personal account", "OWNER")] + [
+            _Account(tid, names[tid], roles.get(tid) or None) for tid in roles
+        ]
+        meta["accounts"] = [a.__dict__ for a in accounts]
+        meta["token_scope"] = "full_account"
+        sudo = any(isinstance(s.get("sudo"), dict) for s in scopes)
+        return judged(
+            root_equivalent=True,
+            capabilities=_FULL_CAPS,
+            possible_capabilities=(),
+            reasons=(
+                f"Full-account token (scope: user){' with sudo' if sudo else ''}: it acts as "
+                f"{principal or 'the user'} on the personal account and on every team they belong to "
+                f"({len(teams)}), with their role there.",
+                "It can delete projects, deployments and domains, read every environment variable (which "
+                "often hold other providers' root tokens), create tokens, and remove Marketplace "
+                "integrations, which can delete the linked Supabase organization and projects.",
+            ),
+        )
+    team_ids = [str(s.get("teamId")) for s in scopes if s.get("type") == "team" and s.get("teamId")]
+    if team_ids:
+        accounts = [_Account(t, names.get(t, t), roles.get(t) or None) for t in team_ids]
+        meta["accounts"] = [a.__dict__ for a in accounts]
+        meta["token_scope"] = "team"
+        owner = any(a.role in _MANAGERS for a in accounts)
+        return judged(
+            root_equivalent=False,
+            capabilities=_TEAM_CAPS if owner else ("read:project",),
+            possible_capabilities=() if owner else _TEAM_CAPS,
+            reasons=(
+                f"Team-scoped token: limited to {', '.join(a.name for a in accounts)}; it cannot reach "
+                "the personal account or other teams, nor create tokens.",
+                "Inside the team it has the user's role "
+                f"({', '.join(a.role or 'unknown' for a in accounts)})"
+                + (
+                    ": as an owner it can still delete projects and remove integrations."
+                    if owner
+                    else "; what that role may delete is not read from the API."
+                ),
+            ),
+        )
+    projects = [str(s.get("projectId")) for s in scopes if s.get("type") == "project" and s.get("projectId")]
+    if projects:
+        meta["token_scope"] = "project"
+        meta["projects"] = projects
+        return judged(
+            root_equivalent=False,
+            capabilities=_PROJECT_CAPS,
+            possible_capabilities=(),
+            reasons=(
+                f"Project-scoped token: it can only read and write resources of project(s) "
+                f"{', '.join(projects)} (deployments, environment variables); it cannot delete other "
+                "projects or manage integrations.",
+            ),
+        )
+    meta["token_scope"] = "unknown"
+    return judged(
+        root_equivalent=None,
+        possible_capabilities=_FULL_CAPS,
+        reasons=(
+            f"Vercel described the token but its scopes ({', '.join(sorted(types)) or 'none'}) are not "
+            "ones Blastwall knows; it is not treated as safe.",
+        ),
+    )
 
 
 class VercelProvider(HttpProvider):
@@ -179,199 +317,38 @@ class VercelProvider(HttpProvider):
         )
 
     # -- identify (read-only) ------------------------------------------------------------------------------
-    def identify(self, credential: Credential, ctx: ProviderContext) -> Credential:
-        if ctx.offline or credential.kind not in _API_KINDS:
-            return credential
-        with self.client(ctx) as api:
-            try:
-                return self._identify(api, credential)
-            except ProviderAuthError:
-                return self.rejected(
-                    credential,
-                    "Vercel rejected the token (invalid token): it is revoked, expired or mistyped.",
-                    root_equivalent=None,
-                )
+    rejected_reason = "Vercel rejected the token (invalid token): it is revoked, expired or mistyped."
+    fetch = staticmethod(_fetch)
+    judge = staticmethod(judge_token)
 
-    def _identify(self, api: ApiClient, cred: Credential) -> Credential:
-        meta: dict[str, Any] = dict(cred.metadata)
-        upd: dict[str, Any] = {"status": Status.verified, "metadata": meta}
-        try:
-            data = _get(api, "/v5/user/tokens/current", cred)
-        except Denied:
-            data = None
-            meta["scope_known"] = False
-        token = data.get("token") if isinstance(data, dict) else None
-        if data is not None and not isinstance(token, dict):
-            raise ProviderError("vercel: unexpected answer from /v5/user/tokens/current")
-        user: dict[str, Any] | None = None
-        try:
-            u = _get(api, "/v2/user", cred)
-            user = u.get("user") if isinstance(u, dict) and isinstance(u.get("user"), dict) else None
-        except Denied:
-            pass
-        teams: list[dict[str, Any]] = []
-        try:
-            t = _get(api, "/v2/teams", cred)
-            teams = (
-                [x for x in (t or {}).get("teams") or [] if isinstance(x, dict)]
-                if isinstance(t, dict)
-                else []
-            )
-        except Denied:
-            pass
-        principal = (user or {}).get("email") or (user or {}).get("username")
-        upd["principal"] = principal
-        if token is None:
-            return cred.model_copy(
-                update={
-                    **upd,
-                    "root_equivalent": None,
-                    "possible_capabilities": _FULL_CAPS,
-                    "reasons": (
-                        (
-                            "Vercel refused to describe this token (GET /v5/user/tokens/current answered HTTP 403 "
-                            "or nothing), so its scope is unknown; it is not treated as safe."
-                        ),
-                    ),
-                }
-            )
-        scopes = [s for s in token.get("scopes") or [] if isinstance(s, dict)]
-        meta["scope_known"] = True
-        meta["token_type"] = token.get("type")
-        meta["origin"] = token.get("origin")
-        if _ms(token.get("expiresAt")):
-            meta["expires_at"] = _ms(token.get("expiresAt"))
-        roles = {str(t.get("id")): str((t.get("membership") or {}).get("role") or "").upper() for t in teams}
-        names = {str(t.get("id")): str(t.get("slug") or t.get("name") or t.get("id")) for t in teams}
-        types = {str(s.get("type")) for s in scopes}
-        if "user" in types:
-            accounts = [_Account(None, "personal account", "OWNER")] + [
-                _Account(tid, names[tid], roles.get(tid) or None) for tid in roles
-            ]
-            meta["accounts"] = [a.__dict__ for a in accounts]
-            meta["token_scope"] = "full_account"
-            sudo = any(isinstance(s.get("sudo"), dict) for s in scopes)
-            return cred.model_copy(
-                update={
-                    **upd,
-                    "root_equivalent": True,
-                    "capabilities": _FULL_CAPS,
-                    "possible_capabilities": (),
-                    "reasons": (
-                        (
-                            f"Full-account token (scope: user){' with sudo' if sudo else ''}: it acts as "
-                            f"{principal or 'the user'} on the personal account and on every team they belong to "
-                            f"({len(teams)}), with their role there."
-                        ),
-                        (
-                            "It can delete projects, deployments and domains, read every environment variable (which "
-                            "often hold other providers' root tokens), create tokens, and remove Marketplace "
-                            "integrations, which can delete the linked Supabase organization and projects."
-                        ),
-                    ),
-                }
-            )
-        team_ids = [str(s.get("teamId")) for s in scopes if s.get("type") == "team" and s.get("teamId")]
-        if team_ids:
-            accounts = [_Account(t, names.get(t, t), roles.get(t) or None) for t in team_ids]
-            meta["accounts"] = [a.__dict__ for a in accounts]
-            meta["token_scope"] = "team"
-            owner = any(a.role in _MANAGERS for a in accounts)
-            return cred.model_copy(
-                update={
-                    **upd,
-                    "root_equivalent": False,
-                    "capabilities": _TEAM_CAPS if owner else ("read:project",),
-                    "possible_capabilities": () if owner else _TEAM_CAPS,
-                    "reasons": (
-                        (
-                            f"Team-scoped token: limited to {', '.join(a.name for a in accounts)}; it cannot reach "
-                            "the personal account or other teams, nor create tokens."
-                        ),
-                        "Inside the team it has the user's role "
-                        f"({', '.join(a.role or 'unknown' for a in accounts)})"
-                        + (
-                            ": as an owner it can still delete projects and remove integrations."
-                            if owner
-                            else "; what that role may delete is not read from the API."
-                        ),
-                    ),
-                }
-            )
-        projects = [
-            str(s.get("projectId")) for s in scopes if s.get("type") == "project" and s.get("projectId")
-        ]
-        if projects:
-            meta["token_scope"] = "project"
-            meta["projects"] = projects
-            return cred.model_copy(
-                update={
-                    **upd,
-                    "root_equivalent": False,
-                    "capabilities": _PROJECT_CAPS,
-                    "possible_capabilities": (),
-                    "reasons": (
-                        (
-                            f"Project-scoped token: it can only read and write resources of project(s) "
-                            f"{', '.join(projects)} (deployments, environment variables); it cannot delete other "
-                            "projects or manage integrations."
-                        ),
-                    ),
-                }
-            )
-        meta["token_scope"] = "unknown"
-        return cred.model_copy(
-            update={
-                **upd,
-                "root_equivalent": None,
-                "possible_capabilities": _FULL_CAPS,
-                "reasons": (
-                    (
-                        f"Vercel described the token but its scopes ({', '.join(sorted(types)) or 'none'}) are not "
-                        "ones Blastwall knows; it is not treated as safe."
-                    ),
-                ),
-            }
-        )
+    def identifiable(self, credential: Credential) -> bool:
+        return credential.kind in _API_KINDS
 
     # -- inventory (read-only) -----------------------------------------------------------------------------
     def inventory(self, credentials: Sequence[Credential], ctx: ProviderContext) -> Inventory:
         if ctx.offline:
             return Inventory()
         notes = _Notes()
-        resources: dict[str, Resource] = {}
-        facts: list[DestroyFact] = []
-        findings: list[Finding] = []
-        gaps: list[CoverageGap] = []
+        inv = InventoryBuilder(NAME)
         verified = [c for c in credentials if c.status == Status.verified and c.kind in _API_KINDS]
         with self.client(ctx) as api:
             for c in verified:
                 accounts = [_Account(**a) for a in c.metadata.get("accounts") or []]
                 if c.metadata.get("token_scope") == "project":
-                    gaps.append(
-                        CoverageGap(
-                            subject=c.id,
-                            provider="vercel",
-                            reason="project-scoped token: team resources and integrations not "
-                            "inspected with it",
-                        )
-                    )
+                    inv.gap(c.id, "project-scoped token: team resources and integrations not inspected with it")
                     continue
                 if not accounts:
-                    gaps.append(
-                        CoverageGap(
-                            subject=c.id,
-                            provider="vercel",
-                            reason="not inspected: the token's scope could not be read, so the "
-                            "teams and projects it reaches are unknown",
-                        )
+                    inv.gap(
+                        c.id,
+                        "not inspected: the token's scope could not be read, so the "
+                        "teams and projects it reaches are unknown",
                     )
                     continue
                 for acct in accounts:
-                    self._account(api, c, acct, resources, facts, notes, gaps)
+                    self._account(api, c, acct, inv, notes)
         labels = {c.id: c.label for c in verified}
         for cid, where in notes.env_reach.items():
-            findings.append(
+            inv.finding(
                 Finding.make(
                     "vercel-env-vars-readable",
                     Severity.medium,
@@ -384,7 +361,7 @@ class VercelProvider(HttpProvider):
                 )
             )
         for (cid, slug, partner, cascades), (verdict, doomed) in notes.cascades.items():
-            findings.append(
+            inv.finding(
                 Finding.make(
                     f"vercel-{slug}-integration-cascade",
                     Severity.high if verdict else Severity.medium,
@@ -399,95 +376,43 @@ class VercelProvider(HttpProvider):
                 )
             )
         if verified:
-            gaps.append(
-                CoverageGap(
-                    subject="vercel blob stores and edge config",
-                    provider="vercel",
-                    reason="not inspected: Blob stores and Edge Config are not listed yet; Vercel "
-                    "documents no backup or undelete for them",
-                )
+            inv.gap(
+                "vercel blob stores and edge config",
+                "not inspected: Blob stores and Edge Config are not listed yet; Vercel "
+                "documents no backup or undelete for them",
             )
-        return Inventory(
-            resources=tuple(resources.values()),
-            facts=tuple(facts),
-            findings=tuple(findings),
-            gaps=tuple(gaps),
-        )
+        return inv.build()
 
-    def _account(
-        self,
-        api: ApiClient,
-        c: Credential,
-        acct: _Account,
-        resources: dict[str, Resource],
-        facts: list[DestroyFact],
-        notes: _Notes,
-        gaps: list[CoverageGap],
-    ) -> None:
-        resources.setdefault(
-            acct.rid,
-            Resource(
-                id=acct.rid, provider="vercel", type="team" if acct.team_id else "account", name=acct.name
-            ),
+    def _account(self, api: ApiClient, c: Credential, acct: _Account, inv: InventoryBuilder, notes: _Notes) -> None:
+        inv.resource(
+            Resource(id=acct.rid, provider="vercel", type="team" if acct.team_id else "account", name=acct.name),
+            once=True,
         )
         manage: bool | None = (
             True if acct.role in _MANAGERS else False if acct.role in _NON_MANAGERS else None
         )
         n_projects = 0
         try:
-            until: Any = None
-            for _ in range(MAX_PAGES):
-                params = dict(acct.params, limit="100")
-                if until:
-                    params["until"] = str(until)
-                data = _get(api, "/v9/projects", c, params)
-                if not isinstance(data, dict) or not isinstance(data.get("projects"), list):
-                    raise ProviderError("vercel: unexpected answer from /v9/projects")
-                for p in data["projects"]:
-                    if isinstance(p, dict) and p.get("id"):
-                        rid = f"vercel:project:{p['id']}"
-                        n_projects += 1
-                        resources[rid] = Resource(
-                            id=rid,
-                            provider="vercel",
-                            type="project",
-                            name=str(p.get("name") or p["id"]),
-                            parent=acct.rid,
-                        )
-                        facts.append(
-                            DestroyFact(
-                                credential=c.id,
-                                target=rid,
-                                verdict=manage,
-                                capability="delete:project",
-                                reason=f"role {acct.role or 'unknown'} in {acct.name}",
-                            )
-                        )
-                until = (
-                    (data.get("pagination") or {}).get("next")
-                    if isinstance(data.get("pagination"), dict)
-                    else None
+            for p in paginate(partial(_project_page, api, c, acct), max_pages=MAX_PAGES):
+                rid = f"vercel:project:{p['id']}"
+                n_projects += 1
+                inv.resource(
+                    Resource(
+                        id=rid, provider="vercel", type="project", name=str(p.get("name") or p["id"]), parent=acct.rid
+                    )
                 )
-                if not until:
-                    break
+                inv.fact(c.id, rid, manage, f"role {acct.role or 'unknown'} in {acct.name}", "delete:project")
         except BlastwallError as exc:
-            gaps.append(
-                CoverageGap(
-                    subject=f"{acct.rid} projects", provider="vercel", reason=f"not inspected: {exc.message}"
-                )
-            )
+            inv.gap(f"{acct.rid} projects", f"not inspected: {exc.message}")
         if n_projects and acct.role not in _NO_ENV_READ:
             notes.env_reach.setdefault(c.id, []).append(f"{acct.name} ({n_projects})")
         try:
             configs = _get(api, "/v1/integrations/configurations", c, dict(acct.params, view="account"))
         except BlastwallError as exc:
-            gaps.append(
-                CoverageGap(
-                    subject=f"{acct.rid} integrations",
-                    provider="vercel",
-                    reason=f"not inspected: {exc.message}; a Marketplace integration's removal can "
-                    "delete the linked provider's resources",
-                )
+            inv.gap(
+                f"{acct.rid} integrations",
+                f"not inspected: {exc.message}; a Marketplace integration's removal can "
+                "delete the linked provider's resources",
             )
             return
         if isinstance(configs, dict):
@@ -497,17 +422,19 @@ class VercelProvider(HttpProvider):
                 continue
             slug = str(cfg.get("slug") or cfg.get("integrationSlug") or "")
             iid = f"vercel:integration:{cfg['id']}"
-            resources[iid] = Resource(
-                id=iid,
-                provider="vercel",
-                type="integration",
-                name=slug or str(cfg["id"]),
-                parent=acct.rid,
-                metadata={"slug": slug, "installation_type": cfg.get("installationType")},
+            inv.resource(
+                Resource(
+                    id=iid,
+                    provider="vercel",
+                    type="integration",
+                    name=slug or str(cfg["id"]),
+                    parent=acct.rid,
+                    metadata={"slug": slug, "installation_type": cfg.get("installationType")},
+                )
             )
             if slug not in _CASCADE:
                 continue
-            self._cascade(api, c, acct, cfg, slug, iid, manage, resources, facts, notes, gaps)
+            self._cascade(api, c, acct, cfg, slug, iid, manage, inv, notes)
 
     def _cascade(
         self,
@@ -518,22 +445,17 @@ class VercelProvider(HttpProvider):
         slug: str,
         iid: str,
         manage: bool | None,
-        resources: dict[str, Resource],
-        facts: list[DestroyFact],
+        inv: InventoryBuilder,
         notes: _Notes,
-        gaps: list[CoverageGap],
     ) -> None:
         partner, target_fmt, cascades = _CASCADE[slug]
         try:
             data = _get(api, f"/v1/installations/{cfg['id']}/resources", c)
         except BlastwallError as exc:
-            gaps.append(
-                CoverageGap(
-                    subject=iid,
-                    provider="vercel",
-                    reason=f"Marketplace resources not inspected: {exc.message}; removing the "
-                    f"{slug} integration may delete {partner} resources",
-                )
+            inv.gap(
+                iid,
+                f"Marketplace resources not inspected: {exc.message}; removing the "
+                f"{slug} integration may delete {partner} resources",
             )
             return
         items = (
@@ -541,15 +463,7 @@ class VercelProvider(HttpProvider):
             if isinstance(data, dict)
             else []
         )
-        facts.append(
-            DestroyFact(
-                credential=c.id,
-                target=iid,
-                verdict=manage,
-                capability="remove:integration",
-                reason=f"role {acct.role or 'unknown'} in {acct.name}",
-            )
-        )
+        inv.fact(c.id, iid, manage, f"role {acct.role or 'unknown'} in {acct.name}", "remove:integration")
         # verdict on the partner's resources: removal cascades (Supabase, user report) or may (others)
         verdict: bool | None = manage if cascades else (None if manage is not False else False)
         doomed: list[str] = []
@@ -559,14 +473,16 @@ class VercelProvider(HttpProvider):
                 continue
             mid = f"vercel:marketplace-resource:{internal}"
             target = target_fmt.format(pid)
-            resources[mid] = Resource(
-                id=mid,
-                provider="vercel",
-                type="marketplace_database",
-                name=str(it.get("name") or internal),
-                parent=iid,
-                holds_data=True,
-                metadata={"partner": partner, "partner_id": str(pid), "same_data_as": target},
+            inv.resource(
+                Resource(
+                    id=mid,
+                    provider="vercel",
+                    type="marketplace_database",
+                    name=str(it.get("name") or internal),
+                    parent=iid,
+                    holds_data=True,
+                    metadata={"partner": partner, "partner_id": str(pid), "same_data_as": target},
+                )
             )
             why = (
                 f"removing the {slug} Marketplace integration deleted the linked {partner} organization and projects "
@@ -576,15 +492,7 @@ class VercelProvider(HttpProvider):
                 "(not documented)"
             )
             for t in (mid, target):
-                facts.append(
-                    DestroyFact(
-                        credential=c.id,
-                        target=t,
-                        verdict=verdict,
-                        capability="remove:integration",
-                        reason=why,
-                    )
-                )
+                inv.fact(c.id, t, verdict, why, "remove:integration")
             doomed.append(f"{it.get('name') or pid} ({target})")
         if doomed and verdict is not False:
             key = (c.id, slug, partner, cascades)

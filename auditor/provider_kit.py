@@ -1,0 +1,248 @@
+"""The provider kit: what every REST provider otherwise writes again.
+
+* `Denied`: HTTP 403, the credential is valid but may not make this call; ``missing`` names the permissions
+  it lacks (never values). (A write probe that unexpectedly succeeds is data, not an exception: the
+  providers' facts record it as ``aborted`` so that their judgement stays pure.)
+* `get_json(api, path, auth=...)`: one GET with the status mapping every provider shares: 401 raises
+  `ProviderAuthError`, 403 raises `Denied` (or what ``forbidden`` builds), 404 returns None, 429 and 5xx are
+  retried by `ApiClient` and then raise `ProviderUnavailable`, any other status >= 400 raises
+  `ProviderError`, malformed JSON raises `ProviderError`. `get_response` is the same without decoding (for
+  headers such as ``Link`` or ``Next-Range``).
+* `call_json(api, method, path, auth=...)`: a `Reply` (status, body, headers) for providers that judge the
+  status themselves (probes, envelopes): only 401 raises, and malformed JSON on a 2xx.
+* `paginate(fetch, max_pages=...)`: one bounded loop for cursor, page-number and ``Link``-header pagination;
+  ``fetch(token)`` returns a `Page` (its items and the token of the next page, None on the last one).
+  `next_link(headers)` reads RFC 8288 ``rel="next"``.
+* `InventoryBuilder(provider)`: a small mutable collector of resources and backups (keyed by id), facts,
+  findings, gaps and refined credentials; `build()` makes the immutable `Inventory`.
+
+A provider's judgement of a credential is a `Verdict` (from `auditor.model`, re-exported here), applied with
+`Credential.judged`. Nothing here knows a concrete provider.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
+
+import httpx
+
+from .errors import ProviderAuthError, ProviderError
+from .http import ApiClient
+from .model import (
+    KEEP,
+    Backup,
+    CoverageGap,
+    Credential,
+    DestroyFact,
+    Finding,
+    Inventory,
+    Resource,
+    Verdict,
+)
+
+__all__ = [
+    "KEEP",
+    "Denied",
+    "InventoryBuilder",
+    "Page",
+    "Reply",
+    "Verdict",
+    "call_json",
+    "get_json",
+    "get_response",
+    "next_link",
+    "paginate",
+]
+
+T = TypeVar("T")
+_LINK_NEXT = re.compile(r'<([^>]*)>\s*;[^,]*\brel="?next"?', re.IGNORECASE)
+
+
+class Denied(ProviderError):
+    """HTTP 403: the credential is valid but may not make this call; ``missing`` lists the permissions it
+    lacks when the provider names them (names only, never values)."""
+
+    def __init__(self, message: str, missing: Sequence[str] = (), *, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.missing = tuple(missing)
+
+
+# -- requests ----------------------------------------------------------------------------------------------
+def get_response(
+    api: ApiClient,
+    path: str,
+    *,
+    auth: httpx.Auth | None,
+    params: Mapping[str, Any] | None = None,
+    headers: Mapping[str, str] | None = None,
+    ok: frozenset[int] = frozenset({200}),
+    denied: str = "the credential may not make this call",
+    forbidden: Callable[[httpx.Response, str], ProviderError] | None = None,
+) -> httpx.Response | None:
+    """One GET: the response for a status in ``ok``, None for 404; 403 raises `Denied` (its message ends in
+    ``(denied)``) or what ``forbidden(response, path)`` returns; 401 and other errors raise as `get_json`."""
+    resp = api.request("GET", path, auth=auth, params=params, headers=headers, ok=ok)
+    if resp.status_code == 403:
+        raise forbidden(resp, path) if forbidden else Denied(f"{api.provider}: HTTP 403 from {path} ({denied})")
+    if resp.status_code == 404:
+        return None
+    if resp.status_code not in ok:
+        api.decode(resp)  # raises: 401 ProviderAuthError, other >= 400 ProviderError
+    return resp
+
+
+def get_json(
+    api: ApiClient,
+    path: str,
+    *,
+    auth: httpx.Auth | None,
+    params: Mapping[str, Any] | None = None,
+    headers: Mapping[str, str] | None = None,
+    ok: frozenset[int] = frozenset({200}),
+    denied: str = "the credential may not make this call",
+    forbidden: Callable[[httpx.Response, str], ProviderError] | None = None,
+) -> Any:
+    """The decoded JSON of one GET, or None for 404 (status mapping in the module docstring)."""
+    resp = get_response(
+        api, path, auth=auth, params=params, headers=headers, ok=ok, denied=denied, forbidden=forbidden
+    )
+    return None if resp is None else api.decode(resp)
+
+
+@dataclass(frozen=True)
+class Reply:
+    """A response whose status the provider judges itself; ``body`` is None when it is empty or not JSON."""
+
+    status: int
+    body: Any
+    headers: httpx.Headers
+
+
+def call_json(
+    api: ApiClient,
+    method: str,
+    path: str,
+    *,
+    auth: httpx.Auth | None,
+    json: Any = None,
+    params: Mapping[str, Any] | None = None,
+    rejected: str = "credential rejected",
+    malformed_hint: str = "the provider returned something that is not JSON; try again later",
+    strict_json: bool = False,
+) -> Reply:
+    """Any request: 401 raises `ProviderAuthError` (``rejected (HTTP 401)``); a 2xx answer that is not JSON
+    (with ``strict_json``: any answer) raises `ProviderError`; every other status comes back as a `Reply`
+    (429/5xx after `ApiClient`'s retries)."""
+    resp = api.request(method, path, auth=auth, json=json, params=params or None)
+    if resp.status_code == 401:
+        raise ProviderAuthError(f"{api.provider}: {rejected} (HTTP 401)")
+    if not resp.content and not strict_json:
+        return Reply(resp.status_code, None, resp.headers)
+    try:
+        return Reply(resp.status_code, resp.json(), resp.headers)
+    except ValueError:
+        if resp.status_code < 300 or strict_json:
+            raise ProviderError(
+                f"{api.provider}: malformed JSON from {resp.request.url.path} (HTTP {resp.status_code})",
+                hint=malformed_hint,
+            ) from None
+        return Reply(resp.status_code, None, resp.headers)
+
+
+# -- pagination --------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Page(Generic[T]):
+    """One page: its items and what the next request needs (cursor, page number, URL, range), None if last."""
+
+    items: Sequence[T]
+    next: str | None = None
+
+
+def paginate(fetch: Callable[[str | None], Page[T]], *, max_pages: int) -> Iterator[T]:
+    """Every item of at most ``max_pages`` pages: ``fetch(None)`` first, then ``fetch(page.next)`` until a
+    page has no next token or repeats the one it was asked with (a provider loop guard)."""
+    token: str | None = None
+    for _ in range(max_pages):
+        page = fetch(token)
+        yield from page.items
+        if page.next is None or page.next == token:
+            return
+        token = page.next
+
+
+def next_link(headers: httpx.Headers) -> str | None:
+    """The ``rel="next"`` URL of an RFC 8288 ``Link`` header, or None."""
+    m = _LINK_NEXT.search(headers.get("link", ""))
+    return m.group(1) if m else None
+
+
+# -- inventory ---------------------------------------------------------------------------------------------
+@dataclass
+class InventoryBuilder:
+    """Collects what one provider's inventory finds; `build()` returns the immutable `Inventory`.
+
+    Resources and backups are keyed by id (a later one with the same id replaces the earlier one unless
+    added with ``once=True``); facts, findings, gaps and credentials keep their order.
+    """
+
+    provider: str
+    resources: dict[str, Resource] = field(default_factory=dict)
+    backups: dict[str, Backup] = field(default_factory=dict)
+    facts: list[DestroyFact] = field(default_factory=list)
+    findings: list[Finding] = field(default_factory=list)
+    gaps: list[CoverageGap] = field(default_factory=list)
+    credentials: list[Credential] = field(default_factory=list)
+
+    def resource(self, resource: Resource, *, once: bool = False) -> Resource:
+        """Add `resource` (with ``once``: only if its id is new); returns the one now held."""
+        if once:
+            return self.resources.setdefault(resource.id, resource)
+        self.resources[resource.id] = resource
+        return resource
+
+    def backup(self, backup: Backup) -> Backup:
+        self.backups[backup.id] = backup
+        return backup
+
+    def fact(
+        self, credential: str, target: str, verdict: bool | None, reason: str, capability: str | None = None
+    ) -> None:
+        """Can `credential` destroy `target`? True, False (a claim needing proof) or None (unknown)."""
+        self.facts.append(
+            DestroyFact(credential=credential, target=target, verdict=verdict, reason=reason, capability=capability)
+        )
+
+    def finding(self, finding: Finding) -> None:
+        self.findings.append(finding)
+
+    def gap(self, subject: str, reason: str) -> None:
+        """Something this provider could not inspect: a coverage gap, never a silent omission."""
+        self.gaps.append(CoverageGap(subject=subject, provider=self.provider, reason=reason))
+
+    def credential(self, credential: Credential) -> None:
+        """A credential refined during inventory."""
+        self.credentials.append(credential)
+
+    def merge(self, inventory: Inventory) -> None:
+        """Add everything of an already built `Inventory`."""
+        for r in inventory.resources:
+            self.resource(r)
+        for b in inventory.backups:
+            self.backup(b)
+        self.facts.extend(inventory.facts)
+        self.findings.extend(inventory.findings)
+        self.gaps.extend(inventory.gaps)
+        self.credentials.extend(inventory.credentials)
+
+    def build(self) -> Inventory:
+        return Inventory(
+            resources=tuple(self.resources.values()),
+            backups=tuple(self.backups.values()),
+            facts=tuple(self.facts),
+            findings=tuple(self.findings),
+            gaps=tuple(self.gaps),
+            credentials=tuple(self.credentials),
+        )
