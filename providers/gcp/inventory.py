@@ -1,0 +1,280 @@
+"""What one verified Google Cloud credential reaches in one project, and escalation across credentials.
+
+Cloud SQL (Admin API v1): each instance is a data-holding resource; its backup runs are Google-managed
+backups that are deleted with the instance (Google's documented default) unless the instance has
+``settings.retainBackupsOnDelete``. Even retained backups stay in the same project: whoever holds
+``cloudsql.backupRuns.delete`` or ``resourcemanager.projects.delete`` there can delete them, so they are
+never independent. A final backup (``settings.finalBackupConfig``) does not exist until the deletion
+and the deleting call can decline it, so it is reported, not counted. An instance with
+``deletionProtectionEnabled`` can only be deleted by someone who can also switch it off
+(``cloudsql.instances.update``).
+Cloud Storage (JSON API): each bucket, with its retention policy and lock. A bucket's own
+``testPermissions`` (a GET) says whether the credential may delete its objects and the bucket; a
+*locked* retention policy keeps every object for its period whatever the permissions (Owners included).
+Firestore and Spanner backups are not listed: a coverage gap per project where the credential could
+delete them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from auditor.errors import ProviderError
+from auditor.model import Backup, CoverageGap, Credential, DestroyFact, Finding, Inventory, Resource, Severity
+
+from .api import Forbidden, GcpApi, NotFound
+from .permissions import BUCKET_PERMISSIONS, KEY_OR_TOKEN
+
+__all__ = ["inventory_project", "escalation_refinements", "instance_id", "bucket_id"]
+
+NAME = "gcp"
+
+
+def instance_id(project: str, name: str) -> str:
+    return f"gcp:cloudsql-instance:{project}/{name}"
+
+
+def bucket_id(name: str) -> str:
+    return f"gcp:bucket:{name}"
+
+
+def _when(value: Any) -> datetime | None:
+    try:
+        return datetime.fromisoformat(str(value).replace("Z", "+00:00")) if value else None
+    except ValueError:
+        return None
+
+
+class _Collector:
+    def __init__(self, api: GcpApi, cred: Credential, project: str, perms: frozenset[str]) -> None:
+        self.api, self.cred, self.project, self.perms = api, cred, project, perms
+        self.resources: list[Resource] = []
+        self.backups: list[Backup] = []
+        self.facts: list[DestroyFact] = []
+        self.findings: list[Finding] = []
+        self.gaps: list[CoverageGap] = []
+
+    def gap(self, what: str, why: str) -> None:
+        self.gaps.append(CoverageGap(subject=self.cred.id, provider=NAME,
+                                     reason=f"{what} in project {self.project} were not inspected with "
+                                            f"{self.cred.label}: {why}"))
+
+    def fact(self, target: str, verdict: bool | None, reason: str, cap: str) -> None:
+        self.facts.append(DestroyFact(credential=self.cred.id, target=target, verdict=verdict, reason=reason,
+                                      capability=cap))
+
+    def held(self, perm: str) -> bool:
+        return perm in self.perms
+
+    # -- project -------------------------------------------------------------------------------------------
+    def project_resource(self) -> None:
+        rid = f"gcp:project:{self.project}"
+        self.resources.append(Resource(id=rid, provider=NAME, type="project", name=self.project))
+        ok = self.held("resourcemanager.projects.delete")
+        self.fact(rid, ok, f"testIamPermissions on project {self.project}: resourcemanager.projects.delete "
+                  + ("granted" if ok else "not granted"), "delete:project")
+        home = str(self.cred.metadata.get("project_id") or "")
+        destructive = sorted(p for p in self.perms if p.endswith((".delete", ".setIamPolicy")))
+        if home and self.project != home and destructive:
+            self.findings.append(Finding.make(
+                "gcp-cross-project-reach", Severity.high, self.cred.id,
+                f"{self.cred.label} (home project {home}) can {', '.join(destructive)} in project {self.project}.",
+                f"Remove the grants of {self.cred.principal or 'this principal'} in {self.project}, or give each "
+                "project its own service account.", provider=NAME))
+
+    # -- Cloud SQL -----------------------------------------------------------------------------------------
+    def cloudsql(self) -> None:
+        try:
+            instances = list(self.api.pages("sqladmin", f"/v1/projects/{self.project}/instances", "items",
+                                            f"Cloud SQL instances of {self.project}", {"maxResults": 100}))
+        except (Forbidden, NotFound, ProviderError) as exc:
+            self.gap("Cloud SQL instances", exc.message)
+            return
+        for inst in instances:
+            self._instance(inst)
+
+    def _instance(self, inst: dict[str, Any]) -> None:
+        name = str(inst.get("name") or "")
+        if not name:
+            return
+        settings = inst.get("settings") if isinstance(inst.get("settings"), dict) else {}
+        backup_cfg = settings.get("backupConfiguration") if isinstance(settings.get("backupConfiguration"), dict) \
+            else {}
+        retention = backup_cfg.get("backupRetentionSettings") or {}
+        final = settings.get("finalBackupConfig") if isinstance(settings.get("finalBackupConfig"), dict) else {}
+        protected = bool(settings.get("deletionProtectionEnabled"))
+        retained = bool(settings.get("retainBackupsOnDelete"))
+        enhanced = str(backup_cfg.get("backupTier") or "").upper() == "ENHANCED"
+        conn = str(inst.get("connectionName") or f"{self.project}:{inst.get('region')}:{name}")
+        public = [str(a.get("ipAddress")) for a in inst.get("ipAddresses") or ()
+                  if isinstance(a, dict) and a.get("type") == "PRIMARY" and a.get("ipAddress")]
+        engine = str(inst.get("databaseVersion") or "")
+        # Blastwall's own backups name their source postgres://host:port/db; Cloud SQL serves one server per
+        # IP (and per connector socket), so any port and database there is this instance
+        refs = [f"postgres://{ip}:*/*" for ip in public] + [f"postgres:///cloudsql/{conn}:*/*"] \
+            if engine.startswith("POSTGRES") else []
+        rid = instance_id(self.project, name)
+        self.resources.append(Resource(
+            id=rid, provider=NAME, type="database", name=name, parent=f"gcp:project:{self.project}", holds_data=True,
+            metadata={"engine": engine, "region": inst.get("region"), "state": inst.get("state"),
+                      "connection_name": conn, "public_ips": public,
+                      "deletion_protection": protected,
+                      "backups_enabled": bool(backup_cfg.get("enabled")),
+                      "point_in_time_recovery": bool(backup_cfg.get("pointInTimeRecoveryEnabled")),
+                      "retained_backups": retention.get("retainedBackups"),
+                      "retain_backups_on_delete": retained,
+                      "final_backup": {"enabled": bool(final.get("enabled")),
+                                       "retention_days": final.get("retentionDays")},
+                      "backup_tier": backup_cfg.get("backupTier"),
+                      "source_refs": refs}))
+        can_delete = self.held("cloudsql.instances.delete")
+        can_update = self.held("cloudsql.instances.update")
+        if not can_delete:
+            verdict, why = False, "cloudsql.instances.delete not granted"
+        elif protected and not can_update:
+            verdict, why = False, ("deletion protection is on and cloudsql.instances.update (needed to switch it "
+                                   "off) is not granted")
+        else:
+            verdict = True
+            why = "cloudsql.instances.delete granted" + (
+                " (and cloudsql.instances.update, which switches deletion protection off)" if protected else "")
+        self.fact(rid, verdict, f"testIamPermissions on project {self.project}: {why}", "delete:database")
+        self._backup_runs(rid, name, retained, enhanced, bool(final.get("enabled")))
+
+    def _backup_runs(self, rid: str, name: str, retained: bool, enhanced: bool, final: bool) -> None:
+        try:
+            runs = list(self.api.pages("sqladmin", f"/v1/projects/{self.project}/instances/{name}/backupRuns",
+                                       "items", f"backup runs of {name}", {"maxResults": 100}))
+        except (Forbidden, NotFound, ProviderError) as exc:
+            self.gap(f"backup runs of Cloud SQL instance {name}", exc.message)
+            return
+        can_delete = self.held("cloudsql.backupRuns.delete") or self.held("resourcemanager.projects.delete")
+        for run in runs:
+            if str(run.get("status") or "") in ("FAILED", "SKIPPED", "DELETED", "DELETION_PENDING"):
+                continue
+            bid = f"gcp:cloudsql-backup-run:{self.project}/{name}/{run.get('id')}"
+            reasons = []
+            if enhanced:
+                dies: bool | None = None
+                reasons.append("Enhanced backup tier (Backup and DR): stored in a backup vault whose retention "
+                               "Blastwall did not inspect.")
+            elif retained:
+                dies = False
+                reasons.append("retainBackupsOnDelete is set: the backup outlives the instance, but stays in project "
+                               f"{self.project}, where cloudsql.backupRuns.delete or deleting the project removes it.")
+            else:
+                dies = True
+                reasons.append("Cloud SQL deletes automated and on-demand backups together with the instance "
+                               "(retainBackupsOnDelete is not set).")
+            if final:
+                reasons.append("A final backup is configured, but it is only taken by the deletion itself, which can "
+                               "decline it, and it can be deleted like any other backup.")
+            kind = str(run.get("type") or "AUTOMATED").lower()
+            self.backups.append(Backup(
+                id=bid, provider=NAME, protects=rid, kind=kind,
+                location=f"Cloud SQL backup of {name} ({run.get('location') or 'default location'}), project "
+                         f"{self.project}",
+                created_at=_when(run.get("endTime") or run.get("enqueuedTime")),
+                dies_with_resource=dies, independent=False if not enhanced else None, reasons=tuple(reasons),
+                metadata={"status": run.get("status"), "type": run.get("type"), "backup_kind": run.get("backupKind"),
+                          "retain_on_delete": retained}))
+            self.fact(bid, can_delete,
+                      "cloudsql.backupRuns.delete or resourcemanager.projects.delete "
+                      + ("granted" if can_delete else "not granted") + f" in {self.project}", "delete:backup")
+
+    # -- Cloud Storage -------------------------------------------------------------------------------------
+    def buckets(self) -> None:
+        try:
+            buckets = list(self.api.pages("storage", "/storage/v1/b", "items", f"buckets of {self.project}",
+                                          {"project": self.project, "maxResults": 200, "projection": "noAcl"}))
+        except (Forbidden, NotFound, ProviderError) as exc:
+            self.gap("Cloud Storage buckets", exc.message)
+            return
+        for b in buckets:
+            self._bucket(b)
+
+    def _bucket(self, b: dict[str, Any]) -> None:
+        name = str(b.get("name") or "")
+        if not name:
+            return
+        policy = b.get("retentionPolicy") if isinstance(b.get("retentionPolicy"), dict) else {}
+        try:
+            period = int(policy.get("retentionPeriod") or 0)
+        except (TypeError, ValueError):
+            period = 0
+        locked = bool(policy.get("isLocked")) and period > 0
+        soft = b.get("softDeletePolicy") if isinstance(b.get("softDeletePolicy"), dict) else {}
+        rid = bucket_id(name)
+        self.resources.append(Resource(
+            id=rid, provider=NAME, type="bucket", name=name, parent=f"gcp:project:{self.project}", holds_data=True,
+            metadata={"location": b.get("location"), "retention_period_s": period or None,
+                      "retention_locked": locked, "retention_unlocked": bool(period) and not locked,
+                      "soft_delete_s": soft.get("retentionDurationSeconds"),
+                      "versioning": bool((b.get("versioning") or {}).get("enabled")),
+                      "object_retention": (b.get("objectRetention") or {}).get("mode")}))
+        if locked:
+            self.fact(rid, False, f"locked retention policy: no object younger than {period // 86400} day(s) can be "
+                      "deleted and the bucket cannot be deleted before, by any credential", "delete:bucket")
+            return
+        try:
+            body = self.api.get("storage", f"/storage/v1/b/{name}/iam/testPermissions", f"permissions on {name}",
+                                {"permissions": list(BUCKET_PERMISSIONS)})
+            held = {str(p) for p in body.get("permissions") or () if isinstance(p, str)}
+        except (Forbidden, NotFound, ProviderError) as exc:
+            self.fact(rid, None, f"bucket permissions not tested ({exc.message})", "delete:bucket")
+            return
+        if "storage.objects.delete" in held:
+            extra = " (an unlocked retention policy does not stop it: storage.buckets.update removes it)" \
+                if period else ""
+            self.fact(rid, True, f"testPermissions on {name}: storage.objects.delete granted{extra}",
+                      "delete:bucket")
+        else:
+            self.fact(rid, False, f"testPermissions on {name}: storage.objects.delete not granted", "delete:bucket")
+
+    def other_backups(self) -> None:
+        if self.perms & {"spanner.databases.drop", "spanner.backups.delete", "datastore.databases.delete",
+                         "datastore.backups.delete"}:
+            self.gap("Firestore and Spanner databases and backups",
+                     "not listed by Blastwall yet, and the credential may delete them")
+
+    def result(self) -> Inventory:
+        return Inventory(resources=tuple(self.resources), backups=tuple(self.backups), facts=tuple(self.facts),
+                         findings=tuple(self.findings), gaps=tuple(self.gaps))
+
+
+def inventory_project(api: GcpApi, cred: Credential, project: str, perms: frozenset[str]) -> Inventory:
+    c = _Collector(api, cred, project, perms)
+    c.project_resource()
+    c.cloudsql()
+    c.buckets()
+    c.other_backups()
+    return c.result()
+
+
+def escalation_refinements(creds: Sequence[Credential], inv: Inventory) -> Inventory:
+    """A credential that can mint keys or tokens for another audited, root-equivalent service account is
+    root-equivalent through that edge, and can destroy what that account can."""
+    by_principal = {c.principal: c for c in creds if c.principal and c.status.value == "verified"}
+    refined: list[Credential] = []
+    facts: list[DestroyFact] = []
+    for c in creds:
+        if c.status.value != "verified":
+            continue
+        for e in c.metadata.get("edges") or ():
+            via = set(e.get("via") or ()) & KEY_OR_TOKEN
+            target = by_principal.get(e.get("target"))
+            if not via or target is None or target.id == c.id:
+                continue
+            how = f"through {', '.join(sorted(via))} on {target.principal}"
+            facts += [f.model_copy(update={"credential": c.id, "reason": f"{how}: {f.reason}"})
+                      for f in inv.facts if f.credential == target.id and f.verdict is True]
+            if target.root_equivalent is True and c.root_equivalent is not True:
+                c = c.model_copy(update={
+                    "root_equivalent": True,
+                    "reasons": c.reasons + (f"Root-equivalent through an escalation edge: can mint credentials for "
+                                            f"{target.principal} ({', '.join(sorted(via))}), which is itself "
+                                            "root-equivalent.",)})
+                refined.append(c)
+    return Inventory(credentials=tuple(refined), facts=tuple(facts))
