@@ -69,6 +69,7 @@ class GcpProvider(HttpProvider):
 
     def __init__(self) -> None:
         self._tokens: dict[str, Secret] = {}  # in memory only, per audit: never written anywhere
+        self._audited_accounts: list[str] = []
 
     def recognisers(self) -> Sequence[Recogniser]:
         user_comp = {"client_id": ("client_id",), "client_secret": ("client_secret",)}
@@ -263,9 +264,22 @@ class GcpProvider(HttpProvider):
 
     # -- inventory -----------------------------------------------------------------------------------------
     def inventory(self, credentials: Sequence[Credential], ctx: ProviderContext) -> Inventory:
-        inv = super().inventory(credentials, ctx)
         mine = [c for c in credentials if c.provider == NAME]
-        return inv.merge(escalation_refinements(mine, inv))
+        # service accounts whose own credentials are audited: edges to them are tested even where the
+        # account list is hidden (a grant on one account does not show the project's accounts)
+        self._audited_accounts = sorted({c.principal for c in mine if c.principal and c.status == Status.verified
+                                         and (c.kind == "service_account_key" or c.metadata.get("impersonate"))})
+        inv = super().inventory(credentials, ctx)
+        refined = {c.id: c for c in inv.credentials}
+        inv = Inventory(resources=tuple({r.id: r for r in inv.resources}.values()),
+                        backups=tuple({b.id: b for b in inv.backups}.values()),
+                        facts=inv.facts, findings=tuple({f.id: f for f in inv.findings}.values()), gaps=inv.gaps,
+                        credentials=inv.credentials)
+        current = [refined.get(c.id, c) for c in mine]
+        more = escalation_refinements(current, inv)
+        final = {**refined, **{c.id: c for c in more.credentials}}
+        return Inventory(resources=inv.resources, backups=inv.backups, facts=inv.facts + more.facts,
+                         findings=inv.findings, gaps=inv.gaps, credentials=tuple(final.values()))
 
     def inventory_credential(self, cred: Credential, ctx: ProviderContext) -> Inventory:
         parts: list[Inventory] = [Inventory(gaps=tuple(
@@ -273,6 +287,31 @@ class GcpProvider(HttpProvider):
             for g in cred.metadata.get("identify_gaps") or ()))]
         with token_client(ctx) as client:
             api = self._api(cred, ctx, client)
+            parts.append(self._edges_to_audited(api, cred))
             for project, perms in (cred.metadata.get("permissions") or {}).items():
                 parts.append(inventory_project(api, cred, str(project), frozenset(perms)))
         return functools.reduce(Inventory.merge, parts, Inventory())
+
+    def _edges_to_audited(self, api: GcpApi, cred: Credential) -> Inventory:
+        edges = list(cred.metadata.get("edges") or ())
+        seen = {e.get("target") for e in edges}
+        added: list[Edge] = []
+        gaps: list[CoverageGap] = []
+        for email in self._audited_accounts:
+            if email == cred.principal or email in seen:
+                continue
+            try:
+                via = api.test_permissions("iam", f"/v1/projects/-/serviceAccounts/{email}", SA_PERMISSIONS,
+                                           f"permissions on {email}")
+            except (Forbidden, NotFound) as exc:
+                gaps.append(CoverageGap(subject=cred.id, provider=NAME,
+                                        reason=f"{cred.label}: permissions on {email} were not tested "
+                                               f"({exc.message})"))
+                continue
+            if via:
+                added.append(Edge(project="-", target=email, via=tuple(sorted(via))))
+        if not added:
+            return Inventory(gaps=tuple(gaps))
+        meta = dict(cred.metadata)
+        meta["edges"] = edges + [e.as_json() for e in added]
+        return Inventory(gaps=tuple(gaps), credentials=(cred.model_copy(update={"metadata": meta}),))
