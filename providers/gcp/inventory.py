@@ -40,6 +40,12 @@ def bucket_id(name: str) -> str:
     return f"gcp:bucket:{name}"
 
 
+def _obj(parent: Any, key: str) -> dict[str, Any]:
+    """``parent[key]`` when both are JSON objects, else an empty one (Google omits unset fields)."""
+    value = parent.get(key) if isinstance(parent, dict) else None
+    return value if isinstance(value, dict) else {}
+
+
 def _when(value: Any) -> datetime | None:
     try:
         return datetime.fromisoformat(str(value).replace("Z", "+00:00")) if value else None
@@ -99,11 +105,10 @@ class _Collector:
         name = str(inst.get("name") or "")
         if not name:
             return
-        settings = inst.get("settings") if isinstance(inst.get("settings"), dict) else {}
-        backup_cfg = settings.get("backupConfiguration") if isinstance(settings.get("backupConfiguration"), dict) \
-            else {}
-        retention = backup_cfg.get("backupRetentionSettings") or {}
-        final = settings.get("finalBackupConfig") if isinstance(settings.get("finalBackupConfig"), dict) else {}
+        settings = _obj(inst, "settings")
+        backup_cfg = _obj(settings, "backupConfiguration")
+        retention = _obj(backup_cfg, "backupRetentionSettings")
+        final = _obj(settings, "finalBackupConfig")
         protected = bool(settings.get("deletionProtectionEnabled"))
         retained = bool(settings.get("retainBackupsOnDelete"))
         enhanced = str(backup_cfg.get("backupTier") or "").upper() == "ENHANCED"
@@ -199,21 +204,21 @@ class _Collector:
         name = str(b.get("name") or "")
         if not name:
             return
-        policy = b.get("retentionPolicy") if isinstance(b.get("retentionPolicy"), dict) else {}
+        policy = _obj(b, "retentionPolicy")
         try:
             period = int(policy.get("retentionPeriod") or 0)
         except (TypeError, ValueError):
             period = 0
         locked = bool(policy.get("isLocked")) and period > 0
-        soft = b.get("softDeletePolicy") if isinstance(b.get("softDeletePolicy"), dict) else {}
+        soft = _obj(b, "softDeletePolicy")
         rid = bucket_id(name)
         self.resources.append(Resource(
             id=rid, provider=NAME, type="bucket", name=name, parent=f"gcp:project:{self.project}", holds_data=True,
             metadata={"location": b.get("location"), "retention_period_s": period or None,
                       "retention_locked": locked, "retention_unlocked": bool(period) and not locked,
                       "soft_delete_s": soft.get("retentionDurationSeconds"),
-                      "versioning": bool((b.get("versioning") or {}).get("enabled")),
-                      "object_retention": (b.get("objectRetention") or {}).get("mode")}))
+                      "versioning": bool(_obj(b, "versioning").get("enabled")),
+                      "object_retention": _obj(b, "objectRetention").get("mode")}))
         if locked:
             self.fact(rid, False, f"locked retention policy: no object younger than {period // 86400} day(s) can be "
                       "deleted and the bucket cannot be deleted before, by any credential", "delete:bucket")

@@ -25,9 +25,12 @@ Accounts are added with `add_service_account` (the test generates the key: nothi
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
+import re
 import secrets
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs
@@ -36,7 +39,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
-from tests.support.fakehttp import FakeRequest, Reply
+from tests.support.fakehttp import FakeRequest, Reply, _Route
 from tests.support.fakes._base import ProviderFake
 
 __all__ = ["FakeGcp", "ServiceAccountKey", "new_key", "OWNER", "VIEWER", "KEY_MINTER"]
@@ -156,6 +159,17 @@ class FakeGcp(ProviderFake):
 
     def grant_on_account(self, email: str, target: str, perms: set[str]) -> None:
         self.principals[email].account_perms.setdefault(target, set()).update(perms)
+
+    @contextlib.contextmanager
+    def unavailable(self, path_regex: str) -> Iterator[None]:
+        """GET requests to `path_regex` answer 503 UNAVAILABLE (an API that cannot be reached) meanwhile."""
+        down = _Route("GET", re.compile(path_regex + r"\Z"), lambda req: _error(
+            503, "UNAVAILABLE", "The service is currently unavailable."))
+        self.routes.insert(0, down)
+        try:
+            yield
+        finally:
+            self.routes.remove(down)
 
     @property
     def writes(self) -> list[tuple[str, str]]:

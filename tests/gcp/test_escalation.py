@@ -1,0 +1,64 @@
+"""Escalation edges: minting keys or tokens for a more powerful service account."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from auditor.engine import analyse
+from auditor.model import Credential, Status
+from providers.gcp import GcpProvider
+from tests.gcp.conftest import MINTER_SA, OWNER_SA, VIEWER_SA, Estate, ctx, key_candidate
+
+
+def _identify(gcp: Estate, *keys: Any) -> tuple[GcpProvider, list[Credential]]:
+    p = GcpProvider()
+    return p, [p.identify(p.classify(key_candidate(k)), ctx(gcp.fake)) for k in keys]
+
+
+def test_key_minter_is_root_equivalent_through_the_edge(gcp: Estate, canaries: Any) -> None:
+    p, (minter, owner) = _identify(gcp, gcp.minter, gcp.owner)
+    # on its own: no destructive permission anywhere, but an unknown edge keeps it from "safe"
+    assert minter.status == Status.verified and minter.root_equivalent is not False, minter.reasons
+    assert "delete:database" not in minter.capabilities
+
+    inv = p.inventory([minter, owner], ctx(gcp.fake))
+    (refined,) = [c for c in inv.credentials if c.id == minter.id and c.root_equivalent is True]
+    (edge,) = refined.metadata["edges"]
+    assert edge["target"] == OWNER_SA and edge["via"] == ["iam.serviceAccountKeys.create"]
+    assert any("escalation edge" in r and OWNER_SA in r for r in refined.reasons)
+    # it can destroy what the Owner-like account can: the Cloud SQL instance and its backups
+    reach = {f.target for f in inv.facts if f.credential == minter.id and f.verdict is True}
+    assert "gcp:cloudsql-instance:shop-prod/orders-db" in reach
+    assert all("serviceAccountKeys.create" in f.reason for f in inv.facts
+               if f.credential == minter.id and f.verdict is True)
+    br = analyse([refined, owner], inv.resources, inv.backups, inv.facts)
+    mine = next(x for x in br.exposure if x.credential == minter.id)
+    assert "gcp:cloudsql-instance:shop-prod/orders-db" in mine.unrecoverable
+    assert gcp.fake.writes == []
+
+
+def test_edge_to_a_viewer_is_not_root(gcp: Estate) -> None:
+    """An edge to an account that is itself not root-equivalent does not make the minter root."""
+    gcp.fake.grant_on_account(VIEWER_SA, MINTER_SA, {"iam.serviceAccounts.getAccessToken"})
+    try:
+        p, (viewer, minter) = _identify(gcp, gcp.viewer, gcp.minter)
+        inv = p.inventory([viewer, minter], ctx(gcp.fake))
+        refined = {c.id: c for c in inv.credentials}
+        v = refined.get(viewer.id, viewer)
+        assert v.root_equivalent is not True
+        assert any(e["target"] == MINTER_SA for e in v.metadata["edges"])
+    finally:
+        gcp.fake.principals[VIEWER_SA].account_perms.pop(MINTER_SA)
+
+
+def test_edge_found_by_listing_service_accounts(gcp: Estate) -> None:
+    """With iam.serviceAccounts.list in the project, identify() finds the edge itself (no other key needed)."""
+    gcp.fake.grant(MINTER_SA, "shop-prod", {"iam.serviceAccounts.list"})
+    try:
+        _, (minter,) = _identify(gcp, gcp.minter)
+        targets = {e["target"]: e["via"] for e in minter.metadata["edges"]}
+        assert targets[OWNER_SA] == ["iam.serviceAccountKeys.create"]
+        assert minter.root_equivalent is None, "the target's own power is unknown without its credential"
+        assert any(f"Can become service account {OWNER_SA}" in r for r in minter.reasons)
+    finally:
+        gcp.fake.principals[MINTER_SA].project_perms["shop-prod"].discard("iam.serviceAccounts.list")
