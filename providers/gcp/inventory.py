@@ -267,6 +267,16 @@ def escalation_refinements(creds: Sequence[Credential], inv: Inventory) -> Inven
     for c in creds:
         if c.status.value != "verified":
             continue
+        minted = [e for e in c.metadata.get("edges") or () if set(e.get("via") or ()) & KEY_OR_TOKEN]
+        targets = [by_principal.get(e.get("target")) for e in minted]
+        if (c.root_equivalent is None and c.metadata.get("own_verdict") is False and minted
+                and all(t is not None and t.root_equivalent is False for t in targets)):
+            names = ", ".join(sorted(str(t.principal) for t in targets if t is not None))
+            c = c.model_copy(update={
+                "root_equivalent": False,
+                "reasons": c.reasons + (f"Not root-equivalent: the accounts it can become ({names}) are audited "
+                                        "too and are not root-equivalent themselves.",)})
+            refined.append(c)
         for e in c.metadata.get("edges") or ():
             via = set(e.get("via") or ()) & KEY_OR_TOKEN
             target = by_principal.get(e.get("target"))

@@ -207,6 +207,7 @@ class GcpProvider(HttpProvider):
                 gaps.append(f"permissions in project {p} were not tested ({exc.message})")
         edges = self._edges(api, principal, granted, gaps)
         root, reasons = judge(granted, complete=not gaps and bool(projects))
+        own = root  # before escalation edges: what its own grants make it
         kind = "service account" if cred.kind == "service_account_key" or cred.metadata.get("impersonate") else "user"
         head = [f"Verified with Google: {kind} {principal or '(e-mail not disclosed)'}"
                 + (f", {len(projects)} project(s) visible." if projects else ", no project visible.")]
@@ -230,7 +231,7 @@ class GcpProvider(HttpProvider):
         caps_all = sorted({CAPABILITY[x] for perms in granted.values() for x in perms})
         meta = dict(cred.metadata)
         meta.update(projects=projects, permissions=granted, edges=[e.as_json() for e in edges],
-                    identify_gaps=gaps)
+                    identify_gaps=gaps, own_verdict=own)
         return cred.model_copy(update={
             "status": Status.verified, "principal": principal, "root_equivalent": root,
             "capabilities": tuple(caps_all), "possible_capabilities": (),
@@ -269,7 +270,10 @@ class GcpProvider(HttpProvider):
         # account list is hidden (a grant on one account does not show the project's accounts)
         self._audited_accounts = sorted({c.principal for c in mine if c.principal and c.status == Status.verified
                                          and (c.kind == "service_account_key" or c.metadata.get("impersonate"))})
-        inv = super().inventory(credentials, ctx)
+        try:
+            inv = super().inventory(credentials, ctx)
+        finally:
+            self._tokens.clear()  # one audit's tokens: a later audit exchanges the credential again
         refined = {c.id: c for c in inv.credentials}
         inv = Inventory(resources=tuple({r.id: r for r in inv.resources}.values()),
                         backups=tuple({b.id: b for b in inv.backups}.values()),

@@ -80,6 +80,15 @@ def test_cloudsql_backups_same_blast_radius_until_offsite_backup_verified(
     assert ORDERS in _exposure(before, owner).unrecoverable
     assert _exposure(before, viewer) is None, "the viewer can destroy nothing"
 
+    # buckets: an unlocked retention policy is no protection, a locked one is, even against the Owner-like key
+    buckets = {r.name: r for r in before.resources if r.type == "bucket"}
+    assert buckets["shop-prod-ledger-archive"].metadata["retention_locked"] is True
+    assert buckets["shop-prod-uploads"].metadata["retention_unlocked"] is True
+    can = _exposure(before, owner).can_destroy
+    assert "gcp:bucket:shop-prod-uploads" in can and "gcp:bucket:shop-prod-ledger-archive" not in can
+    # Firestore and Spanner are not listed: a gap, because the key may delete them
+    assert any("Firestore and Spanner" in g.reason and "shop-prod" in g.reason for g in before.coverage_gaps)
+
     # an off-platform backup of the database behind the instance's public IP, made and verified for real
     monkeypatch.setenv("SRC_DATABASE_URL", orders_db.url)
     canaries.add(orders_db.password)

@@ -8,6 +8,7 @@ from auditor.engine import analyse
 from auditor.model import Credential, Status
 from providers.gcp import GcpProvider
 from tests.gcp.conftest import MINTER_SA, OWNER_SA, VIEWER_SA, Estate, ctx, key_candidate
+from tests.support.fakes.gcp import VIEWER
 
 
 def _identify(gcp: Estate, *keys: Any) -> tuple[GcpProvider, list[Credential]]:
@@ -37,18 +38,21 @@ def test_key_minter_is_root_equivalent_through_the_edge(gcp: Estate, canaries: A
     assert gcp.fake.writes == []
 
 
-def test_edge_to_a_viewer_is_not_root(gcp: Estate) -> None:
-    """An edge to an account that is itself not root-equivalent does not make the minter root."""
-    gcp.fake.grant_on_account(VIEWER_SA, MINTER_SA, {"iam.serviceAccounts.getAccessToken"})
+def test_edge_to_an_account_that_is_not_root_is_not_root(gcp: Estate) -> None:
+    """Token minting for an audited account that is itself not root-equivalent: judged False, with reasons."""
+    reporting = gcp.fake.add_service_account("reporting@shop-prod.iam.gserviceaccount.com", "shop-prod")
+    gcp.fake.grant(reporting.email, "shop-prod", VIEWER)
+    gcp.fake.grant_on_account(VIEWER_SA, reporting.email, {"iam.serviceAccounts.getAccessToken"})
     try:
-        p, (viewer, minter) = _identify(gcp, gcp.viewer, gcp.minter)
-        inv = p.inventory([viewer, minter], ctx(gcp.fake))
-        refined = {c.id: c for c in inv.credentials}
-        v = refined.get(viewer.id, viewer)
-        assert v.root_equivalent is not True
-        assert any(e["target"] == MINTER_SA for e in v.metadata["edges"])
+        p, (viewer, rep) = _identify(gcp, gcp.viewer, reporting)
+        assert viewer.root_equivalent is None and rep.root_equivalent is False
+        assert any(f"Can become service account {reporting.email}" in r for r in viewer.reasons)
+        inv = p.inventory([viewer, rep], ctx(gcp.fake))
+        v = {c.id: c for c in inv.credentials}[viewer.id]
+        assert v.root_equivalent is False
+        assert any("are not root-equivalent themselves" in r for r in v.reasons)
     finally:
-        gcp.fake.principals[VIEWER_SA].account_perms.pop(MINTER_SA)
+        gcp.fake.principals[VIEWER_SA].account_perms.pop(reporting.email)
 
 
 def test_edge_found_by_listing_service_accounts(gcp: Estate) -> None:
@@ -62,3 +66,20 @@ def test_edge_found_by_listing_service_accounts(gcp: Estate) -> None:
         assert any(f"Can become service account {OWNER_SA}" in r for r in minter.reasons)
     finally:
         gcp.fake.principals[MINTER_SA].project_perms["shop-prod"].discard("iam.serviceAccounts.list")
+
+
+def test_cross_project_reach_is_a_finding(gcp: Estate) -> None:
+    """A staging service account with Cloud SQL Admin-like grants in production: a finding and destroy facts."""
+    gcp.fake.grant(MINTER_SA, "shop-prod", {"cloudsql.instances.list", "cloudsql.backupRuns.list",
+                                             "cloudsql.instances.delete", "cloudsql.instances.update",
+                                             "cloudsql.backupRuns.delete"})
+    try:
+        p, (minter,) = _identify(gcp, gcp.minter)
+        inv = p.inventory([minter], ctx(gcp.fake))
+    finally:
+        gcp.fake.principals[MINTER_SA].project_perms["shop-prod"] = {"resourcemanager.projects.get"}
+    (f,) = [f for f in inv.findings if f.rule == "gcp-cross-project-reach"]
+    assert "shop-staging" in f.message and "shop-prod" in f.message and "cloudsql.instances.delete" in f.message
+    fact = next(x for x in inv.facts if x.credential == minter.id
+                and x.target == "gcp:cloudsql-instance:shop-prod/orders-db")
+    assert fact.verdict is True and "deletion protection" in fact.reason

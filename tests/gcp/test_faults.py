@@ -95,3 +95,18 @@ def test_impersonation_config_uses_generate_access_token(gcp: Estate, tmp_path: 
     assert ("POST", f"/v1/projects/-/serviceAccounts/{OWNER_SA}:generateAccessToken") in gcp.fake.log
     assert gcp.fake.writes == []
     canaries.assert_absent(texts=[result.model_dump_json()])
+
+
+def test_rate_limited_inventory_honours_retry_after(gcp: Estate) -> None:
+    p = GcpProvider()
+    sleeps: list[float] = []
+    c = ProviderContext(env={"BLASTWALL_GCP_URL": gcp.fake.url}, sleep=sleeps.append)
+    cred = p.identify(p.classify(key_candidate(gcp.owner)), c)
+    gcp.fake.rate_limit_next, gcp.fake.retry_after = 2, 11
+    try:
+        inv = p.inventory([cred], c)
+    finally:
+        gcp.fake.retry_after = 1
+    assert sleeps.count(11.0) == 2, sleeps
+    assert not inv.gaps or all("Firestore" in g.reason for g in inv.gaps), [g.reason for g in inv.gaps]
+    assert any(r.type == "database" for r in inv.resources)

@@ -209,12 +209,11 @@ class FakeGcp(ProviderFake):
             header, claims = json.loads(_b64d(h64)), json.loads(_b64d(c64))
         except ValueError:
             return _oauth_error("invalid_grant", "Invalid JWT.")
-        key = self.keys.get(str(header.get("kid")))
+        # with a kid, that key; without one, any current key of the issuing account (as Google does)
+        candidates = [self.keys[header["kid"]]] if header.get("kid") in self.keys else [] if header.get("kid") \
+            else [k for k in self.keys.values() if k.email == claims.get("iss")]
+        key = next((k for k in candidates if self._signed_by(k, h64, c64, s64)), None)
         if header.get("alg") != "RS256" or key is None:
-            return _oauth_error("invalid_grant", "Invalid JWT Signature.")
-        try:
-            key.public.verify(_b64d(s64), f"{h64}.{c64}".encode(), padding.PKCS1v15(), hashes.SHA256())
-        except InvalidSignature:
             return _oauth_error("invalid_grant", "Invalid JWT Signature.")
         now = time.time()
         if claims.get("iss") != key.email or claims.get("aud") != GOOGLE_TOKEN_URL:
@@ -226,6 +225,14 @@ class FakeGcp(ProviderFake):
         if not claims.get("scope"):
             return _oauth_error("invalid_scope", "Invalid OAuth scope or ID token audience provided.")
         return 200, self._issue(key.email)
+
+    @staticmethod
+    def _signed_by(key: ServiceAccountKey, h64: str, c64: str, s64: str) -> bool:
+        try:
+            key.public.verify(_b64d(s64), f"{h64}.{c64}".encode(), padding.PKCS1v15(), hashes.SHA256())
+        except (InvalidSignature, ValueError):
+            return False
+        return True
 
     def _who(self, req: FakeRequest) -> tuple[_Principal | None, Reply | None]:
         hit = self.access.get(req.bearer() or "")
