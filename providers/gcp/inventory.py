@@ -11,6 +11,9 @@ and the deleting call can decline it, so it is reported, not counted. An instanc
 Cloud Storage (JSON API): each bucket, with its retention policy and lock. A bucket's own
 ``testPermissions`` (a GET) says whether the credential may delete its objects and the bucket; a
 *locked* retention policy keeps every object for its period whatever the permissions (Owners included).
+Backups that outlived their instance (retained or final backups, Backups API ``projects/{p}/backups``) are
+data of their own: resources of type ``database-backup`` that ``cloudsql.backupRuns.delete`` or deleting the
+project destroys.
 Firestore and Spanner backups are not listed: a coverage gap per project where the credential could
 delete them.
 """
@@ -100,6 +103,32 @@ class _Collector:
             return
         for inst in instances:
             self._instance(inst)
+        self._orphaned_backups({str(i.get("name")) for i in instances})
+
+    def _orphaned_backups(self, live: set[str]) -> None:
+        """Retained and final backups of deleted instances (Backups API): data of their own, in the project."""
+        try:
+            found = list(self.api.pages("sqladmin", f"/v1/projects/{self.project}/backups", "backups",
+                                        f"Cloud SQL backups of {self.project}", {"pageSize": 500}))
+        except (Forbidden, NotFound, ProviderError) as exc:
+            self.gap("Cloud SQL backups of deleted instances", exc.message)
+            return
+        can = self.held("cloudsql.backupRuns.delete") or self.held("resourcemanager.projects.delete")
+        for b in found:
+            name, inst = str(b.get("name") or ""), str(b.get("instance") or "")
+            if not name or (inst in live and not b.get("instanceDeletionTime")):
+                continue  # a live instance's backups are its backup runs
+            rid = f"gcp:cloudsql-backup:{name}"
+            self.resources.append(Resource(
+                id=rid, provider=NAME, type="database-backup", name=f"{inst} ({b.get('type')}, {name.rsplit('/', 1)[-1]})",
+                parent=f"gcp:project:{self.project}", holds_data=True,
+                metadata={"instance": inst, "type": b.get("type"), "state": b.get("state"),
+                          "instance_deleted_at": b.get("instanceDeletionTime"), "expires_at": b.get("expiryTime"),
+                          "database_version": b.get("databaseVersion")}))
+            self.fact(rid, can, ("cloudsql.backupRuns.delete or resourcemanager.projects.delete "
+                                 + ("granted" if can else "not granted") + f" in {self.project}: the backup of "
+                                 f"deleted instance {inst} " + ("can" if can else "cannot") + " be deleted"),
+                      "delete:backup")
 
     def _instance(self, inst: dict[str, Any]) -> None:
         name = str(inst.get("name") or "")

@@ -86,6 +86,10 @@ def test_cloudsql_backups_same_blast_radius_until_offsite_backup_verified(
     assert buckets["shop-prod-uploads"].metadata["retention_unlocked"] is True
     can = _exposure(before, owner).can_destroy
     assert "gcp:bucket:shop-prod-uploads" in can and "gcp:bucket:shop-prod-ledger-archive" not in can
+    # the final backup of an instance deleted last week is data of its own, destroyable by the key
+    (final,) = [r for r in before.resources if r.type == "database-backup"]
+    assert final.metadata["instance"] == "orders-db-2024" and final.metadata["type"] == "FINAL"
+    assert final.id in _exposure(before, owner).unrecoverable
     # Firestore and Spanner are not listed: a gap, because the key may delete them
     assert any("Firestore and Spanner" in g.reason and "shop-prod" in g.reason for g in before.coverage_gaps)
 

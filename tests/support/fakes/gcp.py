@@ -121,6 +121,7 @@ class FakeGcp(ProviderFake):
         self.instances: dict[str, list[dict[str, Any]]] = {}
         self.backup_runs: dict[tuple[str, str], list[dict[str, Any]]] = {}
         self.buckets: dict[str, list[dict[str, Any]]] = {}
+        self.backups: dict[str, list[dict[str, Any]]] = {}  # project-level Backups API (retained / final)
         self.on_issue: Any = None  # callback(token) for canaries
         r = self.route
         r("POST", r"/token")(self._token)
@@ -132,6 +133,7 @@ class FakeGcp(ProviderFake):
         r("POST", r"/v1/projects/-/serviceAccounts/([^/:]+):generateAccessToken")(self._generate)
         r("GET", r"/v1/projects/([^/]+)/instances")(self._instances)
         r("GET", r"/v1/projects/([^/]+)/instances/([^/]+)/backupRuns")(self._runs)
+        r("GET", r"/v1/projects/([^/]+)/backups")(self._backups)
         r("GET", r"/storage/v1/b")(self._buckets)
         r("GET", r"/storage/v1/b/([^/]+)/iam/testPermissions")(self._test_bucket)
 
@@ -358,6 +360,17 @@ class FakeGcp(ProviderFake):
         status, body = self._page(req, self.backup_runs.get((project, inst), []), "items", "maxResults")[:2]
         return status, {"kind": "sql#backupRunsList", **body}
 
+    def _backups(self, req: FakeRequest) -> Reply:
+        who, e = self._who(req)
+        if e:
+            return e
+        assert who is not None and req.match is not None
+        project = req.match.group(1)
+        e = self._needs(who, project, "cloudsql.backupRuns.list")
+        if e:
+            return e
+        return self._page(req, self.backups.get(project, []), "backups", "pageSize")
+
     def _buckets(self, req: FakeRequest) -> Reply:
         who, e = self._who(req)
         if e:
@@ -417,6 +430,15 @@ class FakeGcp(ProviderFake):
         self.backup_runs[("shop-prod", "legacy-mysql")] = [
             {"kind": "sql#backupRun", "id": "1733022000000", "status": "SUCCESSFUL", "type": "ON_DEMAND",
              "instance": "legacy-mysql", "endTime": "2026-11-30T12:00:00Z"}]
+        # a final backup of an instance deleted last week (kept 30 days), and orders-db's latest run as the
+        # Backups API also shows it (a live instance's backup: its backup runs already cover it)
+        self.backups["shop-prod"] = [
+            {"name": "projects/shop-prod/backups/7c1e9a4b-final", "kind": "sql#backup", "type": "FINAL",
+             "state": "SUCCESSFUL", "instance": "orders-db-2024", "databaseVersion": "POSTGRES_14",
+             "instanceDeletionTime": "2026-11-26T10:00:00Z", "expiryTime": "2026-12-26T10:00:00Z",
+             "backupInterval": {"startTime": "2026-11-26T09:58:00Z", "endTime": "2026-11-26T10:00:00Z"}},
+            {"name": "projects/shop-prod/backups/1733194800002", "kind": "sql#backup", "type": "ON_DEMAND",
+             "state": "SUCCESSFUL", "instance": "orders-db", "databaseVersion": "POSTGRES_16"}]
         self.buckets["shop-prod"] = [
             {"kind": "storage#bucket", "name": "shop-prod-uploads", "projectNumber": "415104041262",
              "location": "EU", "retentionPolicy": {"retentionPeriod": "86400", "effectiveTime":
