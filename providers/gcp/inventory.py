@@ -30,7 +30,8 @@ from auditor.model import Backup, CoverageGap, Credential, DestroyFact, Finding,
 from .api import Forbidden, GcpApi, NotFound
 from .permissions import BUCKET_PERMISSIONS, KEY_OR_TOKEN
 
-__all__ = ["inventory_project", "escalation_refinements", "instance_id", "bucket_id"]
+__all__ = ["bucket_id", "escalation_refinements", "facts_from_project_permissions", "instance_id",
+           "inventory_project"]
 
 NAME = "gcp"
 
@@ -56,6 +57,47 @@ def _when(value: Any) -> datetime | None:
         return None
 
 
+# -- verdicts from the permissions a credential holds in the resource's project ---------------------------
+Verdict = tuple[bool | None, str]
+
+
+def project_verdict(project: str, perms: frozenset[str]) -> Verdict:
+    ok = "resourcemanager.projects.delete" in perms
+    return ok, f"testIamPermissions on project {project}: resourcemanager.projects.delete " + (
+        "granted" if ok else "not granted")
+
+
+def instance_verdict(project: str, perms: frozenset[str], protected: bool) -> Verdict:
+    if "cloudsql.instances.delete" not in perms:
+        why, ok = "cloudsql.instances.delete not granted", False
+    elif protected and "cloudsql.instances.update" not in perms:
+        why, ok = ("deletion protection is on and cloudsql.instances.update (needed to switch it off) is not "
+                   "granted"), False
+    else:
+        ok = True
+        why = "cloudsql.instances.delete granted" + (
+            " (and cloudsql.instances.update, which switches deletion protection off)" if protected else "")
+    return ok, f"testIamPermissions on project {project}: {why}"
+
+
+def sql_backup_verdict(project: str, perms: frozenset[str]) -> Verdict:
+    ok = bool(perms & {"cloudsql.backupRuns.delete", "resourcemanager.projects.delete"})
+    return ok, ("cloudsql.backupRuns.delete or resourcemanager.projects.delete " + ("granted" if ok else "not granted")
+                + f" in {project}")
+
+
+def bucket_verdict(project: str, perms: frozenset[str], meta: dict[str, Any]) -> Verdict:
+    """Without the bucket's own testPermissions: a locked policy protects, a project-level grant deletes,
+    and anything else is unknown (a grant on the bucket itself is not visible from the project)."""
+    if meta.get("retention_locked"):
+        days = int(meta.get("retention_period_s") or 0) // 86400
+        return False, (f"locked retention policy: no object younger than {days} day(s) can be deleted and the "
+                       "bucket cannot be deleted before, by any credential")
+    if "storage.objects.delete" in perms:
+        return True, f"storage.objects.delete granted on project {project}"
+    return None, "bucket-level grants not tested with this credential (no project-level storage.objects.delete)"
+
+
 class _Collector:
     def __init__(self, api: GcpApi, cred: Credential, project: str, perms: frozenset[str]) -> None:
         self.api, self.cred, self.project, self.perms = api, cred, project, perms
@@ -74,16 +116,12 @@ class _Collector:
         self.facts.append(DestroyFact(credential=self.cred.id, target=target, verdict=verdict, reason=reason,
                                       capability=cap))
 
-    def held(self, perm: str) -> bool:
-        return perm in self.perms
-
     # -- project -------------------------------------------------------------------------------------------
     def project_resource(self) -> None:
         rid = f"gcp:project:{self.project}"
-        self.resources.append(Resource(id=rid, provider=NAME, type="project", name=self.project))
-        ok = self.held("resourcemanager.projects.delete")
-        self.fact(rid, ok, f"testIamPermissions on project {self.project}: resourcemanager.projects.delete "
-                  + ("granted" if ok else "not granted"), "delete:project")
+        self.resources.append(Resource(id=rid, provider=NAME, type="project", name=self.project,
+                                       metadata={"project": self.project}))
+        self.fact(rid, *project_verdict(self.project, self.perms), "delete:project")
         home = str(self.cred.metadata.get("project_id") or "")
         destructive = sorted(p for p in self.perms if p.endswith((".delete", ".setIamPolicy")))
         if home and self.project != home and destructive:
@@ -113,7 +151,6 @@ class _Collector:
         except (Forbidden, NotFound, ProviderError) as exc:
             self.gap("Cloud SQL backups of deleted instances", exc.message)
             return
-        can = self.held("cloudsql.backupRuns.delete") or self.held("resourcemanager.projects.delete")
         for b in found:
             name, inst = str(b.get("name") or ""), str(b.get("instance") or "")
             if not name or (inst in live and not b.get("instanceDeletionTime")):
@@ -122,13 +159,11 @@ class _Collector:
             self.resources.append(Resource(
                 id=rid, provider=NAME, type="database-backup", name=f"{inst} ({b.get('type')}, {name.rsplit('/', 1)[-1]})",
                 parent=f"gcp:project:{self.project}", holds_data=True,
-                metadata={"instance": inst, "type": b.get("type"), "state": b.get("state"),
+                metadata={"project": self.project, "instance": inst, "type": b.get("type"), "state": b.get("state"),
                           "instance_deleted_at": b.get("instanceDeletionTime"), "expires_at": b.get("expiryTime"),
                           "database_version": b.get("databaseVersion")}))
-            self.fact(rid, can, ("cloudsql.backupRuns.delete or resourcemanager.projects.delete "
-                                 + ("granted" if can else "not granted") + f" in {self.project}: the backup of "
-                                 f"deleted instance {inst} " + ("can" if can else "cannot") + " be deleted"),
-                      "delete:backup")
+            ok, why = sql_backup_verdict(self.project, self.perms)
+            self.fact(rid, ok, f"{why}: the backup of deleted instance {inst}", "delete:backup")
 
     def _instance(self, inst: dict[str, Any]) -> None:
         name = str(inst.get("name") or "")
@@ -152,7 +187,7 @@ class _Collector:
         rid = instance_id(self.project, name)
         self.resources.append(Resource(
             id=rid, provider=NAME, type="database", name=name, parent=f"gcp:project:{self.project}", holds_data=True,
-            metadata={"engine": engine, "region": inst.get("region"), "state": inst.get("state"),
+            metadata={"project": self.project, "engine": engine, "region": inst.get("region"), "state": inst.get("state"),
                       "connection_name": conn, "public_ips": public,
                       "deletion_protection": protected,
                       "backups_enabled": bool(backup_cfg.get("enabled")),
@@ -163,18 +198,7 @@ class _Collector:
                                        "retention_days": final.get("retentionDays")},
                       "backup_tier": backup_cfg.get("backupTier"),
                       "source_refs": refs}))
-        can_delete = self.held("cloudsql.instances.delete")
-        can_update = self.held("cloudsql.instances.update")
-        if not can_delete:
-            verdict, why = False, "cloudsql.instances.delete not granted"
-        elif protected and not can_update:
-            verdict, why = False, ("deletion protection is on and cloudsql.instances.update (needed to switch it "
-                                   "off) is not granted")
-        else:
-            verdict = True
-            why = "cloudsql.instances.delete granted" + (
-                " (and cloudsql.instances.update, which switches deletion protection off)" if protected else "")
-        self.fact(rid, verdict, f"testIamPermissions on project {self.project}: {why}", "delete:database")
+        self.fact(rid, *instance_verdict(self.project, self.perms, protected), "delete:database")
         self._backup_runs(rid, name, retained, enhanced, bool(final.get("enabled")))
 
     def _backup_runs(self, rid: str, name: str, retained: bool, enhanced: bool, final: bool) -> None:
@@ -184,7 +208,6 @@ class _Collector:
         except (Forbidden, NotFound, ProviderError) as exc:
             self.gap(f"backup runs of Cloud SQL instance {name}", exc.message)
             return
-        can_delete = self.held("cloudsql.backupRuns.delete") or self.held("resourcemanager.projects.delete")
         for run in runs:
             if str(run.get("status") or "") in ("FAILED", "SKIPPED", "DELETED", "DELETION_PENDING"):
                 continue
@@ -212,11 +235,9 @@ class _Collector:
                          f"{self.project}",
                 created_at=_when(run.get("endTime") or run.get("enqueuedTime")),
                 dies_with_resource=dies, independent=False if not enhanced else None, reasons=tuple(reasons),
-                metadata={"status": run.get("status"), "type": run.get("type"), "backup_kind": run.get("backupKind"),
+                metadata={"project": self.project, "status": run.get("status"), "type": run.get("type"), "backup_kind": run.get("backupKind"),
                           "retain_on_delete": retained}))
-            self.fact(bid, can_delete,
-                      "cloudsql.backupRuns.delete or resourcemanager.projects.delete "
-                      + ("granted" if can_delete else "not granted") + f" in {self.project}", "delete:backup")
+            self.fact(bid, *sql_backup_verdict(self.project, self.perms), "delete:backup")
 
     # -- Cloud Storage -------------------------------------------------------------------------------------
     def buckets(self) -> None:
@@ -243,21 +264,22 @@ class _Collector:
         rid = bucket_id(name)
         self.resources.append(Resource(
             id=rid, provider=NAME, type="bucket", name=name, parent=f"gcp:project:{self.project}", holds_data=True,
-            metadata={"location": b.get("location"), "retention_period_s": period or None,
+            metadata={"project": self.project, "location": b.get("location"), "retention_period_s": period or None,
                       "retention_locked": locked, "retention_unlocked": bool(period) and not locked,
                       "soft_delete_s": soft.get("retentionDurationSeconds"),
                       "versioning": bool(_obj(b, "versioning").get("enabled")),
                       "object_retention": _obj(b, "objectRetention").get("mode")}))
         if locked:
-            self.fact(rid, False, f"locked retention policy: no object younger than {period // 86400} day(s) can be "
-                      "deleted and the bucket cannot be deleted before, by any credential", "delete:bucket")
+            self.fact(rid, *bucket_verdict(self.project, self.perms, self.resources[-1].metadata), "delete:bucket")
             return
         try:
             body = self.api.get("storage", f"/storage/v1/b/{name}/iam/testPermissions", f"permissions on {name}",
                                 {"permissions": list(BUCKET_PERMISSIONS)})
             held = {str(p) for p in body.get("permissions") or () if isinstance(p, str)}
         except (Forbidden, NotFound, ProviderError) as exc:
-            self.fact(rid, None, f"bucket permissions not tested ({exc.message})", "delete:bucket")
+            ok, why = bucket_verdict(self.project, self.perms, self.resources[-1].metadata)
+            self.fact(rid, ok, f"{why}; the bucket's own permissions were not tested ({exc.message})",
+                      "delete:bucket")
             return
         if "storage.objects.delete" in held:
             extra = " (an unlocked retention policy does not stop it: storage.buckets.update removes it)" \
@@ -285,6 +307,40 @@ def inventory_project(api: GcpApi, cred: Credential, project: str, perms: frozen
     c.buckets()
     c.other_backups()
     return c.result()
+
+
+def facts_from_project_permissions(creds: Sequence[Credential], inv: Inventory) -> tuple[DestroyFact, ...]:
+    """Every resource and backup found in a project (by whichever credential could list it) gets a fact for
+    every credential whose permissions in that project were tested, also when that credential could not
+    list it: the permissions decide, not the listing."""
+    have = {(f.credential, f.target) for f in inv.facts}
+    out: list[DestroyFact] = []
+    for c in creds:
+        tested = c.metadata.get("permissions") if c.status.value == "verified" else None
+        if not isinstance(tested, dict):
+            continue
+        for r in inv.resources:
+            project = str(r.metadata.get("project") or "")
+            if project not in tested or (c.id, r.id) in have:
+                continue
+            perms = frozenset(tested[project])
+            if r.type == "project":
+                v, cap = project_verdict(project, perms), "delete:project"
+            elif r.type == "database":
+                v, cap = instance_verdict(project, perms, bool(r.metadata.get("deletion_protection"))), "delete:database"
+            elif r.type == "database-backup":
+                v, cap = sql_backup_verdict(project, perms), "delete:backup"
+            elif r.type == "bucket":
+                v, cap = bucket_verdict(project, perms, r.metadata), "delete:bucket"
+            else:
+                continue
+            out.append(DestroyFact(credential=c.id, target=r.id, verdict=v[0], reason=v[1], capability=cap))
+        for b in inv.backups:
+            project = str(b.metadata.get("project") or "")
+            if project in tested and (c.id, b.id) not in have:
+                ok, why = sql_backup_verdict(project, frozenset(tested[project]))
+                out.append(DestroyFact(credential=c.id, target=b.id, verdict=ok, reason=why, capability="delete:backup"))
+    return tuple(out)
 
 
 def escalation_refinements(creds: Sequence[Credential], inv: Inventory) -> Inventory:

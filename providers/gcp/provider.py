@@ -31,7 +31,7 @@ from auditor.secrets import Secret
 
 from .api import Forbidden, GcpApi, NotFound
 from .auth import URL_ENV, Endpoints, LoginStale, mint_token, token_client
-from .inventory import escalation_refinements, inventory_project
+from .inventory import escalation_refinements, facts_from_project_permissions, inventory_project
 from .permissions import CAPABILITY, KEY_OR_TOKEN, PROJECT_PERMISSIONS, SA_PERMISSIONS, Edge, judge
 
 __all__ = ["GcpProvider"]
@@ -280,6 +280,7 @@ class GcpProvider(HttpProvider):
                         facts=inv.facts, findings=tuple({f.id: f for f in inv.findings}.values()), gaps=inv.gaps,
                         credentials=inv.credentials)
         current = [refined.get(c.id, c) for c in mine]
+        inv = inv.merge(Inventory(facts=facts_from_project_permissions(current, inv)))
         more = escalation_refinements(current, inv)
         final = {**refined, **{c.id: c for c in more.credentials}}
         return Inventory(resources=inv.resources, backups=inv.backups, facts=inv.facts + more.facts,

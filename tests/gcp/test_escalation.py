@@ -83,3 +83,25 @@ def test_cross_project_reach_is_a_finding(gcp: Estate) -> None:
     fact = next(x for x in inv.facts if x.credential == minter.id
                 and x.target == "gcp:cloudsql-instance:shop-prod/orders-db")
     assert fact.verdict is True and "deletion protection" in fact.reason
+
+
+def test_permissions_decide_even_where_the_credential_cannot_list(gcp: Estate) -> None:
+    """A staging account that may delete Cloud SQL instances in production but not list them: the instance
+    another credential listed is still destroyable by it (facts come from the tested permissions)."""
+    mig = gcp.fake.add_service_account("migrator@shop-staging.iam.gserviceaccount.com", "shop-staging")
+    gcp.fake.grant(mig.email, "shop-staging", {"resourcemanager.projects.get"})
+    gcp.fake.grant(mig.email, "shop-prod", {"resourcemanager.projects.get", "cloudsql.instances.delete"})
+    p, (migrator, viewer) = _identify(gcp, mig, gcp.viewer)
+    inv = p.inventory([migrator, viewer], ctx(gcp.fake))
+    assert any("Cloud SQL instances in project shop-prod" in g.reason and g.subject == migrator.id
+               for g in inv.gaps), "its own listing was refused"
+    facts = {f.target: f for f in inv.facts if f.credential == migrator.id}
+    # orders-db has deletion protection and the key cannot switch it off; analytics-pg has none
+    assert facts["gcp:cloudsql-instance:shop-prod/analytics-pg"].verdict is True
+    assert facts["gcp:cloudsql-instance:shop-prod/orders-db"].verdict is False
+    assert "deletion protection" in facts["gcp:cloudsql-instance:shop-prod/orders-db"].reason
+    # buckets: no project-level storage.objects.delete, bucket-level grants not tested: unknown, not "safe"
+    assert facts["gcp:bucket:shop-prod-uploads"].verdict is None
+    assert facts["gcp:bucket:shop-prod-ledger-archive"].verdict is False, "the locked bucket protects itself"
+    (f,) = [f for f in inv.findings if f.rule == "gcp-cross-project-reach" and f.subject == migrator.id]
+    assert "cloudsql.instances.delete" in f.message
