@@ -229,12 +229,15 @@ class GcpProvider(HttpProvider):
                            "token minting for another account in any visible project.")
         reasons += [f"Not inspected: {g}." for g in gaps]
         caps_all = sorted({CAPABILITY[x] for perms in granted.values() for x in perms})
+        # a project whose permissions were not tested may hold anything: possible, never "safe"
+        untested = any(g.startswith(("permissions in project", "projects it can see")) for g in gaps)
+        possible = tuple(c for c in cred.possible_capabilities if c not in caps_all) if untested else ()
         meta = dict(cred.metadata)
         meta.update(projects=projects, permissions=granted, edges=[e.as_json() for e in edges],
                     identify_gaps=gaps, own_verdict=own)
         return cred.model_copy(update={
             "status": Status.verified, "principal": principal, "root_equivalent": root,
-            "capabilities": tuple(caps_all), "possible_capabilities": (),
+            "capabilities": tuple(caps_all), "possible_capabilities": possible,
             "reasons": tuple(head + reasons), "metadata": meta})
 
     def _edges(self, api: GcpApi, principal: str | None, granted: dict[str, list[str]],

@@ -110,3 +110,16 @@ def test_rate_limited_inventory_honours_retry_after(gcp: Estate) -> None:
     assert sleeps.count(11.0) == 2, sleeps
     assert not inv.gaps or all("Firestore" in g.reason for g in inv.gaps), [g.reason for g in inv.gaps]
     assert any(r.type == "database" for r in inv.resources)
+
+
+def test_a_project_it_may_not_inspect_is_possible_reach_not_safety(gcp: Estate) -> None:
+    """An account with no grant Blastwall can see: Google refuses testIamPermissions on its own project."""
+    ghost = gcp.fake.add_service_account("ghost@shop-prod.iam.gserviceaccount.com", "shop-prod")
+    p = GcpProvider()
+    cred = p.identify(p.classify(key_candidate(ghost)), ctx(gcp.fake))
+    assert cred.status == Status.verified and cred.root_equivalent is None
+    assert cred.capabilities == () and "delete:database" in cred.possible_capabilities
+    assert any("permissions in project shop-prod were not tested" in r for r in cred.reasons)
+    inv = p.inventory([cred], ctx(gcp.fake))
+    assert any("not tested" in g.reason for g in inv.gaps)
+    assert not [f for f in inv.facts if f.credential == cred.id and f.verdict is False]
