@@ -169,7 +169,11 @@ def mint_token(cred: Credential, client: ApiClient, endpoints: Endpoints) -> Sec
         token = gcreds.token
     except gexc.RefreshError as exc:
         error, desc = _error_of(exc)
-        where = "IAM Credentials (generateAccessToken)" if target and "token" not in error.lower() else "Google"
+        from google.auth.impersonated_credentials import _REFRESH_ERROR
+
+        # google-auth raises the same error type for the source grant and for generateAccessToken
+        where = "IAM Credentials (generateAccessToken)" if target and exc.args[:1] == (_REFRESH_ERROR,) \
+            else "Google"
         if error in _REAUTH:
             raise LoginStale(f"{NAME}: Google asks for re-authentication ({error})",
                              hint="run `gcloud auth application-default login` again") from None

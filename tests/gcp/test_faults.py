@@ -123,3 +123,21 @@ def test_a_project_it_may_not_inspect_is_possible_reach_not_safety(gcp: Estate) 
     inv = p.inventory([cred], ctx(gcp.fake))
     assert any("not tested" in g.reason for g in inv.gaps)
     assert not [f for f in inv.facts if f.credential == cred.id and f.verdict is False]
+
+
+def test_impersonation_without_token_creator_is_refused_by_iam_credentials(gcp: Estate) -> None:
+    from tests.providers.contract import make_candidate
+
+    cand = make_candidate("gcp", "user_refresh_token", gcp.user_refresh, locator="source_credentials.refresh_token",
+                          companions={"client_id": GCLOUD_CLIENT_ID, "client_secret": gcp.user_secret},
+                          hints={"impersonate": OWNER_SA})
+    p = GcpProvider()
+    cred = p.identify(p.classify(cand), ctx(gcp.fake))
+    assert cred.status == Status.invalid
+    assert "IAM Credentials (generateAccessToken)" in cred.reasons[0] and "PERMISSION_DENIED" in cred.reasons[0]
+    bad = make_candidate("gcp", "user_refresh_token", "1//0g" + "z" * 60, locator="source_credentials.refresh_token",
+                         companions={"client_id": GCLOUD_CLIENT_ID, "client_secret": gcp.user_secret},
+                         hints={"impersonate": OWNER_SA})
+    cred = p.identify(p.classify(bad), ctx(gcp.fake))
+    assert cred.status == Status.invalid and "Google refused" in cred.reasons[0] and "invalid_grant" in cred.reasons[0]
+    assert gcp.fake.writes == []
