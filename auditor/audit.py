@@ -5,6 +5,7 @@ One provider's failure never aborts the audit: it becomes a coverage gap.
 
 from __future__ import annotations
 
+import fnmatch
 import logging
 import os
 from collections import defaultdict
@@ -81,9 +82,18 @@ def _link_to_platform_resources(backups: Sequence[Backup], resources: Sequence[R
                 by_ref.setdefault(str(ref), r.id)
     out = []
     for b in backups:
-        target = by_ref.get(str(b.metadata.get("via") or ""))
+        target = by_ref.get(str(b.metadata.get("via") or "")) or _ref_matching(by_ref, b.protects)
         out.append(b.model_copy(update={"protects": target}) if target else b)
     return out
+
+
+def _ref_matching(by_ref: Mapping[str, str], identity: str) -> str | None:
+    """A source identity (`postgres://host:port/db`) against refs that may use `*` for any port or database
+    (a managed database's address, e.g. `postgres://203.0.113.7:*/*`)."""
+    for ref, rid in by_ref.items():
+        if ref.startswith("postgres:") and fnmatch.fnmatchcase(identity, ref):
+            return rid
+    return None
 
 
 @dataclass

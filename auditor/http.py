@@ -121,6 +121,7 @@ class ApiClient:
         params: Mapping[str, Any] | None = None,
         headers: Mapping[str, str] | None = None,
         ok: frozenset[int] = frozenset({200}),
+        content: bytes | None = None,
     ) -> httpx.Response:
         """Send with retries. Returns the response for statuses in ``ok`` and for 4xx other than 429.
 
@@ -132,7 +133,8 @@ class ApiClient:
             try:
                 self.requests_sent += 1
                 self.methods_sent.append(method.upper())
-                resp = self._client.request(method, path, auth=auth, json=json, params=params, headers=headers)
+                resp = self._client.request(method, path, auth=auth, json=json, params=params, headers=headers,
+                                            content=content)
             except httpx.TimeoutException:
                 if attempt > self.max_retries:
                     raise ProviderUnavailable(

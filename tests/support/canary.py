@@ -21,6 +21,15 @@ class Canaries:
         self.values.append(value)
         return value
 
+    def add_pem(self, pem: str) -> str:
+        """A PEM private key: the whole value and each line of its body, so that a partial leak (one line of
+        a key, a re-wrapped key) is caught too."""
+        self.add(pem)
+        for line in pem.splitlines():
+            if len(line) >= 32 and not line.startswith("-----"):
+                self.add(line)
+        return pem
+
     def leaks_in_text(self, text: str) -> list[str]:
         hits = []
         for v in self.values:
