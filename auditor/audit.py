@@ -50,6 +50,7 @@ class AuditOptions:
     max_file_bytes: int = 10 * 1024 * 1024
     only_providers: Sequence[str] | None = None
     workers: int = 8
+    jobs: int | None = None  # file-scanning processes; None: one per available core
     extra_gaps: Sequence[CoverageGap] = field(default_factory=tuple)
 
 
@@ -110,7 +111,7 @@ def run_audit(
     disc = discover(
         recognisers,
         DiscoveryOptions(paths=tuple(opts.paths), home=opts.home, env=env if opts.include_env else None,
-                         max_file_bytes=opts.max_file_bytes),
+                         max_file_bytes=opts.max_file_bytes, jobs=opts.jobs),
         progress=progress.files,
     )
     gaps += disc.gaps
