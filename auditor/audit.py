@@ -51,6 +51,7 @@ class AuditOptions:
     max_file_bytes: int = 10 * 1024 * 1024
     only_providers: Sequence[str] | None = None
     workers: int = 8
+    jobs: int | None = None  # file-scanning processes; None: one per available core
     extra_gaps: Sequence[CoverageGap] = field(default_factory=tuple)
 
 
@@ -177,7 +178,7 @@ def _discover(run: _Audit) -> DiscoveryResult:
     disc = discover(
         recognisers,
         DiscoveryOptions(paths=tuple(opts.paths), home=opts.home, env=run.env if opts.include_env else None,
-                         max_file_bytes=opts.max_file_bytes),
+                         max_file_bytes=opts.max_file_bytes, jobs=opts.jobs),
         progress=run.progress.files,
     )
     run.gaps += disc.gaps

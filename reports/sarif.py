@@ -9,6 +9,7 @@ Coverage gaps become tool notifications ("not inspected"). Only fingerprints app
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
 import re
@@ -19,7 +20,8 @@ from urllib.parse import quote
 
 from auditor.model import AuditResult, Credential, Finding, Severity, Source
 
-__all__ = ["CREDENTIAL_RULES", "SARIF_SCHEMA_URI", "dumps", "render_sarif"]
+__all__ = ["CREDENTIAL_RULES", "MAX_GZIP_BYTES", "MAX_RESULTS_PER_RUN", "SARIF_SCHEMA_URI", "TRUNCATED_RULE",
+           "dumps", "render_sarif"]
 
 SARIF_SCHEMA_URI = "https://json.schemastore.org/sarif-2.1.0.json"
 SRCROOT = "SRCROOT"
@@ -40,6 +42,15 @@ _SECURITY_SEVERITY = {
     Severity.info: "0.0",
 }
 
+# Code-scanning upload limits (GitHub documents them in "SARIF results exceed limit"): an upload with more
+# than 25,000 results in a run, or over 10 MB after gzip, is rejected whole; only the top 5,000 results by
+# severity are shown. Blastwall keeps one run, most severe results first, and states what it left out.
+MAX_RESULTS_PER_RUN = 25_000
+MAX_GZIP_BYTES = 10 * 1000 * 1000
+_SEVERITY_RANK = {"error": 0, "warning": 1, "note": 2, "none": 3}
+FULL_REPORT = "blastwall-report.json"
+
+TRUNCATED_RULE = "blastwall/results-truncated"
 ROOT_RULE = "blastwall/root-equivalent-credential"
 CRED_RULE = "blastwall/credential-in-file"
 
@@ -54,6 +65,16 @@ CREDENTIAL_RULES: dict[str, dict[str, Any]] = {
                 "project-scoped token), move it out of files that AI agents read (MCP/agent configs, "
                 "dotenv files in the repository), and rotate it: the value has been readable here.",
         "severity": Severity.critical,
+    },
+    TRUNCATED_RULE: {
+        "name": "ResultsTruncated",
+        "short": "More results than code scanning accepts: the least severe were left out of this file",
+        "full": "Code-scanning services reject a run with more than 25,000 results or a file over 10 MB "
+                "compressed. This SARIF file keeps the most severe results first; the JSON report holds "
+                "every finding.",
+        "help": "Read the full list in the JSON or HTML report (blastwall-report.json / .html), or narrow "
+                "the audit's paths so that fewer results are produced.",
+        "severity": Severity.info,
     },
     CRED_RULE: {
         "name": "CredentialInFile",
@@ -181,8 +202,40 @@ def _rule_descriptor(rule_id: str, example: Finding | None) -> dict[str, Any]:
     }
 
 
-def render_sarif(result: AuditResult, *, base: str | None = None) -> dict[str, Any]:
+def render_sarif(result: AuditResult, *, base: str | None = None,
+                 max_results: int = MAX_RESULTS_PER_RUN) -> dict[str, Any]:
+    """One SARIF run with at most `max_results` results, the most severe first.
+
+    When results are left out, the last result (rule `blastwall/results-truncated`) and
+    `run.properties` say how many, and where the full list is.
+    """
+    if max_results < 2:
+        raise ValueError("max_results must leave room for the truncation note")
     loc = _Locator(result, base)
+    candidates: list[tuple[str, Finding | None, dict[str, Any]]] = []  # (rule id, example, result)
+    covered: set[tuple[str, str]] = set()  # (subject, path) already reported by a finding
+    for f in result.findings:
+        if not loc.is_file(f.path):
+            continue
+        candidates.append((f.rule, f, _finding_result(f, loc, -1)))
+        covered.add((f.subject, f.path or ""))
+
+    destroys = {e.credential: len(e.can_destroy) for e in result.exposure}
+    for c in result.credentials:
+        rule_id = ROOT_RULE if c.root_equivalent else CRED_RULE
+        for s in c.sources:
+            if not loc.is_file(s.path) or (c.id, s.path) in covered:
+                continue
+            candidates.append((rule_id, None, _credential_result(c, s, loc, rule_id, -1, destroys.get(c.id, 0))))
+
+    total = len(candidates)
+    if total > max_results:
+        # Stable: within one level the report's own order (findings by severity, then credentials) stays.
+        candidates.sort(key=lambda t: _SEVERITY_RANK.get(t[2]["level"], 3))
+        kept = candidates[: max_results - 1]
+    else:
+        kept = candidates
+
     rules: dict[str, int] = {}
     descriptors: list[dict[str, Any]] = []
 
@@ -194,21 +247,27 @@ def render_sarif(result: AuditResult, *, base: str | None = None) -> dict[str, A
         return idx
 
     results: list[dict[str, Any]] = []
-    covered: set[tuple[str, str]] = set()  # (subject, path) already reported by a finding
-    for f in result.findings:
-        if not loc.is_file(f.path):
-            continue
-        results.append(_finding_result(f, loc, rule_index(f.rule, f)))
-        covered.add((f.subject, f.path or ""))
-
-    destroys = {e.credential: len(e.can_destroy) for e in result.exposure}
-    for c in result.credentials:
-        rule_id = ROOT_RULE if c.root_equivalent else CRED_RULE
-        for s in c.sources:
-            if not loc.is_file(s.path) or (c.id, s.path) in covered:
-                continue
-            results.append(_credential_result(c, s, loc, rule_id, rule_index(rule_id, None),
-                                              destroys.get(c.id, 0)))
+    for rule_id, example, res in kept:
+        res["ruleIndex"] = rule_index(rule_id, example)
+        results.append(res)
+    omitted = total - len(kept)
+    properties: dict[str, Any] = {"generatedAt": result.generated_at.isoformat(),
+                                  "schemaVersion": result.schema_version}
+    if omitted:
+        properties.update({"truncated": True, "totalResults": total, "omittedResults": omitted,
+                           "fullReport": FULL_REPORT})
+        levels = sorted({r["level"] for r in results}, key=lambda lv: _SEVERITY_RANK.get(lv, 3))
+        results.append({
+            "ruleId": TRUNCATED_RULE,
+            "ruleIndex": rule_index(TRUNCATED_RULE, None),
+            "level": "note",
+            "message": {"text": f"{omitted} of {total} results were left out of this SARIF file to stay within "
+                                f"code-scanning limits (kept: the {len(kept)} most severe, levels "
+                                f"{', '.join(levels)}). Every finding is in the JSON report ({FULL_REPORT})."},
+            "locations": [{"physicalLocation": {"artifactLocation": {"uri": FULL_REPORT, "uriBaseId": SRCROOT}}}],
+            "partialFingerprints": {"blastwallTruncation/v1": f"{total}:{omitted}"},
+            "properties": {"omittedResults": omitted, "totalResults": total, "fullReport": FULL_REPORT},
+        })
 
     run: dict[str, Any] = {
         "tool": {
@@ -220,8 +279,7 @@ def render_sarif(result: AuditResult, *, base: str | None = None) -> dict[str, A
         "invocations": [_invocation(result.coverage_gaps)],
         "results": results,
         "columnKind": "unicodeCodePoints",
-        "properties": {"generatedAt": result.generated_at.isoformat(),
-                       "schemaVersion": result.schema_version},
+        "properties": properties,
     }
     if result.tool_version:
         run["tool"]["driver"]["version"] = result.tool_version
@@ -249,8 +307,22 @@ def _invocation(gaps: Iterable[Any]) -> dict[str, Any]:
     return inv
 
 
-def dumps(result: AuditResult, *, base: str | None = None) -> str:
-    doc = render_sarif(result, base=base)
+def _serialise(doc: dict[str, Any]) -> str:
     if len(doc["runs"][0]["results"]) > 5_000:  # big logs: compact, indentation alone would add ~40 %
         return json.dumps(doc, separators=(",", ":"), ensure_ascii=False)
     return json.dumps(doc, indent=2, ensure_ascii=False)
+
+
+def dumps(result: AuditResult, *, base: str | None = None, max_results: int = MAX_RESULTS_PER_RUN,
+          max_gzip_bytes: int = MAX_GZIP_BYTES) -> str:
+    """The SARIF text, within the result-count and compressed-size limits of code-scanning uploads."""
+    limit = max_results
+    while True:
+        doc = render_sarif(result, base=base, max_results=limit)
+        text = _serialise(doc)
+        size = len(gzip.compress(text.encode("utf-8"), compresslevel=6))
+        n = len(doc["runs"][0]["results"])
+        if size <= max_gzip_bytes or limit <= 2:
+            return text
+        # Shrink in proportion to the overshoot, with a margin; results are of similar size.
+        limit = max(2, min(n - 1, int(n * max_gzip_bytes / size * 0.9)))

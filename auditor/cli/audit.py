@@ -89,6 +89,9 @@ def audit(
     max_file_mb: int = typer.Option(10, "--max-file-size", help="Skip (and report) files larger than this many MB."),
     json_out: bool = typer.Option(False, "--json", help="Print the JSON report on stdout instead of a summary."),
     no_history: bool = typer.Option(False, "--no-history", help="Do not record this audit in the state database."),
+    jobs: int = typer.Option(None, "--jobs", "-j", min=1,
+                             help="Processes that scan files in parallel [default: one per available core]. "
+                             "The result is the same for any number."),
 ) -> None:
     """Find every credential on this machine and in PATHs, ask each provider what it can destroy,
     and report which data would be unrecoverable if it were misused.
@@ -100,6 +103,8 @@ def audit(
       blastwall audit ~/src/app --format html --format json --output-dir report/
 
       blastwall audit . --no-home --no-env --offline --fail-on high   # CI gate on a repository
+
+      blastwall audit ~/src --no-home --jobs 4          # scan a large tree with four processes
 
     Exit codes: 0 ok, 1 error, 2 usage, 3 findings at or above --fail-on.
     """
@@ -115,6 +120,7 @@ def audit(
         probe_writes=probe_writes,
         config=cfg,
         max_file_bytes=max_file_mb * 1024 * 1024,
+        jobs=jobs,
     )
     db = _open_db(cfg)
     with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),

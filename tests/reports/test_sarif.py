@@ -93,3 +93,56 @@ def test_relative_scan_paths_stay_relative(sarif_schema: dict[str, Any]) -> None
     assert res["locations"][0]["physicalLocation"]["artifactLocation"] == {"uri": "proj/config/ci.env",
                                                                           "uriBaseId": "SRCROOT"}
     assert "originalUriBaseIds" not in doc["runs"][0]
+
+
+def test_hundred_thousand_findings_fit_code_scanning_limits(sarif_schema: dict[str, Any]) -> None:
+    """GitHub rejects a run of more than 25,000 results or a file over 10 MB gzip-compressed."""
+    import gzip
+
+    from bench.report_bench import generate
+    from reports.sarif import MAX_GZIP_BYTES, MAX_RESULTS_PER_RUN, TRUNCATED_RULE
+
+    result = generate(n_findings=100_000, n_creds=2_000)
+    text = dumps(result)
+    assert len(gzip.compress(text.encode())) <= MAX_GZIP_BYTES
+    doc = json.loads(text)
+    assert len(doc["runs"]) == 1
+    run = doc["runs"][0]
+    results = run["results"]
+    assert len(results) <= MAX_RESULTS_PER_RUN
+    # the most severe come first, and every error-level result that exists is kept
+    produced_errors = sum(1 for f in result.findings if f.path and f.severity.value in ("critical", "high"))
+    kept_errors = sum(1 for r in results if r["level"] == "error")
+    assert kept_errors >= min(produced_errors, MAX_RESULTS_PER_RUN - 1)
+    ranks = {"error": 0, "warning": 1, "note": 2}
+    body = results[:-1]
+    assert [ranks[r["level"]] for r in body] == sorted(ranks[r["level"]] for r in body)
+    # the truncation is stated, in the run's properties and as the last result
+    props = run["properties"]
+    assert props["truncated"] is True and props["fullReport"] == "blastwall-report.json"
+    assert props["omittedResults"] == props["totalResults"] - (len(results) - 1) > 0
+    note = results[-1]
+    assert note["ruleId"] == TRUNCATED_RULE
+    assert f"{props['omittedResults']} of {props['totalResults']}" in note["message"]["text"]
+    _validate(doc, sarif_schema)
+
+
+def test_small_logs_are_not_truncated(result: AuditResult) -> None:
+    doc = render_sarif(result)
+    assert "truncated" not in doc["runs"][0]["properties"]
+    assert all(r["ruleId"] != "blastwall/results-truncated" for r in doc["runs"][0]["results"])
+
+
+def test_compressed_size_limit_shrinks_the_run() -> None:
+    import gzip
+
+    from bench.report_bench import generate
+
+    result = generate(n_findings=3_000, n_creds=200, n_resources=300, n_backups=200)
+    full = json.loads(dumps(result))
+    budget = 40_000
+    text = dumps(result, max_gzip_bytes=budget)
+    assert len(gzip.compress(text.encode())) <= budget
+    doc = json.loads(text)
+    assert len(doc["runs"][0]["results"]) < len(full["runs"][0]["results"])
+    assert doc["runs"][0]["properties"]["truncated"] is True
