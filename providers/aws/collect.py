@@ -16,11 +16,12 @@ from typing import Any
 
 from auditor.model import Backup, CoverageGap, Finding, Resource, Severity
 
+from .graph import Workload, Workloads
 from .judge import DestroySpec, Step
 from .session import (AUTH, DENIED, NOT_FOUND, UNAVAILABLE, UNSUPPORTED, AwsSession, error_class,
                       error_code, paginate)
 
-__all__ = ["Collector", "Collected", "Reader", "rid"]
+__all__ = ["Collector", "Collected", "Reader", "rid", "list_workloads"]
 
 P = "aws"
 
@@ -683,3 +684,202 @@ def _rule_covers(rule: dict[str, Any], tags: dict[str, str]) -> bool:
     if not want:
         return True
     return any(tags.get(t.get("ResourceTagKey")) == t.get("ResourceTagValue") for t in want)
+
+
+# ---- existing compute that runs with a role (escalation-graph input) ------------------------------
+_LIST_OP = {
+    "lambda-function": "lambda:ListFunctions", "glue-dev-endpoint": "glue:GetDevEndpoints",
+    "ec2-instance": "ec2:DescribeInstances", "ssm-instance": "ssm:DescribeInstanceInformation",
+    "cloudformation-stack": "cloudformation:DescribeStacks", "sagemaker-notebook": "sagemaker:ListNotebookInstances",
+    "codebuild-project": "codebuild:ListProjects", "ecs-task": "ecs:ListTasks",
+    "ecs-task-definition": "ecs:ListTaskDefinitions", "datapipeline": "datapipeline:ListPipelines",
+    "autoscaling-group": "autoscaling:DescribeAutoScalingGroups",
+}
+
+
+def _profile_ref(p: dict[str, Any] | None) -> str:
+    p = p or {}
+    return f"instance-profile:{p.get('Arn') or p.get('Name') or ''}" if (p.get("Arn") or p.get("Name")) else ""
+
+
+def list_workloads(col: Collector, regions: Sequence[str]) -> Workloads:
+    """Every existing resource of the modelled kinds that runs with a role. A role given as an instance
+    profile is ``instance-profile:<arn or name>`` (the provider resolves it with the IAM snapshot). A kind
+    that could not be listed in some region is named in ``unlisted`` with the reason."""
+    out = Workloads()
+    lock = threading.Lock()
+    acct = col.account
+
+    def run(kind: str, region: str, fn: Callable[[str], list[Workload]]) -> None:
+        try:
+            got = fn(region)
+        except _Unreadable as e:
+            why = f"{e.what} in {region}: {e.why}"
+        except Exception as e:  # noqa: BLE001 - one kind failing is a gap, never an abort
+            why = f"{_LIST_OP[kind]} in {region} failed ({error_code(e)})"
+        else:
+            with lock:
+                out.items.extend(got)
+            return
+        with lock:
+            out.unlisted.setdefault(kind, why)
+            if kind == "ec2-instance":  # SSM targets are matched to instances: unknown too
+                out.unlisted.setdefault("ssm-instance", why)
+
+    def call(service: str, region: str, fn: Callable[[Any], Any], kind: str) -> Any:
+        return col.call(service, region, fn, _LIST_OP[kind])
+
+    def lambdas(r: str) -> list[Workload]:
+        fns = call("lambda", r, lambda c: paginate(c, "list_functions", "Functions"), "lambda-function")
+        return [Workload("lambda-function", f["FunctionArn"], f["FunctionName"], f.get("Role", "")) for f in fns]
+
+    def glue(r: str) -> list[Workload]:
+        eps = call("glue", r, lambda c: paginate(c, "get_dev_endpoints", "DevEndpoints"), "glue-dev-endpoint")
+        return [Workload("glue-dev-endpoint", f"arn:aws:glue:{r}:{acct}:devEndpoint/{e['EndpointName']}",
+                         e["EndpointName"], e.get("RoleArn", "")) for e in eps]
+
+    def ec2_ssm(r: str) -> list[Workload]:
+        res = call("ec2", r, lambda c: paginate(c, "describe_instances", "Reservations"), "ec2-instance")
+        insts = {i["InstanceId"]: i for rv in res for i in rv.get("Instances", [])
+                 if (i.get("State") or {}).get("Name") not in ("terminated", "shutting-down")}
+        got = []
+        for iid, i in insts.items():
+            prof = _profile_ref(i.get("IamInstanceProfile"))
+            if prof:
+                got.append(Workload("ec2-instance", f"arn:aws:ec2:{r}:{acct}:instance/{iid}", iid, prof))
+        try:
+            managed = call("ssm", r, lambda c: paginate(c, "describe_instance_information", "InstanceInformationList"),
+                           "ssm-instance")
+        except _Unreadable as e:
+            with lock:
+                out.unlisted.setdefault("ssm-instance", f"{e.what} in {r}: {e.why}")
+            return got
+        for m in managed:
+            iid = m.get("InstanceId", "")
+            arn = f"arn:aws:ec2:{r}:{acct}:instance/{iid}" if iid.startswith("i-") else \
+                f"arn:aws:ssm:{r}:{acct}:managed-instance/{iid}"
+            role = m.get("IamRole") or ""
+            if iid in insts:
+                role = _profile_ref(insts[iid].get("IamInstanceProfile")) or role
+            elif role and not role.startswith("arn:"):
+                role = f"arn:aws:iam::{acct}:role/{role}"
+            if role:
+                got.append(Workload("ssm-instance", arn, iid, role))
+        return got
+
+    def cfn(r: str) -> list[Workload]:
+        stacks = call("cloudformation", r, lambda c: paginate(c, "describe_stacks", "Stacks"), "cloudformation-stack")
+        return [Workload("cloudformation-stack", s["StackId"], s["StackName"], s["RoleARN"]) for s in stacks
+                if s.get("RoleARN") and s.get("StackStatus") != "DELETE_COMPLETE"]
+
+    def sagemaker(r: str) -> list[Workload]:
+        nbs = call("sagemaker", r, lambda c: paginate(c, "list_notebook_instances", "NotebookInstances"),
+                   "sagemaker-notebook")
+        got = []
+        for n in nbs:
+            name = n["NotebookInstanceName"]
+            d = call("sagemaker", r, lambda c: c.describe_notebook_instance(NotebookInstanceName=name),
+                     "sagemaker-notebook")
+            got.append(Workload("sagemaker-notebook", n.get("NotebookInstanceArn") or d.get("NotebookInstanceArn", ""),
+                                name, d.get("RoleArn", "")))
+        return got
+
+    def codebuild(r: str) -> list[Workload]:
+        names = call("codebuild", r, lambda c: paginate(c, "list_projects", "projects"), "codebuild-project")
+        got = []
+        for i in range(0, len(names), 100):
+            chunk = names[i:i + 100]
+            projs = call("codebuild", r, lambda c: c.batch_get_projects(names=chunk).get("projects", []),
+                         "codebuild-project")
+            got += [Workload("codebuild-project", p["arn"], p["name"], p.get("serviceRole", ""),
+                             note="buildspec override at StartBuild") for p in projs]
+        return got
+
+    tdefs: dict[tuple[str, str], str] = {}
+
+    def task_role(r: str, tdarn: str) -> str:
+        key = (r, tdarn)
+        if key not in tdefs:
+            td = call("ecs", r, lambda c: c.describe_task_definition(taskDefinition=tdarn)["taskDefinition"],
+                      "ecs-task-definition")
+            tdefs[key] = td.get("taskRoleArn") or ""
+        return tdefs[key]
+
+    def ecs_defs(r: str) -> list[Workload]:
+        arns = call("ecs", r, lambda c: paginate(c, "list_task_definitions", "taskDefinitionArns", status="ACTIVE"),
+                    "ecs-task-definition")
+        got = []
+        for a in arns:
+            role = task_role(r, a)
+            if role:
+                got.append(Workload("ecs-task-definition", a, a.rsplit("/", 1)[-1], role,
+                                    note="container command overridden at RunTask"))
+        return got
+
+    def ecs_tasks(r: str) -> list[Workload]:
+        clusters = call("ecs", r, lambda c: paginate(c, "list_clusters", "clusterArns"), "ecs-task")
+        got = []
+        for cl in clusters:
+            tarns = call("ecs", r, lambda c: paginate(c, "list_tasks", "taskArns", cluster=cl), "ecs-task")
+            for i in range(0, len(tarns), 100):
+                chunk = tarns[i:i + 100]
+                tasks = call("ecs", r, lambda c: c.describe_tasks(cluster=cl, tasks=chunk).get("tasks", []),
+                             "ecs-task")
+                for t in tasks:
+                    role = (t.get("overrides") or {}).get("taskRoleArn") or task_role(r, t["taskDefinitionArn"])
+                    if role:
+                        got.append(Workload("ecs-task", t["taskArn"], t["taskArn"].rsplit("/", 1)[-1], role))
+        return got
+
+    def pipelines(r: str) -> list[Workload]:
+        ids = call("datapipeline", r, lambda c: paginate(c, "list_pipelines", "pipelineIdList"), "datapipeline")
+        got = []
+        for p in ids:
+            pid = p["id"]
+            d = call("datapipeline", r, lambda c: c.get_pipeline_definition(pipelineId=pid), "datapipeline")
+            roles: list[str] = []
+            for obj in d.get("pipelineObjects", []) or []:
+                for f in obj.get("fields", []) or []:
+                    if f.get("key") in ("resourceRole", "role") and f.get("stringValue"):
+                        roles.append(f"{f['key']}:{f['stringValue']}")
+            for ref in dict.fromkeys(roles):
+                key, name = ref.split(":", 1)
+                role = f"instance-profile:{name}" if key == "resourceRole" else f"arn:aws:iam::{acct}:role/{name}"
+                got.append(Workload("datapipeline", f"arn:aws:datapipeline:{r}:{acct}:pipeline/{pid}",
+                                    p.get("name") or pid, role))
+        return got
+
+    def asgs(r: str) -> list[Workload]:
+        groups = call("autoscaling", r, lambda c: paginate(c, "describe_auto_scaling_groups", "AutoScalingGroups"),
+                      "autoscaling-group")
+        got = []
+        for g in groups:
+            lt = g.get("LaunchTemplate") or ((g.get("MixedInstancesPolicy") or {}).get("LaunchTemplate") or {}
+                                             ).get("LaunchTemplateSpecification")
+            if not lt or not (lt.get("LaunchTemplateId") or lt.get("LaunchTemplateName")):
+                continue
+            version = lt.get("Version") or "$Default"
+            kw = {"LaunchTemplateId": lt["LaunchTemplateId"]} if lt.get("LaunchTemplateId") else \
+                {"LaunchTemplateName": lt["LaunchTemplateName"]}
+            vers = call("ec2", r, lambda c: c.describe_launch_template_versions(Versions=[version], **kw)
+                        .get("LaunchTemplateVersions", []), "autoscaling-group")
+            for v in vers:
+                prof = _profile_ref((v.get("LaunchTemplateData") or {}).get("IamInstanceProfile"))
+                if not prof:
+                    continue
+                ltarn = f"arn:aws:ec2:{r}:{acct}:launch-template/{v['LaunchTemplateId']}"
+                got.append(Workload("autoscaling-group", g["AutoScalingGroupARN"], g["AutoScalingGroupName"], prof,
+                                    arns=(("ec2:CreateLaunchTemplateVersion", ltarn),
+                                          ("ec2:ModifyLaunchTemplate", ltarn)),
+                                    note=f"launches template version {version}"))
+        return got
+
+    jobs: list[tuple[str, str, Callable[[str], list[Workload]]]] = []
+    for r in regions:
+        jobs += [("lambda-function", r, lambdas), ("glue-dev-endpoint", r, glue), ("ec2-instance", r, ec2_ssm),
+                 ("cloudformation-stack", r, cfn), ("sagemaker-notebook", r, sagemaker),
+                 ("codebuild-project", r, codebuild), ("ecs-task-definition", r, ecs_defs), ("ecs-task", r, ecs_tasks),
+                 ("datapipeline", r, pipelines), ("autoscaling-group", r, asgs)]
+    with ThreadPoolExecutor(max_workers=max(1, min(col.max_workers, len(jobs)))) as pool:
+        list(pool.map(lambda j: run(*j), jobs))
+    return out

@@ -4,12 +4,18 @@ A principal is *admin* if it has effective ``*`` or passes one of the self-escal
 (put/attach a policy on itself or its groups, new policy version of an attached customer
 policy, join an admin group, create a role or user and give it a policy, remove its own
 permissions boundary). It is *admin-equivalent* if it can reach an admin through edges:
-take over a user (CreateAccessKey / CreateLoginProfile / UpdateLoginProfile), assume a role
-(trust + sts:AssumeRole, or rewrite the trust with UpdateAssumeRolePolicy), or pass a role to
-compute it creates (Lambda, EC2, Glue, CloudFormation, CodeBuild, ECS, SageMaker, ...).
+take over a user (CreateAccessKey; CreateLoginProfile for a user without a console password,
+UpdateLoginProfile for one with), assume a role (one shared "may assume" rule for trust-based
+assumption and for rewriting the trust with UpdateAssumeRolePolicy), pass a role to compute it
+creates (Lambda, EC2, Glue, CloudFormation, CodeBuild, ECS, SageMaker, ...), or take over compute
+that already runs with a role (``EXISTING_METHODS``: update a Lambda function's code, run a command
+on an SSM-managed instance, override a CodeBuild buildspec, ...). Existing resources come in as
+``Workloads`` per account; a resource kind that could not be listed makes the answer unknown for
+every principal that holds one of that kind's actions (never "no path").
 
 Every verdict is tri-state: ``True`` (a path exists with no condition on it), ``None`` (a path
-exists only through conditional statements, or the graph is incomplete), ``False``.
+exists only through conditional statements, or the graph is incomplete), ``False`` (every modelled
+edge kind was evaluated against every listed principal and resource, with no unknown on the way).
 """
 
 from __future__ import annotations
@@ -17,12 +23,62 @@ from __future__ import annotations
 import threading
 from collections import deque
 from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 from .iam import IamSnapshot, Principal
 from .policy import Decision, PolicySet, Tri, parse_document
 
-__all__ = ["AdminGraph", "Reach", "SERVICE_METHODS", "ESCALATION_ACTIONS"]
+__all__ = ["AdminGraph", "Reach", "SERVICE_METHODS", "ESCALATION_ACTIONS", "EXISTING_METHODS", "Workload",
+           "Workloads"]
+
+# Existing compute that already runs with a role: kind -> (noun, alternative action sets). Every action of
+# one set must be allowed on the resource (or on the ARN the workload names for that action).
+EXISTING_METHODS: dict[str, tuple[str, tuple[tuple[str, ...], ...]]] = {
+    "lambda-function": ("function", (("lambda:UpdateFunctionCode",),
+                                     ("lambda:UpdateFunctionConfiguration", "lambda:InvokeFunction"),
+                                     ("lambda:UpdateFunctionConfiguration", "lambda:AddPermission"))),
+    "glue-dev-endpoint": ("Glue dev endpoint", (("glue:UpdateDevEndpoint",),)),
+    "ssm-instance": ("SSM-managed instance", (("ssm:SendCommand",), ("ssm:StartSession",))),
+    "ec2-instance": ("instance", (("ec2-instance-connect:SendSSHPublicKey",),
+                                  ("ec2:ModifyInstanceAttribute", "ec2:StopInstances", "ec2:StartInstances"))),
+    "cloudformation-stack": ("stack", (("cloudformation:UpdateStack",),
+                                       ("cloudformation:CreateChangeSet", "cloudformation:ExecuteChangeSet"))),
+    "sagemaker-notebook": ("notebook instance", (("sagemaker:CreatePresignedNotebookInstanceUrl",),)),
+    "codebuild-project": ("project", (("codebuild:StartBuild",), ("codebuild:StartBuildBatch",))),
+    "ecs-task": ("task", (("ecs:ExecuteCommand",),)),
+    "ecs-task-definition": ("task definition", (("ecs:RunTask",), ("ecs:StartTask",))),
+    "datapipeline": ("pipeline", (("datapipeline:PutPipelineDefinition", "datapipeline:ActivatePipeline"),)),
+    "autoscaling-group": ("Auto Scaling group", (("ec2:CreateLaunchTemplateVersion", "ec2:ModifyLaunchTemplate"),
+                                                 ("ec2:CreateLaunchTemplateVersion",
+                                                  "autoscaling:UpdateAutoScalingGroup"))),
+}
+
+
+@dataclass(frozen=True)
+class Workload:
+    """One existing resource that runs with ``role_arn``."""
+
+    kind: str  # a key of EXISTING_METHODS
+    arn: str
+    name: str
+    role_arn: str
+    arns: tuple[tuple[str, str], ...] = ()  # (action, ARN) where an action targets another resource
+    note: str = ""  # e.g. "the ASG launches $Latest"
+
+
+@dataclass
+class Workloads:
+    """The existing resources of one account; ``unlisted`` names each kind that could not be listed."""
+
+    items: list[Workload] = field(default_factory=list)
+    unlisted: dict[str, str] = field(default_factory=dict)  # kind -> why
+
+    def by_kind(self) -> dict[str, list[Workload]]:
+        out: dict[str, list[Workload]] = {}
+        for w in self.items:
+            out.setdefault(w.kind, []).append(w)
+        return out
 
 # (service principal, alternative action sets, how) - each set together with iam:PassRole on the role.
 SERVICE_METHODS: tuple[tuple[str, tuple[tuple[str, ...], ...], str], ...] = (
@@ -59,7 +115,7 @@ ESCALATION_ACTIONS: tuple[str, ...] = (
     "iam:PassRole", "iam:DeleteUserPermissionsBoundary", "iam:DeleteRolePermissionsBoundary",
     "iam:PutUserPermissionsBoundary", "iam:PutRolePermissionsBoundary", "iam:CreateInstanceProfile",
     "iam:AddRoleToInstanceProfile",
-)
+) + tuple(sorted({a for _, alts in EXISTING_METHODS.values() for acts in alts for a in acts}))
 
 _RANK = {True: 2, None: 1, False: 0}
 
@@ -83,8 +139,10 @@ class _Edge:
 
 
 class AdminGraph:
-    def __init__(self, snapshots: Iterable[IamSnapshot]) -> None:
+    def __init__(self, snapshots: Iterable[IamSnapshot], workloads: Mapping[str, Workloads] | None = None) -> None:
         self.snapshots = {s.account: s for s in snapshots}
+        self.workloads: dict[str, Workloads] = dict(workloads or {})
+        self._wl_index: dict[str, dict[str, list[Workload]]] = {a: w.by_kind() for a, w in self.workloads.items()}
         self._lock = threading.Lock()
         self._admin: dict[str, Reach] = {}
         self._edges: dict[str, list[_Edge]] = {}
@@ -185,10 +243,10 @@ class AdminGraph:
                     d = ps.decide("iam:AddUserToGroup", g.arn)
                     if d.verdict is False:
                         continue
-                    gstar = snap.group_policyset(g.name).star()[0]
-                    if gstar is not False:
-                        tests.append((f"iam:AddUserToGroup into admin group {g.name}",
-                                      Decision(_min(d.verdict, gstar), d.reason, d.origin)))
+                    joined = self._member_admin(p, snap, ps, g.name)
+                    if joined.verdict is not False:
+                        tests.append((f"iam:AddUserToGroup into admin group {g.name} (as a member: {joined.reason})",
+                                      Decision(_min(d.verdict, joined.verdict), d.reason, d.origin)))
                     else:
                         mod = ps.decide_any(("iam:PutGroupPolicy", "iam:AttachGroupPolicy"), g.arn)
                         tests.append((f"iam:AddUserToGroup into group {g.name} + put/attach a policy on it",
@@ -222,6 +280,64 @@ class AdminGraph:
                              f"{how} only under a condition ({d.origin})")
         return best
 
+    def _member_admin(self, p: Principal, snap: IamSnapshot, ps: PolicySet, group: str) -> Reach:
+        """Would ``p`` be admin as a member of ``group``? The combined policies are evaluated (effective
+        ``*``, or a self-escalation its new permissions allow), not matched against a literal ``*``."""
+        extra = snap.group_policyset(group).identity
+        combined = PolicySet(ps.identity + extra, ps.boundary, ps.boundary_name, dict(ps.variables))
+        star, why = combined.star()
+        if star is not False:
+            return Reach(star, (), f"effective * on * ({why})")
+        garn = snap.groups[group].arn or f"arn:aws:iam::{p.account}:group/{group}"
+        best = Reach(False, (), "")
+        for how, d in (("iam:PutUserPolicy on itself", combined.decide("iam:PutUserPolicy", p.arn)),
+                       ("iam:AttachUserPolicy on itself", combined.decide("iam:AttachUserPolicy", p.arn)),
+                       (f"iam:PutGroupPolicy on {group}", combined.decide("iam:PutGroupPolicy", garn)),
+                       (f"iam:AttachGroupPolicy on {group}", combined.decide("iam:AttachGroupPolicy", garn))):
+            if d.verdict is True:
+                return Reach(True, (), f"{how} ({d.origin})")
+            if d.verdict is None and best.verdict is False:
+                best = Reach(None, (), f"{how} only under a condition ({d.origin})")
+        if p.boundary is None:
+            new_user = f"arn:aws:iam::{p.account}:user/blastwall-any-new-user"
+            d = combined.decide_all(("iam:CreateUser", "iam:AttachUserPolicy", "iam:CreateAccessKey"), new_user)
+            if d.verdict is not False and best.verdict is False:
+                best = Reach(d.verdict, (), f"iam:CreateUser + attach a policy + access key ({d.origin})")
+        return best
+
+    # ---- the shared "may assume" rule ------------------------------------------------------------
+    def may_assume(self, p: Principal, role: Principal, *, names_principal: bool, conditional: bool) -> Decision:
+        """May ``p`` assume ``role`` given a trust statement that admits it? In the role's own account a
+        trust policy that names the principal itself needs no identity permission; otherwise (account
+        root, another account, ``*``) the principal's identity policies must allow sts:AssumeRole too.
+        Used for existing trust and for a trust ``p`` rewrites with iam:UpdateAssumeRolePolicy."""
+        cond: Tri = None if conditional else True
+        if names_principal and role.account == p.account:
+            return Decision(cond, f"its trust policy names {p.ref}", "trust policy")
+        d = self.ps(p).decide("sts:AssumeRole", role.arn)
+        if d.verdict is False:
+            return d
+        return Decision(_min(d.verdict, cond), f"{d.origin}; admitted by its trust policy", d.origin)
+
+    # ---- what could not be evaluated -------------------------------------------------------------
+    def unknowns(self, p: Principal) -> list[str]:
+        """Why an absent path may still exist for ``p``: existing-resource kinds it holds actions for that
+        could not be listed. Empty when every modelled edge kind was evaluated."""
+        if p.kind == "root":
+            return []
+        ps = self.ps(p)
+        wl = self.workloads.get(p.account)
+        out: list[str] = []
+        for kind, (noun, alts) in EXISTING_METHODS.items():
+            if wl is not None and kind not in wl.unlisted:
+                continue
+            held = [acts[0] for acts in alts if all(ps.decide(a, None).verdict is not False for a in acts)]
+            if not held:
+                continue
+            why = wl.unlisted[kind] if wl is not None else "the account's existing resources were not listed"
+            out.append(f"{noun}s could not be listed ({why}) and {p.ref} holds {held[0]}")
+        return out
+
     # ---- edges to other principals ---------------------------------------------------------------
     def edges(self, p: Principal) -> list[_Edge]:
         hit = self._edges.get(p.arn)
@@ -253,6 +369,11 @@ class AdminGraph:
                                      ("iam:UpdateLoginProfile", "reset the console password of")):
                         if not has[act]:
                             continue
+                        # A user with a console password cannot get a second one; one without has none to reset.
+                        if act == "iam:CreateLoginProfile" and q.login_profile is True:
+                            continue
+                        if act == "iam:UpdateLoginProfile" and q.login_profile is False:
+                            continue
                         d = ps.decide(act, q.arn)
                         if d.verdict is not False:
                             out.append(_Edge(q, f"{act}: {how} {q.ref}", d.verdict))
@@ -271,15 +392,9 @@ class AdminGraph:
             if role.arn == p.arn or role.arn in seen:
                 continue
             seen.add(role.arn)
-            same = role.account == p.account
-            if direct and same:
-                v: Tri = None if cond else True
-                out.append(_Edge(role, f"sts:AssumeRole into {role.ref} (its trust policy names {p.ref})", v))
-                continue
-            d = ps.decide("sts:AssumeRole", role.arn)
+            d = self.may_assume(p, role, names_principal=direct, conditional=cond)
             if d.verdict is not False:
-                out.append(_Edge(role, f"sts:AssumeRole into {role.ref} ({d.origin}; trusted by its trust policy)",
-                                 _min(d.verdict, None if cond else True)))
+                out.append(_Edge(role, f"sts:AssumeRole into {role.ref} ({d.reason})", d.verdict))
         if has["iam:UpdateAssumeRolePolicy"]:
             for q in snap.roles.values():
                 if q.arn == p.arn or q.arn in seen:
@@ -287,11 +402,12 @@ class AdminGraph:
                 d = ps.decide("iam:UpdateAssumeRolePolicy", q.arn)
                 if d.verdict is False:
                     continue
-                d2 = ps.decide("sts:AssumeRole", q.arn)
+                # It writes a trust statement naming itself, then assumes the role under the shared rule.
+                d2 = self.may_assume(p, q, names_principal=True, conditional=False)
                 if d2.verdict is False:
                     continue
-                out.append(_Edge(q, f"iam:UpdateAssumeRolePolicy + sts:AssumeRole on {q.ref}",
-                                 _min(d.verdict, d2.verdict)))
+                out.append(_Edge(q, f"iam:UpdateAssumeRolePolicy on {q.ref} (names itself in the trust policy, "
+                                    f"then sts:AssumeRole: {d2.reason})", _min(d.verdict, d2.verdict)))
         if has["iam:PassRole"]:
             methods: list[tuple[str, Tri, str]] = []
             for svc, alternatives, how in SERVICE_METHODS:
@@ -322,6 +438,42 @@ class AdminGraph:
                             v4 = _min(v4, ip.verdict)
                         out.append(_Edge(q, f"iam:PassRole on {q.ref} + {label}", v4))
                         break
+        out += self._existing_edges(p, ps, snap)
+        return out
+
+    def _existing_edges(self, p: Principal, ps: PolicySet, snap: IamSnapshot) -> list[_Edge]:
+        """Take over compute that already runs with a role: one edge per listed resource whose role it reaches."""
+        out: list[_Edge] = []
+        index = self._wl_index.get(p.account)
+        if not index:
+            return out
+        for kind, (noun, alts) in EXISTING_METHODS.items():
+            items = index.get(kind)
+            if not items:
+                continue
+            usable = [acts for acts in alts if all(ps.decide(a, None).verdict is not False for a in acts)]
+            if not usable:
+                continue
+            for w in items:
+                role = snap.roles.get(w.role_arn)
+                if role is None or role.arn == p.arn:
+                    continue
+                on = dict(w.arns)
+                best: Tri = False
+                label = ""
+                for acts in usable:
+                    v: Tri = True
+                    for a in acts:
+                        v = _min(v, ps.decide(a, on.get(a, w.arn)).verdict)
+                        if v is False:
+                            break
+                    if _RANK[v] > _RANK[best]:
+                        best, label = v, " + ".join(acts)
+                    if best is True:
+                        break
+                if best is not False:
+                    note = f"; {w.note}" if w.note else ""
+                    out.append(_Edge(role, f"{label} on {noun} {w.name} (runs as {role.ref}{note})", best))
         return out
 
     def can_modify(self, p: Principal, q: Principal) -> Decision:
@@ -341,11 +493,20 @@ class AdminGraph:
         if a.verdict is True:
             return a
         best = a if a.verdict is None else Reach(False, (), a.reason)
+        unknown: list[str] = []
+        visited: set[str] = set()
+        truncated = False
         for allow_conditional in (False, True):
             queue: deque[tuple[Principal, tuple[str, ...], Tri]] = deque([(start, (), True)])
             seen = {start.arn}
-            while queue and len(seen) < max_nodes:
+            while queue:
+                if len(seen) >= max_nodes:
+                    truncated = True
+                    break
                 node, path, v = queue.popleft()
+                if node.arn not in visited:
+                    visited.add(node.arn)
+                    unknown += self.unknowns(node)
                 for e in self.edges(node):
                     if e.verdict is None and not allow_conditional:
                         continue
@@ -371,6 +532,11 @@ class AdminGraph:
                         if best.verdict is False:
                             best = r
                     queue.append((e.to, step, v2))
+        if best.verdict is False and (unknown or truncated):
+            why = list(dict.fromkeys(unknown))
+            if truncated:
+                why.append(f"the search stopped after {max_nodes} principals")
+            return Reach(None, (), "not determined: " + "; ".join(why[:4]) + (" …" if len(why) > 4 else ""))
         return best
 
 

@@ -65,6 +65,8 @@ class Principal:
     boundary: str | None = None
     trust: Any = None  # roles: AssumeRolePolicyDocument
     instance_profiles: int = 0
+    profile_arns: tuple[str, ...] = ()  # roles: the instance profiles that carry it
+    login_profile: bool | None = None  # users: has a console password (None: not known)
 
     @property
     def ref(self) -> str:
@@ -110,6 +112,15 @@ class IamSnapshot:
         self._ps: dict[str, PolicySet] = {}
         self._lock = threading.Lock()
         self._role_by_name: dict[str, Principal] = {}
+        self.profile_roles: dict[str, str] = {}  # instance profile ARN and name -> role ARN
+        for r in self.roles.values():
+            for parn in r.profile_arns:
+                self.profile_roles[parn] = r.arn
+                self.profile_roles[parn.rsplit("/", 1)[-1]] = r.arn
+
+    def role_of_profile(self, profile: str) -> str | None:
+        """The role behind an instance profile given by ARN or name."""
+        return self.profile_roles.get(profile) or self.profile_roles.get(profile.rsplit("/", 1)[-1])
 
     def principals(self) -> list[Principal]:
         return list(self.users.values()) + list(self.roles.values())
@@ -195,6 +206,7 @@ def _principal_from_detail(d: dict[str, Any], kind: str, account: str) -> Princi
         groups=list(d.get("GroupList", []) or []), boundary=pb.get("PermissionsBoundaryArn"),
         trust=_doc(d.get("AssumeRolePolicyDocument")) if kind == "role" else None,
         instance_profiles=len(d.get("InstanceProfileList", []) or []),
+        profile_arns=tuple(x["Arn"] for x in d.get("InstanceProfileList", []) or [] if x.get("Arn")),
     )
 
 
@@ -236,7 +248,28 @@ def load_snapshot(sess: AwsSession, account: str, cred_id: str, cache: AwsManage
                 document=versions.get(default) if default else None,
                 aws_managed=False, versions=versions, default_version=default)
     _attach_aws_managed(snap, sess, cache)
+    _login_profiles(snap, iam)
+    snap.__post_init__()
     return snap
+
+
+def _login_profiles(snap: IamSnapshot, iam: Any) -> None:
+    """Which users have a console password, from the account's existing credential report (one call for
+    every user; Blastwall stays read-only and never generates one). When there is none, or it cannot be
+    read, ``login_profile`` stays None and both login-profile edges are considered."""
+    import csv
+    import io
+
+    try:
+        rep = iam.get_credential_report()
+    except Exception:  # noqa: BLE001 - unknown stays unknown
+        return
+    content = rep.get("Content", b"")
+    text = content.decode("utf-8", "replace") if isinstance(content, bytes) else str(content)
+    by_arn = {row.get("arn", ""): row.get("password_enabled", "") for row in csv.DictReader(io.StringIO(text))}
+    for u in snap.users.values():
+        flag = by_arn.get(u.arn, "").lower()
+        u.login_profile = True if flag == "true" else False if flag == "false" else None
 
 
 def load_self(sess: AwsSession, caller_arn: str, account: str, cred_id: str,

@@ -15,8 +15,8 @@ from auditor.provider import Provider, ProviderContext, Recogniser
 
 from .capabilities import CAPABILITIES
 from .catalogue import catalogue
-from .collect import Collector, Reader
-from .graph import AdminGraph, Reach
+from .collect import Collector, Reader, list_workloads
+from .graph import EXISTING_METHODS, AdminGraph, Reach, Workload, Workloads
 from .iam import AwsManagedPolicyCache, IamSnapshot, load_self, load_snapshot, principal_ref
 from .judge import Subject, judge_all
 from .recognisers import KEY_ID, RECOGNISERS
@@ -54,7 +54,8 @@ class AwsProvider(Provider):
         self._managed = AwsManagedPolicyCache()
         self._graph: AdminGraph | None = None
         self._account_locks: dict[str, threading.Lock] = {}
-        self._graph_key: tuple[int, ...] = ()
+        self._graph_key: tuple[Any, ...] = ()
+        self._workloads: dict[str, Workloads] = {}  # account -> existing compute that runs with a role
         self.timings: dict[str, Any] = {}
         self._eval_s = 0.0
         self.last_facts: tuple[Any, ...] = ()
@@ -224,11 +225,29 @@ class AwsProvider(Provider):
 
     def graph(self) -> AdminGraph:
         with self._lock:
-            key = tuple(sorted((id(s), len(s.users) + len(s.roles)) for s in self._snapshots.values()))
+            key = (tuple(sorted((id(s), len(s.users) + len(s.roles)) for s in self._snapshots.values())),
+                   tuple(sorted((a, id(w)) for a, w in self._workloads.items())))
             if self._graph is None or key != self._graph_key:
-                self._graph = AdminGraph(self._snapshots.values())
+                self._graph = AdminGraph(self._snapshots.values(), self._resolved_workloads())
                 self._graph_key = key
             return self._graph
+
+    def _resolved_workloads(self) -> dict[str, Workloads]:
+        """Workloads with instance profiles replaced by their roles (from the account's IAM snapshot)."""
+        out: dict[str, Workloads] = {}
+        for acct, wl in self._workloads.items():
+            snap = self._snapshots.get(acct)
+            items: list[Workload] = []
+            for w in wl.items:
+                role = w.role_arn
+                if role.startswith("instance-profile:"):
+                    ref = role.split(":", 1)[1]
+                    role = (snap.role_of_profile(ref) if snap else None) or ""
+                    if not role:
+                        continue  # an instance profile without a (readable) role runs as nobody we know
+                items.append(Workload(w.kind, w.arn, w.name, role, w.arns, w.note))
+            out[acct] = Workloads(items, dict(wl.unlisted))
+        return out
 
     def _subject(self, cred: Credential) -> Subject | None:
         ident = self._idents.get(cred.id)
@@ -299,8 +318,11 @@ class AwsProvider(Provider):
                 reasons.append("Possibly admin-equivalent (conditional or incomplete): "
                                + (" → ".join(s.admin.path) if s.admin.path else s.admin.reason) + ".")
             else:
+                wl = self._workloads.get(ident.account)
                 reasons.append(f"Not admin-equivalent: {s.admin.reason}; no privilege-escalation path to an admin "
-                               f"among {len(snap.principals()) if snap else 0} principals.")
+                               f"among {len(snap.principals()) if snap else 0} principals and "
+                               f"{len(wl.items) if wl else 0} existing resources that run with a role (all "
+                               f"{len(EXISTING_METHODS)} existing-resource edge kinds and the IAM edges evaluated).")
             for c in CAPABILITIES:
                 d = ps.decide_any(c.actions, None)
                 if d.verdict is True:
@@ -333,6 +355,26 @@ class AwsProvider(Provider):
         for c in mine:
             if c.id not in self._idents and c.status == Status.unverified and c.kind != "sso_token":
                 self.identify(c, ctx)
+        configured = ctx.settings.get("regions")
+        default_region = str(ctx.settings.get("default_region", "us-east-1"))
+        max_workers = int(ctx.settings.get("max_workers", 16))
+        # Existing compute first: the escalation graph needs it before any verdict is final.
+        collectors: dict[str, tuple[Collector, list[str], list[CoverageGap]]] = {}
+        pre: dict[str, list[Credential]] = {}
+        for c in mine:
+            if c.id in self._idents:
+                pre.setdefault(self._idents[c.id].account, []).append(c)
+        t0 = time.perf_counter()
+        for acct, creds in pre.items():
+            order = sorted(creds, key=lambda c: {True: 0, None: 1, False: 2}[c.root_equivalent])
+            col = Collector(acct, [Reader(c.id, self._idents[c.id].session) for c in order], clock=ctx.clock,
+                            max_workers=max_workers)
+            regions, rgaps = col.regions(list(configured) if configured else None, default_region)
+            collectors[acct] = (col, regions, rgaps)
+            wl = list_workloads(col, regions)
+            with self._lock:
+                self._workloads[acct] = wl
+        workloads_s = time.perf_counter() - t0
         refined = [self._evaluate(c) for c in mine if c.id in self._idents]
         by_account: dict[str, list[Credential]] = {}
         for c in refined:
@@ -350,18 +392,17 @@ class AwsProvider(Provider):
                 gaps.append(CoverageGap(subject=c.id, provider=self.name,
                                         reason="its IAM permissions could not be read: what it can destroy is unknown"))
             findings += self._credential_findings(c)
-        collect_s = 0.0
+        for acct, wl in self._workloads.items():
+            for kind, why in sorted(wl.unlisted.items()):
+                gaps.append(CoverageGap(subject=f"aws {acct}: {EXISTING_METHODS[kind][0]}s", provider=self.name,
+                                        reason=f"could not be listed ({why}): escalation through them is unknown for "
+                                               "principals that hold their actions (never 'no path')"))
+        collect_s = workloads_s
         judge_s = 0.0
         resources, backups, facts = [], [], []
-        configured = ctx.settings.get("regions")
-        default_region = str(ctx.settings.get("default_region", "us-east-1"))
-        max_workers = int(ctx.settings.get("max_workers", 16))
         for acct, creds in by_account.items():
-            order = sorted(creds, key=lambda c: {True: 0, None: 1, False: 2}[c.root_equivalent])
-            readers = [Reader(c.id, self._idents[c.id].session) for c in order]
-            col = Collector(acct, readers, clock=ctx.clock, max_workers=max_workers)
+            col, regions, rgaps = collectors[acct]
             t1 = time.perf_counter()
-            regions, rgaps = col.regions(list(configured) if configured else None, default_region)
             got = col.collect(regions, str(ctx.settings.get("s3_region", default_region)))
             collect_s += time.perf_counter() - t1
             t2 = time.thread_time()
