@@ -75,7 +75,8 @@ def _safe_classify(p: Provider, cand: Any, gaps: list[CoverageGap]) -> Credentia
 def _link_to_platform_resources(backups: Sequence[Backup], resources: Sequence[Resource]) -> list[Backup]:
     """An off-platform backup of a platform-resolved source (`via`, e.g. `railway:shop/production/Postgres`)
     protects the platform's own resource for that database: providers list the same reference in the
-    resource's `source_refs`. Provider-neutral: only the strings are compared."""
+    resource's `source_refs`. A source named by its address matches a ref such as `postgres://203.0.113.7:*/*`
+    (a managed database's public address). Provider-neutral: only the strings are compared."""
     by_ref: dict[str, str] = {}
     for r in resources:
         if r.holds_data:
