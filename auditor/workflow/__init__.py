@@ -9,6 +9,7 @@ from __future__ import annotations
 from .gate import (
     ApprovalPolicy,
     ApprovalRefused,
+    DecisionReview,
     Gate,
     GateOutcome,
     GateVerdict,
@@ -33,7 +34,7 @@ from .model import (
 )
 from .notify import Notifier, NullNotifier, RecordingNotifier, WebhookNotifier
 from .plan import canonical_json, plan_sha256
-from .runner import CrashHook, Runner, WorkflowFactory, utcnow
+from .runner import Runner, StepHooks, WorkflowFactory, utcnow
 from .store import DecisionRecord, RunRecord, RunStore, StepRecord
 
 __all__ = [
@@ -43,8 +44,8 @@ __all__ = [
     "ApprovalPolicy",
     "ApprovalRefused",
     "Check",
-    "CrashHook",
     "DecisionRecord",
+    "DecisionReview",
     "Gate",
     "GateOutcome",
     "GateVerdict",
@@ -61,6 +62,7 @@ __all__ = [
     "Step",
     "StepContext",
     "StepError",
+    "StepHooks",
     "StepKind",
     "StepPreconditionFailed",
     "StepRecord",
