@@ -215,6 +215,13 @@ def run_audit(
             gaps.append(CoverageGap(subject="off-platform backups",
                                     reason=f"not inspected: the backup catalogue could not be read ({type(exc).__name__})"))
 
+    # 5b. the approval gate itself (who could approve a destructive restore)
+    if opts.config is not None:
+        from .workflow.approvals import approvals_findings
+
+        cfg_dir = Path(opts.config.path).resolve().parent if opts.config.path else None
+        extra_findings += approvals_findings(opts.config, cfg_dir)
+
     # 6. engine
     progress.phase("analysing blast radius")
     br = analyse(creds, inv.resources, backups, inv.facts)

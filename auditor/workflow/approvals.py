@@ -18,25 +18,33 @@ or others (a root-owned sticky directory such as /tmp is accepted: others cannot
 
 from __future__ import annotations
 
+import base64
+import binascii
 import os
 import pwd
 import re
 import shutil
 import stat
+import struct
 import subprocess
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import ApprovalRequired, ConfigError
+
+if TYPE_CHECKING:
+    from ..config import Config
+    from ..model import Finding
 
 __all__ = [
     "NAMESPACE",
     "SIGNED_KEY_TYPES",
     "AllowedSigner",
+    "approvals_findings",
     "SignatureCheck",
     "SignersFileProblem",
     "SignersFileUnsafe",
@@ -206,6 +214,41 @@ def principal_for_public_key(signers_file: Path, public_key: str) -> str:
     return names.pop()
 
 
+# -- FIDO signatures: the user-presence flag -------------------------------------------------
+
+SK_USER_PRESENT = 0x01
+
+
+def _take(buf: bytes, at: int) -> tuple[bytes, int]:
+    if at + 4 > len(buf):
+        raise ValueError("truncated")
+    (n,) = struct.unpack(">I", buf[at : at + 4])
+    if at + 4 + n > len(buf):
+        raise ValueError("truncated")
+    return buf[at + 4 : at + 4 + n], at + 4 + n
+
+
+def sk_flags(signature: str) -> int | None:
+    """The authenticator flags of an sk- SSHSIG (PROTOCOL.sshsig, PROTOCOL.u2f); None for other key
+    types or an unparsable signature (ssh-keygen then decides)."""
+    lines = [ln.strip() for ln in signature.strip().splitlines()]
+    try:
+        env = base64.b64decode("".join(ln for ln in lines if ln and not ln.startswith("-----")), validate=True)
+        if env[:6] != b"SSHSIG":
+            return None
+        at = 10  # magic + uint32 version
+        for _ in range(4):  # public key, namespace, reserved, hash algorithm
+            _, at = _take(env, at)
+        blob, _ = _take(env, at)
+        kind, pos = _take(blob, 0)
+        if not kind.startswith(b"sk-"):
+            return None
+        _, pos = _take(blob, pos)
+        return blob[pos] if pos < len(blob) else None
+    except (ValueError, IndexError, binascii.Error):
+        return None
+
+
 # -- the signers file is part of the gate --------------------------------------------------------
 
 
@@ -266,7 +309,7 @@ def check_signers_file(path: Path, *, euid: int | None = None) -> list[SignersFi
                     f"neither root nor the user that runs Blastwall ({_owner(me)})",
                 )
             )
-        elif st.st_uid == me and me != 0:
+        elif st.st_uid == me and (p == real or me != 0):
             problems.append(
                 SignersFileProblem(
                     str(p), who, shown, False,
@@ -361,9 +404,16 @@ class SshKeygen:
     def verify(
         self, signers: Path, principal: str, statement: Statement, signature: str, at: datetime
     ) -> SignatureCheck:
-        """Verify `signature` over `statement` by `principal` per the allowed-signers file, at `at`."""
+        """Verify `signature` over `statement` by `principal` per the allowed-signers file, at `at`.
+        A FIDO (sk-) signature must also carry the authenticator's user-presence flag (a touch)."""
         if not signature.strip().startswith("-----BEGIN SSH SIGNATURE-----"):
             return SignatureCheck(False, "the signature is not an SSH signature (SSHSIG armour missing)")
+        flags = sk_flags(signature)
+        if flags is not None and not flags & SK_USER_PRESENT:
+            return SignatureCheck(
+                False, "a FIDO key signed without user presence (no touch): keys made with "
+                "-O no-touch-required let software sign alone, so they do not count"
+            )
         if not valid_principal(principal):
             return SignatureCheck(False, f"{principal!r} is not a plain principal name")
         try:
@@ -448,3 +498,80 @@ def decision_statement(run: Any, decision: str, principal: str) -> Statement:
         gate_opened_at=opened,
         principal=principal,
     )
+
+
+# -- audit ------------------------------------------------------------------------------------
+
+
+def approvals_findings(config: Config, base_dir: Path | None = None) -> list[Finding]:
+    """Audit findings about the approval gate itself: unauthenticated mode, an allowed-signers file that
+    the runner's user (or anyone else) could change, the override that accepts one, no file at all."""
+    from ..model import Finding, Severity
+
+    cfg = config.approvals
+    subject = "blastwall:approvals"
+    out: list[Finding] = []
+
+    def add(rule: str, sev: Severity, message: str, fix: str, path: str | None = None) -> None:
+        out.append(Finding.make(rule, sev, subject, message, fix, provider="blastwall", path=path))
+
+    if cfg.mode == "unauthenticated":
+        add(
+            "approvals.unauthenticated", Severity.high,
+            "approvals are not authenticated ([approvals] mode = \"unauthenticated\"): any process that can "
+            "run blastwall or write its state database, an AI agent included, can approve its own restore",
+            "enrol approvers' SSH keys in [approvals] allowed_signers and remove mode = \"unauthenticated\"",
+        )
+        return out
+    if cfg.allow_writable_signers:
+        add(
+            "approvals.writable_signers_allowed", Severity.high,
+            "[approvals] allow_writable_signers = true: the gate trusts an allowed-signers file that others "
+            "may be able to change",
+            "make the file and its directories root-owned and not group/other-writable, then remove the override",
+        )
+    if not cfg.allowed_signers:
+        if config.targets:
+            add(
+                "approvals.no_signers", Severity.medium,
+                "no [approvals] allowed_signers file is configured: no restore can be approved",
+                "enrol approvers: [approvals] allowed_signers = \"/etc/blastwall/allowed_signers\"",
+            )
+        return out
+    path = Path(cfg.allowed_signers).expanduser()
+    if not path.is_absolute() and base_dir is not None:
+        path = base_dir / path
+    try:
+        problems = check_signers_file(path)
+    except ConfigError as exc:
+        add("approvals.signers_unreadable", Severity.high, exc.message, "create the file (see the README)", str(path))
+        return out
+    for p in problems:
+        if p.refuse:
+            add(
+                "approvals.signers_file_unsafe", Severity.high,
+                p.message + ("; accepted only because allow_writable_signers = true" if cfg.allow_writable_signers
+                             else "; the gate refuses to open"),
+                f"chown root:root {p.path} && chmod go-w {p.path}", p.path,
+            )
+        else:
+            add(
+                "approvals.signers_owned_by_runner", Severity.high if p.path == str(path.resolve()) else Severity.medium,
+                p.message,
+                "run Blastwall as a dedicated user and make the allowed-signers file (and its directories) "
+                f"owned by root: chown root:root {p.path} && chmod 0644 {p.path}",
+                p.path,
+            )
+    try:
+        signers = parse_allowed_signers(path.read_text(encoding="utf-8"))
+    except OSError:
+        signers = []
+    soft = sorted({pr for s in signers if not s.key_type.startswith("sk-") for pr in s.principals})
+    if soft:
+        add(
+            "approvals.software_keys", Severity.low,
+            f"approvers without a hardware key: {', '.join(soft)} (a software key on a machine an agent "
+            "also uses can sign without a person)",
+            "enrol FIDO keys (ssh-keygen -t ed25519-sk) that need a touch to sign",
+        )
+    return out
