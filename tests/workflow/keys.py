@@ -65,3 +65,14 @@ def enrol(path: Path, people: list[Person], options: str = f'namespaces="{NAMESP
     path.write_text("\n".join(lines) + "\n")
     path.chmod(0o644)
     return path
+
+
+@dataclass(frozen=True)
+class Team_:
+    alice: Person
+    bob: Person
+    signers: Path
+
+    def eve_key(self, root: Path) -> Path:
+        """A key that exists on the machine but was never enrolled (an agent's own key)."""
+        return make_person(root / "agent", "eve@example.com").key
