@@ -32,9 +32,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from ..errors import ApprovalRequired, ConfigError
+from .store import RunRecord, iso
 
 if TYPE_CHECKING:
     from ..config import Config
@@ -51,6 +52,8 @@ __all__ = [
     "SshKeygen",
     "Statement",
     "check_signers_file",
+    "decision_statement",
+    "sk_flags",
     "parse_allowed_signers",
     "principal_for_public_key",
 ]
@@ -476,10 +479,8 @@ class SshKeygen:
         return f"signature by {key} for {principal} did not verify: {err or 'ssh-keygen refused it'}"
 
 
-def decision_statement(run: Any, decision: str, principal: str) -> Statement:
-    """The statement for a decision on `run` (a `RunRecord` at its gate) by `principal`."""
-    from .store import iso
-
+def decision_statement(run: RunRecord, decision: str, principal: str) -> Statement:
+    """The statement for a decision on `run` (at its gate) by `principal`; `request`: the run's request."""
     params = run.params or {}
     if decision == "request":
         plan, step, opened = NONE, NONE, NONE

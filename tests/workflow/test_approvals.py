@@ -198,6 +198,22 @@ def test_forged_decision_rows_count_for_nothing_are_flagged_and_alerted(
         runner.store.db.dispose()
 
 
+def test_signed_reject_ends_the_run_and_a_forged_reject_row_does_not(team, log_path, env, clock) -> None:  # type: ignore[no-untyped-def]
+    runner = make_runner(team.gate(), clock=clock, environ=env)
+    run = runner.start("demo", {"log": str(log_path)}, "ops")
+    runner.store.add_decision(  # a reject row nobody signed: it must not end (deny) the run either
+        run_id=run.id, step="approval", by="bob@example.com", decision="reject", at=clock(),
+        plan_sha256=run.plan_sha256 or "", comment="forged",
+    )
+    assert runner.advance(run.id).state is RunState.WAITING
+    stmt = runner.statement(run.id, "reject", team.bob.principal)
+    with pytest.raises(ApprovalRefused, match="a reject must be signed"):
+        runner.reject(run.id, team.bob.principal)
+    run = runner.reject(run.id, team.bob.principal, signature=team.sig(team.bob, stmt), comment="wrong target")
+    assert run.state is RunState.REJECTED and "rejected by bob@example.com" in (run.message or "")
+    assert side_effects(log_path).count("apply") == 0
+
+
 # -- wrong signer, wrong statement -----------------------------------------------------------
 
 
