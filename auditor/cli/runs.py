@@ -284,7 +284,10 @@ _SIGNATURE = typer.Option(
     None, "--signature", help="An SSH signature made elsewhere over `blastwall runs statement RUN` (needs --as)."
 )
 _STATEMENT = typer.Option(
-    None, "--statement", help="The exact statement file that was signed [default: this run's statement]."
+    None,
+    "--statement",
+    help="The statement file that was signed [default: FILE without .sig if it exists, else this run's "
+    "statement]. It must equal this run's statement; a difference is named in the error.",
 )
 
 
@@ -299,6 +302,11 @@ def _signed_decision(
     if signature is not None:
         if not by:
             raise ConfigError("--signature needs --as PRINCIPAL: the principal that signed")
+        if statement is None and signature.name.endswith(".sig"):
+            # `ssh-keygen -Y sign stmt.txt` writes stmt.txt.sig: when the signed text came along, check it
+            # field by field, so a mismatch names the field (run, plan-sha256, decision, principal…)
+            beside = signature.with_name(signature.name.removesuffix(".sig"))
+            statement = beside if beside.is_file() else None
         try:
             sig = signature.read_text(encoding="ascii")
             text = statement.read_text(encoding="utf-8") if statement is not None else None

@@ -460,7 +460,8 @@ class SshKeygen:
         if chk.returncode != 0:
             return (
                 "the signature does not match this statement (it was made over different text, in another "
-                f"namespace than {NAMESPACE!r}, or is corrupt)"
+                f"namespace than {NAMESPACE!r}, or is corrupt); pass the signed text with --statement FILE "
+                "to see which field differs"
             )
         m = _FPR.search(chk.stdout.decode("utf-8", "replace"))
         key = m.group(1) if m else "the signing key"

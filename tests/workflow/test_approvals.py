@@ -266,6 +266,22 @@ def test_wrong_signer_or_statement_is_refused_naming_the_mismatch(team, log_path
     assert team.approve(runner, run.id, team.alice).state is RunState.SUCCEEDED
 
 
+def test_cli_names_the_mismatch_from_the_signed_text_next_to_the_signature(team, log_path, env) -> None:  # type: ignore[no-untyped-def]
+    runner = make_runner(team.gate(), environ=env)  # the real clock: the CLI below uses it too
+    run = runner.start("demo", {"log": str(log_path)}, "ops")
+    cfg = team.root / "blastwall.toml"
+    cfg.write_text(f'[approvals]\nallowed_signers = "{team.signers}"\n')
+    res = CliRunner().invoke(app, ["runs", "statement", run.id, "--as", team.alice.principal, "--config", str(cfg)])
+    altered = res.stdout.replace(f"plan-sha256: {run.plan_sha256}", "plan-sha256: " + "e" * 64)
+    sig = team.alice.sign(altered.encode(), team.root / "alice-out")  # writes statement.txt + statement.txt.sig
+    res = CliRunner().invoke(
+        app, ["approve", run.id, "--signature", str(sig), "--as", team.alice.principal, "--config", str(cfg)]
+    )
+    assert isinstance(res.exception, ApprovalRefused)
+    assert f"plan-sha256 is '{'e' * 64}', expected '{run.plan_sha256}'" in res.exception.message
+    assert runner.store.decisions(run.id) == []
+
+
 # -- revocation and validity -------------------------------------------------------------------
 
 
@@ -487,7 +503,8 @@ def test_audit_reports_unauthenticated_approvals(tmp_path) -> None:  # type: ign
     cfg.write_text('[approvals]\nmode = "unauthenticated"\n')
     (tmp_path / "empty").mkdir()
     res = CliRunner().invoke(
-        app, ["audit", str(tmp_path / "empty"), "--no-home", "--no-env", "--offline", "--json", "--config", str(cfg)]
+        app, ["audit", str(tmp_path / "empty"), "--no-home", "--no-env", "--offline", "--json", "--config", str(cfg),
+              "--output-dir", str(tmp_path / "reports")]
     )
     doc = json.loads(res.stdout)
     hits = [f for f in doc["findings"] if f["rule"] == "approvals.unauthenticated"]
