@@ -140,6 +140,11 @@ def run_audit(
     inv = _inventory(run, creds)  # 4. inventory, one provider at a time per thread
     creds = _refine(run, creds, inv)
     backups, extra_findings, inv = _offsite_backups(run, inv, db, clock)  # 5. Blastwall's own backups
+    if opts.config is not None:  # 5b. the approval gate itself (who could approve a destructive restore)
+        from .workflow.approvals import approvals_findings
+
+        cfg_dir = Path(opts.config.path).resolve().parent if opts.config.path else None
+        extra_findings += approvals_findings(opts.config, cfg_dir)
     # 6. engine
     progress.phase("analysing blast radius")
     br = analyse(creds, inv.resources, backups, inv.facts)

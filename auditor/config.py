@@ -368,6 +368,11 @@ class ApprovalsConfig(Strict):
     expire_after_s: int = Field(default=3600, gt=0)
     two_person: bool = False
     required: int = Field(default=1, ge=1)
+    # "signed": every decision is an SSH signature by a principal enrolled in allowed_signers.
+    # "unauthenticated": `--as NAME` is believed (demos only; audit reports it as a high finding).
+    mode: Literal["signed", "unauthenticated"] = "signed"
+    allowed_signers: str | None = None  # git's allowed-signers format; namespace blastwall-approval
+    allow_writable_signers: bool = False  # skip the StrictModes refusal (itself an audit finding)
 
 
 class VerifySettings(Strict):

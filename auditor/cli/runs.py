@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import getpass
 import json
+import re
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +16,8 @@ import typer
 from rich.table import Table
 
 from ..config import load_config
+from ..errors import ConfigError
+from ..workflow.approvals import SshKeygen, Statement, principal_for_public_key
 from ..workflow.model import RunState
 from ..workflow.runner import Runner
 from ..workflow.service import open_runner
@@ -59,6 +63,7 @@ def run_summary(run: RunRecord) -> dict[str, Any]:
         "updated_at": iso(run.updated_at),
         "plan_sha256": run.plan_sha256,
         "requested_by": run.requested_by,
+        "approvals_mode": run.approvals_mode or "unauthenticated",
     }
 
 
@@ -77,16 +82,36 @@ def run_detail(runner: Runner, run: RunRecord) -> dict[str, Any]:
         }
         for s in runner.store.steps(run.id)
     ]
-    doc["decisions"] = [
-        {
-            "by": d.by,
-            "decision": d.decision,
-            "at": iso(d.at),
-            "plan_sha256": d.plan_sha256,
-            "comment": d.comment,
-        }
-        for d in runner.store.decisions(run.id)
-    ]
+    reviews = {r.decision.id: r for r in runner.review(run.id)}
+    doc["decisions"] = []
+    for d in runner.store.decisions(run.id):
+        r = reviews.get(d.id)
+        doc["decisions"].append(
+            {
+                "by": d.by,
+                "decision": d.decision,
+                "at": iso(d.at),
+                "plan_sha256": d.plan_sha256,
+                "comment": d.comment,
+                "signed": d.signature is not None,
+                # True: the signature verifies now; False: ignored (it counts for nothing); None: not checked
+                "verified": r.verified if r else None,
+                "status": "unauthenticated" if r is not None and r.verified is None
+                else "verified" if r is not None and r.verified
+                else "ignored" if r is not None else "other gate",
+                "reason": r.reason if r else None,
+                "key": r.key if r else None,
+            }
+        )
+    doc["approvals"] = {
+        "mode": run.approvals_mode or "unauthenticated",
+        "authenticated": run.approvals_mode == "signed",
+        "request_signed": run.request_signature is not None,
+    }
+    if run.approvals_mode != "signed":
+        doc["approvals"]["warning"] = (
+            "approvals of this run are NOT authenticated: anyone who can run blastwall could approve it"
+        )
     doc["message"] = run.message
     doc["needs_human"] = run.needs_human
     doc["approve_command"] = runner.approve_command(run) if run.state is RunState.WAITING else None
@@ -104,9 +129,8 @@ def _render_outcome(runner: Runner, run: RunRecord) -> None:
         )
         console.print("  to approve:", highlight=False)
         console.print(f"    {runner.approve_command(run)}", highlight=False, markup=False)
-        console.print(
-            f"  to reject:  blastwall reject {run.id} --as YOUR_NAME", highlight=False, markup=False
-        )
+        reject_cmd = re.sub(r" --plan-sha256 \S+", "", runner.approve_command(run).replace(" approve ", " reject ", 1))
+        console.print(f"  to reject:  {reject_cmd}", highlight=False, markup=False)
     elif run.state is RunState.SUCCEEDED:
         _render_report(runner, run)
     elif run.state is RunState.FAILED and run.needs_human:
@@ -195,6 +219,8 @@ def runs_show(
     )
     if run.message:
         console.print(f"message: {run.message}", highlight=False, markup=False)
+    if "warning" in doc["approvals"]:
+        console.print(f"[bold red]warning:[/] {doc['approvals']['warning']}", highlight=False)
     if run.plan is not None:
         console.print(f"plan sha256:{run.plan_sha256}", highlight=False)
         console.print(json.dumps(run.plan, indent=2, sort_keys=True), highlight=False, markup=False)
@@ -212,11 +238,15 @@ def runs_show(
     console.print(t)
     for d in doc["decisions"]:
         console.print(
-            f"{d['at']}  {d['decision']} by {d['by']}  plan sha256:{d['plan_sha256']}"
+            f"{d['at']}  {d['decision']} by {d['by']}  plan sha256:{d['plan_sha256']}  [{d['status']}]"
             + (f"  \u201c{d['comment']}\u201d" if d["comment"] else ""),
             highlight=False,
             markup=False,
         )
+        if d["status"] == "ignored":
+            console.print(
+                f"    IGNORED, unverified decision: {d['reason']}", style="bold red", highlight=False, markup=False
+            )
     if doc["approve_command"]:
         console.print(f"to approve: {doc['approve_command']}", highlight=False, markup=False)
 
@@ -235,51 +265,161 @@ def runs_resume(run_id: str = typer.Argument(..., metavar="RUN"), config: Path =
     raise typer.Exit(exit_code_for(run))
 
 
+_KEY = typer.Option(
+    None,
+    "--key",
+    help="Sign with this SSH key: runs `ssh-keygen -Y sign -f KEY` (a private key file, or the .pub of a "
+    "key in ssh-agent or on a FIDO authenticator). Blastwall never reads the private key.",
+)
+_SIGNATURE = typer.Option(
+    None, "--signature", help="An SSH signature made elsewhere over `blastwall runs statement RUN` (needs --as)."
+)
+_STATEMENT = typer.Option(
+    None,
+    "--statement",
+    help="The statement file that was signed [default: FILE without .sig if it exists, else this run's "
+    "statement]. It must equal this run's statement; a difference is named in the error.",
+)
+
+
+def _signed_decision(
+    runner: Runner, run_id: str, decision: str, by: str | None, key: Path | None, signature: Path | None,
+    statement: Path | None,
+) -> tuple[str, str | None, str | None]:
+    """(principal, signature, statement text) for a decision: signed here with --key, read from
+    --signature, or neither (only accepted in unauthenticated mode)."""
+    if key is not None and signature is not None:
+        raise ConfigError("pass either --key (sign here) or --signature FILE (signed elsewhere), not both")
+    if signature is not None:
+        if not by:
+            raise ConfigError("--signature needs --as PRINCIPAL: the principal that signed")
+        if statement is None and signature.name.endswith(".sig"):
+            # `ssh-keygen -Y sign stmt.txt` writes stmt.txt.sig: when the signed text came along, check it
+            # field by field, so a mismatch names the field (run, plan-sha256, decision, principal…)
+            beside = signature.with_name(signature.name.removesuffix(".sig"))
+            statement = beside if beside.is_file() else None
+        try:
+            sig = signature.read_text(encoding="ascii")
+            text = statement.read_text(encoding="utf-8") if statement is not None else None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"cannot read the signature or statement file: {exc}") from None
+        return by, sig, text
+    if key is not None:
+        principal = by or _principal_of(runner, key)
+        stmt = runner.statement(run_id, decision, principal)
+        return principal, SshKeygen().sign(key, stmt), stmt.text()
+    if not by:
+        raise ConfigError("sign the decision with --key PATH, or pass --signature FILE --as PRINCIPAL")
+    return by, None, None
+
+
+def _principal_of(runner: Runner, key: Path) -> str:
+    signers = runner.gate.policy.allowed_signers
+    pub = key if key.suffix == ".pub" else key.with_name(key.name + ".pub")
+    if signers is None or not pub.exists():
+        raise ConfigError(
+            f"cannot tell which principal {key} is enrolled as", hint="name it with --as PRINCIPAL"
+        )
+    return principal_for_public_key(signers, pub.read_text(encoding="utf-8"))
+
+
+def _decision_exit(run: RunRecord) -> int:
+    """approve/reject: 0 once the decision is recorded (whatever the run then waits for); 1 if the run
+    went on and failed."""
+    return 1 if run.state is RunState.FAILED else 0
+
+
 def approve(
     run_id: str = typer.Argument(..., metavar="RUN"),
-    by: str = typer.Option(..., "--as", help="Your name, recorded with the decision."),
+    by: str = typer.Option(
+        None, "--as", help="Your enrolled principal (with --signature; optional with --key). "
+        "A bare name counts only when [approvals] mode = \"unauthenticated\"."
+    ),
+    key: Path = _KEY,
+    signature: Path = _SIGNATURE,
+    statement: Path = _STATEMENT,
     comment: str = typer.Option(None, "--comment", help="Why (recorded)."),
     plan_sha256: str = typer.Option(
         None, "--plan-sha256", help="The plan hash you reviewed; refused if the run's plan differs."
     ),
     config: Path = _CONFIG,
 ) -> None:
-    """Approve the plan of a waiting run; the run continues when enough approvals are in.
+    """Approve the plan of a waiting run with an SSH signature; the run continues when enough approvals are in.
 
-    The approval is bound to the plan's SHA-256 and expires ([approvals] expire_after_s, default 1 h).
+    The approval signs the run's statement (run, workflow, target, backup, plan SHA-256, gate) with a key
+    enrolled in [approvals] allowed_signers; it is verified now and again whenever the gate is evaluated.
+    Exit 0 when the approval was recorded, 1 if the run then failed, 4 when it was refused.
 
     Examples:
-      blastwall approve run_1a2b3c4d5e6f --as alice --plan-sha256 9f86d08…
-      blastwall approve run_1a2b3c4d5e6f --as alice --comment "checked with the on-call"
+      blastwall approve run_1a2b3c4d5e6f --key ~/.ssh/id_ed25519_sk --plan-sha256 9f86d08…
+      blastwall runs statement run_1a2b3c4d5e6f --as alice@example.com > stmt.txt   # on the runner
+      ssh-keygen -Y sign -n blastwall-approval -f ~/.ssh/id_ed25519_sk stmt.txt     # on the laptop
+      blastwall approve run_1a2b3c4d5e6f --signature stmt.txt.sig --as alice@example.com
     """
     runner = _runner(config)
-    run = runner.approve(run_id, by, comment=comment, plan_sha256=plan_sha256)
+    principal, sig, text = _signed_decision(runner, run_id, "approve", by, key, signature, statement)
+    run = runner.approve(
+        run_id, principal, comment=comment, plan_sha256=plan_sha256, signature=sig, statement=text
+    )
     _render_outcome(runner, run)
-    raise typer.Exit(exit_code_for(run))
+    raise typer.Exit(_decision_exit(run))
 
 
 def reject(
     run_id: str = typer.Argument(..., metavar="RUN"),
-    by: str = typer.Option(..., "--as", help="Your name, recorded with the decision."),
+    by: str = typer.Option(None, "--as", help="Your enrolled principal (see approve)."),
+    key: Path = _KEY,
+    signature: Path = _SIGNATURE,
+    statement: Path = _STATEMENT,
     comment: str = typer.Option(None, "--comment", help="Why (recorded)."),
     config: Path = _CONFIG,
 ) -> None:
-    """Reject the plan of a waiting run. Nothing is changed; the run ends as rejected (exit 4).
+    """Reject the plan of a waiting run with an SSH signature. Nothing is changed; the run ends as rejected.
+
+    Exit 0 when the rejection was recorded (later `runs resume` of the run exits 4), 4 when it was refused.
 
     Examples:
-      blastwall reject run_1a2b3c4d5e6f --as alice --comment "wrong target"
+      blastwall reject run_1a2b3c4d5e6f --key ~/.ssh/id_ed25519 --comment "wrong target"
+      blastwall reject run_1a2b3c4d5e6f --signature reject.txt.sig --as bob@example.com
     """
     runner = _runner(config)
-    run = runner.reject(run_id, by, comment=comment)
+    principal, sig, text = _signed_decision(runner, run_id, "reject", by, key, signature, statement)
+    run = runner.reject(run_id, principal, comment=comment, signature=sig, statement=text)
     _render_outcome(runner, run)
-    raise typer.Exit(exit_code_for(run))
+    raise typer.Exit(_decision_exit(run))
+
+
+@runs_app.command("statement")
+def runs_statement(
+    run_id: str = typer.Argument(..., metavar="RUN"),
+    by: str = typer.Option(..., "--as", help="The principal that will sign (as enrolled in allowed_signers)."),
+    decision: str = typer.Option("approve", "--decision", help="approve or reject."),
+    config: Path = _CONFIG,
+) -> None:
+    """Print, byte-exact, the statement to sign for a decision on a waiting run.
+
+    Sign it anywhere with plain OpenSSH (namespace blastwall-approval) and bring back only the .sig file.
+
+    Examples:
+      blastwall runs statement run_1a2b3c4d5e6f --as alice@example.com > stmt.txt
+      ssh-keygen -Y sign -n blastwall-approval -f ~/.ssh/id_ed25519_sk stmt.txt
+      blastwall approve run_1a2b3c4d5e6f --signature stmt.txt.sig --as alice@example.com
+    """
+    if decision not in ("approve", "reject"):
+        raise ConfigError(f"--decision must be approve or reject, not {decision!r}")
+    stmt: Statement = _runner(config).statement(run_id, decision, by)
+    sys.stdout.write(stmt.text())
+    sys.stdout.flush()
 
 
 def restore(
     backup_id: str = typer.Argument(..., metavar="BACKUP_ID"),
     target: str = typer.Option(..., "--target", help="A configured [[targets]] name."),
     requested_by: str = typer.Option(
-        None, "--as", help="Who asks for the restore [default: your login name]."
+        None, "--as", help="Who asks for the restore [default: your login name, or the --key's principal]."
+    ),
+    key: Path = typer.Option(
+        None, "--key", help="Sign the request with this SSH key (required by the two-person rule in signed mode)."
     ),
     config: Path = _CONFIG,
 ) -> None:
@@ -297,14 +437,21 @@ def restore(
     Examples:
       blastwall restore app-20261201T020000Z-1a2b3c --target app-staging
       blastwall restore 9b2f6c1e-0d4a-4c55-8a8e-3f1d2c3b4a5f --target shop-pg-volume
-      blastwall approve run_1a2b3c4d5e6f --as bob --plan-sha256 9f86d08…
+      blastwall restore app-20261201T020000Z-1a2b3c --target app-staging --key ~/.ssh/id_ed25519_sk
+      blastwall approve run_1a2b3c4d5e6f --key ~/.ssh/id_ed25519 --plan-sha256 9f86d08…
     """
     cfg = load_config(config, required=config is not None)
     workflow = workflow_for_target(cfg, target)  # a clear error before anything runs
     runner = open_runner(cfg, config_path=str(config) if config else None)
-    run = runner.start(
-        workflow, {"backup_id": backup_id, "target": target}, requested_by or getpass.getuser()
-    )
+    policy = runner.gate.policy
+    if policy.signed and policy.two_person and key is None:
+        raise ConfigError(
+            "the two-person rule needs a signed request: the requester must be an enrolled principal",
+            hint=f"blastwall restore {backup_id} --target {target} --key ~/.ssh/id_ed25519",
+        )
+    who = requested_by or (_principal_of(runner, key) if key is not None else getpass.getuser())
+    signer = (lambda stmt: SshKeygen().sign(key, stmt)) if key is not None else None
+    run = runner.start(workflow, {"backup_id": backup_id, "target": target}, who, sign_request=signer)
     _render_outcome(runner, run)
     raise typer.Exit(exit_code_for(run))
 

@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     from .gate import (
         ApprovalPolicy,
         ApprovalRefused,
+        DecisionReview,
         Gate,
         GateOutcome,
         GateVerdict,
@@ -37,12 +38,13 @@ if TYPE_CHECKING:
     )
     from .notify import Notifier, NullNotifier, RecordingNotifier, WebhookNotifier
     from .plan import canonical_json, plan_sha256
-    from .runner import CrashHook, Runner, WorkflowFactory, utcnow
+    from .runner import Runner, StepHooks, WorkflowFactory, utcnow
     from .store import DecisionRecord, RunRecord, RunStore, StepRecord
 
 _EXPORTS = {
     "ApprovalPolicy": "gate",
     "ApprovalRefused": "gate",
+    "DecisionReview": "gate",
     "Gate": "gate",
     "GateOutcome": "gate",
     "GateVerdict": "gate",
@@ -68,7 +70,7 @@ _EXPORTS = {
     "WebhookNotifier": "notify",
     "canonical_json": "plan",
     "plan_sha256": "plan",
-    "CrashHook": "runner",
+    "StepHooks": "runner",
     "Runner": "runner",
     "WorkflowFactory": "runner",
     "utcnow": "runner",
@@ -83,8 +85,8 @@ __all__ = [
     "ApprovalPolicy",
     "ApprovalRefused",
     "Check",
-    "CrashHook",
     "DecisionRecord",
+    "DecisionReview",
     "END",
     "Gate",
     "GateOutcome",
@@ -102,6 +104,7 @@ __all__ = [
     "Step",
     "StepContext",
     "StepError",
+    "StepHooks",
     "StepKind",
     "StepPreconditionFailed",
     "StepRecord",

@@ -80,7 +80,8 @@ TRANSITIONS: Mapping[RunState, frozenset[RunState]] = MappingProxyType(
         RunState.WAITING: frozenset(
             {RunState.WAITING, RunState.APPROVED, RunState.REJECTED, RunState.EXPIRED, RunState.FAILED}
         ),
-        RunState.APPROVED: frozenset({RunState.RUNNING, RunState.FAILED, RunState.EXPIRED}),
+        # WAITING: an approval stopped verifying (key revoked) before the action it guards started
+        RunState.APPROVED: frozenset({RunState.RUNNING, RunState.WAITING, RunState.FAILED, RunState.EXPIRED}),
         RunState.REJECTED: frozenset(),
         RunState.EXPIRED: frozenset(),
         RunState.SUCCEEDED: frozenset(),

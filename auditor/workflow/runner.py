@@ -19,15 +19,15 @@ from __future__ import annotations
 import json
 import logging
 import os
-import signal
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 from ..errors import BlastwallError, StateError
 from ..redact import Redactor
 from ..secrets import Secret
-from .gate import ApprovalRefused, Gate, GateOutcome
+from .approvals import Statement, decision_statement
+from .gate import ApprovalRefused, DecisionReview, Gate, GateOutcome, GateVerdict
 from .model import (
     END,
     Action,
@@ -45,41 +45,28 @@ from .notify import Notifier, NullNotifier
 from .plan import plan_sha256
 from .store import RunRecord, RunStore, new_run_id
 
-__all__ = ["CRASH_AFTER_ENV", "CRASH_IN_ENV", "CrashHook", "Runner", "WorkflowFactory", "utcnow"]
+__all__ = ["RequestSigner", "Runner", "StepHooks", "WorkflowFactory", "utcnow"]
 
 log = logging.getLogger("blastwall.workflow")
 
 WorkflowFactory = Callable[[Mapping[str, Any]], Workflow]
-CRASH_AFTER_ENV = "BLASTWALL_TEST_CRASH_AFTER_STEP"
-CRASH_IN_ENV = "BLASTWALL_TEST_CRASH_IN_STEP"
+# Signs a run's request statement; returns the SSH signature (armoured). Runs ssh-keygen, never sees a key.
+RequestSigner = Callable[[Statement], str]
 
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-class CrashHook:
-    """Test hook: SIGKILL this process at a step boundary, or inside a step after its work is done
-    but before its completion is recorded. Configured only through the two test env variables."""
-
-    def __init__(self, after: str | None = None, inside: str | None = None) -> None:
-        self.after, self.inside = after or None, inside or None
-
-    @classmethod
-    def from_env(cls, environ: Mapping[str, str]) -> CrashHook:
-        return cls(environ.get(CRASH_AFTER_ENV), environ.get(CRASH_IN_ENV))
-
-    def _die(self, where: str) -> None:
-        log.warning("test crash hook: killing this process %s", where)
-        os.kill(os.getpid(), signal.SIGKILL)
+class StepHooks:
+    """A seam at step boundaries; the production runner's hooks do nothing. Tests install their own
+    (on the runner object) to kill the process at a chosen point; nothing here reads the environment."""
 
     def after_step(self, name: str) -> None:
-        if self.after == name:
-            self._die(f"after step {name}")
+        """Called after step `name` was recorded as finished."""
 
     def inside_step(self, name: str) -> None:
-        if self.inside == name:
-            self._die(f"inside step {name}")
+        """Called after step `name` did its work, before its completion is recorded."""
 
 
 class _SecretsUnavailable(Exception):
@@ -104,7 +91,7 @@ class Runner:
         clock: Callable[[], datetime] = utcnow,
         notifier: Notifier | None = None,
         environ: Mapping[str, str] | None = None,
-        crash: CrashHook | None = None,
+        hooks: StepHooks | None = None,
         approve_command: Callable[[RunRecord], str] | None = None,
     ) -> None:
         self.store = store
@@ -113,17 +100,27 @@ class Runner:
         self.clock = clock
         self.notifier = notifier or NullNotifier()
         self.environ = os.environ if environ is None else environ
-        self.crash = crash or CrashHook()
+        self.hooks = hooks or StepHooks()
         self._approve_command = approve_command or (
-            lambda r: f"blastwall approve {r.id} --as NAME --plan-sha256 {r.plan_sha256}"
+            lambda r: f"blastwall approve {r.id} --key ~/.ssh/id_ed25519 --plan-sha256 {r.plan_sha256}"
         )
 
     # -- public API --------------------------------------------------------------------
     def approve_command(self, run: RunRecord) -> str:
         return self._approve_command(run)
 
-    def start(self, workflow: str, params: Mapping[str, Any], requested_by: str) -> RunRecord:
+    def start(
+        self,
+        workflow: str,
+        params: Mapping[str, Any],
+        requested_by: str,
+        *,
+        sign_request: RequestSigner | None = None,
+    ) -> RunRecord:
+        """Create a run and advance it. `sign_request`: the requester signs the request statement
+        (run, workflow, target, backup, principal `requested_by`); it must verify like a decision."""
         wf = self._build(workflow, params)
+        self.gate.preflight()
         run = self.store.create_run(
             run_id=new_run_id(),
             workflow=workflow,
@@ -131,9 +128,67 @@ class Runner:
             requested_by=requested_by,
             steps=[(s.name, s.kind.value) for s in wf.steps],
             now=self.clock(),
+            approvals_mode=self.gate.policy.mode,
         )
+        if not self.gate.policy.signed:
+            log.warning(
+                "run %s: approvals are NOT authenticated ([approvals] mode = \"unauthenticated\"): "
+                "anyone who can run blastwall can approve it",
+                run.id,
+            )
+        if sign_request is not None:
+            try:
+                stmt = decision_statement(run, "request", requested_by)
+                sig = sign_request(stmt)
+                chk = self.gate.check_signed(run, "request", requested_by, stmt.text(), sig, self.clock())
+                if not chk.ok:
+                    raise ApprovalRefused(f"run {run.id}: the request signature does not verify: {chk.reason}")
+            except BlastwallError as exc:
+                self._set(run, RunState.FAILED, f"the request could not be signed: {exc.message}")
+                raise
+            self.store.set_request(run.id, statement=stmt.text(), signature=sig, now=self.clock())
         log.info("run %s: %s started by %s", run.id, workflow, requested_by)
         return self.advance(run.id)
+
+    def statement(self, run_id: str, decision: str, principal: str) -> Statement:
+        """The exact statement `principal` signs to `decision` (approve/reject) run `run_id` now."""
+        run = self._must_wait(run_id)
+        return decision_statement(run, decision, principal)
+
+    def review(self, run_id: str) -> list[DecisionReview]:
+        """Every decision at the run's gate, checked now; unverifiable ones are alerted on (once)."""
+        run = self.store.run(run_id)
+        if not run.gate_step:
+            return []
+        reviews = self.gate.review(run, run.gate_step, self.store.decisions(run_id), self.clock())
+        self._alert([r for r in reviews if r.suspicious], run)
+        return reviews
+
+    def _decide(self, run: RunRecord, gate_step: str) -> GateVerdict:
+        verdict = self.gate.decide(run, gate_step, self.store.decisions(run.id), self.clock())
+        self._alert([r for r in verdict.ignored if r.suspicious], run)
+        return verdict
+
+    def _alert(self, suspicious: Sequence[DecisionReview], run: RunRecord) -> None:
+        """A decision row that does not verify is evidence that someone wrote to the state database or
+        forged a decision: record it once per row and reason, and send the webhook."""
+        if not suspicious:
+            return
+        seen = {e.message for e in self.store.events(run.id) if e.kind == "unverified_decision"}
+        for r in suspicious:
+            d = r.decision
+            msg = f"decision #{d.id} ({d.decision} by {d.by}) ignored: {r.reason}"
+            if msg in seen:
+                continue
+            self.store.event(run.id, "unverified_decision", msg, self.clock())
+            log.error("run %s: %s", run.id, msg)
+            self.notifier.notify(
+                "unverified_decision",
+                f"Blastwall run {run.id} ({run.workflow}): an unverifiable {d.decision} decision by {d.by} "
+                f"was found and ignored ({r.reason}). Someone may have written to the state database.",
+                {"run": run.id, "workflow": run.workflow, "decision": d.decision, "by": d.by,
+                 "decision_id": str(d.id), "reason": r.reason},
+            )
 
     def advance(self, run_id: str) -> RunRecord:
         """Run (or resume) `run_id` until it waits for approval or ends."""
@@ -147,9 +202,19 @@ class Runner:
             self.store.release(run_id)
 
     def approve(
-        self, run_id: str, by: str, *, comment: str | None = None, plan_sha256: str | None = None
+        self,
+        run_id: str,
+        by: str,
+        *,
+        comment: str | None = None,
+        plan_sha256: str | None = None,
+        signature: str | None = None,
+        statement: str | None = None,
     ) -> RunRecord:
-        """Record an approval of the run's current plan, then continue the run if the gate opens."""
+        """Record an approval of the run's current plan, then continue the run if the gate opens.
+
+        In signed mode `signature` is required: an SSH signature by `by` over `statement` (default: the
+        run's approve statement for `by`); it is verified before anything is recorded."""
         self._must_wait(run_id)
         self.store.acquire(run_id, self.clock())
         try:
@@ -169,7 +234,7 @@ class Runner:
                     hint=f"review it with: blastwall runs show {run_id}",
                 )
             decisions = self.store.decisions(run_id)
-            verdict = self.gate.decide(run, run.gate_step, decisions, now)
+            verdict = self._decide(run, run.gate_step)
             if verdict.outcome is GateOutcome.EXPIRED:
                 self._end_at_gate(run, run.gate_step, RunState.EXPIRED, verdict.reason)
                 raise ApprovalRefused(
@@ -177,6 +242,7 @@ class Runner:
                     hint="start the workflow again to get a fresh plan",
                 )
             try:
+                text = self._signed(run, "approve", by, signature, statement, now)
                 self.gate.check_approval(run, by, now, decisions)
             except ApprovalRefused as exc:
                 self.store.event(run_id, "refused", f"approval by {by} refused: {exc.message}", now)
@@ -189,13 +255,23 @@ class Runner:
                 at=now,
                 plan_sha256=run.plan_sha256,
                 comment=comment,
+                statement=text,
+                signature=signature if text is not None else None,
             )
             log.info("run %s: approved by %s (plan sha256:%s)", run_id, by, run.plan_sha256)
             return self._advance(run_id)
         finally:
             self.store.release(run_id)
 
-    def reject(self, run_id: str, by: str, *, comment: str | None = None) -> RunRecord:
+    def reject(
+        self,
+        run_id: str,
+        by: str,
+        *,
+        comment: str | None = None,
+        signature: str | None = None,
+        statement: str | None = None,
+    ) -> RunRecord:
         self._must_wait(run_id)
         self.store.acquire(run_id, self.clock())
         try:
@@ -204,6 +280,11 @@ class Runner:
             if not by.strip():
                 raise ApprovalRefused("a rejection needs a name", hint="pass --as NAME")
             now = self.clock()
+            try:
+                text = self._signed(run, "reject", by, signature, statement, now)
+            except ApprovalRefused as exc:
+                self.store.event(run_id, "refused", f"rejection by {by} refused: {exc.message}", now)
+                raise
             self.store.add_decision(
                 run_id=run_id,
                 step=run.gate_step,
@@ -212,12 +293,61 @@ class Runner:
                 at=now,
                 plan_sha256=run.plan_sha256,
                 comment=comment,
+                statement=text,
+                signature=signature if text is not None else None,
             )
             return self._end_at_gate(run, run.gate_step, RunState.REJECTED, f"rejected by {by}")
         finally:
             self.store.release(run_id)
 
     # -- internals ---------------------------------------------------------------------
+    def _signed(
+        self, run: RunRecord, decision: str, by: str, signature: str | None, statement: str | None,
+        now: datetime,
+    ) -> str | None:
+        """Verify a signed decision before it is recorded; returns the statement text to store
+        (None in unauthenticated mode). Raises `ApprovalRefused` with the reason it does not verify."""
+        if not self.gate.policy.signed:
+            if signature is not None:
+                log.warning("run %s: approvals are unauthenticated; the signature is not checked", run.id)
+            return None
+        if signature is None:
+            raise ApprovalRefused(
+                f"run {run.id}: a {decision} must be signed ([approvals] mode is \"signed\"); "
+                f"a name alone ({by}) proves nothing",
+                hint=f"sign it: blastwall {decision} {run.id} --key ~/.ssh/id_ed25519, or sign "
+                f"`blastwall runs statement {run.id} --decision {decision} --as {by}` elsewhere and pass "
+                "--signature FILE --as PRINCIPAL",
+            )
+        text = statement if statement is not None else decision_statement(run, decision, by).text()
+        chk = self.gate.check_signed(run, decision, by, text, signature, now)
+        if not chk.ok:
+            raise ApprovalRefused(
+                f"run {run.id}: the {decision} signature by {by} was refused: {chk.reason}"
+                + self._explain(run, decision, by, text, signature),
+                hint=f"sign exactly: blastwall runs statement {run.id} --decision {decision} --as {by}",
+            )
+        return text
+
+    def _explain(self, run: RunRecord, decision: str, by: str, text: str, signature: str) -> str:
+        """When a signature does not match the statement, say which statement it does match, if any:
+        this run's other decision, or the same decision on another run (the usual mistakes/attacks)."""
+        if text != decision_statement(run, decision, by).text():
+            return ""
+        other = "reject" if decision == "approve" else "approve"
+        candidates: list[tuple[Statement, str]] = [
+            (decision_statement(run, other, by), f"it signs a {other} of this run, presented as a {decision}")
+        ]
+        for r in self.store.runs(limit=50):
+            if r.id != run.id and r.plan_sha256:
+                candidates.append(
+                    (decision_statement(r, decision, by), f"it signs run {r.id}'s statement, not run {run.id}'s")
+                )
+        for stmt, why in candidates:
+            if self.gate.signature_matches(stmt, signature):
+                return f" ({why})"
+        return ""
+
     def _must_wait(self, run_id: str) -> RunRecord:
         run = self.store.run(run_id)
         if run.state is not RunState.WAITING:
@@ -325,7 +455,7 @@ class Runner:
                 if not go:
                     return run
                 outputs[step.name] = self.store.steps(run_id)[i].output
-                self.crash.after_step(step.name)
+                self.hooks.after_step(step.name)
                 continue
             if rec.state is StepState.STARTED and not step.idempotent:
                 return self._fail(
@@ -350,7 +480,7 @@ class Runner:
             outputs[step.name] = out
             if isinstance(step, Route):
                 skip_before = self._route_target(wf, out)
-            self.crash.after_step(step.name)
+            self.hooks.after_step(step.name)
         return self._set(run, RunState.SUCCEEDED, "all steps finished")
 
     @staticmethod
@@ -433,7 +563,7 @@ class Runner:
                 )
             out = {"route": label, "next": step.routes[label]}
             text = json.dumps(out, sort_keys=True)
-        self.crash.inside_step(step.name)
+        self.hooks.inside_step(step.name)
         self.store.finish_step(run.id, step.name, self.clock(), text)
         log.info("run %s: step %s finished", run.id, step.name)
         return out
@@ -472,7 +602,7 @@ class Runner:
                     plan_sha256=digest,
                     comment=comment,
                 )
-        verdict = self.gate.decide(run, step.name, self.store.decisions(run.id), self.clock())
+        verdict = self._decide(run, step.name)
         if verdict.outcome is GateOutcome.APPROVED:
             self.store.finish_step(
                 run.id,
@@ -519,9 +649,20 @@ class Runner:
             return self._fail(
                 run, step.name, "the recorded plan does not match its hash; not running it", needs_human=True
             ), False
-        verdict = self.gate.decide(run, gate.name, self.store.decisions(run.id), self.clock())
+        verdict = self._decide(run, gate.name)
         if verdict.outcome is GateOutcome.APPROVED:
             return run, True
+        if verdict.outcome is GateOutcome.WAITING:
+            # e.g. an approver's key was removed from allowed_signers: back to the gate, nothing ran
+            self.store.wait_step(run.id, gate.name, self.clock())
+            run = self._set(
+                run,
+                RunState.WAITING,
+                f"approval no longer valid when {step.name} was about to start ({verdict.reason}); "
+                "waiting for approval again",
+            )
+            log.warning("run %s waits again: %s", run.id, verdict.reason)
+            return run, False
         state = RunState.REJECTED if verdict.outcome is GateOutcome.REJECTED else RunState.EXPIRED
         reason = f"approval no longer valid when {step.name} was about to start ({verdict.reason})"
         run = self._set(run, state, f"{reason}; {step.name} did not run")

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import shlex
+from pathlib import Path
 from collections.abc import Callable, Mapping
 from datetime import datetime
 
@@ -14,19 +15,25 @@ from ..config import Config
 from ..state import StateDB
 from .gate import ApprovalPolicy, HumanGate
 from .notify import Notifier, NullNotifier, WebhookNotifier
-from .runner import CrashHook, Runner, WorkflowFactory, utcnow
+from .runner import Runner, WorkflowFactory, utcnow
 from .store import RunRecord, RunStore
 
 __all__ = ["approve_command", "open_runner"]
 
 
-def approve_command(run: RunRecord, config_path: str | None = None) -> str:
-    cmd = ["blastwall", "approve", run.id, "--as", "YOUR_NAME"]
+def approve_command(run: RunRecord, config_path: str | None = None, *, signed: bool = True) -> str:
+    cmd = ["blastwall", "approve", run.id] + (["--key", "~/.ssh/id_ed25519"] if signed else ["--as", "YOUR_NAME"])
     if run.plan_sha256:
         cmd += ["--plan-sha256", run.plan_sha256]
     if config_path:
         cmd += ["--config", config_path]
     return shlex.join(cmd)
+
+
+def _config_dir(config: Config, config_path: str | None) -> Path | None:
+    """A relative `allowed_signers` path is relative to the configuration file's directory."""
+    where = config.path or config_path
+    return Path(where).resolve().parent if where else None
 
 
 def open_runner(
@@ -52,10 +59,9 @@ def open_runner(
     return Runner(
         RunStore(db),
         workflows,
-        HumanGate(ApprovalPolicy.from_config(config.approvals)),
+        HumanGate(ApprovalPolicy.from_config(config.approvals, base_dir=_config_dir(config, config_path))),
         clock=clock,
         notifier=notifier,
         environ=environ,
-        crash=CrashHook.from_env(os.environ),
-        approve_command=lambda r: approve_command(r, config_path),
+        approve_command=lambda r: approve_command(r, config_path, signed=config.approvals.mode == "signed"),
     )

@@ -56,6 +56,11 @@ runs_table = Table(
     Column("needs_human", Boolean, nullable=False, default=False),
     Column("lease_owner", String(200), nullable=True),
     Column("lease_until", DateTime(timezone=True), nullable=True),
+    # How decisions on this run are authenticated: "signed" or "unauthenticated" (said in every record).
+    Column("approvals_mode", String(16), nullable=True),
+    # The requester's signed request (two-person rule): the statement text and its SSH signature.
+    Column("request_statement", Text, nullable=True),
+    Column("request_signature", Text, nullable=True),
 )
 
 steps_table = Table(
@@ -84,6 +89,9 @@ decisions_table = Table(
     Column("at", DateTime(timezone=True), nullable=False),
     Column("plan_sha256", String(64), nullable=False),
     Column("comment", Text, nullable=True),
+    # The statement the decision signs and its SSH signature (armoured SSHSIG); NULL when unsigned.
+    Column("statement", Text, nullable=True),
+    Column("signature", Text, nullable=True),
 )
 
 events_table = Table(
@@ -133,6 +141,9 @@ class RunRecord:
     gate_opened_at: datetime | None
     message: str | None
     needs_human: bool
+    approvals_mode: str | None = None
+    request_statement: str | None = None
+    request_signature: str | None = None
 
     @property
     def terminal(self) -> bool:
@@ -162,6 +173,9 @@ class DecisionRecord:
     at: datetime
     plan_sha256: str
     comment: str | None
+    id: int = 0
+    statement: str | None = None
+    signature: str | None = None
 
 
 @dataclass(frozen=True)
@@ -186,6 +200,9 @@ def _run(row: Any) -> RunRecord:
         gate_opened_at=_utc(row.gate_opened_at),
         message=row.message,
         needs_human=bool(row.needs_human),
+        approvals_mode=row.approvals_mode,
+        request_statement=row.request_statement,
+        request_signature=row.request_signature,
     )
 
 
@@ -243,6 +260,7 @@ class RunStore:
         requested_by: str,
         steps: list[tuple[str, str]],
         now: datetime,
+        approvals_mode: str | None = None,
     ) -> RunRecord:
         with self._tx() as c:
             c.execute(
@@ -255,6 +273,7 @@ class RunStore:
                     created_at=now,
                     updated_at=now,
                     needs_human=False,
+                    approvals_mode=approvals_mode,
                 )
             )
             for seq, (name, kind) in enumerate(steps):
@@ -339,6 +358,19 @@ class RunStore:
                     at=now,
                     kind="plan",
                     message=f"plan sha256:{plan_sha256} presented at {gate_step}",
+                )
+            )
+
+    def set_request(self, run_id: str, *, statement: str, signature: str, now: datetime) -> None:
+        with self._tx() as c:
+            c.execute(
+                update(runs_table)
+                .where(runs_table.c.id == run_id)
+                .values(request_statement=statement, request_signature=signature, updated_at=now)
+            )
+            c.execute(
+                insert(events_table).values(
+                    run_id=run_id, at=now, kind="request", message="the request was signed by its requester"
                 )
             )
 
@@ -454,6 +486,8 @@ class RunStore:
         at: datetime,
         plan_sha256: str,
         comment: str | None,
+        statement: str | None = None,
+        signature: str | None = None,
     ) -> None:
         with self._tx() as c:
             c.execute(
@@ -465,6 +499,8 @@ class RunStore:
                     at=at,
                     plan_sha256=plan_sha256,
                     comment=comment,
+                    statement=statement,
+                    signature=signature,
                 )
             )
             c.execute(
@@ -492,6 +528,9 @@ class RunStore:
                 at=_utc_req(r.at),
                 plan_sha256=r.plan_sha256,
                 comment=r.comment,
+                id=r.id,
+                statement=r.statement,
+                signature=r.signature,
             )
             for r in rows
         ]

@@ -40,7 +40,7 @@ def restore_env_factory(pg_server, tmp_path, canaries):  # type: ignore[no-untyp
 
     made = []
 
-    def make(approvals: str = "", read_only_role: bool = False):  # type: ignore[no-untyped-def]
+    def make(approvals: str = 'mode = "unauthenticated"', read_only_role: bool = False):  # type: ignore[no-untyped-def]
         e = make_env(
             pg_server,
             tmp_path,

@@ -17,7 +17,6 @@ from auditor.workflow import (
     Action,
     ApprovalGate,
     Check,
-    CrashHook,
     Gate,
     Notifier,
     Read,
@@ -25,6 +24,7 @@ from auditor.workflow import (
     Runner,
     RunStore,
     StepContext,
+    StepHooks,
     Workflow,
     utcnow,
 )
@@ -99,12 +99,12 @@ def make_runner(
     clock: Callable[[], datetime] = utcnow,
     notifier: Notifier | None = None,
     environ: Mapping[str, str] | None = None,
-    crash: CrashHook | None = None,
+    crash: StepHooks | None = None,
     state_url: str | None = None,
 ) -> Runner:
     store = RunStore(StateDB(state_url))
     return Runner(
-        store, {"demo": demo_workflow}, gate, clock=clock, notifier=notifier, environ=environ, crash=crash
+        store, {"demo": demo_workflow}, gate, clock=clock, notifier=notifier, environ=environ, hooks=crash
     )
 
 

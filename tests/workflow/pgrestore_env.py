@@ -95,10 +95,19 @@ class RestoreEnv:
             return content_checksum(c)
 
     def cli(
-        self, *args: str, extra_env: dict[str, str] | None = None, timeout: float = 120
+        self,
+        *args: str,
+        extra_env: dict[str, str] | None = None,
+        timeout: float = 120,
+        crash: dict[str, str] | None = None,
     ) -> subprocess.CompletedProcess[str]:
+        """The CLI in a subprocess; `crash` ({"after"|"inside": STEP}) kills it there (tests' seam)."""
+        from .crashprog import crash_args
+
+        prog = ["-m", "tests.workflow.crashprog", *crash_args(**crash), "cli"] if crash else [
+            "-c", "from auditor.cli import main; main()"]
         p = subprocess.run(
-            [sys.executable, "-c", "from auditor.cli import main; main()", "-v", *args],
+            [sys.executable, *prog, "-v", *args],
             cwd=self.tmp,
             env={**self.env, **(extra_env or {})},
             capture_output=True,
@@ -130,7 +139,7 @@ def make_env(
     tmp: Path,
     target_password: str,
     *,
-    approvals: str = "",
+    approvals: str = 'mode = "unauthenticated"',
     read_password: str | None = None,
 ) -> RestoreEnv:
     """`read_password`: also configure `read_url` with a read-only role (pg_read_all_data)."""

@@ -25,7 +25,7 @@ def schema(name: str) -> dict[str, object]:
 def runs(tmp_path: Path, clock) -> dict[str, str]:  # type: ignore[no-untyped-def]
     env = {"DEMO_TOKEN": "tok-1234567890"}
     log = str(tmp_path / "fx.log")
-    human = make_runner(HumanGate(ApprovalPolicy()), clock=clock, environ=env)
+    human = make_runner(HumanGate(ApprovalPolicy(mode="unauthenticated")), clock=clock, environ=env)
     waiting = human.start("demo", {"log": log}, "alice")
     rejected = human.start("demo", {"log": log}, "alice")
     human.reject(rejected.id, "bob", comment="no")
@@ -60,7 +60,8 @@ def test_runs_show_json_matches_schema(runs, which) -> None:  # type: ignore[no-
     jsonschema.validate(doc, schema("runs-show.json"))
     assert [s["name"] for s in doc["steps"]][:3] == ["inventory", "sanity", "choose"]
     if which == "waiting":
-        assert doc["approve_command"].startswith(f"blastwall approve {runs['waiting']} --as ")
+        assert doc["approve_command"].startswith(f"blastwall approve {runs['waiting']} --key ")
+        assert doc["approvals"]["mode"] == "unauthenticated" and "NOT authenticated" in doc["approvals"]["warning"]
         assert doc["plan"]["action"] == "apply" and doc["decisions"] == []
     if which == "rejected":
         assert doc["decisions"][0]["decision"] == "reject" and doc["decisions"][0]["comment"] == "no"
@@ -80,14 +81,18 @@ def test_human_output_and_unknown_run(runs) -> None:  # type: ignore[no-untyped-
         invoke("runs", "show", "run_000000000000")
 
 
-def test_resume_of_waiting_run_exits_4_and_reject_exits_4(runs) -> None:  # type: ignore[no-untyped-def]
+def test_resume_of_waiting_run_exits_4_and_an_unsigned_reject_is_refused(runs) -> None:  # type: ignore[no-untyped-def]
     # `runs resume` of a demo run needs the demo workflow, which the CLI does not know: it must say so.
     from auditor.errors import StateError
 
     with pytest.raises(StateError, match="unknown workflow"):
         invoke("runs", "resume", runs["waiting"])
-    code, out = invoke("reject", runs["waiting"], "--as", "dave")
-    assert code == 4 and "rejected" in out
+    from auditor.workflow import ApprovalRefused
+
+    with pytest.raises(ApprovalRefused, match="must be signed"):  # the default mode is signed
+        invoke("reject", runs["waiting"], "--as", "dave")
+    code, out = invoke("runs", "show", runs["waiting"], "--json")
+    assert json.loads(out)["state"] == "waiting_approval" and json.loads(out)["decisions"] == []
 
 
 def test_help_has_examples() -> None:

@@ -1,5 +1,5 @@
 """kill -9 at every step boundary (and inside steps), then resume: the run completes and no step
-runs twice. The workflow runs in a subprocess that SIGKILLs itself through the test hook."""
+runs twice. The workflow runs in a subprocess that SIGKILLs itself through a `StepHooks` installed by crashprog."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ import pytest
 from auditor.state import StateDB
 from auditor.workflow import ApprovalPolicy, HumanGate, RunState, RunStore
 
+from .crashprog import crash_args
 from .flows import make_runner, side_effects
 
 REPO = Path(__file__).resolve().parents[2]
@@ -20,9 +21,9 @@ ONCE = ["inventory", "sanity", "choose", "approval", "apply", "publish", "report
 
 
 def prog(*args: str, crash: dict[str, str] | None = None) -> tuple[int, list[str]]:
-    env = {**os.environ, "PYTHONPATH": str(REPO), "DEMO_TOKEN": "demo-token-value-123", **(crash or {})}
+    env = {**os.environ, "PYTHONPATH": str(REPO), "DEMO_TOKEN": "demo-token-value-123"}
     p = subprocess.run(
-        [sys.executable, "-m", "tests.workflow.crashprog", *args],
+        [sys.executable, "-m", "tests.workflow.crashprog", *crash_args(**(crash or {})), *args],
         cwd=REPO,
         env=env,
         capture_output=True,
@@ -37,7 +38,7 @@ def prog(*args: str, crash: dict[str, str] | None = None) -> tuple[int, list[str
 
 def drive(log: Path, crash: dict[str, str], crash_in_approve: bool) -> tuple[str, bool]:
     """The call meant to crash runs in a subprocess; then `resume` in a subprocess; the rest in-process."""
-    here = make_runner(HumanGate(ApprovalPolicy()), environ={"DEMO_TOKEN": "demo-token-value-123"})
+    here = make_runner(HumanGate(ApprovalPolicy(mode="unauthenticated")), environ={"DEMO_TOKEN": "demo-token-value-123"})
     if crash_in_approve:
         run_id = here.start("demo", {"log": str(log)}, "alice").id
         rc, out = prog("approve", run_id, "bob", crash=crash)
@@ -60,7 +61,7 @@ BEFORE_GATE = {"inventory", "sanity", "choose"}
 def test_kill_after_every_step_then_resume(tmp_path: Path, step: str) -> None:
     log = tmp_path / "effects.log"
     state, crashed = drive(
-        log, {"BLASTWALL_TEST_CRASH_AFTER_STEP": step}, crash_in_approve=step not in BEFORE_GATE
+        log, {"after": step}, crash_in_approve=step not in BEFORE_GATE
     )
     assert crashed, "the crash hook did not fire"
     assert state == "succeeded"
@@ -74,7 +75,7 @@ def test_kill_after_every_step_then_resume(tmp_path: Path, step: str) -> None:
 @pytest.mark.slow
 def test_kill_inside_a_read_reruns_the_read(tmp_path: Path) -> None:
     log = tmp_path / "effects.log"
-    state, crashed = drive(log, {"BLASTWALL_TEST_CRASH_IN_STEP": "inventory"}, crash_in_approve=False)
+    state, crashed = drive(log, {"inside": "inventory"}, crash_in_approve=False)
     assert crashed and state == "succeeded"
     assert side_effects(log).count("inventory") == 2  # idempotent read: ran again, recorded twice
     assert side_effects(log).count("apply") == 1
@@ -83,7 +84,7 @@ def test_kill_inside_a_read_reruns_the_read(tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_kill_inside_an_action_needs_a_human_and_never_reruns(tmp_path: Path) -> None:
     log = tmp_path / "effects.log"
-    state, crashed = drive(log, {"BLASTWALL_TEST_CRASH_IN_STEP": "apply"}, crash_in_approve=True)
+    state, crashed = drive(log, {"inside": "apply"}, crash_in_approve=True)
     assert crashed and state == "failed"
     store = RunStore(StateDB())
     run = store.runs()[0]
@@ -99,6 +100,6 @@ def test_kill_inside_an_action_needs_a_human_and_never_reruns(tmp_path: Path) ->
 @pytest.mark.slow
 def test_kill_inside_an_idempotent_action_reruns_it(tmp_path: Path) -> None:
     log = tmp_path / "effects.log"
-    state, crashed = drive(log, {"BLASTWALL_TEST_CRASH_IN_STEP": "publish"}, crash_in_approve=True)
+    state, crashed = drive(log, {"inside": "publish"}, crash_in_approve=True)
     assert crashed and state == "succeeded"
     assert side_effects(log).count("publish") == 2 and side_effects(log).count("apply") == 1

@@ -47,7 +47,7 @@ def env(canaries) -> dict[str, str]:  # type: ignore[no-untyped-def]
 
 
 def human(**kw: object) -> HumanGate:
-    return HumanGate(ApprovalPolicy(**kw))  # type: ignore[arg-type]
+    return HumanGate(ApprovalPolicy(**{"mode": "unauthenticated", **kw}))  # type: ignore[arg-type]
 
 
 def states(runner: Runner, run_id: str) -> dict[str, str]:

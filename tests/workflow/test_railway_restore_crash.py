@@ -1,8 +1,8 @@
 """kill -9 at every step boundary of the Railway volume restore, then `blastwall runs resume`: exactly one
 stage, at most one commit, never a commit before Railway's staging workflow reached Complete.
 
-Uses the same crash hook as the PostgreSQL restore matrix (tests/workflow/test_restore_crash.py): the call
-meant to crash runs in a subprocess with the hook's environment variable and SIGKILLs itself; the fake
+Uses the same crash seam as the PostgreSQL restore matrix (tests/workflow/test_restore_crash.py): the call
+meant to crash runs in a subprocess under `tests.workflow.crashprog`, whose hook SIGKILLs it; the fake
 Railway API runs in this process, so it outlives the crash and records every request.
 """
 
@@ -32,9 +32,13 @@ def vol(railway_fake, tmp_path, canaries, monkeypatch):  # type: ignore[no-untyp
 
 
 def _cli(vol: VolumeEnv, *args: str, crash: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    from .crashprog import crash_args
+
+    prog = ["-m", "tests.workflow.crashprog", *crash_args(**crash), "cli"] if crash else [
+        "-c", "from auditor.cli import main; main()"]
     p = subprocess.run(
-        [sys.executable, "-c", "from auditor.cli import main; main()", *args, "--config", str(vol.config_path)],
-        env={**os.environ, TOKEN_ENV: vol.token, **(crash or {})},
+        [sys.executable, *prog, *args, "--config", str(vol.config_path)],
+        env={**os.environ, TOKEN_ENV: vol.token},
         capture_output=True, text=True, timeout=120, check=False,
     )
     vol.outputs += [p.stdout, p.stderr]
@@ -74,7 +78,7 @@ def _commit_after_complete(vol: VolumeEnv) -> bool:
 
 @pytest.mark.parametrize("step", VOLUME_RESTORE_STEPS)
 def test_kill_after_each_step_then_resume(vol: VolumeEnv, step: str, canaries, tmp_path) -> None:  # type: ignore[no-untyped-def]
-    state, crashed, run_id = _drive(vol, {"BLASTWALL_TEST_CRASH_AFTER_STEP": step},
+    state, crashed, run_id = _drive(vol, {"after": step},
                                     in_approve=step not in ("read", "plan"))
     assert crashed, "the crash hook did not fire"
     assert state == "succeeded"
@@ -88,7 +92,7 @@ def test_kill_after_each_step_then_resume(vol: VolumeEnv, step: str, canaries, t
 
 @pytest.mark.parametrize("step", ["stage", "commit"])
 def test_kill_inside_an_action_needs_a_human_and_never_sends_it_again(vol: VolumeEnv, step: str) -> None:
-    state, crashed, run_id = _drive(vol, {"BLASTWALL_TEST_CRASH_IN_STEP": step}, in_approve=True)
+    state, crashed, run_id = _drive(vol, {"inside": step}, in_approve=True)
     assert crashed and state == "failed"
     run = RunStore(StateDB()).run(run_id)
     assert run.needs_human

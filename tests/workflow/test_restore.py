@@ -81,7 +81,8 @@ def test_without_approval_the_target_is_untouched(restore_env: RestoreEnv, canar
     assert [s["state"] for s in doc["steps"][3:]] == ["pending"] * 4
     assert e.target_checksum() == before
     p = e.cli("reject", run_id, "--as", "bob", "--config", str(e.config_path))
-    assert p.returncode == 4 and "rejected" in p.stdout
+    assert p.returncode == 0 and "rejected" in p.stdout  # the rejection was recorded
+    assert e.cli("runs", "resume", run_id, "--config", str(e.config_path)).returncode == 4
     assert show(e, run_id)["state"] == "rejected"
     assert e.target_checksum() == before
     assert safety_dumps(e) == []
@@ -140,7 +141,7 @@ def test_with_approval_the_target_matches_the_manifest(
 
 
 def test_wrong_plan_hash_expired_and_two_person(restore_env_factory, canaries) -> None:  # type: ignore[no-untyped-def]
-    e = restore_env_factory(approvals="two_person = true\nexpire_after_s = 3600")
+    e = restore_env_factory(approvals='mode = "unauthenticated"\ntwo_person = true\nexpire_after_s = 3600')
     before = e.target_checksum()
     run_id = start(e, "--as", "alice")
     cfg = ("--config", str(e.config_path))

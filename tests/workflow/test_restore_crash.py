@@ -42,9 +42,9 @@ def drive(e: RestoreEnv, crash: dict[str, str], crash_in_approve: bool) -> tuple
     if crash_in_approve:
         assert e.cli_here("restore", e.backup_id, "--target", "staging", *cfg) == 4
         run_id = RunStore(StateDB()).runs()[0].id
-        p = e.cli("approve", run_id, "--as", "bob", *cfg, extra_env=crash)
+        p = e.cli("approve", run_id, "--as", "bob", *cfg, crash=crash)
     else:
-        p = e.cli("restore", e.backup_id, "--target", "staging", *cfg, extra_env=crash)
+        p = e.cli("restore", e.backup_id, "--target", "staging", *cfg, crash=crash)
         run_id = RunStore(StateDB()).runs()[0].id
     crashed = p.returncode == -9
     if crashed:
@@ -65,7 +65,7 @@ def audited(restore_env: RestoreEnv) -> RestoreEnv:
 def test_kill_after_each_restore_step_then_resume(audited: RestoreEnv, step: str, canaries) -> None:  # type: ignore[no-untyped-def]
     e = audited
     state, crashed = drive(
-        e, {"BLASTWALL_TEST_CRASH_AFTER_STEP": step}, crash_in_approve=step not in ("fetch_verify", "plan")
+        e, {"after": step}, crash_in_approve=step not in ("fetch_verify", "plan")
     )
     assert crashed, "the crash hook did not fire"
     assert state == "succeeded"
@@ -81,7 +81,7 @@ def test_kill_after_each_restore_step_then_resume(audited: RestoreEnv, step: str
 
 def test_kill_inside_the_restore_needs_a_human_and_is_not_rerun(audited: RestoreEnv) -> None:
     e = audited
-    state, crashed = drive(e, {"BLASTWALL_TEST_CRASH_IN_STEP": "restore"}, crash_in_approve=True)
+    state, crashed = drive(e, {"inside": "restore"}, crash_in_approve=True)
     assert crashed and state == "failed"
     store = RunStore(StateDB())
     run = store.runs()[0]
@@ -96,7 +96,7 @@ def test_kill_inside_the_restore_needs_a_human_and_is_not_rerun(audited: Restore
 
 def test_kill_inside_the_safety_dump_reruns_it(audited: RestoreEnv) -> None:
     e = audited
-    state, crashed = drive(e, {"BLASTWALL_TEST_CRASH_IN_STEP": "safety_dump"}, crash_in_approve=True)
+    state, crashed = drive(e, {"inside": "safety_dump"}, crash_in_approve=True)
     assert crashed and state == "succeeded"
     dumps = safety_dumps(e)
     assert len(dumps) == 2 and all(
