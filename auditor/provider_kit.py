@@ -13,6 +13,8 @@
 * `paginate(fetch, max_pages=...)`: one bounded loop for cursor, page-number and ``Link``-header pagination;
   ``fetch(token)`` returns a `Page` (its items and the token of the next page, None on the last one).
   `next_link(headers)` reads RFC 8288 ``rel="next"``.
+* `secret_pattern(body)` and `text_recognisers(provider, [(kind, body), ...])`: free-text recognisers for
+  token formats (the secret as the named group ``secret``, never inside a longer word).
 * `InventoryBuilder(provider)`: a small mutable collector of resources and backups (keyed by id), facts,
   findings, gaps and refined credentials; `build()` makes the immutable `Inventory`.
 
@@ -31,6 +33,7 @@ import httpx
 
 from .errors import ProviderAuthError, ProviderError
 from .http import ApiClient
+from .provider import Recogniser
 from .model import (
     KEEP,
     Backup,
@@ -55,6 +58,8 @@ __all__ = [
     "get_response",
     "next_link",
     "paginate",
+    "secret_pattern",
+    "text_recognisers",
 ]
 
 T = TypeVar("T")
@@ -177,6 +182,25 @@ def next_link(headers: httpx.Headers) -> str | None:
     """The ``rel="next"`` URL of an RFC 8288 ``Link`` header, or None."""
     m = _LINK_NEXT.search(headers.get("link", ""))
     return m.group(1) if m else None
+
+
+# -- recognisers ------------------------------------------------------------------------------------------
+WORD = "A-Za-z0-9_"
+
+
+def secret_pattern(body: str, *, word: str = WORD) -> re.Pattern[str]:
+    """`body` as the named group ``secret``, not preceded or followed by a `word` character."""
+    return re.compile(rf"(?<![{word}])(?P<secret>{body})(?![{word}])")
+
+
+def text_recognisers(
+    provider: str, bodies: Sequence[tuple[str, str]], *, priority: int = 80, word: str = WORD
+) -> list[Recogniser]:
+    """One free-text recogniser per ``(kind, pattern body)``, in order."""
+    return [
+        Recogniser(provider, kind, text_pattern=secret_pattern(body, word=word), priority=priority)
+        for kind, body in bodies
+    ]
 
 
 # -- inventory ---------------------------------------------------------------------------------------------

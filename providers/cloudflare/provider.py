@@ -12,7 +12,6 @@ to die with it), R2 buckets and KV namespaces (no built-in backup).
 
 from __future__ import annotations
 
-import logging
 import re
 from collections.abc import Generator, Sequence
 from dataclasses import dataclass
@@ -26,10 +25,8 @@ from auditor.http import ApiClient, BearerAuth
 from auditor.model import Backup, Candidate, Credential, Inventory, Resource, Status
 from auditor.provider import FileRule, ProviderContext, Recogniser
 from auditor.provider_http import HttpProvider
-from auditor.provider_kit import InventoryBuilder, Verdict, call_json
+from auditor.provider_kit import InventoryBuilder, Verdict, call_json, secret_pattern, text_recognisers
 from auditor.secrets import Secret
-
-log = logging.getLogger(__name__)
 
 NAME = "cloudflare"
 DEFAULT_URL = "https://api.cloudflare.com/client/v4"
@@ -37,8 +34,6 @@ URL_ENV = "BLASTWALL_CLOUDFLARE_URL"
 MAX_ACCOUNTS = 10
 PAGE = 100
 
-_B = r"(?<![A-Za-z0-9_])"
-_E = r"(?![A-Za-z0-9_])"
 _TOKEN_VALUE = re.compile(r"(?:cfut_|cfat_)[A-Za-z0-9]{40}[a-f0-9]{8}|[A-Za-z0-9_-]{40}")
 _KEY_VALUE = re.compile(r"cfk_[A-Za-z0-9]{40}[a-f0-9]{8}|[a-f0-9]{37}")
 
@@ -292,25 +287,15 @@ class CloudflareProvider(HttpProvider):
 
     def recognisers(self) -> Sequence[Recogniser]:
         comp = {"email": EMAIL_KEYS}
+        tail = r"_[A-Za-z0-9]{40}[a-f0-9]{8}"
         return [
-            Recogniser(
-                NAME,
-                "user_api_token",
-                priority=80,
-                text_pattern=re.compile(_B + r"(?P<secret>cfut_[A-Za-z0-9]{40}[a-f0-9]{8})" + _E),
-            ),
-            Recogniser(
-                NAME,
-                "account_api_token",
-                priority=80,
-                text_pattern=re.compile(_B + r"(?P<secret>cfat_[A-Za-z0-9]{40}[a-f0-9]{8})" + _E),
-            ),
+            *text_recognisers(NAME, [("user_api_token", "cfut" + tail), ("account_api_token", "cfat" + tail)]),
             Recogniser(
                 NAME,
                 "global_api_key",
                 priority=80,
                 companions=comp,
-                text_pattern=re.compile(_B + r"(?P<secret>cfk_[A-Za-z0-9]{40}[a-f0-9]{8})" + _E),
+                text_pattern=secret_pattern("cfk" + tail),
                 text_companions={
                     "email": re.compile(
                         r"(?:CLOUDFLARE_EMAIL|CF_API_EMAIL|X-Auth-Email)[\"']?\s*[:=]\s*[\"']?"

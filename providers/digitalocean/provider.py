@@ -11,7 +11,6 @@ destroy-with-associated-resources endpoint is used).
 
 from __future__ import annotations
 
-import logging
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -26,17 +25,13 @@ from auditor.http import ApiClient, BearerAuth
 from auditor.model import Backup, Candidate, Credential, Inventory, Resource, Status
 from auditor.provider import FileRule, ProviderContext, Recogniser
 from auditor.provider_http import HttpProvider
-from auditor.provider_kit import InventoryBuilder, Verdict, call_json
-
-log = logging.getLogger(__name__)
+from auditor.provider_kit import InventoryBuilder, Verdict, call_json, text_recognisers
 
 NAME = "digitalocean"
 DEFAULT_URL = "https://api.digitalocean.com"
 URL_ENV = "BLASTWALL_DIGITALOCEAN_URL"
 PAGE = 100
 
-_B = r"(?<![A-Za-z0-9_])"
-_E = r"(?![A-Za-z0-9_])"
 PREFIXES = {"dop_v1_": "personal_access_token", "doo_v1_": "oauth_token", "dor_v1_": "oauth_refresh_token"}
 _VALUE = re.compile(r"(?:do[por]_v1_)?[a-f0-9]{64}")
 ENV_NAMES = frozenset(
@@ -161,12 +156,7 @@ class DigitalOceanProvider(HttpProvider):
     display_name = "DigitalOcean"
 
     def recognisers(self) -> Sequence[Recogniser]:
-        recs = [
-            Recogniser(
-                NAME, kind, priority=80, text_pattern=re.compile(_B + rf"(?P<secret>{p}[a-f0-9]{{64}})" + _E)
-            )
-            for p, kind in PREFIXES.items()
-        ]
+        recs = text_recognisers(NAME, [(kind, rf"{p}[a-f0-9]{{64}}") for p, kind in PREFIXES.items()])
         recs.append(Recogniser(NAME, "token", key_names=ENV_NAMES, value_pattern=_VALUE, priority=70))
         recs.append(
             Recogniser(

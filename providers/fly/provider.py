@@ -10,7 +10,6 @@ daily snapshots, and destroying the app deletes its volumes AND their snapshots.
 
 from __future__ import annotations
 
-import logging
 import re
 from collections.abc import Generator, Sequence
 from typing import Any
@@ -22,12 +21,10 @@ from auditor.http import ApiClient
 from auditor.model import Backup, Candidate, Credential, Inventory, Resource, Status
 from auditor.provider import FileRule, ProviderContext, Recogniser
 from auditor.provider_http import HttpProvider
-from auditor.provider_kit import InventoryBuilder, Verdict, call_json
+from auditor.provider_kit import InventoryBuilder, Verdict, call_json, text_recognisers
 from auditor.secrets import Secret
 
 from .macaroon import MacaroonError, Scope, is_macaroon, scope_of, split_tokens
-
-log = logging.getLogger(__name__)
 
 NAME = "fly"
 DEFAULT_URL = "https://api.fly.io"
@@ -35,8 +32,7 @@ URL_ENV = "BLASTWALL_FLY_URL"
 FIRST = 50
 
 _MAC = r"fm(?:1[ar]|2)_[A-Za-z0-9+/]{40,}={0,2}"
-_B = r"(?<![A-Za-z0-9_+/=-])"
-_E = r"(?![A-Za-z0-9_+/=-])"
+_WORD = "A-Za-z0-9_+/=-"  # a macaroon is base64: never inside a longer run of these
 _USER = r"fo1_[A-Za-z0-9_-]{43}"
 _VALUE = re.compile(rf"(?:(?:FlyV1|Bearer) )?(?:{_MAC}(?:,\s*{_MAC})*|{_USER}|[A-Za-z0-9_-]{{40,64}})")
 ENV_NAMES = frozenset({"FLY_API_TOKEN", "FLY_ACCESS_TOKEN", "fly_api_token"})
@@ -182,16 +178,9 @@ class FlyProvider(HttpProvider):
     display_name = "Fly.io"
 
     def recognisers(self) -> Sequence[Recogniser]:
+        bodies = [("macaroon", rf"(?:FlyV1 )?{_MAC}(?:,{_MAC})*"), ("user_token", _USER)]
         return [
-            Recogniser(
-                NAME,
-                "macaroon",
-                priority=80,
-                text_pattern=re.compile(_B + rf"(?P<secret>(?:FlyV1 )?{_MAC}(?:,{_MAC})*)" + _E),
-            ),
-            Recogniser(
-                NAME, "user_token", priority=80, text_pattern=re.compile(_B + rf"(?P<secret>{_USER})" + _E)
-            ),
+            *text_recognisers(NAME, bodies, word=_WORD),
             Recogniser(NAME, "token", key_names=ENV_NAMES, value_pattern=_VALUE, priority=70),
             Recogniser(
                 NAME,

@@ -9,7 +9,6 @@ organisations it administers. GitHub keeps no customer backup: clones are the ba
 
 from __future__ import annotations
 
-import logging
 import re
 from collections.abc import Sequence
 from functools import partial
@@ -22,17 +21,13 @@ from auditor.http import ApiClient, BearerAuth
 from auditor.model import Candidate, Credential, Finding, Inventory, Resource, Severity, Status
 from auditor.provider import FileRule, ProviderContext, Recogniser
 from auditor.provider_http import HttpProvider
-from auditor.provider_kit import InventoryBuilder, Verdict, call_json, next_link
-
-log = logging.getLogger(__name__)
+from auditor.provider_kit import InventoryBuilder, Verdict, call_json, next_link, text_recognisers
 
 NAME = "github"
 DEFAULT_URL = "https://api.github.com"
 URL_ENV = "BLASTWALL_GITHUB_URL"
 PAGE = 100
 
-_B = r"(?<![A-Za-z0-9_])"
-_E = r"(?![A-Za-z0-9_])"
 # prefix -> kind. Lengths: 36 today; GitHub reserves the right to grow tokens (up to 255).
 PREFIXES: dict[str, str] = {
     "ghp": "classic_pat",
@@ -174,23 +169,8 @@ class GitHubProvider(HttpProvider):
 
     # -- recognition ------------------------------------------------------------------------------------
     def recognisers(self) -> Sequence[Recogniser]:
-        recs = [
-            Recogniser(
-                NAME,
-                kind,
-                text_pattern=re.compile(_B + rf"(?P<secret>{p}_[A-Za-z0-9]{{36,251}})" + _E),
-                priority=80,
-            )
-            for p, kind in PREFIXES.items()
-        ]
-        recs.append(
-            Recogniser(
-                NAME,
-                FINE_GRAINED,
-                text_pattern=re.compile(_B + r"(?P<secret>github_pat_[A-Za-z0-9_]{36,244})" + _E),
-                priority=80,
-            )
-        )
+        bodies = [(kind, rf"{p}_[A-Za-z0-9]{{36,251}}") for p, kind in PREFIXES.items()]
+        recs = text_recognisers(NAME, [*bodies, (FINE_GRAINED, r"github_pat_[A-Za-z0-9_]{36,244}")])
         recs.append(Recogniser(NAME, "token", key_names=ENV_NAMES, value_pattern=_TOKEN_VALUE, priority=70))
         recs.append(
             Recogniser(

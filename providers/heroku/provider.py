@@ -28,7 +28,7 @@ from typing import Any
 from auditor.errors import BlastwallError, ProviderError
 from auditor.http import ApiClient, BearerAuth
 from auditor.model import Backup, Credential, Finding, Inventory, Resource, Severity, Status
-from auditor.provider import ProviderContext, Recogniser
+from auditor.provider import ProviderContext
 from auditor.provider_http import HttpProvider
 from auditor.provider_kit import Denied, InventoryBuilder, Page, Verdict, get_json, get_response, paginate
 
@@ -229,8 +229,7 @@ class HerokuProvider(HttpProvider):
     default_url = DEFAULT_URL
     display_name = "Heroku"
 
-    def recognisers(self) -> Sequence[Recogniser]:
-        return RECOGNISERS
+    recogniser_set = RECOGNISERS
 
     def classify(self, candidate: Any) -> Credential:
         login = (

@@ -26,7 +26,7 @@ from typing import Any
 from auditor.errors import BlastwallError, ProviderAuthError, ProviderError
 from auditor.http import ApiClient, BearerAuth
 from auditor.model import Backup, Credential, Finding, Inventory, Resource, Severity, Status
-from auditor.provider import ProviderContext, Recogniser
+from auditor.provider import ProviderContext
 from auditor.provider_http import HttpProvider
 from auditor.provider_kit import Denied, InventoryBuilder, Page, Verdict, get_json, paginate
 
@@ -219,31 +219,22 @@ class NeonProvider(HttpProvider):
     default_url = DEFAULT_URL
     display_name = "Neon"
 
-    def recognisers(self) -> Sequence[Recogniser]:
-        return RECOGNISERS
-
-    def classify(self, candidate: Any) -> Credential:
-        if candidate.kind == "cli_refresh_token":
-            return Credential.from_candidate(
-                candidate,
-                status=Status.unverified,
-                root_equivalent=True,
-                capabilities=_ROOT_CAPS,
-                reasons=(
-                    (
-                        "A neonctl refresh token mints access tokens for the logged-in user: it is as powerful as "
-                        "the user's login (every project, deletion included). It was not used, since that would "
-                        "create a new token."
-                    ),
-                ),
-            )
-        return Credential.from_candidate(
-            candidate,
-            status=Status.unverified,
-            root_equivalent=None,
+    recogniser_set = RECOGNISERS
+    offline_verdicts = {
+        "cli_refresh_token": Verdict(
+            root_equivalent=True,
+            capabilities=_ROOT_CAPS,
+            reasons=(
+                "A neonctl refresh token mints access tokens for the logged-in user: it is as powerful as the "
+                "user's login (every project, deletion included). It was not used, since that would create a "
+                "new token.",
+            ),
+        ),
+        "*": Verdict(
             possible_capabilities=_ROOT_CAPS,
             reasons=("Not verified with Neon: a personal or organization API key can delete projects.",),
-        )
+        ),
+    }
 
     # -- identify (read-only) ------------------------------------------------------------------------------
     rejected_reason = "Neon rejected the key (HTTP 401): it is revoked, expired or mistyped."

@@ -25,7 +25,7 @@ from typing import Any
 from auditor.errors import BlastwallError, ProviderError
 from auditor.http import ApiClient, BearerAuth
 from auditor.model import Backup, Credential, Finding, Inventory, Resource, Severity, Status
-from auditor.provider import ProviderContext, Recogniser
+from auditor.provider import ProviderContext
 from auditor.provider_http import HttpProvider
 from auditor.provider_kit import Denied, InventoryBuilder, Page, Verdict, get_json, paginate
 
@@ -224,36 +224,23 @@ class RenderProvider(HttpProvider):
     default_url = DEFAULT_URL
     display_name = "Render"
 
-    def recognisers(self) -> Sequence[Recogniser]:
-        return RECOGNISERS
-
-    # -- offline -------------------------------------------------------------------------------------------
-    def classify(self, candidate: Any) -> Credential:
-        if candidate.kind == "cli_refresh_token":
-            return Credential.from_candidate(
-                candidate,
-                status=Status.unverified,
-                root_equivalent=None,
-                possible_capabilities=_FULL_CAPS,
-                reasons=(
-                    (
-                        "A Render CLI refresh token mints new API keys for the logged-in user; it was not used "
-                        "(that would create a credential), so its reach is unknown, not safe."
-                    ),
-                ),
-            )
-        return Credential.from_candidate(
-            candidate,
-            status=Status.unverified,
-            root_equivalent=None,
+    recogniser_set = RECOGNISERS
+    offline_verdicts = {
+        "cli_refresh_token": Verdict(
             possible_capabilities=_FULL_CAPS,
             reasons=(
-                (
-                    "Not verified with Render: a Render API key may be a classic key with full access to every "
-                    "workspace of its user."
-                ),
+                "A Render CLI refresh token mints new API keys for the logged-in user; it was not used (that "
+                "would create a credential), so its reach is unknown, not safe.",
             ),
-        )
+        ),
+        "*": Verdict(
+            possible_capabilities=_FULL_CAPS,
+            reasons=(
+                "Not verified with Render: a Render API key may be a classic key with full access to every "
+                "workspace of its user.",
+            ),
+        ),
+    }
 
     # -- identify (read-only) ------------------------------------------------------------------------------
     rejected_reason = "Render rejected the key (HTTP 401): it is revoked, expired or mistyped."

@@ -33,7 +33,7 @@ import httpx
 from auditor.errors import BlastwallError, ProviderError
 from auditor.http import ApiClient, BearerAuth
 from auditor.model import Backup, Credential, Finding, Inventory, Resource, Severity, Status
-from auditor.provider import ProviderContext, Recogniser
+from auditor.provider import ProviderContext
 from auditor.provider_http import HttpProvider
 from auditor.provider_kit import Denied, InventoryBuilder, Verdict, get_json
 
@@ -213,8 +213,7 @@ class SupabaseProvider(HttpProvider):
     default_url = DEFAULT_URL
     display_name = "Supabase"
 
-    def recognisers(self) -> Sequence[Recogniser]:
-        return RECOGNISERS
+    recogniser_set = RECOGNISERS
 
     # -- offline -------------------------------------------------------------------------------------------
     def classify(self, candidate: Any) -> Credential:

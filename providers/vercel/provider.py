@@ -27,7 +27,7 @@ import httpx
 from auditor.errors import BlastwallError, ProviderAuthError, ProviderError
 from auditor.http import ApiClient, BearerAuth
 from auditor.model import Credential, Finding, Inventory, Resource, Severity, Status
-from auditor.provider import ProviderContext, Recogniser
+from auditor.provider import ProviderContext
 from auditor.provider_http import HttpProvider
 from auditor.provider_kit import Denied, InventoryBuilder, Page, Verdict, get_json, paginate
 
@@ -266,8 +266,7 @@ class VercelProvider(HttpProvider):
     default_url = DEFAULT_URL
     display_name = "Vercel"
 
-    def recognisers(self) -> Sequence[Recogniser]:
-        return RECOGNISERS
+    recogniser_set = RECOGNISERS
 
     # -- offline -------------------------------------------------------------------------------------------
     def classify(self, candidate: Any) -> Credential:
