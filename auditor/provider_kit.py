@@ -227,9 +227,23 @@ class InventoryBuilder:
         self.resources[resource.id] = resource
         return resource
 
+    def add_resource(self, rid: str, type: str, name: str, *, once: bool = False, **fields: Any) -> Resource:
+        """A `Resource` of this provider (``fields``: parent, holds_data, metadata), added as `resource`."""
+        return self.resource(Resource(id=rid, provider=self.provider, type=type, name=name, **fields), once=once)
+
     def backup(self, backup: Backup) -> Backup:
         self.backups[backup.id] = backup
         return backup
+
+    def add_backup(
+        self, bid: str, protects: str, kind: str, location: str, *, reasons: tuple[str, ...] = (), **fields: Any
+    ) -> Backup:
+        """A `Backup` of this provider protecting `protects` (``fields``: dies_with_resource, independent,
+        created_at, metadata)."""
+        return self.backup(
+            Backup(id=bid, provider=self.provider, protects=protects, kind=kind, location=location, reasons=reasons,
+                   **fields)
+        )
 
     def fact(
         self, credential: str, target: str, verdict: bool | None, reason: str, capability: str | None = None

@@ -18,7 +18,7 @@ import httpx
 
 from auditor.errors import ProviderAuthError, ProviderError
 from auditor.http import ApiClient
-from auditor.model import Backup, Candidate, Credential, Inventory, Resource, Status
+from auditor.model import Candidate, Credential, Inventory, Status
 from auditor.provider import FileRule, ProviderContext, Recogniser
 from auditor.provider_http import HttpProvider
 from auditor.provider_kit import InventoryBuilder, Verdict, call_json, text_recognisers
@@ -303,15 +303,7 @@ class FlyProvider(HttpProvider):
                 continue
             aid = f"fly:app:{app['name']}"
             org = (app.get("organization") or {}).get("slug")
-            inv.resource(
-                Resource(
-                    id=aid,
-                    provider=NAME,
-                    type="app",
-                    name=app["name"],
-                    parent=f"fly:org:{org}" if org else None,
-                )
-            )
+            inv.add_resource(aid, "app", app["name"], parent=f"fly:org:{org}" if org else None)
             verdict, why = self._can_delete(cred, app.get("internalNumericId"))
             inv.fact(cred.id, aid, verdict, why, "delete:app")
             vols = app.get("volumes") or {}
@@ -321,33 +313,27 @@ class FlyProvider(HttpProvider):
                 if not isinstance(vol, dict) or not vol.get("id"):
                     continue
                 vid = f"fly:volume:{vol['id']}"
-                inv.resource(
-                    Resource(
-                        id=vid,
-                        provider=NAME,
-                        type="volume",
-                        name=str(vol.get("name") or vol["id"]),
-                        parent=aid,
-                        holds_data=True,
-                        metadata={"size_gb": vol.get("sizeGb")},
-                    )
+                inv.add_resource(
+                    vid,
+                    "volume",
+                    str(vol.get("name") or vol["id"]),
+                    parent=aid,
+                    holds_data=True,
+                    metadata={"size_gb": vol.get("sizeGb")},
                 )
                 inv.fact(cred.id, vid, verdict, why, "delete:volume")
                 bid = f"fly:volume-snapshots:{vol['id']}"
-                inv.backup(
-                    Backup(
-                        id=bid,
-                        provider=NAME,
-                        protects=vid,
-                        kind="snapshot",
-                        location=f"daily Fly snapshots of volume {vol.get('name')} (app {app['name']}, 5 days by default)",
-                        dies_with_resource=False,
-                        independent=False,
-                        reasons=(
-                            "Destroying the volume keeps its snapshots for their retention (findable for 24 h), "
-                            "but destroying the app deletes its volumes and their snapshots.",
-                        ),
-                    )
+                inv.add_backup(
+                    bid,
+                    vid,
+                    "snapshot",
+                    f"daily Fly snapshots of volume {vol.get('name')} (app {app['name']}, 5 days by default)",
+                    dies_with_resource=False,
+                    independent=False,
+                    reasons=(
+                        "Destroying the volume keeps its snapshots for their retention (findable for 24 h), "
+                        "but destroying the app deletes its volumes and their snapshots.",
+                    ),
                 )
                 inv.fact(cred.id, bid, verdict, f"app destroy deletes volume snapshots; {why}", "delete:app")
         return inv.build()

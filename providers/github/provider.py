@@ -18,7 +18,7 @@ import httpx
 
 from auditor.errors import ProviderUnavailable
 from auditor.http import ApiClient, BearerAuth
-from auditor.model import Candidate, Credential, Finding, Inventory, Resource, Severity, Status
+from auditor.model import Candidate, Credential, Finding, Inventory, Severity, Status
 from auditor.provider import FileRule, ProviderContext, Recogniser
 from auditor.provider_http import HttpProvider
 from auditor.provider_kit import InventoryBuilder, Verdict, call_json, next_link, text_recognisers
@@ -243,20 +243,17 @@ class GitHubProvider(HttpProvider):
             if not isinstance(repo, dict) or not repo.get("full_name"):
                 continue
             rid = f"github:repo:{repo['full_name']}"
-            inv.resource(
-                Resource(
-                    id=rid,
-                    provider=NAME,
-                    type="repository",
-                    name=repo["full_name"],
-                    parent=f"github:account:{repo.get('owner', {}).get('login', '')}",
-                    holds_data=True,
-                    metadata={
-                        "private": bool(repo.get("private")),
-                        "archived": bool(repo.get("archived")),
-                        "fork": bool(repo.get("fork")),
-                    },
-                )
+            inv.add_resource(
+                rid,
+                "repository",
+                repo["full_name"],
+                parent=f"github:account:{repo.get('owner', {}).get('login', '')}",
+                holds_data=True,
+                metadata={
+                    "private": bool(repo.get("private")),
+                    "archived": bool(repo.get("archived")),
+                    "fork": bool(repo.get("fork")),
+                },
             )
             admin = bool((repo.get("permissions") or {}).get("admin"))
             if not admin:
@@ -279,7 +276,7 @@ class GitHubProvider(HttpProvider):
                     continue
                 oid = f"github:org:{login}"
                 owner = m.get("role") == "admin"
-                inv.resource(Resource(id=oid, provider=NAME, type="organization", name=login, holds_data=True))
+                inv.add_resource(oid, "organization", login, holds_data=True)
                 why = "organisation owner with admin:org" if owner else "not an owner of this organisation"
                 inv.fact(cred.id, oid, owner, why, "delete:org")
         if cred.root_equivalent:

@@ -25,7 +25,7 @@ from typing import Any
 
 from auditor.errors import BlastwallError, ProviderAuthError, ProviderError
 from auditor.http import ApiClient, BearerAuth
-from auditor.model import Backup, Credential, Finding, Inventory, Resource, Severity, Status
+from auditor.model import Credential, Finding, Inventory, Severity, Status
 from auditor.provider import ProviderContext
 from auditor.provider_http import HttpProvider
 from auditor.provider_kit import Denied, InventoryBuilder, Page, Verdict, get_json, paginate
@@ -292,50 +292,41 @@ class NeonProvider(HttpProvider):
         org = p.get("org_id")
         if org:
             oid = f"neon:organization:{org}"
-            inv.resource(Resource(id=oid, provider="neon", type="organization", name=str(org)), once=True)
+            inv.add_resource(oid, "organization", str(org), once=True)
         secs = p.get("history_retention_seconds")
         hours = round(secs / 3600, 1) if isinstance(secs, (int, float)) else None
-        inv.resource(
-            Resource(
-                id=rid,
-                provider="neon",
-                type="project",
-                name=str(p.get("name") or pid),
-                parent=f"neon:organization:{org}" if org else None,
-                holds_data=True,
-                metadata={"region": p.get("region_id"), "history_hours": hours},
-            )
+        inv.add_resource(
+            rid,
+            "project",
+            str(p.get("name") or pid),
+            parent=f"neon:organization:{org}" if org else None,
+            holds_data=True,
+            metadata={"region": p.get("region_id"), "history_hours": hours},
         )
         if hours:
-            inv.backup(
-                Backup(
-                    id=f"neon:history:{pid}",
-                    provider="neon",
-                    protects=rid,
-                    kind="history",
-                    location=f"Neon history window ({hours} h of WAL for instant restore), inside project {pid}",
-                    dies_with_resource=True,
-                    reasons=(
-                        "The history window belongs to the project and is purged with it (after the 7-day "
-                        "recovery period).",
-                    ),
-                )
-            )
-        inv.backup(
-            Backup(
-                id=f"neon:recoverable:{pid}",
-                provider="neon",
-                protects=rid,
-                kind="soft_delete",
-                location=f"Neon soft delete: a deleted project stays recoverable for 7 days "
-                f"(POST /projects/{pid}/recover)",
-                dies_with_resource=False,
-                independent=None,
+            inv.add_backup(
+                f"neon:history:{pid}",
+                rid,
+                "history",
+                f"Neon history window ({hours} h of WAL for instant restore), inside project {pid}",
+                dies_with_resource=True,
                 reasons=(
-                    "Neon keeps a deleted project recoverable for 7 days, then purges it with its history and "
-                    "snapshots.",
+                    "The history window belongs to the project and is purged with it (after the 7-day "
+                    "recovery period).",
                 ),
             )
+        inv.add_backup(
+            f"neon:recoverable:{pid}",
+            rid,
+            "soft_delete",
+            f"Neon soft delete: a deleted project stays recoverable for 7 days "
+            f"(POST /projects/{pid}/recover)",
+            dies_with_resource=False,
+            independent=None,
+            reasons=(
+                "Neon keeps a deleted project recoverable for 7 days, then purges it with its history and "
+                "snapshots.",
+            ),
         )
         try:
             snaps = _get(api, f"/projects/{pid}/snapshots", c)
@@ -345,17 +336,14 @@ class NeonProvider(HttpProvider):
         for s in (snaps or {}).get("snapshots") or [] if isinstance(snaps, dict) else []:
             if not isinstance(s, dict) or not s.get("id"):
                 continue
-            inv.backup(
-                Backup(
-                    id=f"neon:snapshot:{pid}:{s['id']}",
-                    provider="neon",
-                    protects=rid,
-                    kind="snapshot",
-                    location=f"Neon snapshot {s.get('name') or s['id']}, inside project {pid}",
-                    dies_with_resource=True,
-                    reasons=("Snapshots belong to the project and go when it is purged (unverified detail).",),
-                    metadata={k: s[k] for k in ("created_at", "expires_at") if isinstance(s.get(k), str)},
-                )
+            inv.add_backup(
+                f"neon:snapshot:{pid}:{s['id']}",
+                rid,
+                "snapshot",
+                f"Neon snapshot {s.get('name') or s['id']}, inside project {pid}",
+                dies_with_resource=True,
+                reasons=("Snapshots belong to the project and go when it is purged (unverified detail).",),
+                metadata={k: s[k] for k in ("created_at", "expires_at") if isinstance(s.get(k), str)},
             )
 
     @staticmethod

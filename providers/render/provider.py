@@ -24,7 +24,7 @@ from typing import Any
 
 from auditor.errors import BlastwallError, ProviderError
 from auditor.http import ApiClient, BearerAuth
-from auditor.model import Backup, Credential, Finding, Inventory, Resource, Severity, Status
+from auditor.model import Credential, Finding, Inventory, Severity, Status
 from auditor.provider import ProviderContext
 from auditor.provider_http import HttpProvider
 from auditor.provider_kit import Denied, InventoryBuilder, Page, Verdict, get_json, paginate
@@ -267,15 +267,8 @@ class RenderProvider(HttpProvider):
                     continue
                 for ws in r.cred.metadata.get("workspaces") or []:
                     wid = f"render:workspace:{ws['id']}"
-                    inv.resource(
-                        Resource(
-                            id=wid,
-                            provider="render",
-                            type="workspace",
-                            name=ws["name"],
-                            metadata={"owner_type": ws.get("type")},
-                        ),
-                        once=True,
+                    inv.add_resource(
+                        wid, "workspace", ws["name"], metadata={"owner_type": ws.get("type")}, once=True
                     )
                     self._list_workspace(api, r.cred, ws, wid, inv)
         self._facts(reaches, inv)
@@ -314,16 +307,8 @@ class RenderProvider(HttpProvider):
                     continue
                 rid = f"render:{rtype}:{it['id']}"
                 meta = {k: it[k] for k in ("plan", "region", "version", "sizeGB") if isinstance(it.get(k), (str, int))}
-                inv.resource(
-                    Resource(
-                        id=rid,
-                        provider="render",
-                        type=rtype,
-                        name=str(it.get("name") or it["id"]),
-                        parent=wid,
-                        holds_data=holds,
-                        metadata=meta,
-                    )
+                inv.add_resource(
+                    rid, rtype, str(it.get("name") or it["id"]), parent=wid, holds_data=holds, metadata=meta
                 )
                 try:
                     if rtype == "postgres":
@@ -346,12 +331,11 @@ class RenderProvider(HttpProvider):
             status = str(rec.get("recoveryStatus") or rec.get("availabilityStatus") or "")
             if status.upper() == "AVAILABLE":
                 bid = f"render:pitr:{pg['id']}"
-                inv.backups[bid] = Backup(
-                    id=bid,
-                    provider="render",
-                    protects=rid,
-                    kind="pitr",
-                    location=f"Render point-in-time recovery for {pg.get('name') or pg['id']}, in the same workspace",
+                inv.add_backup(
+                    bid,
+                    rid,
+                    "pitr",
+                    f"Render point-in-time recovery for {pg.get('name') or pg['id']}, in the same workspace",
                     dies_with_resource=None,
                     reasons=(self._UNKNOWN_FATE,),
                     metadata={"starts_at": rec.get("startsAt")} if rec.get("startsAt") else {},
@@ -362,12 +346,11 @@ class RenderProvider(HttpProvider):
                 continue
             bid = f"render:export:{pg['id']}:{ex['id']}"
             # The export's download URL is a bearer link: never copied into the report.
-            inv.backups[bid] = Backup(
-                id=bid,
-                provider="render",
-                protects=rid,
-                kind="logical_export",
-                location="Render-hosted logical export (kept 7 days; download it to take it off-platform)",
+            inv.add_backup(
+                bid,
+                rid,
+                "logical_export",
+                "Render-hosted logical export (kept 7 days; download it to take it off-platform)",
                 dies_with_resource=None,
                 reasons=(self._UNKNOWN_FATE,),
                 metadata={"created_at": ex.get("createdAt")} if ex.get("createdAt") else {},
@@ -382,12 +365,11 @@ class RenderProvider(HttpProvider):
                 continue
             key = str(s.get("snapshotKey") or s.get("createdAt"))
             bid = f"render:disk-snapshot:{disk['id']}:{key}"
-            inv.backups[bid] = Backup(
-                id=bid,
-                provider="render",
-                protects=rid,
-                kind="snapshot",
-                location=f"Render disk snapshot of {disk.get('name') or disk['id']}, in the same workspace",
+            inv.add_backup(
+                bid,
+                rid,
+                "snapshot",
+                f"Render disk snapshot of {disk.get('name') or disk['id']}, in the same workspace",
                 dies_with_resource=None,
                 reasons=("Render does not document whether disk snapshots survive deleting the disk.",),
                 metadata={"created_at": s.get("createdAt")} if s.get("createdAt") else {},

@@ -21,7 +21,7 @@ import httpx
 
 from auditor.errors import ProviderError
 from auditor.http import ApiClient, BearerAuth
-from auditor.model import Candidate, Credential, Finding, Inventory, Resource, Severity, Status
+from auditor.model import Candidate, Credential, Finding, Inventory, Severity, Status
 from auditor.provider import FileRule, ProviderContext, Recogniser
 from auditor.provider_http import HttpProvider
 from auditor.provider_kit import InventoryBuilder, Verdict, call_json, text_recognisers
@@ -293,15 +293,8 @@ class StripeProvider(HttpProvider):
                 continue
             rid = f"stripe:account:{acct}:{'live' if live else 'test'}"
             mode = "live" if live else "test"
-            inv.resource(
-                Resource(
-                    id=rid,
-                    provider=NAME,
-                    type="payments-account",
-                    name=f"{acct} ({mode} mode)",
-                    holds_data=live,
-                    metadata={"mode": mode},
-                )
+            inv.add_resource(
+                rid, "payments-account", f"{acct} ({mode} mode)", holds_data=live, metadata={"mode": mode}
             )
             if not live:
                 inv.fact(cred.id, rid, False, "test-mode key: no access to live data")
