@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Generator, Sequence
+from functools import partial
 from typing import Any
 
 import httpx
@@ -208,17 +209,12 @@ class FlyProvider(HttpProvider):
                 ),
             )
         meta: dict[str, Any] = dict(candidate.hints)
+        macaroon = partial(Credential.from_candidate, candidate, kind="macaroon", metadata=meta)
         try:
             scope = scope_of(value)
         except MacaroonError as exc:
-            return Credential.from_candidate(
-                candidate,
-                kind="macaroon",
-                status=Status.unverified,
-                possible_capabilities=CAPS,
-                metadata=meta,
-                reasons=(f"Fly macaroon that could not be decoded offline ({exc}); its scope is unknown.",),
-            )
+            why = f"Fly macaroon that could not be decoded offline ({exc}); its scope is unknown."
+            return macaroon(status=Status.unverified, possible_capabilities=CAPS, reasons=(why,))
         assert scope is not None
         meta["macaroon"] = {
             "orgs": sorted(scope.orgs) if scope.orgs is not None else None,
@@ -233,24 +229,11 @@ class FlyProvider(HttpProvider):
 
             meta["expires_at"] = datetime.fromtimestamp(scope.not_after, UTC).isoformat()
         if scope.expired():
-            return Credential.from_candidate(
-                candidate,
-                kind="macaroon",
-                status=Status.invalid,
-                root_equivalent=False,
-                metadata=meta,
-                reasons=(f"Fly macaroon expired at {meta['expires_at']} (decoded offline).",),
-            )
+            why = f"Fly macaroon expired at {meta['expires_at']} (decoded offline)."
+            return macaroon(status=Status.invalid, root_equivalent=False, reasons=(why,))
         root, caps, reasons = _mac_verdict(scope)
-        return Credential.from_candidate(
-            candidate,
-            kind="macaroon",
-            status=Status.unverified,
-            root_equivalent=root,
-            capabilities=caps,
-            metadata=meta,
-            reasons=reasons + ("Caveats decoded offline; not yet verified with Fly.",),
-        )
+        reasons += ("Caveats decoded offline; not yet verified with Fly.",)
+        return macaroon(status=Status.unverified, root_equivalent=root, capabilities=caps, reasons=reasons)
 
     # -- identify ----------------------------------------------------------------------------------------
     rejected_reason = "Fly rejected the token (unauthorized): revoked, expired or never valid."

@@ -157,16 +157,10 @@ def judge_key(cred: Credential, seen: NeonFacts) -> Verdict:
             ),
         )
     if projects is None:
-        meta["key_type"] = "unknown"
-        return Verdict(
-            status=Status.verified,
-            metadata=meta,
-            root_equivalent=None,
-            possible_capabilities=_ROOT_CAPS,
-            reasons=(
-                "Neon accepted the key but refused every read call (HTTP 403), so its type and reach are "
-                "unknown; it is not treated as safe.",
-            ),
+        return _unknown(
+            meta,
+            "Neon accepted the key but refused every read call (HTTP 403), so its type and reach are "
+            "unknown; it is not treated as safe.",
         )
     if seen.org_ok:
         meta["key_type"] = "organization"
@@ -200,16 +194,18 @@ def judge_key(cred: Credential, seen: NeonFacts) -> Verdict:
                 "strings (and so drop data through SQL); the history window recovers that.",
             ),
         )
+    return _unknown(
+        meta,
+        "Neon accepted the key (it is not a personal key: /users/me was refused) but it reaches no project, "
+        "so whether it is an organization or a project key is unknown.",
+    )
+
+
+def _unknown(meta: dict[str, Any], why: str) -> Verdict:
+    """Accepted, but of unknown type: possibly root (never "safe")."""
     meta["key_type"] = "unknown"
     return Verdict(
-        status=Status.verified,
-        metadata=meta,
-        root_equivalent=None,
-        possible_capabilities=_ROOT_CAPS,
-        reasons=(
-            "Neon accepted the key (it is not a personal key: /users/me was refused) but it reaches no project, "
-            "so whether it is an organization or a project key is unknown.",
-        ),
+        status=Status.verified, metadata=meta, root_equivalent=None, possible_capabilities=_ROOT_CAPS, reasons=(why,)
     )
 
 

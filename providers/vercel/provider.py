@@ -287,32 +287,15 @@ class VercelProvider(HttpProvider):
                 ),
             )
         kind = next((k for p, k in _PREFIX_KIND.items() if value.startswith(p)), candidate.kind)
-        if kind == "app_refresh_token":
-            return Credential.from_candidate(
-                candidate,
-                kind=kind,
-                status=Status.unverified,
-                root_equivalent=None,
-                possible_capabilities=_FULL_CAPS,
-                reasons=(
-                    (
-                        "A Vercel app refresh token mints access tokens for the app's grants; it was not used (that "
-                        "would create a token), so its reach is unknown, not safe."
-                    ),
-                ),
-            )
+        why = (
+            "A Vercel app refresh token mints access tokens for the app's grants; it was not used (that would "
+            "create a token), so its reach is unknown, not safe."
+            if kind == "app_refresh_token"
+            else "Not verified with Vercel: a full-account token can delete every project and remove "
+            "Marketplace integrations."
+        )
         return Credential.from_candidate(
-            candidate,
-            kind=kind,
-            status=Status.unverified,
-            root_equivalent=None,
-            possible_capabilities=_FULL_CAPS,
-            reasons=(
-                (
-                    "Not verified with Vercel: a full-account token can delete every project and remove "
-                    "Marketplace integrations."
-                ),
-            ),
+            candidate, kind=kind, status=Status.unverified, possible_capabilities=_FULL_CAPS, reasons=(why,)
         )
 
     # -- identify (read-only) ------------------------------------------------------------------------------
