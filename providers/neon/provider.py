@@ -48,6 +48,11 @@ _ROOT_CAPS = (
     "read:connection_uri",
 )
 _MEMBER_CAPS = ("delete:branch", "restore:branch", "read:connection_uri")
+_REFRESH_TOKEN = (
+    "A neonctl refresh token mints access tokens for the logged-in user: it is as powerful as the user's login "
+    "(every project, deletion included). It was not used, since that would create a new token."
+)
+_API_KEY = "Not verified with Neon: a personal or organization API key can delete projects."
 
 
 def project_resource_id(pid: str) -> str:
@@ -217,19 +222,8 @@ class NeonProvider(HttpProvider):
 
     recogniser_set = RECOGNISERS
     offline_verdicts = {
-        "cli_refresh_token": Verdict(
-            root_equivalent=True,
-            capabilities=_ROOT_CAPS,
-            reasons=(
-                "A neonctl refresh token mints access tokens for the logged-in user: it is as powerful as the "
-                "user's login (every project, deletion included). It was not used, since that would create a "
-                "new token.",
-            ),
-        ),
-        "*": Verdict(
-            possible_capabilities=_ROOT_CAPS,
-            reasons=("Not verified with Neon: a personal or organization API key can delete projects.",),
-        ),
+        "cli_refresh_token": Verdict(root_equivalent=True, capabilities=_ROOT_CAPS, reasons=(_REFRESH_TOKEN,)),
+        "*": Verdict(possible_capabilities=_ROOT_CAPS, reasons=(_API_KEY,)),
     }
 
     # -- identify (read-only) ------------------------------------------------------------------------------

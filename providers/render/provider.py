@@ -57,6 +57,14 @@ _FULL_CAPS = (
     "restore:disk_snapshot",
     "export:postgres",
 )
+_REFRESH_TOKEN = (
+    "A Render CLI refresh token mints new API keys for the logged-in user; it was not used (that would create a "
+    "credential), so its reach is unknown, not safe."
+)
+_API_KEY = (
+    "Not verified with Render: a Render API key may be a classic key with full access to every workspace of its "
+    "user."
+)
 
 
 def get(api: ApiClient, path: str, cred: Credential, params: dict[str, Any] | None = None) -> Any:
@@ -226,20 +234,8 @@ class RenderProvider(HttpProvider):
 
     recogniser_set = RECOGNISERS
     offline_verdicts = {
-        "cli_refresh_token": Verdict(
-            possible_capabilities=_FULL_CAPS,
-            reasons=(
-                "A Render CLI refresh token mints new API keys for the logged-in user; it was not used (that "
-                "would create a credential), so its reach is unknown, not safe.",
-            ),
-        ),
-        "*": Verdict(
-            possible_capabilities=_FULL_CAPS,
-            reasons=(
-                "Not verified with Render: a Render API key may be a classic key with full access to every "
-                "workspace of its user.",
-            ),
-        ),
+        kind: Verdict(possible_capabilities=_FULL_CAPS, reasons=(why,))
+        for kind, why in (("cli_refresh_token", _REFRESH_TOKEN), ("*", _API_KEY))
     }
 
     # -- identify (read-only) ------------------------------------------------------------------------------
