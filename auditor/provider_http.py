@@ -8,6 +8,8 @@ and supplies what every HTTP provider otherwise writes again:
   (`require_safe_url`), else `ProviderError`.
 * `client(ctx)`: an `ApiClient` for that endpoint (or for another URL of the same provider), with
   the context's timeout, retries and sleep, over one verified TLS context shared by the process.
+* `recognisers()` and `classify()`: from the class attributes `recogniser_set` and `offline_verdicts` (the
+  `Verdict` a credential of each kind gets from its format alone, ``"*"`` for any other kind).
 * `identify()`: read-only, as fetch plus judgement: ``judge(cred, fetch(api, cred))`` over a fresh client
   gives a `Verdict` that `Credential.judged` applies (`fetch` asks the provider, `judge` is pure and testable
   without HTTP); a credential the provider refuses with HTTP 401 becomes `rejected(rejected_reason)`; kinds
@@ -29,15 +31,15 @@ from __future__ import annotations
 import functools
 import ssl
 import threading
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, ClassVar
 
 import httpx
 
 from .errors import ProviderAuthError, ProviderError
 from .http import ApiClient
-from .model import CoverageGap, Credential, Inventory, Status, Verdict
-from .provider import Provider, ProviderContext
+from .model import Candidate, CoverageGap, Credential, Inventory, Status, Verdict
+from .provider import Provider, ProviderContext, Recogniser
 
 __all__ = [
     "LOOPBACK_HOSTS",
@@ -102,6 +104,20 @@ class HttpProvider(Provider):
             sleep=ctx.sleep,
             transport=tls_transport(),
         )
+
+    # -- offline -------------------------------------------------------------------------------------------
+    recogniser_set: ClassVar[Sequence[Recogniser]] = ()
+    # what a credential's kind alone shows ("*": every other kind); none: `Provider.classify`
+    offline_verdicts: ClassVar[Mapping[str, Verdict]] = {}
+
+    def recognisers(self) -> Sequence[Recogniser]:
+        return self.recogniser_set
+
+    def classify(self, candidate: Candidate) -> Credential:
+        verdict = self.offline_verdicts.get(candidate.kind) or self.offline_verdicts.get("*")
+        if verdict is None:
+            return super().classify(candidate)
+        return Credential.from_candidate(candidate, status=Status.unverified).judged(verdict)
 
     # -- identify: fetch, then a pure judgement ------------------------------------------------------------
     # what `identify` says when the provider refuses the credential with HTTP 401, and the root_equivalent

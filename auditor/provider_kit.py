@@ -13,6 +13,8 @@
 * `paginate(fetch, max_pages=...)`: one bounded loop for cursor, page-number and ``Link``-header pagination;
   ``fetch(token)`` returns a `Page` (its items and the token of the next page, None on the last one).
   `next_link(headers)` reads RFC 8288 ``rel="next"``.
+* `secret_pattern(body)` and `text_recognisers(provider, [(kind, body), ...])`: free-text recognisers for
+  token formats (the secret as the named group ``secret``, never inside a longer word).
 * `InventoryBuilder(provider)`: a small mutable collector of resources and backups (keyed by id), facts,
   findings, gaps and refined credentials; `build()` makes the immutable `Inventory`.
 
@@ -31,6 +33,7 @@ import httpx
 
 from .errors import ProviderAuthError, ProviderError
 from .http import ApiClient
+from .provider import Recogniser
 from .model import (
     KEEP,
     Backup,
@@ -55,6 +58,8 @@ __all__ = [
     "get_response",
     "next_link",
     "paginate",
+    "secret_pattern",
+    "text_recognisers",
 ]
 
 T = TypeVar("T")
@@ -179,6 +184,25 @@ def next_link(headers: httpx.Headers) -> str | None:
     return m.group(1) if m else None
 
 
+# -- recognisers ------------------------------------------------------------------------------------------
+WORD = "A-Za-z0-9_"
+
+
+def secret_pattern(body: str, *, word: str = WORD) -> re.Pattern[str]:
+    """`body` as the named group ``secret``, not preceded or followed by a `word` character."""
+    return re.compile(rf"(?<![{word}])(?P<secret>{body})(?![{word}])")
+
+
+def text_recognisers(
+    provider: str, bodies: Sequence[tuple[str, str]], *, priority: int = 80, word: str = WORD
+) -> list[Recogniser]:
+    """One free-text recogniser per ``(kind, pattern body)``, in order."""
+    return [
+        Recogniser(provider, kind, text_pattern=secret_pattern(body, word=word), priority=priority)
+        for kind, body in bodies
+    ]
+
+
 # -- inventory ---------------------------------------------------------------------------------------------
 @dataclass
 class InventoryBuilder:
@@ -203,9 +227,23 @@ class InventoryBuilder:
         self.resources[resource.id] = resource
         return resource
 
+    def add_resource(self, rid: str, type: str, name: str, *, once: bool = False, **fields: Any) -> Resource:
+        """A `Resource` of this provider (``fields``: parent, holds_data, metadata), added as `resource`."""
+        return self.resource(Resource(id=rid, provider=self.provider, type=type, name=name, **fields), once=once)
+
     def backup(self, backup: Backup) -> Backup:
         self.backups[backup.id] = backup
         return backup
+
+    def add_backup(
+        self, bid: str, protects: str, kind: str, location: str, *, reasons: tuple[str, ...] = (), **fields: Any
+    ) -> Backup:
+        """A `Backup` of this provider protecting `protects` (``fields``: dies_with_resource, independent,
+        created_at, metadata)."""
+        return self.backup(
+            Backup(id=bid, provider=self.provider, protects=protects, kind=kind, location=location, reasons=reasons,
+                   **fields)
+        )
 
     def fact(
         self, credential: str, target: str, verdict: bool | None, reason: str, capability: str | None = None

@@ -12,7 +12,6 @@ to die with it), R2 buckets and KV namespaces (no built-in backup).
 
 from __future__ import annotations
 
-import logging
 import re
 from collections.abc import Generator, Sequence
 from dataclasses import dataclass
@@ -23,13 +22,11 @@ import httpx
 
 from auditor.errors import ProviderAuthError, ProviderError
 from auditor.http import ApiClient, BearerAuth
-from auditor.model import Backup, Candidate, Credential, Inventory, Resource, Status
+from auditor.model import Candidate, Credential, Inventory, Status
 from auditor.provider import FileRule, ProviderContext, Recogniser
 from auditor.provider_http import HttpProvider
-from auditor.provider_kit import InventoryBuilder, Verdict, call_json
+from auditor.provider_kit import InventoryBuilder, Verdict, call_json, secret_pattern, text_recognisers
 from auditor.secrets import Secret
-
-log = logging.getLogger(__name__)
 
 NAME = "cloudflare"
 DEFAULT_URL = "https://api.cloudflare.com/client/v4"
@@ -37,8 +34,6 @@ URL_ENV = "BLASTWALL_CLOUDFLARE_URL"
 MAX_ACCOUNTS = 10
 PAGE = 100
 
-_B = r"(?<![A-Za-z0-9_])"
-_E = r"(?![A-Za-z0-9_])"
 _TOKEN_VALUE = re.compile(r"(?:cfut_|cfat_)[A-Za-z0-9]{40}[a-f0-9]{8}|[A-Za-z0-9_-]{40}")
 _KEY_VALUE = re.compile(r"cfk_[A-Za-z0-9]{40}[a-f0-9]{8}|[a-f0-9]{37}")
 
@@ -292,25 +287,15 @@ class CloudflareProvider(HttpProvider):
 
     def recognisers(self) -> Sequence[Recogniser]:
         comp = {"email": EMAIL_KEYS}
+        tail = r"_[A-Za-z0-9]{40}[a-f0-9]{8}"
         return [
-            Recogniser(
-                NAME,
-                "user_api_token",
-                priority=80,
-                text_pattern=re.compile(_B + r"(?P<secret>cfut_[A-Za-z0-9]{40}[a-f0-9]{8})" + _E),
-            ),
-            Recogniser(
-                NAME,
-                "account_api_token",
-                priority=80,
-                text_pattern=re.compile(_B + r"(?P<secret>cfat_[A-Za-z0-9]{40}[a-f0-9]{8})" + _E),
-            ),
+            *text_recognisers(NAME, [("user_api_token", "cfut" + tail), ("account_api_token", "cfat" + tail)]),
             Recogniser(
                 NAME,
                 "global_api_key",
                 priority=80,
                 companions=comp,
-                text_pattern=re.compile(_B + r"(?P<secret>cfk_[A-Za-z0-9]{40}[a-f0-9]{8})" + _E),
+                text_pattern=secret_pattern("cfk" + tail),
                 text_companions={
                     "email": re.compile(
                         r"(?:CLOUDFLARE_EMAIL|CF_API_EMAIL|X-Auth-Email)[\"']?\s*[:=]\s*[\"']?"
@@ -423,7 +408,7 @@ class CloudflareProvider(HttpProvider):
         for acct in accounts:
             aid, aname = acct["id"], acct.get("name") or acct["id"]
             parent = f"cloudflare:account:{aid}"
-            inv.resource(Resource(id=parent, provider=NAME, type="account", name=aname))
+            inv.add_resource(parent, "account", aname)
             for kind, path, cap, key_id, key_name in (
                 ("d1-database", f"/accounts/{aid}/d1/database", "delete:d1-database", "uuid", "name"),
                 ("r2-bucket", f"/accounts/{aid}/r2/buckets", "delete:r2-bucket", "name", "name"),
@@ -447,33 +432,23 @@ class CloudflareProvider(HttpProvider):
                     if not isinstance(it, dict) or not it.get(key_id):
                         continue
                     rid = f"cloudflare:{kind}:{aid}:{it[key_id]}"
-                    inv.resource(
-                        Resource(
-                            id=rid,
-                            provider=NAME,
-                            type=kind,
-                            name=str(it.get(key_name) or it[key_id]),
-                            parent=parent,
-                            holds_data=True,
-                        )
+                    inv.add_resource(
+                        rid, kind, str(it.get(key_name) or it[key_id]), parent=parent, holds_data=True
                     )
                     verdict, why = self._verdict(cred, cap, aid)
                     inv.fact(cred.id, rid, verdict, why, cap)
                     if kind == "d1-database":
                         bid = f"cloudflare:d1-time-travel:{aid}:{it[key_id]}"
-                        inv.backup(
-                            Backup(
-                                id=bid,
-                                provider=NAME,
-                                protects=rid,
-                                kind="point-in-time",
-                                location=f"D1 Time Travel inside database {it.get('name')} (30 days)",
-                                dies_with_resource=True,
-                                reasons=(
-                                    "Time Travel lives inside the D1 database; Cloudflare does not say it survives "
-                                    "deleting the database, so it is assumed to be deleted with it.",
-                                ),
-                            )
+                        inv.add_backup(
+                            bid,
+                            rid,
+                            "point-in-time",
+                            f"D1 Time Travel inside database {it.get('name')} (30 days)",
+                            dies_with_resource=True,
+                            reasons=(
+                                "Time Travel lives inside the D1 database; Cloudflare does not say it survives "
+                                "deleting the database, so it is assumed to be deleted with it.",
+                            ),
                         )
                 if len(items) > PAGE:
                     inv.gap(parent, f"more than {PAGE} {kind}s: only the first {PAGE} inspected")

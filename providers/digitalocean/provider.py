@@ -11,7 +11,6 @@ destroy-with-associated-resources endpoint is used).
 
 from __future__ import annotations
 
-import logging
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -23,20 +22,16 @@ import httpx
 
 from auditor.errors import ProviderError
 from auditor.http import ApiClient, BearerAuth
-from auditor.model import Backup, Candidate, Credential, Inventory, Resource, Status
+from auditor.model import Candidate, Credential, Inventory, Status
 from auditor.provider import FileRule, ProviderContext, Recogniser
 from auditor.provider_http import HttpProvider
-from auditor.provider_kit import InventoryBuilder, Verdict, call_json
-
-log = logging.getLogger(__name__)
+from auditor.provider_kit import InventoryBuilder, Verdict, call_json, text_recognisers
 
 NAME = "digitalocean"
 DEFAULT_URL = "https://api.digitalocean.com"
 URL_ENV = "BLASTWALL_DIGITALOCEAN_URL"
 PAGE = 100
 
-_B = r"(?<![A-Za-z0-9_])"
-_E = r"(?![A-Za-z0-9_])"
 PREFIXES = {"dop_v1_": "personal_access_token", "doo_v1_": "oauth_token", "dor_v1_": "oauth_refresh_token"}
 _VALUE = re.compile(r"(?:do[por]_v1_)?[a-f0-9]{64}")
 ENV_NAMES = frozenset(
@@ -161,12 +156,7 @@ class DigitalOceanProvider(HttpProvider):
     display_name = "DigitalOcean"
 
     def recognisers(self) -> Sequence[Recogniser]:
-        recs = [
-            Recogniser(
-                NAME, kind, priority=80, text_pattern=re.compile(_B + rf"(?P<secret>{p}[a-f0-9]{{64}})" + _E)
-            )
-            for p, kind in PREFIXES.items()
-        ]
+        recs = text_recognisers(NAME, [(kind, rf"{p}[a-f0-9]{{64}}") for p, kind in PREFIXES.items()])
         recs.append(Recogniser(NAME, "token", key_names=ENV_NAMES, value_pattern=_VALUE, priority=70))
         recs.append(
             Recogniser(
@@ -247,52 +237,39 @@ class DigitalOceanProvider(HttpProvider):
 
         for db in self._list(client, cred, "/v2/databases", "databases", inv):
             rid = f"digitalocean:database:{db.get('id')}"
-            inv.resource(
-                Resource(
-                    id=rid,
-                    provider=NAME,
-                    type="database",
-                    name=str(db.get("name")),
-                    holds_data=True,
-                    metadata={"engine": db.get("engine"), "region": db.get("region")},
-                )
+            inv.add_resource(
+                rid,
+                "database",
+                str(db.get("name")),
+                holds_data=True,
+                metadata={"engine": db.get("engine"), "region": db.get("region")},
             )
             fact(rid, "delete:database")
-            inv.backup(
-                Backup(
-                    id=f"digitalocean:database-backups:{db.get('id')}",
-                    provider=NAME,
-                    protects=rid,
-                    kind="automated",
-                    location=f"DigitalOcean-managed backups of cluster {db.get('name')}",
-                    dies_with_resource=True,
-                    reasons=("DigitalOcean: destroying a database cluster destroys its backups.",),
-                )
+            inv.add_backup(
+                f"digitalocean:database-backups:{db.get('id')}",
+                rid,
+                "automated",
+                f"DigitalOcean-managed backups of cluster {db.get('name')}",
+                dies_with_resource=True,
+                reasons=("DigitalOcean: destroying a database cluster destroys its backups.",),
             )
         droplets = self._list(client, cred, "/v2/droplets", "droplets", inv)
         for d in droplets:
             rid = f"digitalocean:droplet:{d.get('id')}"
-            inv.resource(
-                Resource(id=rid, provider=NAME, type="droplet", name=str(d.get("name")), holds_data=True)
-            )
+            inv.add_resource(rid, "droplet", str(d.get("name")), holds_data=True)
             fact(rid, "delete:droplet")
             if d.get("backup_ids") or "backups" in (d.get("features") or []):
-                inv.backup(
-                    Backup(
-                        id=f"digitalocean:droplet-backups:{d.get('id')}",
-                        provider=NAME,
-                        protects=rid,
-                        kind="automated",
-                        location=f"Droplet backups of {d.get('name')} (same datacenter)",
-                        dies_with_resource=True,
-                        reasons=("DigitalOcean: destroying a Droplet destroys its backups.",),
-                    )
+                inv.add_backup(
+                    f"digitalocean:droplet-backups:{d.get('id')}",
+                    rid,
+                    "automated",
+                    f"Droplet backups of {d.get('name')} (same datacenter)",
+                    dies_with_resource=True,
+                    reasons=("DigitalOcean: destroying a Droplet destroys its backups.",),
                 )
         for v in self._list(client, cred, "/v2/volumes", "volumes", inv):
             rid = f"digitalocean:volume:{v.get('id')}"
-            inv.resource(
-                Resource(id=rid, provider=NAME, type="volume", name=str(v.get("name")), holds_data=True)
-            )
+            inv.add_resource(rid, "volume", str(v.get("name")), holds_data=True)
             fact(rid, "delete:volume")
         known = set(inv.resources)
         for s in self._list(client, cred, "/v2/snapshots", "snapshots", inv):
@@ -301,20 +278,17 @@ class DigitalOceanProvider(HttpProvider):
             if protects not in known:
                 continue
             bid = f"digitalocean:snapshot:{s.get('id')}"
-            inv.backup(
-                Backup(
-                    id=bid,
-                    provider=NAME,
-                    protects=protects,
-                    kind="snapshot",
-                    created_at=_when(s.get("created_at")),
-                    location=f"DigitalOcean snapshot {s.get('name')}",
-                    dies_with_resource=False,
-                    reasons=(
-                        "Snapshots survive destroying their Droplet or volume, unless the "
-                        "destroy_with_associated_resources/dangerous endpoint is used.",
-                    ),
-                )
+            inv.add_backup(
+                bid,
+                protects,
+                "snapshot",
+                f"DigitalOcean snapshot {s.get('name')}",
+                created_at=_when(s.get("created_at")),
+                dies_with_resource=False,
+                reasons=(
+                    "Snapshots survive destroying their Droplet or volume, unless the "
+                    "destroy_with_associated_resources/dangerous endpoint is used.",
+                ),
             )
             verdict, why = self._can(cred, "delete:snapshot")
             if verdict is not True and rtype == "droplet" and "delete:droplet" in cred.capabilities:

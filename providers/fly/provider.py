@@ -10,24 +10,22 @@ daily snapshots, and destroying the app deletes its volumes AND their snapshots.
 
 from __future__ import annotations
 
-import logging
 import re
 from collections.abc import Generator, Sequence
+from functools import partial
 from typing import Any
 
 import httpx
 
 from auditor.errors import ProviderAuthError, ProviderError
 from auditor.http import ApiClient
-from auditor.model import Backup, Candidate, Credential, Inventory, Resource, Status
+from auditor.model import Candidate, Credential, Inventory, Status
 from auditor.provider import FileRule, ProviderContext, Recogniser
 from auditor.provider_http import HttpProvider
-from auditor.provider_kit import InventoryBuilder, Verdict, call_json
+from auditor.provider_kit import InventoryBuilder, Verdict, call_json, text_recognisers
 from auditor.secrets import Secret
 
 from .macaroon import MacaroonError, Scope, is_macaroon, scope_of, split_tokens
-
-log = logging.getLogger(__name__)
 
 NAME = "fly"
 DEFAULT_URL = "https://api.fly.io"
@@ -35,8 +33,7 @@ URL_ENV = "BLASTWALL_FLY_URL"
 FIRST = 50
 
 _MAC = r"fm(?:1[ar]|2)_[A-Za-z0-9+/]{40,}={0,2}"
-_B = r"(?<![A-Za-z0-9_+/=-])"
-_E = r"(?![A-Za-z0-9_+/=-])"
+_WORD = "A-Za-z0-9_+/=-"  # a macaroon is base64: never inside a longer run of these
 _USER = r"fo1_[A-Za-z0-9_-]{43}"
 _VALUE = re.compile(rf"(?:(?:FlyV1|Bearer) )?(?:{_MAC}(?:,\s*{_MAC})*|{_USER}|[A-Za-z0-9_-]{{40,64}})")
 ENV_NAMES = frozenset({"FLY_API_TOKEN", "FLY_ACCESS_TOKEN", "fly_api_token"})
@@ -182,16 +179,9 @@ class FlyProvider(HttpProvider):
     display_name = "Fly.io"
 
     def recognisers(self) -> Sequence[Recogniser]:
+        bodies = [("macaroon", rf"(?:FlyV1 )?{_MAC}(?:,{_MAC})*"), ("user_token", _USER)]
         return [
-            Recogniser(
-                NAME,
-                "macaroon",
-                priority=80,
-                text_pattern=re.compile(_B + rf"(?P<secret>(?:FlyV1 )?{_MAC}(?:,{_MAC})*)" + _E),
-            ),
-            Recogniser(
-                NAME, "user_token", priority=80, text_pattern=re.compile(_B + rf"(?P<secret>{_USER})" + _E)
-            ),
+            *text_recognisers(NAME, bodies, word=_WORD),
             Recogniser(NAME, "token", key_names=ENV_NAMES, value_pattern=_VALUE, priority=70),
             Recogniser(
                 NAME,
@@ -219,17 +209,12 @@ class FlyProvider(HttpProvider):
                 ),
             )
         meta: dict[str, Any] = dict(candidate.hints)
+        macaroon = partial(Credential.from_candidate, candidate, kind="macaroon", metadata=meta)
         try:
             scope = scope_of(value)
         except MacaroonError as exc:
-            return Credential.from_candidate(
-                candidate,
-                kind="macaroon",
-                status=Status.unverified,
-                possible_capabilities=CAPS,
-                metadata=meta,
-                reasons=(f"Fly macaroon that could not be decoded offline ({exc}); its scope is unknown.",),
-            )
+            why = f"Fly macaroon that could not be decoded offline ({exc}); its scope is unknown."
+            return macaroon(status=Status.unverified, possible_capabilities=CAPS, reasons=(why,))
         assert scope is not None
         meta["macaroon"] = {
             "orgs": sorted(scope.orgs) if scope.orgs is not None else None,
@@ -244,24 +229,11 @@ class FlyProvider(HttpProvider):
 
             meta["expires_at"] = datetime.fromtimestamp(scope.not_after, UTC).isoformat()
         if scope.expired():
-            return Credential.from_candidate(
-                candidate,
-                kind="macaroon",
-                status=Status.invalid,
-                root_equivalent=False,
-                metadata=meta,
-                reasons=(f"Fly macaroon expired at {meta['expires_at']} (decoded offline).",),
-            )
+            why = f"Fly macaroon expired at {meta['expires_at']} (decoded offline)."
+            return macaroon(status=Status.invalid, root_equivalent=False, reasons=(why,))
         root, caps, reasons = _mac_verdict(scope)
-        return Credential.from_candidate(
-            candidate,
-            kind="macaroon",
-            status=Status.unverified,
-            root_equivalent=root,
-            capabilities=caps,
-            metadata=meta,
-            reasons=reasons + ("Caveats decoded offline; not yet verified with Fly.",),
-        )
+        reasons += ("Caveats decoded offline; not yet verified with Fly.",)
+        return macaroon(status=Status.unverified, root_equivalent=root, capabilities=caps, reasons=reasons)
 
     # -- identify ----------------------------------------------------------------------------------------
     rejected_reason = "Fly rejected the token (unauthorized): revoked, expired or never valid."
@@ -314,15 +286,7 @@ class FlyProvider(HttpProvider):
                 continue
             aid = f"fly:app:{app['name']}"
             org = (app.get("organization") or {}).get("slug")
-            inv.resource(
-                Resource(
-                    id=aid,
-                    provider=NAME,
-                    type="app",
-                    name=app["name"],
-                    parent=f"fly:org:{org}" if org else None,
-                )
-            )
+            inv.add_resource(aid, "app", app["name"], parent=f"fly:org:{org}" if org else None)
             verdict, why = self._can_delete(cred, app.get("internalNumericId"))
             inv.fact(cred.id, aid, verdict, why, "delete:app")
             vols = app.get("volumes") or {}
@@ -332,33 +296,27 @@ class FlyProvider(HttpProvider):
                 if not isinstance(vol, dict) or not vol.get("id"):
                     continue
                 vid = f"fly:volume:{vol['id']}"
-                inv.resource(
-                    Resource(
-                        id=vid,
-                        provider=NAME,
-                        type="volume",
-                        name=str(vol.get("name") or vol["id"]),
-                        parent=aid,
-                        holds_data=True,
-                        metadata={"size_gb": vol.get("sizeGb")},
-                    )
+                inv.add_resource(
+                    vid,
+                    "volume",
+                    str(vol.get("name") or vol["id"]),
+                    parent=aid,
+                    holds_data=True,
+                    metadata={"size_gb": vol.get("sizeGb")},
                 )
                 inv.fact(cred.id, vid, verdict, why, "delete:volume")
                 bid = f"fly:volume-snapshots:{vol['id']}"
-                inv.backup(
-                    Backup(
-                        id=bid,
-                        provider=NAME,
-                        protects=vid,
-                        kind="snapshot",
-                        location=f"daily Fly snapshots of volume {vol.get('name')} (app {app['name']}, 5 days by default)",
-                        dies_with_resource=False,
-                        independent=False,
-                        reasons=(
-                            "Destroying the volume keeps its snapshots for their retention (findable for 24 h), "
-                            "but destroying the app deletes its volumes and their snapshots.",
-                        ),
-                    )
+                inv.add_backup(
+                    bid,
+                    vid,
+                    "snapshot",
+                    f"daily Fly snapshots of volume {vol.get('name')} (app {app['name']}, 5 days by default)",
+                    dies_with_resource=False,
+                    independent=False,
+                    reasons=(
+                        "Destroying the volume keeps its snapshots for their retention (findable for 24 h), "
+                        "but destroying the app deletes its volumes and their snapshots.",
+                    ),
                 )
                 inv.fact(cred.id, bid, verdict, f"app destroy deletes volume snapshots; {why}", "delete:app")
         return inv.build()

@@ -9,7 +9,6 @@ organisations it administers. GitHub keeps no customer backup: clones are the ba
 
 from __future__ import annotations
 
-import logging
 import re
 from collections.abc import Sequence
 from functools import partial
@@ -19,20 +18,16 @@ import httpx
 
 from auditor.errors import ProviderUnavailable
 from auditor.http import ApiClient, BearerAuth
-from auditor.model import Candidate, Credential, Finding, Inventory, Resource, Severity, Status
+from auditor.model import Candidate, Credential, Finding, Inventory, Severity, Status
 from auditor.provider import FileRule, ProviderContext, Recogniser
 from auditor.provider_http import HttpProvider
-from auditor.provider_kit import InventoryBuilder, Verdict, call_json, next_link
-
-log = logging.getLogger(__name__)
+from auditor.provider_kit import InventoryBuilder, Verdict, call_json, next_link, text_recognisers
 
 NAME = "github"
 DEFAULT_URL = "https://api.github.com"
 URL_ENV = "BLASTWALL_GITHUB_URL"
 PAGE = 100
 
-_B = r"(?<![A-Za-z0-9_])"
-_E = r"(?![A-Za-z0-9_])"
 # prefix -> kind. Lengths: 36 today; GitHub reserves the right to grow tokens (up to 255).
 PREFIXES: dict[str, str] = {
     "ghp": "classic_pat",
@@ -174,23 +169,8 @@ class GitHubProvider(HttpProvider):
 
     # -- recognition ------------------------------------------------------------------------------------
     def recognisers(self) -> Sequence[Recogniser]:
-        recs = [
-            Recogniser(
-                NAME,
-                kind,
-                text_pattern=re.compile(_B + rf"(?P<secret>{p}_[A-Za-z0-9]{{36,251}})" + _E),
-                priority=80,
-            )
-            for p, kind in PREFIXES.items()
-        ]
-        recs.append(
-            Recogniser(
-                NAME,
-                FINE_GRAINED,
-                text_pattern=re.compile(_B + r"(?P<secret>github_pat_[A-Za-z0-9_]{36,244})" + _E),
-                priority=80,
-            )
-        )
+        bodies = [(kind, rf"{p}_[A-Za-z0-9]{{36,251}}") for p, kind in PREFIXES.items()]
+        recs = text_recognisers(NAME, [*bodies, (FINE_GRAINED, r"github_pat_[A-Za-z0-9_]{36,244}")])
         recs.append(Recogniser(NAME, "token", key_names=ENV_NAMES, value_pattern=_TOKEN_VALUE, priority=70))
         recs.append(
             Recogniser(
@@ -263,20 +243,17 @@ class GitHubProvider(HttpProvider):
             if not isinstance(repo, dict) or not repo.get("full_name"):
                 continue
             rid = f"github:repo:{repo['full_name']}"
-            inv.resource(
-                Resource(
-                    id=rid,
-                    provider=NAME,
-                    type="repository",
-                    name=repo["full_name"],
-                    parent=f"github:account:{repo.get('owner', {}).get('login', '')}",
-                    holds_data=True,
-                    metadata={
-                        "private": bool(repo.get("private")),
-                        "archived": bool(repo.get("archived")),
-                        "fork": bool(repo.get("fork")),
-                    },
-                )
+            inv.add_resource(
+                rid,
+                "repository",
+                repo["full_name"],
+                parent=f"github:account:{repo.get('owner', {}).get('login', '')}",
+                holds_data=True,
+                metadata={
+                    "private": bool(repo.get("private")),
+                    "archived": bool(repo.get("archived")),
+                    "fork": bool(repo.get("fork")),
+                },
             )
             admin = bool((repo.get("permissions") or {}).get("admin"))
             if not admin:
@@ -299,7 +276,7 @@ class GitHubProvider(HttpProvider):
                     continue
                 oid = f"github:org:{login}"
                 owner = m.get("role") == "admin"
-                inv.resource(Resource(id=oid, provider=NAME, type="organization", name=login, holds_data=True))
+                inv.add_resource(oid, "organization", login, holds_data=True)
                 why = "organisation owner with admin:org" if owner else "not an owner of this organisation"
                 inv.fact(cred.id, oid, owner, why, "delete:org")
         if cred.root_equivalent:

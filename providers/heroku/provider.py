@@ -27,8 +27,8 @@ from typing import Any
 
 from auditor.errors import BlastwallError, ProviderError
 from auditor.http import ApiClient, BearerAuth
-from auditor.model import Backup, Credential, Finding, Inventory, Resource, Severity, Status
-from auditor.provider import ProviderContext, Recogniser
+from auditor.model import Credential, Finding, Inventory, Severity, Status
+from auditor.provider import ProviderContext
 from auditor.provider_http import HttpProvider
 from auditor.provider_kit import Denied, InventoryBuilder, Page, Verdict, get_json, get_response, paginate
 
@@ -229,8 +229,7 @@ class HerokuProvider(HttpProvider):
     default_url = DEFAULT_URL
     display_name = "Heroku"
 
-    def recognisers(self) -> Sequence[Recogniser]:
-        return RECOGNISERS
+    recogniser_set = RECOGNISERS
 
     def classify(self, candidate: Any) -> Credential:
         login = (
@@ -313,14 +312,11 @@ class HerokuProvider(HttpProvider):
                 continue
             aid = f"heroku:app:{app['id']}"
             app_name = str(app.get("name") or app["id"])
-            inv.resource(
-                Resource(
-                    id=aid,
-                    provider="heroku",
-                    type="app",
-                    name=app_name,
-                    metadata={"team": (app.get("team") or {}).get("name")} if app.get("team") else {},
-                )
+            inv.add_resource(
+                aid,
+                "app",
+                app_name,
+                metadata={"team": (app.get("team") or {}).get("name")} if app.get("team") else {},
             )
             seen.add(aid)
             try:
@@ -336,28 +332,24 @@ class HerokuProvider(HttpProvider):
                     continue
                 rid = f"heroku:{rtype}:{ad['id']}"
                 plan = str((ad.get("plan") or {}).get("name") or "")
-                inv.resource(
-                    Resource(
-                        id=rid,
-                        provider="heroku",
-                        type=rtype,
-                        name=str(ad.get("name") or ad["id"]),
-                        parent=aid,
-                        holds_data=True,
-                        metadata={"plan": plan, "app": app_name},
-                    )
+                inv.add_resource(
+                    rid,
+                    rtype,
+                    str(ad.get("name") or ad["id"]),
+                    parent=aid,
+                    holds_data=True,
+                    metadata={"plan": plan, "app": app_name},
                 )
                 seen.add(rid)
                 if rtype == "postgres":
                     dbs.append((ad, rid))
                     if any(t in plan.split(":")[-1] for t in _CP_TIERS):
                         bid = f"heroku:continuous-protection:{ad['id']}"
-                        inv.backup(Backup(
-                            id=bid,
-                            provider="heroku",
-                            protects=rid,
-                            kind="pitr",
-                            location=f"Heroku Continuous Protection (WAL archive) of {ad.get('name')}",
+                        inv.add_backup(
+                            bid,
+                            rid,
+                            "pitr",
+                            f"Heroku Continuous Protection (WAL archive) of {ad.get('name')}",
                             dies_with_resource=None,
                             reasons=(
                                 (
@@ -365,7 +357,7 @@ class HerokuProvider(HttpProvider):
                                     "the add-on; it is usable only for rollback or fork inside Heroku."
                                 ),
                             ),
-                        ))
+                        )
                         seen.add(bid)
             if dbs:
                 try:
@@ -378,12 +370,11 @@ class HerokuProvider(HttpProvider):
                         continue
                     target = self._db_of(t, dbs)
                     bid = f"heroku:pgbackup:{app_name}:{t.get('num')}"
-                    inv.backup(Backup(
-                        id=bid,
-                        provider="heroku",
-                        protects=target,
-                        kind="logical",
-                        location=f"Heroku PGBackups storage (S3, keyed by app {app_name}); downloadable",
+                    inv.add_backup(
+                        bid,
+                        target,
+                        "logical",
+                        f"Heroku PGBackups storage (S3, keyed by app {app_name}); downloadable",
                         dies_with_resource=None,
                         reasons=(
                             (
@@ -396,7 +387,7 @@ class HerokuProvider(HttpProvider):
                             "downloadable": True,
                             **({"created_at": t["created_at"]} if t.get("created_at") else {}),
                         },
-                    ))
+                    )
                     seen.add(bid)
         return seen
 

@@ -25,8 +25,8 @@ from typing import Any
 
 from auditor.errors import BlastwallError, ProviderAuthError, ProviderError
 from auditor.http import ApiClient, BearerAuth
-from auditor.model import Backup, Credential, Finding, Inventory, Resource, Severity, Status
-from auditor.provider import ProviderContext, Recogniser
+from auditor.model import Credential, Finding, Inventory, Severity, Status
+from auditor.provider import ProviderContext
 from auditor.provider_http import HttpProvider
 from auditor.provider_kit import Denied, InventoryBuilder, Page, Verdict, get_json, paginate
 
@@ -48,6 +48,11 @@ _ROOT_CAPS = (
     "read:connection_uri",
 )
 _MEMBER_CAPS = ("delete:branch", "restore:branch", "read:connection_uri")
+_REFRESH_TOKEN = (
+    "A neonctl refresh token mints access tokens for the logged-in user: it is as powerful as the user's login "
+    "(every project, deletion included). It was not used, since that would create a new token."
+)
+_API_KEY = "Not verified with Neon: a personal or organization API key can delete projects."
 
 
 def project_resource_id(pid: str) -> str:
@@ -157,16 +162,10 @@ def judge_key(cred: Credential, seen: NeonFacts) -> Verdict:
             ),
         )
     if projects is None:
-        meta["key_type"] = "unknown"
-        return Verdict(
-            status=Status.verified,
-            metadata=meta,
-            root_equivalent=None,
-            possible_capabilities=_ROOT_CAPS,
-            reasons=(
-                "Neon accepted the key but refused every read call (HTTP 403), so its type and reach are "
-                "unknown; it is not treated as safe.",
-            ),
+        return _unknown(
+            meta,
+            "Neon accepted the key but refused every read call (HTTP 403), so its type and reach are "
+            "unknown; it is not treated as safe.",
         )
     if seen.org_ok:
         meta["key_type"] = "organization"
@@ -200,16 +199,18 @@ def judge_key(cred: Credential, seen: NeonFacts) -> Verdict:
                 "strings (and so drop data through SQL); the history window recovers that.",
             ),
         )
+    return _unknown(
+        meta,
+        "Neon accepted the key (it is not a personal key: /users/me was refused) but it reaches no project, "
+        "so whether it is an organization or a project key is unknown.",
+    )
+
+
+def _unknown(meta: dict[str, Any], why: str) -> Verdict:
+    """Accepted, but of unknown type: possibly root (never "safe")."""
     meta["key_type"] = "unknown"
     return Verdict(
-        status=Status.verified,
-        metadata=meta,
-        root_equivalent=None,
-        possible_capabilities=_ROOT_CAPS,
-        reasons=(
-            "Neon accepted the key (it is not a personal key: /users/me was refused) but it reaches no project, "
-            "so whether it is an organization or a project key is unknown.",
-        ),
+        status=Status.verified, metadata=meta, root_equivalent=None, possible_capabilities=_ROOT_CAPS, reasons=(why,)
     )
 
 
@@ -219,31 +220,11 @@ class NeonProvider(HttpProvider):
     default_url = DEFAULT_URL
     display_name = "Neon"
 
-    def recognisers(self) -> Sequence[Recogniser]:
-        return RECOGNISERS
-
-    def classify(self, candidate: Any) -> Credential:
-        if candidate.kind == "cli_refresh_token":
-            return Credential.from_candidate(
-                candidate,
-                status=Status.unverified,
-                root_equivalent=True,
-                capabilities=_ROOT_CAPS,
-                reasons=(
-                    (
-                        "A neonctl refresh token mints access tokens for the logged-in user: it is as powerful as "
-                        "the user's login (every project, deletion included). It was not used, since that would "
-                        "create a new token."
-                    ),
-                ),
-            )
-        return Credential.from_candidate(
-            candidate,
-            status=Status.unverified,
-            root_equivalent=None,
-            possible_capabilities=_ROOT_CAPS,
-            reasons=("Not verified with Neon: a personal or organization API key can delete projects.",),
-        )
+    recogniser_set = RECOGNISERS
+    offline_verdicts = {
+        "cli_refresh_token": Verdict(root_equivalent=True, capabilities=_ROOT_CAPS, reasons=(_REFRESH_TOKEN,)),
+        "*": Verdict(possible_capabilities=_ROOT_CAPS, reasons=(_API_KEY,)),
+    }
 
     # -- identify (read-only) ------------------------------------------------------------------------------
     rejected_reason = "Neon rejected the key (HTTP 401): it is revoked, expired or mistyped."
@@ -301,50 +282,41 @@ class NeonProvider(HttpProvider):
         org = p.get("org_id")
         if org:
             oid = f"neon:organization:{org}"
-            inv.resource(Resource(id=oid, provider="neon", type="organization", name=str(org)), once=True)
+            inv.add_resource(oid, "organization", str(org), once=True)
         secs = p.get("history_retention_seconds")
         hours = round(secs / 3600, 1) if isinstance(secs, (int, float)) else None
-        inv.resource(
-            Resource(
-                id=rid,
-                provider="neon",
-                type="project",
-                name=str(p.get("name") or pid),
-                parent=f"neon:organization:{org}" if org else None,
-                holds_data=True,
-                metadata={"region": p.get("region_id"), "history_hours": hours},
-            )
+        inv.add_resource(
+            rid,
+            "project",
+            str(p.get("name") or pid),
+            parent=f"neon:organization:{org}" if org else None,
+            holds_data=True,
+            metadata={"region": p.get("region_id"), "history_hours": hours},
         )
         if hours:
-            inv.backup(
-                Backup(
-                    id=f"neon:history:{pid}",
-                    provider="neon",
-                    protects=rid,
-                    kind="history",
-                    location=f"Neon history window ({hours} h of WAL for instant restore), inside project {pid}",
-                    dies_with_resource=True,
-                    reasons=(
-                        "The history window belongs to the project and is purged with it (after the 7-day "
-                        "recovery period).",
-                    ),
-                )
-            )
-        inv.backup(
-            Backup(
-                id=f"neon:recoverable:{pid}",
-                provider="neon",
-                protects=rid,
-                kind="soft_delete",
-                location=f"Neon soft delete: a deleted project stays recoverable for 7 days "
-                f"(POST /projects/{pid}/recover)",
-                dies_with_resource=False,
-                independent=None,
+            inv.add_backup(
+                f"neon:history:{pid}",
+                rid,
+                "history",
+                f"Neon history window ({hours} h of WAL for instant restore), inside project {pid}",
+                dies_with_resource=True,
                 reasons=(
-                    "Neon keeps a deleted project recoverable for 7 days, then purges it with its history and "
-                    "snapshots.",
+                    "The history window belongs to the project and is purged with it (after the 7-day "
+                    "recovery period).",
                 ),
             )
+        inv.add_backup(
+            f"neon:recoverable:{pid}",
+            rid,
+            "soft_delete",
+            f"Neon soft delete: a deleted project stays recoverable for 7 days "
+            f"(POST /projects/{pid}/recover)",
+            dies_with_resource=False,
+            independent=None,
+            reasons=(
+                "Neon keeps a deleted project recoverable for 7 days, then purges it with its history and "
+                "snapshots.",
+            ),
         )
         try:
             snaps = _get(api, f"/projects/{pid}/snapshots", c)
@@ -354,17 +326,14 @@ class NeonProvider(HttpProvider):
         for s in (snaps or {}).get("snapshots") or [] if isinstance(snaps, dict) else []:
             if not isinstance(s, dict) or not s.get("id"):
                 continue
-            inv.backup(
-                Backup(
-                    id=f"neon:snapshot:{pid}:{s['id']}",
-                    provider="neon",
-                    protects=rid,
-                    kind="snapshot",
-                    location=f"Neon snapshot {s.get('name') or s['id']}, inside project {pid}",
-                    dies_with_resource=True,
-                    reasons=("Snapshots belong to the project and go when it is purged (unverified detail).",),
-                    metadata={k: s[k] for k in ("created_at", "expires_at") if isinstance(s.get(k), str)},
-                )
+            inv.add_backup(
+                f"neon:snapshot:{pid}:{s['id']}",
+                rid,
+                "snapshot",
+                f"Neon snapshot {s.get('name') or s['id']}, inside project {pid}",
+                dies_with_resource=True,
+                reasons=("Snapshots belong to the project and go when it is purged (unverified detail).",),
+                metadata={k: s[k] for k in ("created_at", "expires_at") if isinstance(s.get(k), str)},
             )
 
     @staticmethod

@@ -24,8 +24,8 @@ from typing import Any
 
 from auditor.errors import BlastwallError, ProviderError
 from auditor.http import ApiClient, BearerAuth
-from auditor.model import Backup, Credential, Finding, Inventory, Resource, Severity, Status
-from auditor.provider import ProviderContext, Recogniser
+from auditor.model import Credential, Finding, Inventory, Severity, Status
+from auditor.provider import ProviderContext
 from auditor.provider_http import HttpProvider
 from auditor.provider_kit import Denied, InventoryBuilder, Page, Verdict, get_json, paginate
 
@@ -56,6 +56,14 @@ _FULL_CAPS = (
     "read:env_vars",
     "restore:disk_snapshot",
     "export:postgres",
+)
+_REFRESH_TOKEN = (
+    "A Render CLI refresh token mints new API keys for the logged-in user; it was not used (that would create a "
+    "credential), so its reach is unknown, not safe."
+)
+_API_KEY = (
+    "Not verified with Render: a Render API key may be a classic key with full access to every workspace of its "
+    "user."
 )
 
 
@@ -224,36 +232,11 @@ class RenderProvider(HttpProvider):
     default_url = DEFAULT_URL
     display_name = "Render"
 
-    def recognisers(self) -> Sequence[Recogniser]:
-        return RECOGNISERS
-
-    # -- offline -------------------------------------------------------------------------------------------
-    def classify(self, candidate: Any) -> Credential:
-        if candidate.kind == "cli_refresh_token":
-            return Credential.from_candidate(
-                candidate,
-                status=Status.unverified,
-                root_equivalent=None,
-                possible_capabilities=_FULL_CAPS,
-                reasons=(
-                    (
-                        "A Render CLI refresh token mints new API keys for the logged-in user; it was not used "
-                        "(that would create a credential), so its reach is unknown, not safe."
-                    ),
-                ),
-            )
-        return Credential.from_candidate(
-            candidate,
-            status=Status.unverified,
-            root_equivalent=None,
-            possible_capabilities=_FULL_CAPS,
-            reasons=(
-                (
-                    "Not verified with Render: a Render API key may be a classic key with full access to every "
-                    "workspace of its user."
-                ),
-            ),
-        )
+    recogniser_set = RECOGNISERS
+    offline_verdicts = {
+        kind: Verdict(possible_capabilities=_FULL_CAPS, reasons=(why,))
+        for kind, why in (("cli_refresh_token", _REFRESH_TOKEN), ("*", _API_KEY))
+    }
 
     # -- identify (read-only) ------------------------------------------------------------------------------
     rejected_reason = "Render rejected the key (HTTP 401): it is revoked, expired or mistyped."
@@ -280,15 +263,8 @@ class RenderProvider(HttpProvider):
                     continue
                 for ws in r.cred.metadata.get("workspaces") or []:
                     wid = f"render:workspace:{ws['id']}"
-                    inv.resource(
-                        Resource(
-                            id=wid,
-                            provider="render",
-                            type="workspace",
-                            name=ws["name"],
-                            metadata={"owner_type": ws.get("type")},
-                        ),
-                        once=True,
+                    inv.add_resource(
+                        wid, "workspace", ws["name"], metadata={"owner_type": ws.get("type")}, once=True
                     )
                     self._list_workspace(api, r.cred, ws, wid, inv)
         self._facts(reaches, inv)
@@ -327,16 +303,8 @@ class RenderProvider(HttpProvider):
                     continue
                 rid = f"render:{rtype}:{it['id']}"
                 meta = {k: it[k] for k in ("plan", "region", "version", "sizeGB") if isinstance(it.get(k), (str, int))}
-                inv.resource(
-                    Resource(
-                        id=rid,
-                        provider="render",
-                        type=rtype,
-                        name=str(it.get("name") or it["id"]),
-                        parent=wid,
-                        holds_data=holds,
-                        metadata=meta,
-                    )
+                inv.add_resource(
+                    rid, rtype, str(it.get("name") or it["id"]), parent=wid, holds_data=holds, metadata=meta
                 )
                 try:
                     if rtype == "postgres":
@@ -359,12 +327,11 @@ class RenderProvider(HttpProvider):
             status = str(rec.get("recoveryStatus") or rec.get("availabilityStatus") or "")
             if status.upper() == "AVAILABLE":
                 bid = f"render:pitr:{pg['id']}"
-                inv.backups[bid] = Backup(
-                    id=bid,
-                    provider="render",
-                    protects=rid,
-                    kind="pitr",
-                    location=f"Render point-in-time recovery for {pg.get('name') or pg['id']}, in the same workspace",
+                inv.add_backup(
+                    bid,
+                    rid,
+                    "pitr",
+                    f"Render point-in-time recovery for {pg.get('name') or pg['id']}, in the same workspace",
                     dies_with_resource=None,
                     reasons=(self._UNKNOWN_FATE,),
                     metadata={"starts_at": rec.get("startsAt")} if rec.get("startsAt") else {},
@@ -375,12 +342,11 @@ class RenderProvider(HttpProvider):
                 continue
             bid = f"render:export:{pg['id']}:{ex['id']}"
             # The export's download URL is a bearer link: never copied into the report.
-            inv.backups[bid] = Backup(
-                id=bid,
-                provider="render",
-                protects=rid,
-                kind="logical_export",
-                location="Render-hosted logical export (kept 7 days; download it to take it off-platform)",
+            inv.add_backup(
+                bid,
+                rid,
+                "logical_export",
+                "Render-hosted logical export (kept 7 days; download it to take it off-platform)",
                 dies_with_resource=None,
                 reasons=(self._UNKNOWN_FATE,),
                 metadata={"created_at": ex.get("createdAt")} if ex.get("createdAt") else {},
@@ -395,12 +361,11 @@ class RenderProvider(HttpProvider):
                 continue
             key = str(s.get("snapshotKey") or s.get("createdAt"))
             bid = f"render:disk-snapshot:{disk['id']}:{key}"
-            inv.backups[bid] = Backup(
-                id=bid,
-                provider="render",
-                protects=rid,
-                kind="snapshot",
-                location=f"Render disk snapshot of {disk.get('name') or disk['id']}, in the same workspace",
+            inv.add_backup(
+                bid,
+                rid,
+                "snapshot",
+                f"Render disk snapshot of {disk.get('name') or disk['id']}, in the same workspace",
                 dies_with_resource=None,
                 reasons=("Render does not document whether disk snapshots survive deleting the disk.",),
                 metadata={"created_at": s.get("createdAt")} if s.get("createdAt") else {},

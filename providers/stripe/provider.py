@@ -11,7 +11,6 @@ IDs that cannot exist (404/400 = allowed, 403 = not). A probe write that succeed
 
 from __future__ import annotations
 
-import logging
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -22,12 +21,10 @@ import httpx
 
 from auditor.errors import ProviderError
 from auditor.http import ApiClient, BearerAuth
-from auditor.model import Candidate, Credential, Finding, Inventory, Resource, Severity, Status
+from auditor.model import Candidate, Credential, Finding, Inventory, Severity, Status
 from auditor.provider import FileRule, ProviderContext, Recogniser
 from auditor.provider_http import HttpProvider
-from auditor.provider_kit import InventoryBuilder, Verdict, call_json
-
-log = logging.getLogger(__name__)
+from auditor.provider_kit import InventoryBuilder, Verdict, call_json, text_recognisers
 
 NAME = "stripe"
 DEFAULT_URL = "https://api.stripe.com"
@@ -39,8 +36,6 @@ KINDS = {
     ("rk", "live"): "restricted_key_live",
     ("rk", "test"): "restricted_key_test",
 }
-_B = r"(?<![A-Za-z0-9_])"
-_E = r"(?![A-Za-z0-9_])"
 _KEY_VALUE = re.compile(r"[sr]k_(?:live|test)_[A-Za-z0-9]{20,247}")
 ENV_NAMES = frozenset(
     {
@@ -235,15 +230,7 @@ class StripeProvider(HttpProvider):
     display_name = "Stripe"
 
     def recognisers(self) -> Sequence[Recogniser]:
-        recs = [
-            Recogniser(
-                NAME,
-                kind,
-                text_pattern=re.compile(_B + rf"(?P<secret>{t}_{mode}_[A-Za-z0-9]{{20,247}})" + _E),
-                priority=80,
-            )
-            for (t, mode), kind in KINDS.items()
-        ]
+        recs = text_recognisers(NAME, [(kind, rf"{t}_{mode}_[A-Za-z0-9]{{20,247}}") for (t, mode), kind in KINDS.items()])
         recs.append(Recogniser(NAME, "key", key_names=ENV_NAMES, value_pattern=_KEY_VALUE, priority=70))
         recs.append(
             Recogniser(
@@ -306,15 +293,8 @@ class StripeProvider(HttpProvider):
                 continue
             rid = f"stripe:account:{acct}:{'live' if live else 'test'}"
             mode = "live" if live else "test"
-            inv.resource(
-                Resource(
-                    id=rid,
-                    provider=NAME,
-                    type="payments-account",
-                    name=f"{acct} ({mode} mode)",
-                    holds_data=live,
-                    metadata={"mode": mode},
-                )
+            inv.add_resource(
+                rid, "payments-account", f"{acct} ({mode} mode)", holds_data=live, metadata={"mode": mode}
             )
             if not live:
                 inv.fact(cred.id, rid, False, "test-mode key: no access to live data")

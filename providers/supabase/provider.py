@@ -32,8 +32,8 @@ import httpx
 
 from auditor.errors import BlastwallError, ProviderError
 from auditor.http import ApiClient, BearerAuth
-from auditor.model import Backup, Credential, Finding, Inventory, Resource, Severity, Status
-from auditor.provider import ProviderContext, Recogniser
+from auditor.model import Credential, Finding, Inventory, Severity, Status
+from auditor.provider import ProviderContext
 from auditor.provider_http import HttpProvider
 from auditor.provider_kit import Denied, InventoryBuilder, Verdict, get_json
 
@@ -213,8 +213,7 @@ class SupabaseProvider(HttpProvider):
     default_url = DEFAULT_URL
     display_name = "Supabase"
 
-    def recognisers(self) -> Sequence[Recogniser]:
-        return RECOGNISERS
+    recogniser_set = RECOGNISERS
 
     # -- offline -------------------------------------------------------------------------------------------
     def classify(self, candidate: Any) -> Credential:
@@ -378,10 +377,7 @@ class SupabaseProvider(HttpProvider):
             slug = str(o.get("slug") or o.get("id") or "")
             if slug:
                 oid = org_resource_id(slug)
-                inv.resource(
-                    Resource(id=oid, provider="supabase", type="organization", name=str(o.get("name") or slug)),
-                    once=True,
-                )
+                inv.add_resource(oid, "organization", str(o.get("name") or slug), once=True)
         for p in projects:
             if not isinstance(p, dict):
                 continue
@@ -390,16 +386,13 @@ class SupabaseProvider(HttpProvider):
                 continue
             org = str(p.get("organization_slug") or p.get("organization_id") or "")
             rid = project_resource_id(ref)
-            inv.resource(
-                Resource(
-                    id=rid,
-                    provider="supabase",
-                    type="project",
-                    name=str(p.get("name") or ref),
-                    parent=org_resource_id(org) if org else None,
-                    holds_data=True,
-                    metadata={k: p[k] for k in ("region", "status") if isinstance(p.get(k), str)},
-                )
+            inv.add_resource(
+                rid,
+                "project",
+                str(p.get("name") or ref),
+                parent=org_resource_id(org) if org else None,
+                holds_data=True,
+                metadata={k: p[k] for k in ("region", "status") if isinstance(p.get(k), str)},
             )
             try:
                 info = _get(api, f"/v1/projects/{ref}/database/backups", c)
@@ -412,12 +405,11 @@ class SupabaseProvider(HttpProvider):
             if done:
                 latest = max(str(b.get("inserted_at") or "") for b in done) or None
                 bid = f"supabase:backup:{ref}:daily"
-                inv.backups[bid] = Backup(
-                    id=bid,
-                    provider="supabase",
-                    protects=rid,
-                    kind="daily",
-                    location=f"Supabase-managed S3 ({info.get('region') or 'project region'}), inside project {ref}",
+                inv.add_backup(
+                    bid,
+                    rid,
+                    "daily",
+                    f"Supabase-managed S3 ({info.get('region') or 'project region'}), inside project {ref}",
                     dies_with_resource=True,
                     reasons=(_BACKUP_FATE,),
                     metadata={
@@ -428,12 +420,11 @@ class SupabaseProvider(HttpProvider):
                 )
             if info.get("pitr_enabled"):
                 bid = f"supabase:pitr:{ref}"
-                inv.backups[bid] = Backup(
-                    id=bid,
-                    provider="supabase",
-                    protects=rid,
-                    kind="pitr",
-                    location=f"Supabase point-in-time recovery (WAL-G), inside project {ref}",
+                inv.add_backup(
+                    bid,
+                    rid,
+                    "pitr",
+                    f"Supabase point-in-time recovery (WAL-G), inside project {ref}",
                     dies_with_resource=True,
                     reasons=(_BACKUP_FATE,),
                 )

@@ -26,8 +26,8 @@ import httpx
 
 from auditor.errors import BlastwallError, ProviderAuthError, ProviderError
 from auditor.http import ApiClient, BearerAuth
-from auditor.model import Credential, Finding, Inventory, Resource, Severity, Status
-from auditor.provider import ProviderContext, Recogniser
+from auditor.model import Credential, Finding, Inventory, Severity, Status
+from auditor.provider import ProviderContext
 from auditor.provider_http import HttpProvider
 from auditor.provider_kit import Denied, InventoryBuilder, Page, Verdict, get_json, paginate
 
@@ -266,8 +266,7 @@ class VercelProvider(HttpProvider):
     default_url = DEFAULT_URL
     display_name = "Vercel"
 
-    def recognisers(self) -> Sequence[Recogniser]:
-        return RECOGNISERS
+    recogniser_set = RECOGNISERS
 
     # -- offline -------------------------------------------------------------------------------------------
     def classify(self, candidate: Any) -> Credential:
@@ -288,32 +287,15 @@ class VercelProvider(HttpProvider):
                 ),
             )
         kind = next((k for p, k in _PREFIX_KIND.items() if value.startswith(p)), candidate.kind)
-        if kind == "app_refresh_token":
-            return Credential.from_candidate(
-                candidate,
-                kind=kind,
-                status=Status.unverified,
-                root_equivalent=None,
-                possible_capabilities=_FULL_CAPS,
-                reasons=(
-                    (
-                        "A Vercel app refresh token mints access tokens for the app's grants; it was not used (that "
-                        "would create a token), so its reach is unknown, not safe."
-                    ),
-                ),
-            )
+        why = (
+            "A Vercel app refresh token mints access tokens for the app's grants; it was not used (that would "
+            "create a token), so its reach is unknown, not safe."
+            if kind == "app_refresh_token"
+            else "Not verified with Vercel: a full-account token can delete every project and remove "
+            "Marketplace integrations."
+        )
         return Credential.from_candidate(
-            candidate,
-            kind=kind,
-            status=Status.unverified,
-            root_equivalent=None,
-            possible_capabilities=_FULL_CAPS,
-            reasons=(
-                (
-                    "Not verified with Vercel: a full-account token can delete every project and remove "
-                    "Marketplace integrations."
-                ),
-            ),
+            candidate, kind=kind, status=Status.unverified, possible_capabilities=_FULL_CAPS, reasons=(why,)
         )
 
     # -- identify (read-only) ------------------------------------------------------------------------------
@@ -384,10 +366,7 @@ class VercelProvider(HttpProvider):
         return inv.build()
 
     def _account(self, api: ApiClient, c: Credential, acct: _Account, inv: InventoryBuilder, notes: _Notes) -> None:
-        inv.resource(
-            Resource(id=acct.rid, provider="vercel", type="team" if acct.team_id else "account", name=acct.name),
-            once=True,
-        )
+        inv.add_resource(acct.rid, "team" if acct.team_id else "account", acct.name, once=True)
         manage: bool | None = (
             True if acct.role in _MANAGERS else False if acct.role in _NON_MANAGERS else None
         )
@@ -396,11 +375,7 @@ class VercelProvider(HttpProvider):
             for p in paginate(partial(_project_page, api, c, acct), max_pages=MAX_PAGES):
                 rid = f"vercel:project:{p['id']}"
                 n_projects += 1
-                inv.resource(
-                    Resource(
-                        id=rid, provider="vercel", type="project", name=str(p.get("name") or p["id"]), parent=acct.rid
-                    )
-                )
+                inv.add_resource(rid, "project", str(p.get("name") or p["id"]), parent=acct.rid)
                 inv.fact(c.id, rid, manage, f"role {acct.role or 'unknown'} in {acct.name}", "delete:project")
         except BlastwallError as exc:
             inv.gap(f"{acct.rid} projects", f"not inspected: {exc.message}")
@@ -422,15 +397,12 @@ class VercelProvider(HttpProvider):
                 continue
             slug = str(cfg.get("slug") or cfg.get("integrationSlug") or "")
             iid = f"vercel:integration:{cfg['id']}"
-            inv.resource(
-                Resource(
-                    id=iid,
-                    provider="vercel",
-                    type="integration",
-                    name=slug or str(cfg["id"]),
-                    parent=acct.rid,
-                    metadata={"slug": slug, "installation_type": cfg.get("installationType")},
-                )
+            inv.add_resource(
+                iid,
+                "integration",
+                slug or str(cfg["id"]),
+                parent=acct.rid,
+                metadata={"slug": slug, "installation_type": cfg.get("installationType")},
             )
             if slug not in _CASCADE:
                 continue
@@ -473,16 +445,13 @@ class VercelProvider(HttpProvider):
                 continue
             mid = f"vercel:marketplace-resource:{internal}"
             target = target_fmt.format(pid)
-            inv.resource(
-                Resource(
-                    id=mid,
-                    provider="vercel",
-                    type="marketplace_database",
-                    name=str(it.get("name") or internal),
-                    parent=iid,
-                    holds_data=True,
-                    metadata={"partner": partner, "partner_id": str(pid), "same_data_as": target},
-                )
+            inv.add_resource(
+                mid,
+                "marketplace_database",
+                str(it.get("name") or internal),
+                parent=iid,
+                holds_data=True,
+                metadata={"partner": partner, "partner_id": str(pid), "same_data_as": target},
             )
             why = (
                 f"removing the {slug} Marketplace integration deleted the linked {partner} organization and projects "

@@ -1,0 +1,247 @@
+"""The provider kit (auditor.provider_kit) and the typed verdict (auditor.model.Verdict).
+
+Unit tests over `httpx.MockTransport` (no network): the status mapping every REST provider relies on,
+the one pagination loop (cursor, page number, Link header), the inventory builder, and
+`Credential.judged`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+import pytest
+
+from auditor.errors import ProviderAuthError, ProviderError, ProviderUnavailable
+from auditor.http import ApiClient
+from auditor.model import (
+    KEEP,
+    Backup,
+    Candidate,
+    CoverageGap,
+    Credential,
+    Inventory,
+    Resource,
+    Status,
+    Verdict,
+)
+from auditor.provider_kit import (
+    Denied,
+    InventoryBuilder,
+    Page,
+    call_json,
+    get_json,
+    get_response,
+    next_link,
+    paginate,
+)
+from auditor.secrets import Secret
+
+
+def _api(handler: Callable[[httpx.Request], httpx.Response], sleeps: list[float] | None = None) -> ApiClient:
+    waits = sleeps if sleeps is not None else []
+    return ApiClient(
+        "https://api.example.test",
+        provider="demo",
+        max_retries=2,
+        sleep=waits.append,
+        transport=httpx.MockTransport(handler),
+    )
+
+
+def _status(code: int, body: Any = None, headers: dict[str, str] | None = None) -> Any:
+    content = json.dumps(body).encode() if body is not None else b""
+    return lambda request: httpx.Response(code, content=content, headers=headers)
+
+
+# -- get_json: the status mapping ---------------------------------------------------------------------------
+def test_get_json_decodes_200_and_maps_404_to_none() -> None:
+    assert get_json(_api(_status(200, {"ok": 1})), "/x", auth=None) == {"ok": 1}
+    assert get_json(_api(_status(404, {"error": "nope"})), "/x", auth=None) is None
+
+
+def test_get_json_401_is_a_rejection() -> None:
+    with pytest.raises(ProviderAuthError):
+        get_json(_api(_status(401, {})), "/x", auth=None)
+
+
+def test_get_json_403_is_denied_naming_the_call() -> None:
+    with pytest.raises(Denied) as err:
+        get_json(_api(_status(403, {})), "/v1/things", auth=None, denied="the key lacks this permission")
+    assert isinstance(err.value, ProviderError)
+    assert err.value.message == "demo: HTTP 403 from /v1/things (the key lacks this permission)"
+    assert err.value.missing == ()
+
+
+def test_get_json_403_hook_builds_the_error() -> None:
+    def forbidden(resp: httpx.Response, path: str) -> ProviderError:
+        body = resp.json()
+        if body.get("invalidToken"):
+            return ProviderAuthError("demo: dead token")
+        return Denied(f"demo: 403 from {path}", body.get("missing", ()))
+
+    with pytest.raises(ProviderAuthError):
+        get_json(_api(_status(403, {"invalidToken": True})), "/x", auth=None, forbidden=forbidden)
+    with pytest.raises(Denied) as err:
+        get_json(_api(_status(403, {"missing": ["projects_read"]})), "/x", auth=None, forbidden=forbidden)
+    assert err.value.missing == ("projects_read",)
+
+
+@pytest.mark.parametrize("code", [429, 500, 503])
+def test_get_json_429_and_5xx_retry_then_unavailable(code: int) -> None:
+    sleeps: list[float] = []
+    calls: list[int] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        calls.append(1)
+        return httpx.Response(code, headers={"Retry-After": "2"})
+
+    with pytest.raises(ProviderUnavailable):
+        get_json(_api(handler, sleeps), "/x", auth=None)
+    assert len(calls) == 3 and sleeps == [2.0, 2.0], "retried max_retries times, honouring Retry-After"
+
+
+def test_get_json_429_then_success() -> None:
+    answers = [httpx.Response(429, headers={"Retry-After": "1"}), httpx.Response(200, json=[1, 2])]
+    assert get_json(_api(lambda r: answers.pop(0)), "/x", auth=None) == [1, 2]
+
+
+def test_get_json_other_errors_and_garbage_are_provider_errors() -> None:
+    with pytest.raises(ProviderError, match="HTTP 418"):
+        get_json(_api(_status(418, {})), "/x", auth=None)
+    with pytest.raises(ProviderError, match="malformed JSON"):
+        get_json(_api(lambda r: httpx.Response(200, content=b"<html>")), "/x", auth=None)
+
+
+def test_get_json_accepts_extra_ok_statuses_and_sends_params_and_headers() -> None:
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(206, json=[{"id": 1}], headers={"Next-Range": "id ]1..; max=1"})
+
+    resp = get_response(
+        _api(handler), "/apps", auth=None, params={"limit": 1}, headers={"Range": "id ..; max=1"},
+        ok=frozenset({200, 206}),
+    )
+    assert resp is not None and resp.status_code == 206 and resp.headers["Next-Range"] == "id ]1..; max=1"
+    assert seen[0].url.params["limit"] == "1" and seen[0].headers["Range"] == "id ..; max=1"
+
+
+# -- call_json: the provider judges the status ----------------------------------------------------------------
+def test_call_json_returns_statuses_and_raises_only_on_401_and_bad_2xx() -> None:
+    r = call_json(_api(_status(403, {"error": "forbidden"})), "DELETE", "/x", auth=None)
+    assert (r.status, r.body) == (403, {"error": "forbidden"})
+    assert call_json(_api(lambda q: httpx.Response(404, content=b"<html>")), "GET", "/x", auth=None).body is None
+    assert call_json(_api(_status(204)), "GET", "/x", auth=None).body is None
+    with pytest.raises(ProviderAuthError, match="key rejected"):
+        call_json(_api(_status(401, {})), "GET", "/x", auth=None, rejected="key rejected")
+    with pytest.raises(ProviderError, match="malformed JSON"):
+        call_json(_api(lambda q: httpx.Response(200, content=b"nope")), "GET", "/x", auth=None)
+    with pytest.raises(ProviderError, match="malformed JSON"):  # strict: any status must be JSON
+        call_json(_api(lambda q: httpx.Response(403, content=b"nope")), "GET", "/x", auth=None, strict_json=True)
+
+
+# -- paginate --------------------------------------------------------------------------------------------------
+def test_paginate_follows_a_cursor_until_the_last_page() -> None:
+    pages = {None: Page([1, 2], "c1"), "c1": Page([3], "c2"), "c2": Page([4], None)}
+    asked: list[str | None] = []
+
+    def fetch(token: str | None) -> Page[int]:
+        asked.append(token)
+        return pages[token]
+
+    assert list(paginate(fetch, max_pages=10)) == [1, 2, 3, 4]
+    assert asked == [None, "c1", "c2"]
+
+
+def test_paginate_page_numbers_stop_at_the_cap() -> None:
+    def fetch(token: str | None) -> Page[int]:
+        n = int(token or 1)
+        return Page([n], str(n + 1))  # an API that never says "last page"
+
+    assert list(paginate(fetch, max_pages=5)) == [1, 2, 3, 4, 5]
+
+
+def test_paginate_stops_when_the_cursor_repeats() -> None:
+    calls: list[str | None] = []
+
+    def fetch(token: str | None) -> Page[str]:
+        calls.append(token)
+        return Page(["x"], "same")
+
+    assert list(paginate(fetch, max_pages=20)) == ["x", "x"]
+    assert calls == [None, "same"]
+
+
+def test_paginate_over_link_headers() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        page = int(request.url.params.get("page", "1"))
+        link = f'<https://api.example.test/items?page={page + 1}>; rel="next", <https://x/last>; rel="last"'
+        return httpx.Response(200, json=[page], headers={"Link": link} if page < 3 else {})
+
+    api = _api(handler)
+
+    def fetch(url: str | None) -> Page[int]:
+        resp = get_response(api, url or "/items", auth=None)
+        assert resp is not None
+        return Page(resp.json(), next_link(resp.headers))
+
+    assert list(paginate(fetch, max_pages=10)) == [1, 2, 3]
+
+
+def test_next_link_reads_rel_next_only() -> None:
+    h = httpx.Headers({"link": '<https://a/x?page=1>; rel="prev", <https://a/x?page=3>; rel="next"'})
+    assert next_link(h) == "https://a/x?page=3"
+    assert next_link(httpx.Headers({"link": '<https://a/x?page=9>; rel="last"'})) is None
+    assert next_link(httpx.Headers()) is None
+
+
+# -- the inventory builder ---------------------------------------------------------------------------------
+def test_inventory_builder_collects_and_builds() -> None:
+    inv = InventoryBuilder("demo")
+    org = Resource(id="demo:org:1", provider="demo", type="org", name="first")
+    inv.resource(org)
+    kept = inv.resource(Resource(id="demo:org:1", provider="demo", type="org", name="second"), once=True)
+    assert kept is org, "once=True keeps the resource already held"
+    inv.resource(Resource(id="demo:db:1", provider="demo", type="database", name="db", holds_data=True))
+    inv.backup(Backup(id="demo:snap:1", provider="demo", protects="demo:db:1", location="inside"))
+    inv.fact("cred-1", "demo:db:1", None, "unknown", "delete:database")
+    inv.gap("demo:db:1", "snapshots not inspected: HTTP 403")
+    inv.merge(Inventory(gaps=(CoverageGap(subject="s", reason="r", provider="demo"),)))
+    built = inv.build()
+    assert [r.name for r in built.resources] == ["first", "db"]
+    assert built.facts[0].verdict is None and built.facts[0].capability == "delete:database"
+    assert built.gaps[0] == CoverageGap(subject="demo:db:1", provider="demo", reason="snapshots not inspected: HTTP 403")
+    assert len(built.gaps) == 2 and len(built.backups) == 1
+
+
+# -- the typed verdict -------------------------------------------------------------------------------------
+def _cred() -> Credential:
+    cand = Candidate(provider="demo", kind="api_key", secret=Secret("demo-secret-value-0123456789"))
+    return Credential.from_candidate(
+        cand, principal="ada", capabilities=("read:x",), reasons=("offline",), metadata={"a": 1}
+    )
+
+
+def test_judged_sets_what_the_verdict_names_and_keeps_the_rest() -> None:
+    cred = _cred()
+    meta = {"a": 1, "key_type": "project"}
+    out = cred.judged(
+        Verdict(status=Status.verified, root_equivalent=False, possible_capabilities=("delete:x",), metadata=meta)
+    )
+    assert out.status == Status.verified and out.root_equivalent is False
+    assert out.possible_capabilities == ("delete:x",)
+    assert out.capabilities == ("read:x",) and out.principal == "ada" and out.reasons == ("offline",)
+    assert out.metadata == meta
+    meta["later"] = True
+    assert "later" not in out.metadata, "the verdict's metadata is copied, not shared"
+    assert cred.status == Status.unverified, "the credential itself is immutable"
+
+
+def test_judged_can_clear_a_field_explicitly() -> None:
+    out = _cred().judged(Verdict(principal=None, capabilities=(), reasons=("rejected",)))
+    assert out.principal is None and out.capabilities == () and out.reasons == ("rejected",)
+    assert Verdict().changes() == {} and Verdict(principal=KEEP).changes() == {}
