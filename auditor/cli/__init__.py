@@ -47,9 +47,9 @@ def _root(
 
 
 def _register() -> None:
-    from . import audit, backup, report, runs, schedule, state
+    from . import audit, backup, init, report, runs, schedule, state
 
-    for mod in (audit, report, backup, runs, schedule, state):
+    for mod in (init, audit, report, backup, runs, schedule, state):
         mod.register(app)
 
 

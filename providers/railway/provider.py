@@ -12,6 +12,7 @@ from auditor.secrets import Secret
 from .database_url import resolve_database_url
 from .identity import classify, identify
 from .inventory import run_inventory
+from .proposal import propose_source
 from .recognisers import RECOGNISERS
 from .volume_restore import describe_volume_restore, restore_volume_backup
 
@@ -35,6 +36,10 @@ class RailwayProvider(Provider):
 
     def inventory(self, credentials: Sequence[Credential], ctx: ProviderContext) -> Inventory:
         return run_inventory(credentials, ctx)
+
+    def propose_source(self, resource: Mapping[str, Any]) -> Any:
+        """`blastwall init --from-report`: a [[sources]] entry for a PostgreSQL volume (None otherwise)."""
+        return propose_source(resource)
 
     def resolve_database_url(self, ref: Mapping[str, Any], token: Secret, ctx: ProviderContext) -> Secret:
         """Backups only (never the audit): a service's DATABASE_PUBLIC_URL, read with `variables`."""
