@@ -19,16 +19,16 @@ def init(
                                      help="Propose a backup, a verification and a schedule for each database this "
                                      "audit report found without an off-platform backup."),
     store: str = typer.Option("s3://blastwall-backups", "--store",
-                              help="Where the backups go: s3://BUCKET[/PREFIX] (object-locked, credentials from "
+                              help="Where the backups go: s3://BUCKET\\[/PREFIX] (object-locked, credentials from "
                               "environment variables) or a local directory."),
     force: bool = typer.Option(False, "--force", help="Overwrite an existing file."),
 ) -> None:
     """Write a commented starter blastwall.toml, validated by the config loader.
 
-    With --from-report, every database the audit found without an off-platform backup gets a
-    \\[\\[sources]] entry, a daily \\[\\[backups]] entry and a weekly \\[\\[verifications]] entry. Secrets
-    are never written: they are env: references, and the command lists the environment variables
-    to set before `blastwall backup run`.
+    With --from-report, every database the audit found without an off-platform backup gets a \\[\\[sources]]
+    entry, a daily \\[\\[backups]] entry and a weekly \\[\\[verifications]] entry. Secrets are never written:
+    they are env: references, and the command lists the environment variables to set before
+    `blastwall backup run`.
 
     [bold]Examples[/]
 

@@ -161,3 +161,26 @@ def test_every_toml_example_is_valid_configuration() -> None:
             except ConfigError as exc:
                 assert "refers to unknown" in str(exc), str(exc)
     assert blocks >= 5
+
+
+def test_every_help_renders() -> None:
+    """`--help` of every command renders (rich markup such as `[/x]` in a help text breaks it)."""
+    from typer.main import get_command
+    from typer.testing import CliRunner
+
+    from auditor.cli import app
+
+    paths: list[list[str]] = []
+
+    def walk(cmd: object, path: list[str]) -> None:
+        paths.append(path)
+        for n, sub in (getattr(cmd, "commands", None) or {}).items():
+            walk(sub, [*path, n])
+
+    walk(get_command(app), [])
+    broken = {}
+    for path in paths:
+        res = CliRunner().invoke(app, [*path, "--help"])
+        if res.exit_code != 0 or res.exception is not None:
+            broken[" ".join(path)] = repr(res.exception)
+    assert not broken, broken
