@@ -189,31 +189,66 @@ def cli_markdown() -> str:
 
 # -- JSON shapes --------------------------------------------------------------------------------
 
-def _schema_type(s: dict[str, Any]) -> str:
+def _resolve(s: Any, root: dict[str, Any], depth: int = 0) -> Any:
+    """Follow a local `$ref` (`#/$defs/x`) and merge `allOf`, so a field shows its real shape."""
+    if not isinstance(s, dict) or depth > 8:
+        return s
+    if isinstance(s.get("$ref"), str) and s["$ref"].startswith("#/"):
+        target: Any = root
+        for part in s["$ref"][2:].split("/"):
+            target = target.get(part, {}) if isinstance(target, dict) else {}
+        merged = {**_resolve(target, root, depth + 1), **{k: v for k, v in s.items() if k != "$ref"}}
+        return merged
+    if isinstance(s.get("allOf"), list):
+        merged = {k: v for k, v in s.items() if k != "allOf"}
+        for part in s["allOf"]:
+            part = _resolve(part, root, depth + 1)
+            if isinstance(part, dict):
+                merged.setdefault("properties", {}).update(part.get("properties") or {})
+                merged["required"] = [*(merged.get("required") or []), *(part.get("required") or [])]
+                for k, v in part.items():
+                    merged.setdefault(k, v)
+        return merged
+    return s
+
+
+def _schema_type(s: dict[str, Any], root: dict[str, Any]) -> str:
+    s = _resolve(s, root)
+    if "const" in s:
+        return f"`{json.dumps(s['const'])}`"
     if "enum" in s:
         return " \\| ".join(f"`{json.dumps(v)}`" for v in s["enum"])
     t = s.get("type")
     if isinstance(t, list):
         return " or ".join(t)
     if t == "array" and isinstance(s.get("items"), dict):
-        return "array of " + _schema_type(s["items"])
+        return "array of " + _schema_type(s["items"], root)
     if t is None and ("anyOf" in s or "oneOf" in s):
-        return " or ".join(_schema_type(x) for x in s.get("anyOf", s.get("oneOf", [])))
+        return " or ".join(_schema_type(x, root) for x in s.get("anyOf", s.get("oneOf", [])))
     return str(t or ("object" if "properties" in s else "any"))
 
 
-def _props(s: dict[str, Any], prefix: str, out: list[str], depth: int = 0) -> None:
+def _props(s: dict[str, Any], prefix: str, out: list[str], root: dict[str, Any], depth: int = 0) -> None:
+    s = _resolve(s, root)
     if s.get("type") == "array" and isinstance(s.get("items"), dict):
-        s = s["items"]
+        s = _resolve(s["items"], root)
         prefix = (prefix[:-1] if prefix.endswith(".") else prefix) + "[]."
+    for alt in s.get("anyOf") or s.get("oneOf") or ():  # e.g. null or an object: document the object
+        alt = _resolve(alt, root)
+        if isinstance(alt, dict) and (alt.get("properties") or alt.get("type") == "array"):
+            s = alt
+            break
     for name, sub in (s.get("properties") or {}).items():
-        if not isinstance(sub, dict):
+        if not isinstance(sub, dict) or len(out) >= _MAX_ROWS:
             continue
         req = name in (s.get("required") or [])
-        desc = (sub.get("description") or "").replace("|", "\\|").replace("\n", " ")
-        out.append(f"| `{prefix}{name}` | {_schema_type(sub)} | {'yes' if req else ''} | {desc} |")
+        desc = (_resolve(sub, root).get("description") or "").replace("|", "\\|").replace("\n", " ")
+        out.append(f"| `{prefix}{name}` | {_schema_type(sub, root)} | {'yes' if req else ''} | {desc} |")
         if depth < 3:
-            _props(sub, f"{prefix}{name}.", out, depth + 1)
+            _props(sub, f"{prefix}{name}.", out, root, depth + 1)
+
+
+_MAX_ROWS = 150  # the SARIF standard's schema is huge: its first fields, then a pointer to the file
 
 
 def json_schemas_markdown() -> str:
@@ -221,16 +256,17 @@ def json_schemas_markdown() -> str:
     for path in sorted(SCHEMAS.glob("*.json")):
         schema = json.loads(path.read_text())
         title = schema.get("title") or path.stem
-        out += [f"### {title}", "", f"Schema: `tests/schemas/{path.name}`", ""]
+        out.extend([f"### {title}", "", f"Schema: `tests/schemas/{path.name}`", ""])
         if schema.get("description"):
-            out += [schema["description"], ""]
+            out.extend([schema["description"], ""])
         rows: list[str] = []
-        _props(schema, "", rows)
-        items = schema.get("items") if isinstance(schema.get("items"), dict) else {}
-        if "$ref" in items:
-            out += [f"An array; each element: `{items['$ref']}`.", ""]
+        _props(schema, "", rows, schema)
+        if schema.get("type") == "array":
+            out.extend(["An array; one element per row below (`[]`).", ""])
         if rows:
-            out += ["| field | type | required | meaning |", "|---|---|---|---|", *rows, ""]
+            out.extend(["| field | type | required | meaning |", "|---|---|---|---|", *rows, ""])
+            if len(rows) >= _MAX_ROWS:
+                out.extend([f"(first {_MAX_ROWS} fields; the rest are in the schema file)", ""])
     return "\n".join(out)
 
 
