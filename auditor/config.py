@@ -522,7 +522,7 @@ def parse_config(text: str, path: str = "<config>") -> Config:
         line = _find_line(index, loc)
         more = f" (and {len(exc.errors()) - 1} more problem(s))" if len(exc.errors()) > 1 else ""
         raise ConfigError(msg + more, file=path, line=line, key=_dotted(loc) or None,
-                          hint="see the Configuration section of the README for every key") from None
+                          hint="every key is in docs/reference/configuration.md") from None
     cfg._path = path
     _check_platform_refs(cfg, _line_index(text), path)
     return cfg
@@ -560,7 +560,7 @@ def load_config(path: str | Path | None = None, *, required: bool = False) -> Co
         if not candidate.exists():
             if required:
                 raise ConfigError(f"no {DEFAULT_CONFIG_NAME} in {Path.cwd()}",
-                                  hint="pass --config FILE or create blastwall.toml (see README)")
+                                  hint="pass --config FILE, or create blastwall.toml with `blastwall init`")
             return Config()
         path = candidate
     p = Path(path)

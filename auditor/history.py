@@ -160,7 +160,7 @@ def record_audit(db: StateDB, result: AuditResult, *, now: datetime | None = Non
 
     The caller can put ``diff.to_dict()`` into ``AuditResult.changes`` before writing reports.
     """
-    db.create_all()
+    db.ensure_schema()
     previous = latest_audit(db)
     prev_findings = findings_of(db, previous.id) if previous else []
     audit_id = str(uuid.uuid4())
@@ -199,7 +199,7 @@ def _finding_row_dict(f: Finding) -> dict[str, Any]:
 
 
 def list_audits(db: StateDB) -> list[AuditRecord]:
-    db.create_all()
+    db.ensure_schema()
     with db.engine.connect() as conn:
         rows = conn.execute(select(audits_table).order_by(audits_table.c.generated_at,
                                                           audits_table.c.recorded_at)).all()
@@ -218,7 +218,7 @@ def audit_at_or_before(db: StateDB, when: datetime, *, exclude: str | None = Non
 
 
 def findings_of(db: StateDB, audit_id: str) -> list[dict[str, Any]]:
-    db.create_all()
+    db.ensure_schema()
     t = audit_findings_table
     with db.engine.connect() as conn:
         rows = conn.execute(select(t).where(t.c.audit_id == audit_id)).all()

@@ -1,4 +1,4 @@
-"""Off-platform backups and restore verification. User docs: docs/readme/backup.md.
+"""Off-platform backups and restore verification. User docs: docs/how-to/backup.md and docs/how-to/verify.md.
 
 Library API (other areas call these; the CLI in `auditor/cli/backup.py` is a thin layer over them):
 

@@ -36,6 +36,7 @@ from sqlalchemy import (
     update,
 )
 
+from ..liveness import owner_gone, process_start_time
 from ..state import StateDB, metadata
 
 __all__ = [
@@ -108,32 +109,6 @@ def _utc(dt: datetime | None) -> datetime | None:
     if dt is None:
         return None
     return dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt.astimezone(UTC)
-
-
-def process_start_time(pid: int) -> str | None:
-    """Start time of `pid` in clock ticks since boot (Linux), to tell a live run from a reused pid."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            stat = f.read()
-        return stat.rsplit(")", 1)[1].split()[19]
-    except (OSError, IndexError):
-        return None
-
-
-def _alive(pid: int | None, start: str | None) -> bool:
-    if not pid:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        pass
-    if start is not None:
-        now = process_start_time(pid)
-        if now is not None and now != start:
-            return False
-    return True
 
 
 @dataclass(frozen=True)
@@ -227,7 +202,7 @@ class Catalog:
     def __init__(self, db: StateDB, clock: Callable[[], datetime] | None = None) -> None:
         self.db = db
         self.clock = clock or (lambda: datetime.now(UTC))
-        db.create_all()
+        db.ensure_schema()
 
     # ---- runs -----------------------------------------------------------------------------------
 
@@ -252,13 +227,12 @@ class Catalog:
 
     def reap_dead_runs(self, on_reaped: Callable[[BackupRecord], None] | None = None) -> list[BackupRecord]:
         """Mark 'running' rows of this host whose process is gone as failed; returns them."""
-        host = socket.gethostname()
         reaped = []
         with self.db.engine.connect() as c:
             rows = c.execute(select(backup_runs).where(backup_runs.c.status == "running")).fetchall()
         for row in rows:
             m = row._mapping
-            if m["host"] != host or _alive(m["pid"], m["pid_start"]):
+            if not owner_gone(m["host"], m["pid"], m["pid_start"]):
                 continue
             self.fail_run(m["id"], f"the backup process (pid {m['pid']}) died before finishing "
                                    "(killed or crashed); no manifest was written, so this backup does not count")

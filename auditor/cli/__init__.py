@@ -27,6 +27,7 @@ EXIT_CODES_HELP = (
 # Each top-level command: the module that registers it, and the one-line summary shown by `blastwall --help`.
 # Modules are imported only when their command runs (or its own --help is asked for): start-up stays small.
 COMMANDS: dict[str, tuple[str, str]] = {
+    "init": ("init", "Write a commented starter blastwall.toml, or propose backups from an audit report."),
     "audit": ("audit", "Find every credential on this machine and in PATHs, ask each provider what it can "
                        "destroy, and report which data would be unrecoverable if it were misused."),
     "verify": ("backup", "Prove a backup restores: restore it into a scratch database and check it (or --quick)."),
@@ -38,6 +39,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "backup": ("backup", "Off-platform backups: stream databases to independent, immutable storage."),
     "runs": ("runs", "Workflow runs (restores): list them, show one, resume one after a crash."),
     "schedule": ("schedule", "Scheduled audits, backups and verifications: list them, run one now."),
+    "state": ("state", "The state database: upgrade its schema to this version of Blastwall."),
 }
 
 

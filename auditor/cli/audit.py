@@ -7,11 +7,13 @@ from pathlib import Path
 from typing import Any
 
 import typer
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from ..audit import AuditOptions, AuditProgress, run_audit
 from ..config import load_config
+from ..errors import BlastwallError
 from ..model import AuditResult, Severity
 from . import _common
 
@@ -158,9 +160,13 @@ def _record_history(db: Any, result: AuditResult, skip: bool) -> AuditResult:
     except ImportError:
         return result
     try:
-        db.create_all()
+        db.ensure_schema()
         diff = history.record_audit(db, result)
         return result.model_copy(update={"changes": diff.to_dict(limit=500)})
+    except BlastwallError as exc:  # e.g. a state database newer than this Blastwall: say why
+        _common.err_console.print(f"[yellow]warning:[/] audit history not recorded: {escape(exc.message)}",
+                                  highlight=False)
+        return result
     except Exception as exc:
         _common.err_console.print(f"[yellow]warning:[/] audit history not recorded ({type(exc).__name__})")
         return result

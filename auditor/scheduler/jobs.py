@@ -99,14 +99,8 @@ class JobRunner:
 # -- the real jobs ------------------------------------------------------------------------------
 
 def _ensure_tables(db: StateDB) -> None:
-    """Create tables of modules imported after the DB was first set up.
-
-    `StateDB.create_all()` runs once per StateDB; the daemon creates its own tables before the
-    lazily imported backup/history modules have declared theirs on the shared metadata.
-    """
-    from ..state import metadata
-
-    metadata.create_all(db.engine)
+    """The migrations create every table at once; this is a no-op once the daemon's store has run them."""
+    db.ensure_schema()
 
 
 def run_audit_job(spec: JobSpec, ctx: JobContext) -> JobResult:

@@ -26,6 +26,7 @@ from typing import Any, Literal
 from sqlalchemy import Boolean, Column, Integer, String, Table, Text, UniqueConstraint, and_, or_, select
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
+from ..liveness import ProcessRef, owner_gone
 from ..state import StateDB, metadata
 
 __all__ = [
@@ -80,6 +81,7 @@ daemons_t = Table(
     Column("host", String(200), nullable=False),
     Column("pid", Integer, nullable=False),
     Column("pidns", String(64), nullable=False, default=""),  # PID namespace: pid checks only within it
+    Column("pid_start", String(32)),  # start time of pid, so a reused pid is not taken for the daemon
     Column("started_at", String(32), nullable=False),
     Column("heartbeat_at", String(32), nullable=False),
     Column("stopped_at", String(32)),
@@ -104,23 +106,6 @@ def retry_ddl(fn: Callable[[], Any], attempts: int = 5) -> None:
             if i == attempts - 1:
                 raise
             time.sleep(0.2 * (i + 1))
-
-
-def _pid_namespace() -> str:
-    try:
-        return f"{os.stat('/proc/self/ns/pid').st_ino}"
-    except OSError:
-        return ""
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:
-        return True  # exists, not ours to signal
-    return True
 
 
 def new_owner_id() -> str:
@@ -164,14 +149,14 @@ class ScheduleStore:
     def __init__(self, db: StateDB, *, stale_after: timedelta = timedelta(seconds=60)) -> None:
         self.db = db
         self.stale_after = stale_after
-        retry_ddl(db.create_all)
+        db.ensure_schema()
 
     # -- daemons -------------------------------------------------------------------------
     def register_daemon(self, owner: str, now: datetime) -> None:
-        host, pid = owner.split(":")[0], os.getpid()
+        me = ProcessRef.current()
         with self.db.engine.begin() as c:
-            c.execute(daemons_t.insert().values(owner=owner, host=host, pid=pid, pidns=_pid_namespace(),
-                                                started_at=iso(now), heartbeat_at=iso(now)))
+            c.execute(daemons_t.insert().values(owner=owner, host=owner.split(":")[0], pid=me.pid, pidns=me.pidns,
+                                                pid_start=me.start, started_at=iso(now), heartbeat_at=iso(now)))
 
     def heartbeat(self, owner: str, now: datetime) -> None:
         with self.db.engine.begin() as c:
@@ -190,11 +175,13 @@ class ScheduleStore:
         """
         cutoff = iso(now - self.stale_after)
         with self.db.engine.connect() as c:
-            rows = c.execute(select(daemons_t.c.owner, daemons_t.c.host, daemons_t.c.pid, daemons_t.c.pidns).where(
+            rows = c.execute(select(daemons_t.c.owner, daemons_t.c.host, daemons_t.c.pid, daemons_t.c.pidns,
+                                    daemons_t.c.pid_start).where(
                 and_(daemons_t.c.stopped_at.is_(None), daemons_t.c.heartbeat_at >= cutoff))).fetchall()
-        host, ns, me = socket.gethostname(), _pid_namespace(), os.getpid()
+        me = os.getpid()
+        # a row without a PID namespace (not Linux) cannot be checked: `owner_gone` needs one here
         return {r.owner for r in rows
-                if not (r.host == host and ns and r.pidns == ns and r.pid != me and not _pid_alive(r.pid))}
+                if not (r.pidns and r.pid != me and owner_gone(r.host, r.pid, r.pid_start, r.pidns))}
 
     # -- jobs ----------------------------------------------------------------------------
     def register_job(self, job_id: str, kind: str, now: datetime) -> None:

@@ -33,6 +33,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Connection
 
 from ..errors import StateError
+from ..liveness import owner_gone, process_start_time
 from ..state import StateDB, metadata
 from .model import TERMINAL, TRANSITIONS, RunState, StepState
 
@@ -61,6 +62,7 @@ runs_table = Table(
     # The requester's signed request (two-person rule): the statement text and its SSH signature.
     Column("request_statement", Text, nullable=True),
     Column("request_signature", Text, nullable=True),
+    Column("lease_pid_start", String(32), nullable=True),  # start time of the lease owner's pid
 )
 
 steps_table = Table(
@@ -225,16 +227,6 @@ def _this_process() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{_secrets.token_hex(4)}"
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 class RunStore:
     """All reads and writes of workflow state. Every method commits before it returns."""
 
@@ -242,7 +234,7 @@ class RunStore:
 
     def __init__(self, db: StateDB) -> None:
         self.db = db
-        db.create_all()
+        db.ensure_schema()
         self.owner = _this_process()
 
     @contextmanager
@@ -378,7 +370,8 @@ class RunStore:
     def acquire(self, run_id: str, now: datetime) -> None:
         with self._tx() as c:
             row = c.execute(
-                select(runs_table.c.lease_owner, runs_table.c.lease_until).where(runs_table.c.id == run_id)
+                select(runs_table.c.lease_owner, runs_table.c.lease_until, runs_table.c.lease_pid_start)
+                .where(runs_table.c.id == run_id)
             ).first()
             if row is None:
                 raise StateError(f"no run {run_id!r}")
@@ -386,7 +379,7 @@ class RunStore:
             stale = holder is None or holder == self.owner or (until is not None and until < now)
             if not stale and holder is not None:
                 host, pid, _ = holder.split(":", 2)
-                stale = host == socket.gethostname() and not _pid_alive(int(pid))
+                stale = owner_gone(host, int(pid), row.lease_pid_start)
             if not stale:
                 raise StateError(
                     f"run {run_id} is being advanced by another process ({holder.split(':')[0]}, "
@@ -399,7 +392,8 @@ class RunStore:
             res = c.execute(
                 update(runs_table)
                 .where(and_(runs_table.c.id == run_id, cond))
-                .values(lease_owner=self.owner, lease_until=now + self.LEASE)
+                .values(lease_owner=self.owner, lease_until=now + self.LEASE,
+                        lease_pid_start=process_start_time(os.getpid()))
             )
             if res.rowcount != 1:
                 raise StateError(f"run {run_id} was claimed by another process just now")
@@ -409,7 +403,7 @@ class RunStore:
             c.execute(
                 update(runs_table)
                 .where(and_(runs_table.c.id == run_id, runs_table.c.lease_owner == self.owner))
-                .values(lease_owner=None, lease_until=None)
+                .values(lease_owner=None, lease_until=None, lease_pid_start=None)
             )
 
     # -- steps ---------------------------------------------------------------------------

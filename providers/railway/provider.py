@@ -14,6 +14,7 @@ from auditor.volume_restorer import VolumeRestorer, VolumeRestoreRequest
 from .database_url import resolve_database_url
 from .identity import classify, identify
 from .inventory import run_inventory
+from .proposal import propose_source
 from .recognisers import RECOGNISERS
 from .refs import DatabaseRef, VolumeRef, validate_ref
 
@@ -44,6 +45,10 @@ class RailwayProvider(Provider, DatabaseSource, VolumeRestorer):
     # -- DatabaseSource (backups only; the audit never calls these) -----------------------------------------
     def validate_database_ref(self, ref: Mapping[str, Any]) -> dict[str, Any]:
         return validate_ref(DatabaseRef, ref)
+
+    def propose_source(self, resource: Mapping[str, Any]) -> Any:
+        """`blastwall init --from-report`: a [[sources]] entry for a PostgreSQL volume (None otherwise)."""
+        return propose_source(resource)
 
     def resolve_database_url(self, ref: Mapping[str, Any], token: Secret, ctx: ProviderContext) -> Secret:
         """A service's DATABASE_PUBLIC_URL, read with `variables`."""
