@@ -141,11 +141,10 @@ def _plain(text: str) -> str:
 
 def cli_markdown() -> str:
     import click
-    from typer.main import get_command
 
-    from auditor.cli import app
+    from auditor.cli import full_command
 
-    root = get_command(app)
+    root = full_command()
     out: list[str] = []
 
     def walk(cmd: click.Command, path: list[str]) -> None:

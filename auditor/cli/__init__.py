@@ -17,7 +17,7 @@ from typer.core import TyperCommand, TyperGroup
 
 from ..errors import BlastwallError
 
-__all__ = ["COMMANDS", "app", "main"]
+__all__ = ["COMMANDS", "all_commands", "app", "full_command", "main"]
 
 EXIT_CODES_HELP = (
     "Exit codes: 0 ok, 1 error, 2 usage, 3 findings at or above --fail-on, "
@@ -136,6 +136,13 @@ def _root(
 def all_commands() -> dict[str, Any]:
     """Every top-level command, loaded (for tests and documentation generators)."""
     return {name: _load(name) for name in COMMANDS}
+
+
+def full_command() -> Any:
+    """The root command with every subcommand loaded into `.commands` (for documentation and tests)."""
+    root = typer.main.get_command(app)
+    root.commands = all_commands()  # type: ignore[attr-defined]
+    return root
 
 
 def _helpers() -> Any:

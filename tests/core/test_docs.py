@@ -64,9 +64,8 @@ def test_configuration_page_lists_every_key_once(site: Path) -> None:
 
 
 def test_cli_page_has_every_command(site: Path) -> None:
-    from typer.main import get_command
 
-    from auditor.cli import app
+    from auditor.cli import full_command
 
     page = _text((site / "reference" / "cli" / "index.html").read_text())
     names: list[str] = []
@@ -79,7 +78,7 @@ def test_cli_page_has_every_command(site: Path) -> None:
         else:
             names.append(" ".join(["blastwall", *path]))
 
-    walk(get_command(app), [])
+    walk(full_command(), [])
     assert len(names) > 10
     missing = [n for n in names if n not in page]
     assert not missing, f"commands missing from the CLI reference: {missing}"
@@ -165,10 +164,9 @@ def test_every_toml_example_is_valid_configuration() -> None:
 
 def test_every_help_renders() -> None:
     """`--help` of every command renders (rich markup such as `[/x]` in a help text breaks it)."""
-    from typer.main import get_command
     from typer.testing import CliRunner
 
-    from auditor.cli import app
+    from auditor.cli import app, full_command
 
     paths: list[list[str]] = []
 
@@ -177,7 +175,7 @@ def test_every_help_renders() -> None:
         for n, sub in (getattr(cmd, "commands", None) or {}).items():
             walk(sub, [*path, n])
 
-    walk(get_command(app), [])
+    walk(full_command(), [])
     broken = {}
     for path in paths:
         res = CliRunner().invoke(app, [*path, "--help"])
