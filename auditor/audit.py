@@ -17,7 +17,8 @@ from typing import Any
 from . import __version__
 from .config import Config
 from .discovery import DiscoveryOptions, discover
-from .engine import analyse
+from .dblinks import link_databases
+from .engine import analyse, database_verdicts
 from .errors import BlastwallError, ProviderAuthError, ProviderUnavailable
 from .findings import core_findings
 from .model import AuditResult, Backup, CoverageGap, Credential, Inventory, Resource, Status
@@ -46,6 +47,7 @@ class AuditOptions:
     env: Mapping[str, str] | None = None  # None: os.environ
     offline: bool = False
     probe_writes: bool = False
+    db_connect: bool = True  # False: never connect to a database found in a URL (--no-db-connect)
     config: Config | None = None
     max_file_bytes: int = 10 * 1024 * 1024
     only_providers: Sequence[str] | None = None
@@ -57,7 +59,7 @@ def _context(opts: AuditOptions, env: Mapping[str, str], provider: str, base: Pr
     settings: Mapping[str, Any] = opts.config.providers.get(provider, {}) if opts.config else {}
     b = base or ProviderContext()
     return ProviderContext(clock=b.clock, offline=opts.offline, probe_writes=opts.probe_writes,
-                           timeout_s=b.timeout_s, max_retries=b.max_retries, settings=settings or b.settings,
+                           db_connect=opts.db_connect and b.db_connect, timeout_s=b.timeout_s, max_retries=b.max_retries, settings=settings or b.settings,
                            env=dict(env), sleep=b.sleep)
 
 
@@ -215,9 +217,13 @@ def run_audit(
             gaps.append(CoverageGap(subject="off-platform backups",
                                     reason=f"not inspected: the backup catalogue could not be read ({type(exc).__name__})"))
 
-    # 6. engine
+    # 6. engine (databases first linked to the platform resources that hold them)
     progress.phase("analysing blast radius")
+    linked = link_databases(inv.resources, backups, inv.facts)
+    inv = inv.model_copy(update={"resources": linked.resources, "facts": linked.facts})
+    backups = list(linked.backups)
     br = analyse(creds, inv.resources, backups, inv.facts)
+    verdicts = database_verdicts(creds, inv.resources, br.backups, inv.facts)
     findings = list(inv.findings) + extra_findings + core_findings(creds, inv.resources, br.backups, br.exposure)
     # one finding per id
     uniq = {f.id: f for f in findings}
@@ -240,6 +246,7 @@ def run_audit(
         backups=br.backups,
         findings=tuple(ordered),
         exposure=br.exposure,
+        verdicts=verdicts,
         coverage_gaps=tuple(gaps),
         stats={**disc.stats, "duration_s": round((finished - started).total_seconds(), 3),
                "credentials": len(creds), "findings": len(ordered)},
