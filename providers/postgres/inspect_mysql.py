@@ -2,7 +2,9 @@
 
 Session rules: connect/read/write timeouts, TLS when the URL asks (``ssl-mode``/``ssl``/``tls``),
 ``SET SESSION TRANSACTION READ ONLY`` and ``max_execution_time`` (MySQL) / ``max_statement_time``
-(MariaDB). Only ``SELECT VERSION(), CURRENT_USER()`` and ``SHOW GRANTS`` are sent.
+(MariaDB). Only ``SELECT VERSION(), CURRENT_USER()`` and ``SHOW GRANTS`` are sent, plus, for each role
+granted to the user, ``SHOW GRANTS FOR CURRENT_USER() USING <role>`` (MySQL) or ``SET ROLE <role>``,
+``SHOW GRANTS``, ``SET ROLE NONE`` (MariaDB: session settings only).
 """
 
 from __future__ import annotations
@@ -88,6 +90,30 @@ def _connect(t: DbTarget, password: str, timeouts: Timeouts, hostaddr: str | Non
         raise ProviderUnavailable(f"could not connect to {t.endpoint} ({type(exc).__name__})") from None
 
 
+def _role_grants(cur: Any, role: str, mariadb: bool) -> list[str] | None:
+    """The grants of a role granted to the current user: MySQL `SHOW GRANTS ... USING`; MariaDB, which lets a
+    user read only its own grants, `SET ROLE` (a session setting) then `SHOW GRANTS`, then `SET ROLE NONE`."""
+    import pymysql
+
+    q = "`" + role.replace("`", "``") + "`"
+    try:
+        if mariadb:
+            cur.execute(f"SET ROLE {q}")
+            try:
+                cur.execute("SHOW GRANTS")
+                rows = [sanitize(str(r[0])) for r in cur.fetchall()]
+            finally:
+                cur.execute("SET ROLE NONE")
+        else:
+            cur.execute(f"SHOW GRANTS FOR CURRENT_USER() USING {q}")
+            rows = [sanitize(str(r[0])) for r in cur.fetchall()]
+    except pymysql.err.MySQLError:
+        return None
+    mine = re.compile(r"\sTO\s+(?:`" + re.escape(role.replace("`", "``")) + r"`|'" + re.escape(role) + r"')"
+                      r"(?:@`%`|@'%')?(?:\s|$)")
+    return [ln for ln in rows if mine.search(ln)] if mariadb else rows
+
+
 def inspect_mysql(t: DbTarget, password: str, timeouts: Timeouts = Timeouts(), *,
                   hostaddr: str | None = None) -> Privileges:
     import pymysql
@@ -108,10 +134,9 @@ def inspect_mysql(t: DbTarget, password: str, timeouts: Timeouts = Timeouts(), *
             cur.execute("SHOW GRANTS")
             lines = [sanitize(str(r[0])) for r in cur.fetchall()]
             for role in dict.fromkeys(r for ln in lines for r in _roles_in(ln)):
-                try:
-                    cur.execute("SHOW GRANTS FOR %s", (role,))
-                    role_lines[role] = [sanitize(str(r[0])) for r in cur.fetchall()]
-                except pymysql.err.MySQLError:
+                role_lines[role] = _role_grants(cur, role, mariadb)
+                if role_lines[role] is None:
+                    del role_lines[role]
                     unreadable.append(role)
     except pymysql.err.OperationalError as exc:
         raise ProviderUnavailable(f"inspection of {t.endpoint} failed or timed out (MySQL error "

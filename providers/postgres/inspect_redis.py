@@ -89,13 +89,13 @@ def inspect_redis(t: DbTarget, password: str, timeouts: Timeouts = Timeouts(), *
     client = redis.Redis(host=hostaddr or t.host, port=t.port, username=t.user or None, password=password or None,
                          db=int(t.database) if t.database.isdigit() else 0, ssl=tls,
                          socket_connect_timeout=timeouts.connect_s, socket_timeout=timeouts.statement_s,
-                         retry_on_timeout=False, retry=None, protocol=2, client_name=None,
+                         retry=None, protocol=2, client_name=None,
                          health_check_interval=0)
     try:
         try:
             user = _s(client.execute_command("ACL", "WHOAMI"))
         except redis.ResponseError as exc:
-            msg = str(exc).lower()
+            msg = ("noperm " if isinstance(exc, redis.exceptions.NoPermissionError) else "") + str(exc).lower()
             if "unknown command" in msg or "unknown subcommand" in msg:
                 return Privileges(
                     role="default", engine="redis", root_equivalent=True,
@@ -115,7 +115,7 @@ def inspect_redis(t: DbTarget, password: str, timeouts: Timeouts = Timeouts(), *
         try:
             info = client.execute_command("ACL", "GETUSER", user)
         except redis.ResponseError as exc:
-            if "noperm" not in str(exc).lower():
+            if not isinstance(exc, redis.exceptions.NoPermissionError) and "noperm" not in str(exc).lower():
                 raise
             return Privileges(
                 role=user, engine="redis", root_equivalent=None, complete=False,
