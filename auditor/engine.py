@@ -139,9 +139,9 @@ def analyse(credentials: Sequence[Credential], resources: Sequence[Resource],
 
 
 def _protecting(r: Resource, by_resource: dict[str, list[Backup]]) -> list[Backup]:
-    """Backups of `r`, and for a database also the backups of its container."""
+    """For a database the backups of its container (platform snapshots), then its own; else `r`'s backups."""
     own = list(by_resource.get(r.id, ()))
-    return own + (list(by_resource.get(r.container, ())) if r.container else [])
+    return (list(by_resource.get(r.container, ())) if r.container else []) + own
 
 
 def _survives(cred: str, r: Resource, b: Backup, f: _Facts) -> Tri:
