@@ -120,4 +120,17 @@ store = "offsite"
     assert k2.text.endswith("only the off-platform dump survives")
     exp2 = {e.credential: e for e in result2.exposure}
     assert db.id not in exp2[tok.id].unrecoverable
-    canaries.assert_absent(texts=[result.model_dump_json(), result2.model_dump_json()])
+    # the report card: role, dangerous grants, database and the resource holding it, verdicts, least-privilege SQL
+    from reports.html import embedded_texts, render_html
+
+    html = render_html(result2)
+    page = html + "".join(embedded_texts(html))
+    import html as h
+
+    text = h.unescape(page)
+    assert "<code>shop_owner</code> <span class=\"muted\">owner</span>" in text
+    assert f"postgres://{PROXY}:{port}/shop" in text and volume.id in text
+    assert "drop:database</code> on database shop" in text
+    assert c2.text in text and k2.text in text
+    assert 'GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA "app" TO "shop_owner_app";' in text
+    canaries.assert_absent(texts=[result.model_dump_json(), result2.model_dump_json(), page])
