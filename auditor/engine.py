@@ -191,7 +191,7 @@ def database_verdicts(credentials: Sequence[Credential], resources: Sequence[Res
     names = {r.id: r.name for r in resources}
     out: list[DestroyVerdict] = []
     for r in resources:
-        if r.type != "database" or not r.holds_data:
+        if r.type != "database" or not r.holds_data or not (r.container or r.metadata.get("layer") == "contents"):
             continue
         pool = _protecting(r, by_resource)
         dbname = str(r.metadata.get("database") or r.name)

@@ -179,7 +179,7 @@ class PostgresProvider(Provider):
             keys += [k for k in (t.container_keys if t else ()) if k not in keys]
             resources[rid] = Resource(
                 id=rid, provider=self.name, type="database", name=name, holds_data=True,
-                metadata={"engine": meta.get("engine"), "database": meta.get("database"),
+                metadata={"layer": "contents", "engine": meta.get("engine"), "database": meta.get("database"),
                           "endpoint": f"{meta.get('host')}:{meta.get('port')}",
                           "platform": meta.get("platform"), "platform_label": meta.get("platform_label"),
                           "container_keys": keys, "aliases": sorted(aliases)})
