@@ -91,4 +91,7 @@ def test_no_database_password_in_any_output(tmp_path: Path, canaries: Canaries, 
     assert status == {"DATABASE_URL": "verified", "MYSQL_URL": "verified", "REDIS_URL": "verified",
                       "WRONG_URL": "invalid", "DOWN_URL": "error"}, status
     assert doc["verdicts"], "the inspections produced verdicts"
+    import jsonschema
+
+    jsonschema.validate(doc, json.loads((Path(__file__).parents[1] / "schemas" / "report-v1.schema.json").read_text()))
     canaries.assert_absent(texts=[proc.stdout, proc.stderr], trees=[out, state])
