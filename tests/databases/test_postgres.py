@@ -125,3 +125,30 @@ def test_inspector_direct(logged_pg: LoggedPostgres) -> None:
     p = inspect_postgres(t, logged_pg.passwords["cleaner"])
     assert p.destroys_contents is True and p.root_equivalent is False
     assert {(g.capability, g.scope) for g in p.grants} == {("delete:rows", "schema app")}
+
+
+def test_cli_no_db_connect_flag_and_config_switch(logged_pg: LoggedPostgres, tmp_path: Path) -> None:
+    import json
+    import os
+    import subprocess
+    import sys
+
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    (repo / ".env").write_text(f"DATABASE_URL={logged_pg.url('reader')}\n")
+    env = {**os.environ, "BLASTWALL_STATE_DIR": str(tmp_path / "state")}
+    exe = str(Path(sys.executable).with_name("blastwall"))
+    base = [exe, "audit", str(repo), "--no-home", "--no-env", "--json", "--no-history", "-o", str(tmp_path / "o")]
+    cfg = tmp_path / "blastwall.toml"
+    cfg.write_text("[providers.postgres]\nconnect = false\n")
+    start = logged_pg.log_size()
+    for extra in (["--no-db-connect"], ["--config", str(cfg)]):
+        proc = subprocess.run(base + extra, capture_output=True, text=True, env=env, timeout=120, cwd=tmp_path)
+        assert proc.returncode == 0, proc.stderr[-1500:]
+        (c,) = json.loads(proc.stdout)["credentials"]
+        assert c["status"] == "unverified" and c["root_equivalent"] is None
+    assert logged_pg.statements_since(start) == []
+    proc = subprocess.run(base, capture_output=True, text=True, env=env, timeout=120, cwd=repo)  # no config here
+    (c,) = json.loads(proc.stdout)["credentials"]
+    assert c["status"] == "verified" and c["root_equivalent"] is False
+    assert logged_pg.statements_since(start)
