@@ -167,6 +167,8 @@ class PostgresProvider(Provider):
         for c in credentials:
             rid = c.metadata.get("database_resource")
             if not rid:
+                gaps.append(CoverageGap(subject=c.id, provider=self.name, reason="not inspected: it names no single "
+                                        "database (a .pgpass wildcard or an unparseable URL)"))
                 continue
             meta = c.metadata
             name = f"{meta.get('database')} ({meta.get('platform_label') or meta.get('host')})"

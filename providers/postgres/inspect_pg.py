@@ -46,9 +46,13 @@ WHERE {_SKIP_SCHEMAS}
 GROUP BY n.nspname, n.nspowner ORDER BY 1"""
 
 
+def _connect_s(timeouts: Timeouts) -> int:
+    return max(2, math.ceil(timeouts.connect_s))  # libpq treats anything below 2 s as 2 s
+
+
 def _connect(t: DbTarget, password: str, timeouts: Timeouts, hostaddr: str | None) -> psycopg.Connection[Any]:
     kw: dict[str, Any] = dict(host=t.host, port=t.port, user=t.user or "postgres", password=password,
-                              dbname=t.database, connect_timeout=max(1, math.ceil(timeouts.connect_s)),
+                              dbname=t.database, connect_timeout=_connect_s(timeouts),
                               application_name="blastwall-audit", autocommit=True)
     for k in ("sslmode", "sslrootcert", "sslcert", "sslkey", "sslcrl", "target_session_attrs", "options"):
         if t.params.get(k):
@@ -67,7 +71,7 @@ def _connect(t: DbTarget, password: str, timeouts: Timeouts, hostaddr: str | Non
         if "database" in text and "does not exist" in text:
             raise ProviderAuthError(f"database {t.database!r} does not exist on {t.endpoint}") from None
         if "timeout" in text.lower() or "timed out" in text.lower():
-            raise ProviderUnavailable(f"no answer from {t.endpoint} within {timeouts.connect_s:g} s") from None
+            raise ProviderUnavailable(f"no answer from {t.endpoint} within {_connect_s(timeouts)} s") from None
         raise ProviderUnavailable(f"could not connect to {t.endpoint} (server unreachable or refused the "
                                   "connection)") from None
 

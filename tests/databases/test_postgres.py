@@ -152,3 +152,20 @@ def test_cli_no_db_connect_flag_and_config_switch(logged_pg: LoggedPostgres, tmp
     (c,) = json.loads(proc.stdout)["credentials"]
     assert c["status"] == "verified" and c["root_equivalent"] is False
     assert logged_pg.statements_since(start)
+
+
+def test_pgpass_line_is_inspected_like_a_url(logged_pg: LoggedPostgres, tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    home.mkdir()
+    pw = logged_pg.passwords["cleaner"]
+    (home / ".pgpass").write_text(f"# local\n127.0.0.1:{logged_pg.server.port}:shop:cleaner:{pw}\n"
+                                  "*:*:*:someone:wildcards-are-not-inspected\n")
+    result = run_audit(AuditOptions(paths=[], home=home, include_env=False, env={}),
+                       providers={"postgres": PostgresProvider()}, ctx=ProviderContext(timeout_s=3.0))
+    by_line = {c.sources[0].locator: c for c in result.credentials}
+    assert set(by_line) == {"line 2", "line 3"}
+    c = by_line["line 2"]
+    assert c.status == Status.verified and c.metadata["db"]["summary"] == "can delete in schema app"
+    assert by_line["line 3"].status == Status.unverified  # wildcard host: nothing to connect to
+    assert any(g.subject == by_line["line 3"].id and "wildcard" in g.reason for g in result.coverage_gaps)
+    assert pw not in result.model_dump_json()
