@@ -421,6 +421,9 @@ def _remediation(c: Credential, e: Exposure | None, ix: _Index, related: Iterabl
 
 
 _NOT_DESTRUCTIVE = {"read:server-files", "read:replication-stream"}
+# shown in the card's Database block instead of the generic metadata list
+_DB_META = {"db", "engine", "host", "port", "database", "user", "platform", "platform_label", "database_resource",
+            "tls"}
 
 
 def _db_view(c: Credential, ix: _Index) -> dict[str, Any] | None:
@@ -514,7 +517,7 @@ def _cards(result: AuditResult, ix: _Index) -> list[dict[str, Any]]:
             "targets": targets,
             "n_lost": len(lost),
             "metadata": [{"key": str(k), "value": _short(str(v), 200)} for k, v in sorted(c.metadata.items())
-                         if v not in (None, "", [], {}) and k != "db"][:12],
+                         if v not in (None, "", [], {}) and k not in _DB_META][:12],
             "db": _db_view(c, ix),
             "remediation": _remediation(c, e, ix, related.get(c.id, ())),
             "search": " ".join([c.provider, c.kind, c.fingerprint, c.principal or "", c.id]

@@ -35,7 +35,7 @@ def _verdict(result: AuditResult, cred: str, kind: str) -> DestroyVerdict:
 
 def test_proxy_url_and_account_token_one_database_two_targets(railway_fake, logged_pg: LoggedPostgres,
                                                               pg_server, tmp_path: Path, canaries,
-                                                              monkeypatch) -> None:
+                                                              monkeypatch, test_output_dir: Path) -> None:
     port = logged_pg.server.port
     s = railway_fake.scenario
     for proxy in s.tcp_proxies.values():  # shop/production Postgres: its TCP proxy is our local server
@@ -124,6 +124,7 @@ store = "offsite"
     from reports.html import embedded_texts, render_html
 
     html = render_html(result2)
+    (test_output_dir / "report.html").write_text(html)  # for a look in a browser
     page = html + "".join(embedded_texts(html))
     import html as h
 
