@@ -202,17 +202,22 @@ def database_verdicts(credentials: Sequence[Credential], resources: Sequence[Res
             who = f"{label} ({role})" if role else label
             if fc is not None and fc.capability != "delete:container":
                 v = fc.verdict
-                surv = [b for b in pool if _survives(c.id, r, b, f) is True]
+                alive = [b for b in pool if _survives(c.id, r, b, f) is True]
+                surv = [b for b in alive if b.survives_contents_loss]
+                unproven = [b for b in alive if not b.survives_contents_loss]
                 if v is False:
                     text = f"{who} cannot wipe {dbname}: {fc.reason}"
                 else:
                     verb = "can wipe" if v else "may be able to wipe"
                     text = (f"{who} {verb} {dbname}; " + (f"{_survivor_text(surv)} survive that" if surv else
                                                           "no known backup survives that"))
+                    if unproven:
+                        text += f" ({_survivor_text(unproven)}: not counted until a restore of it is verified)"
                 out.append(DestroyVerdict(credential=c.id, database=r.id, kind="contents", target=r.id, verdict=v,
                                           survivors=tuple(b.id for b in surv), text=text))
             fk = explicit.get((c.id, r.container)) if r.container else None
             if fk is not None and r.container and fk.verdict is not False:
+                # only a proven copy (survives_contents_loss: a verified dump) that does not die with the container
                 surv = [b for b in pool if b.dies_with_resource is False and b.survives_contents_loss
                         and f.can(c.id, b.id)[0] is False]
                 what = names.get(r.container, r.container)
