@@ -69,7 +69,7 @@ class DbTarget:
         return f"{self.host}:{self.port}"
 
     def describe(self) -> str:
-        return f"{self.engine} {self.database} on {self.endpoint} ({self.platform_label or self.platform})"
+        return f"{self.engine} database {self.database} via {self.platform_label or self.endpoint}"
 
 
 def parse_target(url: str) -> DbTarget | None:
@@ -103,13 +103,13 @@ def _place(t: DbTarget) -> DbTarget:
     host, port = t.host, t.port
     keys = [f"{host}:{port}"]
     canonical = host
-    platform, label = "unknown", f"unknown host {host}"
+    platform, label = "unknown", f"unknown host {host}:{port}"
     if host in _LOCAL or host.endswith(".localhost"):
-        platform, label, canonical = "local", f"local server on port {port}", host
+        platform, label, canonical = "local", f"local server {host}:{port}", host
     elif host == "proxy.rlwy.net" or host.endswith(".proxy.rlwy.net"):
         platform, label = "railway-proxy", f"Railway TCP proxy {host}:{port}"
     elif host.endswith(".railway.internal"):
-        platform, label = "railway-internal", f"Railway private network {host}"
+        platform, label = "railway-internal", f"Railway private network {host}:{port}"
     elif m := _SUPABASE_DIRECT.match(host):
         ref = m.group("ref")
         platform, label = "supabase", f"Supabase project {ref}"

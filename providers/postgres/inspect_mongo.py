@@ -55,7 +55,9 @@ def inspect_mongo(t: DbTarget, password: str, timeouts: Timeouts = Timeouts(), *
     from pymongo import errors
 
     ms = int(timeouts.connect_s * 1000)
-    kw: dict[str, Any] = dict(host=hostaddr or t.host, port=t.port, username=t.user, password=password,
+    srv = t.scheme == "mongodb+srv" and not hostaddr  # SRV: the driver looks the hosts up in DNS
+    kw: dict[str, Any] = dict(host=f"mongodb+srv://{t.host}/" if srv else (hostaddr or t.host),
+                              port=None if srv else t.port, username=t.user, password=password,
                               authSource=t.params.get("authSource") or t.database or "admin",
                               connectTimeoutMS=ms, serverSelectionTimeoutMS=ms,
                               socketTimeoutMS=int(timeouts.statement_s * 1000), appname="blastwall-audit")

@@ -96,6 +96,9 @@ def inspect_postgres(t: DbTarget, password: str, timeouts: Timeouts = Timeouts()
                                       f"{timeouts.statement_s:g} s") from None
         except psycopg.OperationalError:
             raise ProviderUnavailable(f"the connection to {t.endpoint} broke during inspection") from None
+        except psycopg.Error as exc:  # e.g. a catalogue function an old server lacks
+            raise ProviderUnavailable(f"the catalogue inspection on {t.endpoint} failed ({type(exc).__name__})") \
+                from None
     finally:
         conn.close()
     if role is None:
