@@ -6,6 +6,8 @@ import re
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from auditor.audit import AuditOptions, run_audit
 from auditor.model import Status
 from auditor.provider import ProviderContext
@@ -14,6 +16,8 @@ from providers.postgres.endpoints import parse_target
 from providers.postgres.inspect_mongo import inspect_mongo
 from tests.support.mariadb import MariaDB
 from tests.support.redis_server import RedisServer
+
+pytestmark = [pytest.mark.slow]  # real database servers
 
 
 def _audit(tmp_path: Path, lines: dict[str, str]):

@@ -19,6 +19,8 @@ from providers.postgres import PostgresProvider
 
 from .conftest import LoggedPostgres
 
+pytestmark = [pytest.mark.slow]  # real database servers
+
 TIMEOUT_S = 2.0
 
 

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from auditor.audit import AuditOptions, run_audit
 from auditor.backup import run_backup, verify_backup
 from auditor.config import load_config
@@ -17,6 +19,8 @@ from providers.postgres import PostgresProvider
 from providers.railway import RailwayProvider
 
 from .conftest import LoggedPostgres
+
+pytestmark = [pytest.mark.slow]  # real database servers
 
 PROXY = "shuttle.proxy.rlwy.net"
 
