@@ -18,7 +18,8 @@ from typing import Any
 from . import __version__
 from .config import Config
 from .discovery import DiscoveryOptions, DiscoveryResult, discover
-from .engine import analyse
+from .dblinks import link_databases
+from .engine import analyse, database_verdicts
 from .errors import BlastwallError, ProviderAuthError, ProviderUnavailable
 from .findings import core_findings
 from .model import AuditResult, Backup, CoverageGap, Credential, Finding, Inventory, Resource, Status
@@ -47,6 +48,7 @@ class AuditOptions:
     env: Mapping[str, str] | None = None  # None: os.environ
     offline: bool = False
     probe_writes: bool = False
+    db_connect: bool = True  # False: never connect to a database found in a URL (--no-db-connect)
     config: Config | None = None
     max_file_bytes: int = 10 * 1024 * 1024
     only_providers: Sequence[str] | None = None
@@ -59,7 +61,8 @@ def _context(opts: AuditOptions, env: Mapping[str, str], provider: str, base: Pr
     settings: Mapping[str, Any] = opts.config.providers.get(provider, {}) if opts.config else {}
     b = base or ProviderContext()
     return ProviderContext(clock=b.clock, offline=opts.offline, probe_writes=opts.probe_writes,
-                           timeout_s=b.timeout_s, max_retries=b.max_retries, settings=settings or b.settings,
+                           db_connect=opts.db_connect and b.db_connect, timeout_s=b.timeout_s,
+                           max_retries=b.max_retries, settings=settings or b.settings,
                            env=dict(env), sleep=b.sleep)
 
 
@@ -145,9 +148,13 @@ def run_audit(
 
         cfg_dir = Path(opts.config.path).resolve().parent if opts.config.path else None
         extra_findings += approvals_findings(opts.config, cfg_dir)
-    # 6. engine
+    # 6. engine (databases first linked to the platform resources that hold them)
     progress.phase("analysing blast radius")
+    linked = link_databases(inv.resources, backups, inv.facts)
+    inv = inv.model_copy(update={"resources": linked.resources, "facts": linked.facts})
+    backups = list(linked.backups)
     br = analyse(creds, inv.resources, backups, inv.facts)
+    verdicts = database_verdicts(creds, inv.resources, br.backups, inv.facts)
     findings = list(inv.findings) + extra_findings + core_findings(creds, inv.resources, br.backups, br.exposure)
     # one finding per id
     uniq = {f.id: f for f in findings}
@@ -170,6 +177,7 @@ def run_audit(
         backups=br.backups,
         findings=tuple(ordered),
         exposure=br.exposure,
+        verdicts=verdicts,
         coverage_gaps=tuple(all_gaps),
         stats={**disc.stats, "duration_s": round((finished - started).total_seconds(), 3),
                "credentials": len(creds), "findings": len(ordered)},

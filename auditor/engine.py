@@ -14,6 +14,12 @@ Rules
   * A credential's exposure: the data-holding resources it can destroy, and of those the ones
     for which no backup survives that credential (unrecoverable), or for which survival is
     unknown (possibly unrecoverable).
+  * Databases have two destroy targets: their contents (the database resource: DROP, DELETE,
+    FLUSHALL) and their ``container`` (the volume, instance or project holding them). A backup of
+    the container survives the loss of the contents when the provider says so
+    (``survives_contents_loss``) and the credential cannot delete the backup; it survives the loss
+    of the container only when it does not die with it. `database_verdicts` states both per
+    credential, naming the survivors.
 """
 
 from __future__ import annotations
@@ -22,9 +28,9 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from .model import Backup, Credential, DestroyFact, Exposure, Resource
+from .model import Backup, Credential, DestroyFact, DestroyVerdict, Exposure, Resource
 
-__all__ = ["BlastRadius", "analyse"]
+__all__ = ["BlastRadius", "analyse", "database_verdicts"]
 
 Tri = bool | None
 
@@ -117,18 +123,7 @@ def analyse(credentials: Sequence[Credential], resources: Sequence[Resource],
             if v is False:
                 continue
             (can if v is True else may).append(r.id)
-            survival: list[Tri] = []
-            for b in by_resource.get(r.id, ()):
-                if b.dies_with_resource:
-                    survival.append(False)
-                    continue
-                bv, _ = f.can(c.id, b.id)
-                if bv is True:
-                    survival.append(False)
-                elif bv is False and b.dies_with_resource is False:
-                    survival.append(True)
-                else:
-                    survival.append(None)
+            survival = [_survives(c.id, r, b, f) for b in _protecting(r, by_resource)]
             if True in survival:
                 continue
             if None in survival:
@@ -141,3 +136,94 @@ def analyse(credentials: Sequence[Credential], resources: Sequence[Resource],
             exposures.append(Exposure(credential=c.id, can_destroy=tuple(can), may_destroy=tuple(may),
                                       unrecoverable=tuple(lost), possibly_unrecoverable=tuple(maybe_lost)))
     return BlastRadius(backups=tuple(judged), exposure=tuple(exposures))
+
+
+def _protecting(r: Resource, by_resource: dict[str, list[Backup]]) -> list[Backup]:
+    """For a database the backups of its container (platform snapshots), then its own; else `r`'s backups."""
+    own = list(by_resource.get(r.id, ()))
+    return (list(by_resource.get(r.container, ())) if r.container else []) + own
+
+
+def _survives(cred: str, r: Resource, b: Backup, f: _Facts) -> Tri:
+    """Does backup `b` survive `cred` destroying `r`?"""
+    bv, _ = f.can(cred, b.id)
+    if b.protects != r.id:  # a backup of r's container, judged for the loss of r's contents
+        if b.dies_with_resource and r.container and f.can(cred, r.container)[0] is True:
+            return False
+        if bv is True:
+            return False
+        return True if bv is False and b.survives_contents_loss else None
+    if b.dies_with_resource:
+        return False
+    if bv is True:
+        return False
+    if bv is False and b.dies_with_resource is False:
+        return True
+    return None
+
+
+def _cred_label(c: Credential) -> str:
+    if c.metadata.get("db"):
+        key = c.sources[0].locator.rsplit(".", 1)[-1] if c.sources else ""
+        return f"this {key}" if key and key.isupper() else f"this {c.kind.replace('_', ' ')}"
+    return f"the {c.provider} {c.kind.replace('_', ' ')}"
+
+
+def _survivor_text(bs: Sequence[Backup]) -> str:
+    groups: dict[str, int] = {}
+    for b in bs:
+        label = str(b.metadata.get("label") or f"{b.provider} backups")
+        groups[label] = groups.get(label, 0) + 1
+    names = list(groups)
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+
+
+def database_verdicts(credentials: Sequence[Credential], resources: Sequence[Resource],
+                      backups: Sequence[Backup], facts: Iterable[DestroyFact]) -> tuple[DestroyVerdict, ...]:
+    """Per database and credential with a fact about it: wiping the contents, deleting the container, and
+    which backups survive each. Only pairs with an explicit fact get a verdict."""
+    facts = list(facts)
+    f = _Facts(credentials, resources, backups, facts)
+    explicit = {(x.credential, x.target): x for x in facts}
+    by_resource: dict[str, list[Backup]] = defaultdict(list)
+    for b in backups:
+        by_resource[b.protects].append(b)
+    names = {r.id: r.name for r in resources}
+    out: list[DestroyVerdict] = []
+    for r in resources:
+        if r.type != "database" or not r.holds_data or not (r.container or r.metadata.get("layer") == "contents"):
+            continue
+        pool = _protecting(r, by_resource)
+        dbname = str(r.metadata.get("database") or r.name)
+        for c in credentials:
+            fc = explicit.get((c.id, r.id))
+            label = _cred_label(c)
+            role = str((c.metadata.get("db") or {}).get("summary") or "")
+            who = f"{label} ({role})" if role else label
+            if fc is not None and fc.capability != "delete:container":
+                v = fc.verdict
+                alive = [b for b in pool if _survives(c.id, r, b, f) is True]
+                surv = [b for b in alive if b.survives_contents_loss]
+                unproven = [b for b in alive if not b.survives_contents_loss]
+                if v is False:
+                    text = f"{who} cannot wipe {dbname}: {fc.reason}"
+                else:
+                    verb = "can wipe" if v else "may be able to wipe"
+                    text = (f"{who} {verb} {dbname}; " + (f"{_survivor_text(surv)} survive that" if surv else
+                                                          "no known backup survives that"))
+                    if unproven:
+                        text += f" ({_survivor_text(unproven)}: not counted until a restore of it is verified)"
+                out.append(DestroyVerdict(credential=c.id, database=r.id, kind="contents", target=r.id, verdict=v,
+                                          survivors=tuple(b.id for b in surv), text=text))
+            fk = explicit.get((c.id, r.container)) if r.container else None
+            if fk is not None and r.container and fk.verdict is not False:
+                # only a proven copy (survives_contents_loss: a verified dump) that does not die with the container
+                surv = [b for b in pool if b.dies_with_resource is False and b.survives_contents_loss
+                        and f.can(c.id, b.id)[0] is False]
+                what = names.get(r.container, r.container)
+                verb = "can delete" if fk.verdict else "may be able to delete"
+                text = (f"{who} {verb} {what} (holding {dbname}); "
+                        + (f"only {_survivor_text(surv)} survives" if surv else "no backup survives"))
+                out.append(DestroyVerdict(credential=c.id, database=r.id, kind="container", target=r.container,
+                                          verdict=fk.verdict, survivors=tuple(b.id for b in surv), text=text))
+    return tuple(out)

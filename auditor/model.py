@@ -33,6 +33,7 @@ __all__ = [
     "Finding",
     "CoverageGap",
     "Exposure",
+    "DestroyVerdict",
     "Inventory",
     "AuditResult",
     "SCHEMA_VERSION",
@@ -182,6 +183,9 @@ class Resource(Frozen):
     name: str
     parent: str | None = None
     holds_data: bool = False  # a dataset whose loss matters (volumes, databases, buckets)
+    # A database's container: the Resource.id (volume, instance, project) whose deletion destroys it too.
+    # The database itself is the "contents" target, the container the "container" target.
+    container: str | None = None
     metadata: dict[str, Any] = Field(default_factory=dict)
 
 
@@ -195,6 +199,8 @@ class Backup(Frozen):
     # Facts reported by the provider:
     dies_with_resource: bool | None = None  # deleted when the protected resource is deleted
     independent: bool | None = None  # proven out of reach of every credential (e.g. compliance lock)
+    # A copy taken before: it survives DROP/DELETE/FLUSH of the data it protects (a snapshot, a verified dump).
+    survives_contents_loss: bool | None = None
     # Computed by the engine:
     same_blast_radius: bool | None = None
     reasons: tuple[str, ...] = ()
@@ -251,6 +257,19 @@ class Exposure(Frozen):
     possibly_unrecoverable: tuple[str, ...] = ()  # survival of every backup is unknown
 
 
+class DestroyVerdict(Frozen):
+    """One credential against one database: wiping its contents or deleting its container, and which backups
+    survive that. ``survivors`` are Backup ids; ``text`` is the sentence reports show."""
+
+    credential: str
+    database: str  # Resource.id of the database (contents)
+    kind: str  # "contents" | "container"
+    target: str  # the database id (contents) or its container's id
+    verdict: bool | None
+    survivors: tuple[str, ...] = ()
+    text: str = ""
+
+
 class Inventory(Frozen):
     """What a provider's inventory() returns."""
 
@@ -282,6 +301,7 @@ class AuditResult(Frozen):
     backups: tuple[Backup, ...] = ()
     findings: tuple[Finding, ...] = ()
     exposure: tuple[Exposure, ...] = ()
+    verdicts: tuple[DestroyVerdict, ...] = ()  # per database: contents vs container, with survivors
     coverage_gaps: tuple[CoverageGap, ...] = ()
     stats: dict[str, Any] = Field(default_factory=dict)
     changes: dict[str, Any] | None = None  # new/resolved findings since the previous audit

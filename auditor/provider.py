@@ -77,6 +77,7 @@ class ProviderContext:
     clock: Clock = system_clock
     offline: bool = False
     probe_writes: bool = False
+    db_connect: bool = True  # may connect to databases named by found URLs (read-only); --no-db-connect
     timeout_s: float = 15.0
     max_retries: int = 4
     settings: Mapping[str, Any] = field(default_factory=dict)  # [providers.<name>] from config

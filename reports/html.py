@@ -420,6 +420,49 @@ def _remediation(c: Credential, e: Exposure | None, ix: _Index, related: Iterabl
     return steps
 
 
+_NOT_DESTRUCTIVE = {"read:server-files", "read:replication-stream"}
+# shown in the card's Database block instead of the generic metadata list
+_DB_META = {"db", "engine", "host", "port", "database", "user", "platform", "platform_label", "database_resource",
+            "tls"}
+
+
+def _db_view(c: Credential, ix: _Index) -> dict[str, Any] | None:
+    """The database part of a credential card: role, the grants that make it dangerous, the database and the
+    resource that holds it, every verdict on that database, and least-privilege SQL. Never the password."""
+    db = c.metadata.get("db")
+    rid = c.metadata.get("database_resource")
+    if not isinstance(db, dict) and not rid:
+        return None
+    db = db if isinstance(db, dict) else {}
+    res = ix.resources.get(str(rid)) if rid else None
+    if res is None and rid:  # merged into another database resource (two URLs, one database)
+        res = next((r for r in ix.resources.values() if str(rid) in (r.metadata.get("aliases") or ())), None)
+    container = ix.resources.get(res.container) if res is not None and res.container else None
+    verdicts = []
+    for v in ix.result.verdicts:
+        if res is None or v.database != res.id:
+            continue
+        other = ix.creds.get(v.credential)
+        verdicts.append({"text": v.text, "cls": "crit" if v.verdict and not v.survivors else
+                         ("warn" if v.verdict is not False else "ok"), "kind": v.kind,
+                         "mine": v.credential == c.id,
+                         "anchor": "cred-" + v.credential.replace(":", "-") if other else ""})
+    verdicts.sort(key=lambda x: (not x["mine"], x["kind"]))
+    return {
+        "role": db.get("role") or c.metadata.get("user") or "",
+        "summary": db.get("summary") or "",
+        "engine": c.metadata.get("engine") or "",
+        "database": (res.name if res else c.metadata.get("database")) or "",
+        "database_id": res.id if res else (rid or ""),
+        "placement": c.metadata.get("platform_label") or "",
+        "container": f"{container.name} ({_human(container.type)}, {container.provider})" if container else "",
+        "container_id": container.id if container else "",
+        "grants": [g for g in db.get("grants") or [] if g.get("capability") not in _NOT_DESTRUCTIVE][:12],
+        "verdicts": verdicts,
+        "sql": "\n".join(db.get("remediation_sql") or []),
+    }
+
+
 def _cards(result: AuditResult, ix: _Index) -> list[dict[str, Any]]:
     related: dict[str, list[Finding]] = defaultdict(list)
     for f in result.findings:
@@ -474,7 +517,8 @@ def _cards(result: AuditResult, ix: _Index) -> list[dict[str, Any]]:
             "targets": targets,
             "n_lost": len(lost),
             "metadata": [{"key": str(k), "value": _short(str(v), 200)} for k, v in sorted(c.metadata.items())
-                         if v not in (None, "", [], {})][:12],
+                         if v not in (None, "", [], {}) and k not in _DB_META][:12],
+            "db": _db_view(c, ix),
             "remediation": _remediation(c, e, ix, related.get(c.id, ())),
             "search": " ".join([c.provider, c.kind, c.fingerprint, c.principal or "", c.id]
                                + [s.path + " " + s.locator for s in c.sources]).lower(),

@@ -81,6 +81,9 @@ def audit(
     no_home: bool = typer.Option(False, "--no-home", help="Do not scan any home directory."),
     no_env: bool = typer.Option(False, "--no-env", help="Do not scan the process environment."),
     offline: bool = typer.Option(False, "--offline", help="Never contact a provider; classify from format and location."),
+    no_db_connect: bool = typer.Option(False, "--no-db-connect",
+                                       help="Do not connect to databases named by found URLs (their privileges "
+                                       "stay unchecked); also `[providers.postgres] connect = false`."),
     probe_writes: bool = typer.Option(False, "--probe-writes",
                                       help="Allow deliberately invalid write probes where a provider's scopes can "
                                       "only be learnt that way (DigitalOcean, Stripe restricted keys)."),
@@ -108,6 +111,8 @@ def audit(
 
       blastwall audit ~/src --no-home --jobs 4          # scan a large tree with four processes
 
+      blastwall audit ~/src/app --no-db-connect        # ask platforms, but never log in to a database
+
     Exit codes: 0 ok, 1 error, 2 usage, 3 findings at or above --fail-on.
     """
     if home is not None and no_home:
@@ -119,6 +124,7 @@ def audit(
         home=None if no_home else (home or Path.home()),
         include_env=not no_env,
         offline=offline,
+        db_connect=not no_db_connect,
         probe_writes=probe_writes,
         config=cfg,
         max_file_bytes=max_file_mb * 1024 * 1024,

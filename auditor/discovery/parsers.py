@@ -60,6 +60,8 @@ def detect_format(name: str, rel: str) -> str:
         return "dotenv"
     if n in (".netrc", "_netrc"):
         return "netrc"
+    if n == ".pgpass" or n == "pgpass.conf":
+        return "pgpass"
     if rel.endswith(".kube/config"):
         return "yaml"
     if "/.config/heroku/accounts/" in f"/{rel}" or "/.heroku/accounts/" in f"/{rel}":
@@ -124,6 +126,10 @@ def parse_structured(fmt: str, text: str) -> list[Entry]:
             return list(_dotenv(text))
         elif fmt == "netrc":
             return list(_netrc(text))
+        elif fmt == "pgpass":
+            # host:port:database:user:password, one per line; the whole line is the credential
+            return [Entry(f"line {n}", "", line.strip(), n, "") for n, line in enumerate(text.splitlines(), 1)
+                    if line.strip() and not line.lstrip().startswith("#")]
         else:
             raise ParseError(f"unknown format {fmt}")
     except ParseError:

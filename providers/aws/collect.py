@@ -221,7 +221,9 @@ class Collector:
                 metadata={"account": acct, "region": region, "engine": inst.get("Engine"),
                           "backup_retention_days": retention, "deletion_protection": dp,
                           "encrypted": bool(inst.get("StorageEncrypted")), "kms_key": kms,
-                          "backup_replications": len(replications), "arn": arn}))
+                          "backup_replications": len(replications), "arn": arn,
+                          # matched against database URL hosts (auditor.dblinks)
+                          "endpoints": _rds_endpoints("rds-instance", region, ident, [inst.get("Endpoint")])}))
             if in_cluster:
                 continue
             delete = _steps(("rds:DeleteDBInstance", arn))
@@ -308,7 +310,10 @@ class Collector:
                 id=rid(carn), provider=P, type="database-cluster", name=f"RDS cluster {ident} ({region})",
                 holds_data=True, metadata={"account": acct, "region": region, "engine": cl.get("Engine"),
                                            "backup_retention_days": retention, "deletion_protection": dp,
-                                           "arn": carn}))
+                                           "arn": carn,
+                                           "endpoints": _rds_endpoints("rds-cluster", region, ident, [
+                                               {"Address": cl.get("Endpoint"), "Port": cl.get("Port")},
+                                               {"Address": cl.get("ReaderEndpoint"), "Port": cl.get("Port")}])}))
             delete = _steps(("rds:DeleteDBCluster", carn))
             if dp:
                 delete = delete + _steps(("rds:ModifyDBCluster", carn))
@@ -882,4 +887,10 @@ def list_workloads(col: Collector, regions: Sequence[str]) -> Workloads:
                  ("datapipeline", r, pipelines), ("autoscaling-group", r, asgs)]
     with ThreadPoolExecutor(max_workers=max(1, min(col.max_workers, len(jobs)))) as pool:
         list(pool.map(lambda j: run(*j), jobs))
+def _rds_endpoints(kind: str, region: str, ident: str, endpoints: list[Any]) -> list[str]:
+    """``rds-instance:<region>:<id>`` (or ``rds-cluster:…``) and each endpoint's ``host:port``."""
+    out = [f"{kind}:{region}:{ident}".lower()]
+    for e in endpoints:
+        if isinstance(e, dict) and e.get("Address"):
+            out.append(f"{e['Address']}:{e.get('Port') or 5432}".lower())
     return out

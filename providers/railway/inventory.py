@@ -105,6 +105,7 @@ class Env:
     backups: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # volume instance id -> backups
     schedules: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     tcp: dict[str, bool | None] = field(default_factory=dict)  # serviceId -> has a TCP proxy
+    proxies: dict[str, list[str]] = field(default_factory=dict)  # serviceId -> ["domain:proxyPort", ...]
 
 
 @dataclass
@@ -202,6 +203,8 @@ class _Explorer:
                 try:
                     proxies = self.c.query(Q.TCP_PROXIES, {"environmentId": eid, "serviceId": sid}, auth=auth)
                     env.tcp[sid] = bool(proxies["tcpProxies"])
+                    env.proxies[sid] = [f"{x['domain']}:{x['proxyPort']}".lower() for x in proxies["tcpProxies"]
+                                        if x.get("domain") and x.get("proxyPort")]
                 except RailwayNotAuthorized:
                     env.tcp[sid] = None
         env.complete = True
@@ -317,6 +320,21 @@ def _explore_for(ex: _Explorer, c: Credential) -> set[str]:
     return envs
 
 
+_DEFAULT_PORTS = {"postgres": 5432, "mysql": 3306, "redis": 6379, "mongo": 27017}
+
+
+def _endpoints(db: str | None, si: dict[str, Any], proxies: list[str]) -> list[str]:
+    """TCP proxy ``domain:port`` pairs, and the private ``<service>.railway.internal:<port>`` (Railway's default
+    private domain is the service name in lower case; the port is the image's default)."""
+    if not db:
+        return []
+    out = list(proxies)
+    name = str(si.get("serviceName") or "").strip().lower().replace(" ", "-")
+    if name:
+        out.append(f"{name}.railway.internal:{_DEFAULT_PORTS[db]}")
+    return out
+
+
 def _volume_name(vi: dict[str, Any]) -> str:
     return str((vi.get("volume") or {}).get("name") or vi.get("volumeId") or vi["id"])
 
@@ -372,6 +390,8 @@ def _build(ex: _Explorer, creds: Sequence[Credential], reach: dict[str, set[str]
                 "pending_deletion": bool(vi.get("isPendingDeletion")),
                 "deletes_at": vi.get("deletedAt") if vi.get("isPendingDeletion") else None,
                 "public_url_exists": public,
+                # how database URLs reach it (matched against the hosts of URLs found on the machine)
+                "endpoints": _endpoints(db, si, env.proxies.get(sid, [])),
                 "backup_schedules": None if vid not in env.schedules else [
                     {"kind": x.get("kind"), "cron": x.get("cron"), "retention_seconds": x.get("retentionSeconds")}
                     for x in env.schedules[vid]],
@@ -399,8 +419,9 @@ def _build(ex: _Explorer, creds: Sequence[Credential], reach: dict[str, set[str]
                     location=f"inside Railway: backup of volume {_volume_name(vi)} ({label})",
                     kind=f"railway-{(s or {}).get('kind', 'scheduled' if b.get('scheduleId') else 'manual').lower()}",
                     created_at=_dt(b.get("createdAt")), dies_with_resource=True, independent=False,
+                    survives_contents_loss=True,  # a volume snapshot: a DROP/DELETE/FLUSH inside does not touch it
                     reasons=(BACKUP_REASON,),
-                    metadata={"name": b.get("name"), "expires_at": b.get("expiresAt"), "used_mb": b.get("usedMB"),
+                    metadata={"label": "Railway's volume backups", "name": b.get("name"), "expires_at": b.get("expiresAt"), "used_mb": b.get("usedMB"),
                               "referenced_mb": b.get("referencedMB"), "schedule_id": b.get("scheduleId"),
                               "schedule_kind": (s or {}).get("kind"), "volume_instance_id": vid},
                 ))

@@ -392,7 +392,9 @@ class SupabaseProvider(HttpProvider):
                 str(p.get("name") or ref),
                 parent=org_resource_id(org) if org else None,
                 holds_data=True,
-                metadata={k: p[k] for k in ("region", "status") if isinstance(p.get(k), str)},
+                metadata={**{k: p[k] for k in ("region", "status") if isinstance(p.get(k), str)},
+                          # matched against database URL hosts (db.<ref>.supabase.co, the pooler's user name)
+                          "endpoints": [f"supabase-project:{ref}", f"db.{ref}.supabase.co:5432"]},
             )
             try:
                 info = _get(api, f"/v1/projects/{ref}/database/backups", c)
