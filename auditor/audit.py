@@ -73,7 +73,8 @@ def _safe_classify(p: Provider, cand: Any, gaps: list[CoverageGap]) -> Credentia
 def _link_to_platform_resources(backups: Sequence[Backup], resources: Sequence[Resource]) -> list[Backup]:
     """An off-platform backup of a platform-resolved source (`via`, e.g. `railway:shop/production/Postgres`)
     protects the platform's own resource for that database: providers list the same reference in the
-    resource's `source_refs`. Provider-neutral: only the strings are compared."""
+    resource's `source_refs`; so does a source given by URL whose server a provider lists
+    (`postgres://host:port`, e.g. an RDS endpoint). Provider-neutral: only the strings are compared."""
     by_ref: dict[str, str] = {}
     for r in resources:
         if r.holds_data:
@@ -81,8 +82,41 @@ def _link_to_platform_resources(backups: Sequence[Backup], resources: Sequence[R
                 by_ref.setdefault(str(ref), r.id)
     out = []
     for b in backups:
-        target = by_ref.get(str(b.metadata.get("via") or ""))
+        target = by_ref.get(str(b.metadata.get("via") or "")) or by_ref.get(_server_of(b.protects))
         out.append(b.model_copy(update={"protects": target}) if target else b)
+    return out
+
+
+def _server_of(identity: str) -> str:
+    """`postgres://host:port` of a source identity `postgres://host:port/dbname` (a database server a
+    provider may list, e.g. an RDS instance's endpoint); '' for anything else."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(identity)
+    if parts.scheme not in ("postgres", "postgresql") or not parts.hostname:
+        return ""
+    return f"postgres://{parts.hostname}:{parts.port or 5432}"
+
+
+def _stored_backup_facts(offsite: Sequence[Backup], providers: Mapping[str, Provider],
+                         by_provider: Mapping[str, Sequence[Credential]], opts: AuditOptions, env: Mapping[str, str],
+                         ctx: ProviderContext | None) -> Inventory:
+    """Each provider judges the off-platform backups stored on its own platform (``storage.platform``),
+    for the credentials it identified. Provider-neutral: the platform string is matched to provider names."""
+    out = Inventory()
+    if opts.offline:
+        return out
+    platforms = {str((b.metadata.get("storage") or {}).get("platform") or "") for b in offsite}
+    for name in sorted(platforms & set(providers)):
+        if not by_provider.get(name):
+            continue
+        mine = [b for b in offsite if (b.metadata.get("storage") or {}).get("platform") == name]
+        try:
+            out = out.merge(providers[name].judge_stored_backups(mine, _context(opts, env, name, ctx)))
+        except Exception as exc:  # one provider failing is a coverage gap, never an abort
+            out = out.merge(Inventory(gaps=(CoverageGap(
+                subject=f"{name}: off-platform backups stored there", provider=name,
+                reason=f"not judged ({type(exc).__name__}): whether its credentials can delete them is unknown"),)))
     return out
 
 
@@ -200,6 +234,7 @@ def run_audit(
 
             offsite = _link_to_platform_resources(offsite_backups_for_audit(opts.config, db), inv.resources)
             backups += offsite
+            inv = inv.merge(_stored_backup_facts(offsite, providers, by_provider, opts, env, ctx))
             extra_findings += verification_findings(opts.config, db, clock)
             known = {r.id for r in inv.resources}
             extra_resources = {

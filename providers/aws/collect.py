@@ -18,6 +18,7 @@ from auditor.model import Backup, CoverageGap, Finding, Resource, Severity
 
 from .graph import Workload, Workloads
 from .judge import DestroySpec, Step
+from .policy import ResourcePolicy
 from .session import (AUTH, DENIED, NOT_FOUND, UNAVAILABLE, UNSUPPORTED, AwsSession, error_class,
                       error_code, paginate)
 
@@ -221,7 +222,8 @@ class Collector:
                 metadata={"account": acct, "region": region, "engine": inst.get("Engine"),
                           "backup_retention_days": retention, "deletion_protection": dp,
                           "encrypted": bool(inst.get("StorageEncrypted")), "kms_key": kms,
-                          "backup_replications": len(replications), "arn": arn}))
+                          "backup_replications": len(replications), "arn": arn,
+                          "source_refs": _server_refs(inst)}))
             if in_cluster:
                 continue
             delete = _steps(("rds:DeleteDBInstance", arn))
@@ -451,6 +453,17 @@ class Collector:
                     "principal with backup:DeleteRecoveryPoint.",
                     "Add a compliance-mode Vault Lock (put-backup-vault-lock-configuration with ChangeableForDays).",
                     provider=P))
+            vpol: tuple[ResourcePolicy, ...] = ()
+            try:
+                doc = self.call("backup", region, lambda c: c.get_backup_vault_access_policy(BackupVaultName=name),
+                                "backup:GetBackupVaultAccessPolicy").get("Policy")
+                if doc:
+                    vpol = (ResourcePolicy.parse(f"access policy of vault {name}", doc),)
+            except _Unreadable as e:
+                self._gap(out, region, e, f"vault {name}: access policy unknown (a Deny there is not credited)")
+            except Exception as e:  # noqa: BLE001
+                if error_class(e) != NOT_FOUND:
+                    raise
             try:
                 rps = self.call("backup", region, lambda c: paginate(c, "list_recovery_points_by_backup_vault",
                                                                       "RecoveryPoints", BackupVaultName=name),
@@ -461,11 +474,11 @@ class Collector:
                     reason=f"{e.why}; the vault's recovery points are unknown (not 'no recovery points')"))
                 continue
             for rp in rps:
-                out.backups.append(self._recovery_point(region, varn, name, mode, rp, out))
+                out.backups.append(self._recovery_point(region, varn, name, mode, rp, out, vpol))
         return out
 
     def _recovery_point(self, region: str, varn: str, vault: str, mode: str, rp: dict[str, Any],
-                        out: Collected) -> Backup:
+                        out: Collected, vpol: tuple[ResourcePolicy, ...] = ()) -> Backup:
         acct = self.account
         rparn = rp["RecoveryPointArn"]
         src = rp.get("ResourceArn") or "unknown"
@@ -481,7 +494,8 @@ class Collector:
         else:
             paths = (_steps((("backup:DeleteRecoveryPoint", "backup:UpdateRecoveryPointLifecycle"), rparn)),
                      _steps(("backup:DeleteBackupVault", varn)))
-        out.specs.append(DestroySpec(bid, acct, paths, capability="delete:backup-recovery-point", fixed=fixed))
+        out.specs.append(DestroySpec(bid, acct, paths, capability="delete:backup-recovery-point", fixed=fixed,
+                                     resource_policies=vpol))
         reasons = {
             "compliance": "Vault Lock in compliance mode: immutable until retention ends.",
             "compliance-grace": "Vault Lock in compliance mode but still inside its grace time: removable until "
@@ -520,6 +534,10 @@ class Collector:
             ver = get("get_bucket_versioning", "s3:GetBucketVersioning")
             lock = get("get_object_lock_configuration", "s3:GetBucketObjectLockConfiguration")
             repl = get("get_bucket_replication", "s3:GetReplicationConfiguration")
+            bpol = get("get_bucket_policy", "s3:GetBucketPolicy")
+            rps: tuple[ResourcePolicy, ...] = ()
+            if bpol not in (None, _UNKNOWN) and bpol.get("Policy"):
+                rps = (ResourcePolicy.parse(f"bucket policy of s3://{name}", bpol["Policy"]),)
             versioning = None if ver is _UNKNOWN else ((ver or {}).get("Status") or "Disabled")
             lock_cfg = None if lock is _UNKNOWN else ((lock or {}).get("ObjectLockConfiguration") or {})
             lock_on = None if lock_cfg is None else lock_cfg.get("ObjectLockEnabled") == "Enabled"
@@ -532,7 +550,7 @@ class Collector:
             objs = f"{barn}/*"
             part.specs.append(DestroySpec(rid(barn), acct, (
                 _steps(("s3:DeleteObject", objs)), _steps(("s3:PutLifecycleConfiguration", barn))),
-                capability="delete:s3-object"))
+                capability="delete:s3-object", resource_policies=rps))
             if versioning in ("Enabled", "Suspended"):
                 bid = f"aws:versions:{barn}"
                 fixed = None
@@ -556,7 +574,8 @@ class Collector:
                     location=f"noncurrent versions inside s3://{name}", dies_with_resource=False,
                     independent=True if fixed else None, reasons=tuple(reasons),
                     metadata={"versioning": versioning, "object_lock_mode": lock_mode}))
-                part.specs.append(DestroySpec(bid, acct, paths, capability="delete:s3-object-version", fixed=fixed))
+                part.specs.append(DestroySpec(bid, acct, paths, capability="delete:s3-object-version", fixed=fixed,
+                                              resource_policies=rps))
             elif versioning == "Disabled":
                 part.findings.append(Finding.make(
                     "aws.s3.no-versioning", Severity.medium, rid(barn),
@@ -646,6 +665,14 @@ class Collector:
 
 
 _UNKNOWN = object()
+
+
+def _server_refs(inst: dict[str, Any]) -> list[str]:
+    """`postgres://address:port` of a PostgreSQL instance: how a backup source given by URL names it."""
+    ep = inst.get("Endpoint") or {}
+    if not ep.get("Address") or "postgres" not in str(inst.get("Engine", "")):
+        return []
+    return [f"postgres://{ep['Address']}:{ep.get('Port') or 5432}"]
 
 
 def _dt(v: Any) -> datetime | None:

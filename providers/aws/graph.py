@@ -284,7 +284,7 @@ class AdminGraph:
         """Would ``p`` be admin as a member of ``group``? The combined policies are evaluated (effective
         ``*``, or a self-escalation its new permissions allow), not matched against a literal ``*``."""
         extra = snap.group_policyset(group).identity
-        combined = PolicySet(ps.identity + extra, ps.boundary, ps.boundary_name, dict(ps.variables))
+        combined = PolicySet(ps.identity + extra, ps.boundary, ps.boundary_name, dict(ps.variables), list(ps.org))
         star, why = combined.star()
         if star is not False:
             return Reach(star, (), f"effective * on * ({why})")

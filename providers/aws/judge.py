@@ -14,7 +14,7 @@ from auditor.model import DestroyFact
 
 from .graph import Reach
 from .iam import Principal
-from .policy import PolicySet, Tri
+from .policy import PolicySet, ResourcePolicy, Tri
 
 __all__ = ["Step", "DestroySpec", "Subject", "judge", "judge_all"]
 
@@ -35,6 +35,7 @@ class DestroySpec:
     capability: str | None = None
     fixed: tuple[Tri, str] | None = None  # same verdict for every principal (e.g. compliance lock)
     notes: tuple[str, ...] = ()  # appended to the reason (e.g. "Recycle Bin rules could not be read")
+    resource_policies: tuple[ResourcePolicy, ...] = ()  # bucket / vault access / key policies on the target
 
 
 @dataclass
@@ -52,16 +53,77 @@ class Subject:
     cache: dict[tuple[tuple[str, ...], str], tuple[Tri, str]] = field(default_factory=dict)
 
 
-def _step(s: Subject, st: Step) -> tuple[Tri, str]:
+def _step(s: Subject, st: Step, rps: tuple[ResourcePolicy, ...] = ()) -> tuple[Tri, str]:
     key = (st.actions, st.arn)
-    hit = s.cache.get(key)
+    hit = s.cache.get(key) if not rps else None
     if hit is not None:
         return hit
     assert s.ps is not None
     d = s.ps.decide_any(st.actions, st.arn)
     out = (d.verdict, d.reason)
-    s.cache[key] = out
+    if rps:
+        out = _with_resource_policies(s, st, rps, out, admin=False)
+    else:
+        s.cache[key] = out
     return out
+
+
+def _with_resource_policies(s: Subject, st: Step, rps: tuple[ResourcePolicy, ...], base: tuple[Tri, str], *,
+                            admin: bool) -> tuple[Tri, str]:
+    """Resource policies on the target: a Deny naming the principal wins over everything (admins and root
+    included); an Allow naming it grants what its identity policies do not (same account, unless an
+    organization policy forbids it)."""
+    arn = s.principal.arn if s.principal is not None else None
+    account = s.account or ""
+    best = base
+    for a in st.actions:
+        v: tuple[Tri, str] = base
+        for rp in rps:
+            r = rp.decide(arn, account, a, st.arn)
+            if r is None:
+                continue
+            if r[0] is False:
+                v = r
+                break
+            if r[0] is None and v[0] is not False:
+                v = (None, r[1])
+            elif r[0] is True and v[0] is False and not admin and s.ps is not None \
+                    and s.ps.org_decide(a, st.arn).verdict is not False:
+                v = r
+        if _RANK[v[0]] > _RANK[best[0]] or best is base:
+            best = v
+        if best[0] is True:
+            break
+    return best
+
+
+def _org_and_resource_paths(s: Subject, spec: DestroySpec) -> tuple[Tri, str]:
+    """For an admin-equivalent or root principal: what the organization's policies and the target's resource
+    policies leave of the destroy paths (True when nothing restricts them)."""
+    best: Tri = False
+    best_why = ""
+    for steps in spec.paths:
+        v: Tri = True
+        whys = []
+        for st in steps:
+            if s.ps is not None and s.ps.org:
+                d = s.ps.org_decide_any(st.actions, st.arn)
+                base: tuple[Tri, str] = (d.verdict, d.reason)
+            else:
+                base = (True, "")
+            if base[0] is not False and spec.resource_policies:
+                base = _with_resource_policies(s, st, spec.resource_policies, base, admin=True)
+            if _RANK[base[0]] < _RANK[v]:
+                v = base[0]
+            if base[1]:
+                whys.append(base[1])
+            if base[0] is False:
+                break
+        if _RANK[v] > _RANK[best] or not best_why:
+            best, best_why = v, "; ".join(whys)
+        if best is True:
+            break
+    return best, best_why
 
 
 def judge(s: Subject, spec: DestroySpec) -> DestroyFact | None:
@@ -82,11 +144,20 @@ def judge(s: Subject, spec: DestroySpec) -> DestroyFact | None:
                            "readable role trusts it")
     if spec.fixed is not None:
         return fact(*spec.fixed)
-    if s.is_root:
-        return fact(True, "root user of the account: IAM policies cannot restrict it")
-    if s.admin is not None and s.admin.verdict is True:
-        path = " → ".join(s.admin.path) if s.admin.path else s.admin.reason
-        return fact(True, f"admin-equivalent ({path})")
+    restricted = bool(spec.paths) and (bool(spec.resource_policies) or (s.ps is not None and bool(s.ps.org)))
+    if s.is_root or (s.admin is not None and s.admin.verdict is True):
+        short = "root user of the account" if s.is_root else "admin-equivalent"
+        who = "root user of the account: IAM policies cannot restrict it" if s.is_root else \
+            "admin-equivalent (" + (" → ".join(s.admin.path) if s.admin and s.admin.path else
+                                    s.admin.reason if s.admin else "") + ")"
+        if not restricted:
+            return fact(True, who)
+        v, why = _org_and_resource_paths(s, spec)
+        if v is True:
+            return fact(True, who)
+        if v is None:
+            return fact(None, f"{who}, but a policy on the target or the organization may stop it: {why}")
+        return fact(False, f"{short}, but {why}")
     if s.ps is None:
         return fact(None, f"not determined: {s.unknown_reason}")
     best: Tri = False
@@ -95,7 +166,7 @@ def judge(s: Subject, spec: DestroySpec) -> DestroyFact | None:
         v: Tri = True
         reasons: list[str] = []
         for st in path:
-            sv, why = _step(s, st)
+            sv, why = _step(s, st, spec.resource_policies)
             if _RANK[sv] < _RANK[v]:
                 v = sv
             reasons.append(why)
