@@ -442,9 +442,9 @@ class AdminGraph:
                         trusted = [c for r, c in self._trust_service.get(svc, []) if r.arn == q.arn]
                         if not trusted:
                             continue
-                        d = ps.decide("iam:PassRole", q.arn)
+                        d = ps.decide("iam:PassRole", q.arn, {"iam:passedtoservice": svc})
                         if d.verdict is False:
-                            break
+                            continue
                         v4 = _min(_min(d.verdict, v3), None if all(trusted) else True)
                         if svc == "ec2.amazonaws.com" and not q.instance_profiles:
                             ip = ps.decide_all(("iam:CreateInstanceProfile", "iam:AddRoleToInstanceProfile"), None)

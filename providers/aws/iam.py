@@ -67,6 +67,7 @@ class Principal:
     instance_profiles: int = 0
     profile_arns: tuple[str, ...] = ()  # roles: the instance profiles that carry it
     login_profile: bool | None = None  # users: has a console password (None: not known)
+    tags: dict[str, str] | None = None  # None: not read
 
     @property
     def ref(self) -> str:
@@ -187,6 +188,10 @@ class IamSnapshot:
                      "aws:principalaccount": p.account}
         if p.kind != "user":
             variables.pop("aws:username")
+        if p.tags is not None:  # its own tags: aws:PrincipalTag conditions can be evaluated
+            variables["aws:principaltag/*"] = ""
+            for k, v in p.tags.items():
+                variables[f"aws:principaltag/{k.lower()}"] = v
         ps = PolicySet(st, boundary, bname, variables, list(self.org))
         with self._lock:
             self._ps[p.arn] = ps
@@ -216,6 +221,7 @@ def _principal_from_detail(d: dict[str, Any], kind: str, account: str) -> Princi
         trust=_doc(d.get("AssumeRolePolicyDocument")) if kind == "role" else None,
         instance_profiles=len(d.get("InstanceProfileList", []) or []),
         profile_arns=tuple(x["Arn"] for x in d.get("InstanceProfileList", []) or [] if x.get("Arn")),
+        tags={str(t.get("Key")): str(t.get("Value", "")) for t in d.get("Tags", []) or []},
     )
 
 

@@ -3,8 +3,11 @@ many keys may not call it).
 
 Covers identity policies (inline, managed, via groups), permission boundaries, explicit Deny,
 ``NotAction``/``NotResource``, wildcards (expanded from the catalogue where a set is needed),
-and policy variables. Conditions are never assumed to hold or to fail: a statement with a
-``Condition`` yields a *conditional* answer (``None``), which is reported as such.
+and policy variables. Conditions whose value is known at audit time are evaluated: ``aws:PrincipalTag/*``
+(the principal's own tags), ``aws:RequestedRegion`` (the region in the target's ARN) and
+``iam:PassedToService`` (the service a role is passed to in an escalation edge), with the String
+operators. Any other condition is never assumed to hold or to fail: it yields a *conditional* answer
+(``None``) whose reason names the condition keys that were not evaluated.
 
 Service control policies and resource control policies of an AWS Organization come in as
 ``org`` levels (the account, each parent OU, the root): at every level some attached policy must
@@ -53,6 +56,25 @@ class Statement:
     conditional: bool
     origin: str  # e.g. "AdministratorAccess (AWS managed policy, via group admins)"
     sid: str | None = None
+    conditions: tuple[tuple[str, str, tuple[str, ...]], ...] = ()  # (operator, key in lower case, values)
+
+    def condition(self, arn: str | None, known: Mapping[str, str | None]) -> Tri:
+        """Does the Condition hold? True / False when every key is known at audit time, else None."""
+        if not self.conditional:
+            return True
+        if not self.conditions:
+            return None
+        out: Tri = True
+        for op, key, values in self.conditions:
+            v = _condition_one(op, key, values, arn, known)
+            if v is False:
+                return False
+            if v is None:
+                out = None
+        return out
+
+    def unknown_condition_keys(self, arn: str | None, known: Mapping[str, str | None]) -> list[str]:
+        return [key for op, key, values in self.conditions if _condition_one(op, key, values, arn, known) is None]
 
     @property
     def allow(self) -> bool:
@@ -146,12 +168,63 @@ def parse_document(doc: Any, origin: str) -> list[Statement]:
             resources, not_resource = _as_tuple(st["NotResource"]), True
         else:
             resources, not_resource = _as_tuple(st.get("Resource", "*" if "Principal" in st else None)), False
+        conds: list[tuple[str, str, tuple[str, ...]]] = []
+        cond = st.get("Condition")
+        if isinstance(cond, dict):
+            for op, body in cond.items():
+                if isinstance(body, dict):
+                    for key, val in body.items():
+                        conds.append((str(op), str(key).lower(), _as_tuple(val)))
         out.append(Statement(
             effect="Deny" if effect == "Deny" else "Allow",
             actions=actions, not_action=not_action, resources=resources, not_resource=not_resource,
-            conditional=bool(st.get("Condition")), origin=origin, sid=st.get("Sid"),
+            conditional=bool(st.get("Condition")), origin=origin, sid=st.get("Sid"), conditions=tuple(conds),
         ))
     return out
+
+
+_KNOWN_KEYS = ("aws:principaltag/", "aws:requestedregion", "iam:passedtoservice")
+
+
+def _condition_one(op: str, key: str, values: tuple[str, ...], arn: str | None,
+                   known: Mapping[str, str | None]) -> Tri:
+    """One condition operator on one key: True / False when the key's value is known at audit time."""
+    import fnmatch
+
+    if not key.startswith(_KNOWN_KEYS) or op.startswith(("ForAnyValue:", "ForAllValues:")):
+        return None
+    if_exists = op.endswith("IfExists")
+    base = op.removesuffix("IfExists")
+    if key == "aws:requestedregion":
+        parts = arn.split(":") if arn else []
+        region = parts[3] if len(parts) > 3 and parts[3] else known.get(key)
+        if not region:
+            return None
+        value: str | None = region
+    elif key in known:
+        value = known[key]
+    elif key.startswith("aws:principaltag/") and "aws:principaltag/*" in known:
+        value = None  # the principal's tags are known and this one is absent
+    else:
+        return None
+    if value is None:
+        if if_exists:
+            return True
+        return True if base in ("StringNotEquals", "StringNotLike", "StringNotEqualsIgnoreCase") else \
+            False if base.startswith("String") else None
+    if base == "StringEquals":
+        return value in values
+    if base == "StringNotEquals":
+        return value not in values
+    if base == "StringEqualsIgnoreCase":
+        return value.lower() in {v.lower() for v in values}
+    if base == "StringNotEqualsIgnoreCase":
+        return value.lower() not in {v.lower() for v in values}
+    if base == "StringLike":
+        return any(fnmatch.fnmatchcase(value, v) for v in values)
+    if base == "StringNotLike":
+        return not any(fnmatch.fnmatchcase(value, v) for v in values)
+    return None
 
 
 @dataclass(frozen=True)
@@ -256,7 +329,11 @@ class PolicySet:
                 self._views[a] = v
         return v
 
-    def _side(self, allows: list[Statement], denies: list[Statement], arn: str | None) -> tuple[Tri, str | None, str]:
+    def _side(self, allows: list[Statement], denies: list[Statement], arn: str | None,
+              context: Mapping[str, str] | None = None) -> tuple[Tri, str | None, str]:
+        known: dict[str, str | None] = dict(self.variables)
+        if context:
+            known.update(context)
         maybe_deny: str | None = None
         for s in denies:
             if arn is None:
@@ -265,37 +342,48 @@ class PolicySet:
                 hit, unsure = True, False
             else:
                 hit, unsure = s.matches_resource(arn, self.variables)
-            if hit and not s.conditional and not unsure:
+            c = s.condition(arn, known)
+            if c is False:
+                continue
+            if hit and c is True and not unsure:
                 return False, s.origin, "explicitly denied"
             if hit or unsure:
                 maybe_deny = maybe_deny or s.origin
         best: Tri = False
         origin: str | None = None
+        why_cond = ""
         for s in allows:
             hit, unsure = s.matches_resource(arn, self.variables)
             if not hit and not unsure:
                 continue
-            if not s.conditional and not unsure:
+            c = s.condition(arn, known)
+            if c is False:
+                continue
+            if c is True and not unsure:
                 best, origin = True, s.origin
                 break
             if best is False:
                 best, origin = None, s.origin
+                keys = s.unknown_condition_keys(arn, known) if c is None else []
+                why_cond = (f"allowed only under a condition on {', '.join(dict.fromkeys(keys))} (not known at audit "
+                            "time)") if keys else "allowed only under a condition"
         if best is True and maybe_deny:
             return None, maybe_deny, "a conditional Deny may apply"
         if best is None:
-            return None, origin, "allowed only under a condition"
+            return None, origin, why_cond or "allowed only under a condition"
         if best is False:
             return False, None, "no policy allows it"
         return True, origin, "allowed"
 
-    def decide(self, action: str, arn: str | None = None) -> Decision:
-        """May this principal call ``action`` on ``arn`` (``None``: on at least some resource)?"""
+    def decide(self, action: str, arn: str | None = None, context: Mapping[str, str] | None = None) -> Decision:
+        """May this principal call ``action`` on ``arn`` (``None``: on at least some resource)? ``context``
+        gives condition values known for this request (e.g. ``iam:passedtoservice``)."""
         v = self._view(action)
-        verdict, origin, why = self._side(v.allows, v.denies, arn)
+        verdict, origin, why = self._side(v.allows, v.denies, arn, context)
         if verdict is False:
             return Decision(False, f"{action}: {why}" + (f" by {origin}" if origin else ""), origin)
         if self.boundary is not None:
-            bv, borigin, bwhy = self._side(v.b_allows, v.b_denies, arn)
+            bv, borigin, bwhy = self._side(v.b_allows, v.b_denies, arn, context)
             if bv is False:
                 return Decision(False, f"{action}: outside the permissions boundary {self.boundary_name}", borigin)
             if bv is None and verdict is True:

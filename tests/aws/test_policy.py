@@ -199,3 +199,64 @@ def test_cross_account_trust_makes_other_account_targets_unknown() -> None:
     f = judge(subj, spec)
     assert f.verdict is None and "role/cross" in f.reason
     assert judge(Subject(cred_id="d", account=A, is_root=True), spec).verdict is False
+
+
+def test_conditions_known_at_audit_time_are_evaluated() -> None:
+    db_east = f"arn:aws:rds:us-east-1:{A}:db:orders"
+    db_west = f"arn:aws:rds:eu-west-1:{A}:db:orders"
+    by_tag = {"Effect": "Allow", "Action": "rds:DeleteDBInstance", "Resource": "*",
+              "Condition": {"StringEquals": {"aws:PrincipalTag/team": "data"}}}
+    data = _user("data-eng", by_tag, tags={"team": "data"})
+    web = _user("web-dev", by_tag, tags={"team": "web"})
+    snap = _snap([data, web])
+    assert snap.policyset(data).decide("rds:DeleteDBInstance", db_east).verdict is True
+    assert snap.policyset(web).decide("rds:DeleteDBInstance", db_east).verdict is False
+    # aws:RequestedRegion: the region in the target's ARN.
+    west_only = ps({"Effect": "Allow", "Action": "rds:DeleteDBInstance", "Resource": "*",
+                    "Condition": {"StringEquals": {"aws:RequestedRegion": "eu-west-1"}}})
+    assert west_only.decide("rds:DeleteDBInstance", db_west).verdict is True
+    assert west_only.decide("rds:DeleteDBInstance", db_east).verdict is False
+    # A Deny outside eu-west-1 removes us-east-1 only.
+    fenced = ps({"Effect": "Allow", "Action": "rds:*", "Resource": "*"},
+                {"Effect": "Deny", "Action": "*", "Resource": "*",
+                 "Condition": {"StringNotEquals": {"aws:RequestedRegion": ["eu-west-1"]}}})
+    assert fenced.decide("rds:DeleteDBInstance", db_east).verdict is False
+    assert fenced.decide("rds:DeleteDBInstance", db_west).verdict is True
+    # Anything else stays "possible", and the reason names the key.
+    ip = ps({"Effect": "Allow", "Action": "rds:DeleteDBInstance", "Resource": "*",
+             "Condition": {"IpAddress": {"aws:SourceIp": "10.0.0.0/8"}}})
+    d = ip.decide("rds:DeleteDBInstance", db_east)
+    assert d.verdict is None and "condition on aws:sourceip (not known at audit time)" in d.reason
+
+
+def test_passed_to_service_condition_limits_passrole_edges() -> None:
+    admin_role = Principal(arn=f"arn:aws:iam::{A}:role/power", name="power", kind="role", account=A,
+                           managed=[ADMIN.arn], trust={"Statement": [
+                               {"Effect": "Allow", "Action": "sts:AssumeRole",
+                                "Principal": {"Service": ["lambda.amazonaws.com", "ec2.amazonaws.com"]}}]},
+                           profile_arns=(f"arn:aws:iam::{A}:instance-profile/power",), instance_profiles=1)
+
+    def passer(name: str, service: str) -> Principal:
+        return _user(name, {"Effect": "Allow", "Action": "iam:PassRole", "Resource": admin_role.arn,
+                            "Condition": {"StringEquals": {"iam:PassedToService": service}}},
+                     {"Effect": "Allow", "Action": ["lambda:CreateFunction", "lambda:InvokeFunction"],
+                      "Resource": "*"})
+
+    to_lambda, to_ecs = passer("to-lambda", "lambda.amazonaws.com"), passer("to-ecs", "ecs-tasks.amazonaws.com")
+    g = AdminGraph([_snap([to_lambda, to_ecs], [admin_role], [ADMIN])])
+    r = g.reach(to_lambda)
+    assert r.verdict is True and "lambda:CreateFunction" in " ".join(r.path)
+    assert g.reach(to_ecs).verdict is False  # it may pass the role only to ECS, and has no ECS action
+
+
+def test_reason_counts_actions_after_deny() -> None:
+    nothing = ps({"Effect": "Allow", "Action": "s3:*", "Resource": "*"}, {"Effect": "Deny", "Action": "*",
+                                                                         "Resource": "*"})
+    star, why = nothing.star()
+    assert star is False and why.startswith("0 of "), why
+    some = ps({"Effect": "Allow", "Action": "s3:*", "Resource": "*"}, {"Effect": "Deny", "Action": "s3:*",
+                                                                      "Resource": "*"})
+    assert some.allowed_actions() == frozenset()
+    only = ps({"Effect": "Allow", "Action": ["s3:GetObject", "s3:PutObject"], "Resource": "*"},
+              {"Effect": "Deny", "Action": "s3:PutObject", "Resource": "*"})
+    assert only.star()[1].startswith("1 of ")
