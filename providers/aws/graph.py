@@ -109,6 +109,20 @@ SERVICE_METHODS: tuple[tuple[str, tuple[tuple[str, ...], ...], str], ...] = (
     ("tasks.apprunner.amazonaws.com", (("apprunner:CreateService",),), "create an App Runner service"),
 )
 
+# Actions that fail until the service's service-linked role exists: without it, iam:CreateServiceLinkedRole too.
+SERVICE_LINKED_ROLES: dict[str, str] = {
+    "autoscaling:CreateAutoScalingGroup": "AWSServiceRoleForAutoScaling",
+    "ecs:CreateService": "AWSServiceRoleForECS",
+    "elasticmapreduce:RunJobFlow": "AWSServiceRoleForEMRCleanup",
+}
+
+
+def _slr_needed(acts: tuple[str, ...], snap: IamSnapshot) -> tuple[str, ...]:
+    names = {r.name for r in snap.roles.values()} if any(a in SERVICE_LINKED_ROLES for a in acts) else set()
+    missing = [SERVICE_LINKED_ROLES[a] for a in acts if a in SERVICE_LINKED_ROLES and SERVICE_LINKED_ROLES[a] not in names]
+    return ("iam:CreateServiceLinkedRole",) if missing and snap.complete else ()
+
+
 ESCALATION_ACTIONS: tuple[str, ...] = (
     "iam:PutUserPolicy", "iam:AttachUserPolicy", "iam:PutRolePolicy", "iam:AttachRolePolicy",
     "iam:PutGroupPolicy", "iam:AttachGroupPolicy", "iam:AddUserToGroup", "iam:CreatePolicyVersion",
@@ -116,7 +130,7 @@ ESCALATION_ACTIONS: tuple[str, ...] = (
     "iam:CreateLoginProfile", "iam:UpdateLoginProfile", "iam:UpdateAssumeRolePolicy", "sts:AssumeRole",
     "iam:PassRole", "iam:DeleteUserPermissionsBoundary", "iam:DeleteRolePermissionsBoundary",
     "iam:PutUserPermissionsBoundary", "iam:PutRolePermissionsBoundary", "iam:CreateInstanceProfile",
-    "iam:AddRoleToInstanceProfile",
+    "iam:AddRoleToInstanceProfile", "iam:CreateServiceLinkedRole",
 ) + tuple(sorted({a for _, alts in EXISTING_METHODS.values() for acts in alts for a in acts}))
 
 _RANK = {True: 2, None: 1, False: 0}
@@ -429,6 +443,7 @@ class AdminGraph:
                 best: Tri = False
                 label = ""
                 for acts in alternatives:
+                    acts = acts + _slr_needed(acts, snap)
                     v2 = ps.decide_all(acts, None).verdict
                     if _RANK[v2] > _RANK[best]:
                         best, label = v2, " + ".join(acts)

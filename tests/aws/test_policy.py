@@ -260,3 +260,23 @@ def test_reason_counts_actions_after_deny() -> None:
     only = ps({"Effect": "Allow", "Action": ["s3:GetObject", "s3:PutObject"], "Resource": "*"},
               {"Effect": "Deny", "Action": "s3:PutObject", "Resource": "*"})
     assert only.star()[1].startswith("1 of ")
+
+
+def test_passrole_with_service_linked_role_requirement() -> None:
+    """Auto Scaling needs its service-linked role: absent from the account, iam:CreateServiceLinkedRole too."""
+    admin_role = Principal(arn=f"arn:aws:iam::{A}:role/fleet", name="fleet", kind="role", account=A,
+                           managed=[ADMIN.arn], instance_profiles=1, trust={"Statement": [
+                               {"Effect": "Allow", "Action": "sts:AssumeRole",
+                                "Principal": {"Service": "ec2.amazonaws.com"}}]})
+    asg = ["autoscaling:CreateAutoScalingGroup", "autoscaling:CreateLaunchConfiguration"]
+    without = _user("asg-only", {"Effect": "Allow", "Action": ["iam:PassRole", *asg], "Resource": "*"})
+    with_slr = _user("asg-slr", {"Effect": "Allow", "Action": ["iam:PassRole", "iam:CreateServiceLinkedRole", *asg],
+                                 "Resource": "*"})
+    g = AdminGraph([_snap([without, with_slr], [admin_role], [ADMIN])])
+    assert g.reach(without).verdict is False
+    r = g.reach(with_slr)
+    assert r.verdict is True and "iam:CreateServiceLinkedRole" in " ".join(r.path)
+    slr = Principal(arn=f"arn:aws:iam::{A}:role/aws-service-role/autoscaling.amazonaws.com/AWSServiceRoleForAutoScaling",
+                    name="AWSServiceRoleForAutoScaling", kind="role", account=A)
+    g2 = AdminGraph([_snap([without], [admin_role, slr], [ADMIN])])
+    assert g2.reach(without).verdict is True  # the role exists already
