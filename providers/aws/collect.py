@@ -72,6 +72,7 @@ class Collector:
         self.max_workers = max_workers
         self._kms_lock = threading.Lock()
         self._kms: dict[str, str | None] = {}  # key arn/id -> KeyManager (CUSTOMER/AWS) or None unknown
+        self._kms_policies: dict[str, ResourcePolicy | None] = {}
         self._preferred: dict[str, int] = {}
 
     # ---- reading with fallback over credentials ------------------------------------------------
@@ -168,7 +169,24 @@ class Collector:
         if manager == "AWS":
             return ()
         arn = self._kms.get(key + "#arn") or key
-        return (_steps(("kms:ScheduleKeyDeletion", arn)),)
+        return ((Step(("kms:ScheduleKeyDeletion",), arn, self._key_policy(region, arn)),),)
+
+    def _key_policy(self, region: str, arn: str) -> ResourcePolicy | None:
+        """The key policy of a customer-managed key (cached); None when unreadable: identity policies alone
+        then decide, which can only overstate."""
+        with self._kms_lock:
+            if arn + "#policy" in self._kms_policies:
+                return self._kms_policies[arn + "#policy"]
+        try:
+            doc = self.call("kms", region, lambda c: c.get_key_policy(KeyId=arn, PolicyName="default")["Policy"],
+                            "kms:GetKeyPolicy")
+            pol: ResourcePolicy | None = ResourcePolicy.parse(f"key policy of {arn.rsplit('/', 1)[-1]}", doc,
+                                                              delegating=True)
+        except Exception:  # noqa: BLE001
+            pol = None
+        with self._kms_lock:
+            self._kms_policies[arn + "#policy"] = pol
+        return pol
 
     # ---- RDS -------------------------------------------------------------------------------------
     def rds(self, region: str) -> Collected:

@@ -25,6 +25,7 @@ _RANK = {True: 2, None: 1, False: 0}
 class Step:
     actions: tuple[str, ...]
     arn: str
+    policy: ResourcePolicy | None = None  # a resource policy of this step's target (e.g. a KMS key policy)
 
 
 @dataclass(frozen=True)
@@ -50,19 +51,24 @@ class Subject:
     admin: Reach | None = None
     unknown_reason: str = "its IAM permissions could not be read"
     cross_account: dict[str, list[str]] = field(default_factory=dict)  # account -> roles there that trust it
-    cache: dict[tuple[tuple[str, ...], str], tuple[Tri, str]] = field(default_factory=dict)
+    cache: dict[tuple[tuple[str, ...], str, int], tuple[Tri, str]] = field(default_factory=dict)
 
 
 def _step(s: Subject, st: Step, rps: tuple[ResourcePolicy, ...] = ()) -> tuple[Tri, str]:
-    key = (st.actions, st.arn)
-    hit = s.cache.get(key) if not rps else None
+    spec_rps = rps
+    key = (st.actions, st.arn, id(st.policy) if st.policy is not None else 0)
+    hit = s.cache.get(key) if not spec_rps else None
     if hit is not None:
         return hit
     assert s.ps is not None
     d = s.ps.decide_any(st.actions, st.arn)
     out = (d.verdict, d.reason)
+    if st.policy is not None:
+        rps = rps + (st.policy,)
     if rps:
         out = _with_resource_policies(s, st, rps, out, admin=False)
+        if not spec_rps:
+            s.cache[key] = out  # only the step's own policy: the same for every spec
     else:
         s.cache[key] = out
     return out
@@ -79,6 +85,10 @@ def _with_resource_policies(s: Subject, st: Step, rps: tuple[ResourcePolicy, ...
     for a in st.actions:
         v: tuple[Tri, str] = base
         for rp in rps:
+            if rp.delegating and v[0] is not False and not rp.delegates(arn, account, a, st.arn):
+                v = (False, f"{a}: the {rp.name} does not let IAM policies of account {account} or "
+                            f"{arn or 'this principal'} use it")
+                break
             r = rp.decide(arn, account, a, st.arn)
             if r is None:
                 continue
@@ -111,8 +121,9 @@ def _org_and_resource_paths(s: Subject, spec: DestroySpec) -> tuple[Tri, str]:
                 base: tuple[Tri, str] = (d.verdict, d.reason)
             else:
                 base = (True, "")
-            if base[0] is not False and spec.resource_policies:
-                base = _with_resource_policies(s, st, spec.resource_policies, base, admin=True)
+            rps = spec.resource_policies + ((st.policy,) if st.policy is not None else ())
+            if base[0] is not False and rps:
+                base = _with_resource_policies(s, st, rps, base, admin=True)
             if _RANK[base[0]] < _RANK[v]:
                 v = base[0]
             if base[1]:
@@ -144,7 +155,8 @@ def judge(s: Subject, spec: DestroySpec) -> DestroyFact | None:
                            "readable role trusts it")
     if spec.fixed is not None:
         return fact(*spec.fixed)
-    restricted = bool(spec.paths) and (bool(spec.resource_policies) or (s.ps is not None and bool(s.ps.org)))
+    restricted = bool(spec.paths) and (bool(spec.resource_policies) or (s.ps is not None and bool(s.ps.org))
+                                       or any(st.policy is not None for p in spec.paths for st in p))
     if s.is_root or (s.admin is not None and s.admin.verdict is True):
         short = "root user of the account" if s.is_root else "admin-equivalent"
         who = "root user of the account: IAM policies cannot restrict it" if s.is_root else \

@@ -532,9 +532,19 @@ class ResourcePolicy:
 
     name: str  # e.g. "bucket policy of s3://backups"
     statements: tuple[tuple[Statement, tuple[str, ...]], ...]  # (statement, principals: "*", ARNs, account ids)
+    delegating: bool = False  # KMS: identity policies count only where the key policy allows the account/principal
+
+    def delegates(self, principal_arn: str | None, account: str, action: str, arn: str) -> bool:
+        """KMS key policy: does an Allow name the account (root), the principal itself or ``*`` for ``action``?"""
+        for st, principals in self.statements:
+            if not st.allow or not st.matches_action(action.lower()):
+                continue
+            if any(p in ("*", account, f"arn:aws:iam::{account}:root") or p == principal_arn for p in principals):
+                return True
+        return False
 
     @classmethod
-    def parse(cls, name: str, doc: Any) -> ResourcePolicy:
+    def parse(cls, name: str, doc: Any, *, delegating: bool = False) -> ResourcePolicy:
         import json
 
         if isinstance(doc, str):
@@ -556,7 +566,7 @@ class ResourcePolicy:
             else:
                 principals = ()
             out.append((st, principals))
-        return cls(name, tuple(out))
+        return cls(name, tuple(out), delegating)
 
     def decide(self, principal_arn: str | None, account: str, action: str, arn: str) -> tuple[Tri, str] | None:
         """(False|None, why) for a matching Deny, (True, why) for an Allow naming the principal, else None."""

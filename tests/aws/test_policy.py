@@ -280,3 +280,38 @@ def test_passrole_with_service_linked_role_requirement() -> None:
                     name="AWSServiceRoleForAutoScaling", kind="role", account=A)
     g2 = AdminGraph([_snap([without], [admin_role, slr], [ADMIN])])
     assert g2.reach(without).verdict is True  # the role exists already
+
+
+def test_kms_key_policy_must_let_iam_policies_schedule_deletion() -> None:
+    from providers.aws.graph import Reach
+    from providers.aws.judge import DestroySpec, Step, Subject, judge
+    from providers.aws.policy import ResourcePolicy
+
+    key = f"arn:aws:kms:us-east-1:{A}:key/1234"
+    user = f"arn:aws:iam::{A}:user/crypto"
+    closed = ResourcePolicy.parse("key policy of 1234", {"Statement": [
+        {"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{A}:role/key-admin"}, "Action": "kms:*",
+         "Resource": "*"}]}, delegating=True)
+    open_ = ResourcePolicy.parse("key policy of 1234", {"Statement": [
+        {"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{A}:root"}, "Action": "kms:*", "Resource": "*"}]},
+        delegating=True)
+    denying = ResourcePolicy.parse("key policy of 1234", {"Statement": [
+        {"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{A}:root"}, "Action": "kms:*", "Resource": "*"},
+        {"Effect": "Deny", "Principal": "*", "Action": "kms:ScheduleKeyDeletion", "Resource": "*"}]},
+        delegating=True)
+
+    def subject(admin: bool) -> Subject:
+        s = Subject(cred_id="c", account=A, ps=ps({"Effect": "Allow", "Action": "kms:*", "Resource": "*"}))
+        s.principal = Principal(arn=user, name="crypto", kind="user", account=A)
+        s.admin = Reach(admin, (), "test")
+        return s
+
+    def verdict(pol: ResourcePolicy, admin: bool = False) -> bool | None:
+        spec = DestroySpec("aws:snap", A, ((Step(("kms:ScheduleKeyDeletion",), key, pol),),))
+        f = judge(subject(admin), spec)
+        assert f is not None
+        return f.verdict
+
+    assert verdict(open_) is True
+    assert verdict(closed) is False  # the key policy does not delegate to IAM: identity policies do not count
+    assert verdict(denying) is False and verdict(denying, admin=True) is False  # a Deny binds admins too
