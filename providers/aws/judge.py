@@ -137,6 +137,42 @@ def _org_and_resource_paths(s: Subject, spec: DestroySpec) -> tuple[Tri, str]:
     return best, best_why
 
 
+def _cross_account_grant(s: Subject, spec: DestroySpec) -> tuple[Tri, str] | None:
+    """A resource policy on the target that grants this other account's principal (by ARN, account or
+    ``*``) every step of a destroy path: then it can, if its own identity policies allow the steps too."""
+    if spec.fixed is not None or not spec.resource_policies or s.ps is None:
+        return None
+    arn = s.principal.arn if s.principal is not None else None
+    best: tuple[Tri, str] | None = None
+    for steps in spec.paths:
+        v: Tri = True
+        whys: list[str] = []
+        for st in steps:
+            granted = False
+            for rp in spec.resource_policies:
+                for stmt, principals in rp.statements:
+                    if stmt.allow and any(stmt.matches_action(a.lower()) for a in st.actions) and \
+                            stmt.matches_resource(st.arn, {})[0] and \
+                            any(p in ("*", s.account, f"arn:aws:iam::{s.account}:root") or p == arn
+                                for p in principals):
+                        granted = True
+                        v = None if stmt.conditional and v is True else v
+                        whys.append(f"the {rp.name} grants {' / '.join(st.actions)} to account {s.account}")
+                        break
+                if granted:
+                    break
+            d = s.ps.decide_any(st.actions, st.arn)
+            if not granted or d.verdict is False:
+                v = False
+                break
+            if d.verdict is None and v is True:
+                v = None
+            whys.append(d.reason)
+        if v is not False and (best is None or (v is True and best[0] is not True)):
+            best = (v, f"credential of AWS account {s.account}; " + "; ".join(whys))
+    return best
+
+
 def judge(s: Subject, spec: DestroySpec) -> DestroyFact | None:
     def fact(v: Tri, reason: str) -> DestroyFact:
         if spec.notes:
@@ -147,6 +183,9 @@ def judge(s: Subject, spec: DestroySpec) -> DestroyFact | None:
     if s.account is None:
         return None
     if s.account != spec.account:
+        granted = _cross_account_grant(s, spec)
+        if granted is not None:
+            return fact(*granted)
         roles = s.cross_account.get(spec.account)
         if roles:
             return fact(None, f"credential of AWS account {s.account}; roles in account {spec.account} trust it "

@@ -315,3 +315,23 @@ def test_kms_key_policy_must_let_iam_policies_schedule_deletion() -> None:
     assert verdict(open_) is True
     assert verdict(closed) is False  # the key policy does not delegate to IAM: identity policies do not count
     assert verdict(denying) is False and verdict(denying, admin=True) is False  # a Deny binds admins too
+
+
+def test_bucket_policy_granting_another_account_is_a_cross_account_path() -> None:
+    from providers.aws.graph import Reach
+    from providers.aws.judge import DestroySpec, Step, Subject, judge
+    from providers.aws.policy import ResourcePolicy
+
+    other = "210987654321"
+    objs = "arn:aws:s3:::offsite/*"
+    grant = ResourcePolicy.parse("bucket policy of s3://offsite", {"Statement": [
+        {"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{other}:root"}, "Action": "s3:DeleteObjectVersion",
+         "Resource": objs}]})
+    s = Subject(cred_id="c", account=other, ps=ps({"Effect": "Allow", "Action": "s3:*", "Resource": "*"}))
+    s.principal = Principal(arn=f"arn:aws:iam::{other}:user/ci", name="ci", kind="user", account=other)
+    s.admin = Reach(False, (), "test")
+    path = ((Step(("s3:DeleteObjectVersion",), objs),),)
+    f = judge(s, DestroySpec("bw:backup", A, path, resource_policies=(grant,)))
+    assert f is not None and f.verdict is True and "grants s3:DeleteObjectVersion to account" in f.reason
+    f = judge(s, DestroySpec("bw:backup", A, path))
+    assert f is not None and f.verdict is False  # no grant on the bucket: out of reach of the other account
