@@ -78,7 +78,8 @@ def _safe_classify(p: Provider, cand: Any, gaps: list[CoverageGap]) -> Credentia
 def _link_to_platform_resources(backups: Sequence[Backup], resources: Sequence[Resource]) -> list[Backup]:
     """An off-platform backup of a platform-resolved source (`via`, e.g. `railway:shop/production/Postgres`)
     protects the platform's own resource for that database: providers list the same reference in the
-    resource's `source_refs`. A source named by its address matches a ref such as `postgres://203.0.113.7:*/*`
+    resource's `source_refs`; so does a source given by URL whose server a provider lists
+    (`postgres://host:port`, e.g. an RDS endpoint). A source named by its address matches a ref such as `postgres://203.0.113.7:*/*`
     (a managed database's public address). Provider-neutral: only the strings are compared."""
     by_ref: dict[str, str] = {}
     for r in resources:
@@ -87,7 +88,8 @@ def _link_to_platform_resources(backups: Sequence[Backup], resources: Sequence[R
                 by_ref.setdefault(str(ref), r.id)
     out = []
     for b in backups:
-        target = by_ref.get(str(b.metadata.get("via") or "")) or _ref_matching(by_ref, b.protects)
+        target = (by_ref.get(str(b.metadata.get("via") or "")) or _ref_matching(by_ref, b.protects)
+                  or by_ref.get(_server_of(b.protects)))
         out.append(b.model_copy(update={"protects": target}) if target else b)
     return out
 
@@ -99,6 +101,39 @@ def _ref_matching(by_ref: Mapping[str, str], identity: str) -> str | None:
         if ref.startswith("postgres:") and fnmatch.fnmatchcase(identity, ref):
             return rid
     return None
+
+
+def _server_of(identity: str) -> str:
+    """`postgres://host:port` of a source identity `postgres://host:port/dbname` (a database server a
+    provider may list, e.g. an RDS instance's endpoint); '' for anything else."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(identity)
+    if parts.scheme not in ("postgres", "postgresql") or not parts.hostname:
+        return ""
+    return f"postgres://{parts.hostname}:{parts.port or 5432}"
+
+
+def _stored_backup_facts(offsite: Sequence[Backup], providers: Mapping[str, Provider],
+                         by_provider: Mapping[str, Sequence[Credential]], opts: AuditOptions, env: Mapping[str, str],
+                         ctx: ProviderContext | None) -> Inventory:
+    """Each provider judges the off-platform backups stored on its own platform (``storage.platform``),
+    for the credentials it identified. Provider-neutral: the platform string is matched to provider names."""
+    out = Inventory()
+    if opts.offline:
+        return out
+    platforms = {str((b.metadata.get("storage") or {}).get("platform") or "") for b in offsite}
+    for name in sorted(platforms & set(providers)):
+        if not by_provider.get(name):
+            continue
+        mine = [b for b in offsite if (b.metadata.get("storage") or {}).get("platform") == name]
+        try:
+            out = out.merge(providers[name].judge_stored_backups(mine, _context(opts, env, name, ctx)))
+        except Exception as exc:  # one provider failing is a coverage gap, never an abort
+            out = out.merge(Inventory(gaps=(CoverageGap(
+                subject=f"{name}: off-platform backups stored there", provider=name,
+                reason=f"not judged ({type(exc).__name__}): whether its credentials can delete them is unknown"),)))
+    return out
 
 
 @dataclass
@@ -142,7 +177,7 @@ def run_audit(
         creds = _identify(run, creds)  # 3. identify (read-only API calls), concurrently
     inv = _inventory(run, creds)  # 4. inventory, one provider at a time per thread
     creds = _refine(run, creds, inv)
-    backups, extra_findings, inv = _offsite_backups(run, inv, db, clock)  # 5. Blastwall's own backups
+    backups, extra_findings, inv = _offsite_backups(run, inv, db, clock, creds)  # 5. Blastwall's own backups
     if opts.config is not None:  # 5b. the approval gate itself (who could approve a destructive restore)
         from .workflow.approvals import approvals_findings
 
@@ -278,7 +313,7 @@ def _refine(run: _Audit, creds: list[Credential], inv: Inventory) -> list[Creden
 
 
 def _offsite_backups(
-    run: _Audit, inv: Inventory, db: Any, clock: Clock
+    run: _Audit, inv: Inventory, db: Any, clock: Clock, creds: Sequence[Credential] = ()
 ) -> tuple[list[Backup], list[Finding], Inventory]:
     """Phase 5: the off-platform backups Blastwall itself made (if configured), linked to the platform's
     resources; the backups, verification findings, and the inventory with any configured source added."""
@@ -292,6 +327,10 @@ def _offsite_backups(
 
         offsite = _link_to_platform_resources(offsite_backups_for_audit(config, db), inv.resources)
         backups += offsite
+        by_provider: dict[str, list[Credential]] = defaultdict(list)
+        for c in creds:
+            by_provider[c.provider].append(c)
+        inv = inv.merge(_stored_backup_facts(offsite, run.providers, by_provider, run.opts, run.env, run.ctx))
         extra_findings += verification_findings(config, db, clock)
         known = {r.id for r in inv.resources}
         extra_resources = {

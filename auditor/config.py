@@ -230,6 +230,9 @@ class StoreConfig(Strict):
     access_key_id: SecretRef | None = None
     secret_access_key: SecretRef | None = None
     object_lock: ObjectLock | None = None
+    # Where the copies really live, for the blast-radius judgement (inferred from `endpoint` when omitted).
+    platform: Literal["aws", "cloudflare", "s3-compatible"] | None = None
+    account: str | None = None  # AWS account id / Cloudflare account id of the bucket
 
     _k = field_validator("access_key_id", "secret_access_key", mode="before")(_ref)
 

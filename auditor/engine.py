@@ -4,10 +4,13 @@ Inputs: credentials, resources, backups (with ``dies_with_resource`` / ``indepen
 and ``DestroyFact``s ("credential C can / cannot / might destroy target T").
 
 Rules
-  * A pair (credential, target) with no fact is *unknown* when both belong to the same
-    provider, and *cannot* when they do not (a GitHub token cannot delete a Railway volume).
-    Providers report cross-provider reach (e.g. a Vercel token that can remove a Supabase
-    integration) as explicit facts.
+  * A pair (credential, target) with no fact is *unknown* when the credential belongs to the
+    platform the target lives on, and *cannot* when the platforms are unrelated (a GitHub token
+    cannot delete a Railway volume). A target lives on its provider's platform unless it declares
+    its storage (``metadata["storage"]["platform"]``): an off-platform backup in AWS S3 lives on
+    ``aws`` and AWS credentials are judged against it, whatever provider reported it. Providers
+    report cross-platform reach (e.g. a Vercel token that can remove a Supabase integration) as
+    explicit facts.
   * ``same_blast_radius`` of a backup is True when it dies with what it protects, or when one
     credential can definitely destroy both; False only when it is proven independent (it
     survives the resource and no credential can destroy it); None otherwise.
@@ -46,7 +49,7 @@ class _Facts:
                  backups: Sequence[Backup], facts: Iterable[DestroyFact]) -> None:
         self.provider_of: dict[str, str] = {c.id: c.provider for c in credentials}
         self.provider_of.update({r.id: r.provider for r in resources})
-        self.provider_of.update({b.id: b.provider for b in backups})
+        self.provider_of.update({b.id: _platform(b) for b in backups})
         self.verdict: dict[tuple[str, str], tuple[Tri, str]] = {}
         for f in facts:
             key = (f.credential, f.target)
@@ -60,8 +63,17 @@ class _Facts:
         if hit is not None:
             return hit
         if self.provider_of.get(cred) != self.provider_of.get(target):
-            return False, "different platform"
+            return False, f"different platform (credential of {self.provider_of.get(cred)}, target on " \
+                          f"{self.provider_of.get(target)})"
         return None, "not determined"
+
+
+def _platform(b: Backup) -> str:
+    """The platform a backup lives on: its declared storage platform, else its provider's."""
+    storage = b.metadata.get("storage")
+    if isinstance(storage, dict) and storage.get("platform"):
+        return str(storage["platform"])
+    return b.provider
 
 
 def _rank(v: Tri) -> int:

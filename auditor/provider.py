@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
-from .model import Candidate, Credential, Inventory, Status
+from .model import Backup, Candidate, Credential, Inventory, Status
 
 __all__ = ["Recogniser", "FileRule", "ProviderContext", "Provider", "Clock", "system_clock"]
 
@@ -111,6 +111,13 @@ class Provider(ABC):
 
     def inventory(self, credentials: Sequence[Credential], ctx: ProviderContext) -> Inventory:
         """Resources, backups and destroy facts reachable with these (identified) credentials."""
+        return Inventory()
+
+    def judge_stored_backups(self, backups: Sequence[Backup], ctx: ProviderContext) -> Inventory:
+        """Destroy facts for backups stored on this provider's platform (``metadata["storage"]["platform"]``
+        equals the provider's name), for the credentials given to ``inventory()`` before: e.g. an AWS key
+        that can delete object versions in the off-platform backup bucket. Called after ``inventory()``.
+        Default: no facts (the engine then answers "not determined" for this platform's credentials)."""
         return Inventory()
 
     @property

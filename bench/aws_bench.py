@@ -1,6 +1,6 @@
 """AWS audit at scale in moto: 2,000 principals and 20,000 snapshots (defaults).
 
-    python -m bench aws [--principals 2000] [--snapshots 20000] [--snapshots-via-api]
+    python -m bench aws [--principals 2000] [--snapshots 20000] [--snapshots-via-api] [--growth 500,2000,8000]
 
 Prints, for the same account in the same run:
   * the Blastwall audit through ``auditor.audit.run_audit`` (discovery of a fixture ~/.aws/credentials with
@@ -9,7 +9,12 @@ Prints, for the same account in the same run:
   * a plain sequential boto3 pagination of the same APIs (what a script that only lists would do):
     wall time and API calls.
 
-IAM principals are created through the AWS API. EBS snapshots are created through moto's in-process
+Then the escalation search alone, in this process, on generated accounts of each ``--growth`` size (same
+policy mix, existing compute in proportion): edges, CPU time, and CPU time per edge, to show that it grows
+near-linearly in edges rather than quadratically in principals.
+
+IAM principals and the existing compute (Lambda, Glue, EC2 with profiles, CloudFormation, SageMaker,
+CodeBuild, ECS, Data Pipeline, Auto Scaling) are created through the AWS API. EBS snapshots are created through moto's in-process
 backend by default (creating 20,000 through the HTTP API takes ~5 minutes in moto; pass
 ``--snapshots-via-api`` to do it anyway); every read, by both sides, goes through the HTTP API.
 """
@@ -49,7 +54,12 @@ POLICIES = {
                         "Resource": "*"}),
     "self-keys": _doc({"Effect": "Allow", "Action": ["iam:CreateAccessKey", "iam:ListAccessKeys"],
                        "Resource": f"arn:aws:iam::{ACCOUNT}:user/${{aws:username}}"}),
+    "ci-runner": _doc({"Effect": "Allow", "Action": ["codebuild:StartBuild", "codebuild:BatchGet*"],
+                       "Resource": f"arn:aws:codebuild:{REGION}:{ACCOUNT}:project/ci-*"}),
+    "fn-deployer": _doc({"Effect": "Allow", "Action": ["lambda:UpdateFunctionCode", "lambda:GetFunction"],
+                         "Resource": f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:app-*"}),
 }
+KINDS = 10  # existing-resource kinds created by populate_compute
 
 
 def populate(m: Any, principals: int, snapshots: int, via_api: bool) -> dict[str, tuple[str, str]]:
@@ -100,6 +110,7 @@ def populate(m: Any, principals: int, snapshots: int, via_api: bool) -> dict[str
         backend = get_backend("ec2")[ACCOUNT][REGION]
         for i in range(snapshots):
             backend.create_snapshot(vols[i % len(vols)], "bench")
+    populate_compute(m, max(1, principals // 200), n_roles)
     rds = m.client("rds")
     rds.create_db_instance(DBInstanceIdentifier="orders", DBInstanceClass="db.t3.micro", Engine="postgres",
                            MasterUsername="app", MasterUserPassword="bench-not-secret", AllocatedStorage=20,
@@ -110,6 +121,118 @@ def populate(m: Any, principals: int, snapshots: int, via_api: bool) -> dict[str
     s3.create_bucket(Bucket="bench-backups")
     s3.put_bucket_versioning(Bucket="bench-backups", VersioningConfiguration={"Status": "Enabled"})
     return keys
+
+
+def populate_compute(m: Any, per_kind: int, n_roles: int) -> None:
+    """``per_kind`` existing resources of every modelled kind, each running as one of the svc-* roles."""
+    import io
+    import zipfile
+
+    iam = m.client("iam")
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        z.writestr("index.py", "def handler(e, c):\n    return 1\n")
+    code = buf.getvalue()
+    lam, glue, ec2, cfn = m.client("lambda"), m.client("glue"), m.client("ec2"), m.client("cloudformation")
+    sm, cb, ecs, dp, asg = (m.client("sagemaker"), m.client("codebuild"), m.client("ecs"), m.client("datapipeline"),
+                            m.client("autoscaling"))
+    ecs.create_cluster(clusterName="bench")
+    tmpl = json.dumps({"Resources": {"T": {"Type": "AWS::SNS::Topic"}}})
+    for i in range(per_kind):
+        r = f"svc-{(i * 7) % n_roles}"
+        rarn = f"arn:aws:iam::{ACCOUNT}:role/{r}"
+        prof = iam.create_instance_profile(InstanceProfileName=f"prof-{i}")["InstanceProfile"]["Arn"]
+        iam.add_role_to_instance_profile(InstanceProfileName=f"prof-{i}", RoleName=r)
+        lam.create_function(FunctionName=f"app-{i}", Runtime="python3.12", Role=rarn, Handler="index.handler",
+                            Code={"ZipFile": code})
+        glue.create_dev_endpoint(EndpointName=f"dev-{i}", RoleArn=rarn)
+        ec2.run_instances(ImageId="ami-12c6146b", MinCount=1, MaxCount=1, IamInstanceProfile={"Arn": prof})
+        cfn.create_stack(StackName=f"stack-{i}", TemplateBody=tmpl, RoleARN=rarn)
+        sm.create_notebook_instance(NotebookInstanceName=f"nb-{i}", InstanceType="ml.t2.medium", RoleArn=rarn)
+        cb.create_project(name=f"ci-{i}", source={"type": "S3", "location": "src/app.zip"},
+                          artifacts={"type": "NO_ARTIFACTS"}, serviceRole=rarn,
+                          environment={"type": "LINUX_CONTAINER", "image": "aws/codebuild/standard:7.0",
+                                       "computeType": "BUILD_GENERAL1_SMALL"})
+        td = ecs.register_task_definition(family=f"task-{i}", taskRoleArn=rarn, containerDefinitions=[
+            {"name": "app", "image": "busybox", "memory": 64}])["taskDefinition"]["taskDefinitionArn"]
+        ecs.run_task(cluster="bench", taskDefinition=td, launchType="FARGATE",
+                     networkConfiguration={"awsvpcConfiguration": {"subnets": ["subnet-1"]}})
+        pid = dp.create_pipeline(name=f"pipe-{i}", uniqueId=f"pipe-{i}")["pipelineId"]
+        dp.put_pipeline_definition(pipelineId=pid, pipelineObjects=[{"id": "Default", "name": "Default", "fields": [
+            {"key": "role", "stringValue": r}]}])
+        lt = ec2.create_launch_template(LaunchTemplateName=f"lt-{i}", LaunchTemplateData={
+            "ImageId": "ami-12c6146b", "IamInstanceProfile": {"Arn": prof}})["LaunchTemplate"]["LaunchTemplateId"]
+        asg.create_auto_scaling_group(AutoScalingGroupName=f"asg-{i}", MinSize=0, MaxSize=0,
+                                      AvailabilityZones=[f"{REGION}a"],
+                                      LaunchTemplate={"LaunchTemplateId": lt, "Version": "$Default"})
+
+
+def synthetic(n: int) -> tuple[Any, Any]:
+    """An account of ``n`` principals with populate()'s policy mix and existing compute in proportion, built
+    in memory (no moto): the input of the escalation search alone."""
+    from providers.aws.graph import EXISTING_METHODS, Workload, Workloads
+    from providers.aws.iam import Group, IamSnapshot, ManagedPolicy, Principal
+
+    snap = IamSnapshot(account=ACCOUNT, complete=True, read_with="bench")
+    admin = "arn:aws:iam::aws:policy/AdministratorAccess"
+    ro = "arn:aws:iam::aws:policy/ReadOnlyAccess"
+    snap.policies[admin] = ManagedPolicy(admin, "AdministratorAccess", json.loads(_doc(
+        {"Effect": "Allow", "Action": "*", "Resource": "*"})), True)
+    snap.policies[ro] = ManagedPolicy(ro, "ReadOnlyAccess", json.loads(_doc(
+        {"Effect": "Allow", "Action": ["ec2:Describe*", "s3:Get*", "s3:List*", "iam:Get*", "iam:List*"],
+         "Resource": "*"})), True)
+    arns = {}
+    for name, d in POLICIES.items():
+        arn = f"arn:aws:iam::{ACCOUNT}:policy/{name}"
+        snap.policies[arn] = ManagedPolicy(arn, name, json.loads(d), False, {"v1": json.loads(d)}, "v1")
+        arns[name] = arn
+    snap.groups["admins"] = Group("admins", f"arn:aws:iam::{ACCOUNT}:group/admins", managed=[admin])
+    snap.groups["readers"] = Group("readers", f"arn:aws:iam::{ACCOUNT}:group/readers", managed=[ro])
+    names = list(POLICIES)
+    n_roles = max(1, n // 40)
+    trust = json.loads(_doc({"Effect": "Allow", "Principal": {"Service": ["lambda.amazonaws.com",
+                                                                         "ec2.amazonaws.com"]},
+                             "Action": "sts:AssumeRole"}))
+    for i in range(n_roles):
+        arn = f"arn:aws:iam::{ACCOUNT}:role/svc-{i}"
+        snap.roles[arn] = Principal(arn, f"svc-{i}", "role", ACCOUNT, managed=[
+            admin if i % 10 == 0 else arns[names[i % len(names)]]], trust=trust,
+            profile_arns=(f"arn:aws:iam::{ACCOUNT}:instance-profile/prof-{i}",))
+    for i in range(n - n_roles):
+        arn = f"arn:aws:iam::{ACCOUNT}:user/user-{i}"
+        groups = (["admins" if i % 100 == 0 else "readers"] if i % 20 == 0 else [])
+        snap.users[arn] = Principal(arn, f"user-{i}", "user", ACCOUNT, managed=[arns[names[i % len(names)]]],
+                                    groups=groups, login_profile=i % 3 == 0)
+    snap.__post_init__()
+    per_kind = max(1, n // 200)
+    items = []
+    arn_of = {"lambda-function": "arn:aws:lambda:{r}:{a}:function:app-{i}",
+              "codebuild-project": "arn:aws:codebuild:{r}:{a}:project/ci-{i}"}
+    for kind in EXISTING_METHODS:
+        for i in range(per_kind):
+            arn = arn_of.get(kind, "arn:aws:{k}:{r}:{a}:res/{k}-{i}").format(r=REGION, a=ACCOUNT, i=i, k=kind)
+            items.append(Workload(kind, arn, f"{kind}-{i}", f"arn:aws:iam::{ACCOUNT}:role/svc-{(i * 7) % n_roles}"))
+    return snap, Workloads(items)
+
+
+def growth(sizes: list[int]) -> list[dict[str, Any]]:
+    """CPU time of the escalation search (every principal's reach) on generated accounts of these sizes."""
+    from providers.aws.catalogue import catalogue
+    from providers.aws.graph import AdminGraph
+
+    catalogue()  # loaded once, outside the measurement
+    rows = []
+    for n in sizes:
+        snap, wl = synthetic(n)
+        g = AdminGraph([snap], {ACCOUNT: wl})
+        principals = snap.principals()
+        t0 = time.thread_time()
+        verdicts = [g.reach(p).verdict for p in principals]
+        cpu = time.thread_time() - t0
+        edges = sum(len(g.edges(p)) for p in g.snapshots[ACCOUNT].principals() if p.arn in g._edges)
+        rows.append({"principals": n, "resources": len(wl.items), "edges": edges, "cpu_s": cpu,
+                     "admin_equivalent": sum(1 for v in verdicts if v is True)})
+    return rows
 
 
 class Counter:
@@ -269,6 +392,9 @@ def main() -> None:
     ap.add_argument("--principals", type=int, default=2000)
     ap.add_argument("--snapshots", type=int, default=20000)
     ap.add_argument("--snapshots-via-api", action="store_true")
+    ap.add_argument("--growth", default="500,2000,8000",
+                    help="principal counts for the escalation-search growth table ('' to skip)")
+    ap.add_argument("--growth-only", action="store_true", help="only the growth table (no moto)")
     ap.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     a = ap.parse_args()
     _clean_env()
@@ -276,6 +402,9 @@ def main() -> None:
     sys.path.insert(0, str(root))
     if a.serve:
         serve(a)
+        return
+    if a.growth_only:
+        _print_growth(a.growth)
         return
     import subprocess
 
@@ -312,6 +441,7 @@ def main() -> None:
               f"resources {r['resources']}, backups {r['backups']}, findings {r['findings']}, gaps {r['gaps']}")
         print(f"  admin-equivalent keys: {r['admin']}")
         print("  calls by operation: " + ", ".join(f"{k}={v}" for k, v in sorted(tm["calls_by_operation"].items())))
+        _print_growth(a.growth)
     finally:
         if child.stdin:
             child.stdin.close()
@@ -319,6 +449,23 @@ def main() -> None:
             child.wait(timeout=30)
         except subprocess.TimeoutExpired:
             child.kill()
+
+
+def _print_growth(spec: str) -> None:
+    sizes = [int(x) for x in spec.split(",") if x.strip()]
+    if not sizes:
+        return
+    rows = growth(sizes)
+    print("escalation search (every principal's reach, CPU time, generated accounts):")
+    print("| principals | existing resources | edges | CPU s | µs per edge | edges ×, CPU × vs previous |")
+    print("|---:|---:|---:|---:|---:|---|")
+    prev = None
+    for r in rows:
+        ratio = "" if prev is None else (f"{r['edges'] / max(1, prev['edges']):.1f}×, "
+                                         f"{r['cpu_s'] / max(1e-9, prev['cpu_s']):.1f}×")
+        print(f"| {r['principals']:,} | {r['resources']:,} | {r['edges']:,} | {r['cpu_s']:.2f} | "
+              f"{1e6 * r['cpu_s'] / max(1, r['edges']):.0f} | {ratio} |")
+        prev = r
 
 
 if __name__ == "__main__":

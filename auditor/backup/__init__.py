@@ -21,7 +21,13 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .audit_view import list_backups, offsite_backups_for_audit, verification_findings
+    from .audit_view import (
+        compliance_covers,
+        list_backups,
+        offsite_backups_for_audit,
+        storage_of,
+        verification_findings,
+    )
     from .catalog import BackupRecord, Catalog, VerificationRecord
     from .posture import StorePosture, check_store
     from .prune import PruneReport, prune_backups
@@ -32,6 +38,8 @@ _EXPORTS = {
     "list_backups": "audit_view",
     "offsite_backups_for_audit": "audit_view",
     "verification_findings": "audit_view",
+    "storage_of": "audit_view",
+    "compliance_covers": "audit_view",
     "BackupRecord": "catalog",
     "Catalog": "catalog",
     "VerificationRecord": "catalog",
@@ -51,10 +59,12 @@ __all__ = [
     "VerificationRecord",
     "VerificationResult",
     "check_store",
+    "compliance_covers",
     "list_backups",
     "offsite_backups_for_audit",
     "prune_backups",
     "run_backup",
+    "storage_of",
     "verification_findings",
     "verify_backup",
 ]

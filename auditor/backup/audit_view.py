@@ -5,6 +5,7 @@ verification findings."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 from datetime import UTC, datetime, timedelta
 
 from ..config import Config
@@ -57,7 +58,17 @@ def offsite_backups_for_audit(config: Config, db: StateDB) -> list[Backup]:
         independent: bool | None = None
         check = cat.last_store_check(b.store)
         now = datetime.now(UTC)
-        if rec.lock_mode == "COMPLIANCE" and rec.retain_until and rec.retain_until > now:
+        storage = storage_of(scfg)
+        storage["compliance_lock_proven"] = compliance_covers(rec, check, now)
+        if check is not None:
+            storage["versioning"] = check[1].get("versioning")
+            storage["object_lock"] = check[1].get("object_lock")
+        if storage["compliance_lock_proven"] and not (rec.lock_mode == "COMPLIANCE" and rec.retain_until
+                                                      and rec.retain_until > now):
+            independent = True
+            reasons.append(f"check-store on {check[0]:%Y-%m-%d} proved COMPLIANCE object lock whose retention "  # type: ignore[index]
+                           "covers the newest copy: no credential can delete it")
+        elif rec.lock_mode == "COMPLIANCE" and rec.retain_until and rec.retain_until > now:
             independent = True
             reasons.append(f"COMPLIANCE object lock until {rec.retain_until:%Y-%m-%d}: no credential can delete it")
         elif check is not None and check[1].get("can_delete_backups") is False \
@@ -93,12 +104,59 @@ def offsite_backups_for_audit(config: Config, db: StateDB) -> list[Backup]:
             reasons=tuple(reasons),
             last_verified_at=lv.at if lv and lv.outcome == "passed" else None,
             last_verification=lv.outcome if lv else None,
-            metadata={"label": "the off-platform dump", "source": rec.source, "store": rec.store, "via": via, "size": rec.size, "sha256": rec.sha256,
+            metadata={"label": "the off-platform dump", "source": rec.source, "store": rec.store, "via": via, "storage": storage,
+                      "size": rec.size, "sha256": rec.sha256,
                       "encrypted": rec.encrypted, "age_s": int((now - rec.created_at).total_seconds()),
                       "last_verification_at": lv.at.isoformat() if lv else None,
                       "last_verification_code": lv.failure_code if lv else None},
         ))
     return out
+
+
+def storage_of(scfg: Any) -> dict[str, Any]:
+    """Where a store's copies live: ``platform`` (``aws``, ``cloudflare``, ``s3-compatible``, ``local``), its
+    ``account`` when known, and the bucket. Credentials of that platform are judged against it; the
+    engine treats any other platform's credentials as unrelated. Declared with `platform`/`account` in
+    the store's config, else inferred from the endpoint (none or ``*.amazonaws.com``: AWS S3;
+    ``<account>.r2.cloudflarestorage.com``: Cloudflare R2 of that account; anything else: S3-compatible)."""
+    from urllib.parse import urlparse
+
+    if scfg.kind == "local":
+        return {"platform": "local", "account": None, "location": scfg.path, "label": f"local directory {scfg.path}"}
+    host = (urlparse(scfg.endpoint).hostname or "") if scfg.endpoint else ""
+    platform, account = scfg.platform, scfg.account
+    if platform is None:
+        if not host or host == "amazonaws.com" or host.endswith(".amazonaws.com"):
+            platform = "aws"
+        elif host.endswith(".r2.cloudflarestorage.com"):
+            platform = "cloudflare"
+        else:
+            platform = "s3-compatible"
+    if platform == "cloudflare" and account is None and host.endswith(".r2.cloudflarestorage.com"):
+        account = host.split(".", 1)[0]
+    label = {"aws": "AWS S3", "cloudflare": "Cloudflare R2", "s3-compatible": f"S3-compatible endpoint {host}"}[platform]
+    if account:
+        label += f" in account {account}"
+    return {"platform": platform, "account": account, "bucket": scfg.bucket, "prefix": scfg.prefix,
+            "region": scfg.region, "endpoint_host": host or None, "label": label}
+
+
+def compliance_covers(rec: BackupRecord, check: tuple[datetime, dict[str, Any]] | None, now: datetime) -> bool:
+    """Is the newest copy under COMPLIANCE object lock right now? Either it was written with COMPLIANCE
+    retention that has not ended (the store accepted the retention on the object), or `check-store`
+    proved COMPLIANCE retention (its probe version carried it and could not be deleted) of a length that
+    covers the copy's age."""
+    if rec.lock_mode == "COMPLIANCE" and rec.retain_until and rec.retain_until > now:
+        return True
+    if check is None:
+        return False
+    lock = check[1].get("object_lock") or {}
+    if str(lock.get("mode") or "").upper() != "COMPLIANCE" or not lock.get("days"):
+        return False
+    probed = any("object lock COMPLIANCE" in str(r) for r in check[1].get("reasons") or ())
+    if check[1].get("can_delete_backups") is not False or not probed:
+        return False
+    return rec.created_at + timedelta(days=int(lock["days"])) > now
 
 
 def _next_fire(schedule: str, tz: str, after: datetime) -> datetime | None:

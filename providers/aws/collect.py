@@ -18,6 +18,7 @@ from auditor.model import Backup, CoverageGap, Finding, Resource, Severity
 
 from .graph import Workload, Workloads
 from .judge import DestroySpec, Step
+from .policy import ResourcePolicy
 from .session import (AUTH, DENIED, NOT_FOUND, UNAVAILABLE, UNSUPPORTED, AwsSession, error_class,
                       error_code, paginate)
 
@@ -71,6 +72,7 @@ class Collector:
         self.max_workers = max_workers
         self._kms_lock = threading.Lock()
         self._kms: dict[str, str | None] = {}  # key arn/id -> KeyManager (CUSTOMER/AWS) or None unknown
+        self._kms_policies: dict[str, ResourcePolicy | None] = {}
         self._preferred: dict[str, int] = {}
 
     # ---- reading with fallback over credentials ------------------------------------------------
@@ -167,7 +169,24 @@ class Collector:
         if manager == "AWS":
             return ()
         arn = self._kms.get(key + "#arn") or key
-        return (_steps(("kms:ScheduleKeyDeletion", arn)),)
+        return ((Step(("kms:ScheduleKeyDeletion",), arn, self._key_policy(region, arn)),),)
+
+    def _key_policy(self, region: str, arn: str) -> ResourcePolicy | None:
+        """The key policy of a customer-managed key (cached); None when unreadable: identity policies alone
+        then decide, which can only overstate."""
+        with self._kms_lock:
+            if arn + "#policy" in self._kms_policies:
+                return self._kms_policies[arn + "#policy"]
+        try:
+            doc = self.call("kms", region, lambda c: c.get_key_policy(KeyId=arn, PolicyName="default")["Policy"],
+                            "kms:GetKeyPolicy")
+            pol: ResourcePolicy | None = ResourcePolicy.parse(f"key policy of {arn.rsplit('/', 1)[-1]}", doc,
+                                                              delegating=True)
+        except Exception:  # noqa: BLE001
+            pol = None
+        with self._kms_lock:
+            self._kms_policies[arn + "#policy"] = pol
+        return pol
 
     # ---- RDS -------------------------------------------------------------------------------------
     def rds(self, region: str) -> Collected:
@@ -223,7 +242,8 @@ class Collector:
                           "encrypted": bool(inst.get("StorageEncrypted")), "kms_key": kms,
                           "backup_replications": len(replications), "arn": arn,
                           # matched against database URL hosts (auditor.dblinks)
-                          "endpoints": _rds_endpoints("rds-instance", region, ident, [inst.get("Endpoint")])}))
+                          "endpoints": _rds_endpoints("rds-instance", region, ident, [inst.get("Endpoint")]),
+                          "source_refs": _server_refs(inst)}))
             if in_cluster:
                 continue
             delete = _steps(("rds:DeleteDBInstance", arn))
@@ -456,6 +476,17 @@ class Collector:
                     "principal with backup:DeleteRecoveryPoint.",
                     "Add a compliance-mode Vault Lock (put-backup-vault-lock-configuration with ChangeableForDays).",
                     provider=P))
+            vpol: tuple[ResourcePolicy, ...] = ()
+            try:
+                doc = self.call("backup", region, lambda c: c.get_backup_vault_access_policy(BackupVaultName=name),
+                                "backup:GetBackupVaultAccessPolicy").get("Policy")
+                if doc:
+                    vpol = (ResourcePolicy.parse(f"access policy of vault {name}", doc),)
+            except _Unreadable as e:
+                self._gap(out, region, e, f"vault {name}: access policy unknown (a Deny there is not credited)")
+            except Exception as e:  # noqa: BLE001
+                if error_class(e) != NOT_FOUND:
+                    raise
             try:
                 rps = self.call("backup", region, lambda c: paginate(c, "list_recovery_points_by_backup_vault",
                                                                       "RecoveryPoints", BackupVaultName=name),
@@ -466,11 +497,11 @@ class Collector:
                     reason=f"{e.why}; the vault's recovery points are unknown (not 'no recovery points')"))
                 continue
             for rp in rps:
-                out.backups.append(self._recovery_point(region, varn, name, mode, rp, out))
+                out.backups.append(self._recovery_point(region, varn, name, mode, rp, out, vpol))
         return out
 
     def _recovery_point(self, region: str, varn: str, vault: str, mode: str, rp: dict[str, Any],
-                        out: Collected) -> Backup:
+                        out: Collected, vpol: tuple[ResourcePolicy, ...] = ()) -> Backup:
         acct = self.account
         rparn = rp["RecoveryPointArn"]
         src = rp.get("ResourceArn") or "unknown"
@@ -486,7 +517,8 @@ class Collector:
         else:
             paths = (_steps((("backup:DeleteRecoveryPoint", "backup:UpdateRecoveryPointLifecycle"), rparn)),
                      _steps(("backup:DeleteBackupVault", varn)))
-        out.specs.append(DestroySpec(bid, acct, paths, capability="delete:backup-recovery-point", fixed=fixed))
+        out.specs.append(DestroySpec(bid, acct, paths, capability="delete:backup-recovery-point", fixed=fixed,
+                                     resource_policies=vpol))
         reasons = {
             "compliance": "Vault Lock in compliance mode: immutable until retention ends.",
             "compliance-grace": "Vault Lock in compliance mode but still inside its grace time: removable until "
@@ -525,6 +557,10 @@ class Collector:
             ver = get("get_bucket_versioning", "s3:GetBucketVersioning")
             lock = get("get_object_lock_configuration", "s3:GetBucketObjectLockConfiguration")
             repl = get("get_bucket_replication", "s3:GetReplicationConfiguration")
+            bpol = get("get_bucket_policy", "s3:GetBucketPolicy")
+            rps: tuple[ResourcePolicy, ...] = ()
+            if bpol not in (None, _UNKNOWN) and bpol.get("Policy"):
+                rps = (ResourcePolicy.parse(f"bucket policy of s3://{name}", bpol["Policy"]),)
             versioning = None if ver is _UNKNOWN else ((ver or {}).get("Status") or "Disabled")
             lock_cfg = None if lock is _UNKNOWN else ((lock or {}).get("ObjectLockConfiguration") or {})
             lock_on = None if lock_cfg is None else lock_cfg.get("ObjectLockEnabled") == "Enabled"
@@ -537,7 +573,7 @@ class Collector:
             objs = f"{barn}/*"
             part.specs.append(DestroySpec(rid(barn), acct, (
                 _steps(("s3:DeleteObject", objs)), _steps(("s3:PutLifecycleConfiguration", barn))),
-                capability="delete:s3-object"))
+                capability="delete:s3-object", resource_policies=rps))
             if versioning in ("Enabled", "Suspended"):
                 bid = f"aws:versions:{barn}"
                 fixed = None
@@ -561,7 +597,8 @@ class Collector:
                     location=f"noncurrent versions inside s3://{name}", dies_with_resource=False,
                     independent=True if fixed else None, reasons=tuple(reasons),
                     metadata={"versioning": versioning, "object_lock_mode": lock_mode}))
-                part.specs.append(DestroySpec(bid, acct, paths, capability="delete:s3-object-version", fixed=fixed))
+                part.specs.append(DestroySpec(bid, acct, paths, capability="delete:s3-object-version", fixed=fixed,
+                                              resource_policies=rps))
             elif versioning == "Disabled":
                 part.findings.append(Finding.make(
                     "aws.s3.no-versioning", Severity.medium, rid(barn),
@@ -651,6 +688,14 @@ class Collector:
 
 
 _UNKNOWN = object()
+
+
+def _server_refs(inst: dict[str, Any]) -> list[str]:
+    """`postgres://address:port` of a PostgreSQL instance: how a backup source given by URL names it."""
+    ep = inst.get("Endpoint") or {}
+    if not ep.get("Address") or "postgres" not in str(inst.get("Engine", "")):
+        return []
+    return [f"postgres://{ep['Address']}:{ep.get('Port') or 5432}"]
 
 
 def _dt(v: Any) -> datetime | None:

@@ -20,11 +20,13 @@ edge kind was evaluated against every listed principal and resource, with no unk
 
 from __future__ import annotations
 
+import bisect
 import threading
 from collections import deque
 from collections.abc import Iterable
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Generic, TypeVar
 
 from .iam import IamSnapshot, Principal
 from .policy import Decision, PolicySet, Tri, parse_document
@@ -107,6 +109,20 @@ SERVICE_METHODS: tuple[tuple[str, tuple[tuple[str, ...], ...], str], ...] = (
     ("tasks.apprunner.amazonaws.com", (("apprunner:CreateService",),), "create an App Runner service"),
 )
 
+# Actions that fail until the service's service-linked role exists: without it, iam:CreateServiceLinkedRole too.
+SERVICE_LINKED_ROLES: dict[str, str] = {
+    "autoscaling:CreateAutoScalingGroup": "AWSServiceRoleForAutoScaling",
+    "ecs:CreateService": "AWSServiceRoleForECS",
+    "elasticmapreduce:RunJobFlow": "AWSServiceRoleForEMRCleanup",
+}
+
+
+def _slr_needed(acts: tuple[str, ...], snap: IamSnapshot) -> tuple[str, ...]:
+    names = {r.name for r in snap.roles.values()} if any(a in SERVICE_LINKED_ROLES for a in acts) else set()
+    missing = [SERVICE_LINKED_ROLES[a] for a in acts if a in SERVICE_LINKED_ROLES and SERVICE_LINKED_ROLES[a] not in names]
+    return ("iam:CreateServiceLinkedRole",) if missing and snap.complete else ()
+
+
 ESCALATION_ACTIONS: tuple[str, ...] = (
     "iam:PutUserPolicy", "iam:AttachUserPolicy", "iam:PutRolePolicy", "iam:AttachRolePolicy",
     "iam:PutGroupPolicy", "iam:AttachGroupPolicy", "iam:AddUserToGroup", "iam:CreatePolicyVersion",
@@ -114,7 +130,7 @@ ESCALATION_ACTIONS: tuple[str, ...] = (
     "iam:CreateLoginProfile", "iam:UpdateLoginProfile", "iam:UpdateAssumeRolePolicy", "sts:AssumeRole",
     "iam:PassRole", "iam:DeleteUserPermissionsBoundary", "iam:DeleteRolePermissionsBoundary",
     "iam:PutUserPermissionsBoundary", "iam:PutRolePermissionsBoundary", "iam:CreateInstanceProfile",
-    "iam:AddRoleToInstanceProfile",
+    "iam:AddRoleToInstanceProfile", "iam:CreateServiceLinkedRole",
 ) + tuple(sorted({a for _, alts in EXISTING_METHODS.values() for acts in alts for a in acts}))
 
 _RANK = {True: 2, None: 1, False: 0}
@@ -142,9 +158,12 @@ class AdminGraph:
     def __init__(self, snapshots: Iterable[IamSnapshot], workloads: Mapping[str, Workloads] | None = None) -> None:
         self.snapshots = {s.account: s for s in snapshots}
         self.workloads: dict[str, Workloads] = dict(workloads or {})
-        self._wl_index: dict[str, dict[str, list[Workload]]] = {a: w.by_kind() for a, w in self.workloads.items()}
+        self._wl_index: dict[str, dict[str, _ArnIndex[Workload]]] = {
+            a: {k: _ArnIndex(_by_arn(v)) for k, v in w.by_kind().items()} for a, w in self.workloads.items()}
+        self._indexes: dict[tuple[str, str], _ArnIndex[Principal]] = {}
         self._lock = threading.Lock()
         self._admin: dict[str, Reach] = {}
+        self._reach: dict[str, Reach] = {}
         self._edges: dict[str, list[_Edge]] = {}
         self._trust_arn: dict[str, list[tuple[Principal, bool]]] = {}
         self._trust_account: dict[str, list[tuple[Principal, bool]]] = {}
@@ -153,6 +172,15 @@ class AdminGraph:
         for snap in self.snapshots.values():
             for r in snap.roles.values():
                 self._index_trust(r)
+
+    def _index(self, kind: str, account: str, items: Mapping[str, Principal]) -> _ArnIndex[Principal]:
+        key = (kind, account)
+        idx = self._indexes.get(key)
+        if idx is None or idx.items is not items:
+            idx = _ArnIndex(items)
+            with self._lock:
+                self._indexes[key] = idx
+        return idx
 
     # ---- trust index --------------------------------------------------------------------------
     def _index_trust(self, role: Principal) -> None:
@@ -284,7 +312,7 @@ class AdminGraph:
         """Would ``p`` be admin as a member of ``group``? The combined policies are evaluated (effective
         ``*``, or a self-escalation its new permissions allow), not matched against a literal ``*``."""
         extra = snap.group_policyset(group).identity
-        combined = PolicySet(ps.identity + extra, ps.boundary, ps.boundary_name, dict(ps.variables))
+        combined = PolicySet(ps.identity + extra, ps.boundary, ps.boundary_name, dict(ps.variables), list(ps.org))
         star, why = combined.star()
         if star is not False:
             return Reach(star, (), f"effective * on * ({why})")
@@ -361,7 +389,8 @@ class AdminGraph:
             for snap2 in self.snapshots.values():
                 if snap2.account != p.account:
                     continue
-                for q in snap2.users.values():
+                for q in self._index("users", snap2.account, snap2.users).candidates(
+                        ps, ("iam:CreateAccessKey", "iam:CreateLoginProfile", "iam:UpdateLoginProfile")):
                     if q.arn == p.arn:
                         continue
                     for act, how in (("iam:CreateAccessKey", "create an access key for"),
@@ -396,7 +425,7 @@ class AdminGraph:
             if d.verdict is not False:
                 out.append(_Edge(role, f"sts:AssumeRole into {role.ref} ({d.reason})", d.verdict))
         if has["iam:UpdateAssumeRolePolicy"]:
-            for q in snap.roles.values():
+            for q in self._index("roles", snap.account, snap.roles).candidates(ps, ("iam:UpdateAssumeRolePolicy",)):
                 if q.arn == p.arn or q.arn in seen:
                     continue
                 d = ps.decide("iam:UpdateAssumeRolePolicy", q.arn)
@@ -414,22 +443,23 @@ class AdminGraph:
                 best: Tri = False
                 label = ""
                 for acts in alternatives:
+                    acts = acts + _slr_needed(acts, snap)
                     v2 = ps.decide_all(acts, None).verdict
                     if _RANK[v2] > _RANK[best]:
                         best, label = v2, " + ".join(acts)
                 if best is not False:
                     methods.append((svc, best, f"{label} ({how})"))
             if methods:
-                for q in snap.roles.values():
+                for q in self._index("roles", snap.account, snap.roles).candidates(ps, ("iam:PassRole",)):
                     if q.arn == p.arn:
                         continue
                     for svc, v3, label in methods:
                         trusted = [c for r, c in self._trust_service.get(svc, []) if r.arn == q.arn]
                         if not trusted:
                             continue
-                        d = ps.decide("iam:PassRole", q.arn)
+                        d = ps.decide("iam:PassRole", q.arn, {"iam:passedtoservice": svc})
                         if d.verdict is False:
-                            break
+                            continue
                         v4 = _min(_min(d.verdict, v3), None if all(trusted) else True)
                         if svc == "ec2.amazonaws.com" and not q.instance_profiles:
                             ip = ps.decide_all(("iam:CreateInstanceProfile", "iam:AddRoleToInstanceProfile"), None)
@@ -448,15 +478,19 @@ class AdminGraph:
         if not index:
             return out
         for kind, (noun, alts) in EXISTING_METHODS.items():
-            items = index.get(kind)
-            if not items:
+            idx = index.get(kind)
+            if idx is None:
                 continue
             usable = [acts for acts in alts if all(ps.decide(a, None).verdict is not False for a in acts)]
             if not usable:
                 continue
+            # Resources whose actions target another ARN (an ASG's launch template) are all candidates.
+            items = list(idx.items.values()) if idx.other_arns else \
+                idx.candidates(ps, tuple(dict.fromkeys(a for acts in usable for a in acts)))
+            done: set[str] = set()  # one edge per role and kind: the first resource that reaches it unconditionally
             for w in items:
                 role = snap.roles.get(w.role_arn)
-                if role is None or role.arn == p.arn:
+                if role is None or role.arn == p.arn or role.arn in done:
                     continue
                 on = dict(w.arns)
                 best: Tri = False
@@ -471,6 +505,8 @@ class AdminGraph:
                         best, label = v, " + ".join(acts)
                     if best is True:
                         break
+                if best is True:
+                    done.add(role.arn)
                 if best is not False:
                     note = f"; {w.note}" if w.note else ""
                     out.append(_Edge(role, f"{label} on {noun} {w.name} (runs as {role.ref}{note})", best))
@@ -488,7 +524,18 @@ class AdminGraph:
 
     # ---- reachability ----------------------------------------------------------------------------
     def reach(self, start: Principal, max_nodes: int = 5000) -> Reach:
-        """Can ``start`` become admin? Best path first: unconditional beats conditional."""
+        """Can ``start`` become admin? Best path first: unconditional beats conditional. Results are cached per
+        principal, and a search that meets a principal already answered uses that answer instead of searching
+        on: the total work over all principals stays near-linear in the number of edges."""
+        hit = self._reach.get(start.arn)
+        if hit is not None:
+            return hit
+        r = self._reach_uncached(start, max_nodes)
+        with self._lock:
+            self._reach[start.arn] = r
+        return r
+
+    def _reach_uncached(self, start: Principal, max_nodes: int) -> Reach:
         a = self.admin(start)
         if a.verdict is True:
             return a
@@ -531,6 +578,16 @@ class AdminGraph:
                             return r
                         if best.verdict is False:
                             best = r
+                    known = self._reach.get(e.to.arn)
+                    if known is not None:  # answered before: its verdict covers everything beyond it
+                        if known.verdict is not False:
+                            v3 = _min(v2, known.verdict)
+                            r = Reach(v3, step + known.path, known.reason)
+                            if v3 is True:
+                                return r
+                            if best.verdict is False:
+                                best = r
+                        continue
                     queue.append((e.to, step, v2))
         if best.verdict is False and (unknown or truncated):
             why = list(dict.fromkeys(unknown))
@@ -538,6 +595,47 @@ class AdminGraph:
                 why.append(f"the search stopped after {max_nodes} principals")
             return Reach(None, (), "not determined: " + "; ".join(why[:4]) + (" …" if len(why) > 4 else ""))
         return best
+
+
+T = TypeVar("T")
+
+
+class _ArnIndex(Generic[T]):
+    """Items by ARN, sorted, so that the ARNs an Allow's resource pattern can match are found by the pattern's
+    literal prefix (bisect) instead of by scanning every item: a principal scoped to itself or to
+    ``function:team-3-*`` costs O(log n + matches), not O(n)."""
+
+    def __init__(self, items: Mapping[str, T]) -> None:
+        self.items = items
+        self.keys = sorted(items)
+        self.other_arns = any(bool(getattr(v, "arns", ())) for v in items.values())
+
+    def candidates(self, ps: PolicySet, actions: tuple[str, ...]) -> list[T]:
+        from .policy import _substitute
+
+        found: dict[str, None] = {}
+        for a in actions:
+            for st in ps._view(a).allows:
+                if st.not_resource:
+                    return list(self.items.values())
+                for r in st.resources:
+                    pat, _ = _substitute(r, ps.variables)  # an unknown variable becomes "*"
+                    cut = min([i for i in (pat.find("*"), pat.find("?")) if i >= 0], default=len(pat))
+                    prefix = pat[:cut]
+                    if not prefix:
+                        return list(self.items.values())
+                    i = bisect.bisect_left(self.keys, prefix)
+                    while i < len(self.keys) and self.keys[i].startswith(prefix):
+                        found[self.keys[i]] = None
+                        i += 1
+        return [self.items[k] for k in found]
+
+
+def _by_arn(items: list[Workload]) -> dict[str, Workload]:
+    out: dict[str, Workload] = {}
+    for w in items:
+        out.setdefault(f"{w.arn}#{w.role_arn}", w)  # one resource may run with several roles (pipelines)
+    return out
 
 
 def _trust_entries(trust: object) -> list[tuple[str, list[str], bool]]:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import unquote
 
-from .policy import PolicySet, Statement, parse_document
+from .policy import OrgLevel, PolicySet, Statement, parse_document
 from .session import AwsSession, paginate
 
 __all__ = ["Principal", "Group", "ManagedPolicy", "IamSnapshot", "load_snapshot", "load_self",
@@ -67,6 +67,7 @@ class Principal:
     instance_profiles: int = 0
     profile_arns: tuple[str, ...] = ()  # roles: the instance profiles that carry it
     login_profile: bool | None = None  # users: has a console password (None: not known)
+    tags: dict[str, str] | None = None  # None: not read
 
     @property
     def ref(self) -> str:
@@ -107,6 +108,15 @@ class IamSnapshot:
     roles: dict[str, Principal] = field(default_factory=dict)  # by ARN
     groups: dict[str, Group] = field(default_factory=dict)  # by name
     policies: dict[str, ManagedPolicy] = field(default_factory=dict)  # by ARN
+    org: list[OrgLevel] = field(default_factory=list)  # SCP/RCP levels that apply to this account
+    org_note: str = "Organizations SCPs/RCPs not read"  # what is known about them, for the reasons
+
+    def set_org(self, levels: list[OrgLevel], note: str) -> None:
+        """Organization policies that apply to every principal of the account; cached PolicySets are rebuilt."""
+        with self._lock:
+            self.org = list(levels)
+            self.org_note = note
+            self._ps = {}
 
     def __post_init__(self) -> None:
         self._ps: dict[str, PolicySet] = {}
@@ -178,7 +188,11 @@ class IamSnapshot:
                      "aws:principalaccount": p.account}
         if p.kind != "user":
             variables.pop("aws:username")
-        ps = PolicySet(st, boundary, bname, variables)
+        if p.tags is not None:  # its own tags: aws:PrincipalTag conditions can be evaluated
+            variables["aws:principaltag/*"] = ""
+            for k, v in p.tags.items():
+                variables[f"aws:principaltag/{k.lower()}"] = v
+        ps = PolicySet(st, boundary, bname, variables, list(self.org))
         with self._lock:
             self._ps[p.arn] = ps
         return ps
@@ -190,7 +204,7 @@ class IamSnapshot:
             st += parse_document(doc, f"inline policy {name} of group {gname}")
         for arn in g.managed:
             st += self._statements("", arn, f", attached to group {gname}")
-        return PolicySet(st)
+        return PolicySet(st, org=list(self.org))
 
 
 def _principal_from_detail(d: dict[str, Any], kind: str, account: str) -> Principal:
@@ -207,6 +221,7 @@ def _principal_from_detail(d: dict[str, Any], kind: str, account: str) -> Princi
         trust=_doc(d.get("AssumeRolePolicyDocument")) if kind == "role" else None,
         instance_profiles=len(d.get("InstanceProfileList", []) or []),
         profile_arns=tuple(x["Arn"] for x in d.get("InstanceProfileList", []) or [] if x.get("Arn")),
+        tags={str(t.get("Key")): str(t.get("Value", "")) for t in d.get("Tags", []) or []},
     )
 
 

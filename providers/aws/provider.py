@@ -10,7 +10,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from auditor.model import Candidate, CoverageGap, Credential, Finding, Inventory, Severity, Status
+from auditor.model import (Backup, Candidate, CoverageGap, Credential, DestroyFact, Finding, Inventory, Severity,
+                           Status)
 from auditor.provider import Provider, ProviderContext, Recogniser
 
 from .capabilities import CAPABILITIES
@@ -18,6 +19,7 @@ from .catalogue import catalogue
 from .collect import Collector, Reader, list_workloads
 from .graph import EXISTING_METHODS, AdminGraph, Reach, Workload, Workloads
 from .iam import AwsManagedPolicyCache, IamSnapshot, load_self, load_snapshot, principal_ref
+from .policy import OrgLevel, parse_document
 from .judge import Subject, judge_all
 from .recognisers import KEY_ID, RECOGNISERS
 from .resolve import ResolvedKeys, profile_of, resolve_profile, sso_role_credentials
@@ -27,8 +29,8 @@ __all__ = ["AwsProvider"]
 
 log = logging.getLogger(__name__)
 
-LIMITS = ("Not evaluated: Organizations SCPs/RCPs, session policies and resource-based policies; they can only "
-          "narrow what identity policies allow, so 'can' may overstate and 'cannot' stands.")
+LIMITS = ("Not evaluated: session policies, and resource-based policies other than those read for backup targets; "
+          "they can only narrow what identity policies allow, so 'can' may overstate and 'cannot' stands.")
 
 
 @dataclass
@@ -56,6 +58,8 @@ class AwsProvider(Provider):
         self._account_locks: dict[str, threading.Lock] = {}
         self._graph_key: tuple[Any, ...] = ()
         self._workloads: dict[str, Workloads] = {}  # account -> existing compute that runs with a role
+        self._refined: list[Credential] = []  # credentials judged by the last inventory()
+        self._buckets: dict[str, tuple[str, tuple[Any, ...]]] = {}  # bucket -> (account, resource policies)
         self.timings: dict[str, Any] = {}
         self._eval_s = 0.0
         self.last_facts: tuple[Any, ...] = ()
@@ -223,6 +227,79 @@ class AwsProvider(Provider):
                 cur.policies.update(part.policies)
                 cur.__post_init__()
 
+    # ---- AWS Organizations -------------------------------------------------------------------------
+    def _org_levels(self, account: str) -> tuple[list[OrgLevel], str]:
+        """The SCP and RCP levels (account, its OUs, the root) that apply to ``account``, read with any
+        discovered credential that may (usually one of the management account). Never raises."""
+        sessions: list[AwsSession] = []
+        with self._lock:
+            for i in sorted(self._idents.values(), key=lambda i: i.account != account):
+                if all(i.session is not s for s in sessions):
+                    sessions.append(i.session)
+        last = ""
+        for sess in sessions:
+            org = sess.client("organizations")
+            try:
+                o = org.describe_organization()["Organization"]
+            except Exception as exc:  # noqa: BLE001
+                if error_code(exc) == "AWSOrganizationsNotInUseException":
+                    return [], "the account is not in an AWS Organization: no SCP or RCP applies"
+                last = error_code(exc)
+                continue
+            if o.get("MasterAccountId") == account:
+                return [], (f"management account of organization {o.get('Id')}: SCPs and RCPs do not apply to it")
+            try:
+                return self._org_read(org, account, str(o.get("Id")))
+            except Exception as exc:  # noqa: BLE001
+                last = error_code(exc)
+        return [], (f"Organizations SCPs/RCPs could not be read ({last or 'no credential may'}); they can only "
+                    "narrow what identity policies allow")
+
+    def _org_read(self, org: Any, account: str, org_id: str) -> tuple[list[OrgLevel], str]:
+        targets = [account]
+        child = account
+        for _ in range(8):  # OUs nest at most five deep
+            parents = org.list_parents(ChildId=child).get("Parents", [])
+            if not parents:
+                break
+            child = parents[0]["Id"]
+            targets.append(child)
+            if parents[0].get("Type") == "ROOT":
+                break
+        levels: list[OrgLevel] = []
+        names: list[str] = []
+        notes: list[str] = []
+        for kind, filt in (("SCP", "SERVICE_CONTROL_POLICY"), ("RCP", "RESOURCE_CONTROL_POLICY")):
+            try:
+                per = [(t, list(self._paged_policies(org, t, filt))) for t in targets]
+            except Exception as exc:  # noqa: BLE001
+                if kind == "SCP":
+                    raise
+                notes.append(f"RCPs could not be read ({error_code(exc)})")
+                continue
+            if not any(p for _, p in per):
+                continue  # the policy type is not enabled: nothing of this kind applies
+            for target, pols in per:
+                stmts = []
+                for pid, pname in pols:
+                    content = org.describe_policy(PolicyId=pid)["Policy"]["Content"]
+                    for st in parse_document(content, f"{kind} {pname}"):
+                        stmts.append(st if st.resources or st.not_resource else
+                                     type(st)(st.effect, st.actions, st.not_action, ("*",), False, st.conditional,
+                                              st.origin, st.sid))
+                    names.append(f"{kind} {pname}")
+                levels.append(OrgLevel(kind, target, tuple(stmts)))
+        note = (f"organization {org_id}: {len(levels)} policy level(s) evaluated over {len(targets)} targets ("
+                + ", ".join(dict.fromkeys(names)) + ")") if levels else f"organization {org_id}: no SCP or RCP enabled"
+        return levels, note + ("; " + "; ".join(notes) if notes else "")
+
+    @staticmethod
+    def _paged_policies(org: Any, target: str, filt: str) -> list[tuple[str, str]]:
+        out = []
+        for page in org.get_paginator("list_policies_for_target").paginate(TargetId=target, Filter=filt):
+            out += [(p["Id"], p.get("Name", p["Id"])) for p in page.get("Policies", [])]
+        return out
+
     def graph(self) -> AdminGraph:
         with self._lock:
             key = (tuple(sorted((id(s), len(s.users) + len(s.roles)) for s in self._snapshots.values())),
@@ -312,7 +389,15 @@ class AwsProvider(Provider):
         ps = s.ps
         if s.admin.verdict is True:
             reasons.append("Admin-equivalent: " + (" → ".join(s.admin.path) if s.admin.path else s.admin.reason) + ".")
-            caps = [c.name for c in CAPABILITIES]
+            caps = []
+            for c in CAPABILITIES:
+                od = ps.org_decide_any(c.actions, None)
+                if od.verdict is False:
+                    reasons.append(f"Cannot {c.name} even as admin: {od.reason}.")
+                elif od.verdict is None:
+                    maybe.append(c.name)
+                else:
+                    caps.append(c.name)
         else:
             if s.admin.verdict is None:
                 reasons.append("Possibly admin-equivalent (conditional or incomplete): "
@@ -335,6 +420,8 @@ class AwsProvider(Provider):
             reasons.append("Possibly (conditional): " + ", ".join(maybe) + ".")
         if not caps and not maybe:
             reasons.append("No data-destruction action is allowed.")
+        if snap is not None:
+            reasons.append(f"Organizations: {snap.org_note}.")
         reasons.append(LIMITS)
         allowed = ps.allowed_actions()
         meta.update({"iam_read": "complete" if snap and snap.complete else "self only",
@@ -365,6 +452,13 @@ class AwsProvider(Provider):
             if c.id in self._idents:
                 pre.setdefault(self._idents[c.id].account, []).append(c)
         t0 = time.perf_counter()
+        for acct in pre:
+            snap = self._snapshots.get(acct)
+            if snap is not None:
+                levels, note = self._org_levels(acct)
+                snap.set_org(levels, note)
+                with self._lock:
+                    self._graph = None  # cached verdicts were made without the organization's policies
         for acct, creds in pre.items():
             order = sorted(creds, key=lambda c: {True: 0, None: 1, False: 2}[c.root_equivalent])
             col = Collector(acct, [Reader(c.id, self._idents[c.id].session) for c in order], clock=ctx.clock,
@@ -411,14 +505,72 @@ class AwsProvider(Provider):
             judge_s += time.thread_time() - t2
             resources += got.resources
             backups += got.backups
+            by_target = {sp.target: sp for sp in got.specs}
+            for r in got.resources:
+                if r.type == "bucket" and r.metadata.get("arn"):
+                    sp = by_target.get(r.id)
+                    self._buckets[str(r.metadata["arn"]).rsplit(":", 1)[-1]] = (
+                        acct, sp.resource_policies if sp else ())
             gaps += rgaps + got.gaps
             findings += got.findings
         self.timings = {"api_calls": self.stats.total, "calls_by_operation": dict(self.stats.calls),
                         "inventory_s": round(collect_s, 3), "analysis_s": round(judge_s, 3),
                         "evaluate_s": round(self._eval_s, 3), "facts": len(facts)}
         self.last_facts = tuple(facts)
+        self._refined = list(refined)
         return Inventory(resources=tuple(resources), backups=tuple(backups), facts=tuple(facts),
                          findings=tuple(findings), gaps=tuple(gaps), credentials=tuple(refined))
+
+    # ---- off-platform backups stored in AWS S3 ---------------------------------------------------------
+    def judge_stored_backups(self, backups: Sequence[Backup], ctx: ProviderContext) -> Inventory:
+        """Can the audited AWS credentials destroy Blastwall's own backups in an S3 bucket? Deleting object
+        versions (or objects, without versioning), changing the bucket's lifecycle or policy, or bypassing
+        GOVERNANCE retention does; COMPLIANCE object lock proven by `backup check-store` over the newest copy
+        stops everyone."""
+        from .judge import DestroySpec, Step
+
+        subjects = [s for s in (self._subject(c) for c in self._refined) if s is not None]
+        specs: list[DestroySpec] = []
+        facts: list[DestroyFact] = []
+        for b in backups:
+            st = b.metadata.get("storage") or {}
+            bucket = str(st.get("bucket") or "")
+            if not bucket:
+                continue
+            listed = self._buckets.get(bucket)
+            account = str(st.get("account") or (listed[0] if listed else ""))
+            where = f"s3://{bucket}/{st.get('prefix') or ''}"
+            if not account:
+                for s in subjects:
+                    facts.append(DestroyFact(
+                        credential=s.cred_id, target=b.id, verdict=None, capability="delete:offsite-backup",
+                        reason=f"the AWS account of {where} is not declared (stores.{b.metadata.get('store')}.account) "
+                               "and no audited credential listed the bucket: whether this key can delete it is unknown"))
+                continue
+            if st.get("compliance_lock_proven"):
+                specs.append(DestroySpec(b.id, account, capability="delete:offsite-backup", fixed=(
+                    False, f"COMPLIANCE object lock on {where} covers the newest copy (proved by `backup "
+                           "check-store` / the copy's own retention): nobody can delete it before retention ends")))
+                continue
+            objs = f"arn:aws:s3:::{bucket}/{st.get('prefix') or ''}*"
+            barn = f"arn:aws:s3:::{bucket}"
+            lock = st.get("object_lock") or {}
+            if str(lock.get("mode") or "").upper() == "GOVERNANCE":
+                paths: tuple[tuple[Step, ...], ...] = (
+                    (Step(("s3:DeleteObjectVersion",), objs), Step(("s3:BypassGovernanceRetention",), objs)),
+                    (Step(("s3:PutBucketPolicy",), barn), Step(("s3:BypassGovernanceRetention",), objs)))
+            else:
+                paths = ((Step(("s3:DeleteObjectVersion",), objs),), (Step(("s3:PutLifecycleConfiguration",), barn),),
+                         (Step(("s3:PutBucketPolicy",), barn),))
+                if st.get("versioning") != "Enabled":
+                    paths += ((Step(("s3:DeleteObject",), objs),),)
+            specs.append(DestroySpec(b.id, account, paths, capability="delete:offsite-backup",
+                                     resource_policies=listed[1] if listed else (),
+                                     notes=(f"(off-platform backup in {st.get('label') or where})",)))
+        from .judge import judge_all
+
+        facts += judge_all(subjects, specs)
+        return Inventory(facts=tuple(facts))
 
     def _credential_findings(self, c: Credential) -> list[Finding]:
         out: list[Finding] = []

@@ -199,3 +199,139 @@ def test_cross_account_trust_makes_other_account_targets_unknown() -> None:
     f = judge(subj, spec)
     assert f.verdict is None and "role/cross" in f.reason
     assert judge(Subject(cred_id="d", account=A, is_root=True), spec).verdict is False
+
+
+def test_conditions_known_at_audit_time_are_evaluated() -> None:
+    db_east = f"arn:aws:rds:us-east-1:{A}:db:orders"
+    db_west = f"arn:aws:rds:eu-west-1:{A}:db:orders"
+    by_tag = {"Effect": "Allow", "Action": "rds:DeleteDBInstance", "Resource": "*",
+              "Condition": {"StringEquals": {"aws:PrincipalTag/team": "data"}}}
+    data = _user("data-eng", by_tag, tags={"team": "data"})
+    web = _user("web-dev", by_tag, tags={"team": "web"})
+    snap = _snap([data, web])
+    assert snap.policyset(data).decide("rds:DeleteDBInstance", db_east).verdict is True
+    assert snap.policyset(web).decide("rds:DeleteDBInstance", db_east).verdict is False
+    # aws:RequestedRegion: the region in the target's ARN.
+    west_only = ps({"Effect": "Allow", "Action": "rds:DeleteDBInstance", "Resource": "*",
+                    "Condition": {"StringEquals": {"aws:RequestedRegion": "eu-west-1"}}})
+    assert west_only.decide("rds:DeleteDBInstance", db_west).verdict is True
+    assert west_only.decide("rds:DeleteDBInstance", db_east).verdict is False
+    # A Deny outside eu-west-1 removes us-east-1 only.
+    fenced = ps({"Effect": "Allow", "Action": "rds:*", "Resource": "*"},
+                {"Effect": "Deny", "Action": "*", "Resource": "*",
+                 "Condition": {"StringNotEquals": {"aws:RequestedRegion": ["eu-west-1"]}}})
+    assert fenced.decide("rds:DeleteDBInstance", db_east).verdict is False
+    assert fenced.decide("rds:DeleteDBInstance", db_west).verdict is True
+    # Anything else stays "possible", and the reason names the key.
+    ip = ps({"Effect": "Allow", "Action": "rds:DeleteDBInstance", "Resource": "*",
+             "Condition": {"IpAddress": {"aws:SourceIp": "10.0.0.0/8"}}})
+    d = ip.decide("rds:DeleteDBInstance", db_east)
+    assert d.verdict is None and "condition on aws:sourceip (not known at audit time)" in d.reason
+
+
+def test_passed_to_service_condition_limits_passrole_edges() -> None:
+    admin_role = Principal(arn=f"arn:aws:iam::{A}:role/power", name="power", kind="role", account=A,
+                           managed=[ADMIN.arn], trust={"Statement": [
+                               {"Effect": "Allow", "Action": "sts:AssumeRole",
+                                "Principal": {"Service": ["lambda.amazonaws.com", "ec2.amazonaws.com"]}}]},
+                           profile_arns=(f"arn:aws:iam::{A}:instance-profile/power",), instance_profiles=1)
+
+    def passer(name: str, service: str) -> Principal:
+        return _user(name, {"Effect": "Allow", "Action": "iam:PassRole", "Resource": admin_role.arn,
+                            "Condition": {"StringEquals": {"iam:PassedToService": service}}},
+                     {"Effect": "Allow", "Action": ["lambda:CreateFunction", "lambda:InvokeFunction"],
+                      "Resource": "*"})
+
+    to_lambda, to_ecs = passer("to-lambda", "lambda.amazonaws.com"), passer("to-ecs", "ecs-tasks.amazonaws.com")
+    g = AdminGraph([_snap([to_lambda, to_ecs], [admin_role], [ADMIN])])
+    r = g.reach(to_lambda)
+    assert r.verdict is True and "lambda:CreateFunction" in " ".join(r.path)
+    assert g.reach(to_ecs).verdict is False  # it may pass the role only to ECS, and has no ECS action
+
+
+def test_reason_counts_actions_after_deny() -> None:
+    nothing = ps({"Effect": "Allow", "Action": "s3:*", "Resource": "*"}, {"Effect": "Deny", "Action": "*",
+                                                                         "Resource": "*"})
+    star, why = nothing.star()
+    assert star is False and why.startswith("0 of "), why
+    some = ps({"Effect": "Allow", "Action": "s3:*", "Resource": "*"}, {"Effect": "Deny", "Action": "s3:*",
+                                                                      "Resource": "*"})
+    assert some.allowed_actions() == frozenset()
+    only = ps({"Effect": "Allow", "Action": ["s3:GetObject", "s3:PutObject"], "Resource": "*"},
+              {"Effect": "Deny", "Action": "s3:PutObject", "Resource": "*"})
+    assert only.star()[1].startswith("1 of ")
+
+
+def test_passrole_with_service_linked_role_requirement() -> None:
+    """Auto Scaling needs its service-linked role: absent from the account, iam:CreateServiceLinkedRole too."""
+    admin_role = Principal(arn=f"arn:aws:iam::{A}:role/fleet", name="fleet", kind="role", account=A,
+                           managed=[ADMIN.arn], instance_profiles=1, trust={"Statement": [
+                               {"Effect": "Allow", "Action": "sts:AssumeRole",
+                                "Principal": {"Service": "ec2.amazonaws.com"}}]})
+    asg = ["autoscaling:CreateAutoScalingGroup", "autoscaling:CreateLaunchConfiguration"]
+    without = _user("asg-only", {"Effect": "Allow", "Action": ["iam:PassRole", *asg], "Resource": "*"})
+    with_slr = _user("asg-slr", {"Effect": "Allow", "Action": ["iam:PassRole", "iam:CreateServiceLinkedRole", *asg],
+                                 "Resource": "*"})
+    g = AdminGraph([_snap([without, with_slr], [admin_role], [ADMIN])])
+    assert g.reach(without).verdict is False
+    r = g.reach(with_slr)
+    assert r.verdict is True and "iam:CreateServiceLinkedRole" in " ".join(r.path)
+    slr = Principal(arn=f"arn:aws:iam::{A}:role/aws-service-role/autoscaling.amazonaws.com/AWSServiceRoleForAutoScaling",
+                    name="AWSServiceRoleForAutoScaling", kind="role", account=A)
+    g2 = AdminGraph([_snap([without], [admin_role, slr], [ADMIN])])
+    assert g2.reach(without).verdict is True  # the role exists already
+
+
+def test_kms_key_policy_must_let_iam_policies_schedule_deletion() -> None:
+    from providers.aws.graph import Reach
+    from providers.aws.judge import DestroySpec, Step, Subject, judge
+    from providers.aws.policy import ResourcePolicy
+
+    key = f"arn:aws:kms:us-east-1:{A}:key/1234"
+    user = f"arn:aws:iam::{A}:user/crypto"
+    closed = ResourcePolicy.parse("key policy of 1234", {"Statement": [
+        {"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{A}:role/key-admin"}, "Action": "kms:*",
+         "Resource": "*"}]}, delegating=True)
+    open_ = ResourcePolicy.parse("key policy of 1234", {"Statement": [
+        {"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{A}:root"}, "Action": "kms:*", "Resource": "*"}]},
+        delegating=True)
+    denying = ResourcePolicy.parse("key policy of 1234", {"Statement": [
+        {"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{A}:root"}, "Action": "kms:*", "Resource": "*"},
+        {"Effect": "Deny", "Principal": "*", "Action": "kms:ScheduleKeyDeletion", "Resource": "*"}]},
+        delegating=True)
+
+    def subject(admin: bool) -> Subject:
+        s = Subject(cred_id="c", account=A, ps=ps({"Effect": "Allow", "Action": "kms:*", "Resource": "*"}))
+        s.principal = Principal(arn=user, name="crypto", kind="user", account=A)
+        s.admin = Reach(admin, (), "test")
+        return s
+
+    def verdict(pol: ResourcePolicy, admin: bool = False) -> bool | None:
+        spec = DestroySpec("aws:snap", A, ((Step(("kms:ScheduleKeyDeletion",), key, pol),),))
+        f = judge(subject(admin), spec)
+        assert f is not None
+        return f.verdict
+
+    assert verdict(open_) is True
+    assert verdict(closed) is False  # the key policy does not delegate to IAM: identity policies do not count
+    assert verdict(denying) is False and verdict(denying, admin=True) is False  # a Deny binds admins too
+
+
+def test_bucket_policy_granting_another_account_is_a_cross_account_path() -> None:
+    from providers.aws.graph import Reach
+    from providers.aws.judge import DestroySpec, Step, Subject, judge
+    from providers.aws.policy import ResourcePolicy
+
+    other = "210987654321"
+    objs = "arn:aws:s3:::offsite/*"
+    grant = ResourcePolicy.parse("bucket policy of s3://offsite", {"Statement": [
+        {"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{other}:root"}, "Action": "s3:DeleteObjectVersion",
+         "Resource": objs}]})
+    s = Subject(cred_id="c", account=other, ps=ps({"Effect": "Allow", "Action": "s3:*", "Resource": "*"}))
+    s.principal = Principal(arn=f"arn:aws:iam::{other}:user/ci", name="ci", kind="user", account=other)
+    s.admin = Reach(False, (), "test")
+    path = ((Step(("s3:DeleteObjectVersion",), objs),),)
+    f = judge(s, DestroySpec("bw:backup", A, path, resource_policies=(grant,)))
+    assert f is not None and f.verdict is True and "grants s3:DeleteObjectVersion to account" in f.reason
+    f = judge(s, DestroySpec("bw:backup", A, path))
+    assert f is not None and f.verdict is False  # no grant on the bucket: out of reach of the other account
