@@ -932,6 +932,9 @@ def list_workloads(col: Collector, regions: Sequence[str]) -> Workloads:
                  ("datapipeline", r, pipelines), ("autoscaling-group", r, asgs)]
     with ThreadPoolExecutor(max_workers=max(1, min(col.max_workers, len(jobs)))) as pool:
         list(pool.map(lambda j: run(*j), jobs))
+    return out
+
+
 def _rds_endpoints(kind: str, region: str, ident: str, endpoints: list[Any]) -> list[str]:
     """``rds-instance:<region>:<id>`` (or ``rds-cluster:…``) and each endpoint's ``host:port``."""
     out = [f"{kind}:{region}:{ident}".lower()]
