@@ -69,6 +69,8 @@ class _Scanner:
         self.seen_files: set[tuple[int, int]] = set()
         self.home_rules = sorted({rule.path for r in recognisers for rule in r.files})
         self.cli_paths = {rule.path: (r.category or "cli_config") for r in recognisers for rule in r.files}
+        self.recognisers = recognisers
+        self.agent_files: list[Path] = []  # agent configs, for MCP servers that use a CLI login (see .mcp)
 
     # ---- bookkeeping --------------------------------------------------------------------
     def gap(self, subject: str, reason: str) -> None:
@@ -93,6 +95,8 @@ class _Scanner:
     # ---- files ---------------------------------------------------------------------------
     def scan_file(self, path: Path, category: SourceCategory, rel_home: str | None) -> None:
         shown = str(path)
+        if category is SourceCategory.agent_config:
+            self.agent_files.append(path)
         try:
             st = path.stat()
         except OSError as exc:
@@ -268,7 +272,9 @@ def discover(recognisers: Sequence[Recogniser], opts: DiscoveryOptions, progress
         s.scan_tree(Path(p))
     if opts.env is not None:
         s.scan_env(opts.env)
-    s.result.candidates = s.candidates()
+    from .mcp import link_mcp_servers
+
+    s.result.candidates = link_mcp_servers(s.candidates(), s.agent_files, s.recognisers, opts.home)
     if s.result.stats["dirs_skipped"]:
         s.gap("skipped directories", f"not inspected: {s.result.stats['dirs_skipped']} directories skipped by rule "
               "(.git internals, node_modules, virtualenvs, caches)")
