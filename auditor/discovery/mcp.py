@@ -78,7 +78,8 @@ def _walk(node: Any, locator: str, path: str, out: list[McpEntry]) -> None:
             args = node.get("args")
             if isinstance(args, list):
                 argv += [str(a) for a in args]
-            env = node.get("env") if isinstance(node.get("env"), dict) else {}
+            raw_env = node.get("env")
+            env: dict[Any, Any] = raw_env if isinstance(raw_env, dict) else {}
             out.append(McpEntry(path, locator, locator.rsplit(".", 1)[-1], tuple(argv),
                                 {str(k): str(v) for k, v in env.items()}))
             return
