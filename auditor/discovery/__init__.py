@@ -274,7 +274,8 @@ def discover(recognisers: Sequence[Recogniser], opts: DiscoveryOptions, progress
         s.scan_env(opts.env)
     from .mcp import link_mcp_servers
 
-    s.result.candidates = link_mcp_servers(s.candidates(), s.agent_files, s.recognisers, opts.home)
+    s.result.candidates = link_mcp_servers(s.candidates(), s.agent_files, s.recognisers, opts.home,
+                                           opts.max_file_bytes)
     if s.result.stats["dirs_skipped"]:
         s.gap("skipped directories", f"not inspected: {s.result.stats['dirs_skipped']} directories skipped by rule "
               "(.git internals, node_modules, virtualenvs, caches)")

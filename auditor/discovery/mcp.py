@@ -90,10 +90,12 @@ def _walk(node: Any, locator: str, path: str, out: list[McpEntry]) -> None:
             _walk(v, f"{locator}[{i}]", path, out)
 
 
-def mcp_entries(path: Path) -> list[McpEntry]:
-    """Every MCP server entry (an object with a ``command``) in an agent config file; [] if it does not parse
-    (discovery has already reported an unreadable or malformed file as a coverage gap)."""
+def mcp_entries(path: Path, max_bytes: int = 10 * 1024 * 1024) -> list[McpEntry]:
+    """Every MCP server entry (an object with a ``command``) in an agent config file; [] if it is too large or
+    does not parse (discovery has already reported such a file as a coverage gap)."""
     try:
+        if path.stat().st_size > max_bytes:
+            return []
         data = _load(path)
     except Exception:  # a file that does not parse has no entries
         return []
@@ -117,12 +119,12 @@ def _truthy(v: str | None) -> bool:
 
 
 def link_mcp_servers(candidates: list[Candidate], agent_files: Iterable[Path], recognisers: Sequence[Recogniser],
-                     home: Path | None) -> list[Candidate]:
+                     home: Path | None, max_bytes: int = 10 * 1024 * 1024) -> list[Candidate]:
     """The candidates, with a `Source` added to each CLI-stored login that a token-less MCP entry uses."""
     rules = [(r, rule) for r in recognisers for rule in r.mcp_servers]
     if not rules or home is None:
         return candidates
-    entries = [e for p in dict.fromkeys(agent_files) for e in mcp_entries(p)]
+    entries = [e for p in dict.fromkeys(agent_files) for e in mcp_entries(p, max_bytes)]
     out = []
     for cand in candidates:
         added: list[Source] = []
