@@ -167,8 +167,8 @@ def _legacy_platform_table(data: Any, kind_suffix: str | None = None) -> Any:
     table = dict(data[key])
     out = {k: v for k, v in data.items() if k != key}
     if kind_suffix is not None:
-        if out.get("kind") not in (None, f"{key}{kind_suffix}"):
-            return data  # an error about the kind is clearer than a rewrite
+        if out.get("kind") != f"{key}{kind_suffix}":
+            return data  # only `kind = "<provider>-volume"` had this table; anything else stays an error
         out["kind"] = "volume"
     out["provider"], out["ref"] = key, table
     if "token" in table:

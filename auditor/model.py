@@ -83,6 +83,10 @@ class Source(Frozen):
     locator: str  # key path inside the file, e.g. mcpServers.railway.env.RAILWAY_API_TOKEN
     line: int | None = None
     category: SourceCategory = SourceCategory.repository
+    # An agent config entry that starts an MCP server acting with this (CLI-stored) credential
+    agent: str | None = None  # e.g. "Cursor"
+    mcp_server: str | None = None  # the entry's name and the server, e.g. "railway (Railway CLI MCP server)"
+    destructive_tools: tuple[str, ...] = ()
 
 
 class Candidate(Frozen):

@@ -19,7 +19,7 @@ from typing import Any, ClassVar
 
 from .model import Backup, Candidate, Credential, Inventory, Status
 
-__all__ = ["Recogniser", "FileRule", "ProviderContext", "Provider", "Clock", "system_clock"]
+__all__ = ["Recogniser", "FileRule", "McpServerRule", "ProviderContext", "Provider", "Clock", "system_clock"]
 
 Clock = Callable[[], datetime]
 
@@ -40,6 +40,29 @@ class FileRule:
     locator: str
     kind: str | None = None  # overrides the recogniser's kind
     hints: tuple[str, ...] = ()  # sibling keys whose (non-secret) values are kept as hints
+
+
+@dataclass(frozen=True)
+class McpServerRule:
+    """An MCP server that carries no token of its own but acts with a CLI's stored login: the credential of
+    the recogniser that lists this rule. Discovery links each agent config entry that starts such a server to
+    that credential (a `Source` naming the agent, the entry and the server's destructive tools).
+
+    ``commands`` are argv prefixes (the first is the executable's name, e.g. ``("railway", "mcp")``);
+    ``packages`` are package names a runner starts (``npx -y @railway/mcp-server``, ``uvx awslabs.…``).
+    An entry whose ``env`` sets one of ``token_env`` uses that token instead, and is not linked. When
+    ``profile_env`` names a profile (else ``default_profile``), only the login stored under that profile
+    (its locator starts with ``<profile>.``) is linked. ``read_only_env`` set to true disables the writes.
+    """
+
+    name: str
+    commands: tuple[tuple[str, ...], ...] = ()
+    packages: tuple[str, ...] = ()
+    destructive_tools: tuple[str, ...] = ()
+    token_env: tuple[str, ...] = ()
+    profile_env: tuple[str, ...] = ()
+    default_profile: str | None = None
+    read_only_env: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -68,6 +91,8 @@ class Recogniser:
     priority: int = 50  # higher wins when several recognisers claim the same secret
     # categorises the file the rule points at (cli_config for CLI logins)
     category: str | None = None
+    # MCP servers that act with this (file-stored) login without a token in their config
+    mcp_servers: tuple[McpServerRule, ...] = ()
 
 
 @dataclass(frozen=True)

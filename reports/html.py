@@ -167,6 +167,16 @@ def _short(text: str, n: int) -> str:
     return text if len(text) <= n else text[: n - 1] + "…"
 
 
+def _mcp_via(s: Any) -> str:
+    """"reachable by agent X through MCP server Y, which has destructive tools (…)" for an MCP link."""
+    if not getattr(s, "mcp_server", None):
+        return ""
+    text = f"reachable by {s.agent or 'an AI agent'} through MCP server {s.mcp_server}"
+    if s.destructive_tools:
+        return text + f", which has destructive tools ({', '.join(s.destructive_tools)})"
+    return text + " (no destructive tools documented)"
+
+
 def _human(kind: str) -> str:
     return kind.replace("_", " ").replace("-", " ")
 
@@ -509,7 +519,8 @@ def _cards(result: AuditResult, ix: _Index) -> list[dict[str, Any]]:
             "verdict": verdict,
             "sources": [{"path": s.path, "locator": s.locator, "line": s.line or "",
                          "category": _CATEGORY_TEXT.get(s.category, s.category.value),
-                         "agent": s.category in (SourceCategory.agent_config, SourceCategory.environment)}
+                         "agent": s.category in (SourceCategory.agent_config, SourceCategory.environment),
+                         "via": _mcp_via(s)}
                         for s in c.sources],
             "capabilities": list(c.capabilities),
             "possible": list(c.possible_capabilities),

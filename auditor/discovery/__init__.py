@@ -83,6 +83,7 @@ class _Outcome:
     hits: list[tuple[int, str, str, str, int | None, dict[str, str], dict[str, str]]] = field(default_factory=list)
     gaps: list[str] = field(default_factory=list)
     malformed: bool = False
+    agent: bool = False  # an AI-agent config (MCP servers that use a CLI login are linked from it)
 
 
 _CATEGORY_RE: re.Pattern[str] = re.compile(
@@ -110,6 +111,15 @@ class _FileScanner:
     def scan(self, path: str, category: SourceCategory | None, rel_home: str | None,
              root: str | None = None) -> _Outcome:
         """`category` None: a project file, categorised from its path relative to `root` if it has hits."""
+        agent = category is SourceCategory.agent_config
+        if category is None and "/." in path:  # agent configs are dotfiles or live in dot-directories
+            category = _project_category(os.path.relpath(path, root) if root else os.path.basename(path))
+            agent = category is SourceCategory.agent_config
+        out = self._scan(path, category, rel_home, root)
+        out.agent = agent
+        return out
+
+    def _scan(self, path: str, category: SourceCategory | None, rel_home: str | None, root: str | None) -> _Outcome:
         try:
             st = os.stat(path)
         except OSError as exc:
@@ -205,6 +215,8 @@ class _Scanner:
         self.seen_files: set[tuple[int, int]] = set()
         self.home_rules = sorted({rule.path for r in recognisers for rule in r.files})
         self.cli_paths = {rule.path: (r.category or "cli_config") for r in recognisers for rule in r.files}
+        self.recognisers = recognisers
+        self.agent_files: list[Path] = []  # agent configs, for MCP servers that use a CLI login (see .mcp)
 
     # ---- bookkeeping --------------------------------------------------------------------
     def gap(self, subject: str, reason: str) -> None:
@@ -229,6 +241,8 @@ class _Scanner:
     def merge(self, o: _Outcome) -> None:
         """Account for one file's outcome; called in walk order, so the result does not depend on workers."""
         stats = self.result.stats
+        if o.agent:
+            self.agent_files.append(Path(o.path))
         if o.key is not None:
             if o.key in self.seen_files:
                 return
@@ -441,7 +455,10 @@ def discover(recognisers: Sequence[Recogniser], opts: DiscoveryOptions, progress
         s.scan_tree(Path(p))
     if opts.env is not None:
         s.scan_env(opts.env)
-    s.result.candidates = s.candidates()
+    from .mcp import link_mcp_servers
+
+    s.result.candidates = link_mcp_servers(s.candidates(), s.agent_files, s.recognisers, opts.home,
+                                           opts.max_file_bytes)
     if s.result.stats["dirs_skipped"]:
         s.gap("skipped directories", f"not inspected: {s.result.stats['dirs_skipped']} directories skipped by rule "
               "(.git internals, node_modules, virtualenvs, caches)")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from auditor.provider import FileRule, Recogniser
+from auditor.provider import FileRule, McpServerRule, Recogniser
 
 __all__ = ["RECOGNISERS", "KEY_ID", "PROVIDER"]
 
@@ -25,13 +25,28 @@ _JSON_COMPANIONS = {
     "session_token": ("SessionToken", "sessionToken", "aws_session_token"),
 }
 
+# awslabs' AWS API MCP server runs AWS CLI commands with boto3's credential chain: the profile named by
+# AWS_API_MCP_PROFILE_NAME (or AWS_PROFILE), else the default profile of ~/.aws/credentials. Its call_aws tool
+# runs any command, writes included, unless READ_OPERATIONS_ONLY=true.
+MCP_SERVERS: tuple[McpServerRule, ...] = (
+    McpServerRule(
+        name="AWS API MCP server (awslabs)",
+        packages=("awslabs.aws-api-mcp-server",),
+        destructive_tools=("call_aws (any AWS CLI command, deletes included)",),
+        token_env=("AWS_ACCESS_KEY_ID",),
+        profile_env=("AWS_API_MCP_PROFILE_NAME", "AWS_PROFILE"),
+        default_profile="default",
+        read_only_env=("READ_OPERATIONS_ONLY",),
+    ),
+)
+
 RECOGNISERS: tuple[Recogniser, ...] = (
     # ~/.aws/credentials and ~/.aws/config profiles: <profile>.aws_access_key_id
     Recogniser(
         provider=PROVIDER, kind="access_key", key_names=frozenset({"aws_access_key_id"}), value_pattern=KEY_ID,
         files=(FileRule(".aws/credentials", "*.aws_access_key_id", hints=("region",)),
                FileRule(".aws/config", "*.aws_access_key_id", hints=("region",))),
-        companions=_INI_COMPANIONS, priority=80, category="cli_config",
+        companions=_INI_COMPANIONS, priority=80, category="cli_config", mcp_servers=MCP_SERVERS,
     ),
     # Environment and dotenv files.
     Recogniser(

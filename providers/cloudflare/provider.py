@@ -23,7 +23,7 @@ import httpx
 from auditor.errors import ProviderAuthError, ProviderError
 from auditor.http import ApiClient, BearerAuth
 from auditor.model import Candidate, Credential, Inventory, Status
-from auditor.provider import FileRule, ProviderContext, Recogniser
+from auditor.provider import FileRule, McpServerRule, ProviderContext, Recogniser
 from auditor.provider_http import HttpProvider
 from auditor.provider_kit import InventoryBuilder, Verdict, call_json, secret_pattern, text_recognisers
 from auditor.secrets import Secret
@@ -319,6 +319,12 @@ class CloudflareProvider(HttpProvider):
                 category="cli_config",
                 priority=75,
                 files=tuple(FileRule(p, "oauth_token", hints=("expiration_time",)) for p in WRANGLER_FILES),
+                # the local @cloudflare/mcp-server-cloudflare (0.x) reads wrangler's stored login
+                mcp_servers=(McpServerRule("Cloudflare MCP server (uses the wrangler login)",
+                                           packages=("@cloudflare/mcp-server-cloudflare",),
+                                           destructive_tools=("worker_delete", "kv_delete", "r2_delete_bucket",
+                                                              "d1_delete_database"),
+                                           token_env=("CLOUDFLARE_API_TOKEN",)),),
             ),
             Recogniser(
                 NAME,

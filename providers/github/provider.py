@@ -19,7 +19,7 @@ import httpx
 from auditor.errors import ProviderUnavailable
 from auditor.http import ApiClient, BearerAuth
 from auditor.model import Candidate, Credential, Finding, Inventory, Severity, Status
-from auditor.provider import FileRule, ProviderContext, Recogniser
+from auditor.provider import FileRule, McpServerRule, ProviderContext, Recogniser
 from auditor.provider_http import HttpProvider
 from auditor.provider_kit import InventoryBuilder, Verdict, call_json, next_link, text_recognisers
 
@@ -179,6 +179,9 @@ class GitHubProvider(HttpProvider):
                 value_pattern=_TOKEN_VALUE,
                 category="cli_config",
                 priority=75,
+                # octocode-mcp uses the GitHub CLI's login when its entry has no token (read-only tools)
+                mcp_servers=(McpServerRule("Octocode MCP server (uses the gh login)", packages=("octocode-mcp",),
+                                           token_env=("GITHUB_TOKEN", "GH_TOKEN")),),
                 files=(
                     FileRule(".config/gh/hosts.yml", "*.oauth_token", hints=("user",)),
                     FileRule("AppData/Roaming/GitHub CLI/hosts.yml", "*.oauth_token", hints=("user",)),

@@ -196,3 +196,4 @@ def test_a_project_shared_only_through_external_workspaces_is_inventoried(provid
     assert vol.holds_data
     # bob's other projects stay out of reach: only the shared one is visible
     assert not any(r.type == "project" and r.name.startswith("bob-") and r.name != "bob-secret" for r in inv.resources)
+    assert railway_fake.mutations == []  # the audit path still sends no mutation

@@ -69,14 +69,33 @@ def test_approved_restore_stages_polls_rechecks_commits_confirms_in_that_order(v
 
 
 def test_a_commit_sent_before_complete_would_commit_nothing(vol: VolumeEnv) -> None:
-    """The fake is faithful: until the workflow completes, nothing of the restore is staged."""
-    from providers.railway.volume_restore import STAGE_RESTORE
+    """The fake is faithful: until the workflow completes nothing of the restore is staged, so a commit sent
+    early (what Blastwall used to do) applies nothing; the swap is staged only once the workflow is Complete."""
+    import json
+
+    from providers.railway.volume_restore import COMMIT_STAGED, STAGE_RESTORE, WORKFLOW_STATUS
 
     s = _scenario(vol)
-    wid = vol.fake.handle("/graphql/v2", {"authorization": f"Bearer {vol.token}"},
-                          __import__("json").dumps({"query": STAGE_RESTORE, "variables": {
-                              "volumeInstanceId": vol.vi.id, "volumeInstanceBackupId": vol.chosen.id}}).encode())
-    assert wid[0] == 200 and not s.staged.get(vol.vi.environment_id)
+    before = vol.backup_ids()
+
+    def send(query: str, variables: dict[str, Any]) -> Any:
+        status, body, _ = vol.fake.handle("/graphql/v2", {"authorization": f"Bearer {vol.token}"},
+                                          json.dumps({"query": query, "variables": variables}).encode())
+        assert status == 200 and not body.get("errors"), body
+        return body["data"]
+
+    wid = send(STAGE_RESTORE, {"volumeInstanceId": vol.vi.id,
+                               "volumeInstanceBackupId": vol.chosen.id})["volumeInstanceBackupRestore"]["workflowId"]
+    commit_result = send(COMMIT_STAGED, {"environmentId": vol.vi.environment_id, "commitMessage": "too early"})
+    assert s.commits[-1]["changes"] == [] and s.restores == [] and vol.backup_ids() == before
+    # the commit's String is no workflow id
+    assert send(WORKFLOW_STATUS, {"workflowId": commit_result[COMMIT_FIELD]})["workflowStatus"]["status"] == "NotFound"
+    statuses = [send(WORKFLOW_STATUS, {"workflowId": wid})["workflowStatus"]["status"] for _ in range(s.stage_polls)]
+    assert statuses == ["Running"] * (s.stage_polls - 1) + ["Complete"]
+    assert [c["kind"] for c in s.staged[vol.vi.environment_id]] == ["volume_restore"]
+
+
+COMMIT_FIELD = "environmentPatchCommitStaged"
 
 
 def test_staging_that_ends_in_error_commits_nothing_and_fails_with_railways_text(vol: VolumeEnv) -> None:
