@@ -217,7 +217,7 @@ def run_audit(
 
     # 6. engine
     progress.phase("analysing blast radius")
-    br = analyse(creds, inv.resources, backups, inv.facts)
+    br = analyse(creds, inv.resources, backups, inv.facts, inv.denials)
     findings = list(inv.findings) + extra_findings + core_findings(creds, inv.resources, br.backups, br.exposure)
     # one finding per id
     uniq = {f.id: f for f in findings}
