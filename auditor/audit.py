@@ -188,8 +188,9 @@ def run_audit(
     covered = {g.subject for g in gaps} | {g.subject for g in inv.gaps}
     for c in creds:
         if c.status == Status.error and c.id not in covered:
+            why = f" ({c.reasons[-1]})" if c.reasons else ""
             gaps.append(CoverageGap(subject=c.id, provider=c.provider,
-                                    reason=f"not inspected: {c.provider} could not verify this credential"))
+                                    reason=f"not inspected: {c.provider} could not verify this credential{why}"))
 
     # 5. off-platform backups Blastwall itself made (if configured)
     backups = list(inv.backups)

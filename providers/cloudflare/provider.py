@@ -22,6 +22,7 @@ import httpx
 from auditor.errors import ProviderAuthError, ProviderError
 from auditor.http import ApiClient, BearerAuth
 from auditor.model import (
+    CannotDestroyType,
     Backup,
     Candidate,
     CoverageGap,
@@ -555,5 +556,23 @@ class CloudflareProvider(HttpProvider):
                         )
                     )
         return Inventory(
-            resources=tuple(resources), backups=tuple(backups), facts=tuple(facts), gaps=tuple(gaps)
+            resources=tuple(resources),
+            backups=tuple(backups),
+            facts=tuple(facts),
+            gaps=tuple(gaps),
+            denials=policy_denials(cred),
         )
+
+
+def policy_denials(cred: Credential) -> tuple[CannotDestroyType, ...]:
+    """Resource types a token's policies (or OAuth scopes) grant no delete permission for, on any account."""
+    per_account = cred.metadata.get("account_caps")
+    if cred.kind == "global_api_key" or not isinstance(per_account, dict):
+        return ()
+    return tuple(
+        CannotDestroyType(credential=cred.id, provider=NAME, resource_type=kind, capability=cap,
+                          reason=f"its policies do not grant {cap} on any account")
+        for kind, cap in (("d1-database", "delete:d1-database"), ("r2-bucket", "delete:r2-bucket"),
+                          ("kv-namespace", "delete:kv-namespace"))
+        if not per_account.get(cap)
+    )

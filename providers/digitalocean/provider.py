@@ -23,6 +23,7 @@ from auditor.errors import ProviderAuthError, ProviderError
 from auditor.http import ApiClient, BearerAuth
 from auditor.model import (
     Backup,
+    CannotDestroyType,
     Candidate,
     CoverageGap,
     Credential,
@@ -388,4 +389,13 @@ class DigitalOceanProvider(HttpProvider):
                     credential=cred.id, target=bid, verdict=v, reason=why, capability="delete:snapshot"
                 )
             )
-        return Inventory(resources=tuple(res), backups=tuple(backups), facts=tuple(facts), gaps=tuple(gaps))
+        # a probed token that lacks a delete scope cannot delete that type anywhere in the team
+        denials = tuple(
+            CannotDestroyType(credential=cred.id, provider=NAME, resource_type=rtype, capability=cap, reason=why)
+            for rtype, cap in (("database", "delete:database"), ("droplet", "delete:droplet"),
+                               ("volume", "delete:volume"))
+            for verdict, why in [self._can(cred, cap)]
+            if verdict is False
+        )
+        return Inventory(resources=tuple(res), backups=tuple(backups), facts=tuple(facts), gaps=tuple(gaps),
+                         denials=denials)

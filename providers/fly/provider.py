@@ -21,6 +21,7 @@ from auditor.errors import ProviderAuthError, ProviderError
 from auditor.http import ApiClient
 from auditor.model import (
     Backup,
+    CannotDestroyType,
     Candidate,
     CoverageGap,
     Credential,
@@ -421,5 +422,27 @@ class FlyProvider(HttpProvider):
                     )
                 )
         return Inventory(
-            resources=tuple(resources), backups=tuple(backups), facts=tuple(facts), gaps=tuple(gaps)
+            resources=tuple(resources),
+            backups=tuple(backups),
+            facts=tuple(facts),
+            gaps=tuple(gaps),
+            denials=caveat_denials(cred),
         )
+
+
+def caveat_denials(cred: Credential) -> tuple[CannotDestroyType, ...]:
+    """A macaroon whose caveats grant the delete action on no app and no organisation (and that is not
+    limited to a list of GraphQL mutations, which could include destructive ones) deletes no app or volume."""
+    if cred.kind != "macaroon":
+        return ()
+    try:
+        scope = scope_of(cred.secret.reveal())
+    except MacaroonError:
+        return ()
+    if scope is None or scope.mutations is not None or _mac_verdict(scope)[1]:
+        return ()
+    return tuple(
+        CannotDestroyType(credential=cred.id, provider=NAME, resource_type=rtype, capability=cap,
+                          reason="its caveats grant the delete action on no app")
+        for rtype, cap in (("app", "delete:app"), ("volume", "delete:volume"))
+    )

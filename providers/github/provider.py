@@ -19,6 +19,7 @@ import httpx
 from auditor.errors import ProviderAuthError, ProviderError, ProviderUnavailable
 from auditor.http import ApiClient, BearerAuth
 from auditor.model import (
+    CannotDestroyType,
     Candidate,
     CoverageGap,
     Credential,
@@ -414,5 +415,23 @@ class GitHubProvider(HttpProvider):
                 )
             )
         return Inventory(
-            resources=tuple(resources), facts=tuple(facts), gaps=tuple(gaps), findings=tuple(findings)
+            resources=tuple(resources),
+            facts=tuple(facts),
+            gaps=tuple(gaps),
+            findings=tuple(findings),
+            denials=scope_denials(cred),
         )
+
+
+def scope_denials(cred: Credential) -> tuple[CannotDestroyType, ...]:
+    """What a classic token's scopes rule out for every repository and organisation, also those only
+    another token listed: deleting a repository needs delete_repo, deleting an organisation admin:org."""
+    scopes = cred.metadata.get("scopes")
+    if scopes is None:  # fine-grained / app token: permissions not reported
+        return ()
+    out = []
+    for rtype, scope, cap in (("repository", "delete_repo", "delete:repo"), ("organization", "admin:org", "delete:org")):
+        if scope not in scopes:
+            out.append(CannotDestroyType(credential=cred.id, provider=NAME, resource_type=rtype, capability=cap,
+                                         reason=f"the token lacks the {scope} scope"))
+    return tuple(out)

@@ -27,6 +27,7 @@ from auditor.errors import BlastwallError, ProviderAuthError, ProviderError
 from auditor.http import ApiClient, BearerAuth
 from auditor.model import (
     Backup,
+    CannotDestroyType,
     CoverageGap,
     Credential,
     DestroyFact,
@@ -318,6 +319,7 @@ class HerokuProvider(HttpProvider):
             facts=tuple(facts),
             findings=tuple(findings),
             gaps=tuple(gaps),
+            denials=tuple(d for c in credentials for d in scope_denials(c)),
         )
 
     def _list_account(
@@ -493,3 +495,17 @@ class HerokuProvider(HttpProvider):
                         )
                     )
         return facts
+
+
+def scope_denials(c: Credential) -> tuple[CannotDestroyType, ...]:
+    """A verified token judged to hold no write scope at all (identify found it cannot even read apps, and
+    Heroku's write scope includes read) deletes no app, add-on or backup of any account."""
+    if c.status != Status.verified or c.root_equivalent is not False or c.possible_capabilities:
+        return ()
+    if any(cap in _WRITE_CAPS for cap in c.capabilities):
+        return ()
+    return tuple(
+        CannotDestroyType(credential=c.id, provider="heroku", resource_type=t, capability=cap,
+                          reason="scoped token without the write scope")
+        for t, cap in [("app", "delete:app")] + [(rt, "delete:addon") for rt in _DATA_ADDONS.values()]
+    )

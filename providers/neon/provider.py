@@ -25,6 +25,7 @@ from auditor.errors import BlastwallError, ProviderAuthError, ProviderError
 from auditor.http import ApiClient, BearerAuth
 from auditor.model import (
     Backup,
+    CannotDestroyType,
     CoverageGap,
     Credential,
     DestroyFact,
@@ -336,6 +337,14 @@ class NeonProvider(HttpProvider):
             facts=tuple(facts),
             findings=tuple(findings),
             gaps=tuple(gaps),
+            # Neon documents that a project-scoped key cannot delete a project or act on an organization
+            denials=tuple(
+                CannotDestroyType(credential=c.id, provider="neon", resource_type=t, capability=f"delete:{t}",
+                                  reason="project-scoped keys cannot delete projects or organizations (Neon docs)")
+                for c in known
+                if c.metadata.get("key_type") == "project"
+                for t in ("project", "organization")
+            ),
         )
 
     def _project(

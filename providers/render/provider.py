@@ -25,6 +25,7 @@ from auditor.errors import BlastwallError, ProviderAuthError, ProviderError
 from auditor.http import ApiClient, BearerAuth
 from auditor.model import (
     Backup,
+    CannotDestroyType,
     CoverageGap,
     Credential,
     DestroyFact,
@@ -351,6 +352,13 @@ class RenderProvider(HttpProvider):
             facts=tuple(facts),
             findings=tuple(findings),
             gaps=tuple(gaps),
+            # a scoped key refused a whole resource type: bound to one workspace, it can delete none anywhere
+            denials=tuple(
+                CannotDestroyType(credential=r.cred.id, provider="render", resource_type=t, capability=f"delete:{t}",
+                                  reason=f"scoped key without permission on {t}")
+                for r in reaches
+                for t in sorted(r.denied)
+            ),
         )
 
     def _list_workspace(

@@ -21,6 +21,7 @@ import httpx
 from auditor.errors import ProviderAuthError, ProviderError
 from auditor.http import ApiClient, BearerAuth
 from auditor.model import (
+    CannotDestroyType,
     Candidate,
     CoverageGap,
     Credential,
@@ -368,6 +369,7 @@ class StripeProvider(HttpProvider):
         facts: list[DestroyFact] = []
         gaps: list[CoverageGap] = []
         findings: list[Finding] = []
+        denials: list[CannotDestroyType] = []
         for cred in self.verified_credentials(credentials, gaps.append):
             acct = cred.metadata.get("account_id")
             live = cred.metadata.get("mode") == "live"
@@ -399,6 +401,15 @@ class StripeProvider(HttpProvider):
                         reason="test-mode key: no access to live data",
                     )
                 )
+                # nor to the same account's live mode, listed when a live key is found too
+                facts.append(
+                    DestroyFact(
+                        credential=cred.id,
+                        target=f"stripe:account:{acct}:live",
+                        verdict=False,
+                        reason="test-mode key: no access to live data",
+                    )
+                )
                 continue
             destructive = [c for c in cred.capabilities if c in FULL_CAPS]
             if cred.root_equivalent is True or destructive:
@@ -417,6 +428,15 @@ class StripeProvider(HttpProvider):
                         credential=cred.id,
                         target=rid,
                         verdict=False,
+                        reason="probed: holds no destructive write permission",
+                    )
+                )
+                # no destructive permission at all: no account it reaches (Connect included) is at risk
+                denials.append(
+                    CannotDestroyType(
+                        credential=cred.id,
+                        provider=NAME,
+                        resource_type="payments-account",
                         reason="probed: holds no destructive write permission",
                     )
                 )
@@ -455,4 +475,5 @@ class StripeProvider(HttpProvider):
             facts=tuple(facts),
             gaps=tuple(gaps),
             findings=tuple(findings),
+            denials=tuple(denials),
         )

@@ -30,6 +30,7 @@ from auditor.errors import BlastwallError, ProviderAuthError, ProviderError
 from auditor.http import ApiClient, BearerAuth
 from auditor.model import (
     Backup,
+    CannotDestroyType,
     CoverageGap,
     Credential,
     DestroyFact,
@@ -381,6 +382,24 @@ class SupabaseProvider(HttpProvider):
                 self._list(api, c, resources, backups, gaps, findings)
         for c in mgmt:
             facts += self._mgmt_facts(c, resources)
+        denials: list[CannotDestroyType] = []
+        for c in credentials:
+            if c.kind not in ("service_role_key", "secret_key", "anon_key") or c.status == Status.invalid:
+                continue
+            # a project API key talks to one project's data API only: no management API, no other project
+            denials.append(
+                CannotDestroyType(credential=c.id, provider="supabase", resource_type="organization",
+                                  capability="delete:organization",
+                                  reason="a project API key cannot use the management API")
+            )
+            own = c.metadata.get("project_ref")
+            if isinstance(own, str) and own:
+                facts += [
+                    DestroyFact(credential=c.id, target=r.id, verdict=False,
+                                reason=f"a project API key works only on project {own}")
+                    for r in resources.values()
+                    if r.type == "project" and r.id != project_resource_id(own)
+                ]
         for c in credentials:
             if c.kind == "service_role_key" and c.metadata.get("role") == "service_role":
                 ref = str(c.metadata.get("project_ref") or "")
@@ -424,6 +443,7 @@ class SupabaseProvider(HttpProvider):
             facts=tuple(facts),
             findings=tuple(findings),
             gaps=tuple(gaps),
+            denials=tuple(denials),
         )
 
     def _list(

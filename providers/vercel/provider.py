@@ -23,7 +23,17 @@ from typing import Any
 
 from auditor.errors import BlastwallError, ProviderAuthError, ProviderError
 from auditor.http import ApiClient, BearerAuth
-from auditor.model import CoverageGap, Credential, DestroyFact, Finding, Inventory, Resource, Severity, Status
+from auditor.model import (
+    CannotDestroyType,
+    CoverageGap,
+    Credential,
+    DestroyFact,
+    Finding,
+    Inventory,
+    Resource,
+    Severity,
+    Status,
+)
 from auditor.provider import ProviderContext, Recogniser
 from auditor.provider_http import HttpProvider
 
@@ -412,6 +422,14 @@ class VercelProvider(HttpProvider):
             facts=tuple(facts),
             findings=tuple(findings),
             gaps=tuple(gaps),
+            # a project-scoped token cannot delete projects, teams or integrations (and their databases)
+            denials=tuple(
+                CannotDestroyType(credential=c.id, provider="vercel", resource_type=t,
+                                  reason="project-scoped token: it cannot delete projects or manage integrations")
+                for c in verified
+                if c.metadata.get("token_scope") == "project"
+                for t in ("project", "team", "account", "integration", "marketplace_database")
+            ),
         )
 
     def _account(
