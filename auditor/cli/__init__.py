@@ -17,8 +17,8 @@ from . import _common
 __all__ = ["app", "main"]
 
 EXIT_CODES_HELP = (
-    "Exit codes: 0 ok, 1 error, 2 usage, 3 findings at or above --fail-on, "
-    "4 approval pending or rejected, 130 interrupted."
+    "Exit codes: 0 ok, 1 error, 2 usage, 3 problems found (findings at or above --fail-on, a deletable "
+    "store, a failed verification, unhealthy), 4 approval pending or rejected, 130 interrupted."
 )
 
 app = typer.Typer(

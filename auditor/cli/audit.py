@@ -9,6 +9,7 @@ from typing import Any
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
 from ..audit import AuditOptions, AuditProgress, run_audit
 from ..config import load_config
@@ -60,8 +61,8 @@ def _summary(result: AuditResult, written: list[Path]) -> None:
     same = sum(1 for b in result.backups if b.same_blast_radius is True)
     t = Table(title="Blastwall audit", show_header=False, title_justify="left")
     t.add_row("credentials found", str(len(result.credentials)))
-    t.add_row("root-equivalent", f"[bold red]{roots}[/]" if roots else "0")
-    t.add_row("datasets unrecoverable if one is misused", f"[bold red]{len(lost)}[/]" if lost else "0")
+    t.add_row("root-equivalent", Text(str(roots), style="bold red") if roots else "0")
+    t.add_row("datasets unrecoverable if one is misused", Text(str(len(lost)), style="bold red") if lost else "0")
     t.add_row("backups in the same blast radius", str(same))
     counts: dict[str, int] = {}
     for f in result.findings:
@@ -156,7 +157,7 @@ def _record_history(db: Any, result: AuditResult, skip: bool) -> AuditResult:
         diff = history.record_audit(db, result)
         return result.model_copy(update={"changes": diff.to_dict(limit=500)})
     except Exception as exc:
-        _common.err_console.print(f"[yellow]warning:[/] audit history not recorded ({type(exc).__name__})")
+        _common.err_console.print(Text.assemble(("warning:", "yellow"), f" audit history not recorded ({type(exc).__name__})"))
         return result
 
 
