@@ -210,8 +210,10 @@ def run_audit(
                 for b in offsite if b.protects not in known
             }
             inv = inv.merge(Inventory(resources=tuple(extra_resources.values())))
-        except ImportError:
-            pass
+        except ImportError as exc:  # a broken install: say so, never drop the backups silently
+            gaps.append(CoverageGap(subject="off-platform backups",
+                                    reason=f"not inspected: Blastwall's backup module could not be loaded ({exc.name or exc})"
+                                    "; the configured backups are missing from this audit"))
         except Exception as exc:
             gaps.append(CoverageGap(subject="off-platform backups",
                                     reason=f"not inspected: the backup catalogue could not be read ({type(exc).__name__})"))

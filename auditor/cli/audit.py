@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from enum import Enum
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,8 @@ from ..audit import AuditOptions, AuditProgress, run_audit
 from ..config import load_config
 from ..model import AuditResult, Severity
 from . import _common
+
+log = logging.getLogger(__name__)
 
 
 class Fmt(str, Enum):
@@ -141,7 +144,12 @@ def _open_db(cfg: Any) -> Any:
 
     try:
         return StateDB(cfg.state.url)
-    except Exception:
+    except Exception as exc:  # the audit still runs; what is lost is said, not swallowed
+        log.warning("state database not opened (%s): off-platform backups and audit history are left out",
+                    type(exc).__name__)
+        _common.err_console.print(Text.assemble(
+            ("warning:", "yellow"), f" the state database could not be opened ({type(exc).__name__}): audit "
+            "history is not recorded and Blastwall's own backups are not in this audit"))
         return None
 
 
@@ -150,7 +158,9 @@ def _record_history(db: Any, result: AuditResult, skip: bool) -> AuditResult:
         return result
     try:
         from .. import history
-    except ImportError:
+    except ImportError as exc:
+        _common.err_console.print(Text.assemble(("warning:", "yellow"),
+                                                f" audit history not recorded (history module not loaded: {exc.name})"))
         return result
     try:
         db.create_all()

@@ -33,3 +33,20 @@ def test_tests_run_the_console_script_of_the_running_environment() -> None:
     offenders = [f"{p.relative_to(ROOT)}:{n}" for p in files
                  for n, line in enumerate(p.read_text().splitlines(), 1) if hard_coded.search(line)]
     assert offenders == [], offenders
+
+
+def test_make_lint_is_a_real_check_and_ci_runs_it() -> None:
+    """`make lint` fails when a check fails (no `|| true`), and CI's `make test` runs it first."""
+    import re
+
+    make = (ROOT / "Makefile").read_text()
+    lint = re.search(r"^lint:.*\n((?:\t.*\n)+)", make, re.M)
+    assert lint, "no lint target"
+    recipe = lint.group(1)
+    assert "|| true" not in recipe and "-$(" not in recipe and "\t-" not in recipe, recipe
+    assert "ruff check" in recipe and "--select F,E9" in recipe and "mypy" in recipe
+    test_deps = re.search(r"^test:(.*)$", make, re.M)
+    assert test_deps and "lint" in test_deps.group(1).split()
+    assert "make test" in (ROOT / ".ci" / "run").read_text()
+    proc = subprocess.run(["make", "-n", "lint"], capture_output=True, text=True, cwd=ROOT, timeout=60)
+    assert proc.returncode == 0 and "ruff check" in proc.stdout and "mypy" in proc.stdout, proc.stdout + proc.stderr
