@@ -371,6 +371,18 @@ class StripeProvider(HttpProvider):
         findings: list[Finding] = []
         denials: list[CannotDestroyType] = []
         for cred in self.verified_credentials(credentials, gaps.append):
+            if cred.metadata.get("probed") and cred.root_equivalent is False and not cred.possible_capabilities \
+                    and not any(c in FULL_CAPS for c in cred.capabilities):
+                # probed: no destructive permission at all, so no account it reaches (Connect included) is at
+                # risk, whether or not it may read its own account
+                denials.append(
+                    CannotDestroyType(
+                        credential=cred.id,
+                        provider=NAME,
+                        resource_type="payments-account",
+                        reason="probed: holds no destructive write permission",
+                    )
+                )
             acct = cred.metadata.get("account_id")
             live = cred.metadata.get("mode") == "live"
             if not acct:
@@ -431,15 +443,7 @@ class StripeProvider(HttpProvider):
                         reason="probed: holds no destructive write permission",
                     )
                 )
-                # no destructive permission at all: no account it reaches (Connect included) is at risk
-                denials.append(
-                    CannotDestroyType(
-                        credential=cred.id,
-                        provider=NAME,
-                        resource_type="payments-account",
-                        reason="probed: holds no destructive write permission",
-                    )
-                )
+
             else:
                 facts.append(
                     DestroyFact(
