@@ -379,6 +379,15 @@ class VercelProvider(HttpProvider):
                     continue
                 for acct in accounts:
                     self._account(api, c, acct, resources, facts, notes, gaps)
+        for c in verified:
+            if c.metadata.get("token_scope") == "project":
+                own = {f"vercel:project:{p}" for p in c.metadata.get("projects") or ()}
+                facts += [
+                    DestroyFact(credential=c.id, target=rid, verdict=False,
+                                reason="project-scoped token of another project")
+                    for rid, r in resources.items()
+                    if r.type == "project" and rid not in own
+                ]
         labels = {c.id: c.label for c in verified}
         for cid, where in notes.env_reach.items():
             findings.append(
@@ -422,13 +431,15 @@ class VercelProvider(HttpProvider):
             facts=tuple(facts),
             findings=tuple(findings),
             gaps=tuple(gaps),
-            # a project-scoped token cannot delete projects, teams or integrations (and their databases)
+            # A project-scoped token acts on its own project(s) only: no team, account or integration (and so
+            # no Marketplace database). Whether it may delete its own project is not documented: other
+            # projects get a per-project "cannot", its own stay unknown.
             denials=tuple(
                 CannotDestroyType(credential=c.id, provider="vercel", resource_type=t,
-                                  reason="project-scoped token: it cannot delete projects or manage integrations")
+                                  reason="project-scoped token: it cannot manage teams or integrations")
                 for c in verified
                 if c.metadata.get("token_scope") == "project"
-                for t in ("project", "team", "account", "integration", "marketplace_database")
+                for t in ("team", "account", "integration", "marketplace_database")
             ),
         )
 

@@ -26,7 +26,7 @@ CASES = [
     ("fly", "scoped", {}, {"app", "volume"}),  # caveats without the delete action
     ("render", "scoped", {}, {"disk", "postgres"}),  # scoped key refused those types
     ("neon", "scoped", {}, {"project", "organization"}),  # project-scoped key (Neon docs)
-    ("vercel", "project", {}, {"project", "team", "account", "integration", "marketplace_database"}),
+    ("vercel", "project", {}, {"team", "account", "integration", "marketplace_database"}),  # own project unknown
     ("stripe", "restricted_read", {"probe_writes": True}, {"payments-account"}),  # probed: no write permission
 ]
 
