@@ -1,9 +1,16 @@
 """The blast-radius engine. Provider-agnostic: it only sees facts.
 
-Inputs: credentials, resources, backups (with ``dies_with_resource`` / ``independent`` facts)
-and ``DestroyFact``s ("credential C can / cannot / might destroy target T").
+Inputs: credentials, resources, backups (with ``dies_with_resource`` / ``independent`` facts),
+``DestroyFact``s ("credential C can / cannot / might destroy target T") and ``CannotDestroyType``
+statements ("credential C cannot destroy any resource of type T").
 
 Rules
+  * A credential the provider rejected (``status: invalid``, revoked or expired) destroys nothing:
+    it has no exposure and does not count as a threat to any backup. Findings only say "revoke and
+    remove it".
+  * A ``CannotDestroyType`` makes every resource of that provider and type "cannot" for that
+    credential, also those only another credential listed. Only an explicit "can" fact beats it
+    (the conservative side wins a contradiction).
   * A pair (credential, target) with no fact is *unknown* when both belong to the same
     provider, and *cannot* when they do not (a GitHub token cannot delete a Railway volume).
     Providers report cross-provider reach (e.g. a Vercel token that can remove a Supabase
@@ -22,7 +29,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from .model import Backup, Credential, DestroyFact, Exposure, Resource
+from .model import Backup, CannotDestroyType, Credential, DestroyFact, Exposure, Resource, Status
 
 __all__ = ["BlastRadius", "analyse"]
 
@@ -37,10 +44,15 @@ class BlastRadius:
 
 class _Facts:
     def __init__(self, credentials: Sequence[Credential], resources: Sequence[Resource],
-                 backups: Sequence[Backup], facts: Iterable[DestroyFact]) -> None:
+                 backups: Sequence[Backup], facts: Iterable[DestroyFact],
+                 denials: Iterable[CannotDestroyType] = ()) -> None:
         self.provider_of: dict[str, str] = {c.id: c.provider for c in credentials}
         self.provider_of.update({r.id: r.provider for r in resources})
         self.provider_of.update({b.id: b.provider for b in backups})
+        self.type_of: dict[str, tuple[str, str]] = {r.id: (r.provider, r.type) for r in resources}
+        self.denied: dict[tuple[str, str, str], str] = {}
+        for d in denials:
+            self.denied.setdefault((d.credential, d.provider, d.resource_type), d.reason)
         self.verdict: dict[tuple[str, str], tuple[Tri, str]] = {}
         for f in facts:
             key = (f.credential, f.target)
@@ -51,6 +63,11 @@ class _Facts:
 
     def can(self, cred: str, target: str) -> tuple[Tri, str]:
         hit = self.verdict.get((cred, target))
+        if hit is not None and hit[0] is True:
+            return hit
+        kind = self.type_of.get(target)
+        if kind is not None and (cred, *kind) in self.denied:
+            return False, self.denied[(cred, *kind)]
         if hit is not None:
             return hit
         if self.provider_of.get(cred) != self.provider_of.get(target):
@@ -93,8 +110,10 @@ def _backup_verdict(b: Backup, creds: Sequence[Credential], f: _Facts, names: di
 
 
 def analyse(credentials: Sequence[Credential], resources: Sequence[Resource],
-            backups: Sequence[Backup], facts: Iterable[DestroyFact]) -> BlastRadius:
-    f = _Facts(credentials, resources, backups, facts)
+            backups: Sequence[Backup], facts: Iterable[DestroyFact],
+            denials: Iterable[CannotDestroyType] = ()) -> BlastRadius:
+    f = _Facts(credentials, resources, backups, facts, denials)
+    credentials = [c for c in credentials if c.status != Status.invalid]  # a dead credential destroys nothing
     names = {r.id: r.name for r in resources}
     judged: list[Backup] = []
     for b in backups:
