@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 import typer
-from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from rich.text import Text
@@ -175,8 +174,7 @@ def _record_history(db: Any, result: AuditResult, skip: bool) -> AuditResult:
         diff = history.record_audit(db, result)
         return result.model_copy(update={"changes": diff.to_dict(limit=500)})
     except BlastwallError as exc:  # e.g. a state database newer than this Blastwall: say why
-        _common.err_console.print(f"[yellow]warning:[/] audit history not recorded: {escape(exc.message)}",
-                                  highlight=False)
+        _common.err_console.print(Text.assemble(("warning:", "yellow"), f" audit history not recorded: {exc.message}"))
         return result
     except Exception as exc:
         _common.err_console.print(Text.assemble(("warning:", "yellow"), f" audit history not recorded ({type(exc).__name__})"))

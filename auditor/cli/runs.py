@@ -221,7 +221,7 @@ def runs_show(
     if run.message:
         console.print(f"message: {run.message}", highlight=False, markup=False)
     if "warning" in doc["approvals"]:
-        console.print(f"[bold red]warning:[/] {doc['approvals']['warning']}", highlight=False)
+        console.print(Text.assemble(("warning:", "bold red"), f" {doc['approvals']['warning']}"))
     if run.plan is not None:
         console.print(f"plan sha256:{run.plan_sha256}", highlight=False)
         console.print(json.dumps(run.plan, indent=2, sort_keys=True), highlight=False, markup=False)
