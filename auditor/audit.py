@@ -188,8 +188,8 @@ def run_audit(
     linked = link_databases(inv.resources, backups, inv.facts)
     inv = inv.model_copy(update={"resources": linked.resources, "facts": linked.facts})
     backups = list(linked.backups)
-    br = analyse(creds, inv.resources, backups, inv.facts)
-    verdicts = database_verdicts(creds, inv.resources, br.backups, inv.facts)
+    br = analyse(creds, inv.resources, backups, inv.facts, inv.denials)
+    verdicts = database_verdicts(creds, inv.resources, br.backups, inv.facts, inv.denials)
     findings = list(inv.findings) + extra_findings + core_findings(creds, inv.resources, br.backups, br.exposure)
     # one finding per id
     uniq = {f.id: f for f in findings}
@@ -307,8 +307,9 @@ def _refine(run: _Audit, creds: list[Credential], inv: Inventory) -> list[Creden
     covered = {g.subject for g in run.gaps} | {g.subject for g in inv.gaps}
     for c in creds:
         if c.status == Status.error and c.id not in covered:
+            why = f" ({c.reasons[-1]})" if c.reasons else ""
             run.gaps.append(CoverageGap(subject=c.id, provider=c.provider,
-                                        reason=f"not inspected: {c.provider} could not verify this credential"))
+                                        reason=f"not inspected: {c.provider} could not verify this credential{why}"))
     return creds
 
 
@@ -340,8 +341,10 @@ def _offsite_backups(
             for b in offsite if b.protects not in known
         }
         inv = inv.merge(Inventory(resources=tuple(extra_resources.values())))
-    except ImportError:
-        pass
+    except ImportError as exc:  # a broken install: say so, never drop the backups silently
+        run.gaps.append(CoverageGap(subject="off-platform backups",
+                                    reason="not inspected: Blastwall's backup module could not be loaded "
+                                    f"({exc.name or exc}); the configured backups are missing from this audit"))
     except Exception as exc:
         run.gaps.append(CoverageGap(subject="off-platform backups",
                                     reason=f"not inspected: the backup catalogue could not be read "

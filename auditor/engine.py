@@ -1,9 +1,16 @@
 """The blast-radius engine. Provider-agnostic: it only sees facts.
 
-Inputs: credentials, resources, backups (with ``dies_with_resource`` / ``independent`` facts)
-and ``DestroyFact``s ("credential C can / cannot / might destroy target T").
+Inputs: credentials, resources, backups (with ``dies_with_resource`` / ``independent`` facts),
+``DestroyFact``s ("credential C can / cannot / might destroy target T") and ``CannotDestroyType``
+statements ("credential C cannot destroy any resource of type T").
 
 Rules
+  * A credential the provider rejected (``status: invalid``, revoked or expired) destroys nothing:
+    it has no exposure and does not count as a threat to any backup. Findings only say "revoke and
+    remove it".
+  * A ``CannotDestroyType`` makes every resource of that provider and type "cannot" for that
+    credential, also those only another credential listed. Only an explicit "can" fact beats it
+    (the conservative side wins a contradiction).
   * A pair (credential, target) with no fact is *unknown* when the credential belongs to the
     platform the target lives on, and *cannot* when the platforms are unrelated (a GitHub token
     cannot delete a Railway volume). A target lives on its provider's platform unless it declares
@@ -31,7 +38,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from .model import Backup, Credential, DestroyFact, DestroyVerdict, Exposure, Resource
+from .model import Backup, CannotDestroyType, Credential, DestroyFact, DestroyVerdict, Exposure, Resource, Status
 
 __all__ = ["BlastRadius", "analyse", "database_verdicts"]
 
@@ -46,10 +53,15 @@ class BlastRadius:
 
 class _Facts:
     def __init__(self, credentials: Sequence[Credential], resources: Sequence[Resource],
-                 backups: Sequence[Backup], facts: Iterable[DestroyFact]) -> None:
+                 backups: Sequence[Backup], facts: Iterable[DestroyFact],
+                 denials: Iterable[CannotDestroyType] = ()) -> None:
         self.provider_of: dict[str, str] = {c.id: c.provider for c in credentials}
         self.provider_of.update({r.id: r.provider for r in resources})
         self.provider_of.update({b.id: _platform(b) for b in backups})
+        self.type_of: dict[str, tuple[str, str]] = {r.id: (r.provider, r.type) for r in resources}
+        self.denied: dict[tuple[str, str, str], str] = {}
+        for d in denials:
+            self.denied.setdefault((d.credential, d.provider, d.resource_type), d.reason)
         self.verdict: dict[tuple[str, str], tuple[Tri, str]] = {}
         for f in facts:
             key = (f.credential, f.target)
@@ -60,6 +72,11 @@ class _Facts:
 
     def can(self, cred: str, target: str) -> tuple[Tri, str]:
         hit = self.verdict.get((cred, target))
+        if hit is not None and hit[0] is True:
+            return hit
+        kind = self.type_of.get(target)
+        if kind is not None and (cred, *kind) in self.denied:
+            return False, self.denied[(cred, *kind)]
         if hit is not None:
             return hit
         if self.provider_of.get(cred) != self.provider_of.get(target):
@@ -111,8 +128,10 @@ def _backup_verdict(b: Backup, creds: Sequence[Credential], f: _Facts, names: di
 
 
 def analyse(credentials: Sequence[Credential], resources: Sequence[Resource],
-            backups: Sequence[Backup], facts: Iterable[DestroyFact]) -> BlastRadius:
-    f = _Facts(credentials, resources, backups, facts)
+            backups: Sequence[Backup], facts: Iterable[DestroyFact],
+            denials: Iterable[CannotDestroyType] = ()) -> BlastRadius:
+    f = _Facts(credentials, resources, backups, facts, denials)
+    credentials = [c for c in credentials if c.status != Status.invalid]  # a dead credential destroys nothing
     names = {r.id: r.name for r in resources}
     judged: list[Backup] = []
     for b in backups:
@@ -191,11 +210,13 @@ def _survivor_text(bs: Sequence[Backup]) -> str:
 
 
 def database_verdicts(credentials: Sequence[Credential], resources: Sequence[Resource],
-                      backups: Sequence[Backup], facts: Iterable[DestroyFact]) -> tuple[DestroyVerdict, ...]:
+                      backups: Sequence[Backup], facts: Iterable[DestroyFact],
+                      denials: Iterable[CannotDestroyType] = ()) -> tuple[DestroyVerdict, ...]:
     """Per database and credential with a fact about it: wiping the contents, deleting the container, and
-    which backups survive each. Only pairs with an explicit fact get a verdict."""
+    which backups survive each. Only pairs with an explicit fact get a verdict; a dead credential gets none."""
     facts = list(facts)
-    f = _Facts(credentials, resources, backups, facts)
+    f = _Facts(credentials, resources, backups, facts, denials)
+    credentials = [c for c in credentials if c.status != Status.invalid]
     explicit = {(x.credential, x.target): x for x in facts}
     by_resource: dict[str, list[Backup]] = defaultdict(list)
     for b in backups:

@@ -49,8 +49,10 @@ def core_findings(credentials: Sequence[Credential], resources: Sequence[Resourc
         if c.status == Status.invalid:
             out.append(Finding.make(
                 "stale-credential", Severity.low, c.id,
-                f"{c.label} at {_where(c)} was rejected by the provider (revoked or expired).",
-                "Delete it from the file so nobody mistakes it for a working secret.",
+                f"{c.label} at {_where(c)} was rejected by the provider (revoked or expired); it cannot "
+                "destroy anything.",
+                "Revoke and remove it: revoke it at the provider if that is not done yet, and delete it from the "
+                "file so nobody mistakes it for a working secret.",
                 provider=c.provider, **loc,
             ))
     for e in exposure:

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from enum import Enum, StrEnum
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -30,6 +30,7 @@ __all__ = [
     "Resource",
     "Backup",
     "DestroyFact",
+    "CannotDestroyType",
     "Finding",
     "CoverageGap",
     "Exposure",
@@ -223,6 +224,18 @@ class DestroyFact(Frozen):
     capability: str | None = None  # e.g. delete:volume
 
 
+class CannotDestroyType(Frozen):
+    """`credential` cannot destroy ANY resource of `resource_type` on `provider`: it lacks the capability
+    altogether (a read-only key, a token without the scope or role), not just access to one resource.
+    The engine applies it to every such resource, including ones only another credential listed."""
+
+    credential: str
+    provider: str  # the provider of the resources (usually the credential's own)
+    resource_type: str  # Resource.type, e.g. repository
+    reason: str
+    capability: str | None = None  # the capability it lacks, e.g. delete:repo
+
+
 class Finding(Frozen):
     id: str
     rule: str
@@ -283,16 +296,38 @@ class Inventory(Frozen):
     findings: tuple[Finding, ...] = ()
     gaps: tuple[CoverageGap, ...] = ()
     credentials: tuple[Credential, ...] = ()  # credentials refined during inventory (optional)
+    denials: tuple[CannotDestroyType, ...] = ()  # whole resource types a credential cannot destroy
 
     def merge(self, other: Inventory) -> Inventory:
+        """Both parts together; a resource or backup two credentials both listed appears once (by id, the
+        first one's fields, metadata merged with the first one's values winning; `holds_data` if either says so)."""
         return Inventory(
-            resources=self.resources + other.resources,
-            backups=self.backups + other.backups,
+            resources=_unique(self.resources + other.resources),
+            backups=_unique(self.backups + other.backups),
             facts=self.facts + other.facts,
             findings=self.findings + other.findings,
             gaps=self.gaps + other.gaps,
             credentials=self.credentials + other.credentials,
+            denials=tuple(dict.fromkeys(self.denials + other.denials)),
         )
+
+
+_R = TypeVar("_R", Resource, Backup)
+
+
+def _unique(items: tuple[_R, ...]) -> tuple[_R, ...]:
+    out: dict[str, _R] = {}
+    for item in items:
+        seen = out.get(item.id)
+        if seen is None:
+            out[item.id] = item
+            continue
+        update: dict[str, Any] = {"metadata": {**item.metadata, **seen.metadata}}
+        if isinstance(seen, Resource) and isinstance(item, Resource):
+            update["holds_data"] = seen.holds_data or item.holds_data
+            update["parent"] = seen.parent or item.parent
+        out[item.id] = seen.model_copy(update=update)
+    return tuple(out.values())
 
 
 class AuditResult(Frozen):

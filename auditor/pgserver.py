@@ -11,9 +11,10 @@ Guarantees (the restore verifier and gated restores rely on them):
 - It listens on 127.0.0.1 only, on a free port, with SCRAM password authentication and a
   random superuser password that is never printed (`client_env()` hands it to child
   processes through `PGPASSWORD`, never argv).
-- When the caller is root it runs as `nobody` through `runuser -u nobody` (PostgreSQL refuses
-  to run as root); only the temporary directory is chowned to that user. No users are
-  created and no other permissions are touched.
+- When the caller is root it runs as `nobody` (PostgreSQL refuses to run as root): the child
+  processes drop to that user's uid and gid with no supplementary groups, through `subprocess`
+  itself, so no external helper (`runuser`, `su`) and no `/usr/sbin` on PATH is needed. Only the
+  temporary directory is chowned to that user. No users are created and no other permissions are touched.
 - It is always stopped: on leaving the `with` block (also on exceptions and Ctrl-C), on
   interpreter exit, and, if this process is killed outright, the server gets SIGTERM from the
   kernel (parent-death signal) so it does not outlive us.
@@ -159,10 +160,11 @@ class ScratchPostgres(_Databases):
     def tool(self, name: str) -> str:
         return str(self.bin_dir / name)
 
-    def _as_user(self, argv: list[str]) -> list[str]:
-        if os.geteuid() == 0:
-            return ["runuser", "-u", self._user, "--", *argv]
-        return argv
+    def _as_user(self) -> dict[str, Any]:
+        """`subprocess` arguments that drop a child to the unprivileged user when we are root."""
+        if self._uid is None or self._gid is None:
+            return {}
+        return {"user": self._uid, "group": self._gid, "extra_groups": []}
 
     def start(self) -> ScratchPostgres:
         if self._proc is not None:
@@ -214,8 +216,8 @@ class ScratchPostgres(_Databases):
             pwfile.unlink(missing_ok=True)
 
     def _run(self, argv: list[str], *, what: str, timeout: float = 120) -> None:
-        out = subprocess.run(self._as_user(argv), capture_output=True, text=True, cwd=self.tmpdir,
-                             timeout=timeout, check=False, env=self._server_env())
+        out = subprocess.run(argv, capture_output=True, text=True, cwd=self.tmpdir,
+                             timeout=timeout, check=False, env=self._server_env(), **self._as_user())
         if out.returncode != 0:
             tail = "\n".join((out.stderr or out.stdout).strip().splitlines()[-5:])
             raise VerificationError(f"scratch PostgreSQL {what} failed: {tail}",
@@ -250,9 +252,10 @@ class ScratchPostgres(_Databases):
             argv += ["-c", f"{k}={v}"]
         log = open(self.tmpdir / "server.log", "ab")  # noqa: SIM115 - owned by the child
         try:
-            self._proc = subprocess.Popen(self._as_user(argv), stdout=log, stderr=subprocess.STDOUT,
+            self._proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT,
                                           cwd=self.tmpdir, env=self._server_env(),
-                                          preexec_fn=_set_parent_death_signal, start_new_session=True)
+                                          preexec_fn=_set_parent_death_signal, start_new_session=True,
+                                          **self._as_user())
         finally:
             log.close()
         deadline = time.monotonic() + self._timeout
@@ -285,7 +288,7 @@ class ScratchPostgres(_Databases):
         SIGKILL to the process group if it does not exit in 20 s."""
         proc, self._proc = self._proc, None
         if proc is not None and proc.poll() is None:
-            # The postmaster is the child of runuser (when root); signal it through its pid file.
+            # Signal the postmaster through its pid file (it is our child; the file is the authority).
             pid = self._postmaster_pid()
             try:
                 if pid:

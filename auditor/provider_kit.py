@@ -16,7 +16,8 @@
 * `secret_pattern(body)` and `text_recognisers(provider, [(kind, body), ...])`: free-text recognisers for
   token formats (the secret as the named group ``secret``, never inside a longer word).
 * `InventoryBuilder(provider)`: a small mutable collector of resources and backups (keyed by id), facts,
-  findings, gaps and refined credentials; `build()` makes the immutable `Inventory`.
+  "cannot destroy type" denials, findings, gaps and refined credentials; `build()` makes the immutable
+  `Inventory`.
 
 A provider's judgement of a credential is a `Verdict` (from `auditor.model`, re-exported here), applied with
 `Credential.judged`. Nothing here knows a concrete provider.
@@ -37,6 +38,7 @@ from .provider import Recogniser
 from .model import (
     KEEP,
     Backup,
+    CannotDestroyType,
     CoverageGap,
     Credential,
     DestroyFact,
@@ -219,6 +221,7 @@ class InventoryBuilder:
     findings: list[Finding] = field(default_factory=list)
     gaps: list[CoverageGap] = field(default_factory=list)
     credentials: list[Credential] = field(default_factory=list)
+    denials: list[CannotDestroyType] = field(default_factory=list)
 
     def resource(self, resource: Resource, *, once: bool = False) -> Resource:
         """Add `resource` (with ``once``: only if its id is new); returns the one now held."""
@@ -253,6 +256,18 @@ class InventoryBuilder:
             DestroyFact(credential=credential, target=target, verdict=verdict, reason=reason, capability=capability)
         )
 
+    def denial(
+        self, credential: str, resource_type: str, reason: str, capability: str | None = None,
+        *, provider: str | None = None,
+    ) -> None:
+        """`credential` cannot destroy ANY resource of `resource_type` (of this provider unless ``provider``
+        says otherwise): it lacks the capability altogether, proven by its scopes, roles, caveats or probes.
+        The engine applies it to every such resource, also those only another credential listed."""
+        d = CannotDestroyType(credential=credential, provider=provider or self.provider,
+                              resource_type=resource_type, reason=reason, capability=capability)
+        if d not in self.denials:
+            self.denials.append(d)
+
     def finding(self, finding: Finding) -> None:
         self.findings.append(finding)
 
@@ -274,6 +289,9 @@ class InventoryBuilder:
         self.findings.extend(inventory.findings)
         self.gaps.extend(inventory.gaps)
         self.credentials.extend(inventory.credentials)
+        for d in inventory.denials:
+            if d not in self.denials:
+                self.denials.append(d)
 
     def build(self) -> Inventory:
         return Inventory(
@@ -283,4 +301,5 @@ class InventoryBuilder:
             findings=tuple(self.findings),
             gaps=tuple(self.gaps),
             credentials=tuple(self.credentials),
+            denials=tuple(self.denials),
         )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 import threading
 import time
 from dataclasses import dataclass
@@ -15,7 +16,7 @@ import psycopg
 from auditor.pgserver import ScratchPostgres
 
 REPO = Path(__file__).resolve().parent.parent
-BLASTWALL = str(REPO / ".venv" / "bin" / "blastwall")
+BLASTWALL = str(Path(sys.executable).parent / "blastwall")  # the running environment's console script
 
 
 def grow_to(pg: ScratchPostgres, db: str, target_mb: int) -> int:

@@ -9,6 +9,7 @@ from typing import Any
 from datetime import UTC, datetime, timedelta
 
 from ..config import Config
+from ..errors import ConfigError
 from ..model import Backup, Finding, Severity
 from ..state import StateDB
 from .catalog import BackupRecord, Catalog
@@ -86,7 +87,9 @@ def offsite_backups_for_audit(config: Config, db: StateDB) -> list[Backup]:
 
         try:
             via = source_via(config.source(rec.source))
-        except Exception:  # the source was removed from the config since the backup ran
+        except ConfigError:
+            # Nothing is lost: the source was removed from the config since the backup ran, so there is no
+            # platform reference to link it to; the backup is still listed, protecting its own source.
             via = None
         out.append(Backup(
             id=f"blastwall:backup:{rec.id}",

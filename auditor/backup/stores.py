@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import hashlib
+import logging
 import os
 import queue
 import threading
@@ -27,6 +28,8 @@ from typing import Any, BinaryIO
 
 from ..config import StoreConfig
 from ..errors import BackupError
+
+log = logging.getLogger(__name__)
 
 __all__ = [
     "BackupStore",
@@ -190,7 +193,7 @@ class _LocalWriter(ObjectWriter):
         try:
             self._tmp.unlink(missing_ok=True)
         except OSError:
-            return False
+            return False  # the caller reports the leftover temporary file (abort() -> False)
         return True
 
 
@@ -587,7 +590,10 @@ class S3Store(BackupStore):
         except ClientError as exc:
             code = exc.response.get("Error", {}).get("Code")
             return code in ("NoSuchUpload", "404")
-        except Exception:
+        except Exception as exc:
+            # the caller reports the upload as not aborted (False); the reason goes to the log
+            log.warning("aborting multipart upload %s of %s failed: %s", upload_id, self.location(key),
+                        type(exc).__name__)
             return False
         return True
 

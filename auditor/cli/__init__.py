@@ -20,8 +20,8 @@ from ..errors import BlastwallError
 __all__ = ["COMMANDS", "all_commands", "app", "full_command", "main"]
 
 EXIT_CODES_HELP = (
-    "Exit codes: 0 ok, 1 error, 2 usage, 3 findings at or above --fail-on, "
-    "4 approval pending or rejected, 130 interrupted."
+    "Exit codes: 0 ok, 1 error, 2 usage, 3 problems found (findings at or above --fail-on, a deletable "
+    "store, a failed verification, unhealthy), 4 approval pending or rejected, 130 interrupted."
 )
 
 # Each top-level command: the module that registers it, and the one-line summary shown by `blastwall --help`.

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from rich.console import Console
+from rich.text import Text
 
 from ..errors import BlastwallError
 from ..redact import Redactor
@@ -22,14 +23,17 @@ class _State:
 
 
 STATE = _State()
-console = Console()  # stdout: results
-err_console = Console(stderr=True)  # stderr: progress, messages
+# No markup and no highlighting: hints, paths and commands hold brackets (`pip install 'blastwall[pg]'`) that
+# Rich would swallow as style tags. Styled output is built explicitly with `rich.text.Text`. Soft wrap: a long
+# path or command is never broken by an inserted newline, so it can be copied as printed.
+console = Console(markup=False, highlight=False, soft_wrap=True)  # stdout: results
+err_console = Console(stderr=True, markup=False, highlight=False, soft_wrap=True)  # stderr: progress, messages
 
 
 def print_error(exc: BlastwallError) -> None:
-    err_console.print(f"[bold red]error:[/] {Redactor.global_().redact(exc.message)}", highlight=False)
+    err_console.print(Text.assemble(("error:", "bold red"), " ", Redactor.global_().redact(exc.message)))
     if exc.hint:
-        err_console.print(f"[dim]hint:[/] {exc.hint}", highlight=False)
+        err_console.print(Text.assemble(("hint:", "dim"), " ", Redactor.global_().redact(exc.hint)))
     if STATE.verbose:
         err_console.print_exception(show_locals=False)
 

@@ -2,20 +2,23 @@
 
 from __future__ import annotations
 
+import logging
 from enum import Enum
 from pathlib import Path
 from typing import Any
 
 import typer
-from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
 from ..audit import AuditOptions, AuditProgress, run_audit
 from ..config import load_config
 from ..errors import BlastwallError
 from ..model import AuditResult, Severity
 from . import _common
+
+log = logging.getLogger(__name__)
 
 
 class Fmt(str, Enum):
@@ -62,8 +65,8 @@ def _summary(result: AuditResult, written: list[Path]) -> None:
     same = sum(1 for b in result.backups if b.same_blast_radius is True)
     t = Table(title="Blastwall audit", show_header=False, title_justify="left")
     t.add_row("credentials found", str(len(result.credentials)))
-    t.add_row("root-equivalent", f"[bold red]{roots}[/]" if roots else "0")
-    t.add_row("datasets unrecoverable if one is misused", f"[bold red]{len(lost)}[/]" if lost else "0")
+    t.add_row("root-equivalent", Text(str(roots), style="bold red") if roots else "0")
+    t.add_row("datasets unrecoverable if one is misused", Text(str(len(lost)), style="bold red") if lost else "0")
     t.add_row("backups in the same blast radius", str(same))
     counts: dict[str, int] = {}
     for f in result.findings:
@@ -154,7 +157,12 @@ def _open_db(cfg: Any) -> Any:
 
     try:
         return StateDB(cfg.state.url)
-    except Exception:
+    except Exception as exc:  # the audit still runs; what is lost is said, not swallowed
+        log.warning("state database not opened (%s): off-platform backups and audit history are left out",
+                    type(exc).__name__)
+        _common.err_console.print(Text.assemble(
+            ("warning:", "yellow"), f" the state database could not be opened ({type(exc).__name__}): audit "
+            "history is not recorded and Blastwall's own backups are not in this audit"))
         return None
 
 
@@ -163,18 +171,19 @@ def _record_history(db: Any, result: AuditResult, skip: bool) -> AuditResult:
         return result
     try:
         from .. import history
-    except ImportError:
+    except ImportError as exc:
+        _common.err_console.print(Text.assemble(("warning:", "yellow"),
+                                                f" audit history not recorded (history module not loaded: {exc.name})"))
         return result
     try:
         db.ensure_schema()
         diff = history.record_audit(db, result)
         return result.model_copy(update={"changes": diff.to_dict(limit=500)})
     except BlastwallError as exc:  # e.g. a state database newer than this Blastwall: say why
-        _common.err_console.print(f"[yellow]warning:[/] audit history not recorded: {escape(exc.message)}",
-                                  highlight=False)
+        _common.err_console.print(Text.assemble(("warning:", "yellow"), f" audit history not recorded: {exc.message}"))
         return result
     except Exception as exc:
-        _common.err_console.print(f"[yellow]warning:[/] audit history not recorded ({type(exc).__name__})")
+        _common.err_console.print(Text.assemble(("warning:", "yellow"), f" audit history not recorded ({type(exc).__name__})"))
         return result
 
 

@@ -8,6 +8,7 @@ from typing import Any
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
 from ..config import Config, load_config
 from ..errors import BackupError, BlastwallError, VerificationError
@@ -103,8 +104,8 @@ def run_cmd(
     if json_out:
         _common.print_json(rec.to_json())
         return
-    _common.console.print(f"[green]complete[/] {rec.id}  {_human(rec.size)}  sha256 {rec.sha256}\n"
-                          f"  {rec.location}", highlight=False)
+    _common.console.print(Text.assemble(("complete", "green"), f" {rec.id}  {_human(rec.size)}  sha256 {rec.sha256}\n"
+                                        f"  {rec.location}"))
 
 
 @backup_app.command("list")
@@ -143,9 +144,9 @@ def list_cmd(
         lv = r.last_verification
         ver = "never" if lv is None else (f"{lv.outcome} {lv.at:%Y-%m-%d %H:%M}"
                                           + (f" ({lv.failure_code})" if lv.failure_code else ""))
-        status = {"complete": "[green]complete[/]", "failed": "[red]failed[/]"}.get(r.status, r.status)
+        status = Text(r.status, style={"complete": "green", "failed": "red"}.get(r.status, ""))
         if r.status == "failed" and r.error:
-            status += f"\n{r.error[:120]}"
+            status.append(f"\n{r.error[:120]}")
         t.add_row(r.id, r.source, r.store, f"{r.created_at:%Y-%m-%d %H:%M:%S}", _human(r.size), status, ver)
     _common.console.print(t)
 
@@ -176,7 +177,7 @@ def prune_cmd(
         return
     for item in report.items:
         colour = {"deleted": "green", "would_delete": "yellow", "kept": "dim"}.get(item.action, "white")
-        _common.console.print(f"[{colour}]{item.action}[/] {item.backup_id}: {item.reason}", highlight=False)
+        _common.console.print(Text.assemble((item.action, colour), f" {item.backup_id}: {item.reason}"))
     _common.console.print(f"{report.deleted} deleted, {report.kept} kept", highlight=False)
 
 
@@ -200,7 +201,8 @@ def check_store_cmd(
 
     JSON: {store, can_delete_backups: true|false|null, can_overwrite_backups: true|false|null,
     object_lock: null | {mode, days}, versioning, reasons: [...]}.
-    Exit codes: 0 the store protects backups, 1 error or backups can be deleted/overwritten (or unknown).
+    Exit codes: 0 the store protects backups, 1 error, 2 usage, 3 backups can be deleted or overwritten
+    (or that is unknown).
     """
     from ..backup.posture import check_store
 
@@ -210,20 +212,19 @@ def check_store_cmd(
     if json_out:
         _common.print_json(doc)
     else:
-        def show(v: bool | None, bad: str, good: str) -> str:
-            return "[yellow]unknown[/]" if v is None else (f"[red]{bad}[/]" if v else f"[green]{good}[/]")
+        def show(v: bool | None, bad: str, good: str) -> tuple[str, str]:
+            return ("unknown", "yellow") if v is None else ((bad, "red") if v else (good, "green"))
 
         lock = doc["object_lock"]
         lock_text = f"{lock['mode']} {lock['days']} days" if lock else "none"
-        _common.console.print(f"store {store}\n"
-                              f"  delete backups:    {show(doc['can_delete_backups'], 'POSSIBLE', 'refused')}\n"
-                              f"  overwrite backups: {show(doc['can_overwrite_backups'], 'POSSIBLE', 'refused')}\n"
-                              f"  object lock:       {lock_text}\n"
-                              f"  versioning:        {doc['versioning']}", highlight=False)
+        _common.console.print(Text.assemble(
+            f"store {store}\n  delete backups:    ", show(doc["can_delete_backups"], "POSSIBLE", "refused"),
+            "\n  overwrite backups: ", show(doc["can_overwrite_backups"], "POSSIBLE", "refused"),
+            f"\n  object lock:       {lock_text}\n  versioning:        {doc['versioning']}"))
         for r in doc["reasons"]:
             _common.console.print(f"  - {r}", highlight=False)
     if not posture.protected:
-        raise typer.Exit(1)
+        raise typer.Exit(3)  # a problem found (backups deletable, overwritable or unknown), not a crash
 
 
 def verify_cmd(
@@ -249,7 +250,8 @@ def verify_cmd(
 
     Failure codes: object_missing, manifest_missing, size_mismatch, checksum_mismatch, decrypt_failed,
     invalid_dump, restore_failed, count_mismatch, assertion_failed.
-    Exit codes: 0 passed, 1 failed (or error), 2 usage, 130 interrupted.
+    Exit codes: 0 passed, 1 error (the check could not run), 2 usage, 3 the backup failed verification,
+    130 interrupted.
     """
     from ..backup.verify import verify_backup
 
@@ -266,8 +268,8 @@ def verify_cmd(
     else:
         colour = "green" if res.passed else "red"
         code = f" [{res.failure_code}]" if res.failure_code else ""
-        _common.console.print(f"[{colour}]{res.outcome}[/]{code} {res.backup} ({res.mode}, {res.duration_s:.1f}s)\n"
-                              f"  {res.message}", highlight=False)
+        _common.console.print(Text.assemble((res.outcome, colour), f"{code} {res.backup} ({res.mode}, "
+                                            f"{res.duration_s:.1f}s)\n  {res.message}"))
         for t in res.tables:
             if not t.ok:
                 _common.console.print(f"  table {t.name}: expected {t.expected_rows}, found {t.found_rows}",
@@ -276,7 +278,7 @@ def verify_cmd(
             _common.console.print(f"  check {'ok  ' if c.passed else 'FAIL'} {c.sql}  (expect {c.expect}, "
                                   f"found {c.value!r})", highlight=False)
     if not res.passed:
-        raise typer.Exit(1)
+        raise typer.Exit(3)  # the backup was checked and found bad; errors that stop the check exit 1
 
 
 def register(app: typer.Typer) -> None:

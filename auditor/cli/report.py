@@ -10,7 +10,7 @@ from enum import StrEnum
 from pathlib import Path
 
 import typer
-from rich.markup import escape
+from rich.text import Text
 
 from ..errors import BlastwallError
 from ._common import console, err_console, print_json
@@ -124,12 +124,11 @@ def diff(
         console.print("No changes in findings.")
         return
     for title, items, mark in (("New", doc["new"], "+"), ("Resolved", doc["resolved"], "-")):
-        console.print(f"[bold]{title} findings ({len(items)})[/]")
+        console.print(Text(f"{title} findings ({len(items)})", style="bold"))
         for f in items:
             loc = f"{f['path']}:{f['line']}" if f.get("line") else (f.get("path") or "")
-            where = f" [dim]{escape(loc)}[/]" if loc else ""
-            console.print(f" {mark} {escape('[' + f['severity'] + ']')} {escape(f['rule'])}: "
-                          f"{escape(f['message'])}{where}", highlight=False, soft_wrap=True)
+            console.print(Text.assemble(f" {mark} [{f['severity']}] {f['rule']}: {f['message']}",
+                                        (f" {loc}" if loc else "", "dim")), soft_wrap=True)
 
 
 def register(app: typer.Typer) -> None:

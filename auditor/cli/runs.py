@@ -14,6 +14,7 @@ from typing import Any
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
 from ..config import load_config
 from ..errors import ConfigError
@@ -135,7 +136,7 @@ def _render_outcome(runner: Runner, run: RunRecord) -> None:
         _render_report(runner, run)
     elif run.state is RunState.FAILED and run.needs_human:
         err_console.print(
-            "  [bold]a human must check what the interrupted step did before anything else is tried[/]",
+            Text("  a human must check what the interrupted step did before anything else is tried", style="bold"),
             highlight=False,
         )
 
@@ -213,14 +214,14 @@ def runs_show(
         print_json(doc)
         return
     console.print(
-        f"run {run.id}  workflow {run.workflow}  state [bold]{run.state.value}[/]  "
-        f"requested by {run.requested_by}",
+        Text.assemble(f"run {run.id}  workflow {run.workflow}  state ", (run.state.value, "bold"),
+                      f"  requested by {run.requested_by}"),
         highlight=False,
     )
     if run.message:
         console.print(f"message: {run.message}", highlight=False, markup=False)
     if "warning" in doc["approvals"]:
-        console.print(f"[bold red]warning:[/] {doc['approvals']['warning']}", highlight=False)
+        console.print(Text.assemble(("warning:", "bold red"), f" {doc['approvals']['warning']}"))
     if run.plan is not None:
         console.print(f"plan sha256:{run.plan_sha256}", highlight=False)
         console.print(json.dumps(run.plan, indent=2, sort_keys=True), highlight=False, markup=False)

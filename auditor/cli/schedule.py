@@ -7,6 +7,7 @@ from pathlib import Path
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
 from ..config import Config, load_config
 from ..errors import ConfigError
@@ -54,7 +55,8 @@ def daemon(
 
       blastwall daemon --config blastwall.toml --healthcheck || echo unhealthy
 
-    Exit codes: 0 stopped by SIGTERM (or healthy), 1 error (or unhealthy), 130 stopped by SIGINT.
+    Exit codes: 0 stopped by SIGTERM (or healthy), 1 error, 2 usage, 3 unhealthy (--healthcheck found problems),
+    130 stopped by SIGINT.
     """
     cfg = _load(config)
     if healthcheck:
@@ -63,8 +65,8 @@ def daemon(
         problems = health_problems(cfg, _db(cfg))
         if problems:
             for p in problems:
-                _common.err_console.print(f"[red]unhealthy:[/] {p}", highlight=False)
-            raise SystemExit(1)
+                _common.err_console.print(Text.assemble(("unhealthy:", "red"), f" {p}"))
+            raise SystemExit(3)  # problems found; an error reading the state exits 1
         _common.console.print("healthy")
         return
     from ..scheduler import Daemon, jobs_from_config
@@ -123,7 +125,7 @@ def list_cmd(
         outcome = last.get("outcome", "")
         colour = {"succeeded": "green", "failed": "bold red", "interrupted": "red", "missed": "red"}.get(outcome, "")
         t.add_row(r["job"], r["kind"], f"{r['schedule'] or '(manual)'} {r['timezone']}", r["next_run"] or "-",
-                  last.get("at", "never"), f"[{colour}]{outcome}[/]" if colour else outcome, last.get("message", ""))
+                  last.get("at", "never"), Text(outcome, style=colour), last.get("message", ""))
     _common.console.print(t)
 
 
@@ -160,7 +162,7 @@ def run_now(
         _common.print_json({"job": report.job_id, "outcome": report.status, "message": report.message})
     else:
         colour = "green" if report.status == "succeeded" else "red"
-        _common.console.print(f"{report.job_id}: [{colour}]{report.status}[/] {report.message}", highlight=False)
+        _common.console.print(Text.assemble(f"{report.job_id}: ", (report.status, colour), f" {report.message}"))
     if report.status != "succeeded":
         raise SystemExit(1)
 

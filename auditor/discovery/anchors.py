@@ -64,6 +64,7 @@ def literal_prefixes(pattern: re.Pattern[str]) -> set[str] | None:
     try:
         tree = P.parse(pattern.pattern, pattern.flags)
     except Exception:
+        # Nothing is lost: without anchors the recogniser is simply offered every file (no prefilter).
         return None
     prefixes, _ = _seq(list(tree))
     if not prefixes or any(len(p) < MIN_ANCHOR for p in prefixes):

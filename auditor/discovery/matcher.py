@@ -33,6 +33,12 @@ _WRAPPERS = (
 )
 
 
+# An assigned value: a run of ordinary characters, where an interpolation (${env:X}, ${{ secrets.X }},
+# {{ .Env.X }}, $(X)) counts as one piece even though it holds braces, spaces or parentheses, so that the
+# placeholder rule sees it whole instead of a value cut at its closing brace.
+_VALUE = r"""(?:\$?\{\{[^}\n]*\}\}|\$\{[^}\s]*\}|\$\([^)\s]*\)|[^\s"'`,;}#])+"""
+
+
 def unwrap(value: str) -> str:
     v = value.strip().strip("\"'")
     for w in _WRAPPERS:
@@ -99,7 +105,7 @@ class Matcher:
         if pat is None:
             alts = "|".join(map(re.escape, sorted(keys, key=len, reverse=True)))
             pat = re.compile(r"""(?m)(?<![A-Za-z0-9_])["']?(""" + alts +
-                             r""")["']?\s*(?:=|:|=>)\s*["'`]?([^\s"'`,;}#]+)""")
+                             r""")["']?\s*(?:=|:|=>)\s*["'`]?(""" + _VALUE + ")")
             self._assign_cache[keys] = pat
         return pat
 

@@ -12,7 +12,13 @@ _EXAMPLES = {
     "AKIAI44QH8DHBEXAMPLE",
     "je7MtGbClwBF/2Zp9Utk/h3yCo8nvbEXAMPLEKEY",
 }
-_TEMPLATE = re.compile(r"\$\{[^}]*\}|\$\([^)]*\)|\{\{[^}]*\}\}|%\([^)]*\)s|<[^<>]{1,64}>|^\$[A-Za-z_][A-Za-z0-9_]*$")
+# Interpolations that agent and CI configs use instead of a value: ${VAR}, ${env:X} and ${input:x} (VS Code,
+# Cursor), ${{ secrets.X }} (GitHub Actions), {{ .Env.X }} (Go templates), $(X) (shell, Azure Pipelines),
+# %(x)s, %X% (Windows), <X>, $X; and references to a secret manager: op:// (1Password), vault:, sm://.
+_TEMPLATE = re.compile(
+    r"\$\{[^}]*\}|\$\([^)]*\)|\{\{[^}]*\}\}|%\([^)]*\)s|<[^<>]{1,64}>|^\$[A-Za-z_][A-Za-z0-9_]*$"
+    r"|^%[A-Za-z_][A-Za-z0-9_]*%$|^(?:op://|vault:|sm://)"
+)
 # Words people write instead of a secret. They count only as whole words (delimited by non-alphanumerics),
 # and only in short values: a long random token may contain "todo" or "xxxx" by chance.
 _WORDS = re.compile(

@@ -159,13 +159,15 @@ class AwsProvider(Provider):
                 f"The SSO token could not list its account roles ({error_code(exc)}).",)})
         best: Credential | None = None
         names = []
+        failed: list[str] = []  # roles never checked: they may hold anything
         rank = {True: 2, None: 1, False: 0}
         for acct, role, keys in roles:
             sub = credential.model_copy(update={"kind": "session_key", "id": f"{credential.id}:{acct}:{role}"})
             sess = self._session(keys, ctx)
             try:
                 ident = sess.client("sts").get_caller_identity()
-            except Exception:  # noqa: BLE001
+            except Exception as exc:  # noqa: BLE001
+                failed.append(f"{role}@{acct} ({error_code(exc) or type(exc).__name__})")
                 continue
             with self._lock:
                 self._idents[sub.id] = _Ident(ident["Account"], ident["Arn"], ident.get("UserId", ""), sess, False)
@@ -176,15 +178,23 @@ class AwsProvider(Provider):
                 best = ev
                 with self._lock:  # the token is judged as its strongest role from here on
                     self._idents[credential.id] = self._idents[sub.id]
+        unchecked = (f"Not inspected: {len(failed)} account role(s) could not be used: {', '.join(failed[:5])}; "
+                     "what they can destroy is unknown.",) if failed else ()
+        if best is None and failed:  # never checked: unknown, and the audit reports it as a coverage gap
+            return credential.model_copy(update={"status": Status.error, "root_equivalent": None,
+                                                 "reasons": unchecked,
+                                                 "metadata": {**credential.metadata, "sso_role_failures": failed}})
         if best is None:
             return credential.model_copy(update={"status": Status.verified, "root_equivalent": False,
                                                  "reasons": ("The SSO token is valid but grants no account role.",)})
+        root = None if best.root_equivalent is False and failed else best.root_equivalent
         return credential.model_copy(update={
-            "status": Status.verified, "principal": best.principal, "root_equivalent": best.root_equivalent,
+            "status": Status.verified, "principal": best.principal, "root_equivalent": root,
             "capabilities": best.capabilities, "possible_capabilities": best.possible_capabilities,
             "reasons": (f"IAM Identity Center token for {len(names)} account role(s): {', '.join(names[:5])}.",)
-            + best.reasons,
-            "metadata": {**credential.metadata, **best.metadata, "sso_roles": names}})
+            + best.reasons + unchecked,
+            "metadata": {**credential.metadata, **best.metadata, "sso_roles": names,
+                         **({"sso_role_failures": failed} if failed else {})}})
 
     # ---- IAM ------------------------------------------------------------------------------------------
     def _ensure_iam(self, cred_id: str, account: str, arn: str, sess: AwsSession) -> None:

@@ -458,4 +458,16 @@ class CloudflareProvider(HttpProvider):
                         )
                 if len(items) > PAGE:
                     inv.gap(parent, f"more than {PAGE} {kind}s: only the first {PAGE} inspected")
+        policy_denials(inv, cred)
         return inv.build()
+
+
+def policy_denials(inv: InventoryBuilder, cred: Credential) -> None:
+    """Resource types a token's policies (or OAuth scopes) grant no delete permission for, on any account."""
+    per_account = cred.metadata.get("account_caps")
+    if cred.kind == "global_api_key" or not isinstance(per_account, dict):
+        return
+    for kind, cap in (("d1-database", "delete:d1-database"), ("r2-bucket", "delete:r2-bucket"),
+                      ("kv-namespace", "delete:kv-namespace")):
+        if not per_account.get(cap):
+            inv.denial(cred.id, kind, f"its policies do not grant {cap} on any account", cap)

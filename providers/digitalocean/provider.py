@@ -294,4 +294,9 @@ class DigitalOceanProvider(HttpProvider):
             if verdict is not True and rtype == "droplet" and "delete:droplet" in cred.capabilities:
                 verdict, why = None, "the Droplet 'dangerous' destroy endpoint may delete its snapshots too"
             inv.fact(cred.id, bid, verdict, why, "delete:snapshot")
+        # a probed token that lacks a delete scope cannot delete that type anywhere in the team
+        for rtype, cap in (("database", "delete:database"), ("droplet", "delete:droplet"), ("volume", "delete:volume")):
+            verdict, why = self._can(cred, cap)
+            if verdict is False:
+                inv.denial(cred.id, rtype, why, cap)
         return inv.build()

@@ -319,4 +319,20 @@ class FlyProvider(HttpProvider):
                     ),
                 )
                 inv.fact(cred.id, bid, verdict, f"app destroy deletes volume snapshots; {why}", "delete:app")
+        caveat_denials(inv, cred)
         return inv.build()
+
+
+def caveat_denials(inv: InventoryBuilder, cred: Credential) -> None:
+    """A macaroon whose caveats grant the delete action on no app and no organisation (and that is not
+    limited to a list of GraphQL mutations, which could include destructive ones) deletes no app or volume."""
+    if cred.kind != "macaroon":
+        return
+    try:
+        scope = scope_of(cred.secret.reveal())
+    except MacaroonError:
+        return
+    if scope is None or scope.mutations is not None or _mac_verdict(scope)[1]:
+        return
+    for rtype, cap in (("app", "delete:app"), ("volume", "delete:volume")):
+        inv.denial(cred.id, rtype, "its caveats grant the delete action on no app", cap)

@@ -295,4 +295,16 @@ class GitHubProvider(HttpProvider):
                     provider=NAME,
                 )
             )
+        scope_denials(inv, cred)
         return inv.build()
+
+
+def scope_denials(inv: InventoryBuilder, cred: Credential) -> None:
+    """What a classic token's scopes rule out for every repository and organisation, also those only
+    another token listed: deleting a repository needs delete_repo, deleting an organisation admin:org."""
+    scopes = cred.metadata.get("scopes")
+    if scopes is None:  # fine-grained / app token: permissions not reported
+        return
+    for rtype, scope, cap in (("repository", "delete_repo", "delete:repo"), ("organization", "admin:org", "delete:org")):
+        if scope not in scopes:
+            inv.denial(cred.id, rtype, f"the token lacks the {scope} scope", cap)

@@ -298,6 +298,8 @@ class HerokuProvider(HttpProvider):
                         provider="heroku",
                     )
                 )
+        for c in credentials:
+            scope_denials(inv, c)
         return inv.build()
 
     def _list_account(self, api: ApiClient, pg: ApiClient, c: Credential, inv: InventoryBuilder) -> set[str]:
@@ -416,3 +418,14 @@ class HerokuProvider(HttpProvider):
                 else:
                     cap = "delete:backup" if is_backup else ("delete:app" if kind == "app" else "delete:addon")
                     inv.fact(c.id, tid, True, "global-scope token", cap)
+
+
+def scope_denials(inv: InventoryBuilder, c: Credential) -> None:
+    """A verified token judged to hold no write scope at all (identify found it cannot even read apps, and
+    Heroku's write scope includes read) deletes no app, add-on or backup of any account."""
+    if c.status != Status.verified or c.root_equivalent is not False or c.possible_capabilities:
+        return
+    if any(cap in _WRITE_CAPS for cap in c.capabilities):
+        return
+    for t, cap in [("app", "delete:app")] + [(rt, "delete:addon") for rt in _DATA_ADDONS.values()]:
+        inv.denial(c.id, t, "scoped token without the write scope", cap)

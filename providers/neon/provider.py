@@ -274,6 +274,12 @@ class NeonProvider(HttpProvider):
                         provider="neon",
                     )
                 )
+        # Neon documents that a project-scoped key cannot delete a project or act on an organization
+        for c in known:
+            if c.metadata.get("key_type") == "project":
+                for t in ("project", "organization"):
+                    inv.denial(c.id, t, "project-scoped keys cannot delete projects or organizations (Neon docs)",
+                               f"delete:{t}")
         return inv.build()
 
     def _project(self, api: ApiClient, c: Credential, p: dict[str, Any], inv: InventoryBuilder) -> None:

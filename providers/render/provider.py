@@ -284,6 +284,10 @@ class RenderProvider(HttpProvider):
                         provider="render",
                     )
                 )
+        # a scoped key refused a whole resource type: bound to one workspace, it can delete none anywhere
+        for r in reaches:
+            for t in sorted(r.denied):
+                inv.denial(r.cred.id, t, f"scoped key without permission on {t}", f"delete:{t}")
         return inv.build()
 
     def _list_workspace(

@@ -1,7 +1,7 @@
 """What Render credentials look like and where they live.
 
-* API keys: ``rnd_`` followed by alphanumerics (third-party docs: 40-50 characters; the Render CLI's
-  tests use ``rnd_…`` keys). No gitleaks or trufflehog rule exists for them.
+* API keys: ``rnd_`` followed by alphanumerics. Keys in public examples carry 28 characters after the
+  prefix; third-party docs mention 40-50 in all. No gitleaks or trufflehog rule exists for them.
 * ``RENDER_API_KEY`` in dotenv files, agent configs and the environment.
 * The Render CLI: ``~/.render/cli.yaml`` → ``api.key`` (and ``api.refreshtoken`` after an OAuth login).
 """
@@ -12,8 +12,8 @@ import re
 
 from auditor.provider import FileRule, Recogniser
 
-# rnd_ + 32..64 alphanumerics, containing at least one digit and one letter (random keys do; words don't).
-_KEY = r"rnd_(?=[A-Za-z0-9]*[0-9])(?=[A-Za-z0-9]*[A-Za-z])[A-Za-z0-9]{32,64}"
+# rnd_ + 28..64 alphanumerics, containing at least one digit and one letter (random keys do; words don't).
+_KEY = r"rnd_(?=[A-Za-z0-9]*[0-9])(?=[A-Za-z0-9]*[A-Za-z])[A-Za-z0-9]{28,64}"
 
 API_KEY = Recogniser(
     provider="render",

@@ -282,6 +282,11 @@ class StripeProvider(HttpProvider):
         # not HttpProvider's per-credential loop: built from what identify() learnt, without API calls
         inv = InventoryBuilder(NAME)
         for cred in self.verified_credentials(credentials, inv.gaps.append):
+            if cred.metadata.get("probed") and cred.root_equivalent is False and not cred.possible_capabilities \
+                    and not any(c in FULL_CAPS for c in cred.capabilities):
+                # probed: no destructive permission at all, so no account it reaches (Connect included) is at
+                # risk, whether or not it may read its own account
+                inv.denial(cred.id, "payments-account", "probed: holds no destructive write permission")
             acct = cred.metadata.get("account_id")
             live = cred.metadata.get("mode") == "live"
             if not acct:
@@ -298,6 +303,8 @@ class StripeProvider(HttpProvider):
             )
             if not live:
                 inv.fact(cred.id, rid, False, "test-mode key: no access to live data")
+                # nor to the same account's live mode, listed when a live key is found too
+                inv.fact(cred.id, f"stripe:account:{acct}:live", False, "test-mode key: no access to live data")
                 continue
             destructive = [c for c in cred.capabilities if c in FULL_CAPS]
             if cred.root_equivalent is True or destructive:

@@ -332,6 +332,16 @@ class SupabaseProvider(HttpProvider):
         for c in mgmt:
             self._mgmt_facts(c, inv)
         for c in credentials:
+            if c.kind not in ("service_role_key", "secret_key", "anon_key") or c.status == Status.invalid:
+                continue
+            # a project API key talks to one project's data API only: no management API, no other project
+            inv.denial(c.id, "organization", "a project API key cannot use the management API", "delete:organization")
+            own = c.metadata.get("project_ref")
+            if isinstance(own, str) and own:
+                for r in list(inv.resources.values()):
+                    if r.type == "project" and r.id != project_resource_id(own):
+                        inv.fact(c.id, r.id, False, f"a project API key works only on project {own}")
+        for c in credentials:
             if c.kind == "service_role_key" and c.metadata.get("role") == "service_role":
                 ref = str(c.metadata.get("project_ref") or "")
                 target = project_resource_id(ref) if ref else None

@@ -328,6 +328,12 @@ class VercelProvider(HttpProvider):
                     continue
                 for acct in accounts:
                     self._account(api, c, acct, inv, notes)
+        for c in verified:
+            if c.metadata.get("token_scope") == "project":
+                own = {f"vercel:project:{p}" for p in c.metadata.get("projects") or ()}
+                for rid, r in list(inv.resources.items()):
+                    if r.type == "project" and rid not in own:
+                        inv.fact(c.id, rid, False, "project-scoped token of another project")
         labels = {c.id: c.label for c in verified}
         for cid, where in notes.env_reach.items():
             inv.finding(
@@ -363,6 +369,13 @@ class VercelProvider(HttpProvider):
                 "not inspected: Blob stores and Edge Config are not listed yet; Vercel "
                 "documents no backup or undelete for them",
             )
+        # A project-scoped token acts on its own project(s) only: no team, account or integration (and so
+        # no Marketplace database). Whether it may delete its own project is not documented: other
+        # projects get a per-project "cannot", its own stay unknown.
+        for c in verified:
+            if c.metadata.get("token_scope") == "project":
+                for t in ("team", "account", "integration", "marketplace_database"):
+                    inv.denial(c.id, t, "project-scoped token: it cannot manage teams or integrations")
         return inv.build()
 
     def _account(self, api: ApiClient, c: Credential, acct: _Account, inv: InventoryBuilder, notes: _Notes) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 import textwrap
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -17,7 +18,8 @@ from tests.support.pg import PgDatabase
 from tests.support.seaweed import SeaweedS3
 
 REPO = Path(__file__).resolve().parents[2]
-BLASTWALL = str(REPO / ".venv" / "bin" / "blastwall")
+# the console script of the running interpreter's environment, however it was installed
+BLASTWALL = str(Path(sys.executable).parent / "blastwall")
 
 SCHEMA_SQL = """
 create table customers(id int primary key, name text not null);

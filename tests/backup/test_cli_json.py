@@ -53,7 +53,7 @@ def test_backup_run_list_verify_json_local(make_setup, canaries):
     validate("backup-prune", _json(prune))
 
     cs = cli(setup, "backup", "check-store", "offsite", "--json")
-    assert cs.returncode == 1  # a local directory protects nothing
+    assert cs.returncode == 3  # a local directory protects nothing: a problem found, not a crash
     doc = _json(cs)
     validate("check-store", doc)
     assert doc["can_delete_backups"] is True
@@ -91,3 +91,19 @@ def test_verify_usage_error(make_setup):
     setup = make_setup("local")
     r = cli(setup, "verify")
     assert r.returncode == 2
+
+
+def test_verify_of_a_damaged_backup_exits_3_and_an_error_exits_1(make_setup):
+    """A verification that ran and found the backup bad is a problem found (3), never the code of a crash (1)."""
+    setup = make_setup("local")
+    run = run_cli(setup, "backup", "run", "app", "--json")
+    assert run.returncode == 0, run.stderr
+    rec = _json(run)
+    biggest = max((p for p in (setup.tmp / "store").rglob("*") if p.is_file()), key=lambda p: p.stat().st_size)
+    data = bytearray(biggest.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    biggest.write_bytes(bytes(data))
+    bad = cli(setup, "verify", rec["id"], "--quick", "--json")
+    assert bad.returncode == 3, bad.stderr + bad.stdout
+    assert _json(bad)["outcome"] == "failed"
+    assert cli(setup, "verify", "no-such-backup").returncode == 1  # an error, not a finding

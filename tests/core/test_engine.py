@@ -101,3 +101,58 @@ def test_non_data_resources_are_not_exposure() -> None:
     c = cred("a")
     res = analyse([c], [PROJ], [], [DestroyFact(credential="a", target="p:proj", verdict=True, reason="r")])
     assert res.exposure == ()
+
+
+# -- issue 15: no alarms about what cannot happen -------------------------------------------------------
+
+
+def test_a_revoked_credential_has_no_exposure_and_threatens_no_backup() -> None:
+    from auditor.model import Status
+
+    dead = cred("dead").model_copy(update={"status": Status.invalid})
+    live = cred("live")
+    bk = backup("b1", dies_with_resource=False)
+    facts = [DestroyFact(credential="live", target="p:db", verdict=True, reason="admin"),
+             DestroyFact(credential="live", target="b1", verdict=False, reason="no access")]
+    res = analyse([dead, live], [DB], [bk], facts)
+    assert [e.credential for e in res.exposure] == ["live"]
+    # without the dead token, nothing is unknown about the backup: it survives
+    assert res.backups[0].same_blast_radius is False
+    assert res.exposure[0].possibly_unrecoverable == () and res.exposure[0].unrecoverable == ()
+
+
+def test_cannot_destroy_type_applies_to_resources_another_credential_listed() -> None:
+    from auditor.model import CannotDestroyType
+
+    reader, admin = cred("reader"), cred("admin")
+    repos = [Resource(id=f"p:repo:{i}", provider="p", type="repository", name=f"r{i}", holds_data=True)
+             for i in range(5)]
+    facts = [DestroyFact(credential="admin", target=r.id, verdict=True, reason="admin") for r in repos]
+    denial = CannotDestroyType(credential="reader", provider="p", resource_type="repository",
+                               reason="no delete scope", capability="delete:repo")
+    res = analyse([reader, admin], [*repos, DB], [], facts, [denial])
+    by = {e.credential: e for e in res.exposure}
+    assert by["reader"].may_destroy == ("p:db",)  # other types stay unknown
+    assert by["reader"].can_destroy == ()
+    assert set(by["admin"].can_destroy) == {r.id for r in repos}
+    # an explicit "can" fact wins over a contradicting type statement
+    res2 = analyse([reader], repos[:1], [], [DestroyFact(credential="reader", target="p:repo:0", verdict=True,
+                                                         reason="proven")], [denial])
+    assert res2.exposure[0].can_destroy == ("p:repo:0",)
+
+
+def test_inventory_merge_keeps_one_resource_and_backup_per_id() -> None:
+    from auditor.model import Inventory
+
+    a = Inventory(resources=(Resource(id="p:r", provider="p", type="repository", name="r", holds_data=True,
+                                      metadata={"private": True}),),
+                  backups=(backup("b1", metadata={"x": 1}),))
+    b = Inventory(resources=(Resource(id="p:r", provider="p", type="repository", name="r",
+                                      metadata={"archived": False}),),
+                  backups=(backup("b1", metadata={"y": 2}),))
+    m = a.merge(b).merge(b)
+    assert [r.id for r in m.resources] == ["p:r"]
+    assert m.resources[0].metadata == {"private": True, "archived": False} and m.resources[0].holds_data
+    assert [x.id for x in m.backups] == ["b1"] and m.backups[0].metadata == {"x": 1, "y": 2}
+    res = analyse([cred("a")], m.resources, m.backups, [])
+    assert res.exposure[0].may_destroy == ("p:r",)

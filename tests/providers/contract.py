@@ -276,13 +276,20 @@ class ProviderContract:
                 assert r.text_pattern.groupindex
 
     def test_recognises_its_formats(self, provider: Provider, canaries: Any) -> None:
-        recs = list(provider.recognisers())
-        for text, secret, kind in self.recognition_samples(canaries):
-            hits = recognise_text(recs, text)
-            assert (kind, secret) in hits, f"{kind} not found in {text[:40]!r}…: {[k for k, _ in hits]}"
+        """Every provider supplies samples (a provider without them fails), and discovery's own matcher finds
+        each one, as a free-text format or as a `KEY=value` assignment of a known variable."""
+        from auditor.discovery.matcher import Matcher
+
+        samples = list(self.recognition_samples(canaries))
+        assert samples, f"{type(self).__name__}: recognition_samples() supplies no sample, so nothing is checked"
+        matcher = Matcher(list(provider.recognisers()))
+        for text, secret, kind in samples:
+            hits = {(h.kind, h.secret) for h in matcher.match_text(text)}
+            assert (kind, secret) in hits, f"{kind} not found in {text[:40]!r}…: {sorted(k for k, _ in hits)}"
 
     def test_no_false_positives_on_prose(self, provider: Provider) -> None:
         recs = list(provider.recognisers())
+        assert self.prose_decoys, f"{type(self).__name__}: no prose_decoys, so nothing is checked"
         for text in self.prose_decoys:
             assert recognise_text(recs, text) == [], f"false positive on {text!r}"
 
@@ -388,13 +395,15 @@ class ProviderContract:
 
     def test_malformed_inventory_is_a_gap(self, provider: Provider, fake: Any, canaries: Any) -> None:
         cred = provider.identify(provider.classify(self.candidate(fake, canaries, "full")), self.ctx(fake))
+        # identification against the healthy fake must verify, or the check below never runs
+        assert cred.status == Status.verified, cred.reasons
         fake.malformed_next = 1000
         before = len(fake.log)
         try:
             inv = provider.inventory([cred], self.ctx(fake))
         except BlastwallError:
             return
-        if cred.status == Status.verified and len(fake.log) > before:  # it asked and got garbage
+        if len(fake.log) > before:  # it asked and got garbage
             assert inv.gaps, "a malformed answer during inventory must leave a coverage gap"
 
     def test_unexpected_json_shapes_are_errors_not_crashes(

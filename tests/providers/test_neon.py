@@ -45,6 +45,11 @@ class TestNeonContract(ProviderContract):
             fake.add_token(value, profile)
         return make_candidate("neon", "api_key", value, locator="NEON_API_KEY")
 
+    def recognition_samples(self, canaries: Any) -> list[tuple[str, str, str]]:
+        # Neon keys have no documented format: only assignments to a Neon variable are recognised
+        a, b = canaries.mint("{r}"), "napi_" + canaries.mint("{r}")
+        return [(f"NEON_API_KEY={a}\n", a, "api_key"), (f'export NEON_API_KEY="{b}"\n', b, "api_key")]
+
     def test_key_names_and_cli_file(self, provider: NeonProvider, canaries: Any) -> None:
         recs = list(provider.recognisers())
         assert recognise_key(recs, "mcpServers.neon.env.NEON_API_KEY", canaries.mint("{r}")) == "api_key"

@@ -82,7 +82,7 @@ webhook_url = "env:HOOK_URL"
     assert row["last_run"]["outcome"] == "failed" and row["last_run"]["message"]
 
     res = runner.invoke(app, ["daemon", "--config", str(cfg_path), "--healthcheck"])
-    assert res.exit_code == 1
+    assert res.exit_code == 3  # unhealthy: problems found, not a crash
     assert "backup:maindb: last run failed" in res.stderr.replace("\n", " ")
 
     table = runner.invoke(app, ["schedule", "list", "--config", str(cfg_path)])

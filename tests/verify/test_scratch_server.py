@@ -72,3 +72,30 @@ def test_stopped_when_the_owner_is_killed():
         assert _gone(int(pid_s), 30), "the scratch server outlived its owner"
     finally:
         shutil.rmtree(tmp, ignore_errors=True)  # nobody is left to remove it after kill -9
+
+
+_BARE_PATH_CHILD = """
+import os, sys
+from pathlib import Path
+from auditor.pgserver import ScratchPostgres
+with ScratchPostgres(min_major=17) as pg:
+    pid = pg._postmaster_pid()
+    status = dict(l.split(":", 1) for l in Path(f"/proc/{pid}/status").read_text().splitlines() if ":" in l)
+    with pg.connect() as conn:
+        one = conn.execute("select 1").fetchone()[0]
+    print(status["Uid"].split()[0], status["Gid"].split()[0], repr(status["Groups"].strip()), one)
+"""
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="dropping to an unprivileged user happens only when run as root")
+def test_starts_as_root_under_a_bare_path_without_runuser(tmp_path: Path) -> None:
+    """cron and many service managers give a job PATH=/usr/bin:/bin (no /usr/sbin, where runuser lives)."""
+    import pwd
+
+    nobody = pwd.getpwnam("nobody")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PG")} | {"PATH": "/usr/bin:/bin"}
+    out = subprocess.run([sys.executable, "-c", _BARE_PATH_CHILD], capture_output=True, text=True, env=env,
+                         cwd=REPO, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    uid, gid, groups, one = out.stdout.split()
+    assert (int(uid), int(gid), groups, one) == (nobody.pw_uid, nobody.pw_gid, "''", "1")  # no root groups kept

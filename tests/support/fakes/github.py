@@ -92,6 +92,10 @@ class FakeGitHub(ProviderFake):
         profile, err = self._auth(req)
         if err:
             return err
+        scopes = SCOPES.get(profile or "")
+        if scopes is not None and "repo" not in [x.strip() for x in scopes.split(",")]:
+            # a classic token without the repo scope sees public repositories only
+            return 200, [r for r in self.repos if not r["private"]], self._headers(profile or "")
         return 200, self.repos, self._headers(profile or "")
 
     def _orgs(self, req: FakeRequest) -> Reply:
