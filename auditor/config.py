@@ -231,8 +231,17 @@ class StoreConfig(Strict):
     secret_access_key: SecretRef | None = None
     object_lock: ObjectLock | None = None
     # Where the copies really live, for the blast-radius judgement (inferred from `endpoint` when omitted).
-    platform: Literal["aws", "cloudflare", "s3-compatible"] | None = None
+    platform: str | None = None  # a provider name, or "s3-compatible" for an unrelated endpoint
     account: str | None = None  # AWS account id / Cloudflare account id of the bucket
+
+    @field_validator("platform")
+    @classmethod
+    def _platform(cls, v: str | None) -> str | None:
+        from .registry import known_providers
+
+        if v is not None and v != "s3-compatible" and v not in known_providers():
+            raise ValueError(f"unknown platform {v!r}: a provider name or \"s3-compatible\"")
+        return v
 
     _k = field_validator("access_key_id", "secret_access_key", mode="before")(_ref)
 

@@ -252,8 +252,11 @@ def plan_from_report(report: Mapping[str, Any], store: StoreChoice,
         return out
 
     protected_ids, protected_keys = _offsite_protected(report)
+    # databases reached by a postgres:// URL the audit found are proposed from that URL (below)
+    by_url = {str((c.get("metadata") or {}).get("database_resource")) for c in report.get("credentials") or ()
+              if (c.get("metadata") or {}).get("scheme") in ("postgres", "postgresql")}
     for r in report.get("resources") or ():
-        if not r.get("holds_data") or r.get("provider") == "blastwall":
+        if not r.get("holds_data") or r.get("provider") == "blastwall" or r.get("id") in by_url:
             continue
         label = f"{r.get('provider')} {r.get('type')} {r.get('name')}"
         if r.get("id") in protected_ids:
@@ -272,10 +275,13 @@ def plan_from_report(report: Mapping[str, Any], store: StoreChoice,
         meta = c.get("metadata") or {}
         if c.get("provider") != "postgres" or meta.get("scheme") not in ("postgres", "postgresql"):
             continue
-        parts = _url_parts(str(c.get("principal") or ""))
-        if parts is None:
-            continue
-        host, port, db = parts
+        if meta.get("host") and meta.get("database"):
+            host, port, db = str(meta["host"]), (int(meta["port"]) if meta.get("port") else None), str(meta["database"])
+        else:
+            parts = _url_parts(str(c.get("principal") or ""))
+            if parts is None:
+                continue
+            host, port, db = parts
         key = _db_key(host, port, db)
         if key in seen:
             continue

@@ -116,28 +116,39 @@ def offsite_backups_for_audit(config: Config, db: StateDB) -> list[Backup]:
     return out
 
 
+UNRELATED_S3 = "s3-compatible"
+
+
+def storage_platforms() -> list[tuple[str, Any]]:
+    """The loaded providers that implement `StoragePlatform` (see `auditor.storage_platform`)."""
+    from ..registry import load_providers
+    from ..storage_platform import StoragePlatform
+
+    providers, _ = load_providers()
+    return [(name, p) for name, p in sorted(providers.items()) if isinstance(p, StoragePlatform)]
+
+
 def storage_of(scfg: Any) -> dict[str, Any]:
     """Where a store's copies live: ``platform`` (``aws``, ``cloudflare``, ``s3-compatible``, ``local``), its
     ``account`` when known, and the bucket. Credentials of that platform are judged against it; the
     engine treats any other platform's credentials as unrelated. Declared with `platform`/`account` in
-    the store's config, else inferred from the endpoint (none or ``*.amazonaws.com``: AWS S3;
-    ``<account>.r2.cloudflarestorage.com``: Cloudflare R2 of that account; anything else: S3-compatible)."""
+    the store's config, else recognised from the endpoint by the provider of that platform (the
+    `StoragePlatform` seam: e.g. no endpoint or ``*.amazonaws.com`` is AWS S3); anything else: S3-compatible."""
     from urllib.parse import urlparse
 
     if scfg.kind == "local":
         return {"platform": "local", "account": None, "location": scfg.path, "label": f"local directory {scfg.path}"}
     host = (urlparse(scfg.endpoint).hostname or "") if scfg.endpoint else ""
     platform, account = scfg.platform, scfg.account
+    label: str | None = None
+    for name, where in storage_platforms():
+        loc = where.storage_at(host)
+        if loc is not None and platform in (None, name):
+            platform, label, account = name, loc.label, account or loc.account
+            break
     if platform is None:
-        if not host or host == "amazonaws.com" or host.endswith(".amazonaws.com"):
-            platform = "aws"
-        elif host.endswith(".r2.cloudflarestorage.com"):
-            platform = "cloudflare"
-        else:
-            platform = "s3-compatible"
-    if platform == "cloudflare" and account is None and host.endswith(".r2.cloudflarestorage.com"):
-        account = host.split(".", 1)[0]
-    label = {"aws": "AWS S3", "cloudflare": "Cloudflare R2", "s3-compatible": f"S3-compatible endpoint {host}"}[platform]
+        platform = UNRELATED_S3
+    label = label or (f"S3-compatible endpoint {host}" if platform == UNRELATED_S3 else f"{platform} storage {host}")
     if account:
         label += f" in account {account}"
     return {"platform": platform, "account": account, "bucket": scfg.bucket, "prefix": scfg.prefix,

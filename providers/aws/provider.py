@@ -13,6 +13,7 @@ from typing import Any, ClassVar
 from auditor.model import (Backup, Candidate, CoverageGap, Credential, DestroyFact, Finding, Inventory, Severity,
                            Status)
 from auditor.provider import Provider, ProviderContext, Recogniser
+from auditor.storage_platform import StorageLocation, StoragePlatform
 
 from .capabilities import CAPABILITIES
 from .catalogue import catalogue
@@ -42,7 +43,7 @@ class _Ident:
     is_root: bool
 
 
-class AwsProvider(Provider):
+class AwsProvider(Provider, StoragePlatform):
     name: ClassVar[str] = "aws"
     display_name: ClassVar[str] = "AWS"
 
@@ -532,6 +533,13 @@ class AwsProvider(Provider):
                          findings=tuple(findings), gaps=tuple(gaps), credentials=tuple(refined))
 
     # ---- off-platform backups stored in AWS S3 ---------------------------------------------------------
+    def storage_at(self, endpoint_host: str) -> StorageLocation | None:
+        """S3 itself: a store without an endpoint, or one of S3's own `*.amazonaws.com` endpoints."""
+        h = endpoint_host.lower()
+        if not h or h == "amazonaws.com" or h.endswith(".amazonaws.com"):
+            return StorageLocation("AWS S3")
+        return None
+
     def judge_stored_backups(self, backups: Sequence[Backup], ctx: ProviderContext) -> Inventory:
         """Can the audited AWS credentials destroy Blastwall's own backups in an S3 bucket? Deleting object
         versions (or objects, without versioning), changing the bucket's lifecycle or policy, or bypassing

@@ -27,6 +27,7 @@ from auditor.provider import FileRule, McpServerRule, ProviderContext, Recognise
 from auditor.provider_http import HttpProvider
 from auditor.provider_kit import InventoryBuilder, Verdict, call_json, secret_pattern, text_recognisers
 from auditor.secrets import Secret
+from auditor.storage_platform import StorageLocation, StoragePlatform
 
 NAME = "cloudflare"
 DEFAULT_URL = "https://api.cloudflare.com/client/v4"
@@ -279,11 +280,18 @@ def _judge_oauth(cred: Credential, accounts: tuple[int, Any], meta: dict[str, An
     return judged(root_equivalent=None, reasons=tuple(reasons))
 
 
-class CloudflareProvider(HttpProvider):
+class CloudflareProvider(HttpProvider, StoragePlatform):
     name = NAME
     url_env = URL_ENV
     default_url = DEFAULT_URL
     display_name = "Cloudflare"
+
+    def storage_at(self, endpoint_host: str) -> StorageLocation | None:
+        """R2's S3 API: ``<account id>.r2.cloudflarestorage.com`` (also the ``.eu.`` jurisdiction form)."""
+        h = endpoint_host.lower()
+        if h.endswith(".r2.cloudflarestorage.com"):
+            return StorageLocation("Cloudflare R2", h.split(".", 1)[0])
+        return None
 
     def recognisers(self) -> Sequence[Recogniser]:
         comp = {"email": EMAIL_KEYS}

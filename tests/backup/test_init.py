@@ -94,11 +94,11 @@ def test_init_from_report_proposes_backups_that_run(tmp_path: Path, source_db: P
     assert init.returncode == 0, init.stderr
     text = cfg_path.read_text()
     cfg = load_config(cfg_path)  # validates
-    by_kind = {("railway" if src.railway else "url"): src for src in cfg.sources
-               if (src.railway and src.railway.environment == "production") or src.url}
+    by_kind = {(src.provider or "url"): src for src in cfg.sources
+               if (src.provider == "railway" and (src.ref or {}).get("environment") == "production") or src.url}
     rw, local = by_kind["railway"], by_kind["url"]
-    assert rw.railway is not None and (rw.railway.project, rw.railway.service) == ("shop", "Postgres")
-    assert str(rw.railway.token) == "env:RAILWAY_API_TOKEN"
+    assert rw.ref is not None and (rw.ref["project"], rw.ref["service"]) == ("shop", "Postgres")
+    assert str(rw.token) == "env:RAILWAY_API_TOKEN"
     assert local.url is not None and local.url.scheme == "env"
     for src in (rw, local):  # each gets a scheduled backup and a scheduled verification
         assert [b.schedule for b in cfg.backups if b.source == src.name][0]
