@@ -275,13 +275,11 @@ def plan_from_report(report: Mapping[str, Any], store: StoreChoice,
         meta = c.get("metadata") or {}
         if c.get("provider") != "postgres" or meta.get("scheme") not in ("postgres", "postgresql"):
             continue
-        if meta.get("host") and meta.get("database"):
-            host, port, db = str(meta["host"]), (int(meta["port"]) if meta.get("port") else None), str(meta["database"])
-        else:
-            parts = _url_parts(str(c.get("principal") or ""))
-            if parts is None:
-                continue
-            host, port, db = parts
+        parts = (str(meta["host"]), int(meta["port"]) if meta.get("port") else None, str(meta["database"])) \
+            if meta.get("host") and meta.get("database") else _url_parts(str(c.get("principal") or ""))
+        if parts is None:
+            continue
+        host, port, db = parts
         key = _db_key(host, port, db)
         if key in seen:
             continue
