@@ -180,7 +180,7 @@ def _legacy_platform_table(data: Any, kind_suffix: str | None = None) -> Any:
 
 class SourceConfig(Strict):
     name: str
-    kind: Literal["postgres"] = "postgres"
+    kind: Literal["postgres", "mysql", "redis"] | None = None  # informational: the URL's scheme picks the engine
     url: SecretRef | None = None
     # or a database looked up on a platform by a provider that implements `DatabaseSource`
     provider: str | None = None
@@ -188,6 +188,7 @@ class SourceConfig(Strict):
     token: SecretRef | None = None
     _legacy_key: str | None = PrivateAttr(default=None)  # set by the deprecated `<provider> = {…}` form only
     pg_dump: str | None = None  # explicit path to pg_dump
+    dump_tool: str | None = None  # explicit path to mysqldump/mariadb-dump or redis-cli
     checks: tuple[CheckConfig, ...] = ()
 
     _u = field_validator("url", "token", mode="before")(_ref)

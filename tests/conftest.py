@@ -15,6 +15,8 @@ pytest_plugins = [
     "tests.support.pg",
     "tests.support.seaweed",
     "tests.support.moto_server",
+    "tests.support.mariadb",
+    "tests.support.redis_server",
 ]
 
 _PROVIDER_ENV_PREFIXES = (

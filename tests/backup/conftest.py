@@ -168,3 +168,24 @@ def cli(setup: Setup, *args: str) -> CliResult:
             raise exc
         code = exc.exit_code
     return CliResult(code, res.stdout, res.stderr)
+
+
+@pytest.fixture
+def mysql_setup(mariadb: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                request: pytest.FixtureRequest) -> Callable[..., Any]:
+    """mysql_setup(store="s3"|"local", source_extra="", fill=True): a fresh MariaDB database with known rows."""
+    from tests.backup.engines_env import fill_mysql, make_engine_setup, new_mysql_database
+
+    def make(store: str = "s3", *, source_extra: str = "", extra: str = "", fill: bool = True) -> Any:
+        name, user, pw = new_mysql_database(mariadb)
+        setup = make_engine_setup("mysql", mariadb, tmp_path, monkeypatch, store=store,
+                                  seaweed=request.getfixturevalue("seaweed") if store == "s3" else None,
+                                  source_extra=source_extra, extra=extra, url=mariadb.url(user, pw, name),
+                                  database=name)
+        setup.extra["password"] = pw
+        if fill:
+            with setup.mysql() as conn:
+                fill_mysql(conn)
+        return setup
+
+    return make
