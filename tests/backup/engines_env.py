@@ -130,3 +130,27 @@ def make_engine_setup(kind: str, source: Any, tmp: Path, monkeypatch: Any, *, st
         monkeypatch.setenv(k, v)
     return EngineSetup(kind=kind, path=path, config=load_config(path), env=env, tmp=tmp, url=url, source=source,
                        database=database, bucket=bucket)
+
+
+REDIS_EXPECTED = {"redis.db0": 306, "redis.db3": 41}
+
+
+def fill_redis(server: Any) -> None:
+    """db0: 300 strings, a list, a set, a hash, a sorted set, a stream with a consumer group, a key with a TTL;
+    db3: 40 strings and a big (1 MiB) value."""
+    c = server.client()
+    pipe = c.pipeline(transaction=False)
+    for i in range(300):
+        pipe.set(f"user:{i}", f"value-{i}" * (i % 7 + 1))
+    pipe.execute()
+    c.rpush("queue", *range(500))
+    c.sadd("tags", "a", "b", "c")
+    c.hset("config", mapping={"schema": "42", "name": "shop"})
+    c.zadd("scores", {f"p{i}": i * 0.5 for i in range(200)})
+    c.xadd("events", {"k": "v"})
+    c.xgroup_create("events", "workers", id="0")
+    c.set("session", "x", ex=3600)
+    c3 = server.client(db=3)
+    for i in range(40):
+        c3.set(f"k{i}", i)
+    c3.set("blob", b"\x00\xff" * (512 * 1024))
