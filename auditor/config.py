@@ -272,8 +272,8 @@ class BackupConfig(Strict):
 
 class TargetConfig(Strict):
     name: str
-    kind: Literal["postgres", "volume"] = "postgres"
-    # postgres: the credential that can overwrite the target, injected only into the restore step.
+    kind: Literal["postgres", "mysql", "redis", "volume"] = "postgres"
+    # postgres/mysql/redis: the credential that can overwrite the target, injected only into the restore step.
     url: SecretRef | None = None
     # Optional read-only credential for inspecting, safety-dumping and checking the target; without it
     # those read-only steps use `url` too.
@@ -294,9 +294,9 @@ class TargetConfig(Strict):
 
     @model_validator(mode="after")
     def _kind(self) -> TargetConfig:
-        if self.kind == "postgres":
+        if self.kind != "volume":
             if self.url is None:
-                raise ValueError("a postgres target needs url")
+                raise ValueError(f"a {self.kind} target needs url")
             if self.provider is not None or self.ref is not None or self.token is not None:
                 raise ValueError("provider, ref and token are only for kind = \"volume\" targets")
         else:

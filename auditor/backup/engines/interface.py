@@ -21,6 +21,7 @@ import contextlib
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, ClassVar
 
 from ...config import CheckConfig, Config, SourceConfig
@@ -127,6 +128,20 @@ class Engine(ABC):
     @abstractmethod
     def verify(self, job: VerifyJob) -> None:
         """Full tier: restore into a scratch server, compare counts, run checks; fail `job.result` if bad."""
+
+    # ---- gated restores into a target (auditor.workflow.restore.EngineRestore) -------------------------
+    restore_action: ClassVar[str] = ""  # what the restore step does, for the plan
+    restore_note: ClassVar[str] = ""  # what happens to data only in the target
+
+    def inspect_target(self, url: Secret) -> dict[str, Any]:
+        """Read-only: {host, port, database, user, server_version, size_bytes, tables: [{name, rows}]}.
+        `tables` names match the manifest's (`TableCount.qualified`)."""
+        raise NotImplementedError(f"{self.label} targets cannot be restored into yet")
+
+    def restore_into(self, dump: Path, url: Secret, manifest: Manifest) -> dict[str, Any]:
+        """Write the (decrypted) dump at `dump` into the target at `url` (the only call with its write
+        credential). Raises `BlastwallError` on failure."""
+        raise NotImplementedError(f"{self.label} targets cannot be restored into yet")
 
     def uri(self, host: str | None, port: int | None, database: str | None) -> str:
         return f"{self.schemes[0]}://{host or 'localhost'}" + (f":{port}" if port else "") + f"/{database or ''}"

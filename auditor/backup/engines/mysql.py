@@ -424,14 +424,99 @@ def local_server_for(source_version: str) -> tuple[Path | None, str]:
     return None, need
 
 
+_DEFINER = re.compile(rb"(?m)^(/\*!50013 |/\*!50017 |/\*!50020 |CREATE )DEFINER=`(?:[^`]|``)*`@`(?:[^`]|``)*` ?")
+
+
+def strip_definers(block: bytes) -> bytes:
+    """Drop `DEFINER=`user`@`host`` from view/trigger/routine/event definitions: creating an object for another
+    user needs SUPER/SET USER, which a target's owner rarely has. Only statement lines can match (data lines
+    start with `(` or `INSERT`)."""
+    return _DEFINER.sub(lambda m: m.group(1), block) if b"DEFINER=" in block else block
+
+
 class MySQLEngine(Engine):
     name = "mysql"
     schemes = ("mysql", "mariadb")
     images = ("mysql", "mariadb", "percona")
     label = "MySQL/MariaDB"
 
+    restore_action = ("load the dump into the target database with the mysql/mariadb client: every table in "
+                      "the backup is dropped and recreated with the backup's rows (DROP TABLE IF EXISTS + "
+                      "CREATE TABLE + INSERT, table by table; not one transaction); DEFINER clauses are removed")
+    restore_note = "tables that are only in the target are left as they are"
+
     def start_dump(self, request: DumpRequest) -> RunningDump:
         return _MySQLDump(request)
+
+    def inspect_target(self, url: Secret) -> dict[str, Any]:
+        import pymysql
+
+        u = parse_mysql_url(url.reveal())
+        if u.password:
+            Redactor.global_().add(Secret(u.password))
+        try:
+            conn = pymysql.connect(host=u.host, port=u.port, user=u.user, password=u.password or "",
+                                   database=u.database, connect_timeout=15, ssl={"ssl": {}} if u.tls else None)
+        except pymysql.Error as exc:
+            raise BackupError("cannot connect to the target: "
+                              + Redactor.global_().redact(str(exc.args[-1] if exc.args else exc)),
+                              hint="check the target's url, the network and the allowed clients") from None
+        with contextlib.closing(conn), conn.cursor() as cur:
+            cur.execute("SELECT VERSION()")
+            version = str(cur.fetchone()[0])
+            cur.execute("SELECT TABLE_NAME, COALESCE(DATA_LENGTH + INDEX_LENGTH, 0) FROM information_schema.TABLES "
+                        "WHERE TABLE_SCHEMA = %s AND TABLE_TYPE = 'BASE TABLE' ORDER BY TABLE_NAME", (u.database,))
+            rows = cur.fetchall()
+            tables, size = [], 0
+            for name, nbytes in rows:
+                size += int(nbytes or 0)
+                cur.execute(f"SELECT COUNT(*) FROM `{str(name).replace('`', '``')}`")
+                tables.append({"name": f"{u.database}.{name}", "rows": int(cur.fetchone()[0])})
+        return {"host": u.host, "port": u.port, "database": u.database, "user": u.user,
+                "server_version": version, "size_bytes": size, "tables": tables}
+
+    def restore_into(self, dump: Path, url: Secret, manifest: Any) -> dict[str, Any]:
+        u = parse_mysql_url(url.reveal())
+        if u.password:
+            Redactor.global_().add(Secret(u.password))
+        client = find_binary(("mariadb", "mysql") if _is_mariadb(manifest.server_version) else ("mysql",),
+                             package="mariadb-client")
+        assert client is not None
+        tmp = Path(tempfile.mkdtemp(prefix="blastwall-mysql-restore-"))
+        try:
+            cnf = _option_file(tmp, u.user, u.password)
+            argv = [str(client), f"--defaults-extra-file={cnf}", f"--host={u.host}", f"--port={u.port}",
+                    "--protocol=TCP", "--binary-mode", "--max-allowed-packet=1G", u.database]
+            err_f = tempfile.TemporaryFile()
+            proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=err_f,
+                                    env={k: v for k, v in os.environ.items() if not k.startswith("MYSQL")})
+            assert proc.stdin is not None
+            try:
+                with open(dump, "rb") as fin:
+                    carry = b""
+                    while chunk := fin.read(1 << 20):
+                        block = carry + chunk
+                        cut = block.rfind(b"\n") + 1
+                        block, carry = block[:cut], block[cut:]
+                        proc.stdin.write(strip_definers(block))
+                    proc.stdin.write(strip_definers(carry))
+                proc.stdin.close()
+            except BrokenPipeError:
+                pass
+            rc = proc.wait()
+            err_f.seek(0)
+            stderr = err_f.read(8192)
+            err_f.close()
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+        if rc != 0:
+            err = " | ".join(stderr.decode(errors="replace").strip().splitlines()[:5])
+            raise BackupError(f"{client.name} failed loading the dump into the target: "
+                              + Redactor.global_().redact(err),
+                              hint="the tables loaded before the error are replaced; the safety copy of the "
+                              "target is in the store (see the run's safety_dump)")
+        return {"method": f"{client.name} < dump (DROP TABLE IF EXISTS + CREATE TABLE + INSERT per table; "
+                "DEFINER clauses removed, so views, triggers and routines belong to the restoring user)"}
 
     def magic_ok(self, head: bytes, tail: bytes) -> bool:
         starts = head.startswith((b"-- MySQL dump", b"-- MariaDB dump", b"/*M!999999", b"/*!999999"))

@@ -370,14 +370,91 @@ def local_redis_for(source_version: str, rdb_format: str) -> tuple[Path | None, 
     return path, ""
 
 
+def _copy_keys(src: Any, dst: Any, keys: list[bytes]) -> int:
+    p = src.pipeline(transaction=False)
+    for k in keys:
+        p.dump(k)
+        p.pttl(k)
+    got = p.execute()
+    w = dst.pipeline(transaction=False)
+    n = 0
+    for i, k in enumerate(keys):
+        payload, pttl = got[2 * i], got[2 * i + 1]
+        if payload is None:
+            continue
+        w.restore(k, max(int(pttl), 0) if pttl is not None and int(pttl) > 0 else 0, payload, replace=True)
+        n += 1
+    w.execute()
+    return n
+
+
 class RedisEngine(Engine):
     name = "redis"
     schemes = ("redis", "rediss")
     images = ("redis", "valkey", "redis-stack", "redis-stack-server")
     label = "Redis"
 
+    restore_action = ("load the RDB into a scratch redis-server, then copy every key into the target with "
+                      "RESTORE key ttl payload REPLACE (DUMP from the scratch server, TTLs kept), database by "
+                      "database; no FLUSHALL, no REPLICAOF, no DEBUG RELOAD")
+    restore_note = ("keys only in the target are left as they are (a FLUSHALL would need its own approval); keys "
+                    "in the backup replace the target's")
+
     def start_dump(self, request: DumpRequest) -> RunningDump:
         return _RedisDump(request)
+
+    def inspect_target(self, url: Secret) -> dict[str, Any]:
+        import redis
+
+        u = parse_redis_url(url.reveal())
+        if u.password:
+            Redactor.global_().add(Secret(u.password))
+        try:
+            with contextlib.closing(_client(u)) as c:
+                server, memory, keyspace = c.info("server"), c.info("memory"), c.info("keyspace")
+        except redis.RedisError as exc:
+            raise BackupError("cannot connect to the target: " + Redactor.global_().redact(str(exc)),
+                              hint="check the target's url, the password and the network") from None
+        tables = [{"name": f"redis.db{str(k)[2:]}", "rows": int(v["keys"])} for k, v in sorted(keyspace.items())]
+        return {"host": u.host, "port": u.port, "database": None, "user": u.user or "default",
+                "server_version": str(server.get("redis_version")), "size_bytes": int(memory.get("used_memory", 0)),
+                "used_memory_human": str(memory.get("used_memory_human", "")), "tables": tables}
+
+    def restore_into(self, dump: Path, url: Secret, manifest: Any) -> dict[str, Any]:
+        import redis
+
+        u = parse_redis_url(url.reveal())
+        if u.password:
+            Redactor.global_().add(Secret(u.password))
+        server, why = local_redis_for(manifest.server_version, manifest.dump_tool.format)
+        if server is None:
+            raise BackupError(f"no local redis-server can load this RDB: needs {why}")
+        srv = ScratchRedis(server)
+        restored: dict[str, int] = {}
+        try:
+            shutil.copyfile(dump, srv.rdb)
+            srv.start()
+            with contextlib.closing(srv.client()) as c:
+                dbs = sorted(int(str(k)[2:]) for k in c.info("keyspace"))
+            for db in dbs:
+                with contextlib.closing(srv.client(db)) as src, contextlib.closing(_client(u, db)) as dst:
+                    n = 0
+                    batch: list[bytes] = []
+                    for key in src.scan_iter(count=1000):
+                        batch.append(key)
+                        if len(batch) >= 500:
+                            n += _copy_keys(src, dst, batch)
+                            batch = []
+                    if batch:
+                        n += _copy_keys(src, dst, batch)
+                    restored[f"redis.db{db}"] = n
+        except redis.RedisError as exc:
+            raise BackupError("restoring keys into the target failed: " + Redactor.global_().redact(str(exc)),
+                              hint="keys restored before the error are replaced; the safety copy (an RDB of the "
+                              "target) is in the store") from None
+        finally:
+            srv.stop()
+        return {"method": "RESTORE … REPLACE per key from a scratch redis-server", "restored_keys": restored}
 
     def magic_ok(self, head: bytes, tail: bytes) -> bool:
         return head.startswith(b"REDIS") and len(tail) >= 9 and tail[-9] == 0xFF
