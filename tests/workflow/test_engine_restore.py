@@ -15,7 +15,6 @@ from auditor.config import load_config
 from auditor.state import StateDB
 from auditor.workflow.model import RunState
 from auditor.workflow.service import open_runner
-from tests.backup.conftest import mysql_setup, redis_setup  # noqa: F401
 from tests.backup.engines_env import MYSQL_EXPECTED, REDIS_EXPECTED
 
 pytestmark = pytest.mark.slow
