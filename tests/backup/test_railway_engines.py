@@ -30,10 +30,11 @@ def test_railway_mysql_and_redis_services_are_backed_up(tmp_path, mariadb, railw
         s = small_scenario()
         shop = next(p for p in s.projects.values() if p.name == "shop")
         crm = s.project(next(iter(s.workspaces.values())), "crm")
-        s.public_url(s.env(shop, "production"), s.service(shop, "Redis", image="redis:8.2"),
-                     var="REDIS_PUBLIC_URL", value=redis.url("default", redis.password))
-        s.public_url(s.env(crm, "production"), s.service(crm, "MySQL", image="mysql:9.4"), var="MYSQL_PUBLIC_URL",
-                     value=mariadb.url(user, pw, name))
+        rsvc, msvc = s.service(shop, "Redis", image="redis:8.2"), s.service(crm, "MySQL", image="mysql:9.4")
+        s.volume(shop, rsvc, "redis-volume", "/data")
+        s.volume(crm, msvc, "mysql-volume", "/var/lib/mysql")
+        s.public_url(s.env(shop, "production"), rsvc, var="REDIS_PUBLIC_URL", value=redis.url("default", redis.password))
+        s.public_url(s.env(crm, "production"), msvc, var="MYSQL_PUBLIC_URL", value=mariadb.url(user, pw, name))
         railway_fake.load(s)
         for t in s.tokens.values():
             canaries.add(t.value)
@@ -70,6 +71,23 @@ def test_railway_mysql_and_redis_services_are_backed_up(tmp_path, mariadb, railw
         monkeypatch.setenv("RAILWAY_API_TOKEN", railway_fake.token("account"))
         monkeypatch.setenv("BLASTWALL_RAILWAY_URL", railway_fake.url)
         cfg = load_config(path)
+        from auditor.audit import AuditOptions, run_audit
+        from auditor.state import StateDB
+
+        env = {"RAILWAY_API_TOKEN": railway_fake.token("account"), "BLASTWALL_RAILWAY_URL": railway_fake.url}
+
+        def audit():
+            return run_audit(AuditOptions(home=None, env=env, config=cfg), db=StateDB(cfg.state.url))
+
+        def volume(result, service):
+            return next(r for r in result.resources if r.type == "volume"
+                        and r.metadata.get("database") in ("mysql", "redis") and r.metadata.get("service") == service)
+
+        def unprotected(result):
+            return {f.subject for f in result.findings if f.rule == "no-independent-backup"}
+
+        before = audit()  # both services are listed as having no off-platform backup
+        assert {volume(before, "Redis").id, volume(before, "MySQL").id} <= unprotected(before)
         rec = run_backup(cfg, "cache")
         m = Manifest.from_json((tmp_path / "store" / rec.manifest_key).read_bytes())
         assert m.source.kind == "redis" and m.source.via == "railway:shop/production/Redis"
@@ -80,5 +98,10 @@ def test_railway_mysql_and_redis_services_are_backed_up(tmp_path, mariadb, railw
         assert m.expected_counts() == {f"{name}.{t}": n for t, n in MYSQL_EXPECTED.items()}
         text = m.to_json().decode()
         assert pw not in text and redis.password not in text
+        after = audit()  # each configured backup protects its Railway database, as a PostgreSQL one does
+        by_source = {b.metadata["source"]: b for b in after.backups if b.kind == "offsite-dump"}
+        assert by_source["cache"].protects == volume(after, "Redis").id
+        assert by_source["crm"].protects == volume(after, "MySQL").id
+        assert not {volume(after, "Redis").id, volume(after, "MySQL").id} & unprotected(after)
     finally:
         redis.stop()
