@@ -160,8 +160,12 @@ def test_row_counter_layouts():
             c.feed(mysql_style[i:i + size])
         c.close()
         assert c.rows == {"t": 6, "e": 0} and c.completed
-    mariadb_style = mysql_style.replace(b"VALUES (", b"VALUES\n(").replace(b"),(", b"),\n(")
-    c = RowCounter()
-    c.feed(mariadb_style)
-    c.close()
-    assert c.rows == {"t": 6, "e": 0}
+    mariadb_style = (b"-- MariaDB dump 10.19\nCREATE TABLE `t` (\n  `a` int\n);\nINSERT INTO `t` VALUES\n"
+                     b"(1,'x),(y'),\n(2,'it\\'s'),\n(3,NULL),\n(4,0x2829);\nINSERT INTO `t` VALUES\n(5,'\\\\'),\n"
+                     b"(6,'(\\n(');\nCREATE TABLE `e` (\n  `b` int\n);\n-- Dump completed\n")
+    for size in (1, 5, len(mariadb_style)):
+        c = RowCounter()
+        for i in range(0, len(mariadb_style), size):
+            c.feed(mariadb_style[i:i + size])
+        c.close()
+        assert c.rows == {"t": 6, "e": 0} and c.completed

@@ -95,9 +95,14 @@ class RowCounter:
             e = _STMT_END.search(block, pos)
             stop = e.start() + 1 if e else n
             seg = block[pos:stop]
-            opens = seg.count(b"(")
-            if opens and b"'" in seg:
-                opens -= sum(s.count(b"(") for s in _STRING.findall(seg))
+            if b"),(" not in seg:
+                # one row per line (MariaDB's layout, or a single-row statement): a raw newline never occurs
+                # inside a value, so every line that starts with "(" is one row
+                opens = seg.count(b"\n(") + (1 if seg[:1] == b"(" else 0)
+            else:  # several rows on a line (MySQL's layout, or a value holding "),("): skip quoted strings
+                opens = seg.count(b"(")
+                if opens and b"'" in seg:
+                    opens -= sum(s.count(b"(") for s in _STRING.findall(seg))
             self.rows[self._table] += opens
             pos = stop
             if e is not None:
