@@ -34,6 +34,9 @@ def redis_for_rdb(rdb_version: int) -> str:
     return "7.4"
 
 
+_SIMPLE = frozenset((0, 9, 10, 11, 12, 13, 16, 17, 20))
+
+
 class _NeedMore(Exception):
     pass
 
@@ -177,6 +180,7 @@ class RdbCounter:
         stack = self._stack
         while not self._skip:
             if not stack:
+                self._fast()
                 stack.append(("top",))
             start = self._pos
             depth = len(stack)
@@ -195,6 +199,55 @@ class RdbCounter:
         # a string payload continues in the next chunk: drop what was consumed
         del self._buf[: self._pos]
         self._pos = 0
+
+    def _fast(self) -> None:
+        """The common case without the task stack: whole records of string-encoded types (plain strings,
+        listpacks, ziplists, intsets), optionally with an expiry, that lie entirely in the buffer."""
+        buf, pos, n = self._buf, self._pos, len(self._buf)
+        count = 0
+        simple = _SIMPLE
+        while pos < n:
+            p = pos
+            op = buf[p]
+            if op == 0xFC:
+                p += 9
+                if p >= n:
+                    break
+                op = buf[p]
+            if op not in simple:
+                break
+            p += 1
+            ok = True
+            for _ in range(2):  # key, value
+                if p >= n:
+                    ok = False
+                    break
+                b = buf[p]
+                t = b >> 6
+                if t == 0:
+                    p += 1 + (b & 0x3F)
+                elif t == 1:
+                    if p + 1 >= n:
+                        ok = False
+                        break
+                    p += 2 + (((b & 0x3F) << 8) | buf[p + 1])
+                elif t == 3 and (b & 0x3F) < 3:
+                    p += 1 + (1, 2, 4)[b & 0x3F]
+                elif b == 0x80:
+                    if p + 5 > n:
+                        ok = False
+                        break
+                    p += 5 + int.from_bytes(buf[p + 1:p + 5], "big")
+                else:
+                    ok = False
+                    break
+            if not ok or p > n:
+                break
+            pos = p
+            count += 1
+        if count:
+            self.keys[self._db] = self.keys.get(self._db, 0) + count
+        self._pos = pos
 
     def _step(self, task: tuple[Any, ...]) -> None:
         kind = task[0]
