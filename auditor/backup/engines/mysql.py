@@ -67,24 +67,25 @@ class RowCounter:
     def feed(self, data: bytes) -> None:
         if not data:
             return
-        cut = data.rfind(b"\n")
+        block = self._carry + data if self._carry else data
+        cut = block.rfind(b"\n")
         if cut < 0:
-            self._carry += data
+            self._carry = block
             return
-        block = self._carry + data[: cut + 1] if self._carry else data[: cut + 1]
-        self._carry = data[cut + 1:]
-        self._block(block)
+        self._carry = block[cut + 1:]
+        self._block(block, cut + 1)
 
     def close(self) -> None:
         if self._carry:
             block, self._carry = self._carry + b"\n", b""
-            self._block(block)
+            self._block(block, len(block))
 
-    def _block(self, block: bytes) -> None:
-        pos, n = 0, len(block)
+    def _block(self, block: bytes, n: int) -> None:
+        """Count in block[:n] (complete lines), without copying it."""
+        pos = 0
         while pos < n:
             if self._table is None:
-                m = _INSERT.search(block, pos)
+                m = _INSERT.search(block, pos, n)
                 end = m.start() if m else n
                 self._scan_ddl(block, pos, end)
                 if m is None:
@@ -92,14 +93,14 @@ class RowCounter:
                 self._table = m.group(1).replace(b"``", b"`").decode("utf-8", "replace")
                 self._see_table(self._table)
                 pos = m.end()
-            e = _STMT_END.search(block, pos)
+            e = _STMT_END.search(block, pos, n)
             stop = e.start() + 1 if e else n
-            seg = block[pos:stop]
-            if b"),(" not in seg:
+            if block.find(b"),(", pos, stop) < 0:
                 # one row per line (MariaDB's layout, or a single-row statement): a raw newline never occurs
                 # inside a value, so every line that starts with "(" is one row
-                opens = seg.count(b"\n(") + (1 if seg[:1] == b"(" else 0)
+                opens = block.count(b"\n(", pos, stop) + (1 if pos < stop and block[pos] == 0x28 else 0)
             else:  # several rows on a line (MySQL's layout, or a value holding "),("): skip quoted strings
+                seg = block[pos:stop]
                 opens = seg.count(b"(")
                 if opens and b"'" in seg:
                     opens -= sum(s.count(b"(") for s in _STRING.findall(seg))
