@@ -1,7 +1,8 @@
 """Backup engines, one module per database product, behind `interface.Engine`.
 
 The registry is this one dict; `engine_for_url` picks by URL scheme, `engine_named` by the name recorded in
-a manifest (`source.kind`), `engine_for_image` by a container image (what Railway reports for a service).
+a manifest (`source.kind`). A platform source's URL comes from the variable its template sets (Railway:
+`DATABASE_`/`MYSQL_`/`REDIS_PUBLIC_URL`), so its scheme picks the engine too.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from urllib.parse import urlsplit
 from ...errors import BackupError, ConfigError
 from .interface import Engine
 
-__all__ = ["Engine", "ENGINES", "engine_named", "engine_for_url", "engine_for_image", "scheme_of"]
+__all__ = ["Engine", "ENGINES", "engine_named", "engine_for_url", "scheme_of"]
 
 # name -> "module:Class"; imported lazily (psycopg, pymysql, redis only when used)
 ENGINES: dict[str, str] = {
@@ -22,9 +23,6 @@ ENGINES: dict[str, str] = {
 }
 _SCHEMES = {"postgres": "postgres", "postgresql": "postgres", "mysql": "mysql", "mariadb": "mysql",
             "redis": "redis", "rediss": "redis"}
-_IMAGES = {"postgres": "postgres", "postgis": "postgres", "timescale": "postgres", "pgvector": "postgres",
-           "mysql": "mysql", "mariadb": "mysql", "percona": "mysql", "redis": "redis", "valkey": "redis",
-           "redis-stack": "redis", "redis-stack-server": "redis"}
 
 
 def engine_named(name: str) -> Engine:
@@ -50,15 +48,3 @@ def scheme_of(url: str) -> str:
 
 def engine_for_url(url: str) -> Engine:
     return engine_named(scheme_of(url))
-
-
-def engine_for_image(image: str | None) -> str | None:
-    """`mysql:9.4` -> "mysql", `bitnami/redis:7` -> "redis", `ghcr.io/railwayapp-templates/postgres-ssl:17` ->
-    "postgres"; None when the image is not a known database."""
-    if not image:
-        return None
-    base = image.rsplit("/", 1)[-1].split("@")[0].split(":")[0].lower()
-    for name, engine in _IMAGES.items():
-        if base == name or base.startswith(name + "-"):
-            return engine
-    return None

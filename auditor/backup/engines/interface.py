@@ -110,7 +110,6 @@ class Engine(ABC):
 
     name: ClassVar[str]  # "postgres", "mysql", "redis": recorded as the manifest's source.kind
     schemes: ClassVar[tuple[str, ...]]  # URL schemes that select this engine
-    images: ClassVar[tuple[str, ...]] = ()  # container image names (e.g. Railway's) that run this product
     label: ClassVar[str] = ""  # human name
 
     @abstractmethod

@@ -443,7 +443,6 @@ def strip_definers(block: bytes) -> bytes:
 class MySQLEngine(Engine):
     name = "mysql"
     schemes = ("mysql", "mariadb")
-    images = ("mysql", "mariadb", "percona")
     label = "MySQL/MariaDB"
 
     restore_action = ("load the dump into the target database with the mysql/mariadb client: every table in "

@@ -139,7 +139,6 @@ class _PgDump(RunningDump):
 class PostgresEngine(Engine):
     name = "postgres"
     schemes = ("postgres", "postgresql")
-    images = ("postgres", "postgis", "timescale", "pgvector")
     label = "PostgreSQL"
 
     def start_dump(self, request: DumpRequest) -> RunningDump:

@@ -137,8 +137,9 @@ class _GenReader:
         return len(data)
 
 
-_REFUSED = ("NOPERM", "unknown command", "ERR", "not allowed", "no permissions", "Error reading RDB preamble",
-            "MASTER aborted", "permission")
+# what redis-cli reports when the server refuses SYNC (ACL, renamed/disabled command, managed service)
+_REFUSED = ("NOPERM", "unknown command", "not allowed", "not available", "no permissions", "disabled",
+            "Error reading RDB preamble", "MASTER aborted")
 
 
 class _RedisDump(RunningDump):
@@ -391,7 +392,6 @@ def _copy_keys(src: Any, dst: Any, keys: list[bytes]) -> int:
 class RedisEngine(Engine):
     name = "redis"
     schemes = ("redis", "rediss")
-    images = ("redis", "valkey", "redis-stack", "redis-stack-server")
     label = "Redis"
 
     restore_action = ("load the RDB into a scratch redis-server, then copy every key into the target with "
