@@ -95,10 +95,10 @@ def _link_to_platform_resources(backups: Sequence[Backup], resources: Sequence[R
 
 
 def _ref_matching(by_ref: Mapping[str, str], identity: str) -> str | None:
-    """A source identity (`postgres://host:port/db`) against refs that may use `*` for any port or database
+    """A source identity (`postgres://host:port/db`, `mysql://…`, `redis://…`) against refs that may use `*` for any port or database
     (a managed database's address, e.g. `postgres://203.0.113.7:*/*`)."""
     for ref, rid in by_ref.items():
-        if ref.startswith("postgres:") and fnmatch.fnmatchcase(identity, ref):
+        if ref.startswith(("postgres:", "mysql:", "redis:")) and fnmatch.fnmatchcase(identity, ref):
             return rid
     return None
 

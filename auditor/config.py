@@ -180,7 +180,7 @@ def _legacy_platform_table(data: Any, kind_suffix: str | None = None) -> Any:
 
 class SourceConfig(Strict):
     name: str
-    kind: Literal["postgres"] = "postgres"
+    kind: Literal["postgres", "mysql", "redis"] | None = None  # informational: the URL's scheme picks the engine
     url: SecretRef | None = None
     # or a database looked up on a platform by a provider that implements `DatabaseSource`
     provider: str | None = None
@@ -188,6 +188,7 @@ class SourceConfig(Strict):
     token: SecretRef | None = None
     _legacy_key: str | None = PrivateAttr(default=None)  # set by the deprecated `<provider> = {…}` form only
     pg_dump: str | None = None  # explicit path to pg_dump
+    dump_tool: str | None = None  # explicit path to mysqldump/mariadb-dump or redis-cli
     checks: tuple[CheckConfig, ...] = ()
 
     _u = field_validator("url", "token", mode="before")(_ref)
@@ -283,8 +284,8 @@ class BackupConfig(Strict):
 
 class TargetConfig(Strict):
     name: str
-    kind: Literal["postgres", "volume"] = "postgres"
-    # postgres: the credential that can overwrite the target, injected only into the restore step.
+    kind: Literal["postgres", "mysql", "redis", "volume"] = "postgres"
+    # postgres/mysql/redis: the credential that can overwrite the target, injected only into the restore step.
     url: SecretRef | None = None
     # Optional read-only credential for inspecting, safety-dumping and checking the target; without it
     # those read-only steps use `url` too.
@@ -305,9 +306,9 @@ class TargetConfig(Strict):
 
     @model_validator(mode="after")
     def _kind(self) -> TargetConfig:
-        if self.kind == "postgres":
+        if self.kind != "volume":
             if self.url is None:
-                raise ValueError("a postgres target needs url")
+                raise ValueError(f"a {self.kind} target needs url")
             if self.provider is not None or self.ref is not None or self.token is not None:
                 raise ValueError("provider, ref and token are only for kind = \"volume\" targets")
         else:

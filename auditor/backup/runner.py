@@ -1,15 +1,16 @@
-"""`run_backup`: pg_dump (custom format, exported snapshot) -> optional age -> store -> manifest.
+"""`run_backup`: the engine's dump -> optional age -> store -> manifest.
 
-The pipeline streams: pg_dump's stdout is read in 1 MiB chunks (or by `pyrage.encrypt_io` in
+The database-specific part (which tool, which snapshot, where the counts come from) is an `Engine`
+(`auditor/backup/engines/`), picked by the source URL's scheme; everything here is engine-neutral.
+
+The pipeline streams: the dump tool's stdout is read in 1 MiB chunks (or by `pyrage.encrypt_io` in
 64 KiB chunks), hashed, and handed to the store's writer, which keeps at most a few parts in
 memory. So memory is flat whatever the database size.
 
-Consistency: one REPEATABLE READ, READ ONLY transaction on the source exports its snapshot
-(`pg_export_snapshot()`); `pg_dump --snapshot=<id>` dumps from that snapshot while the same
-transaction counts every table's rows. The transaction stays open until pg_dump has finished,
-so the manifest's counts describe exactly the data in the dump.
+Consistency is the engine's: PostgreSQL counts in the exported snapshot pg_dump uses, MySQL/MariaDB
+counts the rows in the dump stream as it passes, Redis reads the key counts from the RDB snapshot.
 
-Failure: anything that goes wrong (pg_dump error, network loss, disk full, Ctrl-C/SIGTERM)
+Failure: anything that goes wrong (dump tool error, network loss, disk full, Ctrl-C/SIGTERM)
 aborts the upload, writes no manifest and records the run as failed with the reason. A run
 killed outright (kill -9) is found 'running' with a dead pid by the next run or list, marked
 failed, and its multipart upload aborted (`cleanup_interrupted`).
@@ -22,8 +23,6 @@ import hashlib
 import logging
 import os
 import secrets as _secrets
-import subprocess
-import tempfile
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -32,21 +31,20 @@ from typing import IO, Any
 
 import psycopg
 from psycopg import sql
-from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from ..config import Config, SourceConfig
 from ..database_source import RefError
 from ..errors import BackupError, BlastwallError, ConfigError
-from ..pgtools import PgTool, find_pg_dump
 from ..provider import ProviderContext
 from ..redact import Redactor
 from ..registry import database_source
 from ..secrets import Secret
 from ..state import StateDB
 from .catalog import BackupRecord, Catalog
-from .manifest import DumpTool, Manifest, ObjectInfo, SourceIdentity, TableCount, manifest_key, object_key
+from .engines import engine_for_url
+from .engines.interface import DumpRequest, Engine
+from .manifest import Manifest, ObjectInfo, SourceIdentity, TableCount, manifest_key, object_key
 from .stores import BackupStore, ObjectWriter, open_store
-from .pipes import grow_pipe as _grow_pipe
 
 __all__ = ["run_backup", "cleanup_interrupted", "resolve_source_url", "source_via", "new_backup_id", "Progress",
            "parse_recipients", "TABLES_SQL", "count_rows"]
@@ -144,15 +142,8 @@ def parse_recipients(recipients: tuple[str, ...] | list[str]) -> list[Any]:
     return out
 
 
-def _client_env(params: Mapping[str, str], password: str | None) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
-    if password:
-        env["PGPASSWORD"] = password
-    return env
-
-
 class _TapReader:
-    """Reads pg_dump's stdout; remembers the first bytes and counts what went through."""
+    """Reads the dump tool's stdout; remembers the first bytes and counts what went through."""
 
     def __init__(self, raw: IO[bytes], on_first: Callable[[], None]) -> None:
         self._raw = raw
@@ -270,10 +261,7 @@ def run_backup(
         cleanup_interrupted(catalog, {scfg.name: store})
         url = resolve_source_url(src, environ, settings=config.providers)
         Redactor.global_().add(url)
-        params = {k: str(v) for k, v in conninfo_to_dict(url.reveal()).items() if v is not None}
-        password = params.pop("password", None)
-        if password:
-            Redactor.global_().add(Secret(password))
+        engine = engine_for_url(url.reveal())
         recipients = parse_recipients(bcfg.encrypt_to) if bcfg.encrypt_to else []
         started = clock()
         backup_id = new_backup_id(source_name, started)
@@ -285,7 +273,7 @@ def run_backup(
         emit("started", backup_id=backup_id)
         try:
             manifest = _dump_to_store(DumpJob(
-                backup_id=backup_id, src=src, params=params, password=password, store=store, okey=okey,
+                backup_id=backup_id, src=src, url=url, engine=engine, store=store, okey=okey,
                 mkey=mkey, recipients=recipients, recipient_names=bcfg.encrypt_to, started=started,
                 clock=clock, catalog=catalog, emit=emit))
         except BaseException as exc:
@@ -324,25 +312,14 @@ def _reason(exc: BaseException) -> str:
     return Redactor.global_().redact(f"{type(exc).__name__}: {exc}")
 
 
-def _source_info(conn: psycopg.Connection[Any]) -> tuple[str, int, str | None]:
-    row = conn.execute("SELECT current_setting('server_version'), current_setting('server_version_num')::int, "
-                       "has_function_privilege('pg_control_system()', 'execute')").fetchone()
-    assert row is not None
-    sysid = None
-    if row[2]:
-        r2 = conn.execute("SELECT system_identifier::text FROM pg_control_system()").fetchone()
-        sysid = r2[0] if r2 else None
-    return str(row[0]), int(row[1]), sysid
-
-
 @dataclass(frozen=True)
 class DumpJob:
     """One dump of a source into a store: everything `_dump_to_store` needs, prepared by `run_backup`."""
 
     backup_id: str
     src: SourceConfig
-    params: dict[str, str]  # libpq connection parameters, without the password
-    password: str | None
+    url: Secret  # the source's database URL
+    engine: Engine  # picked by the URL's scheme
     store: BackupStore
     okey: str  # the object's key
     mkey: str  # the manifest's key
@@ -355,102 +332,62 @@ class DumpJob:
 
 
 def _dump_to_store(job: DumpJob) -> Manifest:
+    """Engine-neutral: the engine's dump stream -> (age) -> SHA-256 -> store; then the manifest, last."""
     import pyrage
 
-    conninfo = make_conninfo(**job.params) if job.params else ""
+    running = job.engine.start_dump(DumpRequest(url=job.url, src=job.src, backup_id=job.backup_id))
+    writer: ObjectWriter | None = None
     try:
-        conn = psycopg.connect(conninfo, password=job.password, connect_timeout=15,
-                               application_name="blastwall-backup") if job.password else \
-            psycopg.connect(conninfo, connect_timeout=15, application_name="blastwall-backup")
-    except psycopg.Error as exc:
-        raise BackupError(f"cannot connect to source {job.src.name!r}: {_pg_error(exc)}",
-                          hint="check the source URL, the network and the database's allowed clients") from None
-    with contextlib.closing(conn):
-        conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
-        conn.read_only = True
-        # Managed databases often set these; the exporting transaction must outlive the dump.
-        conn.execute("SET LOCAL idle_in_transaction_session_timeout = 0")
-        conn.execute("SET LOCAL statement_timeout = 0")
-        server_version, server_num, sysid = _source_info(conn)
-        row = conn.execute("SELECT pg_export_snapshot(), current_database()").fetchone()
-        assert row is not None
-        snapshot, dbname = str(row[0]), str(row[1])
-        server_major = server_num // 10000
-        tool: PgTool = find_pg_dump(server_major, configured=job.src.pg_dump)
+        writer = job.store.open_writer(
+            job.okey, on_upload_started=lambda uid: job.catalog.update_run(job.backup_id, upload_id=uid))
+        writer.on_part = lambda n: job.emit("part_uploaded", n=n)
+        sink = _HashingSink(writer)
+        tap = _TapReader(running.stream, lambda: job.emit("dump_started", backup_id=job.backup_id))
+        failure: list[BaseException] = []
 
-        stderr_f = tempfile.TemporaryFile()
-        argv = [str(tool.path), "--format=custom", f"--snapshot={snapshot}", "--no-password",
-                f"--dbname={conninfo}"]
-        proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=stderr_f, stdin=subprocess.DEVNULL,
-                                env=_client_env(job.params, job.password), bufsize=0)
-        assert proc.stdout is not None
-        _grow_pipe(proc.stdout)
-        writer: ObjectWriter | None = None
-        try:
-            writer = job.store.open_writer(
-                job.okey, on_upload_started=lambda uid: job.catalog.update_run(job.backup_id, upload_id=uid))
-            writer.on_part = lambda n: job.emit("part_uploaded", n=n)
-            sink = _HashingSink(writer)
-            tap = _TapReader(proc.stdout, lambda: job.emit("dump_started", backup_id=job.backup_id))
-            failure: list[BaseException] = []
+        def pump() -> None:
+            try:
+                if job.recipients:
+                    pyrage.encrypt_io(tap, sink, job.recipients)
+                else:
+                    while True:
+                        chunk = tap.read(CHUNK)
+                        if not chunk:
+                            break
+                        sink.write(chunk)
+            except BaseException as exc:  # noqa: BLE001 - re-raised in the caller
+                failure.append(exc)
 
-            def pump() -> None:
-                try:
-                    if job.recipients:
-                        pyrage.encrypt_io(tap, sink, job.recipients)
-                    else:
-                        while True:
-                            chunk = tap.read(CHUNK)
-                            if not chunk:
-                                break
-                            sink.write(chunk)
-                except BaseException as exc:  # noqa: BLE001 - re-raised in the caller
-                    failure.append(exc)
-
-            t = threading.Thread(target=pump, name="blastwall-dump-pump", daemon=True)
-            t.start()
-            # Same snapshot as the dump: count while pg_dump streams.
-            tables = count_rows(conn)
-            while t.is_alive():
-                t.join(0.2)
-            if failure:
-                proc.kill()  # it may be blocked writing to the pipe nobody reads any more
-                proc.wait()
-                raise failure[0]
-            rc = proc.wait()
-            if rc != 0:
-                stderr_f.seek(0)
-                err = stderr_f.read(8192).decode(errors="replace").strip().splitlines()
-                raise BackupError("pg_dump failed: " + Redactor.global_().redact(" | ".join(err[:5])),
-                                  hint="see pg_dump's message; check the source's privileges and version")
-            if not tap.head.startswith(b"PGDMP"):
-                raise BackupError("pg_dump did not produce a custom-format archive")
-            stored = writer.commit()
-            writer = None
-        except BaseException:
-            with contextlib.suppress(Exception):
-                proc.kill()
-            with contextlib.suppress(Exception):
-                proc.wait(5)
-            if writer is not None:
-                if writer.abort() and writer.upload_id:
-                    # the abort reached the store: nothing left for cleanup_interrupted
-                    with contextlib.suppress(Exception):
-                        job.catalog.update_run(job.backup_id, upload_id=None)
-            raise
-        finally:
-            stderr_f.close()
-        with contextlib.suppress(psycopg.Error):
-            conn.commit()  # ends the snapshot transaction (pg_dump and the counts are done with it)
+        t = threading.Thread(target=pump, name="blastwall-dump-pump", daemon=True)
+        t.start()
+        running.during()
+        while t.is_alive():
+            t.join(0.2)
+        if failure:
+            running.kill()  # it may be blocked writing to the pipe nobody reads any more
+            raise failure[0]
+        outcome = running.finish(tap.head)
+        stored = writer.commit()
+        writer = None
+    except BaseException:
+        running.kill()
+        if writer is not None:
+            if writer.abort() and writer.upload_id:
+                # the abort reached the store: nothing left for cleanup_interrupted
+                with contextlib.suppress(Exception):
+                    job.catalog.update_run(job.backup_id, upload_id=None)
+        raise
+    finally:
+        running.close()
     job.emit("object_committed", backup_id=job.backup_id, size=stored.size)
     manifest = Manifest(
         backup_id=job.backup_id,
-        source=SourceIdentity(name=job.src.name, host=job.params.get("host") or None,
-                              port=int(job.params["port"]) if job.params.get("port", "").isdigit() else None,
-                              database=dbname, system_identifier=sysid, via=source_via(job.src)),
-        server_version=server_version,
-        server_version_num=server_num,
-        dump_tool=DumpTool(version=tool.version, major=tool.major),
+        source=SourceIdentity(name=job.src.name, kind=job.engine.name, host=outcome.host, port=outcome.port,
+                              database=outcome.database, system_identifier=outcome.system_identifier,
+                              via=source_via(job.src)),
+        server_version=outcome.server_version,
+        server_version_num=outcome.server_version_num,
+        dump_tool=outcome.tool,
         started_at=job.started,
         finished_at=job.clock(),
         object=ObjectInfo(key=job.okey, store=job.store.name, location=job.store.location(job.okey),
@@ -458,16 +395,13 @@ def _dump_to_store(job: DumpJob) -> Manifest:
                           recipients=job.recipient_names,
                           version_id=stored.version_id, lock_mode=stored.lock_mode,
                           retain_until=stored.retain_until),
-        tables=tuple(tables),
-        snapshot=snapshot,
+        tables=outcome.tables,
+        snapshot=outcome.snapshot,
+        point_in_time=outcome.point_in_time,
+        gaps=outcome.gaps,
     )
     if stored.size != sink.size:
         raise BackupError(f"store reports {stored.size} bytes written but {sink.size} were sent")
     job.store.put_bytes(job.mkey, manifest.to_json())
     job.emit("manifest_written", backup_id=job.backup_id)
     return manifest
-
-
-def _pg_error(exc: psycopg.Error) -> str:
-    text = str(exc).strip().splitlines()
-    return Redactor.global_().redact(text[0] if text else type(exc).__name__)

@@ -32,24 +32,27 @@ from decimal import Decimal, InvalidOperation
 from typing import IO, Any, Literal
 
 from ..config import BackupConfig, CheckConfig, Config
-from ..errors import VerificationError
+from ..errors import BackupError, VerificationError
 from ..pgserver import ConfiguredPostgres, RestoreServer, ScratchPostgres
 from ..pgtools import find_server_bin_dir, find_tool
 from ..redact import Redactor
 from ..state import StateDB
 from .catalog import BackupRecord, Catalog, VerificationRecord
+from .engines import engine_named
+from .engines.interface import Engine, VerifyJob
 from .manifest import Manifest, manifest_key
 from .runner import count_rows
 from .stores import BackupStore, open_store
 from .pipes import grow_pipe as _grow_pipe
 
 __all__ = ["verify_backup", "VerificationResult", "TableResult", "CheckResult", "FAILURE_CODES",
-           "load_identities", "evaluate_expect", "resolve_backup"]
+           "load_identities", "evaluate_expect", "resolve_backup", "pg_quick_check", "pg_full_verify",
+           "check_counts", "fail_assertions"]
 
 log = logging.getLogger(__name__)
 
 FAILURE_CODES = ("object_missing", "manifest_missing", "size_mismatch", "checksum_mismatch", "decrypt_failed",
-                 "invalid_dump", "restore_failed", "count_mismatch", "assertion_failed")
+                 "invalid_dump", "restore_failed", "count_mismatch", "assertion_failed", "no_scratch_server")
 CHUNK = 1024 * 1024
 
 
@@ -206,6 +209,7 @@ class _PlainSink:
     def __init__(self, pipe: IO[bytes] | None) -> None:
         self._pipe = pipe
         self.head = b""
+        self.tail = b""
         self.size = 0
         self.pipe_closed = pipe is None
 
@@ -214,8 +218,9 @@ class _PlainSink:
 
     def write(self, data: bytes | bytearray | memoryview) -> int:
         n = len(data)
-        if len(self.head) < 5:
-            self.head += bytes(data[: 5 - len(self.head)])
+        if len(self.head) < 64:
+            self.head += bytes(data[: 64 - len(self.head)])
+        self.tail = (self.tail + bytes(data[-64:]))[-64:]
         self.size += n
         if not self.pipe_closed and self._pipe is not None:
             try:
@@ -243,6 +248,7 @@ class _StreamOutcome:
     rc: int
     stderr: str
     stdout_lines: int
+    tail: bytes = b""
 
 
 def _stream_into(store: BackupStore, key: str, identities: list[Any] | None, argv: list[str],
@@ -291,7 +297,7 @@ def _stream_into(store: BackupStore, key: str, identities: list[Any] | None, arg
         out_f.seek(0)
         lines = sum(1 for _ in out_f)
         out_f.close()
-    return _StreamOutcome(reader.sha.hexdigest(), reader.size, sink.head, decrypt_error, rc, stderr, lines)
+    return _StreamOutcome(reader.sha.hexdigest(), reader.size, sink.head, decrypt_error, rc, stderr, lines, sink.tail)
 
 
 def _first_errors(stderr: str, n: int = 5) -> str:
@@ -438,18 +444,44 @@ def _verify(config: Config, rec: BackupRecord, prefix: str, store: BackupStore, 
                         f"{', '.join(r[:16] + '…' for r in manifest.object.recipients)} to the [[backups]] entry")
             return
 
+    try:
+        engine = engine_named(manifest.source.kind)
+    except BackupError as exc:
+        result.fail("invalid_dump", f"the manifest names engine {manifest.source.kind!r}, which this version "
+                    f"of Blastwall does not know ({exc.message}); upgrade Blastwall to verify it")
+        return
+    where = store.location(okey)
+    job = VerifyJob(
+        config=config, manifest=manifest, store=store, okey=okey, identities=identities, result=result,
+        environ=environ, server=server, checks=config.source(rec.source).checks if any(
+            s.name == rec.source for s in config.sources) else (),
+        stream_into=lambda argv, env: _stream_into(store, okey, identities, argv, env=env),
+        integrity_failed=lambda out: _integrity_failed(out, manifest, result, where, engine))
+    if result.mode == "quick":
+        engine.quick_check(job)
+    else:
+        engine.verify(job)
+        result.timings.update(job.timings)
+
+
+def pg_quick_check(job: VerifyJob) -> None:
+    """PostgreSQL's quick tier: `pg_restore --list` reads the archive's table of contents."""
+    restore_tool = find_tool("pg_restore", job.manifest.dump_tool.major, configured=job.config.verify.pg_bin_dir)
+    out = job.stream_into([str(restore_tool.path), "--list"], _plain_env())
+    if job.integrity_failed(out):
+        return
+    if out.rc != 0 or out.stdout_lines == 0:
+        job.result.fail("invalid_dump", "pg_restore --list cannot read the archive: " + _first_errors(out.stderr)
+                        + "; the backup is unusable, run a new backup")
+
+
+def pg_full_verify(job: VerifyJob) -> None:
+    """PostgreSQL's full tier: pg_restore into a scratch server, exact counts, the source's checks."""
+    config, manifest, result, server = job.config, job.manifest, job.result, job.server
+    environ = job.environ
     dump_major = manifest.dump_tool.major
     restore_tool = find_tool("pg_restore", dump_major, configured=config.verify.pg_bin_dir)
-    if result.mode == "quick":
-        out = _stream_into(store, okey, identities, [str(restore_tool.path), "--list"],
-                           env=_plain_env())
-        if _integrity_failed(out, manifest, result, store.location(okey)):
-            return
-        if out.rc != 0 or out.stdout_lines == 0:
-            result.fail("invalid_dump", "pg_restore --list cannot read the archive: " + _first_errors(out.stderr)
-                        + "; the backup is unusable, run a new backup")
-        return
-
+    rec_id = manifest.backup_id
     own_server = server is None
     srv: RestoreServer
     if server is not None:
@@ -470,7 +502,7 @@ def _verify(config: Config, rec: BackupRecord, prefix: str, store: BackupStore, 
                                     hint="use a newer scratch server ([verify] scratch_url or pg_bin_dir)")
         # On a server of our own the database goes with the server; on a shared one it is dropped.
         scratch_db = (contextlib.nullcontext("blastwall_verify") if own_server and isinstance(srv, ScratchPostgres)
-                      else srv.database(f"blastwall_verify_{rec.id[-6:]}_{int(time.time())}"))
+                      else srv.database(f"blastwall_verify_{rec_id[-6:]}_{int(time.time())}"))
         if own_server and isinstance(srv, ScratchPostgres):
             srv.create_database("blastwall_verify")
         with scratch_db as dbname:
@@ -479,9 +511,9 @@ def _verify(config: Config, rec: BackupRecord, prefix: str, store: BackupStore, 
                 # our own server runs wal_level=minimal: tables loaded in the creating transaction skip WAL
                 argv.append("--single-transaction")
             t = time.monotonic()
-            out = _stream_into(store, okey, identities, argv, env=srv.client_env(dbname))
+            out = job.stream_into(argv, srv.client_env(dbname))
             result.timings["restore_s"] = time.monotonic() - t
-            if _integrity_failed(out, manifest, result, store.location(okey)):
+            if job.integrity_failed(out):
                 return
             if out.rc != 0:
                 if _INVALID_ARCHIVE.search(out.stderr):
@@ -495,28 +527,39 @@ def _verify(config: Config, rec: BackupRecord, prefix: str, store: BackupStore, 
                 t = time.monotonic()
                 found = {c.qualified: c.rows for c in count_rows(conn)}
                 result.timings["count_s"] = time.monotonic() - t
-                expected = manifest.expected_counts()
-                result.tables = [TableResult(name, exp, found.get(name)) for name, exp in expected.items()]
-                result.tables += [TableResult(name, None, n) for name, n in found.items() if name not in expected]
-                bad = [t for t in result.tables if not t.ok]
-                if bad:
-                    detail = "; ".join(f"{t.name}: expected {t.expected_rows}, found {t.found_rows}" for t in bad[:10])
-                    result.fail("count_mismatch", f"row counts differ from the manifest in {len(bad)} table(s): "
-                                f"{detail}; the dump does not hold what was counted at backup time — "
-                                "do not rely on it, run a new backup and investigate")
-                result.checks = _run_checks(conn, config.source(rec.source).checks)
-            failed = [c for c in result.checks if not c.passed]
-            if failed and result.outcome == "passed":
-                c = failed[0]
-                result.fail("assertion_failed", f"check `{c.sql}` expected {c.expect.strip()}, found {c.value!r}"
-                            + (f" (and {len(failed) - 1} more failed)" if len(failed) > 1 else "")
-                            + "; the restored data is not what you expect: inspect the source and the backup")
+                check_counts(result, manifest.expected_counts(), found)
+                result.checks = _run_checks(conn, job.checks)
+            fail_assertions(result)
     finally:
         if own_server:
             srv.stop()
 
 
-def _integrity_failed(out: _StreamOutcome, manifest: Manifest, result: VerificationResult, where: str) -> bool:
+def check_counts(result: VerificationResult, expected: Mapping[str, int], found: Mapping[str, int],
+                 what: str = "row counts", unit: str = "table(s)") -> None:
+    """Compare the restored counts with the manifest's; `count_mismatch` on any difference."""
+    result.tables = [TableResult(name, exp, found.get(name)) for name, exp in expected.items()]
+    result.tables += [TableResult(name, None, n) for name, n in found.items() if name not in expected]
+    bad = [t for t in result.tables if not t.ok]
+    if bad:
+        detail = "; ".join(f"{t.name}: expected {t.expected_rows}, found {t.found_rows}" for t in bad[:10])
+        result.fail("count_mismatch", f"{what} differ from the manifest in {len(bad)} {unit}: "
+                    f"{detail}; the dump does not hold what was counted at backup time — "
+                    "do not rely on it, run a new backup and investigate")
+
+
+def fail_assertions(result: VerificationResult) -> None:
+    """`assertion_failed` for the first failed check (unless the result already failed)."""
+    failed = [c for c in result.checks if not c.passed]
+    if failed and result.outcome == "passed":
+        c = failed[0]
+        result.fail("assertion_failed", f"check `{c.sql}` expected {c.expect.strip()}, found {c.value!r}"
+                    + (f" (and {len(failed) - 1} more failed)" if len(failed) > 1 else "")
+                    + "; the restored data is not what you expect: inspect the source and the backup")
+
+
+def _integrity_failed(out: _StreamOutcome, manifest: Manifest, result: VerificationResult, where: str,
+                      engine: Engine) -> bool:
     if out.size != manifest.object.size:
         result.fail("size_mismatch", f"read {out.size} bytes from {where} but the manifest says "
                     f"{manifest.object.size}: it was truncated or replaced; run a new backup")
@@ -531,9 +574,9 @@ def _integrity_failed(out: _StreamOutcome, manifest: Manifest, result: Verificat
                     "the object is intact, so configure the identity for its recipients "
                     f"({', '.join(r[:16] + '…' for r in manifest.object.recipients)}) in [[backups]] identities")
         return True
-    if not out.head.startswith(b"PGDMP"):
-        result.fail("invalid_dump", "the (decrypted) object is not a pg_dump custom-format archive; "
-                    "the backup is unusable, run a new backup")
+    if not engine.magic_ok(out.head, out.tail):
+        result.fail("invalid_dump", f"the (decrypted) object is not a complete {engine.label} dump "
+                    f"({manifest.dump_tool.name}); the backup is unusable, run a new backup")
         return True
     return False
 

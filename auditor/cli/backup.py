@@ -249,7 +249,8 @@ def verify_cmd(
       blastwall verify prod-db-20260101T030000Z-a1b2c3 --quick --json | jq .failure_code
 
     Failure codes: object_missing, manifest_missing, size_mismatch, checksum_mismatch, decrypt_failed,
-    invalid_dump, restore_failed, count_mismatch, assertion_failed.
+    invalid_dump, restore_failed, count_mismatch, assertion_failed, no_scratch_server (not verified:
+    no local server of the dump's product and version).
     Exit codes: 0 passed, 1 error (the check could not run), 2 usage, 3 the backup failed verification,
     130 interrupted.
     """

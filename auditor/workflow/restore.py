@@ -27,7 +27,7 @@ import psycopg
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from ..config import BackupConfig, Config, SecretRef, TargetConfig
-from ..errors import ConfigError
+from ..errors import BlastwallError, ConfigError
 from ..redact import Redactor
 from ..secrets import Secret
 from ..state import StateDB
@@ -45,7 +45,8 @@ from .backups import (
 )
 from .model import Action, ApprovalGate, Check, Read, StepContext, StepError, StepPreconditionFailed, Workflow
 
-__all__ = ["PG_RESTORE_ARGS", "RESTORE_STEPS", "PostgresRestore", "inspect_target", "restore_workflow"]
+__all__ = ["PG_RESTORE_ARGS", "RESTORE_STEPS", "EngineRestore", "PostgresRestore", "inspect_target",
+           "restore_workflow"]
 
 log = logging.getLogger("blastwall.workflow.restore")
 
@@ -144,7 +145,26 @@ def _pg_restore(
 
 class PostgresRestore:
     """One restore of a PostgreSQL backup into a configured target: each step is a method, and `workflow()`
-    wires them, with the secrets each declares, into the gated `Workflow`."""
+    wires them, with the secrets each declares, into the gated `Workflow`. `EngineRestore` reuses every step
+    for the other backup engines (MySQL/MariaDB, Redis) through the engine's `inspect_target`/`restore_into`."""
+
+    kinds: tuple[str, ...] = ("postgres",)
+    action = "restore a PostgreSQL backup into the target: pg_restore " + " ".join(PG_RESTORE_ARGS)
+    note = ("every object in the backup is dropped and recreated with the backup's data; tables that are only "
+            "in the target are left as they are")
+    restore_description = "pg_restore into the target (the only step with its write credential)"
+
+    def inspect(self, url: Secret) -> dict[str, Any]:
+        return inspect_target(url)
+
+    def apply(self, dump: Path, url: Secret, manifest: Any, env: Mapping[str, str]) -> dict[str, Any]:
+        _pg_restore(dump, url, manifest.dump_tool.major, self.config.verify.pg_bin_dir, env)
+        return {}
+
+    @staticmethod
+    def key(name: str) -> str:
+        """How a table of the backup is matched with one of the target (qualified names for PostgreSQL)."""
+        return name
 
     def __init__(
         self,
@@ -160,9 +180,10 @@ class PostgresRestore:
         self.now = clock or (lambda: datetime.now(UTC))
         self.backup_id = str(params["backup_id"])
         target: TargetConfig = config.target(str(params["target"]))
-        if target.kind != "postgres" or target.url is None:
+        if target.kind not in self.kinds or target.url is None:
             raise ConfigError(
-                f"target {target.name!r} is a {target.kind} target; this workflow restores PostgreSQL backups",
+                f"target {target.name!r} is a {target.kind} target; this workflow restores "
+                f"{'/'.join(self.kinds)} backups",
                 file=config.path,
             )
         self.target, self.write_ref = target, target.url
@@ -215,12 +236,12 @@ class PostgresRestore:
         }
 
     def plan(self, ctx: StepContext) -> dict[str, Any]:
-        live = inspect_target(ctx.secret("target"))
+        live = self.inspect(ctx.secret("target"))
         backup = ctx.outputs["fetch_verify"]["backup"]
-        in_backup = {t["name"] for t in backup["tables"]}
+        in_backup = {self.key(t["name"]) for t in backup["tables"]}
         return {
             "workflow": "restore",
-            "action": "restore a PostgreSQL backup into the target: pg_restore " + " ".join(PG_RESTORE_ARGS),
+            "action": self.action,
             "target": {
                 "name": self.target.name,
                 "kind": self.target.kind,
@@ -234,10 +255,10 @@ class PostgresRestore:
                 "database": live["database"],
                 "size_bytes": live["size_bytes"],
                 "tables": live["tables"],
-                "replaced_from_backup": sorted(t["name"] for t in live["tables"] if t["name"] in in_backup),
-                "left_as_is": sorted(t["name"] for t in live["tables"] if t["name"] not in in_backup),
-                "note": "every object in the backup is dropped and recreated with the backup's data; tables "
-                "that are only in the target are left as they are",
+                "replaced_from_backup": sorted(t["name"] for t in live["tables"] if self.key(t["name"]) in in_backup),
+                "left_as_is": sorted(t["name"] for t in live["tables"] if self.key(t["name"]) not in in_backup),
+                "note": self.note,
+                **({"used_memory": live["used_memory_human"]} if live.get("used_memory_human") else {}),
             },
             "backup": {
                 k: backup[k]
@@ -293,7 +314,7 @@ class PostgresRestore:
     def restore(self, ctx: StepContext) -> dict[str, Any]:
         url = ctx.secret("target")
         approved = ctx.outputs["plan"]
-        live = inspect_target(url)
+        live = self.inspect(url)
         if (
             live["tables"] != approved["will_overwrite"]["tables"]
             or live["database"] != approved["will_overwrite"]["database"]
@@ -323,8 +344,9 @@ class PostgresRestore:
             finally:
                 found.close()
             started = self.now()
-            _pg_restore(dump, url, manifest.dump_tool.major, self.config.verify.pg_bin_dir, env)
+            detail = self.apply(dump, url, manifest, env)
         return {
+            **detail,
             "restored_backup": manifest.backup_id,
             "sha256": manifest.object.sha256,
             "started_at": started.isoformat(),
@@ -332,10 +354,10 @@ class PostgresRestore:
         }
 
     def post_check(self, ctx: StepContext) -> dict[str, Any]:
-        live = inspect_target(ctx.secret("target"))
-        found = {t["name"]: t["rows"] for t in live["tables"]}
+        live = self.inspect(ctx.secret("target"))
+        found = {self.key(t["name"]): t["rows"] for t in live["tables"]}
         rows = [
-            {"name": t["name"], "expected_rows": t["rows"], "found_rows": found.get(t["name"])}
+            {"name": t["name"], "expected_rows": t["rows"], "found_rows": found.get(self.key(t["name"]))}
             for t in ctx.outputs["fetch_verify"]["backup"]["tables"]
         ]
         bad = [r for r in rows if r["expected_rows"] != r["found_rows"]]
@@ -388,7 +410,7 @@ class PostgresRestore:
                     "restore",
                     self.restore,
                     secrets={"target": self.write_ref, **self.store_refs},
-                    description="pg_restore into the target (the only step with its write credential)",
+                    description=self.restore_description,
                 ),
                 Check(
                     "post_check", self.post_check, secrets=reader, description="row counts match the backup's manifest"
@@ -397,6 +419,66 @@ class PostgresRestore:
             ),
             title=f"restore {self.backup_id} into {self.target.name}",
         )
+
+
+class EngineRestore(PostgresRestore):
+    """The same gated steps for a MySQL/MariaDB or Redis target: the plan shows the target's tables (or
+    per-database key counts and memory), the safety copy is a normal backup of the target by its engine
+    (`mariadb-dump`, or an RDB via `redis-cli --rdb`), and the restore step is the engine's `restore_into`."""
+
+    kinds = ("mysql", "redis")
+
+    def __init__(self, config: Config, params: Mapping[str, Any], **kw: Any) -> None:
+        super().__init__(config, params, **kw)
+        from ..backup.engines import engine_named
+
+        self.engine = engine_named(self.target.kind)
+        self.action = f"restore a {self.engine.label} backup into the target: {self.engine.restore_action}"
+        self.note = self.engine.restore_note
+        self.restore_description = f"{self.engine.label} restore into the target (the only step with its write " \
+            "credential)"
+
+    def inspect(self, url: Secret) -> dict[str, Any]:
+        _register_any(url)
+        try:
+            return self.engine.inspect_target(url)
+        except BlastwallError as exc:
+            raise StepError(exc.message, hint=exc.hint) from None
+
+    def apply(self, dump: Path, url: Secret, manifest: Any, env: Mapping[str, str]) -> dict[str, Any]:
+        if manifest.source.kind != self.engine.name:
+            raise StepPreconditionFailed(f"backup {manifest.backup_id} is a {manifest.source.kind} backup; target "
+                                         f"{self.target.name!r} is {self.target.kind}")
+        try:
+            return self.engine.restore_into(dump, url, manifest)
+        except BlastwallError as exc:
+            raise StepError(exc.message, hint=exc.hint) from None
+
+    def post_check(self, ctx: StepContext) -> dict[str, Any]:
+        if self.target.kind != "redis":
+            return super().post_check(ctx)
+        # Keys only in the target survive (no FLUSHALL), so: every key of the backup was restored, and each
+        # database holds at least that many keys.
+        live = {t["name"]: t["rows"] for t in self.inspect(ctx.secret("target"))["tables"]}
+        restored = ctx.outputs["restore"].get("restored_keys") or {}
+        rows = [{"name": t["name"], "expected_rows": t["rows"], "found_rows": restored.get(t["name"]),
+                 "in_target": live.get(t["name"])} for t in ctx.outputs["fetch_verify"]["backup"]["tables"]]
+        bad = [r for r in rows if r["expected_rows"] != r["found_rows"] or (r["in_target"] or 0) < r["expected_rows"]]
+        return {
+            "passed": not bad,
+            "tables": rows,
+            "message": "keys restored differ from the backup's manifest: "
+            + ", ".join(f"{r['name']} expected {r['expected_rows']} restored {r['found_rows']} now "
+                        f"{r['in_target']}" for r in bad),
+        }
+
+    def key(self, name: str) -> str:  # type: ignore[override]
+        # MySQL: the target's database may be named differently from the source's
+        return name.split(".", 1)[-1] if self.target.kind == "mysql" else name
+
+
+def _register_any(url: Secret) -> None:
+    Redactor.global_().add(url)
 
 
 def restore_workflow(
@@ -408,4 +490,5 @@ def restore_workflow(
     clock: Callable[[], datetime] | None = None,
 ) -> Workflow:
     """The gated restore workflow for `params` (``backup_id``, ``target``); see `PostgresRestore`."""
-    return PostgresRestore(config, params, db=db, environ=environ, clock=clock).workflow()
+    cls = EngineRestore if config.target(str(params["target"])).kind in EngineRestore.kinds else PostgresRestore
+    return cls(config, params, db=db, environ=environ, clock=clock).workflow()

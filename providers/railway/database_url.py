@@ -160,20 +160,24 @@ def resolve_database_url(ref: Mapping[str, Any], token: Secret, ctx: ProviderCon
                         f"{project_ref}/{env_ref}/{svc_ref}",
                         hint="the token is dead, or this project/environment is outside its scope") from None
         where = f"service {svc_ref!r} in {project['name']}/{env['name']}"
-        public = values.get("DATABASE_PUBLIC_URL")
-        if isinstance(public, str) and public.strip():
-            return _checked(public.strip(), where, "DATABASE_PUBLIC_URL")
-        private = values.get("DATABASE_URL")
-        if isinstance(private, str) and private.strip():
-            parts = _checked(private.strip(), where, "DATABASE_URL")
+        # PostgreSQL's template sets DATABASE_[PUBLIC_]URL, MySQL's MYSQL_[PUBLIC_]URL, Redis's REDIS_[PUBLIC_]URL;
+        # the URL's scheme then picks the backup engine.
+        public_name = next((n for n in _PUBLIC if isinstance(values.get(n), str) and values[n].strip()), None)
+        if public_name is not None:
+            return _checked(values[public_name].strip(), where, public_name)
+        private_name = next((n for n in _PRIVATE if isinstance(values.get(n), str) and values[n].strip()), None)
+        if private_name is not None:
+            private = values[private_name]
+            parts = _checked(private.strip(), where, private_name)
             host, port = _host_port(parts.reveal())
             if host and _reachable(host, port, min(ctx.timeout_s, 5.0)):
                 return parts
             raise _fail(f"{where} has no DATABASE_PUBLIC_URL and its DATABASE_URL host ({host}:{port}, Railway's "
                         "private network) is not reachable from here: public networking must be enabled on the "
                         "Railway service", hint=PUBLIC_HINT)
-        raise _fail(f"{where} has neither DATABASE_PUBLIC_URL nor DATABASE_URL: public networking must be "
-                    "enabled on the Railway service (and is it a PostgreSQL service?)", hint=PUBLIC_HINT)
+        raise _fail(f"{where} has none of {', '.join(_PUBLIC + _PRIVATE)}: public networking must be "
+                    "enabled on the Railway service (and is it a PostgreSQL, MySQL or Redis service?)",
+                    hint=PUBLIC_HINT)
     except RailwayNotFound as exc:
         raise _fail(exc.message.removeprefix("railway: ")) from None
     finally:
@@ -181,10 +185,15 @@ def resolve_database_url(ref: Mapping[str, Any], token: Secret, ctx: ProviderCon
             c.close()
 
 
+_PUBLIC = ("DATABASE_PUBLIC_URL", "MYSQL_PUBLIC_URL", "REDIS_PUBLIC_URL")
+_PRIVATE = ("DATABASE_URL", "MYSQL_URL", "REDIS_URL")
+_SCHEMES = {"postgres": 5432, "postgresql": 5432, "mysql": 3306, "mariadb": 3306, "redis": 6379, "rediss": 6379}
+
+
 def _host_port(url: str) -> tuple[str | None, int]:
     try:
         parts = urlsplit(url)
-        return parts.hostname, parts.port or 5432
+        return parts.hostname, parts.port or _SCHEMES.get(parts.scheme.lower(), 5432)
     except ValueError:
         return None, 5432
 
@@ -194,6 +203,7 @@ def _checked(value: str, where: str, name: str) -> Secret:
     if "${{" in value:
         raise _fail(f"{name} of {where} still holds an unresolved ${{{{…}}}} reference")
     scheme = value.split("://", 1)[0].lower() if "://" in value else ""
-    if scheme not in ("postgres", "postgresql"):
-        raise _fail(f"{name} of {where} is not a postgresql:// URL", hint="is it a PostgreSQL service?")
+    if scheme not in _SCHEMES:
+        raise _fail(f"{name} of {where} is not a postgresql://, mysql:// or redis:// URL",
+                    hint="is it a PostgreSQL, MySQL or Redis service?")
     return url

@@ -170,3 +170,54 @@ def cli(setup: Setup, *args: str) -> CliResult:
             raise exc
         code = exc.exit_code
     return CliResult(code, res.stdout, res.stderr)
+
+
+@pytest.fixture
+def mysql_setup(mariadb: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                request: pytest.FixtureRequest) -> Callable[..., Any]:
+    """mysql_setup(store="s3"|"local", source_extra="", fill=True): a fresh MariaDB database with known rows."""
+    from tests.backup.engines_env import fill_mysql, make_engine_setup, new_mysql_database
+
+    def make(store: str = "s3", *, source_extra: str = "", extra: str = "", fill: bool = True) -> Any:
+        name, user, pw = new_mysql_database(mariadb)
+        setup = make_engine_setup("mysql", mariadb, tmp_path, monkeypatch, store=store,
+                                  seaweed=request.getfixturevalue("seaweed") if store == "s3" else None,
+                                  source_extra=source_extra, extra=extra, url=mariadb.url(user, pw, name),
+                                  database=name)
+        setup.extra["password"] = pw
+        if fill:
+            with setup.mysql() as conn:
+                fill_mysql(conn)
+        return setup
+
+    return make
+
+
+@pytest.fixture
+def redis_setup(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest) -> Any:
+    """redis_setup(store="s3"|"local", user=None, fill=True): a fresh redis-server (per test) with known keys."""
+    from tests.backup.engines_env import fill_redis, make_engine_setup
+    from tests.support.redis_server import RedisServer
+
+    servers: list[RedisServer] = []
+
+    def make(store: str = "s3", *, source_extra: str = "", extra: str = "", fill: bool = True,
+             user: tuple[str, str, str] | None = None) -> Any:
+        server = RedisServer().start()
+        servers.append(server)
+        url = server.url(None, server.password)
+        if user is not None:
+            name, pw, rules = user
+            server.command("ACL", "SETUSER", name, "on", f">{pw}", *rules.split())
+            url = server.url(name, pw)
+        setup = make_engine_setup("redis", server, tmp_path, monkeypatch, store=store,
+                                  seaweed=request.getfixturevalue("seaweed") if store == "s3" else None,
+                                  source_extra=source_extra, extra=extra, url=url)
+        setup.extra["password"] = server.password
+        if fill:
+            fill_redis(server)
+        return setup
+
+    yield make
+    for s in servers:
+        s.stop()

@@ -78,11 +78,42 @@ def _uploads(seaweed, bucket):
     return seaweed.client().list_multipart_uploads(Bucket=bucket).get("Uploads", []) or []
 
 
+def _big_mysql(setup):
+    import os as _os
+
+    with setup.mysql() as conn, conn.cursor() as cur:
+        cur.execute("CREATE TABLE blobs (id INT PRIMARY KEY, b BLOB) ENGINE=InnoDB")
+        for start in range(0, 12000, 2000):
+            cur.executemany("INSERT INTO blobs VALUES (%s, %s)", [(i, _os.urandom(1024)) for i in
+                                                                  range(start, start + 2000)])
+
+
+def _big_redis(setup):
+    import os as _os
+
+    c = setup.redis()
+    pipe = c.pipeline(transaction=False)
+    for i in range(12000):
+        pipe.set(f"blob:{i}", _os.urandom(1024))
+    pipe.execute()
+
+
+def _engine_setup(engine, request, make_setup, big_data):
+    if engine == "postgres":
+        setup = make_setup("s3")
+        if big_data:
+            setup.db.execute(big())
+        return setup
+    setup = request.getfixturevalue(f"{engine}_setup")("s3")
+    if big_data:
+        (_big_mysql if engine == "mysql" else _big_redis)(setup)
+    return setup
+
+
+@pytest.mark.parametrize("engine", ["postgres", "mysql", "redis"])
 @pytest.mark.parametrize("stage", ["dump_started", "part_uploaded", "object_committed"])
-def test_kill_9_at_stage(make_setup, seaweed, stage):
-    setup = make_setup("s3")
-    if stage == "part_uploaded":
-        setup.db.execute(big())
+def test_kill_9_at_stage(request, make_setup, seaweed, stage, engine):
+    setup = _engine_setup(engine, request, make_setup, stage == "part_uploaded")
     proc = _spawn(setup, stage)
     _wait_for(proc, "PAUSED")
     os.kill(proc.pid, signal.SIGKILL)
