@@ -35,6 +35,7 @@ bench: setup
 
 lint: setup
 	$(VENV)/bin/ruff check auditor providers reports tests || true
+	$(VENV)/bin/mypy --strict -p auditor -p providers -p reports
 
 clean:
 	rm -rf $(VENV) $(BOOT) blastwall-report

@@ -265,19 +265,19 @@ class AdminGraph:
                         tests.append((f"iam:SetDefaultPolicyVersion to admin version {vid} of {mp.name}",
                                       ps.decide("iam:SetDefaultPolicyVersion", arn)))
             if p.kind == "user" and ps.decide("iam:AddUserToGroup", None).verdict is not False:
-                for g in snap.groups.values():
-                    if g.name in p.groups or not g.arn:
+                for grp in snap.groups.values():
+                    if grp.name in p.groups or not grp.arn:
                         continue
-                    d = ps.decide("iam:AddUserToGroup", g.arn)
+                    d = ps.decide("iam:AddUserToGroup", grp.arn)
                     if d.verdict is False:
                         continue
-                    joined = self._member_admin(p, snap, ps, g.name)
+                    joined = self._member_admin(p, snap, ps, grp.name)
                     if joined.verdict is not False:
-                        tests.append((f"iam:AddUserToGroup into admin group {g.name} (as a member: {joined.reason})",
+                        tests.append((f"iam:AddUserToGroup into admin group {grp.name} (as a member: {joined.reason})",
                                       Decision(_min(d.verdict, joined.verdict), d.reason, d.origin)))
                     else:
-                        mod = ps.decide_any(("iam:PutGroupPolicy", "iam:AttachGroupPolicy"), g.arn)
-                        tests.append((f"iam:AddUserToGroup into group {g.name} + put/attach a policy on it",
+                        mod = ps.decide_any(("iam:PutGroupPolicy", "iam:AttachGroupPolicy"), grp.arn)
+                        tests.append((f"iam:AddUserToGroup into group {grp.name} + put/attach a policy on it",
                                       Decision(_min(d.verdict, mod.verdict), mod.reason, mod.origin)))
         new_role = f"arn:aws:iam::{acct}:role/blastwall-any-new-role"
         d_cr = ps.decide("iam:CreateRole", new_role)

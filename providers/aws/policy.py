@@ -586,6 +586,7 @@ class ResourcePolicy:
                     return (None, f"{action}: a conditional Deny in the {self.name} may apply")
                 return (False, f"{action}: denied by the {self.name}")
             exact = principal_arn is not None and principal_arn in principals
-            if exact and not st.conditional and not unsure and principal_arn.split(":")[4] == account:
+            if exact and principal_arn is not None and not st.conditional and not unsure \
+                    and principal_arn.split(":")[4] == account:
                 allow = (True, f"{action}: allowed by the {self.name}")
         return allow
