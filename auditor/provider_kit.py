@@ -9,12 +9,14 @@
   `ProviderError`, malformed JSON raises `ProviderError`. `get_response` is the same without decoding (for
   headers such as ``Link`` or ``Next-Range``).
 * `call_json(api, method, path, auth=...)`: a `Reply` (status, body, headers) for providers that judge the
-  status themselves (probes, envelopes): only 401 raises, and malformed JSON on a 2xx.
+  status themselves (probes, envelopes): only 401 raises, and malformed JSON on a 2xx. `json_object(resp, ...)`
+  decodes a body that must be a JSON object (GraphQL and Google APIs), with the provider's own messages.
 * `paginate(fetch, max_pages=...)`: one bounded loop for cursor, page-number and ``Link``-header pagination;
   ``fetch(token)`` returns a `Page` (its items and the token of the next page, None on the last one).
   `next_link(headers)` reads RFC 8288 ``rel="next"``.
 * `secret_pattern(body)` and `text_recognisers(provider, [(kind, body), ...])`: free-text recognisers for
-  token formats (the secret as the named group ``secret``, never inside a longer word).
+  token formats (the secret as the named group ``secret``, never inside a longer word); `cli_login(provider,
+  kind, *files)` for a login a CLI keeps in its own files.
 * `InventoryBuilder(provider)`: a small mutable collector of resources and backups (keyed by id), facts,
   "cannot destroy type" denials, findings, gaps and refined credentials; `build()` makes the immutable
   `Inventory`.
@@ -34,7 +36,7 @@ import httpx
 
 from .errors import ProviderAuthError, ProviderError
 from .http import ApiClient
-from .provider import Recogniser
+from .provider import FileRule, Recogniser
 from .model import (
     KEEP,
     Backup,
@@ -56,8 +58,10 @@ __all__ = [
     "Reply",
     "Verdict",
     "call_json",
+    "cli_login",
     "get_json",
     "get_response",
+    "json_object",
     "next_link",
     "paginate",
     "secret_pattern",
@@ -159,6 +163,18 @@ def call_json(
         return Reply(resp.status_code, None, resp.headers)
 
 
+def json_object(resp: httpx.Response, *, malformed: str, malformed_hint: str, not_object: str) -> dict[str, Any]:
+    """The response's JSON object; `ProviderError` with ``malformed`` (and its hint) when the body is not JSON,
+    with ``not_object`` when it is JSON but not an object."""
+    try:
+        body = resp.json()
+    except ValueError:
+        raise ProviderError(malformed, hint=malformed_hint) from None
+    if not isinstance(body, dict):
+        raise ProviderError(not_object)
+    return body
+
+
 # -- pagination --------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Page(Generic[T]):
@@ -203,6 +219,15 @@ def text_recognisers(
         Recogniser(provider, kind, text_pattern=secret_pattern(body, word=word), priority=priority)
         for kind, body in bodies
     ]
+
+
+def cli_login(
+    provider: str, kind: str, *files: FileRule, priority: int = 65, value_pattern: re.Pattern[str] | None = None
+) -> Recogniser:
+    """A login that a platform's CLI keeps in its own files (category ``cli_config``)."""
+    return Recogniser(
+        provider, kind, files=files, value_pattern=value_pattern, category="cli_config", priority=priority
+    )
 
 
 # -- inventory ---------------------------------------------------------------------------------------------

@@ -188,37 +188,36 @@ class Collector:
             self._kms_policies[arn + "#policy"] = pol
         return pol
 
+    def _listed(self, service: str, region: str, op: str, key: str, what: str, **params: Any) -> list[Any]:
+        """Every item of the paginated ``op``, read as ``what`` by the first reader allowed to."""
+        result: list[Any] = self.call(service, region, lambda c: paginate(c, op, key, **params), what)
+        return result
+
+    def _listed_or_gap(self, out: Collected, service: str, region: str, op: str, key: str, what: str, gap: str,
+                       default: list[Any] | None, **params: Any) -> Any:
+        """Every item of the paginated ``op`` (read as ``what``); ``default`` and the coverage gap ``gap`` in
+        ``out`` when no reader may read it."""
+        try:
+            return self._listed(service, region, op, key, what, **params)
+        except _Unreadable as e:
+            self._gap(out, region, e, gap)
+            return default
+
     # ---- RDS -------------------------------------------------------------------------------------
     def rds(self, region: str) -> Collected:
         out = Collected()
         acct = self.account
-        insts = self.call("rds", region, lambda c: paginate(c, "describe_db_instances", "DBInstances"),
-                          "rds:DescribeDBInstances")
-        try:
-            clusters = self.call("rds", region, lambda c: paginate(c, "describe_db_clusters", "DBClusters"),
-                                 "rds:DescribeDBClusters")
-        except _Unreadable as e:
-            clusters = []
-            self._gap(out, region, e, "RDS clusters not inventoried")
-        try:
-            snaps = self.call("rds", region, lambda c: paginate(c, "describe_db_snapshots", "DBSnapshots"),
-                              "rds:DescribeDBSnapshots")
-        except _Unreadable as e:
-            snaps = None
-            self._gap(out, region, e, "manual DB snapshots unknown (not 'none')")
-        try:
-            csnaps = self.call("rds", region, lambda c: paginate(c, "describe_db_cluster_snapshots",
-                                                                  "DBClusterSnapshots"), "rds:DescribeDBClusterSnapshots")
-        except _Unreadable as e:
-            csnaps = None
-            self._gap(out, region, e, "DB cluster snapshots unknown (not 'none')")
-        try:
-            autos = self.call("rds", region, lambda c: paginate(c, "describe_db_instance_automated_backups",
-                                                                 "DBInstanceAutomatedBackups"),
-                              "rds:DescribeDBInstanceAutomatedBackups")
-        except _Unreadable as e:
-            autos = None
-            self._gap(out, region, e, "retained automated backups unknown")
+        insts = self._listed("rds", region, "describe_db_instances", "DBInstances", "rds:DescribeDBInstances")
+        clusters = self._listed_or_gap(out, "rds", region, "describe_db_clusters", "DBClusters",
+                                       "rds:DescribeDBClusters", "RDS clusters not inventoried", [])
+        snaps = self._listed_or_gap(out, "rds", region, "describe_db_snapshots", "DBSnapshots",
+                                    "rds:DescribeDBSnapshots", "manual DB snapshots unknown (not 'none')", None)
+        csnaps = self._listed_or_gap(out, "rds", region, "describe_db_cluster_snapshots", "DBClusterSnapshots",
+                                     "rds:DescribeDBClusterSnapshots", "DB cluster snapshots unknown (not 'none')",
+                                     None)
+        autos = self._listed_or_gap(out, "rds", region, "describe_db_instance_automated_backups",
+                                    "DBInstanceAutomatedBackups", "rds:DescribeDBInstanceAutomatedBackups",
+                                    "retained automated backups unknown", None)
 
         auto_snaps: dict[str, int] = {}
         for s in snaps or []:
@@ -307,19 +306,13 @@ class Collector:
         for s in snaps or []:
             if s.get("SnapshotType") not in ("manual",):
                 continue
-            sarn = s["DBSnapshotArn"]
-            src = f"arn:aws:rds:{region}:{acct}:db:{s.get('DBInstanceIdentifier')}"
             kms = s.get("KmsKeyId") if s.get("Encrypted") else None
-            bid = rid(sarn)
-            out.backups.append(Backup(
-                id=bid, provider=P, protects=rid(src), kind="snapshot",
-                location=f"RDS manual snapshot {s['DBSnapshotIdentifier']} ({region}, same account)",
-                created_at=_dt(s.get("SnapshotCreateTime")), dies_with_resource=False,
-                reasons=("Manual snapshots survive deletion of the DB instance; in the same account any principal "
-                         "holding rds:DeleteDBSnapshot can delete them.",),
-                metadata={"encrypted": bool(s.get("Encrypted")), "kms_key": kms}))
-            out.specs.append(DestroySpec(bid, acct, (_steps(("rds:DeleteDBSnapshot", sarn)),) + self._kms_path(region, kms),
-                                         capability="delete:rds-snapshot"))
+            self._rds_manual_snapshot(
+                out, acct, region, s, s["DBSnapshotArn"], f"db:{s.get('DBInstanceIdentifier')}", kms,
+                f"RDS manual snapshot {s['DBSnapshotIdentifier']}",
+                "Manual snapshots survive deletion of the DB instance; in the same account any principal "
+                "holding rds:DeleteDBSnapshot can delete them.", "rds:DeleteDBSnapshot", "delete:rds-snapshot",
+                {"encrypted": bool(s.get("Encrypted")), "kms_key": kms})
         for cl in clusters:
             carn = cl["DBClusterArn"]
             ident = cl["DBClusterIdentifier"]
@@ -353,31 +346,34 @@ class Collector:
         for s in csnaps or []:
             if s.get("SnapshotType") != "manual":
                 continue
-            sarn = s["DBClusterSnapshotArn"]
-            src = f"arn:aws:rds:{region}:{acct}:cluster:{s.get('DBClusterIdentifier')}"
-            kms = s.get("KmsKeyId") if s.get("StorageEncrypted") else None
-            bid = rid(sarn)
-            out.backups.append(Backup(
-                id=bid, provider=P, protects=rid(src), kind="snapshot",
-                location=f"RDS cluster snapshot {s['DBClusterSnapshotIdentifier']} ({region}, same account)",
-                created_at=_dt(s.get("SnapshotCreateTime")), dies_with_resource=False,
-                reasons=("Manual cluster snapshots survive deletion of the cluster; deletable with "
-                         "rds:DeleteDBClusterSnapshot.",)))
-            out.specs.append(DestroySpec(bid, acct, (_steps(("rds:DeleteDBClusterSnapshot", sarn)),) +
-                                         self._kms_path(region, kms), capability="delete:rds-cluster-snapshot"))
+            self._rds_manual_snapshot(
+                out, acct, region, s, s["DBClusterSnapshotArn"], f"cluster:{s.get('DBClusterIdentifier')}",
+                s.get("KmsKeyId") if s.get("StorageEncrypted") else None,
+                f"RDS cluster snapshot {s['DBClusterSnapshotIdentifier']}",
+                "Manual cluster snapshots survive deletion of the cluster; deletable with "
+                "rds:DeleteDBClusterSnapshot.", "rds:DeleteDBClusterSnapshot", "delete:rds-cluster-snapshot")
         return out
+
+    def _rds_manual_snapshot(self, out: Collected, acct: str, region: str, snap: dict[str, Any], sarn: str,
+                             source: str, kms: str | None, label: str, reason: str, delete_action: str,
+                             capability: str, metadata: dict[str, Any] | None = None) -> None:
+        """A manual RDS (instance or cluster) snapshot ``snap`` of ``source`` (``db:…``/``cluster:…``): a backup
+        of its own, deletable with one action (and through its KMS key)."""
+        bid = rid(sarn)
+        out.backups.append(Backup(
+            id=bid, provider=P, protects=rid(f"arn:aws:rds:{region}:{acct}:{source}"), kind="snapshot",
+            location=f"{label} ({region}, same account)", created_at=_dt(snap.get("SnapshotCreateTime")),
+            dies_with_resource=False, reasons=(reason,), metadata=metadata or {}))
+        out.specs.append(DestroySpec(bid, acct, (_steps((delete_action, sarn)),) + self._kms_path(region, kms),
+                                     capability=capability))
 
     # ---- EC2 / EBS / Recycle Bin ------------------------------------------------------------------
     def ec2(self, region: str) -> Collected:
         out = Collected()
         acct = self.account
-        vols = self.call("ec2", region, lambda c: paginate(c, "describe_volumes", "Volumes"), "ec2:DescribeVolumes")
-        try:
-            snaps = self.call("ec2", region, lambda c: paginate(c, "describe_snapshots", "Snapshots", OwnerIds=["self"]),
-                              "ec2:DescribeSnapshots")
-        except _Unreadable as e:
-            snaps = []
-            self._gap(out, region, e, "EBS snapshots unknown (not 'none')")
+        vols = self._listed("ec2", region, "describe_volumes", "Volumes", "ec2:DescribeVolumes")
+        snaps = self._listed_or_gap(out, "ec2", region, "describe_snapshots", "Snapshots", "ec2:DescribeSnapshots",
+                                    "EBS snapshots unknown (not 'none')", [], OwnerIds=["self"])
         rules: list[dict[str, Any]] | None
         try:
             rules = self.call("rbin", region, lambda c: paginate(c, "list_rules", "Rules", ResourceType="EBS_SNAPSHOT"),
@@ -446,8 +442,7 @@ class Collector:
     def backup(self, region: str) -> Collected:
         out = Collected()
         acct = self.account
-        vaults = self.call("backup", region, lambda c: paginate(c, "list_backup_vaults", "BackupVaultList"),
-                           "backup:ListBackupVaults")
+        vaults = self._listed("backup", region, "list_backup_vaults", "BackupVaultList", "backup:ListBackupVaults")
         now = self.clock()
         for v in vaults:
             name = v["BackupVaultName"]
@@ -636,13 +631,9 @@ class Collector:
     def dynamodb(self, region: str) -> Collected:
         out = Collected()
         acct = self.account
-        tables = self.call("dynamodb", region, lambda c: paginate(c, "list_tables", "TableNames"), "dynamodb:ListTables")
-        try:
-            backups = self.call("dynamodb", region, lambda c: paginate(c, "list_backups", "BackupSummaries"),
-                                "dynamodb:ListBackups")
-        except _Unreadable as e:
-            backups = None
-            self._gap(out, region, e, "DynamoDB on-demand backups unknown (not 'none')")
+        tables = self._listed("dynamodb", region, "list_tables", "TableNames", "dynamodb:ListTables")
+        backups = self._listed_or_gap(out, "dynamodb", region, "list_backups", "BackupSummaries",
+                                      "dynamodb:ListBackups", "DynamoDB on-demand backups unknown (not 'none')", None)
         for t in tables:
             tarn = f"arn:aws:dynamodb:{region}:{acct}:table/{t}"
             try:

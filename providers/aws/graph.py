@@ -23,7 +23,7 @@ from __future__ import annotations
 import bisect
 import threading
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
@@ -173,6 +173,16 @@ class AdminGraph:
             for r in snap.roles.values():
                 self._index_trust(r)
 
+    def _memo(self, cache: dict[str, _V], p: Principal, compute: Callable[[Principal], _V]) -> _V:
+        """``compute(p)`` once per principal ARN (computed outside the lock; the last writer wins)."""
+        hit = cache.get(p.arn)
+        if hit is not None:
+            return hit
+        value = compute(p)
+        with self._lock:
+            cache[p.arn] = value
+        return value
+
     def _index(self, kind: str, account: str, items: Mapping[str, Principal]) -> _ArnIndex[Principal]:
         key = (kind, account)
         idx = self._indexes.get(key)
@@ -218,13 +228,7 @@ class AdminGraph:
 
     # ---- admin tests on the principal itself -----------------------------------------------------
     def admin(self, p: Principal) -> Reach:
-        hit = self._admin.get(p.arn)
-        if hit is not None:
-            return hit
-        r = self._admin_uncached(p)
-        with self._lock:
-            self._admin[p.arn] = r
-        return r
+        return self._memo(self._admin, p, self._admin_uncached)
 
     def _admin_uncached(self, p: Principal) -> Reach:
         if p.kind == "root":
@@ -265,19 +269,19 @@ class AdminGraph:
                         tests.append((f"iam:SetDefaultPolicyVersion to admin version {vid} of {mp.name}",
                                       ps.decide("iam:SetDefaultPolicyVersion", arn)))
             if p.kind == "user" and ps.decide("iam:AddUserToGroup", None).verdict is not False:
-                for g in snap.groups.values():
-                    if g.name in p.groups or not g.arn:
+                for grp in snap.groups.values():
+                    if grp.name in p.groups or not grp.arn:
                         continue
-                    d = ps.decide("iam:AddUserToGroup", g.arn)
+                    d = ps.decide("iam:AddUserToGroup", grp.arn)
                     if d.verdict is False:
                         continue
-                    joined = self._member_admin(p, snap, ps, g.name)
+                    joined = self._member_admin(p, snap, ps, grp.name)
                     if joined.verdict is not False:
-                        tests.append((f"iam:AddUserToGroup into admin group {g.name} (as a member: {joined.reason})",
+                        tests.append((f"iam:AddUserToGroup into admin group {grp.name} (as a member: {joined.reason})",
                                       Decision(_min(d.verdict, joined.verdict), d.reason, d.origin)))
                     else:
-                        mod = ps.decide_any(("iam:PutGroupPolicy", "iam:AttachGroupPolicy"), g.arn)
-                        tests.append((f"iam:AddUserToGroup into group {g.name} + put/attach a policy on it",
+                        mod = ps.decide_any(("iam:PutGroupPolicy", "iam:AttachGroupPolicy"), grp.arn)
+                        tests.append((f"iam:AddUserToGroup into group {grp.name} + put/attach a policy on it",
                                       Decision(_min(d.verdict, mod.verdict), mod.reason, mod.origin)))
         new_role = f"arn:aws:iam::{acct}:role/blastwall-any-new-role"
         d_cr = ps.decide("iam:CreateRole", new_role)
@@ -368,13 +372,7 @@ class AdminGraph:
 
     # ---- edges to other principals ---------------------------------------------------------------
     def edges(self, p: Principal) -> list[_Edge]:
-        hit = self._edges.get(p.arn)
-        if hit is not None:
-            return hit
-        out = self._edges_uncached(p)
-        with self._lock:
-            self._edges[p.arn] = out
-        return out
+        return self._memo(self._edges, p, self._edges_uncached)
 
     def _edges_uncached(self, p: Principal) -> list[_Edge]:
         out: list[_Edge] = []
@@ -527,13 +525,24 @@ class AdminGraph:
         """Can ``start`` become admin? Best path first: unconditional beats conditional. Results are cached per
         principal, and a search that meets a principal already answered uses that answer instead of searching
         on: the total work over all principals stays near-linear in the number of edges."""
-        hit = self._reach.get(start.arn)
-        if hit is not None:
-            return hit
-        r = self._reach_uncached(start, max_nodes)
-        with self._lock:
-            self._reach[start.arn] = r
-        return r
+        return self._memo(self._reach, start, lambda p: self._reach_uncached(p, max_nodes))
+
+    def _answers(self, node: Principal, to: Principal, v: Tri, step: tuple[str, ...],
+                 known: list[Reach | None]) -> Iterator[Reach]:
+        """The ways the hop ``node`` → ``to`` (reached with verdict ``v`` along ``step``) ends at admin, asked
+        lazily in order: ``to`` is admin, ``node`` can make it admin, ``to`` was answered before (that answer,
+        or None, is appended to ``known``)."""
+        adm = self.admin(to)
+        if adm.verdict is not False:
+            yield Reach(_min(v, adm.verdict), step + (f"{to.ref} is admin: {adm.reason}",), "")
+        mod = self.can_modify(node, to)
+        if mod.verdict is not False:
+            yield Reach(_min(v, mod.verdict), step + (f"{node.ref} can give {to.ref} an admin policy ({mod.origin})",),
+                        "")
+        hit = self._reach.get(to.arn)
+        known.append(hit)
+        if hit is not None and hit.verdict is not False:
+            yield Reach(_min(v, hit.verdict), step + hit.path, hit.reason)
 
     def _reach_uncached(self, start: Principal, max_nodes: int) -> Reach:
         a = self.admin(start)
@@ -562,31 +571,13 @@ class AdminGraph:
                     seen.add(e.to.arn)
                     v2 = _min(v, e.verdict)
                     step = path + (f"{node.ref} → {e.to.ref} via {e.how}",)
-                    adm = self.admin(e.to)
-                    if adm.verdict is not False:
-                        v3 = _min(v2, adm.verdict)
-                        r = Reach(v3, step + (f"{e.to.ref} is admin: {adm.reason}",), "")
-                        if v3 is True:
+                    known: list[Reach | None] = []
+                    for r in self._answers(node, e.to, v2, step, known):
+                        if r.verdict is True:
                             return r
                         if best.verdict is False:
                             best = r
-                    mod = self.can_modify(node, e.to)
-                    if mod.verdict is not False:
-                        v3 = _min(v2, mod.verdict)
-                        r = Reach(v3, step + (f"{node.ref} can give {e.to.ref} an admin policy ({mod.origin})",), "")
-                        if v3 is True:
-                            return r
-                        if best.verdict is False:
-                            best = r
-                    known = self._reach.get(e.to.arn)
-                    if known is not None:  # answered before: its verdict covers everything beyond it
-                        if known.verdict is not False:
-                            v3 = _min(v2, known.verdict)
-                            r = Reach(v3, step + known.path, known.reason)
-                            if v3 is True:
-                                return r
-                            if best.verdict is False:
-                                best = r
+                    if known[0] is not None:  # answered before: its verdict covers everything beyond it
                         continue
                     queue.append((e.to, step, v2))
         if best.verdict is False and (unknown or truncated):
@@ -598,6 +589,7 @@ class AdminGraph:
 
 
 T = TypeVar("T")
+_V = TypeVar("_V")
 
 
 class _ArnIndex(Generic[T]):

@@ -111,13 +111,6 @@ class IamSnapshot:
     org: list[OrgLevel] = field(default_factory=list)  # SCP/RCP levels that apply to this account
     org_note: str = "Organizations SCPs/RCPs not read"  # what is known about them, for the reasons
 
-    def set_org(self, levels: list[OrgLevel], note: str) -> None:
-        """Organization policies that apply to every principal of the account; cached PolicySets are rebuilt."""
-        with self._lock:
-            self.org = list(levels)
-            self.org_note = note
-            self._ps = {}
-
     def __post_init__(self) -> None:
         self._ps: dict[str, PolicySet] = {}
         self._lock = threading.Lock()
@@ -127,6 +120,13 @@ class IamSnapshot:
             for parn in r.profile_arns:
                 self.profile_roles[parn] = r.arn
                 self.profile_roles[parn.rsplit("/", 1)[-1]] = r.arn
+
+    def set_org(self, levels: list[OrgLevel], note: str) -> None:
+        """Organization policies that apply to every principal of the account; cached PolicySets are rebuilt."""
+        with self._lock:
+            self.org = list(levels)
+            self.org_note = note
+            self._ps = {}
 
     def role_of_profile(self, profile: str) -> str | None:
         """The role behind an instance profile given by ARN or name."""

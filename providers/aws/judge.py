@@ -214,7 +214,7 @@ def judge(s: Subject, spec: DestroySpec) -> DestroyFact | None:
     best: Tri = False
     best_reason = ""
     for path in spec.paths:
-        v: Tri = True
+        v = True
         reasons: list[str] = []
         for st in path:
             sv, why = _step(s, st, spec.resource_policies)

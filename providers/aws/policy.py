@@ -306,16 +306,7 @@ class PolicySet:
         return Decision(out, why, origin)
 
     def org_decide_any(self, actions: Iterable[str], arn: str | None = None) -> Decision:
-        best: Decision | None = None
-        rank = {True: 2, None: 1, False: 0}
-        for a in actions:
-            d = self.org_decide(a, arn)
-            if best is None or rank[d.verdict] > rank[best.verdict]:
-                best = d
-            if d.verdict is True:
-                break
-        assert best is not None
-        return best
+        return _strongest(self.org_decide(a, arn) for a in actions)
 
     def _view(self, action: str) -> _ActionView:
         a = action.lower()
@@ -401,29 +392,11 @@ class PolicySet:
 
     def decide_all(self, actions: Iterable[str], arn: str | None = None) -> Decision:
         """All of ``actions`` (AND): the weakest verdict wins."""
-        worst: Decision | None = None
-        rank = {True: 2, None: 1, False: 0}
-        for a in actions:
-            d = self.decide(a, arn)
-            if worst is None or rank[d.verdict] < rank[worst.verdict]:
-                worst = d
-            if d.verdict is False:
-                break
-        assert worst is not None
-        return worst
+        return _weakest(self.decide(a, arn) for a in actions)
 
     def decide_any(self, actions: Iterable[str], arn: str | None = None) -> Decision:
         """Any of ``actions`` (OR): the strongest verdict wins."""
-        best: Decision | None = None
-        rank = {True: 2, None: 1, False: 0}
-        for a in actions:
-            d = self.decide(a, arn)
-            if best is None or rank[d.verdict] > rank[best.verdict]:
-                best = d
-            if d.verdict is True:
-                break
-        assert best is not None
-        return best
+        return _strongest(self.decide(a, arn) for a in actions)
 
     # ---- whole-catalogue questions ---------------------------------------------------------------
     @staticmethod
@@ -586,6 +559,34 @@ class ResourcePolicy:
                     return (None, f"{action}: a conditional Deny in the {self.name} may apply")
                 return (False, f"{action}: denied by the {self.name}")
             exact = principal_arn is not None and principal_arn in principals
-            if exact and not st.conditional and not unsure and principal_arn.split(":")[4] == account:
+            if exact and principal_arn is not None and not st.conditional and not unsure \
+                    and principal_arn.split(":")[4] == account:
                 allow = (True, f"{action}: allowed by the {self.name}")
         return allow
+
+
+_DECISION_RANK: dict[Tri, int] = {True: 2, None: 1, False: 0}
+
+
+def _strongest(decisions: Iterable[Decision]) -> Decision:
+    """OR over lazily made decisions: the strongest wins; stops at the first True."""
+    best: Decision | None = None
+    for d in decisions:
+        if best is None or _DECISION_RANK[d.verdict] > _DECISION_RANK[best.verdict]:
+            best = d
+        if d.verdict is True:
+            break
+    assert best is not None
+    return best
+
+
+def _weakest(decisions: Iterable[Decision]) -> Decision:
+    """AND over lazily made decisions: the weakest wins; stops at the first False."""
+    worst: Decision | None = None
+    for d in decisions:
+        if worst is None or _DECISION_RANK[d.verdict] < _DECISION_RANK[worst.verdict]:
+            worst = d
+        if d.verdict is False:
+            break
+    assert worst is not None
+    return worst

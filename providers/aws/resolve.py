@@ -46,7 +46,7 @@ def profile_of(cred: Credential, key: str) -> tuple[str, Path] | None:
     return None
 
 
-class _Builder(ProfileProviderBuilder):
+class _Builder(ProfileProviderBuilder):  # type: ignore[misc]  # botocore ships no type hints
     def __init__(self, session: Any, creator: Callable[..., Any], sso_cache: JSONFileCache, region: str) -> None:
         super().__init__(session, cache={}, region_name=region, sso_token_cache=sso_cache)
         self._creator = creator

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 from auditor.model import Candidate, Credential, Status
 from auditor.provider import FileRule, Provider, Recogniser
+from auditor.provider_kit import cli_login
 
 __all__ = ["DockerProvider"]
 
@@ -16,9 +17,8 @@ class DockerProvider(Provider):
 
     def recognisers(self) -> Sequence[Recogniser]:
         return (
-            Recogniser(provider="docker", kind="registry_auth", category="cli_config",
-                       files=(FileRule(".docker/config.json", "auths*.auth"),
-                              FileRule(".docker/config.json", "auths*.identitytoken"))),
+            cli_login("docker", "registry_auth", FileRule(".docker/config.json", "auths*.auth"),
+                      FileRule(".docker/config.json", "auths*.identitytoken"), priority=50),
         )
 
     def classify(self, candidate: Candidate) -> Credential:

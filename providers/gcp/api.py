@@ -13,6 +13,7 @@ import httpx
 
 from auditor.errors import ProviderAuthError, ProviderError
 from auditor.http import ApiClient, BearerAuth
+from auditor.provider_kit import json_object
 from auditor.secrets import Secret
 
 from .auth import Endpoints
@@ -59,14 +60,9 @@ class GcpApi:
             raise NotFound(f"{NAME}: {what}: HTTP 404")
         if code >= 300:
             raise ProviderError(f"{NAME}: {what}: HTTP {code}")
-        try:
-            body = resp.json()
-        except ValueError:
-            raise ProviderError(f"{NAME}: malformed JSON for {what} (HTTP {code})",
-                                hint="Google returned something that is not JSON; try again later") from None
-        if not isinstance(body, dict):
-            raise ProviderError(f"{NAME}: unexpected answer for {what} (not a JSON object)")
-        return body
+        return json_object(resp, malformed=f"{NAME}: malformed JSON for {what} (HTTP {code})",
+                           malformed_hint="Google returned something that is not JSON; try again later",
+                           not_object=f"{NAME}: unexpected answer for {what} (not a JSON object)")
 
     def get(self, api: str, path: str, what: str, params: Mapping[str, Any] | None = None) -> dict[str, Any]:
         self.requests += 1

@@ -121,15 +121,18 @@ def _service_account(info: Mapping[str, str], endpoints: Endpoints, scopes: Sequ
     # the token URL we were given wins over the file's token_uri; google-auth still signs aud=Google's URL
     fields = {k: v for k, v in info.items() if k != "universe_domain"}
     fields.update(type="service_account", token_uri=endpoints.token_url)
-    return service_account.Credentials.from_service_account_info(fields, scopes=list(scopes))
+    # google-auth ships no type hints
+    return service_account.Credentials.from_service_account_info(  # type: ignore[no-untyped-call]
+        fields, scopes=list(scopes))
 
 
 def _user(info: Mapping[str, str], endpoints: Endpoints) -> Any:
     from google.oauth2 import credentials
 
     # from_authorized_user_info() would ignore any token_uri: build the credentials directly
-    return credentials.Credentials(token=None, refresh_token=info["refresh_token"], client_id=info.get("client_id"),
-                                   client_secret=info.get("client_secret"), token_uri=endpoints.token_url)
+    return credentials.Credentials(  # type: ignore[no-untyped-call]  # google-auth: no type hints
+        token=None, refresh_token=info["refresh_token"], client_id=info.get("client_id"),
+        client_secret=info.get("client_secret"), token_uri=endpoints.token_url)
 
 
 def source_info(cred: Credential) -> dict[str, str]:
@@ -162,7 +165,7 @@ def mint_token(cred: Credential, client: ApiClient, endpoints: Endpoints) -> Sec
         gcreds = source
         if target:
             delegates = [d for d in str(cred.metadata.get("delegates") or "").split(",") if d]
-            gcreds = impersonated_credentials.Credentials(
+            gcreds = impersonated_credentials.Credentials(  # type: ignore[no-untyped-call]
                 source_credentials=source, target_principal=target, target_scopes=[SCOPE], delegates=delegates,
                 iam_endpoint_override=endpoints.generate_access_token_url(target))
         gcreds.refresh(request)

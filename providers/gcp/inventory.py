@@ -112,6 +112,15 @@ class _Collector:
                                      reason=f"{what} in project {self.project} were not inspected with "
                                             f"{self.cred.label}: {why}"))
 
+    def listed(self, api: str, path: str, key: str, what: str, params: dict[str, Any],
+               gap: str) -> list[dict[str, Any]] | None:
+        """Every item of a paginated list; None, and the coverage gap ``gap``, when it cannot be read."""
+        try:
+            return list(self.api.pages(api, path, key, what, params))
+        except (Forbidden, NotFound, ProviderError) as exc:
+            self.gap(gap, exc.message)
+            return None
+
     def fact(self, target: str, verdict: bool | None, reason: str, cap: str) -> None:
         self.facts.append(DestroyFact(credential=self.cred.id, target=target, verdict=verdict, reason=reason,
                                       capability=cap))
@@ -133,11 +142,9 @@ class _Collector:
 
     # -- Cloud SQL -----------------------------------------------------------------------------------------
     def cloudsql(self) -> None:
-        try:
-            instances = list(self.api.pages("sqladmin", f"/v1/projects/{self.project}/instances", "items",
-                                            f"Cloud SQL instances of {self.project}", {"maxResults": 100}))
-        except (Forbidden, NotFound, ProviderError) as exc:
-            self.gap("Cloud SQL instances", exc.message)
+        instances = self.listed("sqladmin", f"/v1/projects/{self.project}/instances", "items",
+                                f"Cloud SQL instances of {self.project}", {"maxResults": 100}, "Cloud SQL instances")
+        if instances is None:
             return
         for inst in instances:
             self._instance(inst)
@@ -145,11 +152,10 @@ class _Collector:
 
     def _orphaned_backups(self, live: set[str]) -> None:
         """Retained and final backups of deleted instances (Backups API): data of their own, in the project."""
-        try:
-            found = list(self.api.pages("sqladmin", f"/v1/projects/{self.project}/backups", "backups",
-                                        f"Cloud SQL backups of {self.project}", {"pageSize": 500}))
-        except (Forbidden, NotFound, ProviderError) as exc:
-            self.gap("Cloud SQL backups of deleted instances", exc.message)
+        found = self.listed("sqladmin", f"/v1/projects/{self.project}/backups", "backups",
+                            f"Cloud SQL backups of {self.project}", {"pageSize": 500},
+                            "Cloud SQL backups of deleted instances")
+        if found is None:
             return
         for b in found:
             name, inst = str(b.get("name") or ""), str(b.get("instance") or "")
@@ -202,11 +208,9 @@ class _Collector:
         self._backup_runs(rid, name, retained, enhanced, bool(final.get("enabled")))
 
     def _backup_runs(self, rid: str, name: str, retained: bool, enhanced: bool, final: bool) -> None:
-        try:
-            runs = list(self.api.pages("sqladmin", f"/v1/projects/{self.project}/instances/{name}/backupRuns",
-                                       "items", f"backup runs of {name}", {"maxResults": 100}))
-        except (Forbidden, NotFound, ProviderError) as exc:
-            self.gap(f"backup runs of Cloud SQL instance {name}", exc.message)
+        runs = self.listed("sqladmin", f"/v1/projects/{self.project}/instances/{name}/backupRuns", "items",
+                           f"backup runs of {name}", {"maxResults": 100}, f"backup runs of Cloud SQL instance {name}")
+        if runs is None:
             return
         for run in runs:
             if str(run.get("status") or "") in ("FAILED", "SKIPPED", "DELETED", "DELETION_PENDING"):
@@ -241,11 +245,10 @@ class _Collector:
 
     # -- Cloud Storage -------------------------------------------------------------------------------------
     def buckets(self) -> None:
-        try:
-            buckets = list(self.api.pages("storage", "/storage/v1/b", "items", f"buckets of {self.project}",
-                                          {"project": self.project, "maxResults": 200, "projection": "noAcl"}))
-        except (Forbidden, NotFound, ProviderError) as exc:
-            self.gap("Cloud Storage buckets", exc.message)
+        buckets = self.listed("storage", "/storage/v1/b", "items", f"buckets of {self.project}",
+                              {"project": self.project, "maxResults": 200, "projection": "noAcl"},
+                              "Cloud Storage buckets")
+        if buckets is None:
             return
         for b in buckets:
             self._bucket(b)

@@ -14,19 +14,13 @@ from __future__ import annotations
 import re
 
 from auditor.provider import FileRule, Recogniser
+from auditor.provider_kit import WORD, cli_login, text_recognisers
 
 _V2 = r"HRKU-AA[0-9A-Za-z_\-]{58}"
 _V2_UUID = r"HRKU-[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
 _UUID = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
 
-TOKEN = Recogniser(
-    provider="heroku",
-    kind="api_token",
-    text_pattern=re.compile(
-        r"(?<![A-Za-z0-9_\-])(?P<secret>" + _V2 + "|" + _V2_UUID + r")(?![A-Za-z0-9_\-])"
-    ),
-    priority=60,
-)
+(TOKEN,) = text_recognisers("heroku", [("api_token", _V2 + "|" + _V2_UUID)], priority=60, word=WORD + "\\-")
 
 ENV_TOKEN = Recogniser(
     provider="heroku",
@@ -36,20 +30,16 @@ ENV_TOKEN = Recogniser(
     priority=60,
 )
 
-CLI_LOGIN = Recogniser(
-    provider="heroku",
-    kind="api_token",
-    files=(
-        FileRule(".netrc", "machine api.heroku.com.password", hints=("login",)),
-        FileRule(".netrc", "machine git.heroku.com.password", hints=("login",)),
-        FileRule("_netrc", "machine api.heroku.com.password", hints=("login",)),
-        FileRule(".config/heroku/accounts/*", "password", hints=("username",)),
-        FileRule(".config/heroku/accounts/*", ":password", hints=(":username",)),
-        FileRule(".heroku/accounts/*", "password", hints=("username",)),
-        FileRule(".heroku/accounts/*", ":password", hints=(":username",)),
-    ),
-    category="cli_config",
-    priority=65,
+CLI_LOGIN = cli_login(
+    "heroku",
+    "api_token",
+    FileRule(".netrc", "machine api.heroku.com.password", hints=("login",)),
+    FileRule(".netrc", "machine git.heroku.com.password", hints=("login",)),
+    FileRule("_netrc", "machine api.heroku.com.password", hints=("login",)),
+    FileRule(".config/heroku/accounts/*", "password", hints=("username",)),
+    FileRule(".config/heroku/accounts/*", ":password", hints=(":username",)),
+    FileRule(".heroku/accounts/*", "password", hints=("username",)),
+    FileRule(".heroku/accounts/*", ":password", hints=(":username",)),
 )
 
 RECOGNISERS = (TOKEN, ENV_TOKEN, CLI_LOGIN)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 
 from auditor.provider import FileRule, Recogniser
+from auditor.provider_kit import cli_login
 
 API_KEY = Recogniser(
     provider="neon",
@@ -20,20 +21,11 @@ API_KEY = Recogniser(
     priority=60,
 )
 
-CLI_ACCESS = Recogniser(
-    provider="neon",
-    kind="cli_oauth_token",
-    files=(FileRule(".config/neonctl/credentials.json", "access_token", hints=("expires_at",)),),
-    category="cli_config",
-    priority=65,
+CLI_ACCESS = cli_login(
+    "neon", "cli_oauth_token", FileRule(".config/neonctl/credentials.json", "access_token", hints=("expires_at",))
 )
-
-CLI_REFRESH = Recogniser(
-    provider="neon",
-    kind="cli_refresh_token",
-    files=(FileRule(".config/neonctl/credentials.json", "refresh_token"),),
-    category="cli_config",
-    priority=40,
+CLI_REFRESH = cli_login(
+    "neon", "cli_refresh_token", FileRule(".config/neonctl/credentials.json", "refresh_token"), priority=40
 )
 
 # Neon's MCP server takes the key as a positional argument: ``npx -y @neondatabase/mcp-server-neon start <key>``

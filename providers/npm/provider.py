@@ -7,6 +7,7 @@ from collections.abc import Sequence
 
 from auditor.model import Candidate, Credential, Status
 from auditor.provider import FileRule, Provider, Recogniser
+from auditor.provider_kit import cli_login
 
 __all__ = ["NpmProvider"]
 
@@ -20,8 +21,7 @@ class NpmProvider(Provider):
             Recogniser(provider="npm", kind="access_token",
                        text_pattern=re.compile(r"\b(?P<secret>npm_[A-Za-z0-9]{36})\b"),
                        key_names=frozenset({"NPM_TOKEN"}), priority=60),
-            Recogniser(provider="npm", kind="auth_token", category="cli_config",
-                       files=(FileRule(".npmrc", "*_authToken"),)),
+            cli_login("npm", "auth_token", FileRule(".npmrc", "*_authToken"), priority=50),
         )
 
     def classify(self, candidate: Candidate) -> Credential:

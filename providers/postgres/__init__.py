@@ -45,7 +45,8 @@ def describe_url(url: str) -> str:
 
 def _pgpass_url(line: str) -> str | None:
     """`host:port:db:user:password` → a postgres URL (wildcards left as they are). None when malformed."""
-    parts, cur, esc = [], "", False
+    parts: list[str] = []
+    cur, esc = "", False
     for ch in line.strip():
         if esc:
             cur += ch

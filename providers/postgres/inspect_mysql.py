@@ -134,10 +134,11 @@ def inspect_mysql(t: DbTarget, password: str, timeouts: Timeouts = Timeouts(), *
             cur.execute("SHOW GRANTS")
             lines = [sanitize(str(r[0])) for r in cur.fetchall()]
             for role in dict.fromkeys(r for ln in lines for r in _roles_in(ln)):
-                role_lines[role] = _role_grants(cur, role, mariadb)
-                if role_lines[role] is None:
-                    del role_lines[role]
+                got = _role_grants(cur, role, mariadb)
+                if got is None:
                     unreadable.append(role)
+                else:
+                    role_lines[role] = got
     except pymysql.err.OperationalError as exc:
         raise ProviderUnavailable(f"inspection of {t.endpoint} failed or timed out (MySQL error "
                                   f"{exc.args[0] if exc.args else '?'})") from None
@@ -194,11 +195,11 @@ def judge_grants(current: str, database: str, lines: list[str], role_lines: dict
         app = f"'{user}_app'@'%'"
         fix += [f"CREATE USER {app};  -- set its password out of band; give the application this user",
                 f"GRANT SELECT, INSERT, UPDATE, DELETE ON {q}.* TO {app};"]
-        for s, privs in per_scope.items():
+        for s, held in per_scope.items():
             if s == "all databases":
                 fix.append(f"REVOKE ALL PRIVILEGES, GRANT OPTION FROM '{user}'@'%';  -- global privileges: "
                            "keep them on an admin account only")
-            elif s.startswith("database ") and ({"ALL PRIVILEGES", "ALL", "DROP", "ALTER"} & privs):
+            elif s.startswith("database ") and ({"ALL PRIVILEGES", "ALL", "DROP", "ALTER"} & held):
                 d = s.split(" ", 1)[1].replace("`", "``")
                 fix.append(f"REVOKE DROP, ALTER ON `{d}`.* FROM '{user}'@'%';")
     return Privileges(role=current, engine="mysql", root_equivalent=root, grants=tuple(grants),

@@ -163,18 +163,17 @@ def judge(t: DbTarget, role: Any, member_of: list[str], schemas: list[Any]) -> P
         if s["update"]:
             grants.append(Grant("overwrite:rows", f"schema {nsp}",
                                 f"UPDATE on {s['update']} of {s['tables']} table(s)"))
-    if write_files and not is_super:
-        grants.append(Grant("write:server-files", "the server's file system", "member of pg_write_server_files"))
-        reasons.append(f"Role {rolname} is a member of pg_write_server_files: it can overwrite files the server "
-                       "can write, including the data directory.")
-        sql_fix.append(f"REVOKE pg_write_server_files FROM {_q(rolname)};")
-    if read_files and not is_super:
-        grants.append(Grant("read:server-files", "the server's file system", "member of pg_read_server_files"))
-        sql_fix.append(f"REVOKE pg_read_server_files FROM {_q(rolname)};")
-    if exec_prog and not is_super:
-        grants.append(Grant("write:server-files", "the server's operating system",
-                            "member of pg_execute_server_program"))
-        sql_fix.append(f"REVOKE pg_execute_server_program FROM {_q(rolname)};")
+    server_roles = ((write_files, "write:server-files", "the server's file system", "pg_write_server_files"),
+                    (read_files, "read:server-files", "the server's file system", "pg_read_server_files"),
+                    (exec_prog, "write:server-files", "the server's operating system", "pg_execute_server_program"))
+    for member, cap, scope, server_role in server_roles:
+        if not member or is_super:
+            continue
+        grants.append(Grant(cap, scope, f"member of {server_role}"))
+        if server_role == "pg_write_server_files":
+            reasons.append(f"Role {rolname} is a member of pg_write_server_files: it can overwrite files the server "
+                           "can write, including the data directory.")
+        sql_fix.append(f"REVOKE {server_role} FROM {_q(rolname)};")
     if createrole and not is_super:
         possible.append(Grant("drop:database", db, "CREATEROLE: can grant itself membership in roles it manages "
                               "(any non-superuser role before PostgreSQL 16)"))

@@ -51,6 +51,11 @@ def _s(v: Any) -> str:
     return v.decode() if isinstance(v, bytes) else str(v)
 
 
+def _command(client: Any, *args: str) -> Any:
+    """One raw command (redis-py leaves ``execute_command`` unannotated)."""
+    return client.execute_command(*args)
+
+
 def judge_acl(user: str, info: Sequence[Any] | dict[str, Any]) -> Privileges:
     d = dict(info) if isinstance(info, dict) else {_s(info[i]): info[i + 1] for i in range(0, len(info) - 1, 2)}
     d = {_s(k): v for k, v in d.items()}
@@ -84,16 +89,18 @@ def judge_acl(user: str, info: Sequence[Any] | dict[str, Any]) -> Privileges:
 def inspect_redis(t: DbTarget, password: str, timeouts: Timeouts = Timeouts(), *,
                   hostaddr: str | None = None) -> Privileges:
     import redis
+    from redis.backoff import NoBackoff
+    from redis.retry import Retry
 
     tls = t.scheme == "rediss"
     client = redis.Redis(host=hostaddr or t.host, port=t.port, username=t.user or None, password=password or None,
                          db=int(t.database) if t.database.isdigit() else 0, ssl=tls,
                          socket_connect_timeout=timeouts.connect_s, socket_timeout=timeouts.statement_s,
-                         retry=None, protocol=2, client_name=None,
+                         retry=Retry(NoBackoff(), 0), protocol=2, client_name=None,
                          health_check_interval=0)
     try:
         try:
-            user = _s(client.execute_command("ACL", "WHOAMI"))
+            user = _s(_command(client, "ACL", "WHOAMI"))
         except redis.ResponseError as exc:
             msg = ("noperm " if isinstance(exc, redis.exceptions.NoPermissionError) else "") + str(exc).lower()
             if "unknown command" in msg or "unknown subcommand" in msg:
@@ -113,7 +120,7 @@ def inspect_redis(t: DbTarget, password: str, timeouts: Timeouts = Timeouts(), *
                     facts={"acl": True, "rules_readable": False})
             raise
         try:
-            info = client.execute_command("ACL", "GETUSER", user)
+            info = _command(client, "ACL", "GETUSER", user)
         except redis.ResponseError as exc:
             if not isinstance(exc, redis.exceptions.NoPermissionError) and "noperm" not in str(exc).lower():
                 raise

@@ -26,6 +26,7 @@ from graphql import GraphQLSyntaxError, OperationDefinitionNode, OperationType, 
 from auditor.errors import BlastwallError, ConfigError, ProviderAuthError, ProviderError, ProviderUnavailable
 from auditor.http import ApiClient, BearerAuth, HeaderAuth
 from auditor.provider import ProviderContext
+from auditor.provider_kit import json_object
 from auditor.secrets import Secret
 
 __all__ = [
@@ -196,13 +197,9 @@ class RailwayGraphQL:
             if resp.status_code in (401, 403):
                 raise RailwayNotAuthorized(f"railway: credential refused (HTTP {resp.status_code})",
                                            hint="the token is dead, or this resource is outside its scope")
-            try:
-                payload = resp.json()
-            except ValueError:
-                raise ProviderError(f"railway: malformed response (HTTP {resp.status_code}, not JSON)",
-                                    hint="the endpoint may not be Railway's GraphQL API") from None
-            if not isinstance(payload, dict):
-                raise ProviderError(f"railway: unexpected response shape (HTTP {resp.status_code})")
+            payload = json_object(resp, malformed=f"railway: malformed response (HTTP {resp.status_code}, not JSON)",
+                                  malformed_hint="the endpoint may not be Railway's GraphQL API",
+                                  not_object=f"railway: unexpected response shape (HTTP {resp.status_code})")
             errors = payload.get("errors") or []
             if errors:
                 err = _first_error(errors, self._scrub)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 
 from auditor.provider import FileRule, Recogniser
+from auditor.provider_kit import cli_login, secret_pattern
 
 _PAT = r"sbp_(?:oauth_)?[a-f0-9]{40}"
 _JWT = r"eyJ[A-Za-z0-9_\-]{8,}\.eyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}"
@@ -21,19 +22,14 @@ _SECRET = r"sb_secret_[A-Za-z0-9_\-]{20,}"
 PAT = Recogniser(
     provider="supabase",
     kind="personal_access_token",
-    text_pattern=re.compile(r"(?<![A-Za-z0-9_])(?P<secret>" + _PAT + r")(?![A-Za-z0-9_])"),
+    text_pattern=secret_pattern(_PAT),
     key_names=frozenset({"SUPABASE_ACCESS_TOKEN", "supabase_access_token", "SUPABASE_TOKEN"}),
     value_pattern=re.compile(_PAT),
     priority=60,
 )
 
-CLI_TOKEN = Recogniser(
-    provider="supabase",
-    kind="personal_access_token",
-    files=(FileRule(".supabase/access-token", "*"),),
-    value_pattern=re.compile(_PAT),
-    category="cli_config",
-    priority=65,
+CLI_TOKEN = cli_login(
+    "supabase", "personal_access_token", FileRule(".supabase/access-token", "*"), value_pattern=re.compile(_PAT)
 )
 
 SERVICE_ROLE = Recogniser(

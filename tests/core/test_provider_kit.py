@@ -32,11 +32,14 @@ from auditor.provider_kit import (
     InventoryBuilder,
     Page,
     call_json,
+    cli_login,
     get_json,
     get_response,
+    json_object,
     next_link,
     paginate,
 )
+from auditor.provider import FileRule
 from auditor.secrets import Secret
 
 
@@ -245,3 +248,26 @@ def test_judged_can_clear_a_field_explicitly() -> None:
     out = _cred().judged(Verdict(principal=None, capabilities=(), reasons=("rejected",)))
     assert out.principal is None and out.capabilities == () and out.reasons == ("rejected",)
     assert Verdict().changes() == {} and Verdict(principal=KEEP).changes() == {}
+
+
+# -- json_object and cli_login ------------------------------------------------------------------------------
+def test_json_object_returns_an_object_and_names_what_is_wrong_otherwise() -> None:
+    def words(resp: httpx.Response) -> dict[str, Any]:
+        return json_object(resp, malformed="demo: not JSON", malformed_hint="try later", not_object="demo: no object")
+
+    assert words(httpx.Response(200, json={"a": 1})) == {"a": 1}
+    with pytest.raises(ProviderError) as garbage:
+        words(httpx.Response(200, content=b"<html>"))
+    assert garbage.value.message == "demo: not JSON" and garbage.value.hint == "try later"
+    with pytest.raises(ProviderError) as listed:
+        words(httpx.Response(200, json=[1, 2]))
+    assert listed.value.message == "demo: no object"
+
+
+def test_cli_login_is_a_cli_config_file_recogniser() -> None:
+    rule = FileRule(".demo/config.json", "token", hints=("expires_at",))
+    rec = cli_login("demo", "cli_token", rule, FileRule(".demo/old.json", "token"), priority=40)
+    assert (rec.provider, rec.kind, rec.category, rec.priority) == ("demo", "cli_token", "cli_config", 40)
+    assert rec.files == (rule, FileRule(".demo/old.json", "token"))
+    assert rec.value_pattern is None and not rec.key_names and rec.text_pattern is None
+    assert cli_login("demo", "cli_token", rule).priority == 65
