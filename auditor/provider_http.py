@@ -13,7 +13,8 @@ and supplies what every HTTP provider otherwise writes again:
 * `identify()`: read-only, as fetch plus judgement: ``judge(cred, fetch(api, cred))`` over a fresh client
   gives a `Verdict` that `Credential.judged` applies (`fetch` asks the provider, `judge` is pure and testable
   without HTTP); a credential the provider refuses with HTTP 401 becomes `rejected(rejected_reason)`; kinds
-  for which `identifiable()` is false (e.g. refresh tokens) and offline runs are left as `classify()` made them.
+  for which `identifiable()` is false (by default those in `unidentifiable_kinds`, e.g. refresh tokens)
+  and offline runs are left as `classify()` made them.
 * `rejected()` and `could_not_verify()`: what `identify()` returns when the provider refuses the
   credential or cannot be asked.
 * `error_gap(cred)` and `verified_credentials()`: a credential whose verification failed becomes a
@@ -127,10 +128,13 @@ class HttpProvider(Provider):
     # True: a provider error or an odd answer while verifying leaves the credential in error with the reason
     # (`could_not_verify`); False: the error goes up to the audit, which records it as a coverage gap
     errors_as_reasons: ClassVar[bool] = False
+    # kinds `identify` never asks the provider about (e.g. refresh tokens, which the API does not accept)
+    unidentifiable_kinds: ClassVar[frozenset[str]] = frozenset()
 
     def identifiable(self, credential: Credential) -> bool:
-        """Whether `identify` asks the provider about this credential (False: left as `classify` made it)."""
-        return True
+        """Whether `identify` asks the provider about this credential (False: left as `classify` made it);
+        by default every kind but those in `unidentifiable_kinds`."""
+        return credential.kind not in self.unidentifiable_kinds
 
     def identify(self, credential: Credential, ctx: ProviderContext) -> Credential:
         if ctx.offline or not self.identifiable(credential):

@@ -15,14 +15,16 @@
   ``fetch(token)`` returns a `Page` (its items and the token of the next page, None on the last one).
   `next_link(headers)` reads RFC 8288 ``rel="next"``.
 * `secret_pattern(body)` and `text_recognisers(provider, [(kind, body), ...])`: free-text recognisers for
-  token formats (the secret as the named group ``secret``, never inside a longer word); `cli_login(provider,
-  kind, *files)` for a login a CLI keeps in its own files.
+  token formats (the secret as the named group ``secret``, never inside a longer word); `env_token(provider,
+  kind, names, value_pattern)` for a token bound to an environment variable name; `cli_login(provider, kind,
+  *files)` for a login a CLI keeps in its own files.
 * `InventoryBuilder(provider)`: a small mutable collector of resources and backups (keyed by id), facts,
   "cannot destroy type" denials, findings, gaps and refined credentials; `build()` makes the immutable
   `Inventory`.
 
 A provider's judgement of a credential is a `Verdict` (from `auditor.model`, re-exported here), applied with
-`Credential.judged`. Nothing here knows a concrete provider.
+`Credential.judged`; `unverified(candidate, *reasons, **fields)` is what its format alone shows
+(``classify``). Nothing here knows a concrete provider.
 """
 
 from __future__ import annotations
@@ -36,10 +38,11 @@ import httpx
 
 from .errors import ProviderAuthError, ProviderError
 from .http import ApiClient
-from .provider import FileRule, Recogniser
+from .provider import FileRule, McpServerRule, Recogniser
 from .model import (
     KEEP,
     Backup,
+    Candidate,
     CannotDestroyType,
     CoverageGap,
     Credential,
@@ -47,6 +50,7 @@ from .model import (
     Finding,
     Inventory,
     Resource,
+    Status,
     Verdict,
 )
 
@@ -59,6 +63,7 @@ __all__ = [
     "Verdict",
     "call_json",
     "cli_login",
+    "env_token",
     "get_json",
     "get_response",
     "json_object",
@@ -66,6 +71,7 @@ __all__ = [
     "paginate",
     "secret_pattern",
     "text_recognisers",
+    "unverified",
 ]
 
 T = TypeVar("T")
@@ -221,13 +227,35 @@ def text_recognisers(
     ]
 
 
-def cli_login(
-    provider: str, kind: str, *files: FileRule, priority: int = 65, value_pattern: re.Pattern[str] | None = None
+def env_token(
+    provider: str, kind: str, names: frozenset[str], value_pattern: re.Pattern[str], *, priority: int = 70
 ) -> Recogniser:
-    """A login that a platform's CLI keeps in its own files (category ``cli_config``)."""
+    """A token bound to one of the variable (or key) `names`, whose value must fullmatch `value_pattern`."""
+    return Recogniser(provider, kind, key_names=names, value_pattern=value_pattern, priority=priority)
+
+
+def cli_login(
+    provider: str,
+    kind: str,
+    *files: FileRule,
+    priority: int = 65,
+    value_pattern: re.Pattern[str] | None = None,
+    mcp_servers: tuple[McpServerRule, ...] = (),
+) -> Recogniser:
+    """A login that a platform's CLI keeps in its own files (category ``cli_config``); ``mcp_servers``: MCP
+    servers that act with that stored login."""
     return Recogniser(
-        provider, kind, files=files, value_pattern=value_pattern, category="cli_config", priority=priority
+        provider, kind, files=files, value_pattern=value_pattern, category="cli_config", priority=priority,
+        mcp_servers=mcp_servers,
     )
+
+
+# -- offline judgement ------------------------------------------------------------------------------------
+def unverified(candidate: Candidate, *reasons: str, **fields: Any) -> Credential:
+    """The credential of `candidate` as its format and hints alone show it (before asking the provider):
+    status unverified, `reasons` as its reasons; ``fields`` as `Credential.from_candidate` takes them (kind,
+    principal, root_equivalent, capabilities, possible_capabilities, metadata)."""
+    return Credential.from_candidate(candidate, status=Status.unverified, reasons=reasons, **fields)
 
 
 # -- inventory ---------------------------------------------------------------------------------------------

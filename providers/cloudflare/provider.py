@@ -25,7 +25,16 @@ from auditor.http import ApiClient, BearerAuth
 from auditor.model import Candidate, Credential, Inventory, Status
 from auditor.provider import FileRule, McpServerRule, ProviderContext, Recogniser
 from auditor.provider_http import HttpProvider
-from auditor.provider_kit import InventoryBuilder, Verdict, call_json, secret_pattern, text_recognisers
+from auditor.provider_kit import (
+    InventoryBuilder,
+    Verdict,
+    call_json,
+    cli_login,
+    env_token,
+    secret_pattern,
+    text_recognisers,
+    unverified,
+)
 from auditor.secrets import Secret
 from auditor.storage_platform import StorageLocation, StoragePlatform
 
@@ -312,7 +321,7 @@ class CloudflareProvider(HttpProvider, StoragePlatform):
                 },
             ),
             # Legacy unprefixed 40-character tokens only when bound to the variable name.
-            Recogniser(NAME, "api_token", key_names=ENV_TOKEN, value_pattern=_TOKEN_VALUE, priority=70),
+            env_token(NAME, "api_token", ENV_TOKEN, _TOKEN_VALUE),
             Recogniser(
                 NAME,
                 "global_api_key",
@@ -321,12 +330,11 @@ class CloudflareProvider(HttpProvider, StoragePlatform):
                 companions=comp,
                 priority=70,
             ),
-            Recogniser(
+            cli_login(
                 NAME,
                 "oauth_token",
-                category="cli_config",
+                *(FileRule(p, "oauth_token", hints=("expiration_time",)) for p in WRANGLER_FILES),
                 priority=75,
-                files=tuple(FileRule(p, "oauth_token", hints=("expiration_time",)) for p in WRANGLER_FILES),
                 # the local @cloudflare/mcp-server-cloudflare (0.x) reads wrangler's stored login
                 mcp_servers=(McpServerRule("Cloudflare MCP server (uses the wrangler login)",
                                            packages=("@cloudflare/mcp-server-cloudflare",),
@@ -334,13 +342,8 @@ class CloudflareProvider(HttpProvider, StoragePlatform):
                                                               "d1_delete_database"),
                                            token_env=("CLOUDFLARE_API_TOKEN",)),),
             ),
-            Recogniser(
-                NAME,
-                "oauth_refresh_token",
-                category="cli_config",
-                priority=75,
-                files=tuple(FileRule(p, "refresh_token") for p in WRANGLER_FILES),
-            ),
+            cli_login(NAME, "oauth_refresh_token", *(FileRule(p, "refresh_token") for p in WRANGLER_FILES),
+                      priority=75),
         ]
 
     def classify(self, candidate: Candidate) -> Credential:
@@ -351,18 +354,9 @@ class CloudflareProvider(HttpProvider, StoragePlatform):
                 if "email" in candidate.companions
                 else ("No CLOUDFLARE_EMAIL found next to it, so it cannot be verified.",)
             )
-            return Credential.from_candidate(
-                candidate,
-                kind=kind,
-                status=Status.unverified,
-                root_equivalent=True,
-                capabilities=ALL_CAPS,
-                reasons=(
-                    "Global API Key: full access to every account and zone of its user; it cannot be "
-                    "scoped (root-equivalent).",
-                )
-                + extra,
-            )
+            why = ("Global API Key: full access to every account and zone of its user; it cannot be scoped "
+                   "(root-equivalent).")
+            return unverified(candidate, why, *extra, kind=kind, root_equivalent=True, capabilities=ALL_CAPS)
         text = {
             "user_api_token": "User API token: its policies decide what it can delete.",
             "account_api_token": "Account API token (owned by the account, not a user): its policies decide "
@@ -371,9 +365,7 @@ class CloudflareProvider(HttpProvider, StoragePlatform):
             "oauth_token": "Wrangler OAuth login: by default it can write Workers, D1, KV and Pages.",
             "oauth_refresh_token": "Wrangler OAuth refresh token: mints new wrangler access tokens.",
         }[kind]
-        return Credential.from_candidate(
-            candidate, kind=kind, status=Status.unverified, possible_capabilities=ALL_CAPS, reasons=(text,)
-        )
+        return unverified(candidate, text, kind=kind, possible_capabilities=ALL_CAPS)
 
     # -- identify ----------------------------------------------------------------------------------------
     rejected_reason = "Cloudflare rejected the credential (HTTP 401): revoked, expired or never valid."
@@ -383,9 +375,11 @@ class CloudflareProvider(HttpProvider, StoragePlatform):
     fetch = staticmethod(_fetch)
     judge = staticmethod(judge_credential)
 
+    unidentifiable_kinds = frozenset({"oauth_refresh_token"})
+
     def identifiable(self, credential: Credential) -> bool:
         # a global API key without its e-mail cannot be used
-        return credential.kind != "oauth_refresh_token" and _auth(credential) is not None
+        return super().identifiable(credential) and _auth(credential) is not None
 
     # -- inventory --------------------------------------------------------------------------------------
     def inventory_credential(self, cred: Credential, ctx: ProviderContext) -> Inventory:

@@ -25,7 +25,15 @@ from auditor.http import ApiClient, BearerAuth
 from auditor.model import Candidate, Credential, Inventory, Status
 from auditor.provider import FileRule, ProviderContext, Recogniser
 from auditor.provider_http import HttpProvider
-from auditor.provider_kit import InventoryBuilder, Verdict, call_json, text_recognisers
+from auditor.provider_kit import (
+    InventoryBuilder,
+    Verdict,
+    call_json,
+    cli_login,
+    env_token,
+    text_recognisers,
+    unverified,
+)
 
 NAME = "digitalocean"
 DEFAULT_URL = "https://api.digitalocean.com"
@@ -157,25 +165,14 @@ class DigitalOceanProvider(HttpProvider):
 
     def recognisers(self) -> Sequence[Recogniser]:
         recs = text_recognisers(NAME, [(kind, rf"{p}[a-f0-9]{{64}}") for p, kind in PREFIXES.items()])
-        recs.append(Recogniser(NAME, "token", key_names=ENV_NAMES, value_pattern=_VALUE, priority=70))
-        recs.append(
-            Recogniser(
-                NAME,
-                "token",
-                value_pattern=_VALUE,
-                category="cli_config",
-                priority=75,
-                files=tuple(
-                    FileRule(p, loc)
-                    for p in (
-                        ".config/doctl/config.yaml",
-                        "Library/Application Support/doctl/config.yaml",
-                        "AppData/Roaming/doctl/config.yaml",
-                    )
-                    for loc in ("access-token", "auth-contexts.*")
-                ),
-            )
+        doctl = (
+            ".config/doctl/config.yaml",
+            "Library/Application Support/doctl/config.yaml",
+            "AppData/Roaming/doctl/config.yaml",
         )
+        files = [FileRule(p, loc) for p in doctl for loc in ("access-token", "auth-contexts.*")]
+        recs.append(env_token(NAME, "token", ENV_NAMES, _VALUE))
+        recs.append(cli_login(NAME, "token", *files, priority=75, value_pattern=_VALUE))
         return recs
 
     def classify(self, candidate: Candidate) -> Credential:
@@ -187,13 +184,7 @@ class DigitalOceanProvider(HttpProvider):
         ]
         if kind == "oauth_refresh_token":
             reasons.append("OAuth refresh token: mints new access tokens with the same scopes.")
-        return Credential.from_candidate(
-            candidate,
-            kind=kind,
-            status=Status.unverified,
-            possible_capabilities=tuple(PROBES),
-            reasons=tuple(reasons),
-        )
+        return unverified(candidate, *reasons, kind=kind, possible_capabilities=tuple(PROBES))
 
     # -- identify ----------------------------------------------------------------------------------------
     rejected_reason = "DigitalOcean rejected the token (HTTP 401): revoked, expired or never valid."
@@ -201,9 +192,7 @@ class DigitalOceanProvider(HttpProvider):
     errors_as_reasons = True
     fetch = staticmethod(_fetch)
     judge = staticmethod(judge_token)
-
-    def identifiable(self, credential: Credential) -> bool:
-        return credential.kind != "oauth_refresh_token"
+    unidentifiable_kinds = frozenset({"oauth_refresh_token"})
 
     # -- inventory --------------------------------------------------------------------------------------
     @staticmethod

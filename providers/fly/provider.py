@@ -22,7 +22,15 @@ from auditor.http import ApiClient
 from auditor.model import Candidate, Credential, Inventory, Status
 from auditor.provider import FileRule, ProviderContext, Recogniser
 from auditor.provider_http import HttpProvider
-from auditor.provider_kit import InventoryBuilder, Verdict, call_json, text_recognisers
+from auditor.provider_kit import (
+    InventoryBuilder,
+    Verdict,
+    call_json,
+    cli_login,
+    env_token,
+    text_recognisers,
+    unverified,
+)
 from auditor.secrets import Secret
 
 from .macaroon import MacaroonError, Scope, is_macaroon, scope_of, split_tokens
@@ -182,32 +190,18 @@ class FlyProvider(HttpProvider):
         bodies = [("macaroon", rf"(?:FlyV1 )?{_MAC}(?:,{_MAC})*"), ("user_token", _USER)]
         return [
             *text_recognisers(NAME, bodies, word=_WORD),
-            Recogniser(NAME, "token", key_names=ENV_NAMES, value_pattern=_VALUE, priority=70),
-            Recogniser(
-                NAME,
-                "token",
-                value_pattern=_VALUE,
-                category="cli_config",
-                priority=75,
-                files=(FileRule(".fly/config.yml", "access_token"),),
-            ),
+            env_token(NAME, "token", ENV_NAMES, _VALUE),
+            cli_login(NAME, "token", FileRule(".fly/config.yml", "access_token"), priority=75,
+                      value_pattern=_VALUE),
         ]
 
     def classify(self, candidate: Candidate) -> Credential:
         value = candidate.secret.reveal()
         toks = split_tokens(value)
         if not any(is_macaroon(t) for t in toks):
-            return Credential.from_candidate(
-                candidate,
-                kind="user_token",
-                status=Status.unverified,
-                root_equivalent=True,
-                capabilities=CAPS,
-                reasons=(
-                    "Fly user token (fo1_ / personal access token): all-powerful, it acts as the user in every "
-                    "organisation and can destroy any app, volume and snapshot.",
-                ),
-            )
+            why = ("Fly user token (fo1_ / personal access token): all-powerful, it acts as the user in "
+                   "every organisation and can destroy any app, volume and snapshot.")
+            return unverified(candidate, why, kind="user_token", root_equivalent=True, capabilities=CAPS)
         meta: dict[str, Any] = dict(candidate.hints)
         macaroon = partial(Credential.from_candidate, candidate, kind="macaroon", metadata=meta)
         try:

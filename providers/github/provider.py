@@ -21,7 +21,16 @@ from auditor.http import ApiClient, BearerAuth
 from auditor.model import Candidate, Credential, Finding, Inventory, Severity, Status
 from auditor.provider import FileRule, McpServerRule, ProviderContext, Recogniser
 from auditor.provider_http import HttpProvider
-from auditor.provider_kit import InventoryBuilder, Verdict, call_json, next_link, text_recognisers
+from auditor.provider_kit import (
+    InventoryBuilder,
+    Verdict,
+    call_json,
+    cli_login,
+    env_token,
+    next_link,
+    text_recognisers,
+    unverified,
+)
 
 NAME = "github"
 DEFAULT_URL = "https://api.github.com"
@@ -171,22 +180,14 @@ class GitHubProvider(HttpProvider):
     def recognisers(self) -> Sequence[Recogniser]:
         bodies = [(kind, rf"{p}_[A-Za-z0-9]{{36,251}}") for p, kind in PREFIXES.items()]
         recs = text_recognisers(NAME, [*bodies, (FINE_GRAINED, r"github_pat_[A-Za-z0-9_]{36,244}")])
-        recs.append(Recogniser(NAME, "token", key_names=ENV_NAMES, value_pattern=_TOKEN_VALUE, priority=70))
+        recs.append(env_token(NAME, "token", ENV_NAMES, _TOKEN_VALUE))
+        # octocode-mcp uses the GitHub CLI's login when its entry has no token (read-only tools)
+        octocode = McpServerRule("Octocode MCP server (uses the gh login)", packages=("octocode-mcp",),
+                                 token_env=("GITHUB_TOKEN", "GH_TOKEN"))
+        hosts = (".config/gh/hosts.yml", "AppData/Roaming/GitHub CLI/hosts.yml")
         recs.append(
-            Recogniser(
-                NAME,
-                "oauth_token",
-                value_pattern=_TOKEN_VALUE,
-                category="cli_config",
-                priority=75,
-                # octocode-mcp uses the GitHub CLI's login when its entry has no token (read-only tools)
-                mcp_servers=(McpServerRule("Octocode MCP server (uses the gh login)", packages=("octocode-mcp",),
-                                           token_env=("GITHUB_TOKEN", "GH_TOKEN")),),
-                files=(
-                    FileRule(".config/gh/hosts.yml", "*.oauth_token", hints=("user",)),
-                    FileRule("AppData/Roaming/GitHub CLI/hosts.yml", "*.oauth_token", hints=("user",)),
-                ),
-            )
+            cli_login(NAME, "oauth_token", *(FileRule(h, "*.oauth_token", hints=("user",)) for h in hosts),
+                      priority=75, value_pattern=_TOKEN_VALUE, mcp_servers=(octocode,))
         )
         return recs
 
@@ -203,13 +204,7 @@ class GitHubProvider(HttpProvider):
             "limited to the installation's repositories and permissions.",
             "refresh_token": "GitHub App refresh token: cannot call the API itself, but mints new user tokens.",
         }.get(kind, "GitHub token of unknown type.")
-        return Credential.from_candidate(
-            candidate,
-            kind=kind,
-            status=Status.unverified,
-            possible_capabilities=DESTRUCTIVE,
-            reasons=(reasons,),
-        )
+        return unverified(candidate, reasons, kind=kind, possible_capabilities=DESTRUCTIVE)
 
     # -- identify ----------------------------------------------------------------------------------------
     rejected_reason = "GitHub rejected the token (HTTP 401): it is revoked, expired or was never valid."

@@ -30,7 +30,16 @@ from auditor.http import ApiClient, BearerAuth
 from auditor.model import Credential, Finding, Inventory, Severity, Status
 from auditor.provider import ProviderContext
 from auditor.provider_http import HttpProvider
-from auditor.provider_kit import Denied, InventoryBuilder, Page, Verdict, get_json, get_response, paginate
+from auditor.provider_kit import (
+    Denied,
+    InventoryBuilder,
+    Page,
+    Verdict,
+    get_json,
+    get_response,
+    paginate,
+    unverified,
+)
 
 from .recognisers import RECOGNISERS
 
@@ -243,15 +252,10 @@ class HerokuProvider(HttpProvider):
             reasons.append(
                 "Heroku CLI logins are global-scope tokens (full account access), valid for a year."
             )
-        return Credential.from_candidate(
-            candidate,
-            status=Status.unverified,
-            principal=login,
-            root_equivalent=True if cli else None,
-            possible_capabilities=() if cli else _GLOBAL_CAPS,
-            capabilities=_GLOBAL_CAPS if cli else (),
-            reasons=tuple(reasons),
-        )
+        if cli:
+            return unverified(candidate, *reasons, principal=login, root_equivalent=True,
+                              capabilities=_GLOBAL_CAPS)
+        return unverified(candidate, *reasons, principal=login, possible_capabilities=_GLOBAL_CAPS)
 
     # -- identify (read-only) ------------------------------------------------------------------------------
     rejected_reason = "Heroku rejected the token (HTTP 401): it is revoked, expired or mistyped."

@@ -242,9 +242,7 @@ class RenderProvider(HttpProvider):
     rejected_reason = "Render rejected the key (HTTP 401): it is revoked, expired or mistyped."
     fetch = staticmethod(_fetch)
     judge = staticmethod(judge_key)
-
-    def identifiable(self, credential: Credential) -> bool:
-        return credential.kind != "cli_refresh_token"
+    unidentifiable_kinds = frozenset({"cli_refresh_token"})
 
     # -- inventory (read-only) -----------------------------------------------------------------------------
     def inventory(self, credentials: Sequence[Credential], ctx: ProviderContext) -> Inventory:

@@ -24,7 +24,15 @@ from auditor.http import ApiClient, BearerAuth
 from auditor.model import Candidate, Credential, Finding, Inventory, Severity, Status
 from auditor.provider import FileRule, ProviderContext, Recogniser
 from auditor.provider_http import HttpProvider
-from auditor.provider_kit import InventoryBuilder, Verdict, call_json, text_recognisers
+from auditor.provider_kit import (
+    InventoryBuilder,
+    Verdict,
+    call_json,
+    cli_login,
+    env_token,
+    text_recognisers,
+    unverified,
+)
 
 NAME = "stripe"
 DEFAULT_URL = "https://api.stripe.com"
@@ -231,44 +239,23 @@ class StripeProvider(HttpProvider):
 
     def recognisers(self) -> Sequence[Recogniser]:
         recs = text_recognisers(NAME, [(kind, rf"{t}_{mode}_[A-Za-z0-9]{{20,247}}") for (t, mode), kind in KINDS.items()])
-        recs.append(Recogniser(NAME, "key", key_names=ENV_NAMES, value_pattern=_KEY_VALUE, priority=70))
-        recs.append(
-            Recogniser(
-                NAME,
-                "cli_key",
-                value_pattern=_KEY_VALUE,
-                category="cli_config",
-                priority=75,
-                files=(
-                    FileRule(
-                        ".config/stripe/config.toml",
-                        "*.test_mode_api_key",
-                        hints=("account_id", "test_mode_key_expires_at"),
-                    ),
-                    FileRule(
-                        ".config/stripe/config.toml",
-                        "*.live_mode_api_key",
-                        hints=("account_id", "live_mode_key_expires_at"),
-                    ),
-                    FileRule(".config/stripe/credentials.json", "*api_key"),
-                ),
-            )
-        )
+        config = ".config/stripe/config.toml"
+        files = [
+            *(FileRule(config, f"*.{m}_mode_api_key", hints=("account_id", f"{m}_mode_key_expires_at"))
+              for m in ("test", "live")),
+            FileRule(".config/stripe/credentials.json", "*api_key"),
+        ]
+        recs.append(env_token(NAME, "key", ENV_NAMES, _KEY_VALUE))
+        recs.append(cli_login(NAME, "cli_key", *files, priority=75, value_pattern=_KEY_VALUE))
         return recs
 
     def classify(self, candidate: Candidate) -> Credential:
         kind = kind_of(candidate.secret.reveal())
         root, caps, possible, reasons = _offline_verdict(kind)
-        return Credential.from_candidate(
-            candidate,
-            kind=kind,
-            status=Status.unverified,
-            root_equivalent=root,
-            capabilities=caps,
-            possible_capabilities=possible,
-            metadata={**candidate.hints, "mode": "live" if "live" in kind else "test"},
-            reasons=reasons + ("Not yet verified with Stripe.",),
-        )
+        meta = {**candidate.hints, "mode": "live" if "live" in kind else "test"}
+        reasons += ("Not yet verified with Stripe.",)
+        return unverified(candidate, *reasons, kind=kind, root_equivalent=root, capabilities=caps,
+                          possible_capabilities=possible, metadata=meta)
 
     # -- identify ----------------------------------------------------------------------------------------
     rejected_reason = "Stripe rejected the key (HTTP 401): it is revoked, expired or was never valid."

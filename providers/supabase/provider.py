@@ -35,7 +35,7 @@ from auditor.http import ApiClient, BearerAuth
 from auditor.model import Credential, Finding, Inventory, Severity, Status
 from auditor.provider import ProviderContext
 from auditor.provider_http import HttpProvider
-from auditor.provider_kit import Denied, InventoryBuilder, Verdict, get_json
+from auditor.provider_kit import Denied, InventoryBuilder, Verdict, get_json, unverified
 
 from .recognisers import RECOGNISERS
 
@@ -221,85 +221,44 @@ class SupabaseProvider(HttpProvider):
         if candidate.kind in ("service_role_key", "secret_key"):
             return self._classify_project_key(candidate, value)
         kind = "oauth_token" if value.startswith("sbp_oauth_") else "personal_access_token"
-        return Credential.from_candidate(
-            candidate,
-            kind=kind,
-            status=Status.unverified,
-            root_equivalent=None,
-            possible_capabilities=_CLASSIC_CAPS,
-            reasons=(
-                (
-                    "Not verified with Supabase: a classic personal access token has full access to every "
-                    "organization and project of the account."
-                ),
-            ),
+        why = (
+            "Not verified with Supabase: a classic personal access token has full access to every "
+            "organization and project of the account."
         )
+        return unverified(candidate, why, kind=kind, possible_capabilities=_CLASSIC_CAPS)
 
     def _classify_project_key(self, candidate: Any, value: str) -> Credential:
         caps = ("bypass:rls", "delete:rows", "delete:storage_objects")
         if value.startswith("sb_secret_"):
-            return Credential.from_candidate(
-                candidate,
-                kind="secret_key",
-                status=Status.unverified,
-                root_equivalent=False,
-                capabilities=caps,
-                reasons=(
-                    (
-                        "A Supabase secret API key (sb_secret_) acts with the service role on one project's data "
-                        "API: it bypasses row-level security and can delete every row and stored object, but it "
-                        "cannot delete the project or its backups. Which project is not encoded in the key."
-                    ),
-                ),
+            why = (
+                "A Supabase secret API key (sb_secret_) acts with the service role on one project's data "
+                "API: it bypasses row-level security and can delete every row and stored object, but it "
+                "cannot delete the project or its backups. Which project is not encoded in the key."
             )
+            return unverified(candidate, why, kind="secret_key", root_equivalent=False, capabilities=caps)
         claims = _jwt_claims(value) or {}
         role, ref = claims.get("role"), claims.get("ref")
         meta = {k: v for k, v in (("project_ref", ref), ("role", role), ("exp", claims.get("exp"))) if v}
         principal = f"project {ref}" if isinstance(ref, str) else None
+        decoded = partial(unverified, candidate, metadata={**candidate.hints, **meta})
         if role == "service_role":
-            return Credential.from_candidate(
-                candidate,
-                status=Status.unverified,
-                root_equivalent=False,
-                capabilities=caps,
-                principal=principal,
-                metadata={**candidate.hints, **meta},
-                reasons=(
-                    (
-                        f"A service_role key of Supabase project {ref or '(unknown)'} (decoded offline): it bypasses "
-                        "row-level security and can delete every row and stored object through the data API, but "
-                        "cannot delete the project or its backups."
-                    ),
-                ),
+            why = (
+                f"A service_role key of Supabase project {ref or '(unknown)'} (decoded offline): it bypasses "
+                "row-level security and can delete every row and stored object through the data API, but "
+                "cannot delete the project or its backups."
             )
+            return decoded(why, root_equivalent=False, capabilities=caps, principal=principal)
         if role == "anon":
-            return Credential.from_candidate(
-                candidate,
-                kind="anon_key",
-                status=Status.unverified,
-                root_equivalent=False,
-                principal=principal,
-                metadata={**candidate.hints, **meta},
-                reasons=(
-                    (
-                        "An anon key (decoded offline): public by design, limited by row-level security; it sits "
-                        "where a service_role key is expected, so check the variable's value."
-                    ),
-                ),
+            why = (
+                "An anon key (decoded offline): public by design, limited by row-level security; it sits "
+                "where a service_role key is expected, so check the variable's value."
             )
-        return Credential.from_candidate(
-            candidate,
-            status=Status.unverified,
-            root_equivalent=None,
-            possible_capabilities=caps,
-            metadata={**candidate.hints, **meta},
-            reasons=(
-                (
-                    "A JWT bound to a Supabase service-role variable whose role could not be read; it may bypass "
-                    "row-level security."
-                ),
-            ),
+            return decoded(why, kind="anon_key", root_equivalent=False, principal=principal)
+        why = (
+            "A JWT bound to a Supabase service-role variable whose role could not be read; it may bypass "
+            "row-level security."
         )
+        return decoded(why, possible_capabilities=caps)
 
     # -- identify (read-only) ------------------------------------------------------------------------------
     rejected_reason = "Supabase rejected the token (HTTP 401): it is revoked, expired or mistyped."

@@ -29,7 +29,7 @@ from auditor.http import ApiClient, BearerAuth
 from auditor.model import Credential, Finding, Inventory, Severity, Status
 from auditor.provider import ProviderContext
 from auditor.provider_http import HttpProvider
-from auditor.provider_kit import Denied, InventoryBuilder, Page, Verdict, get_json, paginate
+from auditor.provider_kit import Denied, InventoryBuilder, Page, Verdict, get_json, paginate, unverified
 
 from .recognisers import RECOGNISERS
 
@@ -47,15 +47,6 @@ _PREFIX_KIND = {
     "vcr_": "app_refresh_token",
     "vck_": "api_key",
 }
-_FULL_CAPS = (
-    "delete:project",
-    "delete:deployment",
-    "delete:domain",
-    "read:env_vars",
-    "write:env_vars",
-    "remove:integration",
-    "create:token",
-)
 _TEAM_CAPS = (
     "delete:project",
     "delete:deployment",
@@ -64,6 +55,7 @@ _TEAM_CAPS = (
     "write:env_vars",
     "remove:integration",
 )
+_FULL_CAPS = (*_TEAM_CAPS, "create:token")
 _PROJECT_CAPS = ("delete:deployment", "read:env_vars", "write:env_vars")
 # Marketplace integrations that provision databases. Removing one may delete the provider-side resource.
 _CASCADE = {
@@ -273,19 +265,12 @@ class VercelProvider(HttpProvider):
         value = candidate.secret.reveal()
         if candidate.kind == "blob_rw_token":
             store = value.split("_")[3] if value.count("_") >= 4 else None
-            return Credential.from_candidate(
-                candidate,
-                status=Status.unverified,
-                root_equivalent=False,
-                principal=f"blob store {store}",
-                capabilities=("delete:blob", "write:blob"),
-                reasons=(
-                    (
-                        f"A Vercel Blob read-write token for store {store}: it can overwrite and delete every "
-                        "object in that store, but nothing else."
-                    ),
-                ),
+            blob = (
+                f"A Vercel Blob read-write token for store {store}: it can overwrite and delete every "
+                "object in that store, but nothing else."
             )
+            return unverified(candidate, blob, root_equivalent=False, principal=f"blob store {store}",
+                              capabilities=("delete:blob", "write:blob"))
         kind = next((k for p, k in _PREFIX_KIND.items() if value.startswith(p)), candidate.kind)
         why = (
             "A Vercel app refresh token mints access tokens for the app's grants; it was not used (that would "
@@ -294,9 +279,7 @@ class VercelProvider(HttpProvider):
             else "Not verified with Vercel: a full-account token can delete every project and remove "
             "Marketplace integrations."
         )
-        return Credential.from_candidate(
-            candidate, kind=kind, status=Status.unverified, possible_capabilities=_FULL_CAPS, reasons=(why,)
-        )
+        return unverified(candidate, why, kind=kind, possible_capabilities=_FULL_CAPS)
 
     # -- identify (read-only) ------------------------------------------------------------------------------
     rejected_reason = "Vercel rejected the token (invalid token): it is revoked, expired or mistyped."

@@ -8,6 +8,7 @@ the one pagination loop (cursor, page number, Link header), the inventory builde
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -33,13 +34,15 @@ from auditor.provider_kit import (
     Page,
     call_json,
     cli_login,
+    env_token,
     get_json,
     get_response,
     json_object,
     next_link,
     paginate,
+    unverified,
 )
-from auditor.provider import FileRule
+from auditor.provider import FileRule, McpServerRule
 from auditor.secrets import Secret
 
 
@@ -271,3 +274,29 @@ def test_cli_login_is_a_cli_config_file_recogniser() -> None:
     assert rec.files == (rule, FileRule(".demo/old.json", "token"))
     assert rec.value_pattern is None and not rec.key_names and rec.text_pattern is None
     assert cli_login("demo", "cli_token", rule).priority == 65
+    server = McpServerRule("Demo MCP server", packages=("demo-mcp",))
+    assert cli_login("demo", "cli_token", rule, mcp_servers=(server,)).mcp_servers == (server,)
+
+
+def test_env_token_binds_a_value_pattern_to_variable_names() -> None:
+    value = re.compile(r"dmo_[a-z0-9]{8}")
+    rec = env_token("demo", "token", frozenset({"DEMO_TOKEN"}), value)
+    assert (rec.provider, rec.kind, rec.priority, rec.category) == ("demo", "token", 70, None)
+    assert rec.key_names == frozenset({"DEMO_TOKEN"}) and rec.value_pattern is value
+    assert rec.text_pattern is None and not rec.files
+    assert env_token("demo", "token", frozenset({"DEMO_TOKEN"}), value, priority=60).priority == 60
+
+
+def test_unverified_is_the_candidates_credential_with_its_offline_reasons() -> None:
+    cand = Candidate(provider="demo", kind="api_key", secret=Secret("demo-secret-value-0123456789"),
+                     hints={"user": "ada"})
+    out = unverified(cand, "format alone", "second", kind="user_key", root_equivalent=True,
+                     capabilities=("x",))
+    assert out.status == Status.unverified and out.reasons == ("format alone", "second")
+    assert (out.kind, out.root_equivalent, out.capabilities) == ("user_key", True, ("x",))
+    assert out.metadata == {"user": "ada"} and out.possible_capabilities == () and out.principal is None
+    assert out == Credential.from_candidate(
+        cand, kind="user_key", status=Status.unverified, root_equivalent=True, capabilities=("x",),
+        reasons=("format alone", "second"),
+    )
+    assert unverified(cand).reasons == () and unverified(cand).kind == "api_key"
