@@ -42,7 +42,8 @@ from auditor.provider_kit import (
     paginate,
     unverified,
 )
-from auditor.provider import FileRule, McpServerRule
+from auditor.provider import FileRule, McpServerRule, ProviderContext
+from auditor.provider_http import HttpProvider
 from auditor.secrets import Secret
 
 
@@ -300,3 +301,35 @@ def test_unverified_is_the_candidates_credential_with_its_offline_reasons() -> N
         reasons=("format alone", "second"),
     )
     assert unverified(cand).reasons == () and unverified(cand).kind == "api_key"
+
+
+# -- HttpProvider.unidentifiable_kinds -------------------------------------------------------------------------
+class _Demo(HttpProvider):
+    name = "demo"
+    url_env = "BLASTWALL_DEMO_URL"
+    default_url = "http://127.0.0.1:9"
+    unidentifiable_kinds = frozenset({"refresh_token"})
+    asked: list[str] = []
+
+    @staticmethod
+    def fetch(api: ApiClient, credential: Credential, ctx: ProviderContext, /) -> Any:
+        _Demo.asked.append(credential.kind)
+        return {"login": "ada"}
+
+    @staticmethod
+    def judge(credential: Credential, seen: Any, /) -> Verdict:
+        return Verdict(status=Status.verified, principal=seen["login"])
+
+
+def test_unidentifiable_kinds_are_left_as_classified_without_asking() -> None:
+    demo, ctx = _Demo(), ProviderContext()
+    _Demo.asked.clear()
+    cand = Candidate(provider="demo", kind="refresh_token", secret=Secret("demo-refresh-value-0123456789"))
+    refresh = Credential.from_candidate(cand)
+    assert not demo.identifiable(refresh)
+    assert demo.identify(refresh, ctx) == refresh and _Demo.asked == []
+    key = _cred()
+    assert demo.identifiable(key)
+    out = demo.identify(key, ctx)
+    assert _Demo.asked == ["api_key"] and out.status == Status.verified and out.principal == "ada"
+    assert HttpProvider.unidentifiable_kinds == frozenset()
