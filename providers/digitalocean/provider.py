@@ -25,15 +25,8 @@ from auditor.http import ApiClient, BearerAuth
 from auditor.model import Candidate, Credential, Inventory, Status
 from auditor.provider import FileRule, ProviderContext, Recogniser
 from auditor.provider_http import HttpProvider
-from auditor.provider_kit import (
-    InventoryBuilder,
-    Verdict,
-    call_json,
-    cli_login,
-    env_token,
-    text_recognisers,
-    unverified,
-)
+from auditor.provider_kit import InventoryBuilder, Verdict, call_json, unverified
+from auditor.provider_kit import cli_login, env_token, text_recognisers
 
 NAME = "digitalocean"
 DEFAULT_URL = "https://api.digitalocean.com"
