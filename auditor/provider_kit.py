@@ -24,7 +24,8 @@
 
 A provider's judgement of a credential is a `Verdict` (from `auditor.model`, re-exported here), applied with
 `Credential.judged`; `unverified(candidate, *reasons, **fields)` is what its format alone shows
-(``classify``). Nothing here knows a concrete provider.
+(``classify``), `root_verdict(capabilities, *reasons, **fields)` the verdict on a verified root-equivalent
+one. Nothing here knows a concrete provider.
 """
 
 from __future__ import annotations
@@ -69,6 +70,7 @@ __all__ = [
     "json_object",
     "next_link",
     "paginate",
+    "root_verdict",
     "secret_pattern",
     "text_recognisers",
     "unverified",
@@ -256,6 +258,15 @@ def unverified(candidate: Candidate, *reasons: str, **fields: Any) -> Credential
     status unverified, `reasons` as its reasons; ``fields`` as `Credential.from_candidate` takes them (kind,
     principal, root_equivalent, capabilities, possible_capabilities, metadata)."""
     return Credential.from_candidate(candidate, status=Status.unverified, reasons=reasons, **fields)
+
+
+def root_verdict(capabilities: tuple[str, ...], *reasons: str, **fields: Any) -> Verdict:
+    """Verified and root-equivalent: it holds every one of `capabilities` (none is merely possible), for
+    `reasons`; ``fields`` (principal, metadata, kind) as `Verdict` takes them."""
+    return Verdict(
+        status=Status.verified, root_equivalent=True, capabilities=capabilities, possible_capabilities=(),
+        reasons=reasons, **fields,
+    )
 
 
 # -- inventory ---------------------------------------------------------------------------------------------

@@ -38,6 +38,7 @@ from auditor.provider_kit import (
     get_json,
     get_response,
     paginate,
+    root_verdict,
     unverified,
 )
 
@@ -181,15 +182,7 @@ def judge_token(cred: Credential, seen: HerokuFacts) -> Verdict:
             "token values, so it can act with any of them: root-equivalent."
         )
         reasons.append("It can delete apps, destroy Postgres add-ons and delete their logical backups.")
-        return Verdict(
-            status=Status.verified,
-            principal=principal,
-            metadata=meta,
-            root_equivalent=True,
-            capabilities=_GLOBAL_CAPS,
-            possible_capabilities=(),
-            reasons=tuple(reasons),
-        )
+        return root_verdict(_GLOBAL_CAPS, *reasons, principal=principal, metadata=meta)
     if not ok_calls and not seen.apps_answered:
         reasons.append(
             "Heroku accepted the token but refused every read call (HTTP 403), so its scope is "

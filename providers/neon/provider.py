@@ -28,7 +28,7 @@ from auditor.http import ApiClient, BearerAuth
 from auditor.model import Credential, Finding, Inventory, Severity, Status
 from auditor.provider import ProviderContext
 from auditor.provider_http import HttpProvider
-from auditor.provider_kit import Denied, InventoryBuilder, Page, Verdict, get_json, paginate
+from auditor.provider_kit import Denied, InventoryBuilder, Page, Verdict, get_json, paginate, root_verdict
 
 from .recognisers import RECOGNISERS
 
@@ -149,18 +149,11 @@ def judge_key(cred: Credential, seen: NeonFacts) -> Verdict:
         meta["key_type"] = "login" if cred.kind == "cli_oauth_token" else "personal"
         who = seen.user.get("email") or seen.user.get("login") or seen.user.get("name")
         what = "neonctl login" if cred.kind == "cli_oauth_token" else "Personal API key"
-        return Verdict(
-            status=Status.verified,
-            metadata=meta,
-            principal=who,
-            root_equivalent=True,
-            capabilities=_ROOT_CAPS,
-            possible_capabilities=(),
-            reasons=(
-                f"{what} of {who or 'a Neon user'}: it acts as the user on every project and organization the "
-                f"user belongs to ({n} project(s) visible), can delete projects and create more API keys.",
-            ),
+        why = (
+            f"{what} of {who or 'a Neon user'}: it acts as the user on every project and organization the "
+            f"user belongs to ({n} project(s) visible), can delete projects and create more API keys."
         )
+        return root_verdict(_ROOT_CAPS, why, metadata=meta, principal=who)
     if projects is None:
         return _unknown(
             meta,
@@ -169,18 +162,11 @@ def judge_key(cred: Credential, seen: NeonFacts) -> Verdict:
         )
     if seen.org_ok:
         meta["key_type"] = "organization"
-        return Verdict(
-            status=Status.verified,
-            metadata=meta,
-            principal=f"organization {orgs[0]}",
-            root_equivalent=True,
-            capabilities=_ROOT_CAPS,
-            possible_capabilities=(),
-            reasons=(
-                f"Organization API key of {orgs[0]}: admin-level access to every project in the organization "
-                f"({n} visible); it can delete all of them.",
-            ),
+        why = (
+            f"Organization API key of {orgs[0]}: admin-level access to every project in the organization "
+            f"({n} visible); it can delete all of them."
         )
+        return root_verdict(_ROOT_CAPS, why, metadata=meta, principal=f"organization {orgs[0]}")
     if seen.org_ok is False:
         meta["key_type"] = "project"
         pid = meta["projects"][0] if meta["projects"] else None

@@ -27,7 +27,7 @@ from auditor.http import ApiClient, BearerAuth
 from auditor.model import Credential, Finding, Inventory, Severity, Status
 from auditor.provider import ProviderContext
 from auditor.provider_http import HttpProvider
-from auditor.provider_kit import Denied, InventoryBuilder, Page, Verdict, get_json, paginate
+from auditor.provider_kit import Denied, InventoryBuilder, Page, Verdict, get_json, paginate, root_verdict
 
 from .recognisers import RECOGNISERS
 
@@ -188,7 +188,7 @@ def judge_key(cred: Credential, seen: RenderFacts) -> Verdict:
             "can delete services, Postgres databases, disks and Key Value stores, and read "
             "environment variables."
         )
-        return judged(root_equivalent=True, capabilities=_FULL_CAPS, possible_capabilities=(), reasons=tuple(reasons))
+        return root_verdict(_FULL_CAPS, *reasons, principal=seen.principal, metadata=meta)
     reasons.append(
         (
             f"It reaches one workspace ({names or 'unknown'})"

@@ -35,7 +35,7 @@ from auditor.http import ApiClient, BearerAuth
 from auditor.model import Credential, Finding, Inventory, Severity, Status
 from auditor.provider import ProviderContext
 from auditor.provider_http import HttpProvider
-from auditor.provider_kit import Denied, InventoryBuilder, Verdict, get_json, unverified
+from auditor.provider_kit import Denied, InventoryBuilder, Verdict, get_json, root_verdict, unverified
 
 from .recognisers import RECOGNISERS
 
@@ -181,17 +181,14 @@ def judge_token(cred: Credential, seen: SupabaseFacts) -> Verdict:
             reasons=(why,),
         )
     meta["token_type"] = "classic"
-    return judged(
-        root_equivalent=True,
-        capabilities=_CLASSIC_CAPS,
-        possible_capabilities=(),
-        reasons=(
-            f"Classic personal access token: full access to every organization and project of the "
-            f"account ({reach}), including ones created later; it can delete projects (and with them "
-            "their backups), run SQL and read project API keys.",
-            "Judged from its format (sbp_ + 40 hex) and from Supabase answering every read call with "
-            "no missing permissions; Supabase has no call that returns a token's grants.",
-        ),
+    return root_verdict(
+        _CLASSIC_CAPS,
+        f"Classic personal access token: full access to every organization and project of the "
+        f"account ({reach}), including ones created later; it can delete projects (and with them "
+        "their backups), run SQL and read project API keys.",
+        "Judged from its format (sbp_ + 40 hex) and from Supabase answering every read call with "
+        "no missing permissions; Supabase has no call that returns a token's grants.",
+        metadata=meta,
     )
 
 

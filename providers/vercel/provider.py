@@ -29,7 +29,8 @@ from auditor.http import ApiClient, BearerAuth
 from auditor.model import Credential, Finding, Inventory, Severity, Status
 from auditor.provider import ProviderContext
 from auditor.provider_http import HttpProvider
-from auditor.provider_kit import Denied, InventoryBuilder, Page, Verdict, get_json, paginate, unverified
+from auditor.provider_kit import Denied, InventoryBuilder, Page, Verdict, get_json, paginate, root_verdict
+from auditor.provider_kit import unverified
 
 from .recognisers import RECOGNISERS
 
@@ -192,18 +193,16 @@ def judge_token(cred: Credential, seen: VercelFacts) -> Verdict:
         meta["accounts"] = [a.__dict__ for a in accounts]
         meta["token_scope"] = "full_account"
         sudo = any(isinstance(s.get("sudo"), dict) for s in scopes)
-        return judged(
-            root_equivalent=True,
-            capabilities=_FULL_CAPS,
-            possible_capabilities=(),
-            reasons=(
-                f"Full-account token (scope: user){' with sudo' if sudo else ''}: it acts as "
-                f"{principal or 'the user'} on the personal account and on every team they belong to "
-                f"({len(teams)}), with their role there.",
-                "It can delete projects, deployments and domains, read every environment variable (which "
-                "often hold other providers' root tokens), create tokens, and remove Marketplace "
-                "integrations, which can delete the linked Supabase organization and projects.",
-            ),
+        return root_verdict(
+            _FULL_CAPS,
+            f"Full-account token (scope: user){' with sudo' if sudo else ''}: it acts as "
+            f"{principal or 'the user'} on the personal account and on every team they belong to "
+            f"({len(teams)}), with their role there.",
+            "It can delete projects, deployments and domains, read every environment variable (which "
+            "often hold other providers' root tokens), create tokens, and remove Marketplace "
+            "integrations, which can delete the linked Supabase organization and projects.",
+            metadata=meta,
+            principal=principal,
         )
     team_ids = [str(s.get("teamId")) for s in scopes if s.get("type") == "team" and s.get("teamId")]
     if team_ids:

@@ -40,6 +40,7 @@ from auditor.provider_kit import (
     json_object,
     next_link,
     paginate,
+    root_verdict,
     unverified,
 )
 from auditor.provider import FileRule, McpServerRule, ProviderContext
@@ -333,3 +334,13 @@ def test_unidentifiable_kinds_are_left_as_classified_without_asking() -> None:
     out = demo.identify(key, ctx)
     assert _Demo.asked == ["api_key"] and out.status == Status.verified and out.principal == "ada"
     assert HttpProvider.unidentifiable_kinds == frozenset()
+
+
+def test_root_verdict_is_verified_root_equivalent_with_every_capability_held() -> None:
+    cand = _cred().model_copy(update={"possible_capabilities": ("maybe:x",)})
+    out = cand.judged(root_verdict(("delete:x", "delete:y"), "acts as the user", "second", principal="ada@x"))
+    assert out.status == Status.verified and out.root_equivalent is True
+    assert out.capabilities == ("delete:x", "delete:y") and out.possible_capabilities == ()
+    assert out.reasons == ("acts as the user", "second") and out.principal == "ada@x"
+    assert out.metadata == {"a": 1}, "metadata is kept unless the verdict names it"
+    assert root_verdict((), metadata={"k": 1}).metadata == {"k": 1}
