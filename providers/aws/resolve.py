@@ -8,17 +8,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import botocore.session
-from botocore.credentials import (
-    AssumeRoleProvider,
-    CanonicalNameCredentialSourcer,
-    CredentialResolver,
-    ProfileProviderBuilder,
-    SSOProvider,
-)
-from botocore.tokens import SSOTokenProvider
-from botocore.utils import JSONFileCache
-
 from auditor.model import Credential
 
 __all__ = ["ResolvedKeys", "profile_of", "resolve_profile", "sso_role_credentials"]
@@ -46,24 +35,35 @@ def profile_of(cred: Credential, key: str) -> tuple[str, Path] | None:
     return None
 
 
-class _Builder(ProfileProviderBuilder):  # type: ignore[misc]  # botocore ships no type hints
-    def __init__(self, session: Any, creator: Callable[..., Any], sso_cache: JSONFileCache, region: str) -> None:
-        super().__init__(session, cache={}, region_name=region, sso_token_cache=sso_cache)
-        self._creator = creator
+def _builder(session: Any, creator: Callable[..., Any], sso_cache: Any, region: str) -> Any:
+    """botocore's profile-provider builder, limited to SSO and shared-file credentials (botocore loads here)."""
+    from botocore.credentials import ProfileProviderBuilder, SSOProvider
+    from botocore.tokens import SSOTokenProvider
 
-    def providers(self, profile_name: str, disable_env_vars: bool = True) -> list[Any]:
-        return [self._create_sso_provider(profile_name), self._create_shared_credential_provider(profile_name),
-                self._create_config_provider(profile_name)]
+    class _Builder(ProfileProviderBuilder):  # type: ignore[misc]  # botocore ships no type hints
+        def __init__(self, session: Any, creator: Callable[..., Any], sso_cache: Any, region: str) -> None:
+            super().__init__(session, cache={}, region_name=region, sso_token_cache=sso_cache)
+            self._creator = creator
 
-    def _create_sso_provider(self, profile_name: str) -> Any:
-        return SSOProvider(load_config=lambda: self._session.full_config, client_creator=self._creator,
-                           profile_name=profile_name, cache={}, token_cache=self._sso_token_cache,
-                           token_provider=SSOTokenProvider(self._session, cache=self._sso_token_cache,
-                                                           profile_name=profile_name))
+        def providers(self, profile_name: str, disable_env_vars: bool = True) -> list[Any]:
+            return [self._create_sso_provider(profile_name), self._create_shared_credential_provider(profile_name),
+                    self._create_config_provider(profile_name)]
+
+        def _create_sso_provider(self, profile_name: str) -> Any:
+            return SSOProvider(load_config=lambda: self._session.full_config, client_creator=self._creator,
+                               profile_name=profile_name, cache={}, token_cache=self._sso_token_cache,
+                               token_provider=SSOTokenProvider(self._session, cache=self._sso_token_cache,
+                                                               profile_name=profile_name))
+
+    return _Builder(session, creator, sso_cache, region)
 
 
 def resolve_profile(profile: str, file: Path, *, endpoint_url: str | None, region: str) -> ResolvedKeys | None:
     """Resolve ``profile`` from the discovered config directory the way the AWS CLI would."""
+    import botocore.session
+    from botocore.credentials import AssumeRoleProvider, CanonicalNameCredentialSourcer, CredentialResolver
+    from botocore.utils import JSONFileCache
+
     aws_dir = file.parent
     bs = botocore.session.Session()
     bs.set_config_variable("config_file", str(aws_dir / "config"))
@@ -76,7 +76,7 @@ def resolve_profile(profile: str, file: Path, *, endpoint_url: str | None, regio
             kw["endpoint_url"] = endpoint_url
         return bs.create_client(service, *a, **kw)
 
-    builder = _Builder(bs, creator, JSONFileCache(str(aws_dir / "sso" / "cache")), region)
+    builder = _builder(bs, creator, JSONFileCache(str(aws_dir / "sso" / "cache")), region)
     assume = AssumeRoleProvider(load_config=lambda: bs.full_config, client_creator=creator, cache={},
                                 profile_name=profile, credential_sourcer=CanonicalNameCredentialSourcer([]),
                                 profile_provider_builder=builder, prompter=_no_prompt)

@@ -10,19 +10,12 @@ import threading
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import boto3
-import botocore.session
-from botocore.config import Config
-from botocore.exceptions import (
-    BotoCoreError,
-    ClientError,
-    ConnectTimeoutError,
-    EndpointConnectionError,
-    NoCredentialsError,
-    ReadTimeoutError,
-)
+# boto3/botocore load on first use (a session, a client, an AWS error to classify): an offline audit,
+# whose recognisers and classify need none of them, starts without them.
+if TYPE_CHECKING:
+    import boto3
 
 __all__ = ["CallStats", "AwsSession", "error_class", "error_code", "paginate", "DENIED", "AUTH",
            "UNSUPPORTED", "UNAVAILABLE", "NOT_FOUND", "OTHER"]
@@ -62,6 +55,8 @@ class CallStats:
 
 
 def error_code(exc: BaseException) -> str:
+    from botocore.exceptions import ClientError
+
     if isinstance(exc, ClientError):
         err = exc.response.get("Error", {}) or {}
         code = str(err.get("Code") or "")
@@ -72,6 +67,9 @@ def error_code(exc: BaseException) -> str:
 
 
 def error_class(exc: BaseException) -> str:
+    from botocore.exceptions import (BotoCoreError, ClientError, ConnectTimeoutError, EndpointConnectionError,
+                                     NoCredentialsError, ReadTimeoutError)
+
     if isinstance(exc, ClientError):
         code = error_code(exc)
         status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
@@ -122,6 +120,8 @@ class AwsSession:
         self._lock = threading.Lock()
         self._clients: dict[_Key, Any] = {}
         self.default_region = default_region
+        from botocore.config import Config
+
         self._config = Config(
             connect_timeout=min(timeout_s, 10.0), read_timeout=timeout_s,
             retries={"mode": "standard", "max_attempts": max(1, max_retries)},
@@ -130,6 +130,9 @@ class AwsSession:
 
     @classmethod
     def from_keys(cls, key_id: str, secret: str, token: str | None, **kw: Any) -> AwsSession:
+        import boto3
+        import botocore.session
+
         bs = botocore.session.Session()
         bs.set_config_variable("config_file", "/nonexistent/blastwall-no-aws-config")
         bs.set_config_variable("credentials_file", "/nonexistent/blastwall-no-aws-credentials")

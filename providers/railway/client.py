@@ -21,7 +21,6 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
-from graphql import GraphQLSyntaxError, OperationDefinitionNode, OperationType, parse
 
 from auditor.errors import BlastwallError, ConfigError, ProviderAuthError, ProviderError, ProviderUnavailable
 from auditor.http import ApiClient, BearerAuth, HeaderAuth
@@ -72,6 +71,8 @@ class RailwayQueryError(ProviderError):
 
 @lru_cache(maxsize=256)
 def _operation_types(document: str) -> tuple[str, ...]:
+    from graphql import GraphQLSyntaxError, OperationDefinitionNode, parse  # graphql-core: only to send a query
+
     try:
         doc = parse(document)
     except GraphQLSyntaxError as exc:
@@ -85,7 +86,7 @@ def assert_read_only(document: str) -> None:
     kinds = _operation_types(document)
     if len(kinds) != 1:
         raise ReadOnlyViolation(f"railway: refusing a GraphQL document with {len(kinds)} operations (exactly one query allowed)")
-    if kinds[0] != OperationType.QUERY.value:
+    if kinds[0] != "query":  # graphql.OperationType.QUERY.value
         raise ReadOnlyViolation(
             f"railway: refusing to send a {kinds[0]}: the audit client only sends queries",
             hint="audits are read-only by construction; writes are never sent",

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 HEAVY = ("boto3", "botocore", "psycopg", "jinja2", "sqlalchemy", "graphql", "httpx", "pydantic", "rich",
          "click", "auditor.audit", "auditor.config", "auditor.cli.audit", "auditor.cli.backup", "auditor.cli.runs",
@@ -54,3 +56,51 @@ def test_version_prints_the_package_version() -> None:
     out = subprocess.run([sys.executable, "-c", "from auditor.cli import main; main()", "--version"],
                          capture_output=True, text=True, timeout=60)
     assert out.returncode == 0 and out.stdout.strip() == f"blastwall {__version__}"
+
+
+
+# What an offline audit of an empty directory must not load: cloud SDKs, GraphQL and database drivers are
+# imported by the code that talks to the network or a database, jinja2 only when HTML is written and Alembic only
+# when the state schema must be upgraded. (httpx stays: the REST providers' auth classes subclass httpx.Auth at
+# import. SQLAlchemy stays: the audit is recorded in the state database through its Core tables.)
+AUDIT_FORBIDDEN = ("boto3", "botocore", "graphql", "google.auth", "google.cloud", "psycopg", "psycopg2", "pymysql",
+                   "redis", "pymongo", "jinja2", "alembic")
+
+
+def _offline_audit_modules(tmp_path: Path, *extra: str) -> set[str]:
+    """The modules loaded by one `blastwall audit --no-home --no-env --offline EMPTY_DIR` process."""
+    empty = tmp_path / "empty"
+    empty.mkdir(exist_ok=True)
+    out_dir = tmp_path / "out"
+    code = ("import io, contextlib\nfrom auditor.cli import main\n"
+            f"sys.argv = ['blastwall', 'audit', '--no-home', '--no-env', '--offline', {str(empty)!r}, "
+            f"'--output-dir', {str(out_dir)!r}, *{list(extra)!r}]\n"
+            "with contextlib.redirect_stdout(io.StringIO()):\n    try:\n        main()\n"
+            "    except SystemExit as e:\n        assert e.code in (0, None), e.code\n")
+    env = {**os.environ, "BLASTWALL_STATE_DIR": str(tmp_path / "state")}
+    probe = f"import sys\n{code}\nimport json; print(json.dumps(sorted(sys.modules)))"
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, env=env,
+                         cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    if "--format" not in extra:
+        report = json.loads((out_dir / "blastwall-report.json").read_text())  # the audit really ran
+        assert report["credentials"] == [] and report["changes"] is not None  # ...and was recorded in history
+    return set(json.loads(out.stdout.strip().splitlines()[-1]))
+
+
+def _loaded(mods: set[str], names: tuple[str, ...]) -> list[str]:
+    return sorted(m for m in mods if any(m == n or m.startswith(n + ".") for n in names))
+
+
+def test_offline_audit_of_an_empty_dir_loads_no_sdk_driver_alembic_or_jinja2(tmp_path: Path) -> None:
+    first = _offline_audit_modules(tmp_path)
+    assert "alembic" in first  # a new state database: its schema is created by the migrations
+    mods = _offline_audit_modules(tmp_path)  # the usual case: the schema is already at head
+    assert {"providers.aws.provider", "providers.railway.provider", "providers.gcp.provider",
+            "providers.postgres.endpoints", "auditor.history"} <= mods  # every provider and the history loaded
+    assert _loaded(mods, AUDIT_FORBIDDEN) == []
+
+
+def test_html_report_still_loads_jinja2(tmp_path: Path) -> None:
+    mods = _offline_audit_modules(tmp_path, "--format", "html")
+    assert "jinja2" in mods and (tmp_path / "out" / "blastwall-report.html").is_file()
