@@ -19,6 +19,9 @@ from tests.backup.engines_env import MYSQL_EXPECTED, REDIS_EXPECTED
 
 pytestmark = pytest.mark.slow
 
+# A staging target; approvals are unauthenticated here (signed approvals have their own tests).
+_TARGET = '\n[[targets]]\nname = "staging"\nkind = "{kind}"\nurl = "env:TARGET_URL"\n\n[approvals]\nmode = "unauthenticated"\n'
+
 
 def _mysql_snapshot(conn) -> dict[str, str]:
     out = {}
@@ -50,7 +53,7 @@ def test_mariadb_target_gated_restore(mysql_setup, mariadb, monkeypatch):
     mariadb.admin(f"CREATE DATABASE {tgt}", f"CREATE USER '{user}'@'%' IDENTIFIED BY '{pw}'",
                   f"GRANT ALL ON {tgt}.* TO '{user}'@'%'")
     monkeypatch.setenv("TARGET_URL", mariadb.url(user, pw, tgt))
-    setup = mysql_setup("local", extra='\n[[targets]]\nname = "staging"\nkind = "mysql"\nurl = "env:TARGET_URL"\n')
+    setup = mysql_setup("local", extra=_TARGET.format(kind="mysql"))
     rec = run_backup(setup.config, "app")
     with setup.mysql() as s:
         source_content = _mysql_snapshot(s)
@@ -103,7 +106,7 @@ def test_redis_target_gated_restore(redis_setup, monkeypatch):
     tserver = RedisServer().start()
     try:
         monkeypatch.setenv("TARGET_URL", tserver.url(None, tserver.password))
-        setup = redis_setup("local", extra='\n[[targets]]\nname = "staging"\nkind = "redis"\nurl = "env:TARGET_URL"\n')
+        setup = redis_setup("local", extra=_TARGET.format(kind="redis"))
         rec = run_backup(setup.config, "app")
         src = setup.redis()
         source_values = {k: src.dump(k) for k in src.keys("user:*")}
