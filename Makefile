@@ -33,10 +33,11 @@ test: setup test-deps lint
 bench: setup
 	$(VENV)/bin/python -m bench
 
-# The checks that pass today and must keep passing (also run by tests/core/test_lint.py): pyflakes rules
-# and syntax errors everywhere, mypy --strict on auditor, providers and reports.
+# The checks that must keep passing (also run by tests/core/test_lint.py): ruff's rules from pyproject.toml
+# and its formatter over the whole tree, mypy --strict on auditor, providers and reports.
 lint: setup
-	$(VENV)/bin/ruff check --isolated --select F,E9 --target-version py311 auditor providers reports tests bench
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy --no-incremental --strict -p auditor -p providers -p reports
 
 clean:

@@ -17,8 +17,8 @@ from typing import Any
 
 from . import __version__
 from .config import Config
-from .discovery import DiscoveryOptions, DiscoveryResult, discover
 from .dblinks import link_databases
+from .discovery import DiscoveryOptions, DiscoveryResult, discover
 from .engine import analyse, database_verdicts
 from .errors import BlastwallError, ProviderAuthError, ProviderUnavailable
 from .findings import core_findings
@@ -57,21 +57,35 @@ class AuditOptions:
     extra_gaps: Sequence[CoverageGap] = field(default_factory=tuple)
 
 
-def _context(opts: AuditOptions, env: Mapping[str, str], provider: str, base: ProviderContext | None) -> ProviderContext:
+def _context(
+    opts: AuditOptions, env: Mapping[str, str], provider: str, base: ProviderContext | None
+) -> ProviderContext:
     settings: Mapping[str, Any] = opts.config.providers.get(provider, {}) if opts.config else {}
     b = base or ProviderContext()
-    return ProviderContext(clock=b.clock, offline=opts.offline, probe_writes=opts.probe_writes,
-                           db_connect=opts.db_connect and b.db_connect, timeout_s=b.timeout_s,
-                           max_retries=b.max_retries, settings=settings or b.settings,
-                           env=dict(env), sleep=b.sleep)
+    return ProviderContext(
+        clock=b.clock,
+        offline=opts.offline,
+        probe_writes=opts.probe_writes,
+        db_connect=opts.db_connect and b.db_connect,
+        timeout_s=b.timeout_s,
+        max_retries=b.max_retries,
+        settings=settings or b.settings,
+        env=dict(env),
+        sleep=b.sleep,
+    )
 
 
 def _safe_classify(p: Provider, cand: Any, gaps: list[CoverageGap]) -> Credential:
     try:
         return p.classify(cand)
     except Exception as exc:  # a plugin bug must not lose the credential
-        gaps.append(CoverageGap(subject=f"credential {cand.fingerprint}", provider=p.name,
-                                reason=f"not classified: {p.name} provider failed ({type(exc).__name__})"))
+        gaps.append(
+            CoverageGap(
+                subject=f"credential {cand.fingerprint}",
+                provider=p.name,
+                reason=f"not classified: {p.name} provider failed ({type(exc).__name__})",
+            )
+        )
         return Credential.from_candidate(cand, status=Status.error, reasons=("Classification failed.",))
 
 
@@ -88,8 +102,11 @@ def _link_to_platform_resources(backups: Sequence[Backup], resources: Sequence[R
                 by_ref.setdefault(str(ref), r.id)
     out = []
     for b in backups:
-        target = (by_ref.get(str(b.metadata.get("via") or "")) or _ref_matching(by_ref, b.protects)
-                  or by_ref.get(_server_of(b.protects)))
+        target = (
+            by_ref.get(str(b.metadata.get("via") or ""))
+            or _ref_matching(by_ref, b.protects)
+            or by_ref.get(_server_of(b.protects))
+        )
         out.append(b.model_copy(update={"protects": target}) if target else b)
     return out
 
@@ -114,9 +131,14 @@ def _server_of(identity: str) -> str:
     return f"postgres://{parts.hostname}:{parts.port or 5432}"
 
 
-def _stored_backup_facts(offsite: Sequence[Backup], providers: Mapping[str, Provider],
-                         by_provider: Mapping[str, Sequence[Credential]], opts: AuditOptions, env: Mapping[str, str],
-                         ctx: ProviderContext | None) -> Inventory:
+def _stored_backup_facts(
+    offsite: Sequence[Backup],
+    providers: Mapping[str, Provider],
+    by_provider: Mapping[str, Sequence[Credential]],
+    opts: AuditOptions,
+    env: Mapping[str, str],
+    ctx: ProviderContext | None,
+) -> Inventory:
     """Each provider judges the off-platform backups stored on its own platform (``storage.platform``),
     for the credentials it identified. Provider-neutral: the platform string is matched to provider names."""
     out = Inventory()
@@ -130,9 +152,17 @@ def _stored_backup_facts(offsite: Sequence[Backup], providers: Mapping[str, Prov
         try:
             out = out.merge(providers[name].judge_stored_backups(mine, _context(opts, env, name, ctx)))
         except Exception as exc:  # one provider failing is a coverage gap, never an abort
-            out = out.merge(Inventory(gaps=(CoverageGap(
-                subject=f"{name}: off-platform backups stored there", provider=name,
-                reason=f"not judged ({type(exc).__name__}): whether its credentials can delete them is unknown"),)))
+            out = out.merge(
+                Inventory(
+                    gaps=(
+                        CoverageGap(
+                            subject=f"{name}: off-platform backups stored there",
+                            provider=name,
+                            reason=f"not judged ({type(exc).__name__}): whether its credentials can delete them is unknown",
+                        ),
+                    )
+                )
+            )
     return out
 
 
@@ -172,7 +202,9 @@ def run_audit(
     run = _Audit(opts, env, providers, ctx, progress, gaps)
 
     disc = _discover(run)  # 1. discovery
-    creds = [_safe_classify(providers[c.provider], c, gaps) for c in disc.candidates]  # 2. offline classification
+    creds = [
+        _safe_classify(providers[c.provider], c, gaps) for c in disc.candidates
+    ]  # 2. offline classification
     if not opts.offline:
         creds = _identify(run, creds)  # 3. identify (read-only API calls), concurrently
     inv = _inventory(run, creds)  # 4. inventory, one provider at a time per thread
@@ -190,7 +222,9 @@ def run_audit(
     backups = list(linked.backups)
     br = analyse(creds, inv.resources, backups, inv.facts, inv.denials)
     verdicts = database_verdicts(creds, inv.resources, br.backups, inv.facts, inv.denials)
-    findings = list(inv.findings) + extra_findings + core_findings(creds, inv.resources, br.backups, br.exposure)
+    findings = (
+        list(inv.findings) + extra_findings + core_findings(creds, inv.resources, br.backups, br.exposure)
+    )
     # one finding per id
     uniq = {f.id: f for f in findings}
     sev_order = {"critical": 0, "high": 1, "medium": 2, "low": 3, "info": 4}
@@ -214,8 +248,12 @@ def run_audit(
         exposure=br.exposure,
         verdicts=verdicts,
         coverage_gaps=tuple(all_gaps),
-        stats={**disc.stats, "duration_s": round((finished - started).total_seconds(), 3),
-               "credentials": len(creds), "findings": len(ordered)},
+        stats={
+            **disc.stats,
+            "duration_s": round((finished - started).total_seconds(), 3),
+            "credentials": len(creds),
+            "findings": len(ordered),
+        },
     )
 
 
@@ -226,8 +264,13 @@ def _discover(run: _Audit) -> DiscoveryResult:
     recognisers = [r for p in run.providers.values() for r in p.recognisers() if r.provider in run.providers]
     disc = discover(
         recognisers,
-        DiscoveryOptions(paths=tuple(opts.paths), home=opts.home, env=run.env if opts.include_env else None,
-                         max_file_bytes=opts.max_file_bytes, jobs=opts.jobs),
+        DiscoveryOptions(
+            paths=tuple(opts.paths),
+            home=opts.home,
+            env=run.env if opts.include_env else None,
+            max_file_bytes=opts.max_file_bytes,
+            jobs=opts.jobs,
+        ),
         progress=run.progress.files,
     )
     run.gaps += disc.gaps
@@ -248,15 +291,26 @@ def _identify(run: _Audit, creds: list[Credential]) -> list[Credential]:
         try:
             return p.identify(c, run.context(c.provider))
         except ProviderAuthError:
-            return c.model_copy(update={"status": Status.invalid,
-                                        "reasons": c.reasons + ("The provider rejected this credential.",)})
+            return c.model_copy(
+                update={
+                    "status": Status.invalid,
+                    "reasons": c.reasons + ("The provider rejected this credential.",),
+                }
+            )
         except ProviderUnavailable as exc:
-            run.gaps.append(CoverageGap(subject=c.id, provider=c.provider, reason=f"not inspected: {exc.message}"))
+            run.gaps.append(
+                CoverageGap(subject=c.id, provider=c.provider, reason=f"not inspected: {exc.message}")
+            )
             return c.model_copy(update={"status": Status.error})
         except Exception as exc:
-            run.gaps.append(CoverageGap(subject=c.id, provider=c.provider,
-                                        reason=f"not inspected: {c.provider} identify failed ({type(exc).__name__}: "
-                                        f"{run.redactor.redact(str(exc))[:200]})"))
+            run.gaps.append(
+                CoverageGap(
+                    subject=c.id,
+                    provider=c.provider,
+                    reason=f"not inspected: {c.provider} identify failed ({type(exc).__name__}: "
+                    f"{run.redactor.redact(str(exc))[:200]})",
+                )
+            )
             return c.model_copy(update={"status": Status.error})
         finally:
             run.progress.advance()
@@ -273,9 +327,14 @@ def _inventory(run: _Audit, creds: list[Credential]) -> Inventory:
         by_provider[c.provider].append(c)
     inv = Inventory()
     if run.opts.offline:
-        run.gaps.append(CoverageGap(subject="providers", reason="not inspected: offline audit; credentials were "
-                                    "classified from their format and location only, resources and backups were not "
-                                    "listed"))
+        run.gaps.append(
+            CoverageGap(
+                subject="providers",
+                reason="not inspected: offline audit; credentials were "
+                "classified from their format and location only, resources and backups were not "
+                "listed",
+            )
+        )
         return inv
     run.progress.phase("inventorying resources and backups", len(by_provider))
 
@@ -283,13 +342,26 @@ def _inventory(run: _Audit, creds: list[Credential]) -> Inventory:
         try:
             return run.providers[name].inventory(by_provider[name], run.context(name))
         except BlastwallError as exc:
-            return Inventory(gaps=(CoverageGap(subject=f"{name} inventory", provider=name,
-                                               reason=f"not inspected: {run.redactor.redact(exc.message)}"),))
+            return Inventory(
+                gaps=(
+                    CoverageGap(
+                        subject=f"{name} inventory",
+                        provider=name,
+                        reason=f"not inspected: {run.redactor.redact(exc.message)}",
+                    ),
+                )
+            )
         except Exception as exc:
             log.debug("inventory of %s failed", name, exc_info=True)
-            return Inventory(gaps=(CoverageGap(subject=f"{name} inventory", provider=name,
-                                               reason=f"not inspected: {name} inventory failed "
-                                               f"({type(exc).__name__})"),))
+            return Inventory(
+                gaps=(
+                    CoverageGap(
+                        subject=f"{name} inventory",
+                        provider=name,
+                        reason=f"not inspected: {name} inventory failed ({type(exc).__name__})",
+                    ),
+                )
+            )
         finally:
             run.progress.advance()
 
@@ -308,8 +380,13 @@ def _refine(run: _Audit, creds: list[Credential], inv: Inventory) -> list[Creden
     for c in creds:
         if c.status == Status.error and c.id not in covered:
             why = f" ({c.reasons[-1]})" if c.reasons else ""
-            run.gaps.append(CoverageGap(subject=c.id, provider=c.provider,
-                                        reason=f"not inspected: {c.provider} could not verify this credential{why}"))
+            run.gaps.append(
+                CoverageGap(
+                    subject=c.id,
+                    provider=c.provider,
+                    reason=f"not inspected: {c.provider} could not verify this credential{why}",
+                )
+            )
     return creds
 
 
@@ -335,18 +412,31 @@ def _offsite_backups(
         extra_findings += verification_findings(config, db, clock)
         known = {r.id for r in inv.resources}
         extra_resources = {
-            b.protects: Resource(id=b.protects, provider=b.provider, type="database",
-                                 name=str(b.metadata.get("source") or b.protects), holds_data=True,
-                                 metadata={"configured_source": True})
-            for b in offsite if b.protects not in known
+            b.protects: Resource(
+                id=b.protects,
+                provider=b.provider,
+                type="database",
+                name=str(b.metadata.get("source") or b.protects),
+                holds_data=True,
+                metadata={"configured_source": True},
+            )
+            for b in offsite
+            if b.protects not in known
         }
         inv = inv.merge(Inventory(resources=tuple(extra_resources.values())))
     except ImportError as exc:  # a broken install: say so, never drop the backups silently
-        run.gaps.append(CoverageGap(subject="off-platform backups",
-                                    reason="not inspected: Blastwall's backup module could not be loaded "
-                                    f"({exc.name or exc}); the configured backups are missing from this audit"))
+        run.gaps.append(
+            CoverageGap(
+                subject="off-platform backups",
+                reason="not inspected: Blastwall's backup module could not be loaded "
+                f"({exc.name or exc}); the configured backups are missing from this audit",
+            )
+        )
     except Exception as exc:
-        run.gaps.append(CoverageGap(subject="off-platform backups",
-                                    reason=f"not inspected: the backup catalogue could not be read "
-                                    f"({type(exc).__name__})"))
+        run.gaps.append(
+            CoverageGap(
+                subject="off-platform backups",
+                reason=f"not inspected: the backup catalogue could not be read ({type(exc).__name__})",
+            )
+        )
     return backups, extra_findings, inv

@@ -15,7 +15,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from .errors import ConfigError
 from .secrets import Secret
@@ -68,15 +76,19 @@ class SecretRef(BaseModel):
         if self.scheme == "env":
             value = environ.get(self.target)
             if value is None or value == "":
-                raise ConfigError(f"environment variable {self.target} is not set{where}",
-                                  hint=f"export {self.target} before running, or change the reference")
+                raise ConfigError(
+                    f"environment variable {self.target} is not set{where}",
+                    hint=f"export {self.target} before running, or change the reference",
+                )
             return Secret(value)
         path = Path(self.target).expanduser()
         try:
             return Secret(path.read_text().strip())
         except OSError as exc:
-            raise ConfigError(f"cannot read secret file {path}: {exc.strerror}{where}",
-                              hint="check the path and its permissions") from None
+            raise ConfigError(
+                f"cannot read secret file {path}: {exc.strerror}{where}",
+                hint="check the path and its permissions",
+            ) from None
 
 
 def _ref(v: Any) -> Any:
@@ -158,8 +170,14 @@ def _legacy_platform_table(data: Any, kind_suffix: str | None = None) -> Any:
     known = known_providers()
     keys = [k for k in data if isinstance(data.get(k), dict) and k in known]
     kind = data.get("kind")
-    if kind_suffix is not None and isinstance(kind, str) and kind.endswith(kind_suffix) and not keys \
-            and kind.removesuffix(kind_suffix) in known and "provider" not in data:
+    if (
+        kind_suffix is not None
+        and isinstance(kind, str)
+        and kind.endswith(kind_suffix)
+        and not keys
+        and kind.removesuffix(kind_suffix) in known
+        and "provider" not in data
+    ):
         return {**data, "kind": "volume", "provider": kind.removesuffix(kind_suffix)}
     if len(keys) != 1 or any(k in data for k in ("provider", "ref")):
         return data
@@ -180,7 +198,9 @@ def _legacy_platform_table(data: Any, kind_suffix: str | None = None) -> Any:
 
 class SourceConfig(Strict):
     name: str
-    kind: Literal["postgres", "mysql", "redis"] | None = None  # informational: the URL's scheme picks the engine
+    kind: Literal["postgres", "mysql", "redis"] | None = (
+        None  # informational: the URL's scheme picks the engine
+    )
     url: SecretRef | None = None
     # or a database looked up on a platform by a provider that implements `DatabaseSource`
     provider: str | None = None
@@ -201,9 +221,9 @@ class SourceConfig(Strict):
     @model_validator(mode="after")
     def _one(self) -> SourceConfig:
         if (self.url is None) == (self.provider is None):
-            raise ValueError("give exactly one of url or provider = \"…\" with ref = {…}")
+            raise ValueError('give exactly one of url or provider = "…" with ref = {…}')
         if self.provider is not None and (self.ref is None or self.token is None):
-            raise ValueError("a source with a provider needs ref = {…} and token = \"env:…\"")
+            raise ValueError('a source with a provider needs ref = {…} and token = "env:…"')
         if self.provider is None and (self.ref is not None or self.token is not None):
             raise ValueError("ref and token are only for a source with a provider")
         return self
@@ -241,7 +261,7 @@ class StoreConfig(Strict):
         from .registry import known_providers
 
         if v is not None and v != "s3-compatible" and v not in known_providers():
-            raise ValueError(f"unknown platform {v!r}: a provider name or \"s3-compatible\"")
+            raise ValueError(f'unknown platform {v!r}: a provider name or "s3-compatible"')
         return v
 
     _k = field_validator("access_key_id", "secret_access_key", mode="before")(_ref)
@@ -310,10 +330,10 @@ class TargetConfig(Strict):
             if self.url is None:
                 raise ValueError(f"a {self.kind} target needs url")
             if self.provider is not None or self.ref is not None or self.token is not None:
-                raise ValueError("provider, ref and token are only for kind = \"volume\" targets")
+                raise ValueError('provider, ref and token are only for kind = "volume" targets')
         else:
             if self.provider is None or self.ref is None or self.token is None:
-                raise ValueError("a volume target needs provider = \"…\", ref = {…} and token = \"env:…\"")
+                raise ValueError('a volume target needs provider = "…", ref = {…} and token = "env:…"')
             if self.url is not None or self.read_url is not None:
                 raise ValueError("a volume target takes no url or read_url (only provider, ref and token)")
         return self
@@ -420,8 +440,12 @@ class Config(Strict):
     def _references(self) -> Config:
         sources = {s.name for s in self.sources}
         stores = {s.name for s in self.stores}
-        for kind, names in (("sources", [s.name for s in self.sources]), ("stores", [s.name for s in self.stores]),
-                            ("targets", [t.name for t in self.targets]), ("audits", [a.name for a in self.audits])):
+        for kind, names in (
+            ("sources", [s.name for s in self.sources]),
+            ("stores", [s.name for s in self.stores]),
+            ("targets", [t.name for t in self.targets]),
+            ("audits", [a.name for a in self.audits]),
+        ):
             dup = {n for n in names if names.count(n) > 1}
             if dup:
                 raise ValueError(f"duplicate {kind} name(s): {', '.join(sorted(dup))}")
@@ -439,22 +463,31 @@ class Config(Strict):
         for s in self.sources:
             if s.name == name:
                 return s
-        raise ConfigError(f"no source named {name!r}", file=self._path,
-                          hint="sources: " + (", ".join(s.name for s in self.sources) or "(none configured)"))
+        raise ConfigError(
+            f"no source named {name!r}",
+            file=self._path,
+            hint="sources: " + (", ".join(s.name for s in self.sources) or "(none configured)"),
+        )
 
     def store(self, name: str) -> StoreConfig:
         for s in self.stores:
             if s.name == name:
                 return s
-        raise ConfigError(f"no store named {name!r}", file=self._path,
-                          hint="stores: " + (", ".join(s.name for s in self.stores) or "(none configured)"))
+        raise ConfigError(
+            f"no store named {name!r}",
+            file=self._path,
+            hint="stores: " + (", ".join(s.name for s in self.stores) or "(none configured)"),
+        )
 
     def target(self, name: str) -> TargetConfig:
         for t in self.targets:
             if t.name == name:
                 return t
-        raise ConfigError(f"no target named {name!r}", file=self._path,
-                          hint="targets: " + (", ".join(t.name for t in self.targets) or "(none configured)"))
+        raise ConfigError(
+            f"no target named {name!r}",
+            file=self._path,
+            hint="targets: " + (", ".join(t.name for t in self.targets) or "(none configured)"),
+        )
 
     def backup_for(self, source: str) -> BackupConfig:
         for b in self.backups:
@@ -534,8 +567,13 @@ def parse_config(text: str, path: str = "<config>") -> Config:
             msg = "unknown key"
         line = _find_line(index, loc)
         more = f" (and {len(exc.errors()) - 1} more problem(s))" if len(exc.errors()) > 1 else ""
-        raise ConfigError(msg + more, file=path, line=line, key=_dotted(loc) or None,
-                          hint="every key is in docs/reference/configuration.md") from None
+        raise ConfigError(
+            msg + more,
+            file=path,
+            line=line,
+            key=_dotted(loc) or None,
+            hint="every key is in docs/reference/configuration.md",
+        ) from None
     cfg._path = path
     _check_platform_refs(cfg, _line_index(text), path)
     return cfg
@@ -548,7 +586,9 @@ def _check_platform_refs(cfg: Config, index: dict[tuple[Any, ...], int], path: s
 
     entries: list[tuple[str, int, PlatformRef, bool]] = []
     entries += [("sources", i, p, True) for i, s in enumerate(cfg.sources) if (p := s.platform()) is not None]
-    entries += [("targets", i, p, False) for i, t in enumerate(cfg.targets) if (p := t.platform()) is not None]
+    entries += [
+        ("targets", i, p, False) for i, t in enumerate(cfg.targets) if (p := t.platform()) is not None
+    ]
     for section, i, pref, is_source in entries:
         ref_loc: tuple[Any, ...] = (section, i, pref.key)
         try:
@@ -558,12 +598,18 @@ def _check_platform_refs(cfg: Config, index: dict[tuple[Any, ...], int], path: s
                 volume_restorer(pref.provider).validate_volume_ref(pref.ref)
         except RefError as exc:
             loc = (*ref_loc, exc.key) if exc.key else ref_loc
-            raise ConfigError(exc.message, file=path, line=_find_line(index, loc), key=_dotted(loc),
-                              hint="see the Configuration section of the README for every key") from None
+            raise ConfigError(
+                exc.message,
+                file=path,
+                line=_find_line(index, loc),
+                key=_dotted(loc),
+                hint="see the Configuration section of the README for every key",
+            ) from None
         except ConfigError as exc:
             loc = (section, i, "provider" if pref.key == "ref" else pref.key)
-            raise ConfigError(exc.message, file=path, line=_find_line(index, loc), key=_dotted(loc),
-                              hint=exc.hint) from None
+            raise ConfigError(
+                exc.message, file=path, line=_find_line(index, loc), key=_dotted(loc), hint=exc.hint
+            ) from None
 
 
 def load_config(path: str | Path | None = None, *, required: bool = False) -> Config:
@@ -572,8 +618,10 @@ def load_config(path: str | Path | None = None, *, required: bool = False) -> Co
         candidate = Path.cwd() / DEFAULT_CONFIG_NAME
         if not candidate.exists():
             if required:
-                raise ConfigError(f"no {DEFAULT_CONFIG_NAME} in {Path.cwd()}",
-                                  hint="pass --config FILE, or create blastwall.toml with `blastwall init`")
+                raise ConfigError(
+                    f"no {DEFAULT_CONFIG_NAME} in {Path.cwd()}",
+                    hint="pass --config FILE, or create blastwall.toml with `blastwall init`",
+                )
             return Config()
         path = candidate
     p = Path(path)

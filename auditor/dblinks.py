@@ -39,8 +39,9 @@ def _endpoint_index(resources: Sequence[Resource]) -> dict[str, str]:
     return index
 
 
-def link_databases(resources: Sequence[Resource], backups: Sequence[Backup],
-                   facts: Sequence[DestroyFact]) -> Linked:
+def link_databases(
+    resources: Sequence[Resource], backups: Sequence[Backup], facts: Sequence[DestroyFact]
+) -> Linked:
     index = _endpoint_index(resources)
     rename: dict[str, str] = {}
     merged: dict[str, Resource] = {}
@@ -50,16 +51,25 @@ def link_databases(resources: Sequence[Resource], backups: Sequence[Backup],
         if r.type != "database" or not r.metadata.get("container_keys"):
             out.append(r)
             continue
-        container = r.container or next((index[k.lower()] for k in r.metadata["container_keys"]
-                                         if k.lower() in index and index[k.lower()] != r.id), None)
+        container = r.container or next(
+            (
+                index[k.lower()]
+                for k in r.metadata["container_keys"]
+                if k.lower() in index and index[k.lower()] != r.id
+            ),
+            None,
+        )
         key = (container or "", str(r.metadata.get("engine")), str(r.metadata.get("database")))
         if container and key in seen:
             keep = merged[seen[key]]
             rename[r.id] = keep.id
             aliases = sorted({*keep.metadata.get("aliases", ()), *r.metadata.get("aliases", ()), r.id})
-            endpoints = sorted({str(x) for x in (keep.metadata.get("endpoint"), r.metadata.get("endpoint")) if x})
-            merged[keep.id] = keep.model_copy(update={"metadata": {**keep.metadata, "aliases": aliases,
-                                                                   "endpoints_seen": endpoints}})
+            endpoints = sorted(
+                {str(x) for x in (keep.metadata.get("endpoint"), r.metadata.get("endpoint")) if x}
+            )
+            merged[keep.id] = keep.model_copy(
+                update={"metadata": {**keep.metadata, "aliases": aliases, "endpoints_seen": endpoints}}
+            )
             continue
         linked = r.model_copy(update={"container": container}) if container else r
         if container:
@@ -69,9 +79,13 @@ def link_databases(resources: Sequence[Resource], backups: Sequence[Backup],
     out = [merged.get(r.id, r) for r in out]
     alias_of = {a: r.id for r in out if r.type == "database" for a in r.metadata.get("aliases") or ()}
     alias_of.update(rename)
-    new_backups = tuple(b.model_copy(update={"protects": alias_of[b.protects]}) if b.protects in alias_of else b
-                        for b in backups)
-    new_facts = [f.model_copy(update={"target": rename[f.target]}) if f.target in rename else f for f in facts]
+    new_backups = tuple(
+        b.model_copy(update={"protects": alias_of[b.protects]}) if b.protects in alias_of else b
+        for b in backups
+    )
+    new_facts = [
+        f.model_copy(update={"target": rename[f.target]}) if f.target in rename else f for f in facts
+    ]
     by_id = {r.id: r for r in out}
     for r in out:
         if r.type != "database" or not r.container:
@@ -80,7 +94,13 @@ def link_databases(resources: Sequence[Resource], backups: Sequence[Backup],
         what = f"{c.type} {c.name}" if c else r.container
         for f in list(new_facts):
             if f.target == r.container and f.verdict is not False:
-                new_facts.append(DestroyFact(credential=f.credential, target=r.id, verdict=f.verdict,
-                                             capability=CONTAINER_CAPABILITY,
-                                             reason=f"deleting {what} destroys this database: {f.reason}"))
+                new_facts.append(
+                    DestroyFact(
+                        credential=f.credential,
+                        target=r.id,
+                        verdict=f.verdict,
+                        capability=CONTAINER_CAPABILITY,
+                        reason=f"deleting {what} destroys this database: {f.reason}",
+                    )
+                )
     return Linked(resources=tuple(out), backups=new_backups, facts=tuple(new_facts))

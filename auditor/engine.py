@@ -38,7 +38,16 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from .model import Backup, CannotDestroyType, Credential, DestroyFact, DestroyVerdict, Exposure, Resource, Status
+from .model import (
+    Backup,
+    CannotDestroyType,
+    Credential,
+    DestroyFact,
+    DestroyVerdict,
+    Exposure,
+    Resource,
+    Status,
+)
 
 __all__ = ["BlastRadius", "analyse", "database_verdicts"]
 
@@ -52,9 +61,14 @@ class BlastRadius:
 
 
 class _Facts:
-    def __init__(self, credentials: Sequence[Credential], resources: Sequence[Resource],
-                 backups: Sequence[Backup], facts: Iterable[DestroyFact],
-                 denials: Iterable[CannotDestroyType] = ()) -> None:
+    def __init__(
+        self,
+        credentials: Sequence[Credential],
+        resources: Sequence[Resource],
+        backups: Sequence[Backup],
+        facts: Iterable[DestroyFact],
+        denials: Iterable[CannotDestroyType] = (),
+    ) -> None:
         self.provider_of: dict[str, str] = {c.id: c.provider for c in credentials}
         self.provider_of.update({r.id: r.provider for r in resources})
         self.provider_of.update({b.id: _platform(b) for b in backups})
@@ -80,8 +94,11 @@ class _Facts:
         if hit is not None:
             return hit
         if self.provider_of.get(cred) != self.provider_of.get(target):
-            return False, f"different platform (credential of {self.provider_of.get(cred)}, target on " \
-                          f"{self.provider_of.get(target)})"
+            return (
+                False,
+                f"different platform (credential of {self.provider_of.get(cred)}, target on "
+                f"{self.provider_of.get(target)})",
+            )
         return None, "not determined"
 
 
@@ -97,7 +114,9 @@ def _rank(v: Tri) -> int:
     return {False: 0, None: 1, True: 2}[v]
 
 
-def _backup_verdict(b: Backup, creds: Sequence[Credential], f: _Facts, names: dict[str, str]) -> tuple[Tri, list[str]]:
+def _backup_verdict(
+    b: Backup, creds: Sequence[Credential], f: _Facts, names: dict[str, str]
+) -> tuple[Tri, list[str]]:
     reasons: list[str] = list(b.reasons)
     if b.dies_with_resource:
         reasons.append("Deleted together with the resource it protects.")
@@ -118,7 +137,9 @@ def _backup_verdict(b: Backup, creds: Sequence[Credential], f: _Facts, names: di
     if b.dies_with_resource is False:
         unknown = [c for c in creds if f.can(c.id, b.id)[0] is not False]
         if not unknown and b.independent is not False:
-            reasons.append("Survives deletion of the resource; none of the discovered credentials can delete it.")
+            reasons.append(
+                "Survives deletion of the resource; none of the discovered credentials can delete it."
+            )
             return False, reasons
         if unknown:
             reasons.append(f"Whether {len(unknown)} credential(s) can delete it is not determined.")
@@ -127,16 +148,22 @@ def _backup_verdict(b: Backup, creds: Sequence[Credential], f: _Facts, names: di
     return None, reasons
 
 
-def analyse(credentials: Sequence[Credential], resources: Sequence[Resource],
-            backups: Sequence[Backup], facts: Iterable[DestroyFact],
-            denials: Iterable[CannotDestroyType] = ()) -> BlastRadius:
+def analyse(
+    credentials: Sequence[Credential],
+    resources: Sequence[Resource],
+    backups: Sequence[Backup],
+    facts: Iterable[DestroyFact],
+    denials: Iterable[CannotDestroyType] = (),
+) -> BlastRadius:
     f = _Facts(credentials, resources, backups, facts, denials)
     credentials = [c for c in credentials if c.status != Status.invalid]  # a dead credential destroys nothing
     names = {r.id: r.name for r in resources}
     judged: list[Backup] = []
     for b in backups:
         verdict, reasons = _backup_verdict(b, credentials, f, names)
-        judged.append(b.model_copy(update={"same_blast_radius": verdict, "reasons": tuple(dict.fromkeys(reasons))}))
+        judged.append(
+            b.model_copy(update={"same_blast_radius": verdict, "reasons": tuple(dict.fromkeys(reasons))})
+        )
 
     by_resource: dict[str, list[Backup]] = defaultdict(list)
     for b in judged:
@@ -164,8 +191,15 @@ def analyse(credentials: Sequence[Credential], resources: Sequence[Resource],
             else:
                 maybe_lost.append(r.id)
         if can or may:
-            exposures.append(Exposure(credential=c.id, can_destroy=tuple(can), may_destroy=tuple(may),
-                                      unrecoverable=tuple(lost), possibly_unrecoverable=tuple(maybe_lost)))
+            exposures.append(
+                Exposure(
+                    credential=c.id,
+                    can_destroy=tuple(can),
+                    may_destroy=tuple(may),
+                    unrecoverable=tuple(lost),
+                    possibly_unrecoverable=tuple(maybe_lost),
+                )
+            )
     return BlastRadius(backups=tuple(judged), exposure=tuple(exposures))
 
 
@@ -209,9 +243,13 @@ def _survivor_text(bs: Sequence[Backup]) -> str:
     return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
 
 
-def database_verdicts(credentials: Sequence[Credential], resources: Sequence[Resource],
-                      backups: Sequence[Backup], facts: Iterable[DestroyFact],
-                      denials: Iterable[CannotDestroyType] = ()) -> tuple[DestroyVerdict, ...]:
+def database_verdicts(
+    credentials: Sequence[Credential],
+    resources: Sequence[Resource],
+    backups: Sequence[Backup],
+    facts: Iterable[DestroyFact],
+    denials: Iterable[CannotDestroyType] = (),
+) -> tuple[DestroyVerdict, ...]:
     """Per database and credential with a fact about it: wiping the contents, deleting the container, and
     which backups survive each. Only pairs with an explicit fact get a verdict; a dead credential gets none."""
     facts = list(facts)
@@ -224,7 +262,11 @@ def database_verdicts(credentials: Sequence[Credential], resources: Sequence[Res
     names = {r.id: r.name for r in resources}
     out: list[DestroyVerdict] = []
     for r in resources:
-        if r.type != "database" or not r.holds_data or not (r.container or r.metadata.get("layer") == "contents"):
+        if (
+            r.type != "database"
+            or not r.holds_data
+            or not (r.container or r.metadata.get("layer") == "contents")
+        ):
             continue
         pool = _protecting(r, by_resource)
         dbname = str(r.metadata.get("database") or r.name)
@@ -242,21 +284,48 @@ def database_verdicts(credentials: Sequence[Credential], resources: Sequence[Res
                     text = f"{who} cannot wipe {dbname}: {fc.reason}"
                 else:
                     verb = "can wipe" if v else "may be able to wipe"
-                    text = (f"{who} {verb} {dbname}; " + (f"{_survivor_text(surv)} survive that" if surv else
-                                                          "no known backup survives that"))
+                    text = f"{who} {verb} {dbname}; " + (
+                        f"{_survivor_text(surv)} survive that" if surv else "no known backup survives that"
+                    )
                     if unproven:
-                        text += f" ({_survivor_text(unproven)}: not counted until a restore of it is verified)"
-                out.append(DestroyVerdict(credential=c.id, database=r.id, kind="contents", target=r.id, verdict=v,
-                                          survivors=tuple(b.id for b in surv), text=text))
+                        text += (
+                            f" ({_survivor_text(unproven)}: not counted until a restore of it is verified)"
+                        )
+                out.append(
+                    DestroyVerdict(
+                        credential=c.id,
+                        database=r.id,
+                        kind="contents",
+                        target=r.id,
+                        verdict=v,
+                        survivors=tuple(b.id for b in surv),
+                        text=text,
+                    )
+                )
             fk = explicit.get((c.id, r.container)) if r.container else None
             if fk is not None and r.container and fk.verdict is not False:
                 # only a proven copy (survives_contents_loss: a verified dump) that does not die with the container
-                surv = [b for b in pool if b.dies_with_resource is False and b.survives_contents_loss
-                        and f.can(c.id, b.id)[0] is False]
+                surv = [
+                    b
+                    for b in pool
+                    if b.dies_with_resource is False
+                    and b.survives_contents_loss
+                    and f.can(c.id, b.id)[0] is False
+                ]
                 what = names.get(r.container, r.container)
                 verb = "can delete" if fk.verdict else "may be able to delete"
-                text = (f"{who} {verb} {what} (holding {dbname}); "
-                        + (f"only {_survivor_text(surv)} survives" if surv else "no backup survives"))
-                out.append(DestroyVerdict(credential=c.id, database=r.id, kind="container", target=r.container,
-                                          verdict=fk.verdict, survivors=tuple(b.id for b in surv), text=text))
+                text = f"{who} {verb} {what} (holding {dbname}); " + (
+                    f"only {_survivor_text(surv)} survives" if surv else "no backup survives"
+                )
+                out.append(
+                    DestroyVerdict(
+                        credential=c.id,
+                        database=r.id,
+                        kind="container",
+                        target=r.container,
+                        verdict=fk.verdict,
+                        survivors=tuple(b.id for b in surv),
+                        text=text,
+                    )
+                )
     return tuple(out)

@@ -90,8 +90,12 @@ class AuditRecord:
     n_root_equivalent: int
 
     def summary(self) -> dict[str, Any]:
-        return {"id": self.id, "generated_at": self.generated_at.isoformat(),
-                "n_findings": self.n_findings, "n_credentials": self.n_credentials}
+        return {
+            "id": self.id,
+            "generated_at": self.generated_at.isoformat(),
+            "n_findings": self.n_findings,
+            "n_credentials": self.n_credentials,
+        }
 
 
 @dataclass(frozen=True)
@@ -126,27 +130,50 @@ def _utc(dt: datetime) -> datetime:
 
 
 def _finding_row(f: Finding) -> dict[str, Any]:
-    return {"finding_id": f.id, "rule": f.rule, "severity": f.severity.value, "subject": f.subject,
-            "message": f.message, "provider": f.provider, "path": f.path, "line": f.line}
+    return {
+        "finding_id": f.id,
+        "rule": f.rule,
+        "severity": f.severity.value,
+        "subject": f.subject,
+        "message": f.message,
+        "provider": f.provider,
+        "path": f.path,
+        "line": f.line,
+    }
 
 
 def _row_to_finding(row: Any) -> dict[str, Any]:
-    return {"id": row.finding_id, "rule": row.rule, "severity": row.severity, "subject": row.subject,
-            "message": row.message, "provider": row.provider, "path": row.path, "line": row.line}
+    return {
+        "id": row.finding_id,
+        "rule": row.rule,
+        "severity": row.severity,
+        "subject": row.subject,
+        "message": row.message,
+        "provider": row.provider,
+        "path": row.path,
+        "line": row.line,
+    }
 
 
 def _record(row: Any) -> AuditRecord:
-    return AuditRecord(id=row.id, generated_at=_utc(row.generated_at), recorded_at=_utc(row.recorded_at),
-                       tool_version=row.tool_version, n_findings=row.n_findings,
-                       n_credentials=row.n_credentials, n_root_equivalent=row.n_root_equivalent)
+    return AuditRecord(
+        id=row.id,
+        generated_at=_utc(row.generated_at),
+        recorded_at=_utc(row.recorded_at),
+        tool_version=row.tool_version,
+        n_findings=row.n_findings,
+        n_credentials=row.n_credentials,
+        n_root_equivalent=row.n_root_equivalent,
+    )
 
 
 def _sorted(findings: Iterable[dict[str, Any]]) -> tuple[dict[str, Any], ...]:
     return tuple(sorted(findings, key=lambda f: (_SEVERITY_ORDER.get(f["severity"], 9), f["rule"], f["id"])))
 
 
-def diff_findings(previous: Iterable[dict[str, Any]], current: Iterable[dict[str, Any]]) -> tuple[
-        tuple[dict[str, Any], ...], tuple[dict[str, Any], ...]]:
+def diff_findings(
+    previous: Iterable[dict[str, Any]], current: Iterable[dict[str, Any]]
+) -> tuple[tuple[dict[str, Any], ...], tuple[dict[str, Any], ...]]:
     """(new, resolved) between two collections of finding dicts, by `id`."""
     prev = {f["id"]: f for f in previous}
     cur = {f["id"]: f for f in current}
@@ -181,13 +208,21 @@ def record_audit(db: StateDB, result: AuditResult, *, now: datetime | None = Non
             conn.execute(insert(audits_table), [row])
             rows = [{"audit_id": audit_id, **_finding_row(f)} for f in unique.values()]
             for i in range(0, len(rows), 5000):
-                conn.execute(insert(audit_findings_table), rows[i:i + 5000])
+                conn.execute(insert(audit_findings_table), rows[i : i + 5000])
     except Exception as exc:  # sqlalchemy errors carry no secrets, but keep the message short
-        raise StateError(f"cannot record the audit in the state database: {type(exc).__name__}",
-                         hint="check that the state directory is writable (BLASTWALL_STATE_DIR)") from exc
-    current = AuditRecord(id=audit_id, generated_at=row["generated_at"], recorded_at=recorded_at,
-                          tool_version=row["tool_version"], n_findings=row["n_findings"],
-                          n_credentials=row["n_credentials"], n_root_equivalent=row["n_root_equivalent"])
+        raise StateError(
+            f"cannot record the audit in the state database: {type(exc).__name__}",
+            hint="check that the state directory is writable (BLASTWALL_STATE_DIR)",
+        ) from exc
+    current = AuditRecord(
+        id=audit_id,
+        generated_at=row["generated_at"],
+        recorded_at=recorded_at,
+        tool_version=row["tool_version"],
+        n_findings=row["n_findings"],
+        n_credentials=row["n_credentials"],
+        n_root_equivalent=row["n_root_equivalent"],
+    )
     new, resolved = diff_findings(prev_findings, (_finding_row_dict(f) for f in unique.values()))
     return FindingsDiff(previous=previous, current=current, new=new, resolved=resolved)
 
@@ -201,8 +236,9 @@ def _finding_row_dict(f: Finding) -> dict[str, Any]:
 def list_audits(db: StateDB) -> list[AuditRecord]:
     db.ensure_schema()
     with db.engine.connect() as conn:
-        rows = conn.execute(select(audits_table).order_by(audits_table.c.generated_at,
-                                                          audits_table.c.recorded_at)).all()
+        rows = conn.execute(
+            select(audits_table).order_by(audits_table.c.generated_at, audits_table.c.recorded_at)
+        ).all()
     return [_record(r) for r in rows]
 
 
@@ -236,8 +272,10 @@ def parse_since(value: str) -> str | datetime:
             return datetime.combine(d, time.max, tzinfo=UTC)  # the state at the end of that day
         return _utc(datetime.fromisoformat(v))  # 3.11 accepts a trailing Z
     except ValueError:
-        raise BlastwallError(f"--since {value!r} is neither 'last' nor a date",
-                             hint="use --since last, --since 2026-11-30 or --since 2026-11-30T12:00:00Z") from None
+        raise BlastwallError(
+            f"--since {value!r} is neither 'last' nor a date",
+            hint="use --since last, --since 2026-11-30 or --since 2026-11-30T12:00:00Z",
+        ) from None
 
 
 def diff_since(db: StateDB, since: str | datetime = "last") -> FindingsDiff:

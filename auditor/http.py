@@ -133,8 +133,9 @@ class ApiClient:
             try:
                 self.requests_sent += 1
                 self.methods_sent.append(method.upper())
-                resp = self._client.request(method, path, auth=auth, json=json, params=params, headers=headers,
-                                            content=content)
+                resp = self._client.request(
+                    method, path, auth=auth, json=json, params=params, headers=headers, content=content
+                )
             except httpx.TimeoutException:
                 if attempt > self.max_retries:
                     raise ProviderUnavailable(

@@ -81,8 +81,11 @@ class _Databases:
 
     def drop_database(self, name: str) -> None:
         with self.connect() as conn:
-            conn.execute(psycopg.sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
-                psycopg.sql.Identifier(name)))
+            conn.execute(
+                psycopg.sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
+                    psycopg.sql.Identifier(name)
+                )
+            )
 
     @contextlib.contextmanager
     def database(self, name: str | None = None) -> Iterator[str]:
@@ -145,7 +148,9 @@ class ScratchPostgres(_Databases):
             self.start()
         return self
 
-    def __exit__(self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None) -> None:
+    def __exit__(
+        self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.stop()
 
     @property
@@ -208,20 +213,43 @@ class ScratchPostgres(_Databases):
             self._chown_tree(self.tmpdir)  # our own temporary directory only
         try:
             self._run(
-                [self.tool("initdb"), "-D", str(self.data_dir), "-U", self.superuser, "--pwfile", str(pwfile),
-                 "--auth=scram-sha-256", "-E", "UTF8", "--locale=C", "--no-sync", "--no-instructions"],
+                [
+                    self.tool("initdb"),
+                    "-D",
+                    str(self.data_dir),
+                    "-U",
+                    self.superuser,
+                    "--pwfile",
+                    str(pwfile),
+                    "--auth=scram-sha-256",
+                    "-E",
+                    "UTF8",
+                    "--locale=C",
+                    "--no-sync",
+                    "--no-instructions",
+                ],
                 what="initdb",
             )
         finally:
             pwfile.unlink(missing_ok=True)
 
     def _run(self, argv: list[str], *, what: str, timeout: float = 120) -> None:
-        out = subprocess.run(argv, capture_output=True, text=True, cwd=self.tmpdir,
-                             timeout=timeout, check=False, env=self._server_env(), **self._as_user())
+        out = subprocess.run(
+            argv,
+            capture_output=True,
+            text=True,
+            cwd=self.tmpdir,
+            timeout=timeout,
+            check=False,
+            env=self._server_env(),
+            **self._as_user(),
+        )
         if out.returncode != 0:
             tail = "\n".join((out.stderr or out.stdout).strip().splitlines()[-5:])
-            raise VerificationError(f"scratch PostgreSQL {what} failed: {tail}",
-                                    hint="see the PostgreSQL message above; check free disk space in the temp dir")
+            raise VerificationError(
+                f"scratch PostgreSQL {what} failed: {tail}",
+                hint="see the PostgreSQL message above; check free disk space in the temp dir",
+            )
 
     def _server_env(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
@@ -244,18 +272,29 @@ class ScratchPostgres(_Databases):
         if not self._durable:
             # Throwaway data: no crash safety, and no WAL for tables loaded in the transaction
             # that created them (pg_restore --single-transaction).
-            opts.update(fsync="off", synchronous_commit="off", full_page_writes="off", wal_level="minimal",
-                        max_wal_senders="0")
+            opts.update(
+                fsync="off",
+                synchronous_commit="off",
+                full_page_writes="off",
+                wal_level="minimal",
+                max_wal_senders="0",
+            )
         opts.update(self._settings)
         argv = [self.tool("postgres"), "-D", str(self.data_dir)]
         for k, v in opts.items():
             argv += ["-c", f"{k}={v}"]
         log = open(self.tmpdir / "server.log", "ab")  # noqa: SIM115 - owned by the child
         try:
-            self._proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT,
-                                          cwd=self.tmpdir, env=self._server_env(),
-                                          preexec_fn=_set_parent_death_signal, start_new_session=True,
-                                          **self._as_user())
+            self._proc = subprocess.Popen(
+                argv,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                cwd=self.tmpdir,
+                env=self._server_env(),
+                preexec_fn=_set_parent_death_signal,
+                start_new_session=True,
+                **self._as_user(),
+            )
         finally:
             log.close()
         deadline = time.monotonic() + self._timeout
@@ -271,7 +310,9 @@ class ScratchPostgres(_Databases):
                     return
             except psycopg.OperationalError:
                 time.sleep(0.05)
-        raise VerificationError(f"scratch PostgreSQL did not start within {self._timeout:.0f}s: {self._log_tail()}")
+        raise VerificationError(
+            f"scratch PostgreSQL did not start within {self._timeout:.0f}s: {self._log_tail()}"
+        )
 
     def _log_tail(self, n: int = 8) -> str:
         assert self.tmpdir is not None
@@ -319,20 +360,34 @@ class ScratchPostgres(_Databases):
 
     def conninfo(self, dbname: str = "postgres") -> Secret:
         """A libpq connection string (it contains the password, hence a `Secret`)."""
-        return Secret(psycopg.conninfo.make_conninfo(host=self.host, port=str(self.port), user=self.superuser,
-                                                     password=self._password.reveal(), dbname=dbname))
+        return Secret(
+            psycopg.conninfo.make_conninfo(
+                host=self.host,
+                port=str(self.port),
+                user=self.superuser,
+                password=self._password.reveal(),
+                dbname=dbname,
+            )
+        )
 
     def client_env(self, dbname: str | None = None) -> dict[str, str]:
         """Environment for PostgreSQL client tools (psql, pg_restore) talking to this server."""
         env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
-        env.update(PGHOST=self.host, PGPORT=str(self.port), PGUSER=self.superuser,
-                   PGPASSWORD=self._password.reveal(), PGSSLMODE="disable", PGCONNECT_TIMEOUT="10")
+        env.update(
+            PGHOST=self.host,
+            PGPORT=str(self.port),
+            PGUSER=self.superuser,
+            PGPASSWORD=self._password.reveal(),
+            PGSSLMODE="disable",
+            PGCONNECT_TIMEOUT="10",
+        )
         if dbname:
             env["PGDATABASE"] = dbname
         return env
 
     def connect(self, dbname: str = "postgres", **kw: Any) -> psycopg.Connection[Any]:
         return psycopg.connect(self.conninfo(dbname).reveal(), autocommit=True, **kw)
+
 
 class ConfiguredPostgres(_Databases):
     """A server the user runs (`[verify] scratch_url`), used like a `ScratchPostgres`.
@@ -367,8 +422,15 @@ class ConfiguredPostgres(_Databases):
 
     def client_env(self, dbname: str | None = None) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
-        mapping = {"host": "PGHOST", "port": "PGPORT", "user": "PGUSER", "sslmode": "PGSSLMODE",
-                   "sslrootcert": "PGSSLROOTCERT", "sslcert": "PGSSLCERT", "sslkey": "PGSSLKEY"}
+        mapping = {
+            "host": "PGHOST",
+            "port": "PGPORT",
+            "user": "PGUSER",
+            "sslmode": "PGSSLMODE",
+            "sslrootcert": "PGSSLROOTCERT",
+            "sslcert": "PGSSLCERT",
+            "sslkey": "PGSSLKEY",
+        }
         for k, var in mapping.items():
             if self._info.get(k):
                 env[var] = str(self._info[k])
@@ -380,7 +442,6 @@ class ConfiguredPostgres(_Databases):
 
     def connect(self, dbname: str = "postgres", **kw: Any) -> psycopg.Connection[Any]:
         return psycopg.connect(self.conninfo(dbname).reveal(), autocommit=True, **kw)
-
 
 
 RestoreServer = ScratchPostgres | ConfiguredPostgres

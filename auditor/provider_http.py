@@ -123,7 +123,9 @@ class HttpProvider(Provider):
     # -- identify: fetch, then a pure judgement ------------------------------------------------------------
     # what `identify` says when the provider refuses the credential with HTTP 401, and the root_equivalent
     # it then records (None: unknown; False where a refused credential can destroy nothing)
-    rejected_reason: ClassVar[str] = "The provider rejected the credential (HTTP 401): it is revoked or expired."
+    rejected_reason: ClassVar[str] = (
+        "The provider rejected the credential (HTTP 401): it is revoked or expired."
+    )
     rejected_root: ClassVar[bool | None] = None
     # True: a provider error or an odd answer while verifying leaves the credential in error with the reason
     # (`could_not_verify`); False: the error goes up to the audit, which records it as a coverage gap

@@ -39,7 +39,6 @@ import httpx
 
 from .errors import ProviderAuthError, ProviderError
 from .http import ApiClient
-from .provider import FileRule, McpServerRule, Recogniser
 from .model import (
     KEEP,
     Backup,
@@ -54,6 +53,7 @@ from .model import (
     Status,
     Verdict,
 )
+from .provider import FileRule, McpServerRule, Recogniser
 
 __all__ = [
     "KEEP",
@@ -105,7 +105,9 @@ def get_response(
     ``(denied)``) or what ``forbidden(response, path)`` returns; 401 and other errors raise as `get_json`."""
     resp = api.request("GET", path, auth=auth, params=params, headers=headers, ok=ok)
     if resp.status_code == 403:
-        raise forbidden(resp, path) if forbidden else Denied(f"{api.provider}: HTTP 403 from {path} ({denied})")
+        raise (
+            forbidden(resp, path) if forbidden else Denied(f"{api.provider}: HTTP 403 from {path} ({denied})")
+        )
     if resp.status_code == 404:
         return None
     if resp.status_code not in ok:
@@ -171,7 +173,9 @@ def call_json(
         return Reply(resp.status_code, None, resp.headers)
 
 
-def json_object(resp: httpx.Response, *, malformed: str, malformed_hint: str, not_object: str) -> dict[str, Any]:
+def json_object(
+    resp: httpx.Response, *, malformed: str, malformed_hint: str, not_object: str
+) -> dict[str, Any]:
     """The response's JSON object; `ProviderError` with ``malformed`` (and its hint) when the body is not JSON,
     with ``not_object`` when it is JSON but not an object."""
     try:
@@ -247,7 +251,12 @@ def cli_login(
     """A login that a platform's CLI keeps in its own files (category ``cli_config``); ``mcp_servers``: MCP
     servers that act with that stored login."""
     return Recogniser(
-        provider, kind, files=files, value_pattern=value_pattern, category="cli_config", priority=priority,
+        provider,
+        kind,
+        files=files,
+        value_pattern=value_pattern,
+        category="cli_config",
+        priority=priority,
         mcp_servers=mcp_servers,
     )
 
@@ -264,8 +273,12 @@ def root_verdict(capabilities: tuple[str, ...], *reasons: str, **fields: Any) ->
     """Verified and root-equivalent: it holds every one of `capabilities` (none is merely possible), for
     `reasons`; ``fields`` (principal, metadata, kind) as `Verdict` takes them."""
     return Verdict(
-        status=Status.verified, root_equivalent=True, capabilities=capabilities, possible_capabilities=(),
-        reasons=reasons, **fields,
+        status=Status.verified,
+        root_equivalent=True,
+        capabilities=capabilities,
+        possible_capabilities=(),
+        reasons=reasons,
+        **fields,
     )
 
 
@@ -296,20 +309,36 @@ class InventoryBuilder:
 
     def add_resource(self, rid: str, type: str, name: str, *, once: bool = False, **fields: Any) -> Resource:
         """A `Resource` of this provider (``fields``: parent, holds_data, metadata), added as `resource`."""
-        return self.resource(Resource(id=rid, provider=self.provider, type=type, name=name, **fields), once=once)
+        return self.resource(
+            Resource(id=rid, provider=self.provider, type=type, name=name, **fields), once=once
+        )
 
     def backup(self, backup: Backup) -> Backup:
         self.backups[backup.id] = backup
         return backup
 
     def add_backup(
-        self, bid: str, protects: str, kind: str, location: str, *, reasons: tuple[str, ...] = (), **fields: Any
+        self,
+        bid: str,
+        protects: str,
+        kind: str,
+        location: str,
+        *,
+        reasons: tuple[str, ...] = (),
+        **fields: Any,
     ) -> Backup:
         """A `Backup` of this provider protecting `protects` (``fields``: dies_with_resource, independent,
         created_at, metadata)."""
         return self.backup(
-            Backup(id=bid, provider=self.provider, protects=protects, kind=kind, location=location, reasons=reasons,
-                   **fields)
+            Backup(
+                id=bid,
+                provider=self.provider,
+                protects=protects,
+                kind=kind,
+                location=location,
+                reasons=reasons,
+                **fields,
+            )
         )
 
     def fact(
@@ -317,18 +346,30 @@ class InventoryBuilder:
     ) -> None:
         """Can `credential` destroy `target`? True, False (a claim needing proof) or None (unknown)."""
         self.facts.append(
-            DestroyFact(credential=credential, target=target, verdict=verdict, reason=reason, capability=capability)
+            DestroyFact(
+                credential=credential, target=target, verdict=verdict, reason=reason, capability=capability
+            )
         )
 
     def denial(
-        self, credential: str, resource_type: str, reason: str, capability: str | None = None,
-        *, provider: str | None = None,
+        self,
+        credential: str,
+        resource_type: str,
+        reason: str,
+        capability: str | None = None,
+        *,
+        provider: str | None = None,
     ) -> None:
         """`credential` cannot destroy ANY resource of `resource_type` (of this provider unless ``provider``
         says otherwise): it lacks the capability altogether, proven by its scopes, roles, caveats or probes.
         The engine applies it to every such resource, also those only another credential listed."""
-        d = CannotDestroyType(credential=credential, provider=provider or self.provider,
-                              resource_type=resource_type, reason=reason, capability=capability)
+        d = CannotDestroyType(
+            credential=credential,
+            provider=provider or self.provider,
+            resource_type=resource_type,
+            reason=reason,
+            capability=capability,
+        )
         if d not in self.denials:
             self.denials.append(d)
 

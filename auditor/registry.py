@@ -16,8 +16,15 @@ if TYPE_CHECKING:
     from .database_source import DatabaseSource
     from .volume_restorer import VolumeRestorer
 
-__all__ = ["BUILTIN_PROVIDERS", "ENTRY_POINT_GROUP", "database_source", "implementation", "known_providers",
-           "load_providers", "volume_restorer"]
+__all__ = [
+    "BUILTIN_PROVIDERS",
+    "ENTRY_POINT_GROUP",
+    "database_source",
+    "implementation",
+    "known_providers",
+    "load_providers",
+    "volume_restorer",
+]
 
 log = logging.getLogger(__name__)
 
@@ -65,8 +72,10 @@ def load_providers(
     if wanted is not None:
         unknown = wanted - specs.keys()
         if unknown:
-            raise ConfigError(f"unknown provider(s): {', '.join(sorted(unknown))}",
-                              hint=f"known providers: {', '.join(sorted(specs))}")
+            raise ConfigError(
+                f"unknown provider(s): {', '.join(sorted(unknown))}",
+                hint=f"known providers: {', '.join(sorted(specs))}",
+            )
     out: dict[str, Provider] = {}
     gaps: list[CoverageGap] = []
     for name, spec in specs.items():
@@ -77,9 +86,14 @@ def load_providers(
             out[name] = cls()
         except Exception as exc:  # a broken plugin must not abort the audit
             log.warning("provider %s could not be loaded: %s", name, exc)
-            gaps.append(CoverageGap(subject=f"provider {name}", provider=name,
-                                    reason=f"provider plugin could not be loaded ({type(exc).__name__}): "
-                                    "its credentials were not recognised or inspected"))
+            gaps.append(
+                CoverageGap(
+                    subject=f"provider {name}",
+                    provider=name,
+                    reason=f"provider plugin could not be loaded ({type(exc).__name__}): "
+                    "its credentials were not recognised or inspected",
+                )
+            )
     return out, gaps
 
 
@@ -119,8 +133,9 @@ def implementation(name: str, seam: type[Any], *, what: str) -> Any:
         raise ConfigError(f"the {name} provider could not be loaded", hint=gaps[0].reason if gaps else None)
     if not isinstance(p, seam):
         able = sorted(n for n in BUILTIN_PROVIDERS if _implements(BUILTIN_PROVIDERS[n], seam))
-        raise ConfigError(f"the {name} provider cannot {what}",
-                          hint=f"providers that can: {', '.join(able) or 'none'}")
+        raise ConfigError(
+            f"the {name} provider cannot {what}", hint=f"providers that can: {', '.join(able) or 'none'}"
+        )
     return p
 
 

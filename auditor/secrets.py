@@ -63,7 +63,9 @@ class Secret:
         raise TypeError("Secret values are not picklable")
 
     @classmethod
-    def __get_pydantic_core_schema__(cls, source: Any, handler: GetCoreSchemaHandler) -> core_schema.CoreSchema:
+    def __get_pydantic_core_schema__(
+        cls, source: Any, handler: GetCoreSchemaHandler
+    ) -> core_schema.CoreSchema:
         def validate(v: Any) -> Secret:
             if isinstance(v, Secret):
                 return v

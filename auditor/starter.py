@@ -40,7 +40,9 @@ class SourceProposal:
 
     name: str  # suggested [[sources]] name
     label: str  # what the database is, for the plan ("railway volume shop/production/Postgres:pgdata")
-    entry: dict[str, Any]  # the [[sources]] keys other than name (e.g. url = "env:X", or a provider reference)
+    entry: dict[
+        str, Any
+    ]  # the [[sources]] keys other than name (e.g. url = "env:X", or a provider reference)
     env: dict[str, str] = field(default_factory=dict)  # variable -> what to put in it (never the value)
 
 
@@ -54,22 +56,33 @@ class StoreChoice:
         if self.spec.startswith("s3://"):
             u = urlsplit(self.spec)
             if not u.netloc:
-                raise ConfigError(f"--store {self.spec!r} names no bucket", hint="use --store s3://BUCKET[/PREFIX]")
+                raise ConfigError(
+                    f"--store {self.spec!r} names no bucket", hint="use --store s3://BUCKET[/PREFIX]"
+                )
             ent: dict[str, Any] = {"name": "offsite", "kind": "s3", "bucket": u.netloc, "region": "us-east-1"}
             if u.path.strip("/"):
                 ent["prefix"] = u.path.strip("/") + "/"
-            ent |= {"access_key_id": "env:BLASTWALL_STORE_ACCESS_KEY_ID",
-                    "secret_access_key": "env:BLASTWALL_STORE_SECRET_ACCESS_KEY",
-                    "object_lock": {"mode": "COMPLIANCE", "days": 30}}
-            env = {"BLASTWALL_STORE_ACCESS_KEY_ID": f"access key id of an S3 user that can write to {u.netloc} "
-                   "(and, with object lock, cannot delete)",
-                   "BLASTWALL_STORE_SECRET_ACCESS_KEY": "its secret access key"}
-            note = (f"S3 bucket {u.netloc}: create it with object lock enabled, in an account the database's "
-                    "platform credentials cannot reach; set endpoint = \"...\" for a non-AWS S3")
+            ent |= {
+                "access_key_id": "env:BLASTWALL_STORE_ACCESS_KEY_ID",
+                "secret_access_key": "env:BLASTWALL_STORE_SECRET_ACCESS_KEY",
+                "object_lock": {"mode": "COMPLIANCE", "days": 30},
+            }
+            env = {
+                "BLASTWALL_STORE_ACCESS_KEY_ID": f"access key id of an S3 user that can write to {u.netloc} "
+                "(and, with object lock, cannot delete)",
+                "BLASTWALL_STORE_SECRET_ACCESS_KEY": "its secret access key",
+            }
+            note = (
+                f"S3 bucket {u.netloc}: create it with object lock enabled, in an account the database's "
+                'platform credentials cannot reach; set endpoint = "..." for a non-AWS S3'
+            )
             return ent, env, note
         path = str(Path(self.spec).expanduser().resolve())
-        return ({"name": "offsite", "kind": "local", "path": path}, {},
-                f"local directory {path}: only off-platform if this machine is; prefer an object-locked S3 bucket")
+        return (
+            {"name": "offsite", "kind": "local", "path": path},
+            {},
+            f"local directory {path}: only off-platform if this machine is; prefer an object-locked S3 bucket",
+        )
 
 
 @dataclass
@@ -99,14 +112,24 @@ class InitPlan:
             sources, backups, verifications = tomlkit.aot(), tomlkit.aot(), tomlkit.aot()
             for i, p in enumerate(self.proposals):
                 sources.append(_table({"name": p.name, **p.entry}, p.label))
-                backups.append(_table(
-                    {"source": p.name, "store": store["name"], "schedule": f"{(i * 10) % 60} {3 + i // 6} * * *",
-                     "keep_days": 30},
-                    f"{p.name}: a daily dump (pg_dump) to {store['name']}. To encrypt it, add "
-                    "encrypt_to = [\"age1...\"] (the public key; keep the identity elsewhere)."))
-                verifications.append(_table(
-                    {"source": p.name, "schedule": f"{(i * 10) % 60} {5 + i // 6} * * 0", "mode": "full"},
-                    f"{p.name}: every Sunday, restore the latest backup into a scratch PostgreSQL and check it."))
+                backups.append(
+                    _table(
+                        {
+                            "source": p.name,
+                            "store": store["name"],
+                            "schedule": f"{(i * 10) % 60} {3 + i // 6} * * *",
+                            "keep_days": 30,
+                        },
+                        f"{p.name}: a daily dump (pg_dump) to {store['name']}. To encrypt it, add "
+                        'encrypt_to = ["age1..."] (the public key; keep the identity elsewhere).',
+                    )
+                )
+                verifications.append(
+                    _table(
+                        {"source": p.name, "schedule": f"{(i * 10) % 60} {5 + i // 6} * * 0", "mode": "full"},
+                        f"{p.name}: every Sunday, restore the latest backup into a scratch PostgreSQL and check it.",
+                    )
+                )
             doc.add(tomlkit.nl())
             doc.add("sources", sources)
             doc.add(tomlkit.nl())
@@ -116,8 +139,9 @@ class InitPlan:
         text = tomlkit.dumps(doc)
         if not self.proposals:
             text += _STARTER_EXAMPLES
-        for note in ([f"Not proposed: {s}" for s in self.skipped]
-                     + [f"Already backed up off-platform: {c}" for c in self.covered]):
+        for note in [f"Not proposed: {s}" for s in self.skipped] + [
+            f"Already backed up off-platform: {c}" for c in self.covered
+        ]:
             text += f"\n# {note}"
         text = text.rstrip("\n") + "\n"
         parse_config(text, "<blastwall init>")  # never write a config the loader rejects
@@ -199,6 +223,7 @@ def starter_plan(store: StoreChoice) -> InitPlan:
 
 # -- from a report ------------------------------------------------------------------------------
 
+
 def _slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-") or "db"
 
@@ -233,8 +258,9 @@ def _url_parts(principal: str) -> tuple[str | None, int | None, str] | None:
     return m.group("host"), int(m.group("port")) if m.group("port") else None, m.group("db")
 
 
-def plan_from_report(report: Mapping[str, Any], store: StoreChoice,
-                     providers: Mapping[str, Any] | None = None) -> InitPlan:
+def plan_from_report(
+    report: Mapping[str, Any], store: StoreChoice, providers: Mapping[str, Any] | None = None
+) -> InitPlan:
     """Propose sources, backups and verifications for the unprotected databases of an audit report."""
     if providers is None:
         from .registry import load_providers
@@ -253,8 +279,11 @@ def plan_from_report(report: Mapping[str, Any], store: StoreChoice,
 
     protected_ids, protected_keys = _offsite_protected(report)
     # databases reached by a postgres:// URL the audit found are proposed from that URL (below)
-    by_url = {str((c.get("metadata") or {}).get("database_resource")) for c in report.get("credentials") or ()
-              if (c.get("metadata") or {}).get("scheme") in ("postgres", "postgresql")}
+    by_url = {
+        str((c.get("metadata") or {}).get("database_resource"))
+        for c in report.get("credentials") or ()
+        if (c.get("metadata") or {}).get("scheme") in ("postgres", "postgresql")
+    }
     for r in report.get("resources") or ():
         if not r.get("holds_data") or r.get("provider") == "blastwall" or r.get("id") in by_url:
             continue
@@ -265,18 +294,26 @@ def plan_from_report(report: Mapping[str, Any], store: StoreChoice,
         propose = getattr(providers.get(str(r.get("provider"))), "propose_source", None)
         proposal = propose(r) if callable(propose) else None
         if isinstance(proposal, SourceProposal):
-            plan.proposals.append(SourceProposal(name=unique(proposal.name), label=proposal.label,
-                                                 entry=proposal.entry, env=proposal.env))
+            plan.proposals.append(
+                SourceProposal(
+                    name=unique(proposal.name), label=proposal.label, entry=proposal.entry, env=proposal.env
+                )
+            )
         elif (r.get("metadata") or {}).get("database"):
-            plan.skipped.append(f"{label} ({r['metadata']['database']}): no backup source can be proposed for it; "
-                                "Blastwall dumps PostgreSQL (configure other databases by hand)")
+            plan.skipped.append(
+                f"{label} ({r['metadata']['database']}): no backup source can be proposed for it; "
+                "Blastwall dumps PostgreSQL (configure other databases by hand)"
+            )
     seen: set[str] = set()
     for c in report.get("credentials") or ():
         meta = c.get("metadata") or {}
         if c.get("provider") != "postgres" or meta.get("scheme") not in ("postgres", "postgresql"):
             continue
-        parts = (str(meta["host"]), int(meta["port"]) if meta.get("port") else None, str(meta["database"])) \
-            if meta.get("host") and meta.get("database") else _url_parts(str(c.get("principal") or ""))
+        parts = (
+            (str(meta["host"]), int(meta["port"]) if meta.get("port") else None, str(meta["database"]))
+            if meta.get("host") and meta.get("database")
+            else _url_parts(str(c.get("principal") or ""))
+        )
         if parts is None:
             continue
         host, port, db = parts
@@ -291,15 +328,24 @@ def plan_from_report(report: Mapping[str, Any], store: StoreChoice,
         name = unique(f"{db}-{host}" if host not in ("localhost", "127.0.0.1", "::1") else db)
         where = ", ".join(f"{s.get('path')} ({s.get('locator')})" for s in (c.get("sources") or ())[:3])
         var = _env_name(name)
-        plan.proposals.append(SourceProposal(
-            name=name, label=f"{label} (URL found in {where or 'the audit'})", entry={"url": f"env:{var}"},
-            env={var: f"the postgresql:// URL of {db} on {host} (the audit found one in {where or 'the audit'}); "
-                 "a read-only role (pg_read_all_data) is enough"}))
+        plan.proposals.append(
+            SourceProposal(
+                name=name,
+                label=f"{label} (URL found in {where or 'the audit'})",
+                entry={"url": f"env:{var}"},
+                env={
+                    var: f"the postgresql:// URL of {db} on {host} (the audit found one in {where or 'the audit'}); "
+                    "a read-only role (pg_read_all_data) is enough"
+                },
+            )
+        )
     for p in plan.proposals:
         for ref in _refs(p.entry):
             if not ref.startswith(("env:", "file:")):  # a provider returned a literal: refuse, never write it
-                raise ConfigError(f"proposal for {p.label} holds a value that is not an env:/file: reference",
-                                  hint="this is a bug in the provider's propose_source")
+                raise ConfigError(
+                    f"proposal for {p.label} holds a value that is not an env:/file: reference",
+                    hint="this is a bug in the provider's propose_source",
+                )
     return plan
 
 
@@ -319,10 +365,13 @@ def load_report(path: Path) -> dict[str, Any]:
     except OSError as exc:
         raise ConfigError(f"cannot read report {path}: {exc.strerror}") from None
     except ValueError as exc:
-        raise ConfigError(f"{path} is not a JSON report: {exc}",
-                          hint="pass the .json file written by `blastwall audit --format json`") from None
+        raise ConfigError(
+            f"{path} is not a JSON report: {exc}",
+            hint="pass the .json file written by `blastwall audit --format json`",
+        ) from None
     if not isinstance(doc, dict) or "schema_version" not in doc or "resources" not in doc:
-        raise ConfigError(f"{path} is not a Blastwall JSON report (no schema_version/resources)",
-                          hint="pass the .json file written by `blastwall audit --format json`")
+        raise ConfigError(
+            f"{path} is not a Blastwall JSON report (no schema_version/resources)",
+            hint="pass the .json file written by `blastwall audit --format json`",
+        )
     return doc
-

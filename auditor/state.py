@@ -61,7 +61,7 @@ class StateDB:
         # SQLAlchemy's default PostgreSQL driver is psycopg2; Blastwall ships psycopg 3.
         for prefix in ("postgresql://", "postgres://"):
             if self.url.startswith(prefix):
-                self.url = "postgresql+psycopg://" + self.url[len(prefix):]
+                self.url = "postgresql+psycopg://" + self.url[len(prefix) :]
         if self.url.startswith("sqlite:///"):
             db_path = Path(self.url.removeprefix("sqlite:///"))
             db_path.parent.mkdir(parents=True, exist_ok=True)

@@ -25,23 +25,42 @@ def _mysql(size_mb: int) -> tuple[Any, str, list[str], dict[str, str], float]:
     from tests.support.mariadb import MariaDB
 
     m = MariaDB().start()
-    m.admin("CREATE DATABASE bench", "CREATE USER 'bench'@'%' IDENTIFIED BY 'benchpw'",
-            "GRANT SELECT, SHOW VIEW, TRIGGER, EVENT ON bench.* TO 'bench'@'%'",
-            "CREATE TABLE bench.t (id BIGINT AUTO_INCREMENT PRIMARY KEY, a INT, pad VARCHAR(600)) ENGINE=InnoDB",
-            "INSERT INTO bench.t (a, pad) SELECT seq, REPEAT(MD5(RAND()), 8) FROM bench.seq_1_to_10000")
+    m.admin(
+        "CREATE DATABASE bench",
+        "CREATE USER 'bench'@'%' IDENTIFIED BY 'benchpw'",
+        "GRANT SELECT, SHOW VIEW, TRIGGER, EVENT ON bench.* TO 'bench'@'%'",
+        "CREATE TABLE bench.t (id BIGINT AUTO_INCREMENT PRIMARY KEY, a INT, pad VARCHAR(600)) ENGINE=InnoDB",
+        "INSERT INTO bench.t (a, pad) SELECT seq, REPEAT(MD5(RAND()), 8) FROM bench.seq_1_to_10000",
+    )
     with m.root() as c, c.cursor() as cur:
         while True:
-            cur.execute("SELECT DATA_LENGTH FROM information_schema.TABLES WHERE TABLE_SCHEMA='bench' AND TABLE_NAME='t'")
+            cur.execute(
+                "SELECT DATA_LENGTH FROM information_schema.TABLES WHERE TABLE_SCHEMA='bench' AND TABLE_NAME='t'"
+            )
             have = int(cur.fetchone()[0])
             if have >= size_mb * 1024 * 1024:
                 break
-            cur.execute("INSERT INTO bench.t (a, pad) SELECT a, REPEAT(MD5(RAND()), 8) FROM bench.t LIMIT %s",
-                        (max(10000, min(500000, (size_mb * 1024 * 1024 - have) // 300)),))
+            cur.execute(
+                "INSERT INTO bench.t (a, pad) SELECT a, REPEAT(MD5(RAND()), 8) FROM bench.t LIMIT %s",
+                (max(10000, min(500000, (size_mb * 1024 * 1024 - have) // 300)),),
+            )
             cur.execute("ANALYZE TABLE bench.t")
     cnf = Path(m.dir.path) / "bench.cnf"
     cnf.write_text("[client]\nuser=bench\npassword=benchpw\n")
-    raw = ["mariadb-dump", f"--defaults-extra-file={cnf}", "--host=127.0.0.1", f"--port={m.port}", "--protocol=TCP",
-           "--single-transaction", "--routines", "--triggers", "--events", "--hex-blob", "--no-tablespaces", "bench"]
+    raw = [
+        "mariadb-dump",
+        f"--defaults-extra-file={cnf}",
+        "--host=127.0.0.1",
+        f"--port={m.port}",
+        "--protocol=TCP",
+        "--single-transaction",
+        "--routines",
+        "--triggers",
+        "--events",
+        "--hex-blob",
+        "--no-tablespaces",
+        "bench",
+    ]
     return m, m.url("bench", "benchpw", "bench"), raw, {}, size_mb
 
 
@@ -83,13 +102,20 @@ def run(engine: str, size_mb: int, repeat: int) -> None:
         bw = min(bws, key=lambda m: m.wall_s)
         rec = json.loads(bw.stdout)
         dump_mb = rec["size"] / 1024 / 1024
-        row = {"engine": engine, "data_mb": size_mb, "dump_mb": round(dump_mb, 1), "raw_s": round(raw.wall_s, 2),
-               "blastwall_s": round(bw.wall_s, 2), "raw_dump_MBps": round(dump_mb / raw.wall_s, 1),
-               "blastwall_dump_MBps": round(dump_mb / bw.wall_s, 1),
-               "throughput_ratio": round(raw.wall_s / bw.wall_s, 3),
-               "blastwall_peak_rss_mb": round(max(m.peak_rss_mb or 0 for m in bws), 1),
-               "raw_tool_peak_rss_mb": round(raw.peak_rss_mb or 0, 1),
-               "all_raw_s": [round(m.wall_s, 1) for m in raws], "all_blastwall_s": [round(m.wall_s, 1) for m in bws]}
+        row = {
+            "engine": engine,
+            "data_mb": size_mb,
+            "dump_mb": round(dump_mb, 1),
+            "raw_s": round(raw.wall_s, 2),
+            "blastwall_s": round(bw.wall_s, 2),
+            "raw_dump_MBps": round(dump_mb / raw.wall_s, 1),
+            "blastwall_dump_MBps": round(dump_mb / bw.wall_s, 1),
+            "throughput_ratio": round(raw.wall_s / bw.wall_s, 3),
+            "blastwall_peak_rss_mb": round(max(m.peak_rss_mb or 0 for m in bws), 1),
+            "raw_tool_peak_rss_mb": round(raw.peak_rss_mb or 0, 1),
+            "all_raw_s": [round(m.wall_s, 1) for m in raws],
+            "all_blastwall_s": [round(m.wall_s, 1) for m in bws],
+        }
         print(json.dumps(row), flush=True)
         print("goals: ratio >= 0.8 (aim 0.95); peak RSS flat and < 150 MB")
     finally:

@@ -24,11 +24,15 @@ def grow_to(pg: ScratchPostgres, db: str, target_mb: int) -> int:
 
     Rows mix compressible text with random-ish digits, roughly like application data."""
     with pg.connect(db) as conn:
-        conn.execute("create table if not exists bench_rows(id bigint primary key, customer int, amount numeric, "
-                     "note text, created_at timestamptz)")
+        conn.execute(
+            "create table if not exists bench_rows(id bigint primary key, customer int, amount numeric, "
+            "note text, created_at timestamptz)"
+        )
         conn.execute("create table if not exists bench_small(id int primary key, name text)")
-        conn.execute("insert into bench_small select g, 'n' || g from generate_series(1, 1000) g "
-                     "on conflict do nothing")
+        conn.execute(
+            "insert into bench_small select g, 'n' || g from generate_series(1, 1000) g "
+            "on conflict do nothing"
+        )
         while True:
             size = int(conn.execute("select pg_database_size(current_database())").fetchone()[0])  # type: ignore[index]
             if size >= target_mb * 1024 * 1024:
@@ -39,7 +43,8 @@ def grow_to(pg: ScratchPostgres, db: str, target_mb: int) -> int:
                 "insert into bench_rows select g, ((g * 7919) % 100000)::int, (g % 100000) / 100.0, "
                 "md5(g::text) || ' order note ' || repeat(chr(65 + (g % 26)::int), 20) || md5((g * 31)::text), "
                 "timestamptz '2024-01-01' + (g || ' seconds')::interval "
-                f"from generate_series({start + 1}::bigint, {start + batch}::bigint) g")
+                f"from generate_series({start + 1}::bigint, {start + batch}::bigint) g"
+            )
             conn.execute("vacuum analyze bench_rows")
 
 
@@ -52,8 +57,9 @@ class Measured:
     stderr: str
 
 
-def run_measured(argv: list[str], env: dict[str, str] | None = None, stdout: Any = subprocess.PIPE,
-                 cwd: Path | None = None) -> Measured:
+def run_measured(
+    argv: list[str], env: dict[str, str] | None = None, stdout: Any = subprocess.PIPE, cwd: Path | None = None
+) -> Measured:
     """Run argv, sampling the process's VmHWM (peak resident set) until it exits."""
     t0 = time.perf_counter()
     proc = subprocess.Popen(argv, env=env, stdout=stdout, stderr=subprocess.PIPE, cwd=cwd)
@@ -74,9 +80,13 @@ def run_measured(argv: list[str], env: dict[str, str] | None = None, stdout: Any
     out, err = proc.communicate()
     wall = time.perf_counter() - t0
     t.join()
-    return Measured(wall, peak[0] / 1024 if peak[0] else None, proc.returncode,
-                    out.decode(errors="replace") if isinstance(out, bytes) else "",
-                    err.decode(errors="replace") if isinstance(err, bytes) else "")
+    return Measured(
+        wall,
+        peak[0] / 1024 if peak[0] else None,
+        proc.returncode,
+        out.decode(errors="replace") if isinstance(out, bytes) else "",
+        err.decode(errors="replace") if isinstance(err, bytes) else "",
+    )
 
 
 def url_of(pg: ScratchPostgres, db: str) -> str:
@@ -89,7 +99,7 @@ def url_of(pg: ScratchPostgres, db: str) -> str:
 def write_config(path: Path, store_dir: Path, state_dir: Path, extra_source: str = "") -> None:
     path.write_text(f"""
 [state]
-url = "sqlite:///{state_dir / 'state.db'}"
+url = "sqlite:///{state_dir / "state.db"}"
 
 [[sources]]
 name = "bench"

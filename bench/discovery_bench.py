@@ -28,14 +28,17 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-WORDS = ("the quick brown fox jumps over lazy dog config value service deploy token key user host port "
-         "database backup restore volume project environment region bucket cluster instance").split()
+WORDS = (
+    "the quick brown fox jumps over lazy dog config value service deploy token key user host port "
+    "database backup restore volume project environment region bucket cluster instance"
+).split()
 ALNUM = string.ascii_letters + string.digits
 HEX = "0123456789abcdef"
 
 
 def _planted(rng: random.Random, i: int) -> tuple[str, str]:
     """(KEY, token) in one of six formats, chosen round-robin."""
+
     def r(n: int, alphabet: str = ALNUM) -> str:
         return "".join(rng.choice(alphabet) for _ in range(n))
 
@@ -66,7 +69,7 @@ def generate(root: Path, n_files: int, total_mb: int, seed: int = 7) -> tuple[in
         while cur < size:
             line = " ".join(rng.choice(WORDS) for _ in range(rng.randint(4, 14)))
             if rng.random() < 0.02:
-                line = f"{rng.choice(WORDS).upper()}_{rng.choice(WORDS).upper()} = \"{rng.choice(WORDS)}-{rng.randint(0, 99999)}\""
+                line = f'{rng.choice(WORDS).upper()}_{rng.choice(WORDS).upper()} = "{rng.choice(WORDS)}-{rng.randint(0, 99999)}"'
             lines.append(line)
             cur += len(line) + 1
         if i % 1000 == 0:
@@ -86,7 +89,9 @@ class Run:
     found: set[str]  # planted values the tool reported
 
 
-def _measure(argv: list[str], cwd: Path | None = None, timeout: float | None = None) -> tuple[float, float, int]:
+def _measure(
+    argv: list[str], cwd: Path | None = None, timeout: float | None = None
+) -> tuple[float, float, int]:
     """Wall seconds, peak RSS (MB, the largest process of the run) and exit code of one command."""
     t0 = time.perf_counter()
     proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=cwd)
@@ -127,8 +132,19 @@ class Blastwall(Tool):
         return _bin("blastwall") is not None
 
     def argv(self, root: Path, out: Path) -> list[str]:
-        return [str(_bin("blastwall")), "audit", "--no-home", "--no-env", "--offline", "--no-history",
-                "--format", "json", "--output-dir", str(out), str(root)]
+        return [
+            str(_bin("blastwall")),
+            "audit",
+            "--no-home",
+            "--no-env",
+            "--offline",
+            "--no-history",
+            "--format",
+            "json",
+            "--output-dir",
+            str(out),
+            str(root),
+        ]
 
     def run(self, root: Path, planted: list[str], out: Path, timeout: float | None) -> Run:
         from auditor.secrets import fingerprint
@@ -149,8 +165,20 @@ class Kingfisher(Tool):
 
     def argv(self, root: Path, out: Path) -> list[str]:
         # no network: no update check, no validation of found secrets; the working tree only
-        return [str(_bin("kingfisher")), "scan", "--no-update-check", "--no-validate", "--git-history", "none",
-                "--quiet", "--format", "jsonl", "--output", str(out / "kingfisher.jsonl"), str(root)]
+        return [
+            str(_bin("kingfisher")),
+            "scan",
+            "--no-update-check",
+            "--no-validate",
+            "--git-history",
+            "none",
+            "--quiet",
+            "--format",
+            "jsonl",
+            "--output",
+            str(out / "kingfisher.jsonl"),
+            str(root),
+        ]
 
     def run(self, root: Path, planted: list[str], out: Path, timeout: float | None) -> Run:
         wall, rss, rc = _measure(self.argv(root, out), timeout=timeout)
@@ -178,8 +206,13 @@ class DetectSecrets(Tool):
     def run(self, root: Path, planted: list[str], out: Path, timeout: float | None) -> Run:
         # detect-secrets reports hashes, not values: recall is counted by planted file and line
         t0 = time.perf_counter()
-        proc = subprocess.run([str(_bin("detect-secrets")), "scan", "--all-files", str(root)], capture_output=True,
-                              text=True, timeout=timeout, cwd=root)
+        proc = subprocess.run(
+            [str(_bin("detect-secrets")), "scan", "--all-files", str(root)],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            cwd=root,
+        )
         wall = time.perf_counter() - t0
         results = json.loads(proc.stdout).get("results", {}) if proc.stdout else {}
         lines = {(str((root / f).resolve()), h["line_number"]) for f, hs in results.items() for h in hs}
@@ -231,21 +264,29 @@ def _tree(base: Path, n_files: int, mb: int) -> tuple[Path, int, int, list[str]]
     marker = root / ".complete.json"
     if marker.exists():
         meta = json.loads(marker.read_text())
-        print(f"reusing {root}: {meta['files']} files, {meta['bytes'] / 1e6:.0f} MB, {len(meta['planted'])} planted")
+        print(
+            f"reusing {root}: {meta['files']} files, {meta['bytes'] / 1e6:.0f} MB, {len(meta['planted'])} planted"
+        )
         return root, meta["files"], meta["bytes"], meta["planted"]
     shutil.rmtree(root, ignore_errors=True)
     t0 = time.perf_counter()
     n, total, planted = generate(root, n_files, mb)
     marker.write_text(json.dumps({"files": n, "bytes": total, "planted": planted}))
-    print(f"generated {root}: {n} files, {total / 1e6:.0f} MB, {len(planted)} planted tokens "
-          f"in {time.perf_counter() - t0:.0f}s")
+    print(
+        f"generated {root}: {n} files, {total / 1e6:.0f} MB, {len(planted)} planted tokens "
+        f"in {time.perf_counter() - t0:.0f}s"
+    )
     return root, n, total, planted
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(prog="python -m bench discovery")
-    ap.add_argument("--against", action="append", choices=sorted(TOOLS),
-                    help="peer to compare with (repeatable) [default: kingfisher]")
+    ap.add_argument(
+        "--against",
+        action="append",
+        choices=sorted(TOOLS),
+        help="peer to compare with (repeatable) [default: kingfisher]",
+    )
     ap.add_argument("--trees", default="10000:105,100000:1050", help="FILES:MB,... trees to generate")
     ap.add_argument("--repeat", type=int, default=3, help="runs per tool and tree; the median is reported")
     ap.add_argument("--dir", default=os.path.join(tempfile.gettempdir(), "bw-bench"))
@@ -284,7 +325,9 @@ def main() -> None:
                         print(f"  {t.name}: did not finish within {a.timeout:.0f}s")
             label = f"{n:,} files / {total / 1e6:,.0f} MB"
             print(f"\n{label}, {len(planted)} planted tokens, median of {a.repeat}:")
-            print(f"  {'tool':<15} {'wall s':>8} {'files/s':>10} {'MB/s':>8} {'peak RSS MB':>12} {'recall':>9}")
+            print(
+                f"  {'tool':<15} {'wall s':>8} {'files/s':>10} {'MB/s':>8} {'peak RSS MB':>12} {'recall':>9}"
+            )
             bw_wall = None
             for t in tools:
                 rs = runs[t.name]
@@ -295,8 +338,10 @@ def main() -> None:
                 found = min(len(r.found) for r in rs)
                 if t.name == "blastwall":
                     bw_wall = wall
-                print(f"  {t.name:<15} {wall:8.2f} {n / wall:10,.0f} {total / 1e6 / wall:8.1f} {rss:12.0f} "
-                      f"{found:>4}/{len(planted)}")
+                print(
+                    f"  {t.name:<15} {wall:8.2f} {n / wall:10,.0f} {total / 1e6 / wall:8.1f} {rss:12.0f} "
+                    f"{found:>4}/{len(planted)}"
+                )
                 rows.append((label, t.name, rs[0], n, total, found))
             for t in peers:
                 if runs.get(t.name) and bw_wall:

@@ -32,8 +32,12 @@ CHECK = '[[sources.checks]]\nsql = "select count(*) from bench_rows"\nexpect = "
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--size", type=int, default=1024, help="database size in MB")
-    ap.add_argument("--repeat", type=int, default=2,
-                    help="runs of each side, alternating; the best of each is compared (shared machines are noisy)")
+    ap.add_argument(
+        "--repeat",
+        type=int,
+        default=2,
+        help="runs of each side, alternating; the best of each is compared (shared machines are noisy)",
+    )
     args = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="bw-bench-verify-"))
     try:
@@ -54,9 +58,20 @@ def main() -> None:
             with ScratchPostgres(min_major=17) as target:
                 target.create_database("restored")
                 t0 = time.perf_counter()
-                r = subprocess.run([str(pg_restore), "--no-owner", "--no-privileges", "--no-password", "-d",
-                                    "restored", str(dump)], env=target.client_env("restored"),
-                                   capture_output=True, text=True)
+                r = subprocess.run(
+                    [
+                        str(pg_restore),
+                        "--no-owner",
+                        "--no-privileges",
+                        "--no-password",
+                        "-d",
+                        "restored",
+                        str(dump),
+                    ],
+                    env=target.client_env("restored"),
+                    capture_output=True,
+                    text=True,
+                )
                 raws.append(time.perf_counter() - t0)
                 assert r.returncode == 0, r.stderr
             v = run_measured([BLASTWALL, "verify", rec["id"], "--json", "--config", str(cfg)], env=env)
@@ -65,14 +80,23 @@ def main() -> None:
             vers.append((v, doc))
         raw_s = min(raws)
         v, doc = min(vers, key=lambda x: x[0].wall_s)
-        out = {"db_mb": round(size / 1024 / 1024), "dump_mb": round(rec["size"] / 1024 / 1024, 1),
-               "raw_pg_restore_s": round(raw_s, 2), "blastwall_verify_s": round(v.wall_s, 2),
-               "verifier_internal_s": doc["duration_s"], "ratio": round(v.wall_s / raw_s, 3),
-               "verify_peak_rss_mb": round(max(x[0].peak_rss_mb or 0 for x in vers), 1), "tables": len(doc["tables"]),
-               "all_raw_s": [round(x, 1) for x in raws], "all_verify_s": [round(x[0].wall_s, 1) for x in vers]}
+        out = {
+            "db_mb": round(size / 1024 / 1024),
+            "dump_mb": round(rec["size"] / 1024 / 1024, 1),
+            "raw_pg_restore_s": round(raw_s, 2),
+            "blastwall_verify_s": round(v.wall_s, 2),
+            "verifier_internal_s": doc["duration_s"],
+            "ratio": round(v.wall_s / raw_s, 3),
+            "verify_peak_rss_mb": round(max(x[0].peak_rss_mb or 0 for x in vers), 1),
+            "tables": len(doc["tables"]),
+            "all_raw_s": [round(x, 1) for x in raws],
+            "all_verify_s": [round(x[0].wall_s, 1) for x in vers],
+        }
         print(json.dumps(out))
-        print(f"\nfull verify {out['blastwall_verify_s']}s vs raw pg_restore {out['raw_pg_restore_s']}s: "
-              f"ratio {out['ratio']} (goal <= 1.3)")
+        print(
+            f"\nfull verify {out['blastwall_verify_s']}s vs raw pg_restore {out['raw_pg_restore_s']}s: "
+            f"ratio {out['ratio']} (goal <= 1.3)"
+        )
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

@@ -73,15 +73,22 @@ def _env() -> Environment:
 
 def gzip_b64(text: str) -> str:
     """gzip + base64 (for large embedded blocks the page inflates with DecompressionStream)."""
-    return base64.b64encode(gzip.compress(str(text).encode("utf-8"), compresslevel=6, mtime=0)).decode("ascii")
+    return base64.b64encode(gzip.compress(str(text).encode("utf-8"), compresslevel=6, mtime=0)).decode(
+        "ascii"
+    )
 
 
 def script_json(obj: Any) -> Markup:
     """JSON safe to place inside <script type="application/json">: `<`, `>`, `&` and the JS line
     separators are \\u-escaped, so `</script>` or `<!--` in any string cannot end or alter the block."""
     text = json.dumps(obj, separators=(",", ":"), ensure_ascii=False, default=str)
-    text = (text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
-            .replace("\u2028", "\\u2028").replace("\u2029", "\\u2029"))
+    text = (
+        text.replace("<", "\\u003c")
+        .replace(">", "\\u003e")
+        .replace("&", "\\u0026")
+        .replace("\u2028", "\\u2028")
+        .replace("\u2029", "\\u2029")
+    )
     return Markup(text)
 
 
@@ -89,8 +96,11 @@ def decode_findings_blob(html: str) -> dict[str, Any]:
     """The findings embedded in a rendered report, decoded (for tests and tools)."""
     import re
 
-    m = re.search(r'<script type="application/json" id="findings-data"(?: data-encoding="([^"]*)")?>(.*?)</script>',
-                  html, re.DOTALL)
+    m = re.search(
+        r'<script type="application/json" id="findings-data"(?: data-encoding="([^"]*)")?>(.*?)</script>',
+        html,
+        re.DOTALL,
+    )
     if not m:
         raise ValueError("no findings block in this HTML")
     encoding, data = m.group(1) or "", m.group(2)
@@ -106,8 +116,10 @@ def embedded_texts(html: str) -> list[str]:
     that must see everything the page contains, e.g. canary checks."""
     import re
 
-    return [gzip.decompress(base64.b64decode(m)).decode("utf-8")
-            for m in re.findall(r'data-encoding="gzip\+base64">([^<]*)</script>', html)]
+    return [
+        gzip.decompress(base64.b64decode(m)).decode("utf-8")
+        for m in re.findall(r'data-encoding="gzip\+base64">([^<]*)</script>', html)
+    ]
 
 
 def render_html(
@@ -168,7 +180,7 @@ def _short(text: str, n: int) -> str:
 
 
 def _mcp_via(s: Any) -> str:
-    """"reachable by agent X through MCP server Y, which has destructive tools (…)" for an MCP link."""
+    """ "reachable by agent X through MCP server Y, which has destructive tools (…)" for an MCP link."""
     if not getattr(s, "mcp_server", None):
         return ""
     text = f"reachable by {s.agent or 'an AI agent'} through MCP server {s.mcp_server}"
@@ -315,10 +327,13 @@ def build_view(
         "fold_inline_max": FOLD_INLINE_MAX,
         "backups_open": BACKUPS_OPEN,
         "backups": backups,
-        "unprotected": [{"name": r.name, "type": _human(r.type), "provider": r.provider, "id": r.id}
-                        for r in unprotected],
-        "gaps": [{"subject": g.subject, "reason": g.reason, "provider": g.provider or ""}
-                 for g in result.coverage_gaps],
+        "unprotected": [
+            {"name": r.name, "type": _human(r.type), "provider": r.provider, "id": r.id} for r in unprotected
+        ],
+        "gaps": [
+            {"subject": g.subject, "reason": g.reason, "provider": g.provider or ""}
+            for g in result.coverage_gaps
+        ],
         "severities": [{"name": s, "count": sev_counts.get(s, 0)} for s in SEVERITIES],
         "findings_total": len(result.findings),
         "findings_blob": findings_blob,
@@ -357,8 +372,10 @@ def _verdict(h: Mapping[str, int]) -> str:
     else:
         text = "None of the discovered credentials is known to be able to destroy a dataset."
     if h["gaps"]:
-        text += (f" {_n(h['gaps'], 'item')} {'was' if h['gaps'] == 1 else 'were'} not inspected, "
-                 "so this is a lower bound.")
+        text += (
+            f" {_n(h['gaps'], 'item')} {'was' if h['gaps'] == 1 else 'were'} not inspected, "
+            "so this is a lower bound."
+        )
     return text
 
 
@@ -400,28 +417,49 @@ def _backup_row(b: Backup, ix: _Index, now: datetime, ver: Mapping[str, Any] | N
     }
 
 
-def _remediation(c: Credential, e: Exposure | None, ix: _Index, related: Iterable[Finding]) -> list[dict[str, str]]:
-    destroy_caps = [x for x in c.capabilities
-                    if any(w in x.lower() for w in ("delete", "destroy", "remove", "terminate", "admin"))
-                    or x.endswith("*")]
+def _remediation(
+    c: Credential, e: Exposure | None, ix: _Index, related: Iterable[Finding]
+) -> list[dict[str, str]]:
+    destroy_caps = [
+        x
+        for x in c.capabilities
+        if any(w in x.lower() for w in ("delete", "destroy", "remove", "terminate", "admin"))
+        or x.endswith("*")
+    ]
     scope_txt = "Replace it with a credential that has only what the workload needs"
     if destroy_caps:
         scope_txt += f" (drop {', '.join(destroy_caps[:4])}{' …' if len(destroy_caps) > 4 else ''})"
     scope_txt += "; prefer read-only or project-scoped tokens."
     reach = sorted({s.category for s in c.sources}, key=lambda x: x.value)
     places = [s.path for s in c.sources]
-    if any(cat in (SourceCategory.agent_config, SourceCategory.environment, SourceCategory.dotenv,
-                   SourceCategory.repository) for cat in reach):
-        move_txt = ("It sits where agents and tools read it (" + ", ".join(_short(p, 60) for p in places[:3])
-                    + (" …" if len(places) > 3 else "") + "). Load it from a secret manager or a login flow "
-                    "at the moment it is needed, or give agents a separate, narrower token.")
+    if any(
+        cat
+        in (
+            SourceCategory.agent_config,
+            SourceCategory.environment,
+            SourceCategory.dotenv,
+            SourceCategory.repository,
+        )
+        for cat in reach
+    ):
+        move_txt = (
+            "It sits where agents and tools read it ("
+            + ", ".join(_short(p, 60) for p in places[:3])
+            + (" …" if len(places) > 3 else "")
+            + "). Load it from a secret manager or a login flow "
+            "at the moment it is needed, or give agents a separate, narrower token."
+        )
     else:
         move_txt = "Keep it out of files that AI agents and build tools can read; load it only where needed."
-    rotate_txt = (f"Rotate it at the provider and revoke fingerprint {c.fingerprint}: it has been readable in "
-                  f"{_n(len(c.sources), 'place')}.")
-    steps = [{"title": "Scope it down", "text": scope_txt},
-             {"title": "Move it out of agents' reach", "text": move_txt},
-             {"title": "Rotate", "text": rotate_txt}]
+    rotate_txt = (
+        f"Rotate it at the provider and revoke fingerprint {c.fingerprint}: it has been readable in "
+        f"{_n(len(c.sources), 'place')}."
+    )
+    steps = [
+        {"title": "Scope it down", "text": scope_txt},
+        {"title": "Move it out of agents' reach", "text": move_txt},
+        {"title": "Rotate", "text": rotate_txt},
+    ]
     seen: set[str] = set()
     for f in related:
         if f.remediation and f.remediation not in seen and len(seen) < 3:
@@ -432,8 +470,18 @@ def _remediation(c: Credential, e: Exposure | None, ix: _Index, related: Iterabl
 
 _NOT_DESTRUCTIVE = {"read:server-files", "read:replication-stream"}
 # shown in the card's Database block instead of the generic metadata list
-_DB_META = {"db", "engine", "host", "port", "database", "user", "platform", "platform_label", "database_resource",
-            "tls"}
+_DB_META = {
+    "db",
+    "engine",
+    "host",
+    "port",
+    "database",
+    "user",
+    "platform",
+    "platform_label",
+    "database_resource",
+    "tls",
+}
 
 
 def _db_view(c: Credential, ix: _Index) -> dict[str, Any] | None:
@@ -453,10 +501,17 @@ def _db_view(c: Credential, ix: _Index) -> dict[str, Any] | None:
         if res is None or v.database != res.id:
             continue
         other = ix.creds.get(v.credential)
-        verdicts.append({"text": v.text, "cls": "crit" if v.verdict and not v.survivors else
-                         ("warn" if v.verdict is not False else "ok"), "kind": v.kind,
-                         "mine": v.credential == c.id,
-                         "anchor": "cred-" + v.credential.replace(":", "-") if other else ""})
+        verdicts.append(
+            {
+                "text": v.text,
+                "cls": "crit"
+                if v.verdict and not v.survivors
+                else ("warn" if v.verdict is not False else "ok"),
+                "kind": v.kind,
+                "mine": v.credential == c.id,
+                "anchor": "cred-" + v.credential.replace(":", "-") if other else "",
+            }
+        )
     verdicts.sort(key=lambda x: (not x["mine"], x["kind"]))
     return {
         "role": db.get("role") or c.metadata.get("user") or "",
@@ -465,7 +520,9 @@ def _db_view(c: Credential, ix: _Index) -> dict[str, Any] | None:
         "database": (res.name if res else c.metadata.get("database")) or "",
         "database_id": res.id if res else (rid or ""),
         "placement": c.metadata.get("platform_label") or "",
-        "container": f"{container.name} ({_human(container.type)}, {container.provider})" if container else "",
+        "container": f"{container.name} ({_human(container.type)}, {container.provider})"
+        if container
+        else "",
         "container_id": container.id if container else "",
         "grants": [g for g in db.get("grants") or [] if g.get("capability") not in _NOT_DESTRUCTIVE][:12],
         "verdicts": verdicts,
@@ -485,7 +542,9 @@ def _cards(result: AuditResult, ix: _Index) -> list[dict[str, Any]]:
         lost = set(e.unrecoverable) if e else set()
         maybe = set(e.possibly_unrecoverable) if e else set()
 
-        def target(rid: str, definite: bool, lost: set[str] = lost, maybe: set[str] = maybe) -> dict[str, str]:
+        def target(
+            rid: str, definite: bool, lost: set[str] = lost, maybe: set[str] = maybe
+        ) -> dict[str, str]:
             res = ix.resources.get(rid)
             if rid in lost:
                 fate, fcls = "no backup survives", "crit"
@@ -493,47 +552,69 @@ def _cards(result: AuditResult, ix: _Index) -> list[dict[str, Any]]:
                 fate, fcls = "backup survival unknown", "warn"
             else:
                 fate, fcls = "a backup survives", "ok"
-            return {"name": res.name if res else rid, "type": _human(res.type) if res else "",
-                    "id": rid, "definite": "yes" if definite else "maybe", "fate": fate, "cls": fcls}
+            return {
+                "name": res.name if res else rid,
+                "type": _human(res.type) if res else "",
+                "id": rid,
+                "definite": "yes" if definite else "maybe",
+                "fate": fate,
+                "cls": fcls,
+            }
 
-        targets = ([target(r, True) for r in (e.can_destroy if e else ())]
-                   + [target(r, False) for r in (e.may_destroy if e else ())])
-        targets.sort(key=lambda t: ({"crit": 0, "warn": 1, "ok": 2}[t["cls"]], t["definite"] != "yes", t["name"]))
+        targets = [target(r, True) for r in (e.can_destroy if e else ())] + [
+            target(r, False) for r in (e.may_destroy if e else ())
+        ]
+        targets.sort(
+            key=lambda t: ({"crit": 0, "warn": 1, "ok": 2}[t["cls"]], t["definite"] != "yes", t["name"])
+        )
         if c.root_equivalent:
             verdict = "Root-equivalent"
         elif c.root_equivalent is None:
             verdict = "Not determined"
         else:
             verdict = "Not root-equivalent"
-        cards.append({
-            "id": c.id,
-            "anchor": "cred-" + c.id.replace(":", "-"),
-            "title": f"{c.provider} · {_human(c.kind)}",
-            "provider": c.provider,
-            "kind": _human(c.kind),
-            "fingerprint": c.fingerprint,
-            "status": c.status.value,
-            "principal": c.principal or "",
-            "cls": cls,
-            "score": score,
-            "verdict": verdict,
-            "sources": [{"path": s.path, "locator": s.locator, "line": s.line or "",
-                         "category": _CATEGORY_TEXT.get(s.category, s.category.value),
-                         "agent": s.category in (SourceCategory.agent_config, SourceCategory.environment),
-                         "via": _mcp_via(s)}
-                        for s in c.sources],
-            "capabilities": list(c.capabilities),
-            "possible": list(c.possible_capabilities),
-            "reasons": list(c.reasons),
-            "targets": targets,
-            "n_lost": len(lost),
-            "metadata": [{"key": str(k), "value": _short(str(v), 200)} for k, v in sorted(c.metadata.items())
-                         if v not in (None, "", [], {}) and k not in _DB_META][:12],
-            "db": _db_view(c, ix),
-            "remediation": _remediation(c, e, ix, related.get(c.id, ())),
-            "search": " ".join([c.provider, c.kind, c.fingerprint, c.principal or "", c.id]
-                               + [s.path + " " + s.locator for s in c.sources]).lower(),
-        })
+        cards.append(
+            {
+                "id": c.id,
+                "anchor": "cred-" + c.id.replace(":", "-"),
+                "title": f"{c.provider} · {_human(c.kind)}",
+                "provider": c.provider,
+                "kind": _human(c.kind),
+                "fingerprint": c.fingerprint,
+                "status": c.status.value,
+                "principal": c.principal or "",
+                "cls": cls,
+                "score": score,
+                "verdict": verdict,
+                "sources": [
+                    {
+                        "path": s.path,
+                        "locator": s.locator,
+                        "line": s.line or "",
+                        "category": _CATEGORY_TEXT.get(s.category, s.category.value),
+                        "agent": s.category in (SourceCategory.agent_config, SourceCategory.environment),
+                        "via": _mcp_via(s),
+                    }
+                    for s in c.sources
+                ],
+                "capabilities": list(c.capabilities),
+                "possible": list(c.possible_capabilities),
+                "reasons": list(c.reasons),
+                "targets": targets,
+                "n_lost": len(lost),
+                "metadata": [
+                    {"key": str(k), "value": _short(str(v), 200)}
+                    for k, v in sorted(c.metadata.items())
+                    if v not in (None, "", [], {}) and k not in _DB_META
+                ][:12],
+                "db": _db_view(c, ix),
+                "remediation": _remediation(c, e, ix, related.get(c.id, ())),
+                "search": " ".join(
+                    [c.provider, c.kind, c.fingerprint, c.principal or "", c.id]
+                    + [s.path + " " + s.locator for s in c.sources]
+                ).lower(),
+            }
+        )
     cards.sort(key=lambda x: (-x["score"], x["title"], x["id"]))
     return cards
 
@@ -558,10 +639,20 @@ def _findings_blob(findings: Iterable[Finding], ix: _Index) -> tuple[dict[str, A
         label = labels.get(subject)
         if label is None:
             label = labels[subject] = ix.name(subject)
-        rows.append([f.id, sd(f.rule, len(table)), rank[f.severity], sd(label, len(table)),
-                     sd(anchors.get(subject, ""), len(table)), sd(f.message, len(table)),
-                     sd(f.remediation, len(table)), sd(f.provider or "", len(table)), sd(f.path or "", len(table)),
-                     f.line or 0])
+        rows.append(
+            [
+                f.id,
+                sd(f.rule, len(table)),
+                rank[f.severity],
+                sd(label, len(table)),
+                sd(anchors.get(subject, ""), len(table)),
+                sd(f.message, len(table)),
+                sd(f.remediation, len(table)),
+                sd(f.provider or "", len(table)),
+                sd(f.path or "", len(table)),
+                f.line or 0,
+            ]
+        )
     for sev, n in Counter(f.severity for f in ordered).items():
         counts[sev.value] = n
     strings = list(table)
@@ -576,9 +667,14 @@ def _finding_view(f: Mapping[str, Any]) -> dict[str, str]:
     loc = str(f.get("path") or "")
     if loc and f.get("line"):
         loc += f":{f['line']}"
-    return {"id": str(f.get("id") or ""), "severity": sev if sev in SEVERITIES else "info",
-            "rule": str(f.get("rule") or ""), "subject": str(f.get("subject") or ""),
-            "message": str(f.get("message") or ""), "location": loc}
+    return {
+        "id": str(f.get("id") or ""),
+        "severity": sev if sev in SEVERITIES else "info",
+        "rule": str(f.get("rule") or ""),
+        "subject": str(f.get("subject") or ""),
+        "message": str(f.get("message") or ""),
+        "location": loc,
+    }
 
 
 def _changes(changes: Mapping[str, Any] | None, result: AuditResult) -> dict[str, Any] | None:
@@ -628,7 +724,7 @@ def _graph(result: AuditResult, ix: _Index, cards: list[dict[str, Any]]) -> dict
     lim = GRAPH_LIMITS
     exposed = [c for c in cards if c["targets"] or c["verdict"] == "Root-equivalent"]
     shown_creds = exposed[: lim["credentials"]]
-    hidden_creds = exposed[lim["credentials"]:]
+    hidden_creds = exposed[lim["credentials"] :]
 
     res_risk: dict[str, int] = {}
     for ex in result.exposure:
@@ -662,7 +758,7 @@ def _graph(result: AuditResult, ix: _Index, cards: list[dict[str, Any]]) -> dict
 
     ranked = sorted(keys[:shown_first], key=rank) + sorted(keys[shown_first:], key=rank)
     shown_res = ranked[: lim["resources"]]
-    hidden_res = ranked[lim["resources"]:]
+    hidden_res = ranked[lim["resources"] :]
     # Order resources by the mean position of the credentials that reach them: fewer crossings.
     pos: dict[str, float] = {}
     for r in shown_res:
@@ -683,40 +779,93 @@ def _graph(result: AuditResult, ix: _Index, cards: list[dict[str, Any]]) -> dict
     nodes: list[dict[str, Any]] = []
     pos_of: dict[str, tuple[float, float]] = {}
 
-    def place(col: int, i: int, key: str, label: str, sub: str, cls: str, href: str, tip: str,
-              more: bool = False) -> None:
+    def place(
+        col: int, i: int, key: str, label: str, sub: str, cls: str, href: str, tip: str, more: bool = False
+    ) -> None:
         x, y = COL_X[col], PAD + i * (NODE_H + GAP)
-        nodes.append({"x": x, "y": y, "w": NODE_W, "h": NODE_H, "label": _short(label, 36), "sub": _short(sub, 46),
-                      "cls": cls + (" more" if more else ""), "href": href, "tip": tip})
+        nodes.append(
+            {
+                "x": x,
+                "y": y,
+                "w": NODE_W,
+                "h": NODE_H,
+                "label": _short(label, 36),
+                "sub": _short(sub, 46),
+                "cls": cls + (" more" if more else ""),
+                "href": href,
+                "tip": tip,
+            }
+        )
         pos_of[key] = (x, y + NODE_H / 2)
 
     for i, c in enumerate(shown_creds):
-        tip = f"{c['title']} {c['fingerprint']} — {c['verdict']}; can destroy {len(c['targets'])}, " \
-              f"unrecoverable {c['n_lost']}"
+        tip = (
+            f"{c['title']} {c['fingerprint']} — {c['verdict']}; can destroy {len(c['targets'])}, "
+            f"unrecoverable {c['n_lost']}"
+        )
         place(0, i, c["id"], c["title"], c["fingerprint"], c["cls"], "#" + c["anchor"], tip)
     if hidden_creds:
-        place(0, len(shown_creds), "__more_creds", f"+{len(hidden_creds)} more credentials", "see cards below",
-              "warn" if any(c["cls"] != "ok" for c in hidden_creds) else "ok", "#credentials",
-              f"{len(hidden_creds)} more credentials with lower risk", more=True)
+        place(
+            0,
+            len(shown_creds),
+            "__more_creds",
+            f"+{len(hidden_creds)} more credentials",
+            "see cards below",
+            "warn" if any(c["cls"] != "ok" for c in hidden_creds) else "ok",
+            "#credentials",
+            f"{len(hidden_creds)} more credentials with lower risk",
+            more=True,
+        )
     res_cls = {3: "crit", 2: "warn", 1: "ok", 0: "ok"}
     for i, r in enumerate(shown_res):
         node_res = ix.resources.get(r)
         name = node_res.name if node_res else r
         sub = (_human(node_res.type) + " · " + node_res.provider) if node_res else ""
-        fate = {3: "no backup survives some credential", 2: "backup survival unknown",
-                1: "a backup survives", 0: "not reachable by a discovered credential"}[res_risk.get(r, 0)]
+        fate = {
+            3: "no backup survives some credential",
+            2: "backup survival unknown",
+            1: "a backup survives",
+            0: "not reachable by a discovered credential",
+        }[res_risk.get(r, 0)]
         place(1, i, r, name, sub, res_cls[res_risk.get(r, 0)], "#backups", f"{name}: {fate}")
     if hidden_res:
-        place(1, len(shown_res), "__more_res", f"+{len(hidden_res)} more datasets", "aggregated",
-              res_cls[max((res_risk.get(r, 0) for r in hidden_res), default=0)], "#backups",
-              f"{len(hidden_res)} more datasets", more=True)
+        place(
+            1,
+            len(shown_res),
+            "__more_res",
+            f"+{len(hidden_res)} more datasets",
+            "aggregated",
+            res_cls[max((res_risk.get(r, 0) for r in hidden_res), default=0)],
+            "#backups",
+            f"{len(hidden_res)} more datasets",
+            more=True,
+        )
     for i, b in enumerate(shown_b):
-        same = {True: "same blast radius", None: "blast radius unknown", False: "independent"}[b.same_blast_radius]
-        place(2, i, b.id, b.location, f"{_human(b.kind)} · {same}", _backup_class(b), "#backups",
-              f"{b.location}: {same}")
+        same = {True: "same blast radius", None: "blast radius unknown", False: "independent"}[
+            b.same_blast_radius
+        ]
+        place(
+            2,
+            i,
+            b.id,
+            b.location,
+            f"{_human(b.kind)} · {same}",
+            _backup_class(b),
+            "#backups",
+            f"{b.location}: {same}",
+        )
     if hidden_b:
-        place(2, len(shown_b), "__more_b", f"+{hidden_b} more backups", "aggregated", "warn", "#backups",
-              f"{hidden_b} more backups", more=True)
+        place(
+            2,
+            len(shown_b),
+            "__more_b",
+            f"+{hidden_b} more backups",
+            "aggregated",
+            "warn",
+            "#backups",
+            f"{hidden_b} more backups",
+            more=True,
+        )
 
     edges: list[dict[str, Any]] = []
 
@@ -726,8 +875,13 @@ def _graph(result: AuditResult, ix: _Index, cards: list[dict[str, Any]]) -> dict
         (x1, y1), (x2, y2) = pos_of[a], pos_of[b]
         x1 += NODE_W
         mid = (x1 + x2) / 2
-        edges.append({"d": f"M{x1:.0f},{y1:.0f} C{mid:.0f},{y1:.0f} {mid:.0f},{y2:.0f} {x2:.0f},{y2:.0f}",
-                      "cls": cls, "dashed": dashed})
+        edges.append(
+            {
+                "d": f"M{x1:.0f},{y1:.0f} C{mid:.0f},{y1:.0f} {mid:.0f},{y2:.0f} {x2:.0f},{y2:.0f}",
+                "cls": cls,
+                "dashed": dashed,
+            }
+        )
 
     seen: set[tuple[str, str]] = set()
     shown_res_set = set(shown_res)
@@ -741,10 +895,15 @@ def _graph(result: AuditResult, ix: _Index, cards: list[dict[str, Any]]) -> dict
             if (c["id"], tgt) in seen:
                 continue
             seen.add((c["id"], tgt))
-            edge(c["id"], tgt, "crit" if r in lost else ("warn" if not definite else "hot"), dashed=not definite)
+            edge(
+                c["id"],
+                tgt,
+                "crit" if r in lost else ("warn" if not definite else "hot"),
+                dashed=not definite,
+            )
     for c in hidden_creds:
         e = ix.exposure.get(c["id"])
-        for r in ((*e.can_destroy, *e.may_destroy) if e else ()):
+        for r in (*e.can_destroy, *e.may_destroy) if e else ():
             tgt = r if r in shown_res_set else "__more_res"
             if ("__more_creds", tgt) not in seen:
                 seen.add(("__more_creds", tgt))
@@ -754,7 +913,8 @@ def _graph(result: AuditResult, ix: _Index, cards: list[dict[str, Any]]) -> dict
     if hidden_b:
         for r in [*shown_res, "__more_res"]:
             if any(b.id not in {x.id for x in shown_b} for b in ix.backups_of.get(r, ())) or (
-                    r == "__more_res" and hidden_res):
+                r == "__more_res" and hidden_res
+            ):
                 edge(r, "__more_b", "muted", dashed=True)
 
     rows = max([sum(1 for n in nodes if n["x"] == x) for x in COL_X] + [1])
@@ -763,9 +923,11 @@ def _graph(result: AuditResult, ix: _Index, cards: list[dict[str, Any]]) -> dict
         "edges": edges,
         "width": COL_X[2] + NODE_W + 10,
         "height": PAD + rows * (NODE_H + GAP) + 10,
-        "cols": [{"x": COL_X[0], "label": "Credentials"}, {"x": COL_X[1], "label": "Datasets they can destroy"},
-                 {"x": COL_X[2], "label": "Backups of those datasets"}],
+        "cols": [
+            {"x": COL_X[0], "label": "Credentials"},
+            {"x": COL_X[1], "label": "Datasets they can destroy"},
+            {"x": COL_X[2], "label": "Backups of those datasets"},
+        ],
         "empty": not nodes,
         "truncated": bool(hidden_creds or hidden_res or hidden_b),
     }
-

@@ -58,8 +58,12 @@ class HtmlFormat(ReportFormat):
     name = "html"
     extension = "html"
 
-    def __init__(self, *, previous_changes: Mapping[str, Any] | None = None,
-                 verifications: Mapping[str, Mapping[str, Any]] | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        previous_changes: Mapping[str, Any] | None = None,
+        verifications: Mapping[str, Mapping[str, Any]] | None = None,
+    ) -> None:
         self.previous_changes = previous_changes
         self.verifications = verifications
 
@@ -94,7 +98,9 @@ def get_format(name: str | ReportFormat) -> ReportFormat:
         ) from None
 
 
-def write_reports(result: AuditResult, formats: Iterable[str | ReportFormat], output_dir: str | Path) -> list[Path]:
+def write_reports(
+    result: AuditResult, formats: Iterable[str | ReportFormat], output_dir: str | Path
+) -> list[Path]:
     """Render `result` once per format into `output_dir/blastwall-report.<ext>`; return the paths written.
 
     Each file is written to a temporary name and renamed into place, so a reader never sees half a report.
@@ -103,8 +109,9 @@ def write_reports(result: AuditResult, formats: Iterable[str | ReportFormat], ou
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise BlastwallError(f"cannot create output directory {out}: {exc.strerror}",
-                             hint="choose a writable --output-dir") from None
+        raise BlastwallError(
+            f"cannot create output directory {out}: {exc.strerror}", hint="choose a writable --output-dir"
+        ) from None
     chosen: list[ReportFormat] = []
     seen: set[str] = set()
     for f in formats:

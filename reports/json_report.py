@@ -10,8 +10,8 @@ from auditor.model import (
     AuditResult,
     Backup,
     CoverageGap,
-    DestroyVerdict,
     Credential,
+    DestroyVerdict,
     Exposure,
     Finding,
     Resource,
@@ -30,8 +30,10 @@ def _cred(c: Credential) -> dict[str, Any]:
         "fingerprint": c.fingerprint,
         "status": c.status.value,
         "principal": c.principal,
-        "sources": [{"path": s.path, "locator": s.locator, "line": s.line, "category": s.category.value}
-                    for s in c.sources],
+        "sources": [
+            {"path": s.path, "locator": s.locator, "line": s.line, "category": s.category.value}
+            for s in c.sources
+        ],
         "capabilities": list(c.capabilities),
         "possible_capabilities": list(c.possible_capabilities),
         "root_equivalent": c.root_equivalent,
@@ -78,13 +80,21 @@ def load_json(path: str | Path) -> AuditResult:
     try:
         creds = tuple(
             Credential(
-                id=c["id"], provider=c["provider"], kind=c["kind"], fingerprint=c["fingerprint"],
-                status=c["status"], principal=c.get("principal"),
-                sources=tuple(Source(**{k: v for k, v in s.items() if v is not None}) for s in c.get("sources", [])),
+                id=c["id"],
+                provider=c["provider"],
+                kind=c["kind"],
+                fingerprint=c["fingerprint"],
+                status=c["status"],
+                principal=c.get("principal"),
+                sources=tuple(
+                    Source(**{k: v for k, v in s.items() if v is not None}) for s in c.get("sources", [])
+                ),
                 capabilities=tuple(c.get("capabilities", [])),
                 possible_capabilities=tuple(c.get("possible_capabilities", [])),
-                root_equivalent=c.get("root_equivalent"), reasons=tuple(c.get("reasons", [])),
-                metadata=c.get("metadata") or {}, secret=_REDACTED,
+                root_equivalent=c.get("root_equivalent"),
+                reasons=tuple(c.get("reasons", [])),
+                metadata=c.get("metadata") or {},
+                secret=_REDACTED,
             )
             for c in doc.get("credentials", [])
         )

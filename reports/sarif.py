@@ -20,8 +20,15 @@ from urllib.parse import quote
 
 from auditor.model import AuditResult, Credential, Finding, Severity, Source
 
-__all__ = ["CREDENTIAL_RULES", "MAX_GZIP_BYTES", "MAX_RESULTS_PER_RUN", "SARIF_SCHEMA_URI", "TRUNCATED_RULE",
-           "dumps", "render_sarif"]
+__all__ = [
+    "CREDENTIAL_RULES",
+    "MAX_GZIP_BYTES",
+    "MAX_RESULTS_PER_RUN",
+    "SARIF_SCHEMA_URI",
+    "TRUNCATED_RULE",
+    "dumps",
+    "render_sarif",
+]
 
 SARIF_SCHEMA_URI = "https://json.schemastore.org/sarif-2.1.0.json"
 SRCROOT = "SRCROOT"
@@ -59,30 +66,30 @@ CREDENTIAL_RULES: dict[str, dict[str, Any]] = {
         "name": "RootEquivalentCredential",
         "short": "A credential that can destroy data and its backups is stored in this file",
         "full": "This file holds a credential that Blastwall judged root-equivalent: it can delete "
-                "data-holding resources, and no backup is known to survive its misuse. Any agent or "
-                "process that can read this file can destroy that data.",
+        "data-holding resources, and no backup is known to survive its misuse. Any agent or "
+        "process that can read this file can destroy that data.",
         "help": "Scope the credential down to the least privilege the workload needs (read-only or "
-                "project-scoped token), move it out of files that AI agents read (MCP/agent configs, "
-                "dotenv files in the repository), and rotate it: the value has been readable here.",
+        "project-scoped token), move it out of files that AI agents read (MCP/agent configs, "
+        "dotenv files in the repository), and rotate it: the value has been readable here.",
         "severity": Severity.critical,
     },
     TRUNCATED_RULE: {
         "name": "ResultsTruncated",
         "short": "More results than code scanning accepts: the least severe were left out of this file",
         "full": "Code-scanning services reject a run with more than 25,000 results or a file over 10 MB "
-                "compressed. This SARIF file keeps the most severe results first; the JSON report holds "
-                "every finding.",
+        "compressed. This SARIF file keeps the most severe results first; the JSON report holds "
+        "every finding.",
         "help": "Read the full list in the JSON or HTML report (blastwall-report.json / .html), or narrow "
-                "the audit's paths so that fewer results are produced.",
+        "the audit's paths so that fewer results are produced.",
         "severity": Severity.info,
     },
     CRED_RULE: {
         "name": "CredentialInFile",
         "short": "A provider credential is stored in this file",
         "full": "This file holds a credential for a platform Blastwall knows. It was not judged "
-                "root-equivalent, but anything that reads this file can act with its permissions.",
+        "root-equivalent, but anything that reads this file can act with its permissions.",
         "help": "Prefer short-lived, narrowly scoped credentials loaded from a secret manager or the "
-                "platform's login flow; keep them out of files agents read; rotate if it was committed.",
+        "platform's login flow; keep them out of files agents read; rotate if it was committed.",
         "severity": Severity.medium,
     },
 }
@@ -115,7 +122,7 @@ class _Locator:
         if p.startswith("~/") and self.home:
             p = self.home.rstrip("/") + p[1:]
         if self.base and (p == self.base or p.startswith(self.base + "/")):
-            rel = p[len(self.base) + 1:] or PurePosixPath(p).name
+            rel = p[len(self.base) + 1 :] or PurePosixPath(p).name
             return {"uri": quote(rel), "uriBaseId": SRCROOT}
         if os.path.isabs(p):
             return {"uri": "file://" + quote(p)}
@@ -152,8 +159,9 @@ def _finding_result(f: Finding, loc: _Locator, rule_index: int) -> dict[str, Any
     return res
 
 
-def _credential_result(c: Credential, s: Source, loc: _Locator, rule_id: str, rule_index: int,
-                       destroys: int) -> dict[str, Any]:
+def _credential_result(
+    c: Credential, s: Source, loc: _Locator, rule_id: str, rule_index: int, destroys: int
+) -> dict[str, Any]:
     what = f"{c.provider} {c.kind.replace('_', ' ')} ({c.fingerprint})"
     if c.principal:
         what += f" for {c.principal}"
@@ -173,8 +181,13 @@ def _credential_result(c: Credential, s: Source, loc: _Locator, rule_id: str, ru
         "message": {"text": text},
         "locations": [_physical(loc, s.path, s.line)],
         "partialFingerprints": {"blastwallCredential/v1": f"{c.id}:{s.locator}"},
-        "properties": {"credential": c.id, "fingerprint": c.fingerprint, "locator": s.locator,
-                       "category": s.category.value, "provider": c.provider},
+        "properties": {
+            "credential": c.id,
+            "fingerprint": c.fingerprint,
+            "locator": s.locator,
+            "category": s.category.value,
+            "provider": c.provider,
+        },
     }
 
 
@@ -197,13 +210,17 @@ def _rule_descriptor(rule_id: str, example: Finding | None) -> dict[str, Any]:
         "fullDescription": {"text": full},
         "help": {"text": helptext, "markdown": f"**Remediation.** {helptext}"},
         "defaultConfiguration": {"level": _LEVEL[sev]},
-        "properties": {"tags": ["security", "blast-radius"], "security-severity": _SECURITY_SEVERITY[sev],
-                       "precision": "high"},
+        "properties": {
+            "tags": ["security", "blast-radius"],
+            "security-severity": _SECURITY_SEVERITY[sev],
+            "precision": "high",
+        },
     }
 
 
-def render_sarif(result: AuditResult, *, base: str | None = None,
-                 max_results: int = MAX_RESULTS_PER_RUN) -> dict[str, Any]:
+def render_sarif(
+    result: AuditResult, *, base: str | None = None, max_results: int = MAX_RESULTS_PER_RUN
+) -> dict[str, Any]:
     """One SARIF run with at most `max_results` results, the most severe first.
 
     When results are left out, the last result (rule `blastwall/results-truncated`) and
@@ -226,7 +243,9 @@ def render_sarif(result: AuditResult, *, base: str | None = None,
         for s in c.sources:
             if not loc.is_file(s.path) or (c.id, s.path) in covered:
                 continue
-            candidates.append((rule_id, None, _credential_result(c, s, loc, rule_id, -1, destroys.get(c.id, 0))))
+            candidates.append(
+                (rule_id, None, _credential_result(c, s, loc, rule_id, -1, destroys.get(c.id, 0)))
+            )
 
     total = len(candidates)
     if total > max_results:
@@ -251,23 +270,32 @@ def render_sarif(result: AuditResult, *, base: str | None = None,
         res["ruleIndex"] = rule_index(rule_id, example)
         results.append(res)
     omitted = total - len(kept)
-    properties: dict[str, Any] = {"generatedAt": result.generated_at.isoformat(),
-                                  "schemaVersion": result.schema_version}
+    properties: dict[str, Any] = {
+        "generatedAt": result.generated_at.isoformat(),
+        "schemaVersion": result.schema_version,
+    }
     if omitted:
-        properties.update({"truncated": True, "totalResults": total, "omittedResults": omitted,
-                           "fullReport": FULL_REPORT})
+        properties.update(
+            {"truncated": True, "totalResults": total, "omittedResults": omitted, "fullReport": FULL_REPORT}
+        )
         levels = sorted({r["level"] for r in results}, key=lambda lv: _SEVERITY_RANK.get(lv, 3))
-        results.append({
-            "ruleId": TRUNCATED_RULE,
-            "ruleIndex": rule_index(TRUNCATED_RULE, None),
-            "level": "note",
-            "message": {"text": f"{omitted} of {total} results were left out of this SARIF file to stay within "
-                                f"code-scanning limits (kept: the {len(kept)} most severe, levels "
-                                f"{', '.join(levels)}). Every finding is in the JSON report ({FULL_REPORT})."},
-            "locations": [{"physicalLocation": {"artifactLocation": {"uri": FULL_REPORT, "uriBaseId": SRCROOT}}}],
-            "partialFingerprints": {"blastwallTruncation/v1": f"{total}:{omitted}"},
-            "properties": {"omittedResults": omitted, "totalResults": total, "fullReport": FULL_REPORT},
-        })
+        results.append(
+            {
+                "ruleId": TRUNCATED_RULE,
+                "ruleIndex": rule_index(TRUNCATED_RULE, None),
+                "level": "note",
+                "message": {
+                    "text": f"{omitted} of {total} results were left out of this SARIF file to stay within "
+                    f"code-scanning limits (kept: the {len(kept)} most severe, levels "
+                    f"{', '.join(levels)}). Every finding is in the JSON report ({FULL_REPORT})."
+                },
+                "locations": [
+                    {"physicalLocation": {"artifactLocation": {"uri": FULL_REPORT, "uriBaseId": SRCROOT}}}
+                ],
+                "partialFingerprints": {"blastwallTruncation/v1": f"{total}:{omitted}"},
+                "properties": {"omittedResults": omitted, "totalResults": total, "fullReport": FULL_REPORT},
+            }
+        )
 
     run: dict[str, Any] = {
         "tool": {
@@ -295,8 +323,10 @@ def _invocation(gaps: Iterable[Any]) -> dict[str, Any]:
     notes = [
         {
             "level": "warning",
-            "message": {"text": f"Not inspected: {g.subject} — {g.reason}"
-                                + (f" ({g.provider})" if g.provider else "")},
+            "message": {
+                "text": f"Not inspected: {g.subject} — {g.reason}"
+                + (f" ({g.provider})" if g.provider else "")
+            },
             "descriptor": {"id": "blastwall/coverage-gap"},
         }
         for g in gaps
@@ -313,8 +343,13 @@ def _serialise(doc: dict[str, Any]) -> str:
     return json.dumps(doc, indent=2, ensure_ascii=False)
 
 
-def dumps(result: AuditResult, *, base: str | None = None, max_results: int = MAX_RESULTS_PER_RUN,
-          max_gzip_bytes: int = MAX_GZIP_BYTES) -> str:
+def dumps(
+    result: AuditResult,
+    *,
+    base: str | None = None,
+    max_results: int = MAX_RESULTS_PER_RUN,
+    max_gzip_bytes: int = MAX_GZIP_BYTES,
+) -> str:
     """The SARIF text, within the result-count and compressed-size limits of code-scanning uploads."""
     limit = max_results
     while True:

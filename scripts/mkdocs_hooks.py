@@ -33,6 +33,7 @@ __all__ = ["cli_markdown", "config_keys", "config_markdown", "json_schemas_markd
 
 # -- configuration ------------------------------------------------------------------------------
 
+
 def _models(ann: Any) -> list[type]:
     from pydantic import BaseModel
 
@@ -120,7 +121,11 @@ def config_markdown() -> str:
     for section in top:
         field = Config.model_fields[section]
         is_array = typing.get_origin(field.annotation) is tuple
-        header = f"[[{section}]]" if is_array else (f"[{section}.NAME]" if section == "providers" else f"[{section}]")
+        header = (
+            f"[[{section}]]"
+            if is_array
+            else (f"[{section}.NAME]" if section == "providers" else f"[{section}]")
+        )
         out += [f"### `{header}` {{#{section}}}", "", describe(section, field, table) or "", ""]
         rows = [(k, f) for k, f in keys if k.startswith(section + ".")]
         if rows:
@@ -133,6 +138,7 @@ def config_markdown() -> str:
 
 
 # -- CLI ----------------------------------------------------------------------------------------
+
 
 def _plain(text: str) -> str:
     text = re.sub(r"\[/?(bold|red|yellow|green|dim|italic)?\]", "", text or "")
@@ -158,8 +164,16 @@ def cli_markdown() -> str:
         ctx = click.Context(cmd, info_name=" ".join(["blastwall", *path]))
         usage = " ".join(cmd.collect_usage_pieces(ctx))
         level = "###" if len(path) > 1 else "##"
-        out.extend([f"{level} `{' '.join(['blastwall', *path])}`", "", "```text",
-                    f"blastwall {' '.join(path)} {usage}".rstrip(), "```", ""])
+        out.extend(
+            [
+                f"{level} `{' '.join(['blastwall', *path])}`",
+                "",
+                "```text",
+                f"blastwall {' '.join(path)} {usage}".rstrip(),
+                "```",
+                "",
+            ]
+        )
         help_text = _plain(cmd.help or "").strip()
         body, _, examples = help_text.partition("Examples")
         out.extend([body.strip(), ""])
@@ -168,10 +182,17 @@ def cli_markdown() -> str:
             out.extend(["| argument / option | meaning |", "|---|---|"])
             for p in params:
                 is_option = getattr(p, "param_type_name", "") == "option"  # typer may bundle its own click
-                names = ", ".join(f"`{o}`" for o in (p.opts + p.secondary_opts)) if is_option \
+                names = (
+                    ", ".join(f"`{o}`" for o in (p.opts + p.secondary_opts))
+                    if is_option
                     else f"`{(p.metavar or p.name or '').upper()}`"
+                )
                 text = _plain(getattr(p, "help", "") or "").replace("|", "\\|").replace("\n", " ")
-                if is_option and p.default not in (None, False, (), "", []) and not getattr(p, "is_flag", False):
+                if (
+                    is_option
+                    and p.default not in (None, False, (), "", [])
+                    and not getattr(p, "is_flag", False)
+                ):
                     text += f" Default: `{p.default}`."
                 out.append(f"| {names} | {text} |")
             out.append("")
@@ -187,6 +208,7 @@ def cli_markdown() -> str:
 
 
 # -- JSON shapes --------------------------------------------------------------------------------
+
 
 def _resolve(s: Any, root: dict[str, Any], depth: int = 0) -> Any:
     """Follow a local `$ref` (`#/$defs/x`) and merge `allOf`, so a field shows its real shape."""

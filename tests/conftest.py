@@ -20,9 +20,30 @@ pytest_plugins = [
 ]
 
 _PROVIDER_ENV_PREFIXES = (
-    "AWS_", "RAILWAY_", "BLASTWALL_", "GITHUB_", "GH_", "STRIPE_", "CLOUDFLARE_", "CF_", "DIGITALOCEAN_",
-    "FLY_", "RENDER_", "HEROKU_", "SUPABASE_", "NEON_", "VERCEL_", "GOOGLE_", "CLOUDSDK_", "DATABASE_",
-    "PG", "KUBECONFIG", "DOCKER_CONFIG", "NPM_", "OPENAI_", "ANTHROPIC_",
+    "AWS_",
+    "RAILWAY_",
+    "BLASTWALL_",
+    "GITHUB_",
+    "GH_",
+    "STRIPE_",
+    "CLOUDFLARE_",
+    "CF_",
+    "DIGITALOCEAN_",
+    "FLY_",
+    "RENDER_",
+    "HEROKU_",
+    "SUPABASE_",
+    "NEON_",
+    "VERCEL_",
+    "GOOGLE_",
+    "CLOUDSDK_",
+    "DATABASE_",
+    "PG",
+    "KUBECONFIG",
+    "DOCKER_CONFIG",
+    "NPM_",
+    "OPENAI_",
+    "ANTHROPIC_",
 )
 
 
@@ -41,7 +62,9 @@ def _clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    out = Path(os.environ.get("BLASTWALL_TEST_OUTPUT", Path(__file__).resolve().parent.parent / "test-output"))
+    out = Path(
+        os.environ.get("BLASTWALL_TEST_OUTPUT", Path(__file__).resolve().parent.parent / "test-output")
+    )
     out.mkdir(parents=True, exist_ok=True)
     config.stash[_OUT] = out  # type: ignore[misc]
 

@@ -1,12 +1,11 @@
 """What the audit and the CLI read from the backup catalogue: list, off-site backups as audit records,
 verification findings."""
 
-
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from ..config import Config
 from ..errors import ConfigError
@@ -54,8 +53,10 @@ def offsite_backups_for_audit(config: Config, db: StateDB) -> list[Backup]:
         if rec is None:
             continue
         scfg = config.store(b.store)
-        reasons = [f"copy stored in {scfg.kind} store {scfg.name!r} ({rec.location}), outside the database's "
-                   "platform: deleting the database does not delete it"]
+        reasons = [
+            f"copy stored in {scfg.kind} store {scfg.name!r} ({rec.location}), outside the database's "
+            "platform: deleting the database does not delete it"
+        ]
         independent: bool | None = None
         check = cat.last_store_check(b.store)
         now = datetime.now(UTC)
@@ -64,19 +65,29 @@ def offsite_backups_for_audit(config: Config, db: StateDB) -> list[Backup]:
         if check is not None:
             storage["versioning"] = check[1].get("versioning")
             storage["object_lock"] = check[1].get("object_lock")
-        if storage["compliance_lock_proven"] and not (rec.lock_mode == "COMPLIANCE" and rec.retain_until
-                                                      and rec.retain_until > now):
+        if storage["compliance_lock_proven"] and not (
+            rec.lock_mode == "COMPLIANCE" and rec.retain_until and rec.retain_until > now
+        ):
             independent = True
-            reasons.append(f"check-store on {check[0]:%Y-%m-%d} proved COMPLIANCE object lock whose retention "  # type: ignore[index]
-                           "covers the newest copy: no credential can delete it")
+            reasons.append(
+                f"check-store on {check[0]:%Y-%m-%d} proved COMPLIANCE object lock whose retention "  # type: ignore[index]
+                "covers the newest copy: no credential can delete it"
+            )
         elif rec.lock_mode == "COMPLIANCE" and rec.retain_until and rec.retain_until > now:
             independent = True
-            reasons.append(f"COMPLIANCE object lock until {rec.retain_until:%Y-%m-%d}: no credential can delete it")
-        elif check is not None and check[1].get("can_delete_backups") is False \
-                and check[1].get("can_overwrite_backups") is False:
+            reasons.append(
+                f"COMPLIANCE object lock until {rec.retain_until:%Y-%m-%d}: no credential can delete it"
+            )
+        elif (
+            check is not None
+            and check[1].get("can_delete_backups") is False
+            and check[1].get("can_overwrite_backups") is False
+        ):
             independent = True
-            reasons.append(f"check-store on {check[0]:%Y-%m-%d} found the store's credentials cannot delete or "
-                           "overwrite backups")
+            reasons.append(
+                f"check-store on {check[0]:%Y-%m-%d} found the store's credentials cannot delete or "
+                "overwrite backups"
+            )
         elif check is not None and check[1].get("can_delete_backups"):
             independent = False
             reasons.append("check-store found the store's own credentials can delete backups")
@@ -91,28 +102,38 @@ def offsite_backups_for_audit(config: Config, db: StateDB) -> list[Backup]:
             # Nothing is lost: the source was removed from the config since the backup ran, so there is no
             # platform reference to link it to; the backup is still listed, protecting its own source.
             via = None
-        out.append(Backup(
-            id=f"blastwall:backup:{rec.id}",
-            provider=PROVIDER,
-            protects=_protects(rec),
-            location=rec.location or scfg.name,
-            kind="offsite-dump",
-            created_at=rec.created_at,
-            dies_with_resource=False,
-            # a copy outside the database's platform survives a DROP as well as the container's deletion,
-            # counted once a restore of it has been verified
-            survives_contents_loss=True if lv and lv.outcome == "passed" else None,
-            independent=independent,
-            same_blast_radius=False,
-            reasons=tuple(reasons),
-            last_verified_at=lv.at if lv and lv.outcome == "passed" else None,
-            last_verification=lv.outcome if lv else None,
-            metadata={"label": "the off-platform dump", "source": rec.source, "store": rec.store, "via": via, "storage": storage,
-                      "size": rec.size, "sha256": rec.sha256,
-                      "encrypted": rec.encrypted, "age_s": int((now - rec.created_at).total_seconds()),
-                      "last_verification_at": lv.at.isoformat() if lv else None,
-                      "last_verification_code": lv.failure_code if lv else None},
-        ))
+        out.append(
+            Backup(
+                id=f"blastwall:backup:{rec.id}",
+                provider=PROVIDER,
+                protects=_protects(rec),
+                location=rec.location or scfg.name,
+                kind="offsite-dump",
+                created_at=rec.created_at,
+                dies_with_resource=False,
+                # a copy outside the database's platform survives a DROP as well as the container's deletion,
+                # counted once a restore of it has been verified
+                survives_contents_loss=True if lv and lv.outcome == "passed" else None,
+                independent=independent,
+                same_blast_radius=False,
+                reasons=tuple(reasons),
+                last_verified_at=lv.at if lv and lv.outcome == "passed" else None,
+                last_verification=lv.outcome if lv else None,
+                metadata={
+                    "label": "the off-platform dump",
+                    "source": rec.source,
+                    "store": rec.store,
+                    "via": via,
+                    "storage": storage,
+                    "size": rec.size,
+                    "sha256": rec.sha256,
+                    "encrypted": rec.encrypted,
+                    "age_s": int((now - rec.created_at).total_seconds()),
+                    "last_verification_at": lv.at.isoformat() if lv else None,
+                    "last_verification_code": lv.failure_code if lv else None,
+                },
+            )
+        )
     return out
 
 
@@ -137,7 +158,12 @@ def storage_of(scfg: Any) -> dict[str, Any]:
     from urllib.parse import urlparse
 
     if scfg.kind == "local":
-        return {"platform": "local", "account": None, "location": scfg.path, "label": f"local directory {scfg.path}"}
+        return {
+            "platform": "local",
+            "account": None,
+            "location": scfg.path,
+            "label": f"local directory {scfg.path}",
+        }
     host = (urlparse(scfg.endpoint).hostname or "") if scfg.endpoint else ""
     platform, account = scfg.platform, scfg.account
     label: str | None = None
@@ -148,14 +174,25 @@ def storage_of(scfg: Any) -> dict[str, Any]:
             break
     if platform is None:
         platform = UNRELATED_S3
-    label = label or (f"S3-compatible endpoint {host}" if platform == UNRELATED_S3 else f"{platform} storage {host}")
+    label = label or (
+        f"S3-compatible endpoint {host}" if platform == UNRELATED_S3 else f"{platform} storage {host}"
+    )
     if account:
         label += f" in account {account}"
-    return {"platform": platform, "account": account, "bucket": scfg.bucket, "prefix": scfg.prefix,
-            "region": scfg.region, "endpoint_host": host or None, "label": label}
+    return {
+        "platform": platform,
+        "account": account,
+        "bucket": scfg.bucket,
+        "prefix": scfg.prefix,
+        "region": scfg.region,
+        "endpoint_host": host or None,
+        "label": label,
+    }
 
 
-def compliance_covers(rec: BackupRecord, check: tuple[datetime, dict[str, Any]] | None, now: datetime) -> bool:
+def compliance_covers(
+    rec: BackupRecord, check: tuple[datetime, dict[str, Any]] | None, now: datetime
+) -> bool:
     """Is the newest copy under COMPLIANCE object lock right now? Either it was written with COMPLIANCE
     retention that has not ended (the store accepted the retention on the object), or `check-store`
     proved COMPLIANCE retention (its probe version carried it and could not be deleted) of a length that
@@ -183,7 +220,9 @@ def _next_fire(schedule: str, tz: str, after: datetime) -> datetime | None:
     return nxt.astimezone(UTC) if nxt else None
 
 
-def verification_findings(config: Config, db: StateDB, clock: Callable[[], datetime] | None = None) -> list[Finding]:
+def verification_findings(
+    config: Config, db: StateDB, clock: Callable[[], datetime] | None = None
+) -> list[Finding]:
     """Audit findings about backups and their verification, per configured [[backups]] entry.
 
     Rules: `backup.missing` (no complete backup), `backup.stale` (a scheduled run should have
@@ -203,11 +242,16 @@ def verification_findings(config: Config, db: StateDB, clock: Callable[[], datet
         subject = f"blastwall:source:{b.source}"
         rec = cat.newest_complete(b.source, b.store)
         if rec is None:
-            findings.append(Finding.make(
-                "backup.missing", Severity.high, subject,
-                f"source {b.source!r} has no complete off-platform backup in store {b.store!r}",
-                f"run `blastwall backup run {b.source}` and schedule it (`schedule` in [[backups]])",
-                provider=PROVIDER))
+            findings.append(
+                Finding.make(
+                    "backup.missing",
+                    Severity.high,
+                    subject,
+                    f"source {b.source!r} has no complete off-platform backup in store {b.store!r}",
+                    f"run `blastwall backup run {b.source}` and schedule it (`schedule` in [[backups]])",
+                    provider=PROVIDER,
+                )
+            )
             continue
         bsub = f"blastwall:backup:{rec.id}"
         if b.schedule:
@@ -215,32 +259,52 @@ def verification_findings(config: Config, db: StateDB, clock: Callable[[], datet
             due = _next_fire(b.schedule, b.timezone, rec.created_at + timedelta(minutes=5))
             if due is not None and due + grace < now:
                 age = now - rec.created_at
-                findings.append(Finding.make(
-                    "backup.stale", Severity.high, subject,
-                    f"newest backup of {b.source!r} is {age.days}d {age.seconds // 3600}h old; schedule "
-                    f"{b.schedule!r} implies one at {due:%Y-%m-%d %H:%M} UTC",
-                    "check the scheduler (`blastwall schedule list`) and the failed runs in `blastwall backup list`",
-                    provider=PROVIDER))
+                findings.append(
+                    Finding.make(
+                        "backup.stale",
+                        Severity.high,
+                        subject,
+                        f"newest backup of {b.source!r} is {age.days}d {age.seconds // 3600}h old; schedule "
+                        f"{b.schedule!r} implies one at {due:%Y-%m-%d %H:%M} UTC",
+                        "check the scheduler (`blastwall schedule list`) and the failed runs in `blastwall backup list`",
+                        provider=PROVIDER,
+                    )
+                )
         lv = rec.last_verification
         if lv is None:
-            findings.append(Finding.make(
-                "backup.never_verified", Severity.medium, bsub,
-                f"newest backup {rec.id} of {b.source!r} has never been verified: an unrestored backup is a hope, "
-                "not a backup",
-                f"run `blastwall verify --latest {b.source}` and add a [[verifications]] schedule",
-                provider=PROVIDER))
+            findings.append(
+                Finding.make(
+                    "backup.never_verified",
+                    Severity.medium,
+                    bsub,
+                    f"newest backup {rec.id} of {b.source!r} has never been verified: an unrestored backup is a hope, "
+                    "not a backup",
+                    f"run `blastwall verify --latest {b.source}` and add a [[verifications]] schedule",
+                    provider=PROVIDER,
+                )
+            )
             continue
         if lv.outcome == "failed":
-            findings.append(Finding.make(
-                "backup.verification_failed", Severity.high, bsub,
-                f"the last verification of {rec.id} failed ({lv.failure_code}): {lv.message}",
-                "fix the cause named in the message, run a new backup, and verify it",
-                provider=PROVIDER))
+            findings.append(
+                Finding.make(
+                    "backup.verification_failed",
+                    Severity.high,
+                    bsub,
+                    f"the last verification of {rec.id} failed ({lv.failure_code}): {lv.message}",
+                    "fix the cause named in the message, run a new backup, and verify it",
+                    provider=PROVIDER,
+                )
+            )
         elif now - lv.at > max_age:
-            findings.append(Finding.make(
-                "backup.verification_stale", Severity.medium, bsub,
-                f"the last verification of {b.source!r} backups was {(now - lv.at).days} days ago "
-                f"(max_age_days = {config.verify.max_age_days})",
-                f"run `blastwall verify --latest {b.source}` or schedule [[verifications]]",
-                provider=PROVIDER))
+            findings.append(
+                Finding.make(
+                    "backup.verification_stale",
+                    Severity.medium,
+                    bsub,
+                    f"the last verification of {b.source!r} backups was {(now - lv.at).days} days ago "
+                    f"(max_age_days = {config.verify.max_age_days})",
+                    f"run `blastwall verify --latest {b.source}` or schedule [[verifications]]",
+                    provider=PROVIDER,
+                )
+            )
     return findings

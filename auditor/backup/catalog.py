@@ -123,8 +123,12 @@ class VerificationRecord:
     details: dict[str, Any] = field(default_factory=dict)
 
     def brief(self) -> dict[str, Any]:
-        return {"at": self.at.isoformat(), "outcome": self.outcome, "failure_code": self.failure_code,
-                "message": self.message}
+        return {
+            "at": self.at.isoformat(),
+            "outcome": self.outcome,
+            "failure_code": self.failure_code,
+            "message": self.message,
+        }
 
 
 @dataclass(frozen=True)
@@ -191,9 +195,16 @@ def _record(row: Any, last: VerificationRecord | None = None) -> BackupRecord:
 
 def _verification(row: Any) -> VerificationRecord:
     m = row._mapping
-    return VerificationRecord(backup_id=m["backup_id"], at=_utc(m["at"]) or datetime.now(UTC), mode=m["mode"],
-                              outcome=m["outcome"], failure_code=m["failure_code"], message=m["message"] or "",
-                              duration_s=m["duration_s"], details=m["details"] or {})
+    return VerificationRecord(
+        backup_id=m["backup_id"],
+        at=_utc(m["at"]) or datetime.now(UTC),
+        mode=m["mode"],
+        outcome=m["outcome"],
+        failure_code=m["failure_code"],
+        message=m["message"] or "",
+        duration_s=m["duration_s"],
+        details=m["details"] or {},
+    )
 
 
 class Catalog:
@@ -209,9 +220,18 @@ class Catalog:
     def start_run(self, backup_id: str, source: str, store: str, created_at: datetime) -> None:
         pid = os.getpid()
         with self.db.engine.begin() as c:
-            c.execute(insert(backup_runs).values(
-                id=backup_id, source=source, store=store, status="running", created_at=created_at,
-                host=socket.gethostname(), pid=pid, pid_start=process_start_time(pid)))
+            c.execute(
+                insert(backup_runs).values(
+                    id=backup_id,
+                    source=source,
+                    store=store,
+                    status="running",
+                    created_at=created_at,
+                    host=socket.gethostname(),
+                    pid=pid,
+                    pid_start=process_start_time(pid),
+                )
+            )
 
     def update_run(self, backup_id: str, **values: Any) -> None:
         if "recipients" in values and values["recipients"] is not None:
@@ -234,8 +254,11 @@ class Catalog:
             m = row._mapping
             if not owner_gone(m["host"], m["pid"], m["pid_start"]):
                 continue
-            self.fail_run(m["id"], f"the backup process (pid {m['pid']}) died before finishing "
-                                   "(killed or crashed); no manifest was written, so this backup does not count")
+            self.fail_run(
+                m["id"],
+                f"the backup process (pid {m['pid']}) died before finishing "
+                "(killed or crashed); no manifest was written, so this backup does not count",
+            )
             rec = self.get(m["id"])
             if rec is not None:
                 reaped.append(rec)
@@ -269,18 +292,30 @@ class Catalog:
 
     def with_upload_ids(self) -> list[BackupRecord]:
         with self.db.engine.connect() as c:
-            rows = c.execute(select(backup_runs).where(backup_runs.c.upload_id.is_not(None),
-                                                       backup_runs.c.status != "running")).fetchall()
+            rows = c.execute(
+                select(backup_runs).where(
+                    backup_runs.c.upload_id.is_not(None), backup_runs.c.status != "running"
+                )
+            ).fetchall()
         return [_record(r) for r in rows]
 
     # ---- verifications --------------------------------------------------------------------------
 
     def record_verification(self, v: VerificationRecord, source: str | None = None) -> None:
         with self.db.engine.begin() as c:
-            c.execute(insert(backup_verifications).values(
-                backup_id=v.backup_id, source=source, at=v.at, duration_s=v.duration_s, mode=v.mode,
-                outcome=v.outcome, failure_code=v.failure_code, message=v.message,
-                details=json.loads(json.dumps(v.details, default=str))))
+            c.execute(
+                insert(backup_verifications).values(
+                    backup_id=v.backup_id,
+                    source=source,
+                    at=v.at,
+                    duration_s=v.duration_s,
+                    mode=v.mode,
+                    outcome=v.outcome,
+                    failure_code=v.failure_code,
+                    message=v.message,
+                    details=json.loads(json.dumps(v.details, default=str)),
+                )
+            )
 
     def last_verification(self, backup_id: str) -> VerificationRecord | None:
         return self._last_verifications([backup_id]).get(backup_id)
@@ -291,17 +326,20 @@ class Catalog:
         out: dict[str, VerificationRecord] = {}
         with self.db.engine.connect() as c:
             for i in range(0, len(ids), 500):
-                chunk = list(ids[i:i + 500])
-                rows = c.execute(select(backup_verifications)
-                                 .where(backup_verifications.c.backup_id.in_(chunk))
-                                 .order_by(backup_verifications.c.at.asc(), backup_verifications.c.id.asc())
-                                 ).fetchall()
+                chunk = list(ids[i : i + 500])
+                rows = c.execute(
+                    select(backup_verifications)
+                    .where(backup_verifications.c.backup_id.in_(chunk))
+                    .order_by(backup_verifications.c.at.asc(), backup_verifications.c.id.asc())
+                ).fetchall()
                 for r in rows:
                     out[r._mapping["backup_id"]] = _verification(r)
         return out
 
     def verifications(self, backup_id: str | None = None) -> list[VerificationRecord]:
-        q = select(backup_verifications).order_by(backup_verifications.c.at.desc(), backup_verifications.c.id.desc())
+        q = select(backup_verifications).order_by(
+            backup_verifications.c.at.desc(), backup_verifications.c.id.desc()
+        )
         if backup_id:
             q = q.where(backup_verifications.c.backup_id == backup_id)
         with self.db.engine.connect() as c:
@@ -315,8 +353,12 @@ class Catalog:
 
     def last_store_check(self, store: str) -> tuple[datetime, dict[str, Any]] | None:
         with self.db.engine.connect() as c:
-            row = c.execute(select(store_checks).where(store_checks.c.store == store)
-                            .order_by(store_checks.c.id.desc()).limit(1)).fetchone()
+            row = c.execute(
+                select(store_checks)
+                .where(store_checks.c.store == store)
+                .order_by(store_checks.c.id.desc())
+                .limit(1)
+            ).fetchone()
         if row is None:
             return None
         return _utc(row._mapping["at"]) or datetime.now(UTC), dict(row._mapping["result"] or {})

@@ -15,8 +15,16 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict
 
-__all__ = ["Manifest", "TableCount", "SourceIdentity", "ObjectInfo", "DumpTool", "MANIFEST_FORMAT",
-           "object_key", "manifest_key"]
+__all__ = [
+    "Manifest",
+    "TableCount",
+    "SourceIdentity",
+    "ObjectInfo",
+    "DumpTool",
+    "MANIFEST_FORMAT",
+    "object_key",
+    "manifest_key",
+]
 
 MANIFEST_FORMAT = "blastwall-backup-manifest/1"
 
@@ -35,12 +43,18 @@ class SourceIdentity(_M):
     port: int | None = None
     database: str | None = None
     system_identifier: str | None = None  # pg_control_system(), when readable
-    via: str | None = None  # where the URL was looked up, names only: "railway:<project>/<environment>/<service>"
+    via: str | None = (
+        None  # where the URL was looked up, names only: "railway:<project>/<environment>/<service>"
+    )
 
     @property
     def uri(self) -> str:
         port = self.port or _DEFAULT_PORTS.get(self.kind)
-        return f"{self.kind}://{self.host or 'localhost'}" + (f":{port}" if port else "") + f"/{self.database or ''}"
+        return (
+            f"{self.kind}://{self.host or 'localhost'}"
+            + (f":{port}" if port else "")
+            + f"/{self.database or ''}"
+        )
 
 
 class DumpTool(_M):

@@ -53,13 +53,19 @@ class StorePosture:
         return self.protected
 
     def to_json(self) -> dict[str, Any]:
-        return {"store": self.store, "can_delete_backups": self.can_delete_backups,
-                "can_overwrite_backups": self.can_overwrite_backups, "object_lock": self.object_lock,
-                "versioning": self.versioning, "reasons": list(self.reasons)}
+        return {
+            "store": self.store,
+            "can_delete_backups": self.can_delete_backups,
+            "can_overwrite_backups": self.can_overwrite_backups,
+            "object_lock": self.object_lock,
+            "versioning": self.versioning,
+            "reasons": list(self.reasons),
+        }
 
 
-def check_store(config: Config, store_name: str, *, db: StateDB | None = None, environ: Any = None,
-                record: bool = True) -> StorePosture:
+def check_store(
+    config: Config, store_name: str, *, db: StateDB | None = None, environ: Any = None, record: bool = True
+) -> StorePosture:
     scfg = config.store(store_name)
     store = open_store(scfg, environ)
     try:
@@ -82,10 +88,14 @@ def _local(store: LocalStore) -> StorePosture:
     writable = os.access(probe, os.W_OK)
     p.can_delete_backups = writable
     p.can_overwrite_backups = writable
-    p.reasons.append(f"local directory {root}: anyone who can write to it (this user: "
-                     f"{'yes' if writable else 'no'}) can delete or replace backups; there is no object lock")
-    p.reasons.append("use an S3 store with COMPLIANCE object lock and a put-only credential in another account "
-                     "for backups that survive a compromised machine")
+    p.reasons.append(
+        f"local directory {root}: anyone who can write to it (this user: "
+        f"{'yes' if writable else 'no'}) can delete or replace backups; there is no object lock"
+    )
+    p.reasons.append(
+        "use an S3 store with COMPLIANCE object lock and a put-only credential in another account "
+        "for backups that survive a compromised machine"
+    )
     return p
 
 
@@ -114,11 +124,17 @@ def _s3(store: S3Store) -> StorePosture:
         cfg = s3.get_object_lock_configuration(Bucket=bucket).get("ObjectLockConfiguration", {})
         if cfg.get("ObjectLockEnabled") == "Enabled":
             rule = cfg.get("Rule", {}).get("DefaultRetention", {})
-            default_lock = {"mode": rule.get("Mode"), "days": rule.get("Days")} if rule else {"mode": None,
-                                                                                              "days": None}
-            p.reasons.append("bucket object lock is enabled"
-                             + (f" with default retention {rule.get('Mode')} {rule.get('Days')} days" if rule
-                                else " (no default retention: Blastwall sets retention on every object)"))
+            default_lock = (
+                {"mode": rule.get("Mode"), "days": rule.get("Days")} if rule else {"mode": None, "days": None}
+            )
+            p.reasons.append(
+                "bucket object lock is enabled"
+                + (
+                    f" with default retention {rule.get('Mode')} {rule.get('Days')} days"
+                    if rule
+                    else " (no default retention: Blastwall sets retention on every object)"
+                )
+            )
         else:
             p.reasons.append("bucket object lock is not enabled")
     except ClientError as exc:
@@ -126,7 +142,9 @@ def _s3(store: S3Store) -> StorePosture:
         if code in ("ObjectLockConfigurationNotFoundError", "NoSuchObjectLockConfiguration"):
             p.reasons.append("bucket object lock is not enabled")
         else:
-            p.reasons.append(f"cannot read the bucket's object-lock configuration ({code}); judged by probing")
+            p.reasons.append(
+                f"cannot read the bucket's object-lock configuration ({code}); judged by probing"
+            )
     if store.object_lock:
         p.object_lock = {"mode": store.object_lock[0], "days": store.object_lock[1]}
     elif default_lock and default_lock.get("mode"):
@@ -146,8 +164,10 @@ def _s3(store: S3Store) -> StorePosture:
     if lock_mode and p.object_lock is None:
         p.object_lock = {"mode": lock_mode, "days": None}
     if store.object_lock and not lock_mode:
-        p.reasons.append("the probe object has no retention although object_lock is configured: the bucket "
-                         "ignores object lock")
+        p.reasons.append(
+            "the probe object has no retention although object_lock is configured: the bucket "
+            "ignores object lock"
+        )
 
     # overwrite
     try:
@@ -163,11 +183,15 @@ def _s3(store: S3Store) -> StorePosture:
             survived = False
         if survived is True:
             p.can_overwrite_backups = False
-            p.reasons.append("overwriting keeps the earlier version (versioning): a backup cannot be replaced")
+            p.reasons.append(
+                "overwriting keeps the earlier version (versioning): a backup cannot be replaced"
+            )
         elif survived is False:
             p.can_overwrite_backups = True
-            p.reasons.append("an overwrite replaced the probe object: without versioning these credentials can "
-                             "replace backups")
+            p.reasons.append(
+                "an overwrite replaced the probe object: without versioning these credentials can "
+                "replace backups"
+            )
     except ClientError as exc:
         p.can_overwrite_backups = False
         p.reasons.append(f"overwriting the probe was refused ({_code(exc)})")
@@ -190,8 +214,10 @@ def _s3(store: S3Store) -> StorePosture:
             try:
                 s3.delete_object(Bucket=bucket, Key=key, VersionId=target_v, BypassGovernanceRetention=True)
                 p.can_delete_backups = True
-                p.reasons.append("…but BypassGovernanceRetention succeeded: GOVERNANCE mode does not stop these "
-                                 "credentials; use COMPLIANCE mode or remove s3:BypassGovernanceRetention")
+                p.reasons.append(
+                    "…but BypassGovernanceRetention succeeded: GOVERNANCE mode does not stop these "
+                    "credentials; use COMPLIANCE mode or remove s3:BypassGovernanceRetention"
+                )
             except ClientError:
                 p.reasons.append("BypassGovernanceRetention was refused too")
     if p.versioning == "Enabled" and p.can_delete_backups is False:
@@ -201,8 +227,10 @@ def _s3(store: S3Store) -> StorePosture:
     else:
         _cleanup_probe(store, key)
     if not store.endpoint or "amazonaws.com" in (store.endpoint or ""):
-        p.reasons.append("IAM policy analysis of the key is not performed here; the probes above test what the "
-                         "key can actually do")
+        p.reasons.append(
+            "IAM policy analysis of the key is not performed here; the probes above test what the "
+            "key can actually do"
+        )
     return p
 
 

@@ -43,13 +43,24 @@ class PruneReport:
         return sum(1 for i in self.items if i.action == "kept")
 
     def to_json(self) -> dict[str, Any]:
-        return {"deleted": self.deleted, "kept": self.kept,
-                "items": [{"backup": i.backup_id, "source": i.source, "action": i.action, "reason": i.reason}
-                          for i in self.items]}
+        return {
+            "deleted": self.deleted,
+            "kept": self.kept,
+            "items": [
+                {"backup": i.backup_id, "source": i.source, "action": i.action, "reason": i.reason}
+                for i in self.items
+            ],
+        }
 
 
-def prune_backups(config: Config, db: StateDB, *, dry_run: bool = False,
-                  clock: Callable[[], datetime] | None = None, environ: Any = None) -> PruneReport:
+def prune_backups(
+    config: Config,
+    db: StateDB,
+    *,
+    dry_run: bool = False,
+    clock: Callable[[], datetime] | None = None,
+    environ: Any = None,
+) -> PruneReport:
     clock = clock or (lambda: datetime.now(UTC))
     now = clock()
     catalog = Catalog(db, clock)
@@ -67,16 +78,24 @@ def prune_backups(config: Config, db: StateDB, *, dry_run: bool = False,
                 if r.created_at >= cutoff:
                     continue
                 if newest is not None and r.id == newest.id:
-                    report.items.append(PruneItem(r.id, r.source, "kept", "newest complete backup of the source"))
+                    report.items.append(
+                        PruneItem(r.id, r.source, "kept", "newest complete backup of the source")
+                    )
                     continue
                 if r.retain_until is not None and r.retain_until > now:
-                    report.items.append(PruneItem(r.id, r.source, "kept",
-                                                  f"object lock until {r.retain_until:%Y-%m-%d %H:%M} UTC "
-                                                  "(expected)"))
+                    report.items.append(
+                        PruneItem(
+                            r.id,
+                            r.source,
+                            "kept",
+                            f"object lock until {r.retain_until:%Y-%m-%d %H:%M} UTC (expected)",
+                        )
+                    )
                     continue
                 if dry_run:
-                    report.items.append(PruneItem(r.id, r.source, "would_delete",
-                                                  f"older than keep_days={b.keep_days}"))
+                    report.items.append(
+                        PruneItem(r.id, r.source, "would_delete", f"older than keep_days={b.keep_days}")
+                    )
                     continue
                 if b.store not in stores:
                     stores[b.store] = open_store(config.store(b.store), environ)
@@ -88,11 +107,16 @@ def prune_backups(config: Config, db: StateDB, *, dry_run: bool = False,
                         if not res.deleted:
                             refused.append(res)
                 if refused:
-                    report.items.append(PruneItem(r.id, r.source, "kept",
-                                                  f"{refused[0].reason} (expected: retention not over)"))
+                    report.items.append(
+                        PruneItem(
+                            r.id, r.source, "kept", f"{refused[0].reason} (expected: retention not over)"
+                        )
+                    )
                     continue
                 catalog.update_run(r.id, pruned_at=now)
-                report.items.append(PruneItem(r.id, r.source, "deleted", f"older than keep_days={b.keep_days}"))
+                report.items.append(
+                    PruneItem(r.id, r.source, "deleted", f"older than keep_days={b.keep_days}")
+                )
     finally:
         for s in stores.values():
             s.close()

@@ -46,8 +46,17 @@ from .engines.interface import DumpRequest, Engine
 from .manifest import Manifest, ObjectInfo, SourceIdentity, TableCount, manifest_key, object_key
 from .stores import BackupStore, ObjectWriter, open_store
 
-__all__ = ["run_backup", "cleanup_interrupted", "resolve_source_url", "source_via", "new_backup_id", "Progress",
-           "parse_recipients", "TABLES_SQL", "count_rows"]
+__all__ = [
+    "run_backup",
+    "cleanup_interrupted",
+    "resolve_source_url",
+    "source_via",
+    "new_backup_id",
+    "Progress",
+    "parse_recipients",
+    "TABLES_SQL",
+    "count_rows",
+]
 
 log = logging.getLogger(__name__)
 
@@ -72,8 +81,9 @@ def count_rows(conn: psycopg.Connection[Any]) -> list[TableCount]:
     tables = conn.execute(TABLES_SQL).fetchall()
     out = []
     for schema, name in tables:
-        row = conn.execute(sql.SQL("SELECT count(*) FROM {}.{}").format(sql.Identifier(schema),
-                                                                         sql.Identifier(name))).fetchone()
+        row = conn.execute(
+            sql.SQL("SELECT count(*) FROM {}.{}").format(sql.Identifier(schema), sql.Identifier(name))
+        ).fetchone()
         assert row is not None
         out.append(TableCount(schema_name=schema, name=name, rows=int(row[0])))
     return out
@@ -84,8 +94,12 @@ def new_backup_id(source: str, now: datetime) -> str:
     return f"{safe}-{now.astimezone(UTC).strftime('%Y%m%dT%H%M%SZ')}-{_secrets.token_hex(3)}"
 
 
-def resolve_source_url(src: SourceConfig, environ: Mapping[str, str] | None = None, *,
-                       settings: Mapping[str, Mapping[str, Any]] | None = None) -> Secret:
+def resolve_source_url(
+    src: SourceConfig,
+    environ: Mapping[str, str] | None = None,
+    *,
+    settings: Mapping[str, Mapping[str, Any]] | None = None,
+) -> Secret:
     """The source's libpq URL as a `Secret`.
 
     `url = "env:…"`: read from the reference. `provider = "…"` with `ref = {…}`: looked up through the
@@ -100,8 +114,10 @@ def resolve_source_url(src: SourceConfig, environ: Mapping[str, str] | None = No
     try:
         seam = database_source(pref.provider)
     except ConfigError as exc:
-        raise BackupError(f"source {src.name!r}: {exc.message}",
-                          hint=exc.hint or 'configure url = "env:NAME" with the database URL instead') from None
+        raise BackupError(
+            f"source {src.name!r}: {exc.message}",
+            hint=exc.hint or 'configure url = "env:NAME" with the database URL instead',
+        ) from None
     env = dict(os.environ if environ is None else environ)
     ctx = ProviderContext(settings=dict((settings or {}).get(pref.provider) or {}), env=env)
     try:
@@ -135,10 +151,15 @@ def parse_recipients(recipients: tuple[str, ...] | list[str]) -> list[Any]:
     out = []
     for r in recipients:
         try:
-            out.append(pyrage.ssh.Recipient.from_str(r) if r.startswith("ssh-") else
-                       pyrage.x25519.Recipient.from_str(r))
+            out.append(
+                pyrage.ssh.Recipient.from_str(r)
+                if r.startswith("ssh-")
+                else pyrage.x25519.Recipient.from_str(r)
+            )
         except Exception as exc:
-            raise BackupError(f"invalid age recipient {r[:16]}…", hint="check encrypt_to in [[backups]]") from exc
+            raise BackupError(
+                f"invalid age recipient {r[:16]}…", hint="check encrypt_to in [[backups]]"
+            ) from exc
     return out
 
 
@@ -246,8 +267,10 @@ def run_backup(
     if isinstance(store, str):
         entries = [b for b in config.backups if b.source == source_name and b.store == store]
         if not entries:
-            raise BackupError(f"no [[backups]] entry for source {source_name!r} and store {store!r}",
-                              hint="check `source` and `store` in the [[backups]] entries")
+            raise BackupError(
+                f"no [[backups]] entry for source {source_name!r} and store {store!r}",
+                hint="check `source` and `store` in the [[backups]] entries",
+            )
         bcfg, store = entries[0], None
     else:
         bcfg = config.backup_for(source_name)
@@ -268,14 +291,33 @@ def run_backup(
         okey = object_key(scfg.prefix, source_name, backup_id, bool(recipients))
         mkey = manifest_key(scfg.prefix, source_name, backup_id)
         catalog.start_run(backup_id, source_name, scfg.name, started)
-        catalog.update_run(backup_id, object_key=okey, manifest_key=mkey, location=store.location(okey),
-                           encrypted=bool(recipients), recipients=list(bcfg.encrypt_to))
+        catalog.update_run(
+            backup_id,
+            object_key=okey,
+            manifest_key=mkey,
+            location=store.location(okey),
+            encrypted=bool(recipients),
+            recipients=list(bcfg.encrypt_to),
+        )
         emit("started", backup_id=backup_id)
         try:
-            manifest = _dump_to_store(DumpJob(
-                backup_id=backup_id, src=src, url=url, engine=engine, store=store, okey=okey,
-                mkey=mkey, recipients=recipients, recipient_names=bcfg.encrypt_to, started=started,
-                clock=clock, catalog=catalog, emit=emit))
+            manifest = _dump_to_store(
+                DumpJob(
+                    backup_id=backup_id,
+                    src=src,
+                    url=url,
+                    engine=engine,
+                    store=store,
+                    okey=okey,
+                    mkey=mkey,
+                    recipients=recipients,
+                    recipient_names=bcfg.encrypt_to,
+                    started=started,
+                    clock=clock,
+                    catalog=catalog,
+                    emit=emit,
+                )
+            )
         except BaseException as exc:
             reason = _reason(exc)
             with contextlib.suppress(Exception):
@@ -287,11 +329,18 @@ def run_backup(
                 raise
             raise BackupError(reason) from exc
         catalog.finish_run(
-            backup_id, size=manifest.object.size, sha256=manifest.object.sha256, upload_id=None,
-            source_identity=manifest.source.uri, server_version=manifest.server_version,
-            dump_version=manifest.dump_tool.version, lock_mode=manifest.object.lock_mode,
-            retain_until=manifest.object.retain_until, tables=len(manifest.tables),
-            total_rows=sum(t.rows for t in manifest.tables))
+            backup_id,
+            size=manifest.object.size,
+            sha256=manifest.object.sha256,
+            upload_id=None,
+            source_identity=manifest.source.uri,
+            server_version=manifest.server_version,
+            dump_version=manifest.dump_tool.version,
+            lock_mode=manifest.object.lock_mode,
+            retain_until=manifest.object.retain_until,
+            tables=len(manifest.tables),
+            total_rows=sum(t.rows for t in manifest.tables),
+        )
         rec = catalog.get(backup_id)
         assert rec is not None
         return rec
@@ -339,7 +388,8 @@ def _dump_to_store(job: DumpJob) -> Manifest:
     writer: ObjectWriter | None = None
     try:
         writer = job.store.open_writer(
-            job.okey, on_upload_started=lambda uid: job.catalog.update_run(job.backup_id, upload_id=uid))
+            job.okey, on_upload_started=lambda uid: job.catalog.update_run(job.backup_id, upload_id=uid)
+        )
         writer.on_part = lambda n: job.emit("part_uploaded", n=n)
         sink = _HashingSink(writer)
         tap = _TapReader(running.stream, lambda: job.emit("dump_started", backup_id=job.backup_id))
@@ -382,19 +432,32 @@ def _dump_to_store(job: DumpJob) -> Manifest:
     job.emit("object_committed", backup_id=job.backup_id, size=stored.size)
     manifest = Manifest(
         backup_id=job.backup_id,
-        source=SourceIdentity(name=job.src.name, kind=job.engine.name, host=outcome.host, port=outcome.port,
-                              database=outcome.database, system_identifier=outcome.system_identifier,
-                              via=source_via(job.src)),
+        source=SourceIdentity(
+            name=job.src.name,
+            kind=job.engine.name,
+            host=outcome.host,
+            port=outcome.port,
+            database=outcome.database,
+            system_identifier=outcome.system_identifier,
+            via=source_via(job.src),
+        ),
         server_version=outcome.server_version,
         server_version_num=outcome.server_version_num,
         dump_tool=outcome.tool,
         started_at=job.started,
         finished_at=job.clock(),
-        object=ObjectInfo(key=job.okey, store=job.store.name, location=job.store.location(job.okey),
-                          size=sink.size, sha256=sink.sha.hexdigest(), encrypted=bool(job.recipients),
-                          recipients=job.recipient_names,
-                          version_id=stored.version_id, lock_mode=stored.lock_mode,
-                          retain_until=stored.retain_until),
+        object=ObjectInfo(
+            key=job.okey,
+            store=job.store.name,
+            location=job.store.location(job.okey),
+            size=sink.size,
+            sha256=sink.sha.hexdigest(),
+            encrypted=bool(job.recipients),
+            recipients=job.recipient_names,
+            version_id=stored.version_id,
+            lock_mode=stored.lock_mode,
+            retain_until=stored.retain_until,
+        ),
         tables=outcome.tables,
         snapshot=outcome.snapshot,
         point_in_time=outcome.point_in_time,

@@ -199,8 +199,12 @@ class _LocalWriter(ObjectWriter):
 
 def _store_os_error(exc: OSError, where: Path) -> BackupError:
     if exc.errno in (errno.ENOSPC, errno.EFBIG, errno.EDQUOT):
-        return BackupError(f"disk full while writing to {where}", hint="free space in the store or prune old backups")
-    return BackupError(f"cannot write to {where}: {exc.strerror}", hint="check the store path and its permissions")
+        return BackupError(
+            f"disk full while writing to {where}", hint="free space in the store or prune old backups"
+        )
+    return BackupError(
+        f"cannot write to {where}: {exc.strerror}", hint="check the store path and its permissions"
+    )
 
 
 class LocalStore(BackupStore):
@@ -272,9 +276,11 @@ class LocalStore(BackupStore):
     def incomplete_uploads(self, prefix: str = "") -> list[IncompleteUpload]:
         if not self.root.exists():
             return []
-        return [IncompleteUpload(p.relative_to(self.root).as_posix().removesuffix(".partial"), "partial")
-                for p in self.root.rglob("*.partial")
-                if p.relative_to(self.root).as_posix().startswith(prefix)]
+        return [
+            IncompleteUpload(p.relative_to(self.root).as_posix().removesuffix(".partial"), "partial")
+            for p in self.root.rglob("*.partial")
+            if p.relative_to(self.root).as_posix().startswith(prefix)
+        ]
 
     def abort_upload(self, key: str, upload_id: str) -> bool:
         with contextlib.suppress(FileNotFoundError):
@@ -289,8 +295,9 @@ class _S3Writer(ObjectWriter):
     """Multipart upload with one background uploader and at most `queue_depth` parts queued,
     so memory stays at roughly (queue_depth + 2) * part_size whatever the object size."""
 
-    def __init__(self, store: S3Store, key: str, part_size: int, queue_depth: int = 1,
-                 on_upload_started: Any = None) -> None:
+    def __init__(
+        self, store: S3Store, key: str, part_size: int, queue_depth: int = 1, on_upload_started: Any = None
+    ) -> None:
         self.key = key
         self._s3 = store.client
         self._bucket = store.bucket
@@ -321,9 +328,14 @@ class _S3Writer(ObjectWriter):
                 continue  # drain so the producer never blocks forever
             number, body = item
             try:
-                resp = self._s3.upload_part(Bucket=self._bucket, Key=self.key, UploadId=self.upload_id,
-                                            PartNumber=number, Body=body,
-                                            ContentMD5=_md5_b64(body))
+                resp = self._s3.upload_part(
+                    Bucket=self._bucket,
+                    Key=self.key,
+                    UploadId=self.upload_id,
+                    PartNumber=number,
+                    Body=body,
+                    ContentMD5=_md5_b64(body),
+                )
                 self._parts.append({"PartNumber": number, "ETag": resp["ETag"]})
                 if self.on_part is not None:
                     self.on_part(number)
@@ -378,16 +390,18 @@ class _S3Writer(ObjectWriter):
             self._closed = True
             self._check()
             parts = sorted(self._parts, key=lambda p: p["PartNumber"])
-            resp = self._s3.complete_multipart_upload(Bucket=self._bucket, Key=self.key, UploadId=self.upload_id,
-                                                      MultipartUpload={"Parts": parts})
+            resp = self._s3.complete_multipart_upload(
+                Bucket=self._bucket, Key=self.key, UploadId=self.upload_id, MultipartUpload={"Parts": parts}
+            )
         except BaseException as exc:
             self.abort()
             if isinstance(exc, BackupError | KeyboardInterrupt | SystemExit):
                 raise
             raise _s3_error(exc, f"completing {self._store.location(self.key)}") from exc
         lock = self._store.retention
-        return StoredObject(self.key, self._size, resp.get("VersionId"), lock[0] if lock else None,
-                            self._retain_until)
+        return StoredObject(
+            self.key, self._size, resp.get("VersionId"), lock[0] if lock else None, self._retain_until
+        )
 
     def abort(self) -> bool:
         self._closed = True
@@ -410,9 +424,13 @@ def _s3_error(exc: BaseException, doing: str) -> BackupError:
         return exc
     if isinstance(exc, ClientError):
         code = exc.response.get("Error", {}).get("Code", "?")
-        return BackupError(f"S3 error {code} while {doing}", hint="check the store's bucket, credentials and policy")
+        return BackupError(
+            f"S3 error {code} while {doing}", hint="check the store's bucket, credentials and policy"
+        )
     if isinstance(exc, EndpointConnectionError):
-        return BackupError(f"cannot reach the S3 endpoint while {doing}", hint="check the network and the endpoint")
+        return BackupError(
+            f"cannot reach the S3 endpoint while {doing}", hint="check the network and the endpoint"
+        )
     return BackupError(f"{type(exc).__name__} while {doing}: {exc}", hint="check the network and the store")
 
 
@@ -453,17 +471,29 @@ class S3Store(BackupStore):
             creds = {"aws_access_key_id": key_id.reveal(), "aws_secret_access_key": secret.reveal()}
         session = boto3.session.Session(**creds)
         client = session.client(
-            "s3", endpoint_url=cfg.endpoint, region_name=cfg.region,
-            config=BotoConfig(s3={"addressing_style": "path"} if cfg.endpoint else {},
-                              retries={"max_attempts": 4, "mode": "standard"},
-                              connect_timeout=10, read_timeout=60,
-                              request_checksum_calculation="when_required",
-                              response_checksum_validation="when_required"),
+            "s3",
+            endpoint_url=cfg.endpoint,
+            region_name=cfg.region,
+            config=BotoConfig(
+                s3={"addressing_style": "path"} if cfg.endpoint else {},
+                retries={"max_attempts": 4, "mode": "standard"},
+                connect_timeout=10,
+                read_timeout=60,
+                request_checksum_calculation="when_required",
+                response_checksum_validation="when_required",
+            ),
         )
         lock = (cfg.object_lock.mode, cfg.object_lock.days) if cfg.object_lock else None
         assert cfg.bucket
-        return cls(name=cfg.name, bucket=cfg.bucket, client=client, prefix=cfg.prefix, object_lock=lock,
-                   endpoint=cfg.endpoint, **kw)
+        return cls(
+            name=cfg.name,
+            bucket=cfg.bucket,
+            client=client,
+            prefix=cfg.prefix,
+            object_lock=lock,
+            endpoint=cfg.endpoint,
+            **kw,
+        )
 
     @property
     def retention(self) -> tuple[str, int] | None:
@@ -493,12 +523,18 @@ class S3Store(BackupStore):
     def put_bytes(self, key: str, data: bytes, **extra: Any) -> StoredObject:
         kw = self.lock_args()
         try:
-            resp = self.client.put_object(Bucket=self.bucket, Key=key, Body=data, ContentMD5=_md5_b64(data),
-                                          **kw, **extra)
+            resp = self.client.put_object(
+                Bucket=self.bucket, Key=key, Body=data, ContentMD5=_md5_b64(data), **kw, **extra
+            )
         except Exception as exc:
             raise _s3_error(exc, f"writing {self.location(key)}") from exc
-        return StoredObject(key, len(data), resp.get("VersionId"), kw.get("ObjectLockMode"),
-                            kw.get("ObjectLockRetainUntilDate"))
+        return StoredObject(
+            key,
+            len(data),
+            resp.get("VersionId"),
+            kw.get("ObjectLockMode"),
+            kw.get("ObjectLockRetainUntilDate"),
+        )
 
     def stat(self, key: str) -> StoredObject | None:
         from botocore.exceptions import ClientError
@@ -511,8 +547,13 @@ class S3Store(BackupStore):
             raise _s3_error(exc, f"reading {self.location(key)}") from exc
         except Exception as exc:
             raise _s3_error(exc, f"reading {self.location(key)}") from exc
-        return StoredObject(key, int(h["ContentLength"]), h.get("VersionId"), h.get("ObjectLockMode"),
-                            h.get("ObjectLockRetainUntilDate"))
+        return StoredObject(
+            key,
+            int(h["ContentLength"]),
+            h.get("VersionId"),
+            h.get("ObjectLockMode"),
+            h.get("ObjectLockRetainUntilDate"),
+        )
 
     def open_reader(self, key: str) -> BinaryIO:
         try:
@@ -592,8 +633,12 @@ class S3Store(BackupStore):
             return code in ("NoSuchUpload", "404")
         except Exception as exc:
             # the caller reports the upload as not aborted (False); the reason goes to the log
-            log.warning("aborting multipart upload %s of %s failed: %s", upload_id, self.location(key),
-                        type(exc).__name__)
+            log.warning(
+                "aborting multipart upload %s of %s failed: %s",
+                upload_id,
+                self.location(key),
+                type(exc).__name__,
+            )
             return False
         return True
 

@@ -41,18 +41,39 @@ from .catalog import BackupRecord, Catalog, VerificationRecord
 from .engines import engine_named
 from .engines.interface import Engine, VerifyJob
 from .manifest import Manifest, manifest_key
+from .pipes import grow_pipe as _grow_pipe
 from .runner import count_rows
 from .stores import BackupStore, open_store
-from .pipes import grow_pipe as _grow_pipe
 
-__all__ = ["verify_backup", "VerificationResult", "TableResult", "CheckResult", "FAILURE_CODES",
-           "load_identities", "evaluate_expect", "resolve_backup", "pg_quick_check", "pg_full_verify",
-           "check_counts", "fail_assertions"]
+__all__ = [
+    "verify_backup",
+    "VerificationResult",
+    "TableResult",
+    "CheckResult",
+    "FAILURE_CODES",
+    "load_identities",
+    "evaluate_expect",
+    "resolve_backup",
+    "pg_quick_check",
+    "pg_full_verify",
+    "check_counts",
+    "fail_assertions",
+]
 
 log = logging.getLogger(__name__)
 
-FAILURE_CODES = ("object_missing", "manifest_missing", "size_mismatch", "checksum_mismatch", "decrypt_failed",
-                 "invalid_dump", "restore_failed", "count_mismatch", "assertion_failed", "no_scratch_server")
+FAILURE_CODES = (
+    "object_missing",
+    "manifest_missing",
+    "size_mismatch",
+    "checksum_mismatch",
+    "decrypt_failed",
+    "invalid_dump",
+    "restore_failed",
+    "count_mismatch",
+    "assertion_failed",
+    "no_scratch_server",
+)
 CHUNK = 1024 * 1024
 
 
@@ -106,10 +127,14 @@ class VerificationResult:
             "outcome": self.outcome,
             "failure_code": self.failure_code,
             "message": self.message,
-            "tables": [{"name": t.name, "expected_rows": t.expected_rows, "found_rows": t.found_rows}
-                       for t in self.tables],
-            "checks": [{"sql": c.sql, "expect": c.expect, "value": _jsonable(c.value), "passed": c.passed}
-                       for c in self.checks],
+            "tables": [
+                {"name": t.name, "expected_rows": t.expected_rows, "found_rows": t.found_rows}
+                for t in self.tables
+            ],
+            "checks": [
+                {"sql": c.sql, "expect": c.expect, "value": _jsonable(c.value), "passed": c.passed}
+                for c in self.checks
+            ],
             "duration_s": round(self.duration_s, 3),
         }
 
@@ -145,8 +170,13 @@ def evaluate_expect(expect: str, value: Any) -> bool:
     if left is None:
         return op == "!=" and right is not None
     ops: dict[str, Callable[[Any, Any], bool]] = {
-        "==": lambda a, b: a == b, "=": lambda a, b: a == b, "!=": lambda a, b: a != b,
-        ">": lambda a, b: a > b, ">=": lambda a, b: a >= b, "<": lambda a, b: a < b, "<=": lambda a, b: a <= b,
+        "==": lambda a, b: a == b,
+        "=": lambda a, b: a == b,
+        "!=": lambda a, b: a != b,
+        ">": lambda a, b: a > b,
+        ">=": lambda a, b: a >= b,
+        "<": lambda a, b: a < b,
+        "<=": lambda a, b: a <= b,
     }
     try:
         return ops[op](left, right)
@@ -155,6 +185,7 @@ def evaluate_expect(expect: str, value: Any) -> bool:
 
 
 # ---- identities -----------------------------------------------------------------------------------
+
 
 def load_identities(bcfg: BackupConfig | None, environ: Mapping[str, str] | None = None) -> list[Any]:
     """age identities from `[[backups]] identities` (each an env:/file: reference to identity text)."""
@@ -171,12 +202,15 @@ def load_identities(bcfg: BackupConfig | None, environ: Mapping[str, str] | None
                 try:
                     out.append(pyrage.x25519.Identity.from_str(line))
                 except Exception as exc:
-                    raise VerificationError(f"the identity referenced by {ref} is not a valid age identity",
-                                            hint="check the identities in [[backups]]") from exc
+                    raise VerificationError(
+                        f"the identity referenced by {ref} is not a valid age identity",
+                        hint="check the identities in [[backups]]",
+                    ) from exc
     return out
 
 
 # ---- streaming ------------------------------------------------------------------------------------
+
 
 class _HashReader:
     def __init__(self, raw: IO[bytes]) -> None:
@@ -251,8 +285,9 @@ class _StreamOutcome:
     tail: bytes = b""
 
 
-def _stream_into(store: BackupStore, key: str, identities: list[Any] | None, argv: list[str],
-                 env: dict[str, str]) -> _StreamOutcome:
+def _stream_into(
+    store: BackupStore, key: str, identities: list[Any] | None, argv: list[str], env: dict[str, str]
+) -> _StreamOutcome:
     """Read the object once: hash it, decrypt it (if `identities` is not None), pipe it into `argv`."""
     import pyrage
 
@@ -297,7 +332,9 @@ def _stream_into(store: BackupStore, key: str, identities: list[Any] | None, arg
         out_f.seek(0)
         lines = sum(1 for _ in out_f)
         out_f.close()
-    return _StreamOutcome(reader.sha.hexdigest(), reader.size, sink.head, decrypt_error, rc, stderr, lines, sink.tail)
+    return _StreamOutcome(
+        reader.sha.hexdigest(), reader.size, sink.head, decrypt_error, rc, stderr, lines, sink.tail
+    )
 
 
 def _first_errors(stderr: str, n: int = 5) -> str:
@@ -306,26 +343,33 @@ def _first_errors(stderr: str, n: int = 5) -> str:
     return Redactor.global_().redact(" | ".join(errs[:n]))
 
 
-_INVALID_ARCHIVE = re.compile(r"(does not appear to be a valid archive|unsupported version|input file is too short|"
-                              r"could not read input file|unrecognized file format|unexpected end of file|"
-                              r"did not find magic string)", re.I)
+_INVALID_ARCHIVE = re.compile(
+    r"(does not appear to be a valid archive|unsupported version|input file is too short|"
+    r"could not read input file|unrecognized file format|unexpected end of file|"
+    r"did not find magic string)",
+    re.I,
+)
 
 
 # ---- resolving what to verify -------------------------------------------------------------------
+
 
 def _backups_for(config: Config, source: str) -> list[BackupConfig]:
     return [b for b in config.backups if b.source == source]
 
 
-def resolve_backup(config: Config, catalog: Catalog, target: str | None, *, latest: str | None = None
-                   ) -> BackupRecord:
+def resolve_backup(
+    config: Config, catalog: Catalog, target: str | None, *, latest: str | None = None
+) -> BackupRecord:
     """The catalogue record for a backup id, or the newest complete backup of source `latest`."""
     if latest:
         config.source(latest)  # a clear error for an unknown source
         rec = catalog.newest_complete(latest)
         if rec is None:
-            raise VerificationError(f"no complete backup of source {latest!r} in the catalogue",
-                                    hint=f"run `blastwall backup run {latest}` first")
+            raise VerificationError(
+                f"no complete backup of source {latest!r} in the catalogue",
+                hint=f"run `blastwall backup run {latest}` first",
+            )
         return rec
     if not target:
         raise VerificationError("give a backup id or --latest SOURCE")
@@ -343,13 +387,23 @@ def resolve_backup(config: Config, catalog: Catalog, target: str | None, *, late
             store.close()
         if keys:
             okey = next((k for k in keys if not k.endswith(".manifest.json")), None)
-            return BackupRecord(id=target, source=b.source, store=scfg.name, status="complete",
-                                created_at=datetime.now(UTC), object_key=okey, manifest_key=mkey)
-    raise VerificationError(f"unknown backup {target!r}",
-                            hint="see `blastwall backup list` for backup ids, or use --latest SOURCE")
+            return BackupRecord(
+                id=target,
+                source=b.source,
+                store=scfg.name,
+                status="complete",
+                created_at=datetime.now(UTC),
+                object_key=okey,
+                manifest_key=mkey,
+            )
+    raise VerificationError(
+        f"unknown backup {target!r}",
+        hint="see `blastwall backup list` for backup ids, or use --latest SOURCE",
+    )
 
 
 # ---- the verifier ----------------------------------------------------------------------------------
+
 
 def verify_backup(
     config: Config,
@@ -394,44 +448,75 @@ def verify_backup(
             store.close()
     result.duration_s = time.monotonic() - t0
     if result.outcome == "passed" and not result.message:
-        result.message = (f"restored into a scratch database: {len(result.tables)} table(s) match the "
-                          f"manifest, {len(result.checks)} check(s) passed" if the_mode == "full" else
-                          "object, size, SHA-256, decryption and archive table of contents are good "
-                          "(quick: not restored)")
+        result.message = (
+            f"restored into a scratch database: {len(result.tables)} table(s) match the "
+            f"manifest, {len(result.checks)} check(s) passed"
+            if the_mode == "full"
+            else "object, size, SHA-256, decryption and archive table of contents are good "
+            "(quick: not restored)"
+        )
     if record:
         doc = result.to_json()
-        catalog.record_verification(VerificationRecord(
-            backup_id=rec.id, at=started_at, mode=the_mode, outcome=result.outcome,
-            failure_code=result.failure_code, message=result.message, duration_s=result.duration_s,
-            details={"tables": doc["tables"], "checks": doc["checks"]}), source=rec.source)
+        catalog.record_verification(
+            VerificationRecord(
+                backup_id=rec.id,
+                at=started_at,
+                mode=the_mode,
+                outcome=result.outcome,
+                failure_code=result.failure_code,
+                message=result.message,
+                duration_s=result.duration_s,
+                details={"tables": doc["tables"], "checks": doc["checks"]},
+            ),
+            source=rec.source,
+        )
     return result
 
 
-def _verify(config: Config, rec: BackupRecord, prefix: str, store: BackupStore, result: VerificationResult, *,
-            environ: Mapping[str, str] | None, server: RestoreServer | None) -> None:
+def _verify(
+    config: Config,
+    rec: BackupRecord,
+    prefix: str,
+    store: BackupStore,
+    result: VerificationResult,
+    *,
+    environ: Mapping[str, str] | None,
+    server: RestoreServer | None,
+) -> None:
     mkey = rec.manifest_key or manifest_key(prefix, rec.source, rec.id)
     if store.stat(mkey) is None:
         why = f" (the run failed: {rec.error})" if rec.status == "failed" and rec.error else ""
-        result.fail("manifest_missing",
-                    f"no manifest at {store.location(mkey)}{why}: the backup never finished and does not count; "
-                    "run a new backup (`blastwall backup run " + rec.source + "`)")
+        result.fail(
+            "manifest_missing",
+            f"no manifest at {store.location(mkey)}{why}: the backup never finished and does not count; "
+            "run a new backup (`blastwall backup run " + rec.source + "`)",
+        )
         return
     try:
         manifest = Manifest.from_json(store.read_bytes(mkey))
     except Exception as exc:
-        result.fail("manifest_missing", f"the manifest at {store.location(mkey)} is unreadable ({type(exc).__name__}); "
-                    "treat the backup as incomplete and run a new one")
+        result.fail(
+            "manifest_missing",
+            f"the manifest at {store.location(mkey)} is unreadable ({type(exc).__name__}); "
+            "treat the backup as incomplete and run a new one",
+        )
         return
     okey = manifest.object.key
     obj = store.stat(okey)
     if obj is None:
-        result.fail("object_missing", f"the backup object {store.location(okey)} is gone although its manifest "
-                    "exists: it was deleted or expired; check the store's retention/object lock and run a new backup")
+        result.fail(
+            "object_missing",
+            f"the backup object {store.location(okey)} is gone although its manifest "
+            "exists: it was deleted or expired; check the store's retention/object lock and run a new backup",
+        )
         return
     if obj.size != manifest.object.size:
-        result.fail("size_mismatch", f"the stored object is {obj.size} bytes but the manifest says "
-                    f"{manifest.object.size}: it was truncated or replaced; do not rely on it, run a new backup "
-                    "and check who can write to the store (`blastwall backup check-store`)")
+        result.fail(
+            "size_mismatch",
+            f"the stored object is {obj.size} bytes but the manifest says "
+            f"{manifest.object.size}: it was truncated or replaced; do not rely on it, run a new backup "
+            "and check who can write to the store (`blastwall backup check-store`)",
+        )
         return
 
     identities: list[Any] | None = None
@@ -439,24 +524,37 @@ def _verify(config: Config, rec: BackupRecord, prefix: str, store: BackupStore, 
         bcfg = next((b for b in config.backups if b.source == rec.source and b.store == rec.store), None)
         identities = load_identities(bcfg, environ)
         if not identities:
-            result.fail("decrypt_failed", "the backup is age-encrypted but no identities are configured; add "
-                        "`identities = [\"file:...\"]` with the key for "
-                        f"{', '.join(r[:16] + '…' for r in manifest.object.recipients)} to the [[backups]] entry")
+            result.fail(
+                "decrypt_failed",
+                "the backup is age-encrypted but no identities are configured; add "
+                '`identities = ["file:..."]` with the key for '
+                f"{', '.join(r[:16] + '…' for r in manifest.object.recipients)} to the [[backups]] entry",
+            )
             return
 
     try:
         engine = engine_named(manifest.source.kind)
     except BackupError as exc:
-        result.fail("invalid_dump", f"the manifest names engine {manifest.source.kind!r}, which this version "
-                    f"of Blastwall does not know ({exc.message}); upgrade Blastwall to verify it")
+        result.fail(
+            "invalid_dump",
+            f"the manifest names engine {manifest.source.kind!r}, which this version "
+            f"of Blastwall does not know ({exc.message}); upgrade Blastwall to verify it",
+        )
         return
     where = store.location(okey)
     job = VerifyJob(
-        config=config, manifest=manifest, store=store, okey=okey, identities=identities, result=result,
-        environ=environ, server=server, checks=config.source(rec.source).checks if any(
-            s.name == rec.source for s in config.sources) else (),
+        config=config,
+        manifest=manifest,
+        store=store,
+        okey=okey,
+        identities=identities,
+        result=result,
+        environ=environ,
+        server=server,
+        checks=config.source(rec.source).checks if any(s.name == rec.source for s in config.sources) else (),
         stream_into=lambda argv, env: _stream_into(store, okey, identities, argv, env=env),
-        integrity_failed=lambda out: _integrity_failed(out, manifest, result, where, engine))
+        integrity_failed=lambda out: _integrity_failed(out, manifest, result, where, engine),
+    )
     if result.mode == "quick":
         engine.quick_check(job)
     else:
@@ -466,13 +564,19 @@ def _verify(config: Config, rec: BackupRecord, prefix: str, store: BackupStore, 
 
 def pg_quick_check(job: VerifyJob) -> None:
     """PostgreSQL's quick tier: `pg_restore --list` reads the archive's table of contents."""
-    restore_tool = find_tool("pg_restore", job.manifest.dump_tool.major, configured=job.config.verify.pg_bin_dir)
+    restore_tool = find_tool(
+        "pg_restore", job.manifest.dump_tool.major, configured=job.config.verify.pg_bin_dir
+    )
     out = job.stream_into([str(restore_tool.path), "--list"], _plain_env())
     if job.integrity_failed(out):
         return
     if out.rc != 0 or out.stdout_lines == 0:
-        job.result.fail("invalid_dump", "pg_restore --list cannot read the archive: " + _first_errors(out.stderr)
-                        + "; the backup is unusable, run a new backup")
+        job.result.fail(
+            "invalid_dump",
+            "pg_restore --list cannot read the archive: "
+            + _first_errors(out.stderr)
+            + "; the backup is unusable, run a new backup",
+        )
 
 
 def pg_full_verify(job: VerifyJob) -> None:
@@ -497,12 +601,17 @@ def pg_full_verify(job: VerifyJob) -> None:
             result.timings["scratch_start_s"] = time.monotonic() - t
         server_major = srv.server_version_num() // 10000
         if server_major < dump_major:
-            raise VerificationError(f"the scratch server is PostgreSQL {server_major}, older than the dump's "
-                                    f"pg_dump {manifest.dump_tool.version}",
-                                    hint="use a newer scratch server ([verify] scratch_url or pg_bin_dir)")
+            raise VerificationError(
+                f"the scratch server is PostgreSQL {server_major}, older than the dump's "
+                f"pg_dump {manifest.dump_tool.version}",
+                hint="use a newer scratch server ([verify] scratch_url or pg_bin_dir)",
+            )
         # On a server of our own the database goes with the server; on a shared one it is dropped.
-        scratch_db = (contextlib.nullcontext("blastwall_verify") if own_server and isinstance(srv, ScratchPostgres)
-                      else srv.database(f"blastwall_verify_{rec_id[-6:]}_{int(time.time())}"))
+        scratch_db = (
+            contextlib.nullcontext("blastwall_verify")
+            if own_server and isinstance(srv, ScratchPostgres)
+            else srv.database(f"blastwall_verify_{rec_id[-6:]}_{int(time.time())}")
+        )
         if own_server and isinstance(srv, ScratchPostgres):
             srv.create_database("blastwall_verify")
         with scratch_db as dbname:
@@ -517,11 +626,19 @@ def pg_full_verify(job: VerifyJob) -> None:
                 return
             if out.rc != 0:
                 if _INVALID_ARCHIVE.search(out.stderr):
-                    result.fail("invalid_dump", "not a valid pg_dump archive: " + _first_errors(out.stderr)
-                                + "; the backup is unusable, run a new backup")
+                    result.fail(
+                        "invalid_dump",
+                        "not a valid pg_dump archive: "
+                        + _first_errors(out.stderr)
+                        + "; the backup is unusable, run a new backup",
+                    )
                 else:
-                    result.fail("restore_failed", "pg_restore reported errors: " + _first_errors(out.stderr)
-                                + "; fix the cause (missing extension or role, version) and verify again")
+                    result.fail(
+                        "restore_failed",
+                        "pg_restore reported errors: "
+                        + _first_errors(out.stderr)
+                        + "; fix the cause (missing extension or role, version) and verify again",
+                    )
                 return
             with srv.connect(dbname) as conn:
                 t = time.monotonic()
@@ -535,17 +652,25 @@ def pg_full_verify(job: VerifyJob) -> None:
             srv.stop()
 
 
-def check_counts(result: VerificationResult, expected: Mapping[str, int], found: Mapping[str, int],
-                 what: str = "row counts", unit: str = "table(s)") -> None:
+def check_counts(
+    result: VerificationResult,
+    expected: Mapping[str, int],
+    found: Mapping[str, int],
+    what: str = "row counts",
+    unit: str = "table(s)",
+) -> None:
     """Compare the restored counts with the manifest's; `count_mismatch` on any difference."""
     result.tables = [TableResult(name, exp, found.get(name)) for name, exp in expected.items()]
     result.tables += [TableResult(name, None, n) for name, n in found.items() if name not in expected]
     bad = [t for t in result.tables if not t.ok]
     if bad:
         detail = "; ".join(f"{t.name}: expected {t.expected_rows}, found {t.found_rows}" for t in bad[:10])
-        result.fail("count_mismatch", f"{what} differ from the manifest in {len(bad)} {unit}: "
-                    f"{detail}; the dump does not hold what was counted at backup time — "
-                    "do not rely on it, run a new backup and investigate")
+        result.fail(
+            "count_mismatch",
+            f"{what} differ from the manifest in {len(bad)} {unit}: "
+            f"{detail}; the dump does not hold what was counted at backup time — "
+            "do not rely on it, run a new backup and investigate",
+        )
 
 
 def fail_assertions(result: VerificationResult) -> None:
@@ -553,30 +678,46 @@ def fail_assertions(result: VerificationResult) -> None:
     failed = [c for c in result.checks if not c.passed]
     if failed and result.outcome == "passed":
         c = failed[0]
-        result.fail("assertion_failed", f"check `{c.sql}` expected {c.expect.strip()}, found {c.value!r}"
-                    + (f" (and {len(failed) - 1} more failed)" if len(failed) > 1 else "")
-                    + "; the restored data is not what you expect: inspect the source and the backup")
+        result.fail(
+            "assertion_failed",
+            f"check `{c.sql}` expected {c.expect.strip()}, found {c.value!r}"
+            + (f" (and {len(failed) - 1} more failed)" if len(failed) > 1 else "")
+            + "; the restored data is not what you expect: inspect the source and the backup",
+        )
 
 
-def _integrity_failed(out: _StreamOutcome, manifest: Manifest, result: VerificationResult, where: str,
-                      engine: Engine) -> bool:
+def _integrity_failed(
+    out: _StreamOutcome, manifest: Manifest, result: VerificationResult, where: str, engine: Engine
+) -> bool:
     if out.size != manifest.object.size:
-        result.fail("size_mismatch", f"read {out.size} bytes from {where} but the manifest says "
-                    f"{manifest.object.size}: it was truncated or replaced; run a new backup")
+        result.fail(
+            "size_mismatch",
+            f"read {out.size} bytes from {where} but the manifest says "
+            f"{manifest.object.size}: it was truncated or replaced; run a new backup",
+        )
         return True
     if out.sha256 != manifest.object.sha256:
-        result.fail("checksum_mismatch", f"the SHA-256 of {where} ({out.sha256[:16]}…) differs from the "
-                    f"manifest's ({manifest.object.sha256[:16]}…): the stored bytes were changed or corrupted; "
-                    "do not rely on this backup, run a new one and check who can write to the store")
+        result.fail(
+            "checksum_mismatch",
+            f"the SHA-256 of {where} ({out.sha256[:16]}…) differs from the "
+            f"manifest's ({manifest.object.sha256[:16]}…): the stored bytes were changed or corrupted; "
+            "do not rely on this backup, run a new one and check who can write to the store",
+        )
         return True
     if out.decrypt_error is not None:
-        result.fail("decrypt_failed", f"cannot decrypt with the configured identities ({out.decrypt_error}); "
-                    "the object is intact, so configure the identity for its recipients "
-                    f"({', '.join(r[:16] + '…' for r in manifest.object.recipients)}) in [[backups]] identities")
+        result.fail(
+            "decrypt_failed",
+            f"cannot decrypt with the configured identities ({out.decrypt_error}); "
+            "the object is intact, so configure the identity for its recipients "
+            f"({', '.join(r[:16] + '…' for r in manifest.object.recipients)}) in [[backups]] identities",
+        )
         return True
     if not engine.magic_ok(out.head, out.tail):
-        result.fail("invalid_dump", f"the (decrypted) object is not a complete {engine.label} dump "
-                    f"({manifest.dump_tool.name}); the backup is unusable, run a new backup")
+        result.fail(
+            "invalid_dump",
+            f"the (decrypted) object is not a complete {engine.label} dump "
+            f"({manifest.dump_tool.name}); the backup is unusable, run a new backup",
+        )
         return True
     return False
 

@@ -14,7 +14,6 @@ from typer.core import TyperCommand, TyperGroup
 
 # typer ships its own copy of click: only its classes (through typer.core) are used here, so that the
 # standalone click package is never imported.
-
 from ..errors import BlastwallError
 
 __all__ = ["COMMANDS", "all_commands", "app", "full_command", "main"]
@@ -28,11 +27,20 @@ EXIT_CODES_HELP = (
 # Modules are imported only when their command runs (or its own --help is asked for): start-up stays small.
 COMMANDS: dict[str, tuple[str, str]] = {
     "init": ("init", "Write a commented starter blastwall.toml, or propose backups from an audit report."),
-    "audit": ("audit", "Find every credential on this machine and in PATHs, ask each provider what it can "
-                       "destroy, and report which data would be unrecoverable if it were misused."),
-    "verify": ("backup", "Prove a backup restores: restore it into a scratch database and check it (or --quick)."),
+    "audit": (
+        "audit",
+        "Find every credential on this machine and in PATHs, ask each provider what it can "
+        "destroy, and report which data would be unrecoverable if it were misused.",
+    ),
+    "verify": (
+        "backup",
+        "Prove a backup restores: restore it into a scratch database and check it (or --quick).",
+    ),
     "approve": ("runs", "Approve the plan of a waiting run; the run continues when enough approvals are in."),
-    "reject": ("runs", "Reject the plan of a waiting run. Nothing is changed; the run ends as rejected (exit 4)."),
+    "reject": (
+        "runs",
+        "Reject the plan of a waiting run. Nothing is changed; the run ends as rejected (exit 4).",
+    ),
     "restore": ("runs", "Restore a backup into a target, through the gated workflow."),
     "daemon": ("schedule", "Run scheduled audits, backups and verifications until SIGTERM or SIGINT."),
     "report": ("report", "Re-render saved reports and compare audits."),
@@ -80,8 +88,12 @@ def _load(name: str) -> Any:
         import importlib
 
         module = importlib.import_module(f"{__name__}.{COMMANDS[name][0]}")
-        holder = typer.Typer(pretty_exceptions_show_locals=False, pretty_exceptions_enable=False,
-                             add_completion=False, rich_markup_mode="rich")
+        holder = typer.Typer(
+            pretty_exceptions_show_locals=False,
+            pretty_exceptions_enable=False,
+            add_completion=False,
+            rich_markup_mode="rich",
+        )
         module.register(holder)
         built = typer.main.get_command(holder)
         if isinstance(built, TyperGroup):
@@ -118,8 +130,9 @@ app = typer.Typer(
 @app.callback()
 def _root(
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Show debug logs and tracebacks."),
-    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
-                                 help="Print the version and exit."),
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
+    ),
 ) -> None:
     import logging
 
@@ -176,5 +189,7 @@ def main() -> None:
             sys.exit(code)
         if _helpers().STATE.verbose:
             raise
-        _helpers().err_console.print(f"error: unexpected {type(exc).__name__}; run with --verbose for details")
+        _helpers().err_console.print(
+            f"error: unexpected {type(exc).__name__}; run with --verbose for details"
+        )
         sys.exit(1)

@@ -8,7 +8,14 @@ from pathlib import Path
 from typing import Any
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+)
 from rich.table import Table
 from rich.text import Text
 
@@ -41,8 +48,9 @@ class _RichProgress(AuditProgress):
 
     def files(self, n_files: int, n_bytes: int, path: str) -> None:
         if n_files % 200 == 0:
-            self.p.update(self.task, description=f"discovering credentials: {n_files} files, "
-                          f"{n_bytes / 1e6:.1f} MB")
+            self.p.update(
+                self.task, description=f"discovering credentials: {n_files} files, {n_bytes / 1e6:.1f} MB"
+            )
 
     def phase(self, name: str, total: int | None = None) -> None:
         self.p.update(self.task, description=name, total=total, completed=0)
@@ -66,7 +74,9 @@ def _summary(result: AuditResult, written: list[Path]) -> None:
     t = Table(title="Blastwall audit", show_header=False, title_justify="left")
     t.add_row("credentials found", str(len(result.credentials)))
     t.add_row("root-equivalent", Text(str(roots), style="bold red") if roots else "0")
-    t.add_row("datasets unrecoverable if one is misused", Text(str(len(lost)), style="bold red") if lost else "0")
+    t.add_row(
+        "datasets unrecoverable if one is misused", Text(str(len(lost)), style="bold red") if lost else "0"
+    )
     t.add_row("backups in the same blast radius", str(same))
     counts: dict[str, int] = {}
     for f in result.findings:
@@ -80,26 +90,53 @@ def _summary(result: AuditResult, written: list[Path]) -> None:
 
 def audit(
     paths: list[Path] = typer.Argument(None, help="Project directories or files to scan recursively."),
-    home: Path = typer.Option(None, "--home", help="Home directory to scan for CLI and agent configs [default: yours]."),
+    home: Path = typer.Option(
+        None, "--home", help="Home directory to scan for CLI and agent configs [default: yours]."
+    ),
     no_home: bool = typer.Option(False, "--no-home", help="Do not scan any home directory."),
     no_env: bool = typer.Option(False, "--no-env", help="Do not scan the process environment."),
-    offline: bool = typer.Option(False, "--offline", help="Never contact a provider; classify from format and location."),
-    no_db_connect: bool = typer.Option(False, "--no-db-connect",
-                                       help="Do not connect to databases named by found URLs (their privileges "
-                                       "stay unchecked); also `[providers.postgres] connect = false`."),
-    probe_writes: bool = typer.Option(False, "--probe-writes",
-                                      help="Allow deliberately invalid write probes where a provider's scopes can "
-                                      "only be learnt that way (DigitalOcean, Stripe restricted keys)."),
-    config: Path = typer.Option(None, "--config", help="Configuration file [default: ./blastwall.toml if present]."),
-    fmt: list[Fmt] = typer.Option(None, "--format", "-f", help="Report format; repeat for several [default: json]."),
+    offline: bool = typer.Option(
+        False, "--offline", help="Never contact a provider; classify from format and location."
+    ),
+    no_db_connect: bool = typer.Option(
+        False,
+        "--no-db-connect",
+        help="Do not connect to databases named by found URLs (their privileges "
+        "stay unchecked); also `[providers.postgres] connect = false`.",
+    ),
+    probe_writes: bool = typer.Option(
+        False,
+        "--probe-writes",
+        help="Allow deliberately invalid write probes where a provider's scopes can "
+        "only be learnt that way (DigitalOcean, Stripe restricted keys).",
+    ),
+    config: Path = typer.Option(
+        None, "--config", help="Configuration file [default: ./blastwall.toml if present]."
+    ),
+    fmt: list[Fmt] = typer.Option(
+        None, "--format", "-f", help="Report format; repeat for several [default: json]."
+    ),
     output_dir: Path = typer.Option(Path("."), "--output-dir", "-o", help="Where reports are written."),
-    fail_on: FailOn = typer.Option(None, "--fail-on", help="Exit 3 when a finding at or above this severity exists."),
-    max_file_mb: int = typer.Option(10, "--max-file-size", help="Skip (and report) files larger than this many MB."),
-    json_out: bool = typer.Option(False, "--json", help="Print the JSON report on stdout instead of a summary."),
-    no_history: bool = typer.Option(False, "--no-history", help="Do not record this audit in the state database."),
-    jobs: int = typer.Option(None, "--jobs", "-j", min=1,
-                             help="Processes that scan files in parallel [default: one per available core]. "
-                             "The result is the same for any number."),
+    fail_on: FailOn = typer.Option(
+        None, "--fail-on", help="Exit 3 when a finding at or above this severity exists."
+    ),
+    max_file_mb: int = typer.Option(
+        10, "--max-file-size", help="Skip (and report) files larger than this many MB."
+    ),
+    json_out: bool = typer.Option(
+        False, "--json", help="Print the JSON report on stdout instead of a summary."
+    ),
+    no_history: bool = typer.Option(
+        False, "--no-history", help="Do not record this audit in the state database."
+    ),
+    jobs: int = typer.Option(
+        None,
+        "--jobs",
+        "-j",
+        min=1,
+        help="Processes that scan files in parallel [default: one per available core]. "
+        "The result is the same for any number.",
+    ),
 ) -> None:
     """Find every credential on this machine and in PATHs, ask each provider what it can destroy,
     and report which data would be unrecoverable if it were misused.
@@ -134,9 +171,16 @@ def audit(
         jobs=jobs,
     )
     db = _open_db(cfg)
-    with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                  TimeElapsedColumn(), console=_common.err_console, transient=True,
-                  disable=not _common.err_console.is_terminal) as prog:
+    with Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=_common.err_console,
+        transient=True,
+        disable=not _common.err_console.is_terminal,
+    ) as prog:
         result = run_audit(opts, progress=_RichProgress(prog), db=db)
     result = _record_history(db, result, no_history)
     written = write_outputs(result, formats, output_dir)
@@ -158,11 +202,17 @@ def _open_db(cfg: Any) -> Any:
     try:
         return StateDB(cfg.state.url)
     except Exception as exc:  # the audit still runs; what is lost is said, not swallowed
-        log.warning("state database not opened (%s): off-platform backups and audit history are left out",
-                    type(exc).__name__)
-        _common.err_console.print(Text.assemble(
-            ("warning:", "yellow"), f" the state database could not be opened ({type(exc).__name__}): audit "
-            "history is not recorded and Blastwall's own backups are not in this audit"))
+        log.warning(
+            "state database not opened (%s): off-platform backups and audit history are left out",
+            type(exc).__name__,
+        )
+        _common.err_console.print(
+            Text.assemble(
+                ("warning:", "yellow"),
+                f" the state database could not be opened ({type(exc).__name__}): audit "
+                "history is not recorded and Blastwall's own backups are not in this audit",
+            )
+        )
         return None
 
 
@@ -172,21 +222,27 @@ def _record_history(db: Any, result: AuditResult, skip: bool) -> AuditResult:
     try:
         from .. import history
     except ImportError as exc:
-        _common.err_console.print(Text.assemble(("warning:", "yellow"),
-                                                f" audit history not recorded (history module not loaded: {exc.name})"))
+        _common.err_console.print(
+            Text.assemble(
+                ("warning:", "yellow"), f" audit history not recorded (history module not loaded: {exc.name})"
+            )
+        )
         return result
     try:
         db.ensure_schema()
         diff = history.record_audit(db, result)
         return result.model_copy(update={"changes": diff.to_dict(limit=500)})
     except BlastwallError as exc:  # e.g. a state database newer than this Blastwall: say why
-        _common.err_console.print(Text.assemble(("warning:", "yellow"), f" audit history not recorded: {exc.message}"))
+        _common.err_console.print(
+            Text.assemble(("warning:", "yellow"), f" audit history not recorded: {exc.message}")
+        )
         return result
     except Exception as exc:
-        _common.err_console.print(Text.assemble(("warning:", "yellow"), f" audit history not recorded ({type(exc).__name__})"))
+        _common.err_console.print(
+            Text.assemble(("warning:", "yellow"), f" audit history not recorded ({type(exc).__name__})")
+        )
         return result
 
 
 def register(app: typer.Typer) -> None:
     app.command("audit")(audit)
-

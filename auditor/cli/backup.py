@@ -63,7 +63,9 @@ def _human(n: int | None) -> str:
 @backup_app.command("run")
 def run_cmd(
     source: str = typer.Argument(..., help="The [[sources]] name to back up."),
-    store: str = typer.Option(None, "--store", help="Which [[backups]] entry's store, when a source has several."),
+    store: str = typer.Option(
+        None, "--store", help="Which [[backups]] entry's store, when a source has several."
+    ),
     json_out: bool = typer.Option(False, "--json", help="Print the backup as one JSON object on stdout."),
     config: Path = typer.Option(None, "--config", help=_CONFIG_HELP),
 ) -> None:
@@ -91,7 +93,9 @@ def run_cmd(
             started["id"] = info["backup_id"]
             _common.err_console.print(f"backup {info['backup_id']} of {source}: dumping…", highlight=False)
         elif stage == "object_committed":
-            _common.err_console.print(f"stored {_human(info.get('size'))}; writing the manifest", highlight=False)
+            _common.err_console.print(
+                f"stored {_human(info.get('size'))}; writing the manifest", highlight=False
+            )
 
     try:
         rec = run_backup(cfg, source, db=db, store=store, progress=progress)
@@ -104,8 +108,11 @@ def run_cmd(
     if json_out:
         _common.print_json(rec.to_json())
         return
-    _common.console.print(Text.assemble(("complete", "green"), f" {rec.id}  {_human(rec.size)}  sha256 {rec.sha256}\n"
-                                        f"  {rec.location}"))
+    _common.console.print(
+        Text.assemble(
+            ("complete", "green"), f" {rec.id}  {_human(rec.size)}  sha256 {rec.sha256}\n  {rec.location}"
+        )
+    )
 
 
 @backup_app.command("list")
@@ -142,8 +149,13 @@ def list_cmd(
         t.add_column(col, overflow="fold")
     for r in recs:
         lv = r.last_verification
-        ver = "never" if lv is None else (f"{lv.outcome} {lv.at:%Y-%m-%d %H:%M}"
-                                          + (f" ({lv.failure_code})" if lv.failure_code else ""))
+        ver = (
+            "never"
+            if lv is None
+            else (
+                f"{lv.outcome} {lv.at:%Y-%m-%d %H:%M}" + (f" ({lv.failure_code})" if lv.failure_code else "")
+            )
+        )
         status = Text(r.status, style={"complete": "green", "failed": "red"}.get(r.status, ""))
         if r.status == "failed" and r.error:
             status.append(f"\n{r.error[:120]}")
@@ -212,15 +224,21 @@ def check_store_cmd(
     if json_out:
         _common.print_json(doc)
     else:
+
         def show(v: bool | None, bad: str, good: str) -> tuple[str, str]:
             return ("unknown", "yellow") if v is None else ((bad, "red") if v else (good, "green"))
 
         lock = doc["object_lock"]
         lock_text = f"{lock['mode']} {lock['days']} days" if lock else "none"
-        _common.console.print(Text.assemble(
-            f"store {store}\n  delete backups:    ", show(doc["can_delete_backups"], "POSSIBLE", "refused"),
-            "\n  overwrite backups: ", show(doc["can_overwrite_backups"], "POSSIBLE", "refused"),
-            f"\n  object lock:       {lock_text}\n  versioning:        {doc['versioning']}"))
+        _common.console.print(
+            Text.assemble(
+                f"store {store}\n  delete backups:    ",
+                show(doc["can_delete_backups"], "POSSIBLE", "refused"),
+                "\n  overwrite backups: ",
+                show(doc["can_overwrite_backups"], "POSSIBLE", "refused"),
+                f"\n  object lock:       {lock_text}\n  versioning:        {doc['versioning']}",
+            )
+        )
         for r in doc["reasons"]:
             _common.console.print(f"  - {r}", highlight=False)
     if not posture.protected:
@@ -230,8 +248,11 @@ def check_store_cmd(
 def verify_cmd(
     backup_id: str = typer.Argument(None, help="The backup id (see `blastwall backup list`)."),
     latest: str = typer.Option(None, "--latest", help="Verify the newest complete backup of this source."),
-    quick: bool = typer.Option(False, "--quick", help="Integrity only: exists, size, SHA-256, decrypts, "
-                               "pg_restore --list; no restore."),
+    quick: bool = typer.Option(
+        False,
+        "--quick",
+        help="Integrity only: exists, size, SHA-256, decrypts, pg_restore --list; no restore.",
+    ),
     json_out: bool = typer.Option(False, "--json", help="Print one JSON object on stdout."),
     config: Path = typer.Option(None, "--config", help=_CONFIG_HELP),
 ) -> None:
@@ -261,23 +282,33 @@ def verify_cmd(
     cfg = _load(config)
     _sigterm_as_interrupt()
     if not json_out:
-        _common.err_console.print(f"verifying {'the latest backup of ' + latest if latest else backup_id} "
-                                  f"({'quick' if quick else 'full restore'})…", highlight=False)
+        _common.err_console.print(
+            f"verifying {'the latest backup of ' + latest if latest else backup_id} "
+            f"({'quick' if quick else 'full restore'})…",
+            highlight=False,
+        )
     res = verify_backup(cfg, backup_id, latest=latest, quick=quick, db=_db(cfg))
     if json_out:
         _common.print_json(res.to_json())
     else:
         colour = "green" if res.passed else "red"
         code = f" [{res.failure_code}]" if res.failure_code else ""
-        _common.console.print(Text.assemble((res.outcome, colour), f"{code} {res.backup} ({res.mode}, "
-                                            f"{res.duration_s:.1f}s)\n  {res.message}"))
+        _common.console.print(
+            Text.assemble(
+                (res.outcome, colour),
+                f"{code} {res.backup} ({res.mode}, {res.duration_s:.1f}s)\n  {res.message}",
+            )
+        )
         for t in res.tables:
             if not t.ok:
-                _common.console.print(f"  table {t.name}: expected {t.expected_rows}, found {t.found_rows}",
-                                      highlight=False)
+                _common.console.print(
+                    f"  table {t.name}: expected {t.expected_rows}, found {t.found_rows}", highlight=False
+                )
         for c in res.checks:
-            _common.console.print(f"  check {'ok  ' if c.passed else 'FAIL'} {c.sql}  (expect {c.expect}, "
-                                  f"found {c.value!r})", highlight=False)
+            _common.console.print(
+                f"  check {'ok  ' if c.passed else 'FAIL'} {c.sql}  (expect {c.expect}, found {c.value!r})",
+                highlight=False,
+            )
     if not res.passed:
         raise typer.Exit(3)  # the backup was checked and found bad; errors that stop the check exit 1
 

@@ -13,14 +13,22 @@ __all__ = ["register"]
 
 
 def init(
-    output: Path = typer.Option(Path("blastwall.toml"), "--output", "-o",
-                                help="Where to write the configuration ('-' for stdout)."),
-    from_report: Path = typer.Option(None, "--from-report", metavar="REPORT.json",
-                                     help="Propose a backup, a verification and a schedule for each database this "
-                                     "audit report found without an off-platform backup."),
-    store: str = typer.Option("s3://blastwall-backups", "--store",
-                              help="Where the backups go: s3://BUCKET\\[/PREFIX] (object-locked, credentials from "
-                              "environment variables) or a local directory."),
+    output: Path = typer.Option(
+        Path("blastwall.toml"), "--output", "-o", help="Where to write the configuration ('-' for stdout)."
+    ),
+    from_report: Path = typer.Option(
+        None,
+        "--from-report",
+        metavar="REPORT.json",
+        help="Propose a backup, a verification and a schedule for each database this "
+        "audit report found without an off-platform backup.",
+    ),
+    store: str = typer.Option(
+        "s3://blastwall-backups",
+        "--store",
+        help="Where the backups go: s3://BUCKET\\[/PREFIX] (object-locked, credentials from "
+        "environment variables) or a local directory.",
+    ),
     force: bool = typer.Option(False, "--force", help="Overwrite an existing file."),
 ) -> None:
     """Write a commented starter blastwall.toml, validated by the config loader.
@@ -49,8 +57,9 @@ def init(
         _common.console.print(text, end="", markup=False, highlight=False, soft_wrap=True)
     else:
         if output.exists() and not force:
-            raise ConfigError(f"{output} exists; nothing was written",
-                              hint="pass --force to overwrite it, or -o OTHER.toml")
+            raise ConfigError(
+                f"{output} exists; nothing was written", hint="pass --force to overwrite it, or -o OTHER.toml"
+            )
         output.parent.mkdir(parents=True, exist_ok=True)
         output.write_text(text)
         _common.err_console.print(f"wrote {output}", highlight=False)
@@ -60,8 +69,10 @@ def init(
             say(f"  {line}", markup=False, highlight=False)
     env = plan.env()
     if env:
-        say("set these environment variables before `blastwall backup run` (values never go in the file):",
-            highlight=False)
+        say(
+            "set these environment variables before `blastwall backup run` (values never go in the file):",
+            highlight=False,
+        )
         for name, what in sorted(env.items()):
             say(f"  {name}: {what}", markup=False, highlight=False)
 

@@ -1,7 +1,7 @@
 """`blastwall report`: re-render a saved JSON report, and show what changed between audits.
 
-  report render REPORT.json [--format html|sarif]... [--output-dir DIR]
-  report diff [--since last|DATE] [--json]
+report render REPORT.json [--format html|sarif]... [--output-dir DIR]
+report diff [--since last|DATE] [--json]
 """
 
 from __future__ import annotations
@@ -47,13 +47,21 @@ Exit codes: 0 ok, 1 error (unreadable or malformed report, unwritable directory)
 
 @report_app.command("render", help=_RENDER_HELP)
 def render(
-    report: Path = typer.Argument(..., metavar="REPORT.json", help="A JSON report written by blastwall audit."),
+    report: Path = typer.Argument(
+        ..., metavar="REPORT.json", help="A JSON report written by blastwall audit."
+    ),
     formats: list[RenderFormat] = typer.Option(
-        None, "--format", "-f", help="Output format; repeat for several. Default: html.",
+        None,
+        "--format",
+        "-f",
+        help="Output format; repeat for several. Default: html.",
         case_sensitive=False,
     ),
     output_dir: Path = typer.Option(
-        None, "--output-dir", "-o", help="Where to write. Default: the directory of REPORT.json.",
+        None,
+        "--output-dir",
+        "-o",
+        help="Where to write. Default: the directory of REPORT.json.",
         file_okay=False,
     ),
 ) -> None:
@@ -61,7 +69,9 @@ def render(
     from reports.json_report import load_json
 
     if not report.is_file():
-        raise BlastwallError(f"report {report} does not exist", hint="pass the path of a blastwall-report.json")
+        raise BlastwallError(
+            f"report {report} does not exist", hint="pass the path of a blastwall-report.json"
+        )
     result = load_json(report)
     chosen = [f.value for f in (formats or [RenderFormat.html])]
     out = output_dir if output_dir is not None else report.resolve().parent
@@ -93,10 +103,13 @@ def diff(
     since: str = typer.Option("last", "--since", metavar="last|DATE", help="Compare with this audit."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON document on stdout."),
     state_url: str = typer.Option(
-        None, "--state-url", help="State database URL [default: [state] url of the config, else SQLite in the "
-        "state directory].",
+        None,
+        "--state-url",
+        help="State database URL [default: [state] url of the config, else SQLite in the state directory].",
     ),
-    config: Path = typer.Option(None, "--config", help="Configuration file [default: ./blastwall.toml if present]."),
+    config: Path = typer.Option(
+        None, "--config", help="Configuration file [default: ./blastwall.toml if present]."
+    ),
 ) -> None:
     from ..config import load_config
     from ..history import diff_since, parse_since
@@ -127,8 +140,13 @@ def diff(
         console.print(Text(f"{title} findings ({len(items)})", style="bold"))
         for f in items:
             loc = f"{f['path']}:{f['line']}" if f.get("line") else (f.get("path") or "")
-            console.print(Text.assemble(f" {mark} [{f['severity']}] {f['rule']}: {f['message']}",
-                                        (f" {loc}" if loc else "", "dim")), soft_wrap=True)
+            console.print(
+                Text.assemble(
+                    f" {mark} [{f['severity']}] {f['rule']}: {f['message']}",
+                    (f" {loc}" if loc else "", "dim"),
+                ),
+                soft_wrap=True,
+            )
 
 
 def register(app: typer.Typer) -> None:

@@ -22,8 +22,8 @@ from ..workflow.approvals import SshKeygen, Statement, principal_for_public_key
 from ..workflow.model import RunState
 from ..workflow.runner import Runner
 from ..workflow.service import open_runner
-from ..workflow.volume import workflow_for_target
 from ..workflow.store import RunRecord, iso
+from ..workflow.volume import workflow_for_target
 from ._common import console, err_console, print_json
 
 __all__ = ["exit_code_for", "register", "run_detail", "run_summary"]
@@ -97,9 +97,13 @@ def run_detail(runner: Runner, run: RunRecord) -> dict[str, Any]:
                 "signed": d.signature is not None,
                 # True: the signature verifies now; False: ignored (it counts for nothing); None: not checked
                 "verified": r.verified if r else None,
-                "status": "unauthenticated" if r is not None and r.verified is None
-                else "verified" if r is not None and r.verified
-                else "ignored" if r is not None else "other gate",
+                "status": "unauthenticated"
+                if r is not None and r.verified is None
+                else "verified"
+                if r is not None and r.verified
+                else "ignored"
+                if r is not None
+                else "other gate",
                 "reason": r.reason if r else None,
                 "key": r.key if r else None,
             }
@@ -130,13 +134,18 @@ def _render_outcome(runner: Runner, run: RunRecord) -> None:
         )
         console.print("  to approve:", highlight=False)
         console.print(f"    {runner.approve_command(run)}", highlight=False, markup=False)
-        reject_cmd = re.sub(r" --plan-sha256 \S+", "", runner.approve_command(run).replace(" approve ", " reject ", 1))
+        reject_cmd = re.sub(
+            r" --plan-sha256 \S+", "", runner.approve_command(run).replace(" approve ", " reject ", 1)
+        )
         console.print(f"  to reject:  {reject_cmd}", highlight=False, markup=False)
     elif run.state is RunState.SUCCEEDED:
         _render_report(runner, run)
     elif run.state is RunState.FAILED and run.needs_human:
         err_console.print(
-            Text("  a human must check what the interrupted step did before anything else is tried", style="bold"),
+            Text(
+                "  a human must check what the interrupted step did before anything else is tried",
+                style="bold",
+            ),
             highlight=False,
         )
 
@@ -214,8 +223,11 @@ def runs_show(
         print_json(doc)
         return
     console.print(
-        Text.assemble(f"run {run.id}  workflow {run.workflow}  state ", (run.state.value, "bold"),
-                      f"  requested by {run.requested_by}"),
+        Text.assemble(
+            f"run {run.id}  workflow {run.workflow}  state ",
+            (run.state.value, "bold"),
+            f"  requested by {run.requested_by}",
+        ),
         highlight=False,
     )
     if run.message:
@@ -246,7 +258,10 @@ def runs_show(
         )
         if d["status"] == "ignored":
             console.print(
-                f"    IGNORED, unverified decision: {d['reason']}", style="bold red", highlight=False, markup=False
+                f"    IGNORED, unverified decision: {d['reason']}",
+                style="bold red",
+                highlight=False,
+                markup=False,
             )
     if doc["approve_command"]:
         console.print(f"to approve: {doc['approve_command']}", highlight=False, markup=False)
@@ -273,7 +288,9 @@ _KEY = typer.Option(
     "key in ssh-agent or on a FIDO authenticator). Blastwall never reads the private key.",
 )
 _SIGNATURE = typer.Option(
-    None, "--signature", help="An SSH signature made elsewhere over `blastwall runs statement RUN` (needs --as)."
+    None,
+    "--signature",
+    help="An SSH signature made elsewhere over `blastwall runs statement RUN` (needs --as).",
 )
 _STATEMENT = typer.Option(
     None,
@@ -284,7 +301,12 @@ _STATEMENT = typer.Option(
 
 
 def _signed_decision(
-    runner: Runner, run_id: str, decision: str, by: str | None, key: Path | None, signature: Path | None,
+    runner: Runner,
+    run_id: str,
+    decision: str,
+    by: str | None,
+    key: Path | None,
+    signature: Path | None,
     statement: Path | None,
 ) -> tuple[str, str | None, str | None]:
     """(principal, signature, statement text) for a decision: signed here with --key, read from
@@ -333,8 +355,10 @@ def _decision_exit(run: RunRecord) -> int:
 def approve(
     run_id: str = typer.Argument(..., metavar="RUN"),
     by: str = typer.Option(
-        None, "--as", help="Your enrolled principal (with --signature; optional with --key). "
-        "A bare name counts only when [approvals] mode = \"unauthenticated\"."
+        None,
+        "--as",
+        help="Your enrolled principal (with --signature; optional with --key). "
+        'A bare name counts only when [approvals] mode = "unauthenticated".',
     ),
     key: Path = _KEY,
     signature: Path = _SIGNATURE,
@@ -393,7 +417,9 @@ def reject(
 @runs_app.command("statement")
 def runs_statement(
     run_id: str = typer.Argument(..., metavar="RUN"),
-    by: str = typer.Option(..., "--as", help="The principal that will sign (as enrolled in allowed_signers)."),
+    by: str = typer.Option(
+        ..., "--as", help="The principal that will sign (as enrolled in allowed_signers)."
+    ),
     decision: str = typer.Option("approve", "--decision", help="approve or reject."),
     config: Path = _CONFIG,
 ) -> None:
@@ -420,7 +446,9 @@ def restore(
         None, "--as", help="Who asks for the restore [default: your login name, or the --key's principal]."
     ),
     key: Path = typer.Option(
-        None, "--key", help="Sign the request with this SSH key (required by the two-person rule in signed mode)."
+        None,
+        "--key",
+        help="Sign the request with this SSH key (required by the two-person rule in signed mode).",
     ),
     config: Path = _CONFIG,
 ) -> None:

@@ -39,9 +39,12 @@ def _db(cfg: Config):  # type: ignore[no-untyped-def]
 
 def daemon(
     config: Path = typer.Option(None, "--config", help=_CONFIG_HELP),
-    healthcheck: bool = typer.Option(False, "--healthcheck",
-                                     help="Do not run: exit 0 when every job's last run succeeded and none is "
-                                     "overdue, 1 otherwise (for systemd, Docker and Kubernetes probes)."),
+    healthcheck: bool = typer.Option(
+        False,
+        "--healthcheck",
+        help="Do not run: exit 0 when every job's last run succeeded and none is "
+        "overdue, 1 otherwise (for systemd, Docker and Kubernetes probes).",
+    ),
 ) -> None:
     """Run scheduled audits, backups and verifications until SIGTERM or SIGINT.
 
@@ -73,14 +76,18 @@ def daemon(
 
     scheduled = [j for j in jobs_from_config(cfg) if j.schedule]
     if not scheduled:
-        raise ConfigError("no scheduled jobs in the configuration", file=cfg.path,
-                          hint="add `schedule = \"0 3 * * *\"` to an [[audits]], [[backups]] or [[verifications]] entry")
+        raise ConfigError(
+            "no scheduled jobs in the configuration",
+            file=cfg.path,
+            hint='add `schedule = "0 3 * * *"` to an [[audits]], [[backups]] or [[verifications]] entry',
+        )
     sched_log = logging.getLogger("auditor.scheduler")
     if sched_log.getEffectiveLevel() > logging.INFO:
         sched_log.setLevel(logging.INFO)
     d = Daemon(cfg)
-    _common.err_console.print(f"blastwall daemon: {len(scheduled)} scheduled job(s); state {_safe_url(d.db.url)}",
-                              highlight=False)
+    _common.err_console.print(
+        f"blastwall daemon: {len(scheduled)} scheduled job(s); state {_safe_url(d.db.url)}", highlight=False
+    )
     code = d.run_forever()
     raise SystemExit(code)
 
@@ -123,9 +130,18 @@ def list_cmd(
     for r in rows:
         last = r["last_run"] or {}
         outcome = last.get("outcome", "")
-        colour = {"succeeded": "green", "failed": "bold red", "interrupted": "red", "missed": "red"}.get(outcome, "")
-        t.add_row(r["job"], r["kind"], f"{r['schedule'] or '(manual)'} {r['timezone']}", r["next_run"] or "-",
-                  last.get("at", "never"), Text(outcome, style=colour), last.get("message", ""))
+        colour = {"succeeded": "green", "failed": "bold red", "interrupted": "red", "missed": "red"}.get(
+            outcome, ""
+        )
+        t.add_row(
+            r["job"],
+            r["kind"],
+            f"{r['schedule'] or '(manual)'} {r['timezone']}",
+            r["next_run"] or "-",
+            last.get("at", "never"),
+            Text(outcome, style=colour),
+            last.get("message", ""),
+        )
     _common.console.print(t)
 
 
@@ -162,7 +178,9 @@ def run_now(
         _common.print_json({"job": report.job_id, "outcome": report.status, "message": report.message})
     else:
         colour = "green" if report.status == "succeeded" else "red"
-        _common.console.print(Text.assemble(f"{report.job_id}: ", (report.status, colour), f" {report.message}"))
+        _common.console.print(
+            Text.assemble(f"{report.job_id}: ", (report.status, colour), f" {report.message}")
+        )
     if report.status != "succeeded":
         raise SystemExit(1)
 

@@ -22,10 +22,17 @@ state_app = typer.Typer(
 
 @state_app.command("upgrade")
 def upgrade(
-    config: Path = typer.Option(None, "--config", help="Configuration file \\[default: ./blastwall.toml]; "
-                                "its \\[state] url names the database."),
-    url: str = typer.Option(None, "--url", help="SQLAlchemy URL of the state database (overrides \\[state] url); "
-                            "default: SQLite in the user's state directory (BLASTWALL_STATE_DIR)."),
+    config: Path = typer.Option(
+        None,
+        "--config",
+        help="Configuration file \\[default: ./blastwall.toml]; its \\[state] url names the database.",
+    ),
+    url: str = typer.Option(
+        None,
+        "--url",
+        help="SQLAlchemy URL of the state database (overrides \\[state] url); "
+        "default: SQLite in the user's state directory (BLASTWALL_STATE_DIR).",
+    ),
 ) -> None:
     """Migrate the state database to the schema of this Blastwall, keeping every row.
 
@@ -51,10 +58,15 @@ def upgrade(
     finally:
         db.dispose()
     if change.changed:
-        _common.console.print(f"state database {db.safe_url}: upgraded from "
-                              f"{change.before or 'an unversioned schema'} to {change.after}", highlight=False)
+        _common.console.print(
+            f"state database {db.safe_url}: upgraded from "
+            f"{change.before or 'an unversioned schema'} to {change.after}",
+            highlight=False,
+        )
     else:
-        _common.console.print(f"state database {db.safe_url}: up to date (schema {SCHEMA_HEAD})", highlight=False)
+        _common.console.print(
+            f"state database {db.safe_url}: up to date (schema {SCHEMA_HEAD})", highlight=False
+        )
 
 
 def register(app: typer.Typer) -> None:

@@ -46,10 +46,18 @@ class DiscoveryOptions:
 class DiscoveryResult:
     candidates: list[Candidate] = field(default_factory=list)
     gaps: list[CoverageGap] = field(default_factory=list)
-    stats: dict[str, int] = field(default_factory=lambda: {
-        "files_scanned": 0, "bytes_scanned": 0, "files_binary": 0, "files_too_large": 0,
-        "files_unreadable": 0, "files_malformed": 0, "dirs_skipped": 0, "symlink_loops": 0,
-    })
+    stats: dict[str, int] = field(
+        default_factory=lambda: {
+            "files_scanned": 0,
+            "bytes_scanned": 0,
+            "files_binary": 0,
+            "files_too_large": 0,
+            "files_unreadable": 0,
+            "files_malformed": 0,
+            "dirs_skipped": 0,
+            "symlink_loops": 0,
+        }
+    )
 
 
 @dataclass
@@ -80,14 +88,17 @@ class _Outcome:
     key: tuple[int, int] | None = None  # (st_dev, st_ino): the same file reached twice counts once
     size: int = 0
     category: SourceCategory | None = None
-    hits: list[tuple[int, str, str, str, int | None, dict[str, str], dict[str, str]]] = field(default_factory=list)
+    hits: list[tuple[int, str, str, str, int | None, dict[str, str], dict[str, str]]] = field(
+        default_factory=list
+    )
     gaps: list[str] = field(default_factory=list)
     malformed: bool = False
     agent: bool = False  # an AI-agent config (MCP servers that use a CLI login are linked from it)
 
 
 _CATEGORY_RE: re.Pattern[str] = re.compile(
-    "|".join(f"(?:{translate(p)})|(?:{translate('*/' + p)})" for p in AGENT_PROJECT_PATTERNS))
+    "|".join(f"(?:{translate(p)})|(?:{translate('*/' + p)})" for p in AGENT_PROJECT_PATTERNS)
+)
 
 
 def _project_category(rel: str) -> SourceCategory:
@@ -108,8 +119,9 @@ class _FileScanner:
         self.max_file_bytes = max_file_bytes
         self.index = {id(r): i for i, r in enumerate(matcher.recognisers)}
 
-    def scan(self, path: str, category: SourceCategory | None, rel_home: str | None,
-             root: str | None = None) -> _Outcome:
+    def scan(
+        self, path: str, category: SourceCategory | None, rel_home: str | None, root: str | None = None
+    ) -> _Outcome:
         """`category` None: a project file, categorised from its path relative to `root` if it has hits."""
         agent = category is SourceCategory.agent_config
         if category is None and "/." in path:  # agent configs are dotfiles or live in dot-directories
@@ -119,24 +131,38 @@ class _FileScanner:
         out.agent = agent
         return out
 
-    def _scan(self, path: str, category: SourceCategory | None, rel_home: str | None, root: str | None) -> _Outcome:
+    def _scan(
+        self, path: str, category: SourceCategory | None, rel_home: str | None, root: str | None
+    ) -> _Outcome:
         try:
             st = os.stat(path)
         except OSError as exc:
-            return _Outcome(path, _UNREADABLE, gaps=[f"not inspected: cannot stat ({exc.strerror or type(exc).__name__})"])
+            return _Outcome(
+                path, _UNREADABLE, gaps=[f"not inspected: cannot stat ({exc.strerror or type(exc).__name__})"]
+            )
         if not stat.S_ISREG(st.st_mode):
             return _Outcome(path, _SKIP)
         key = (st.st_dev, st.st_ino)
         if st.st_size > self.max_file_bytes:
-            return _Outcome(path, _TOO_LARGE, key, gaps=[
-                f"not inspected: {st.st_size // (1024 * 1024)} MB is larger than the "
-                f"{self.max_file_bytes // (1024 * 1024)} MB limit"])
+            return _Outcome(
+                path,
+                _TOO_LARGE,
+                key,
+                gaps=[
+                    f"not inspected: {st.st_size // (1024 * 1024)} MB is larger than the "
+                    f"{self.max_file_bytes // (1024 * 1024)} MB limit"
+                ],
+            )
         try:
             with open(path, "rb") as fh:
                 data = fh.read()
         except OSError as exc:
-            return _Outcome(path, _UNREADABLE, key,
-                            gaps=[f"not inspected: cannot read ({exc.strerror or type(exc).__name__})"])
+            return _Outcome(
+                path,
+                _UNREADABLE,
+                key,
+                gaps=[f"not inspected: cannot read ({exc.strerror or type(exc).__name__})"],
+            )
         out = _Outcome(path, _OK, key, len(data))
         if b"\x00" in data[:_BINARY_SNIFF]:
             out.status = _BINARY
@@ -164,8 +190,9 @@ class _FileScanner:
                 structured = self.matcher.match_entries(entries, rel_home, active)
                 structured_secrets = {h.secret for h in structured}
                 hits += structured
-        text_hits = self.matcher.match_text(text, dotenv_locators=(fmt == "dotenv"), skip=structured_secrets,
-                                             active=active)
+        text_hits = self.matcher.match_text(
+            text, dotenv_locators=(fmt == "dotenv"), skip=structured_secrets, active=active
+        )
         if rel_home is not None:
             # Whole-file tokens (e.g. ~/.supabase/access-token) are claimed by FileRule locator "*".
             for r in self.matcher.file_recognisers:
@@ -175,16 +202,38 @@ class _FileScanner:
                         if value and "\n" not in value and value not in structured_secrets:
                             from .placeholders import is_placeholder
 
-                            if not is_placeholder(value) and (r.value_pattern is None or r.value_pattern.fullmatch(value)):
+                            if not is_placeholder(value) and (
+                                r.value_pattern is None or r.value_pattern.fullmatch(value)
+                            ):
                                 text_hits.append(Hit(r, rule.kind or r.kind, value, "line 1", 1))
         if not hits and not text_hits:
             return out
         # structured hits are added before text hits, as two separate batches (order matters for sources)
-        out.hits = [(self.index[id(h.recogniser)], h.kind, h.secret, h.locator, h.line, dict(h.companions),
-                     dict(h.hints)) for h in hits]
+        out.hits = [
+            (
+                self.index[id(h.recogniser)],
+                h.kind,
+                h.secret,
+                h.locator,
+                h.line,
+                dict(h.companions),
+                dict(h.hints),
+            )
+            for h in hits
+        ]
         out.hits.append((-1, "", "", "", None, {}, {}))  # batch separator
-        out.hits += [(self.index[id(h.recogniser)], h.kind, h.secret, h.locator, h.line, dict(h.companions),
-                      dict(h.hints)) for h in text_hits]
+        out.hits += [
+            (
+                self.index[id(h.recogniser)],
+                h.kind,
+                h.secret,
+                h.locator,
+                h.line,
+                dict(h.companions),
+                dict(h.hints),
+            )
+            for h in text_hits
+        ]
         return out
 
 
@@ -205,7 +254,9 @@ def default_jobs() -> int:
 
 
 class _Scanner:
-    def __init__(self, recognisers: Sequence[Recogniser], opts: DiscoveryOptions, progress: Progress | None) -> None:
+    def __init__(
+        self, recognisers: Sequence[Recogniser], opts: DiscoveryOptions, progress: Progress | None
+    ) -> None:
         self.matcher = Matcher(recognisers)
         self.files = _FileScanner(self.matcher, opts.max_file_bytes)
         self.opts = opts
@@ -227,11 +278,15 @@ class _Scanner:
             src = Source(path=path, locator=h.locator, line=h.line, category=category)
             f = self.found.get(h.secret)
             if f is None:
-                self.found[h.secret] = _Found(h.secret, h.recogniser, h.kind, [src], dict(h.companions), dict(h.hints))
+                self.found[h.secret] = _Found(
+                    h.secret, h.recogniser, h.kind, [src], dict(h.companions), dict(h.hints)
+                )
                 continue
             if h.recogniser.priority > f.recogniser.priority:
                 f.recogniser, f.kind = h.recogniser, h.kind
-            if src not in f.sources and not any(s.path == src.path and s.line == src.line and s.line for s in f.sources):
+            if src not in f.sources and not any(
+                s.path == src.path and s.line == src.line and s.line for s in f.sources
+            ):
                 f.sources.append(src)
             for k, v in h.companions.items():
                 f.companions.setdefault(k, v)
@@ -287,9 +342,18 @@ class _Scanner:
             return
         patterns: list[tuple[str, SourceCategory]] = []
         patterns += [(p, SourceCategory.agent_config) for p in AGENT_HOME_FILES]
-        patterns += [(p, SourceCategory(self.cli_paths[p]) if self.cli_paths[p] in SourceCategory.__members__
-                      else SourceCategory.cli_config) for p in self.home_rules]
-        patterns += [(p, SourceCategory.dotenv if ".env" in p else SourceCategory.cli_config) for p in HOME_EXTRA_FILES]
+        patterns += [
+            (
+                p,
+                SourceCategory(self.cli_paths[p])
+                if self.cli_paths[p] in SourceCategory.__members__
+                else SourceCategory.cli_config,
+            )
+            for p in self.home_rules
+        ]
+        patterns += [
+            (p, SourceCategory.dotenv if ".env" in p else SourceCategory.cli_config) for p in HOME_EXTRA_FILES
+        ]
         done: set[str] = set()
         for pattern, category in patterns:
             for match in sorted(glob.glob(glob.escape(str(home)) + "/" + pattern, include_hidden=True)):
@@ -329,7 +393,11 @@ class _Scanner:
                     entries = sorted(it, key=lambda e: e.name)
             except OSError as exc:
                 yield (_COUNT, "files_unreadable", "")
-                yield (_GAP, d, f"not inspected: cannot list directory ({exc.strerror or type(exc).__name__})")
+                yield (
+                    _GAP,
+                    d,
+                    f"not inspected: cannot list directory ({exc.strerror or type(exc).__name__})",
+                )
                 continue
             for e in entries:
                 try:
@@ -433,11 +501,16 @@ class _Scanner:
         out = []
         for f in self.found.values():
             r = f.recogniser
-            out.append(Candidate(
-                provider=r.provider, kind=f.kind, secret=Secret(f.secret),
-                companions={k: Secret(v) for k, v in f.companions.items()},
-                sources=tuple(f.sources), hints=f.hints,
-            ))
+            out.append(
+                Candidate(
+                    provider=r.provider,
+                    kind=f.kind,
+                    secret=Secret(f.secret),
+                    companions={k: Secret(v) for k, v in f.companions.items()},
+                    sources=tuple(f.sources),
+                    hints=f.hints,
+                )
+            )
         return out
 
 
@@ -447,7 +520,9 @@ def _job_category(top: str) -> tuple[SourceCategory | None, None, str | None]:
     return None, None, top
 
 
-def discover(recognisers: Sequence[Recogniser], opts: DiscoveryOptions, progress: Progress | None = None) -> DiscoveryResult:
+def discover(
+    recognisers: Sequence[Recogniser], opts: DiscoveryOptions, progress: Progress | None = None
+) -> DiscoveryResult:
     s = _Scanner(recognisers, opts, progress)
     if opts.home is not None:
         s.scan_home(opts.home)
@@ -457,9 +532,13 @@ def discover(recognisers: Sequence[Recogniser], opts: DiscoveryOptions, progress
         s.scan_env(opts.env)
     from .mcp import link_mcp_servers
 
-    s.result.candidates = link_mcp_servers(s.candidates(), s.agent_files, s.recognisers, opts.home,
-                                           opts.max_file_bytes)
+    s.result.candidates = link_mcp_servers(
+        s.candidates(), s.agent_files, s.recognisers, opts.home, opts.max_file_bytes
+    )
     if s.result.stats["dirs_skipped"]:
-        s.gap("skipped directories", f"not inspected: {s.result.stats['dirs_skipped']} directories skipped by rule "
-              "(.git internals, node_modules, virtualenvs, caches)")
+        s.gap(
+            "skipped directories",
+            f"not inspected: {s.result.stats['dirs_skipped']} directories skipped by rule "
+            "(.git internals, node_modules, virtualenvs, caches)",
+        )
     return s.result

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
-from typing import Any
 from re import _constants as C  # type: ignore[attr-defined]
 from re import _parser as P  # type: ignore[attr-defined]
+from typing import Any
 
 __all__ = ["literal_prefixes", "AnchorIndex"]
 
@@ -41,7 +41,7 @@ def _seq(items: Sequence[tuple[Any, Any]]) -> tuple[set[str], bool]:
             sub, full = {chr(v) for _, v in av}, True
         elif op in (C.MAX_REPEAT, C.MIN_REPEAT) and av[0] == 0 and av[1] == 1:
             # X?Y…: the prefixes of X Y… and of Y…
-            rest = list(items[i + 1:])
+            rest = list(items[i + 1 :])
             with_x, _ = _seq(list(av[2]) + rest)
             without, _ = _seq(rest)
             merged = {a + s for a in acc for s in with_x | without}

@@ -81,7 +81,21 @@ HOME_EXTRA_FILES: tuple[str, ...] = (
 )
 
 # Directories never descended into while scanning project paths (counted, reported in scope).
-SKIP_DIRS: frozenset[str] = frozenset({
-    "node_modules", ".venv", "venv", ".tox", "__pycache__", ".mypy_cache", ".pytest_cache",
-    ".ruff_cache", ".cache", "site-packages", ".terraform", ".gradle", ".idea", "dist-packages",
-})
+SKIP_DIRS: frozenset[str] = frozenset(
+    {
+        "node_modules",
+        ".venv",
+        "venv",
+        ".tox",
+        "__pycache__",
+        ".mypy_cache",
+        ".pytest_cache",
+        ".ruff_cache",
+        ".cache",
+        "site-packages",
+        ".terraform",
+        ".gradle",
+        ".idea",
+        "dist-packages",
+    }
+)

@@ -25,6 +25,7 @@ class Active:
     def __bool__(self) -> bool:
         return bool(self.text or self.keys)
 
+
 __all__ = ["Hit", "Matcher", "Active", "unwrap"]
 
 _WRAPPERS = (
@@ -80,8 +81,9 @@ class Matcher:
         self.anchors = AnchorIndex()
         for i, r in enumerate(self.text_recognisers):
             assert r.text_pattern is not None
-            self.anchors.add(i, literal_prefixes(r.text_pattern),
-                             ignore_case=bool(r.text_pattern.flags & re.IGNORECASE))
+            self.anchors.add(
+                i, literal_prefixes(r.text_pattern), ignore_case=bool(r.text_pattern.flags & re.IGNORECASE)
+            )
         self._keys = sorted(self.by_key, key=len, reverse=True)
         for j, k in enumerate(self._keys):
             self.anchors.add(_KEY_BASE + j, [k])
@@ -104,13 +106,20 @@ class Matcher:
         pat = self._assign_cache.get(keys)
         if pat is None:
             alts = "|".join(map(re.escape, sorted(keys, key=len, reverse=True)))
-            pat = re.compile(r"""(?m)(?<![A-Za-z0-9_])["']?(""" + alts +
-                             r""")["']?\s*(?:=|:|=>)\s*["'`]?(""" + _VALUE + ")")
+            pat = re.compile(
+                r"""(?m)(?<![A-Za-z0-9_])["']?("""
+                + alts
+                + r""")["']?\s*(?:=|:|=>)\s*["'`]?("""
+                + _VALUE
+                + ")"
+            )
             self._assign_cache[keys] = pat
         return pat
 
     # ---- structured entries ---------------------------------------------------------------
-    def match_entries(self, entries: Sequence[Entry], rel_home: str | None, active: Active | None = None) -> list[Hit]:
+    def match_entries(
+        self, entries: Sequence[Entry], rel_home: str | None, active: Active | None = None
+    ) -> list[Hit]:
         active = active or self.everything()
         text_recs = [r for i, r in enumerate(self.text_recognisers) if i in active.text]
         hits: list[Hit] = []
@@ -141,7 +150,9 @@ class Matcher:
                         hits.append(self._hit(r, r.kind, _secret_of(m), e, sib, {}))
         return [h for h in hits if self._complete(h) and not is_placeholder(h.secret)]
 
-    def _hit(self, r: Recogniser, kind: str, value: str, e: Entry, sib: dict[str, str], hints: dict[str, str]) -> Hit:
+    def _hit(
+        self, r: Recogniser, kind: str, value: str, e: Entry, sib: dict[str, str], hints: dict[str, str]
+    ) -> Hit:
         comps: dict[str, str] = {}
         for name, keys in r.companions.items():
             for k in keys:
@@ -155,8 +166,14 @@ class Matcher:
         return all(c in h.companions for c in h.recogniser.required_companions)
 
     # ---- free text -------------------------------------------------------------------------
-    def match_text(self, text: str, *, dotenv_locators: bool = False, skip: Iterable[str] = (),
-                   active: Active | None = None) -> list[Hit]:
+    def match_text(
+        self,
+        text: str,
+        *,
+        dotenv_locators: bool = False,
+        skip: Iterable[str] = (),
+        active: Active | None = None,
+    ) -> list[Hit]:
         """Search text for token formats and for `KEY = value` assignments of known key names."""
         active = active or self.everything()
         skip_set = set(skip)
@@ -203,7 +220,7 @@ class Matcher:
                     continue
                 lines = text.splitlines()
                 ln = (h.line or 1) - 1
-                window = "\n".join(lines[max(0, ln - 5): ln + 6])
+                window = "\n".join(lines[max(0, ln - 5) : ln + 6])
                 m2 = pat.search(window)
                 if m2:
                     cand = _secret_of(m2)

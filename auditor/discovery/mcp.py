@@ -80,8 +80,15 @@ def _walk(node: Any, locator: str, path: str, out: list[McpEntry]) -> None:
                 argv += [str(a) for a in args]
             raw_env = node.get("env")
             env: dict[Any, Any] = raw_env if isinstance(raw_env, dict) else {}
-            out.append(McpEntry(path, locator, locator.rsplit(".", 1)[-1], tuple(argv),
-                                {str(k): str(v) for k, v in env.items()}))
+            out.append(
+                McpEntry(
+                    path,
+                    locator,
+                    locator.rsplit(".", 1)[-1],
+                    tuple(argv),
+                    {str(k): str(v) for k, v in env.items()},
+                )
+            )
             return
         for k, v in node.items():
             _walk(v, f"{locator}.{k}" if locator else str(k), path, out)
@@ -109,7 +116,7 @@ def _matches(rule: McpServerRule, argv: Sequence[str]) -> bool:
         return False
     exe = os.path.basename(argv[0]).lower().removesuffix(".exe").removesuffix(".cmd")
     for prefix in rule.commands:
-        if exe == prefix[0] and tuple(argv[1:len(prefix)]) == prefix[1:]:
+        if exe == prefix[0] and tuple(argv[1 : len(prefix)]) == prefix[1:]:
             return True
     return any(a == pkg or a.startswith(pkg + "@") for pkg in rule.packages for a in argv[1:])
 
@@ -118,8 +125,13 @@ def _truthy(v: str | None) -> bool:
     return (v or "").strip().lower() in ("1", "true", "yes", "on")
 
 
-def link_mcp_servers(candidates: list[Candidate], agent_files: Iterable[Path], recognisers: Sequence[Recogniser],
-                     home: Path | None, max_bytes: int = 10 * 1024 * 1024) -> list[Candidate]:
+def link_mcp_servers(
+    candidates: list[Candidate],
+    agent_files: Iterable[Path],
+    recognisers: Sequence[Recogniser],
+    home: Path | None,
+    max_bytes: int = 10 * 1024 * 1024,
+) -> list[Candidate]:
     """The candidates, with a `Source` added to each CLI-stored login that a token-less MCP entry uses."""
     rules = [(r, rule) for r in recognisers for rule in r.mcp_servers]
     if not rules or home is None:
@@ -131,8 +143,11 @@ def link_mcp_servers(candidates: list[Candidate], agent_files: Iterable[Path], r
         for r, rule in rules:
             if (r.provider, r.kind) != (cand.provider, cand.kind):
                 continue
-            stored = [s for s in cand.sources
-                      if any(fnmatchcase(os.path.relpath(s.path, home), f.path) for f in r.files)]
+            stored = [
+                s
+                for s in cand.sources
+                if any(fnmatchcase(os.path.relpath(s.path, home), f.path) for f in r.files)
+            ]
             for e in entries:
                 if not stored or not _matches(rule, e.argv) or any(e.env.get(k) for k in rule.token_env):
                     continue
@@ -140,9 +155,14 @@ def link_mcp_servers(candidates: list[Candidate], agent_files: Iterable[Path], r
                 if profile is not None and not any(s.locator.startswith(profile + ".") for s in stored):
                     continue
                 read_only = any(_truthy(e.env.get(k)) for k in rule.read_only_env)
-                src = Source(path=e.path, locator=e.locator, category=SourceCategory.agent_config,
-                             agent=agent_of(e.path), mcp_server=f"{e.name} ({rule.name})",
-                             destructive_tools=() if read_only else rule.destructive_tools)
+                src = Source(
+                    path=e.path,
+                    locator=e.locator,
+                    category=SourceCategory.agent_config,
+                    agent=agent_of(e.path),
+                    mcp_server=f"{e.name} ({rule.name})",
+                    destructive_tools=() if read_only else rule.destructive_tools,
+                )
                 if src not in cand.sources and src not in added:
                     added.append(src)
         out.append(cand.model_copy(update={"sources": (*cand.sources, *added)}) if added else cand)

@@ -53,10 +53,12 @@ def detect_format(name: str, rel: str) -> str:
     if n.endswith(".toml"):
         return "toml"
     if n in ("credentials", "config", ".npmrc", "npmrc", ".gitconfig", ".pypirc", ".boto") and (
-        "/.aws/" in f"/{rel}" or n in (".npmrc", "npmrc", ".gitconfig", ".pypirc", ".boto") or rel.endswith(".git/config")
+        "/.aws/" in f"/{rel}"
+        or n in (".npmrc", "npmrc", ".gitconfig", ".pypirc", ".boto")
+        or rel.endswith(".git/config")
     ):
         return "ini"
-    if n.startswith(".env") or n.endswith(".env") or n == ".dev.vars" or n.startswith("env.") :
+    if n.startswith(".env") or n.endswith(".env") or n == ".dev.vars" or n.startswith("env."):
         return "dotenv"
     if n in (".netrc", "_netrc"):
         return "netrc"
@@ -128,8 +130,11 @@ def parse_structured(fmt: str, text: str) -> list[Entry]:
             return list(_netrc(text))
         elif fmt == "pgpass":
             # host:port:database:user:password, one per line; the whole line is the credential
-            return [Entry(f"line {n}", "", line.strip(), n, "") for n, line in enumerate(text.splitlines(), 1)
-                    if line.strip() and not line.lstrip().startswith("#")]
+            return [
+                Entry(f"line {n}", "", line.strip(), n, "")
+                for n, line in enumerate(text.splitlines(), 1)
+                if line.strip() and not line.lstrip().startswith("#")
+            ]
         else:
             raise ParseError(f"unknown format {fmt}")
     except ParseError:

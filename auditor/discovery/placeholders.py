@@ -28,8 +28,26 @@ _WORDS = re.compile(
 )
 _MAX_PLACEHOLDER_LEN = 64
 
-_WEAK = {"password", "passwd", "pass", "secret", "postgres", "changeme", "admin", "root", "mysql", "redis",
-         "example", "test", "pwd", "pw", "p@ssw0rd", "password123", "mypassword", "yourpassword"}
+_WEAK = {
+    "password",
+    "passwd",
+    "pass",
+    "secret",
+    "postgres",
+    "changeme",
+    "admin",
+    "root",
+    "mysql",
+    "redis",
+    "example",
+    "test",
+    "pwd",
+    "pw",
+    "p@ssw0rd",
+    "password123",
+    "mypassword",
+    "yourpassword",
+}
 _URL_CREDS = re.compile(r"^[a-z][a-z0-9+.\-]*://([^:/@\s]*):([^@\s]*)@", re.IGNORECASE)
 
 
@@ -49,7 +67,9 @@ def is_placeholder(value: str) -> bool:
         return True
     if len(v) <= _MAX_PLACEHOLDER_LEN and _WORDS.search(v):
         return True
-    body = re.sub(r"^[A-Za-z]{1,12}[_\-](?:(?:live|test|v1)_)?", "", v)  # a format prefix: ghp_, sk_live_, dop_v1_
+    body = re.sub(
+        r"^[A-Za-z]{1,12}[_\-](?:(?:live|test|v1)_)?", "", v
+    )  # a format prefix: ghp_, sk_live_, dop_v1_
     if len(body) < 8:
         body = v
     distinct = set(body.replace("-", "").replace("_", ""))

@@ -38,9 +38,9 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.schedulers.base import STATE_RUNNING
 
 from ..config import Config
+from ..cron import cron_trigger
 from ..state import StateDB
 from .clock import Clock, SystemClock
-from ..cron import cron_trigger
 from .engine import DIGEST_JOB_ID, Engine, RunReport
 from .jobs import JobRunner
 from .notify import Notifier, WebhookNotifier
@@ -72,7 +72,9 @@ class SlotExecutor(BaseExecutor):  # type: ignore[misc]  # APScheduler 3.x ships
             except BaseException as exc:  # noqa: BLE001
                 self._run_job_error(job.id, exc, exc.__traceback__)
             else:
-                events = [JobExecutionEvent(EVENT_JOB_EXECUTED, job.id, job._jobstore_alias, rt) for rt in run_times]
+                events = [
+                    JobExecutionEvent(EVENT_JOB_EXECUTED, job.id, job._jobstore_alias, rt) for rt in run_times
+                ]
                 self._run_job_success(job.id, events)
 
         threading.Thread(target=target, name=f"blastwall-job-{job.id}", daemon=True).start()
@@ -92,8 +94,16 @@ class _Scheduler(BackgroundScheduler):  # type: ignore[misc]
 
 
 class Daemon:
-    def __init__(self, config: Config, *, db: StateDB | None = None, runner: JobRunner | None = None,
-                 clock: Clock | None = None, notifier: Notifier | None = None, owner: str | None = None) -> None:
+    def __init__(
+        self,
+        config: Config,
+        *,
+        db: StateDB | None = None,
+        runner: JobRunner | None = None,
+        clock: Clock | None = None,
+        notifier: Notifier | None = None,
+        owner: str | None = None,
+    ) -> None:
         self.config = config
         self.db = db or StateDB(config.state.url)
         self.clock: Clock = clock or SystemClock()
@@ -104,8 +114,11 @@ class Daemon:
         self.scheduler = _Scheduler(
             jobstores={"default": self.jobstore},
             executors={"default": SlotExecutor(self.engine)},
-            job_defaults={"coalesce": True, "max_instances": 1,
-                          "misfire_grace_time": config.scheduler.misfire_grace_s},
+            job_defaults={
+                "coalesce": True,
+                "max_instances": 1,
+                "misfire_grace_time": config.scheduler.misfire_grace_s,
+            },
             timezone=UTC,
         )
         self._stop = threading.Event()
@@ -142,8 +155,10 @@ class Daemon:
                 wanted[spec.id] = (trig, spec.fingerprint())
         n = self.config.notifications
         if n.webhook_url is not None and n.digest == "daily":
-            wanted[DIGEST_JOB_ID] = (cron_trigger(n.digest_schedule, n.digest_timezone),
-                                     f"{n.digest_schedule}|{n.digest_timezone}")
+            wanted[DIGEST_JOB_ID] = (
+                cron_trigger(n.digest_schedule, n.digest_timezone),
+                f"{n.digest_schedule}|{n.digest_timezone}",
+            )
         for job in self.jobstore.get_all_jobs():
             if job.id not in wanted:
                 log.info("removing %s from the job store: no longer configured", job.id)
@@ -152,16 +167,30 @@ class Daemon:
             existing = self.jobstore.lookup_job(job_id)
             first = trig.get_next_fire_time(None, now)
             if existing is not None:
-                if existing.name == fp and existing.misfire_grace_time == self.config.scheduler.misfire_grace_s:
+                if (
+                    existing.name == fp
+                    and existing.misfire_grace_time == self.config.scheduler.misfire_grace_s
+                ):
                     continue  # keep its next_run_time: slots missed while we were down stay due
-                existing._modify(trigger=trig, name=fp, next_run_time=first,
-                                 misfire_grace_time=self.config.scheduler.misfire_grace_s)
+                existing._modify(
+                    trigger=trig,
+                    name=fp,
+                    next_run_time=first,
+                    misfire_grace_time=self.config.scheduler.misfire_grace_s,
+                )
                 self.jobstore.update_job(existing)
                 log.info("rescheduled %s: its schedule changed", job_id)
                 continue
             try:
-                self.scheduler.add_job(fire, trigger=trig, args=(job_id,), id=job_id, name=fp,
-                                       next_run_time=first, replace_existing=False)
+                self.scheduler.add_job(
+                    fire,
+                    trigger=trig,
+                    args=(job_id,),
+                    id=job_id,
+                    name=fp,
+                    next_run_time=first,
+                    replace_existing=False,
+                )
             except ConflictingIdError:
                 pass  # another daemon on this state database added it first
 
@@ -222,8 +251,11 @@ class Daemon:
             self.engine.stopping.set()
             self._force = True
             return
-        log.warning("%s received: no new runs; waiting up to %s s for running jobs", name,
-                    self.config.scheduler.shutdown_timeout_s)
+        log.warning(
+            "%s received: no new runs; waiting up to %s s for running jobs",
+            name,
+            self.config.scheduler.shutdown_timeout_s,
+        )
         self.request_stop(name)
 
     def run_forever(self, *, install_signals: bool = True) -> int:
@@ -255,7 +287,9 @@ class Daemon:
                 self.engine.heartbeat()  # other daemons must keep seeing us alive while we wait
                 last_beat = time.monotonic()
             time.sleep(0.1)
-        left = self.engine.interrupt_active(f"the daemon stopped ({self._signal or 'shutdown'}) while the job ran")
+        left = self.engine.interrupt_active(
+            f"the daemon stopped ({self._signal or 'shutdown'}) while the job ran"
+        )
         if left:
             log.warning("recorded %d running job(s) as interrupted", len(left))
         self.close()

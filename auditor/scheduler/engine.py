@@ -39,8 +39,16 @@ class RunReport:
 
 
 class Engine:
-    def __init__(self, config: Config, db: StateDB, *, runner: JobRunner | None = None,
-                 clock: Clock | None = None, notifier: Notifier | None = None, owner: str | None = None) -> None:
+    def __init__(
+        self,
+        config: Config,
+        db: StateDB,
+        *,
+        runner: JobRunner | None = None,
+        clock: Clock | None = None,
+        notifier: Notifier | None = None,
+        owner: str | None = None,
+    ) -> None:
         self.config = config
         self.db = db
         self.clock: Clock = clock or SystemClock()
@@ -75,8 +83,10 @@ class Engine:
             late = now - rt.astimezone(UTC)
             grace = self.grace
             if grace is not None and late > grace + timedelta(seconds=spec.jitter_s):
-                msg = (f"missed: slot {slot_key(rt)} is {int(late.total_seconds())} s late, more than "
-                       f"[scheduler] misfire_grace_s = {self.config.scheduler.misfire_grace_s}")
+                msg = (
+                    f"missed: slot {slot_key(rt)} is {int(late.total_seconds())} s late, more than "
+                    f"[scheduler] misfire_grace_s = {self.config.scheduler.misfire_grace_s}"
+                )
                 if self.store.record_missed(job_id, spec.kind, slot_key(rt), self.owner, now, msg):
                     log.warning("%s: %s", job_id, msg)
                     self._notify_failure(spec, "missed", slot_key(rt), msg)
@@ -115,7 +125,9 @@ class Engine:
             except BaseException as exc:
                 result = JobResult("failed", describe_exception(exc))
                 if not isinstance(exc, Exception):
-                    self.store.finish(run_id, spec.id, spec.kind, "interrupted", result.message, self.clock.now())
+                    self.store.finish(
+                        run_id, spec.id, spec.kind, "interrupted", result.message, self.clock.now()
+                    )
                     raise
             return self._record(spec, run_id, key, result)
         finally:
@@ -128,10 +140,15 @@ class Engine:
 
         message = scrub(result.message)
         crit_ids = [c.id for c in result.critical] if result.critical is not None else None
-        if not self.store.finish(run_id, spec.id, spec.kind, result.outcome, message, self.clock.now(),
-                                 critical_ids=crit_ids):
-            log.warning("%s slot %s finished after it was recorded as interrupted; outcome %s not recorded",
-                        spec.id, key, result.outcome)
+        if not self.store.finish(
+            run_id, spec.id, spec.kind, result.outcome, message, self.clock.now(), critical_ids=crit_ids
+        ):
+            log.warning(
+                "%s slot %s finished after it was recorded as interrupted; outcome %s not recorded",
+                spec.id,
+                key,
+                result.outcome,
+            )
             return RunReport(spec.id, key, "interrupted", message, run_id)
         log.info("%s slot %s: %s %s", spec.id, key, result.outcome, message)
         if result.outcome != "succeeded":
@@ -167,8 +184,14 @@ class Engine:
             st = statuses.get(jid)
             rows.append((jid, ok, bad, st.outcome if st else None, st.message if st else None))
         sent = self.notifier.send(digest_text(rows, f"{iso(since)} to {key}"))
-        self.store.finish(claim.run_id, DIGEST_JOB_ID, "digest", "succeeded" if sent else "failed",
-                          "digest sent" if sent else "digest not delivered", self.clock.now())
+        self.store.finish(
+            claim.run_id,
+            DIGEST_JOB_ID,
+            "digest",
+            "succeeded" if sent else "failed",
+            "digest sent" if sent else "digest not delivered",
+            self.clock.now(),
+        )
         return RunReport(DIGEST_JOB_ID, key, "succeeded" if sent else "failed", "", claim.run_id)
 
     # -- liveness ------------------------------------------------------------------------

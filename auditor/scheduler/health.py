@@ -9,8 +9,8 @@ from typing import Any
 from sqlalchemy import inspect, text
 
 from ..config import Config
-from ..state import StateDB
 from ..cron import previous_slot
+from ..state import StateDB
 from .specs import JobSpec, jobs_from_config, slot_key
 from .store import ScheduleStore, iso
 
@@ -58,8 +58,16 @@ def job_rows(config: Config, db: StateDB, now: datetime | None = None) -> list[d
         last = None
         if st is not None and st.outcome is not None and st.last_run_at is not None:
             last = {"at": iso(st.last_run_at), "outcome": st.outcome, "message": st.message or ""}
-        rows.append({"job": spec.id, "kind": spec.kind, "schedule": spec.schedule, "timezone": spec.timezone,
-                     "next_run": iso(nxt) if nxt else None, "last_run": last})
+        rows.append(
+            {
+                "job": spec.id,
+                "kind": spec.kind,
+                "schedule": spec.schedule,
+                "timezone": spec.timezone,
+                "next_run": iso(nxt) if nxt else None,
+                "last_run": last,
+            }
+        )
     return rows
 
 
@@ -78,12 +86,19 @@ def health_problems(config: Config, db: StateDB, now: datetime | None = None) ->
     for spec in specs:
         st = statuses.get(spec.id)
         if st is None:
-            problems.append(HealthProblem(spec.id, "never registered by a daemon (is `blastwall daemon` running "
-                                                   "with this configuration and state database?)"))
+            problems.append(
+                HealthProblem(
+                    spec.id,
+                    "never registered by a daemon (is `blastwall daemon` running "
+                    "with this configuration and state database?)",
+                )
+            )
             continue
         if st.outcome in ("failed", "interrupted", "missed"):
             when = iso(st.last_run_at) if st.last_run_at else "?"
-            problems.append(HealthProblem(spec.id, f"last run {st.outcome} at {when}: {st.message or ''}".rstrip()))
+            problems.append(
+                HealthProblem(spec.id, f"last run {st.outcome} at {when}: {st.message or ''}".rstrip())
+            )
         trig = spec.trigger()
         assert trig is not None
         expected = previous_slot(trig, now - tolerance - timedelta(seconds=spec.jitter_s))
@@ -92,8 +107,13 @@ def health_problems(config: Config, db: StateDB, now: datetime | None = None) ->
         run = store.latest_slot_run(spec.id, slot_key(expected))
         if run is None:
             late = int((now - expected).total_seconds())
-            problems.append(HealthProblem(spec.id, f"overdue: slot {slot_key(expected)} has not run ({late} s ago)"))
+            problems.append(
+                HealthProblem(spec.id, f"overdue: slot {slot_key(expected)} has not run ({late} s ago)")
+            )
         elif run.state in ("claimed", "running") and run.owner not in live:
-            problems.append(HealthProblem(spec.id, f"slot {run.slot} was left {run.state} by daemon {run.owner}, "
-                                                   "which has stopped"))
+            problems.append(
+                HealthProblem(
+                    spec.id, f"slot {run.slot} was left {run.state} by daemon {run.owner}, which has stopped"
+                )
+            )
     return problems

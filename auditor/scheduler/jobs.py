@@ -84,8 +84,13 @@ def describe_exception(exc: BaseException) -> str:
 class JobRunner:
     """Dispatch by kind. `JobRunner()` uses the real audit/backup/verification code."""
 
-    def __init__(self, *, audit: JobFunc | None = None, backup: JobFunc | None = None,
-                 verification: JobFunc | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        audit: JobFunc | None = None,
+        backup: JobFunc | None = None,
+        verification: JobFunc | None = None,
+    ) -> None:
         self._funcs: dict[JobKind, JobFunc] = {
             "audit": audit or run_audit_job,
             "backup": backup or run_backup_job,
@@ -97,6 +102,7 @@ class JobRunner:
 
 
 # -- the real jobs ------------------------------------------------------------------------------
+
 
 def _ensure_tables(db: StateDB) -> None:
     """The migrations create every table at once; this is a no-op once the daemon's store has run them."""
@@ -128,11 +134,16 @@ def run_audit_job(spec: JobSpec, ctx: JobContext) -> JobResult:
     from reports.interface import write_reports
 
     written = write_reports(result, entry.formats, Path(entry.output_dir).expanduser())
-    critical = tuple(CriticalFinding(f.id, scrub(f"{f.rule}: {f.subject}", 300))
-                     for f in result.findings if f.severity == Severity.critical)
+    critical = tuple(
+        CriticalFinding(f.id, scrub(f"{f.rule}: {f.subject}", 300))
+        for f in result.findings
+        if f.severity == Severity.critical
+    )
     gaps = len(result.coverage_gaps)
-    msg = (f"{len(result.findings)} finding(s), {len(critical)} critical, {gaps} coverage gap(s); "
-           f"wrote {', '.join(p.name for p in written)} to {entry.output_dir}")
+    msg = (
+        f"{len(result.findings)} finding(s), {len(critical)} critical, {gaps} coverage gap(s); "
+        f"wrote {', '.join(p.name for p in written)} to {entry.output_dir}"
+    )
     return JobResult("succeeded", msg, critical=critical)
 
 
@@ -150,8 +161,11 @@ def run_backup_job(spec: JobSpec, ctx: JobContext) -> JobResult:
         err = getattr(rec, "error", None) or "backup did not complete"
         return JobResult("failed", scrub(f"backup {rid} of {entry.source}: {err}"))
     size = getattr(rec, "size", None)
-    return JobResult("succeeded", f"backup {rid} of {entry.source} to {entry.store} complete"
-                     + (f" ({size} bytes)" if size is not None else ""))
+    return JobResult(
+        "succeeded",
+        f"backup {rid} of {entry.source} to {entry.store} complete"
+        + (f" ({size} bytes)" if size is not None else ""),
+    )
 
 
 def run_verification_job(spec: JobSpec, ctx: JobContext) -> JobResult:
@@ -169,5 +183,11 @@ def run_verification_job(spec: JobSpec, ctx: JobContext) -> JobResult:
     backup = getattr(res, "backup", "?")
     if outcome == "passed":
         return JobResult("succeeded", scrub(f"backup {backup} of {entry.source} verified ({entry.mode})"))
-    return JobResult("failed", scrub(f"verification of {entry.source} (backup {backup}) failed"
-                                     + (f" [{code}]" if code else "") + (f": {msg}" if msg else "")))
+    return JobResult(
+        "failed",
+        scrub(
+            f"verification of {entry.source} (backup {backup}) failed"
+            + (f" [{code}]" if code else "")
+            + (f": {msg}" if msg else "")
+        ),
+    )

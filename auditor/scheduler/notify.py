@@ -40,7 +40,11 @@ class Notification:
 
     def payload(self) -> dict[str, Any]:
         # Slack reads "text"; the extra keys are ignored by Slack and useful to other receivers.
-        return {"text": self.text, "username": "Blastwall", "blastwall": {"event": self.event, "job": self.job}}
+        return {
+            "text": self.text,
+            "username": "Blastwall",
+            "blastwall": {"event": self.event, "job": self.job},
+        }
 
 
 class Notifier(Protocol):
@@ -54,8 +58,15 @@ class NullNotifier:
 
 
 class WebhookNotifier:
-    def __init__(self, url: SecretRef, *, timeout_s: float = 10.0, attempts: int = 3,
-                 transport: httpx.BaseTransport | None = None, sleep: Callable[[float], None] = time.sleep) -> None:
+    def __init__(
+        self,
+        url: SecretRef,
+        *,
+        timeout_s: float = 10.0,
+        attempts: int = 3,
+        transport: httpx.BaseTransport | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
         self._url = url
         self._timeout = timeout_s
         self._attempts = attempts
@@ -70,8 +81,12 @@ class WebhookNotifier:
         try:
             secret = self._url.resolve()
         except Exception as exc:  # noqa: BLE001 - a missing env var must not kill the daemon
-            log.warning("notification %s not sent: webhook_url %s cannot be resolved (%s)",
-                        note.event, self._url.scheme, type(exc).__name__)
+            log.warning(
+                "notification %s not sent: webhook_url %s cannot be resolved (%s)",
+                note.event,
+                self._url.scheme,
+                type(exc).__name__,
+            )
             return False
         with httpx.Client(timeout=self._timeout, transport=self._transport, follow_redirects=False) as client:
             for attempt in range(1, self._attempts + 1):
@@ -87,8 +102,10 @@ class WebhookNotifier:
                     if resp.status_code < 500 and resp.status_code != 429:
                         break
                 if attempt < self._attempts:
-                    self._sleep(min(2.0 ** attempt, 10.0))
-        log.warning("notification %s not delivered to webhook %s: %s", note.event, secret.fingerprint, problem)
+                    self._sleep(min(2.0**attempt, 10.0))
+        log.warning(
+            "notification %s not delivered to webhook %s: %s", note.event, secret.fingerprint, problem
+        )
         return False
 
 
@@ -114,6 +131,10 @@ def digest_text(rows: Sequence[tuple[str, int, int, str | None, str | None]], pe
     lines = [head]
     for job, ok, failed, last, msg in rows:
         mark = ":white_check_mark:" if not failed and last in ("succeeded", None) else ":x:"
-        tail = f" - last: {last}" + (f" ({scrub(msg, 200)})" if msg and last != "succeeded" else "") if last else " - no runs"
+        tail = (
+            f" - last: {last}" + (f" ({scrub(msg, 200)})" if msg and last != "succeeded" else "")
+            if last
+            else " - no runs"
+        )
         lines.append(f"{mark} `{job}`: {ok} ok, {failed} failed{tail}")
     return Notification("digest", "\n".join(lines))

@@ -17,8 +17,8 @@ from typing import Literal
 from apscheduler.triggers.cron import CronTrigger
 
 from ..config import AuditJobConfig, BackupConfig, Config, VerificationConfig
-from ..errors import ConfigError
 from ..cron import cron_trigger
+from ..errors import ConfigError
 
 __all__ = ["JobKind", "JobSpec", "find_job", "jitter_delay", "jobs_from_config", "slot_key"]
 
@@ -53,13 +53,18 @@ def jobs_from_config(config: Config) -> list[JobSpec]:
     seen: Counter[str] = Counter()
     for v in config.verifications:
         seen[v.source] += 1
-        jid = f"verification:{v.source}" if seen[v.source] == 1 else f"verification:{v.source}#{seen[v.source]}"
+        jid = (
+            f"verification:{v.source}" if seen[v.source] == 1 else f"verification:{v.source}#{seen[v.source]}"
+        )
         jobs.append(JobSpec(jid, "verification", v.schedule, v.timezone, v.jitter_s, v))
     ids = Counter(j.id for j in jobs)
     dup = sorted(i for i, n in ids.items() if n > 1)
     if dup:
-        raise ConfigError(f"duplicate scheduled job(s): {', '.join(dup)}", file=config.path,
-                          hint="give each [[audits]] a distinct name and each backup a distinct source/store")
+        raise ConfigError(
+            f"duplicate scheduled job(s): {', '.join(dup)}",
+            file=config.path,
+            hint="give each [[audits]] a distinct name and each backup a distinct source/store",
+        )
     return jobs
 
 
@@ -67,9 +72,12 @@ def find_job(jobs: list[JobSpec], job_id: str) -> JobSpec:
     for j in jobs:
         if j.id == job_id:
             return j
-    raise ConfigError(f"no job named {job_id!r}",
-                      hint="jobs: " + (", ".join(j.id for j in jobs) or "(none configured)")
-                      + "; see `blastwall schedule list`")
+    raise ConfigError(
+        f"no job named {job_id!r}",
+        hint="jobs: "
+        + (", ".join(j.id for j in jobs) or "(none configured)")
+        + "; see `blastwall schedule list`",
+    )
 
 
 def slot_key(slot: datetime) -> str:

@@ -47,7 +47,8 @@ Outcome = Literal["succeeded", "failed", "interrupted", "missed"]
 FINISHED_STATES = ("succeeded", "failed", "interrupted", "missed")
 
 runs_t = Table(
-    "scheduler_runs", metadata,
+    "scheduler_runs",
+    metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("job_id", String(200), nullable=False),
     Column("slot", String(64), nullable=False),  # UTC slot time, or "manual:<time>:<nonce>" for run-now
@@ -63,7 +64,8 @@ runs_t = Table(
 )
 
 jobs_t = Table(
-    "scheduler_jobs", metadata,
+    "scheduler_jobs",
+    metadata,
     Column("job_id", String(200), primary_key=True),
     Column("kind", String(16), nullable=False),
     Column("first_seen_at", String(32), nullable=False),
@@ -76,7 +78,8 @@ jobs_t = Table(
 )
 
 daemons_t = Table(
-    "scheduler_daemons", metadata,
+    "scheduler_daemons",
+    metadata,
     Column("owner", String(200), primary_key=True),
     Column("host", String(200), nullable=False),
     Column("pid", Integer, nullable=False),
@@ -155,8 +158,17 @@ class ScheduleStore:
     def register_daemon(self, owner: str, now: datetime) -> None:
         me = ProcessRef.current()
         with self.db.engine.begin() as c:
-            c.execute(daemons_t.insert().values(owner=owner, host=owner.split(":")[0], pid=me.pid, pidns=me.pidns,
-                                                pid_start=me.start, started_at=iso(now), heartbeat_at=iso(now)))
+            c.execute(
+                daemons_t.insert().values(
+                    owner=owner,
+                    host=owner.split(":")[0],
+                    pid=me.pid,
+                    pidns=me.pidns,
+                    pid_start=me.start,
+                    started_at=iso(now),
+                    heartbeat_at=iso(now),
+                )
+            )
 
     def heartbeat(self, owner: str, now: datetime) -> None:
         with self.db.engine.begin() as c:
@@ -164,8 +176,11 @@ class ScheduleStore:
 
     def stop_daemon(self, owner: str, now: datetime) -> None:
         with self.db.engine.begin() as c:
-            c.execute(daemons_t.update().where(daemons_t.c.owner == owner)
-                      .values(heartbeat_at=iso(now), stopped_at=iso(now)))
+            c.execute(
+                daemons_t.update()
+                .where(daemons_t.c.owner == owner)
+                .values(heartbeat_at=iso(now), stopped_at=iso(now))
+            )
 
     def live_owners(self, now: datetime) -> set[str]:
         """Daemons that heart-beat recently - except those on this host whose process is gone.
@@ -175,13 +190,22 @@ class ScheduleStore:
         """
         cutoff = iso(now - self.stale_after)
         with self.db.engine.connect() as c:
-            rows = c.execute(select(daemons_t.c.owner, daemons_t.c.host, daemons_t.c.pid, daemons_t.c.pidns,
-                                    daemons_t.c.pid_start).where(
-                and_(daemons_t.c.stopped_at.is_(None), daemons_t.c.heartbeat_at >= cutoff))).fetchall()
+            rows = c.execute(
+                select(
+                    daemons_t.c.owner,
+                    daemons_t.c.host,
+                    daemons_t.c.pid,
+                    daemons_t.c.pidns,
+                    daemons_t.c.pid_start,
+                ).where(and_(daemons_t.c.stopped_at.is_(None), daemons_t.c.heartbeat_at >= cutoff))
+            ).fetchall()
         me = os.getpid()
         # a row without a PID namespace (not Linux) cannot be checked: `owner_gone` needs one here
-        return {r.owner for r in rows
-                if not (r.pidns and r.pid != me and owner_gone(r.host, r.pid, r.pid_start, r.pidns))}
+        return {
+            r.owner
+            for r in rows
+            if not (r.pidns and r.pid != me and owner_gone(r.host, r.pid, r.pid_start, r.pidns))
+        }
 
     # -- jobs ----------------------------------------------------------------------------
     def register_job(self, job_id: str, kind: str, now: datetime) -> None:
@@ -190,8 +214,11 @@ class ScheduleStore:
                 return
         try:
             with self.db.engine.begin() as c:
-                c.execute(jobs_t.insert().values(job_id=job_id, kind=kind, first_seen_at=iso(now),
-                                                 updated_at=iso(now)))
+                c.execute(
+                    jobs_t.insert().values(
+                        job_id=job_id, kind=kind, first_seen_at=iso(now), updated_at=iso(now)
+                    )
+                )
         except IntegrityError:
             pass  # another daemon registered it at the same moment
 
@@ -201,45 +228,77 @@ class ScheduleStore:
         out = {}
         for r in rows:
             out[r.job_id] = JobStatus(
-                job_id=r.job_id, kind=r.kind, first_seen_at=parse_iso(r.first_seen_at),
-                last_run_at=parse_iso(r.last_run_at) if r.last_run_at else None, last_slot=r.last_slot,
-                outcome=r.outcome, message=r.message,
-                critical_ids=tuple(json.loads(r.critical_ids)) if r.critical_ids else ())
+                job_id=r.job_id,
+                kind=r.kind,
+                first_seen_at=parse_iso(r.first_seen_at),
+                last_run_at=parse_iso(r.last_run_at) if r.last_run_at else None,
+                last_slot=r.last_slot,
+                outcome=r.outcome,
+                message=r.message,
+                critical_ids=tuple(json.loads(r.critical_ids)) if r.critical_ids else (),
+            )
         return out
 
     # -- runs ----------------------------------------------------------------------------
-    def claim(self, job_id: str, slot: str, owner: str, now: datetime, *, manual: bool = False) -> ClaimResult:
+    def claim(
+        self, job_id: str, slot: str, owner: str, now: datetime, *, manual: bool = False
+    ) -> ClaimResult:
         """Atomically take (job_id, slot). `busy` when a live daemon is still running this job."""
         live = self.live_owners(now) | {owner}
         with self.db.engine.connect() as c:
-            active = c.execute(select(runs_t.c.slot, runs_t.c.owner).where(
-                and_(runs_t.c.job_id == job_id, runs_t.c.state.in_(("claimed", "running"))))).fetchall()
+            active = c.execute(
+                select(runs_t.c.slot, runs_t.c.owner).where(
+                    and_(runs_t.c.job_id == job_id, runs_t.c.state.in_(("claimed", "running")))
+                )
+            ).fetchall()
         busy = [r for r in active if r.owner in live]
         state, message = "claimed", None
         if busy:
             state, message = "skipped", f"previous run (slot {busy[0].slot}) still running on {busy[0].owner}"
         try:
             with self.db.engine.begin() as c:
-                res = c.execute(runs_t.insert().values(job_id=job_id, slot=slot, manual=manual, owner=owner,
-                                                       state=state, claimed_at=iso(now), message=message,
-                                                       finished_at=iso(now) if busy else None))
+                res = c.execute(
+                    runs_t.insert().values(
+                        job_id=job_id,
+                        slot=slot,
+                        manual=manual,
+                        owner=owner,
+                        state=state,
+                        claimed_at=iso(now),
+                        message=message,
+                        finished_at=iso(now) if busy else None,
+                    )
+                )
                 pk = res.inserted_primary_key
                 assert pk is not None
                 run_id = int(pk[0])
         except IntegrityError:
             with self.db.engine.connect() as c:
-                by = c.execute(select(runs_t.c.owner).where(
-                    and_(runs_t.c.job_id == job_id, runs_t.c.slot == slot))).scalar()
+                by = c.execute(
+                    select(runs_t.c.owner).where(and_(runs_t.c.job_id == job_id, runs_t.c.slot == slot))
+                ).scalar()
             return ClaimResult("taken", None, f"claimed by {by}")
         if busy:
             return ClaimResult("busy", run_id, message or "")
         return ClaimResult("claimed", run_id)
 
-    def record_missed(self, job_id: str, kind: str, slot: str, owner: str, now: datetime, message: str) -> bool:
+    def record_missed(
+        self, job_id: str, kind: str, slot: str, owner: str, now: datetime, message: str
+    ) -> bool:
         try:
             with self.db.engine.begin() as c:
-                c.execute(runs_t.insert().values(job_id=job_id, slot=slot, manual=False, owner=owner, state="missed",
-                                                 claimed_at=iso(now), finished_at=iso(now), message=message))
+                c.execute(
+                    runs_t.insert().values(
+                        job_id=job_id,
+                        slot=slot,
+                        manual=False,
+                        owner=owner,
+                        state="missed",
+                        claimed_at=iso(now),
+                        finished_at=iso(now),
+                        message=message,
+                    )
+                )
         except IntegrityError:
             return False
         self._set_status(job_id, kind, "missed", message, slot, now)
@@ -247,26 +306,55 @@ class ScheduleStore:
 
     def start(self, run_id: int, now: datetime) -> None:
         with self.db.engine.begin() as c:
-            c.execute(runs_t.update().where(and_(runs_t.c.id == run_id, runs_t.c.state == "claimed"))
-                      .values(state="running", started_at=iso(now)))
+            c.execute(
+                runs_t.update()
+                .where(and_(runs_t.c.id == run_id, runs_t.c.state == "claimed"))
+                .values(state="running", started_at=iso(now))
+            )
 
-    def finish(self, run_id: int, job_id: str, kind: str, outcome: Outcome, message: str, now: datetime,
-               *, critical_ids: list[str] | None = None) -> bool:
+    def finish(
+        self,
+        run_id: int,
+        job_id: str,
+        kind: str,
+        outcome: Outcome,
+        message: str,
+        now: datetime,
+        *,
+        critical_ids: list[str] | None = None,
+    ) -> bool:
         """Record the outcome; False when the run was already closed (e.g. marked interrupted)."""
         with self.db.engine.begin() as c:
-            res = c.execute(runs_t.update().where(
-                and_(runs_t.c.id == run_id, runs_t.c.state.in_(("claimed", "running"))))
-                .values(state=outcome, finished_at=iso(now), message=message))
+            res = c.execute(
+                runs_t.update()
+                .where(and_(runs_t.c.id == run_id, runs_t.c.state.in_(("claimed", "running"))))
+                .values(state=outcome, finished_at=iso(now), message=message)
+            )
             slot = c.execute(select(runs_t.c.slot).where(runs_t.c.id == run_id)).scalar()
         if res.rowcount == 0:
             return False
         self._set_status(job_id, kind, outcome, message, slot, now, critical_ids=critical_ids)
         return True
 
-    def _set_status(self, job_id: str, kind: str, outcome: str, message: str, slot: str | None, now: datetime,
-                    *, critical_ids: list[str] | None = None) -> None:
-        values: dict[str, Any] = {"kind": kind, "last_run_at": iso(now), "last_slot": slot, "outcome": outcome,
-                                  "message": message, "updated_at": iso(now)}
+    def _set_status(
+        self,
+        job_id: str,
+        kind: str,
+        outcome: str,
+        message: str,
+        slot: str | None,
+        now: datetime,
+        *,
+        critical_ids: list[str] | None = None,
+    ) -> None:
+        values: dict[str, Any] = {
+            "kind": kind,
+            "last_run_at": iso(now),
+            "last_slot": slot,
+            "outcome": outcome,
+            "message": message,
+            "updated_at": iso(now),
+        }
         if critical_ids is not None:
             values["critical_ids"] = json.dumps(sorted(critical_ids))
         with self.db.engine.begin() as c:
@@ -285,9 +373,11 @@ class ScheduleStore:
                 continue
             msg = f"interrupted: daemon {r.owner} stopped while the run was in progress"
             with self.db.engine.begin() as c:
-                res = c.execute(runs_t.update().where(
-                    and_(runs_t.c.id == r.id, runs_t.c.state.in_(("claimed", "running"))))
-                    .values(state="interrupted", finished_at=iso(now), message=msg))
+                res = c.execute(
+                    runs_t.update()
+                    .where(and_(runs_t.c.id == r.id, runs_t.c.state.in_(("claimed", "running"))))
+                    .values(state="interrupted", finished_at=iso(now), message=msg)
+                )
                 kind = c.execute(select(jobs_t.c.kind).where(jobs_t.c.job_id == r.job_id)).scalar()
             if res.rowcount:
                 self._set_status(r.job_id, kind or r.job_id.split(":")[0], "interrupted", msg, r.slot, now)
@@ -308,9 +398,12 @@ class ScheduleStore:
 
     def latest_slot_run(self, job_id: str, since_slot: str) -> RunRow | None:
         """The newest scheduled run of `job_id` whose slot is at or after `since_slot`."""
-        q = (select(runs_t).where(and_(runs_t.c.job_id == job_id, runs_t.c.manual.is_(False),
-                                       runs_t.c.slot >= since_slot))
-             .order_by(runs_t.c.slot.desc()).limit(1))
+        q = (
+            select(runs_t)
+            .where(and_(runs_t.c.job_id == job_id, runs_t.c.manual.is_(False), runs_t.c.slot >= since_slot))
+            .order_by(runs_t.c.slot.desc())
+            .limit(1)
+        )
         with self.db.engine.connect() as c:
             r = c.execute(q).first()
         return _row(r) if r else None
@@ -319,15 +412,29 @@ class ScheduleStore:
         return self.runs(states=("claimed", "running"))
 
     def finished_since(self, since: datetime) -> list[RunRow]:
-        q = select(runs_t).where(and_(runs_t.c.finished_at >= iso(since),
-                                      or_(*[runs_t.c.state == s for s in FINISHED_STATES]))).order_by(runs_t.c.id)
+        q = (
+            select(runs_t)
+            .where(
+                and_(runs_t.c.finished_at >= iso(since), or_(*[runs_t.c.state == s for s in FINISHED_STATES]))
+            )
+            .order_by(runs_t.c.id)
+        )
         with self.db.engine.connect() as c:
             return [_row(r) for r in c.execute(q).fetchall()]
 
 
 def _row(r: Any, **override: Any) -> RunRow:
-    d = {"id": r.id, "job_id": r.job_id, "slot": r.slot, "manual": bool(r.manual), "owner": r.owner,
-         "state": r.state, "claimed_at": r.claimed_at, "started_at": r.started_at, "finished_at": r.finished_at,
-         "message": r.message}
+    d = {
+        "id": r.id,
+        "job_id": r.job_id,
+        "slot": r.slot,
+        "manual": bool(r.manual),
+        "owner": r.owner,
+        "state": r.state,
+        "claimed_at": r.claimed_at,
+        "started_at": r.started_at,
+        "finished_at": r.finished_at,
+        "message": r.message,
+    }
     d.update(override)
     return RunRow(**d)

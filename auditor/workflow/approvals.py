@@ -236,7 +236,9 @@ def sk_flags(signature: str) -> int | None:
     types or an unparsable signature (ssh-keygen then decides)."""
     lines = [ln.strip() for ln in signature.strip().splitlines()]
     try:
-        env = base64.b64decode("".join(ln for ln in lines if ln and not ln.startswith("-----")), validate=True)
+        env = base64.b64decode(
+            "".join(ln for ln in lines if ln and not ln.startswith("-----")), validate=True
+        )
         if env[:6] != b"SSHSIG":
             return None
         at = 10  # magic + uint32 version
@@ -299,7 +301,10 @@ def check_signers_file(path: Path, *, euid: int | None = None) -> list[SignersFi
         if mode & 0o022 and not sticky_root_dir:
             problems.append(
                 SignersFileProblem(
-                    str(p), who, shown, True,
+                    str(p),
+                    who,
+                    shown,
+                    True,
                     f"the allowed-signers {kind} {p} (owner {who}, mode {shown}) is writable by "
                     f"{'group and others' if mode & 0o022 == 0o022 else 'group' if mode & 0o020 else 'others'}",
                 )
@@ -307,7 +312,10 @@ def check_signers_file(path: Path, *, euid: int | None = None) -> list[SignersFi
         elif st.st_uid not in (0, me):
             problems.append(
                 SignersFileProblem(
-                    str(p), who, shown, True,
+                    str(p),
+                    who,
+                    shown,
+                    True,
                     f"the allowed-signers {kind} {p} (owner {who}, mode {shown}) is owned by {who}, "
                     f"neither root nor the user that runs Blastwall ({_owner(me)})",
                 )
@@ -315,7 +323,10 @@ def check_signers_file(path: Path, *, euid: int | None = None) -> list[SignersFi
         elif st.st_uid == me and (p == real or me != 0):
             problems.append(
                 SignersFileProblem(
-                    str(p), who, shown, False,
+                    str(p),
+                    who,
+                    shown,
+                    False,
                     f"the allowed-signers {kind} {p} (owner {who}, mode {shown}) is owned by the user "
                     f"that runs Blastwall: any process running as {who}, an AI agent included, could "
                     "enrol its own key",
@@ -414,8 +425,9 @@ class SshKeygen:
         flags = sk_flags(signature)
         if flags is not None and not flags & SK_USER_PRESENT:
             return SignatureCheck(
-                False, "a FIDO key signed without user presence (no touch): keys made with "
-                "-O no-touch-required let software sign alone, so they do not count"
+                False,
+                "a FIDO key signed without user presence (no touch): keys made with "
+                "-O no-touch-required let software sign alone, so they do not count",
             )
         if not valid_principal(principal):
             return SignatureCheck(False, f"{principal!r} is not a plain principal name")
@@ -426,8 +438,19 @@ class SshKeygen:
         tmp, sig = self._with_sig(signature)
         with tmp:
             p = self._run(
-                ["-Y", "verify", "-f", str(signers), "-I", principal, "-n", NAMESPACE, "-s", str(sig),
-                 f"-Overify-time={_verify_time(at)}"],
+                [
+                    "-Y",
+                    "verify",
+                    "-f",
+                    str(signers),
+                    "-I",
+                    principal,
+                    "-n",
+                    NAMESPACE,
+                    "-s",
+                    str(sig),
+                    f"-Overify-time={_verify_time(at)}",
+                ],
                 statement.data(),
             )
             out = p.stdout.decode("utf-8", "replace")
@@ -466,13 +489,23 @@ class SshKeygen:
         m = _FPR.search(chk.stdout.decode("utf-8", "replace"))
         key = m.group(1) if m else "the signing key"
         found = self._run(
-            ["-Y", "find-principals", "-f", str(signers), "-s", str(sig), f"-Overify-time={_verify_time(at)}"],
+            [
+                "-Y",
+                "find-principals",
+                "-f",
+                str(signers),
+                "-s",
+                str(sig),
+                f"-Overify-time={_verify_time(at)}",
+            ],
             None,
         )
         names = found.stdout.decode("utf-8", "replace").split() if found.returncode == 0 else []
         if names and principal not in names:
             return f"signed with {key}, which is enrolled as {', '.join(names)}, not as {principal}"
-        expired = re.search(r"(key (?:has expired|is not yet valid)[^\n]*)", failed.stderr.decode("utf-8", "replace"))
+        expired = re.search(
+            r"(key (?:has expired|is not yet valid)[^\n]*)", failed.stderr.decode("utf-8", "replace")
+        )
         if expired:
             return f"{key} is enrolled for {principal} but not valid at {at:%Y-%m-%dT%H:%M:%SZ}: {expired.group(1)}"
         if not names:
@@ -519,15 +552,17 @@ def approvals_findings(config: Config, base_dir: Path | None = None) -> list[Fin
 
     if cfg.mode == "unauthenticated":
         add(
-            "approvals.unauthenticated", Severity.high,
-            "approvals are not authenticated ([approvals] mode = \"unauthenticated\"): any process that can "
+            "approvals.unauthenticated",
+            Severity.high,
+            'approvals are not authenticated ([approvals] mode = "unauthenticated"): any process that can '
             "run blastwall or write its state database, an AI agent included, can approve its own restore",
-            "enrol approvers' SSH keys in [approvals] allowed_signers and remove mode = \"unauthenticated\"",
+            'enrol approvers\' SSH keys in [approvals] allowed_signers and remove mode = "unauthenticated"',
         )
         return out
     if cfg.allow_writable_signers:
         add(
-            "approvals.writable_signers_allowed", Severity.high,
+            "approvals.writable_signers_allowed",
+            Severity.high,
             "[approvals] allow_writable_signers = true: the gate trusts an allowed-signers file that others "
             "may be able to change",
             "make the file and its directories root-owned and not group/other-writable, then remove the override",
@@ -535,9 +570,10 @@ def approvals_findings(config: Config, base_dir: Path | None = None) -> list[Fin
     if not cfg.allowed_signers:
         if config.targets:
             add(
-                "approvals.no_signers", Severity.medium,
+                "approvals.no_signers",
+                Severity.medium,
                 "no [approvals] allowed_signers file is configured: no restore can be approved",
-                "enrol approvers: [approvals] allowed_signers = \"/etc/blastwall/allowed_signers\"",
+                'enrol approvers: [approvals] allowed_signers = "/etc/blastwall/allowed_signers"',
             )
         return out
     path = Path(cfg.allowed_signers).expanduser()
@@ -546,19 +582,32 @@ def approvals_findings(config: Config, base_dir: Path | None = None) -> list[Fin
     try:
         problems = check_signers_file(path)
     except ConfigError as exc:
-        add("approvals.signers_unreadable", Severity.high, exc.message, "create the file (see the README)", str(path))
+        add(
+            "approvals.signers_unreadable",
+            Severity.high,
+            exc.message,
+            "create the file (see the README)",
+            str(path),
+        )
         return out
     for p in problems:
         if p.refuse:
             add(
-                "approvals.signers_file_unsafe", Severity.high,
-                p.message + ("; accepted only because allow_writable_signers = true" if cfg.allow_writable_signers
-                             else "; the gate refuses to open"),
-                f"chown root:root {p.path} && chmod go-w {p.path}", p.path,
+                "approvals.signers_file_unsafe",
+                Severity.high,
+                p.message
+                + (
+                    "; accepted only because allow_writable_signers = true"
+                    if cfg.allow_writable_signers
+                    else "; the gate refuses to open"
+                ),
+                f"chown root:root {p.path} && chmod go-w {p.path}",
+                p.path,
             )
         else:
             add(
-                "approvals.signers_owned_by_runner", Severity.high if p.path == str(path.resolve()) else Severity.medium,
+                "approvals.signers_owned_by_runner",
+                Severity.high if p.path == str(path.resolve()) else Severity.medium,
                 p.message,
                 "run Blastwall as a dedicated user and make the allowed-signers file (and its directories) "
                 f"owned by root: chown root:root {p.path} && chmod 0644 {p.path}",
@@ -571,7 +620,8 @@ def approvals_findings(config: Config, base_dir: Path | None = None) -> list[Fin
     soft = sorted({pr for s in signers if not s.key_type.startswith("sk-") for pr in s.principals})
     if soft:
         add(
-            "approvals.software_keys", Severity.low,
+            "approvals.software_keys",
+            Severity.low,
             f"approvers without a hardware key: {', '.join(soft)} (a software key on a machine an agent "
             "also uses can sign without a person)",
             "enrol FIDO keys (ssh-keygen -t ed25519-sk) that need a touch to sign",

@@ -178,7 +178,7 @@ class HumanGate(Gate):
         path = self.policy.allowed_signers
         if path is None:
             raise SignersFileUnsafe(
-                "approvals are signed ([approvals] mode = \"signed\") but no [approvals] allowed_signers "
+                'approvals are signed ([approvals] mode = "signed") but no [approvals] allowed_signers '
                 "file is configured, so no decision can be verified",
                 hint='enrol approvers: [approvals] allowed_signers = "/etc/blastwall/allowed_signers"',
             )
@@ -193,8 +193,14 @@ class HumanGate(Gate):
         return path
 
     def _verify(
-        self, run: RunRecord, decision: str, principal: str, statement: str, signature: str,
-        now: datetime, signers: Path,
+        self,
+        run: RunRecord,
+        decision: str,
+        principal: str,
+        statement: str,
+        signature: str,
+        now: datetime,
+        signers: Path,
     ) -> SignatureCheck:
         try:
             stmt = Statement.parse(statement)
@@ -202,7 +208,9 @@ class HumanGate(Gate):
             return SignatureCheck(False, f"the stored statement is not a Blastwall statement ({exc})")
         wrong = stmt.mismatches(decision_statement(run, decision, principal))
         if wrong:
-            return SignatureCheck(False, "the signed statement does not match this decision: " + "; ".join(wrong))
+            return SignatureCheck(
+                False, "the signed statement does not match this decision: " + "; ".join(wrong)
+            )
         return self._keygen().verify(signers, principal, stmt, signature, now)
 
     def signature_matches(self, statement: Statement, signature: str) -> bool:
@@ -231,7 +239,10 @@ class HumanGate(Gate):
     ) -> list[DecisionReview]:
         mine = [d for d in decisions if d.step == gate_step]
         if not self.policy.signed:
-            return [DecisionReview(d, None, "unauthenticated ([approvals] mode = \"unauthenticated\")") for d in mine]
+            return [
+                DecisionReview(d, None, 'unauthenticated ([approvals] mode = "unauthenticated")')
+                for d in mine
+            ]
         try:
             signers = self.signers_file()
         except (SignersFileUnsafe, ConfigError) as exc:
@@ -247,7 +258,10 @@ class HumanGate(Gate):
 
     # -- policy --------------------------------------------------------------------------
     def _valid_approvals(
-        self, run: RunRecord, reviews: Sequence[DecisionReview], now: datetime,
+        self,
+        run: RunRecord,
+        reviews: Sequence[DecisionReview],
+        now: datetime,
         requester: tuple[str | None, str | None],
     ) -> list[DecisionReview]:
         seen: set[str] = set()

@@ -45,8 +45,14 @@ from .backups import (
 )
 from .model import Action, ApprovalGate, Check, Read, StepContext, StepError, StepPreconditionFailed, Workflow
 
-__all__ = ["PG_RESTORE_ARGS", "RESTORE_STEPS", "EngineRestore", "PostgresRestore", "inspect_target",
-           "restore_workflow"]
+__all__ = [
+    "PG_RESTORE_ARGS",
+    "RESTORE_STEPS",
+    "EngineRestore",
+    "PostgresRestore",
+    "inspect_target",
+    "restore_workflow",
+]
 
 log = logging.getLogger("blastwall.workflow.restore")
 
@@ -150,8 +156,10 @@ class PostgresRestore:
 
     kinds: tuple[str, ...] = ("postgres",)
     action = "restore a PostgreSQL backup into the target: pg_restore " + " ".join(PG_RESTORE_ARGS)
-    note = ("every object in the backup is dropped and recreated with the backup's data; tables that are only "
-            "in the target are left as they are")
+    note = (
+        "every object in the backup is dropped and recreated with the backup's data; tables that are only "
+        "in the target are left as they are"
+    )
     restore_description = "pg_restore into the target (the only step with its write credential)"
 
     def inspect(self, url: Secret) -> dict[str, Any]:
@@ -255,8 +263,12 @@ class PostgresRestore:
                 "database": live["database"],
                 "size_bytes": live["size_bytes"],
                 "tables": live["tables"],
-                "replaced_from_backup": sorted(t["name"] for t in live["tables"] if self.key(t["name"]) in in_backup),
-                "left_as_is": sorted(t["name"] for t in live["tables"] if self.key(t["name"]) not in in_backup),
+                "replaced_from_backup": sorted(
+                    t["name"] for t in live["tables"] if self.key(t["name"]) in in_backup
+                ),
+                "left_as_is": sorted(
+                    t["name"] for t in live["tables"] if self.key(t["name"]) not in in_backup
+                ),
                 "note": self.note,
                 **({"used_memory": live["used_memory_human"]} if live.get("used_memory_human") else {}),
             },
@@ -395,7 +407,12 @@ class PostgresRestore:
                     secrets={**self.store_refs, **self.scratch},
                     description="fetch the backup and fully verify it in a scratch database",
                 ),
-                Read("plan", self.plan, secrets=reader, description="inspect the live target and build the plan"),
+                Read(
+                    "plan",
+                    self.plan,
+                    secrets=reader,
+                    description="inspect the live target and build the plan",
+                ),
                 ApprovalGate(
                     "approval", lambda ctx: ctx.outputs["plan"], description="a human approves the plan"
                 ),
@@ -413,7 +430,10 @@ class PostgresRestore:
                     description=self.restore_description,
                 ),
                 Check(
-                    "post_check", self.post_check, secrets=reader, description="row counts match the backup's manifest"
+                    "post_check",
+                    self.post_check,
+                    secrets=reader,
+                    description="row counts match the backup's manifest",
                 ),
                 Read("report", self.report, description="summary for the run record"),
             ),
@@ -435,8 +455,9 @@ class EngineRestore(PostgresRestore):
         self.engine = engine_named(self.target.kind)
         self.action = f"restore a {self.engine.label} backup into the target: {self.engine.restore_action}"
         self.note = self.engine.restore_note
-        self.restore_description = f"{self.engine.label} restore into the target (the only step with its write " \
-            "credential)"
+        self.restore_description = (
+            f"{self.engine.label} restore into the target (the only step with its write credential)"
+        )
 
     def inspect(self, url: Secret) -> dict[str, Any]:
         _register_any(url)
@@ -447,8 +468,10 @@ class EngineRestore(PostgresRestore):
 
     def apply(self, dump: Path, url: Secret, manifest: Any, env: Mapping[str, str]) -> dict[str, Any]:
         if manifest.source.kind != self.engine.name:
-            raise StepPreconditionFailed(f"backup {manifest.backup_id} is a {manifest.source.kind} backup; target "
-                                         f"{self.target.name!r} is {self.target.kind}")
+            raise StepPreconditionFailed(
+                f"backup {manifest.backup_id} is a {manifest.source.kind} backup; target "
+                f"{self.target.name!r} is {self.target.kind}"
+            )
         try:
             return self.engine.restore_into(dump, url, manifest)
         except BlastwallError as exc:
@@ -461,15 +484,28 @@ class EngineRestore(PostgresRestore):
         # database holds at least that many keys.
         live = {t["name"]: t["rows"] for t in self.inspect(ctx.secret("target"))["tables"]}
         restored = ctx.outputs["restore"].get("restored_keys") or {}
-        rows = [{"name": t["name"], "expected_rows": t["rows"], "found_rows": restored.get(t["name"]),
-                 "in_target": live.get(t["name"])} for t in ctx.outputs["fetch_verify"]["backup"]["tables"]]
-        bad = [r for r in rows if r["expected_rows"] != r["found_rows"] or (r["in_target"] or 0) < r["expected_rows"]]
+        rows = [
+            {
+                "name": t["name"],
+                "expected_rows": t["rows"],
+                "found_rows": restored.get(t["name"]),
+                "in_target": live.get(t["name"]),
+            }
+            for t in ctx.outputs["fetch_verify"]["backup"]["tables"]
+        ]
+        bad = [
+            r
+            for r in rows
+            if r["expected_rows"] != r["found_rows"] or (r["in_target"] or 0) < r["expected_rows"]
+        ]
         return {
             "passed": not bad,
             "tables": rows,
             "message": "keys restored differ from the backup's manifest: "
-            + ", ".join(f"{r['name']} expected {r['expected_rows']} restored {r['found_rows']} now "
-                        f"{r['in_target']}" for r in bad),
+            + ", ".join(
+                f"{r['name']} expected {r['expected_rows']} restored {r['found_rows']} now {r['in_target']}"
+                for r in bad
+            ),
         }
 
     def key(self, name: str) -> str:  # type: ignore[override]
@@ -490,5 +526,7 @@ def restore_workflow(
     clock: Callable[[], datetime] | None = None,
 ) -> Workflow:
     """The gated restore workflow for `params` (``backup_id``, ``target``); see `PostgresRestore`."""
-    cls = EngineRestore if config.target(str(params["target"])).kind in EngineRestore.kinds else PostgresRestore
+    cls = (
+        EngineRestore if config.target(str(params["target"])).kind in EngineRestore.kinds else PostgresRestore
+    )
     return cls(config, params, db=db, environ=environ, clock=clock).workflow()

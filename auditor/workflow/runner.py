@@ -132,7 +132,7 @@ class Runner:
         )
         if not self.gate.policy.signed:
             log.warning(
-                "run %s: approvals are NOT authenticated ([approvals] mode = \"unauthenticated\"): "
+                'run %s: approvals are NOT authenticated ([approvals] mode = "unauthenticated"): '
                 "anyone who can run blastwall can approve it",
                 run.id,
             )
@@ -142,7 +142,9 @@ class Runner:
                 sig = sign_request(stmt)
                 chk = self.gate.check_signed(run, "request", requested_by, stmt.text(), sig, self.clock())
                 if not chk.ok:
-                    raise ApprovalRefused(f"run {run.id}: the request signature does not verify: {chk.reason}")
+                    raise ApprovalRefused(
+                        f"run {run.id}: the request signature does not verify: {chk.reason}"
+                    )
             except BlastwallError as exc:
                 self._set(run, RunState.FAILED, f"the request could not be signed: {exc.message}")
                 raise
@@ -186,8 +188,14 @@ class Runner:
                 "unverified_decision",
                 f"Blastwall run {run.id} ({run.workflow}): an unverifiable {d.decision} decision by {d.by} "
                 f"was found and ignored ({r.reason}). Someone may have written to the state database.",
-                {"run": run.id, "workflow": run.workflow, "decision": d.decision, "by": d.by,
-                 "decision_id": str(d.id), "reason": r.reason},
+                {
+                    "run": run.id,
+                    "workflow": run.workflow,
+                    "decision": d.decision,
+                    "by": d.by,
+                    "decision_id": str(d.id),
+                    "reason": r.reason,
+                },
             )
 
     def advance(self, run_id: str) -> RunRecord:
@@ -302,7 +310,12 @@ class Runner:
 
     # -- internals ---------------------------------------------------------------------
     def _signed(
-        self, run: RunRecord, decision: str, by: str, signature: str | None, statement: str | None,
+        self,
+        run: RunRecord,
+        decision: str,
+        by: str,
+        signature: str | None,
+        statement: str | None,
         now: datetime,
     ) -> str | None:
         """Verify a signed decision before it is recorded; returns the statement text to store
@@ -313,7 +326,7 @@ class Runner:
             return None
         if signature is None:
             raise ApprovalRefused(
-                f"run {run.id}: a {decision} must be signed ([approvals] mode is \"signed\"); "
+                f'run {run.id}: a {decision} must be signed ([approvals] mode is "signed"); '
                 f"a name alone ({by}) proves nothing",
                 hint=f"sign it: blastwall {decision} {run.id} --key ~/.ssh/id_ed25519, or sign "
                 f"`blastwall runs statement {run.id} --decision {decision} --as {by}` elsewhere and pass "
@@ -341,7 +354,10 @@ class Runner:
         for r in self.store.runs(limit=50):
             if r.id != run.id and r.plan_sha256:
                 candidates.append(
-                    (decision_statement(r, decision, by), f"it signs run {r.id}'s statement, not run {run.id}'s")
+                    (
+                        decision_statement(r, decision, by),
+                        f"it signs run {r.id}'s statement, not run {run.id}'s",
+                    )
                 )
         for stmt, why in candidates:
             if self.gate.signature_matches(stmt, signature):

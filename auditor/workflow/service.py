@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import os
 import shlex
-from pathlib import Path
 from collections.abc import Callable, Mapping
 from datetime import datetime
+from pathlib import Path
 
 from ..config import Config
 from ..state import StateDB
@@ -22,7 +22,9 @@ __all__ = ["approve_command", "open_runner"]
 
 
 def approve_command(run: RunRecord, config_path: str | None = None, *, signed: bool = True) -> str:
-    cmd = ["blastwall", "approve", run.id] + (["--key", "~/.ssh/id_ed25519"] if signed else ["--as", "YOUR_NAME"])
+    cmd = ["blastwall", "approve", run.id] + (
+        ["--key", "~/.ssh/id_ed25519"] if signed else ["--as", "YOUR_NAME"]
+    )
     if run.plan_sha256:
         cmd += ["--plan-sha256", run.plan_sha256]
     if config_path:

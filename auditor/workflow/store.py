@@ -370,8 +370,9 @@ class RunStore:
     def acquire(self, run_id: str, now: datetime) -> None:
         with self._tx() as c:
             row = c.execute(
-                select(runs_table.c.lease_owner, runs_table.c.lease_until, runs_table.c.lease_pid_start)
-                .where(runs_table.c.id == run_id)
+                select(
+                    runs_table.c.lease_owner, runs_table.c.lease_until, runs_table.c.lease_pid_start
+                ).where(runs_table.c.id == run_id)
             ).first()
             if row is None:
                 raise StateError(f"no run {run_id!r}")
@@ -392,8 +393,11 @@ class RunStore:
             res = c.execute(
                 update(runs_table)
                 .where(and_(runs_table.c.id == run_id, cond))
-                .values(lease_owner=self.owner, lease_until=now + self.LEASE,
-                        lease_pid_start=process_start_time(os.getpid()))
+                .values(
+                    lease_owner=self.owner,
+                    lease_until=now + self.LEASE,
+                    lease_pid_start=process_start_time(os.getpid()),
+                )
             )
             if res.rowcount != 1:
                 raise StateError(f"run {run_id} was claimed by another process just now")

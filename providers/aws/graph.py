@@ -23,37 +23,62 @@ from __future__ import annotations
 import bisect
 import threading
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
 from .iam import IamSnapshot, Principal
 from .policy import Decision, PolicySet, Tri, parse_document
 
-__all__ = ["AdminGraph", "Reach", "SERVICE_METHODS", "ESCALATION_ACTIONS", "EXISTING_METHODS", "Workload",
-           "Workloads"]
+__all__ = [
+    "AdminGraph",
+    "Reach",
+    "SERVICE_METHODS",
+    "ESCALATION_ACTIONS",
+    "EXISTING_METHODS",
+    "Workload",
+    "Workloads",
+]
 
 # Existing compute that already runs with a role: kind -> (noun, alternative action sets). Every action of
 # one set must be allowed on the resource (or on the ARN the workload names for that action).
 EXISTING_METHODS: dict[str, tuple[str, tuple[tuple[str, ...], ...]]] = {
-    "lambda-function": ("function", (("lambda:UpdateFunctionCode",),
-                                     ("lambda:UpdateFunctionConfiguration", "lambda:InvokeFunction"),
-                                     ("lambda:UpdateFunctionConfiguration", "lambda:AddPermission"))),
+    "lambda-function": (
+        "function",
+        (
+            ("lambda:UpdateFunctionCode",),
+            ("lambda:UpdateFunctionConfiguration", "lambda:InvokeFunction"),
+            ("lambda:UpdateFunctionConfiguration", "lambda:AddPermission"),
+        ),
+    ),
     "glue-dev-endpoint": ("Glue dev endpoint", (("glue:UpdateDevEndpoint",),)),
     "ssm-instance": ("SSM-managed instance", (("ssm:SendCommand",), ("ssm:StartSession",))),
-    "ec2-instance": ("instance", (("ec2-instance-connect:SendSSHPublicKey",),
-                                  ("ec2:ModifyInstanceAttribute", "ec2:StopInstances", "ec2:StartInstances"))),
-    "cloudformation-stack": ("stack", (("cloudformation:UpdateStack",),
-                                       ("cloudformation:CreateChangeSet", "cloudformation:ExecuteChangeSet"))),
+    "ec2-instance": (
+        "instance",
+        (
+            ("ec2-instance-connect:SendSSHPublicKey",),
+            ("ec2:ModifyInstanceAttribute", "ec2:StopInstances", "ec2:StartInstances"),
+        ),
+    ),
+    "cloudformation-stack": (
+        "stack",
+        (
+            ("cloudformation:UpdateStack",),
+            ("cloudformation:CreateChangeSet", "cloudformation:ExecuteChangeSet"),
+        ),
+    ),
     "sagemaker-notebook": ("notebook instance", (("sagemaker:CreatePresignedNotebookInstanceUrl",),)),
     "codebuild-project": ("project", (("codebuild:StartBuild",), ("codebuild:StartBuildBatch",))),
     "ecs-task": ("task", (("ecs:ExecuteCommand",),)),
     "ecs-task-definition": ("task definition", (("ecs:RunTask",), ("ecs:StartTask",))),
     "datapipeline": ("pipeline", (("datapipeline:PutPipelineDefinition", "datapipeline:ActivatePipeline"),)),
-    "autoscaling-group": ("Auto Scaling group", (("ec2:CreateLaunchTemplateVersion", "ec2:ModifyLaunchTemplate"),
-                                                 ("ec2:CreateLaunchTemplateVersion",
-                                                  "autoscaling:UpdateAutoScalingGroup"))),
+    "autoscaling-group": (
+        "Auto Scaling group",
+        (
+            ("ec2:CreateLaunchTemplateVersion", "ec2:ModifyLaunchTemplate"),
+            ("ec2:CreateLaunchTemplateVersion", "autoscaling:UpdateAutoScalingGroup"),
+        ),
+    ),
 }
 
 
@@ -82,30 +107,71 @@ class Workloads:
             out.setdefault(w.kind, []).append(w)
         return out
 
+
 # (service principal, alternative action sets, how) - each set together with iam:PassRole on the role.
 SERVICE_METHODS: tuple[tuple[str, tuple[tuple[str, ...], ...], str], ...] = (
-    ("lambda.amazonaws.com", (("lambda:CreateFunction", "lambda:InvokeFunction"),
-                              ("lambda:CreateFunction", "lambda:CreateEventSourceMapping"),
-                              ("lambda:CreateFunction", "lambda:AddPermission")), "create a Lambda function"),
+    (
+        "lambda.amazonaws.com",
+        (
+            ("lambda:CreateFunction", "lambda:InvokeFunction"),
+            ("lambda:CreateFunction", "lambda:CreateEventSourceMapping"),
+            ("lambda:CreateFunction", "lambda:AddPermission"),
+        ),
+        "create a Lambda function",
+    ),
     ("ec2.amazonaws.com", (("ec2:RunInstances",),), "launch an EC2 instance"),
-    ("ec2.amazonaws.com", (("autoscaling:CreateAutoScalingGroup", "autoscaling:CreateLaunchConfiguration"),
-                           ("autoscaling:CreateAutoScalingGroup", "ec2:CreateLaunchTemplate")),
-     "create an Auto Scaling group"),
-    ("glue.amazonaws.com", (("glue:CreateDevEndpoint",), ("glue:CreateJob", "glue:StartJobRun"),
-                            ("glue:CreateSession", "glue:RunStatement")), "create a Glue endpoint/job"),
+    (
+        "ec2.amazonaws.com",
+        (
+            ("autoscaling:CreateAutoScalingGroup", "autoscaling:CreateLaunchConfiguration"),
+            ("autoscaling:CreateAutoScalingGroup", "ec2:CreateLaunchTemplate"),
+        ),
+        "create an Auto Scaling group",
+    ),
+    (
+        "glue.amazonaws.com",
+        (
+            ("glue:CreateDevEndpoint",),
+            ("glue:CreateJob", "glue:StartJobRun"),
+            ("glue:CreateSession", "glue:RunStatement"),
+        ),
+        "create a Glue endpoint/job",
+    ),
     ("cloudformation.amazonaws.com", (("cloudformation:CreateStack",),), "create a CloudFormation stack"),
-    ("datapipeline.amazonaws.com", (("datapipeline:CreatePipeline", "datapipeline:PutPipelineDefinition"),),
-     "create a Data Pipeline"),
-    ("codebuild.amazonaws.com", (("codebuild:CreateProject", "codebuild:StartBuild"),),
-     "create and run a CodeBuild project"),
-    ("ecs-tasks.amazonaws.com", (("ecs:RegisterTaskDefinition", "ecs:RunTask"),
-                                 ("ecs:RegisterTaskDefinition", "ecs:StartTask"),
-                                 ("ecs:RegisterTaskDefinition", "ecs:CreateService")), "run an ECS task"),
-    ("sagemaker.amazonaws.com", (("sagemaker:CreateNotebookInstance", "sagemaker:CreatePresignedNotebookInstanceUrl"),
-                                 ("sagemaker:CreateTrainingJob",), ("sagemaker:CreateProcessingJob",)),
-     "create a SageMaker notebook/job"),
+    (
+        "datapipeline.amazonaws.com",
+        (("datapipeline:CreatePipeline", "datapipeline:PutPipelineDefinition"),),
+        "create a Data Pipeline",
+    ),
+    (
+        "codebuild.amazonaws.com",
+        (("codebuild:CreateProject", "codebuild:StartBuild"),),
+        "create and run a CodeBuild project",
+    ),
+    (
+        "ecs-tasks.amazonaws.com",
+        (
+            ("ecs:RegisterTaskDefinition", "ecs:RunTask"),
+            ("ecs:RegisterTaskDefinition", "ecs:StartTask"),
+            ("ecs:RegisterTaskDefinition", "ecs:CreateService"),
+        ),
+        "run an ECS task",
+    ),
+    (
+        "sagemaker.amazonaws.com",
+        (
+            ("sagemaker:CreateNotebookInstance", "sagemaker:CreatePresignedNotebookInstanceUrl"),
+            ("sagemaker:CreateTrainingJob",),
+            ("sagemaker:CreateProcessingJob",),
+        ),
+        "create a SageMaker notebook/job",
+    ),
     ("elasticmapreduce.amazonaws.com", (("elasticmapreduce:RunJobFlow",),), "run an EMR cluster"),
-    ("states.amazonaws.com", (("states:CreateStateMachine", "states:StartExecution"),), "run a Step Functions state machine"),
+    (
+        "states.amazonaws.com",
+        (("states:CreateStateMachine", "states:StartExecution"),),
+        "run a Step Functions state machine",
+    ),
     ("tasks.apprunner.amazonaws.com", (("apprunner:CreateService",),), "create an App Runner service"),
 )
 
@@ -119,18 +185,39 @@ SERVICE_LINKED_ROLES: dict[str, str] = {
 
 def _slr_needed(acts: tuple[str, ...], snap: IamSnapshot) -> tuple[str, ...]:
     names = {r.name for r in snap.roles.values()} if any(a in SERVICE_LINKED_ROLES for a in acts) else set()
-    missing = [SERVICE_LINKED_ROLES[a] for a in acts if a in SERVICE_LINKED_ROLES and SERVICE_LINKED_ROLES[a] not in names]
+    missing = [
+        SERVICE_LINKED_ROLES[a]
+        for a in acts
+        if a in SERVICE_LINKED_ROLES and SERVICE_LINKED_ROLES[a] not in names
+    ]
     return ("iam:CreateServiceLinkedRole",) if missing and snap.complete else ()
 
 
 ESCALATION_ACTIONS: tuple[str, ...] = (
-    "iam:PutUserPolicy", "iam:AttachUserPolicy", "iam:PutRolePolicy", "iam:AttachRolePolicy",
-    "iam:PutGroupPolicy", "iam:AttachGroupPolicy", "iam:AddUserToGroup", "iam:CreatePolicyVersion",
-    "iam:SetDefaultPolicyVersion", "iam:CreateRole", "iam:CreateUser", "iam:CreateAccessKey",
-    "iam:CreateLoginProfile", "iam:UpdateLoginProfile", "iam:UpdateAssumeRolePolicy", "sts:AssumeRole",
-    "iam:PassRole", "iam:DeleteUserPermissionsBoundary", "iam:DeleteRolePermissionsBoundary",
-    "iam:PutUserPermissionsBoundary", "iam:PutRolePermissionsBoundary", "iam:CreateInstanceProfile",
-    "iam:AddRoleToInstanceProfile", "iam:CreateServiceLinkedRole",
+    "iam:PutUserPolicy",
+    "iam:AttachUserPolicy",
+    "iam:PutRolePolicy",
+    "iam:AttachRolePolicy",
+    "iam:PutGroupPolicy",
+    "iam:AttachGroupPolicy",
+    "iam:AddUserToGroup",
+    "iam:CreatePolicyVersion",
+    "iam:SetDefaultPolicyVersion",
+    "iam:CreateRole",
+    "iam:CreateUser",
+    "iam:CreateAccessKey",
+    "iam:CreateLoginProfile",
+    "iam:UpdateLoginProfile",
+    "iam:UpdateAssumeRolePolicy",
+    "sts:AssumeRole",
+    "iam:PassRole",
+    "iam:DeleteUserPermissionsBoundary",
+    "iam:DeleteRolePermissionsBoundary",
+    "iam:PutUserPermissionsBoundary",
+    "iam:PutRolePermissionsBoundary",
+    "iam:CreateInstanceProfile",
+    "iam:AddRoleToInstanceProfile",
+    "iam:CreateServiceLinkedRole",
 ) + tuple(sorted({a for _, alts in EXISTING_METHODS.values() for acts in alts for a in acts}))
 
 _RANK = {True: 2, None: 1, False: 0}
@@ -155,11 +242,14 @@ class _Edge:
 
 
 class AdminGraph:
-    def __init__(self, snapshots: Iterable[IamSnapshot], workloads: Mapping[str, Workloads] | None = None) -> None:
+    def __init__(
+        self, snapshots: Iterable[IamSnapshot], workloads: Mapping[str, Workloads] | None = None
+    ) -> None:
         self.snapshots = {s.account: s for s in snapshots}
         self.workloads: dict[str, Workloads] = dict(workloads or {})
         self._wl_index: dict[str, dict[str, _ArnIndex[Workload]]] = {
-            a: {k: _ArnIndex(_by_arn(v)) for k, v in w.by_kind().items()} for a, w in self.workloads.items()}
+            a: {k: _ArnIndex(_by_arn(v)) for k, v in w.by_kind().items()} for a, w in self.workloads.items()
+        }
         self._indexes: dict[tuple[str, str], _ArnIndex[Principal]] = {}
         self._lock = threading.Lock()
         self._admin: dict[str, Reach] = {}
@@ -247,10 +337,17 @@ class AdminGraph:
                 tests.append(("iam:PutUserPolicy on itself", ps.decide("iam:PutUserPolicy", p.arn)))
                 tests.append(("iam:AttachUserPolicy on itself", ps.decide("iam:AttachUserPolicy", p.arn)))
                 for g in p.groups:
-                    garn = snap.groups[g].arn if g in snap.groups and snap.groups[g].arn else \
-                        f"arn:aws:iam::{acct}:group/{g}"
-                    tests.append((f"iam:PutGroupPolicy on its group {g}", ps.decide("iam:PutGroupPolicy", garn)))
-                    tests.append((f"iam:AttachGroupPolicy on its group {g}", ps.decide("iam:AttachGroupPolicy", garn)))
+                    garn = (
+                        snap.groups[g].arn
+                        if g in snap.groups and snap.groups[g].arn
+                        else f"arn:aws:iam::{acct}:group/{g}"
+                    )
+                    tests.append(
+                        (f"iam:PutGroupPolicy on its group {g}", ps.decide("iam:PutGroupPolicy", garn))
+                    )
+                    tests.append(
+                        (f"iam:AttachGroupPolicy on its group {g}", ps.decide("iam:AttachGroupPolicy", garn))
+                    )
             elif p.kind == "role":
                 tests.append(("iam:PutRolePolicy on itself", ps.decide("iam:PutRolePolicy", p.arn)))
                 tests.append(("iam:AttachRolePolicy on itself", ps.decide("iam:AttachRolePolicy", p.arn)))
@@ -262,12 +359,20 @@ class AdminGraph:
                 mp = snap.policies.get(arn)
                 if mp is None or mp.aws_managed:
                     continue
-                tests.append((f"iam:CreatePolicyVersion on its attached policy {mp.name}",
-                              ps.decide("iam:CreatePolicyVersion", arn)))
+                tests.append(
+                    (
+                        f"iam:CreatePolicyVersion on its attached policy {mp.name}",
+                        ps.decide("iam:CreatePolicyVersion", arn),
+                    )
+                )
                 for vid, doc in mp.versions.items():
                     if vid != mp.default_version and PolicySet(parse_document(doc, mp.name)).star()[0]:
-                        tests.append((f"iam:SetDefaultPolicyVersion to admin version {vid} of {mp.name}",
-                                      ps.decide("iam:SetDefaultPolicyVersion", arn)))
+                        tests.append(
+                            (
+                                f"iam:SetDefaultPolicyVersion to admin version {vid} of {mp.name}",
+                                ps.decide("iam:SetDefaultPolicyVersion", arn),
+                            )
+                        )
             if p.kind == "user" and ps.decide("iam:AddUserToGroup", None).verdict is not False:
                 for grp in snap.groups.values():
                     if grp.name in p.groups or not grp.arn:
@@ -277,68 +382,103 @@ class AdminGraph:
                         continue
                     joined = self._member_admin(p, snap, ps, grp.name)
                     if joined.verdict is not False:
-                        tests.append((f"iam:AddUserToGroup into admin group {grp.name} (as a member: {joined.reason})",
-                                      Decision(_min(d.verdict, joined.verdict), d.reason, d.origin)))
+                        tests.append(
+                            (
+                                f"iam:AddUserToGroup into admin group {grp.name} (as a member: {joined.reason})",
+                                Decision(_min(d.verdict, joined.verdict), d.reason, d.origin),
+                            )
+                        )
                     else:
                         mod = ps.decide_any(("iam:PutGroupPolicy", "iam:AttachGroupPolicy"), grp.arn)
-                        tests.append((f"iam:AddUserToGroup into group {grp.name} + put/attach a policy on it",
-                                      Decision(_min(d.verdict, mod.verdict), mod.reason, mod.origin)))
+                        tests.append(
+                            (
+                                f"iam:AddUserToGroup into group {grp.name} + put/attach a policy on it",
+                                Decision(_min(d.verdict, mod.verdict), mod.reason, mod.origin),
+                            )
+                        )
         new_role = f"arn:aws:iam::{acct}:role/blastwall-any-new-role"
         d_cr = ps.decide("iam:CreateRole", new_role)
         if d_cr.verdict is not False:
             d_at = ps.decide_any(("iam:AttachRolePolicy", "iam:PutRolePolicy"), new_role)
-            tests.append(("iam:CreateRole + attach/put an admin policy on the new role",
-                          Decision(_min(d_cr.verdict, d_at.verdict), d_at.reason, d_at.origin)))
+            tests.append(
+                (
+                    "iam:CreateRole + attach/put an admin policy on the new role",
+                    Decision(_min(d_cr.verdict, d_at.verdict), d_at.reason, d_at.origin),
+                )
+            )
         new_user = f"arn:aws:iam::{acct}:user/blastwall-any-new-user"
         d_cu = ps.decide("iam:CreateUser", new_user)
         if d_cu.verdict is not False:
             d_at = ps.decide_any(("iam:AttachUserPolicy", "iam:PutUserPolicy"), new_user)
             d_k = ps.decide("iam:CreateAccessKey", new_user)
-            tests.append(("iam:CreateUser + attach/put a policy + iam:CreateAccessKey on the new user",
-                          Decision(_min(_min(d_cu.verdict, d_at.verdict), d_k.verdict), d_at.reason, d_at.origin)))
+            tests.append(
+                (
+                    "iam:CreateUser + attach/put a policy + iam:CreateAccessKey on the new user",
+                    Decision(_min(_min(d_cu.verdict, d_at.verdict), d_k.verdict), d_at.reason, d_at.origin),
+                )
+            )
         if bounded:
             unb = ps.without_boundary()
             ustar = unb.star()[0]
             if ustar is not False:
-                act = "iam:DeleteUserPermissionsBoundary" if p.kind == "user" else "iam:DeleteRolePermissionsBoundary"
+                act = (
+                    "iam:DeleteUserPermissionsBoundary"
+                    if p.kind == "user"
+                    else "iam:DeleteRolePermissionsBoundary"
+                )
                 d = ps.decide(act, p.arn)
-                tests.append((f"{act} on itself (its identity policies alone are admin)",
-                              Decision(_min(d.verdict, ustar), d.reason, d.origin)))
+                tests.append(
+                    (
+                        f"{act} on itself (its identity policies alone are admin)",
+                        Decision(_min(d.verdict, ustar), d.reason, d.origin),
+                    )
+                )
         for how, d in tests:
             if d.verdict is True:
                 return Reach(True, (f"{how} (allowed by {d.origin})",), f"{how} ({d.origin})")
             if d.verdict is None and best.verdict is False:
-                best = Reach(None, (f"{how} (only under a condition: {d.origin})",),
-                             f"{how} only under a condition ({d.origin})")
+                best = Reach(
+                    None,
+                    (f"{how} (only under a condition: {d.origin})",),
+                    f"{how} only under a condition ({d.origin})",
+                )
         return best
 
     def _member_admin(self, p: Principal, snap: IamSnapshot, ps: PolicySet, group: str) -> Reach:
         """Would ``p`` be admin as a member of ``group``? The combined policies are evaluated (effective
         ``*``, or a self-escalation its new permissions allow), not matched against a literal ``*``."""
         extra = snap.group_policyset(group).identity
-        combined = PolicySet(ps.identity + extra, ps.boundary, ps.boundary_name, dict(ps.variables), list(ps.org))
+        combined = PolicySet(
+            ps.identity + extra, ps.boundary, ps.boundary_name, dict(ps.variables), list(ps.org)
+        )
         star, why = combined.star()
         if star is not False:
             return Reach(star, (), f"effective * on * ({why})")
         garn = snap.groups[group].arn or f"arn:aws:iam::{p.account}:group/{group}"
         best = Reach(False, (), "")
-        for how, d in (("iam:PutUserPolicy on itself", combined.decide("iam:PutUserPolicy", p.arn)),
-                       ("iam:AttachUserPolicy on itself", combined.decide("iam:AttachUserPolicy", p.arn)),
-                       (f"iam:PutGroupPolicy on {group}", combined.decide("iam:PutGroupPolicy", garn)),
-                       (f"iam:AttachGroupPolicy on {group}", combined.decide("iam:AttachGroupPolicy", garn))):
+        for how, d in (
+            ("iam:PutUserPolicy on itself", combined.decide("iam:PutUserPolicy", p.arn)),
+            ("iam:AttachUserPolicy on itself", combined.decide("iam:AttachUserPolicy", p.arn)),
+            (f"iam:PutGroupPolicy on {group}", combined.decide("iam:PutGroupPolicy", garn)),
+            (f"iam:AttachGroupPolicy on {group}", combined.decide("iam:AttachGroupPolicy", garn)),
+        ):
             if d.verdict is True:
                 return Reach(True, (), f"{how} ({d.origin})")
             if d.verdict is None and best.verdict is False:
                 best = Reach(None, (), f"{how} only under a condition ({d.origin})")
         if p.boundary is None:
             new_user = f"arn:aws:iam::{p.account}:user/blastwall-any-new-user"
-            d = combined.decide_all(("iam:CreateUser", "iam:AttachUserPolicy", "iam:CreateAccessKey"), new_user)
+            d = combined.decide_all(
+                ("iam:CreateUser", "iam:AttachUserPolicy", "iam:CreateAccessKey"), new_user
+            )
             if d.verdict is not False and best.verdict is False:
                 best = Reach(d.verdict, (), f"iam:CreateUser + attach a policy + access key ({d.origin})")
         return best
 
     # ---- the shared "may assume" rule ------------------------------------------------------------
-    def may_assume(self, p: Principal, role: Principal, *, names_principal: bool, conditional: bool) -> Decision:
+    def may_assume(
+        self, p: Principal, role: Principal, *, names_principal: bool, conditional: bool
+    ) -> Decision:
         """May ``p`` assume ``role`` given a trust statement that admits it? In the role's own account a
         trust policy that names the principal itself needs no identity permission; otherwise (account
         root, another account, ``*``) the principal's identity policies must allow sts:AssumeRole too.
@@ -379,21 +519,32 @@ class AdminGraph:
         if p.kind == "root":
             return out
         ps = self.ps(p)
-        has = {a: ps.decide(a, None).verdict is not False for a in
-               ("iam:CreateAccessKey", "iam:CreateLoginProfile", "iam:UpdateLoginProfile", "sts:AssumeRole",
-                "iam:UpdateAssumeRolePolicy", "iam:PassRole")}
+        has = {
+            a: ps.decide(a, None).verdict is not False
+            for a in (
+                "iam:CreateAccessKey",
+                "iam:CreateLoginProfile",
+                "iam:UpdateLoginProfile",
+                "sts:AssumeRole",
+                "iam:UpdateAssumeRolePolicy",
+                "iam:PassRole",
+            )
+        }
         snap = self._snap(p)
         if has["iam:CreateAccessKey"] or has["iam:CreateLoginProfile"] or has["iam:UpdateLoginProfile"]:
             for snap2 in self.snapshots.values():
                 if snap2.account != p.account:
                     continue
                 for q in self._index("users", snap2.account, snap2.users).candidates(
-                        ps, ("iam:CreateAccessKey", "iam:CreateLoginProfile", "iam:UpdateLoginProfile")):
+                    ps, ("iam:CreateAccessKey", "iam:CreateLoginProfile", "iam:UpdateLoginProfile")
+                ):
                     if q.arn == p.arn:
                         continue
-                    for act, how in (("iam:CreateAccessKey", "create an access key for"),
-                                     ("iam:CreateLoginProfile", "create a console password for"),
-                                     ("iam:UpdateLoginProfile", "reset the console password of")):
+                    for act, how in (
+                        ("iam:CreateAccessKey", "create an access key for"),
+                        ("iam:CreateLoginProfile", "create a console password for"),
+                        ("iam:UpdateLoginProfile", "reset the console password of"),
+                    ):
                         if not has[act]:
                             continue
                         # A user with a console password cannot get a second one; one without has none to reset.
@@ -412,7 +563,7 @@ class AdminGraph:
             cand.append((role, cond, True))
         for role, cond in self._trust_account.get(p.account, []):
             cand.append((role, cond, False))
-        for role, cond in self._trust_any:
+        for role, _cond in self._trust_any:
             cand.append((role, True, False))
         seen: set[str] = set()
         for role, cond, direct in cand:
@@ -423,7 +574,9 @@ class AdminGraph:
             if d.verdict is not False:
                 out.append(_Edge(role, f"sts:AssumeRole into {role.ref} ({d.reason})", d.verdict))
         if has["iam:UpdateAssumeRolePolicy"]:
-            for q in self._index("roles", snap.account, snap.roles).candidates(ps, ("iam:UpdateAssumeRolePolicy",)):
+            for q in self._index("roles", snap.account, snap.roles).candidates(
+                ps, ("iam:UpdateAssumeRolePolicy",)
+            ):
                 if q.arn == p.arn or q.arn in seen:
                     continue
                 d = ps.decide("iam:UpdateAssumeRolePolicy", q.arn)
@@ -433,8 +586,14 @@ class AdminGraph:
                 d2 = self.may_assume(p, q, names_principal=True, conditional=False)
                 if d2.verdict is False:
                     continue
-                out.append(_Edge(q, f"iam:UpdateAssumeRolePolicy on {q.ref} (names itself in the trust policy, "
-                                    f"then sts:AssumeRole: {d2.reason})", _min(d.verdict, d2.verdict)))
+                out.append(
+                    _Edge(
+                        q,
+                        f"iam:UpdateAssumeRolePolicy on {q.ref} (names itself in the trust policy, "
+                        f"then sts:AssumeRole: {d2.reason})",
+                        _min(d.verdict, d2.verdict),
+                    )
+                )
         if has["iam:PassRole"]:
             methods: list[tuple[str, Tri, str]] = []
             for svc, alternatives, how in SERVICE_METHODS:
@@ -460,7 +619,9 @@ class AdminGraph:
                             continue
                         v4 = _min(_min(d.verdict, v3), None if all(trusted) else True)
                         if svc == "ec2.amazonaws.com" and not q.instance_profiles:
-                            ip = ps.decide_all(("iam:CreateInstanceProfile", "iam:AddRoleToInstanceProfile"), None)
+                            ip = ps.decide_all(
+                                ("iam:CreateInstanceProfile", "iam:AddRoleToInstanceProfile"), None
+                            )
                             if ip.verdict is False:
                                 continue
                             v4 = _min(v4, ip.verdict)
@@ -483,9 +644,14 @@ class AdminGraph:
             if not usable:
                 continue
             # Resources whose actions target another ARN (an ASG's launch template) are all candidates.
-            items = list(idx.items.values()) if idx.other_arns else \
-                idx.candidates(ps, tuple(dict.fromkeys(a for acts in usable for a in acts)))
-            done: set[str] = set()  # one edge per role and kind: the first resource that reaches it unconditionally
+            items = (
+                list(idx.items.values())
+                if idx.other_arns
+                else idx.candidates(ps, tuple(dict.fromkeys(a for acts in usable for a in acts)))
+            )
+            done: set[str] = (
+                set()
+            )  # one edge per role and kind: the first resource that reaches it unconditionally
             for w in items:
                 role = snap.roles.get(w.role_arn)
                 if role is None or role.arn == p.arn or role.arn in done:
@@ -527,8 +693,9 @@ class AdminGraph:
         on: the total work over all principals stays near-linear in the number of edges."""
         return self._memo(self._reach, start, lambda p: self._reach_uncached(p, max_nodes))
 
-    def _answers(self, node: Principal, to: Principal, v: Tri, step: tuple[str, ...],
-                 known: list[Reach | None]) -> Iterator[Reach]:
+    def _answers(
+        self, node: Principal, to: Principal, v: Tri, step: tuple[str, ...], known: list[Reach | None]
+    ) -> Iterator[Reach]:
         """The ways the hop ``node`` → ``to`` (reached with verdict ``v`` along ``step``) ends at admin, asked
         lazily in order: ``to`` is admin, ``node`` can make it admin, ``to`` was answered before (that answer,
         or None, is appended to ``known``)."""
@@ -537,8 +704,11 @@ class AdminGraph:
             yield Reach(_min(v, adm.verdict), step + (f"{to.ref} is admin: {adm.reason}",), "")
         mod = self.can_modify(node, to)
         if mod.verdict is not False:
-            yield Reach(_min(v, mod.verdict), step + (f"{node.ref} can give {to.ref} an admin policy ({mod.origin})",),
-                        "")
+            yield Reach(
+                _min(v, mod.verdict),
+                step + (f"{node.ref} can give {to.ref} an admin policy ({mod.origin})",),
+                "",
+            )
         hit = self._reach.get(to.arn)
         known.append(hit)
         if hit is not None and hit.verdict is not False:

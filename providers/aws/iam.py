@@ -16,13 +16,22 @@ from urllib.parse import unquote
 from .policy import OrgLevel, PolicySet, Statement, parse_document
 from .session import AwsSession, paginate
 
-__all__ = ["Principal", "Group", "ManagedPolicy", "IamSnapshot", "load_snapshot", "load_self",
-           "AwsManagedPolicyCache", "principal_ref"]
+__all__ = [
+    "Principal",
+    "Group",
+    "ManagedPolicy",
+    "IamSnapshot",
+    "load_snapshot",
+    "load_self",
+    "AwsManagedPolicyCache",
+    "principal_ref",
+]
 
 
 def _doc(d: Any) -> Any:
     if isinstance(d, str):
         import json
+
         try:
             return json.loads(d)
         except ValueError:
@@ -92,8 +101,13 @@ class AwsManagedPolicyCache:
         iam = sess.client("iam")
         pol = iam.get_policy(PolicyArn=arn)["Policy"]
         ver = iam.get_policy_version(PolicyArn=arn, VersionId=pol["DefaultVersionId"])["PolicyVersion"]
-        mp = ManagedPolicy(arn=arn, name=pol["PolicyName"], document=_doc(ver["Document"]),
-                           aws_managed=True, default_version=pol["DefaultVersionId"])
+        mp = ManagedPolicy(
+            arn=arn,
+            name=pol["PolicyName"],
+            document=_doc(ver["Document"]),
+            aws_managed=True,
+            default_version=pol["DefaultVersionId"],
+        )
         with self._lock:
             self.docs[arn] = mp
         return mp
@@ -183,9 +197,12 @@ class IamSnapshot:
             mp = self.policies.get(p.boundary)
             bname = mp.label if mp else p.boundary
             boundary = parse_document(mp.document, f"boundary {bname}") if mp else []
-        variables = {"aws:username": p.name if p.kind == "user" else "", "aws:userid": p.id,
-                     "aws:principaltype": {"user": "User", "role": "AssumedRole"}.get(p.kind, "Account"),
-                     "aws:principalaccount": p.account}
+        variables = {
+            "aws:username": p.name if p.kind == "user" else "",
+            "aws:userid": p.id,
+            "aws:principaltype": {"user": "User", "role": "AssumedRole"}.get(p.kind, "Account"),
+            "aws:principalaccount": p.account,
+        }
         if p.kind != "user":
             variables.pop("aws:username")
         if p.tags is not None:  # its own tags: aws:PrincipalTag conditions can be evaluated
@@ -214,10 +231,15 @@ def _principal_from_detail(d: dict[str, Any], kind: str, account: str) -> Princi
         inline = [(x["PolicyName"], _doc(x["PolicyDocument"])) for x in d.get("RolePolicyList", []) or []]
     pb = d.get("PermissionsBoundary") or {}
     return Principal(
-        arn=d["Arn"], name=d[f"{'User' if kind == 'user' else 'Role'}Name"], kind=kind, account=account,
+        arn=d["Arn"],
+        name=d[f"{'User' if kind == 'user' else 'Role'}Name"],
+        kind=kind,
+        account=account,
         id=d.get("UserId") or d.get("RoleId") or "",
-        inline=inline, managed=[x["PolicyArn"] for x in d.get("AttachedManagedPolicies", []) or []],
-        groups=list(d.get("GroupList", []) or []), boundary=pb.get("PermissionsBoundaryArn"),
+        inline=inline,
+        managed=[x["PolicyArn"] for x in d.get("AttachedManagedPolicies", []) or []],
+        groups=list(d.get("GroupList", []) or []),
+        boundary=pb.get("PermissionsBoundaryArn"),
         trust=_doc(d.get("AssumeRolePolicyDocument")) if kind == "role" else None,
         instance_profiles=len(d.get("InstanceProfileList", []) or []),
         profile_arns=tuple(x["Arn"] for x in d.get("InstanceProfileList", []) or [] if x.get("Arn")),
@@ -243,7 +265,8 @@ def load_snapshot(sess: AwsSession, account: str, cred_id: str, cache: AwsManage
     iam = sess.client("iam")
     snap = IamSnapshot(account=account, complete=True, read_with=cred_id)
     for page in iam.get_paginator("get_account_authorization_details").paginate(
-            Filter=["User", "Role", "Group", "LocalManagedPolicy"]):
+        Filter=["User", "Role", "Group", "LocalManagedPolicy"]
+    ):
         for d in page.get("UserDetailList", []) or []:
             p = _principal_from_detail(d, "user", account)
             snap.users[p.arn] = p
@@ -252,16 +275,24 @@ def load_snapshot(sess: AwsSession, account: str, cred_id: str, cache: AwsManage
             snap.roles[p.arn] = p
         for d in page.get("GroupDetailList", []) or []:
             snap.groups[d["GroupName"]] = Group(
-                name=d["GroupName"], arn=d["Arn"],
-                inline=[(x["PolicyName"], _doc(x["PolicyDocument"])) for x in d.get("GroupPolicyList", []) or []],
-                managed=[x["PolicyArn"] for x in d.get("AttachedManagedPolicies", []) or []])
+                name=d["GroupName"],
+                arn=d["Arn"],
+                inline=[
+                    (x["PolicyName"], _doc(x["PolicyDocument"])) for x in d.get("GroupPolicyList", []) or []
+                ],
+                managed=[x["PolicyArn"] for x in d.get("AttachedManagedPolicies", []) or []],
+            )
         for d in page.get("Policies", []) or []:
             versions = {v["VersionId"]: _doc(v.get("Document")) for v in d.get("PolicyVersionList", []) or []}
             default = d.get("DefaultVersionId")
             snap.policies[d["Arn"]] = ManagedPolicy(
-                arn=d["Arn"], name=d.get("PolicyName") or d["Arn"].rsplit("/", 1)[-1],
+                arn=d["Arn"],
+                name=d.get("PolicyName") or d["Arn"].rsplit("/", 1)[-1],
                 document=versions.get(default) if default else None,
-                aws_managed=False, versions=versions, default_version=default)
+                aws_managed=False,
+                versions=versions,
+                default_version=default,
+            )
     _attach_aws_managed(snap, sess, cache)
     _login_profiles(snap, iam)
     snap.__post_init__()
@@ -281,14 +312,17 @@ def _login_profiles(snap: IamSnapshot, iam: Any) -> None:
         return
     content = rep.get("Content", b"")
     text = content.decode("utf-8", "replace") if isinstance(content, bytes) else str(content)
-    by_arn = {row.get("arn", ""): row.get("password_enabled", "") for row in csv.DictReader(io.StringIO(text))}
+    by_arn = {
+        row.get("arn", ""): row.get("password_enabled", "") for row in csv.DictReader(io.StringIO(text))
+    }
     for u in snap.users.values():
         flag = by_arn.get(u.arn, "").lower()
         u.login_profile = True if flag == "true" else False if flag == "false" else None
 
 
-def load_self(sess: AwsSession, caller_arn: str, account: str, cred_id: str,
-              cache: AwsManagedPolicyCache) -> IamSnapshot:
+def load_self(
+    sess: AwsSession, caller_arn: str, account: str, cred_id: str, cache: AwsManagedPolicyCache
+) -> IamSnapshot:
     """Only the caller's own user or role (and its groups and policies)."""
     iam = sess.client("iam")
     snap = IamSnapshot(account=account, complete=False, read_with=cred_id)
@@ -296,42 +330,81 @@ def load_self(sess: AwsSession, caller_arn: str, account: str, cred_id: str,
     if ref.startswith("user/"):
         name = ref.rsplit("/", 1)[-1]
         u = iam.get_user(UserName=name)["User"]
-        inline = [(n, _doc(iam.get_user_policy(UserName=name, PolicyName=n)["PolicyDocument"]))
-                  for n in paginate(iam, "list_user_policies", "PolicyNames", UserName=name)]
-        managed = [x["PolicyArn"] for x in paginate(iam, "list_attached_user_policies", "AttachedPolicies",
-                                                    UserName=name)]
+        inline = [
+            (n, _doc(iam.get_user_policy(UserName=name, PolicyName=n)["PolicyDocument"]))
+            for n in paginate(iam, "list_user_policies", "PolicyNames", UserName=name)
+        ]
+        managed = [
+            x["PolicyArn"]
+            for x in paginate(iam, "list_attached_user_policies", "AttachedPolicies", UserName=name)
+        ]
         groups = [g["GroupName"] for g in paginate(iam, "list_groups_for_user", "Groups", UserName=name)]
         pb = (u.get("PermissionsBoundary") or {}).get("PermissionsBoundaryArn")
-        p = Principal(arn=u["Arn"], name=name, kind="user", account=account, id=u.get("UserId", ""),
-                      inline=inline, managed=managed, groups=groups, boundary=pb)
+        p = Principal(
+            arn=u["Arn"],
+            name=name,
+            kind="user",
+            account=account,
+            id=u.get("UserId", ""),
+            inline=inline,
+            managed=managed,
+            groups=groups,
+            boundary=pb,
+        )
         snap.users[p.arn] = p
         for g in groups:
-            gi = [(n, _doc(iam.get_group_policy(GroupName=g, PolicyName=n)["PolicyDocument"]))
-                  for n in paginate(iam, "list_group_policies", "PolicyNames", GroupName=g)]
-            gm = [x["PolicyArn"] for x in paginate(iam, "list_attached_group_policies", "AttachedPolicies",
-                                                   GroupName=g)]
+            gi = [
+                (n, _doc(iam.get_group_policy(GroupName=g, PolicyName=n)["PolicyDocument"]))
+                for n in paginate(iam, "list_group_policies", "PolicyNames", GroupName=g)
+            ]
+            gm = [
+                x["PolicyArn"]
+                for x in paginate(iam, "list_attached_group_policies", "AttachedPolicies", GroupName=g)
+            ]
             snap.groups[g] = Group(name=g, arn="", inline=gi, managed=gm)
     elif ref.startswith("assumed-role/") or ref.startswith("role/"):
         name = ref.split("/")[1]
         r = iam.get_role(RoleName=name)["Role"]
-        inline = [(n, _doc(iam.get_role_policy(RoleName=name, PolicyName=n)["PolicyDocument"]))
-                  for n in paginate(iam, "list_role_policies", "PolicyNames", RoleName=name)]
-        managed = [x["PolicyArn"] for x in paginate(iam, "list_attached_role_policies", "AttachedPolicies",
-                                                    RoleName=name)]
+        inline = [
+            (n, _doc(iam.get_role_policy(RoleName=name, PolicyName=n)["PolicyDocument"]))
+            for n in paginate(iam, "list_role_policies", "PolicyNames", RoleName=name)
+        ]
+        managed = [
+            x["PolicyArn"]
+            for x in paginate(iam, "list_attached_role_policies", "AttachedPolicies", RoleName=name)
+        ]
         pb = (r.get("PermissionsBoundary") or {}).get("PermissionsBoundaryArn")
-        p = Principal(arn=r["Arn"], name=name, kind="role", account=account, id=r.get("RoleId", ""),
-                      inline=inline, managed=managed, boundary=pb, trust=_doc(r.get("AssumeRolePolicyDocument")))
+        p = Principal(
+            arn=r["Arn"],
+            name=name,
+            kind="role",
+            account=account,
+            id=r.get("RoleId", ""),
+            inline=inline,
+            managed=managed,
+            boundary=pb,
+            trust=_doc(r.get("AssumeRolePolicyDocument")),
+        )
         snap.roles[p.arn] = p
     else:
         raise ValueError("not an IAM user or role")
-    wanted = set(p.managed) | {a for g in snap.groups.values() for a in g.managed} | ({p.boundary} if p.boundary else set())
+    wanted = (
+        set(p.managed)
+        | {a for g in snap.groups.values() for a in g.managed}
+        | ({p.boundary} if p.boundary else set())
+    )
     for arn in sorted(wanted):
         if ":aws:policy/" in arn:
             snap.policies[arn] = cache.get(sess, arn)
         else:
             pol = iam.get_policy(PolicyArn=arn)["Policy"]
             ver = iam.get_policy_version(PolicyArn=arn, VersionId=pol["DefaultVersionId"])["PolicyVersion"]
-            snap.policies[arn] = ManagedPolicy(arn=arn, name=pol["PolicyName"], document=_doc(ver["Document"]),
-                                               aws_managed=False, default_version=pol["DefaultVersionId"],
-                                               versions={pol["DefaultVersionId"]: _doc(ver["Document"])})
+            snap.policies[arn] = ManagedPolicy(
+                arn=arn,
+                name=pol["PolicyName"],
+                document=_doc(ver["Document"]),
+                aws_managed=False,
+                default_version=pol["DefaultVersionId"],
+                versions={pol["DefaultVersionId"]: _doc(ver["Document"])},
+            )
     return snap

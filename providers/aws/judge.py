@@ -74,8 +74,9 @@ def _step(s: Subject, st: Step, rps: tuple[ResourcePolicy, ...] = ()) -> tuple[T
     return out
 
 
-def _with_resource_policies(s: Subject, st: Step, rps: tuple[ResourcePolicy, ...], base: tuple[Tri, str], *,
-                            admin: bool) -> tuple[Tri, str]:
+def _with_resource_policies(
+    s: Subject, st: Step, rps: tuple[ResourcePolicy, ...], base: tuple[Tri, str], *, admin: bool
+) -> tuple[Tri, str]:
     """Resource policies on the target: a Deny naming the principal wins over everything (admins and root
     included); an Allow naming it grants what its identity policies do not (same account, unless an
     organization policy forbids it)."""
@@ -86,8 +87,11 @@ def _with_resource_policies(s: Subject, st: Step, rps: tuple[ResourcePolicy, ...
         v: tuple[Tri, str] = base
         for rp in rps:
             if rp.delegating and v[0] is not False and not rp.delegates(arn, account, a, st.arn):
-                v = (False, f"{a}: the {rp.name} does not let IAM policies of account {account} or "
-                            f"{arn or 'this principal'} use it")
+                v = (
+                    False,
+                    f"{a}: the {rp.name} does not let IAM policies of account {account} or "
+                    f"{arn or 'this principal'} use it",
+                )
                 break
             r = rp.decide(arn, account, a, st.arn)
             if r is None:
@@ -97,8 +101,13 @@ def _with_resource_policies(s: Subject, st: Step, rps: tuple[ResourcePolicy, ...
                 break
             if r[0] is None and v[0] is not False:
                 v = (None, r[1])
-            elif r[0] is True and v[0] is False and not admin and s.ps is not None \
-                    and s.ps.org_decide(a, st.arn).verdict is not False:
+            elif (
+                r[0] is True
+                and v[0] is False
+                and not admin
+                and s.ps is not None
+                and s.ps.org_decide(a, st.arn).verdict is not False
+            ):
                 v = r
         if _RANK[v[0]] > _RANK[best[0]] or best is base:
             best = v
@@ -151,10 +160,15 @@ def _cross_account_grant(s: Subject, spec: DestroySpec) -> tuple[Tri, str] | Non
             granted = False
             for rp in spec.resource_policies:
                 for stmt, principals in rp.statements:
-                    if stmt.allow and any(stmt.matches_action(a.lower()) for a in st.actions) and \
-                            stmt.matches_resource(st.arn, {})[0] and \
-                            any(p in ("*", s.account, f"arn:aws:iam::{s.account}:root") or p == arn
-                                for p in principals):
+                    if (
+                        stmt.allow
+                        and any(stmt.matches_action(a.lower()) for a in st.actions)
+                        and stmt.matches_resource(st.arn, {})[0]
+                        and any(
+                            p in ("*", s.account, f"arn:aws:iam::{s.account}:root") or p == arn
+                            for p in principals
+                        )
+                    ):
                         granted = True
                         v = None if stmt.conditional and v is True else v
                         whys.append(f"the {rp.name} grants {' / '.join(st.actions)} to account {s.account}")
@@ -177,8 +191,9 @@ def judge(s: Subject, spec: DestroySpec) -> DestroyFact | None:
     def fact(v: Tri, reason: str) -> DestroyFact:
         if spec.notes:
             reason = reason + " " + " ".join(spec.notes)
-        return DestroyFact(credential=s.cred_id, target=spec.target, verdict=v, reason=reason,
-                           capability=spec.capability)
+        return DestroyFact(
+            credential=s.cred_id, target=spec.target, verdict=v, reason=reason, capability=spec.capability
+        )
 
     if s.account is None:
         return None
@@ -188,19 +203,32 @@ def judge(s: Subject, spec: DestroySpec) -> DestroyFact | None:
             return fact(*granted)
         roles = s.cross_account.get(spec.account)
         if roles:
-            return fact(None, f"credential of AWS account {s.account}; roles in account {spec.account} trust it "
-                              f"({', '.join(roles[:3])}): what it can do there through them is not determined")
-        return fact(False, f"credential of AWS account {s.account}; target in account {spec.account}, where no "
-                           "readable role trusts it")
+            return fact(
+                None,
+                f"credential of AWS account {s.account}; roles in account {spec.account} trust it "
+                f"({', '.join(roles[:3])}): what it can do there through them is not determined",
+            )
+        return fact(
+            False,
+            f"credential of AWS account {s.account}; target in account {spec.account}, where no "
+            "readable role trusts it",
+        )
     if spec.fixed is not None:
         return fact(*spec.fixed)
-    restricted = bool(spec.paths) and (bool(spec.resource_policies) or (s.ps is not None and bool(s.ps.org))
-                                       or any(st.policy is not None for p in spec.paths for st in p))
+    restricted = bool(spec.paths) and (
+        bool(spec.resource_policies)
+        or (s.ps is not None and bool(s.ps.org))
+        or any(st.policy is not None for p in spec.paths for st in p)
+    )
     if s.is_root or (s.admin is not None and s.admin.verdict is True):
         short = "root user of the account" if s.is_root else "admin-equivalent"
-        who = "root user of the account: IAM policies cannot restrict it" if s.is_root else \
-            "admin-equivalent (" + (" → ".join(s.admin.path) if s.admin and s.admin.path else
-                                    s.admin.reason if s.admin else "") + ")"
+        who = (
+            "root user of the account: IAM policies cannot restrict it"
+            if s.is_root
+            else "admin-equivalent ("
+            + (" → ".join(s.admin.path) if s.admin and s.admin.path else s.admin.reason if s.admin else "")
+            + ")"
+        )
         if not restricted:
             return fact(True, who)
         v, why = _org_and_resource_paths(s, spec)

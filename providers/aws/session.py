@@ -17,23 +17,64 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import boto3
 
-__all__ = ["CallStats", "AwsSession", "error_class", "error_code", "paginate", "DENIED", "AUTH",
-           "UNSUPPORTED", "UNAVAILABLE", "NOT_FOUND", "OTHER"]
+__all__ = [
+    "CallStats",
+    "AwsSession",
+    "error_class",
+    "error_code",
+    "paginate",
+    "DENIED",
+    "AUTH",
+    "UNSUPPORTED",
+    "UNAVAILABLE",
+    "NOT_FOUND",
+    "OTHER",
+]
 
 DENIED, AUTH, UNSUPPORTED, UNAVAILABLE, NOT_FOUND, OTHER = (
-    "denied", "auth", "unsupported", "unavailable", "not_found", "other")
+    "denied",
+    "auth",
+    "unsupported",
+    "unavailable",
+    "not_found",
+    "other",
+)
 
 _DENIED_CODES = {
-    "AccessDenied", "AccessDeniedException", "UnauthorizedOperation", "UnauthorizedAccess",
-    "AuthorizationError", "Forbidden", "403", "AuthFailure", "UnauthorizedException", "NotAuthorized",
+    "AccessDenied",
+    "AccessDeniedException",
+    "UnauthorizedOperation",
+    "UnauthorizedAccess",
+    "AuthorizationError",
+    "Forbidden",
+    "403",
+    "AuthFailure",
+    "UnauthorizedException",
+    "NotAuthorized",
 }
 _AUTH_CODES = {
-    "InvalidClientTokenId", "SignatureDoesNotMatch", "ExpiredToken", "ExpiredTokenException",
-    "UnrecognizedClientException", "InvalidAccessKeyId", "InvalidToken", "IncompleteSignature",
-    "RequestExpired", "TokenRefreshRequired",
+    "InvalidClientTokenId",
+    "SignatureDoesNotMatch",
+    "ExpiredToken",
+    "ExpiredTokenException",
+    "UnrecognizedClientException",
+    "InvalidAccessKeyId",
+    "InvalidToken",
+    "IncompleteSignature",
+    "RequestExpired",
+    "TokenRefreshRequired",
 }
-_UNSUPPORTED_CODES = {"404", "500", "501", "NotImplemented", "InternalFailure", "InternalError",
-                      "InvalidAction", "UnknownOperationException", "OptInRequired"}
+_UNSUPPORTED_CODES = {
+    "404",
+    "500",
+    "501",
+    "NotImplemented",
+    "InternalFailure",
+    "InternalError",
+    "InvalidAction",
+    "UnknownOperationException",
+    "OptInRequired",
+}
 
 
 class CallStats:
@@ -67,8 +108,14 @@ def error_code(exc: BaseException) -> str:
 
 
 def error_class(exc: BaseException) -> str:
-    from botocore.exceptions import (BotoCoreError, ClientError, ConnectTimeoutError, EndpointConnectionError,
-                                     NoCredentialsError, ReadTimeoutError)
+    from botocore.exceptions import (
+        BotoCoreError,
+        ClientError,
+        ConnectTimeoutError,
+        EndpointConnectionError,
+        NoCredentialsError,
+        ReadTimeoutError,
+    )
 
     if isinstance(exc, ClientError):
         code = error_code(exc)
@@ -112,8 +159,16 @@ class _Key:
 class AwsSession:
     """Clients for one credential. Client creation is serialised (boto3 sessions are not thread-safe)."""
 
-    def __init__(self, session: boto3.Session, *, endpoint_url: str | None, stats: CallStats,
-                 timeout_s: float = 15.0, max_retries: int = 4, default_region: str = "us-east-1") -> None:
+    def __init__(
+        self,
+        session: boto3.Session,
+        *,
+        endpoint_url: str | None,
+        stats: CallStats,
+        timeout_s: float = 15.0,
+        max_retries: int = 4,
+        default_region: str = "us-east-1",
+    ) -> None:
         self._session = session
         self._endpoint = endpoint_url
         self._stats = stats
@@ -123,9 +178,11 @@ class AwsSession:
         from botocore.config import Config
 
         self._config = Config(
-            connect_timeout=min(timeout_s, 10.0), read_timeout=timeout_s,
+            connect_timeout=min(timeout_s, 10.0),
+            read_timeout=timeout_s,
             retries={"mode": "standard", "max_attempts": max(1, max_retries)},
-            max_pool_connections=32, user_agent_extra="blastwall",
+            max_pool_connections=32,
+            user_agent_extra="blastwall",
         )
 
     @classmethod
@@ -136,8 +193,12 @@ class AwsSession:
         bs = botocore.session.Session()
         bs.set_config_variable("config_file", "/nonexistent/blastwall-no-aws-config")
         bs.set_config_variable("credentials_file", "/nonexistent/blastwall-no-aws-credentials")
-        s = boto3.Session(aws_access_key_id=key_id, aws_secret_access_key=secret, aws_session_token=token,
-                          botocore_session=bs)
+        s = boto3.Session(
+            aws_access_key_id=key_id,
+            aws_secret_access_key=secret,
+            aws_session_token=token,
+            botocore_session=bs,
+        )
         return cls(s, **kw)
 
     def __repr__(self) -> str:
@@ -151,8 +212,9 @@ class AwsSession:
         with self._lock:
             c = self._clients.get(k)
             if c is None:
-                c = self._session.client(service, region_name=k.region, endpoint_url=self._endpoint,
-                                         config=self._config)
+                c = self._session.client(
+                    service, region_name=k.region, endpoint_url=self._endpoint, config=self._config
+                )
                 c.meta.events.register("before-call", self._stats.hook)
                 self._clients[k] = c
         return c

@@ -208,7 +208,8 @@ def judge_credential(cred: Credential, seen: CloudflareFacts) -> Verdict:
     if seen.verify is None:
         return Verdict(
             status=Status.unverified,
-            reasons=cred.reasons + ("Account token: its account could not be determined, so it was not verified.",),
+            reasons=cred.reasons
+            + ("Account token: its account could not be determined, so it was not verified.",),
         )
     if cred.kind == "account_api_token":
         meta["account_id"] = seen.account_id
@@ -216,7 +217,8 @@ def judge_credential(cred: Credential, seen: CloudflareFacts) -> Verdict:
     if status != 200:
         return judged(
             root_equivalent=None,
-            reasons=cred.reasons + (f"Token verify was refused (HTTP {status}); what it can delete is unknown.",),
+            reasons=cred.reasons
+            + (f"Token verify was refused (HTTP {status}); what it can delete is unknown.",),
         )
     result = body.get("result") or {}
     token_id, state = result.get("id"), result.get("status")
@@ -259,7 +261,9 @@ def judge_credential(cred: Credential, seen: CloudflareFacts) -> Verdict:
             + (", ".join(caps) if caps else "no write permissions")
             + "; it cannot mint tokens: not root-equivalent."
         )
-    return judged(capabilities=tuple(caps), possible_capabilities=(), root_equivalent=root, reasons=tuple(reasons))
+    return judged(
+        capabilities=tuple(caps), possible_capabilities=(), root_equivalent=root, reasons=tuple(reasons)
+    )
 
 
 def _judge_oauth(cred: Credential, accounts: tuple[int, Any], meta: dict[str, Any]) -> Verdict:
@@ -267,7 +271,8 @@ def _judge_oauth(cred: Credential, accounts: tuple[int, Any], meta: dict[str, An
     judged = partial(Verdict, status=Status.verified, metadata=meta)
     if status != 200:
         return judged(
-            reasons=cred.reasons + (f"Cloudflare accepted the login but refused to list accounts (HTTP {status}).",)
+            reasons=cred.reasons
+            + (f"Cloudflare accepted the login but refused to list accounts (HTTP {status}).",)
         )
     meta["accounts"] = [a.get("id") for a in body.get("result") or [] if isinstance(a, dict)][:MAX_ACCOUNTS]
     scopes = str(meta.get("scopes") or "").split()
@@ -280,7 +285,8 @@ def _judge_oauth(cred: Credential, accounts: tuple[int, Any], meta: dict[str, An
             capabilities=tuple(dict.fromkeys(caps)),
             possible_capabilities=(),
             root_equivalent=False,
-            reasons=tuple(reasons) + ("OAuth scopes cannot delete zones or mint API tokens: not root-equivalent.",),
+            reasons=tuple(reasons)
+            + ("OAuth scopes cannot delete zones or mint API tokens: not root-equivalent.",),
         )
     reasons.append(
         "Its OAuth scopes were not recorded next to it; assume wrangler's defaults (Workers, D1, KV "
@@ -306,7 +312,9 @@ class CloudflareProvider(HttpProvider, StoragePlatform):
         comp = {"email": EMAIL_KEYS}
         tail = r"_[A-Za-z0-9]{40}[a-f0-9]{8}"
         return [
-            *text_recognisers(NAME, [("user_api_token", "cfut" + tail), ("account_api_token", "cfat" + tail)]),
+            *text_recognisers(
+                NAME, [("user_api_token", "cfut" + tail), ("account_api_token", "cfat" + tail)]
+            ),
             Recogniser(
                 NAME,
                 "global_api_key",
@@ -336,14 +344,26 @@ class CloudflareProvider(HttpProvider, StoragePlatform):
                 *(FileRule(p, "oauth_token", hints=("expiration_time",)) for p in WRANGLER_FILES),
                 priority=75,
                 # the local @cloudflare/mcp-server-cloudflare (0.x) reads wrangler's stored login
-                mcp_servers=(McpServerRule("Cloudflare MCP server (uses the wrangler login)",
-                                           packages=("@cloudflare/mcp-server-cloudflare",),
-                                           destructive_tools=("worker_delete", "kv_delete", "r2_delete_bucket",
-                                                              "d1_delete_database"),
-                                           token_env=("CLOUDFLARE_API_TOKEN",)),),
+                mcp_servers=(
+                    McpServerRule(
+                        "Cloudflare MCP server (uses the wrangler login)",
+                        packages=("@cloudflare/mcp-server-cloudflare",),
+                        destructive_tools=(
+                            "worker_delete",
+                            "kv_delete",
+                            "r2_delete_bucket",
+                            "d1_delete_database",
+                        ),
+                        token_env=("CLOUDFLARE_API_TOKEN",),
+                    ),
+                ),
             ),
-            cli_login(NAME, "oauth_refresh_token", *(FileRule(p, "refresh_token") for p in WRANGLER_FILES),
-                      priority=75),
+            cli_login(
+                NAME,
+                "oauth_refresh_token",
+                *(FileRule(p, "refresh_token") for p in WRANGLER_FILES),
+                priority=75,
+            ),
         ]
 
     def classify(self, candidate: Candidate) -> Credential:
@@ -354,8 +374,10 @@ class CloudflareProvider(HttpProvider, StoragePlatform):
                 if "email" in candidate.companions
                 else ("No CLOUDFLARE_EMAIL found next to it, so it cannot be verified.",)
             )
-            why = ("Global API Key: full access to every account and zone of its user; it cannot be scoped "
-                   "(root-equivalent).")
+            why = (
+                "Global API Key: full access to every account and zone of its user; it cannot be scoped "
+                "(root-equivalent)."
+            )
             return unverified(candidate, why, *extra, kind=kind, root_equivalent=True, capabilities=ALL_CAPS)
         text = {
             "user_api_token": "User API token: its policies decide what it can delete.",
@@ -469,7 +491,10 @@ def policy_denials(inv: InventoryBuilder, cred: Credential) -> None:
     per_account = cred.metadata.get("account_caps")
     if cred.kind == "global_api_key" or not isinstance(per_account, dict):
         return
-    for kind, cap in (("d1-database", "delete:d1-database"), ("r2-bucket", "delete:r2-bucket"),
-                      ("kv-namespace", "delete:kv-namespace")):
+    for kind, cap in (
+        ("d1-database", "delete:d1-database"),
+        ("r2-bucket", "delete:r2-bucket"),
+        ("kv-namespace", "delete:kv-namespace"),
+    ):
         if not per_account.get(cap):
             inv.denial(cred.id, kind, f"its policies do not grant {cap} on any account", cap)

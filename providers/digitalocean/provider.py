@@ -25,8 +25,15 @@ from auditor.http import ApiClient, BearerAuth
 from auditor.model import Candidate, Credential, Inventory, Status
 from auditor.provider import FileRule, ProviderContext, Recogniser
 from auditor.provider_http import HttpProvider
-from auditor.provider_kit import InventoryBuilder, Verdict, call_json, unverified
-from auditor.provider_kit import cli_login, env_token, text_recognisers
+from auditor.provider_kit import (
+    InventoryBuilder,
+    Verdict,
+    call_json,
+    cli_login,
+    env_token,
+    text_recognisers,
+    unverified,
+)
 
 NAME = "digitalocean"
 DEFAULT_URL = "https://api.digitalocean.com"
@@ -65,7 +72,16 @@ def _call(
     client: ApiClient, method: str, path: str, auth: httpx.Auth, body: Any = None, **params: Any
 ) -> tuple[int, Any]:
     hint = "DigitalOcean returned something that is not JSON; try again later"
-    r = call_json(client, method, path, auth=auth, json=body, params=params, rejected="token rejected", malformed_hint=hint)
+    r = call_json(
+        client,
+        method,
+        path,
+        auth=auth,
+        json=body,
+        params=params,
+        rejected="token rejected",
+        malformed_hint=hint,
+    )
     return r.status, r.body
 
 
@@ -116,7 +132,9 @@ def judge_token(cred: Credential, seen: DigitalOceanFacts) -> Verdict:
             "it lacks account:read)."
         )
     if seen.aborted:
-        return Verdict(status=Status.error, metadata=meta, root_equivalent=None, reasons=(*reasons, seen.aborted))
+        return Verdict(
+            status=Status.error, metadata=meta, root_equivalent=None, reasons=(*reasons, seen.aborted)
+        )
     judged = partial(Verdict, status=Status.verified, principal=principal, metadata=meta)
     if seen.probes is None:
         reasons.append(
@@ -146,7 +164,10 @@ def judge_token(cred: Credential, seen: DigitalOceanFacts) -> Verdict:
             + f"cannot {', '.join(denied)}: not root-equivalent."
         )
     return judged(
-        capabilities=tuple(allowed), possible_capabilities=tuple(unknown), root_equivalent=root, reasons=tuple(reasons)
+        capabilities=tuple(allowed),
+        possible_capabilities=tuple(unknown),
+        root_equivalent=root,
+        reasons=tuple(reasons),
     )
 
 
@@ -277,7 +298,11 @@ class DigitalOceanProvider(HttpProvider):
                 verdict, why = None, "the Droplet 'dangerous' destroy endpoint may delete its snapshots too"
             inv.fact(cred.id, bid, verdict, why, "delete:snapshot")
         # a probed token that lacks a delete scope cannot delete that type anywhere in the team
-        for rtype, cap in (("database", "delete:database"), ("droplet", "delete:droplet"), ("volume", "delete:volume")):
+        for rtype, cap in (
+            ("database", "delete:database"),
+            ("droplet", "delete:droplet"),
+            ("volume", "delete:volume"),
+        ):
             verdict, why = self._can(cred, cap)
             if verdict is False:
                 inv.denial(cred.id, rtype, why, cap)

@@ -17,15 +17,27 @@ class DockerProvider(Provider):
 
     def recognisers(self) -> Sequence[Recogniser]:
         return (
-            cli_login("docker", "registry_auth", FileRule(".docker/config.json", "auths*.auth"),
-                      FileRule(".docker/config.json", "auths*.identitytoken"), priority=50),
+            cli_login(
+                "docker",
+                "registry_auth",
+                FileRule(".docker/config.json", "auths*.auth"),
+                FileRule(".docker/config.json", "auths*.identitytoken"),
+                priority=50,
+            ),
         )
 
     def classify(self, candidate: Candidate) -> Credential:
-        registry = candidate.sources[0].locator.split(".auth")[0].removeprefix("auths") if candidate.sources else ""
+        registry = (
+            candidate.sources[0].locator.split(".auth")[0].removeprefix("auths") if candidate.sources else ""
+        )
         return Credential.from_candidate(
-            candidate, status=Status.unverified, root_equivalent=False, principal=registry.strip('.[]"') or None,
+            candidate,
+            status=Status.unverified,
+            root_equivalent=False,
+            principal=registry.strip('.[]"') or None,
             capabilities=("write:registry",),
-            reasons=("A registry login can push and delete images in that registry; it does not reach databases or "
-                     "volumes.",),
+            reasons=(
+                "A registry login can push and delete images in that registry; it does not reach databases or "
+                "volumes.",
+            ),
         )

@@ -22,8 +22,15 @@ from auditor.http import ApiClient
 from auditor.model import Candidate, Credential, Inventory, Status
 from auditor.provider import FileRule, ProviderContext, Recogniser
 from auditor.provider_http import HttpProvider
-from auditor.provider_kit import InventoryBuilder, Verdict, call_json, unverified
-from auditor.provider_kit import cli_login, env_token, text_recognisers
+from auditor.provider_kit import (
+    InventoryBuilder,
+    Verdict,
+    call_json,
+    cli_login,
+    env_token,
+    text_recognisers,
+    unverified,
+)
 from auditor.secrets import Secret
 
 from .macaroon import MacaroonError, Scope, is_macaroon, scope_of, split_tokens
@@ -74,8 +81,14 @@ def _graphql(
     doc = {"query": query, "variables": variables or {}}
     hint = "Fly returned something that is not JSON; try again later"
     reply = call_json(
-        client, "POST", "/graphql", auth=FlyAuth(cred.secret), json=doc, rejected="token rejected",
-        malformed_hint=hint, strict_json=True,
+        client,
+        "POST",
+        "/graphql",
+        auth=FlyAuth(cred.secret),
+        json=doc,
+        rejected="token rejected",
+        malformed_hint=hint,
+        strict_json=True,
     )
     body, status = reply.body, reply.status
     errors = body.get("errors") if isinstance(body, dict) else None
@@ -184,16 +197,19 @@ class FlyProvider(HttpProvider):
         return [
             *text_recognisers(NAME, bodies, word=_WORD),
             env_token(NAME, "token", ENV_NAMES, _VALUE),
-            cli_login(NAME, "token", FileRule(".fly/config.yml", "access_token"), priority=75,
-                      value_pattern=_VALUE),
+            cli_login(
+                NAME, "token", FileRule(".fly/config.yml", "access_token"), priority=75, value_pattern=_VALUE
+            ),
         ]
 
     def classify(self, candidate: Candidate) -> Credential:
         value = candidate.secret.reveal()
         toks = split_tokens(value)
         if not any(is_macaroon(t) for t in toks):
-            why = ("Fly user token (fo1_ / personal access token): all-powerful, it acts as the user in "
-                   "every organisation and can destroy any app, volume and snapshot.")
+            why = (
+                "Fly user token (fo1_ / personal access token): all-powerful, it acts as the user in "
+                "every organisation and can destroy any app, volume and snapshot."
+            )
             return unverified(candidate, why, kind="user_token", root_equivalent=True, capabilities=CAPS)
         meta: dict[str, Any] = dict(candidate.hints)
         macaroon = partial(Credential.from_candidate, candidate, kind="macaroon", metadata=meta)

@@ -38,7 +38,9 @@ def _status_word(resp: httpx.Response) -> str:
     except (ValueError, AttributeError):
         return ""
     if isinstance(err, dict):
-        reasons = [e.get("reason") for e in err.get("errors") or () if isinstance(e, dict) and e.get("reason")]
+        reasons = [
+            e.get("reason") for e in err.get("errors") or () if isinstance(e, dict) and e.get("reason")
+        ]
         return str(err.get("status") or (reasons[0] if reasons else "") or "")[:60]
     return ""
 
@@ -54,15 +56,20 @@ class GcpApi:
             raise ProviderAuthError(f"{NAME}: access token rejected (HTTP 401) for {what}")
         if code == 403:
             word = _status_word(resp)
-            raise Forbidden(f"{NAME}: {what}: HTTP 403" + (f" {word}" if word else ""),
-                            hint="the credential lacks the permission, or the API is disabled in the project")
+            raise Forbidden(
+                f"{NAME}: {what}: HTTP 403" + (f" {word}" if word else ""),
+                hint="the credential lacks the permission, or the API is disabled in the project",
+            )
         if code == 404:
             raise NotFound(f"{NAME}: {what}: HTTP 404")
         if code >= 300:
             raise ProviderError(f"{NAME}: {what}: HTTP {code}")
-        return json_object(resp, malformed=f"{NAME}: malformed JSON for {what} (HTTP {code})",
-                           malformed_hint="Google returned something that is not JSON; try again later",
-                           not_object=f"{NAME}: unexpected answer for {what} (not a JSON object)")
+        return json_object(
+            resp,
+            malformed=f"{NAME}: malformed JSON for {what} (HTTP {code})",
+            malformed_hint="Google returned something that is not JSON; try again later",
+            not_object=f"{NAME}: unexpected answer for {what} (not a JSON object)",
+        )
 
     def get(self, api: str, path: str, what: str, params: Mapping[str, Any] | None = None) -> dict[str, Any]:
         self.requests += 1
@@ -72,16 +79,26 @@ class GcpApi:
     def test_permissions(self, api: str, path: str, permissions: tuple[str, ...], what: str) -> set[str]:
         """``POST <path>:testIamPermissions``: the subset of `permissions` held. Read-only by design."""
         self.requests += 1
-        resp = self._client.request("POST", self._endpoints.api(api) + path + ":testIamPermissions",
-                                    auth=self._auth, json={"permissions": list(permissions)})
+        resp = self._client.request(
+            "POST",
+            self._endpoints.api(api) + path + ":testIamPermissions",
+            auth=self._auth,
+            json={"permissions": list(permissions)},
+        )
         body = self._decode(resp, what)
         got = body.get("permissions") or []
         if not isinstance(got, list):
             raise ProviderError(f"{NAME}: unexpected answer for {what}")
         return {str(p) for p in got} & set(permissions)
 
-    def pages(self, api: str, path: str, key: str, what: str, params: Mapping[str, Any] | None = None,
-              ) -> Iterator[dict[str, Any]]:
+    def pages(
+        self,
+        api: str,
+        path: str,
+        key: str,
+        what: str,
+        params: Mapping[str, Any] | None = None,
+    ) -> Iterator[dict[str, Any]]:
         """Every item of a list, following ``nextPageToken``; more than MAX_PAGES pages is an error."""
         query = dict(params or {})
         for _ in range(MAX_PAGES):

@@ -87,12 +87,20 @@ class GoogleAuthRequest:
     def __init__(self, client: ApiClient, allowed: Sequence[str]) -> None:
         self._client, self._allowed = client, tuple(allowed)
 
-    def __call__(self, url: str, method: str = "GET", body: bytes | None = None,
-                 headers: Mapping[str, str] | None = None, timeout: float | None = None,
-                 **kwargs: Any) -> _Response:
+    def __call__(
+        self,
+        url: str,
+        method: str = "GET",
+        body: bytes | None = None,
+        headers: Mapping[str, str] | None = None,
+        timeout: float | None = None,
+        **kwargs: Any,
+    ) -> _Response:
         if not any(url == a or url.startswith(a + "?") for a in self._allowed):
-            raise ProviderError(f"{NAME}: google-auth asked for an endpoint that was not configured",
-                                hint="set BLASTWALL_GCP_TOKEN_URL / BLASTWALL_GCP_URL")
+            raise ProviderError(
+                f"{NAME}: google-auth asked for an endpoint that was not configured",
+                hint="set BLASTWALL_GCP_TOKEN_URL / BLASTWALL_GCP_URL",
+            )
         # ApiClient retries 429 (honouring Retry-After) and 5xx itself and returns every other answer
         resp = self._client.request(method, url, content=body, headers=dict(headers or {}))
         return _Response(resp.status_code, resp.headers, resp.content)
@@ -123,7 +131,8 @@ def _service_account(info: Mapping[str, str], endpoints: Endpoints, scopes: Sequ
     fields.update(type="service_account", token_uri=endpoints.token_url)
     # google-auth ships no type hints
     return service_account.Credentials.from_service_account_info(  # type: ignore[no-untyped-call]
-        fields, scopes=list(scopes))
+        fields, scopes=list(scopes)
+    )
 
 
 def _user(info: Mapping[str, str], endpoints: Endpoints) -> Any:
@@ -131,19 +140,30 @@ def _user(info: Mapping[str, str], endpoints: Endpoints) -> Any:
 
     # from_authorized_user_info() would ignore any token_uri: build the credentials directly
     return credentials.Credentials(  # type: ignore[no-untyped-call]  # google-auth: no type hints
-        token=None, refresh_token=info["refresh_token"], client_id=info.get("client_id"),
-        client_secret=info.get("client_secret"), token_uri=endpoints.token_url)
+        token=None,
+        refresh_token=info["refresh_token"],
+        client_id=info.get("client_id"),
+        client_secret=info.get("client_secret"),
+        token_uri=endpoints.token_url,
+    )
 
 
 def source_info(cred: Credential) -> dict[str, str]:
     """The grant's inputs from the credential's secret and companions (revealed only here)."""
     comp = {k: v.reveal() for k, v in cred.companions.items()}
     if cred.kind == "service_account_key" or comp.get("source_type") == "service_account":
-        return {"private_key": cred.secret.reveal(), "client_email": comp.get("client_email", ""),
-                "private_key_id": comp.get("private_key_id", ""), "project_id": comp.get("project_id", ""),
-                "token_uri": comp.get("token_uri", "")}
-    return {"refresh_token": cred.secret.reveal(), "client_id": comp.get("client_id", ""),
-            "client_secret": comp.get("client_secret", "")}
+        return {
+            "private_key": cred.secret.reveal(),
+            "client_email": comp.get("client_email", ""),
+            "private_key_id": comp.get("private_key_id", ""),
+            "project_id": comp.get("project_id", ""),
+            "token_uri": comp.get("token_uri", ""),
+        }
+    return {
+        "refresh_token": cred.secret.reveal(),
+        "client_id": comp.get("client_id", ""),
+        "client_secret": comp.get("client_secret", ""),
+    }
 
 
 def mint_token(cred: Credential, client: ApiClient, endpoints: Endpoints) -> Secret:
@@ -166,8 +186,12 @@ def mint_token(cred: Credential, client: ApiClient, endpoints: Endpoints) -> Sec
         if target:
             delegates = [d for d in str(cred.metadata.get("delegates") or "").split(",") if d]
             gcreds = impersonated_credentials.Credentials(  # type: ignore[no-untyped-call]
-                source_credentials=source, target_principal=target, target_scopes=[SCOPE], delegates=delegates,
-                iam_endpoint_override=endpoints.generate_access_token_url(target))
+                source_credentials=source,
+                target_principal=target,
+                target_scopes=[SCOPE],
+                delegates=delegates,
+                iam_endpoint_override=endpoints.generate_access_token_url(target),
+            )
         gcreds.refresh(request)
         token = gcreds.token
     except gexc.RefreshError as exc:
@@ -175,18 +199,26 @@ def mint_token(cred: Credential, client: ApiClient, endpoints: Endpoints) -> Sec
         from google.auth.impersonated_credentials import _REFRESH_ERROR
 
         # google-auth raises the same error type for the source grant and for generateAccessToken
-        where = "IAM Credentials (generateAccessToken)" if target and exc.args[:1] == (_REFRESH_ERROR,) \
+        where = (
+            "IAM Credentials (generateAccessToken)"
+            if target and exc.args[:1] == (_REFRESH_ERROR,)
             else "Google"
+        )
         if error in _REAUTH:
-            raise LoginStale(f"{NAME}: Google asks for re-authentication ({error})",
-                             hint="run `gcloud auth application-default login` again") from None
+            raise LoginStale(
+                f"{NAME}: Google asks for re-authentication ({error})",
+                hint="run `gcloud auth application-default login` again",
+            ) from None
         if error in _REJECTED or error in ("PERMISSION_DENIED", "UNAUTHENTICATED", "NOT_FOUND", "403", "401"):
-            raise ProviderAuthError(f"{NAME}: {where} refused the credential ({error}"
-                                    + (f": {desc}" if desc else "") + ")") from None
+            raise ProviderAuthError(
+                f"{NAME}: {where} refused the credential ({error}" + (f": {desc}" if desc else "") + ")"
+            ) from None
         raise ProviderError(f"{NAME}: token exchange failed ({error})") from None
     except (gexc.GoogleAuthError, ValueError) as exc:
-        raise ProviderError(f"{NAME}: the credential could not be used ({type(exc).__name__})",
-                            hint="the key file or login is malformed") from None
+        raise ProviderError(
+            f"{NAME}: the credential could not be used ({type(exc).__name__})",
+            hint="the key file or login is malformed",
+        ) from None
     if not isinstance(token, str) or not token:
         raise ProviderError(f"{NAME}: the token endpoint answered without an access token")
     return Secret(token)
@@ -194,5 +226,11 @@ def mint_token(cred: Credential, client: ApiClient, endpoints: Endpoints) -> Sec
 
 def token_client(ctx: ProviderContext) -> ApiClient:
     """An `ApiClient` without a base URL: google-auth passes absolute URLs (checked by `Endpoints`)."""
-    return ApiClient("", provider=NAME, timeout_s=ctx.timeout_s, max_retries=ctx.max_retries, sleep=ctx.sleep,
-                     transport=tls_transport())
+    return ApiClient(
+        "",
+        provider=NAME,
+        timeout_s=ctx.timeout_s,
+        max_retries=ctx.max_retries,
+        sleep=ctx.sleep,
+        transport=tls_transport(),
+    )

@@ -10,8 +10,16 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-__all__ = ["PROJECT_PERMISSIONS", "SA_PERMISSIONS", "BUCKET_PERMISSIONS", "CAPABILITY", "KEY_OR_TOKEN",
-           "OWNER_CORE", "Edge", "judge"]
+__all__ = [
+    "PROJECT_PERMISSIONS",
+    "SA_PERMISSIONS",
+    "BUCKET_PERMISSIONS",
+    "CAPABILITY",
+    "KEY_OR_TOKEN",
+    "OWNER_CORE",
+    "Edge",
+    "judge",
+]
 
 # capability name (Blastwall's vocabulary) for each permission that matters
 CAPABILITY: dict[str, str] = {
@@ -47,12 +55,20 @@ SA_PERMISSIONS: tuple[str, ...] = (
 )
 # minting a key or a token makes the caller the account, everywhere the account reaches
 KEY_OR_TOKEN = frozenset(SA_PERMISSIONS) - {"iam.serviceAccounts.actAs"}
-BUCKET_PERMISSIONS: tuple[str, ...] = ("storage.buckets.delete", "storage.objects.delete", "storage.buckets.update")
+BUCKET_PERMISSIONS: tuple[str, ...] = (
+    "storage.buckets.delete",
+    "storage.objects.delete",
+    "storage.buckets.update",
+)
 # what Owner holds and nothing narrower does: delete the project and everything in it, mint keys
-OWNER_CORE = frozenset({
-    "resourcemanager.projects.delete", "cloudsql.instances.delete", "storage.buckets.delete",
-    "iam.serviceAccountKeys.create",
-})
+OWNER_CORE = frozenset(
+    {
+        "resourcemanager.projects.delete",
+        "cloudsql.instances.delete",
+        "storage.buckets.delete",
+        "iam.serviceAccountKeys.create",
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -80,12 +96,16 @@ def judge(granted: Mapping[str, Iterable[str]], complete: bool) -> tuple[bool | 
         held = set(perms)
         if "resourcemanager.projects.setIamPolicy" in held:
             root = True
-            reasons.append(f"Root-equivalent in project {project}: holds resourcemanager.projects.setIamPolicy, "
-                           "so it can grant itself (or anyone) Owner.")
+            reasons.append(
+                f"Root-equivalent in project {project}: holds resourcemanager.projects.setIamPolicy, "
+                "so it can grant itself (or anyone) Owner."
+            )
         elif OWNER_CORE <= held:
             root = True
-            reasons.append(f"Owner-equivalent in project {project}: can delete the project, every Cloud SQL "
-                           "instance and bucket, and mint service-account keys.")
+            reasons.append(
+                f"Owner-equivalent in project {project}: can delete the project, every Cloud SQL "
+                "instance and bucket, and mint service-account keys."
+            )
     if root:
         return True, reasons
     if complete:

@@ -159,7 +159,9 @@ def judge_token(cred: Credential, user: _Reply) -> Verdict:
         )
         if root is False:
             root = None
-            reasons.append("Whether it is root-equivalent depends on organisation ownership (see the inventory).")
+            reasons.append(
+                "Whether it is root-equivalent depends on organisation ownership (see the inventory)."
+            )
     return judged(
         principal=login,
         capabilities=tuple(caps),
@@ -182,12 +184,21 @@ class GitHubProvider(HttpProvider):
         recs = text_recognisers(NAME, [*bodies, (FINE_GRAINED, r"github_pat_[A-Za-z0-9_]{36,244}")])
         recs.append(env_token(NAME, "token", ENV_NAMES, _TOKEN_VALUE))
         # octocode-mcp uses the GitHub CLI's login when its entry has no token (read-only tools)
-        octocode = McpServerRule("Octocode MCP server (uses the gh login)", packages=("octocode-mcp",),
-                                 token_env=("GITHUB_TOKEN", "GH_TOKEN"))
+        octocode = McpServerRule(
+            "Octocode MCP server (uses the gh login)",
+            packages=("octocode-mcp",),
+            token_env=("GITHUB_TOKEN", "GH_TOKEN"),
+        )
         hosts = (".config/gh/hosts.yml", "AppData/Roaming/GitHub CLI/hosts.yml")
         recs.append(
-            cli_login(NAME, "oauth_token", *(FileRule(h, "*.oauth_token", hints=("user",)) for h in hosts),
-                      priority=75, value_pattern=_TOKEN_VALUE, mcp_servers=(octocode,))
+            cli_login(
+                NAME,
+                "oauth_token",
+                *(FileRule(h, "*.oauth_token", hints=("user",)) for h in hosts),
+                priority=75,
+                value_pattern=_TOKEN_VALUE,
+                mcp_servers=(octocode,),
+            )
         )
         return recs
 
@@ -233,10 +244,15 @@ class GitHubProvider(HttpProvider):
             client, "/user/repos", auth, per_page=PAGE, affiliation="owner,organization_member", sort="pushed"
         )
         if status != 200 or not isinstance(body, list):
-            inv.gap(cred.id, f"could not list repositories (HTTP {status}); which ones {cred.label} can delete is unknown")
+            inv.gap(
+                cred.id,
+                f"could not list repositories (HTTP {status}); which ones {cred.label} can delete is unknown",
+            )
             body = []
         elif next_link(headers):
-            inv.gap(cred.id, f"more than {PAGE} repositories: only the {PAGE} most recently pushed were inspected")
+            inv.gap(
+                cred.id, f"more than {PAGE} repositories: only the {PAGE} most recently pushed were inspected"
+            )
         for repo in body:
             if not isinstance(repo, dict) or not repo.get("full_name"):
                 continue
@@ -258,7 +274,11 @@ class GitHubProvider(HttpProvider):
                 inv.fact(cred.id, rid, False, "the user is not an admin of this repository", "delete:repo")
             elif classic:
                 ok = "delete_repo" in scopes
-                why = "admin of the repository and the token has delete_repo" if ok else "the token lacks the delete_repo scope"
+                why = (
+                    "admin of the repository and the token has delete_repo"
+                    if ok
+                    else "the token lacks the delete_repo scope"
+                )
                 inv.fact(cred.id, rid, ok, why, "delete:repo")
             else:
                 why = "fine-grained/app token: Administration permission not reported"
@@ -300,6 +320,9 @@ def scope_denials(inv: InventoryBuilder, cred: Credential) -> None:
     scopes = cred.metadata.get("scopes")
     if scopes is None:  # fine-grained / app token: permissions not reported
         return
-    for rtype, scope, cap in (("repository", "delete_repo", "delete:repo"), ("organization", "admin:org", "delete:org")):
+    for rtype, scope, cap in (
+        ("repository", "delete_repo", "delete:repo"),
+        ("organization", "admin:org", "delete:org"),
+    ):
         if scope not in scopes:
             inv.denial(cred.id, rtype, f"the token lacks the {scope} scope", cap)

@@ -246,8 +246,9 @@ class HerokuProvider(HttpProvider):
                 "Heroku CLI logins are global-scope tokens (full account access), valid for a year."
             )
         if cli:
-            return unverified(candidate, *reasons, principal=login, root_equivalent=True,
-                              capabilities=_GLOBAL_CAPS)
+            return unverified(
+                candidate, *reasons, principal=login, root_equivalent=True, capabilities=_GLOBAL_CAPS
+            )
         return unverified(candidate, *reasons, principal=login, possible_capabilities=_GLOBAL_CAPS)
 
     # -- identify (read-only) ------------------------------------------------------------------------------
@@ -413,7 +414,9 @@ class HerokuProvider(HttpProvider):
                 elif is_backup and kind == "pitr":
                     inv.fact(c.id, tid, None, "no API deletes Continuous Protection directly")
                 else:
-                    cap = "delete:backup" if is_backup else ("delete:app" if kind == "app" else "delete:addon")
+                    cap = (
+                        "delete:backup" if is_backup else ("delete:app" if kind == "app" else "delete:addon")
+                    )
                     inv.fact(c.id, tid, True, "global-scope token", cap)
 
 

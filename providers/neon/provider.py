@@ -65,7 +65,9 @@ def _get(api: ApiClient, path: str, cred: Credential, params: dict[str, Any] | N
     )
 
 
-def _project_page(api: ApiClient, cred: Credential, org_id: str | None, cursor: str | None) -> Page[dict[str, Any]]:
+def _project_page(
+    api: ApiClient, cred: Credential, org_id: str | None, cursor: str | None
+) -> Page[dict[str, Any]]:
     params: dict[str, Any] = {"limit": 400}
     if org_id:
         params["org_id"] = org_id
@@ -196,7 +198,11 @@ def _unknown(meta: dict[str, Any], why: str) -> Verdict:
     """Accepted, but of unknown type: possibly root (never "safe")."""
     meta["key_type"] = "unknown"
     return Verdict(
-        status=Status.verified, metadata=meta, root_equivalent=None, possible_capabilities=_ROOT_CAPS, reasons=(why,)
+        status=Status.verified,
+        metadata=meta,
+        root_equivalent=None,
+        possible_capabilities=_ROOT_CAPS,
+        reasons=(why,),
     )
 
 
@@ -208,7 +214,9 @@ class NeonProvider(HttpProvider):
 
     recogniser_set = RECOGNISERS
     offline_verdicts = {
-        "cli_refresh_token": Verdict(root_equivalent=True, capabilities=_ROOT_CAPS, reasons=(_REFRESH_TOKEN,)),
+        "cli_refresh_token": Verdict(
+            root_equivalent=True, capabilities=_ROOT_CAPS, reasons=(_REFRESH_TOKEN,)
+        ),
         "*": Verdict(possible_capabilities=_ROOT_CAPS, reasons=(_API_KEY,)),
     }
 
@@ -262,8 +270,12 @@ class NeonProvider(HttpProvider):
         for c in known:
             if c.metadata.get("key_type") == "project":
                 for t in ("project", "organization"):
-                    inv.denial(c.id, t, "project-scoped keys cannot delete projects or organizations (Neon docs)",
-                               f"delete:{t}")
+                    inv.denial(
+                        c.id,
+                        t,
+                        "project-scoped keys cannot delete projects or organizations (Neon docs)",
+                        f"delete:{t}",
+                    )
         return inv.build()
 
     def _project(self, api: ApiClient, c: Credential, p: dict[str, Any], inv: InventoryBuilder) -> None:
@@ -339,7 +351,11 @@ class NeonProvider(HttpProvider):
                     inv.fact(c.id, r.id, False, outside)
                 elif root is True:
                     inv.fact(
-                        c.id, r.id, True, "personal or organization key: can delete the project", "delete:project"
+                        c.id,
+                        r.id,
+                        True,
+                        "personal or organization key: can delete the project",
+                        "delete:project",
                     )
                 elif c.metadata.get("key_type") == "project":
                     inv.fact(
@@ -366,7 +382,8 @@ class NeonProvider(HttpProvider):
                         c.id,
                         b.id,
                         True if root else None,
-                        "can delete snapshots of the project" if root else "member-level key: snapshot deletion "
-                        "not documented",
+                        "can delete snapshots of the project"
+                        if root
+                        else "member-level key: snapshot deletion not documented",
                         "delete:snapshot",
                     )

@@ -18,15 +18,23 @@ class NpmProvider(Provider):
 
     def recognisers(self) -> Sequence[Recogniser]:
         return (
-            Recogniser(provider="npm", kind="access_token",
-                       text_pattern=re.compile(r"\b(?P<secret>npm_[A-Za-z0-9]{36})\b"),
-                       key_names=frozenset({"NPM_TOKEN"}), priority=60),
+            Recogniser(
+                provider="npm",
+                kind="access_token",
+                text_pattern=re.compile(r"\b(?P<secret>npm_[A-Za-z0-9]{36})\b"),
+                key_names=frozenset({"NPM_TOKEN"}),
+                priority=60,
+            ),
             cli_login("npm", "auth_token", FileRule(".npmrc", "*_authToken"), priority=50),
         )
 
     def classify(self, candidate: Candidate) -> Credential:
         return Credential.from_candidate(
-            candidate, status=Status.unverified, root_equivalent=False,
+            candidate,
+            status=Status.unverified,
+            root_equivalent=False,
             capabilities=("publish:package",),
-            reasons=("An npm token can publish (supply-chain risk) but holds no data that a backup protects.",),
+            reasons=(
+                "An npm token can publish (supply-chain risk) but holds no data that a backup protects.",
+            ),
         )

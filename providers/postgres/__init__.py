@@ -72,17 +72,26 @@ def _pgpass_url(line: str) -> str | None:
 def _target_meta(t: DbTarget | None) -> dict[str, Any]:
     if t is None:
         return {}
-    return {"engine": t.engine, "host": t.host, "port": t.port, "database": t.database, "user": t.user,
-            "platform": t.platform, "platform_label": t.platform_label, "database_resource": t.resource_id,
-            "tls": {k: v for k, v in t.params.items() if k.lower().startswith(("ssl", "tls"))}}
+    return {
+        "engine": t.engine,
+        "host": t.host,
+        "port": t.port,
+        "database": t.database,
+        "user": t.user,
+        "platform": t.platform,
+        "platform_label": t.platform_label,
+        "database_resource": t.resource_id,
+        "tls": {k: v for k, v in t.params.items() if k.lower().startswith(("ssl", "tls"))},
+    }
 
 
 class PostgresProvider(Provider):
     name = "postgres"
     display_name = "Database URLs"
 
-    def __init__(self, *, resolve: Mapping[str, str] | None = None,
-                 inspectors: Mapping[str, Inspector] | None = None) -> None:
+    def __init__(
+        self, *, resolve: Mapping[str, str] | None = None, inspectors: Mapping[str, Inspector] | None = None
+    ) -> None:
         """`resolve`: host name → address to connect to instead (tests stand a local server in for a
         platform host; TLS still checks the host name). `inspectors`: engine → function (tests)."""
         self._resolve = dict(resolve or {})
@@ -91,8 +100,12 @@ class PostgresProvider(Provider):
     def recognisers(self) -> Sequence[Recogniser]:
         return (
             Recogniser(provider="postgres", kind="database_url", text_pattern=_URL, priority=40),
-            Recogniser(provider="postgres", kind="pgpass_entry",
-                       files=(FileRule(".pgpass", "line *"),), category="cli_config"),
+            Recogniser(
+                provider="postgres",
+                kind="pgpass_entry",
+                files=(FileRule(".pgpass", "line *"),),
+                category="cli_config",
+            ),
         )
 
     def _url(self, c: Credential | Candidate) -> str | None:
@@ -107,11 +120,15 @@ class PostgresProvider(Provider):
         where = describe_url(url) if url else None
         t = parse_target(url) if url else None
         return Credential.from_candidate(
-            candidate, status=Status.unverified, principal=where,
+            candidate,
+            status=Status.unverified,
+            principal=where,
             root_equivalent=None,
             possible_capabilities=("delete:database-contents",),
-            reasons=(f"A {scheme} URL with a password: whoever reads it can connect as that user and, with the "
-                     "usual owner privileges, drop or overwrite the data. Its privileges were not checked.",),
+            reasons=(
+                f"A {scheme} URL with a password: whoever reads it can connect as that user and, with the "
+                "usual owner privileges, drop or overwrite the data. Its privileges were not checked.",
+            ),
             metadata={**candidate.hints, "scheme": scheme, **_target_meta(t)},
         )
 
@@ -146,8 +163,10 @@ class PostgresProvider(Provider):
         t = parse_target(url) if url else None
         if t is None or url is None:
             return credential
-        timeouts = Timeouts(connect_s=float(ctx.settings.get("connect_timeout_s", 5)),
-                            statement_s=float(ctx.settings.get("statement_timeout_s", 5)))
+        timeouts = Timeouts(
+            connect_s=float(ctx.settings.get("connect_timeout_s", 5)),
+            statement_s=float(ctx.settings.get("statement_timeout_s", 5)),
+        )
         u = urlsplit(url)
         from urllib.parse import unquote
 
@@ -155,9 +174,15 @@ class PostgresProvider(Provider):
         try:
             p = self._inspector(t.engine)(t, password, timeouts, hostaddr=self._resolve.get(t.host))
         except ProviderAuthError as exc:
-            return credential.model_copy(update={
-                "status": Status.invalid, "capabilities": (), "possible_capabilities": (), "root_equivalent": None,
-                "reasons": (f"{t.describe()}: {exc.message}.",)})
+            return credential.model_copy(
+                update={
+                    "status": Status.invalid,
+                    "capabilities": (),
+                    "possible_capabilities": (),
+                    "root_equivalent": None,
+                    "reasons": (f"{t.describe()}: {exc.message}.",),
+                }
+            )
         return _apply(credential, t, p)
 
     # -- inventory: the databases and who can wipe them ---------------------------------------------------------
@@ -168,8 +193,14 @@ class PostgresProvider(Provider):
         for c in credentials:
             rid = c.metadata.get("database_resource")
             if not rid:
-                gaps.append(CoverageGap(subject=c.id, provider=self.name, reason="not inspected: it names no single "
-                                        "database (a .pgpass wildcard or an unparseable URL)"))
+                gaps.append(
+                    CoverageGap(
+                        subject=c.id,
+                        provider=self.name,
+                        reason="not inspected: it names no single "
+                        "database (a .pgpass wildcard or an unparseable URL)",
+                    )
+                )
                 continue
             meta = c.metadata
             name = f"{meta.get('database')} ({meta.get('platform_label') or meta.get('host')})"
@@ -181,29 +212,65 @@ class PostgresProvider(Provider):
             keys = list((old.metadata.get("container_keys") if old else None) or [])
             keys += [k for k in (t.container_keys if t else ()) if k not in keys]
             resources[rid] = Resource(
-                id=rid, provider=self.name, type="database", name=name, holds_data=True,
-                metadata={"layer": "contents", "engine": meta.get("engine"), "database": meta.get("database"),
-                          "endpoint": f"{meta.get('host')}:{meta.get('port')}",
-                          "platform": meta.get("platform"), "platform_label": meta.get("platform_label"),
-                          "container_keys": keys, "aliases": sorted(aliases)})
+                id=rid,
+                provider=self.name,
+                type="database",
+                name=name,
+                holds_data=True,
+                metadata={
+                    "layer": "contents",
+                    "engine": meta.get("engine"),
+                    "database": meta.get("database"),
+                    "endpoint": f"{meta.get('host')}:{meta.get('port')}",
+                    "platform": meta.get("platform"),
+                    "platform_label": meta.get("platform_label"),
+                    "container_keys": keys,
+                    "aliases": sorted(aliases),
+                },
+            )
             if c.status == Status.verified and isinstance(meta.get("db"), dict):
                 db = meta["db"]
                 v = db.get("destroys_contents")
-                caps = [x for x in c.capabilities if x not in ("read:server-files", "read:replication-stream")]
-                facts.append(DestroyFact(
-                    credential=c.id, target=rid, verdict=v,
-                    capability=caps[0] if caps and v else None,
-                    reason=(f"{db.get('role')} " + ("can " + ", ".join(f"{g['capability']} ({g['scope']})"
-                                                                        for g in db.get('grants', [])[:4])
-                                                     if v else "is read-only here" if v is False else
-                                                     "may destroy data; not proven") + " (catalogue inspection)")))
+                caps = [
+                    x for x in c.capabilities if x not in ("read:server-files", "read:replication-stream")
+                ]
+                facts.append(
+                    DestroyFact(
+                        credential=c.id,
+                        target=rid,
+                        verdict=v,
+                        capability=caps[0] if caps and v else None,
+                        reason=(
+                            f"{db.get('role')} "
+                            + (
+                                "can "
+                                + ", ".join(
+                                    f"{g['capability']} ({g['scope']})" for g in db.get("grants", [])[:4]
+                                )
+                                if v
+                                else "is read-only here"
+                                if v is False
+                                else "may destroy data; not proven"
+                            )
+                            + " (catalogue inspection)"
+                        ),
+                    )
+                )
             elif c.status == Status.invalid:
-                facts.append(DestroyFact(credential=c.id, target=rid, verdict=False,
-                                         reason="the server refused this login"))
+                facts.append(
+                    DestroyFact(
+                        credential=c.id, target=rid, verdict=False, reason="the server refused this login"
+                    )
+                )
             elif c.status == Status.unverified and not self.connect_allowed(ctx):
                 why = "offline audit" if ctx.offline else "database connections turned off (--no-db-connect)"
-                gaps.append(CoverageGap(subject=c.id, provider=self.name,
-                                        reason=f"not inspected: {why}; its privileges on {name} were not checked"))
+                gaps.append(
+                    CoverageGap(
+                        subject=c.id,
+                        provider=self.name,
+                        reason=f"not inspected: {why}; its privileges on {name} were not checked",
+                    )
+                )
         return Inventory(resources=tuple(resources.values()), facts=tuple(facts), gaps=tuple(gaps))
 
 
@@ -216,9 +283,22 @@ def _summary(p: Privileges) -> str:
     if p.root_equivalent:
         return "owner of everything" if p.engine in ("postgres", "mysql") else "full access"
     if p.destroys_contents:
-        scopes = sorted({g.scope for g in p.grants if g.capability in ("delete:rows", "truncate:table", "drop:table",
-                                                                       "drop:database", "flush:keyspace",
-                                                                       "delete:keys", "drop:collection")})
+        scopes = sorted(
+            {
+                g.scope
+                for g in p.grants
+                if g.capability
+                in (
+                    "delete:rows",
+                    "truncate:table",
+                    "drop:table",
+                    "drop:database",
+                    "flush:keyspace",
+                    "delete:keys",
+                    "drop:collection",
+                )
+            }
+        )
         return "can delete in " + ", ".join(scopes)
     if p.destroys_contents is False:
         return "read-only"
@@ -227,15 +307,24 @@ def _summary(p: Privileges) -> str:
 
 def _apply(c: Credential, t: DbTarget, p: Privileges) -> Credential:
     reasons = list(p.reasons)
-    db = {"role": p.role, "engine": p.engine, "summary": _summary(p), "destroys_contents": p.destroys_contents,
-          "grants": p.scopes(), "remediation_sql": list(p.remediation_sql), "facts": p.facts,
-          "complete": p.complete}
-    return c.model_copy(update={
-        "status": Status.verified,
-        "principal": f"{p.role} on {t.describe()}",
-        "capabilities": p.capabilities,
-        "possible_capabilities": p.possible_capabilities,
-        "root_equivalent": p.root_equivalent,
-        "reasons": tuple(reasons),
-        "metadata": {**c.metadata, "db": db},
-    })
+    db = {
+        "role": p.role,
+        "engine": p.engine,
+        "summary": _summary(p),
+        "destroys_contents": p.destroys_contents,
+        "grants": p.scopes(),
+        "remediation_sql": list(p.remediation_sql),
+        "facts": p.facts,
+        "complete": p.complete,
+    }
+    return c.model_copy(
+        update={
+            "status": Status.verified,
+            "principal": f"{p.role} on {t.describe()}",
+            "capabilities": p.capabilities,
+            "possible_capabilities": p.possible_capabilities,
+            "root_equivalent": p.root_equivalent,
+            "reasons": tuple(reasons),
+            "metadata": {**c.metadata, "db": db},
+        }
+    )

@@ -21,10 +21,14 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 __all__ = ["DbTarget", "parse_target", "DEFAULT_PORTS", "ENGINES"]
 
 ENGINES = {
-    "postgres": "postgres", "postgresql": "postgres",
-    "mysql": "mysql", "mariadb": "mysql",
-    "redis": "redis", "rediss": "redis",
-    "mongodb": "mongodb", "mongodb+srv": "mongodb",
+    "postgres": "postgres",
+    "postgresql": "postgres",
+    "mysql": "mysql",
+    "mariadb": "mysql",
+    "redis": "redis",
+    "rediss": "redis",
+    "mongodb": "mongodb",
+    "mongodb+srv": "mongodb",
 }
 DEFAULT_PORTS = {"postgres": 5432, "mysql": 3306, "redis": 6379, "mongodb": 27017}
 _LOCAL = {"localhost", "127.0.0.1", "::1", "0.0.0.0"}
@@ -32,8 +36,10 @@ _LOCAL = {"localhost", "127.0.0.1", "::1", "0.0.0.0"}
 _SUPABASE_DIRECT = re.compile(r"^db\.(?P<ref>[a-z0-9]{10,40})\.supabase\.co$")
 _SUPABASE_POOLER = re.compile(r"^(?:[a-z0-9-]+\.)?pooler\.supabase\.com$")
 _NEON = re.compile(r"^(?P<ep>ep-[a-z0-9-]+?)(?P<pool>-pooler)?\.(?P<rest>[a-z0-9.-]+\.neon\.tech)$")
-_RDS = re.compile(r"^(?P<id>[a-z0-9-]+)\.(?P<kind>cluster-ro-|cluster-custom-|cluster-|proxy-)?[a-z0-9]+\."
-                  r"(?P<region>[a-z0-9-]+)\.rds\.amazonaws\.com$")
+_RDS = re.compile(
+    r"^(?P<id>[a-z0-9-]+)\.(?P<kind>cluster-ro-|cluster-custom-|cluster-|proxy-)?[a-z0-9]+\."
+    r"(?P<region>[a-z0-9-]+)\.rds\.amazonaws\.com$"
+)
 
 
 @dataclass(frozen=True)
@@ -60,9 +66,15 @@ class DbTarget:
         hosts = {self.host, self.canonical_host or self.host}
         if self.host in _LOCAL:
             hosts |= {"localhost", "127.0.0.1"}
-        scheme_names = {self.engine, self.scheme} | ({"postgres", "postgresql"} if self.engine == "postgres" else set())
-        return tuple(sorted({f"{s}://{h}:{self.port}/{self.database}" for h in hosts for s in scheme_names}
-                            - {self.resource_id}))
+        scheme_names = {self.engine, self.scheme} | (
+            {"postgres", "postgresql"} if self.engine == "postgres" else set()
+        )
+        return tuple(
+            sorted(
+                {f"{s}://{h}:{self.port}/{self.database}" for h in hosts for s in scheme_names}
+                - {self.resource_id}
+            )
+        )
 
     @property
     def endpoint(self) -> str:
@@ -95,7 +107,9 @@ def parse_target(url: str) -> DbTarget | None:
         database = path or params.get("authSource") or "admin"
     else:
         database = path
-    t = DbTarget(engine=engine, scheme=scheme, host=host, port=port, database=database, user=user, params=params)
+    t = DbTarget(
+        engine=engine, scheme=scheme, host=host, port=port, database=database, user=user, params=params
+    )
     return _place(t)
 
 
@@ -128,12 +142,26 @@ def _place(t: DbTarget) -> DbTarget:
         keys.append(f"neon-endpoint:{ep}")
     elif m := _RDS.match(host):
         kind = m.group("kind") or ""
-        what = "rds-cluster" if kind.startswith("cluster") else ("rds-proxy" if kind == "proxy-" else "rds-instance")
+        what = (
+            "rds-cluster"
+            if kind.startswith("cluster")
+            else ("rds-proxy" if kind == "proxy-" else "rds-instance")
+        )
         platform = "rds"
         label = f"AWS RDS {what.split('-')[1]} {m.group('id')} in {m.group('region')}"
         keys.append(f"{what}:{m.group('region')}:{m.group('id')}")
         if kind == "cluster-ro-":  # the reader endpoint is the same cluster
             canonical = host.replace(".cluster-ro-", ".cluster-", 1)
-    return DbTarget(engine=t.engine, scheme=t.scheme, host=t.host, port=port if canonical != host else t.port,
-                    database=t.database, user=t.user, params=t.params, platform=platform, platform_label=label,
-                    canonical_host=canonical, container_keys=tuple(dict.fromkeys(keys)))
+    return DbTarget(
+        engine=t.engine,
+        scheme=t.scheme,
+        host=t.host,
+        port=port if canonical != host else t.port,
+        database=t.database,
+        user=t.user,
+        params=t.params,
+        platform=platform,
+        platform_label=label,
+        canonical_host=canonical,
+        container_keys=tuple(dict.fromkeys(keys)),
+    )

@@ -19,15 +19,22 @@ from .privileges import Grant, Privileges, Timeouts
 
 __all__ = ["inspect_mysql", "judge_grants", "parse_grant", "sanitize"]
 
-_GRANT = re.compile(r"^GRANT\s+(?P<privs>.+?)\s+ON\s+(?:(?:TABLE|FUNCTION|PROCEDURE|PACKAGE(?:\s+BODY)?)\s+)?"
-                    r"(?P<obj>\S+)\s+TO\s+(?P<to>.+?)(?:\s+IDENTIFIED\s+.*?)?(?P<opt>\s+WITH\s+GRANT\s+OPTION)?$",
-                    re.I | re.S)
-_ROLE_GRANT = re.compile(r"^GRANT\s+(?P<roles>(?:`[^`]+`(?:@`[^`]*`)?|'[^']+'(?:@'[^']*')?|[\w$]+)"
-                         r"(?:\s*,\s*(?:`[^`]+`(?:@`[^`]*`)?|'[^']+'(?:@'[^']*')?|[\w$]+))*)\s+TO\s+", re.I)
+_GRANT = re.compile(
+    r"^GRANT\s+(?P<privs>.+?)\s+ON\s+(?:(?:TABLE|FUNCTION|PROCEDURE|PACKAGE(?:\s+BODY)?)\s+)?"
+    r"(?P<obj>\S+)\s+TO\s+(?P<to>.+?)(?:\s+IDENTIFIED\s+.*?)?(?P<opt>\s+WITH\s+GRANT\s+OPTION)?$",
+    re.I | re.S,
+)
+_ROLE_GRANT = re.compile(
+    r"^GRANT\s+(?P<roles>(?:`[^`]+`(?:@`[^`]*`)?|'[^']+'(?:@'[^']*')?|[\w$]+)"
+    r"(?:\s*,\s*(?:`[^`]+`(?:@`[^`]*`)?|'[^']+'(?:@'[^']*')?|[\w$]+))*)\s+TO\s+",
+    re.I,
+)
 _DESTROY = {"DROP": "drop:database", "DELETE": "delete:rows", "ALTER": "alter:table"}
 
 
-_IDENTIFIED = re.compile(r"(IDENTIFIED\s+(?:BY|VIA|WITH)\b).*?(?=\s+WITH\s+(?:GRANT|MAX_)|\s+REQUIRE\s|$)", re.I | re.S)
+_IDENTIFIED = re.compile(
+    r"(IDENTIFIED\s+(?:BY|VIA|WITH)\b).*?(?=\s+WITH\s+(?:GRANT|MAX_)|\s+REQUIRE\s|$)", re.I | re.S
+)
 
 
 def sanitize(line: str) -> str:
@@ -47,7 +54,9 @@ def parse_grant(line: str) -> tuple[list[str], str, str] | None:
         return None
     obj = m.group("obj")
     db, _, tbl = obj.partition(".")
-    privs = [re.sub(r"\s*\(.*\)$", "", p.strip()).upper() for p in re.split(r",(?![^()]*\))", m.group("privs"))]
+    privs = [
+        re.sub(r"\s*\(.*\)$", "", p.strip()).upper() for p in re.split(r",(?![^()]*\))", m.group("privs"))
+    ]
     if m.group("opt"):
         privs.append("GRANT OPTION")
     return privs, _unq(db), _unq(tbl or "*")
@@ -66,26 +75,53 @@ def _connect(t: DbTarget, password: str, timeouts: Timeouts, hostaddr: str | Non
     import pymysql
 
     ssl: dict[str, Any] | None = None
-    mode = (t.params.get("ssl-mode") or t.params.get("sslmode") or t.params.get("ssl") or
-            t.params.get("tls") or "").lower()
-    if mode in ("required", "require", "true", "1", "verify_ca", "verify_identity", "verify-full", "skip-verify"):
-        ssl = {"check_hostname": mode in ("verify_identity", "verify-full"),
-               "verify_mode": None if mode in ("required", "require", "true", "1", "skip-verify") else True}
+    mode = (
+        t.params.get("ssl-mode")
+        or t.params.get("sslmode")
+        or t.params.get("ssl")
+        or t.params.get("tls")
+        or ""
+    ).lower()
+    if mode in (
+        "required",
+        "require",
+        "true",
+        "1",
+        "verify_ca",
+        "verify_identity",
+        "verify-full",
+        "skip-verify",
+    ):
+        ssl = {
+            "check_hostname": mode in ("verify_identity", "verify-full"),
+            "verify_mode": None if mode in ("required", "require", "true", "1", "skip-verify") else True,
+        }
         if t.params.get("ssl-ca"):
             ssl["ca"] = t.params["ssl-ca"]
     try:
-        return pymysql.connect(host=hostaddr or t.host, port=t.port, user=t.user or "root", password=password,
-                               database=t.database or None, connect_timeout=max(1, int(timeouts.connect_s)),
-                               read_timeout=max(1, int(timeouts.statement_s)),
-                               write_timeout=max(1, int(timeouts.statement_s)), ssl=ssl, autocommit=True,
-                               program_name="blastwall-audit")
+        return pymysql.connect(
+            host=hostaddr or t.host,
+            port=t.port,
+            user=t.user or "root",
+            password=password,
+            database=t.database or None,
+            connect_timeout=max(1, int(timeouts.connect_s)),
+            read_timeout=max(1, int(timeouts.statement_s)),
+            write_timeout=max(1, int(timeouts.statement_s)),
+            ssl=ssl,
+            autocommit=True,
+            program_name="blastwall-audit",
+        )
     except pymysql.err.OperationalError as exc:
         code = exc.args[0] if exc.args else 0
         if code in (1045, 1044, 1049, 1698, 1130):  # access denied, unknown database, host not allowed
-            raise ProviderAuthError("the server refused this login (wrong password, unknown user or database, or "
-                                    "not allowed from here)") from None
-        raise ProviderUnavailable(f"could not connect to {t.endpoint} within {timeouts.connect_s:g} s "
-                                  f"(MySQL error {code})") from None
+            raise ProviderAuthError(
+                "the server refused this login (wrong password, unknown user or database, or "
+                "not allowed from here)"
+            ) from None
+        raise ProviderUnavailable(
+            f"could not connect to {t.endpoint} within {timeouts.connect_s:g} s (MySQL error {code})"
+        ) from None
     except (OSError, pymysql.err.MySQLError) as exc:
         raise ProviderUnavailable(f"could not connect to {t.endpoint} ({type(exc).__name__})") from None
 
@@ -109,13 +145,16 @@ def _role_grants(cur: Any, role: str, mariadb: bool) -> list[str] | None:
             rows = [sanitize(str(r[0])) for r in cur.fetchall()]
     except pymysql.err.MySQLError:
         return None
-    mine = re.compile(r"\sTO\s+(?:`" + re.escape(role.replace("`", "``")) + r"`|'" + re.escape(role) + r"')"
-                      r"(?:@`%`|@'%')?(?:\s|$)")
+    mine = re.compile(
+        r"\sTO\s+(?:`" + re.escape(role.replace("`", "``")) + r"`|'" + re.escape(role) + r"')"
+        r"(?:@`%`|@'%')?(?:\s|$)"
+    )
     return [ln for ln in rows if mine.search(ln)] if mariadb else rows
 
 
-def inspect_mysql(t: DbTarget, password: str, timeouts: Timeouts = Timeouts(), *,
-                  hostaddr: str | None = None) -> Privileges:
+def inspect_mysql(
+    t: DbTarget, password: str, timeouts: Timeouts = Timeouts(), *, hostaddr: str | None = None
+) -> Privileges:
     import pymysql
 
     conn = _connect(t, password, timeouts, hostaddr)
@@ -129,8 +168,11 @@ def inspect_mysql(t: DbTarget, password: str, timeouts: Timeouts = Timeouts(), *
             mariadb = "mariadb" in str(version).lower()
             limit = max(1, int(timeouts.statement_s))
             cur.execute("SET SESSION TRANSACTION READ ONLY")
-            cur.execute(f"SET SESSION max_statement_time = {limit}" if mariadb else
-                        f"SET SESSION max_execution_time = {limit * 1000}")
+            cur.execute(
+                f"SET SESSION max_statement_time = {limit}"
+                if mariadb
+                else f"SET SESSION max_execution_time = {limit * 1000}"
+            )
             cur.execute("SHOW GRANTS")
             lines = [sanitize(str(r[0])) for r in cur.fetchall()]
             for role in dict.fromkeys(r for ln in lines for r in _roles_in(ln)):
@@ -140,8 +182,9 @@ def inspect_mysql(t: DbTarget, password: str, timeouts: Timeouts = Timeouts(), *
                 else:
                     role_lines[role] = got
     except pymysql.err.OperationalError as exc:
-        raise ProviderUnavailable(f"inspection of {t.endpoint} failed or timed out (MySQL error "
-                                  f"{exc.args[0] if exc.args else '?'})") from None
+        raise ProviderUnavailable(
+            f"inspection of {t.endpoint} failed or timed out (MySQL error {exc.args[0] if exc.args else '?'})"
+        ) from None
     except pymysql.err.MySQLError as exc:
         raise ProviderUnavailable(f"inspection of {t.endpoint} failed ({type(exc).__name__})") from None
     finally:
@@ -151,8 +194,9 @@ def inspect_mysql(t: DbTarget, password: str, timeouts: Timeouts = Timeouts(), *
     return p
 
 
-def judge_grants(current: str, database: str, lines: list[str], role_lines: dict[str, list[str]],
-                 unreadable: list[str]) -> Privileges:
+def judge_grants(
+    current: str, database: str, lines: list[str], role_lines: dict[str, list[str]], unreadable: list[str]
+) -> Privileges:
     user = current.split("@")[0]
     grants: list[Grant] = []
     reasons: list[str] = []
@@ -171,37 +215,62 @@ def judge_grants(current: str, database: str, lines: list[str], role_lines: dict
         for priv, cap in _DESTROY.items():
             if allp or priv in privs:
                 c = cap if not (cap == "drop:database" and tbl != "*") else "drop:table"
-                grants.append(Grant(c, scope, f"{'ALL PRIVILEGES' if allp else priv} ON {db}.{tbl}{via_role}"))
+                grants.append(
+                    Grant(c, scope, f"{'ALL PRIVILEGES' if allp else priv} ON {db}.{tbl}{via_role}")
+                )
         if db == "*" and (allp or "SUPER" in privs):
-            grants.append(Grant("admin:server", "the whole server", f"{'ALL PRIVILEGES' if allp else 'SUPER'} ON *.*"
-                                f"{via_role}"))
+            grants.append(
+                Grant(
+                    "admin:server",
+                    "the whole server",
+                    f"{'ALL PRIVILEGES' if allp else 'SUPER'} ON *.*{via_role}",
+                )
+            )
     glob = per_scope.get("all databases", set())
     mine = per_scope.get(f"database {database}", set()) if database else set()
     root = bool({"ALL PRIVILEGES", "ALL", "SUPER"} & glob) or bool({"ALL PRIVILEGES", "ALL"} & mine)
     if root:
-        what = "every database on the server" if {"ALL PRIVILEGES", "ALL", "SUPER"} & glob else f"database {database}"
+        what = (
+            "every database on the server"
+            if {"ALL PRIVILEGES", "ALL", "SUPER"} & glob
+            else f"database {database}"
+        )
         reasons.append(f"{current} holds all privileges on {what} (SHOW GRANTS): owner-like, it can DROP it.")
     elif grants:
         reasons.append(f"{current} can destroy data: " + "; ".join(f"{g.via}" for g in grants) + ".")
     else:
         readable = [f"{', '.join(sorted(p))} on {s}" for s, p in per_scope.items() if p - {"USAGE"}]
-        reasons.append(f"{current} holds no DROP, DELETE, ALTER or global privilege (SHOW GRANTS): "
-                       + ("; ".join(readable) if readable else "USAGE only") + ".")
+        reasons.append(
+            f"{current} holds no DROP, DELETE, ALTER or global privilege (SHOW GRANTS): "
+            + ("; ".join(readable) if readable else "USAGE only")
+            + "."
+        )
     if unreadable:
         reasons.append(f"Grants of role(s) {', '.join(unreadable)} could not be read: not inspected.")
     # least privilege: DML on the URL's database only
     if grants and database:
         q = f"`{database.replace('`', '``')}`"
         app = f"'{user}_app'@'%'"
-        fix += [f"CREATE USER {app};  -- set its password out of band; give the application this user",
-                f"GRANT SELECT, INSERT, UPDATE, DELETE ON {q}.* TO {app};"]
+        fix += [
+            f"CREATE USER {app};  -- set its password out of band; give the application this user",
+            f"GRANT SELECT, INSERT, UPDATE, DELETE ON {q}.* TO {app};",
+        ]
         for s, held in per_scope.items():
             if s == "all databases":
-                fix.append(f"REVOKE ALL PRIVILEGES, GRANT OPTION FROM '{user}'@'%';  -- global privileges: "
-                           "keep them on an admin account only")
+                fix.append(
+                    f"REVOKE ALL PRIVILEGES, GRANT OPTION FROM '{user}'@'%';  -- global privileges: "
+                    "keep them on an admin account only"
+                )
             elif s.startswith("database ") and ({"ALL PRIVILEGES", "ALL", "DROP", "ALTER"} & held):
                 d = s.split(" ", 1)[1].replace("`", "``")
                 fix.append(f"REVOKE DROP, ALTER ON `{d}`.* FROM '{user}'@'%';")
-    return Privileges(role=current, engine="mysql", root_equivalent=root, grants=tuple(grants),
-                      reasons=tuple(reasons), remediation_sql=tuple(fix), complete=not unreadable,
-                      facts={"grants": lines, "role_grants": role_lines, "user": current})
+    return Privileges(
+        role=current,
+        engine="mysql",
+        root_equivalent=root,
+        grants=tuple(grants),
+        reasons=tuple(reasons),
+        remediation_sql=tuple(fix),
+        complete=not unreadable,
+        facts={"grants": lines, "role_grants": role_lines, "user": current},
+    )

@@ -57,7 +57,11 @@ def _command(client: Any, *args: str) -> Any:
 
 
 def judge_acl(user: str, info: Sequence[Any] | dict[str, Any]) -> Privileges:
-    d = dict(info) if isinstance(info, dict) else {_s(info[i]): info[i + 1] for i in range(0, len(info) - 1, 2)}
+    d = (
+        dict(info)
+        if isinstance(info, dict)
+        else {_s(info[i]): info[i + 1] for i in range(0, len(info) - 1, 2)}
+    )
     d = {_s(k): v for k, v in d.items()}
     flags = [_s(f) for f in d.get("flags") or []]
     rules = _s(d.get("commands") or "")
@@ -70,54 +74,101 @@ def judge_acl(user: str, info: Sequence[Any] | dict[str, Any]) -> Privileges:
         if allowed("flushdb", rules):
             grants.append(Grant("flush:keyspace", "the selected database", f"FLUSHDB allowed by '{rules}'"))
         if allowed("del", rules) or allowed("unlink", rules):
-            grants.append(Grant("delete:keys", f"keys {patterns or '(none)'}", f"DEL/UNLINK allowed by '{rules}'"))
-    root = "off" not in flags and "+@all" in rules.split() and "-" not in rules.replace("+@all", "") \
+            grants.append(
+                Grant("delete:keys", f"keys {patterns or '(none)'}", f"DEL/UNLINK allowed by '{rules}'")
+            )
+    root = (
+        "off" not in flags
+        and "+@all" in rules.split()
+        and "-" not in rules.replace("+@all", "")
         and ("allkeys" in flags or "~*" in patterns.split())
+    )
     if grants:
-        reasons = [f"Redis user {user} ({' '.join(flags)}; commands '{rules}'; keys '{patterns}') can "
-                   + ", ".join(dict.fromkeys(g.via.split(' allowed')[0] for g in grants)) + "."]
+        reasons = [
+            f"Redis user {user} ({' '.join(flags)}; commands '{rules}'; keys '{patterns}') can "
+            + ", ".join(dict.fromkeys(g.via.split(" allowed")[0] for g in grants))
+            + "."
+        ]
     else:
         reasons = [f"Redis user {user} may not run FLUSHALL, FLUSHDB, DEL or UNLINK (commands '{rules}')."]
-    fix = [] if not grants else [f"ACL SETUSER {user}_app on ~app:* resetchannels -@all +@read +@write -@dangerous "
-                                 "-flushall -flushdb  # set its password out of band (>…); give the application "
-                                 "this user"]
-    return Privileges(role=user, engine="redis", root_equivalent=bool(root), grants=tuple(grants),
-                      reasons=tuple(reasons), remediation_sql=tuple(fix),
-                      facts={"user": user, "flags": flags, "commands": rules, "keys": patterns})
+    fix = (
+        []
+        if not grants
+        else [
+            f"ACL SETUSER {user}_app on ~app:* resetchannels -@all +@read +@write -@dangerous "
+            "-flushall -flushdb  # set its password out of band (>…); give the application "
+            "this user"
+        ]
+    )
+    return Privileges(
+        role=user,
+        engine="redis",
+        root_equivalent=bool(root),
+        grants=tuple(grants),
+        reasons=tuple(reasons),
+        remediation_sql=tuple(fix),
+        facts={"user": user, "flags": flags, "commands": rules, "keys": patterns},
+    )
 
 
-def inspect_redis(t: DbTarget, password: str, timeouts: Timeouts = Timeouts(), *,
-                  hostaddr: str | None = None) -> Privileges:
+def inspect_redis(
+    t: DbTarget, password: str, timeouts: Timeouts = Timeouts(), *, hostaddr: str | None = None
+) -> Privileges:
     import redis
     from redis.backoff import NoBackoff
     from redis.retry import Retry
 
     tls = t.scheme == "rediss"
-    client = redis.Redis(host=hostaddr or t.host, port=t.port, username=t.user or None, password=password or None,
-                         db=int(t.database) if t.database.isdigit() else 0, ssl=tls,
-                         socket_connect_timeout=timeouts.connect_s, socket_timeout=timeouts.statement_s,
-                         retry=Retry(NoBackoff(), 0), protocol=2, client_name=None,
-                         health_check_interval=0)
+    client = redis.Redis(
+        host=hostaddr or t.host,
+        port=t.port,
+        username=t.user or None,
+        password=password or None,
+        db=int(t.database) if t.database.isdigit() else 0,
+        ssl=tls,
+        socket_connect_timeout=timeouts.connect_s,
+        socket_timeout=timeouts.statement_s,
+        retry=Retry(NoBackoff(), 0),
+        protocol=2,
+        client_name=None,
+        health_check_interval=0,
+    )
     try:
         try:
             user = _s(_command(client, "ACL", "WHOAMI"))
         except redis.ResponseError as exc:
-            msg = ("noperm " if isinstance(exc, redis.exceptions.NoPermissionError) else "") + str(exc).lower()
+            msg = ("noperm " if isinstance(exc, redis.exceptions.NoPermissionError) else "") + str(
+                exc
+            ).lower()
             if "unknown command" in msg or "unknown subcommand" in msg:
                 return Privileges(
-                    role="default", engine="redis", root_equivalent=True,
-                    grants=(Grant("flush:keyspace", "every logical database", "no ACLs (Redis < 6): every "
-                                  "client may run FLUSHALL"),
-                            Grant("delete:keys", "every key", "no ACLs")),
+                    role="default",
+                    engine="redis",
+                    root_equivalent=True,
+                    grants=(
+                        Grant(
+                            "flush:keyspace",
+                            "every logical database",
+                            "no ACLs (Redis < 6): every client may run FLUSHALL",
+                        ),
+                        Grant("delete:keys", "every key", "no ACLs"),
+                    ),
                     reasons=("This Redis has no ACLs: any authenticated client may run FLUSHALL.",),
-                    facts={"acl": False})
+                    facts={"acl": False},
+                )
             if "noperm" in msg:
                 return Privileges(
-                    role=t.user or "default", engine="redis", root_equivalent=None, complete=False,
+                    role=t.user or "default",
+                    engine="redis",
+                    root_equivalent=None,
+                    complete=False,
                     possible=(Grant("flush:keyspace", "unknown", "ACL rules not readable by this user"),),
-                    reasons=("Restricted ACL user: it may not run ACL WHOAMI, so its rules were not read; whether "
-                             "it may FLUSHALL is not determined (no FLUSH command is ever tried).",),
-                    facts={"acl": True, "rules_readable": False})
+                    reasons=(
+                        "Restricted ACL user: it may not run ACL WHOAMI, so its rules were not read; whether "
+                        "it may FLUSHALL is not determined (no FLUSH command is ever tried).",
+                    ),
+                    facts={"acl": True, "rules_readable": False},
+                )
             raise
         try:
             info = _command(client, "ACL", "GETUSER", user)
@@ -125,11 +176,17 @@ def inspect_redis(t: DbTarget, password: str, timeouts: Timeouts = Timeouts(), *
             if not isinstance(exc, redis.exceptions.NoPermissionError) and "noperm" not in str(exc).lower():
                 raise
             return Privileges(
-                role=user, engine="redis", root_equivalent=None, complete=False,
+                role=user,
+                engine="redis",
+                root_equivalent=None,
+                complete=False,
                 possible=(Grant("flush:keyspace", "unknown", "ACL GETUSER refused"),),
-                reasons=(f"Redis user {user} may not run ACL GETUSER: its rules were not read; whether it may "
-                         "FLUSHALL is not determined.",),
-                facts={"acl": True, "rules_readable": False})
+                reasons=(
+                    f"Redis user {user} may not run ACL GETUSER: its rules were not read; whether it may "
+                    "FLUSHALL is not determined.",
+                ),
+                facts={"acl": True, "rules_readable": False},
+            )
         if info is None:
             raise ProviderUnavailable(f"ACL GETUSER returned nothing for {user}")
         return judge_acl(user, info)
@@ -138,9 +195,13 @@ def inspect_redis(t: DbTarget, password: str, timeouts: Timeouts = Timeouts(), *
     except redis.ResponseError as exc:
         if "wrongpass" in str(exc).lower() or "noauth" in str(exc).lower():
             raise ProviderAuthError("Redis refused this login (wrong user name or password)") from None
-        raise ProviderUnavailable(f"Redis at {t.endpoint} answered with an error ({type(exc).__name__})") from None
+        raise ProviderUnavailable(
+            f"Redis at {t.endpoint} answered with an error ({type(exc).__name__})"
+        ) from None
     except (redis.TimeoutError, redis.ConnectionError, OSError) as exc:
-        raise ProviderUnavailable(f"no usable answer from Redis at {t.endpoint} within "
-                                  f"{timeouts.connect_s:g}/{timeouts.statement_s:g} s ({type(exc).__name__})") from None
+        raise ProviderUnavailable(
+            f"no usable answer from Redis at {t.endpoint} within "
+            f"{timeouts.connect_s:g}/{timeouts.statement_s:g} s ({type(exc).__name__})"
+        ) from None
     finally:
         client.close()

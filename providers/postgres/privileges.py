@@ -8,8 +8,17 @@ from typing import Any
 __all__ = ["Privileges", "Grant", "Timeouts", "DESTRUCTIVE"]
 
 # Capabilities that destroy the database's contents (the engine's "contents" target).
-DESTRUCTIVE = ("drop:database", "drop:schema", "drop:table", "truncate:table", "delete:rows", "alter:table",
-               "flush:keyspace", "delete:keys", "drop:collection")
+DESTRUCTIVE = (
+    "drop:database",
+    "drop:schema",
+    "drop:table",
+    "truncate:table",
+    "delete:rows",
+    "alter:table",
+    "flush:keyspace",
+    "delete:keys",
+    "drop:collection",
+)
 
 
 @dataclass(frozen=True)
@@ -55,6 +64,7 @@ class Privileges:
         return False
 
     def scopes(self) -> list[dict[str, str]]:
-        return [{"capability": g.capability, "scope": g.scope, "via": g.via} for g in self.grants] + \
-               [{"capability": g.capability, "scope": g.scope, "via": g.via, "possible": "true"}
-                for g in self.possible]
+        return [{"capability": g.capability, "scope": g.scope, "via": g.via} for g in self.grants] + [
+            {"capability": g.capability, "scope": g.scope, "via": g.via, "possible": "true"}
+            for g in self.possible
+        ]

@@ -62,7 +62,7 @@ class RailwayNotAuthorized(ProviderAuthError):
 
 
 class RailwayNotFound(ProviderError):
-    """"Project Token not found", "Project not found", …"""
+    """ "Project Token not found", "Project not found", …"""
 
 
 class RailwayQueryError(ProviderError):
@@ -71,12 +71,18 @@ class RailwayQueryError(ProviderError):
 
 @lru_cache(maxsize=256)
 def _operation_types(document: str) -> tuple[str, ...]:
-    from graphql import GraphQLSyntaxError, OperationDefinitionNode, parse  # graphql-core: only to send a query
+    from graphql import (  # graphql-core: only to send a query
+        GraphQLSyntaxError,
+        OperationDefinitionNode,
+        parse,
+    )
 
     try:
         doc = parse(document)
     except GraphQLSyntaxError as exc:
-        raise ReadOnlyViolation(f"railway: refusing to send a GraphQL document that does not parse ({exc.message})") from None
+        raise ReadOnlyViolation(
+            f"railway: refusing to send a GraphQL document that does not parse ({exc.message})"
+        ) from None
     ops = [d for d in doc.definitions if isinstance(d, OperationDefinitionNode)]
     return tuple(op.operation.value for op in ops)
 
@@ -85,7 +91,9 @@ def assert_read_only(document: str) -> None:
     """Raise `ReadOnlyViolation` unless ``document`` holds exactly one operation and it is a query."""
     kinds = _operation_types(document)
     if len(kinds) != 1:
-        raise ReadOnlyViolation(f"railway: refusing a GraphQL document with {len(kinds)} operations (exactly one query allowed)")
+        raise ReadOnlyViolation(
+            f"railway: refusing a GraphQL document with {len(kinds)} operations (exactly one query allowed)"
+        )
     if kinds[0] != "query":  # graphql.OperationType.QUERY.value
         raise ReadOnlyViolation(
             f"railway: refusing to send a {kinds[0]}: the audit client only sends queries",
@@ -116,11 +124,15 @@ def endpoint_from(ctx: ProviderContext) -> str:
         raise ConfigError("must be a string URL", key="providers.railway.url")
     parts = urlsplit(url)
     if parts.scheme not in ("https", "http") or not parts.hostname:
-        raise ConfigError(f"not an http(s) URL: {url!r}", key="providers.railway.url",
-                          hint=f"e.g. {DEFAULT_URL}")
+        raise ConfigError(
+            f"not an http(s) URL: {url!r}", key="providers.railway.url", hint=f"e.g. {DEFAULT_URL}"
+        )
     if parts.scheme == "http" and not _is_loopback(parts.hostname):
-        raise ConfigError("refusing to send Railway tokens over plain http to a non-local host",
-                          key="providers.railway.url", hint="use https")
+        raise ConfigError(
+            "refusing to send Railway tokens over plain http to a non-local host",
+            key="providers.railway.url",
+            hint="use https",
+        )
     return url
 
 
@@ -130,8 +142,10 @@ def _first_error(errors: Sequence[Any], scrub: Callable[[str], str]) -> Provider
     msg = scrub(msg)[:300]
     low = msg.lower()
     if "not authorized" in low or "unauthorized" in low or "unauthenticated" in low:
-        return RailwayNotAuthorized(f"railway: Not Authorized ({msg})",
-                                    hint="the token is dead, or this resource is outside its scope")
+        return RailwayNotAuthorized(
+            f"railway: Not Authorized ({msg})",
+            hint="the token is dead, or this resource is outside its scope",
+        )
     if "not found" in low:
         return RailwayNotFound(f"railway: {msg}")
     return RailwayQueryError(f"railway: GraphQL error: {msg}")
@@ -166,12 +180,21 @@ class RailwayGraphQL:
         self._scrub = scrub or (lambda s: s)
         self.url = url
         self.stats = Stats()
-        self._api = ApiClient(base, provider="railway", timeout_s=timeout_s, max_retries=max_retries,
-                              sleep=self._sleep, transport=transport, user_agent="blastwall (railway audit)")
+        self._api = ApiClient(
+            base,
+            provider="railway",
+            timeout_s=timeout_s,
+            max_retries=max_retries,
+            sleep=self._sleep,
+            transport=transport,
+            user_agent="blastwall (railway audit)",
+        )
 
     @classmethod
     def from_context(cls, ctx: ProviderContext, **kw: Any) -> RailwayGraphQL:
-        return cls(endpoint_from(ctx), timeout_s=ctx.timeout_s, max_retries=ctx.max_retries, sleep=ctx.sleep, **kw)
+        return cls(
+            endpoint_from(ctx), timeout_s=ctx.timeout_s, max_retries=ctx.max_retries, sleep=ctx.sleep, **kw
+        )
 
     def close(self) -> None:
         self._api.close()
@@ -183,7 +206,9 @@ class RailwayGraphQL:
         self.close()
 
     # -- the only way out ------------------------------------------------------------------
-    def query(self, document: str, variables: Mapping[str, Any] | None = None, *, auth: httpx.Auth) -> dict[str, Any]:
+    def query(
+        self, document: str, variables: Mapping[str, Any] | None = None, *, auth: httpx.Auth
+    ) -> dict[str, Any]:
         """Send one query; return ``data``. Raises typed errors; never sends a mutation."""
         assert_read_only(document)
         body: dict[str, Any] = {"query": document}
@@ -192,23 +217,33 @@ class RailwayGraphQL:
         soft_retries = 0
         while True:
             self.stats.requests += 1
-            resp = self._api.request("POST", self._path, auth=auth, json=body,
-                                     headers={"Content-Type": "application/json"})
+            resp = self._api.request(
+                "POST", self._path, auth=auth, json=body, headers={"Content-Type": "application/json"}
+            )
             self._respect_rate_headers(resp)
             if resp.status_code in (401, 403):
-                raise RailwayNotAuthorized(f"railway: credential refused (HTTP {resp.status_code})",
-                                           hint="the token is dead, or this resource is outside its scope")
-            payload = json_object(resp, malformed=f"railway: malformed response (HTTP {resp.status_code}, not JSON)",
-                                  malformed_hint="the endpoint may not be Railway's GraphQL API",
-                                  not_object=f"railway: unexpected response shape (HTTP {resp.status_code})")
+                raise RailwayNotAuthorized(
+                    f"railway: credential refused (HTTP {resp.status_code})",
+                    hint="the token is dead, or this resource is outside its scope",
+                )
+            payload = json_object(
+                resp,
+                malformed=f"railway: malformed response (HTTP {resp.status_code}, not JSON)",
+                malformed_hint="the endpoint may not be Railway's GraphQL API",
+                not_object=f"railway: unexpected response shape (HTTP {resp.status_code})",
+            )
             errors = payload.get("errors") or []
             if errors:
                 err = _first_error(errors, self._scrub)
-                if isinstance(err, RailwayQueryError) and any(t in err.message.lower() for t in _RATE_LIMIT_TEXTS):
+                if isinstance(err, RailwayQueryError) and any(
+                    t in err.message.lower() for t in _RATE_LIMIT_TEXTS
+                ):
                     soft_retries += 1
                     if soft_retries > self._max_retries:
-                        raise ProviderUnavailable("railway: still rate-limited after retries",
-                                                  hint="Railway is rate-limiting this token; try again later")
+                        raise ProviderUnavailable(
+                            "railway: still rate-limited after retries",
+                            hint="Railway is rate-limiting this token; try again later",
+                        )
                     self._sleep(min(MAX_RATE_WAIT_S, 1.0 * 2 ** (soft_retries - 1)))
                     continue
                 raise err
@@ -219,8 +254,15 @@ class RailwayGraphQL:
                 raise ProviderError("railway: response without data")
             return data
 
-    def paginate(self, document: str, variables: Mapping[str, Any] | None, path: Sequence[str], *,
-                 auth: httpx.Auth, page_size: int = 100) -> Iterator[dict[str, Any]]:
+    def paginate(
+        self,
+        document: str,
+        variables: Mapping[str, Any] | None,
+        path: Sequence[str],
+        *,
+        auth: httpx.Auth,
+        page_size: int = 100,
+    ) -> Iterator[dict[str, Any]]:
         """Follow a Relay connection at ``path`` (keys from ``data``) to its last page; yield nodes.
 
         ``document`` must declare ``$first: Int`` and ``$after: String`` and pass them to the connection.

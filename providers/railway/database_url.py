@@ -35,16 +35,25 @@ query BlastwallServiceVariables($projectId: String!, $environmentId: String!, $s
 }
 """
 
-PUBLIC_HINT = ("enable public networking (a TCP proxy) on the Railway service (service Settings -> Networking -> "
-               "Public Networking), which sets DATABASE_PUBLIC_URL, then run the backup again")
+PUBLIC_HINT = (
+    "enable public networking (a TCP proxy) on the Railway service (service Settings -> Networking -> "
+    "Public Networking), which sets DATABASE_PUBLIC_URL, then run the backup again"
+)
 
 
 def _fail(message: str, hint: str | None = None) -> BackupError:
     return BackupError(f"railway: {message}", hint=hint)
 
 
-def _pick(nodes: list[dict[str, Any]], want: str, what: str, where: str, *, name_key: str = "name",
-          id_key: str = "id") -> dict[str, Any]:
+def _pick(
+    nodes: list[dict[str, Any]],
+    want: str,
+    what: str,
+    where: str,
+    *,
+    name_key: str = "name",
+    id_key: str = "id",
+) -> dict[str, Any]:
     live = [n for n in nodes if not n.get("deletedAt")]
     by_id = [n for n in live if n.get(id_key) == want]
     if by_id:
@@ -55,8 +64,10 @@ def _pick(nodes: list[dict[str, Any]], want: str, what: str, where: str, *, name
     if by_name:
         raise _fail(f"{len(by_name)} {what}s are named {want!r} {where}", hint=f"give the {what} id instead")
     known = ", ".join(sorted({str(n.get(name_key)) for n in live})) or "none"
-    raise _fail(f"no {what} {want!r} {where} (found: {known})",
-                hint=f"check `{what}` in the source's railway = {{...}} and the token's reach")
+    raise _fail(
+        f"no {what} {want!r} {where} (found: {known})",
+        hint=f"check `{what}` in the source's railway = {{...}} and the token's reach",
+    )
 
 
 def _reachable(host: str, port: int, timeout: float) -> bool:
@@ -84,9 +95,11 @@ class _Resolver:
         try:
             self.project_token = self.c.query(Q.PROJECT_TOKEN, auth=auth)["projectToken"]
         except (RailwayNotAuthorized, RailwayNotFound):
-            raise _fail("the token was refused both as an account/workspace token and as a project token: "
-                        "it is revoked, expired or not a Railway token",
-                        hint="create a new Railway token and update the reference in `token`") from None
+            raise _fail(
+                "the token was refused both as an account/workspace token and as a project token: "
+                "it is revoked, expired or not a Railway token",
+                hint="create a new Railway token and update the reference in `token`",
+            ) from None
         self.auth = auth
         return []
 
@@ -97,8 +110,9 @@ class _Resolver:
             return _pick([node], want, "project", "for this project token")
         nodes: list[dict[str, Any]] = []
         for ws in workspaces:
-            nodes += self.c.paginate(Q.WORKSPACE_PROJECTS, {"workspaceId": ws["id"]}, ("workspace", "projects"),
-                                     auth=self.auth)
+            nodes += self.c.paginate(
+                Q.WORKSPACE_PROJECTS, {"workspaceId": ws["id"]}, ("workspace", "projects"), auth=self.auth
+            )
         nodes += self.shared_projects()
         return _pick(nodes, want, "project", "in the token's workspaces or shared with its user")
 
@@ -109,35 +123,60 @@ class _Resolver:
             ext = self.c.query(Q.EXTERNAL_WORKSPACES, auth=self.auth)["externalWorkspaces"] or []
         except RailwayNotAuthorized:
             return []
-        return [{"id": p["id"], "name": p.get("name"), "workspaceId": p.get("workspaceId") or w.get("id")}
-                for w in ext if w.get("currentSessionHasAccess") is not False for p in (w.get("projects") or ())]
+        return [
+            {"id": p["id"], "name": p.get("name"), "workspaceId": p.get("workspaceId") or w.get("id")}
+            for w in ext
+            if w.get("currentSessionHasAccess") is not False
+            for p in (w.get("projects") or ())
+        ]
 
     def environment(self, want: str, project: dict[str, Any]) -> dict[str, Any]:
         if self.project_token is not None:
             e = self.project_token.get("environment") or {}
             node = {"id": self.project_token.get("environmentId"), "name": e.get("name")}
             return _pick([node], want, "environment", f"for this project token (project {project['name']})")
-        nodes = list(self.c.paginate(Q.PROJECT_ENVIRONMENTS, {"id": project["id"]}, ("project", "environments"),
-                                     auth=self.auth))
+        nodes = list(
+            self.c.paginate(
+                Q.PROJECT_ENVIRONMENTS, {"id": project["id"]}, ("project", "environments"), auth=self.auth
+            )
+        )
         return _pick(nodes, want, "environment", f"in project {project['name']!r}")
 
     def service(self, want: str, project: dict[str, Any], env: dict[str, Any]) -> dict[str, Any]:
-        nodes = list(self.c.paginate(Q.ENVIRONMENT_SERVICE_INSTANCES, {"id": env["id"], "projectId": project["id"]},
-                                     ("environment", "serviceInstances"), auth=self.auth))
-        return _pick(nodes, want, "service", f"in {project['name']}/{env['name']}", name_key="serviceName",
-                     id_key="serviceId")
+        nodes = list(
+            self.c.paginate(
+                Q.ENVIRONMENT_SERVICE_INSTANCES,
+                {"id": env["id"], "projectId": project["id"]},
+                ("environment", "serviceInstances"),
+                auth=self.auth,
+            )
+        )
+        return _pick(
+            nodes,
+            want,
+            "service",
+            f"in {project['name']}/{env['name']}",
+            name_key="serviceName",
+            id_key="serviceId",
+        )
 
-    def variables(self, project: dict[str, Any], env: dict[str, Any], si: dict[str, Any]) -> Mapping[str, Any]:
-        data = self.c.query(SERVICE_VARIABLES, {"projectId": project["id"], "environmentId": env["id"],
-                                                "serviceId": si["serviceId"]}, auth=self.auth)
+    def variables(
+        self, project: dict[str, Any], env: dict[str, Any], si: dict[str, Any]
+    ) -> Mapping[str, Any]:
+        data = self.c.query(
+            SERVICE_VARIABLES,
+            {"projectId": project["id"], "environmentId": env["id"], "serviceId": si["serviceId"]},
+            auth=self.auth,
+        )
         values = data.get("variables")
         if not isinstance(values, dict):
             raise _fail("unexpected answer to `variables` (not an object)")
         return values
 
 
-def resolve_database_url(ref: Mapping[str, Any], token: Secret, ctx: ProviderContext,
-                         client: RailwayGraphQL | None = None) -> Secret:
+def resolve_database_url(
+    ref: Mapping[str, Any], token: Secret, ctx: ProviderContext, client: RailwayGraphQL | None = None
+) -> Secret:
     """The service's database URL (a `Secret`). Raises `BackupError` (or a typed provider error) with names only."""
     project_ref, env_ref, svc_ref = str(ref["project"]), str(ref["environment"]), str(ref["service"])
     tok = token.reveal()
@@ -156,28 +195,36 @@ def resolve_database_url(ref: Mapping[str, Any], token: Secret, ctx: ProviderCon
             si = r.service(svc_ref, project, env)
             values = r.variables(project, env, si)
         except RailwayNotAuthorized as exc:
-            raise _fail(f"{exc.message.removeprefix('railway: ')} while looking up "
-                        f"{project_ref}/{env_ref}/{svc_ref}",
-                        hint="the token is dead, or this project/environment is outside its scope") from None
+            raise _fail(
+                f"{exc.message.removeprefix('railway: ')} while looking up {project_ref}/{env_ref}/{svc_ref}",
+                hint="the token is dead, or this project/environment is outside its scope",
+            ) from None
         where = f"service {svc_ref!r} in {project['name']}/{env['name']}"
         # PostgreSQL's template sets DATABASE_[PUBLIC_]URL, MySQL's MYSQL_[PUBLIC_]URL, Redis's REDIS_[PUBLIC_]URL;
         # the URL's scheme then picks the backup engine.
         public_name = next((n for n in _PUBLIC if isinstance(values.get(n), str) and values[n].strip()), None)
         if public_name is not None:
             return _checked(values[public_name].strip(), where, public_name)
-        private_name = next((n for n in _PRIVATE if isinstance(values.get(n), str) and values[n].strip()), None)
+        private_name = next(
+            (n for n in _PRIVATE if isinstance(values.get(n), str) and values[n].strip()), None
+        )
         if private_name is not None:
             private = values[private_name]
             parts = _checked(private.strip(), where, private_name)
             host, port = _host_port(parts.reveal())
             if host and _reachable(host, port, min(ctx.timeout_s, 5.0)):
                 return parts
-            raise _fail(f"{where} has no DATABASE_PUBLIC_URL and its DATABASE_URL host ({host}:{port}, Railway's "
-                        "private network) is not reachable from here: public networking must be enabled on the "
-                        "Railway service", hint=PUBLIC_HINT)
-        raise _fail(f"{where} has none of {', '.join(_PUBLIC + _PRIVATE)}: public networking must be "
-                    "enabled on the Railway service (and is it a PostgreSQL, MySQL or Redis service?)",
-                    hint=PUBLIC_HINT)
+            raise _fail(
+                f"{where} has no DATABASE_PUBLIC_URL and its DATABASE_URL host ({host}:{port}, Railway's "
+                "private network) is not reachable from here: public networking must be enabled on the "
+                "Railway service",
+                hint=PUBLIC_HINT,
+            )
+        raise _fail(
+            f"{where} has none of {', '.join(_PUBLIC + _PRIVATE)}: public networking must be "
+            "enabled on the Railway service (and is it a PostgreSQL, MySQL or Redis service?)",
+            hint=PUBLIC_HINT,
+        )
     except RailwayNotFound as exc:
         raise _fail(exc.message.removeprefix("railway: ")) from None
     finally:
@@ -187,7 +234,14 @@ def resolve_database_url(ref: Mapping[str, Any], token: Secret, ctx: ProviderCon
 
 _PUBLIC = ("DATABASE_PUBLIC_URL", "MYSQL_PUBLIC_URL", "REDIS_PUBLIC_URL")
 _PRIVATE = ("DATABASE_URL", "MYSQL_URL", "REDIS_URL")
-_SCHEMES = {"postgres": 5432, "postgresql": 5432, "mysql": 3306, "mariadb": 3306, "redis": 6379, "rediss": 6379}
+_SCHEMES = {
+    "postgres": 5432,
+    "postgresql": 5432,
+    "mysql": 3306,
+    "mariadb": 3306,
+    "redis": 6379,
+    "rediss": 6379,
+}
 
 
 def _host_port(url: str) -> tuple[str | None, int]:
@@ -204,6 +258,8 @@ def _checked(value: str, where: str, name: str) -> Secret:
         raise _fail(f"{name} of {where} still holds an unresolved ${{{{…}}}} reference")
     scheme = value.split("://", 1)[0].lower() if "://" in value else ""
     if scheme not in _SCHEMES:
-        raise _fail(f"{name} of {where} is not a postgresql://, mysql:// or redis:// URL",
-                    hint="is it a PostgreSQL, MySQL or Redis service?")
+        raise _fail(
+            f"{name} of {where} is not a postgresql://, mysql:// or redis:// URL",
+            hint="is it a PostgreSQL, MySQL or Redis service?",
+        )
     return url

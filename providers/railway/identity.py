@@ -25,7 +25,14 @@ from auditor.provider import ProviderContext
 from . import queries as Q
 from .client import RailwayGraphQL, RailwayNotAuthorized, RailwayNotFound, auth_for
 
-__all__ = ["classify", "identify", "ROOT_CAPABILITIES", "PROJECT_CAPABILITIES", "PROJECT_POSSIBLE", "BEARER_KINDS"]
+__all__ = [
+    "classify",
+    "identify",
+    "ROOT_CAPABILITIES",
+    "PROJECT_CAPABILITIES",
+    "PROJECT_POSSIBLE",
+    "BEARER_KINDS",
+]
 
 ROOT_CAPABILITIES = (
     "read:projects",
@@ -42,29 +49,51 @@ ROOT_CAPABILITIES = (
 )
 # Documented for project tokens: deploys, variables (incl. database connection strings), in one environment.
 PROJECT_CAPABILITIES = ("read:variables", "write:variables", "deploy")
-PROJECT_POSSIBLE = ("delete:volume", "delete:backup", "restore:backup", "delete:service", "delete:environment",
-                    "delete:project")
+PROJECT_POSSIBLE = (
+    "delete:volume",
+    "delete:backup",
+    "restore:backup",
+    "delete:service",
+    "delete:environment",
+    "delete:project",
+)
 
 BEARER_KINDS = ("account_token", "workspace_token", "cli_login")
 
 NO_SCOPES = "Railway tokens carry no permission scopes: there is no read-only Railway token."
 
-R_ACCOUNT = ("An account token acts as you in every workspace you belong to: it can delete any volume, "
-             "backup, service or project you could delete in the dashboard.")
-R_WORKSPACE = ("A workspace token reaches every project of its workspace and can delete its volumes, backups, "
-               "services and projects.")
-R_CLI = ("The Railway CLI login acts as you (OAuth) in every workspace granted at login: it can delete any "
-         "volume, backup, service or project you could delete.")
-R_API_UNKNOWN = ("RAILWAY_API_TOKEN holds an account token (reaches every workspace of its user) or a workspace "
-                 "token (reaches its whole workspace); either way it can delete volumes, backups and projects.")
-R_PROJECT = ("A project token is bound to one environment of one project. Railway does not document whether it "
-             "can delete volumes, backups or the project: that is unknown but possible, never safe.")
-R_PROJECT_VARS = ("It can read the environment's variables, which include database connection strings: "
-                  "whoever holds it can connect to those databases and delete the data in them.")
-R_UNKNOWN = ("A UUID written next to the word 'railway': it may be an account, workspace or project token; "
-             "its reach is unknown until it is identified.")
-R_ROLE = ("Its deletes are bounded only by the user's workspace role, which the API does not expose "
-          "(deleting volumes and projects needs Admin).")
+R_ACCOUNT = (
+    "An account token acts as you in every workspace you belong to: it can delete any volume, "
+    "backup, service or project you could delete in the dashboard."
+)
+R_WORKSPACE = (
+    "A workspace token reaches every project of its workspace and can delete its volumes, backups, "
+    "services and projects."
+)
+R_CLI = (
+    "The Railway CLI login acts as you (OAuth) in every workspace granted at login: it can delete any "
+    "volume, backup, service or project you could delete."
+)
+R_API_UNKNOWN = (
+    "RAILWAY_API_TOKEN holds an account token (reaches every workspace of its user) or a workspace "
+    "token (reaches its whole workspace); either way it can delete volumes, backups and projects."
+)
+R_PROJECT = (
+    "A project token is bound to one environment of one project. Railway does not document whether it "
+    "can delete volumes, backups or the project: that is unknown but possible, never safe."
+)
+R_PROJECT_VARS = (
+    "It can read the environment's variables, which include database connection strings: "
+    "whoever holds it can connect to those databases and delete the data in them."
+)
+R_UNKNOWN = (
+    "A UUID written next to the word 'railway': it may be an account, workspace or project token; "
+    "its reach is unknown until it is identified."
+)
+R_ROLE = (
+    "Its deletes are bounded only by the user's workspace role, which the API does not expose "
+    "(deleting volumes and projects needs Admin)."
+)
 
 
 def _expiry_hint(hints: dict[str, Any]) -> datetime | None:
@@ -108,11 +137,16 @@ def classify(candidate: Candidate, now: datetime | None = None) -> Credential:
                 reasons.append(f"The access token expired at {exp.isoformat()}.")
         if "refresh_token" in candidate.companions:
             meta["has_refresh_token"] = True
-            reasons.append("A refresh token is stored next to it: it mints new access tokens for a year, "
-                           "so an expired access token does not end this login.")
+            reasons.append(
+                "A refresh token is stored next to it: it mints new access tokens for a year, "
+                "so an expired access token does not end this login."
+            )
     elif kind in ("api_token", "account_token", "workspace_token"):
         root, caps = True, ROOT_CAPABILITIES
-        reasons += [{"account_token": R_ACCOUNT, "workspace_token": R_WORKSPACE}.get(kind, R_API_UNKNOWN), NO_SCOPES]
+        reasons += [
+            {"account_token": R_ACCOUNT, "workspace_token": R_WORKSPACE}.get(kind, R_API_UNKNOWN),
+            NO_SCOPES,
+        ]
     elif kind == "project_token":
         root, caps, possible = None, PROJECT_CAPABILITIES, PROJECT_POSSIBLE
         reasons += [R_PROJECT, R_PROJECT_VARS]
@@ -121,8 +155,13 @@ def classify(candidate: Candidate, now: datetime | None = None) -> Credential:
         reasons.append(R_UNKNOWN)
     reasons.append("Not verified with Railway.")
     return Credential.from_candidate(
-        candidate, status=Status.unverified, root_equivalent=root, capabilities=caps,
-        possible_capabilities=possible, reasons=tuple(reasons), metadata=meta,
+        candidate,
+        status=Status.unverified,
+        root_equivalent=root,
+        capabilities=caps,
+        possible_capabilities=possible,
+        reasons=tuple(reasons),
+        metadata=meta,
     )
 
 
@@ -134,8 +173,12 @@ def _error(cred: Credential, exc: Exception, what: str) -> Credential:
     msg = exc.message if isinstance(exc, ProviderError | ConfigError) else type(exc).__name__
     meta = {**cred.metadata, "error": msg}
     reasons = tuple(r for r in cred.reasons if r != "Not verified with Railway.")
-    return _update(cred, status=Status.error, metadata=meta,
-                   reasons=reasons + (f"Could not be identified ({what}): {msg}",))
+    return _update(
+        cred,
+        status=Status.error,
+        metadata=meta,
+        reasons=reasons + (f"Could not be identified ({what}): {msg}",),
+    )
 
 
 def identify(cred: Credential, ctx: ProviderContext, client: RailwayGraphQL | None = None) -> Credential:
@@ -178,9 +221,13 @@ def _probe(cred: Credential, client: RailwayGraphQL, ctx: ProviderContext) -> Cr
     now = ctx.clock()
     bearer = auth_for("bearer", cred.secret)
     original = cred.kind
-    base_reasons = [r for r in cred.reasons if r not in ("Not verified with Railway.",)
-                    and r not in (R_CLI, R_API_UNKNOWN, R_PROJECT, R_PROJECT_VARS, R_UNKNOWN, R_ACCOUNT, R_WORKSPACE,
-                                  NO_SCOPES)]
+    base_reasons = [
+        r
+        for r in cred.reasons
+        if r not in ("Not verified with Railway.",)
+        and r
+        not in (R_CLI, R_API_UNKNOWN, R_PROJECT, R_PROJECT_VARS, R_UNKNOWN, R_ACCOUNT, R_WORKSPACE, NO_SCOPES)
+    ]
     meta = dict(cred.metadata)
     workspaces: list[dict[str, str]] | None = None
     api_error: Exception | None = None
@@ -216,12 +263,22 @@ def _probe(cred: Credential, client: RailwayGraphQL, ctx: ProviderContext) -> Cr
         meta.update(user_id=me.get("id"), email=me.get("email"), workspaces=list(ws.values()))
         reasons = [R_CLI if kind == "cli_login" else R_ACCOUNT, NO_SCOPES, R_ROLE]
         if original == "project_token":
-            reasons.append("It was found under RAILWAY_TOKEN, which the CLI sends as a project token, "
-                           "but it is an account token.")
+            reasons.append(
+                "It was found under RAILWAY_TOKEN, which the CLI sends as a project token, "
+                "but it is an account token."
+            )
         reasons.append(f"Verified with Railway: reaches {len(ws)} workspace(s).")
-        return _update(cred, kind=kind, status=Status.verified, principal=str(me.get("email") or me.get("id")),
-                       capabilities=ROOT_CAPABILITIES, possible_capabilities=(), root_equivalent=True,
-                       reasons=tuple(reasons + base_reasons), metadata=meta)
+        return _update(
+            cred,
+            kind=kind,
+            status=Status.verified,
+            principal=str(me.get("email") or me.get("id")),
+            capabilities=ROOT_CAPABILITIES,
+            possible_capabilities=(),
+            root_equivalent=True,
+            reasons=tuple(reasons + base_reasons),
+            metadata=meta,
+        )
 
     if workspaces is not None and me_denied:
         kind = "cli_login" if original == "cli_login" else "workspace_token"
@@ -229,16 +286,28 @@ def _probe(cred: Credential, client: RailwayGraphQL, ctx: ProviderContext) -> Cr
         names = ", ".join(w["name"] for w in workspaces) or "no workspace"
         reasons = [R_CLI if kind == "cli_login" else R_WORKSPACE, NO_SCOPES]
         if kind == "workspace_token":
-            reasons.append("Railway refused `me` for it, which is what a workspace token gets (a scope denial, "
-                           "not a dead token: `apiToken` answered).")
+            reasons.append(
+                "Railway refused `me` for it, which is what a workspace token gets (a scope denial, "
+                "not a dead token: `apiToken` answered)."
+            )
             if original == "project_token":
-                reasons.append("It was found under RAILWAY_TOKEN, which the CLI sends as a project token, "
-                               "but it is a workspace token.")
+                reasons.append(
+                    "It was found under RAILWAY_TOKEN, which the CLI sends as a project token, "
+                    "but it is a workspace token."
+                )
         reasons.append(f"Verified with Railway: reaches workspace(s) {names}.")
         principal = f"workspace {names}" if kind == "workspace_token" else f"OAuth login ({names})"
-        return _update(cred, kind=kind, status=Status.verified, principal=principal,
-                       capabilities=ROOT_CAPABILITIES, possible_capabilities=(), root_equivalent=True,
-                       reasons=tuple(reasons + base_reasons), metadata=meta)
+        return _update(
+            cred,
+            kind=kind,
+            status=Status.verified,
+            principal=principal,
+            capabilities=ROOT_CAPABILITIES,
+            possible_capabilities=(),
+            root_equivalent=True,
+            reasons=tuple(reasons + base_reasons),
+            metadata=meta,
+        )
 
     # Bearer failed: try it as a project token.
     try:
@@ -247,18 +316,35 @@ def _probe(cred: Credential, client: RailwayGraphQL, ctx: ProviderContext) -> Cr
         return _invalid(cred, now, meta, base_reasons)
     project = pt.get("project") or {}
     env = pt.get("environment") or {}
-    meta.update(project_id=pt.get("projectId"), environment_id=pt.get("environmentId"),
-                project_name=project.get("name"), environment_name=env.get("name"),
-                workspace_id=project.get("workspaceId"), token_name=pt.get("name"))
+    meta.update(
+        project_id=pt.get("projectId"),
+        environment_id=pt.get("environmentId"),
+        project_name=project.get("name"),
+        environment_name=env.get("name"),
+        workspace_id=project.get("workspaceId"),
+        token_name=pt.get("name"),
+    )
     reasons = [R_PROJECT, R_PROJECT_VARS]
     if original != "project_token":
-        reasons.append("It was found where an account or workspace token is expected, but it is a project token.")
-    reasons.append(f"Verified with Railway: project {project.get('name') or pt.get('projectId')}, "
-                   f"environment {env.get('name') or pt.get('environmentId')}.")
+        reasons.append(
+            "It was found where an account or workspace token is expected, but it is a project token."
+        )
+    reasons.append(
+        f"Verified with Railway: project {project.get('name') or pt.get('projectId')}, "
+        f"environment {env.get('name') or pt.get('environmentId')}."
+    )
     principal = f"project {project.get('name') or pt.get('projectId')} / environment {env.get('name') or pt.get('environmentId')}"
-    return _update(cred, kind="project_token", status=Status.verified, principal=principal,
-                   capabilities=PROJECT_CAPABILITIES, possible_capabilities=PROJECT_POSSIBLE, root_equivalent=None,
-                   reasons=tuple(reasons + base_reasons), metadata=meta)
+    return _update(
+        cred,
+        kind="project_token",
+        status=Status.verified,
+        principal=principal,
+        capabilities=PROJECT_CAPABILITIES,
+        possible_capabilities=PROJECT_POSSIBLE,
+        root_equivalent=None,
+        reasons=tuple(reasons + base_reasons),
+        metadata=meta,
+    )
 
 
 def _invalid(cred: Credential, now: datetime, meta: dict[str, Any], base: list[str]) -> Credential:
@@ -266,13 +352,31 @@ def _invalid(cred: Credential, now: datetime, meta: dict[str, Any], base: list[s
         # The access token is dead, but the refresh token next to it can mint a new one. Using it would
         # rotate it (a write on the user's login), so Blastwall does not: the login stays unverified.
         meta = {**meta, "access_token_rejected": True}
-        reasons = (R_CLI, NO_SCOPES,
-                   "Railway rejected the access token (it has expired or was revoked), but the refresh token "
-                   "stored next to it can mint a new one for up to a year. Blastwall does not use refresh tokens "
-                   "(each use rotates the login), so whether the login is still alive is not verified.")
-        return _update(cred, status=Status.unverified, root_equivalent=True, capabilities=ROOT_CAPABILITIES,
-                       metadata=meta, reasons=reasons + tuple(r for r in base if "refresh token" not in r))
-    return _update(cred, status=Status.invalid, root_equivalent=False, capabilities=(), possible_capabilities=(),
-                   metadata=meta, principal=None,
-                   reasons=("Railway rejected it both as a Bearer token (apiToken: Not Authorized) and as a "
-                            "project token: it is revoked, expired or not a Railway token.",))
+        reasons = (
+            R_CLI,
+            NO_SCOPES,
+            "Railway rejected the access token (it has expired or was revoked), but the refresh token "
+            "stored next to it can mint a new one for up to a year. Blastwall does not use refresh tokens "
+            "(each use rotates the login), so whether the login is still alive is not verified.",
+        )
+        return _update(
+            cred,
+            status=Status.unverified,
+            root_equivalent=True,
+            capabilities=ROOT_CAPABILITIES,
+            metadata=meta,
+            reasons=reasons + tuple(r for r in base if "refresh token" not in r),
+        )
+    return _update(
+        cred,
+        status=Status.invalid,
+        root_equivalent=False,
+        capabilities=(),
+        possible_capabilities=(),
+        metadata=meta,
+        principal=None,
+        reasons=(
+            "Railway rejected it both as a Bearer token (apiToken: Not Authorized) and as a "
+            "project token: it is revoked, expired or not a Railway token.",
+        ),
+    )

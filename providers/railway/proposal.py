@@ -26,6 +26,8 @@ def propose_source(resource: Mapping[str, Any]) -> SourceProposal | None:
         name=f"{project}-{meta['service']}",
         label=f"railway volume {resource.get('name')} (PostgreSQL service {meta['service']} in {project}/{environment})",
         entry={"provider": "railway", "ref": ref, "token": f"env:{TOKEN_ENV}"},
-        env={TOKEN_ENV: f"a Railway account or workspace token that can read the variables of project {project} "
-             "(the backup reads its DATABASE_PUBLIC_URL; no other access is used)"},
+        env={
+            TOKEN_ENV: f"a Railway account or workspace token that can read the variables of project {project} "
+            "(the backup reads its DATABASE_PUBLIC_URL; no other access is used)"
+        },
     )

@@ -130,6 +130,4 @@ query BlastwallBackupSchedules($volumeInstanceId: String!) {
 }
 """
 
-ALL = {
-    name: value for name, value in dict(globals()).items() if name.isupper() and isinstance(value, str)
-}
+ALL = {name: value for name, value in dict(globals()).items() if name.isupper() and isinstance(value, str)}

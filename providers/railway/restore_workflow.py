@@ -136,7 +136,9 @@ class _RailwayVolumeRestore:
         try:
             now = self.describe(ctx)
         except BlastwallError as exc:
-            raise StepPreconditionFailed(f"cannot re-read the volume before restoring: {exc.message}") from None
+            raise StepPreconditionFailed(
+                f"cannot re-read the volume before restoring: {exc.message}"
+            ) from None
         if (
             now["volume_instance"]["id"] != approved["volume_instance"]["id"]
             or now["backup"] != approved["backup"]
@@ -153,27 +155,36 @@ class _RailwayVolumeRestore:
                 "Start a new restore to get a fresh plan"
             )
         try:
-            workflow_id = stage_restore(self.fields, self.token(ctx), self.ctx(),
-                                        volume_instance_id=approved["volume_instance"]["id"],
-                                        backup_id=self.req.backup_id)
+            workflow_id = stage_restore(
+                self.fields,
+                self.token(ctx),
+                self.ctx(),
+                volume_instance_id=approved["volume_instance"]["id"],
+                backup_id=self.req.backup_id,
+            )
         except BlastwallError as exc:
             raise _fail(exc, "staging the restore failed") from None
         return {"workflow_id": workflow_id}
 
     def wait(self, ctx: StepContext) -> dict[str, Any]:
         try:
-            return wait_for_workflow(self.fields, self.token(ctx), self.ctx(), ctx.outputs["stage"]["workflow_id"])
+            return wait_for_workflow(
+                self.fields, self.token(ctx), self.ctx(), ctx.outputs["stage"]["workflow_id"]
+            )
         except BlastwallError as exc:
             raise _fail(exc, "the restore was not staged") from None
 
     def recheck(self, ctx: StepContext) -> dict[str, Any]:
         approved = ctx.outputs["plan"]
         try:
-            changes = staged_changes(self.fields, self.token(ctx), self.ctx(), approved["target"]["environment"]["id"])
+            changes = staged_changes(
+                self.fields, self.token(ctx), self.ctx(), approved["target"]["environment"]["id"]
+            )
         except BlastwallError as exc:
             raise _fail(exc, "cannot read the staged changes") from None
-        swap, other = foreign_changes(changes, approved["volume_instance"].get("volume_id"),
-                                      list(approved["foreign_staged_changes"]))
+        swap, other = foreign_changes(
+            changes, approved["volume_instance"].get("volume_id"), list(approved["foreign_staged_changes"])
+        )
         if other:
             raise StepError(
                 f"refused before committing: the environment has staged change(s) the approved plan does not list "
@@ -181,16 +192,23 @@ class _RailwayVolumeRestore:
                 hint="review them in Railway; the restore's own swap stays staged and uncommitted",
             )
         if not swap:
-            raise StepError("refused before committing: Railway's workflow completed but no volume swap is staged "
-                            "for this volume; nothing was committed")
+            raise StepError(
+                "refused before committing: Railway's workflow completed but no volume swap is staged "
+                "for this volume; nothing was committed"
+            )
         return {"staged_changes": changes, "swap": swap}
 
     def commit(self, ctx: StepContext) -> dict[str, Any]:
         approved = ctx.outputs["plan"]
         env_id = approved["target"]["environment"]["id"]
         try:
-            commit_staged(self.fields, self.token(ctx), self.ctx(), environment_id=env_id,
-                          commit_message=approved["commit_message"])
+            commit_staged(
+                self.fields,
+                self.token(ctx),
+                self.ctx(),
+                environment_id=env_id,
+                commit_message=approved["commit_message"],
+            )
         except BlastwallError as exc:
             raise _fail(exc, "the commit failed") from None
         return {"environment_id": env_id, "committed": True}
@@ -198,11 +216,15 @@ class _RailwayVolumeRestore:
     def confirm(self, ctx: StepContext) -> dict[str, Any]:
         approved, read = ctx.outputs["plan"], ctx.outputs["read"]
         try:
-            return confirm_restore(self.fields, self.token(ctx), self.ctx(),
-                                   environment_id=approved["target"]["environment"]["id"],
-                                   service_id=approved["target"]["service"]["id"],
-                                   volume_instance_id=approved["volume_instance"]["id"],
-                                   deployment_before=read["service"].get("deployment_before"))
+            return confirm_restore(
+                self.fields,
+                self.token(ctx),
+                self.ctx(),
+                environment_id=approved["target"]["environment"]["id"],
+                service_id=approved["target"]["service"]["id"],
+                volume_instance_id=approved["volume_instance"]["id"],
+                deployment_before=read["service"].get("deployment_before"),
+            )
         except BlastwallError as exc:
             raise _fail(exc, "the restore is not confirmed") from None
 
@@ -226,19 +248,51 @@ class _RailwayVolumeRestore:
         return Workflow(
             VOLUME_RESTORE_WORKFLOW,
             (
-                Read("read", self.read, secrets=token, description="find the volume, its backups and what is staged"),
-                Read("plan", self.plan, description="what the restore does and what will be lost; HA and foreign "
-                     "staged changes are refused here"),
-                ApprovalGate("approval", lambda ctx: ctx.outputs["plan"], description="a human approves the plan"),
-                Action("stage", self.stage, secrets=token,
-                       description="volumeInstanceBackupRestore, once; records Railway's workflow id"),
-                Read("wait", self.wait, secrets=token, description="poll workflowStatus until it is no longer Running"),
-                Read("recheck", self.recheck, secrets=token,
-                     description="staged changes are the swap plus only what the plan lists"),
-                Action("commit", self.commit, secrets=token,
-                       description="environmentPatchCommitStaged(skipDeploys: false), once"),
-                Read("confirm", self.confirm, secrets=token,
-                     description="the volume is READY and the service redeploys"),
+                Read(
+                    "read",
+                    self.read,
+                    secrets=token,
+                    description="find the volume, its backups and what is staged",
+                ),
+                Read(
+                    "plan",
+                    self.plan,
+                    description="what the restore does and what will be lost; HA and foreign "
+                    "staged changes are refused here",
+                ),
+                ApprovalGate(
+                    "approval", lambda ctx: ctx.outputs["plan"], description="a human approves the plan"
+                ),
+                Action(
+                    "stage",
+                    self.stage,
+                    secrets=token,
+                    description="volumeInstanceBackupRestore, once; records Railway's workflow id",
+                ),
+                Read(
+                    "wait",
+                    self.wait,
+                    secrets=token,
+                    description="poll workflowStatus until it is no longer Running",
+                ),
+                Read(
+                    "recheck",
+                    self.recheck,
+                    secrets=token,
+                    description="staged changes are the swap plus only what the plan lists",
+                ),
+                Action(
+                    "commit",
+                    self.commit,
+                    secrets=token,
+                    description="environmentPatchCommitStaged(skipDeploys: false), once",
+                ),
+                Read(
+                    "confirm",
+                    self.confirm,
+                    secrets=token,
+                    description="the volume is READY and the service redeploys",
+                ),
                 Read("report", self.report, description="summary for the run record"),
             ),
             title=f"restore volume backup {self.req.backup_id} into {self.req.target}",

@@ -108,13 +108,20 @@ class RailwayMutationClient:
     Constructed only inside `restore_volume_backup`, i.e. only in an approved workflow action step.
     """
 
-    def __init__(self, url: str, *, timeout_s: float = 15.0, scrub: Callable[[str], str] | None = None) -> None:
+    def __init__(
+        self, url: str, *, timeout_s: float = 15.0, scrub: Callable[[str], str] | None = None
+    ) -> None:
         parts = urlsplit(url)
         self._path = parts.path or "/graphql/v2"
         self._scrub = scrub or (lambda s: s)
         # No retries: a mutation is never sent twice by this client.
-        self._api = ApiClient(f"{parts.scheme}://{parts.netloc}", provider="railway", timeout_s=timeout_s,
-                              max_retries=0, user_agent="blastwall (railway volume restore)")
+        self._api = ApiClient(
+            f"{parts.scheme}://{parts.netloc}",
+            provider="railway",
+            timeout_s=timeout_s,
+            max_retries=0,
+            user_agent="blastwall (railway volume restore)",
+        )
 
     def close(self) -> None:
         self._api.close()
@@ -124,7 +131,9 @@ class RailwayMutationClient:
         try:
             doc = parse(document)
         except GraphQLSyntaxError as exc:
-            raise ReadOnlyViolation(f"railway: refusing a GraphQL document that does not parse ({exc.message})") from None
+            raise ReadOnlyViolation(
+                f"railway: refusing a GraphQL document that does not parse ({exc.message})"
+            ) from None
         ops = [d for d in doc.definitions if isinstance(d, OperationDefinitionNode)]
         if len(ops) != 1 or ops[0].operation is not OperationType.MUTATION:
             raise ReadOnlyViolation("railway: the restore client sends exactly one mutation per request")
@@ -137,8 +146,13 @@ class RailwayMutationClient:
 
     def mutate(self, document: str, variables: Mapping[str, Any], *, auth: httpx.Auth) -> Any:
         field = self.check(document)
-        resp = self._api.request("POST", self._path, auth=auth, json={"query": document, "variables": dict(variables)},
-                                 headers={"Content-Type": "application/json"})
+        resp = self._api.request(
+            "POST",
+            self._path,
+            auth=auth,
+            json={"query": document, "variables": dict(variables)},
+            headers={"Content-Type": "application/json"},
+        )
         if resp.status_code in (401, 403):
             raise RailwayNotAuthorized(f"railway: credential refused (HTTP {resp.status_code})")
         try:
@@ -164,7 +178,9 @@ def _scrubber(token: Secret) -> Callable[[str], str]:
     return scrub
 
 
-def _locate(c: RailwayGraphQL, ref: Mapping[str, Any], token: Secret) -> tuple[_Resolver, dict[str, Any], dict[str, Any], dict[str, Any]]:
+def _locate(
+    c: RailwayGraphQL, ref: Mapping[str, Any], token: Secret
+) -> tuple[_Resolver, dict[str, Any], dict[str, Any], dict[str, Any]]:
     r = _Resolver(c, token)
     workspaces = r.detect()
     project = r.project(str(ref["project"]), workspaces)
@@ -180,7 +196,9 @@ def _changes(patch: Any) -> list[dict[str, Any]]:
         try:
             patch = json.loads(patch)
         except ValueError:
-            raise ProviderError("railway: environmentStagedChanges returned a patch that is not JSON") from None
+            raise ProviderError(
+                "railway: environmentStagedChanges returned a patch that is not JSON"
+            ) from None
     if not isinstance(patch, dict):
         return []
     out = []
@@ -196,13 +214,16 @@ def _staged(c: RailwayGraphQL, env_id: str, auth: httpx.Auth) -> list[dict[str, 
     node = c.query(STAGED_CHANGES, {"environmentId": env_id}, auth=auth)["environmentStagedChanges"] or {}
     if str(node.get("status") or "STAGED") != "STAGED":
         # APPLYING: someone's commit is in flight; what it applies is not ours to judge
-        raise ProviderError(f"railway: the environment's staged changes are {node.get('status')} (another commit is "
-                            "being applied); try again when it has finished")
+        raise ProviderError(
+            f"railway: the environment's staged changes are {node.get('status')} (another commit is "
+            "being applied); try again when it has finished"
+        )
     return _changes(node.get("patch"))
 
 
-def foreign_changes(changes: list[dict[str, Any]], volume_id: str | None, listed: list[dict[str, Any]]
-                    ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+def foreign_changes(
+    changes: list[dict[str, Any]], volume_id: str | None, listed: list[dict[str, Any]]
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Split staged changes into (the swap of ``volume_id``, changes that are neither it nor ``listed``)."""
     swap = [ch for ch in changes if ch["section"] == "volumes" and ch["id"] == volume_id and ch not in listed]
     other = [ch for ch in changes if ch not in swap and ch not in listed]
@@ -212,23 +233,38 @@ def foreign_changes(changes: list[dict[str, Any]], volume_id: str | None, listed
 def _describe(c: RailwayGraphQL, ref: Mapping[str, Any], backup_id: str, token: Secret) -> dict[str, Any]:
     r, project, env, si = _locate(c, ref, token)
     where = f"{project['name']}/{env['name']}/{si.get('serviceName')}"
-    vis = [v for v in c.paginate(Q.ENVIRONMENT_VOLUME_INSTANCES, {"id": env["id"], "projectId": project["id"]},
-                                 ("environment", "volumeInstances"), auth=r.auth)
-           if v.get("serviceId") == si["serviceId"] and not v.get("deletedAt")]
+    vis = [
+        v
+        for v in c.paginate(
+            Q.ENVIRONMENT_VOLUME_INSTANCES,
+            {"id": env["id"], "projectId": project["id"]},
+            ("environment", "volumeInstances"),
+            auth=r.auth,
+        )
+        if v.get("serviceId") == si["serviceId"] and not v.get("deletedAt")
+    ]
     if not vis:
         raise ProviderError(f"railway: service {where} has no volume")
     if len(vis) > 1:
         raise ProviderError(f"railway: service {where} has {len(vis)} volumes; cannot tell which to restore")
     vi = vis[0]
-    backups = list(c.query(Q.BACKUPS, {"volumeInstanceId": vi["id"]}, auth=r.auth)["volumeInstanceBackupList"] or [])
+    backups = list(
+        c.query(Q.BACKUPS, {"volumeInstanceId": vi["id"]}, auth=r.auth)["volumeInstanceBackupList"] or []
+    )
     chosen = next((b for b in backups if b.get("id") == backup_id), None)
     if chosen is None:
         known = ", ".join(str(b.get("id")) for b in backups) or "none"
         raise ProviderError(f"railway: volume of {where} has no backup {backup_id!r} (backups: {known})")
-    newer = sorted((b for b in backups if str(b.get("createdAt")) > str(chosen.get("createdAt"))),
-                   key=lambda b: str(b.get("createdAt")))
-    state = c.query(SERVICE_STATE, {"environmentId": env["id"], "serviceId": si["serviceId"]},
-                    auth=r.auth)["serviceInstance"] or {}
+    newer = sorted(
+        (b for b in backups if str(b.get("createdAt")) > str(chosen.get("createdAt"))),
+        key=lambda b: str(b.get("createdAt")),
+    )
+    state = (
+        c.query(SERVICE_STATE, {"environmentId": env["id"], "serviceId": si["serviceId"]}, auth=r.auth)[
+            "serviceInstance"
+        ]
+        or {}
+    )
     deployment = state.get("latestDeployment") or {}
 
     def b_view(b: Mapping[str, Any]) -> dict[str, Any]:
@@ -238,8 +274,12 @@ def _describe(c: RailwayGraphQL, ref: Mapping[str, Any], backup_id: str, token: 
     return {
         "project": {"id": project["id"], "name": project["name"]},
         "environment": {"id": env["id"], "name": env["name"]},
-        "service": {"id": si["serviceId"], "name": si.get("serviceName"), "replicas": state.get("numReplicas"),
-                    "deployment_before": deployment.get("id")},
+        "service": {
+            "id": si["serviceId"],
+            "name": si.get("serviceName"),
+            "replicas": state.get("numReplicas"),
+            "deployment_before": deployment.get("id"),
+        },
         "volume_instance": {
             "id": vi["id"],
             "volume_id": vi.get("volumeId"),
@@ -258,8 +298,13 @@ def _describe(c: RailwayGraphQL, ref: Mapping[str, Any], backup_id: str, token: 
 class _Session:
     """A read-only client and the resolved auth for one step; closed by the caller."""
 
-    def __init__(self, ref: Mapping[str, Any], token: Secret, ctx: ProviderContext,
-                 client: RailwayGraphQL | None = None) -> None:
+    def __init__(
+        self,
+        ref: Mapping[str, Any],
+        token: Secret,
+        ctx: ProviderContext,
+        client: RailwayGraphQL | None = None,
+    ) -> None:
         self.scrub = _scrubber(token)
         self.own = client is None
         self.c = client or RailwayGraphQL.from_context(ctx, scrub=self.scrub)
@@ -282,16 +327,23 @@ class _Session:
         return f"{self.ref.get('project')}/{self.ref.get('environment')}/{self.ref.get('service')}"
 
 
-def describe_volume_restore(ref: Mapping[str, Any], backup_id: str, token: Secret, ctx: ProviderContext,
-                            client: RailwayGraphQL | None = None) -> dict[str, Any]:
+def describe_volume_restore(
+    ref: Mapping[str, Any],
+    backup_id: str,
+    token: Secret,
+    ctx: ProviderContext,
+    client: RailwayGraphQL | None = None,
+) -> dict[str, Any]:
     """Read-only: the service (and whether it is replicated), its volume instance, the backup, the newer backups
     a restore drops, and the environment's staged changes."""
     s = _Session(ref, token, ctx, client)
     try:
         return _describe(s.c, ref, backup_id, token)
     except (RailwayNotAuthorized, RailwayNotFound) as exc:
-        raise ProviderError(f"{exc.message} while looking up {s.where()}",
-                            hint="check the target's ref = {...} and the token's reach") from None
+        raise ProviderError(
+            f"{exc.message} while looking up {s.where()}",
+            hint="check the target's ref = {...} and the token's reach",
+        ) from None
     finally:
         s.close()
 
@@ -300,15 +352,19 @@ def _writer(ctx: ProviderContext, scrub: Callable[[str], str]) -> RailwayMutatio
     return RailwayMutationClient(endpoint_from(ctx), timeout_s=ctx.timeout_s, scrub=scrub)
 
 
-def stage_restore(ref: Mapping[str, Any], token: Secret, ctx: ProviderContext, *, volume_instance_id: str,
-                  backup_id: str) -> str:
+def stage_restore(
+    ref: Mapping[str, Any], token: Secret, ctx: ProviderContext, *, volume_instance_id: str, backup_id: str
+) -> str:
     """The one ``volumeInstanceBackupRestore``: returns Railway's workflow id. Not idempotent: never retried."""
     s = _Session(ref, token, ctx)
     try:
         writer = _writer(ctx, s.scrub)
         try:
-            staged = writer.mutate(STAGE_RESTORE, {"volumeInstanceId": volume_instance_id,
-                                                   "volumeInstanceBackupId": backup_id}, auth=s.auth)
+            staged = writer.mutate(
+                STAGE_RESTORE,
+                {"volumeInstanceId": volume_instance_id, "volumeInstanceBackupId": backup_id},
+                auth=s.auth,
+            )
         finally:
             writer.close()
     finally:
@@ -319,7 +375,9 @@ def stage_restore(ref: Mapping[str, Any], token: Secret, ctx: ProviderContext, *
     return workflow_id
 
 
-def wait_for_workflow(ref: Mapping[str, Any], token: Secret, ctx: ProviderContext, workflow_id: str) -> dict[str, Any]:
+def wait_for_workflow(
+    ref: Mapping[str, Any], token: Secret, ctx: ProviderContext, workflow_id: str
+) -> dict[str, Any]:
     """Poll ``workflowStatus`` until it is no longer Running (bounded). Complete: returns; Error or NotFound:
     `ProviderError` with Railway's error text; still Running after the last poll: `ProviderError` too."""
     s = _Session(ref, token, ctx)
@@ -330,24 +388,34 @@ def wait_for_workflow(ref: Mapping[str, Any], token: Secret, ctx: ProviderContex
         for n in range(1, max_polls + 1):
             st = s.c.query(WORKFLOW_STATUS, {"workflowId": workflow_id}, auth=s.auth)["workflowStatus"] or {}
             status, error = str(st.get("status")), st.get("error")
-            log.info("railway: restore workflow %s is %s (poll %d of at most %d)", workflow_id, status, n, max_polls)
+            log.info(
+                "railway: restore workflow %s is %s (poll %d of at most %d)",
+                workflow_id,
+                status,
+                n,
+                max_polls,
+            )
             if status == "Complete":
                 return {"workflow_id": workflow_id, "status": status, "polls": n}
             if status != "Running":
-                raise ProviderError(f"railway: the restore workflow ended as {status}"
-                                    + (f": {s.scrub(str(error))[:500]}" if error else "")
-                                    + "; nothing was committed")
+                raise ProviderError(
+                    f"railway: the restore workflow ended as {status}"
+                    + (f": {s.scrub(str(error))[:500]}" if error else "")
+                    + "; nothing was committed"
+                )
             if n < max_polls:
                 sleep(interval)
-        raise ProviderError(f"railway: the restore workflow was still Running after {max_polls} polls; "
-                            "nothing was committed",
-                            hint="check the restore in Railway's dashboard; its staged swap, if any, is not committed")
+        raise ProviderError(
+            f"railway: the restore workflow was still Running after {max_polls} polls; nothing was committed",
+            hint="check the restore in Railway's dashboard; its staged swap, if any, is not committed",
+        )
     finally:
         s.close()
 
 
-def staged_changes(ref: Mapping[str, Any], token: Secret, ctx: ProviderContext, environment_id: str
-                   ) -> list[dict[str, Any]]:
+def staged_changes(
+    ref: Mapping[str, Any], token: Secret, ctx: ProviderContext, environment_id: str
+) -> list[dict[str, Any]]:
     s = _Session(ref, token, ctx)
     try:
         return _staged(s.c, environment_id, s.auth)
@@ -355,24 +423,34 @@ def staged_changes(ref: Mapping[str, Any], token: Secret, ctx: ProviderContext, 
         s.close()
 
 
-def commit_staged(ref: Mapping[str, Any], token: Secret, ctx: ProviderContext, *, environment_id: str,
-                  commit_message: str) -> None:
+def commit_staged(
+    ref: Mapping[str, Any], token: Secret, ctx: ProviderContext, *, environment_id: str, commit_message: str
+) -> None:
     """The one ``environmentPatchCommitStaged(…, skipDeploys: false)``. Its String result is ignored: nothing
     documents it as a workflow id."""
     s = _Session(ref, token, ctx)
     try:
         writer = _writer(ctx, s.scrub)
         try:
-            writer.mutate(COMMIT_STAGED, {"environmentId": environment_id, "commitMessage": commit_message},
-                          auth=s.auth)
+            writer.mutate(
+                COMMIT_STAGED, {"environmentId": environment_id, "commitMessage": commit_message}, auth=s.auth
+            )
         finally:
             writer.close()
     finally:
         s.close()
 
 
-def confirm_restore(ref: Mapping[str, Any], token: Secret, ctx: ProviderContext, *, environment_id: str,
-                    service_id: str, volume_instance_id: str, deployment_before: str | None) -> dict[str, Any]:
+def confirm_restore(
+    ref: Mapping[str, Any],
+    token: Secret,
+    ctx: ProviderContext,
+    *,
+    environment_id: str,
+    service_id: str,
+    volume_instance_id: str,
+    deployment_before: str | None,
+) -> dict[str, Any]:
     """After the commit: the volume instance is READY and the service has a new deployment (bounded polls)."""
     s = _Session(ref, token, ctx)
     sleep = ctx.sleep or time.sleep
@@ -383,18 +461,28 @@ def confirm_restore(ref: Mapping[str, Any], token: Secret, ctx: ProviderContext,
     try:
         for n in range(1, max_polls + 1):
             vi = s.c.query(VOLUME_STATE, {"id": volume_instance_id}, auth=s.auth)["volumeInstance"] or {}
-            si = s.c.query(SERVICE_STATE, {"environmentId": environment_id, "serviceId": service_id},
-                           auth=s.auth)["serviceInstance"] or {}
+            si = (
+                s.c.query(
+                    SERVICE_STATE, {"environmentId": environment_id, "serviceId": service_id}, auth=s.auth
+                )["serviceInstance"]
+                or {}
+            )
             dep = si.get("latestDeployment") or {}
             redeployed = bool(dep.get("id")) and dep.get("id") != deployment_before
             if vi.get("state") == "READY" and redeployed:
-                return {"volume_state": vi.get("state"), "current_size_mb": vi.get("currentSizeMB"),
-                        "deployment": {"id": dep.get("id"), "status": dep.get("status")}, "polls": n}
+                return {
+                    "volume_state": vi.get("state"),
+                    "current_size_mb": vi.get("currentSizeMB"),
+                    "deployment": {"id": dep.get("id"), "status": dep.get("status")},
+                    "polls": n,
+                }
             if n < max_polls:
                 sleep(interval)
-        raise ProviderError(f"railway: the restore was committed, but after {max_polls} checks the volume is "
-                            f"{vi.get('state')} and the service's deployment "
-                            f"{'has not started' if dep.get('id') in (None, deployment_before) else dep.get('status')}",
-                            hint="check the service in Railway's dashboard")
+        raise ProviderError(
+            f"railway: the restore was committed, but after {max_polls} checks the volume is "
+            f"{vi.get('state')} and the service's deployment "
+            f"{'has not started' if dep.get('id') in (None, deployment_before) else dep.get('status')}",
+            hint="check the service in Railway's dashboard",
+        )
     finally:
         s.close()

@@ -68,11 +68,18 @@ _API_KEY = (
 
 
 def get(api: ApiClient, path: str, cred: Credential, params: dict[str, Any] | None = None) -> Any:
-    return get_json(api, path, auth=BearerAuth(cred.secret), params=params, denied="the key lacks this permission")
+    return get_json(
+        api, path, auth=BearerAuth(cred.secret), params=params, denied="the key lacks this permission"
+    )
 
 
 def _cursor_page(
-    api: ApiClient, path: str, cred: Credential, item_key: str, params: dict[str, Any] | None, cursor: str | None
+    api: ApiClient,
+    path: str,
+    cred: Credential,
+    item_key: str,
+    params: dict[str, Any] | None,
+    cursor: str | None,
 ) -> Page[dict[str, Any]]:
     q = dict(params or {}, limit=PAGE)
     if cursor:
@@ -118,7 +125,11 @@ def _fetch(api: ApiClient, cred: Credential, ctx: ProviderContext | None = None)
     workspaces: list[dict[str, str]] | None = None
     try:
         workspaces = [
-            {"id": str(o.get("id")), "name": str(o.get("name") or o.get("id")), "type": str(o.get("type") or "")}
+            {
+                "id": str(o.get("id")),
+                "name": str(o.get("name") or o.get("id")),
+                "type": str(o.get("type") or ""),
+            }
             for o in paged(api, "/v1/owners", cred, "owner")
             if o.get("id")
         ]
@@ -293,7 +304,9 @@ class RenderProvider(HttpProvider):
     ) -> None:
         for path, (rtype, item_key, holds) in _KINDS.items():
             if rtype in (cred.metadata.get("denied_types") or ()):
-                inv.gap(f"{wid} {rtype}", f"not inspected: key {cred.fingerprint} may not list {rtype} (HTTP 403)")
+                inv.gap(
+                    f"{wid} {rtype}", f"not inspected: key {cred.fingerprint} may not list {rtype} (HTTP 403)"
+                )
                 continue
             try:
                 items = list(paged(api, path, cred, item_key, {"ownerId": ws["id"]}))
@@ -304,7 +317,11 @@ class RenderProvider(HttpProvider):
                 if not it.get("id"):
                     continue
                 rid = f"render:{rtype}:{it['id']}"
-                meta = {k: it[k] for k in ("plan", "region", "version", "sizeGB") if isinstance(it.get(k), (str, int))}
+                meta = {
+                    k: it[k]
+                    for k in ("plan", "region", "version", "sizeGB")
+                    if isinstance(it.get(k), (str, int))
+                }
                 inv.add_resource(
                     rid, rtype, str(it.get("name") or it["id"]), parent=wid, holds_data=holds, metadata=meta
                 )
@@ -390,11 +407,15 @@ class RenderProvider(HttpProvider):
                 if ws_of[res.id] not in mine:
                     inv.fact(r.cred.id, res.id, False, outside)
                 elif root is True:
-                    inv.fact(r.cred.id, res.id, True, "classic API key with full access to the workspace", cap)
+                    inv.fact(
+                        r.cred.id, res.id, True, "classic API key with full access to the workspace", cap
+                    )
                 elif res.type in r.denied:
                     inv.fact(r.cred.id, res.id, False, f"scoped key without permission on {res.type}", cap)
                 else:
-                    inv.fact(r.cred.id, res.id, None, "the key's permissions on this resource cannot be read", cap)
+                    inv.fact(
+                        r.cred.id, res.id, None, "the key's permissions on this resource cannot be read", cap
+                    )
             for b in list(inv.backups.values()):
                 parent = resources.get(b.protects)
                 if parent is None:

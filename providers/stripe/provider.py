@@ -24,8 +24,15 @@ from auditor.http import ApiClient, BearerAuth
 from auditor.model import Candidate, Credential, Finding, Inventory, Severity, Status
 from auditor.provider import FileRule, ProviderContext, Recogniser
 from auditor.provider_http import HttpProvider
-from auditor.provider_kit import InventoryBuilder, Verdict, call_json, unverified
-from auditor.provider_kit import cli_login, env_token, text_recognisers
+from auditor.provider_kit import (
+    InventoryBuilder,
+    Verdict,
+    call_json,
+    cli_login,
+    env_token,
+    text_recognisers,
+    unverified,
+)
 
 NAME = "stripe"
 DEFAULT_URL = "https://api.stripe.com"
@@ -90,7 +97,9 @@ def kind_of(value: str) -> str:
 
 def _call(client: ApiClient, method: str, path: str, auth: httpx.Auth, **params: Any) -> tuple[int, Any]:
     hint = "Stripe returned something that is not JSON; try again later"
-    r = call_json(client, method, path, auth=auth, params=params, rejected="key rejected", malformed_hint=hint)
+    r = call_json(
+        client, method, path, auth=auth, params=params, rejected="key rejected", malformed_hint=hint
+    )
     return r.status, r.body
 
 
@@ -119,7 +128,9 @@ def _fetch(client: ApiClient, cred: Credential, ctx: ProviderContext) -> StripeF
         raise ProviderError(f"{NAME}: HTTP {status} while verifying the key")
     if not cred.kind.startswith("restricted_key"):
         return StripeFacts(account, status)
-    readable = [res for res, path in READ_PROBES.items() if _call(client, "GET", path, auth, limit=1)[0] == 200]
+    readable = [
+        res for res, path in READ_PROBES.items() if _call(client, "GET", path, auth, limit=1)[0] == 200
+    ]
     if cred.kind == "restricted_key_test" or not ctx.probe_writes:
         return StripeFacts(account, status, readable)
     probes: dict[str, int] = {}
@@ -145,7 +156,9 @@ def judge_key(cred: Credential, seen: StripeFacts) -> Verdict:
     if seen.readable is not None:
         meta["readable"] = seen.readable
     if seen.aborted:
-        return Verdict(status=Status.error, root_equivalent=None, metadata=meta, reasons=(*reasons, seen.aborted))
+        return Verdict(
+            status=Status.error, root_equivalent=None, metadata=meta, reasons=(*reasons, seen.aborted)
+        )
     judged = partial(Verdict, status=Status.verified, metadata=meta, principal=principal)
     if seen.readable is None:
         if seen.status != 200:
@@ -182,7 +195,10 @@ def judge_key(cred: Credential, seen: StripeFacts) -> Verdict:
     if allowed:
         out.append(f"Can: {', '.join(allowed)}.")
     return judged(
-        root_equivalent=root, capabilities=tuple(allowed), possible_capabilities=tuple(unknown), reasons=tuple(out)
+        root_equivalent=root,
+        capabilities=tuple(allowed),
+        possible_capabilities=tuple(unknown),
+        reasons=tuple(out),
     )
 
 
@@ -231,11 +247,15 @@ class StripeProvider(HttpProvider):
     display_name = "Stripe"
 
     def recognisers(self) -> Sequence[Recogniser]:
-        recs = text_recognisers(NAME, [(kind, rf"{t}_{mode}_[A-Za-z0-9]{{20,247}}") for (t, mode), kind in KINDS.items()])
+        recs = text_recognisers(
+            NAME, [(kind, rf"{t}_{mode}_[A-Za-z0-9]{{20,247}}") for (t, mode), kind in KINDS.items()]
+        )
         config = ".config/stripe/config.toml"
         files = [
-            *(FileRule(config, f"*.{m}_mode_api_key", hints=("account_id", f"{m}_mode_key_expires_at"))
-              for m in ("test", "live")),
+            *(
+                FileRule(config, f"*.{m}_mode_api_key", hints=("account_id", f"{m}_mode_key_expires_at"))
+                for m in ("test", "live")
+            ),
             FileRule(".config/stripe/credentials.json", "*api_key"),
         ]
         recs.append(env_token(NAME, "key", ENV_NAMES, _KEY_VALUE))
@@ -247,8 +267,15 @@ class StripeProvider(HttpProvider):
         root, caps, possible, reasons = _offline_verdict(kind)
         meta = {**candidate.hints, "mode": "live" if "live" in kind else "test"}
         reasons += ("Not yet verified with Stripe.",)
-        return unverified(candidate, *reasons, kind=kind, root_equivalent=root, capabilities=caps,
-                          possible_capabilities=possible, metadata=meta)
+        return unverified(
+            candidate,
+            *reasons,
+            kind=kind,
+            root_equivalent=root,
+            capabilities=caps,
+            possible_capabilities=possible,
+            metadata=meta,
+        )
 
     # -- identify ----------------------------------------------------------------------------------------
     rejected_reason = "Stripe rejected the key (HTTP 401): it is revoked, expired or was never valid."
@@ -262,8 +289,12 @@ class StripeProvider(HttpProvider):
         # not HttpProvider's per-credential loop: built from what identify() learnt, without API calls
         inv = InventoryBuilder(NAME)
         for cred in self.verified_credentials(credentials, inv.gaps.append):
-            if cred.metadata.get("probed") and cred.root_equivalent is False and not cred.possible_capabilities \
-                    and not any(c in FULL_CAPS for c in cred.capabilities):
+            if (
+                cred.metadata.get("probed")
+                and cred.root_equivalent is False
+                and not cred.possible_capabilities
+                and not any(c in FULL_CAPS for c in cred.capabilities)
+            ):
                 # probed: no destructive permission at all, so no account it reaches (Connect included) is at
                 # risk, whether or not it may read its own account
                 inv.denial(cred.id, "payments-account", "probed: holds no destructive write permission")
@@ -284,7 +315,9 @@ class StripeProvider(HttpProvider):
             if not live:
                 inv.fact(cred.id, rid, False, "test-mode key: no access to live data")
                 # nor to the same account's live mode, listed when a live key is found too
-                inv.fact(cred.id, f"stripe:account:{acct}:live", False, "test-mode key: no access to live data")
+                inv.fact(
+                    cred.id, f"stripe:account:{acct}:live", False, "test-mode key: no access to live data"
+                )
                 continue
             destructive = [c for c in cred.capabilities if c in FULL_CAPS]
             if cred.root_equivalent is True or destructive:

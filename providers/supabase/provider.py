@@ -82,10 +82,16 @@ def _forbidden(resp: httpx.Response, path: str) -> Denied:
     try:
         body = resp.json()
         raw = body.get("missing_permissions") if isinstance(body, dict) else None
-        missing = [str(m) for m in raw if isinstance(m, str) and _PERM.match(m)][:20] if isinstance(raw, list) else []
+        missing = (
+            [str(m) for m in raw if isinstance(m, str) and _PERM.match(m)][:20]
+            if isinstance(raw, list)
+            else []
+        )
     except ValueError:
         pass
-    return Denied(f"supabase: HTTP 403 from {path}" + (f" (missing {', '.join(missing)})" if missing else ""), missing)
+    return Denied(
+        f"supabase: HTTP 403 from {path}" + (f" (missing {', '.join(missing)})" if missing else ""), missing
+    )
 
 
 def _get(api: ApiClient, path: str, cred: Credential) -> Any:
@@ -291,7 +297,9 @@ class SupabaseProvider(HttpProvider):
             if c.kind not in ("service_role_key", "secret_key", "anon_key") or c.status == Status.invalid:
                 continue
             # a project API key talks to one project's data API only: no management API, no other project
-            inv.denial(c.id, "organization", "a project API key cannot use the management API", "delete:organization")
+            inv.denial(
+                c.id, "organization", "a project API key cannot use the management API", "delete:organization"
+            )
             own = c.metadata.get("project_ref")
             if isinstance(own, str) and own:
                 for r in list(inv.resources.values()):
@@ -358,9 +366,11 @@ class SupabaseProvider(HttpProvider):
                 str(p.get("name") or ref),
                 parent=org_resource_id(org) if org else None,
                 holds_data=True,
-                metadata={**{k: p[k] for k in ("region", "status") if isinstance(p.get(k), str)},
-                          # matched against database URL hosts (db.<ref>.supabase.co, the pooler's user name)
-                          "endpoints": [f"supabase-project:{ref}", f"db.{ref}.supabase.co:5432"]},
+                metadata={
+                    **{k: p[k] for k in ("region", "status") if isinstance(p.get(k), str)},
+                    # matched against database URL hosts (db.<ref>.supabase.co, the pooler's user name)
+                    "endpoints": [f"supabase-project:{ref}", f"db.{ref}.supabase.co:5432"],
+                },
             )
             try:
                 info = _get(api, f"/v1/projects/{ref}/database/backups", c)

@@ -29,8 +29,16 @@ from auditor.http import ApiClient, BearerAuth
 from auditor.model import Credential, Finding, Inventory, Severity, Status
 from auditor.provider import ProviderContext
 from auditor.provider_http import HttpProvider
-from auditor.provider_kit import Denied, InventoryBuilder, Page, Verdict, get_json, paginate, root_verdict
-from auditor.provider_kit import unverified
+from auditor.provider_kit import (
+    Denied,
+    InventoryBuilder,
+    Page,
+    Verdict,
+    get_json,
+    paginate,
+    root_verdict,
+    unverified,
+)
 
 from .recognisers import RECOGNISERS
 
@@ -84,7 +92,9 @@ def _get(api: ApiClient, path: str, cred: Credential, params: dict[str, Any] | N
     return get_json(api, path, auth=BearerAuth(cred.secret), params=params, forbidden=_forbidden)
 
 
-def _project_page(api: ApiClient, cred: Credential, acct: _Account, until: str | None) -> Page[dict[str, Any]]:
+def _project_page(
+    api: ApiClient, cred: Credential, acct: _Account, until: str | None
+) -> Page[dict[str, Any]]:
     params = dict(acct.params, limit="100")
     if until:
         params["until"] = until
@@ -92,7 +102,9 @@ def _project_page(api: ApiClient, cred: Credential, acct: _Account, until: str |
     if not isinstance(data, dict) or not isinstance(data.get("projects"), list):
         raise ProviderError("vercel: unexpected answer from /v9/projects")
     nxt = (data.get("pagination") or {}).get("next") if isinstance(data.get("pagination"), dict) else None
-    return Page([p for p in data["projects"] if isinstance(p, dict) and p.get("id")], str(nxt) if nxt else None)
+    return Page(
+        [p for p in data["projects"] if isinstance(p, dict) and p.get("id")], str(nxt) if nxt else None
+    )
 
 
 def _ms(ts: Any) -> str | None:
@@ -154,7 +166,9 @@ def _fetch(api: ApiClient, cred: Credential, ctx: ProviderContext | None = None)
     teams: list[dict[str, Any]] = []
     try:
         t = _get(api, "/v2/teams", cred)
-        teams = [x for x in (t or {}).get("teams") or [] if isinstance(x, dict)] if isinstance(t, dict) else []
+        teams = (
+            [x for x in (t or {}).get("teams") or [] if isinstance(x, dict)] if isinstance(t, dict) else []
+        )
     except Denied:
         pass
     return VercelFacts(token, denied, user, teams)
@@ -268,8 +282,13 @@ class VercelProvider(HttpProvider):
                 f"A Vercel Blob read-write token for store {store}: it can overwrite and delete every "
                 "object in that store, but nothing else."
             )
-            return unverified(candidate, blob, root_equivalent=False, principal=f"blob store {store}",
-                              capabilities=("delete:blob", "write:blob"))
+            return unverified(
+                candidate,
+                blob,
+                root_equivalent=False,
+                principal=f"blob store {store}",
+                capabilities=("delete:blob", "write:blob"),
+            )
         kind = next((k for p, k in _PREFIX_KIND.items() if value.startswith(p)), candidate.kind)
         why = (
             "A Vercel app refresh token mints access tokens for the app's grants; it was not used (that would "
@@ -299,7 +318,9 @@ class VercelProvider(HttpProvider):
             for c in verified:
                 accounts = [_Account(**a) for a in c.metadata.get("accounts") or []]
                 if c.metadata.get("token_scope") == "project":
-                    inv.gap(c.id, "project-scoped token: team resources and integrations not inspected with it")
+                    inv.gap(
+                        c.id, "project-scoped token: team resources and integrations not inspected with it"
+                    )
                     continue
                 if not accounts:
                     inv.gap(
@@ -360,7 +381,9 @@ class VercelProvider(HttpProvider):
                     inv.denial(c.id, t, "project-scoped token: it cannot manage teams or integrations")
         return inv.build()
 
-    def _account(self, api: ApiClient, c: Credential, acct: _Account, inv: InventoryBuilder, notes: _Notes) -> None:
+    def _account(
+        self, api: ApiClient, c: Credential, acct: _Account, inv: InventoryBuilder, notes: _Notes
+    ) -> None:
         inv.add_resource(acct.rid, "team" if acct.team_id else "account", acct.name, once=True)
         manage: bool | None = (
             True if acct.role in _MANAGERS else False if acct.role in _NON_MANAGERS else None

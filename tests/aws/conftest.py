@@ -17,18 +17,27 @@ from tests.aws.scenario import Scenario, build
 from tests.support.moto_server import MotoHandle
 
 
-def key_candidate(key_id: str, secret: str, locator: str = "default.aws_access_key_id",
-                  token: str | None = None) -> Candidate:
+def key_candidate(
+    key_id: str, secret: str, locator: str = "default.aws_access_key_id", token: str | None = None
+) -> Candidate:
     comps = {"secret_access_key": Secret(secret)}
     if token:
         comps["session_token"] = Secret(token)
-    return Candidate(provider="aws", kind="access_key", secret=Secret(key_id), companions=comps,
-                     sources=(Source(path="/fixture/.aws/credentials", locator=locator,
-                                     category=SourceCategory.cli_config),))
+    return Candidate(
+        provider="aws",
+        kind="access_key",
+        secret=Secret(key_id),
+        companions=comps,
+        sources=(
+            Source(path="/fixture/.aws/credentials", locator=locator, category=SourceCategory.cli_config),
+        ),
+    )
 
 
 def context(moto: MotoHandle, **settings: Any) -> ProviderContext:
-    return ProviderContext(env=moto.env, settings={"regions": ["us-east-1"], **settings}, timeout_s=20, max_retries=2)
+    return ProviderContext(
+        env=moto.env, settings={"regions": ["us-east-1"], **settings}, timeout_s=20, max_retries=2
+    )
 
 
 @dataclass

@@ -24,15 +24,19 @@ def test_run_audit_with_fixture_credentials(moto, tmp_path: Path, canaries, capl
         canaries.add(k.secret)
     (home / ".aws/credentials").write_text(
         f"[default]\naws_access_key_id = {op.key_id}\naws_secret_access_key = {op.secret}\n\n"
-        f"[readonly]\naws_access_key_id = {ro.key_id}\naws_secret_access_key = {ro.secret}\n")
+        f"[readonly]\naws_access_key_id = {ro.key_id}\naws_secret_access_key = {ro.secret}\n"
+    )
     (home / ".aws/config").write_text(
         "[default]\nregion = us-east-1\n\n"
         "[profile ops]\nrole_arn = arn:aws:iam::123456789012:role/ops-readonly\nsource_profile = readonly\n"
-        "region = us-east-1\n")
+        "region = us-east-1\n"
+    )
     env = {"AWS_ENDPOINT_URL": moto.url}
-    result = run_audit(AuditOptions(home=home, env=env, include_env=False, only_providers=["aws"]),
-                       providers={"aws": AwsProvider()},
-                       ctx=ProviderContext(settings={"regions": ["us-east-1"]}, timeout_s=20, max_retries=2))
+    result = run_audit(
+        AuditOptions(home=home, env=env, include_env=False, only_providers=["aws"]),
+        providers={"aws": AwsProvider()},
+        ctx=ProviderContext(settings={"regions": ["us-east-1"]}, timeout_s=20, max_retries=2),
+    )
     creds = {c.principal: c for c in result.credentials}
     op_c = creds["arn:aws:iam::123456789012:user/db-operator"]
     assert op_c.status == Status.verified and op_c.root_equivalent is False

@@ -17,17 +17,29 @@ def _setup(moto) -> tuple[Scenario, str]:
     sc = Scenario()
     iam = moto.client("iam")
     _user(iam, "db-operator", sc)
-    iam.put_user_policy(UserName="db-operator", PolicyName="rds-ops", PolicyDocument=doc(
-        allow(["rds:Describe*", "rds:DeleteDBSnapshot", "rds:DeleteDBInstance"])))
+    iam.put_user_policy(
+        UserName="db-operator",
+        PolicyName="rds-ops",
+        PolicyDocument=doc(allow(["rds:Describe*", "rds:DeleteDBSnapshot", "rds:DeleteDBInstance"])),
+    )
     _user(iam, "backup-writer", sc)
-    iam.put_user_policy(UserName="backup-writer", PolicyName="put-only", PolicyDocument=doc(
-        allow("s3:PutObject", "arn:aws:s3:::blastwall-backups/*")))
+    iam.put_user_policy(
+        UserName="backup-writer",
+        PolicyName="put-only",
+        PolicyDocument=doc(allow("s3:PutObject", "arn:aws:s3:::blastwall-backups/*")),
+    )
     _user(iam, "auditor-ro", sc)
     iam.attach_user_policy(UserName="auditor-ro", PolicyArn="arn:aws:iam::aws:policy/ReadOnlyAccess")
     rds = moto.client("rds")
-    rds.create_db_instance(DBInstanceIdentifier="orders", DBInstanceClass="db.t3.micro", Engine="postgres",
-                           MasterUsername="app", MasterUserPassword="not-a-secret-1", AllocatedStorage=20,
-                           BackupRetentionPeriod=7)
+    rds.create_db_instance(
+        DBInstanceIdentifier="orders",
+        DBInstanceClass="db.t3.micro",
+        Engine="postgres",
+        MasterUsername="app",
+        MasterUserPassword="not-a-secret-1",
+        AllocatedStorage=20,
+        BackupRetentionPeriod=7,
+    )
     snap = rds.create_db_snapshot(DBInstanceIdentifier="orders", DBSnapshotIdentifier="orders-manual")
     return sc, snap["DBSnapshot"]["DBSnapshotArn"]
 
@@ -37,8 +49,10 @@ def test_cannot_delete_verdict_is_really_denied(moto_auth_server) -> None:
     sc, snap_arn = _setup(moto)
     prov = AwsProvider()
     ctx = context(moto)
-    creds = {n: prov.identify(prov.classify(key_candidate(sc.keys[n].key_id, sc.keys[n].secret, f"{n}.x")), ctx)
-             for n in ("auditor-ro", "backup-writer", "db-operator")}
+    creds = {
+        n: prov.identify(prov.classify(key_candidate(sc.keys[n].key_id, sc.keys[n].secret, f"{n}.x")), ctx)
+        for n in ("auditor-ro", "backup-writer", "db-operator")
+    }
     inv = prov.inventory(list(creds.values()), ctx)
     verdict = {(f.credential, f.target): f.verdict for f in inv.facts}
     snap_id = f"aws:{snap_arn}"
@@ -63,7 +77,9 @@ def test_cannot_delete_verdict_is_really_denied(moto_auth_server) -> None:
 
     # A key moto does not know is rejected once IAM is enforced.
     bogus = AwsProvider()
-    c0 = bogus.identify(bogus.classify(key_candidate("AKIAZ7NOTAREALKEY002", "Q1w2E3r4T5y6U7i8O9p0" * 2)), ctx)
+    c0 = bogus.identify(
+        bogus.classify(key_candidate("AKIAZ7NOTAREALKEY002", "Q1w2E3r4T5y6U7i8O9p0" * 2)), ctx
+    )
     assert c0.status == Status.invalid and c0.root_equivalent is False
 
     # A key that cannot read IAM is never judged safe: unknown, with a coverage gap.

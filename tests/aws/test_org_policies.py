@@ -36,18 +36,30 @@ def _build(moto: MotoHandle) -> Org:
     mgmt = _creds(moto, f"arn:aws:iam::{MGMT}:role/OrgSetup")
     org = moto.client("organizations", **mgmt)
     org.create_organization(FeatureSet="ALL")
-    member = org.create_account(Email="member@example.com", AccountName="member")["CreateAccountStatus"]["AccountId"]
+    member = org.create_account(Email="member@example.com", AccountName="member")["CreateAccountStatus"][
+        "AccountId"
+    ]
     root = org.list_roots()["Roots"][0]["Id"]
     if not any(t.get("Status") == "ENABLED" for t in org.list_roots()["Roots"][0].get("PolicyTypes", [])):
         org.enable_policy_type(RootId=root, PolicyType="SERVICE_CONTROL_POLICY")
-    pol = org.create_policy(Name="deny-rds-delete", Type="SERVICE_CONTROL_POLICY", Description="guard the data",
-                            Content=json.dumps({"Version": "2012-10-17", "Statement": [
-                                {"Effect": "Deny", "Action": "rds:DeleteDBInstance", "Resource": "*"}]}))
+    pol = org.create_policy(
+        Name="deny-rds-delete",
+        Type="SERVICE_CONTROL_POLICY",
+        Description="guard the data",
+        Content=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [{"Effect": "Deny", "Action": "rds:DeleteDBInstance", "Resource": "*"}],
+            }
+        ),
+    )
     org.attach_policy(PolicyId=pol["Policy"]["PolicySummary"]["Id"], TargetId=member)
     # A reader in the management account.
     miam = moto.client("iam", **mgmt)
     miam.create_user(UserName="org-reader")
-    miam.attach_user_policy(UserName="org-reader", PolicyArn="arn:aws:iam::aws:policy/AWSOrganizationsReadOnlyAccess")
+    miam.attach_user_policy(
+        UserName="org-reader", PolicyArn="arn:aws:iam::aws:policy/AWSOrganizationsReadOnlyAccess"
+    )
     rk = miam.create_access_key(UserName="org-reader")["AccessKey"]
     # An admin and a database in the member account.
     mem = _creds(moto, f"arn:aws:iam::{member}:role/OrganizationAccountAccessRole")
@@ -56,17 +68,29 @@ def _build(moto: MotoHandle) -> Org:
     iam.attach_user_policy(UserName="ops-admin", PolicyArn="arn:aws:iam::aws:policy/AdministratorAccess")
     ak = iam.create_access_key(UserName="ops-admin")["AccessKey"]
     db = moto.client("rds", **mem).create_db_instance(
-        DBInstanceIdentifier="ledger", DBInstanceClass="db.t3.micro", Engine="postgres", MasterUsername="app",
-        MasterUserPassword="not-a-secret-1", AllocatedStorage=20, BackupRetentionPeriod=1)["DBInstance"]
-    return Org(member, (ak["AccessKeyId"], ak["SecretAccessKey"]), (rk["AccessKeyId"], rk["SecretAccessKey"]),
-               db["DBInstanceArn"])
+        DBInstanceIdentifier="ledger",
+        DBInstanceClass="db.t3.micro",
+        Engine="postgres",
+        MasterUsername="app",
+        MasterUserPassword="not-a-secret-1",
+        AllocatedStorage=20,
+        BackupRetentionPeriod=1,
+    )["DBInstance"]
+    return Org(
+        member,
+        (ak["AccessKeyId"], ak["SecretAccessKey"]),
+        (rk["AccessKeyId"], rk["SecretAccessKey"]),
+        db["DBInstanceArn"],
+    )
 
 
 def _audit(moto: MotoHandle, keys: list[tuple[str, str]]) -> tuple[list[Any], Any]:
     prov = AwsProvider()
     ctx = context(moto)
-    creds = [prov.identify(prov.classify(key_candidate(k, s, f"p{i}.aws_access_key_id")), ctx)
-             for i, (k, s) in enumerate(keys)]
+    creds = [
+        prov.identify(prov.classify(key_candidate(k, s, f"p{i}.aws_access_key_id")), ctx)
+        for i, (k, s) in enumerate(keys)
+    ]
     inv = prov.inventory(creds, ctx)
     return list(inv.credentials), inv
 
@@ -79,7 +103,10 @@ def test_scp_denying_delete_db_instance_removes_it_from_an_admin(moto: MotoHandl
     assert "delete:rds-instance" not in admin.capabilities
     assert "delete:rds-snapshot" in admin.capabilities  # the SCP denies one action, not everything
     text = " ".join(admin.reasons)
-    assert "Cannot delete:rds-instance even as admin: rds:DeleteDBInstance: denied by SCP deny-rds-delete" in text
+    assert (
+        "Cannot delete:rds-instance even as admin: rds:DeleteDBInstance: denied by SCP deny-rds-delete"
+        in text
+    )
     assert "SCP deny-rds-delete" in text and "Organizations: organization" in text
     db = f"aws:{o.db_arn}"
     fact = next(f for f in inv.facts if f.credential == admin.id and f.target == db)

@@ -38,8 +38,10 @@ def test_wildcards_expand_from_the_catalogue() -> None:
 
 
 def test_allow_deny_and_implicit_deny() -> None:
-    p = ps({"Effect": "Allow", "Action": "rds:*", "Resource": "*"},
-           {"Effect": "Deny", "Action": "rds:DeleteDBSnapshot", "Resource": "*"})
+    p = ps(
+        {"Effect": "Allow", "Action": "rds:*", "Resource": "*"},
+        {"Effect": "Deny", "Action": "rds:DeleteDBSnapshot", "Resource": "*"},
+    )
     assert p.decide("rds:DeleteDBInstance", "arn:aws:rds:us-east-1:1:db:x").verdict is True
     d = p.decide("rds:DeleteDBSnapshot", "arn:aws:rds:us-east-1:1:snapshot:s")
     assert d.verdict is False and "explicitly denied" in d.reason
@@ -47,12 +49,24 @@ def test_allow_deny_and_implicit_deny() -> None:
 
 
 def test_resource_scoping_and_variables() -> None:
-    p = ps({"Effect": "Allow", "Action": "iam:AttachUserPolicy", "Resource": f"arn:aws:iam::{A}:user/${{aws:username}}"},
-           user="alice")
+    p = ps(
+        {
+            "Effect": "Allow",
+            "Action": "iam:AttachUserPolicy",
+            "Resource": f"arn:aws:iam::{A}:user/${{aws:username}}",
+        },
+        user="alice",
+    )
     assert p.decide("iam:AttachUserPolicy", f"arn:aws:iam::{A}:user/alice").verdict is True
     assert p.decide("iam:AttachUserPolicy", f"arn:aws:iam::{A}:user/bob").verdict is False
     # An unknown variable never yields a definite answer.
-    q = ps({"Effect": "Allow", "Action": "s3:DeleteObject", "Resource": "arn:aws:s3:::b/${aws:PrincipalTag/team}/*"})
+    q = ps(
+        {
+            "Effect": "Allow",
+            "Action": "s3:DeleteObject",
+            "Resource": "arn:aws:s3:::b/${aws:PrincipalTag/team}/*",
+        }
+    )
     assert q.decide("s3:DeleteObject", "arn:aws:s3:::b/x/y").verdict is None
 
 
@@ -69,19 +83,34 @@ def test_not_action_and_not_resource() -> None:
 
 
 def test_conditions_are_conservative() -> None:
-    p = ps({"Effect": "Allow", "Action": "*", "Resource": "*",
-            "Condition": {"Bool": {"aws:MultiFactorAuthPresent": "true"}}})
+    p = ps(
+        {
+            "Effect": "Allow",
+            "Action": "*",
+            "Resource": "*",
+            "Condition": {"Bool": {"aws:MultiFactorAuthPresent": "true"}},
+        }
+    )
     assert p.decide("rds:DeleteDBInstance", "arn:x").verdict is None
     assert p.star()[0] is None
-    q = ps({"Effect": "Allow", "Action": "*", "Resource": "*"},
-           {"Effect": "Deny", "Action": "rds:Delete*", "Resource": "*", "Condition": {"StringNotEquals": {"a": "b"}}})
+    q = ps(
+        {"Effect": "Allow", "Action": "*", "Resource": "*"},
+        {
+            "Effect": "Deny",
+            "Action": "rds:Delete*",
+            "Resource": "*",
+            "Condition": {"StringNotEquals": {"a": "b"}},
+        },
+    )
     assert q.decide("rds:DeleteDBInstance", "arn:x").verdict is None
     assert q.decide("rds:DescribeDBInstances", "arn:x").verdict is True
 
 
 def test_permissions_boundary_limits() -> None:
-    p = ps({"Effect": "Allow", "Action": "*", "Resource": "*"},
-           boundary=[{"Effect": "Allow", "Action": ["rds:Describe*", "s3:*"], "Resource": "*"}])
+    p = ps(
+        {"Effect": "Allow", "Action": "*", "Resource": "*"},
+        boundary=[{"Effect": "Allow", "Action": ["rds:Describe*", "s3:*"], "Resource": "*"}],
+    )
     assert p.decide("rds:DeleteDBInstance", "arn:x").verdict is False
     assert "boundary" in p.decide("rds:DeleteDBInstance", "arn:x").reason
     assert p.decide("s3:DeleteObject", "arn:aws:s3:::b/k").verdict is True
@@ -89,8 +118,12 @@ def test_permissions_boundary_limits() -> None:
     assert p.without_boundary().star()[0] is True
 
 
-def _snap(users: list[Principal], roles: list[Principal] = (), policies: list[ManagedPolicy] = (),
-          groups: list[Group] = ()) -> IamSnapshot:
+def _snap(
+    users: list[Principal],
+    roles: list[Principal] = (),
+    policies: list[ManagedPolicy] = (),
+    groups: list[Group] = (),
+) -> IamSnapshot:
     s = IamSnapshot(account=A, complete=True, read_with="t")
     s.users = {u.arn: u for u in users}
     s.roles = {r.arn: r for r in roles}
@@ -100,22 +133,51 @@ def _snap(users: list[Principal], roles: list[Principal] = (), policies: list[Ma
 
 
 def _user(name: str, *statements: dict, **kw: object) -> Principal:
-    return Principal(arn=f"arn:aws:iam::{A}:user/{name}", name=name, kind="user", account=A,
-                     inline=[("p", {"Statement": list(statements)})], **kw)  # type: ignore[arg-type]
+    return Principal(
+        arn=f"arn:aws:iam::{A}:user/{name}",
+        name=name,
+        kind="user",
+        account=A,
+        inline=[("p", {"Statement": list(statements)})],
+        **kw,
+    )  # type: ignore[arg-type]
 
 
-ADMIN = ManagedPolicy(arn="arn:aws:iam::aws:policy/AdministratorAccess", name="AdministratorAccess",
-                      document={"Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}, aws_managed=True)
+ADMIN = ManagedPolicy(
+    arn="arn:aws:iam::aws:policy/AdministratorAccess",
+    name="AdministratorAccess",
+    document={"Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]},
+    aws_managed=True,
+)
 
 
 def test_reachability_through_assume_role_and_access_keys() -> None:
-    admin_role = Principal(arn=f"arn:aws:iam::{A}:role/ops", name="ops", kind="role", account=A,
-                           managed=[ADMIN.arn], trust={"Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
-                                                                      "Principal": {"AWS": f"arn:aws:iam::{A}:root"}}]})
+    admin_role = Principal(
+        arn=f"arn:aws:iam::{A}:role/ops",
+        name="ops",
+        kind="role",
+        account=A,
+        managed=[ADMIN.arn],
+        trust={
+            "Statement": [
+                {
+                    "Effect": "Allow",
+                    "Action": "sts:AssumeRole",
+                    "Principal": {"AWS": f"arn:aws:iam::{A}:root"},
+                }
+            ]
+        },
+    )
     hopper = _user("hopper", {"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": admin_role.arn})
-    admin_user = Principal(arn=f"arn:aws:iam::{A}:user/boss", name="boss", kind="user", account=A, managed=[ADMIN.arn])
-    keymaker = _user("keymaker", {"Effect": "Allow", "Action": "iam:CreateAccessKey", "Resource": admin_user.arn})
-    plain = _user("plain", {"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": "arn:aws:iam::*:role/other"})
+    admin_user = Principal(
+        arn=f"arn:aws:iam::{A}:user/boss", name="boss", kind="user", account=A, managed=[ADMIN.arn]
+    )
+    keymaker = _user(
+        "keymaker", {"Effect": "Allow", "Action": "iam:CreateAccessKey", "Resource": admin_user.arn}
+    )
+    plain = _user(
+        "plain", {"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": "arn:aws:iam::*:role/other"}
+    )
     g = AdminGraph([_snap([hopper, admin_user, keymaker, plain], [admin_role], [ADMIN])])
     r = g.reach(hopper)
     assert r.verdict is True and "sts:AssumeRole into role/ops" in " ".join(r.path)
@@ -125,10 +187,22 @@ def test_reachability_through_assume_role_and_access_keys() -> None:
 
 
 def test_update_assume_role_policy_and_add_user_to_group() -> None:
-    admin_role = Principal(arn=f"arn:aws:iam::{A}:role/locked", name="locked", kind="role", account=A,
-                           managed=[ADMIN.arn], trust={"Statement": []})
-    rewriter = _user("rewriter", {"Effect": "Allow", "Action": ["iam:UpdateAssumeRolePolicy", "sts:AssumeRole"],
-                                  "Resource": admin_role.arn})
+    admin_role = Principal(
+        arn=f"arn:aws:iam::{A}:role/locked",
+        name="locked",
+        kind="role",
+        account=A,
+        managed=[ADMIN.arn],
+        trust={"Statement": []},
+    )
+    rewriter = _user(
+        "rewriter",
+        {
+            "Effect": "Allow",
+            "Action": ["iam:UpdateAssumeRolePolicy", "sts:AssumeRole"],
+            "Resource": admin_role.arn,
+        },
+    )
     joiner = _user("joiner", {"Effect": "Allow", "Action": "iam:AddUserToGroup", "Resource": "*"})
     admins = Group(name="admins", arn=f"arn:aws:iam::{A}:group/admins", managed=[ADMIN.arn])
     g = AdminGraph([_snap([rewriter, joiner], [admin_role], [ADMIN], [admins])])
@@ -138,8 +212,15 @@ def test_update_assume_role_policy_and_add_user_to_group() -> None:
 
 
 def test_conditional_escalation_is_not_definite() -> None:
-    u = _user("cond", {"Effect": "Allow", "Action": "iam:PutUserPolicy", "Resource": "*",
-                       "Condition": {"IpAddress": {"aws:SourceIp": "10.0.0.0/8"}}})
+    u = _user(
+        "cond",
+        {
+            "Effect": "Allow",
+            "Action": "iam:PutUserPolicy",
+            "Resource": "*",
+            "Condition": {"IpAddress": {"aws:SourceIp": "10.0.0.0/8"}},
+        },
+    )
     assert AdminGraph([_snap([u])]).reach(u).verdict is None
 
 
@@ -154,7 +235,9 @@ def test_judge_other_account_locked_rule_and_paths() -> None:
     from providers.aws.collect import _rule_covers
     from providers.aws.judge import DestroySpec, Step, Subject, judge
 
-    ops = Subject(cred_id="c1", account=A, ps=ps({"Effect": "Allow", "Action": "ec2:DeleteSnapshot", "Resource": "*"}))
+    ops = Subject(
+        cred_id="c1", account=A, ps=ps({"Effect": "Allow", "Action": "ec2:DeleteSnapshot", "Resource": "*"})
+    )
     from providers.aws.graph import Reach
 
     ops.admin = Reach(False, (), "not admin")
@@ -162,8 +245,16 @@ def test_judge_other_account_locked_rule_and_paths() -> None:
     plain = DestroySpec("b1", A, ((Step(("ec2:DeleteSnapshot",), snap),),))
     assert judge(ops, plain).verdict is True
     # Covered by an unlocked Recycle Bin rule: deleting also needs changing the rule.
-    binned = DestroySpec("b2", A, ((Step(("ec2:DeleteSnapshot",), snap),
-                                    Step(("rbin:DeleteRule", "rbin:UpdateRule"), f"arn:aws:rbin:us-east-1:{A}:rule/r")),))
+    binned = DestroySpec(
+        "b2",
+        A,
+        (
+            (
+                Step(("ec2:DeleteSnapshot",), snap),
+                Step(("rbin:DeleteRule", "rbin:UpdateRule"), f"arn:aws:rbin:us-east-1:{A}:rule/r"),
+            ),
+        ),
+    )
     f = judge(ops, binned)
     assert f.verdict is False and "rbin:DeleteRule" in f.reason
     # A locked rule / compliance lock: the same answer for everyone, root included.
@@ -179,7 +270,9 @@ def test_judge_other_account_locked_rule_and_paths() -> None:
     assert judge(blind, plain).verdict is None
     # Recycle Bin rule matching by tags.
     assert _rule_covers({"Status": "available"}, {})
-    assert _rule_covers({"ResourceTags": [{"ResourceTagKey": "backup", "ResourceTagValue": "yes"}]}, {"backup": "yes"})
+    assert _rule_covers(
+        {"ResourceTags": [{"ResourceTagKey": "backup", "ResourceTagValue": "yes"}]}, {"backup": "yes"}
+    )
     assert not _rule_covers({"ResourceTags": [{"ResourceTagKey": "backup", "ResourceTagValue": "yes"}]}, {})
 
 
@@ -187,9 +280,21 @@ def test_cross_account_trust_makes_other_account_targets_unknown() -> None:
     from providers.aws.judge import DestroySpec, Step, Subject, judge
 
     other = "210987654321"
-    trusting = Principal(arn=f"arn:aws:iam::{other}:role/cross", name="cross", kind="role", account=other,
-                         trust={"Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
-                                               "Principal": {"AWS": f"arn:aws:iam::{A}:root"}}]})
+    trusting = Principal(
+        arn=f"arn:aws:iam::{other}:role/cross",
+        name="cross",
+        kind="role",
+        account=other,
+        trust={
+            "Statement": [
+                {
+                    "Effect": "Allow",
+                    "Action": "sts:AssumeRole",
+                    "Principal": {"AWS": f"arn:aws:iam::{A}:root"},
+                }
+            ]
+        },
+    )
     s2 = IamSnapshot(account=other, complete=True, read_with="t")
     s2.roles = {trusting.arn: trusting}
     g = AdminGraph([_snap([]), s2])
@@ -204,45 +309,93 @@ def test_cross_account_trust_makes_other_account_targets_unknown() -> None:
 def test_conditions_known_at_audit_time_are_evaluated() -> None:
     db_east = f"arn:aws:rds:us-east-1:{A}:db:orders"
     db_west = f"arn:aws:rds:eu-west-1:{A}:db:orders"
-    by_tag = {"Effect": "Allow", "Action": "rds:DeleteDBInstance", "Resource": "*",
-              "Condition": {"StringEquals": {"aws:PrincipalTag/team": "data"}}}
+    by_tag = {
+        "Effect": "Allow",
+        "Action": "rds:DeleteDBInstance",
+        "Resource": "*",
+        "Condition": {"StringEquals": {"aws:PrincipalTag/team": "data"}},
+    }
     data = _user("data-eng", by_tag, tags={"team": "data"})
     web = _user("web-dev", by_tag, tags={"team": "web"})
     snap = _snap([data, web])
     assert snap.policyset(data).decide("rds:DeleteDBInstance", db_east).verdict is True
     assert snap.policyset(web).decide("rds:DeleteDBInstance", db_east).verdict is False
     # aws:RequestedRegion: the region in the target's ARN.
-    west_only = ps({"Effect": "Allow", "Action": "rds:DeleteDBInstance", "Resource": "*",
-                    "Condition": {"StringEquals": {"aws:RequestedRegion": "eu-west-1"}}})
+    west_only = ps(
+        {
+            "Effect": "Allow",
+            "Action": "rds:DeleteDBInstance",
+            "Resource": "*",
+            "Condition": {"StringEquals": {"aws:RequestedRegion": "eu-west-1"}},
+        }
+    )
     assert west_only.decide("rds:DeleteDBInstance", db_west).verdict is True
     assert west_only.decide("rds:DeleteDBInstance", db_east).verdict is False
     # A Deny outside eu-west-1 removes us-east-1 only.
-    fenced = ps({"Effect": "Allow", "Action": "rds:*", "Resource": "*"},
-                {"Effect": "Deny", "Action": "*", "Resource": "*",
-                 "Condition": {"StringNotEquals": {"aws:RequestedRegion": ["eu-west-1"]}}})
+    fenced = ps(
+        {"Effect": "Allow", "Action": "rds:*", "Resource": "*"},
+        {
+            "Effect": "Deny",
+            "Action": "*",
+            "Resource": "*",
+            "Condition": {"StringNotEquals": {"aws:RequestedRegion": ["eu-west-1"]}},
+        },
+    )
     assert fenced.decide("rds:DeleteDBInstance", db_east).verdict is False
     assert fenced.decide("rds:DeleteDBInstance", db_west).verdict is True
     # Anything else stays "possible", and the reason names the key.
-    ip = ps({"Effect": "Allow", "Action": "rds:DeleteDBInstance", "Resource": "*",
-             "Condition": {"IpAddress": {"aws:SourceIp": "10.0.0.0/8"}}})
+    ip = ps(
+        {
+            "Effect": "Allow",
+            "Action": "rds:DeleteDBInstance",
+            "Resource": "*",
+            "Condition": {"IpAddress": {"aws:SourceIp": "10.0.0.0/8"}},
+        }
+    )
     d = ip.decide("rds:DeleteDBInstance", db_east)
     assert d.verdict is None and "condition on aws:sourceip (not known at audit time)" in d.reason
 
 
 def test_passed_to_service_condition_limits_passrole_edges() -> None:
-    admin_role = Principal(arn=f"arn:aws:iam::{A}:role/power", name="power", kind="role", account=A,
-                           managed=[ADMIN.arn], trust={"Statement": [
-                               {"Effect": "Allow", "Action": "sts:AssumeRole",
-                                "Principal": {"Service": ["lambda.amazonaws.com", "ec2.amazonaws.com"]}}]},
-                           profile_arns=(f"arn:aws:iam::{A}:instance-profile/power",), instance_profiles=1)
+    admin_role = Principal(
+        arn=f"arn:aws:iam::{A}:role/power",
+        name="power",
+        kind="role",
+        account=A,
+        managed=[ADMIN.arn],
+        trust={
+            "Statement": [
+                {
+                    "Effect": "Allow",
+                    "Action": "sts:AssumeRole",
+                    "Principal": {"Service": ["lambda.amazonaws.com", "ec2.amazonaws.com"]},
+                }
+            ]
+        },
+        profile_arns=(f"arn:aws:iam::{A}:instance-profile/power",),
+        instance_profiles=1,
+    )
 
     def passer(name: str, service: str) -> Principal:
-        return _user(name, {"Effect": "Allow", "Action": "iam:PassRole", "Resource": admin_role.arn,
-                            "Condition": {"StringEquals": {"iam:PassedToService": service}}},
-                     {"Effect": "Allow", "Action": ["lambda:CreateFunction", "lambda:InvokeFunction"],
-                      "Resource": "*"})
+        return _user(
+            name,
+            {
+                "Effect": "Allow",
+                "Action": "iam:PassRole",
+                "Resource": admin_role.arn,
+                "Condition": {"StringEquals": {"iam:PassedToService": service}},
+            },
+            {
+                "Effect": "Allow",
+                "Action": ["lambda:CreateFunction", "lambda:InvokeFunction"],
+                "Resource": "*",
+            },
+        )
 
-    to_lambda, to_ecs = passer("to-lambda", "lambda.amazonaws.com"), passer("to-ecs", "ecs-tasks.amazonaws.com")
+    to_lambda, to_ecs = (
+        passer("to-lambda", "lambda.amazonaws.com"),
+        passer("to-ecs", "ecs-tasks.amazonaws.com"),
+    )
     g = AdminGraph([_snap([to_lambda, to_ecs], [admin_role], [ADMIN])])
     r = g.reach(to_lambda)
     assert r.verdict is True and "lambda:CreateFunction" in " ".join(r.path)
@@ -250,34 +403,55 @@ def test_passed_to_service_condition_limits_passrole_edges() -> None:
 
 
 def test_reason_counts_actions_after_deny() -> None:
-    nothing = ps({"Effect": "Allow", "Action": "s3:*", "Resource": "*"}, {"Effect": "Deny", "Action": "*",
-                                                                         "Resource": "*"})
+    nothing = ps(
+        {"Effect": "Allow", "Action": "s3:*", "Resource": "*"},
+        {"Effect": "Deny", "Action": "*", "Resource": "*"},
+    )
     star, why = nothing.star()
     assert star is False and why.startswith("0 of "), why
-    some = ps({"Effect": "Allow", "Action": "s3:*", "Resource": "*"}, {"Effect": "Deny", "Action": "s3:*",
-                                                                      "Resource": "*"})
+    some = ps(
+        {"Effect": "Allow", "Action": "s3:*", "Resource": "*"},
+        {"Effect": "Deny", "Action": "s3:*", "Resource": "*"},
+    )
     assert some.allowed_actions() == frozenset()
-    only = ps({"Effect": "Allow", "Action": ["s3:GetObject", "s3:PutObject"], "Resource": "*"},
-              {"Effect": "Deny", "Action": "s3:PutObject", "Resource": "*"})
+    only = ps(
+        {"Effect": "Allow", "Action": ["s3:GetObject", "s3:PutObject"], "Resource": "*"},
+        {"Effect": "Deny", "Action": "s3:PutObject", "Resource": "*"},
+    )
     assert only.star()[1].startswith("1 of ")
 
 
 def test_passrole_with_service_linked_role_requirement() -> None:
     """Auto Scaling needs its service-linked role: absent from the account, iam:CreateServiceLinkedRole too."""
-    admin_role = Principal(arn=f"arn:aws:iam::{A}:role/fleet", name="fleet", kind="role", account=A,
-                           managed=[ADMIN.arn], instance_profiles=1, trust={"Statement": [
-                               {"Effect": "Allow", "Action": "sts:AssumeRole",
-                                "Principal": {"Service": "ec2.amazonaws.com"}}]})
+    admin_role = Principal(
+        arn=f"arn:aws:iam::{A}:role/fleet",
+        name="fleet",
+        kind="role",
+        account=A,
+        managed=[ADMIN.arn],
+        instance_profiles=1,
+        trust={
+            "Statement": [
+                {"Effect": "Allow", "Action": "sts:AssumeRole", "Principal": {"Service": "ec2.amazonaws.com"}}
+            ]
+        },
+    )
     asg = ["autoscaling:CreateAutoScalingGroup", "autoscaling:CreateLaunchConfiguration"]
     without = _user("asg-only", {"Effect": "Allow", "Action": ["iam:PassRole", *asg], "Resource": "*"})
-    with_slr = _user("asg-slr", {"Effect": "Allow", "Action": ["iam:PassRole", "iam:CreateServiceLinkedRole", *asg],
-                                 "Resource": "*"})
+    with_slr = _user(
+        "asg-slr",
+        {"Effect": "Allow", "Action": ["iam:PassRole", "iam:CreateServiceLinkedRole", *asg], "Resource": "*"},
+    )
     g = AdminGraph([_snap([without, with_slr], [admin_role], [ADMIN])])
     assert g.reach(without).verdict is False
     r = g.reach(with_slr)
     assert r.verdict is True and "iam:CreateServiceLinkedRole" in " ".join(r.path)
-    slr = Principal(arn=f"arn:aws:iam::{A}:role/aws-service-role/autoscaling.amazonaws.com/AWSServiceRoleForAutoScaling",
-                    name="AWSServiceRoleForAutoScaling", kind="role", account=A)
+    slr = Principal(
+        arn=f"arn:aws:iam::{A}:role/aws-service-role/autoscaling.amazonaws.com/AWSServiceRoleForAutoScaling",
+        name="AWSServiceRoleForAutoScaling",
+        kind="role",
+        account=A,
+    )
     g2 = AdminGraph([_snap([without], [admin_role, slr], [ADMIN])])
     assert g2.reach(without).verdict is True  # the role exists already
 
@@ -289,16 +463,49 @@ def test_kms_key_policy_must_let_iam_policies_schedule_deletion() -> None:
 
     key = f"arn:aws:kms:us-east-1:{A}:key/1234"
     user = f"arn:aws:iam::{A}:user/crypto"
-    closed = ResourcePolicy.parse("key policy of 1234", {"Statement": [
-        {"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{A}:role/key-admin"}, "Action": "kms:*",
-         "Resource": "*"}]}, delegating=True)
-    open_ = ResourcePolicy.parse("key policy of 1234", {"Statement": [
-        {"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{A}:root"}, "Action": "kms:*", "Resource": "*"}]},
-        delegating=True)
-    denying = ResourcePolicy.parse("key policy of 1234", {"Statement": [
-        {"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{A}:root"}, "Action": "kms:*", "Resource": "*"},
-        {"Effect": "Deny", "Principal": "*", "Action": "kms:ScheduleKeyDeletion", "Resource": "*"}]},
-        delegating=True)
+    closed = ResourcePolicy.parse(
+        "key policy of 1234",
+        {
+            "Statement": [
+                {
+                    "Effect": "Allow",
+                    "Principal": {"AWS": f"arn:aws:iam::{A}:role/key-admin"},
+                    "Action": "kms:*",
+                    "Resource": "*",
+                }
+            ]
+        },
+        delegating=True,
+    )
+    open_ = ResourcePolicy.parse(
+        "key policy of 1234",
+        {
+            "Statement": [
+                {
+                    "Effect": "Allow",
+                    "Principal": {"AWS": f"arn:aws:iam::{A}:root"},
+                    "Action": "kms:*",
+                    "Resource": "*",
+                }
+            ]
+        },
+        delegating=True,
+    )
+    denying = ResourcePolicy.parse(
+        "key policy of 1234",
+        {
+            "Statement": [
+                {
+                    "Effect": "Allow",
+                    "Principal": {"AWS": f"arn:aws:iam::{A}:root"},
+                    "Action": "kms:*",
+                    "Resource": "*",
+                },
+                {"Effect": "Deny", "Principal": "*", "Action": "kms:ScheduleKeyDeletion", "Resource": "*"},
+            ]
+        },
+        delegating=True,
+    )
 
     def subject(admin: bool) -> Subject:
         s = Subject(cred_id="c", account=A, ps=ps({"Effect": "Allow", "Action": "kms:*", "Resource": "*"}))
@@ -324,9 +531,19 @@ def test_bucket_policy_granting_another_account_is_a_cross_account_path() -> Non
 
     other = "210987654321"
     objs = "arn:aws:s3:::offsite/*"
-    grant = ResourcePolicy.parse("bucket policy of s3://offsite", {"Statement": [
-        {"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{other}:root"}, "Action": "s3:DeleteObjectVersion",
-         "Resource": objs}]})
+    grant = ResourcePolicy.parse(
+        "bucket policy of s3://offsite",
+        {
+            "Statement": [
+                {
+                    "Effect": "Allow",
+                    "Principal": {"AWS": f"arn:aws:iam::{other}:root"},
+                    "Action": "s3:DeleteObjectVersion",
+                    "Resource": objs,
+                }
+            ]
+        },
+    )
     s = Subject(cred_id="c", account=other, ps=ps({"Effect": "Allow", "Action": "s3:*", "Resource": "*"}))
     s.principal = Principal(arn=f"arn:aws:iam::{other}:user/ci", name="ci", kind="user", account=other)
     s.admin = Reach(False, (), "test")

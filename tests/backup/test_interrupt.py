@@ -22,10 +22,14 @@ from tests.backup.conftest import REPO
 
 pytestmark = pytest.mark.slow
 
+
 def big(rows: int = 220000) -> str:
     """Incompressible rows: 220k give a dump of more than one 5 MiB part."""
-    return ("create table blobs(id int, b bytea); insert into blobs select g, "
-            f"decode(md5(random()::text) || md5(random()::text), 'hex') from generate_series(1, {rows}) g")
+    return (
+        "create table blobs(id int, b bytea); insert into blobs select g, "
+        f"decode(md5(random()::text) || md5(random()::text), 'hex') from generate_series(1, {rows}) g"
+    )
+
 
 SCRIPT = r"""
 import signal, sys, time
@@ -51,8 +55,15 @@ print("FINISHED", flush=True)
 
 def _spawn(setup, stage, preexec=None):
     env = dict(os.environ, **setup.env)
-    return subprocess.Popen([sys.executable, "-c", SCRIPT, str(setup.path), stage], cwd=REPO, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=preexec)
+    return subprocess.Popen(
+        [sys.executable, "-c", SCRIPT, str(setup.path), stage],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=preexec,
+    )
 
 
 def _wait_for(proc, word, timeout=90):
@@ -84,8 +95,10 @@ def _big_mysql(setup):
     with setup.mysql() as conn, conn.cursor() as cur:
         cur.execute("CREATE TABLE blobs (id INT PRIMARY KEY, b BLOB) ENGINE=InnoDB")
         for start in range(0, 12000, 2000):
-            cur.executemany("INSERT INTO blobs VALUES (%s, %s)", [(i, _os.urandom(1024)) for i in
-                                                                  range(start, start + 2000)])
+            cur.executemany(
+                "INSERT INTO blobs VALUES (%s, %s)",
+                [(i, _os.urandom(1024)) for i in range(start, start + 2000)],
+            )
 
 
 def _big_redis(setup):

@@ -30,7 +30,11 @@ def test_mariadb_backup_lands_locked_with_counts(mysql_setup, seaweed):
     s3 = seaweed.client(writer=True)
     head = s3.head_object(Bucket=setup.bucket, Key=rec.object_key)
     assert head["ObjectLockMode"] == "COMPLIANCE"
-    assert timedelta(hours=23) < head["ObjectLockRetainUntilDate"] - datetime.now(UTC) <= timedelta(days=1, minutes=5)
+    assert (
+        timedelta(hours=23)
+        < head["ObjectLockRetainUntilDate"] - datetime.now(UTC)
+        <= timedelta(days=1, minutes=5)
+    )
     body = s3.get_object(Bucket=setup.bucket, Key=rec.object_key)["Body"].read()
     manifest = Manifest.from_json(s3.get_object(Bucket=setup.bucket, Key=rec.manifest_key)["Body"].read())
     assert manifest.object.sha256 == hashlib.sha256(body).hexdigest() == rec.sha256
@@ -39,7 +43,10 @@ def test_mariadb_backup_lands_locked_with_counts(mysql_setup, seaweed):
     assert manifest.expected_counts() == _expected(setup)
     assert manifest.gaps == () and manifest.point_in_time
     assert b"-- Dump completed" in body[-200:]
-    assert setup.extra["password"].encode() not in body and setup.extra["password"] not in manifest.to_json().decode()
+    assert (
+        setup.extra["password"].encode() not in body
+        and setup.extra["password"] not in manifest.to_json().decode()
+    )
     # the counter agrees with the bytes stored
     c = RowCounter()
     c.feed(body)
@@ -58,8 +65,10 @@ def test_rows_inserted_during_the_dump_are_in_neither_counts_nor_dump(mysql_setu
     with setup.mysql() as conn, conn.cursor() as cur:
         cur.execute("CREATE TABLE a_big (id INT PRIMARY KEY, pad VARCHAR(600)) ENGINE=InnoDB")
         for start in range(0, 30000, 5000):
-            cur.executemany("INSERT INTO a_big VALUES (%s, %s)",
-                            [(i, hashlib.sha512(str(i).encode()).hexdigest() * 4) for i in range(start, start + 5000)])
+            cur.executemany(
+                "INSERT INTO a_big VALUES (%s, %s)",
+                [(i, hashlib.sha512(str(i).encode()).hexdigest() * 4) for i in range(start, start + 5000)],
+            )
     store = open_store(setup.config.store("offsite"))
     store.part_size = MIN_PART  # type: ignore[attr-defined]
     stop = threading.Event()
@@ -90,7 +99,9 @@ def test_rows_inserted_during_the_dump_are_in_neither_counts_nor_dump(mysql_setu
             t.join(10)
     assert len(inserted) > 5, "the concurrent writer never ran"
     body = seaweed.client().get_object(Bucket=setup.bucket, Key=rec.object_key)["Body"].read()
-    manifest = Manifest.from_json(seaweed.client().get_object(Bucket=setup.bucket, Key=rec.manifest_key)["Body"].read())
+    manifest = Manifest.from_json(
+        seaweed.client().get_object(Bucket=setup.bucket, Key=rec.manifest_key)["Body"].read()
+    )
     counts = manifest.expected_counts()
     assert counts[f"{setup.database}.customers"] == 50
     assert counts[f"{setup.database}.a_big"] == 30000
@@ -117,9 +128,11 @@ def test_dump_failure_is_a_failed_backup(mysql_setup, mariadb):
     """The user loses SELECT on one table: mariadb-dump exits non-zero; no manifest, run failed."""
     setup = mysql_setup("local")
     user = setup.url.split("//")[1].split(":")[0]
-    mariadb.admin(f"REVOKE SELECT ON {setup.database}.* FROM '{user}'@'%'",
-                  f"GRANT SELECT (id) ON {setup.database}.customers TO '{user}'@'%'",
-                  f"GRANT SHOW VIEW ON {setup.database}.* TO '{user}'@'%'")
+    mariadb.admin(
+        f"REVOKE SELECT ON {setup.database}.* FROM '{user}'@'%'",
+        f"GRANT SELECT (id) ON {setup.database}.customers TO '{user}'@'%'",
+        f"GRANT SHOW VIEW ON {setup.database}.* TO '{user}'@'%'",
+    )
     with pytest.raises(BackupError) as err:
         run_backup(setup.config, "app")
     assert "mariadb-dump failed (exit" in err.value.message
@@ -131,7 +144,9 @@ def test_dump_failure_is_a_failed_backup(mysql_setup, mariadb):
 
 def test_dump_tool_older_than_server_is_refused(mysql_setup, tmp_path):
     old = tmp_path / "mariadb-dump"
-    old.write_text("#!/bin/sh\necho 'mariadb-dump  Ver 10.19 Distrib 10.3.39-MariaDB, for debian-linux-gnu'\n")
+    old.write_text(
+        "#!/bin/sh\necho 'mariadb-dump  Ver 10.19 Distrib 10.3.39-MariaDB, for debian-linux-gnu'\n"
+    )
     old.chmod(0o755)
     setup = mysql_setup("local", source_extra=f'dump_tool = "{old}"')
     with pytest.raises(BackupError) as err:
@@ -151,21 +166,25 @@ def test_missing_client_names_the_debian_package(mysql_setup, monkeypatch):
 
 
 def test_row_counter_layouts():
-    mysql_style = (b"-- MySQL dump 10.13\nCREATE TABLE `t` (\n  `a` int\n);\n"
-                   b"INSERT INTO `t` VALUES (1,'x),(y'),(2,'it\\'s'),(3,NULL),(4,0x2829);\n"
-                   b"INSERT INTO `t` VALUES (5,'\\\\'),(6,'(');\nCREATE TABLE `e` (\n  `b` int\n);\n-- Dump completed\n")
+    mysql_style = (
+        b"-- MySQL dump 10.13\nCREATE TABLE `t` (\n  `a` int\n);\n"
+        b"INSERT INTO `t` VALUES (1,'x),(y'),(2,'it\\'s'),(3,NULL),(4,0x2829);\n"
+        b"INSERT INTO `t` VALUES (5,'\\\\'),(6,'(');\nCREATE TABLE `e` (\n  `b` int\n);\n-- Dump completed\n"
+    )
     for size in (1, 3, 7, len(mysql_style)):
         c = RowCounter()
         for i in range(0, len(mysql_style), size):
-            c.feed(mysql_style[i:i + size])
+            c.feed(mysql_style[i : i + size])
         c.close()
         assert c.rows == {"t": 6, "e": 0} and c.completed
-    mariadb_style = (b"-- MariaDB dump 10.19\nCREATE TABLE `t` (\n  `a` int\n);\nINSERT INTO `t` VALUES\n"
-                     b"(1,'x),(y'),\n(2,'it\\'s'),\n(3,NULL),\n(4,0x2829);\nINSERT INTO `t` VALUES\n(5,'\\\\'),\n"
-                     b"(6,'(\\n(');\nCREATE TABLE `e` (\n  `b` int\n);\n-- Dump completed\n")
+    mariadb_style = (
+        b"-- MariaDB dump 10.19\nCREATE TABLE `t` (\n  `a` int\n);\nINSERT INTO `t` VALUES\n"
+        b"(1,'x),(y'),\n(2,'it\\'s'),\n(3,NULL),\n(4,0x2829);\nINSERT INTO `t` VALUES\n(5,'\\\\'),\n"
+        b"(6,'(\\n(');\nCREATE TABLE `e` (\n  `b` int\n);\n-- Dump completed\n"
+    )
     for size in (1, 5, len(mariadb_style)):
         c = RowCounter()
         for i in range(0, len(mariadb_style), size):
-            c.feed(mariadb_style[i:i + size])
+            c.feed(mariadb_style[i : i + size])
         c.close()
         assert c.rows == {"t": 6, "e": 0} and c.completed

@@ -23,7 +23,9 @@ pytestmark = pytest.mark.slow
 
 def test_check_store_unlocked_unversioned_bucket_is_deletable(make_setup, seaweed):
     setup = make_setup("s3", lock=None, bucket_lock=False)
-    seaweed.client().put_bucket_versioning(Bucket=setup.bucket, VersioningConfiguration={"Status": "Suspended"})
+    seaweed.client().put_bucket_versioning(
+        Bucket=setup.bucket, VersioningConfiguration={"Status": "Suspended"}
+    )
     p = check_store(setup.config, "offsite", db=setup.state())
     validate("check-store", p.to_json())
     assert p.can_delete_backups is True and p.can_overwrite_backups is True and p.object_lock is None
@@ -36,8 +38,11 @@ def test_check_store_governance_with_bypass_is_deletable(make_setup, seaweed):
     assert p.object_lock == {"mode": "GOVERNANCE", "days": 1}
     assert p.can_delete_backups is True
     assert any("BypassGovernanceRetention succeeded" in r for r in p.reasons)
-    assert not [k for k in seaweed.client().list_objects_v2(Bucket=setup.bucket).get("Contents", [])
-                if not k["Key"].startswith("bw/.blastwall-probe/")]  # never touches anything else
+    assert not [
+        k
+        for k in seaweed.client().list_objects_v2(Bucket=setup.bucket).get("Contents", [])
+        if not k["Key"].startswith("bw/.blastwall-probe/")
+    ]  # never touches anything else
 
 
 def test_check_store_never_touches_real_backups(make_setup, seaweed):
@@ -114,7 +119,9 @@ def test_audit_api_and_findings(make_setup, pg_server, seaweed):
     # a failed verification is a finding of its own
     Catalog(db).update_run(rec.id, sha256="0" * 64)  # (catalogue only; the verifier reads the manifest)
     s3 = seaweed.client()
-    s3.delete_object(Bucket=setup.bucket, Key=rec.manifest_key)  # adds a delete marker; the version stays locked
+    s3.delete_object(
+        Bucket=setup.bucket, Key=rec.manifest_key
+    )  # adds a delete marker; the version stays locked
     res = verify_backup(setup.config, rec.id, quick=True)
     assert res.failure_code == "manifest_missing"
     rules = {f.rule for f in verification_findings(setup.config, db, lambda: now)}

@@ -10,19 +10,28 @@ import pytest
 from auditor.backup import run_backup
 from auditor.backup.manifest import Manifest
 from auditor.config import load_config
-from tests.backup.engines_env import MYSQL_EXPECTED, REDIS_EXPECTED, fill_mysql, fill_redis, new_mysql_database
+from tests.backup.engines_env import (
+    MYSQL_EXPECTED,
+    REDIS_EXPECTED,
+    fill_mysql,
+    fill_redis,
+    new_mysql_database,
+)
 from tests.support.railway_fake import small_scenario
 from tests.support.redis_server import RedisServer
 
 pytestmark = pytest.mark.slow
 
 
-def test_railway_mysql_and_redis_services_are_backed_up(tmp_path, mariadb, railway_fake, canaries, monkeypatch):
+def test_railway_mysql_and_redis_services_are_backed_up(
+    tmp_path, mariadb, railway_fake, canaries, monkeypatch
+):
     name, user, pw = new_mysql_database(mariadb)
     import pymysql
 
-    with pymysql.connect(unix_socket=str(mariadb.sock), user="root", password="", database=name,
-                         autocommit=True) as conn:
+    with pymysql.connect(
+        unix_socket=str(mariadb.sock), user="root", password="", database=name, autocommit=True
+    ) as conn:
         fill_mysql(conn)
     redis = RedisServer().start()
     try:
@@ -33,15 +42,23 @@ def test_railway_mysql_and_redis_services_are_backed_up(tmp_path, mariadb, railw
         rsvc, msvc = s.service(shop, "Redis", image="redis:8.2"), s.service(crm, "MySQL", image="mysql:9.4")
         s.volume(shop, rsvc, "redis-volume", "/data")
         s.volume(crm, msvc, "mysql-volume", "/var/lib/mysql")
-        s.public_url(s.env(shop, "production"), rsvc, var="REDIS_PUBLIC_URL", value=redis.url("default", redis.password))
-        s.public_url(s.env(crm, "production"), msvc, var="MYSQL_PUBLIC_URL", value=mariadb.url(user, pw, name))
+        s.public_url(
+            s.env(shop, "production"),
+            rsvc,
+            var="REDIS_PUBLIC_URL",
+            value=redis.url("default", redis.password),
+        )
+        s.public_url(
+            s.env(crm, "production"), msvc, var="MYSQL_PUBLIC_URL", value=mariadb.url(user, pw, name)
+        )
         railway_fake.load(s)
         for t in s.tokens.values():
             canaries.add(t.value)
         path = tmp_path / "blastwall.toml"
-        path.write_text(textwrap.dedent(f"""
+        path.write_text(
+            textwrap.dedent(f"""
             [state]
-            url = "sqlite:///{tmp_path / 'state.db'}"
+            url = "sqlite:///{tmp_path / "state.db"}"
 
             [[sources]]
             name = "cache"
@@ -58,7 +75,7 @@ def test_railway_mysql_and_redis_services_are_backed_up(tmp_path, mariadb, railw
             [[stores]]
             name = "offsite"
             kind = "local"
-            path = "{tmp_path / 'store'}"
+            path = "{tmp_path / "store"}"
 
             [[backups]]
             source = "cache"
@@ -67,7 +84,8 @@ def test_railway_mysql_and_redis_services_are_backed_up(tmp_path, mariadb, railw
             [[backups]]
             source = "crm"
             store = "offsite"
-            """))
+            """)
+        )
         monkeypatch.setenv("RAILWAY_API_TOKEN", railway_fake.token("account"))
         monkeypatch.setenv("BLASTWALL_RAILWAY_URL", railway_fake.url)
         cfg = load_config(path)
@@ -80,8 +98,13 @@ def test_railway_mysql_and_redis_services_are_backed_up(tmp_path, mariadb, railw
             return run_audit(AuditOptions(home=None, env=env, config=cfg), db=StateDB(cfg.state.url))
 
         def volume(result, service):
-            return next(r for r in result.resources if r.type == "volume"
-                        and r.metadata.get("database") in ("mysql", "redis") and r.metadata.get("service") == service)
+            return next(
+                r
+                for r in result.resources
+                if r.type == "volume"
+                and r.metadata.get("database") in ("mysql", "redis")
+                and r.metadata.get("service") == service
+            )
 
         def unprotected(result):
             return {f.subject for f in result.findings if f.rule == "no-independent-backup"}

@@ -50,8 +50,14 @@ def backup_role(source_db: PgDatabase, canaries: Any) -> Iterator[tuple[str, str
 
 
 @pytest.fixture
-def world(tmp_path: Path, source_db: PgDatabase, backup_role: tuple[str, str], railway_fake: RailwayFakeServer,
-          canaries: Any, monkeypatch: pytest.MonkeyPatch) -> World:
+def world(
+    tmp_path: Path,
+    source_db: PgDatabase,
+    backup_role: tuple[str, str],
+    railway_fake: RailwayFakeServer,
+    canaries: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> World:
     s = small_scenario()
     shop = next(iter(s.projects.values()))
     env = s.env(shop, "production")
@@ -60,8 +66,11 @@ def world(tmp_path: Path, source_db: PgDatabase, backup_role: tuple[str, str], r
     host, port = info["host"], info["port"]
     db_url = f"postgresql://{backup_role[0]}:{backup_role[1]}@{host}:{port}/{source_db.name}"
     s.public_url(env, pg, value=db_url)
-    s.private_url(env, s.service(shop, "Postgres-private"),
-                  value=canaries.mint("postgresql://postgres:{r}@postgres.railway.internal:5432/railway"))
+    s.private_url(
+        env,
+        s.service(shop, "Postgres-private"),
+        value=canaries.mint("postgresql://postgres:{r}@postgres.railway.internal:5432/railway"),
+    )
     s.private_url(env, s.service(shop, "Postgres-reachable"), value=db_url)
     railway_fake.load(s)
     for t in s.tokens.values():
@@ -69,7 +78,7 @@ def world(tmp_path: Path, source_db: PgDatabase, backup_role: tuple[str, str], r
     store = tmp_path / "store"
     body = f"""
         [state]
-        url = "sqlite:///{tmp_path / 'state' / 'state.db'}"
+        url = "sqlite:///{tmp_path / "state" / "state.db"}"
 
         [[sources]]
         name = "app"
@@ -99,15 +108,21 @@ def world(tmp_path: Path, source_db: PgDatabase, backup_role: tuple[str, str], r
     envs = {"RAILWAY_API_TOKEN": railway_fake.token("account"), "BLASTWALL_RAILWAY_URL": railway_fake.url}
     for k, v in envs.items():
         monkeypatch.setenv(k, v)
-    return World(Setup(path=path, config=load_config(path), env=envs, db=source_db, tmp=tmp_path), railway_fake,
-                 store, db_url)
+    return World(
+        Setup(path=path, config=load_config(path), env=envs, db=source_db, tmp=tmp_path),
+        railway_fake,
+        store,
+        db_url,
+    )
 
 
 def _texts(res: Any, caplog: pytest.LogCaptureFixture) -> list[str]:
     return [res.stdout, res.stderr, caplog.text]
 
 
-def test_backup_run_of_a_railway_source(world: World, canaries: Any, caplog: pytest.LogCaptureFixture) -> None:
+def test_backup_run_of_a_railway_source(
+    world: World, canaries: Any, caplog: pytest.LogCaptureFixture
+) -> None:
     caplog.set_level(logging.DEBUG)
     res = cli(world.setup, "backup", "run", "app", "--json")
     assert res.returncode == 0, res.stderr
@@ -129,11 +144,15 @@ def test_backup_run_of_a_railway_source(world: World, canaries: Any, caplog: pyt
 
     listed = cli(world.setup, "backup", "list", "--json")
     assert listed.returncode == 0
-    canaries.assert_absent(texts=_texts(res, caplog) + [listed.stdout, listed.stderr],
-                           trees=[world.store, world.setup.tmp / "state"])
+    canaries.assert_absent(
+        texts=_texts(res, caplog) + [listed.stdout, listed.stderr],
+        trees=[world.store, world.setup.tmp / "state"],
+    )
 
 
-def test_service_without_public_networking(world: World, canaries: Any, caplog: pytest.LogCaptureFixture) -> None:
+def test_service_without_public_networking(
+    world: World, canaries: Any, caplog: pytest.LogCaptureFixture
+) -> None:
     caplog.set_level(logging.DEBUG)
     res = run_cli(world.setup, "backup", "run", "private", "--config", str(world.setup.path))
     assert res.returncode == 1
@@ -170,11 +189,18 @@ def test_private_url_is_used_only_when_reachable(world: World) -> None:
     assert resolve_source_url(src, world.setup.env).reveal() == world.db_url
 
 
-@pytest.mark.parametrize(("field", "value", "says"), [
-    ("project", "nope", "no project 'nope' in the token's workspaces or shared with its user (found: shop)"),
-    ("environment", "staging", "no environment 'staging' in project 'shop' (found: production)"),
-    ("service", "Mongo", "no service 'Mongo' in shop/production (found: Postgres, Postgres-private"),
-])
+@pytest.mark.parametrize(
+    ("field", "value", "says"),
+    [
+        (
+            "project",
+            "nope",
+            "no project 'nope' in the token's workspaces or shared with its user (found: shop)",
+        ),
+        ("environment", "staging", "no environment 'staging' in project 'shop' (found: production)"),
+        ("service", "Mongo", "no service 'Mongo' in shop/production (found: Postgres, Postgres-private"),
+    ],
+)
 def test_names_that_do_not_exist(world: World, field: str, value: str, says: str) -> None:
     src = world.setup.config.source("app")
     src = src.model_copy(update={"ref": {**(src.ref or {}), field: value}})
@@ -202,16 +228,21 @@ def test_offsite_backup_of_a_railway_database_makes_its_volume_recoverable(world
     from auditor.audit import AuditOptions, run_audit
     from auditor.state import StateDB
 
-    env = {"RAILWAY_API_TOKEN": world.setup.env["RAILWAY_API_TOKEN"],
-           "BLASTWALL_RAILWAY_URL": world.setup.env["BLASTWALL_RAILWAY_URL"]}
+    env = {
+        "RAILWAY_API_TOKEN": world.setup.env["RAILWAY_API_TOKEN"],
+        "BLASTWALL_RAILWAY_URL": world.setup.env["BLASTWALL_RAILWAY_URL"],
+    }
     db = StateDB(world.setup.config.state.url)
 
     def audit() -> Any:
         return run_audit(AuditOptions(home=None, env=env, config=world.setup.config), db=db)
 
     before = audit()
-    vol = next(r for r in before.resources
-               if r.type == "volume" and "railway:shop/production/Postgres" in r.metadata.get("source_refs", []))
+    vol = next(
+        r
+        for r in before.resources
+        if r.type == "volume" and "railway:shop/production/Postgres" in r.metadata.get("source_refs", [])
+    )
     (exp,) = [e for e in before.exposure if vol.id in e.can_destroy]
     assert vol.id in exp.unrecoverable
 
@@ -235,7 +266,9 @@ def test_a_project_shared_directly_with_the_user_is_backed_up_by_name(world: Wor
     s.share_project(alice, client)
     assert agency.id not in alice.workspace_ids
     cfg = world.setup.path
-    cfg.write_text(cfg.read_text() + textwrap.dedent("""
+    cfg.write_text(
+        cfg.read_text()
+        + textwrap.dedent("""
         [[sources]]
         name = "client"
         provider = "railway"
@@ -245,7 +278,8 @@ def test_a_project_shared_directly_with_the_user_is_backed_up_by_name(world: Wor
         [[backups]]
         source = "client"
         store = "offsite"
-        """))
+        """)
+    )
     res = cli(world.setup, "backup", "run", "client", "--json")
     assert res.returncode == 0, res.stderr
     assert json.loads(res.stdout)["status"] == "complete"

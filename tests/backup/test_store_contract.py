@@ -22,9 +22,16 @@ def store(request, tmp_path, monkeypatch) -> BackupStore:
     bucket = sw.make_bucket(lock=True)
     for k, v in sw.env(writer=True).items():
         monkeypatch.setenv(k, v)
-    cfg = StoreConfig(name="s", kind="s3", endpoint=sw.endpoint, bucket=bucket, prefix="p/",
-                      access_key_id="env:BW_S3_KEY", secret_access_key="env:BW_S3_SECRET",
-                      object_lock={"mode": "COMPLIANCE", "days": 1})
+    cfg = StoreConfig(
+        name="s",
+        kind="s3",
+        endpoint=sw.endpoint,
+        bucket=bucket,
+        prefix="p/",
+        access_key_id="env:BW_S3_KEY",
+        secret_access_key="env:BW_S3_SECRET",
+        object_lock={"mode": "COMPLIANCE", "days": 1},
+    )
     s = S3Store.from_config(cfg, part_size=MIN_PART)
     yield s
     s.close()
@@ -34,7 +41,7 @@ def test_streamed_write_commit_read(store):
     data = os.urandom(MIN_PART + 12345)  # more than one part
     w = store.open_writer("p/a/obj.dump")
     for i in range(0, len(data), 65536):
-        w.write(data[i:i + 65536])
+        w.write(data[i : i + 65536])
     obj = w.commit()
     assert obj.size == len(data)
     st = store.stat("p/a/obj.dump")

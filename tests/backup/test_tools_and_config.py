@@ -12,8 +12,11 @@ from auditor.config import parse_config
 from auditor.errors import BackupError, ConfigError
 from auditor.pgtools import embedded_bin_dir, find_pg_dump, find_tool, tool_version
 
-OLD_PG_DUMP = "/usr/lib/postgresql/15/bin/pg_dump" if Path("/usr/lib/postgresql/15/bin/pg_dump").exists() \
+OLD_PG_DUMP = (
+    "/usr/lib/postgresql/15/bin/pg_dump"
+    if Path("/usr/lib/postgresql/15/bin/pg_dump").exists()
     else shutil.which("pg_dump")
+)
 
 
 def _old_pg_dump() -> str:
@@ -53,12 +56,16 @@ def test_no_new_enough_tool_names_what_to_install(monkeypatch):
 
 
 def test_unknown_key_in_backups_names_file_line_and_key(tmp_path):
-    text = '[[sources]]\nname = "a"\nurl = "env:X"\n\n[[stores]]\nname = "s"\nkind = "local"\npath = "/tmp/x"\n\n' \
-           '[[backups]]\nsource = "a"\nstore = "s"\nkeep_dayz = 3\n'
+    text = (
+        '[[sources]]\nname = "a"\nurl = "env:X"\n\n[[stores]]\nname = "s"\nkind = "local"\npath = "/tmp/x"\n\n'
+        '[[backups]]\nsource = "a"\nstore = "s"\nkeep_dayz = 3\n'
+    )
     with pytest.raises(ConfigError) as err:
         parse_config(text, str(tmp_path / "blastwall.toml"))
     msg = err.value.message
-    assert f"{tmp_path / 'blastwall.toml'}:13" in msg and "backups[0].keep_dayz" in msg and "unknown key" in msg
+    assert (
+        f"{tmp_path / 'blastwall.toml'}:13" in msg and "backups[0].keep_dayz" in msg and "unknown key" in msg
+    )
 
 
 def test_unknown_key_via_cli(make_setup):
@@ -94,8 +101,9 @@ def test_connection_failure_does_not_leak_password(make_setup, canaries):
     with pytest.raises(BackupError) as err:
         run_backup(setup.config, "app")
     (rec,) = list_backups(setup.state())
-    canaries.assert_absent(texts=[err.value.message, str(err.value.hint), rec.error or ""],
-                           trees=[setup.tmp / "state"])
+    canaries.assert_absent(
+        texts=[err.value.message, str(err.value.hint), rec.error or ""], trees=[setup.tmp / "state"]
+    )
 
 
 def test_store_by_name_as_the_scheduler_calls_it(make_setup):

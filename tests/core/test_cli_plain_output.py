@@ -26,7 +26,11 @@ def test_a_hint_with_brackets_is_printed_whole() -> None:
 def test_paths_with_brackets_are_printed_whole(tmp_path: Path) -> None:
     repo, out_dir = tmp_path / "repo[pg]", tmp_path / "report[bold]"
     repo.mkdir()
-    p = subprocess.run([CLI, "audit", str(repo), "--no-home", "--no-env", "--offline", "-o", str(out_dir)],
-                       capture_output=True, text=True, timeout=120)
+    p = subprocess.run(
+        [CLI, "audit", str(repo), "--no-home", "--no-env", "--offline", "-o", str(out_dir)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert p.returncode == 0, p.stderr
     assert f"wrote {out_dir}/" in p.stdout, p.stdout

@@ -71,7 +71,7 @@ def _line(text: str, needle: str) -> int:
         (("keep_days = 30", "keep_days = 30\nretension = 3"), "retension", "backups[0].retension"),
         (('name = "staging"', 'name = "staging"\ncolour = "red"'), "colour", "targets[0].colour"),
         (('expect = "> 0"', 'expect = "> 0"\nexpected = 1'), "expected", "sources[0].checks[0].expected"),
-        (('[state]', '[state]\npath = "x"'), "path", "state.path"),
+        (("[state]", '[state]\npath = "x"'), "path", "state.path"),
     ],
 )
 def test_unknown_keys_name_file_line_and_key(mutation: tuple[str, str], bad: str, key: str) -> None:

@@ -30,9 +30,14 @@ def _hooks() -> ModuleType:
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("site")
-    proc = subprocess.run([str(Path(sys.executable).with_name("mkdocs")), "build", "--strict", "-d", str(out)],
-                          cwd=ROOT, capture_output=True, text=True, timeout=600,
-                          env={"PATH": "/usr/bin:/bin", "NO_MKDOCS_2_WARNING": "1"})
+    proc = subprocess.run(
+        [str(Path(sys.executable).with_name("mkdocs")), "build", "--strict", "-d", str(out)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={"PATH": "/usr/bin:/bin", "NO_MKDOCS_2_WARNING": "1"},
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     return out
 
@@ -46,8 +51,10 @@ def test_every_config_key_has_a_description_and_no_description_is_stale() -> Non
     table = h._descriptions()
     keys = h.config_keys()
     missing = [k for k, f in keys if not h.describe(k, f, table)]
-    assert not missing, ("configuration keys without a description: add each to docs/reference/config-keys.yaml "
-                         f"(or give the field a pydantic description): {missing}")
+    assert not missing, (
+        "configuration keys without a description: add each to docs/reference/config-keys.yaml "
+        f"(or give the field a pydantic description): {missing}"
+    )
     stale = sorted(set(table) - {k for k, _ in keys})
     assert not stale, f"docs/reference/config-keys.yaml describes keys that no longer exist: {stale}"
 
@@ -58,7 +65,9 @@ def test_configuration_page_lists_every_key_once(site: Path) -> None:
     for key, _ in _hooks().config_keys():
         if "." in key:
             section, rest = key.split(".", 1)
-            assert f"\n{rest}\n" in text or f">{rest}<" in page, f"{key} missing from the configuration reference"
+            assert f"\n{rest}\n" in text or f">{rest}<" in page, (
+                f"{key} missing from the configuration reference"
+            )
         else:
             assert f'id="{key}"' in page, f"section {key} missing from the configuration reference"
 
@@ -110,8 +119,9 @@ def test_exit_code_table_agrees_with_the_code() -> None:
         def __init__(self, state: RunState) -> None:
             self.state = state
 
-    assert {s: exit_code_for(R(s)) for s in (RunState.WAITING, RunState.REJECTED, RunState.EXPIRED)} == dict.fromkeys(
-        (RunState.WAITING, RunState.REJECTED, RunState.EXPIRED), 4)
+    assert {
+        s: exit_code_for(R(s)) for s in (RunState.WAITING, RunState.REJECTED, RunState.EXPIRED)
+    } == dict.fromkeys((RunState.WAITING, RunState.REJECTED, RunState.EXPIRED), 4)
     assert exit_code_for(R(RunState.SUCCEEDED)) == 0 and exit_code_for(R(RunState.FAILED)) == 1  # type: ignore[arg-type]
 
 

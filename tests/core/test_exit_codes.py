@@ -20,11 +20,26 @@ CLI = str(Path(sys.executable).parent / "blastwall")
 
 # command -> the arguments it needs to get past argument parsing
 COMMANDS: dict[str, list[str]] = {
-    "audit": [], "verify": ["bk-1"], "approve": ["run-1", "--as", "me"], "reject": ["run-1", "--as", "me"],
-    "restore": ["bk-1", "--target", "t"], "daemon": [], "report render": ["report.json"], "report diff": [],
-    "backup run": ["app"], "backup list": [], "backup prune": [], "backup check-store": ["offsite"],
-    "runs list": [], "runs show": ["run-1"], "runs resume": ["run-1"], "runs statement": ["run-1", "--as", "me"],
-    "schedule list": [], "schedule run-now": ["job"], "init": [], "state upgrade": [],
+    "audit": [],
+    "verify": ["bk-1"],
+    "approve": ["run-1", "--as", "me"],
+    "reject": ["run-1", "--as", "me"],
+    "restore": ["bk-1", "--target", "t"],
+    "daemon": [],
+    "report render": ["report.json"],
+    "report diff": [],
+    "backup run": ["app"],
+    "backup list": [],
+    "backup prune": [],
+    "backup check-store": ["offsite"],
+    "runs list": [],
+    "runs show": ["run-1"],
+    "runs resume": ["run-1"],
+    "runs statement": ["run-1", "--as", "me"],
+    "schedule list": [],
+    "schedule run-now": ["job"],
+    "init": [],
+    "state upgrade": [],
 }
 
 
@@ -32,7 +47,9 @@ def run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]
     return subprocess.run([CLI, *args], capture_output=True, text=True, timeout=120, cwd=cwd)
 
 
-def main(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, *args: str) -> tuple[int, str, str]:
+def main(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, *args: str
+) -> tuple[int, str, str]:
     """The console script's entry point in-process (the same `main()` that maps outcomes to codes), fast."""
     from auditor.cli import main as cli_main
 
@@ -68,14 +85,17 @@ def test_the_table_lists_every_command() -> None:
 
 
 @pytest.mark.parametrize("command", sorted(COMMANDS))
-def test_usage_error_is_2(command: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+def test_usage_error_is_2(
+    command: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     code, out, err = main(capsys, monkeypatch, *command.split(), *COMMANDS[command], "--no-such-option")
     assert code == 2, (out, err)
 
 
 @pytest.mark.parametrize("command", sorted(COMMANDS))
-def test_error_is_1_never_3(command: str, tmp_path: Path, capsys: pytest.CaptureFixture[str],
-                            monkeypatch: pytest.MonkeyPatch) -> None:
+def test_error_is_1_never_3(
+    command: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.chdir(tmp_path)
     if command == "report render":
         args = ["report", "render", str(tmp_path / "missing.json"), "--output-dir", str(tmp_path / "out")]
@@ -90,12 +110,16 @@ def test_error_is_1_never_3(command: str, tmp_path: Path, capsys: pytest.Capture
 
 def test_check_store_on_a_deletable_store_is_3(tmp_path: Path) -> None:
     cfg = tmp_path / "blastwall.toml"
-    cfg.write_text(f'[state]\nurl = "sqlite:///{tmp_path / "state.db"}"\n\n'
-                   f'[[stores]]\nname = "offsite"\nkind = "local"\npath = "{tmp_path / "store"}"\n')
+    cfg.write_text(
+        f'[state]\nurl = "sqlite:///{tmp_path / "state.db"}"\n\n'
+        f'[[stores]]\nname = "offsite"\nkind = "local"\npath = "{tmp_path / "store"}"\n'
+    )
     p = run("backup", "check-store", "offsite", "--config", str(cfg))
     assert p.returncode == 3, (p.stdout, p.stderr)  # was 1, the code of a crash
     assert "delete backups:    POSSIBLE" in p.stdout
-    assert run("backup", "check-store", "nowhere", "--config", str(cfg)).returncode == 1  # unknown store: error
+    assert (
+        run("backup", "check-store", "nowhere", "--config", str(cfg)).returncode == 1
+    )  # unknown store: error
 
 
 def test_audit_findings_at_fail_on_are_3(tmp_path: Path) -> None:

@@ -28,6 +28,8 @@ from auditor.model import (
     Status,
     Verdict,
 )
+from auditor.provider import FileRule, McpServerRule, ProviderContext
+from auditor.provider_http import HttpProvider
 from auditor.provider_kit import (
     Denied,
     InventoryBuilder,
@@ -43,8 +45,6 @@ from auditor.provider_kit import (
     root_verdict,
     unverified,
 )
-from auditor.provider import FileRule, McpServerRule, ProviderContext
-from auditor.provider_http import HttpProvider
 from auditor.secrets import Secret
 
 
@@ -131,7 +131,11 @@ def test_get_json_accepts_extra_ok_statuses_and_sends_params_and_headers() -> No
         return httpx.Response(206, json=[{"id": 1}], headers={"Next-Range": "id ]1..; max=1"})
 
     resp = get_response(
-        _api(handler), "/apps", auth=None, params={"limit": 1}, headers={"Range": "id ..; max=1"},
+        _api(handler),
+        "/apps",
+        auth=None,
+        params={"limit": 1},
+        headers={"Range": "id ..; max=1"},
         ok=frozenset({200, 206}),
     )
     assert resp is not None and resp.status_code == 206 and resp.headers["Next-Range"] == "id ]1..; max=1"
@@ -142,14 +146,18 @@ def test_get_json_accepts_extra_ok_statuses_and_sends_params_and_headers() -> No
 def test_call_json_returns_statuses_and_raises_only_on_401_and_bad_2xx() -> None:
     r = call_json(_api(_status(403, {"error": "forbidden"})), "DELETE", "/x", auth=None)
     assert (r.status, r.body) == (403, {"error": "forbidden"})
-    assert call_json(_api(lambda q: httpx.Response(404, content=b"<html>")), "GET", "/x", auth=None).body is None
+    assert (
+        call_json(_api(lambda q: httpx.Response(404, content=b"<html>")), "GET", "/x", auth=None).body is None
+    )
     assert call_json(_api(_status(204)), "GET", "/x", auth=None).body is None
     with pytest.raises(ProviderAuthError, match="key rejected"):
         call_json(_api(_status(401, {})), "GET", "/x", auth=None, rejected="key rejected")
     with pytest.raises(ProviderError, match="malformed JSON"):
         call_json(_api(lambda q: httpx.Response(200, content=b"nope")), "GET", "/x", auth=None)
     with pytest.raises(ProviderError, match="malformed JSON"):  # strict: any status must be JSON
-        call_json(_api(lambda q: httpx.Response(403, content=b"nope")), "GET", "/x", auth=None, strict_json=True)
+        call_json(
+            _api(lambda q: httpx.Response(403, content=b"nope")), "GET", "/x", auth=None, strict_json=True
+        )
 
 
 # -- paginate --------------------------------------------------------------------------------------------------
@@ -222,7 +230,9 @@ def test_inventory_builder_collects_and_builds() -> None:
     built = inv.build()
     assert [r.name for r in built.resources] == ["first", "db"]
     assert built.facts[0].verdict is None and built.facts[0].capability == "delete:database"
-    assert built.gaps[0] == CoverageGap(subject="demo:db:1", provider="demo", reason="snapshots not inspected: HTTP 403")
+    assert built.gaps[0] == CoverageGap(
+        subject="demo:db:1", provider="demo", reason="snapshots not inspected: HTTP 403"
+    )
     assert len(built.gaps) == 2 and len(built.backups) == 1
 
 
@@ -238,7 +248,9 @@ def test_judged_sets_what_the_verdict_names_and_keeps_the_rest() -> None:
     cred = _cred()
     meta = {"a": 1, "key_type": "project"}
     out = cred.judged(
-        Verdict(status=Status.verified, root_equivalent=False, possible_capabilities=("delete:x",), metadata=meta)
+        Verdict(
+            status=Status.verified, root_equivalent=False, possible_capabilities=("delete:x",), metadata=meta
+        )
     )
     assert out.status == Status.verified and out.root_equivalent is False
     assert out.possible_capabilities == ("delete:x",)
@@ -258,7 +270,9 @@ def test_judged_can_clear_a_field_explicitly() -> None:
 # -- json_object and cli_login ------------------------------------------------------------------------------
 def test_json_object_returns_an_object_and_names_what_is_wrong_otherwise() -> None:
     def words(resp: httpx.Response) -> dict[str, Any]:
-        return json_object(resp, malformed="demo: not JSON", malformed_hint="try later", not_object="demo: no object")
+        return json_object(
+            resp, malformed="demo: not JSON", malformed_hint="try later", not_object="demo: no object"
+        )
 
     assert words(httpx.Response(200, json={"a": 1})) == {"a": 1}
     with pytest.raises(ProviderError) as garbage:
@@ -290,15 +304,21 @@ def test_env_token_binds_a_value_pattern_to_variable_names() -> None:
 
 
 def test_unverified_is_the_candidates_credential_with_its_offline_reasons() -> None:
-    cand = Candidate(provider="demo", kind="api_key", secret=Secret("demo-secret-value-0123456789"),
-                     hints={"user": "ada"})
-    out = unverified(cand, "format alone", "second", kind="user_key", root_equivalent=True,
-                     capabilities=("x",))
+    cand = Candidate(
+        provider="demo", kind="api_key", secret=Secret("demo-secret-value-0123456789"), hints={"user": "ada"}
+    )
+    out = unverified(
+        cand, "format alone", "second", kind="user_key", root_equivalent=True, capabilities=("x",)
+    )
     assert out.status == Status.unverified and out.reasons == ("format alone", "second")
     assert (out.kind, out.root_equivalent, out.capabilities) == ("user_key", True, ("x",))
     assert out.metadata == {"user": "ada"} and out.possible_capabilities == () and out.principal is None
     assert out == Credential.from_candidate(
-        cand, kind="user_key", status=Status.unverified, root_equivalent=True, capabilities=("x",),
+        cand,
+        kind="user_key",
+        status=Status.unverified,
+        root_equivalent=True,
+        capabilities=("x",),
         reasons=("format alone", "second"),
     )
     assert unverified(cand).reasons == () and unverified(cand).kind == "api_key"

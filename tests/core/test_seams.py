@@ -27,8 +27,13 @@ def test_the_core_never_imports_a_provider_or_names_one_in_code() -> None:
         for node in ast.walk(tree):
             if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("providers"):
                 offenders.append(f"{path}: imports {node.module}")
-            if isinstance(node, ast.Constant) and isinstance(node.value, str) and path.name != "registry.py" \
-                    and node.value.lower() in BUILTIN_PROVIDERS and node.value not in ("postgres", "render"):  # also plain words
+            if (
+                isinstance(node, ast.Constant)
+                and isinstance(node.value, str)
+                and path.name != "registry.py"
+                and node.value.lower() in BUILTIN_PROVIDERS
+                and node.value not in ("postgres", "render")
+            ):  # also plain words
                 offenders.append(f"{path}:{node.lineno}: branches on {node.value!r}")
     assert not offenders, offenders
 
@@ -40,8 +45,10 @@ def test_the_registry_says_who_implements_each_seam() -> None:
 
 
 def test_package_inits_import_nothing_heavy() -> None:
-    code = ("import sys, auditor.workflow, auditor.scheduler, auditor.backup, auditor.discovery, auditor.config;"
-            "print(sorted(m for m in ('sqlalchemy','psycopg','apscheduler','boto3','httpx','graphql','providers')"
-            " if m in sys.modules))")
+    code = (
+        "import sys, auditor.workflow, auditor.scheduler, auditor.backup, auditor.discovery, auditor.config;"
+        "print(sorted(m for m in ('sqlalchemy','psycopg','apscheduler','boto3','httpx','graphql','providers')"
+        " if m in sys.modules))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
     assert out.stdout.strip() == "[]", out.stdout

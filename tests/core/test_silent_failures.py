@@ -36,7 +36,9 @@ def _config(tmp_path: Path, state: str) -> Path:
     return p
 
 
-def test_backups_that_cannot_be_loaded_are_a_coverage_gap(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_backups_that_cannot_be_loaded_are_a_coverage_gap(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     cfg = load_config(_config(tmp_path, str(tmp_path / "state.db")))
     monkeypatch.setitem(sys.modules, "auditor.backup", None)  # `from .backup import …` raises ImportError
     result = run_audit(AuditOptions(home=tmp_path / "h", env={}, include_env=False, offline=True, config=cfg))
@@ -51,7 +53,21 @@ def test_an_unopenable_state_database_is_a_warning(tmp_path: Path) -> None:
     empty.mkdir()
     import subprocess
 
-    p = subprocess.run([str(Path(sys.executable).parent / "blastwall"), "audit", str(empty), "--no-home", "--no-env",
-                        "--offline", "--config", str(cfg), "-o", str(tmp_path / "out")],
-                       capture_output=True, text=True, timeout=120)
+    p = subprocess.run(
+        [
+            str(Path(sys.executable).parent / "blastwall"),
+            "audit",
+            str(empty),
+            "--no-home",
+            "--no-env",
+            "--offline",
+            "--config",
+            str(cfg),
+            "-o",
+            str(tmp_path / "out"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert "warning:" in p.stderr and "audit history is not recorded" in p.stderr, (p.returncode, p.stderr)

@@ -8,15 +8,33 @@ import subprocess
 import sys
 from pathlib import Path
 
-HEAVY = ("boto3", "botocore", "psycopg", "jinja2", "sqlalchemy", "graphql", "httpx", "pydantic", "rich",
-         "click", "auditor.audit", "auditor.config", "auditor.cli.audit", "auditor.cli.backup", "auditor.cli.runs",
-         "auditor.cli.schedule", "auditor.cli.report", "providers")
+HEAVY = (
+    "boto3",
+    "botocore",
+    "psycopg",
+    "jinja2",
+    "sqlalchemy",
+    "graphql",
+    "httpx",
+    "pydantic",
+    "rich",
+    "click",
+    "auditor.audit",
+    "auditor.config",
+    "auditor.cli.audit",
+    "auditor.cli.backup",
+    "auditor.cli.runs",
+    "auditor.cli.schedule",
+    "auditor.cli.report",
+    "providers",
+)
 
 
 def _loaded_after(code: str) -> set[str]:
-    probe = (f"import sys\n{code}\n"
-             "import json; print(json.dumps(sorted(sys.modules)))")
-    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True)
+    probe = f"import sys\n{code}\nimport json; print(json.dumps(sorted(sys.modules)))"
+    out = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True
+    )
     return set(json.loads(out.stdout.strip().splitlines()[-1]))
 
 
@@ -29,21 +47,34 @@ def test_importing_the_cli_imports_nothing_heavy() -> None:
 
 
 def test_version_loads_no_command_module() -> None:
-    code = ("from auditor.cli import main\nsys.argv = ['blastwall', '--version']\n"
-            "try:\n    main()\nexcept SystemExit as e:\n    assert e.code == 0, e.code\n")
+    code = (
+        "from auditor.cli import main\nsys.argv = ['blastwall', '--version']\n"
+        "try:\n    main()\nexcept SystemExit as e:\n    assert e.code == 0, e.code\n"
+    )
     assert _heavy(_loaded_after(code)) == []
 
 
 def test_root_help_lists_every_command_without_importing_it() -> None:
-    code = ("import io, contextlib\nfrom auditor.cli import main\nsys.argv = ['blastwall', '--help']\nbuf = io.StringIO()\n"
-            "with contextlib.redirect_stdout(buf):\n    try:\n        main()\n    except SystemExit:\n        pass\n"
-            "sys.stderr.write(buf.getvalue())\n")
+    code = (
+        "import io, contextlib\nfrom auditor.cli import main\nsys.argv = ['blastwall', '--help']\nbuf = io.StringIO()\n"
+        "with contextlib.redirect_stdout(buf):\n    try:\n        main()\n    except SystemExit:\n        pass\n"
+        "sys.stderr.write(buf.getvalue())\n"
+    )
     mods = _loaded_after(code)
-    assert not [m for m in mods if m.startswith("auditor.cli.") and m != "auditor.cli._common"
-                and not m.startswith("auditor.cli._")], mods
-    assert not [m for m in mods if m.split(".")[0] in {"boto3", "psycopg", "jinja2", "sqlalchemy", "providers"}]
-    out = subprocess.run([sys.executable, "-c", "from auditor.cli import main; main()", "--help"],
-                         capture_output=True, text=True, timeout=60)
+    assert not [
+        m
+        for m in mods
+        if m.startswith("auditor.cli.") and m != "auditor.cli._common" and not m.startswith("auditor.cli._")
+    ], mods
+    assert not [
+        m for m in mods if m.split(".")[0] in {"boto3", "psycopg", "jinja2", "sqlalchemy", "providers"}
+    ]
+    out = subprocess.run(
+        [sys.executable, "-c", "from auditor.cli import main; main()", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     from auditor.cli import COMMANDS
 
     for name in COMMANDS:
@@ -53,18 +84,33 @@ def test_root_help_lists_every_command_without_importing_it() -> None:
 def test_version_prints_the_package_version() -> None:
     from auditor import __version__
 
-    out = subprocess.run([sys.executable, "-c", "from auditor.cli import main; main()", "--version"],
-                         capture_output=True, text=True, timeout=60)
+    out = subprocess.run(
+        [sys.executable, "-c", "from auditor.cli import main; main()", "--version"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert out.returncode == 0 and out.stdout.strip() == f"blastwall {__version__}"
-
 
 
 # What an offline audit of an empty directory must not load: cloud SDKs, GraphQL and database drivers are
 # imported by the code that talks to the network or a database, jinja2 only when HTML is written and Alembic only
 # when the state schema must be upgraded. (httpx stays: the REST providers' auth classes subclass httpx.Auth at
 # import. SQLAlchemy stays: the audit is recorded in the state database through its Core tables.)
-AUDIT_FORBIDDEN = ("boto3", "botocore", "graphql", "google.auth", "google.cloud", "psycopg", "psycopg2", "pymysql",
-                   "redis", "pymongo", "jinja2", "alembic")
+AUDIT_FORBIDDEN = (
+    "boto3",
+    "botocore",
+    "graphql",
+    "google.auth",
+    "google.cloud",
+    "psycopg",
+    "psycopg2",
+    "pymysql",
+    "redis",
+    "pymongo",
+    "jinja2",
+    "alembic",
+)
 
 
 def _offline_audit_modules(tmp_path: Path, *extra: str) -> set[str]:
@@ -72,15 +118,18 @@ def _offline_audit_modules(tmp_path: Path, *extra: str) -> set[str]:
     empty = tmp_path / "empty"
     empty.mkdir(exist_ok=True)
     out_dir = tmp_path / "out"
-    code = ("import io, contextlib\nfrom auditor.cli import main\n"
-            f"sys.argv = ['blastwall', 'audit', '--no-home', '--no-env', '--offline', {str(empty)!r}, "
-            f"'--output-dir', {str(out_dir)!r}, *{list(extra)!r}]\n"
-            "with contextlib.redirect_stdout(io.StringIO()):\n    try:\n        main()\n"
-            "    except SystemExit as e:\n        assert e.code in (0, None), e.code\n")
+    code = (
+        "import io, contextlib\nfrom auditor.cli import main\n"
+        f"sys.argv = ['blastwall', 'audit', '--no-home', '--no-env', '--offline', {str(empty)!r}, "
+        f"'--output-dir', {str(out_dir)!r}, *{list(extra)!r}]\n"
+        "with contextlib.redirect_stdout(io.StringIO()):\n    try:\n        main()\n"
+        "    except SystemExit as e:\n        assert e.code in (0, None), e.code\n"
+    )
     env = {**os.environ, "BLASTWALL_STATE_DIR": str(tmp_path / "state")}
     probe = f"import sys\n{code}\nimport json; print(json.dumps(sorted(sys.modules)))"
-    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, env=env,
-                         cwd=tmp_path)
+    out = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, env=env, cwd=tmp_path
+    )
     assert out.returncode == 0, out.stderr
     if "--format" not in extra:
         report = json.loads((out_dir / "blastwall-report.json").read_text())  # the audit really ran
@@ -96,8 +145,13 @@ def test_offline_audit_of_an_empty_dir_loads_no_sdk_driver_alembic_or_jinja2(tmp
     first = _offline_audit_modules(tmp_path)
     assert "alembic" in first  # a new state database: its schema is created by the migrations
     mods = _offline_audit_modules(tmp_path)  # the usual case: the schema is already at head
-    assert {"providers.aws.provider", "providers.railway.provider", "providers.gcp.provider",
-            "providers.postgres.endpoints", "auditor.history"} <= mods  # every provider and the history loaded
+    assert {
+        "providers.aws.provider",
+        "providers.railway.provider",
+        "providers.gcp.provider",
+        "providers.postgres.endpoints",
+        "auditor.history",
+    } <= mods  # every provider and the history loaded
     assert _loaded(mods, AUDIT_FORBIDDEN) == []
 
 

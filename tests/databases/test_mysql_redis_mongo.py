@@ -24,27 +24,40 @@ def _audit(tmp_path: Path, lines: dict[str, str]):
     proj = tmp_path / "app"
     proj.mkdir()
     (proj / ".env").write_text("".join(f"{k}={v}\n" for k, v in lines.items()))
-    result = run_audit(AuditOptions(paths=[proj], home=None, include_env=False, env={}),
-                       providers={"postgres": PostgresProvider()}, ctx=ProviderContext(timeout_s=3.0))
+    result = run_audit(
+        AuditOptions(paths=[proj], home=None, include_env=False, env={}),
+        providers={"postgres": PostgresProvider()},
+        ctx=ProviderContext(timeout_s=3.0),
+    )
     return result, {c.sources[0].locator.rsplit(".", 1)[-1]: c for c in result.credentials}
 
 
-def test_mariadb_owner_like_and_read_only_from_show_grants(mariadb: MariaDB, tmp_path: Path, canaries) -> None:
+def test_mariadb_owner_like_and_read_only_from_show_grants(
+    mariadb: MariaDB, tmp_path: Path, canaries
+) -> None:
     pw = {u: canaries.mint("pw{r}")[:30] for u in ("owner", "reader", "viarole")}
     mariadb.admin(
-        "CREATE DATABASE IF NOT EXISTS shop", "CREATE TABLE IF NOT EXISTS shop.orders (id int primary key)",
+        "CREATE DATABASE IF NOT EXISTS shop",
+        "CREATE TABLE IF NOT EXISTS shop.orders (id int primary key)",
         f"CREATE OR REPLACE USER 'owner'@'%' IDENTIFIED BY '{pw['owner']}'",
         "GRANT ALL PRIVILEGES ON shop.* TO 'owner'@'%'",
         f"CREATE OR REPLACE USER 'reader'@'%' IDENTIFIED BY '{pw['reader']}'",
         "GRANT SELECT, SHOW VIEW ON shop.* TO 'reader'@'%'",
-        "CREATE ROLE IF NOT EXISTS shop_admin", "GRANT DROP, DELETE ON shop.* TO shop_admin",
+        "CREATE ROLE IF NOT EXISTS shop_admin",
+        "GRANT DROP, DELETE ON shop.* TO shop_admin",
         f"CREATE OR REPLACE USER 'viarole'@'%' IDENTIFIED BY '{pw['viarole']}'",
-        "GRANT SELECT ON shop.* TO 'viarole'@'%'", "GRANT shop_admin TO 'viarole'@'%'",
+        "GRANT SELECT ON shop.* TO 'viarole'@'%'",
+        "GRANT shop_admin TO 'viarole'@'%'",
     )
     start = len(mariadb.general_log())
-    result, by = _audit(tmp_path, {"DATABASE_URL": mariadb.url("owner", pw["owner"], "shop"),
-                                   "READ_URL": mariadb.url("reader", pw["reader"], "shop"),
-                                   "ROLE_URL": mariadb.url("viarole", pw["viarole"], "shop")})
+    result, by = _audit(
+        tmp_path,
+        {
+            "DATABASE_URL": mariadb.url("owner", pw["owner"], "shop"),
+            "READ_URL": mariadb.url("reader", pw["reader"], "shop"),
+            "ROLE_URL": mariadb.url("viarole", pw["viarole"], "shop"),
+        },
+    )
     own, rdr, rol = by["DATABASE_URL"], by["READ_URL"], by["ROLE_URL"]
     assert all(c.status == Status.verified for c in (own, rdr, rol)), [c.reasons for c in (own, rdr, rol)]
     assert own.root_equivalent is True
@@ -57,11 +70,20 @@ def test_mariadb_owner_like_and_read_only_from_show_grants(mariadb: MariaDB, tmp
     assert any("through role shop_admin" in g["via"] for g in rol.metadata["db"]["grants"])
     v = {x.credential: x for x in result.verdicts}
     assert v[own.id].verdict is True and v[rdr.id].verdict is False
-    assert "GRANT SELECT, INSERT, UPDATE, DELETE ON `shop`.* TO 'owner_app'@'%';" in own.metadata["db"]["remediation_sql"]
+    assert (
+        "GRANT SELECT, INSERT, UPDATE, DELETE ON `shop`.* TO 'owner_app'@'%';"
+        in own.metadata["db"]["remediation_sql"]
+    )
     # the general log: only our read-only session and SHOW GRANTS, nothing else
     sent = [m.group(1).strip() for m in re.finditer(r"\d+ Query\t(.*)", mariadb.general_log()[start:])]
-    assert sent and all(re.match(r"^(SET NAMES |SELECT VERSION\(\), CURRENT_USER\(\)$|SET SESSION TRANSACTION READ "
-                                 r"ONLY$|SET SESSION max_statement_time = \d+$|SHOW GRANTS$|SET ROLE (`shop_admin`|NONE)$)", s) for s in sent), sent
+    assert sent and all(
+        re.match(
+            r"^(SET NAMES |SELECT VERSION\(\), CURRENT_USER\(\)$|SET SESSION TRANSACTION READ "
+            r"ONLY$|SET SESSION max_statement_time = \d+$|SHOW GRANTS$|SET ROLE (`shop_admin`|NONE)$)",
+            s,
+        )
+        for s in sent
+    ), sent
     assert sent.count("SET SESSION TRANSACTION READ ONLY") == 3
     # no password (nor its hash) anywhere in the result
     canaries.assert_absent(texts=[result.model_dump_json()])
@@ -75,18 +97,34 @@ def test_mariadb_wrong_password_is_invalid(mariadb: MariaDB, tmp_path: Path) -> 
     assert by["DATABASE_URL"].status == Status.invalid
 
 
-def test_redis_default_user_flushes_and_get_only_user_does_not(redis_server: RedisServer, tmp_path: Path,
-                                                               canaries) -> None:
+def test_redis_default_user_flushes_and_get_only_user_does_not(
+    redis_server: RedisServer, tmp_path: Path, canaries
+) -> None:
     getter_pw, opaque_pw = canaries.mint("g{r}"), canaries.mint("o{r}")
     canaries.add(redis_server.password)
     # "+get" plus the two ACL subcommands a user needs to describe itself
-    redis_server.command("ACL", "SETUSER", "getter", "reset", "on", f">{getter_pw}", "~*", "+get",
-                         "+acl|whoami", "+acl|getuser")
+    redis_server.command(
+        "ACL",
+        "SETUSER",
+        "getter",
+        "reset",
+        "on",
+        f">{getter_pw}",
+        "~*",
+        "+get",
+        "+acl|whoami",
+        "+acl|getuser",
+    )
     redis_server.command("ACL", "SETUSER", "opaque", "reset", "on", f">{opaque_pw}", "~*", "+get")
     redis_server.start_monitor()
-    result, by = _audit(tmp_path, {"REDIS_URL": redis_server.url("default", redis_server.password),
-                                   "CACHE_URL": redis_server.url("getter", getter_pw),
-                                   "OPAQUE_URL": redis_server.url("opaque", opaque_pw)})
+    result, by = _audit(
+        tmp_path,
+        {
+            "REDIS_URL": redis_server.url("default", redis_server.password),
+            "CACHE_URL": redis_server.url("getter", getter_pw),
+            "OPAQUE_URL": redis_server.url("opaque", opaque_pw),
+        },
+    )
     sent = redis_server.stop_monitor()
     dflt, getter, opaque = by["REDIS_URL"], by["CACHE_URL"], by["OPAQUE_URL"]
     assert dflt.status == getter.status == opaque.status == Status.verified
@@ -128,17 +166,29 @@ class _StubClient:
 
 def test_mongodb_connection_status_stub_only() -> None:
     # Shapes from the connectionStatus docs (authInfo with showPrivileges: true).
-    owner = {"authInfo": {"authenticatedUsers": [{"user": "app", "db": "shop"}],
-                          "authenticatedUserRoles": [{"role": "dbOwner", "db": "shop"}],
-                          "authenticatedUserPrivileges": [
-                              {"resource": {"db": "shop", "collection": ""},
-                               "actions": ["find", "insert", "remove", "update", "dropCollection", "dropDatabase"]}]},
-             "ok": 1}
-    reader = {"authInfo": {"authenticatedUsers": [{"user": "bi", "db": "shop"}],
-                           "authenticatedUserRoles": [{"role": "read", "db": "shop"}],
-                           "authenticatedUserPrivileges": [
-                               {"resource": {"db": "shop", "collection": ""}, "actions": ["find", "listCollections"]}]},
-              "ok": 1}
+    owner = {
+        "authInfo": {
+            "authenticatedUsers": [{"user": "app", "db": "shop"}],
+            "authenticatedUserRoles": [{"role": "dbOwner", "db": "shop"}],
+            "authenticatedUserPrivileges": [
+                {
+                    "resource": {"db": "shop", "collection": ""},
+                    "actions": ["find", "insert", "remove", "update", "dropCollection", "dropDatabase"],
+                }
+            ],
+        },
+        "ok": 1,
+    }
+    reader = {
+        "authInfo": {
+            "authenticatedUsers": [{"user": "bi", "db": "shop"}],
+            "authenticatedUserRoles": [{"role": "read", "db": "shop"}],
+            "authenticatedUserPrivileges": [
+                {"resource": {"db": "shop", "collection": ""}, "actions": ["find", "listCollections"]}
+            ],
+        },
+        "ok": 1,
+    }
     t = parse_target("mongodb://app:pw@mongo.example.net:27017/shop?authSource=shop")
     assert t is not None
     clients: list[_StubClient] = []
@@ -149,10 +199,13 @@ def test_mongodb_connection_status_stub_only() -> None:
             c.kw = kw
             clients.append(c)
             return c
+
         return make
 
     p = inspect_mongo(t, "pw", client_factory=factory(owner))
-    assert p.root_equivalent is True and {"drop:database", "drop:collection", "delete:rows"} <= set(p.capabilities)
+    assert p.root_equivalent is True and {"drop:database", "drop:collection", "delete:rows"} <= set(
+        p.capabilities
+    )
     assert {g.scope for g in p.grants} == {"database shop"}
     r = inspect_mongo(t, "pw", client_factory=factory(reader))
     assert r.root_equivalent is False and r.capabilities == () and r.destroys_contents is False

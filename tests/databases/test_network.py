@@ -77,20 +77,31 @@ def _audit(tmp_path: Path, lines: dict[str, str]):
     (proj / ".env").write_text("".join(f"{k}={v}\n" for k, v in lines.items()))
     cfg = Config(providers={"postgres": {"connect_timeout_s": TIMEOUT_S, "statement_timeout_s": TIMEOUT_S}})
     t0 = time.monotonic()
-    result = run_audit(AuditOptions(paths=[proj], home=None, include_env=False, env={}, config=cfg),
-                       providers={"postgres": PostgresProvider()}, ctx=ProviderContext(timeout_s=3.0))
-    return result, {c.sources[0].locator.rsplit(".", 1)[-1]: c for c in result.credentials}, time.monotonic() - t0
+    result = run_audit(
+        AuditOptions(paths=[proj], home=None, include_env=False, env={}, config=cfg),
+        providers={"postgres": PostgresProvider()},
+        ctx=ProviderContext(timeout_s=3.0),
+    )
+    return (
+        result,
+        {c.sources[0].locator.rsplit(".", 1)[-1]: c for c in result.credentials},
+        time.monotonic() - t0,
+    )
 
 
-def test_blackhole_listeners_are_bounded_by_the_timeouts(blackhole: Blackhole, logged_pg: LoggedPostgres,
-                                                         tmp_path: Path) -> None:
+def test_blackhole_listeners_are_bounded_by_the_timeouts(
+    blackhole: Blackhole, logged_pg: LoggedPostgres, tmp_path: Path
+) -> None:
     p = blackhole.port
-    result, by, took = _audit(tmp_path, {
-        "PG_URL": f"postgresql://app:pw-one@127.0.0.1:{p}/shop",
-        "MY_URL": f"mysql://app:pw-two@127.0.0.1:{p}/shop",
-        "REDIS_URL": f"redis://default:pw-three@127.0.0.1:{p}/0",
-        "READER_URL": logged_pg.url("reader"),
-    })
+    result, by, took = _audit(
+        tmp_path,
+        {
+            "PG_URL": f"postgresql://app:pw-one@127.0.0.1:{p}/shop",
+            "MY_URL": f"mysql://app:pw-two@127.0.0.1:{p}/shop",
+            "REDIS_URL": f"redis://default:pw-three@127.0.0.1:{p}/0",
+            "READER_URL": logged_pg.url("reader"),
+        },
+    )
     assert blackhole.accepted >= 3  # each client really connected and then waited
     for key in ("PG_URL", "MY_URL", "REDIS_URL"):
         c = by[key]
@@ -106,12 +117,15 @@ def test_blackhole_listeners_are_bounded_by_the_timeouts(blackhole: Blackhole, l
 def test_unreachable_host_and_wrong_password(logged_pg: LoggedPostgres, tmp_path: Path) -> None:
     closed = _closed_port()
     wrong = logged_pg.url("reader").replace(logged_pg.passwords["reader"], "nope")
-    result, by, took = _audit(tmp_path, {
-        "DOWN_URL": f"postgresql://app:pw-four@127.0.0.1:{closed}/shop",
-        "DOWN_REDIS_URL": f"redis://default:pw-five@127.0.0.1:{closed}/0",
-        "WRONG_URL": wrong,
-        "READER_URL": logged_pg.url("reader"),
-    })
+    result, by, took = _audit(
+        tmp_path,
+        {
+            "DOWN_URL": f"postgresql://app:pw-four@127.0.0.1:{closed}/shop",
+            "DOWN_REDIS_URL": f"redis://default:pw-five@127.0.0.1:{closed}/0",
+            "WRONG_URL": wrong,
+            "READER_URL": logged_pg.url("reader"),
+        },
+    )
     for key in ("DOWN_URL", "DOWN_REDIS_URL"):
         assert by[key].status == Status.error
         assert any(g.subject == by[key].id and "not inspected" in g.reason for g in result.coverage_gaps)

@@ -20,8 +20,11 @@ from .conftest import LoggedPostgres
 
 pytestmark = [pytest.mark.slow]  # real database servers
 
-ALLOWED = re.compile(r"^(SELECT\s|SET (default_transaction_read_only|statement_timeout|lock_timeout) |"
-                     r"BEGIN READ ONLY$|ROLLBACK$)", re.I)
+ALLOWED = re.compile(
+    r"^(SELECT\s|SET (default_transaction_read_only|statement_timeout|lock_timeout) |"
+    r"BEGIN READ ONLY$|ROLLBACK$)",
+    re.I,
+)
 WRITES = re.compile(r"\b(INSERT|UPDATE|DELETE|DROP|TRUNCATE|CREATE|ALTER|GRANT|REVOKE|COPY|CALL|DO)\b", re.I)
 
 
@@ -29,17 +32,28 @@ def _audit(tmp_path: Path, lines: dict[str, str], **kw: object):
     proj = tmp_path / "app"
     proj.mkdir()
     (proj / ".env").write_text("".join(f"{k}={v}\n" for k, v in lines.items()))
-    return run_audit(AuditOptions(paths=[proj], home=None, include_env=False, env={}, **kw),  # type: ignore[arg-type]
-                     providers={"postgres": PostgresProvider()}, ctx=ProviderContext(timeout_s=3.0))
+    return run_audit(
+        AuditOptions(paths=[proj], home=None, include_env=False, env={}, **kw),  # type: ignore[arg-type]
+        providers={"postgres": PostgresProvider()},
+        ctx=ProviderContext(timeout_s=3.0),
+    )
 
 
-def test_four_roles_capabilities_verdicts_and_statement_log(logged_pg: LoggedPostgres, tmp_path: Path,
-                                                            canaries) -> None:
-    for r, p in logged_pg.passwords.items():
+def test_four_roles_capabilities_verdicts_and_statement_log(
+    logged_pg: LoggedPostgres, tmp_path: Path, canaries
+) -> None:
+    for _r, p in logged_pg.passwords.items():
         canaries.add(p)
     start = logged_pg.log_size()
-    result = _audit(tmp_path, {"SUPER_URL": logged_pg.url("postgres"), "DATABASE_URL": logged_pg.url("shop_owner"),
-                               "CLEANER_URL": logged_pg.url("cleaner"), "READER_URL": logged_pg.url("reader")})
+    result = _audit(
+        tmp_path,
+        {
+            "SUPER_URL": logged_pg.url("postgres"),
+            "DATABASE_URL": logged_pg.url("shop_owner"),
+            "CLEANER_URL": logged_pg.url("cleaner"),
+            "READER_URL": logged_pg.url("reader"),
+        },
+    )
     by_key = {c.sources[0].locator.rsplit(".", 1)[-1]: c for c in result.credentials}
     assert set(by_key) == {"SUPER_URL", "DATABASE_URL", "CLEANER_URL", "READER_URL"}
     assert all(c.status == Status.verified for c in by_key.values()), [c.reasons for c in by_key.values()]
@@ -66,7 +80,9 @@ def test_four_roles_capabilities_verdicts_and_statement_log(logged_pg: LoggedPos
     assert [d.id for d in dbs] == [f"postgres://127.0.0.1:{logged_pg.server.port}/shop"]
     verdicts = {v.credential: v for v in result.verdicts if v.kind == "contents"}
     assert verdicts[sup.id].verdict is True and "(superuser) can wipe shop" in verdicts[sup.id].text
-    assert verdicts[own.id].verdict is True and verdicts[own.id].text.startswith("this DATABASE_URL (owner) can wipe")
+    assert verdicts[own.id].verdict is True and verdicts[own.id].text.startswith(
+        "this DATABASE_URL (owner) can wipe"
+    )
     assert verdicts[cln.id].verdict is True and "can delete in schema app" in verdicts[cln.id].text
     assert verdicts[rdr.id].verdict is False and "cannot wipe shop" in verdicts[rdr.id].text
     assert "no known backup survives" in verdicts[own.id].text
@@ -78,7 +94,11 @@ def test_four_roles_capabilities_verdicts_and_statement_log(logged_pg: LoggedPos
 
     statements = logged_pg.statements_since(start)
     assert len(statements) >= 4 * 6, statements
-    bad = [s for s in statements if not ALLOWED.match(s) or (WRITES.search(s) and not s.upper().startswith("SELECT"))]
+    bad = [
+        s
+        for s in statements
+        if not ALLOWED.match(s) or (WRITES.search(s) and not s.upper().startswith("SELECT"))
+    ]
     assert not bad, bad
     assert statements.count("SET default_transaction_read_only = on") == 4
     # catalogue reads only: no user table is ever named
@@ -116,8 +136,12 @@ def test_config_switch_turns_connections_off(logged_pg: LoggedPostgres) -> None:
     from auditor.model import Candidate, Source
     from auditor.secrets import Secret
 
-    cand = Candidate(provider="postgres", kind="database_url", secret=Secret(logged_pg.url("reader")),
-                     sources=(Source(path="x/.env", locator="DATABASE_URL"),))
+    cand = Candidate(
+        provider="postgres",
+        kind="database_url",
+        secret=Secret(logged_pg.url("reader")),
+        sources=(Source(path="x/.env", locator="DATABASE_URL"),),
+    )
     cred = p.classify(cand)
     start = logged_pg.log_size()
     same = p.identify(cred, ProviderContext(settings={"connect": False}))
@@ -145,17 +169,31 @@ def test_cli_no_db_connect_flag_and_config_switch(logged_pg: LoggedPostgres, tmp
     (repo / ".env").write_text(f"DATABASE_URL={logged_pg.url('reader')}\n")
     env = {**os.environ, "BLASTWALL_STATE_DIR": str(tmp_path / "state")}
     exe = str(Path(sys.executable).with_name("blastwall"))
-    base = [exe, "audit", str(repo), "--no-home", "--no-env", "--json", "--no-history", "-o", str(tmp_path / "o")]
+    base = [
+        exe,
+        "audit",
+        str(repo),
+        "--no-home",
+        "--no-env",
+        "--json",
+        "--no-history",
+        "-o",
+        str(tmp_path / "o"),
+    ]
     cfg = tmp_path / "blastwall.toml"
     cfg.write_text("[providers.postgres]\nconnect = false\n")
     start = logged_pg.log_size()
     for extra in (["--no-db-connect"], ["--config", str(cfg)]):
-        proc = subprocess.run(base + extra, capture_output=True, text=True, env=env, timeout=120, cwd=tmp_path)
+        proc = subprocess.run(
+            base + extra, capture_output=True, text=True, env=env, timeout=120, cwd=tmp_path
+        )
         assert proc.returncode == 0, proc.stderr[-1500:]
         (c,) = json.loads(proc.stdout)["credentials"]
         assert c["status"] == "unverified" and c["root_equivalent"] is None
     assert logged_pg.statements_since(start) == []
-    proc = subprocess.run(base, capture_output=True, text=True, env=env, timeout=120, cwd=repo)  # no config here
+    proc = subprocess.run(
+        base, capture_output=True, text=True, env=env, timeout=120, cwd=repo
+    )  # no config here
     (c,) = json.loads(proc.stdout)["credentials"]
     assert c["status"] == "verified" and c["root_equivalent"] is False
     assert logged_pg.statements_since(start)
@@ -165,10 +203,15 @@ def test_pgpass_line_is_inspected_like_a_url(logged_pg: LoggedPostgres, tmp_path
     home = tmp_path / "home"
     home.mkdir()
     pw = logged_pg.passwords["cleaner"]
-    (home / ".pgpass").write_text(f"# local\n127.0.0.1:{logged_pg.server.port}:shop:cleaner:{pw}\n"
-                                  "*:*:*:someone:wildcards-are-not-inspected\n")
-    result = run_audit(AuditOptions(paths=[], home=home, include_env=False, env={}),
-                       providers={"postgres": PostgresProvider()}, ctx=ProviderContext(timeout_s=3.0))
+    (home / ".pgpass").write_text(
+        f"# local\n127.0.0.1:{logged_pg.server.port}:shop:cleaner:{pw}\n"
+        "*:*:*:someone:wildcards-are-not-inspected\n"
+    )
+    result = run_audit(
+        AuditOptions(paths=[], home=home, include_env=False, env={}),
+        providers={"postgres": PostgresProvider()},
+        ctx=ProviderContext(timeout_s=3.0),
+    )
     by_line = {c.sources[0].locator: c for c in result.credentials}
     assert set(by_line) == {"line 2", "line 3"}
     c = by_line["line 2"]

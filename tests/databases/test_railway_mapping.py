@@ -27,9 +27,14 @@ PROXY = "shuttle.proxy.rlwy.net"
 
 def _audit(proj: Path, fake_url: str, cfg=None, db=None) -> AuditResult:
     providers = {"railway": RailwayProvider(), "postgres": PostgresProvider(resolve={PROXY: "127.0.0.1"})}
-    return run_audit(AuditOptions(paths=[proj], home=None, include_env=False, env={"BLASTWALL_RAILWAY_URL": fake_url},
-                                  config=cfg), providers=providers, db=db,
-                     ctx=ProviderContext(timeout_s=3.0, max_retries=1, sleep=lambda s: None))
+    return run_audit(
+        AuditOptions(
+            paths=[proj], home=None, include_env=False, env={"BLASTWALL_RAILWAY_URL": fake_url}, config=cfg
+        ),
+        providers=providers,
+        db=db,
+        ctx=ProviderContext(timeout_s=3.0, max_retries=1, sleep=lambda s: None),
+    )
 
 
 def _verdict(result: AuditResult, cred: str, kind: str) -> DestroyVerdict:
@@ -37,9 +42,15 @@ def _verdict(result: AuditResult, cred: str, kind: str) -> DestroyVerdict:
     return v
 
 
-def test_proxy_url_and_account_token_one_database_two_targets(railway_fake, logged_pg: LoggedPostgres,
-                                                              pg_server, tmp_path: Path, canaries,
-                                                              monkeypatch, test_output_dir: Path) -> None:
+def test_proxy_url_and_account_token_one_database_two_targets(
+    railway_fake,
+    logged_pg: LoggedPostgres,
+    pg_server,
+    tmp_path: Path,
+    canaries,
+    monkeypatch,
+    test_output_dir: Path,
+) -> None:
     port = logged_pg.server.port
     s = railway_fake.scenario
     for proxy in s.tcp_proxies.values():  # shop/production Postgres: its TCP proxy is our local server
@@ -50,7 +61,9 @@ def test_proxy_url_and_account_token_one_database_two_targets(railway_fake, logg
     internal = f"postgresql://reader:{canaries.mint('pw{r}')}@postgres.railway.internal:5432/shop"
     proj = tmp_path / "shop"
     proj.mkdir()
-    (proj / ".env").write_text(f"DATABASE_URL={url}\nPRIVATE_DATABASE_URL={internal}\nRAILWAY_API_TOKEN={token}\n")
+    (proj / ".env").write_text(
+        f"DATABASE_URL={url}\nPRIVATE_DATABASE_URL={internal}\nRAILWAY_API_TOKEN={token}\n"
+    )
 
     result = _audit(proj, railway_fake.url)
     creds = {c.sources[0].locator.rsplit(".", 1)[-1]: c for c in result.credentials}
@@ -93,7 +106,7 @@ def test_proxy_url_and_account_token_one_database_two_targets(railway_fake, logg
     cfg_path = tmp_path / "blastwall.toml"
     cfg_path.write_text(f"""
 [state]
-url = "sqlite:///{tmp_path / 'state.db'}"
+url = "sqlite:///{tmp_path / "state.db"}"
 
 [[sources]]
 name = "shop"
@@ -102,7 +115,7 @@ url = "env:SHOP_URL"
 [[stores]]
 name = "offsite"
 kind = "local"
-path = "{tmp_path / 'store'}"
+path = "{tmp_path / "store"}"
 
 [[backups]]
 source = "shop"
@@ -118,8 +131,10 @@ store = "offsite"
     c2 = _verdict(result2, db_cred.id, "contents")
     k2 = _verdict(result2, tok.id, "container")
     assert set(c2.survivors) == railway_backups | {dump.id}
-    assert c2.text == ("this DATABASE_URL (owner) can wipe shop; Railway's volume backups and the off-platform "
-                       "dump survive that")
+    assert c2.text == (
+        "this DATABASE_URL (owner) can wipe shop; Railway's volume backups and the off-platform "
+        "dump survive that"
+    )
     assert k2.survivors == (dump.id,)
     assert k2.text.endswith("only the off-platform dump survives")
     exp2 = {e.credential: e for e in result2.exposure}
@@ -133,7 +148,7 @@ store = "offsite"
     import html as h
 
     text = h.unescape(page)
-    assert "<code>shop_owner</code> <span class=\"muted\">owner</span>" in text
+    assert '<code>shop_owner</code> <span class="muted">owner</span>' in text
     assert f"postgres://{PROXY}:{port}/shop" in text and volume.id in text
     assert "drop:database</code> on database shop" in text
     assert c2.text in text and k2.text in text

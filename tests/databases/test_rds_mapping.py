@@ -27,13 +27,17 @@ def test_rds_endpoint_url_links_to_the_rds_instance(moto, tmp_path: Path) -> Non
     proj.mkdir()
     op = sc.keys["db-operator"]
     (home / ".aws/credentials").write_text(
-        f"[default]\naws_access_key_id = {op.key_id}\naws_secret_access_key = {op.secret}\n")
+        f"[default]\naws_access_key_id = {op.key_id}\naws_secret_access_key = {op.secret}\n"
+    )
     (home / ".aws/config").write_text("[default]\nregion = us-east-1\n")
     (proj / ".env").write_text(f"DATABASE_URL=postgresql://app:not-a-secret-1@{host}:{port}/orders\n")
-    result = run_audit(AuditOptions(paths=[proj], home=home, env={"AWS_ENDPOINT_URL": moto.url}, include_env=False,
-                                    db_connect=False),
-                       providers={"aws": AwsProvider(), "postgres": PostgresProvider()},
-                       ctx=ProviderContext(settings={"regions": ["us-east-1"]}, timeout_s=20, max_retries=2))
+    result = run_audit(
+        AuditOptions(
+            paths=[proj], home=home, env={"AWS_ENDPOINT_URL": moto.url}, include_env=False, db_connect=False
+        ),
+        providers={"aws": AwsProvider(), "postgres": PostgresProvider()},
+        ctx=ProviderContext(settings={"regions": ["us-east-1"]}, timeout_s=20, max_retries=2),
+    )
     url = next(c for c in result.credentials if c.provider == "postgres")
     key = next(c for c in result.credentials if c.provider == "aws")
     assert url.status == Status.unverified and url.metadata["platform"] == "rds"

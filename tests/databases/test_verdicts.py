@@ -10,30 +10,68 @@ from auditor.secrets import Secret
 
 def _cred(cid: str, provider: str, kind: str, locator: str, summary: str | None = None) -> Credential:
     meta = {"db": {"summary": summary}} if summary else {}
-    return Credential(id=cid, provider=provider, kind=kind, fingerprint="sha256:" + cid, status=Status.verified,
-                      secret=Secret(cid + "-value"), sources=(Source(path=".env", locator=locator),), metadata=meta)
+    return Credential(
+        id=cid,
+        provider=provider,
+        kind=kind,
+        fingerprint="sha256:" + cid,
+        status=Status.verified,
+        secret=Secret(cid + "-value"),
+        sources=(Source(path=".env", locator=locator),),
+        metadata=meta,
+    )
 
 
-VOL = Resource(id="railway:volume-instance:v", provider="railway", type="volume", name="shop/production/Postgres:pg",
-               holds_data=True)
-DB = Resource(id="postgres://x.proxy.rlwy.net:1234/shop", provider="postgres", type="database", name="shop",
-              holds_data=True, container=VOL.id, metadata={"layer": "contents", "database": "shop"})
-SNAP = Backup(id="railway:backup:b1", provider="railway", protects=VOL.id, location="inside Railway",
-              dies_with_resource=True, survives_contents_loss=True, metadata={"label": "Railway's volume backups"})
+VOL = Resource(
+    id="railway:volume-instance:v",
+    provider="railway",
+    type="volume",
+    name="shop/production/Postgres:pg",
+    holds_data=True,
+)
+DB = Resource(
+    id="postgres://x.proxy.rlwy.net:1234/shop",
+    provider="postgres",
+    type="database",
+    name="shop",
+    holds_data=True,
+    container=VOL.id,
+    metadata={"layer": "contents", "database": "shop"},
+)
+SNAP = Backup(
+    id="railway:backup:b1",
+    provider="railway",
+    protects=VOL.id,
+    location="inside Railway",
+    dies_with_resource=True,
+    survives_contents_loss=True,
+    metadata={"label": "Railway's volume backups"},
+)
 
 
 def _dump(verified: bool) -> Backup:
-    return Backup(id="blastwall:backup:1", provider="blastwall", protects=DB.id, location="s3://b/k", kind="offsite-dump",
-                  dies_with_resource=False, survives_contents_loss=True if verified else None,
-                  metadata={"label": "the off-platform dump"})
+    return Backup(
+        id="blastwall:backup:1",
+        provider="blastwall",
+        protects=DB.id,
+        location="s3://b/k",
+        kind="offsite-dump",
+        dies_with_resource=False,
+        survives_contents_loss=True if verified else None,
+        metadata={"label": "the off-platform dump"},
+    )
 
 
 URL = _cred("url", "postgres", "database_url", "DATABASE_URL", "owner")
 TOK = _cred("tok", "railway", "account_token", "RAILWAY_API_TOKEN")
-FACTS = [DestroyFact(credential="url", target=DB.id, verdict=True, reason="owner"),
-         DestroyFact(credential="tok", target=VOL.id, verdict=True, reason="account token"),
-         DestroyFact(credential="tok", target=SNAP.id, verdict=True, reason="account token"),
-         DestroyFact(credential="tok", target=DB.id, verdict=True, reason="via volume", capability="delete:container")]
+FACTS = [
+    DestroyFact(credential="url", target=DB.id, verdict=True, reason="owner"),
+    DestroyFact(credential="tok", target=VOL.id, verdict=True, reason="account token"),
+    DestroyFact(credential="tok", target=SNAP.id, verdict=True, reason="account token"),
+    DestroyFact(
+        credential="tok", target=DB.id, verdict=True, reason="via volume", capability="delete:container"
+    ),
+]
 
 
 def test_verified_dump_survives_both_unverified_is_not_counted() -> None:
@@ -44,11 +82,15 @@ def test_verified_dump_survives_both_unverified_is_not_counted() -> None:
         contents, container = v[("url", "contents")], v[("tok", "container")]
         if verified:
             assert contents.survivors == (SNAP.id, "blastwall:backup:1")
-            assert contents.text == ("this DATABASE_URL (owner) can wipe shop; Railway's volume backups and the "
-                                     "off-platform dump survive that")
+            assert contents.text == (
+                "this DATABASE_URL (owner) can wipe shop; Railway's volume backups and the "
+                "off-platform dump survive that"
+            )
             assert container.survivors == ("blastwall:backup:1",)
-            assert container.text == ("the railway account token can delete shop/production/Postgres:pg (holding "
-                                      "shop); only the off-platform dump survives")
+            assert container.text == (
+                "the railway account token can delete shop/production/Postgres:pg (holding "
+                "shop); only the off-platform dump survives"
+            )
         else:
             assert contents.survivors == (SNAP.id,)
             assert "not counted until a restore of it is verified" in contents.text

@@ -30,9 +30,22 @@ def test_no_secret_in_any_output(tmp_path: Path, canaries: Canaries, mode: str) 
     env = {k: v for k, v in os.environ.items()}
     env.update(planted.env)  # the planted environment is scanned too
     env.update({"HOME": str(planted.home), "BLASTWALL_STATE_DIR": str(state), "COLUMNS": "200"})
-    args = [str(Path(sys.executable).with_name("blastwall")), "--verbose", "audit", str(planted.repo),
-            "--home", str(planted.home), "--format", "json", "--format", "html", "--format", "sarif",
-            "--output-dir", str(out)]
+    args = [
+        str(Path(sys.executable).with_name("blastwall")),
+        "--verbose",
+        "audit",
+        str(planted.repo),
+        "--home",
+        str(planted.home),
+        "--format",
+        "json",
+        "--format",
+        "html",
+        "--format",
+        "sarif",
+        "--output-dir",
+        str(out),
+    ]
     if mode == "offline":
         args.append("--offline")
     else:
@@ -54,8 +67,9 @@ def test_no_secret_in_any_output(tmp_path: Path, canaries: Canaries, mode: str) 
     assert '"schema_version": 1' in proc2.stdout
 
 
-def test_no_database_password_in_any_output(tmp_path: Path, canaries: Canaries, pg_server, mariadb,
-                                            redis_server) -> None:
+def test_no_database_password_in_any_output(
+    tmp_path: Path, canaries: Canaries, pg_server, mariadb, redis_server
+) -> None:
     """Online audit that really logs in to PostgreSQL, MariaDB and Redis with canary passwords (and one wrong
     password and one unreachable server): no password in stdout, stderr, reports or the state directory."""
     import psycopg
@@ -64,10 +78,14 @@ def test_no_database_password_in_any_output(tmp_path: Path, canaries: Canaries, 
     wrong, down = canaries.mint("wr{r}"), canaries.mint("dn{r}")
     canaries.add(redis_server.password)
     with pg_server.connect() as c:
-        c.execute(psycopg.sql.SQL("CREATE ROLE canary_app LOGIN PASSWORD {}").format(psycopg.sql.Literal(pg_pw)))
-    mariadb.admin("CREATE DATABASE IF NOT EXISTS canary",
-                  f"CREATE OR REPLACE USER 'canary'@'%' IDENTIFIED BY '{my_pw}'",
-                  "GRANT ALL PRIVILEGES ON canary.* TO 'canary'@'%'")
+        c.execute(
+            psycopg.sql.SQL("CREATE ROLE canary_app LOGIN PASSWORD {}").format(psycopg.sql.Literal(pg_pw))
+        )
+    mariadb.admin(
+        "CREATE DATABASE IF NOT EXISTS canary",
+        f"CREATE OR REPLACE USER 'canary'@'%' IDENTIFIED BY '{my_pw}'",
+        "GRANT ALL PRIVILEGES ON canary.* TO 'canary'@'%'",
+    )
     redis_server.command("ACL", "SETUSER", "canary", "reset", "on", f">{rd_pw}", "~*", "+@all")
     repo, home, out, state = tmp_path / "repo", tmp_path / "home", tmp_path / "out", tmp_path / "state"
     repo.mkdir()
@@ -77,21 +95,44 @@ def test_no_database_password_in_any_output(tmp_path: Path, canaries: Canaries, 
         f"MYSQL_URL=mysql://canary:{my_pw}@127.0.0.1:{mariadb.port}/canary\n"
         f"REDIS_URL=redis://canary:{rd_pw}@127.0.0.1:{redis_server.port}/0\n"
         f"WRONG_URL=postgresql://canary_app:{wrong}@127.0.0.1:{pg_server.port}/postgres\n"
-        f"DOWN_URL=mysql://nobody:{down}@127.0.0.1:{_closed_port()}/x\n")
+        f"DOWN_URL=mysql://nobody:{down}@127.0.0.1:{_closed_port()}/x\n"
+    )
     env = {k: v for k, v in os.environ.items()}
     env.update({"HOME": str(home), "BLASTWALL_STATE_DIR": str(state), "COLUMNS": "200"})
-    args = [str(Path(sys.executable).with_name("blastwall")), "--verbose", "audit", str(repo), "--home", str(home),
-            "--no-env", "--format", "json", "--format", "html", "--format", "sarif", "--output-dir", str(out)]
+    args = [
+        str(Path(sys.executable).with_name("blastwall")),
+        "--verbose",
+        "audit",
+        str(repo),
+        "--home",
+        str(home),
+        "--no-env",
+        "--format",
+        "json",
+        "--format",
+        "html",
+        "--format",
+        "sarif",
+        "--output-dir",
+        str(out),
+    ]
     proc = subprocess.run(args + ["--json"], capture_output=True, text=True, env=env, timeout=300)
     assert proc.returncode in (0, 3), proc.stderr[-2000:]
     import json
 
     doc = json.loads(proc.stdout)
     status = {c["sources"][0]["locator"]: c["status"] for c in doc["credentials"]}
-    assert status == {"DATABASE_URL": "verified", "MYSQL_URL": "verified", "REDIS_URL": "verified",
-                      "WRONG_URL": "invalid", "DOWN_URL": "error"}, status
+    assert status == {
+        "DATABASE_URL": "verified",
+        "MYSQL_URL": "verified",
+        "REDIS_URL": "verified",
+        "WRONG_URL": "invalid",
+        "DOWN_URL": "error",
+    }, status
     assert doc["verdicts"], "the inspections produced verdicts"
     import jsonschema
 
-    jsonschema.validate(doc, json.loads((Path(__file__).parents[1] / "schemas" / "report-v1.schema.json").read_text()))
+    jsonschema.validate(
+        doc, json.loads((Path(__file__).parents[1] / "schemas" / "report-v1.schema.json").read_text())
+    )
     canaries.assert_absent(texts=[proc.stdout, proc.stderr], trees=[out, state])

@@ -9,7 +9,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-
 from auditor.audit import AuditOptions, run_audit
 from tests.support.canary import Canaries
 from tests.support.planted import gh, npm
@@ -34,7 +33,9 @@ def _hazard_tree(root: Path, canaries: Canaries) -> dict[str, str]:
     # malformed MCP JSON that still contains a token
     (root / ".cursor").mkdir()
     in_bad = canaries.add(npm())
-    (root / ".cursor" / "mcp.json").write_text('{"mcpServers": {"x": {"env": {"NPM_TOKEN": "' + in_bad + '"}}, oops')
+    (root / ".cursor" / "mcp.json").write_text(
+        '{"mcpServers": {"x": {"env": {"NPM_TOKEN": "' + in_bad + '"}}, oops'
+    )
     # unreadable file
     secret_in_unreadable = canaries.add(npm())
     (root / "private.env").write_text(f"NPM_TOKEN={secret_in_unreadable}\n")
@@ -77,9 +78,24 @@ def test_unreadable_file_is_a_coverage_gap(tmp_path: Path, canaries: Canaries) -
     cli = Path(sys.executable).with_name("blastwall")
     env = {**os.environ, "HOME": str(tmp_path), "BLASTWALL_STATE_DIR": str(tmp_path / "state")}
     proc = subprocess.run(
-        _unprivileged([str(cli), "audit", str(tmp_path / "tree"), "--no-home", "--no-env", "--offline",
-                       "--format", "json", "--output-dir", str(out)]),
-        capture_output=True, text=True, env=env, timeout=120,
+        _unprivileged(
+            [
+                str(cli),
+                "audit",
+                str(tmp_path / "tree"),
+                "--no-home",
+                "--no-env",
+                "--offline",
+                "--format",
+                "json",
+                "--output-dir",
+                str(out),
+            ]
+        ),
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
     )
     assert proc.returncode == 0, proc.stderr
     doc = json.loads((out / "blastwall-report.json").read_text())

@@ -25,8 +25,10 @@ def _tree(root: Path, canaries: Canaries, n_files: int = 1_500) -> None:
     for i in range(n_files):
         d = root / f"d{i % 7}" / f"s{i % 13}"
         d.mkdir(parents=True, exist_ok=True)
-        body = "\n".join(" ".join(rng.choice(["alpha", "token", "key", "deploy"]) for _ in range(8))
-                         for _ in range(rng.randint(1, 30)))
+        body = "\n".join(
+            " ".join(rng.choice(["alpha", "token", "key", "deploy"]) for _ in range(8))
+            for _ in range(rng.randint(1, 30))
+        )
         if i % 37 == 0:
             body += f"\nSECRET_{i} = {canaries.add(rng.choice(makers)())}\n"
         name = [f"f{i}.py", f"f{i}.md", ".env", f"f{i}.json"][i % 4] if i % 4 != 2 else f".env.{i}"
@@ -37,19 +39,31 @@ def _tree(root: Path, canaries: Canaries, n_files: int = 1_500) -> None:
     (root / "d5" / "b.env").write_text(f"GITHUB_TOKEN={shared}\n")
     # agent config, malformed JSON, a too-large file, a symlink loop, a hard link (scanned once), .git/config
     (root / ".cursor").mkdir()
-    (root / ".cursor" / "mcp.json").write_text('{"mcpServers": {"x": {"env": {"NPM_TOKEN": "'
-                                               + canaries.add(npm()) + '"}}, oops')
+    (root / ".cursor" / "mcp.json").write_text(
+        '{"mcpServers": {"x": {"env": {"NPM_TOKEN": "' + canaries.add(npm()) + '"}}, oops'
+    )
     (root / "d2" / "huge.log").write_bytes(b"x" * (2 * 1024 * 1024 + 1))
     os.symlink("..", root / "d3" / "loop")
     os.link(root / "d1" / "a.env", root / "d6" / "hardlink.env")
     (root / ".git").mkdir()
-    (root / ".git" / "config").write_text(f"[remote]\n\turl = https://x:{canaries.add(gh())}@github.com/o/r\n")
+    (root / ".git" / "config").write_text(
+        f"[remote]\n\turl = https://x:{canaries.add(gh())}@github.com/o/r\n"
+    )
 
 
 def _snapshot(root: Path, jobs: int) -> tuple[object, ...]:
     r = discover(_recognisers(), DiscoveryOptions(paths=[root], jobs=jobs, max_file_bytes=2 * 1024 * 1024))
-    cands = [(c.provider, c.kind, c.secret.fingerprint, c.sources, dict(c.hints),
-              {k: v.fingerprint for k, v in c.companions.items()}) for c in r.candidates]
+    cands = [
+        (
+            c.provider,
+            c.kind,
+            c.secret.fingerprint,
+            c.sources,
+            dict(c.hints),
+            {k: v.fingerprint for k, v in c.companions.items()},
+        )
+        for c in r.candidates
+    ]
     return cands, sorted(r.stats.items()), [(g.subject, g.reason) for g in r.gaps]
 
 
@@ -72,7 +86,9 @@ def test_result_is_identical_for_any_worker_count(tmp_path: Path, canaries: Cana
         assert _snapshot(root, jobs) == serial, f"jobs={jobs} differs from the serial scan"
 
 
-def test_parallel_scan_is_used_for_big_trees(tmp_path: Path, canaries: Canaries, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_parallel_scan_is_used_for_big_trees(
+    tmp_path: Path, canaries: Canaries, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import auditor.discovery as disc
 
     calls: list[int] = []

@@ -53,7 +53,8 @@ def test_every_planted_credential_found_with_provider_and_source(planted: Plante
     planted_fps = {fingerprint(e.value) for e in planted.expected}
     extra = [c for c in result.credentials if c.fingerprint not in planted_fps]
     assert not extra, "unexpected credentials (decoys?): " + "; ".join(
-        f"{c.provider} {c.kind} {[(s.path, s.locator) for s in c.sources]}" for c in extra)
+        f"{c.provider} {c.kind} {[(s.path, s.locator) for s in c.sources]}" for c in extra
+    )
     assert len(fps) == len(planted.expected)
 
 

@@ -79,6 +79,11 @@ def ctx(fake: FakeGcp, **kw: Any) -> ProviderContext:
 
 def key_candidate(key: ServiceAccountKey, path: str = "/srv/keys/key.json") -> Candidate:
     info = key.key_file()
-    return make_candidate("gcp", "service_account_key", key.private_pem, locator="private_key", path=path,
-                          companions={k: info[k] for k in ("client_email", "private_key_id", "project_id",
-                                                           "token_uri")})
+    return make_candidate(
+        "gcp",
+        "service_account_key",
+        key.private_pem,
+        locator="private_key",
+        path=path,
+        companions={k: info[k] for k in ("client_email", "private_key_id", "project_id", "token_uri")},
+    )

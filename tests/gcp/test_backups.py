@@ -25,8 +25,13 @@ ORDERS = "gcp:cloudsql-instance:shop-prod/orders-db"
 
 
 def _audit(gcp: Estate, keys_dir: Path, config: Any = None) -> AuditResult:
-    opts = AuditOptions(paths=(keys_dir,), home=None, include_env=False, config=config,
-                        env={"BLASTWALL_GCP_URL": gcp.fake.url})
+    opts = AuditOptions(
+        paths=(keys_dir,),
+        home=None,
+        include_env=False,
+        config=config,
+        env={"BLASTWALL_GCP_URL": gcp.fake.url},
+    )
     db = StateDB(config.state.url) if config is not None else None
     return run_audit(opts, providers={"gcp": GcpProvider()}, ctx=ProviderContext(sleep=lambda s: None), db=db)
 
@@ -49,14 +54,21 @@ def _exposure(result: AuditResult, cred: str) -> Any:
 
 @pytest.fixture
 def orders_db(pg_db: PgDatabase) -> PgDatabase:
-    pg_db.execute("create table orders(id int primary key, total numeric); "
-                  "insert into orders select g, g * 1.5 from generate_series(1, 40) g")
+    pg_db.execute(
+        "create table orders(id int primary key, total numeric); "
+        "insert into orders select g, g * 1.5 from generate_series(1, 40) g"
+    )
     return pg_db
 
 
 def test_cloudsql_backups_same_blast_radius_until_offsite_backup_verified(
-        gcp: Estate, tmp_path: Path, orders_db: PgDatabase, pg_server: Any, monkeypatch: pytest.MonkeyPatch,
-        canaries: Any) -> None:
+    gcp: Estate,
+    tmp_path: Path,
+    orders_db: PgDatabase,
+    pg_server: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    canaries: Any,
+) -> None:
     keys = _keys(tmp_path, gcp)
     before = _audit(gcp, keys)
     owner, viewer = _cred(before, OWNER_SA), _cred(before, VIEWER_SA)
@@ -97,25 +109,28 @@ def test_cloudsql_backups_same_blast_radius_until_offsite_backup_verified(
     monkeypatch.setenv("SRC_DATABASE_URL", orders_db.url)
     canaries.add(orders_db.password)
     cfg_path = tmp_path / "blastwall.toml"
-    cfg_path.write_text(textwrap.dedent(f"""
+    cfg_path.write_text(
+        textwrap.dedent(f"""
         [state]
-        url = "sqlite:///{tmp_path / 'state.db'}"
+        url = "sqlite:///{tmp_path / "state.db"}"
         [[sources]]
         name = "orders"
         url = "env:SRC_DATABASE_URL"
         [[stores]]
         name = "offsite"
         kind = "local"
-        path = "{tmp_path / 'store'}"
+        path = "{tmp_path / "store"}"
         [[backups]]
         source = "orders"
         store = "offsite"
         schedule = "0 3 * * *"
-        """))
+        """)
+    )
     config = load_config(cfg_path)
     configured = _audit(gcp, keys, config)
-    assert ORDERS in _exposure(configured, _cred(configured, OWNER_SA)).unrecoverable, \
+    assert ORDERS in _exposure(configured, _cred(configured, OWNER_SA)).unrecoverable, (
         "configured but never run: still unrecoverable"
+    )
 
     rec = run_backup(config, "orders")
     assert verify_backup(config, rec.id, server=pg_server).passed

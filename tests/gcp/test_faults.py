@@ -36,8 +36,10 @@ def test_everything_unreachable_is_an_error_and_a_gap(gcp: Estate) -> None:
         opts = AuditOptions(home=None, include_env=False, env={"BLASTWALL_GCP_URL": hole.url})
         p = GcpProvider()
         cand = key_candidate(gcp.owner)
-        cred = p.identify(p.classify(cand), ProviderContext(env=dict(opts.env or {}), timeout_s=0.3, max_retries=0,
-                                                            sleep=lambda s: None))
+        cred = p.identify(
+            p.classify(cand),
+            ProviderContext(env=dict(opts.env or {}), timeout_s=0.3, max_retries=0, sleep=lambda s: None),
+        )
     assert cred.status == Status.error and cred.root_equivalent is None
     assert any("timed out" in r for r in cred.reasons)
     inv = p.inventory([cred], ProviderContext(env={"BLASTWALL_GCP_URL": "http://127.0.0.1:9"}))
@@ -48,28 +50,44 @@ def test_token_url_is_separate_from_the_api_root(gcp: Estate) -> None:
     """BLASTWALL_GCP_TOKEN_URL serves the grant; the APIs at an unreachable root leave the credential in error."""
     p = GcpProvider()
     env = {"BLASTWALL_GCP_TOKEN_URL": gcp.fake.url + "/token", "BLASTWALL_GCP_URL": "http://127.0.0.1:9"}
-    cred = p.identify(p.classify(key_candidate(gcp.owner)),
-                      ProviderContext(env=env, max_retries=0, sleep=lambda s: None))
+    cred = p.identify(
+        p.classify(key_candidate(gcp.owner)), ProviderContext(env=env, max_retries=0, sleep=lambda s: None)
+    )
     assert [x for x in gcp.fake.log if x == ("POST", "/token")], "the grant went to the token URL"
     assert len(gcp.fake.log) == 1
     assert cred.status == Status.error and "cannot reach" in cred.reasons[-1]
 
 
 def test_endpoints_from_config_and_refused_hosts(gcp: Estate) -> None:
-    e = Endpoints.from_context(ProviderContext(settings={"url": "https://gcp.internal.example/",
-                                                         "token_url": "https://sts.internal.example/token"}))
-    assert e.token_url == "https://sts.internal.example/token" and e.api("sqladmin") == "https://gcp.internal.example"
+    e = Endpoints.from_context(
+        ProviderContext(
+            settings={
+                "url": "https://gcp.internal.example/",
+                "token_url": "https://sts.internal.example/token",
+            }
+        )
+    )
+    assert (
+        e.token_url == "https://sts.internal.example/token"
+        and e.api("sqladmin") == "https://gcp.internal.example"
+    )
     d = Endpoints.from_context(ProviderContext())
     assert d.token_url == "https://oauth2.googleapis.com/token"
-    assert d.api("sqladmin") == "https://sqladmin.googleapis.com" and d.api("storage") == "https://storage.googleapis.com"
+    assert (
+        d.api("sqladmin") == "https://sqladmin.googleapis.com"
+        and d.api("storage") == "https://storage.googleapis.com"
+    )
     assert d.generate_access_token_url("a@b.iam.gserviceaccount.com") == (
         "https://iamcredentials.googleapis.com/v1/projects/-/serviceAccounts/a@b.iam.gserviceaccount.com"
-        ":generateAccessToken")
+        ":generateAccessToken"
+    )
     with pytest.raises(ProviderError, match="refusing"):
         Endpoints.from_context(ProviderContext(env={"BLASTWALL_GCP_TOKEN_URL": "http://evil.example/token"}))
     p = GcpProvider()
-    cred = p.identify(p.classify(key_candidate(gcp.owner)),
-                      ProviderContext(env={"BLASTWALL_GCP_URL": "http://evil.example"}))
+    cred = p.identify(
+        p.classify(key_candidate(gcp.owner)),
+        ProviderContext(env={"BLASTWALL_GCP_URL": "http://evil.example"}),
+    )
     assert cred.status == Status.error and "refusing" in cred.reasons[-1]
 
 
@@ -78,15 +96,28 @@ def test_impersonation_config_uses_generate_access_token(gcp: Estate, tmp_path: 
     gcp.fake.grant_on_account(USER, OWNER_SA, {"iam.serviceAccounts.getAccessToken"})
     home = tmp_path / "home"
     (home / ".config" / "gcloud").mkdir(parents=True)
-    (home / ".config" / "gcloud" / "application_default_credentials.json").write_text(json.dumps({
-        "type": "impersonated_service_account", "delegates": [],
-        "service_account_impersonation_url": "https://iamcredentials.googleapis.com/v1/projects/-/serviceAccounts/"
-                                             f"{OWNER_SA}:generateAccessToken",
-        "source_credentials": {"type": "authorized_user", "client_id": GCLOUD_CLIENT_ID,
-                               "client_secret": gcp.user_secret, "refresh_token": gcp.user_refresh}}))
+    (home / ".config" / "gcloud" / "application_default_credentials.json").write_text(
+        json.dumps(
+            {
+                "type": "impersonated_service_account",
+                "delegates": [],
+                "service_account_impersonation_url": "https://iamcredentials.googleapis.com/v1/projects/-/serviceAccounts/"
+                f"{OWNER_SA}:generateAccessToken",
+                "source_credentials": {
+                    "type": "authorized_user",
+                    "client_id": GCLOUD_CLIENT_ID,
+                    "client_secret": gcp.user_secret,
+                    "refresh_token": gcp.user_refresh,
+                },
+            }
+        )
+    )
     try:
-        result = run_audit(AuditOptions(home=home, include_env=False, env={"BLASTWALL_GCP_URL": gcp.fake.url}),
-                           providers={"gcp": GcpProvider()}, ctx=ProviderContext(sleep=lambda s: None))
+        result = run_audit(
+            AuditOptions(home=home, include_env=False, env={"BLASTWALL_GCP_URL": gcp.fake.url}),
+            providers={"gcp": GcpProvider()},
+            ctx=ProviderContext(sleep=lambda s: None),
+        )
     finally:
         gcp.fake.principals[USER].account_perms.pop(OWNER_SA)
     (cred,) = [c for c in result.credentials if c.provider == "gcp"]
@@ -128,16 +159,32 @@ def test_a_project_it_may_not_inspect_is_possible_reach_not_safety(gcp: Estate) 
 def test_impersonation_without_token_creator_is_refused_by_iam_credentials(gcp: Estate) -> None:
     from tests.providers.contract import make_candidate
 
-    cand = make_candidate("gcp", "user_refresh_token", gcp.user_refresh, locator="source_credentials.refresh_token",
-                          companions={"client_id": GCLOUD_CLIENT_ID, "client_secret": gcp.user_secret},
-                          hints={"impersonate": OWNER_SA})
+    cand = make_candidate(
+        "gcp",
+        "user_refresh_token",
+        gcp.user_refresh,
+        locator="source_credentials.refresh_token",
+        companions={"client_id": GCLOUD_CLIENT_ID, "client_secret": gcp.user_secret},
+        hints={"impersonate": OWNER_SA},
+    )
     p = GcpProvider()
     cred = p.identify(p.classify(cand), ctx(gcp.fake))
     assert cred.status == Status.invalid
-    assert "IAM Credentials (generateAccessToken)" in cred.reasons[0] and "PERMISSION_DENIED" in cred.reasons[0]
-    bad = make_candidate("gcp", "user_refresh_token", "1//0g" + "z" * 60, locator="source_credentials.refresh_token",
-                         companions={"client_id": GCLOUD_CLIENT_ID, "client_secret": gcp.user_secret},
-                         hints={"impersonate": OWNER_SA})
+    assert (
+        "IAM Credentials (generateAccessToken)" in cred.reasons[0] and "PERMISSION_DENIED" in cred.reasons[0]
+    )
+    bad = make_candidate(
+        "gcp",
+        "user_refresh_token",
+        "1//0g" + "z" * 60,
+        locator="source_credentials.refresh_token",
+        companions={"client_id": GCLOUD_CLIENT_ID, "client_secret": gcp.user_secret},
+        hints={"impersonate": OWNER_SA},
+    )
     cred = p.identify(p.classify(bad), ctx(gcp.fake))
-    assert cred.status == Status.invalid and "Google refused" in cred.reasons[0] and "invalid_grant" in cred.reasons[0]
+    assert (
+        cred.status == Status.invalid
+        and "Google refused" in cred.reasons[0]
+        and "invalid_grant" in cred.reasons[0]
+    )
     assert gcp.fake.writes == []

@@ -22,19 +22,52 @@ def _plant(tmp: Path, gcp: Estate, *, adc: dict[str, Any]) -> tuple[Path, Path, 
     (repo / "deploy").mkdir(parents=True)
     revoked = gcp.fake.add_service_account("old-ci@shop-prod.iam.gserviceaccount.com", "shop-prod")
     gcp.fake.revoke(revoked)  # `gcloud iam service-accounts keys delete`
-    for name, key in (("owner", gcp.owner), ("viewer", gcp.viewer), ("minter", gcp.minter), ("revoked", revoked)):
+    for name, key in (
+        ("owner", gcp.owner),
+        ("viewer", gcp.viewer),
+        ("minter", gcp.minter),
+        ("revoked", revoked),
+    ):
         # token_uri names Google: BLASTWALL_GCP_URL must still win (a request there would fail the test)
-        (repo / "deploy" / f"{name}-key.json").write_text(json.dumps(key.key_file(GOOGLE_TOKEN_URL), indent=2))
+        (repo / "deploy" / f"{name}-key.json").write_text(
+            json.dumps(key.key_file(GOOGLE_TOKEN_URL), indent=2)
+        )
     return home, repo, revoked
 
 
-def _audit(tmp: Path, gcp: Estate, home: Path, repo: Path) -> tuple[subprocess.CompletedProcess[str], dict[str, Any]]:
+def _audit(
+    tmp: Path, gcp: Estate, home: Path, repo: Path
+) -> tuple[subprocess.CompletedProcess[str], dict[str, Any]]:
     out = tmp / "report"
-    env = {"PATH": os.environ["PATH"], "HOME": str(home), "BLASTWALL_STATE_DIR": str(tmp / "state"),
-           "BLASTWALL_GCP_URL": gcp.fake.url}
-    proc = subprocess.run([BLASTWALL, "--verbose", "audit", str(repo), "--home", str(home), "--no-env", "--format", "json",
-                           "--format", "html", "--format", "sarif", "--output-dir", str(out)],
-                          capture_output=True, text=True, env=env, timeout=120)
+    env = {
+        "PATH": os.environ["PATH"],
+        "HOME": str(home),
+        "BLASTWALL_STATE_DIR": str(tmp / "state"),
+        "BLASTWALL_GCP_URL": gcp.fake.url,
+    }
+    proc = subprocess.run(
+        [
+            BLASTWALL,
+            "--verbose",
+            "audit",
+            str(repo),
+            "--home",
+            str(home),
+            "--no-env",
+            "--format",
+            "json",
+            "--format",
+            "html",
+            "--format",
+            "sarif",
+            "--output-dir",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     return proc, json.loads((out / "blastwall-report.json").read_text())
 
@@ -43,11 +76,18 @@ def _by_principal(doc: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {c["principal"]: c for c in doc["credentials"] if c["provider"] == "gcp" and c["principal"]}
 
 
-def test_planted_key_files_and_gcloud_adc_verified_judged_and_nothing_leaks(gcp: Estate, tmp_path: Path,
-                                                                            canaries: Any) -> None:
-    adc = {"account": "", "client_id": GCLOUD_CLIENT_ID, "client_secret": gcp.user_secret,
-           "quota_project_id": "shop-staging", "refresh_token": gcp.user_refresh, "type": "authorized_user",
-           "universe_domain": "googleapis.com"}
+def test_planted_key_files_and_gcloud_adc_verified_judged_and_nothing_leaks(
+    gcp: Estate, tmp_path: Path, canaries: Any
+) -> None:
+    adc = {
+        "account": "",
+        "client_id": GCLOUD_CLIENT_ID,
+        "client_secret": gcp.user_secret,
+        "quota_project_id": "shop-staging",
+        "refresh_token": gcp.user_refresh,
+        "type": "authorized_user",
+        "universe_domain": "googleapis.com",
+    }
     home, repo, revoked = _plant(tmp_path, gcp, adc=adc)
     canaries.add_pem(revoked.private_pem)
     proc, doc = _audit(tmp_path, gcp, home, repo)
@@ -75,8 +115,10 @@ def test_planted_key_files_and_gcloud_adc_verified_judged_and_nothing_leaks(gcp:
     # a key that can mint keys for the Owner-like account is root-equivalent through that edge
     minter = creds[MINTER_SA]
     assert minter["root_equivalent"] is True
-    assert any("escalation edge" in r and OWNER_SA in r and "serviceAccountKeys.create" in r
-               for r in minter["reasons"]), minter["reasons"]
+    assert any(
+        "escalation edge" in r and OWNER_SA in r and "serviceAccountKeys.create" in r
+        for r in minter["reasons"]
+    ), minter["reasons"]
 
     # every grant went to the fake's token endpoint, none to the key files' token_uri
     tokens = [p for m, p in gcp.fake.log if m == "POST" and p == "/token"]

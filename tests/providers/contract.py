@@ -281,7 +281,9 @@ class ProviderContract:
         from auditor.discovery.matcher import Matcher
 
         samples = list(self.recognition_samples(canaries))
-        assert samples, f"{type(self).__name__}: recognition_samples() supplies no sample, so nothing is checked"
+        assert samples, (
+            f"{type(self).__name__}: recognition_samples() supplies no sample, so nothing is checked"
+        )
         matcher = Matcher(list(provider.recognisers()))
         for text, secret, kind in samples:
             hits = {(h.kind, h.secret) for h in matcher.match_text(text)}

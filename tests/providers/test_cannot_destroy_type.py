@@ -21,13 +21,33 @@ from tests.support.canary import Canaries
 # (provider test module, profile, extra context, resource types the credential is stated unable to destroy)
 CASES = [
     ("github", "scoped", {}, {"repository", "organization"}),  # scopes read:user, repo:status
-    ("cloudflare", "scoped", {}, {"d1-database", "kv-namespace", "r2-bucket"}),  # D1 Read, Workers Scripts Write
-    ("digitalocean", "scoped", {"probe_writes": True}, {"droplet", "volume"}),  # probed: may delete databases only
+    (
+        "cloudflare",
+        "scoped",
+        {},
+        {"d1-database", "kv-namespace", "r2-bucket"},
+    ),  # D1 Read, Workers Scripts Write
+    (
+        "digitalocean",
+        "scoped",
+        {"probe_writes": True},
+        {"droplet", "volume"},
+    ),  # probed: may delete databases only
     ("fly", "scoped", {}, {"app", "volume"}),  # caveats without the delete action
     ("render", "scoped", {}, {"disk", "postgres"}),  # scoped key refused those types
     ("neon", "scoped", {}, {"project", "organization"}),  # project-scoped key (Neon docs)
-    ("vercel", "project", {}, {"team", "account", "integration", "marketplace_database"}),  # own project unknown
-    ("stripe", "restricted_read", {"probe_writes": True}, {"payments-account"}),  # probed: no write permission
+    (
+        "vercel",
+        "project",
+        {},
+        {"team", "account", "integration", "marketplace_database"},
+    ),  # own project unknown
+    (
+        "stripe",
+        "restricted_read",
+        {"probe_writes": True},
+        {"payments-account"},
+    ),  # probed: no write permission
 ]
 
 
@@ -49,8 +69,9 @@ def _candidate(suite: Any, fake: Any, canaries: Canaries, module: str, profile: 
 
 
 @pytest.mark.parametrize(("module", "profile", "extra", "types"), CASES, ids=[c[0] for c in CASES])
-def test_scoped_credentials_state_what_they_cannot_destroy(module: str, profile: str, extra: dict[str, Any],
-                                                            types: set[str], canaries: Canaries) -> None:
+def test_scoped_credentials_state_what_they_cannot_destroy(
+    module: str, profile: str, extra: dict[str, Any], types: set[str], canaries: Canaries
+) -> None:
     cls = _suite(module)
     fake = cls.make_fake()
     try:

@@ -151,7 +151,9 @@ class TestHerokuContract(ProviderContract):
         assert all(s.category == "cli_config" for c in cands for s in c.sources)
         assert provider.classify(by[legacy]).root_equivalent is True
 
-    def test_refuses_plain_http_to_remote_hosts(self, provider: HerokuProvider, fake: Any, canaries: Any) -> None:
+    def test_refuses_plain_http_to_remote_hosts(
+        self, provider: HerokuProvider, fake: Any, canaries: Any
+    ) -> None:
         cand = self.candidate(fake, canaries, "full")
         with pytest.raises(BlastwallError, match="refusing to send credentials"):
             provider.identify(provider.classify(cand), self.ctx(url="http://api.example.test"))

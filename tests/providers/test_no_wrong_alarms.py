@@ -45,12 +45,20 @@ def _audit(tmp_path: Path, servers: dict[str, Any], canaries: Any) -> tuple[Audi
     }
     home, repo = tmp_path / "home", tmp_path / "repo"
     (home / ".config/gh").mkdir(parents=True)
-    (home / ".config/gh/hosts.yml").write_text(f"github.com:\n    oauth_token: {tok['admin_b']}\n    user: octo\n")
+    (home / ".config/gh/hosts.yml").write_text(
+        f"github.com:\n    oauth_token: {tok['admin_b']}\n    user: octo\n"
+    )
     (home / ".cursor").mkdir()
-    (home / ".cursor/mcp.json").write_text(json.dumps({"mcpServers": {
-        "github": {"command": "npx", "env": {"GITHUB_PERSONAL_ACCESS_TOKEN": tok["readonly"]}},
-        "old": {"command": "npx", "env": {"GITHUB_PERSONAL_ACCESS_TOKEN": tok["revoked_gh"]}},
-    }}))
+    (home / ".cursor/mcp.json").write_text(
+        json.dumps(
+            {
+                "mcpServers": {
+                    "github": {"command": "npx", "env": {"GITHUB_PERSONAL_ACCESS_TOKEN": tok["readonly"]}},
+                    "old": {"command": "npx", "env": {"GITHUB_PERSONAL_ACCESS_TOKEN": tok["revoked_gh"]}},
+                }
+            }
+        )
+    )
     repo.mkdir()
     (repo / ".env").write_text(
         f"GITHUB_TOKEN={tok['admin_a']}\nGH_TOKEN={tok['scoped']}\nGITHUB_PAT={tok['revoked_gh2']}\n"
@@ -58,13 +66,19 @@ def _audit(tmp_path: Path, servers: dict[str, Any], canaries: Any) -> tuple[Audi
     )
     providers = {p.name: p for p in (GitHubProvider(), StripeProvider())}
     result = run_audit(
-        AuditOptions(paths=[repo], home=home, include_env=False,
-                     env={"BLASTWALL_GITHUB_URL": gh.url, "BLASTWALL_STRIPE_URL": servers["stripe"].url}),
+        AuditOptions(
+            paths=[repo],
+            home=home,
+            include_env=False,
+            env={"BLASTWALL_GITHUB_URL": gh.url, "BLASTWALL_STRIPE_URL": servers["stripe"].url},
+        ),
         providers=providers,
         ctx=ProviderContext(sleep=lambda s: None, timeout_s=5),
     )
     canaries.assert_absent(texts=[result.model_dump_json()])
-    ids = {name: c.id for c in result.credentials for name, value in tok.items() if c.secret.reveal() == value}
+    ids = {
+        name: c.id for c in result.credentials for name, value in tok.items() if c.secret.reveal() == value
+    }
     return result, ids
 
 
@@ -90,8 +104,10 @@ def test_no_alarm_about_what_cannot_happen(tmp_path: Path, servers: dict[str, An
     # no resource id is repeated, neither in resources[] nor in any exposure list
     counts = Counter(r.id for r in result.resources)
     assert counts and max(counts.values()) == 1, counts
-    assert set(counts) == {f"github:repo:octo/repo-{i}" for i in range(5)} | {"github:org:octo-org",
-                                                                               "github:org:other-org"}
+    assert set(counts) == {f"github:repo:octo/repo-{i}" for i in range(5)} | {
+        "github:org:octo-org",
+        "github:org:other-org",
+    }
     for e in result.exposure:
         for lst in (e.can_destroy, e.may_destroy, e.unrecoverable, e.possibly_unrecoverable):
             assert len(lst) == len(set(lst)), e

@@ -132,7 +132,9 @@ class TestRenderContract(ProviderContract):
         # (an unquoted YAML timestamp in api.expires_at is dropped by discovery's flattening: not a hint here)
         assert by[refresh].kind == "cli_refresh_token"
 
-    def test_refuses_plain_http_to_remote_hosts(self, provider: RenderProvider, fake: Any, canaries: Any) -> None:
+    def test_refuses_plain_http_to_remote_hosts(
+        self, provider: RenderProvider, fake: Any, canaries: Any
+    ) -> None:
         cand = self.candidate(fake, canaries, "full")
         with pytest.raises(BlastwallError, match="refusing to send credentials"):
             provider.identify(provider.classify(cand), self.ctx(url="http://api.example.test"))

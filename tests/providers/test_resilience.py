@@ -207,9 +207,7 @@ def test_audit_survives_three_providers_down(
         for c in result.credentials
         if g.provider == c.provider and (g.subject == c.id or c.fingerprint in g.subject)
     }
-    assert gap_providers == down, [
-        (g.provider, g.subject, g.reason) for g in result.coverage_gaps
-    ]
+    assert gap_providers == down, [(g.provider, g.subject, g.reason) for g in result.coverage_gaps]
     if {"heroku", "railway"} & down:
         assert 30.0 in slept  # Retry-After was honoured (through the injected sleep)
     # the others still produced their inventories: no provider-wide failure

@@ -157,7 +157,9 @@ class TestSupabaseContract(ProviderContract):
         assert len(cands) == 1 and cands[0].secret.reveal() == v and cands[0].kind == "personal_access_token"
         assert cands[0].sources[0].category == "cli_config" and cands[0].sources[0].locator == "line 1"
 
-    def test_refuses_plain_http_to_remote_hosts(self, provider: SupabaseProvider, fake: Any, canaries: Any) -> None:
+    def test_refuses_plain_http_to_remote_hosts(
+        self, provider: SupabaseProvider, fake: Any, canaries: Any
+    ) -> None:
         cand = self.candidate(fake, canaries, "full")
         with pytest.raises(BlastwallError, match="refusing to send credentials"):
             provider.identify(provider.classify(cand), self.ctx(url="http://api.example.test"))

@@ -163,7 +163,9 @@ class TestVercelContract(ProviderContract):
         assert by[old].sources[0].locator == "credentials[0].token"
         assert all(c.sources[0].category == "cli_config" and c.kind == "access_token" for c in cands)
 
-    def test_refuses_plain_http_to_remote_hosts(self, provider: VercelProvider, fake: Any, canaries: Any) -> None:
+    def test_refuses_plain_http_to_remote_hosts(
+        self, provider: VercelProvider, fake: Any, canaries: Any
+    ) -> None:
         cand = self.candidate(fake, canaries, "full")
         with pytest.raises(BlastwallError, match="refusing to send credentials"):
             provider.identify(provider.classify(cand), self.ctx(url="http://api.example.test"))

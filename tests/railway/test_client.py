@@ -28,13 +28,13 @@ def client(fake, sleeps, **kw) -> RailwayGraphQL:
 
 MUTATIONS = [
     'mutation { volumeDelete(volumeId: "v") }',
-    'mutation Del($v: String!) { volumeDelete(volumeId: $v) }',
+    "mutation Del($v: String!) { volumeDelete(volumeId: $v) }",
     'query Q { me { id } } mutation M { projectDelete(id: "p") }',
-    '{ me { id } } mutation { userDelete }',
-    'subscription S { me { id } }',
+    "{ me { id } } mutation { userDelete }",
+    "subscription S { me { id } }",
     'mutation { volumeInstanceBackupDelete(volumeInstanceId: "a", volumeInstanceBackupId: "b") { workflowId } }',
-    '{ me { id ',  # does not parse: refused, never sent
-    '',
+    "{ me { id ",  # does not parse: refused, never sent
+    "",
 ]
 
 
@@ -47,8 +47,14 @@ def test_refuses_anything_but_one_query_and_sends_nothing(railway_fake, sleeps, 
 
 def test_pagination_cannot_smuggle_a_mutation(railway_fake, sleeps):
     with client(railway_fake, sleeps) as c, pytest.raises(ReadOnlyViolation):
-        list(c.paginate('mutation($first: Int, $after: String) { volumeDelete(volumeId: "x") }', {}, ("x",),
-                        auth=auth_for("bearer", Secret("t" * 10))))
+        list(
+            c.paginate(
+                'mutation($first: Int, $after: String) { volumeDelete(volumeId: "x") }',
+                {},
+                ("x",),
+                auth=auth_for("bearer", Secret("t" * 10)),
+            )
+        )
     assert railway_fake.requests == []
 
 
@@ -64,15 +70,20 @@ def test_every_provider_query_validates_against_the_schema():
     for name, doc in Q.ALL.items():
         assert validate(schema, parse(doc)) == [], name
     # and none of them reads variable *values* (secrets)
-    assert not any("variables(" in d.replace("variables(first", "") or "variablesForServiceDeployment" in d
-                   for d in Q.ALL.values())
+    assert not any(
+        "variables(" in d.replace("variables(first", "") or "variablesForServiceDeployment" in d
+        for d in Q.ALL.values()
+    )
 
 
 def test_headers_per_token_kind(railway_fake, sleeps):
     with client(railway_fake, sleeps) as c:
         c.query(Q.API_TOKEN, auth=auth_for("account_token", Secret(railway_fake.token("account"))))
         c.query(Q.PROJECT_TOKEN, auth=auth_for("project_token", Secret(railway_fake.token("project"))))
-    assert [(r["auth"], r["token"]) for r in railway_fake.requests] == [("bearer", "account"), ("project", "project")]
+    assert [(r["auth"], r["token"]) for r in railway_fake.requests] == [
+        ("bearer", "account"),
+        ("project", "project"),
+    ]
 
 
 def test_token_never_in_default_headers(railway_fake, sleeps):
@@ -88,7 +99,9 @@ def test_not_authorized_and_not_found_are_typed(railway_fake, sleeps):
         with pytest.raises(RailwayNotAuthorized):
             c.query(Q.ME, auth=auth_for("bearer", Secret(railway_fake.token("workspace"))))
         with pytest.raises(RailwayNotFound):
-            c.query(Q.PROJECT_TOKEN, auth=auth_for("project_token", Secret(railway_fake.token("revoked_project"))))
+            c.query(
+                Q.PROJECT_TOKEN, auth=auth_for("project_token", Secret(railway_fake.token("revoked_project")))
+            )
 
 
 def test_429_with_retry_after_is_honoured(railway_fake, sleeps):
@@ -130,24 +143,38 @@ def test_exhausted_rate_limit_budget_waits_for_reset(railway_fake, sleeps):
 def test_relay_pagination_follows_every_page(railway_fake, sleeps):
     ws = next(w for w in railway_fake.scenario.workspaces.values() if w.name == "acme")
     with client(railway_fake, sleeps) as c:
-        nodes = list(c.paginate(Q.WORKSPACE_PROJECTS, {"workspaceId": ws.id}, ("workspace", "projects"),
-                                auth=auth_for("bearer", Secret(railway_fake.token("account"))), page_size=100))
+        nodes = list(
+            c.paginate(
+                Q.WORKSPACE_PROJECTS,
+                {"workspaceId": ws.id},
+                ("workspace", "projects"),
+                auth=auth_for("bearer", Secret(railway_fake.token("account"))),
+                page_size=100,
+            )
+        )
         assert c.stats.pages == 2  # 3 projects, the server caps pages at 2
     assert sorted(n["name"] for n in nodes) == ["crm", "docs-site", "shop"]
     assert railway_fake.requests[1]["variables"]["after"]
 
 
 def test_unreachable_endpoint_is_unavailable(railway_unreachable_url, sleeps):
-    with RailwayGraphQL(railway_unreachable_url, sleep=sleeps, max_retries=1) as c, pytest.raises(ProviderUnavailable):
+    with (
+        RailwayGraphQL(railway_unreachable_url, sleep=sleeps, max_retries=1) as c,
+        pytest.raises(ProviderUnavailable),
+    ):
         c.query(Q.ME, auth=auth_for("bearer", Secret("x" * 36)))
 
 
 def test_endpoint_precedence():
     assert endpoint_from(ProviderContext()) == DEFAULT_URL
-    assert endpoint_from(ProviderContext(settings={"url": "https://backboard.railway.app/graphql/v2"})) \
+    assert (
+        endpoint_from(ProviderContext(settings={"url": "https://backboard.railway.app/graphql/v2"}))
         == "https://backboard.railway.app/graphql/v2"
-    ctx = ProviderContext(settings={"url": "https://a.example/graphql/v2"},
-                          env={"BLASTWALL_RAILWAY_URL": "http://127.0.0.1:1/graphql/v2"})
+    )
+    ctx = ProviderContext(
+        settings={"url": "https://a.example/graphql/v2"},
+        env={"BLASTWALL_RAILWAY_URL": "http://127.0.0.1:1/graphql/v2"},
+    )
     assert endpoint_from(ctx) == "http://127.0.0.1:1/graphql/v2"
     with pytest.raises(ConfigError):
         endpoint_from(ProviderContext(settings={"url": "http://evil.example/graphql/v2"}))

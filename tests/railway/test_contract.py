@@ -35,8 +35,13 @@ class TestRailwayContract(ProviderContract):
                 s.token(f"c-{value[:8]}", "account", value=value, user_id=alice.id)
                 return make_candidate("railway", "api_token", value, locator="RAILWAY_API_TOKEN")
             shop = next(p for p in s.projects.values() if p.name == "shop")
-            s.token(f"c-{value[:8]}", "project", value=value, project_id=shop.id,
-                    environment_id=s.env(shop, "production").id)
+            s.token(
+                f"c-{value[:8]}",
+                "project",
+                value=value,
+                project_id=shop.id,
+                environment_id=s.env(shop, "production").id,
+            )
             return make_candidate("railway", "project_token", value, locator="RAILWAY_TOKEN")
         if profile == "forbidden":
             s.token(f"c-{value[:8]}", "account", value=value, user_id=alice.id, forbidden=True)
@@ -44,7 +49,10 @@ class TestRailwayContract(ProviderContract):
 
     def recognition_samples(self, canaries: Any):
         v = canaries.add(str(uuid.uuid4()))
-        return [(f"# railway token: {v}\n", v, "unknown_token"), (f"RAILWAY_API_KEY = {v}", v, "unknown_token")]
+        return [
+            (f"# railway token: {v}\n", v, "unknown_token"),
+            (f"RAILWAY_API_KEY = {v}", v, "unknown_token"),
+        ]
 
     def test_scoped_is_not_root_equivalent(self, provider, fake, canaries) -> None:  # type: ignore[override]
         """Railway has no scoped tokens at all; its narrowest (project) token is unknown, never "safe"."""

@@ -25,15 +25,41 @@ def _plant(root: Path, fake, canaries) -> tuple[Path, Path]:
     for name in ("cli", "account", "project"):
         canaries.add(fake.token(name))
     refresh = canaries.mint("rfr_{r}")
-    (home / ".railway/config.json").write_text(json.dumps({
-        "projects": {str(proj): {"projectPath": str(proj), "name": "shop",
-                                 "project": next(iter(fake.scenario.projects)), "environmentName": "production"}},
-        "user": {"id": next(iter(fake.scenario.users)), "accessToken": fake.token("cli"), "refreshToken": refresh,
-                 "tokenExpiresAt": int(time.time()) + 3000},
-    }, indent=2))
-    (home / ".cursor/mcp.json").write_text(json.dumps({"mcpServers": {"Railway": {
-        "command": "npx", "args": ["-y", "@railway/mcp-server"],
-        "env": {"RAILWAY_API_TOKEN": fake.token("account")}}}}, indent=2))
+    (home / ".railway/config.json").write_text(
+        json.dumps(
+            {
+                "projects": {
+                    str(proj): {
+                        "projectPath": str(proj),
+                        "name": "shop",
+                        "project": next(iter(fake.scenario.projects)),
+                        "environmentName": "production",
+                    }
+                },
+                "user": {
+                    "id": next(iter(fake.scenario.users)),
+                    "accessToken": fake.token("cli"),
+                    "refreshToken": refresh,
+                    "tokenExpiresAt": int(time.time()) + 3000,
+                },
+            },
+            indent=2,
+        )
+    )
+    (home / ".cursor/mcp.json").write_text(
+        json.dumps(
+            {
+                "mcpServers": {
+                    "Railway": {
+                        "command": "npx",
+                        "args": ["-y", "@railway/mcp-server"],
+                        "env": {"RAILWAY_API_TOKEN": fake.token("account")},
+                    }
+                }
+            },
+            indent=2,
+        )
+    )
     (proj / ".env").write_text(f"NODE_ENV=production\nRAILWAY_TOKEN={fake.token('project')}\n")
     return home, proj
 
@@ -46,8 +72,9 @@ def _audit(home: Path, proj: Path, url: str, sleeps, providers=None, max_retries
     )
 
 
-def test_full_audit_against_the_fake(railway_fake, canaries, sleeps, tmp_path: Path, test_output_dir: Path,
-                                    caplog: pytest.LogCaptureFixture):
+def test_full_audit_against_the_fake(
+    railway_fake, canaries, sleeps, tmp_path: Path, test_output_dir: Path, caplog: pytest.LogCaptureFixture
+):
     caplog.set_level(logging.DEBUG)
     s = railway_fake.scenario
     assert len({w for w in s.workspaces}) >= 2 and len(s.projects) >= 4
@@ -77,8 +104,12 @@ def test_full_audit_against_the_fake(railway_fake, canaries, sleeps, tmp_path: P
     assert pe.can_destroy == () and pe.may_destroy and set(pe.possibly_unrecoverable) == set(pe.may_destroy)
 
     rules = {f.rule for f in result.findings}
-    assert {"railway.root-token-agent-readable", "railway.database-no-offplatform-backup",
-            "railway.no-backup-schedule", "railway.backup-stale"} <= rules
+    assert {
+        "railway.root-token-agent-readable",
+        "railway.database-no-offplatform-backup",
+        "railway.no-backup-schedule",
+        "railway.backup-stale",
+    } <= rules
     assert not [g for g in result.coverage_gaps if g.provider == "railway"]
 
     # read-only: not one mutation attempt, no secret value read
@@ -89,8 +120,9 @@ def test_full_audit_against_the_fake(railway_fake, canaries, sleeps, tmp_path: P
     # no secret in any output
     report = dumps(result)
     (test_output_dir / "railway-audit.json").write_text(report)
-    canaries.assert_absent(texts=[report, result.model_dump_json(), repr(result), caplog.text],
-                           trees=[test_output_dir])
+    canaries.assert_absent(
+        texts=[report, result.model_dump_json(), repr(result), caplog.text], trees=[test_output_dir]
+    )
 
 
 def test_429_and_5xx_during_the_audit_are_survived(railway_fake, canaries, sleeps, tmp_path: Path):
@@ -113,20 +145,35 @@ class _Other(Provider):
     def recognisers(self):
         import re
 
-        return [Recogniser(provider="other", kind="key", key_names=frozenset({"OTHER_KEY"}),
-                           value_pattern=re.compile(r"ok_[a-z0-9]{16,}"))]
+        return [
+            Recogniser(
+                provider="other",
+                kind="key",
+                key_names=frozenset({"OTHER_KEY"}),
+                value_pattern=re.compile(r"ok_[a-z0-9]{16,}"),
+            )
+        ]
 
     def inventory(self, credentials, ctx):
-        return Inventory(resources=(Resource(id="other:db:1", provider="other", type="database", name="db1",
-                                             holds_data=True),))
+        return Inventory(
+            resources=(
+                Resource(id="other:db:1", provider="other", type="database", name="db1", holds_data=True),
+            )
+        )
 
 
-def test_unreachable_endpoint_is_a_gap_and_the_rest_completes(railway_fake, railway_unreachable_url, canaries,
-                                                              sleeps, tmp_path: Path):
+def test_unreachable_endpoint_is_a_gap_and_the_rest_completes(
+    railway_fake, railway_unreachable_url, canaries, sleeps, tmp_path: Path
+):
     home, proj = _plant(tmp_path, railway_fake, canaries)
     (proj / ".env").write_text((proj / ".env").read_text() + "OTHER_KEY=ok_0123456789abcdef0123\n")
-    result = _audit(home, proj, railway_unreachable_url, sleeps,
-                    providers={"railway": RailwayProvider(), "other": _Other()})
+    result = _audit(
+        home,
+        proj,
+        railway_unreachable_url,
+        sleeps,
+        providers={"railway": RailwayProvider(), "other": _Other()},
+    )
     rw = [c for c in result.credentials if c.provider == "railway"]
     assert len(rw) == 3 and all(c.status == Status.error for c in rw)
     assert all(c.root_equivalent is not False for c in rw)  # unverified is never "safe"

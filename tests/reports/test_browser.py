@@ -45,9 +45,18 @@ def test_report_in_chromium(chromium, result: AuditResult, test_output_dir: Path
 
 
 def test_findings_filter_search_and_pages(chromium, test_output_dir: Path) -> None:  # type: ignore[no-untyped-def]
-    extra = tuple(Finding.make("bench/generated", Severity.low if i % 2 else Severity.medium, f"res-{i}",
-                               f"generated finding number {i} (batch-{chr(97 + i % 26)})", "nothing", path=f"/p/{i}.env", line=i + 1)
-                  for i in range(230))
+    extra = tuple(
+        Finding.make(
+            "bench/generated",
+            Severity.low if i % 2 else Severity.medium,
+            f"res-{i}",
+            f"generated finding number {i} (batch-{chr(97 + i % 26)})",
+            "nothing",
+            path=f"/p/{i}.env",
+            line=i + 1,
+        )
+        for i in range(230)
+    )
     r = realistic_result(extra_findings=extra)
     [path] = write_reports(r, ["html"], test_output_dir)
     page = _open(chromium, path)
@@ -68,8 +77,10 @@ def test_findings_filter_search_and_pages(chromium, test_output_dir: Path) -> No
     texts = page.evaluate("[...document.querySelectorAll('#f-body tr td.msg')].map(td => td.textContent)")
     assert len(texts) == 9 and all("batch-q" in t for t in texts)
     # credential filter opens and hides cards
-    page.evaluate("const q = document.getElementById('cred-q'); q.value = 'claude.json';"
-                  "q.dispatchEvent(new Event('input'))")
+    page.evaluate(
+        "const q = document.getElementById('cred-q'); q.value = 'claude.json';"
+        "q.dispatchEvent(new Event('input'))"
+    )
     page.wait_for("document.getElementById('cred-status').textContent.startsWith('1 of 5')")
     _assert_clean(page, path)
 
@@ -80,8 +91,12 @@ def test_keyboard_reaches_controls(chromium, result: AuditResult, test_output_di
     seen = []
     for _ in range(60):
         page.press("Tab")
-        seen.append(page.evaluate("(e => e.id || e.tagName + ':' + (e.getAttribute('href') || e.value || ''))"
-                                  "(document.activeElement)"))
+        seen.append(
+            page.evaluate(
+                "(e => e.id || e.tagName + ':' + (e.getAttribute('href') || e.value || ''))"
+                "(document.activeElement)"
+            )
+        )
     assert seen[0] == "A:#main"  # the skip link comes first
     assert "cred-q" in seen
     assert any(s.startswith("A:#cred-") for s in seen)  # nodes of the map are links to the cards
@@ -92,8 +107,11 @@ def test_keyboard_reaches_controls(chromium, result: AuditResult, test_output_di
     _assert_clean(page, path)
 
 
-def test_compressed_findings_decode_in_browser(chromium, monkeypatch: pytest.MonkeyPatch,  # type: ignore[no-untyped-def]
-                                               test_output_dir: Path) -> None:
+def test_compressed_findings_decode_in_browser(
+    chromium,
+    monkeypatch: pytest.MonkeyPatch,  # type: ignore[no-untyped-def]
+    test_output_dir: Path,
+) -> None:
     monkeypatch.setattr(html_mod, "COMPRESS_ABOVE", 100)
     r = realistic_result()
     r = r.model_copy(update={"changes": sample_changes(r)})
@@ -104,8 +122,11 @@ def test_compressed_findings_decode_in_browser(chromium, monkeypatch: pytest.Mon
     _assert_clean(page, path)
 
 
-def test_folded_cards_unpack_on_demand(chromium, monkeypatch: pytest.MonkeyPatch,  # type: ignore[no-untyped-def]
-                                       test_output_dir: Path) -> None:
+def test_folded_cards_unpack_on_demand(
+    chromium,
+    monkeypatch: pytest.MonkeyPatch,  # type: ignore[no-untyped-def]
+    test_output_dir: Path,
+) -> None:
     monkeypatch.setattr(html_mod, "FOLD_INLINE_MAX", 0)
     monkeypatch.setattr(html_mod, "CARDS_OPEN", 2)
     r = realistic_result()
@@ -120,8 +141,10 @@ def test_folded_cards_unpack_on_demand(chromium, monkeypatch: pytest.MonkeyPatch
     assert page.evaluate(count) == 5
     assert page.evaluate("document.getElementById('more-cards').open")
     assert page.evaluate("document.getElementById('more-cards-data') === null")
-    page.evaluate("const q = document.getElementById('cred-q'); q.value = 'hosts.yml';"
-                  "q.dispatchEvent(new Event('input'))")
+    page.evaluate(
+        "const q = document.getElementById('cred-q'); q.value = 'hosts.yml';"
+        "q.dispatchEvent(new Event('input'))"
+    )
     page.wait_for("document.getElementById('cred-status').textContent.startsWith('1 of 5')")
     _assert_clean(page, path)
 
@@ -129,9 +152,11 @@ def test_folded_cards_unpack_on_demand(chromium, monkeypatch: pytest.MonkeyPatch
 def test_harness_sees_errors_and_requests(chromium, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     """The checks above are only worth something if the harness notices a fetch and an error."""
     bad = tmp_path / "bad.html"
-    bad.write_text("<!doctype html><title>x</title><img src='http://127.0.0.1:9/pixel.png'>"
-                   "<script>console.error('boom'); document.documentElement.dataset.ready = '1';"
-                   "setTimeout(() => { throw new Error('kaboom'); }, 0);</script>")
+    bad.write_text(
+        "<!doctype html><title>x</title><img src='http://127.0.0.1:9/pixel.png'>"
+        "<script>console.error('boom'); document.documentElement.dataset.ready = '1';"
+        "setTimeout(() => { throw new Error('kaboom'); }, 0);</script>"
+    )
     page = chromium.open(bad.as_uri())
     page.wait_for("document.documentElement.dataset.ready")
     page.wait_for("new Promise(r => setTimeout(() => r(true), 100))")
@@ -140,8 +165,11 @@ def test_harness_sees_errors_and_requests(chromium, tmp_path: Path) -> None:  # 
     assert any("kaboom" in e for e in page.exceptions)
 
 
-def test_folded_backups_unpack_when_opened(chromium, monkeypatch: pytest.MonkeyPatch,  # type: ignore[no-untyped-def]
-                                           test_output_dir: Path) -> None:
+def test_folded_backups_unpack_when_opened(
+    chromium,
+    monkeypatch: pytest.MonkeyPatch,  # type: ignore[no-untyped-def]
+    test_output_dir: Path,
+) -> None:
     from .test_html import _many
 
     monkeypatch.setattr(html_mod, "FOLD_INLINE_MAX", 0)

@@ -76,12 +76,15 @@ def test_duplicate_finding_ids_are_recorded_once(db: StateDB) -> None:
     assert len(d.new) == len(r.findings)
 
 
-@pytest.mark.parametrize(("text", "expected"), [
-    ("last", "last"),
-    ("2026-11-30", datetime(2026, 11, 30, 23, 59, 59, 999999, tzinfo=UTC)),
-    ("2026-11-30T12:00:00Z", datetime(2026, 11, 30, 12, tzinfo=UTC)),
-    ("2026-11-30T12:00:00", datetime(2026, 11, 30, 12, tzinfo=UTC)),
-])
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("last", "last"),
+        ("2026-11-30", datetime(2026, 11, 30, 23, 59, 59, 999999, tzinfo=UTC)),
+        ("2026-11-30T12:00:00Z", datetime(2026, 11, 30, 12, tzinfo=UTC)),
+        ("2026-11-30T12:00:00", datetime(2026, 11, 30, 12, tzinfo=UTC)),
+    ],
+)
 def test_parse_since(text: str, expected: object) -> None:
     assert parse_since(text) == expected
 

@@ -22,7 +22,10 @@ def _validate(doc: dict[str, Any], schema: dict[str, Any]) -> None:
 
 def test_schema_is_the_official_one(sarif_schema: dict[str, Any]) -> None:
     # OASIS SARIF 2.1.0 errata 01, OASIS Standard (the final schema), draft-04 JSON Schema.
-    assert sarif_schema["id"] == "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
+    assert (
+        sarif_schema["id"]
+        == "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
+    )
     assert sarif_schema["$schema"] == "http://json-schema.org/draft-04/schema#"
     assert sarif_schema["properties"]["version"]["enum"] == ["2.1.0"]
 
@@ -44,7 +47,9 @@ def test_fixture_validates(result: AuditResult, sarif_schema: dict[str, Any]) ->
     assert by_id[claude.id]["level"] == "error"
     dotenv = next(f for f in located if f.path == "/home/dev/app/.env")
     assert by_id[dotenv.id]["locations"][0]["physicalLocation"]["artifactLocation"] == {
-        "uri": ".env", "uriBaseId": "SRCROOT"}
+        "uri": ".env",
+        "uriBaseId": "SRCROOT",
+    }
     assert run["originalUriBaseIds"]["SRCROOT"]["uri"] == "file:///home/dev/app/"
     # rules carry help text and a security-severity
     rules = {r["id"]: r for r in run["tool"]["driver"]["rules"]}
@@ -75,8 +80,9 @@ def test_credential_sources_without_findings_become_results(sarif_schema: dict[s
 
 
 def test_empty_and_minimal(sarif_schema: dict[str, Any]) -> None:
-    r = AuditResult(generated_at=datetime(2026, 1, 1, tzinfo=UTC),
-                    coverage_gaps=(CoverageGap(subject="x", reason="y"),))
+    r = AuditResult(
+        generated_at=datetime(2026, 1, 1, tzinfo=UTC), coverage_gaps=(CoverageGap(subject="x", reason="y"),)
+    )
     doc = render_sarif(r)
     _validate(doc, sarif_schema)
     assert doc["runs"][0]["results"] == []
@@ -90,8 +96,10 @@ def test_relative_scan_paths_stay_relative(sarif_schema: dict[str, Any]) -> None
     doc = render_sarif(r)
     _validate(doc, sarif_schema)
     [res] = doc["runs"][0]["results"]
-    assert res["locations"][0]["physicalLocation"]["artifactLocation"] == {"uri": "proj/config/ci.env",
-                                                                          "uriBaseId": "SRCROOT"}
+    assert res["locations"][0]["physicalLocation"]["artifactLocation"] == {
+        "uri": "proj/config/ci.env",
+        "uriBaseId": "SRCROOT",
+    }
     assert "originalUriBaseIds" not in doc["runs"][0]
 
 

@@ -67,8 +67,11 @@ def test_schedule_list_json_matches_the_schema_before_and_after_runs(cfg_path, r
     rows = json.loads(res.stdout)
     jsonschema.validate(rows, SCHEMA)
     assert [(r["job"], r["kind"]) for r in rows] == [
-        ("audit:nightly", "audit"), ("audit:adhoc", "audit"), ("backup:maindb", "backup"),
-        ("verification:maindb", "verification")]
+        ("audit:nightly", "audit"),
+        ("audit:adhoc", "audit"),
+        ("backup:maindb", "backup"),
+        ("verification:maindb", "verification"),
+    ]
     assert all(r["last_run"] is None for r in rows)
     adhoc = rows[1]
     assert adhoc["schedule"] is None and adhoc["next_run"] is None
@@ -102,7 +105,9 @@ def test_run_now_runs_and_records_a_manual_run(cfg_path, tmp_path, monkeypatch):
     doc = json.loads(res.stdout)
     assert doc["job"] == "backup:maindb" and doc["outcome"] == "failed" and ":pw@" not in doc["message"]
     rows = json.loads(_invoke("schedule", "list", "--config", str(cfg_path), "--json").stdout)
-    assert {r["job"]: r["last_run"]["outcome"] if r["last_run"] else None for r in rows}["backup:maindb"] == "failed"
+    assert {r["job"]: r["last_run"]["outcome"] if r["last_run"] else None for r in rows}[
+        "backup:maindb"
+    ] == "failed"
 
 
 def test_healthcheck_healthy_overdue_and_failed(tmp_path, recorder):
@@ -154,11 +159,14 @@ def test_help_has_examples():
 
 def test_new_critical_findings_are_notified_once(tmp_path, make_config, recorder, webhook, monkeypatch):
     monkeypatch.setenv("HOOK_URL", webhook.url)
-    cfg = make_config('[notifications]\nwebhook_url = "env:HOOK_URL"\n'
-                      '[[audits]]\nname = "a"\nschedule = "0 * * * *"\n')
-    found = [[CriticalFinding("f1", "root-token: railway:abc")],
-             [CriticalFinding("f1", "root-token: railway:abc")],
-             [CriticalFinding("f1", "root-token: railway:abc"), CriticalFinding("f2", "no-backup: db")]]
+    cfg = make_config(
+        '[notifications]\nwebhook_url = "env:HOOK_URL"\n[[audits]]\nname = "a"\nschedule = "0 * * * *"\n'
+    )
+    found = [
+        [CriticalFinding("f1", "root-token: railway:abc")],
+        [CriticalFinding("f1", "root-token: railway:abc")],
+        [CriticalFinding("f1", "root-token: railway:abc"), CriticalFinding("f2", "no-backup: db")],
+    ]
     it = iter(found)
     recorder.outcome = lambda spec, ctx: JobResult("succeeded", "ok", critical=tuple(next(it)))
     clock = ManualClock(datetime(2026, 3, 10, 0, 0, 1, tzinfo=UTC))
@@ -173,11 +181,15 @@ def test_new_critical_findings_are_notified_once(tmp_path, make_config, recorder
 
 def test_failed_verification_and_daily_digest(tmp_path, make_config, recorder, webhook, monkeypatch):
     monkeypatch.setenv("HOOK_URL", webhook.url)
-    cfg = make_config(CONFIG.replace('path = "store"', f'path = "{tmp_path}/store"')
-                      + '[notifications]\nwebhook_url = "env:HOOK_URL"\ndigest = "daily"\n'
-                        'digest_schedule = "0 8 * * *"\n')
-    recorder.outcome = lambda spec, ctx: JobResult("failed" if spec.kind == "verification" else "succeeded",
-                                                   "count_mismatch: users" if spec.kind == "verification" else "ok")
+    cfg = make_config(
+        CONFIG.replace('path = "store"', f'path = "{tmp_path}/store"')
+        + '[notifications]\nwebhook_url = "env:HOOK_URL"\ndigest = "daily"\n'
+        'digest_schedule = "0 8 * * *"\n'
+    )
+    recorder.outcome = lambda spec, ctx: JobResult(
+        "failed" if spec.kind == "verification" else "succeeded",
+        "count_mismatch: users" if spec.kind == "verification" else "ok",
+    )
     clock = ManualClock(datetime(2026, 3, 14, 12, 0, 1, tzinfo=UTC))  # a Saturday
     db = StateDB()
     a = Daemon(cfg, db=db, runner=recorder.runner(), clock=clock)
@@ -200,11 +212,14 @@ def test_failed_verification_and_daily_digest(tmp_path, make_config, recorder, w
     assert "count_mismatch" in texts[events.index("verification_failed")]
 
 
-def test_webhook_url_is_never_logged_and_failures_do_not_break_jobs(tmp_path, make_config, recorder, canaries,
-                                                                   monkeypatch, caplog):
+def test_webhook_url_is_never_logged_and_failures_do_not_break_jobs(
+    tmp_path, make_config, recorder, canaries, monkeypatch, caplog
+):
     token = canaries.mint("T0/B0/{r}")
     monkeypatch.setenv("HOOK_URL", f"http://127.0.0.1:1/services/{token}")  # nothing listens there
-    cfg = make_config('[notifications]\nwebhook_url = "env:HOOK_URL"\n[[audits]]\nname = "a"\nschedule = "0 * * * *"\n')
+    cfg = make_config(
+        '[notifications]\nwebhook_url = "env:HOOK_URL"\n[[audits]]\nname = "a"\nschedule = "0 * * * *"\n'
+    )
     recorder.outcome = lambda spec, ctx: JobResult("failed", "boom")
     from auditor.scheduler.notify import WebhookNotifier
 

@@ -41,7 +41,7 @@ url = "env:SRC_URL"
 [[stores]]
 name = "local"
 kind = "local"
-path = "{tmp_path / 'store'}"
+path = "{tmp_path / "store"}"
 
 [[backups]]
 source = "maindb"
@@ -62,7 +62,9 @@ webhook_url = "env:HOOK_URL"
     d.close()
     assert report.status == "failed", report
     # it failed for the real reason: nothing listens on that port
-    assert "maindb" in report.message and "127.0.0.1" in report.message and "refused" in report.message.lower()
+    assert (
+        "maindb" in report.message and "127.0.0.1" in report.message and "refused" in report.message.lower()
+    )
     slot = report.slot
 
     # the webhook got a Slack-compatible message naming the job and the failure
@@ -88,6 +90,7 @@ webhook_url = "env:HOOK_URL"
     table = runner.invoke(app, ["schedule", "list", "--config", str(cfg_path)])
     assert "failed" in table.stdout
 
-    canaries.assert_absent(texts=[json.dumps(webhook.received), res.stdout, res.stderr, table.stdout,
-                                  json.dumps(rows)],
-                           trees=[default_state_dir(), tmp_path / "store"])
+    canaries.assert_absent(
+        texts=[json.dumps(webhook.received), res.stdout, res.stderr, table.stdout, json.dumps(rows)],
+        trees=[default_state_dir(), tmp_path / "store"],
+    )

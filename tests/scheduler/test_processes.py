@@ -28,13 +28,19 @@ def _config(tmp_path: Path, body: str) -> Path:
     return p
 
 
-def _start(cfg: Path, log: Path, sleep_s: float, tmp_path: Path, name: str, *,
-           wait: bool = True) -> subprocess.Popen[bytes]:
+def _start(
+    cfg: Path, log: Path, sleep_s: float, tmp_path: Path, name: str, *, wait: bool = True
+) -> subprocess.Popen[bytes]:
     env = {k: v for k, v in os.environ.items()}
     env["PYTHONPATH"] = str(REPO)
     err = open(tmp_path / f"{name}.err", "wb")  # noqa: SIM115 - closed with the process
-    p = subprocess.Popen([sys.executable, "-m", "tests.scheduler.daemon_proc", str(cfg), str(log), str(sleep_s)],
-                         cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=err)
+    p = subprocess.Popen(
+        [sys.executable, "-m", "tests.scheduler.daemon_proc", str(cfg), str(log), str(sleep_s)],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=err,
+    )
     err.close()  # the child has its own descriptor
     if wait:
         _ready(p)
@@ -81,8 +87,11 @@ def _db_runs(tmp_path: Path) -> list[tuple[str, str, str, str]]:
 
 
 def test_two_daemon_processes_on_one_state_db_never_run_a_slot_twice(tmp_path):
-    cfg = _config(tmp_path, '[[audits]]\nname = "every-second"\nschedule = "* * * * * *"\n'
-                            '[[audits]]\nname = "every-two"\nschedule = "*/2 * * * * *"\n')
+    cfg = _config(
+        tmp_path,
+        '[[audits]]\nname = "every-second"\nschedule = "* * * * * *"\n'
+        '[[audits]]\nname = "every-two"\nschedule = "*/2 * * * * *"\n',
+    )
     log = tmp_path / "runs.log"
     a = _start(cfg, log, 0.3, tmp_path, "a", wait=False)
     b = _start(cfg, log, 0.3, tmp_path, "b", wait=False)  # both start (and sync the job store) together
@@ -92,7 +101,9 @@ def test_two_daemon_processes_on_one_state_db_never_run_a_slot_twice(tmp_path):
         time.sleep(5)
     finally:
         codes = _stop_all(a, b)
-    assert codes == [0, 0], str(codes) + (tmp_path / "a.err").read_text()[-2000:] + (tmp_path / "b.err").read_text()[-2000:]
+    assert codes == [0, 0], (
+        str(codes) + (tmp_path / "a.err").read_text()[-2000:] + (tmp_path / "b.err").read_text()[-2000:]
+    )
     starts = [(job, slot) for job, slot, _pid, what in _lines(log) if what == "start"]
     dup = [k for k, n in Counter(starts).items() if n > 1]
     assert not dup, f"slots run twice: {dup}"
@@ -180,8 +191,10 @@ def test_two_daemon_processes_on_one_postgresql_state_db(tmp_path, pg_db):
     """The team setup: several daemons, one PostgreSQL state database (real server, real processes)."""
     url = pg_db.url.replace("postgresql://", "postgresql+psycopg://", 1)
     cfg = tmp_path / "blastwall.toml"
-    cfg.write_text(f'[state]\nurl = "{url}"\n[scheduler]\nheartbeat_s = 1\n'
-                   '[[audits]]\nname = "every-second"\nschedule = "* * * * * *"\n')
+    cfg.write_text(
+        f'[state]\nurl = "{url}"\n[scheduler]\nheartbeat_s = 1\n'
+        '[[audits]]\nname = "every-second"\nschedule = "* * * * * *"\n'
+    )
     log = tmp_path / "runs.log"
     a = _start(cfg, log, 0.2, tmp_path, "a", wait=False)
     b = _start(cfg, log, 0.2, tmp_path, "b", wait=False)
@@ -191,12 +204,16 @@ def test_two_daemon_processes_on_one_postgresql_state_db(tmp_path, pg_db):
         time.sleep(5)
     finally:
         codes = _stop_all(a, b)
-    assert codes == [0, 0], str(codes) + (tmp_path / "a.err").read_text()[-2000:] + (tmp_path / "b.err").read_text()[-2000:]
+    assert codes == [0, 0], (
+        str(codes) + (tmp_path / "a.err").read_text()[-2000:] + (tmp_path / "b.err").read_text()[-2000:]
+    )
     starts = [(job, slot) for job, slot, _pid, what in _lines(log) if what == "start"]
     assert len(starts) >= 3
     assert not [k for k, n in Counter(starts).items() if n > 1]
     with pg_db.connect() as conn:
-        rows = conn.execute("SELECT job_id, slot, count(*) FROM scheduler_runs GROUP BY job_id, slot").fetchall()
+        rows = conn.execute(
+            "SELECT job_id, slot, count(*) FROM scheduler_runs GROUP BY job_id, slot"
+        ).fetchall()
     assert rows and all(n == 1 for _j, _s, n in rows)
     assert sorted((j, s) for j, s, _n in rows) == sorted(starts)
 
@@ -205,8 +222,11 @@ def test_the_blastwall_daemon_command_runs_real_audits_and_stops_on_sigterm(tmp_
     """The shipped entry point, not the test helper: `blastwall daemon` with a real (offline) audit job."""
     project, out = tmp_path / "project", tmp_path / "reports"
     project.mkdir()
-    cfg = _config(tmp_path, f'[[audits]]\nname = "often"\npaths = ["{project}"]\nformats = ["json"]\n'
-                            f'output_dir = "{out}"\nschedule = "*/2 * * * * *"\noffline = true\n')
+    cfg = _config(
+        tmp_path,
+        f'[[audits]]\nname = "often"\npaths = ["{project}"]\nformats = ["json"]\n'
+        f'output_dir = "{out}"\nschedule = "*/2 * * * * *"\noffline = true\n',
+    )
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     cmd = [sys.executable, "-c", "from auditor.cli import main; main()", "daemon", "--config", str(cfg)]
     with open(tmp_path / "daemon.err", "wb") as err:

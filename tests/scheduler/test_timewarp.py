@@ -44,7 +44,12 @@ def _z(dt: datetime) -> str:
 
 def expected_slots(start: datetime, end: datetime) -> dict[str, list[str]]:
     """Independent of cron parsing: plain arithmetic over the day (start < slot <= end)."""
-    out: dict[str, list[str]] = {"audit:quarter": [], "audit:hourly": [], "audit:daily": [], "audit:berlin": []}
+    out: dict[str, list[str]] = {
+        "audit:quarter": [],
+        "audit:hourly": [],
+        "audit:daily": [],
+        "audit:berlin": [],
+    }
     t = start.replace(minute=0, second=0)
     while t <= end:
         if t > start:
@@ -110,8 +115,10 @@ def test_daemon_killed_mid_day_and_restarted_runs_each_missed_job_once(tmp_path,
 
 
 def test_a_run_in_progress_when_the_daemon_died_is_recorded_interrupted(tmp_path, make_config, recorder):
-    cfg = make_config('[[backups]]\nsource = "db"\nstore = "s"\nschedule = "0 * * * *"\n'
-                      '[[sources]]\nname = "db"\nurl = "env:DB_URL"\n[[stores]]\nname = "s"\nkind = "local"\npath = "x"\n')
+    cfg = make_config(
+        '[[backups]]\nsource = "db"\nstore = "s"\nschedule = "0 * * * *"\n'
+        '[[sources]]\nname = "db"\nurl = "env:DB_URL"\n[[stores]]\nname = "s"\nkind = "local"\npath = "x"\n'
+    )
     db = _db(tmp_path)
     clock = ManualClock(DAY + timedelta(minutes=59, seconds=59))
     dead = Daemon(cfg, db=db, runner=recorder.runner(), clock=clock)
@@ -151,10 +158,14 @@ def test_two_daemons_ticking_the_same_warped_day_never_share_a_slot(tmp_path, ma
     assert set(owners) == {a.owner, b.owner}
 
 
-def test_misfire_grace_turns_a_too_late_slot_into_missed(tmp_path, make_config, recorder, webhook, monkeypatch):
+def test_misfire_grace_turns_a_too_late_slot_into_missed(
+    tmp_path, make_config, recorder, webhook, monkeypatch
+):
     monkeypatch.setenv("HOOK_URL", webhook.url)
-    cfg = make_config('[scheduler]\nmisfire_grace_s = 600\n[notifications]\nwebhook_url = "env:HOOK_URL"\n'
-                      '[[audits]]\nname = "daily"\nschedule = "0 13 * * *"\n')
+    cfg = make_config(
+        '[scheduler]\nmisfire_grace_s = 600\n[notifications]\nwebhook_url = "env:HOOK_URL"\n'
+        '[[audits]]\nname = "daily"\nschedule = "0 13 * * *"\n'
+    )
     db = _db(tmp_path)
     clock = ManualClock(DAY + timedelta(hours=12))
     d = Daemon(cfg, db=db, runner=recorder.runner(), clock=clock)
@@ -185,8 +196,10 @@ def test_jitter_is_a_deterministic_delay_after_the_slot(tmp_path, make_config):
     d.run_until(DAY + timedelta(hours=6))
     d.close()
     assert len(started) == 6
-    delays = [(now - datetime.strptime(slot, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)).total_seconds()
-              for slot, now in started]
+    delays = [
+        (now - datetime.strptime(slot, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)).total_seconds()
+        for slot, now in started
+    ]
     assert all(0 <= x <= 300 for x in delays)
     assert len(set(delays)) > 1  # spread, not a constant offset
     from auditor.scheduler.specs import jitter_delay
@@ -231,15 +244,18 @@ def test_a_job_still_running_elsewhere_is_not_started_twice(tmp_path, make_confi
     b.close()
 
 
-@pytest.mark.parametrize("expr,when,fires", [
-    ("0 3 * * 0", datetime(2026, 3, 15, 3, 0, tzinfo=UTC), True),  # crontab 0 = Sunday (15 March 2026)
-    ("0 3 * * 0", datetime(2026, 3, 16, 3, 0, tzinfo=UTC), False),  # ...not Monday (APScheduler's own 0)
-    ("0 3 * * 7", datetime(2026, 3, 15, 3, 0, tzinfo=UTC), True),
-    ("0 3 * * 1-5", datetime(2026, 3, 13, 3, 0, tzinfo=UTC), True),  # Friday
-    ("0 3 * * 1-5", datetime(2026, 3, 14, 3, 0, tzinfo=UTC), False),  # Saturday
-    ("0 3 * * */2", datetime(2026, 3, 17, 3, 0, tzinfo=UTC), True),  # Tue = 2
-    ("*/20 * * * * *", datetime(2026, 3, 17, 3, 0, 40, tzinfo=UTC), True),  # leading seconds field
-])
+@pytest.mark.parametrize(
+    "expr,when,fires",
+    [
+        ("0 3 * * 0", datetime(2026, 3, 15, 3, 0, tzinfo=UTC), True),  # crontab 0 = Sunday (15 March 2026)
+        ("0 3 * * 0", datetime(2026, 3, 16, 3, 0, tzinfo=UTC), False),  # ...not Monday (APScheduler's own 0)
+        ("0 3 * * 7", datetime(2026, 3, 15, 3, 0, tzinfo=UTC), True),
+        ("0 3 * * 1-5", datetime(2026, 3, 13, 3, 0, tzinfo=UTC), True),  # Friday
+        ("0 3 * * 1-5", datetime(2026, 3, 14, 3, 0, tzinfo=UTC), False),  # Saturday
+        ("0 3 * * */2", datetime(2026, 3, 17, 3, 0, tzinfo=UTC), True),  # Tue = 2
+        ("*/20 * * * * *", datetime(2026, 3, 17, 3, 0, 40, tzinfo=UTC), True),  # leading seconds field
+    ],
+)
 def test_cron_expressions_follow_crontab(expr, when, fires):
     from auditor.cron import cron_trigger
 
@@ -264,8 +280,10 @@ def test_config_changes_reschedule_and_removed_jobs_leave_the_job_store(tmp_path
     a.open()
     a.close()
     clock.set(DAY + timedelta(hours=5))  # down for four hours, then restarted with a new config:
-    cfg2 = make_config('[[audits]]\nname = "quarter"\nschedule = "*/30 * * * *"\n'  # changed
-                       '[[audits]]\nname = "hourly"\nschedule = "0 * * * *"\n')  # unchanged; daily+berlin gone
+    cfg2 = make_config(
+        '[[audits]]\nname = "quarter"\nschedule = "*/30 * * * *"\n'  # changed
+        '[[audits]]\nname = "hourly"\nschedule = "0 * * * *"\n'
+    )  # unchanged; daily+berlin gone
     b = Daemon(cfg2, db=db, runner=recorder.runner(), clock=clock)
     b.open()
     stored = {j.id: j.next_run_time for j in b.jobstore.get_all_jobs()}
@@ -273,6 +291,8 @@ def test_config_changes_reschedule_and_removed_jobs_leave_the_job_store(tmp_path
     assert stored["audit:quarter"] == DAY + timedelta(hours=5)  # rescheduled from now: no catch-up
     assert stored["audit:hourly"] == DAY + timedelta(hours=2)  # kept: the missed slots are still due
     reports = b.tick()
-    assert sorted((r.job_id, r.slot) for r in reports) == [("audit:hourly", "2026-03-10T05:00:00Z"),
-                                                           ("audit:quarter", "2026-03-10T05:00:00Z")]
+    assert sorted((r.job_id, r.slot) for r in reports) == [
+        ("audit:hourly", "2026-03-10T05:00:00Z"),
+        ("audit:quarter", "2026-03-10T05:00:00Z"),
+    ]
     b.close()

@@ -25,7 +25,8 @@ legacy = MetaData()
 TZ = DateTime(timezone=True)
 
 Table(
-    "audits", legacy,
+    "audits",
+    legacy,
     Column("id", String(36), primary_key=True),
     Column("generated_at", TZ, nullable=False),
     Column("recorded_at", TZ, nullable=False),
@@ -37,7 +38,8 @@ Table(
     Index("ix_audits_generated_at", "generated_at"),
 )
 Table(
-    "audit_findings", legacy,
+    "audit_findings",
+    legacy,
     Column("audit_id", String(36), ForeignKey("audits.id", ondelete="CASCADE"), primary_key=True),
     Column("finding_id", String(64), primary_key=True),
     Column("rule", String(200), nullable=False),
@@ -49,7 +51,8 @@ Table(
     Column("line", Integer),
 )
 Table(
-    "backup_runs", legacy,
+    "backup_runs",
+    legacy,
     Column("id", String(200), primary_key=True),
     Column("source", String(200), nullable=False, index=True),
     Column("store", String(200), nullable=False),
@@ -78,7 +81,8 @@ Table(
     Column("pruned_at", TZ),
 )
 Table(
-    "backup_verifications", legacy,
+    "backup_verifications",
+    legacy,
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("backup_id", String(200), nullable=False, index=True),
     Column("source", String(200)),
@@ -91,14 +95,16 @@ Table(
     Column("details", JSON),
 )
 Table(
-    "backup_store_checks", legacy,
+    "backup_store_checks",
+    legacy,
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("store", String(200), nullable=False, index=True),
     Column("at", TZ, nullable=False),
     Column("result", JSON),
 )
 Table(
-    "workflow_runs", legacy,
+    "workflow_runs",
+    legacy,
     Column("id", String(40), primary_key=True),
     Column("workflow", String(80), nullable=False),
     Column("state", String(32), nullable=False),
@@ -116,7 +122,8 @@ Table(
     Column("lease_until", TZ, nullable=True),
 )
 Table(
-    "workflow_steps", legacy,
+    "workflow_steps",
+    legacy,
     Column("run_id", String(40), primary_key=True),
     Column("name", String(80), primary_key=True),
     Column("seq", Integer, nullable=False),
@@ -129,7 +136,8 @@ Table(
     Column("error", Text, nullable=True),
 )
 Table(
-    "workflow_decisions", legacy,
+    "workflow_decisions",
+    legacy,
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("run_id", String(40), nullable=False, index=True),
     Column("step", String(80), nullable=False),
@@ -140,7 +148,8 @@ Table(
     Column("comment", Text, nullable=True),
 )
 Table(
-    "workflow_events", legacy,
+    "workflow_events",
+    legacy,
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("run_id", String(40), nullable=False, index=True),
     Column("at", TZ, nullable=False),
@@ -148,7 +157,8 @@ Table(
     Column("message", Text, nullable=False),
 )
 Table(
-    "scheduler_runs", legacy,
+    "scheduler_runs",
+    legacy,
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("job_id", String(200), nullable=False),
     Column("slot", String(64), nullable=False),
@@ -162,7 +172,8 @@ Table(
     UniqueConstraint("job_id", "slot", name="uq_scheduler_runs_job_slot"),
 )
 Table(
-    "scheduler_jobs", legacy,
+    "scheduler_jobs",
+    legacy,
     Column("job_id", String(200), primary_key=True),
     Column("kind", String(16), nullable=False),
     Column("first_seen_at", String(32), nullable=False),
@@ -174,7 +185,8 @@ Table(
     Column("updated_at", String(32)),
 )
 Table(
-    "scheduler_daemons", legacy,
+    "scheduler_daemons",
+    legacy,
     Column("owner", String(200), primary_key=True),
     Column("host", String(200), nullable=False),
     Column("pid", Integer, nullable=False),

@@ -70,7 +70,9 @@ def test_backup_run_of_a_reused_pid_is_reaped(db: StateDB, other: subprocess.Pop
     for bid, recorded in (("live", start), ("reused", _reused(start))):
         cat.start_run(bid, "prod", "local", NOW)
         with db.engine.begin() as c:
-            c.execute(update(backup_runs).where(backup_runs.c.id == bid).values(pid=other.pid, pid_start=recorded))
+            c.execute(
+                update(backup_runs).where(backup_runs.c.id == bid).values(pid=other.pid, pid_start=recorded)
+            )
     assert [r.id for r in cat.reap_dead_runs()] == ["reused"]
 
 
@@ -80,9 +82,17 @@ def test_daemon_of_a_reused_pid_is_not_live(db: StateDB, other: subprocess.Popen
     store = ScheduleStore(db)
     with db.engine.begin() as c:
         for owner, recorded in (("live", start), ("reused", _reused(start))):
-            c.execute(insert(daemons_t).values(owner=owner, host=socket.gethostname(), pid=other.pid,
-                                               pidns=pid_namespace(), pid_start=recorded, started_at=iso(NOW),
-                                               heartbeat_at=iso(NOW)))
+            c.execute(
+                insert(daemons_t).values(
+                    owner=owner,
+                    host=socket.gethostname(),
+                    pid=other.pid,
+                    pidns=pid_namespace(),
+                    pid_start=recorded,
+                    started_at=iso(NOW),
+                    heartbeat_at=iso(NOW),
+                )
+            )
     assert store.live_owners(NOW) == {"live"}
 
 
@@ -91,13 +101,17 @@ def test_workflow_lease_of_a_reused_pid_is_taken_over(db: StateDB, other: subpro
     assert start is not None
     store = RunStore(db)
     for run_id in ("run_live", "run_reused"):
-        store.create_run(run_id=run_id, workflow="restore", params={}, requested_by="t", steps=[("a", "task")],
-                         now=NOW)
+        store.create_run(
+            run_id=run_id, workflow="restore", params={}, requested_by="t", steps=[("a", "task")], now=NOW
+        )
     holder = f"{socket.gethostname()}:{other.pid}:feedbeef"
     with db.engine.begin() as c:
         for run_id, recorded in (("run_live", start), ("run_reused", _reused(start))):
-            c.execute(update(runs_table).where(runs_table.c.id == run_id).values(
-                lease_owner=holder, lease_until=NOW + timedelta(hours=1), lease_pid_start=recorded))
+            c.execute(
+                update(runs_table)
+                .where(runs_table.c.id == run_id)
+                .values(lease_owner=holder, lease_until=NOW + timedelta(hours=1), lease_pid_start=recorded)
+            )
     with pytest.raises(StateError, match="being advanced by another process"):
         store.acquire("run_live", NOW)
     store.acquire("run_reused", NOW)  # the holder is gone: its pid now belongs to someone else
@@ -114,7 +128,10 @@ def test_one_helper_everywhere() -> None:
 
     root = pathlib.Path(__file__).resolve().parents[2] / "auditor"
     probe = re.compile(r"os\.kill\(\s*[\w.\[\]\"']+\s*,\s*0\s*\)")
-    offenders = [str(p.relative_to(root)) for p in root.rglob("*.py")
-                 if probe.search(p.read_text()) and p.name != "liveness.py"]
+    offenders = [
+        str(p.relative_to(root))
+        for p in root.rglob("*.py")
+        if probe.search(p.read_text()) and p.name != "liveness.py"
+    ]
     assert offenders == []
     assert probe.search((root / "liveness.py").read_text())

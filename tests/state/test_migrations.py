@@ -34,33 +34,128 @@ T0 = datetime(2026, 11, 30, 3, 0, tzinfo=UTC)
 
 # One row (or two) for every table of the previous schema, as the old code wrote them.
 ROWS: dict[str, list[dict[str, Any]]] = {
-    "audits": [{"id": "a1", "generated_at": T0, "recorded_at": T0, "tool_version": "0.1.0", "scope": "{}",
-                "n_findings": 1, "n_credentials": 2, "n_root_equivalent": 1}],
-    "audit_findings": [{"audit_id": "a1", "finding_id": "f1", "rule": "R001", "severity": "critical",
-                        "subject": "cred-1", "message": "m", "provider": "railway", "path": "/x/.env", "line": 3}],
-    "backup_runs": [{"id": "b1", "source": "prod", "store": "s3", "status": "complete", "created_at": T0,
-                     "finished_at": T0, "size": 2**40, "sha256": "0" * 64, "object_key": "o", "manifest_key": "m",
-                     "location": "s3://b/o", "host": "h", "pid": 42, "pid_start": "123", "encrypted": True,
-                     "recipients": ["age1x"], "lock_mode": "COMPLIANCE", "retain_until": T0, "tables": 3,
-                     "total_rows": 10}],
-    "backup_verifications": [{"backup_id": "b1", "source": "prod", "at": T0, "duration_s": 1.5, "mode": "full",
-                              "outcome": "passed", "details": {"tables": 3}}],
+    "audits": [
+        {
+            "id": "a1",
+            "generated_at": T0,
+            "recorded_at": T0,
+            "tool_version": "0.1.0",
+            "scope": "{}",
+            "n_findings": 1,
+            "n_credentials": 2,
+            "n_root_equivalent": 1,
+        }
+    ],
+    "audit_findings": [
+        {
+            "audit_id": "a1",
+            "finding_id": "f1",
+            "rule": "R001",
+            "severity": "critical",
+            "subject": "cred-1",
+            "message": "m",
+            "provider": "railway",
+            "path": "/x/.env",
+            "line": 3,
+        }
+    ],
+    "backup_runs": [
+        {
+            "id": "b1",
+            "source": "prod",
+            "store": "s3",
+            "status": "complete",
+            "created_at": T0,
+            "finished_at": T0,
+            "size": 2**40,
+            "sha256": "0" * 64,
+            "object_key": "o",
+            "manifest_key": "m",
+            "location": "s3://b/o",
+            "host": "h",
+            "pid": 42,
+            "pid_start": "123",
+            "encrypted": True,
+            "recipients": ["age1x"],
+            "lock_mode": "COMPLIANCE",
+            "retain_until": T0,
+            "tables": 3,
+            "total_rows": 10,
+        }
+    ],
+    "backup_verifications": [
+        {
+            "backup_id": "b1",
+            "source": "prod",
+            "at": T0,
+            "duration_s": 1.5,
+            "mode": "full",
+            "outcome": "passed",
+            "details": {"tables": 3},
+        }
+    ],
     "backup_store_checks": [{"store": "s3", "at": T0, "result": {"ok": True}}],
-    "workflow_runs": [{"id": "run_1", "workflow": "restore", "state": "waiting_approval", "params": "{}",
-                       "requested_by": "alice", "created_at": T0, "updated_at": T0, "plan": "{}",
-                       "plan_sha256": "a" * 64, "gate_step": "approve", "gate_opened_at": T0,
-                       "needs_human": True, "lease_owner": "h:1:ab", "lease_until": T0}],
-    "workflow_steps": [{"run_id": "run_1", "name": "approve", "seq": 0, "kind": "gate", "state": "pending",
-                        "attempts": 0}],
-    "workflow_decisions": [{"run_id": "run_1", "step": "approve", "by": "bob", "decision": "approve", "at": T0,
-                            "plan_sha256": "a" * 64, "comment": "ok"}],
+    "workflow_runs": [
+        {
+            "id": "run_1",
+            "workflow": "restore",
+            "state": "waiting_approval",
+            "params": "{}",
+            "requested_by": "alice",
+            "created_at": T0,
+            "updated_at": T0,
+            "plan": "{}",
+            "plan_sha256": "a" * 64,
+            "gate_step": "approve",
+            "gate_opened_at": T0,
+            "needs_human": True,
+            "lease_owner": "h:1:ab",
+            "lease_until": T0,
+        }
+    ],
+    "workflow_steps": [
+        {"run_id": "run_1", "name": "approve", "seq": 0, "kind": "gate", "state": "pending", "attempts": 0}
+    ],
+    "workflow_decisions": [
+        {
+            "run_id": "run_1",
+            "step": "approve",
+            "by": "bob",
+            "decision": "approve",
+            "at": T0,
+            "plan_sha256": "a" * 64,
+            "comment": "ok",
+        }
+    ],
     "workflow_events": [{"run_id": "run_1", "at": T0, "kind": "plan", "message": "plan presented"}],
-    "scheduler_runs": [{"job_id": "backup:prod", "slot": "2026-11-30T03:00:00Z", "manual": False, "owner": "h:1:x",
-                        "state": "succeeded", "claimed_at": "2026-11-30T03:00:00Z"}],
-    "scheduler_jobs": [{"job_id": "backup:prod", "kind": "backup", "first_seen_at": "2026-11-30T03:00:00Z",
-                        "critical_ids": "[]"}],
-    "scheduler_daemons": [{"owner": "h:1:x", "host": "h", "pid": 1, "pidns": "4026531836",
-                           "started_at": "2026-11-30T03:00:00Z", "heartbeat_at": "2026-11-30T03:00:00Z"}],
+    "scheduler_runs": [
+        {
+            "job_id": "backup:prod",
+            "slot": "2026-11-30T03:00:00Z",
+            "manual": False,
+            "owner": "h:1:x",
+            "state": "succeeded",
+            "claimed_at": "2026-11-30T03:00:00Z",
+        }
+    ],
+    "scheduler_jobs": [
+        {
+            "job_id": "backup:prod",
+            "kind": "backup",
+            "first_seen_at": "2026-11-30T03:00:00Z",
+            "critical_ids": "[]",
+        }
+    ],
+    "scheduler_daemons": [
+        {
+            "owner": "h:1:x",
+            "host": "h",
+            "pid": 1,
+            "pidns": "4026531836",
+            "started_at": "2026-11-30T03:00:00Z",
+            "heartbeat_at": "2026-11-30T03:00:00Z",
+        }
+    ],
 }
 
 
@@ -84,15 +179,18 @@ def _dump(engine: Any, md: MetaData) -> dict[str, list[tuple[Any, ...]]]:
         for name, t in md.tables.items():
             cols = [t.c[k] for k in t.c.keys()]
             rows = c.execute(select(*cols)).all()
-            out[name] = sorted((tuple(json.dumps(v, sort_keys=True, default=str) for v in r) for r in rows))
+            out[name] = sorted(tuple(json.dumps(v, sort_keys=True, default=str) for v in r) for r in rows)
     return out
 
 
 def _diff(engine: Any, md: MetaData) -> list[Any]:
     with engine.connect() as c:
         ctx = MigrationContext.configure(c, opts={"compare_type": True})
-        return [d for d in compare_metadata(ctx, md)
-                if not (d[0] == "remove_table" and d[1].name == "alembic_version")]
+        return [
+            d
+            for d in compare_metadata(ctx, md)
+            if not (d[0] == "remove_table" and d[1].name == "alembic_version")
+        ]
 
 
 def test_rows_of_every_table_survive_an_upgrade_from_the_previous_schema(state_url: str) -> None:
@@ -164,7 +262,9 @@ def test_a_database_newer_than_the_code_is_refused(state_url: str) -> None:
     with pytest.raises(StateError) as exc:
         StateDB(state_url).ensure_schema()
     assert "newer than this Blastwall" in str(exc.value) and exc.value.hint
-    p = subprocess.run([CLI, "state", "upgrade", "--url", state_url], capture_output=True, text=True, timeout=120)
+    p = subprocess.run(
+        [CLI, "state", "upgrade", "--url", state_url], capture_output=True, text=True, timeout=120
+    )
     assert p.returncode == 1, p.stdout + p.stderr
     err = " ".join(p.stderr.split())
     assert "9999_from_the_future" in err and "newer than this Blastwall" in err and "hint:" in err
@@ -182,8 +282,16 @@ def test_a_database_newer_than_the_code_is_refused(state_url: str) -> None:
 def test_concurrent_starts_upgrade_once_without_racing(state_url: str) -> None:
     """Several processes start on one fresh database at the same moment: the lock serialises them."""
     env = {**os.environ}
-    procs = [subprocess.Popen([CLI, "state", "upgrade", "--url", state_url], stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True, env=env) for _ in range(4)]
+    procs = [
+        subprocess.Popen(
+            [CLI, "state", "upgrade", "--url", state_url],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        for _ in range(4)
+    ]
     outs = [(p.wait(120), *p.communicate()) for p in procs]
     assert [rc for rc, _, _ in outs] == [0, 0, 0, 0], outs
     upgraded = [o for _, o, _ in outs if "upgraded from" in o]
@@ -197,8 +305,13 @@ def test_concurrent_starts_upgrade_once_without_racing(state_url: str) -> None:
 
 def test_state_upgrade_reports_up_to_date(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 's.db'}"
-    first = subprocess.run([CLI, "state", "upgrade", "--url", url], capture_output=True, text=True, timeout=120)
-    again = subprocess.run([CLI, "state", "upgrade", "--url", url], capture_output=True, text=True, timeout=120)
+    first = subprocess.run(
+        [CLI, "state", "upgrade", "--url", url], capture_output=True, text=True, timeout=120
+    )
+    again = subprocess.run(
+        [CLI, "state", "upgrade", "--url", url], capture_output=True, text=True, timeout=120
+    )
     assert first.returncode == 0 and "upgraded from an unversioned schema to " + SCHEMA_HEAD in " ".join(
-        first.stdout.split())
+        first.stdout.split()
+    )
     assert again.returncode == 0 and "up to date" in " ".join(again.stdout.split())

@@ -80,7 +80,9 @@ class Page:
             d = p.get("exceptionDetails", {})
             self.exceptions.append(str(d.get("exception", {}).get("description") or d.get("text")))
         elif method == "Runtime.consoleAPICalled" and p.get("type") in ("error", "assert"):
-            self.console_errors.append(" ".join(str(a.get("value", a.get("description", ""))) for a in p.get("args", [])))
+            self.console_errors.append(
+                " ".join(str(a.get("value", a.get("description", ""))) for a in p.get("args", []))
+            )
         elif method == "Log.entryAdded" and p.get("entry", {}).get("level") == "error":
             e = p["entry"]
             self.log_errors.append(f"{e.get('source')}: {e.get('text')} {e.get('url', '')}".strip())
@@ -104,8 +106,11 @@ class Page:
             raise CDPError(f"page did not finish loading within {timeout}s")
 
     def evaluate(self, expression: str, timeout: float = 60) -> Any:
-        reply = self.send("Runtime.evaluate", {"expression": expression, "returnByValue": True,
-                                               "awaitPromise": True}, timeout=timeout)
+        reply = self.send(
+            "Runtime.evaluate",
+            {"expression": expression, "returnByValue": True, "awaitPromise": True},
+            timeout=timeout,
+        )
         if "exceptionDetails" in reply:
             raise CDPError(f"evaluation failed: {reply['exceptionDetails'].get('text')}")
         return reply.get("result", {}).get("value")
@@ -121,8 +126,10 @@ class Page:
             time.sleep(interval)
 
     def set_viewport(self, width: int, height: int) -> None:
-        self.send("Emulation.setDeviceMetricsOverride",
-                  {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": False})
+        self.send(
+            "Emulation.setDeviceMetricsOverride",
+            {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": False},
+        )
 
     def emulate_media(self, *, color_scheme: str | None = None, media: str = "") -> None:
         features = [{"name": "prefers-color-scheme", "value": color_scheme}] if color_scheme else []
@@ -135,8 +142,10 @@ class Page:
             size = metrics.get("cssContentSize") or metrics.get("contentSize")
             width = int(size["width"])
             height = min(int(size["height"]), max_height)
-            params.update(captureBeyondViewport=True, clip={"x": 0, "y": 0, "width": width, "height": height,
-                                                            "scale": 1})
+            params.update(
+                captureBeyondViewport=True,
+                clip={"x": 0, "y": 0, "width": width, "height": height, "scale": 1},
+            )
         data = self.send("Page.captureScreenshot", params, timeout=120)["data"]
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(base64.b64decode(data))
@@ -169,14 +178,24 @@ class Chromium:
         child_w = fcntl.fcntl(ev_w, fcntl.F_DUPFD_CLOEXEC, 10)
         os.close(cmd_r)
         os.close(ev_w)
-        args = [binary, *CHROMIUM_FLAGS, *extra_flags, f"--user-data-dir={self.profile}",
-                "--remote-debugging-pipe", "about:blank"]
+        args = [
+            binary,
+            *CHROMIUM_FLAGS,
+            *extra_flags,
+            f"--user-data-dir={self.profile}",
+            "--remote-debugging-pipe",
+            "about:blank",
+        ]
         shell = f'exec "$@" 3<&{child_r} 4>&{child_w} {child_r}<&- {child_w}>&-'
         self.stderr_path = Path(self.profile) / "chromium.stderr"
         self._stderr = open(self.stderr_path, "wb")  # noqa: SIM115 - closed in close()
-        self.proc = subprocess.Popen([_BASH, "-c", shell, "bash", *args], stdin=subprocess.DEVNULL,
-                                     stdout=subprocess.DEVNULL, stderr=self._stderr,
-                                     pass_fds=(child_r, child_w))
+        self.proc = subprocess.Popen(
+            [_BASH, "-c", shell, "bash", *args],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=self._stderr,
+            pass_fds=(child_r, child_w),
+        )
         os.close(child_r)
         os.close(child_w)
         self._w = os.fdopen(cmd_w, "wb", buffering=0)
@@ -217,8 +236,14 @@ class Chromium:
         for q in list(self._replies.values()):
             q.put({"error": {"message": "chromium exited"}})
 
-    def send(self, method: str, params: dict[str, Any] | None = None, *, session: str | None = None,
-             timeout: float = 60) -> dict[str, Any]:
+    def send(
+        self,
+        method: str,
+        params: dict[str, Any] | None = None,
+        *,
+        session: str | None = None,
+        timeout: float = 60,
+    ) -> dict[str, Any]:
         with self._lock:
             self._next += 1
             mid = self._next

@@ -57,10 +57,13 @@ class FakeHTTPServer:
     malformed_next: int = 0
     always_rate_limit: bool = False
 
-    def route(self, method: str, pattern: str) -> Callable[[Callable[[FakeRequest], Reply]], Callable[[FakeRequest], Reply]]:
+    def route(
+        self, method: str, pattern: str
+    ) -> Callable[[Callable[[FakeRequest], Reply]], Callable[[FakeRequest], Reply]]:
         def deco(fn: Callable[[FakeRequest], Reply]) -> Callable[[FakeRequest], Reply]:
             self.routes.append(_Route(method.upper(), re.compile(pattern + r"\Z"), fn))
             return fn
+
         return deco
 
     # -- lifecycle ----------------------------------------------------------------------
@@ -77,8 +80,13 @@ class FakeHTTPServer:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
                 parts = urlsplit(self.path)
-                req = FakeRequest(self.command, parts.path, parse_qs(parts.query),
-                                  {k.lower(): v for k, v in self.headers.items()}, body)
+                req = FakeRequest(
+                    self.command,
+                    parts.path,
+                    parse_qs(parts.query),
+                    {k.lower(): v for k, v in self.headers.items()},
+                    body,
+                )
                 status, payload, headers = fake._dispatch(req)
                 data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
                 self.send_response(status)

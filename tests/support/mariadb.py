@@ -41,18 +41,43 @@ class MariaDB:
         install = shutil.which("mariadb-install-db") or shutil.which("mysql_install_db")
         if not install or not Path(MARIADBD).exists():
             pytest.fail("MariaDB server not installed: run scripts/install-test-deps (Debian mariadb-server)")
-        out = subprocess.run(self.dir.argv([install, "--no-defaults", f"--datadir={self.data}",
-                                            "--auth-root-authentication-method=normal", "--skip-test-db",
-                                            "--skip-name-resolve"]),
-                             capture_output=True, text=True, cwd=self.dir.path, timeout=120)
+        out = subprocess.run(
+            self.dir.argv(
+                [
+                    install,
+                    "--no-defaults",
+                    f"--datadir={self.data}",
+                    "--auth-root-authentication-method=normal",
+                    "--skip-test-db",
+                    "--skip-name-resolve",
+                ]
+            ),
+            capture_output=True,
+            text=True,
+            cwd=self.dir.path,
+            timeout=120,
+        )
         if out.returncode != 0:
             raise RuntimeError(f"mariadb-install-db failed: {out.stderr[-1500:]}")
         self.port = free_port()
-        self.proc = self.dir.popen([MARIADBD, "--no-defaults", f"--datadir={self.data}", f"--socket={self.sock}",
-                                    f"--port={self.port}", "--bind-address=127.0.0.1", "--skip-name-resolve",
-                                    f"--pid-file={self.dir.path / 'mysqld.pid'}", "--general-log=1",
-                                    f"--general-log-file={self.general}", "--innodb-buffer-pool-size=16M",
-                                    "--skip-log-bin", f"--log-error={self.log}"], self.log)
+        self.proc = self.dir.popen(
+            [
+                MARIADBD,
+                "--no-defaults",
+                f"--datadir={self.data}",
+                f"--socket={self.sock}",
+                f"--port={self.port}",
+                "--bind-address=127.0.0.1",
+                "--skip-name-resolve",
+                f"--pid-file={self.dir.path / 'mysqld.pid'}",
+                "--general-log=1",
+                f"--general-log-file={self.general}",
+                "--innodb-buffer-pool-size=16M",
+                "--skip-log-bin",
+                f"--log-error={self.log}",
+            ],
+            self.log,
+        )
         wait_for(lambda: self._ping(), 60, "mariadbd", self.proc, self.log)
         return self
 
@@ -64,8 +89,9 @@ class MariaDB:
     def root(self) -> Any:
         import pymysql
 
-        return pymysql.connect(unix_socket=str(self.sock), user="root", password="", autocommit=True,
-                               connect_timeout=2)
+        return pymysql.connect(
+            unix_socket=str(self.sock), user="root", password="", autocommit=True, connect_timeout=2
+        )
 
     def admin(self, *statements: str) -> None:
         with self.root() as c, c.cursor() as cur:

@@ -42,8 +42,14 @@ class MotoHandle:
     def env(self) -> dict[str, str]:
         return {"AWS_ENDPOINT_URL": self.url}
 
-    def client(self, service: str, region: str | None = None, key: str | None = None,
-               secret: str | None = None, token: str | None = None) -> Any:
+    def client(
+        self,
+        service: str,
+        region: str | None = None,
+        key: str | None = None,
+        secret: str | None = None,
+        token: str | None = None,
+    ) -> Any:
         import boto3
         from botocore.config import Config
 
@@ -96,10 +102,17 @@ def _free_port() -> int:
 def start_moto_process(initial_no_auth_action_count: int) -> tuple[subprocess.Popen[bytes], MotoHandle]:
     port = _free_port()
     env = dict(os.environ)
-    env.update(MOTO_IAM_LOAD_MANAGED_POLICIES="true", MOTO_EC2_LOAD_DEFAULT_AMIS="false",
-               INITIAL_NO_AUTH_ACTION_COUNT=str(initial_no_auth_action_count))
-    proc = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    env.update(
+        MOTO_IAM_LOAD_MANAGED_POLICIES="true",
+        MOTO_EC2_LOAD_DEFAULT_AMIS="false",
+        INITIAL_NO_AUTH_ACTION_COUNT=str(initial_no_auth_action_count),
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     handle = MotoHandle(url=f"http://127.0.0.1:{port}")
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
@@ -128,8 +141,12 @@ def moto_auth_server(request: pytest.FixtureRequest) -> Iterator[tuple[MotoHandl
     def enforce() -> None:
         import urllib.request
 
-        req = urllib.request.Request(handle.url + "/moto-api/reset-auth", data=b"0", method="POST",
-                                     headers={"Content-Type": "text/plain"})
+        req = urllib.request.Request(
+            handle.url + "/moto-api/reset-auth",
+            data=b"0",
+            method="POST",
+            headers={"Content-Type": "text/plain"},
+        )
         with urllib.request.urlopen(req, timeout=10) as resp:  # noqa: S310 - 127.0.0.1 only
             resp.read()
 

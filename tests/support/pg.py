@@ -33,8 +33,10 @@ class PgDatabase:
     def url(self) -> str:
         """A libpq URL with the (random, test-only) superuser password."""
         info = psycopg.conninfo.conninfo_to_dict(self.server.conninfo(self.name).reveal())
-        return (f"postgresql://{info['user']}:{quote(str(info['password']), safe='')}@"
-                f"{info['host']}:{info['port']}/{self.name}")
+        return (
+            f"postgresql://{info['user']}:{quote(str(info['password']), safe='')}@"
+            f"{info['host']}:{info['port']}/{self.name}"
+        )
 
     @property
     def password(self) -> str:

@@ -41,8 +41,10 @@ class RedisServer:
             pytest.fail("redis-server not installed: run scripts/install-test-deps (Debian redis-server)")
         self.port = free_port()
         conf = self.dir.path / "redis.conf"
-        conf.write_text(f"port {self.port}\nbind 127.0.0.1\nsave \"\"\nappendonly no\ndir {self.dir.path}\n"
-                        f"requirepass {self.password}\ndaemonize no\n")
+        conf.write_text(
+            f'port {self.port}\nbind 127.0.0.1\nsave ""\nappendonly no\ndir {self.dir.path}\n'
+            f"requirepass {self.password}\ndaemonize no\n"
+        )
         if self.dir.as_root:
             import os
 

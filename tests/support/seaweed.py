@@ -77,7 +77,9 @@ class SeaweedS3:
         from botocore.config import Config
 
         return boto3.client(
-            "s3", endpoint_url=endpoint or self.endpoint, region_name="us-east-1",
+            "s3",
+            endpoint_url=endpoint or self.endpoint,
+            region_name="us-east-1",
             aws_access_key_id=self.writer_key if writer else self.admin_key,
             aws_secret_access_key=self.writer_secret if writer else self.admin_secret,
             config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 2}),
@@ -97,34 +99,66 @@ class SeaweedS3:
 
     def env(self, *, writer: bool = True) -> dict[str, str]:
         """Environment variables for a store config using env:BW_S3_KEY / env:BW_S3_SECRET."""
-        return {"BW_S3_KEY": self.writer_key if writer else self.admin_key,
-                "BW_S3_SECRET": self.writer_secret if writer else self.admin_secret}
+        return {
+            "BW_S3_KEY": self.writer_key if writer else self.admin_key,
+            "BW_S3_SECRET": self.writer_secret if writer else self.admin_secret,
+        }
 
 
 def start_seaweed(base: Path, timeout_s: float = 60) -> SeaweedS3:
     """Start `weed mini` with data under `base`; returns when S3 answers. Also used by bench/."""
     admin_secret, writer_secret = secrets.token_hex(16), secrets.token_hex(16)
-    (base / "s3.json").write_text(json.dumps({"identities": [
-        {"name": "admin", "credentials": [{"accessKey": ADMIN_KEY, "secretKey": admin_secret}],
-         "actions": ["Admin", "Read", "Write", "List", "Tagging"]},
-        {"name": "writer", "credentials": [{"accessKey": WRITER_KEY, "secretKey": writer_secret}],
-         "actions": ["Read", "Write", "List", "PutObjectRetention", "GetObjectRetention"]},
-    ]}))
+    (base / "s3.json").write_text(
+        json.dumps(
+            {
+                "identities": [
+                    {
+                        "name": "admin",
+                        "credentials": [{"accessKey": ADMIN_KEY, "secretKey": admin_secret}],
+                        "actions": ["Admin", "Read", "Write", "List", "Tagging"],
+                    },
+                    {
+                        "name": "writer",
+                        "credentials": [{"accessKey": WRITER_KEY, "secretKey": writer_secret}],
+                        "actions": ["Read", "Write", "List", "PutObjectRetention", "GetObjectRetention"],
+                    },
+                ]
+            }
+        )
+    )
     taken: set[int] = set()
     master, volume, filer, s3, admin = (_port_pair(taken) for _ in range(5))
     argv = [
-        _weed(), "mini", f"-dir={base / 'data'}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
-        f"-master.port={master}", f"-volume.port={volume}", f"-filer.port={filer}", f"-s3.port={s3}",
-        f"-admin.port={admin}", "-admin.ui=false", "-webdav=false", "-s3.port.iceberg=0", "-s3.port.lance=0",
-        "-master.telemetry=false", f"-s3.config={base / 's3.json'}",
-        f"-filer.localSocket={base / 'filer.sock'}", f"-s3.localSocket={base / 's3.sock'}",
+        _weed(),
+        "mini",
+        f"-dir={base / 'data'}",
+        "-ip=127.0.0.1",
+        "-ip.bind=127.0.0.1",
+        f"-master.port={master}",
+        f"-volume.port={volume}",
+        f"-filer.port={filer}",
+        f"-s3.port={s3}",
+        f"-admin.port={admin}",
+        "-admin.ui=false",
+        "-webdav=false",
+        "-s3.port.iceberg=0",
+        "-s3.port.lance=0",
+        "-master.telemetry=false",
+        f"-s3.config={base / 's3.json'}",
+        f"-filer.localSocket={base / 'filer.sock'}",
+        f"-s3.localSocket={base / 's3.sock'}",
         "-master.volumeSizeLimitMB=64",
     ]
     (base / "data").mkdir(exist_ok=True)
     with open(base / "weed.log", "wb") as log:
         proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, cwd=base, start_new_session=True)
-    server = SeaweedS3(endpoint=f"http://127.0.0.1:{s3}", admin_secret=admin_secret,
-                       writer_secret=writer_secret, proc=proc, dir=base)
+    server = SeaweedS3(
+        endpoint=f"http://127.0.0.1:{s3}",
+        admin_secret=admin_secret,
+        writer_secret=writer_secret,
+        proc=proc,
+        dir=base,
+    )
     deadline = time.monotonic() + timeout_s
     client = server.client()
     while True:
@@ -138,8 +172,9 @@ def start_seaweed(base: Path, timeout_s: float = 60) -> SeaweedS3:
         except Exception:
             if time.monotonic() > deadline:
                 stop_seaweed(server)
-                raise RuntimeError("weed mini did not come up: "
-                                   + (base / "weed.log").read_text(errors="replace")[-2000:]) from None
+                raise RuntimeError(
+                    "weed mini did not come up: " + (base / "weed.log").read_text(errors="replace")[-2000:]
+                ) from None
             time.sleep(0.3)
 
 

@@ -26,8 +26,13 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def wait_for(check: Callable[[], bool], timeout: float, what: str, proc: subprocess.Popen[bytes] | None = None,
-             log: Path | None = None) -> None:
+def wait_for(
+    check: Callable[[], bool],
+    timeout: float,
+    what: str,
+    proc: subprocess.Popen[bytes] | None = None,
+    log: Path | None = None,
+) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc is not None and proc.poll() is not None:
@@ -66,8 +71,9 @@ class ServerDir:
 
     def popen(self, argv: list[str], log: Path) -> subprocess.Popen[bytes]:
         with open(log, "ab") as out:
-            return subprocess.Popen(self.argv(argv), stdout=out, stderr=subprocess.STDOUT, cwd=self.path,
-                                    start_new_session=True)
+            return subprocess.Popen(
+                self.argv(argv), stdout=out, stderr=subprocess.STDOUT, cwd=self.path, start_new_session=True
+            )
 
     def remove(self) -> None:
         shutil.rmtree(self.path, ignore_errors=True)

@@ -50,7 +50,11 @@ def test_clean_backup_passes_full_and_is_listed(backed_up, pg_server):
     assert res.outcome == "passed", res.message
     assert res.failure_code is None
     assert {t.name: t.found_rows for t in res.tables} == {
-        "billing.Invoice Lines": 7, "public.customers": 50, "public.empty_table": 0, "public.orders": 300}
+        "billing.Invoice Lines": 7,
+        "public.customers": 50,
+        "public.empty_table": 0,
+        "public.orders": 300,
+    }
     assert [c.passed for c in res.checks] == [True] and res.checks[0].value == 50
     (listed,) = list_backups(setup.state())
     assert listed.last_verification.outcome == "passed" and listed.last_verification.mode == "full"
@@ -115,8 +119,9 @@ def test_manifest_counts_disagree(backed_up, pg_server):
 def test_encrypted_to_another_key(make_setup, tmp_path, pg_server):
     theirs, ours = x25519.Identity.generate(), x25519.Identity.generate()
     (tmp_path / "ours.key").write_text(f"# created: test\n{ours}\n")
-    setup = make_setup("local", encrypt_to=[str(theirs.to_public())],
-                       identities=[f"file:{tmp_path / 'ours.key'}"])
+    setup = make_setup(
+        "local", encrypt_to=[str(theirs.to_public())], identities=[f"file:{tmp_path / 'ours.key'}"]
+    )
     rec = run_backup(setup.config, "app")
     res = verify_backup(setup.config, rec.id, quick=True)
     assert res.failure_code == "decrypt_failed" and "identit" in res.message
@@ -125,15 +130,19 @@ def test_encrypted_to_another_key(make_setup, tmp_path, pg_server):
 def test_encrypted_with_right_key_passes_full(make_setup, tmp_path, pg_server):
     ident = x25519.Identity.generate()
     (tmp_path / "id.key").write_text(f"{ident}\n")
-    setup = make_setup("local", encrypt_to=[str(ident.to_public())], identities=[f"file:{tmp_path / 'id.key'}"])
+    setup = make_setup(
+        "local", encrypt_to=[str(ident.to_public())], identities=[f"file:{tmp_path / 'id.key'}"]
+    )
     rec = run_backup(setup.config, "app")
     res = verify_backup(setup.config, rec.id, server=pg_server)
     assert res.outcome == "passed", res.message
 
 
 def test_failing_assertion(make_setup, pg_server):
-    checks = ('[[sources.checks]]\nsql = "select count(*) from customers"\nexpect = "> 0"\n'
-              '[[sources.checks]]\nsql = "select count(*) from orders where total > 1000"\nexpect = "> 0"\n')
+    checks = (
+        '[[sources.checks]]\nsql = "select count(*) from customers"\nexpect = "> 0"\n'
+        '[[sources.checks]]\nsql = "select count(*) from orders where total > 1000"\nexpect = "> 0"\n'
+    )
     setup = make_setup("local", source_extra=checks)
     rec = run_backup(setup.config, "app")
     res = verify_backup(setup.config, rec.id, server=pg_server)
@@ -155,10 +164,12 @@ def test_not_a_dump(backed_up):
 def test_restore_error(make_setup):
     """A policy for a role that the scratch server does not have: pg_restore fails; first lines reported."""
     setup = make_setup("local")
-    setup.db.execute("do $$ begin if not exists (select from pg_roles where rolname = 'bw_app_role') then "
-                     "create role bw_app_role; end if; end $$;"
-                     "alter table customers enable row level security;"
-                     "create policy p on customers to bw_app_role using (true);")
+    setup.db.execute(
+        "do $$ begin if not exists (select from pg_roles where rolname = 'bw_app_role') then "
+        "create role bw_app_role; end if; end $$;"
+        "alter table customers enable row level security;"
+        "create policy p on customers to bw_app_role using (true);"
+    )
     rec = run_backup(setup.config, "app")
     with ScratchPostgres(min_major=17) as fresh:  # a server without that role
         res = verify_backup(setup.config, rec.id, server=fresh)
@@ -185,7 +196,9 @@ def test_latest_of_source_and_unknown_backup(backed_up):
 
     setup, rec = backed_up
     assert verify_backup(setup.config, latest="app", quick=True).backup == rec.id
-    assert verify_backup(setup.config, "app", sample="latest", mode="quick").backup == rec.id  # scheduler form
+    assert (
+        verify_backup(setup.config, "app", sample="latest", mode="quick").backup == rec.id
+    )  # scheduler form
     with pytest.raises(VerificationError):
         verify_backup(setup.config, "app-nope", quick=True)
     assert Manifest  # imported for type clarity

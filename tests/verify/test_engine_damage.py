@@ -14,8 +14,10 @@ pytestmark = pytest.mark.slow
 
 ENGINES = ["mysql", "redis"]
 CHECK_OK = {"mysql": ("SELECT COUNT(*) FROM customers", "> 0"), "redis": ("HGET config schema", "== 42")}
-CHECK_BAD = {"mysql": ("SELECT COUNT(*) FROM orders WHERE total > 1000", "> 0"),
-             "redis": ("EXISTS user:99999", "== 1")}
+CHECK_BAD = {
+    "mysql": ("SELECT COUNT(*) FROM orders WHERE total > 1000", "> 0"),
+    "redis": ("EXISTS user:99999", "== 1"),
+}
 A_TABLE = {"mysql": "orders", "redis": "db0"}
 
 
@@ -93,8 +95,11 @@ def test_counts_disagree(make, engine):
 def test_encrypted_to_another_key(make, engine, tmp_path):
     theirs, ours = x25519.Identity.generate(), x25519.Identity.generate()
     (tmp_path / "ours.key").write_text(f"{ours}\n")
-    setup, rec, obj, _ = _backed_up(make, engine, extra=f'encrypt_to = ["{theirs.to_public()}"]\n'
-                                                        f'identities = ["file:{tmp_path / "ours.key"}"]')
+    setup, rec, obj, _ = _backed_up(
+        make,
+        engine,
+        extra=f'encrypt_to = ["{theirs.to_public()}"]\nidentities = ["file:{tmp_path / "ours.key"}"]',
+    )
     assert obj.read_bytes().startswith(b"age-encryption.org/v1")
     res = verify_backup(setup.config, rec.id)
     assert res.failure_code == "decrypt_failed", res.message
@@ -104,8 +109,11 @@ def test_encrypted_to_another_key(make, engine, tmp_path):
 def test_encrypted_with_the_right_key_passes(make, engine, tmp_path):
     ident = x25519.Identity.generate()
     (tmp_path / "id.key").write_text(f"{ident}\n")
-    setup, rec, _, _ = _backed_up(make, engine, extra=f'encrypt_to = ["{ident.to_public()}"]\n'
-                                                      f'identities = ["file:{tmp_path / "id.key"}"]')
+    setup, rec, _, _ = _backed_up(
+        make,
+        engine,
+        extra=f'encrypt_to = ["{ident.to_public()}"]\nidentities = ["file:{tmp_path / "id.key"}"]',
+    )
     res = verify_backup(setup.config, rec.id)
     assert res.outcome == "passed", res.message
 

@@ -61,9 +61,11 @@ def test_stopped_on_exception():
 
 
 def test_stopped_when_the_owner_is_killed():
-    code = ("import time; from auditor.pgserver import ScratchPostgres\n"
-            "pg = ScratchPostgres(min_major=17).start()\n"
-            "print(pg._postmaster_pid(), pg.tmpdir, flush=True); time.sleep(600)")
+    code = (
+        "import time; from auditor.pgserver import ScratchPostgres\n"
+        "pg = ScratchPostgres(min_major=17).start()\n"
+        "print(pg._postmaster_pid(), pg.tmpdir, flush=True); time.sleep(600)"
+    )
     proc = subprocess.Popen([sys.executable, "-c", code], cwd=REPO, stdout=subprocess.PIPE, text=True)
     pid_s, tmp = proc.stdout.readline().split()
     proc.kill()
@@ -87,15 +89,28 @@ with ScratchPostgres(min_major=17) as pg:
 """
 
 
-@pytest.mark.skipif(os.geteuid() != 0, reason="dropping to an unprivileged user happens only when run as root")
+@pytest.mark.skipif(
+    os.geteuid() != 0, reason="dropping to an unprivileged user happens only when run as root"
+)
 def test_starts_as_root_under_a_bare_path_without_runuser(tmp_path: Path) -> None:
     """cron and many service managers give a job PATH=/usr/bin:/bin (no /usr/sbin, where runuser lives)."""
     import pwd
 
     nobody = pwd.getpwnam("nobody")
     env = {k: v for k, v in os.environ.items() if not k.startswith("PG")} | {"PATH": "/usr/bin:/bin"}
-    out = subprocess.run([sys.executable, "-c", _BARE_PATH_CHILD], capture_output=True, text=True, env=env,
-                         cwd=REPO, timeout=120)
+    out = subprocess.run(
+        [sys.executable, "-c", _BARE_PATH_CHILD],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=REPO,
+        timeout=120,
+    )
     assert out.returncode == 0, out.stderr[-2000:]
     uid, gid, groups, one = out.stdout.split()
-    assert (int(uid), int(gid), groups, one) == (nobody.pw_uid, nobody.pw_gid, "''", "1")  # no root groups kept
+    assert (int(uid), int(gid), groups, one) == (
+        nobody.pw_uid,
+        nobody.pw_gid,
+        "''",
+        "1",
+    )  # no root groups kept

@@ -54,4 +54,6 @@ def restore_env_factory(pg_server, tmp_path, canaries):  # type: ignore[no-untyp
     yield make
     for e in made:
         drop_env(e)
+
+
 from tests.backup.conftest import mysql_setup, redis_setup  # noqa: E402, F401 - MariaDB/Redis sources for the engine restore tests

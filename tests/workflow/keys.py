@@ -60,8 +60,10 @@ def make_person(root: Path, principal: str, key_type: str = "ed25519") -> Person
 def enrol(path: Path, people: list[Person], options: str = f'namespaces="{NAMESPACE}"') -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     lines = ["# approvers of Blastwall restores"]
-    lines += [f"{p.principal} {options} {p.public_key()}" if options else f"{p.principal} {p.public_key()}"
-              for p in people]
+    lines += [
+        f"{p.principal} {options} {p.public_key()}" if options else f"{p.principal} {p.public_key()}"
+        for p in people
+    ]
     path.write_text("\n".join(lines) + "\n")
     path.chmod(0o644)
     return path

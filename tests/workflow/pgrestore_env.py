@@ -104,8 +104,11 @@ class RestoreEnv:
         """The CLI in a subprocess; `crash` ({"after"|"inside": STEP}) kills it there (tests' seam)."""
         from .crashprog import crash_args
 
-        prog = ["-m", "tests.workflow.crashprog", *crash_args(**crash), "cli"] if crash else [
-            "-c", "from auditor.cli import main; main()"]
+        prog = (
+            ["-m", "tests.workflow.crashprog", *crash_args(**crash), "cli"]
+            if crash
+            else ["-c", "from auditor.cli import main; main()"]
+        )
         p = subprocess.run(
             [sys.executable, *prog, "-v", *args],
             cwd=self.tmp,

@@ -34,7 +34,9 @@ class SkEd25519:
 
     @property
     def blob(self) -> bytes:
-        raw = self.private.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+        raw = self.private.public_key().public_bytes(
+            serialization.Encoding.Raw, serialization.PublicFormat.Raw
+        )
         return _s(ED_TYPE) + _s(raw) + _s(APPLICATION)
 
     @property
@@ -48,12 +50,16 @@ class SkEd25519:
         signed = b"SSHSIG" + _s(ns) + _s(b"") + _s(b"sha512") + _s(hashlib.sha512(message).digest())
         flags = USER_PRESENT if touched else 0
         to_sign = (
-            hashlib.sha256(APPLICATION).digest() + bytes([flags]) + struct.pack(">I", self.counter)
+            hashlib.sha256(APPLICATION).digest()
+            + bytes([flags])
+            + struct.pack(">I", self.counter)
             + hashlib.sha256(signed).digest()
         )
         sig = self.private.sign(to_sign)
         sig_blob = _s(ED_TYPE) + _s(sig) + bytes([flags]) + struct.pack(">I", self.counter)
-        env = b"SSHSIG" + struct.pack(">I", 1) + _s(self.blob) + _s(ns) + _s(b"") + _s(b"sha512") + _s(sig_blob)
+        env = (
+            b"SSHSIG" + struct.pack(">I", 1) + _s(self.blob) + _s(ns) + _s(b"") + _s(b"sha512") + _s(sig_blob)
+        )
         b64 = base64.b64encode(env).decode()
         body = "\n".join(b64[i : i + 70] for i in range(0, len(b64), 70))
         return f"-----BEGIN SSH SIGNATURE-----\n{body}\n-----END SSH SIGNATURE-----\n"
@@ -64,8 +70,10 @@ def sk_ed25519_keypair() -> SkEd25519:
 
 
 def sk_ecdsa_public_line() -> str:
-    q = ec.generate_private_key(ec.SECP256R1()).public_key().public_bytes(
-        serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint
+    q = (
+        ec.generate_private_key(ec.SECP256R1())
+        .public_key()
+        .public_bytes(serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint)
     )
     blob = _s(ECDSA_TYPE) + _s(b"nistp256") + _s(q) + _s(APPLICATION)
     return f"{ECDSA_TYPE.decode()} {base64.b64encode(blob).decode()}"

@@ -74,9 +74,7 @@ def test_unsigned_approval_is_refused_and_a_signature_from_another_machine_passe
 
 def test_two_person_restore_signed_request_then_another_person(restore_env_factory, tmp_path) -> None:  # type: ignore[no-untyped-def]
     team = _team(tmp_path / "org")
-    e: RestoreEnv = restore_env_factory(
-        approvals=f'two_person = true\nallowed_signers = "{team.signers}"'
-    )
+    e: RestoreEnv = restore_env_factory(approvals=f'two_person = true\nallowed_signers = "{team.signers}"')
     cfg = ("--config", str(e.config_path))
     p = e.cli("restore", e.backup_id, "--target", "staging", *cfg)
     assert p.returncode == 1 and "two-person rule needs a signed request" in p.stderr

@@ -61,7 +61,10 @@ def test_runs_show_json_matches_schema(runs, which) -> None:  # type: ignore[no-
     assert [s["name"] for s in doc["steps"]][:3] == ["inventory", "sanity", "choose"]
     if which == "waiting":
         assert doc["approve_command"].startswith(f"blastwall approve {runs['waiting']} --key ")
-        assert doc["approvals"]["mode"] == "unauthenticated" and "NOT authenticated" in doc["approvals"]["warning"]
+        assert (
+            doc["approvals"]["mode"] == "unauthenticated"
+            and "NOT authenticated" in doc["approvals"]["warning"]
+        )
         assert doc["plan"]["action"] == "apply" and doc["decisions"] == []
     if which == "rejected":
         assert doc["decisions"][0]["decision"] == "reject" and doc["decisions"][0]["comment"] == "no"

@@ -38,7 +38,9 @@ def prog(*args: str, crash: dict[str, str] | None = None) -> tuple[int, list[str
 
 def drive(log: Path, crash: dict[str, str], crash_in_approve: bool) -> tuple[str, bool]:
     """The call meant to crash runs in a subprocess; then `resume` in a subprocess; the rest in-process."""
-    here = make_runner(HumanGate(ApprovalPolicy(mode="unauthenticated")), environ={"DEMO_TOKEN": "demo-token-value-123"})
+    here = make_runner(
+        HumanGate(ApprovalPolicy(mode="unauthenticated")), environ={"DEMO_TOKEN": "demo-token-value-123"}
+    )
     if crash_in_approve:
         run_id = here.start("demo", {"log": str(log)}, "alice").id
         rc, out = prog("approve", run_id, "bob", crash=crash)
@@ -60,9 +62,7 @@ BEFORE_GATE = {"inventory", "sanity", "choose"}
 @pytest.mark.parametrize("step", ONCE)
 def test_kill_after_every_step_then_resume(tmp_path: Path, step: str) -> None:
     log = tmp_path / "effects.log"
-    state, crashed = drive(
-        log, {"after": step}, crash_in_approve=step not in BEFORE_GATE
-    )
+    state, crashed = drive(log, {"after": step}, crash_in_approve=step not in BEFORE_GATE)
     assert crashed, "the crash hook did not fire"
     assert state == "succeeded"
     assert side_effects(log) == ONCE  # every side effect exactly once, in order

@@ -26,8 +26,10 @@ _TARGET = '\n[[targets]]\nname = "staging"\nkind = "{kind}"\nurl = "env:TARGET_U
 def _mysql_snapshot(conn) -> dict[str, str]:
     out = {}
     with conn.cursor() as cur:
-        cur.execute("SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() "
-                    "AND TABLE_TYPE = 'BASE TABLE'")
+        cur.execute(
+            "SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() "
+            "AND TABLE_TYPE = 'BASE TABLE'"
+        )
         for (name,) in cur.fetchall():
             cur.execute(f"SELECT * FROM `{name}` ORDER BY 1")
             out[name] = hashlib.sha256(repr(cur.fetchall()).encode()).hexdigest()
@@ -50,8 +52,11 @@ def _approve_flow(setup, monkeypatch, backup_id, before, snapshot):
 def test_mariadb_target_gated_restore(mysql_setup, mariadb, monkeypatch):
     tgt = "tgt_" + secrets.token_hex(3)
     user, pw = "own_" + secrets.token_hex(3), "pw-" + secrets.token_hex(8)
-    mariadb.admin(f"CREATE DATABASE {tgt}", f"CREATE USER '{user}'@'%' IDENTIFIED BY '{pw}'",
-                  f"GRANT ALL ON {tgt}.* TO '{user}'@'%'")
+    mariadb.admin(
+        f"CREATE DATABASE {tgt}",
+        f"CREATE USER '{user}'@'%' IDENTIFIED BY '{pw}'",
+        f"GRANT ALL ON {tgt}.* TO '{user}'@'%'",
+    )
     monkeypatch.setenv("TARGET_URL", mariadb.url(user, pw, tgt))
     setup = mysql_setup("local", extra=_TARGET.format(kind="mysql"))
     rec = run_backup(setup.config, "app")
@@ -60,7 +65,9 @@ def test_mariadb_target_gated_restore(mysql_setup, mariadb, monkeypatch):
     import pymysql
 
     def target():
-        return pymysql.connect(unix_socket=str(mariadb.sock), user="root", password="", database=tgt, autocommit=True)
+        return pymysql.connect(
+            unix_socket=str(mariadb.sock), user="root", password="", database=tgt, autocommit=True
+        )
 
     with target() as t, t.cursor() as cur:
         cur.execute("CREATE TABLE customers (id INT PRIMARY KEY, name VARCHAR(200))")
@@ -77,7 +84,9 @@ def test_mariadb_target_gated_restore(mysql_setup, mariadb, monkeypatch):
     plan = runner.store.run(run.id).plan
     assert plan["target"]["database"] == tgt and "mariadb" in plan["action"]
     assert {t["name"]: t["rows"] for t in plan["will_overwrite"]["tables"]} == {
-        f"{tgt}.customers": 3, f"{tgt}.only_here": 2}
+        f"{tgt}.customers": 3,
+        f"{tgt}.only_here": 2,
+    }
     assert plan["will_overwrite"]["left_as_is"] == [f"{tgt}.only_here"]
     # rejected: nothing after the gate ran
     runner.reject(run.id, "bob")
@@ -97,7 +106,9 @@ def test_mariadb_target_gated_restore(mysql_setup, mariadb, monkeypatch):
     assert safety.status == "complete" and (setup.tmp / "store" / safety.manifest_key).exists()
     res = verify_backup(cfg, safety.id)
     assert res.outcome == "passed" and {t.name.split(".", 1)[1]: t.found_rows for t in res.tables} == {
-        "customers": 3, "only_here": 2}
+        "customers": 3,
+        "only_here": 2,
+    }
 
 
 def test_redis_target_gated_restore(redis_setup, monkeypatch):

@@ -15,7 +15,6 @@ from typer.testing import CliRunner
 from auditor.cli import app
 from auditor.config import load_config
 from auditor.errors import ApprovalRequired, ConfigError
-
 from providers.railway.restore_workflow import VOLUME_RESTORE_STEPS
 
 from .test_cli import schema
@@ -34,9 +33,12 @@ class VolumeEnv:
         shop = next(p for p in s.projects.values() if p.name == "shop")
         env = s.env(shop, "production")
         pg = next(x for x in s.services.values() if x.project_id == shop.id and x.name == "Postgres")
-        self.vi = next(v for v in s.volume_instances.values() if v.environment_id == env.id and v.service_id == pg.id)
-        self.backups = sorted((b for b in s.backups.values() if b.volume_instance_id == self.vi.id),
-                              key=lambda b: b.created_at)  # oldest first: 9d, 5d, 51h, 27h, 3h
+        self.vi = next(
+            v for v in s.volume_instances.values() if v.environment_id == env.id and v.service_id == pg.id
+        )
+        self.backups = sorted(
+            (b for b in s.backups.values() if b.volume_instance_id == self.vi.id), key=lambda b: b.created_at
+        )  # oldest first: 9d, 5d, 51h, 27h, 3h
         self.chosen = self.backups[2]
         self.newer = [b.id for b in self.backups[3:]]
         self.config_path = tmp_path / "blastwall.toml"
@@ -61,7 +63,9 @@ class VolumeEnv:
         return res.exit_code, res.output
 
     def start(self, backup_id: str | None = None) -> str:
-        code, out = self.cli("restore", backup_id or self.chosen.id, "--target", "shop-volume", "--as", "alice")
+        code, out = self.cli(
+            "restore", backup_id or self.chosen.id, "--target", "shop-volume", "--as", "alice"
+        )
         assert code == 4, out
         m = RUN_ID.search(out)
         assert m is not None, out
@@ -107,7 +111,9 @@ def test_without_approval_no_mutation_reaches_railway(vol: VolumeEnv, canaries, 
     canaries.assert_absent(texts=vol.outputs, trees=[tmp_path])
 
 
-def test_with_approval_stage_then_commit_and_newer_backups_are_gone(vol: VolumeEnv, canaries, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_with_approval_stage_then_commit_and_newer_backups_are_gone(
+    vol: VolumeEnv, canaries, tmp_path
+) -> None:  # type: ignore[no-untyped-def]
     run_id = vol.start()
     doc = vol.show(run_id)
     assert vol.fake.mutations == []
@@ -176,11 +182,18 @@ def test_the_clients_keep_their_scope() -> None:
         with pytest.raises(ReadOnlyViolation):
             assert_read_only(doc)  # the audit client still refuses them
         assert RailwayMutationClient.check(doc)
-    for bad in ('mutation { volumeDelete(volumeId: "v") }', "query { me { id } }",
-                ('mutation { volumeInstanceBackupRestore(volumeInstanceId: "a", volumeInstanceBackupId: "b") '
-                 '{ workflowId } projectDelete(id: "p") }'),
-                ('mutation { volumeInstanceBackupRestore(volumeInstanceId: "a", volumeInstanceBackupId: "b") '
-                 '{ workflowId } ... on Mutation { projectDelete(id: "p") } }')):
+    for bad in (
+        'mutation { volumeDelete(volumeId: "v") }',
+        "query { me { id } }",
+        (
+            'mutation { volumeInstanceBackupRestore(volumeInstanceId: "a", volumeInstanceBackupId: "b") '
+            '{ workflowId } projectDelete(id: "p") }'
+        ),
+        (
+            'mutation { volumeInstanceBackupRestore(volumeInstanceId: "a", volumeInstanceBackupId: "b") '
+            '{ workflowId } ... on Mutation { projectDelete(id: "p") } }'
+        ),
+    ):
         with pytest.raises(ReadOnlyViolation):
             RailwayMutationClient.check(bad)
 
@@ -190,27 +203,53 @@ def test_the_clients_keep_their_scope() -> None:
     [
         # the deprecated form, still accepted
         ('kind = "railway-volume"\n', "targets[0]", "needs provider"),
-        ('kind = "railway-volume"\nurl = "env:X"\nrailway = { project = "p", token = "env:T" }\n', "targets[0]",
-         "takes no url"),
+        (
+            'kind = "railway-volume"\nurl = "env:X"\nrailway = { project = "p", token = "env:T" }\n',
+            "targets[0]",
+            "takes no url",
+        ),
         ('kind = "postgres"\n', "targets[0]", "needs url"),
-        ('kind = "railway-volume"\nrailway = { project = "p", token = "tok-literal" }\n', "targets[0].token",
-         "secret reference"),
-        ('kind = "railway-volume"\nrailway = { project = "p", token = "env:T", colour = 1 }\n',
-         "targets[0].railway.colour", "unknown key"),
+        (
+            'kind = "railway-volume"\nrailway = { project = "p", token = "tok-literal" }\n',
+            "targets[0].token",
+            "secret reference",
+        ),
+        (
+            'kind = "railway-volume"\nrailway = { project = "p", token = "env:T", colour = 1 }\n',
+            "targets[0].railway.colour",
+            "unknown key",
+        ),
         # the provider-neutral form: the provider validates its own ref table
-        ('kind = "volume"\nprovider = "railway"\ntoken = "env:T"\nref = { project = "p", colour = 1 }\n',
-         "targets[0].ref.colour", "unknown key"),
-        ('kind = "volume"\nprovider = "railway"\ntoken = "env:T"\nref = { environment = "e" }\n',
-         "targets[0].ref.project", "missing project"),
-        ('kind = "volume"\nprovider = "github"\ntoken = "env:T"\nref = { project = "p" }\n',
-         "targets[0].provider", "cannot restore volume backups"),
-        ('kind = "volume"\nprovider = "nope"\ntoken = "env:T"\nref = { project = "p" }\n',
-         "targets[0].provider", "unknown provider"),
-        ('kind = "volume"\nprovider = "railway"\ntoken = "literal"\nref = { project = "p" }\n',
-         "targets[0].token", "secret reference"),
+        (
+            'kind = "volume"\nprovider = "railway"\ntoken = "env:T"\nref = { project = "p", colour = 1 }\n',
+            "targets[0].ref.colour",
+            "unknown key",
+        ),
+        (
+            'kind = "volume"\nprovider = "railway"\ntoken = "env:T"\nref = { environment = "e" }\n',
+            "targets[0].ref.project",
+            "missing project",
+        ),
+        (
+            'kind = "volume"\nprovider = "github"\ntoken = "env:T"\nref = { project = "p" }\n',
+            "targets[0].provider",
+            "cannot restore volume backups",
+        ),
+        (
+            'kind = "volume"\nprovider = "nope"\ntoken = "env:T"\nref = { project = "p" }\n',
+            "targets[0].provider",
+            "unknown provider",
+        ),
+        (
+            'kind = "volume"\nprovider = "railway"\ntoken = "literal"\nref = { project = "p" }\n',
+            "targets[0].token",
+            "secret reference",
+        ),
     ],
 )
-def test_railway_volume_targets_are_validated_strictly(tmp_path: Path, body: str, key: str, message: str) -> None:
+def test_railway_volume_targets_are_validated_strictly(
+    tmp_path: Path, body: str, key: str, message: str
+) -> None:
     p = tmp_path / "blastwall.toml"
     p.write_text('[[targets]]\nname = "t"\n' + body)
     with pytest.raises(ConfigError) as info:
@@ -223,13 +262,17 @@ def test_railway_volume_targets_are_validated_strictly(tmp_path: Path, body: str
 
 def test_the_deprecated_railway_table_means_the_same_as_provider_and_ref(tmp_path: Path) -> None:
     old = tmp_path / "old.toml"
-    old.write_text('[[targets]]\nname = "t"\nkind = "railway-volume"\n'
-                   'railway = { project = "shop", service = "Postgres", token = "env:T" }\n'
-                   '[[sources]]\nname = "s"\nrailway = { project = "shop", token = "env:T" }\n')
+    old.write_text(
+        '[[targets]]\nname = "t"\nkind = "railway-volume"\n'
+        'railway = { project = "shop", service = "Postgres", token = "env:T" }\n'
+        '[[sources]]\nname = "s"\nrailway = { project = "shop", token = "env:T" }\n'
+    )
     new = tmp_path / "new.toml"
-    new.write_text('[[targets]]\nname = "t"\nkind = "volume"\nprovider = "railway"\ntoken = "env:T"\n'
-                   'ref = { project = "shop", service = "Postgres" }\n'
-                   '[[sources]]\nname = "s"\nprovider = "railway"\ntoken = "env:T"\nref = { project = "shop" }\n')
+    new.write_text(
+        '[[targets]]\nname = "t"\nkind = "volume"\nprovider = "railway"\ntoken = "env:T"\n'
+        'ref = { project = "shop", service = "Postgres" }\n'
+        '[[sources]]\nname = "s"\nprovider = "railway"\ntoken = "env:T"\nref = { project = "shop" }\n'
+    )
     a, b = load_config(old), load_config(new)
     for x, y in ((a.target("t"), b.target("t")), (a.source("s"), b.source("s"))):
         pa, pb = x.platform(), y.platform()

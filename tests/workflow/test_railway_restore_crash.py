@@ -34,12 +34,18 @@ def vol(railway_fake, tmp_path, canaries, monkeypatch):  # type: ignore[no-untyp
 def _cli(vol: VolumeEnv, *args: str, crash: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     from .crashprog import crash_args
 
-    prog = ["-m", "tests.workflow.crashprog", *crash_args(**crash), "cli"] if crash else [
-        "-c", "from auditor.cli import main; main()"]
+    prog = (
+        ["-m", "tests.workflow.crashprog", *crash_args(**crash), "cli"]
+        if crash
+        else ["-c", "from auditor.cli import main; main()"]
+    )
     p = subprocess.run(
         [sys.executable, *prog, *args, "--config", str(vol.config_path)],
         env={**os.environ, TOKEN_ENV: vol.token},
-        capture_output=True, text=True, timeout=120, check=False,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
     vol.outputs += [p.stdout, p.stderr]
     return p
@@ -78,8 +84,7 @@ def _commit_after_complete(vol: VolumeEnv) -> bool:
 
 @pytest.mark.parametrize("step", VOLUME_RESTORE_STEPS)
 def test_kill_after_each_step_then_resume(vol: VolumeEnv, step: str, canaries, tmp_path) -> None:  # type: ignore[no-untyped-def]
-    state, crashed, run_id = _drive(vol, {"after": step},
-                                    in_approve=step not in ("read", "plan"))
+    state, crashed, run_id = _drive(vol, {"after": step}, in_approve=step not in ("read", "plan"))
     assert crashed, "the crash hook did not fire"
     assert state == "succeeded"
     assert [m["fields"] for m in _sent(vol)] == [[STAGE], [COMMIT]]  # exactly one stage, one commit

@@ -36,8 +36,9 @@ def _approve(vol: VolumeEnv, run_id: str) -> tuple[int, str]:
     return vol.cli("approve", run_id, "--as", "bob", "--plan-sha256", vol.show(run_id)["plan_sha256"])
 
 
-def test_approved_restore_stages_polls_rechecks_commits_confirms_in_that_order(vol: VolumeEnv, canaries,
-                                                                               tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_approved_restore_stages_polls_rechecks_commits_confirms_in_that_order(
+    vol: VolumeEnv, canaries, tmp_path
+) -> None:  # type: ignore[no-untyped-def]
     _scenario(vol).stage_polls = 4
     run_id = vol.start()
     before = len(vol.fake.requests)
@@ -45,22 +46,28 @@ def test_approved_restore_stages_polls_rechecks_commits_confirms_in_that_order(v
     assert code == 0, out
     calls: list[str] = []  # after approval only
     for r in vol.fake.requests[before:]:
-        calls += [f for f in r.get("fields", ()) if f in (STAGE, COMMIT, "workflowStatus", "environmentStagedChanges",
-                                                          "volumeInstance")]
+        calls += [
+            f
+            for f in r.get("fields", ())
+            if f in (STAGE, COMMIT, "workflowStatus", "environmentStagedChanges", "volumeInstance")
+        ]
     i_stage, i_commit = calls.index(STAGE), calls.index(COMMIT)
-    polls = [c for c in calls[i_stage + 1:i_commit] if c == "workflowStatus"]
+    polls = [c for c in calls[i_stage + 1 : i_commit] if c == "workflowStatus"]
     assert len(polls) == 4  # Running x3, then Complete
-    assert calls[i_stage + 1:i_stage + 5] == ["workflowStatus"] * 4
+    assert calls[i_stage + 1 : i_stage + 5] == ["workflowStatus"] * 4
     assert calls[i_stage + 5] == "environmentStagedChanges" and calls[i_stage + 6] == COMMIT
-    assert "volumeInstance" in calls[i_commit + 1:]  # confirm
+    assert "volumeInstance" in calls[i_commit + 1 :]  # confirm
     assert [p["status"] for p in vol.fake.workflow_polls] == ["Running"] * 3 + ["Complete"]
     assert calls.count(STAGE) == 1 and calls.count(COMMIT) == 1
     commit = next(m for m in vol.fake.mutations if m["fields"] == [COMMIT])
     assert commit["variables"]["environmentId"] == vol.vi.environment_id
     assert _scenario(vol).commits[-1]["skip_deploys"] is False
     assert _scenario(vol).commits[-1]["changes"] == ["volume_restore"]
-    si = next(x for x in _scenario(vol).service_instances.values()
-              if x.service_id == vol.vi.service_id and x.environment_id == vol.vi.environment_id)
+    si = next(
+        x
+        for x in _scenario(vol).service_instances.values()
+        if x.service_id == vol.vi.service_id and x.environment_id == vol.vi.environment_id
+    )
     doc = vol.show(run_id)
     steps = {s["name"]: s for s in doc["steps"]}
     assert all(s["state"] == "finished" for s in steps.values())
@@ -79,18 +86,29 @@ def test_a_commit_sent_before_complete_would_commit_nothing(vol: VolumeEnv) -> N
     before = vol.backup_ids()
 
     def send(query: str, variables: dict[str, Any]) -> Any:
-        status, body, _ = vol.fake.handle("/graphql/v2", {"authorization": f"Bearer {vol.token}"},
-                                          json.dumps({"query": query, "variables": variables}).encode())
+        status, body, _ = vol.fake.handle(
+            "/graphql/v2",
+            {"authorization": f"Bearer {vol.token}"},
+            json.dumps({"query": query, "variables": variables}).encode(),
+        )
         assert status == 200 and not body.get("errors"), body
         return body["data"]
 
-    wid = send(STAGE_RESTORE, {"volumeInstanceId": vol.vi.id,
-                               "volumeInstanceBackupId": vol.chosen.id})["volumeInstanceBackupRestore"]["workflowId"]
-    commit_result = send(COMMIT_STAGED, {"environmentId": vol.vi.environment_id, "commitMessage": "too early"})
+    wid = send(STAGE_RESTORE, {"volumeInstanceId": vol.vi.id, "volumeInstanceBackupId": vol.chosen.id})[
+        "volumeInstanceBackupRestore"
+    ]["workflowId"]
+    commit_result = send(
+        COMMIT_STAGED, {"environmentId": vol.vi.environment_id, "commitMessage": "too early"}
+    )
     assert s.commits[-1]["changes"] == [] and s.restores == [] and vol.backup_ids() == before
     # the commit's String is no workflow id
-    assert send(WORKFLOW_STATUS, {"workflowId": commit_result[COMMIT_FIELD]})["workflowStatus"]["status"] == "NotFound"
-    statuses = [send(WORKFLOW_STATUS, {"workflowId": wid})["workflowStatus"]["status"] for _ in range(s.stage_polls)]
+    assert (
+        send(WORKFLOW_STATUS, {"workflowId": commit_result[COMMIT_FIELD]})["workflowStatus"]["status"]
+        == "NotFound"
+    )
+    statuses = [
+        send(WORKFLOW_STATUS, {"workflowId": wid})["workflowStatus"]["status"] for _ in range(s.stage_polls)
+    ]
     assert statuses == ["Running"] * (s.stage_polls - 1) + ["Complete"]
     assert [c["kind"] for c in s.staged[vol.vi.environment_id]] == ["volume_restore"]
 
@@ -128,8 +146,9 @@ def test_foreign_staged_change_is_shown_and_refused_by_default(vol: VolumeEnv) -
 
 
 def _allow_foreign(vol: VolumeEnv) -> None:
-    text = vol.config_path.read_text().replace('service = "Postgres", token', 'service = "Postgres", '
-                                                'allow_foreign_staged = true, token')
+    text = vol.config_path.read_text().replace(
+        'service = "Postgres", token', 'service = "Postgres", allow_foreign_staged = true, token'
+    )
     assert "allow_foreign_staged" in text
     vol.config_path.write_text(text)
 
@@ -190,7 +209,8 @@ def test_a_replicated_service_is_refused_at_plan_time(vol: VolumeEnv) -> None:
 
 
 def test_a_volume_in_a_project_shared_through_external_workspaces_is_restored_through_the_gate(
-        vol: VolumeEnv) -> None:
+    vol: VolumeEnv,
+) -> None:
     from datetime import timedelta
 
     s = _scenario(vol)
@@ -199,7 +219,9 @@ def test_a_volume_in_a_project_shared_through_external_workspaces_is_restored_th
     bpg = next(x for x in s.services.values() if x.project_id == secret.id and x.name == "Postgres")
     vi = next(v for v in s.volume_instances.values() if v.service_id == bpg.id)
     old, newer = s.backup(vi, timedelta(days=2)), s.backup(vi, timedelta(hours=2))
-    vol.config_path.write_text(vol.config_path.read_text().replace('project = "shop"', 'project = "bob-secret"'))
+    vol.config_path.write_text(
+        vol.config_path.read_text().replace('project = "shop"', 'project = "bob-secret"')
+    )
     code, out = vol.cli("restore", old.id, "--target", "shop-volume", "--as", "alice")
     assert code == 1 and "no project 'bob-secret'" in out  # not shared yet: out of reach
     s.share_project(alice, secret)

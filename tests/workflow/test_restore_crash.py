@@ -64,9 +64,7 @@ def audited(restore_env: RestoreEnv) -> RestoreEnv:
 @pytest.mark.parametrize("step", RESTORE_STEPS)
 def test_kill_after_each_restore_step_then_resume(audited: RestoreEnv, step: str, canaries) -> None:  # type: ignore[no-untyped-def]
     e = audited
-    state, crashed = drive(
-        e, {"after": step}, crash_in_approve=step not in ("fetch_verify", "plan")
-    )
+    state, crashed = drive(e, {"after": step}, crash_in_approve=step not in ("fetch_verify", "plan"))
     assert crashed, "the crash hook did not fire"
     assert state == "succeeded"
     run = RunStore(StateDB()).runs()[0]

@@ -21,14 +21,22 @@ ENGINES: dict[str, str] = {
     "mysql": "mysql:MySQLEngine",
     "redis": "redis:RedisEngine",
 }
-_SCHEMES = {"postgres": "postgres", "postgresql": "postgres", "mysql": "mysql", "mariadb": "mysql",
-            "redis": "redis", "rediss": "redis"}
+_SCHEMES = {
+    "postgres": "postgres",
+    "postgresql": "postgres",
+    "mysql": "mysql",
+    "mariadb": "mysql",
+    "redis": "redis",
+    "rediss": "redis",
+}
 
 
 def engine_named(name: str) -> Engine:
     spec = ENGINES.get(name)
     if spec is None:
-        raise BackupError(f"unknown backup engine {name!r}", hint=f"known engines: {', '.join(sorted(ENGINES))}")
+        raise BackupError(
+            f"unknown backup engine {name!r}", hint=f"known engines: {', '.join(sorted(ENGINES))}"
+        )
     mod, cls = spec.split(":")
     engine: Engine = getattr(importlib.import_module(f"{__name__}.{mod}"), cls)()
     return engine
@@ -41,8 +49,10 @@ def scheme_of(url: str) -> str:
     scheme = urlsplit(url).scheme.lower()
     name = _SCHEMES.get(scheme)
     if name is None:
-        raise ConfigError(f"unsupported database URL scheme {scheme!r}",
-                          hint="use postgres://, mysql:// (or mariadb://) or redis:// (or rediss://)")
+        raise ConfigError(
+            f"unsupported database URL scheme {scheme!r}",
+            hint="use postgres://, mysql:// (or mariadb://) or redis:// (or rediss://)",
+        )
     return name
 
 

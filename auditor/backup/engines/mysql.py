@@ -72,7 +72,7 @@ class RowCounter:
         if cut < 0:
             self._carry = block
             return
-        self._carry = block[cut + 1:]
+        self._carry = block[cut + 1 :]
         self._block(block, cut + 1)
 
     def close(self) -> None:
@@ -154,12 +154,24 @@ def parse_mysql_url(url: str) -> MySQLURL:
     q = {k.lower(): v[-1].lower() for k, v in parse_qs(u.query).items()}
     database = unquote(u.path.lstrip("/"))
     if not database:
-        raise BackupError("the MySQL/MariaDB source URL names no database (mysql://user:pass@host:port/DATABASE)",
-                          hint="add the database name to the URL path")
-    tls = q.get("ssl-mode", q.get("sslmode", "")) in ("required", "verify_ca", "verify_identity", "require") \
-        or q.get("ssl", "") in ("true", "1")
-    return MySQLURL(host=u.hostname or "localhost", port=u.port or 3306, user=unquote(u.username or "root"),
-                    password=unquote(u.password) if u.password is not None else None, database=database, tls=tls)
+        raise BackupError(
+            "the MySQL/MariaDB source URL names no database (mysql://user:pass@host:port/DATABASE)",
+            hint="add the database name to the URL path",
+        )
+    tls = q.get("ssl-mode", q.get("sslmode", "")) in (
+        "required",
+        "verify_ca",
+        "verify_identity",
+        "require",
+    ) or q.get("ssl", "") in ("true", "1")
+    return MySQLURL(
+        host=u.hostname or "localhost",
+        port=u.port or 3306,
+        user=unquote(u.username or "root"),
+        password=unquote(u.password) if u.password is not None else None,
+        database=database,
+        tls=tls,
+    )
 
 
 def server_num(version: str) -> int:
@@ -189,14 +201,19 @@ def find_dump_tool(mariadb: bool, configured: str | None = None) -> tuple[Path, 
         assert path is not None
         text = version_of(path)
         return path, text, _is_mariadb(text)
-    path = find_binary(("mysqldump",), package="mysql-client (MySQL's own client; Debian's mariadb-client "
-                       "cannot dump MySQL 8+ reliably)", configured=configured)
+    path = find_binary(
+        ("mysqldump",),
+        package="mysql-client (MySQL's own client; Debian's mariadb-client cannot dump MySQL 8+ reliably)",
+        configured=configured,
+    )
     assert path is not None
     text = version_of(path)
     if _is_mariadb(text):
-        raise BackupError(f"{path} is MariaDB's dump client, but the source is MySQL",
-                          hint="install MySQL's own client (mysql-client, from MySQL's apt repository or a "
-                          "mysql:<version> container) and set dump_tool in the [[sources]] entry")
+        raise BackupError(
+            f"{path} is MariaDB's dump client, but the source is MySQL",
+            hint="install MySQL's own client (mysql-client, from MySQL's apt repository or a "
+            "mysql:<version> container) and set dump_tool in the [[sources]] entry",
+        )
     return path, text, False
 
 
@@ -208,7 +225,8 @@ def check_tool_version(tool_text: str, server_version: str, tool_path: Path) -> 
             f"{tool_path.name} {'.'.join(map(str, tv))} is older than the server ({server_version}); "
             "an older dump tool can miss or mis-dump newer features",
             hint=f"install a {tool_path.name} of version {sv[0]}.{sv[1]} or newer and set dump_tool in the "
-            "[[sources]] entry (or put it on PATH)")
+            "[[sources]] entry (or put it on PATH)",
+        )
 
 
 class _MySQLDump(RunningDump):
@@ -220,13 +238,21 @@ class _MySQLDump(RunningDump):
         if self.u.password:
             Redactor.global_().add(Secret(self.u.password))
         try:
-            conn = pymysql.connect(host=self.u.host, port=self.u.port, user=self.u.user,
-                                   password=self.u.password or "", database=self.u.database,
-                                   connect_timeout=15, ssl={"ssl": {}} if self.u.tls else None)
+            conn = pymysql.connect(
+                host=self.u.host,
+                port=self.u.port,
+                user=self.u.user,
+                password=self.u.password or "",
+                database=self.u.database,
+                connect_timeout=15,
+                ssl={"ssl": {}} if self.u.tls else None,
+            )
         except pymysql.Error as exc:
-            raise BackupError(f"cannot connect to source {self.src.name!r}: "
-                              + Redactor.global_().redact(str(exc.args[-1] if exc.args else exc)),
-                              hint="check the source URL, the network and the database's allowed clients") from None
+            raise BackupError(
+                f"cannot connect to source {self.src.name!r}: "
+                + Redactor.global_().redact(str(exc.args[-1] if exc.args else exc)),
+                hint="check the source URL, the network and the database's allowed clients",
+            ) from None
         self.proc: subprocess.Popen[bytes] | None = None
         self.tmp = Path(tempfile.mkdtemp(prefix="blastwall-mysqldump-"))
         self.stderr_f = tempfile.TemporaryFile()
@@ -234,32 +260,54 @@ class _MySQLDump(RunningDump):
             with conn.cursor() as cur:
                 cur.execute("SELECT VERSION()")
                 self.server_version = str(cur.fetchone()[0])
-                cur.execute("SELECT TABLE_NAME, ENGINE FROM information_schema.TABLES WHERE TABLE_SCHEMA = %s "
-                            "AND TABLE_TYPE = 'BASE TABLE' ORDER BY TABLE_NAME", (self.u.database,))
+                cur.execute(
+                    "SELECT TABLE_NAME, ENGINE FROM information_schema.TABLES WHERE TABLE_SCHEMA = %s "
+                    "AND TABLE_TYPE = 'BASE TABLE' ORDER BY TABLE_NAME",
+                    (self.u.database,),
+                )
                 engines = [(str(r[0]), str(r[1] or "")) for r in cur.fetchall()]
         finally:
             conn.close()
-        self.gaps = tuple(f"table {self.u.database}.{name} uses {eng or 'an unknown engine'}, not InnoDB: "
-                          "--single-transaction cannot dump it consistently (convert it to InnoDB)"
-                          for name, eng in engines if eng.lower() != "innodb")
+        self.gaps = tuple(
+            f"table {self.u.database}.{name} uses {eng or 'an unknown engine'}, not InnoDB: "
+            "--single-transaction cannot dump it consistently (convert it to InnoDB)"
+            for name, eng in engines
+            if eng.lower() != "innodb"
+        )
         self.mariadb = _is_mariadb(self.server_version)
         try:
             path, text, tool_is_mariadb = find_dump_tool(self.mariadb, request.src.dump_tool)
             check_tool_version(text, self.server_version, path)
             self.tool_path, self.tool_text = path, text
             cnf = _option_file(self.tmp, self.u.user, self.u.password)
-            argv = [str(path), f"--defaults-extra-file={cnf}", f"--host={self.u.host}", f"--port={self.u.port}",
-                    "--protocol=TCP", "--single-transaction", "--routines", "--triggers", "--events",
-                    "--hex-blob", "--no-tablespaces", "--default-character-set=utf8mb4"]
+            argv = [
+                str(path),
+                f"--defaults-extra-file={cnf}",
+                f"--host={self.u.host}",
+                f"--port={self.u.port}",
+                "--protocol=TCP",
+                "--single-transaction",
+                "--routines",
+                "--triggers",
+                "--events",
+                "--hex-blob",
+                "--no-tablespaces",
+                "--default-character-set=utf8mb4",
+            ]
             if not tool_is_mariadb:
                 argv += ["--set-gtid-purged=OFF"]
             if self.u.tls:
                 argv += ["--ssl"] if tool_is_mariadb else ["--ssl-mode=REQUIRED"]
             argv.append(self.u.database)
             self.counter = RowCounter()
-            self.proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=self.stderr_f,
-                                         stdin=subprocess.DEVNULL, bufsize=0,
-                                         env={k: v for k, v in os.environ.items() if not k.startswith("MYSQL")})
+            self.proc = subprocess.Popen(
+                argv,
+                stdout=subprocess.PIPE,
+                stderr=self.stderr_f,
+                stdin=subprocess.DEVNULL,
+                bufsize=0,
+                env={k: v for k, v in os.environ.items() if not k.startswith("MYSQL")},
+            )
         except BaseException:
             self.close()
             raise
@@ -275,22 +323,37 @@ class _MySQLDump(RunningDump):
         if rc != 0:
             self.stderr_f.seek(0)
             err = self.stderr_f.read(8192).decode(errors="replace").strip().splitlines()
-            raise BackupError(f"{name} failed (exit {rc}): " + Redactor.global_().redact(" | ".join(err[:5])),
-                              hint=f"see {name}'s message; a table changed by DDL during the dump "
-                              "(\"Table definition has changed\") needs a retry; check the privileges "
-                              "(SELECT, SHOW VIEW, TRIGGER, EVENT)")
+            raise BackupError(
+                f"{name} failed (exit {rc}): " + Redactor.global_().redact(" | ".join(err[:5])),
+                hint=f"see {name}'s message; a table changed by DDL during the dump "
+                '("Table definition has changed") needs a retry; check the privileges '
+                "(SELECT, SHOW VIEW, TRIGGER, EVENT)",
+            )
         if not self.counter.completed:
-            raise BackupError(f"{name} exited 0 but its output lacks the final '-- Dump completed' line: "
-                              "the dump is truncated")
-        tables = tuple(TableCount(schema_name=self.u.database, name=t, rows=self.counter.rows[t])
-                       for t in sorted(self.counter.order))
+            raise BackupError(
+                f"{name} exited 0 but its output lacks the final '-- Dump completed' line: "
+                "the dump is truncated"
+            )
+        tables = tuple(
+            TableCount(schema_name=self.u.database, name=t, rows=self.counter.rows[t])
+            for t in sorted(self.counter.order)
+        )
         tv = version_tuple(self.tool_text.split("Distrib")[-1])
         return DumpOutcome(
-            server_version=self.server_version, server_version_num=server_num(self.server_version),
-            tool=DumpTool(name=name, version=".".join(map(str, tv)) + ("-MariaDB" if "MariaDB" in self.tool_text
-                                                                        else ""),
-                          major=tv[0] if tv else 0, format="sql"),
-            tables=tables, host=self.u.host, port=self.u.port, database=self.u.database, gaps=self.gaps)
+            server_version=self.server_version,
+            server_version_num=server_num(self.server_version),
+            tool=DumpTool(
+                name=name,
+                version=".".join(map(str, tv)) + ("-MariaDB" if "MariaDB" in self.tool_text else ""),
+                major=tv[0] if tv else 0,
+                format="sql",
+            ),
+            tables=tables,
+            host=self.u.host,
+            port=self.u.port,
+            database=self.u.database,
+            gaps=self.gaps,
+        )
 
     def kill(self) -> None:
         if self.proc is not None:
@@ -307,6 +370,7 @@ class _MySQLDump(RunningDump):
 
 
 # ---- scratch server ---------------------------------------------------------------------------------------
+
 
 class ScratchMariaDB:
     """A MariaDB (or MySQL) server in its own temporary directory, on a unix socket only, for restores that
@@ -341,8 +405,14 @@ class ScratchMariaDB:
             if self.mariadb:
                 install = find_binary(("mariadb-install-db", "mysql_install_db"), package="mariadb-server")
                 assert install is not None
-                init = [str(install), "--no-defaults", f"--datadir={data}", "--auth-root-authentication-method=normal",
-                        "--skip-test-db", "--skip-name-resolve"]
+                init = [
+                    str(install),
+                    "--no-defaults",
+                    f"--datadir={data}",
+                    "--auth-root-authentication-method=normal",
+                    "--skip-test-db",
+                    "--skip-name-resolve",
+                ]
             else:
                 init = [str(self.server), "--no-defaults", "--initialize-insecure", f"--datadir={data}"]
             tmpdir = self.tmp / "tmp"
@@ -350,20 +420,45 @@ class ScratchMariaDB:
             if os.geteuid() == 0:
                 os.chown(tmpdir, pw.pw_uid, pw.pw_gid)
             env = dict(os.environ, TMPDIR=str(tmpdir))  # never share /tmp temp tables with other servers
-            out = subprocess.run(self._as_user(init), capture_output=True, text=True, cwd=self.tmp, timeout=180,
-                                 check=False, env=env)
+            out = subprocess.run(
+                self._as_user(init),
+                capture_output=True,
+                text=True,
+                cwd=self.tmp,
+                timeout=180,
+                check=False,
+                env=env,
+            )
             if out.returncode != 0:
                 raise VerificationError("scratch server initialisation failed: " + out.stderr.strip()[-800:])
             log = self.tmp / "server.log"
-            argv = [str(self.server), "--no-defaults", f"--datadir={data}", f"--socket={self.sock}",
-                    "--skip-networking", f"--pid-file={self.tmp / 's.pid'}", f"--log-error={log}",
-                    "--skip-log-bin", "--innodb-buffer-pool-size=256M", "--innodb-flush-log-at-trx-commit=0",
-                    "--innodb-doublewrite=0", "--max-allowed-packet=1G", "--skip-name-resolve", f"--tmpdir={tmpdir}"]
+            argv = [
+                str(self.server),
+                "--no-defaults",
+                f"--datadir={data}",
+                f"--socket={self.sock}",
+                "--skip-networking",
+                f"--pid-file={self.tmp / 's.pid'}",
+                f"--log-error={log}",
+                "--skip-log-bin",
+                "--innodb-buffer-pool-size=256M",
+                "--innodb-flush-log-at-trx-commit=0",
+                "--innodb-doublewrite=0",
+                "--max-allowed-packet=1G",
+                "--skip-name-resolve",
+                f"--tmpdir={tmpdir}",
+            ]
             if os.geteuid() == 0:
                 argv.append(f"--user={self._user}")
             with open(self.tmp / "stdout.log", "ab") as f:
-                self.proc = subprocess.Popen(self._as_user(argv), stdout=f, stderr=subprocess.STDOUT, cwd=self.tmp,
-                                             start_new_session=True, env=env)
+                self.proc = subprocess.Popen(
+                    self._as_user(argv),
+                    stdout=f,
+                    stderr=subprocess.STDOUT,
+                    cwd=self.tmp,
+                    start_new_session=True,
+                    env=env,
+                )
             deadline = time.monotonic() + 90
             while time.monotonic() < deadline:
                 if self.proc.poll() is not None:
@@ -382,12 +477,25 @@ class ScratchMariaDB:
     def connect(self, database: str | None = None) -> Any:
         import pymysql
 
-        return pymysql.connect(unix_socket=str(self.sock), user="root", password="", database=database,
-                               autocommit=True, connect_timeout=5)
+        return pymysql.connect(
+            unix_socket=str(self.sock),
+            user="root",
+            password="",
+            database=database,
+            autocommit=True,
+            connect_timeout=5,
+        )
 
     def client_argv(self, client: Path, database: str) -> list[str]:
-        return [str(client), "--no-defaults", f"--socket={self.sock}", "--user=root", "--binary-mode",
-                "--max-allowed-packet=1G", database]
+        return [
+            str(client),
+            "--no-defaults",
+            f"--socket={self.sock}",
+            "--user=root",
+            "--binary-mode",
+            "--max-allowed-packet=1G",
+            database,
+        ]
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
@@ -411,26 +519,38 @@ def local_server_for(source_version: str) -> tuple[Path | None, str]:
     mariadb = _is_mariadb(source_version)
     sv = version_tuple(source_version)
     product = "MariaDB" if mariadb else "MySQL"
-    need = f"a {product} {sv[0]}.{sv[1]}+ server ({'mariadbd' if mariadb else 'mysqld'}, same major version " \
-           f"{sv[0]})" if len(sv) >= 2 else f"a {product} server"
+    need = (
+        f"a {product} {sv[0]}.{sv[1]}+ server ({'mariadbd' if mariadb else 'mysqld'}, same major version "
+        f"{sv[0]})"
+        if len(sv) >= 2
+        else f"a {product} server"
+    )
     for names in ((("mariadbd", "mysqld") if mariadb else ("mysqld",)),):
         path = find_binary(names, package="mariadb-server", required=False)
         if path is None:
-            return None, need + ("; install it: `apt-get install mariadb-server`" if mariadb else
-                                 "; Debian has no MySQL server package: verify where a mysql:"
-                                 f"{sv[0] if sv else ''} server is installed")
+            return None, need + (
+                "; install it: `apt-get install mariadb-server`"
+                if mariadb
+                else "; Debian has no MySQL server package: verify where a mysql:"
+                f"{sv[0] if sv else ''} server is installed"
+            )
         text = version_of(path)
         lv = version_tuple(text.split("Ver")[-1])
         if _is_mariadb(text) != mariadb:
-            return None, f"{need}; the local {path} is {'MariaDB' if _is_mariadb(text) else 'MySQL'} " \
-                f"{'.'.join(map(str, lv))}, and a {product} dump does not load into it reliably"
+            return (
+                None,
+                f"{need}; the local {path} is {'MariaDB' if _is_mariadb(text) else 'MySQL'} "
+                f"{'.'.join(map(str, lv))}, and a {product} dump does not load into it reliably",
+            )
         if not lv or not sv or lv[0] != sv[0] or lv[:2] < sv[:2]:
             return None, f"{need}; the local {path} is {'.'.join(map(str, lv))}"
         return path, ""
     return None, need
 
 
-_DEFINER = re.compile(rb"(?m)^(/\*!50013 |/\*!50017 |/\*!50020 |CREATE )DEFINER=`(?:[^`]|``)*`@`(?:[^`]|``)*` ?")
+_DEFINER = re.compile(
+    rb"(?m)^(/\*!50013 |/\*!50017 |/\*!50020 |CREATE )DEFINER=`(?:[^`]|``)*`@`(?:[^`]|``)*` ?"
+)
 
 
 def strip_definers(block: bytes) -> bytes:
@@ -445,9 +565,11 @@ class MySQLEngine(Engine):
     schemes = ("mysql", "mariadb")
     label = "MySQL/MariaDB"
 
-    restore_action = ("load the dump into the target database with the mysql/mariadb client: every table in "
-                      "the backup is dropped and recreated with the backup's rows (DROP TABLE IF EXISTS + "
-                      "CREATE TABLE + INSERT, table by table; not one transaction); DEFINER clauses are removed")
+    restore_action = (
+        "load the dump into the target database with the mysql/mariadb client: every table in "
+        "the backup is dropped and recreated with the backup's rows (DROP TABLE IF EXISTS + "
+        "CREATE TABLE + INSERT, table by table; not one transaction); DEFINER clauses are removed"
+    )
     restore_note = "tables that are only in the target are left as they are"
 
     def start_dump(self, request: DumpRequest) -> RunningDump:
@@ -460,41 +582,75 @@ class MySQLEngine(Engine):
         if u.password:
             Redactor.global_().add(Secret(u.password))
         try:
-            conn = pymysql.connect(host=u.host, port=u.port, user=u.user, password=u.password or "",
-                                   database=u.database, connect_timeout=15, ssl={"ssl": {}} if u.tls else None)
+            conn = pymysql.connect(
+                host=u.host,
+                port=u.port,
+                user=u.user,
+                password=u.password or "",
+                database=u.database,
+                connect_timeout=15,
+                ssl={"ssl": {}} if u.tls else None,
+            )
         except pymysql.Error as exc:
-            raise BackupError("cannot connect to the target: "
-                              + Redactor.global_().redact(str(exc.args[-1] if exc.args else exc)),
-                              hint="check the target's url, the network and the allowed clients") from None
+            raise BackupError(
+                "cannot connect to the target: "
+                + Redactor.global_().redact(str(exc.args[-1] if exc.args else exc)),
+                hint="check the target's url, the network and the allowed clients",
+            ) from None
         with contextlib.closing(conn), conn.cursor() as cur:
             cur.execute("SELECT VERSION()")
             version = str(cur.fetchone()[0])
-            cur.execute("SELECT TABLE_NAME, COALESCE(DATA_LENGTH + INDEX_LENGTH, 0) FROM information_schema.TABLES "
-                        "WHERE TABLE_SCHEMA = %s AND TABLE_TYPE = 'BASE TABLE' ORDER BY TABLE_NAME", (u.database,))
+            cur.execute(
+                "SELECT TABLE_NAME, COALESCE(DATA_LENGTH + INDEX_LENGTH, 0) FROM information_schema.TABLES "
+                "WHERE TABLE_SCHEMA = %s AND TABLE_TYPE = 'BASE TABLE' ORDER BY TABLE_NAME",
+                (u.database,),
+            )
             rows = cur.fetchall()
             tables, size = [], 0
             for name, nbytes in rows:
                 size += int(nbytes or 0)
                 cur.execute(f"SELECT COUNT(*) FROM `{str(name).replace('`', '``')}`")
                 tables.append({"name": f"{u.database}.{name}", "rows": int(cur.fetchone()[0])})
-        return {"host": u.host, "port": u.port, "database": u.database, "user": u.user,
-                "server_version": version, "size_bytes": size, "tables": tables}
+        return {
+            "host": u.host,
+            "port": u.port,
+            "database": u.database,
+            "user": u.user,
+            "server_version": version,
+            "size_bytes": size,
+            "tables": tables,
+        }
 
     def restore_into(self, dump: Path, url: Secret, manifest: Any) -> dict[str, Any]:
         u = parse_mysql_url(url.reveal())
         if u.password:
             Redactor.global_().add(Secret(u.password))
-        client = find_binary(("mariadb", "mysql") if _is_mariadb(manifest.server_version) else ("mysql",),
-                             package="mariadb-client")
+        client = find_binary(
+            ("mariadb", "mysql") if _is_mariadb(manifest.server_version) else ("mysql",),
+            package="mariadb-client",
+        )
         assert client is not None
         tmp = Path(tempfile.mkdtemp(prefix="blastwall-mysql-restore-"))
         try:
             cnf = _option_file(tmp, u.user, u.password)
-            argv = [str(client), f"--defaults-extra-file={cnf}", f"--host={u.host}", f"--port={u.port}",
-                    "--protocol=TCP", "--binary-mode", "--max-allowed-packet=1G", u.database]
+            argv = [
+                str(client),
+                f"--defaults-extra-file={cnf}",
+                f"--host={u.host}",
+                f"--port={u.port}",
+                "--protocol=TCP",
+                "--binary-mode",
+                "--max-allowed-packet=1G",
+                u.database,
+            ]
             err_f = tempfile.TemporaryFile()
-            proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=err_f,
-                                    env={k: v for k, v in os.environ.items() if not k.startswith("MYSQL")})
+            proc = subprocess.Popen(
+                argv,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.DEVNULL,
+                stderr=err_f,
+                env={k: v for k, v in os.environ.items() if not k.startswith("MYSQL")},
+            )
             assert proc.stdin is not None
             try:
                 with open(dump, "rb") as fin:
@@ -516,12 +672,15 @@ class MySQLEngine(Engine):
             shutil.rmtree(tmp, ignore_errors=True)
         if rc != 0:
             err = " | ".join(stderr.decode(errors="replace").strip().splitlines()[:5])
-            raise BackupError(f"{client.name} failed loading the dump into the target: "
-                              + Redactor.global_().redact(err),
-                              hint="the tables loaded before the error are replaced; the safety copy of the "
-                              "target is in the store (see the run's safety_dump)")
-        return {"method": f"{client.name} < dump (DROP TABLE IF EXISTS + CREATE TABLE + INSERT per table; "
-                "DEFINER clauses removed, so views, triggers and routines belong to the restoring user)"}
+            raise BackupError(
+                f"{client.name} failed loading the dump into the target: " + Redactor.global_().redact(err),
+                hint="the tables loaded before the error are replaced; the safety copy of the "
+                "target is in the store (see the run's safety_dump)",
+            )
+        return {
+            "method": f"{client.name} < dump (DROP TABLE IF EXISTS + CREATE TABLE + INSERT per table; "
+            "DEFINER clauses removed, so views, triggers and routines belong to the restoring user)"
+        }
 
     def magic_ok(self, head: bytes, tail: bytes) -> bool:
         starts = head.startswith((b"-- MySQL dump", b"-- MariaDB dump", b"/*M!999999", b"/*!999999"))
@@ -537,11 +696,16 @@ class MySQLEngine(Engine):
         manifest, result = job.manifest, job.result
         server, why = local_server_for(manifest.server_version)
         if server is None:
-            result.fail("no_scratch_server", f"not verified: this dump of {manifest.server_version} needs {why}. "
-                        "A MySQL 8+ dump does not load into MariaDB; this is a coverage gap, not a pass")
+            result.fail(
+                "no_scratch_server",
+                f"not verified: this dump of {manifest.server_version} needs {why}. "
+                "A MySQL 8+ dump does not load into MariaDB; this is a coverage gap, not a pass",
+            )
             return
-        client = find_binary(("mariadb", "mysql") if _is_mariadb(manifest.server_version) else ("mysql",),
-                             package="mariadb-client")
+        client = find_binary(
+            ("mariadb", "mysql") if _is_mariadb(manifest.server_version) else ("mysql",),
+            package="mariadb-client",
+        )
         assert client is not None
         srv = job.server if isinstance(job.server, ScratchMariaDB) else None
         own = srv is None
@@ -555,19 +719,27 @@ class MySQLEngine(Engine):
                 cur.execute(f"DROP DATABASE IF EXISTS `{db.replace('`', '``')}`")
                 cur.execute(f"CREATE DATABASE `{db.replace('`', '``')}`")
             t = time.monotonic()
-            out = job.stream_into(srv.client_argv(client, db), {"PATH": os.environ.get("PATH", "/usr/bin:/bin")})
+            out = job.stream_into(
+                srv.client_argv(client, db), {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}
+            )
             job.timings["restore_s"] = time.monotonic() - t
             if job.integrity_failed(out):
                 return
             if out.rc != 0:
                 lines = [ln for ln in out.stderr.strip().splitlines() if ln.strip()][:5]
-                result.fail("restore_failed", f"{client.name} reported errors loading the dump: "
-                            + Redactor.global_().redact(" | ".join(lines))
-                            + "; fix the cause (version, collation, missing user) and verify again")
+                result.fail(
+                    "restore_failed",
+                    f"{client.name} reported errors loading the dump: "
+                    + Redactor.global_().redact(" | ".join(lines))
+                    + "; fix the cause (version, collation, missing user) and verify again",
+                )
                 return
             with contextlib.closing(srv.connect(db)) as c, c.cursor() as cur:
-                cur.execute("SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = %s "
-                            "AND TABLE_TYPE = 'BASE TABLE'", (db,))
+                cur.execute(
+                    "SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = %s "
+                    "AND TABLE_TYPE = 'BASE TABLE'",
+                    (db,),
+                )
                 found: dict[str, int] = {}
                 for (name,) in cur.fetchall():
                     cur.execute(f"SELECT COUNT(*) FROM `{str(name).replace('`', '``')}`")

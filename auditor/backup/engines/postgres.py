@@ -42,8 +42,10 @@ def _pg_error(exc: psycopg.Error) -> str:
 
 
 def _source_info(conn: psycopg.Connection[Any]) -> tuple[str, int, str | None]:
-    row = conn.execute("SELECT current_setting('server_version'), current_setting('server_version_num')::int, "
-                       "has_function_privilege('pg_control_system()', 'execute')").fetchone()
+    row = conn.execute(
+        "SELECT current_setting('server_version'), current_setting('server_version_num')::int, "
+        "has_function_privilege('pg_control_system()', 'execute')"
+    ).fetchone()
     assert row is not None
     sysid = None
     if row[2]:
@@ -64,12 +66,18 @@ class _PgDump(RunningDump):
         self.params: Mapping[str, str] = params
         conninfo = make_conninfo(**params) if params else ""
         try:
-            conn = psycopg.connect(conninfo, password=password, connect_timeout=15,
-                                   application_name="blastwall-backup") if password else \
-                psycopg.connect(conninfo, connect_timeout=15, application_name="blastwall-backup")
+            conn = (
+                psycopg.connect(
+                    conninfo, password=password, connect_timeout=15, application_name="blastwall-backup"
+                )
+                if password
+                else psycopg.connect(conninfo, connect_timeout=15, application_name="blastwall-backup")
+            )
         except psycopg.Error as exc:
-            raise BackupError(f"cannot connect to source {self.src.name!r}: {_pg_error(exc)}",
-                              hint="check the source URL, the network and the database's allowed clients") from None
+            raise BackupError(
+                f"cannot connect to source {self.src.name!r}: {_pg_error(exc)}",
+                hint="check the source URL, the network and the database's allowed clients",
+            ) from None
         self.conn = conn
         self.proc: subprocess.Popen[bytes] | None = None
         self.stderr_f = tempfile.TemporaryFile()
@@ -85,10 +93,21 @@ class _PgDump(RunningDump):
             assert row is not None
             self.snapshot, self.dbname = str(row[0]), str(row[1])
             self.tool: PgTool = find_pg_dump(self.server_num // 10000, configured=self.src.pg_dump)
-            argv = [str(self.tool.path), "--format=custom", f"--snapshot={self.snapshot}", "--no-password",
-                    f"--dbname={conninfo}"]
-            self.proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=self.stderr_f,
-                                         stdin=subprocess.DEVNULL, env=_client_env(password), bufsize=0)
+            argv = [
+                str(self.tool.path),
+                "--format=custom",
+                f"--snapshot={self.snapshot}",
+                "--no-password",
+                f"--dbname={conninfo}",
+            ]
+            self.proc = subprocess.Popen(
+                argv,
+                stdout=subprocess.PIPE,
+                stderr=self.stderr_f,
+                stdin=subprocess.DEVNULL,
+                env=_client_env(password),
+                bufsize=0,
+            )
         except BaseException:
             self.close()
             raise
@@ -107,19 +126,26 @@ class _PgDump(RunningDump):
         if rc != 0:
             self.stderr_f.seek(0)
             err = self.stderr_f.read(8192).decode(errors="replace").strip().splitlines()
-            raise BackupError("pg_dump failed: " + Redactor.global_().redact(" | ".join(err[:5])),
-                              hint="see pg_dump's message; check the source's privileges and version")
+            raise BackupError(
+                "pg_dump failed: " + Redactor.global_().redact(" | ".join(err[:5])),
+                hint="see pg_dump's message; check the source's privileges and version",
+            )
         if not head.startswith(b"PGDMP"):
             raise BackupError("pg_dump did not produce a custom-format archive")
         with contextlib.suppress(psycopg.Error):
             self.conn.commit()  # ends the snapshot transaction
         port = self.params.get("port", "")
         return DumpOutcome(
-            server_version=self.server_version, server_version_num=self.server_num,
+            server_version=self.server_version,
+            server_version_num=self.server_num,
             tool=DumpTool(name="pg_dump", version=self.tool.version, major=self.tool.major, format="custom"),
-            tables=tuple(self.tables), host=self.params.get("host") or None,
-            port=int(port) if port.isdigit() else None, database=self.dbname, system_identifier=self.sysid,
-            snapshot=self.snapshot)
+            tables=tuple(self.tables),
+            host=self.params.get("host") or None,
+            port=int(port) if port.isdigit() else None,
+            database=self.dbname,
+            system_identifier=self.sysid,
+            snapshot=self.snapshot,
+        )
 
     def kill(self) -> None:
         if self.proc is not None:

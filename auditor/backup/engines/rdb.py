@@ -52,6 +52,7 @@ class _Partial(Exception):
 # tasks: ("top",) ("str",) ("strs", n) ("raw", n) ("len",) ("dbl",) ("rep", n, tuple_of_tasks)
 # ("lenrep", tuple_of_tasks) ("module2",) ("stream", type) ("cgroups", type) ("consumers", type)
 
+
 class RdbCounter:
     def __init__(self) -> None:
         self.version: int | None = None
@@ -112,7 +113,7 @@ class RdbCounter:
     def _take(self, n: int) -> bytes:
         if self._pos + n > len(self._buf):
             raise _NeedMore
-        out = bytes(self._buf[self._pos:self._pos + n])
+        out = bytes(self._buf[self._pos : self._pos + n])
         self._pos += n
         return out
 
@@ -191,7 +192,7 @@ class RdbCounter:
                 return
             except _NeedMore:
                 self._pos, self._skip = start, 0
-                del stack[depth - 1:]
+                del stack[depth - 1 :]
                 stack.append(task)
                 return
             if self.eof:
@@ -237,7 +238,7 @@ class RdbCounter:
                     if p + 5 > n:
                         ok = False
                         break
-                    p += 5 + int.from_bytes(buf[p + 1:p + 5], "big")
+                    p += 5 + int.from_bytes(buf[p + 1 : p + 5], "big")
                 else:
                     ok = False
                     break
@@ -298,8 +299,10 @@ class RdbCounter:
             if op == 0:
                 return
             stack.append(("module2",))
-            stack.append({1: ("len",), 2: ("len",), 3: ("raw", 4), 4: ("raw", 8), 5: ("str",)}.get(op)
-                         or self._bad(f"module opcode {op}"))
+            stack.append(
+                {1: ("len",), 2: ("len",), 3: ("raw", 4), 4: ("raw", 8), 5: ("str",)}.get(op)
+                or self._bad(f"module opcode {op}")
+            )
         elif kind == "stream_tail":
             t = task[1]
             self._len(), self._len(), self._len()  # items, last id ms, seq
@@ -316,7 +319,9 @@ class RdbCounter:
             self._len(), self._len()
             if t >= 19:
                 self._len()
-            consumer = [("str",), ("raw", 8)] + ([("raw", 8)] if t >= 21 else []) + [("lenrep", (("raw", 16),))]
+            consumer = (
+                [("str",), ("raw", 8)] + ([("raw", 8)] if t >= 21 else []) + [("lenrep", (("raw", 16),))]
+            )
             stack.append(("lenrep", tuple(consumer)))
             stack.append(("lenrep", (("raw", 16), ("raw", 8), ("len",))))
         else:
@@ -403,7 +408,7 @@ class RdbWriter:
             return bytes([n])
         if n < 16384:
             return bytes([0x40 | (n >> 8), n & 0xFF])
-        if n < 2 ** 32:
+        if n < 2**32:
             return b"\x80" + struct.pack(">I", n)
         return b"\x81" + struct.pack(">Q", n)
 

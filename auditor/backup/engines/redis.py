@@ -54,21 +54,35 @@ class RedisURL:
 def parse_redis_url(url: str) -> RedisURL:
     u = urlsplit(url)
     path = u.path.lstrip("/")
-    return RedisURL(host=u.hostname or "localhost", port=u.port or 6379,
-                    user=unquote(u.username) if u.username else None,
-                    password=unquote(u.password) if u.password is not None else None,
-                    db=int(path) if path.isdigit() else 0, tls=u.scheme.lower() == "rediss")
+    return RedisURL(
+        host=u.hostname or "localhost",
+        port=u.port or 6379,
+        user=unquote(u.username) if u.username else None,
+        password=unquote(u.password) if u.password is not None else None,
+        db=int(path) if path.isdigit() else 0,
+        tls=u.scheme.lower() == "rediss",
+    )
 
 
 def _client(u: RedisURL, db: int = 0) -> Any:
     import redis
 
-    return redis.Redis(host=u.host, port=u.port, username=u.user, password=u.password, db=db, ssl=u.tls,
-                       socket_timeout=60, socket_connect_timeout=15)
+    return redis.Redis(
+        host=u.host,
+        port=u.port,
+        username=u.user,
+        password=u.password,
+        db=db,
+        ssl=u.tls,
+        socket_timeout=60,
+        socket_connect_timeout=15,
+    )
 
 
 def _counts_table(counts: dict[int, int]) -> tuple[TableCount, ...]:
-    return tuple(TableCount(schema_name="redis", name=f"db{db}", rows=n) for db, n in sorted(counts.items()) if n)
+    return tuple(
+        TableCount(schema_name="redis", name=f"db{db}", rows=n) for db, n in sorted(counts.items()) if n
+    )
 
 
 class _CountingReader:
@@ -138,8 +152,16 @@ class _GenReader:
 
 
 # what redis-cli reports when the server refuses SYNC (ACL, renamed/disabled command, managed service)
-_REFUSED = ("NOPERM", "unknown command", "not allowed", "not available", "no permissions", "disabled",
-            "Error reading RDB preamble", "MASTER aborted")
+_REFUSED = (
+    "NOPERM",
+    "unknown command",
+    "not allowed",
+    "not available",
+    "no permissions",
+    "disabled",
+    "Error reading RDB preamble",
+    "MASTER aborted",
+)
 
 
 class _RedisDump(RunningDump):
@@ -154,11 +176,14 @@ class _RedisDump(RunningDump):
             with contextlib.closing(_client(self.u)) as c:
                 info = c.info("server")
         except redis.RedisError as exc:
-            raise BackupError(f"cannot connect to source {self.src.name!r}: "
-                              + Redactor.global_().redact(str(exc)),
-                              hint="check the source URL, the password and the network") from None
+            raise BackupError(
+                f"cannot connect to source {self.src.name!r}: " + Redactor.global_().redact(str(exc)),
+                hint="check the source URL, the password and the network",
+            ) from None
         self.server_version = str(info.get("redis_version") or info.get("valkey_version") or "0")
-        self.cli = find_binary(("redis-cli", "valkey-cli"), package="redis-tools", configured=request.src.dump_tool)
+        self.cli = find_binary(
+            ("redis-cli", "valkey-cli"), package="redis-tools", configured=request.src.dump_tool
+        )
         assert self.cli is not None
         self.cli_version = ".".join(map(str, version_tuple(version_of(self.cli)))) or "?"
         self.counter = RdbCounter()
@@ -174,8 +199,14 @@ class _RedisDump(RunningDump):
         env = {k: v for k, v in os.environ.items() if not k.startswith("REDISCLI")}
         if self.u.password:
             env["REDISCLI_AUTH"] = self.u.password
-        self.proc = subprocess.Popen(argv + ["--rdb", "-"], stdout=subprocess.PIPE, stderr=self.stderr_f,
-                                     stdin=subprocess.DEVNULL, env=env, bufsize=0)
+        self.proc = subprocess.Popen(
+            argv + ["--rdb", "-"],
+            stdout=subprocess.PIPE,
+            stderr=self.stderr_f,
+            stdin=subprocess.DEVNULL,
+            env=env,
+            bufsize=0,
+        )
         assert self.proc.stdout is not None
         grow_pipe(self.proc.stdout)
         first = self.proc.stdout.read(9) or b""  # waits for the server's fork (repl-diskless-sync-delay)
@@ -190,8 +221,10 @@ class _RedisDump(RunningDump):
             self.fallback_reason = Redactor.global_().redact(err.splitlines()[-1] if err else "SYNC refused")
             self.stream = _GenReader(self._scan_dump(), self.counter)  # type: ignore[assignment]
             return
-        raise BackupError(f"redis-cli --rdb failed (exit {rc}): {Redactor.global_().redact(err)[:400]}",
-                          hint="check the URL, the password and that the user may run SYNC and REPLCONF")
+        raise BackupError(
+            f"redis-cli --rdb failed (exit {rc}): {Redactor.global_().redact(err)[:400]}",
+            hint="check the URL, the password and that the user may run SYNC and REPLCONF",
+        )
 
     def _stderr(self) -> str:
         self.stderr_f.seek(0)
@@ -221,7 +254,9 @@ class _RedisDump(RunningDump):
                         header_done = True
                         yield from pending
                         pending = []
-                    expire = int(time.time() * 1000) + int(pttl) if pttl is not None and int(pttl) > 0 else None
+                    expire = (
+                        int(time.time() * 1000) + int(pttl) if pttl is not None and int(pttl) > 0 else None
+                    )
                     out.append(writer.key(bytes(key), bytes(payload), expire))
                     if len(out) >= 256:
                         yield b"".join(out)
@@ -239,8 +274,10 @@ class _RedisDump(RunningDump):
         if self.proc is not None:
             rc = self.proc.wait()
             if rc != 0:
-                raise BackupError(f"{name} --rdb failed (exit {rc}): " + Redactor.global_().redact(self._stderr()),
-                                  hint="see redis-cli's message; check the network and the server's log")
+                raise BackupError(
+                    f"{name} --rdb failed (exit {rc}): " + Redactor.global_().redact(self._stderr()),
+                    hint="see redis-cli's message; check the network and the server's log",
+                )
         if self.counter.unknown is None and not self.counter.eof:
             raise BackupError("the RDB transfer ended before the RDB's end marker: the snapshot is truncated")
         if self.counter.resize and self.counter.eof and self.counter.unknown is None:
@@ -252,16 +289,28 @@ class _RedisDump(RunningDump):
         if self.counter.unknown is not None:
             gaps.append(f"key counts read from RESIZEDB only after: {self.counter.unknown}")
         if not self.point_in_time:
-            gaps.append("not point-in-time: the server refused replication (" + self.fallback_reason
-                        + "), so keys were copied one by one with SCAN + DUMP + PTTL; keys changed during the "
-                        "copy may or may not be in it")
+            gaps.append(
+                "not point-in-time: the server refused replication ("
+                + self.fallback_reason
+                + "), so keys were copied one by one with SCAN + DUMP + PTTL; keys changed during the "
+                "copy may or may not be in it"
+            )
         return DumpOutcome(
-            server_version=self.server_version, server_version_num=_num(self.server_version),
-            tool=DumpTool(name="redis-cli --rdb" if self.point_in_time else "scan+dump",
-                          version=self.cli_version, major=(version_tuple(self.cli_version) or (0,))[0],
-                          format=f"rdb-{self.counter.version or 0}"),
-            tables=_counts_table(self.counter.counts), host=self.u.host, port=self.u.port,
-            database=None, point_in_time=self.point_in_time, gaps=tuple(gaps))
+            server_version=self.server_version,
+            server_version_num=_num(self.server_version),
+            tool=DumpTool(
+                name="redis-cli --rdb" if self.point_in_time else "scan+dump",
+                version=self.cli_version,
+                major=(version_tuple(self.cli_version) or (0,))[0],
+                format=f"rdb-{self.counter.version or 0}",
+            ),
+            tables=_counts_table(self.counter.counts),
+            host=self.u.host,
+            port=self.u.port,
+            database=None,
+            point_in_time=self.point_in_time,
+            gaps=tuple(gaps),
+        )
 
     def kill(self) -> None:
         if self.proc is not None:
@@ -282,6 +331,7 @@ def _num(version: str) -> int:
 
 
 # ---- scratch server -----------------------------------------------------------------------------------------
+
 
 class ScratchRedis:
     """`redis-server` on a given RDB file in its own temporary directory: unix socket only, persistence off."""
@@ -311,13 +361,32 @@ class ScratchRedis:
     def start(self) -> ScratchRedis:
         if self._ids is not None and self.rdb.exists():
             os.chown(self.rdb, *self._ids)
-        argv = [str(self.server), "--port", "0", "--unixsocket", str(self.sock), "--unixsocketperm", "700",
-                "--dir", str(self.tmp), "--dbfilename", "dump.rdb", "--save", "", "--appendonly", "no",
-                "--logfile", str(self.tmp / "server.log"), "--daemonize", "no"]
+        argv = [
+            str(self.server),
+            "--port",
+            "0",
+            "--unixsocket",
+            str(self.sock),
+            "--unixsocketperm",
+            "700",
+            "--dir",
+            str(self.tmp),
+            "--dbfilename",
+            "dump.rdb",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--logfile",
+            str(self.tmp / "server.log"),
+            "--daemonize",
+            "no",
+        ]
         if self._ids is not None:
             argv = ["runuser", "-u", self._user, "--", *argv]
-        self.proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=self.tmp,
-                                     start_new_session=True)
+        self.proc = subprocess.Popen(
+            argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=self.tmp, start_new_session=True
+        )
         deadline = time.monotonic() + 600
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -359,7 +428,8 @@ def local_redis_for(source_version: str, rdb_format: str) -> tuple[Path | None, 
     sv = version_tuple(source_version)
     rdb_v = int(rdb_format.split("-")[-1]) if rdb_format.split("-")[-1].isdigit() else 0
     need = f"a redis-server {sv[0] if sv else '?'}.x or newer" + (
-        f" (RDB format {rdb_v} needs Redis {redis_for_rdb(rdb_v)}+)" if rdb_v else "")
+        f" (RDB format {rdb_v} needs Redis {redis_for_rdb(rdb_v)}+)" if rdb_v else ""
+    )
     path = find_binary(("redis-server",), package="redis-server", required=False)
     if path is None:
         return None, need + "; install it: `apt-get install redis-server`"
@@ -394,11 +464,15 @@ class RedisEngine(Engine):
     schemes = ("redis", "rediss")
     label = "Redis"
 
-    restore_action = ("load the RDB into a scratch redis-server, then copy every key into the target with "
-                      "RESTORE key ttl payload REPLACE (DUMP from the scratch server, TTLs kept), database by "
-                      "database; no FLUSHALL, no REPLICAOF, no DEBUG RELOAD")
-    restore_note = ("keys only in the target are left as they are (a FLUSHALL would need its own approval); keys "
-                    "in the backup replace the target's")
+    restore_action = (
+        "load the RDB into a scratch redis-server, then copy every key into the target with "
+        "RESTORE key ttl payload REPLACE (DUMP from the scratch server, TTLs kept), database by "
+        "database; no FLUSHALL, no REPLICAOF, no DEBUG RELOAD"
+    )
+    restore_note = (
+        "keys only in the target are left as they are (a FLUSHALL would need its own approval); keys "
+        "in the backup replace the target's"
+    )
 
     def start_dump(self, request: DumpRequest) -> RunningDump:
         return _RedisDump(request)
@@ -413,12 +487,23 @@ class RedisEngine(Engine):
             with contextlib.closing(_client(u)) as c:
                 server, memory, keyspace = c.info("server"), c.info("memory"), c.info("keyspace")
         except redis.RedisError as exc:
-            raise BackupError("cannot connect to the target: " + Redactor.global_().redact(str(exc)),
-                              hint="check the target's url, the password and the network") from None
-        tables = [{"name": f"redis.db{str(k)[2:]}", "rows": int(v["keys"])} for k, v in sorted(keyspace.items())]
-        return {"host": u.host, "port": u.port, "database": None, "user": u.user or "default",
-                "server_version": str(server.get("redis_version")), "size_bytes": int(memory.get("used_memory", 0)),
-                "used_memory_human": str(memory.get("used_memory_human", "")), "tables": tables}
+            raise BackupError(
+                "cannot connect to the target: " + Redactor.global_().redact(str(exc)),
+                hint="check the target's url, the password and the network",
+            ) from None
+        tables = [
+            {"name": f"redis.db{str(k)[2:]}", "rows": int(v["keys"])} for k, v in sorted(keyspace.items())
+        ]
+        return {
+            "host": u.host,
+            "port": u.port,
+            "database": None,
+            "user": u.user or "default",
+            "server_version": str(server.get("redis_version")),
+            "size_bytes": int(memory.get("used_memory", 0)),
+            "used_memory_human": str(memory.get("used_memory_human", "")),
+            "tables": tables,
+        }
 
     def restore_into(self, dump: Path, url: Secret, manifest: Any) -> dict[str, Any]:
         import redis
@@ -449,9 +534,11 @@ class RedisEngine(Engine):
                         n += _copy_keys(src, dst, batch)
                     restored[f"redis.db{db}"] = n
         except redis.RedisError as exc:
-            raise BackupError("restoring keys into the target failed: " + Redactor.global_().redact(str(exc)),
-                              hint="keys restored before the error are replaced; the safety copy (an RDB of the "
-                              "target) is in the store") from None
+            raise BackupError(
+                "restoring keys into the target failed: " + Redactor.global_().redact(str(exc)),
+                hint="keys restored before the error are replaced; the safety copy (an RDB of the "
+                "target) is in the store",
+            ) from None
         finally:
             srv.stop()
         return {"method": "RESTORE … REPLACE per key from a scratch redis-server", "restored_keys": restored}
@@ -460,7 +547,9 @@ class RedisEngine(Engine):
         return head.startswith(b"REDIS") and len(tail) >= 9 and tail[-9] == 0xFF
 
     def quick_check(self, job: VerifyJob) -> None:
-        out = job.stream_into(["sh", "-c", "exec cat >/dev/null"], {"PATH": os.environ.get("PATH", "/usr/bin:/bin")})
+        out = job.stream_into(
+            ["sh", "-c", "exec cat >/dev/null"], {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}
+        )
         job.integrity_failed(out)
 
     def verify(self, job: VerifyJob) -> None:
@@ -469,28 +558,41 @@ class RedisEngine(Engine):
         manifest, result = job.manifest, job.result
         server, why = local_redis_for(manifest.server_version, manifest.dump_tool.format)
         if server is None:
-            result.fail("no_scratch_server", f"not verified: this RDB from Redis {manifest.server_version} needs "
-                        f"{why}; this is a coverage gap, not a pass")
+            result.fail(
+                "no_scratch_server",
+                f"not verified: this RDB from Redis {manifest.server_version} needs "
+                f"{why}; this is a coverage gap, not a pass",
+            )
             return
         srv = ScratchRedis(server)
         try:
             t = time.monotonic()
-            out = job.stream_into(["dd", f"of={srv.rdb}", "bs=1M", "status=none"],
-                                  {"PATH": os.environ.get("PATH", "/usr/bin:/bin")})
+            out = job.stream_into(
+                ["dd", f"of={srv.rdb}", "bs=1M", "status=none"],
+                {"PATH": os.environ.get("PATH", "/usr/bin:/bin")},
+            )
             if job.integrity_failed(out):
                 return
             if out.rc != 0:
-                raise VerificationError(f"cannot write the RDB to {srv.tmp}: {out.stderr.strip()[:300]}",
-                                        hint="check free disk space in the temp directory")
+                raise VerificationError(
+                    f"cannot write the RDB to {srv.tmp}: {out.stderr.strip()[:300]}",
+                    hint="check free disk space in the temp directory",
+                )
             try:
                 srv.start()
             except VerificationError as exc:
                 if "Can't handle RDB format version" in exc.message:
-                    result.fail("no_scratch_server", f"not verified: {exc.message}; needs {why or 'a newer Redis'}; "
-                                "this is a coverage gap, not a pass")
+                    result.fail(
+                        "no_scratch_server",
+                        f"not verified: {exc.message}; needs {why or 'a newer Redis'}; "
+                        "this is a coverage gap, not a pass",
+                    )
                 else:
-                    result.fail("restore_failed", f"redis-server could not load the RDB: {exc.message}; the backup "
-                                "is unusable, run a new backup")
+                    result.fail(
+                        "restore_failed",
+                        f"redis-server could not load the RDB: {exc.message}; the backup "
+                        "is unusable, run a new backup",
+                    )
                 return
             job.timings["restore_s"] = time.monotonic() - t
             with contextlib.closing(srv.client()) as c:

@@ -31,8 +31,9 @@ def version_tuple(text: str) -> tuple[int, ...]:
     return tuple(int(g) for g in m.groups() if g is not None)
 
 
-def find_binary(names: tuple[str, ...], *, package: str, configured: str | None = None,
-                required: bool = True) -> Path | None:
+def find_binary(
+    names: tuple[str, ...], *, package: str, configured: str | None = None, required: bool = True
+) -> Path | None:
     """The first of `names` on PATH (or in an sbin directory), or the configured path.
 
     Missing: a `BackupError` naming the Debian package to install (when `required`), else None."""
@@ -53,8 +54,10 @@ def find_binary(names: tuple[str, ...], *, package: str, configured: str | None 
                 return Path(d) / n
     if not required:
         return None
-    raise BackupError(f"{names[0]} is not installed (looked for {', '.join(names)} on PATH)",
-                      hint=f"install it: `apt-get install {package}` (Debian/Ubuntu), or put it on PATH")
+    raise BackupError(
+        f"{names[0]} is not installed (looked for {', '.join(names)} on PATH)",
+        hint=f"install it: `apt-get install {package}` (Debian/Ubuntu), or put it on PATH",
+    )
 
 
 def version_of(path: Path, *, flag: str = "--version") -> str:

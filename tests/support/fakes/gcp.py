@@ -48,16 +48,37 @@ GOOGLE_TOKEN_URL = "https://oauth2.googleapis.com/token"
 PAGE = 2
 
 # permissions of the predefined roles, as far as Blastwall asks (from `gcloud iam roles describe` dumps)
-OWNER = frozenset({
-    "resourcemanager.projects.get", "resourcemanager.projects.delete", "resourcemanager.projects.setIamPolicy",
-    "cloudsql.instances.list", "cloudsql.instances.delete", "cloudsql.instances.update", "cloudsql.backupRuns.list",
-    "cloudsql.backupRuns.delete", "storage.buckets.list", "storage.buckets.delete", "storage.buckets.update",
-    "storage.objects.delete", "iam.serviceAccountKeys.create", "iam.serviceAccounts.actAs",
-    "iam.serviceAccounts.list", "iam.serviceAccounts.setIamPolicy", "spanner.databases.drop",
-    "datastore.databases.delete",
-})
-VIEWER = frozenset({"resourcemanager.projects.get", "cloudsql.instances.list", "cloudsql.backupRuns.list",
-                    "storage.buckets.list", "iam.serviceAccounts.list"})
+OWNER = frozenset(
+    {
+        "resourcemanager.projects.get",
+        "resourcemanager.projects.delete",
+        "resourcemanager.projects.setIamPolicy",
+        "cloudsql.instances.list",
+        "cloudsql.instances.delete",
+        "cloudsql.instances.update",
+        "cloudsql.backupRuns.list",
+        "cloudsql.backupRuns.delete",
+        "storage.buckets.list",
+        "storage.buckets.delete",
+        "storage.buckets.update",
+        "storage.objects.delete",
+        "iam.serviceAccountKeys.create",
+        "iam.serviceAccounts.actAs",
+        "iam.serviceAccounts.list",
+        "iam.serviceAccounts.setIamPolicy",
+        "spanner.databases.drop",
+        "datastore.databases.delete",
+    }
+)
+VIEWER = frozenset(
+    {
+        "resourcemanager.projects.get",
+        "cloudsql.instances.list",
+        "cloudsql.backupRuns.list",
+        "storage.buckets.list",
+        "iam.serviceAccounts.list",
+    }
+)
 KEY_MINTER = VIEWER  # project viewer; the key-minting grant is on one account (grant_on_account)
 
 
@@ -71,19 +92,25 @@ class ServiceAccountKey:
 
     def key_file(self, token_uri: str = GOOGLE_TOKEN_URL) -> dict[str, str]:
         """The JSON layout of `gcloud iam service-accounts keys create`."""
-        return {"type": "service_account", "project_id": self.project, "private_key_id": self.key_id,
-                "private_key": self.private_pem, "client_email": self.email,
-                "client_id": str(secrets.randbelow(10**20)), "auth_uri": "https://accounts.google.com/o/oauth2/auth",
-                "token_uri": token_uri, "universe_domain": "googleapis.com"}
-
-
+        return {
+            "type": "service_account",
+            "project_id": self.project,
+            "private_key_id": self.key_id,
+            "private_key": self.private_pem,
+            "client_email": self.email,
+            "client_id": str(secrets.randbelow(10**20)),
+            "auth_uri": "https://accounts.google.com/o/oauth2/auth",
+            "token_uri": token_uri,
+            "universe_domain": "googleapis.com",
+        }
 
 
 def new_key(email: str, project: str) -> ServiceAccountKey:
     """A fresh RSA key for a test account (generated at test time; never committed)."""
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                            serialization.NoEncryption()).decode()
+    pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
     return ServiceAccountKey(email, project, secrets.token_hex(20), pem, key.public_key())
 
 
@@ -92,9 +119,20 @@ def _b64d(part: str) -> bytes:
 
 
 def _error(code: int, status: str, message: str) -> Reply:
-    return code, {"error": {"code": code, "message": message, "status": status,
-                            "errors": [{"message": message, "domain": "global",
-                                        "reason": "forbidden" if code == 403 else status.lower()}]}}
+    return code, {
+        "error": {
+            "code": code,
+            "message": message,
+            "status": status,
+            "errors": [
+                {
+                    "message": message,
+                    "domain": "global",
+                    "reason": "forbidden" if code == 403 else status.lower(),
+                }
+            ],
+        }
+    }
 
 
 def _oauth_error(error: str, desc: str) -> Reply:
@@ -139,8 +177,13 @@ class FakeGcp(ProviderFake):
 
     # -- setup ---------------------------------------------------------------------------------------------
     def add_project(self, project_id: str, number: int) -> None:
-        self.projects[project_id] = {"name": f"projects/{number}", "projectId": project_id, "state": "ACTIVE",
-                                     "displayName": project_id, "parent": "organizations/1234"}
+        self.projects[project_id] = {
+            "name": f"projects/{number}",
+            "projectId": project_id,
+            "state": "ACTIVE",
+            "displayName": project_id,
+            "parent": "organizations/1234",
+        }
 
     def add_service_account(self, email: str, project: str) -> ServiceAccountKey:
         key = new_key(email, project)
@@ -165,8 +208,11 @@ class FakeGcp(ProviderFake):
     @contextlib.contextmanager
     def unavailable(self, path_regex: str) -> Iterator[None]:
         """GET requests to `path_regex` answer 503 UNAVAILABLE (an API that cannot be reached) meanwhile."""
-        down = _Route("GET", re.compile(path_regex + r"\Z"), lambda req: _error(
-            503, "UNAVAILABLE", "The service is currently unavailable."))
+        down = _Route(
+            "GET",
+            re.compile(path_regex + r"\Z"),
+            lambda req: _error(503, "UNAVAILABLE", "The service is currently unavailable."),
+        )
         self.routes.insert(0, down)
         try:
             yield
@@ -176,8 +222,11 @@ class FakeGcp(ProviderFake):
     @property
     def writes(self) -> list[tuple[str, str]]:
         reads = (":testIamPermissions", ":generateAccessToken")
-        return [(m, p) for m, p in self.log
-                if m not in ("GET", "HEAD", "OPTIONS") and p != "/token" and not p.endswith(reads)]
+        return [
+            (m, p)
+            for m, p in self.log
+            if m not in ("GET", "HEAD", "OPTIONS") and p != "/token" and not p.endswith(reads)
+        ]
 
     # -- auth ----------------------------------------------------------------------------------------------
     def _issue(self, email: str) -> dict[str, Any]:
@@ -200,9 +249,15 @@ class FakeGcp(ProviderFake):
             if user is None:
                 return _oauth_error("invalid_grant", "Token has been expired or revoked.")
             if (form.get("client_id"), form.get("client_secret")) != user[1:]:
-                return 401, {"error": "invalid_client", "error_description": "The OAuth client was not found."}
-            return 200, {**self._issue(user[0]), "scope": "openid https://www.googleapis.com/auth/cloud-platform "
-                                                          "https://www.googleapis.com/auth/userinfo.email"}
+                return 401, {
+                    "error": "invalid_client",
+                    "error_description": "The OAuth client was not found.",
+                }
+            return 200, {
+                **self._issue(user[0]),
+                "scope": "openid https://www.googleapis.com/auth/cloud-platform "
+                "https://www.googleapis.com/auth/userinfo.email",
+            }
         return _oauth_error("unsupported_grant_type", "Invalid grant_type: " + str(grant)[:40])
 
     def _jwt_grant(self, assertion: str) -> Reply:
@@ -212,18 +267,30 @@ class FakeGcp(ProviderFake):
         except ValueError:
             return _oauth_error("invalid_grant", "Invalid JWT.")
         # with a kid, that key; without one, any current key of the issuing account (as Google does)
-        candidates = [self.keys[header["kid"]]] if header.get("kid") in self.keys else [] if header.get("kid") \
+        candidates = (
+            [self.keys[header["kid"]]]
+            if header.get("kid") in self.keys
+            else []
+            if header.get("kid")
             else [k for k in self.keys.values() if k.email == claims.get("iss")]
+        )
         key = next((k for k in candidates if self._signed_by(k, h64, c64, s64)), None)
         if header.get("alg") != "RS256" or key is None:
             return _oauth_error("invalid_grant", "Invalid JWT Signature.")
         now = time.time()
         if claims.get("iss") != key.email or claims.get("aud") != GOOGLE_TOKEN_URL:
-            return _oauth_error("invalid_grant", "Invalid JWT: Token must be a short-lived token and in a "
-                                "reasonable timeframe.")
-        if not (claims.get("iat", 0) - 300 <= now <= claims.get("exp", 0)) or claims["exp"] - claims["iat"] > 3600:
-            return _oauth_error("invalid_grant", "Invalid JWT: Token must be a short-lived token (60 minutes) "
-                                "and in a reasonable timeframe.")
+            return _oauth_error(
+                "invalid_grant",
+                "Invalid JWT: Token must be a short-lived token and in a reasonable timeframe.",
+            )
+        if (
+            not (claims.get("iat", 0) - 300 <= now <= claims.get("exp", 0))
+            or claims["exp"] - claims["iat"] > 3600
+        ):
+            return _oauth_error(
+                "invalid_grant",
+                "Invalid JWT: Token must be a short-lived token (60 minutes) and in a reasonable timeframe.",
+            )
         if not claims.get("scope"):
             return _oauth_error("invalid_scope", "Invalid OAuth scope or ID token audience provided.")
         return 200, self._issue(key.email)
@@ -239,9 +306,13 @@ class FakeGcp(ProviderFake):
     def _who(self, req: FakeRequest) -> tuple[_Principal | None, Reply | None]:
         hit = self.access.get(req.bearer() or "")
         if hit is None or hit[1] < time.time():
-            return None, _error(401, "UNAUTHENTICATED", "Request had invalid authentication credentials. "
-                                "Expected OAuth 2 access token, login cookie or other valid authentication "
-                                "credential.")
+            return None, _error(
+                401,
+                "UNAUTHENTICATED",
+                "Request had invalid authentication credentials. "
+                "Expected OAuth 2 access token, login cookie or other valid authentication "
+                "credential.",
+            )
         return self.principals[hit[0]], None
 
     # -- helpers -------------------------------------------------------------------------------------------
@@ -249,7 +320,7 @@ class FakeGcp(ProviderFake):
     def _page(req: FakeRequest, items: list[Any], key: str, size_param: str) -> Reply:
         start = int((req.query.get("pageToken") or ["0"])[0])
         size = min(int((req.query.get(size_param) or [PAGE])[0]), PAGE)
-        body: dict[str, Any] = {key: items[start:start + size]}
+        body: dict[str, Any] = {key: items[start : start + size]}
         if start + size < len(items):
             body["nextPageToken"] = str(start + size)
         return 200, body
@@ -265,8 +336,9 @@ class FakeGcp(ProviderFake):
 
     def _needs(self, who: _Principal, project: str, perm: str) -> Reply | None:
         if perm not in who.project_perms.get(project, set()):
-            return _error(403, "PERMISSION_DENIED", f"Permission '{perm}' denied on resource (or it may not "
-                          "exist).")
+            return _error(
+                403, "PERMISSION_DENIED", f"Permission '{perm}' denied on resource (or it may not exist)."
+            )
         return None
 
     # -- handlers ------------------------------------------------------------------------------------------
@@ -282,8 +354,11 @@ class FakeGcp(ProviderFake):
         if e:
             return e
         assert who is not None
-        visible = [p for pid, p in sorted(self.projects.items())
-                   if "resourcemanager.projects.get" in who.project_perms.get(pid, set())]
+        visible = [
+            p
+            for pid, p in sorted(self.projects.items())
+            if "resourcemanager.projects.get" in who.project_perms.get(pid, set())
+        ]
         return self._page(req, visible, "projects", "pageSize")
 
     def _test_project(self, req: FakeRequest) -> Reply:
@@ -306,8 +381,15 @@ class FakeGcp(ProviderFake):
         e = self._needs(who, project, "iam.serviceAccounts.list")
         if e:
             return e
-        accounts = [{"name": f"projects/{project}/serviceAccounts/{m}", "projectId": project, "email": m,
-                     "uniqueId": str(abs(hash(m)))} for m in self.service_accounts.get(project, [])]
+        accounts = [
+            {
+                "name": f"projects/{project}/serviceAccounts/{m}",
+                "projectId": project,
+                "email": m,
+                "uniqueId": str(abs(hash(m))),
+            }
+            for m in self.service_accounts.get(project, [])
+        ]
         return self._page(req, accounts, "accounts", "pageSize")
 
     def _account_perms(self, who: _Principal, target: str) -> set[str]:
@@ -330,8 +412,11 @@ class FakeGcp(ProviderFake):
         assert who is not None and req.match is not None
         target = req.match.group(1)
         if "iam.serviceAccounts.getAccessToken" not in self._account_perms(who, target):
-            return _error(403, "PERMISSION_DENIED", "Permission 'iam.serviceAccounts.getAccessToken' denied on "
-                          "resource (or it may not exist).")
+            return _error(
+                403,
+                "PERMISSION_DENIED",
+                "Permission 'iam.serviceAccounts.getAccessToken' denied on resource (or it may not exist).",
+            )
         tok = self._issue(target)["access_token"]
         expire = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + 3599))
         return 200, {"accessToken": tok, "expireTime": expire}
@@ -392,7 +477,10 @@ class FakeGcp(ProviderFake):
         project = next((p for p, bs in self.buckets.items() if any(b["name"] == name for b in bs)), "")
         held = who.project_perms.get(project, set())
         asked = req.query.get("permissions") or []
-        return 200, {"kind": "storage#testIamPermissionsResponse", "permissions": [p for p in asked if p in held]}
+        return 200, {
+            "kind": "storage#testIamPermissionsResponse",
+            "permissions": [p for p in asked if p in held],
+        }
 
     # -- a realistic estate --------------------------------------------------------------------------------
     def seed_estate(self) -> None:
@@ -401,54 +489,143 @@ class FakeGcp(ProviderFake):
         self.add_project("shop-prod", 415104041262)
         self.add_project("shop-staging", 415104041263)
         self.instances["shop-prod"] = [
-            {"kind": "sql#instance", "name": "orders-db", "project": "shop-prod", "region": "europe-west1",
-             "databaseVersion": "POSTGRES_16", "state": "RUNNABLE", "instanceType": "CLOUD_SQL_INSTANCE",
-             "connectionName": "shop-prod:europe-west1:orders-db",
-             "ipAddresses": [{"type": "PRIMARY", "ipAddress": "127.0.0.1"},
-                             {"type": "OUTGOING", "ipAddress": "35.187.0.9"}],
-             "settings": {"tier": "db-custom-2-7680", "deletionProtectionEnabled": True,
-                          "backupConfiguration": {"enabled": True, "startTime": "03:00",
-                                                  "pointInTimeRecoveryEnabled": True,
-                                                  "transactionLogRetentionDays": 7,
-                                                  "backupRetentionSettings": {"retentionUnit": "COUNT",
-                                                                              "retainedBackups": 7}}}},
-            {"kind": "sql#instance", "name": "legacy-mysql", "project": "shop-prod", "region": "europe-west1",
-             "databaseVersion": "MYSQL_8_0", "state": "RUNNABLE", "connectionName": "shop-prod:europe-west1:legacy-mysql",
-             "settings": {"retainBackupsOnDelete": True,
-                          "backupConfiguration": {"enabled": True, "binaryLogEnabled": True}}},
-            {"kind": "sql#instance", "name": "analytics-pg", "project": "shop-prod", "region": "us-central1",
-             "databaseVersion": "POSTGRES_15", "state": "RUNNABLE",
-             "connectionName": "shop-prod:us-central1:analytics-pg", "settings": {}},
+            {
+                "kind": "sql#instance",
+                "name": "orders-db",
+                "project": "shop-prod",
+                "region": "europe-west1",
+                "databaseVersion": "POSTGRES_16",
+                "state": "RUNNABLE",
+                "instanceType": "CLOUD_SQL_INSTANCE",
+                "connectionName": "shop-prod:europe-west1:orders-db",
+                "ipAddresses": [
+                    {"type": "PRIMARY", "ipAddress": "127.0.0.1"},
+                    {"type": "OUTGOING", "ipAddress": "35.187.0.9"},
+                ],
+                "settings": {
+                    "tier": "db-custom-2-7680",
+                    "deletionProtectionEnabled": True,
+                    "backupConfiguration": {
+                        "enabled": True,
+                        "startTime": "03:00",
+                        "pointInTimeRecoveryEnabled": True,
+                        "transactionLogRetentionDays": 7,
+                        "backupRetentionSettings": {"retentionUnit": "COUNT", "retainedBackups": 7},
+                    },
+                },
+            },
+            {
+                "kind": "sql#instance",
+                "name": "legacy-mysql",
+                "project": "shop-prod",
+                "region": "europe-west1",
+                "databaseVersion": "MYSQL_8_0",
+                "state": "RUNNABLE",
+                "connectionName": "shop-prod:europe-west1:legacy-mysql",
+                "settings": {
+                    "retainBackupsOnDelete": True,
+                    "backupConfiguration": {"enabled": True, "binaryLogEnabled": True},
+                },
+            },
+            {
+                "kind": "sql#instance",
+                "name": "analytics-pg",
+                "project": "shop-prod",
+                "region": "us-central1",
+                "databaseVersion": "POSTGRES_15",
+                "state": "RUNNABLE",
+                "connectionName": "shop-prod:us-central1:analytics-pg",
+                "settings": {},
+            },
         ]
         self.backup_runs[("shop-prod", "orders-db")] = [
-            {"kind": "sql#backupRun", "id": str(1733194800000 + i), "status": "SUCCESSFUL", "type": t,
-             "backupKind": "SNAPSHOT", "instance": "orders-db", "location": "eu",
-             "enqueuedTime": f"2026-12-0{i + 1}T03:00:00.118Z", "endTime": f"2026-12-0{i + 1}T03:04:12.402Z"}
+            {
+                "kind": "sql#backupRun",
+                "id": str(1733194800000 + i),
+                "status": "SUCCESSFUL",
+                "type": t,
+                "backupKind": "SNAPSHOT",
+                "instance": "orders-db",
+                "location": "eu",
+                "enqueuedTime": f"2026-12-0{i + 1}T03:00:00.118Z",
+                "endTime": f"2026-12-0{i + 1}T03:04:12.402Z",
+            }
             for i, t in enumerate(["AUTOMATED", "AUTOMATED", "ON_DEMAND"])
-        ] + [{"kind": "sql#backupRun", "id": "1733108400000", "status": "FAILED", "type": "AUTOMATED",
-              "instance": "orders-db"}]
+        ] + [
+            {
+                "kind": "sql#backupRun",
+                "id": "1733108400000",
+                "status": "FAILED",
+                "type": "AUTOMATED",
+                "instance": "orders-db",
+            }
+        ]
         self.backup_runs[("shop-prod", "legacy-mysql")] = [
-            {"kind": "sql#backupRun", "id": "1733022000000", "status": "SUCCESSFUL", "type": "ON_DEMAND",
-             "instance": "legacy-mysql", "endTime": "2026-11-30T12:00:00Z"}]
+            {
+                "kind": "sql#backupRun",
+                "id": "1733022000000",
+                "status": "SUCCESSFUL",
+                "type": "ON_DEMAND",
+                "instance": "legacy-mysql",
+                "endTime": "2026-11-30T12:00:00Z",
+            }
+        ]
         # a final backup of an instance deleted last week (kept 30 days), and orders-db's latest run as the
         # Backups API also shows it (a live instance's backup: its backup runs already cover it)
         self.backups["shop-prod"] = [
-            {"name": "projects/shop-prod/backups/7c1e9a4b-final", "kind": "sql#backup", "type": "FINAL",
-             "state": "SUCCESSFUL", "instance": "orders-db-2024", "databaseVersion": "POSTGRES_14",
-             "instanceDeletionTime": "2026-11-26T10:00:00Z", "expiryTime": "2026-12-26T10:00:00Z",
-             "backupInterval": {"startTime": "2026-11-26T09:58:00Z", "endTime": "2026-11-26T10:00:00Z"}},
-            {"name": "projects/shop-prod/backups/1733194800002", "kind": "sql#backup", "type": "ON_DEMAND",
-             "state": "SUCCESSFUL", "instance": "orders-db", "databaseVersion": "POSTGRES_16"}]
+            {
+                "name": "projects/shop-prod/backups/7c1e9a4b-final",
+                "kind": "sql#backup",
+                "type": "FINAL",
+                "state": "SUCCESSFUL",
+                "instance": "orders-db-2024",
+                "databaseVersion": "POSTGRES_14",
+                "instanceDeletionTime": "2026-11-26T10:00:00Z",
+                "expiryTime": "2026-12-26T10:00:00Z",
+                "backupInterval": {"startTime": "2026-11-26T09:58:00Z", "endTime": "2026-11-26T10:00:00Z"},
+            },
+            {
+                "name": "projects/shop-prod/backups/1733194800002",
+                "kind": "sql#backup",
+                "type": "ON_DEMAND",
+                "state": "SUCCESSFUL",
+                "instance": "orders-db",
+                "databaseVersion": "POSTGRES_16",
+            },
+        ]
         self.buckets["shop-prod"] = [
-            {"kind": "storage#bucket", "name": "shop-prod-uploads", "projectNumber": "415104041262",
-             "location": "EU", "retentionPolicy": {"retentionPeriod": "86400", "effectiveTime":
-                                                   "2026-01-01T00:00:00Z"},
-             "softDeletePolicy": {"retentionDurationSeconds": "604800"}, "versioning": {"enabled": True}},
-            {"kind": "storage#bucket", "name": "shop-prod-ledger-archive", "projectNumber": "415104041262",
-             "location": "EU", "retentionPolicy": {"retentionPeriod": "31536000", "isLocked": True,
-                                                   "effectiveTime": "2026-01-01T00:00:00Z"}},
-            {"kind": "storage#bucket", "name": "shop-prod-logs", "projectNumber": "415104041262", "location": "EU"},
+            {
+                "kind": "storage#bucket",
+                "name": "shop-prod-uploads",
+                "projectNumber": "415104041262",
+                "location": "EU",
+                "retentionPolicy": {"retentionPeriod": "86400", "effectiveTime": "2026-01-01T00:00:00Z"},
+                "softDeletePolicy": {"retentionDurationSeconds": "604800"},
+                "versioning": {"enabled": True},
+            },
+            {
+                "kind": "storage#bucket",
+                "name": "shop-prod-ledger-archive",
+                "projectNumber": "415104041262",
+                "location": "EU",
+                "retentionPolicy": {
+                    "retentionPeriod": "31536000",
+                    "isLocked": True,
+                    "effectiveTime": "2026-01-01T00:00:00Z",
+                },
+            },
+            {
+                "kind": "storage#bucket",
+                "name": "shop-prod-logs",
+                "projectNumber": "415104041262",
+                "location": "EU",
+            },
         ]
         self.buckets["shop-staging"] = [
-            {"kind": "storage#bucket", "name": "shop-staging-assets", "projectNumber": "415104041263",
-             "location": "US"}]
+            {
+                "kind": "storage#bucket",
+                "name": "shop-staging-assets",
+                "projectNumber": "415104041263",
+                "location": "US",
+            }
+        ]

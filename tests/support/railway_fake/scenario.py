@@ -4,12 +4,26 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
-from typing import Any
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 __all__ = [
-    "Scenario", "User", "Workspace", "Project", "Environment", "Service", "ServiceInstance", "Volume",
-    "VolumeInstance", "Backup", "Schedule", "Token", "TcpProxy", "Variable", "default_scenario", "iso",
+    "Scenario",
+    "User",
+    "Workspace",
+    "Project",
+    "Environment",
+    "Service",
+    "ServiceInstance",
+    "Volume",
+    "VolumeInstance",
+    "Backup",
+    "Schedule",
+    "Token",
+    "TcpProxy",
+    "Variable",
+    "default_scenario",
+    "iso",
     "small_scenario",
 ]
 
@@ -210,8 +224,9 @@ class Scenario:
             self.service_instances[si.id] = si
         return s
 
-    def volume(self, p: Project, svc: Service | None, name: str, mount: str = "/data", size_mb: int = 5000
-               ) -> tuple[Volume, dict[str, VolumeInstance]]:
+    def volume(
+        self, p: Project, svc: Service | None, name: str, mount: str = "/data", size_mb: int = 5000
+    ) -> tuple[Volume, dict[str, VolumeInstance]]:
         v = Volume(_id(), name, p.id)
         self.volumes[v.id] = v
         out = {}
@@ -221,15 +236,22 @@ class Scenario:
             out[e.name] = vi
         return v, out
 
-    def backup(self, vi: VolumeInstance, age: timedelta, schedule: Schedule | None = None, name: str | None = None
-               ) -> Backup:
+    def backup(
+        self, vi: VolumeInstance, age: timedelta, schedule: Schedule | None = None, name: str | None = None
+    ) -> Backup:
         created = self.now - age
         exp = None
         if schedule is not None:
             keep = {"DAILY": timedelta(days=6), "WEEKLY": timedelta(days=30), "MONTHLY": timedelta(days=90)}
             exp = iso(created + keep[schedule.kind])
-        b = Backup(_id(), vi.id, iso(created), name or created.strftime("%Y-%m-%d %H:%M"),
-                   schedule.id if schedule else None, exp)
+        b = Backup(
+            _id(),
+            vi.id,
+            iso(created),
+            name or created.strftime("%Y-%m-%d %H:%M"),
+            schedule.id if schedule else None,
+            exp,
+        )
         self.backups[b.id] = b
         return b
 
@@ -238,14 +260,29 @@ class Scenario:
         self.schedules[s.id] = s
         return s
 
-    def public_url(self, env: Environment, svc: Service, var: str = "DATABASE_PUBLIC_URL", value: str = "") -> None:
+    def public_url(
+        self, env: Environment, svc: Service, var: str = "DATABASE_PUBLIC_URL", value: str = ""
+    ) -> None:
         self.tcp_proxies[_id()] = TcpProxy(_id(), env.id, svc.id)
-        self.variables.append(Variable(env.id, svc.id, var, value or f"postgresql://postgres:{_id()}@shuttle.proxy.rlwy.net:41234/railway"))
+        self.variables.append(
+            Variable(
+                env.id,
+                svc.id,
+                var,
+                value or f"postgresql://postgres:{_id()}@shuttle.proxy.rlwy.net:41234/railway",
+            )
+        )
 
     def private_url(self, env: Environment, svc: Service, value: str = "") -> None:
         """Only the private-network DATABASE_URL (no TCP proxy): public networking is off."""
-        self.variables.append(Variable(env.id, svc.id, "DATABASE_URL", value or
-                                       f"postgresql://postgres:{_id()}@postgres.railway.internal:5432/railway"))
+        self.variables.append(
+            Variable(
+                env.id,
+                svc.id,
+                "DATABASE_URL",
+                value or f"postgresql://postgres:{_id()}@postgres.railway.internal:5432/railway",
+            )
+        )
 
     def share_project(self, user: User, p: Project) -> None:
         """Invite ``user`` to project ``p`` directly (not to its workspace): reachable via externalWorkspaces."""
@@ -259,8 +296,16 @@ class Scenario:
     def stage_variable(self, env: Environment, svc: Service, name: str, value: str) -> None:
         """A second actor stages a variable change in ``env`` (applied by the next commit, whoever sends it)."""
         self.staged.setdefault(env.id, []).append(
-            {"kind": "variables", "section": "services", "id": svc.id,
-             "config": {"variables": {name: {"value": value}}}, "env": env.id, "name": name, "value": value})
+            {
+                "kind": "variables",
+                "section": "services",
+                "id": svc.id,
+                "config": {"variables": {name: {"value": value}}},
+                "env": env.id,
+                "name": name,
+                "value": value,
+            }
+        )
 
     def token(self, key: str, kind: str, value: str | None = None, **kw: object) -> Token:
         """Register a token under ``key`` (scenario name); ``name=`` is the token's own display name."""
@@ -341,10 +386,17 @@ def default_scenario(now: datetime | None = None) -> Scenario:
     s.token("account", "account", user_id=alice.id)
     s.token("cli", "oauth", user_id=alice.id)
     s.token("workspace", "workspace", workspace_id=acme.id)
-    s.token("project", "project", project_id=shop.id, environment_id=s.env(shop, "production").id, name="deploy")
+    s.token(
+        "project", "project", project_id=shop.id, environment_id=s.env(shop, "production").id, name="deploy"
+    )
     s.token("revoked", "account", user_id=alice.id, revoked=True)
-    s.token("revoked_project", "project", project_id=shop.id, environment_id=s.env(shop, "staging").id,
-            revoked=True)
+    s.token(
+        "revoked_project",
+        "project",
+        project_id=shop.id,
+        environment_id=s.env(shop, "staging").id,
+        revoked=True,
+    )
     s.token("other_account", "account", user_id=bob.id)
     return s
 

@@ -90,7 +90,11 @@ class _Ctx:
     # -- scope -------------------------------------------------------------------------------------
     @property
     def bearer(self) -> bool:
-        return self.t is not None and self.header == "bearer" and self.t.kind in ("account", "oauth", "workspace")
+        return (
+            self.t is not None
+            and self.header == "bearer"
+            and self.t.kind in ("account", "oauth", "workspace")
+        )
 
     @property
     def project(self) -> bool:
@@ -140,14 +144,21 @@ class _Ctx:
             raise _deny()
 
     # -- connections ----------------------------------------------------------------------------------
-    def conn(self, items: list[Any], first: int | None = None, after: str | None = None,
-             last: int | None = None, before: str | None = None, **_: Any) -> dict[str, Any]:
+    def conn(
+        self,
+        items: list[Any],
+        first: int | None = None,
+        after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
+        **_: Any,
+    ) -> dict[str, Any]:
         cap = self.s.max_page_size
         start = _uncursor(after) + 1 if after else 0
         end = _uncursor(before) if before else len(items)
         idx = list(range(len(items)))[start:end]
         if last is not None and first is None:
-            idx = idx[-min(last, cap):] if last > 0 else []
+            idx = idx[-min(last, cap) :] if last > 0 else []
         else:
             n = cap if first is None else max(0, min(first, cap))
             idx = idx[:n]
@@ -165,13 +176,28 @@ class _Ctx:
     # -- object views -------------------------------------------------------------------------------
     def workspace(self, w: Any) -> dict[str, Any]:
         def projects(info: Any, **kw: Any) -> Any:
-            return self.conn([self.project_v(p) for p in self.s.projects.values()
-                              if p.workspace_id == w.id and not p.deleted], **kw)
+            return self.conn(
+                [
+                    self.project_v(p)
+                    for p in self.s.projects.values()
+                    if p.workspace_id == w.id and not p.deleted
+                ],
+                **kw,
+            )
 
-        return {"id": w.id, "name": w.name, "plan": w.plan, "createdAt": iso(self.s.now - timedelta(days=400)),
-                "updatedAt": iso(self.s.now), "team": None, "apiTokenRateLimit": None,
-                "projectCount": lambda info, **kw: sum(1 for p in self.s.projects.values() if p.workspace_id == w.id),
-                "projects": projects}
+        return {
+            "id": w.id,
+            "name": w.name,
+            "plan": w.plan,
+            "createdAt": iso(self.s.now - timedelta(days=400)),
+            "updatedAt": iso(self.s.now),
+            "team": None,
+            "apiTokenRateLimit": None,
+            "projectCount": lambda info, **kw: sum(
+                1 for p in self.s.projects.values() if p.workspace_id == w.id
+            ),
+            "projects": projects,
+        }
 
     def project_v(self, p: Any) -> dict[str, Any]:
         s = self.s
@@ -187,81 +213,181 @@ class _Ctx:
             return self.conn([self.volume_v(v) for v in s.volumes.values() if v.project_id == p.id], **kw)
 
         ws = s.workspaces.get(p.workspace_id)
-        return {"id": p.id, "name": p.name, "description": None, "createdAt": iso(s.now - timedelta(days=100)),
-                "updatedAt": iso(s.now), "deletedAt": None, "expiredAt": None, "isPublic": False,
-                "isTempProject": False, "workspaceId": p.workspace_id, "teamId": p.workspace_id,
-                "baseEnvironmentId": None, "primaryEnvironmentId": None,
-                "workspace": (lambda info: self.workspace(ws)) if ws else None,
-                "environments": environments, "services": services, "volumes": volumes}
+        return {
+            "id": p.id,
+            "name": p.name,
+            "description": None,
+            "createdAt": iso(s.now - timedelta(days=100)),
+            "updatedAt": iso(s.now),
+            "deletedAt": None,
+            "expiredAt": None,
+            "isPublic": False,
+            "isTempProject": False,
+            "workspaceId": p.workspace_id,
+            "teamId": p.workspace_id,
+            "baseEnvironmentId": None,
+            "primaryEnvironmentId": None,
+            "workspace": (lambda info: self.workspace(ws)) if ws else None,
+            "environments": environments,
+            "services": services,
+            "volumes": volumes,
+        }
 
     def env_v(self, e: Any) -> dict[str, Any]:
         s = self.s
 
         def service_instances(info: Any, **kw: Any) -> Any:
             self.need(self.env_ok(e.id))
-            return self.conn([self.si_v(si) for si in s.service_instances.values() if si.environment_id == e.id], **kw)
+            return self.conn(
+                [self.si_v(si) for si in s.service_instances.values() if si.environment_id == e.id], **kw
+            )
 
         def volume_instances(info: Any, **kw: Any) -> Any:
             self.need(self.env_ok(e.id))
-            return self.conn([self.vi_v(vi) for vi in s.volume_instances.values() if vi.environment_id == e.id], **kw)
+            return self.conn(
+                [self.vi_v(vi) for vi in s.volume_instances.values() if vi.environment_id == e.id], **kw
+            )
 
         def variables(info: Any, **kw: Any) -> Any:
             self.need(self.env_ok(e.id))
-            items = [{"id": f"var-{i}", "name": v.name, "isSealed": False, "serviceId": v.service_id,
-                      "environmentId": v.environment_id, "references": [], "createdAt": iso(s.now),
-                      "updatedAt": iso(s.now), "environment": lambda info: self.env_v(e),
-                      "service": (lambda info, sid=v.service_id: self.service_v(s.services[sid]))}
-                     for i, v in enumerate(s.variables) if v.environment_id == e.id]
+            items = [
+                {
+                    "id": f"var-{i}",
+                    "name": v.name,
+                    "isSealed": False,
+                    "serviceId": v.service_id,
+                    "environmentId": v.environment_id,
+                    "references": [],
+                    "createdAt": iso(s.now),
+                    "updatedAt": iso(s.now),
+                    "environment": lambda info: self.env_v(e),
+                    "service": (lambda info, sid=v.service_id: self.service_v(s.services[sid])),
+                }
+                for i, v in enumerate(s.variables)
+                if v.environment_id == e.id
+            ]
             return self.conn(items, **kw)
 
-        return {"id": e.id, "name": e.name, "projectId": e.project_id, "createdAt": iso(s.now - timedelta(days=90)),
-                "updatedAt": iso(s.now), "deletedAt": None, "isEphemeral": False, "canAccess": self.env_ok(e.id),
-                "sourceEnvironment": None, "unmergedChangesCount": 0, "serviceInstances": service_instances,
-                "volumeInstances": volume_instances, "variables": variables}
+        return {
+            "id": e.id,
+            "name": e.name,
+            "projectId": e.project_id,
+            "createdAt": iso(s.now - timedelta(days=90)),
+            "updatedAt": iso(s.now),
+            "deletedAt": None,
+            "isEphemeral": False,
+            "canAccess": self.env_ok(e.id),
+            "sourceEnvironment": None,
+            "unmergedChangesCount": 0,
+            "serviceInstances": service_instances,
+            "volumeInstances": volume_instances,
+            "variables": variables,
+        }
 
     def service_v(self, x: Any) -> dict[str, Any]:
         s = self.s
-        return {"id": x.id, "name": x.name, "projectId": x.project_id, "createdAt": iso(s.now - timedelta(days=80)),
-                "updatedAt": iso(s.now), "deletedAt": None, "icon": None, "templateId": None, "isRestricted": False,
-                "project": lambda info: self.project_v(s.projects[x.project_id]),
-                "serviceInstances": lambda info, **kw: self.conn(
-                    [self.si_v(si) for si in s.service_instances.values()
-                     if si.service_id == x.id and self.env_ok(si.environment_id)], **kw)}
+        return {
+            "id": x.id,
+            "name": x.name,
+            "projectId": x.project_id,
+            "createdAt": iso(s.now - timedelta(days=80)),
+            "updatedAt": iso(s.now),
+            "deletedAt": None,
+            "icon": None,
+            "templateId": None,
+            "isRestricted": False,
+            "project": lambda info: self.project_v(s.projects[x.project_id]),
+            "serviceInstances": lambda info, **kw: self.conn(
+                [
+                    self.si_v(si)
+                    for si in s.service_instances.values()
+                    if si.service_id == x.id and self.env_ok(si.environment_id)
+                ],
+                **kw,
+            ),
+        }
 
     def si_v(self, si: Any) -> dict[str, Any]:
         s = self.s
         svc = s.services[si.service_id]
-        return {"id": si.id, "serviceId": si.service_id, "serviceName": svc.name, "environmentId": si.environment_id,
-                "createdAt": iso(s.now - timedelta(days=80)), "updatedAt": iso(s.now), "deletedAt": None,
-                "numReplicas": si.num_replicas, "region": "us-west2", "startCommand": None,
-                "latestDeployment": ({"id": si.deployments[-1]["id"], "status": si.deployments[-1]["status"],
-                                      "createdAt": si.deployments[-1]["createdAt"], "environmentId": si.environment_id,
-                                      "serviceId": si.service_id} if si.deployments else None),
-                "source": {"image": si.image, "repo": si.repo}, "service": lambda info: self.service_v(svc)}
+        return {
+            "id": si.id,
+            "serviceId": si.service_id,
+            "serviceName": svc.name,
+            "environmentId": si.environment_id,
+            "createdAt": iso(s.now - timedelta(days=80)),
+            "updatedAt": iso(s.now),
+            "deletedAt": None,
+            "numReplicas": si.num_replicas,
+            "region": "us-west2",
+            "startCommand": None,
+            "latestDeployment": (
+                {
+                    "id": si.deployments[-1]["id"],
+                    "status": si.deployments[-1]["status"],
+                    "createdAt": si.deployments[-1]["createdAt"],
+                    "environmentId": si.environment_id,
+                    "serviceId": si.service_id,
+                }
+                if si.deployments
+                else None
+            ),
+            "source": {"image": si.image, "repo": si.repo},
+            "service": lambda info: self.service_v(svc),
+        }
 
     def volume_v(self, v: Any) -> dict[str, Any]:
         s = self.s
-        return {"id": v.id, "name": v.name, "projectId": v.project_id, "createdAt": iso(s.now - timedelta(days=70)),
-                "project": lambda info: self.project_v(s.projects[v.project_id]),
-                "volumeInstances": lambda info, **kw: self.conn(
-                    [self.vi_v(vi) for vi in s.volume_instances.values()
-                     if vi.volume_id == v.id and self.env_ok(vi.environment_id)], **kw)}
+        return {
+            "id": v.id,
+            "name": v.name,
+            "projectId": v.project_id,
+            "createdAt": iso(s.now - timedelta(days=70)),
+            "project": lambda info: self.project_v(s.projects[v.project_id]),
+            "volumeInstances": lambda info, **kw: self.conn(
+                [
+                    self.vi_v(vi)
+                    for vi in s.volume_instances.values()
+                    if vi.volume_id == v.id and self.env_ok(vi.environment_id)
+                ],
+                **kw,
+            ),
+        }
 
     def vi_v(self, vi: VolumeInstance) -> dict[str, Any]:
         s = self.s
-        return {"id": vi.id, "volumeId": vi.volume_id, "serviceId": vi.service_id,
-                "environmentId": vi.environment_id, "mountPath": vi.mount_path, "sizeMB": vi.size_mb,
-                "currentSizeMB": vi.current_size_mb, "state": vi.state, "region": "us-west2", "externalId": None,
-                "createdAt": iso(s.now - timedelta(days=70)), "deletedAt": vi.deleted_at,
-                "isPendingDeletion": vi.pending_deletion,
-                "volume": lambda info: self.volume_v(s.volumes[vi.volume_id]),
-                "environment": lambda info: self.env_v(s.environments[vi.environment_id]),
-                "service": (lambda info: self.service_v(s.services[vi.service_id])) if vi.service_id else None}
+        return {
+            "id": vi.id,
+            "volumeId": vi.volume_id,
+            "serviceId": vi.service_id,
+            "environmentId": vi.environment_id,
+            "mountPath": vi.mount_path,
+            "sizeMB": vi.size_mb,
+            "currentSizeMB": vi.current_size_mb,
+            "state": vi.state,
+            "region": "us-west2",
+            "externalId": None,
+            "createdAt": iso(s.now - timedelta(days=70)),
+            "deletedAt": vi.deleted_at,
+            "isPendingDeletion": vi.pending_deletion,
+            "volume": lambda info: self.volume_v(s.volumes[vi.volume_id]),
+            "environment": lambda info: self.env_v(s.environments[vi.environment_id]),
+            "service": (lambda info: self.service_v(s.services[vi.service_id])) if vi.service_id else None,
+        }
 
     def backup_v(self, b: Any) -> dict[str, Any]:
-        return {"id": b.id, "name": b.name, "createdAt": b.created_at, "expiresAt": b.expires_at,
-                "externalId": f"ext-{b.id[:8]}", "usedMB": b.used_mb, "referencedMB": b.used_mb,
-                "scheduleId": b.schedule_id, "volumeInstanceSizeMB": 5000, "creatorId": None}
+        return {
+            "id": b.id,
+            "name": b.name,
+            "createdAt": b.created_at,
+            "expiresAt": b.expires_at,
+            "externalId": f"ext-{b.id[:8]}",
+            "usedMB": b.used_mb,
+            "referencedMB": b.used_mb,
+            "scheduleId": b.schedule_id,
+            "volumeInstanceSizeMB": 5000,
+            "creatorId": None,
+        }
 
     def vi_checked(self, vid: str) -> VolumeInstance:
         vi = self.s.volume_instances.get(vid)
@@ -273,11 +399,16 @@ class _Ctx:
     def project_token_v(self) -> dict[str, Any]:
         t = self.t
         assert t is not None
-        return {"id": f"pt-{t.value[:4]}", "name": t.name, "projectId": t.project_id,
-                "environmentId": t.environment_id, "createdAt": iso(self.s.now - timedelta(days=10)),
-                "displayToken": "****" + t.value[-4:],
-                "project": lambda info: self.project_v(self.s.projects[t.project_id or ""]),
-                "environment": lambda info: self.env_v(self.s.environments[t.environment_id or ""])}
+        return {
+            "id": f"pt-{t.value[:4]}",
+            "name": t.name,
+            "projectId": t.project_id,
+            "environmentId": t.environment_id,
+            "createdAt": iso(self.s.now - timedelta(days=10)),
+            "displayToken": "****" + t.value[-4:],
+            "project": lambda info: self.project_v(self.s.projects[t.project_id or ""]),
+            "environment": lambda info: self.env_v(self.s.environments[t.environment_id or ""]),
+        }
 
 
 class _Query:
@@ -291,9 +422,16 @@ class _Query:
     def me(self, info: Any) -> Any:
         u = self.c.user()
         self.c.need(u is not None)
-        return {"id": u.id, "email": u.email, "name": u.name, "username": u.name.lower(), "has2FA": False,
-                "createdAt": iso(self.c.s.now - timedelta(days=500)), "apiTokenRateLimit": None,
-                "workspaces": [self.c.workspace(self.c.s.workspaces[w]) for w in u.workspace_ids]}
+        return {
+            "id": u.id,
+            "email": u.email,
+            "name": u.name,
+            "username": u.name.lower(),
+            "has2FA": False,
+            "createdAt": iso(self.c.s.now - timedelta(days=500)),
+            "apiTokenRateLimit": None,
+            "workspaces": [self.c.workspace(self.c.s.workspaces[w]) for w in u.workspace_ids],
+        }
 
     def projectToken(self, info: Any) -> Any:
         if self.c.header != "project":
@@ -312,10 +450,21 @@ class _Query:
         out = []
         for ws_id, pids in self.c.s.external.get(u.id, []):
             ws = self.c.s.workspaces[ws_id]
-            projects = [self.c.project_v(self.c.s.projects[p]) for p in pids
-                        if self.c.project_ok(p) and (projectId is None or p == projectId)]
-            out.append({"id": ws.id, "name": ws.name, "plan": ws.plan, "teamId": ws.id,
-                        "currentSessionHasAccess": True, "projects": projects})
+            projects = [
+                self.c.project_v(self.c.s.projects[p])
+                for p in pids
+                if self.c.project_ok(p) and (projectId is None or p == projectId)
+            ]
+            out.append(
+                {
+                    "id": ws.id,
+                    "name": ws.name,
+                    "plan": ws.plan,
+                    "teamId": ws.id,
+                    "currentSessionHasAccess": True,
+                    "projects": projects,
+                }
+            )
         return out
 
     def environmentStagedChanges(self, info: Any, environmentId: str) -> Any:
@@ -327,9 +476,18 @@ class _Query:
             for k, v in ch["config"].items():
                 entry[k] = {**entry.get(k, {}), **v} if isinstance(v, dict) else v
         now = iso(self.c.s.now)
-        return {"id": f"patch-{environmentId[:8]}", "environmentId": environmentId, "status": "STAGED",
-                "createdAt": now, "updatedAt": now, "appliedAt": None, "appliedBy": None,
-                "lastAppliedError": None, "message": None, "patch": lambda info, **kw: patch}
+        return {
+            "id": f"patch-{environmentId[:8]}",
+            "environmentId": environmentId,
+            "status": "STAGED",
+            "createdAt": now,
+            "updatedAt": now,
+            "appliedAt": None,
+            "appliedBy": None,
+            "lastAppliedError": None,
+            "message": None,
+            "patch": lambda info, **kw: patch,
+        }
 
     def projects(self, info: Any, workspaceId: str | None = None, **kw: Any) -> Any:
         self.c.need(self.c.bearer)
@@ -337,8 +495,13 @@ class _Query:
             kw.pop(k, None)
         if workspaceId is not None:
             self.c.need(self.c.ws_ok(workspaceId))
-        items = [self.c.project_v(p) for p in self.c.s.projects.values() if not p.deleted
-                 and self.c.ws_ok(p.workspace_id) and (workspaceId is None or p.workspace_id == workspaceId)]
+        items = [
+            self.c.project_v(p)
+            for p in self.c.s.projects.values()
+            if not p.deleted
+            and self.c.ws_ok(p.workspace_id)
+            and (workspaceId is None or p.workspace_id == workspaceId)
+        ]
         return self.c.conn(items, **kw)
 
     def projectsByIds(self, info: Any, ids: list[str]) -> Any:
@@ -353,8 +516,10 @@ class _Query:
     def environments(self, info: Any, projectId: str, **kw: Any) -> Any:
         self.c.need(self.c.project_ok(projectId))
         kw.pop("isEphemeral", None)
-        return self.c.conn([self.c.env_v(e) for e in self.c.s.envs_of(self.c.s.projects[projectId])
-                            if self.c.env_ok(e.id)], **kw)
+        return self.c.conn(
+            [self.c.env_v(e) for e in self.c.s.envs_of(self.c.s.projects[projectId]) if self.c.env_ok(e.id)],
+            **kw,
+        )
 
     def environment(self, info: Any, id: str, projectId: str | None = None) -> Any:
         if id not in self.c.s.environments:
@@ -376,22 +541,45 @@ class _Query:
 
     def tcpProxies(self, info: Any, environmentId: str, serviceId: str) -> Any:
         self.c.need(self.c.env_ok(environmentId))
-        return [{"id": t.id, "domain": t.domain, "proxyPort": t.proxy_port, "applicationPort": 5432,
-                 "environmentId": t.environment_id, "serviceId": t.service_id, "syncStatus": "ACTIVE",
-                 "createdAt": None, "deletedAt": None, "updatedAt": None}
-                for t in self.c.s.tcp_proxies.values() if t.environment_id == environmentId and t.service_id == serviceId]
+        return [
+            {
+                "id": t.id,
+                "domain": t.domain,
+                "proxyPort": t.proxy_port,
+                "applicationPort": 5432,
+                "environmentId": t.environment_id,
+                "serviceId": t.service_id,
+                "syncStatus": "ACTIVE",
+                "createdAt": None,
+                "deletedAt": None,
+                "updatedAt": None,
+            }
+            for t in self.c.s.tcp_proxies.values()
+            if t.environment_id == environmentId and t.service_id == serviceId
+        ]
 
     def _vars(self, environmentId: str, serviceId: str | None) -> dict[str, str]:
         self.c.need(self.c.env_ok(environmentId))
         self.c.srv.secret_reads.append({"environmentId": environmentId, "serviceId": serviceId})
-        return {v.name: v.value for v in self.c.s.variables
-                if v.environment_id == environmentId and (serviceId is None or v.service_id == serviceId)}
+        return {
+            v.name: v.value
+            for v in self.c.s.variables
+            if v.environment_id == environmentId and (serviceId is None or v.service_id == serviceId)
+        }
 
-    def variables(self, info: Any, environmentId: str, projectId: str, serviceId: str | None = None,
-                  unrendered: bool | None = None) -> Any:
+    def variables(
+        self,
+        info: Any,
+        environmentId: str,
+        projectId: str,
+        serviceId: str | None = None,
+        unrendered: bool | None = None,
+    ) -> Any:
         return self._vars(environmentId, serviceId)
 
-    def variablesForServiceDeployment(self, info: Any, environmentId: str, projectId: str, serviceId: str) -> Any:
+    def variablesForServiceDeployment(
+        self, info: Any, environmentId: str, projectId: str, serviceId: str
+    ) -> Any:
         return self._vars(environmentId, serviceId)
 
     def volumeInstance(self, info: Any, id: str) -> Any:
@@ -406,9 +594,18 @@ class _Query:
         self.c.vi_checked(volumeInstanceId)
         retention = {"DAILY": 6 * 86400, "WEEKLY": 30 * 86400, "MONTHLY": 90 * 86400}
         cron = {"DAILY": "0 3 * * *", "WEEKLY": "0 3 * * 0", "MONTHLY": "0 3 1 * *"}
-        return [{"id": x.id, "name": x.kind.title(), "kind": x.kind, "cron": cron[x.kind],
-                 "retentionSeconds": retention[x.kind], "createdAt": x.created_at}
-                for x in self.c.s.schedules.values() if x.volume_instance_id == volumeInstanceId]
+        return [
+            {
+                "id": x.id,
+                "name": x.kind.title(),
+                "kind": x.kind,
+                "cron": cron[x.kind],
+                "retentionSeconds": retention[x.kind],
+                "createdAt": x.created_at,
+            }
+            for x in self.c.s.schedules.values()
+            if x.volume_instance_id == volumeInstanceId
+        ]
 
     def workflowStatus(self, info: Any, workflowId: str) -> Any:
         self.c.need(self.c.t is not None)
@@ -435,9 +632,17 @@ class _Query:
     def apiTokens(self, info: Any, **kw: Any) -> Any:
         u = self.c.user()
         self.c.need(u is not None)
-        items = [{"id": f"tok-{t.value[:4]}", "name": t.name, "displayToken": "****" + t.value[-4:],
-                  "expiresAt": None, "workspaceId": t.workspace_id}
-                 for t in self.c.s.tokens.values() if t.user_id == u.id and t.kind == "account"]
+        items = [
+            {
+                "id": f"tok-{t.value[:4]}",
+                "name": t.name,
+                "displayToken": "****" + t.value[-4:],
+                "expiresAt": None,
+                "workspaceId": t.workspace_id,
+            }
+            for t in self.c.s.tokens.values()
+            if t.user_id == u.id and t.kind == "account"
+        ]
         return self.c.conn(items, **kw)
 
     def projectTokens(self, info: Any, projectId: str, **kw: Any) -> Any:
@@ -445,11 +650,20 @@ class _Query:
         items = []
         for t in self.c.s.tokens.values():
             if t.kind == "project" and t.project_id == projectId:
-                items.append({"id": f"pt-{t.value[:4]}", "name": t.name, "projectId": t.project_id,
-                              "environmentId": t.environment_id, "createdAt": iso(self.c.s.now),
-                              "displayToken": "****" + t.value[-4:],
-                              "project": lambda info, t=t: self.c.project_v(self.c.s.projects[t.project_id or ""]),
-                              "environment": lambda info, t=t: self.c.env_v(self.c.s.environments[t.environment_id or ""])})
+                items.append(
+                    {
+                        "id": f"pt-{t.value[:4]}",
+                        "name": t.name,
+                        "projectId": t.project_id,
+                        "environmentId": t.environment_id,
+                        "createdAt": iso(self.c.s.now),
+                        "displayToken": "****" + t.value[-4:],
+                        "project": lambda info, t=t: self.c.project_v(self.c.s.projects[t.project_id or ""]),
+                        "environment": lambda info, t=t: self.c.env_v(
+                            self.c.s.environments[t.environment_id or ""]
+                        ),
+                    }
+                )
         return self.c.conn(items, **kw)
 
 
@@ -473,11 +687,16 @@ class _Mutation:
                 vi.deleted_at = iso(self.c.s.now + timedelta(hours=48))
         return True
 
-    def volumeInstanceBackupDelete(self, info: Any, volumeInstanceBackupId: str, volumeInstanceId: str) -> Any:
+    def volumeInstanceBackupDelete(
+        self, info: Any, volumeInstanceBackupId: str, volumeInstanceId: str
+    ) -> Any:
         vi = self.c.vi_checked(volumeInstanceId)
         b = self.c.s.backups.get(volumeInstanceBackupId)
-        self.c.need(b is not None and b.volume_instance_id == vi.id and self._can_delete_in_project(
-            self.c.s.environments[vi.environment_id].project_id))
+        self.c.need(
+            b is not None
+            and b.volume_instance_id == vi.id
+            and self._can_delete_in_project(self.c.s.environments[vi.environment_id].project_id)
+        )
         del self.c.s.backups[volumeInstanceBackupId]
         return {"workflowId": str(uuid.uuid4())}
 
@@ -486,24 +705,45 @@ class _Mutation:
         self.c.s.backup(vi, timedelta(0), None, name=name)
         return {"workflowId": str(uuid.uuid4())}
 
-    def volumeInstanceBackupRestore(self, info: Any, volumeInstanceBackupId: str, volumeInstanceId: str,
-                                    replicaServiceIds: Any = None, wipeServiceIds: Any = None) -> Any:
+    def volumeInstanceBackupRestore(
+        self,
+        info: Any,
+        volumeInstanceBackupId: str,
+        volumeInstanceId: str,
+        replicaServiceIds: Any = None,
+        wipeServiceIds: Any = None,
+    ) -> Any:
         """Stages the restore in the volume's environment; nothing changes until the commit."""
         vi = self.c.vi_checked(volumeInstanceId)
         b = self.c.s.backups.get(volumeInstanceBackupId)
-        self.c.need(b is not None and b.volume_instance_id == vi.id and self._can_delete_in_project(
-            self.c.s.environments[vi.environment_id].project_id))
+        self.c.need(
+            b is not None
+            and b.volume_instance_id == vi.id
+            and self._can_delete_in_project(self.c.s.environments[vi.environment_id].project_id)
+        )
         wid = str(uuid.uuid4())
-        change = {"kind": "volume_restore", "section": "volumes", "id": vi.volume_id, "env": vi.environment_id,
-                  "config": {"restore": {"volumeInstanceBackupId": volumeInstanceBackupId, "workflowId": wid}},
-                  "volume_instance_id": vi.id, "backup_id": volumeInstanceBackupId, "service_id": vi.service_id}
+        change = {
+            "kind": "volume_restore",
+            "section": "volumes",
+            "id": vi.volume_id,
+            "env": vi.environment_id,
+            "config": {"restore": {"volumeInstanceBackupId": volumeInstanceBackupId, "workflowId": wid}},
+            "volume_instance_id": vi.id,
+            "backup_id": volumeInstanceBackupId,
+            "service_id": vi.service_id,
+        }
         error = self.c.s.stage_error
-        self.c.s.workflows[wid] = {"status": "Running", "polls_left": max(1, self.c.s.stage_polls),
-                                   "error": error, "on_complete": None if error else change}
+        self.c.s.workflows[wid] = {
+            "status": "Running",
+            "polls_left": max(1, self.c.s.stage_polls),
+            "error": error,
+            "on_complete": None if error else change,
+        }
         return {"workflowId": wid}
 
-    def environmentPatchCommitStaged(self, info: Any, environmentId: str, commitMessage: str | None = None,
-                                     skipDeploys: bool | None = None) -> str:
+    def environmentPatchCommitStaged(
+        self, info: Any, environmentId: str, commitMessage: str | None = None, skipDeploys: bool | None = None
+    ) -> str:
         """Applies the environment's whole staged patch: a volume restore removes the backups newer than it,
         a staged variable is set; each touched service redeploys unless ``skipDeploys``."""
         s = self.c.s
@@ -515,25 +755,48 @@ class _Mutation:
             if change["kind"] == "volume_restore":
                 restored = s.backups[change["backup_id"]]
                 for bid, b in list(s.backups.items()):
-                    if b.volume_instance_id == change["volume_instance_id"] and b.created_at > restored.created_at:
+                    if (
+                        b.volume_instance_id == change["volume_instance_id"]
+                        and b.created_at > restored.created_at
+                    ):
                         del s.backups[bid]
                 vi = s.volume_instances[change["volume_instance_id"]]
                 vi.current_size_mb, vi.state = float(restored.used_mb), "READY"
-                s.restores.append({"volume_instance_id": vi.id, "backup_id": change["backup_id"],
-                                   "commit_message": commitMessage or ""})
+                s.restores.append(
+                    {
+                        "volume_instance_id": vi.id,
+                        "backup_id": change["backup_id"],
+                        "commit_message": commitMessage or "",
+                    }
+                )
                 if change.get("service_id"):
                     touched.add(change["service_id"])
             elif change["kind"] == "variables":
-                s.variables[:] = [v for v in s.variables if not (v.environment_id == environmentId and
-                                                                 v.service_id == change["id"] and v.name == change["name"])]
+                s.variables[:] = [
+                    v
+                    for v in s.variables
+                    if not (
+                        v.environment_id == environmentId
+                        and v.service_id == change["id"]
+                        and v.name == change["name"]
+                    )
+                ]
                 s.variables.append(Variable(environmentId, change["id"], change["name"], change["value"]))
                 touched.add(change["id"])
         if not skipDeploys:
             for si in s.service_instances.values():
                 if si.environment_id == environmentId and si.service_id in touched:
-                    si.deployments.append({"id": str(uuid.uuid4()), "status": "DEPLOYING", "createdAt": iso(s.now)})
-        s.commits.append({"environment_id": environmentId, "changes": [c["kind"] for c in applied],
-                          "skip_deploys": skipDeploys, "commit_message": commitMessage})
+                    si.deployments.append(
+                        {"id": str(uuid.uuid4()), "status": "DEPLOYING", "createdAt": iso(s.now)}
+                    )
+        s.commits.append(
+            {
+                "environment_id": environmentId,
+                "changes": [c["kind"] for c in applied],
+                "skip_deploys": skipDeploys,
+                "commit_message": commitMessage,
+            }
+        )
         return str(uuid.uuid4())  # not a workflow id: nothing documents it as one
 
     def projectDelete(self, info: Any, id: str) -> bool:
@@ -633,9 +896,11 @@ class RailwayFakeServer:
 
     def route(self, method: str, pattern: str) -> Callable[[Callable[[Any], Any]], Callable[[Any], Any]]:
         """Override the GraphQL endpoint with a raw handler (to serve wrong-shaped answers)."""
+
         def deco(fn: Callable[[Any], Any]) -> Callable[[Any], Any]:
             self.routes.append((method.upper(), re.compile(pattern + r"\Z"), fn))
             return fn
+
         return deco
 
     @property
@@ -728,8 +993,11 @@ class RailwayFakeServer:
         remaining, reset = self._remaining, 3600
         if self._exhaust is not None:
             remaining, reset, self._exhaust = 0, self._exhaust, None
-        return {"X-RateLimit-Limit": str(self.rate_limit_budget), "X-RateLimit-Remaining": str(remaining),
-                "X-RateLimit-Reset": str(reset)}
+        return {
+            "X-RateLimit-Limit": str(self.rate_limit_budget),
+            "X-RateLimit-Remaining": str(remaining),
+            "X-RateLimit-Reset": str(reset),
+        }
 
     def handle(self, path: str, headers: dict[str, str], body: bytes) -> tuple[int, Any, dict[str, str]]:
         with self._lock:
@@ -762,15 +1030,21 @@ class RailwayFakeServer:
             entry["fault"] = kind
             if kind == "429":
                 entry["status"] = 429
-                return 429, {"errors": [{"message": "Rate limit exceeded"}]}, {
-                    **self._rate_headers(), "X-RateLimit-Remaining": "0", "Retry-After": str(arg)}
+                return (
+                    429,
+                    {"errors": [{"message": "Rate limit exceeded"}]},
+                    {**self._rate_headers(), "X-RateLimit-Remaining": "0", "Retry-After": str(arg)},
+                )
             if kind == "5xx":
                 entry["status"] = arg
                 return arg, {"errors": [{"message": "Service unavailable"}]}, {}
             if kind == "gql429":
                 entry["status"] = 200
-                return 200, {"data": None, "errors": [{"message": "You are sending requests too quickly"}]}, \
-                    self._rate_headers()
+                return (
+                    200,
+                    {"data": None, "errors": [{"message": "You are sending requests too quickly"}]},
+                    self._rate_headers(),
+                )
         rh = self._rate_headers()
         try:
             req = json.loads(body or b"null")
@@ -785,23 +1059,33 @@ class RailwayFakeServer:
             doc = parse(query)
         except GraphQLSyntaxError as exc:
             if "mutation" in query:
-                self.mutations.append({"fields": ["<unparsable>"], "token": who, "accepted": False,
-                                       "reason": "syntax error"})
+                self.mutations.append(
+                    {"fields": ["<unparsable>"], "token": who, "accepted": False, "reason": "syntax error"}
+                )
             entry["status"] = 400
             return 400, {"errors": [exc.formatted]}, rh
         ops = [d for d in doc.definitions if isinstance(d, OperationDefinitionNode)]
         chosen = next((o for o in ops if op_name is None or (o.name and o.name.value == op_name)), None)
         for o in ops:
             if o.operation.value == "mutation":
-                self.mutations.append({
-                    "operation": o.name.value if o.name else None,
-                    "fields": [sel.name.value for sel in o.selection_set.selections if hasattr(sel, "name")],
-                    "variables": dict(variables), "token": who, "accepted": None,
-                })
+                self.mutations.append(
+                    {
+                        "operation": o.name.value if o.name else None,
+                        "fields": [
+                            sel.name.value for sel in o.selection_set.selections if hasattr(sel, "name")
+                        ],
+                        "variables": dict(variables),
+                        "token": who,
+                        "accepted": None,
+                    }
+                )
         entry["type"] = chosen.operation.value if chosen else None
         entry["operation"] = chosen.name.value if chosen and chosen.name else None
-        entry["fields"] = [sel.name.value for sel in chosen.selection_set.selections
-                           if hasattr(sel, "name")] if chosen else []
+        entry["fields"] = (
+            [sel.name.value for sel in chosen.selection_set.selections if hasattr(sel, "name")]
+            if chosen
+            else []
+        )
         entry["variables"] = dict(variables)
         errors = validate(self.schema, doc)
         if errors:
@@ -810,7 +1094,9 @@ class RailwayFakeServer:
                 self.mutations[-1]["accepted"] = False
             return 400, {"errors": [e.formatted for e in errors]}, rh
         ctx = _Ctx(self, token, header)
-        root: Any = _Mutation(ctx) if chosen is not None and chosen.operation.value == "mutation" else _Query(ctx)
+        root: Any = (
+            _Mutation(ctx) if chosen is not None and chosen.operation.value == "mutation" else _Query(ctx)
+        )
         result = execute(self.schema, doc, root_value=root, variable_values=variables, operation_name=op_name)
         out: dict[str, Any] = {"data": result.data}
         if result.errors:
