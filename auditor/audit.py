@@ -202,9 +202,7 @@ def run_audit(
     run = _Audit(opts, env, providers, ctx, progress, gaps)
 
     disc = _discover(run)  # 1. discovery
-    creds = [
-        _safe_classify(providers[c.provider], c, gaps) for c in disc.candidates
-    ]  # 2. offline classification
+    creds = [_safe_classify(providers[c.provider], c, gaps) for c in disc.candidates]  # 2. offline classification
     if not opts.offline:
         creds = _identify(run, creds)  # 3. identify (read-only API calls), concurrently
     inv = _inventory(run, creds)  # 4. inventory, one provider at a time per thread
@@ -222,9 +220,7 @@ def run_audit(
     backups = list(linked.backups)
     br = analyse(creds, inv.resources, backups, inv.facts, inv.denials)
     verdicts = database_verdicts(creds, inv.resources, br.backups, inv.facts, inv.denials)
-    findings = (
-        list(inv.findings) + extra_findings + core_findings(creds, inv.resources, br.backups, br.exposure)
-    )
+    findings = list(inv.findings) + extra_findings + core_findings(creds, inv.resources, br.backups, br.exposure)
     # one finding per id
     uniq = {f.id: f for f in findings}
     sev_order = {"critical": 0, "high": 1, "medium": 2, "low": 3, "info": 4}
@@ -292,15 +288,10 @@ def _identify(run: _Audit, creds: list[Credential]) -> list[Credential]:
             return p.identify(c, run.context(c.provider))
         except ProviderAuthError:
             return c.model_copy(
-                update={
-                    "status": Status.invalid,
-                    "reasons": c.reasons + ("The provider rejected this credential.",),
-                }
+                update={"status": Status.invalid, "reasons": c.reasons + ("The provider rejected this credential.",)}
             )
         except ProviderUnavailable as exc:
-            run.gaps.append(
-                CoverageGap(subject=c.id, provider=c.provider, reason=f"not inspected: {exc.message}")
-            )
+            run.gaps.append(CoverageGap(subject=c.id, provider=c.provider, reason=f"not inspected: {exc.message}"))
             return c.model_copy(update={"status": Status.error})
         except Exception as exc:
             run.gaps.append(

@@ -15,15 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Field,
-    PrivateAttr,
-    ValidationError,
-    field_validator,
-    model_validator,
-)
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
 from .errors import ConfigError
 from .secrets import Secret
@@ -86,8 +78,7 @@ class SecretRef(BaseModel):
             return Secret(path.read_text().strip())
         except OSError as exc:
             raise ConfigError(
-                f"cannot read secret file {path}: {exc.strerror}{where}",
-                hint="check the path and its permissions",
+                f"cannot read secret file {path}: {exc.strerror}{where}", hint="check the path and its permissions"
             ) from None
 
 
@@ -198,9 +189,7 @@ def _legacy_platform_table(data: Any, kind_suffix: str | None = None) -> Any:
 
 class SourceConfig(Strict):
     name: str
-    kind: Literal["postgres", "mysql", "redis"] | None = (
-        None  # informational: the URL's scheme picks the engine
-    )
+    kind: Literal["postgres", "mysql", "redis"] | None = None  # informational: the URL's scheme picks the engine
     url: SecretRef | None = None
     # or a database looked up on a platform by a provider that implements `DatabaseSource`
     provider: str | None = None
@@ -586,9 +575,7 @@ def _check_platform_refs(cfg: Config, index: dict[tuple[Any, ...], int], path: s
 
     entries: list[tuple[str, int, PlatformRef, bool]] = []
     entries += [("sources", i, p, True) for i, s in enumerate(cfg.sources) if (p := s.platform()) is not None]
-    entries += [
-        ("targets", i, p, False) for i, t in enumerate(cfg.targets) if (p := t.platform()) is not None
-    ]
+    entries += [("targets", i, p, False) for i, t in enumerate(cfg.targets) if (p := t.platform()) is not None]
     for section, i, pref, is_source in entries:
         ref_loc: tuple[Any, ...] = (section, i, pref.key)
         try:

@@ -86,13 +86,7 @@ def cron_trigger(expr: str, timezone: str | tzinfo = "UTC") -> CronTrigger:
             f"expected 5 fields (minute hour day month weekday) or 6 with leading seconds, got {len(fields)}"
         )
     return CronTrigger(
-        second=second,
-        minute=minute,
-        hour=hour,
-        day=day,
-        month=month,
-        day_of_week=_translate_dow(dow),
-        timezone=tz,
+        second=second, minute=minute, hour=hour, day=day, month=month, day_of_week=_translate_dow(dow), timezone=tz
     )
 
 
@@ -114,9 +108,7 @@ def slots_between(trigger: CronTrigger, start: datetime, end: datetime) -> list[
     return out
 
 
-def previous_slot(
-    trigger: CronTrigger, now: datetime, *, horizon: timedelta = timedelta(days=400)
-) -> datetime | None:
+def previous_slot(trigger: CronTrigger, now: datetime, *, horizon: timedelta = timedelta(days=400)) -> datetime | None:
     """The latest fire time <= now (searching back at most `horizon`), or None."""
     span = timedelta(seconds=1)
     lo = now - span

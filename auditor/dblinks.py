@@ -39,9 +39,7 @@ def _endpoint_index(resources: Sequence[Resource]) -> dict[str, str]:
     return index
 
 
-def link_databases(
-    resources: Sequence[Resource], backups: Sequence[Backup], facts: Sequence[DestroyFact]
-) -> Linked:
+def link_databases(resources: Sequence[Resource], backups: Sequence[Backup], facts: Sequence[DestroyFact]) -> Linked:
     index = _endpoint_index(resources)
     rename: dict[str, str] = {}
     merged: dict[str, Resource] = {}
@@ -52,11 +50,7 @@ def link_databases(
             out.append(r)
             continue
         container = r.container or next(
-            (
-                index[k.lower()]
-                for k in r.metadata["container_keys"]
-                if k.lower() in index and index[k.lower()] != r.id
-            ),
+            (index[k.lower()] for k in r.metadata["container_keys"] if k.lower() in index and index[k.lower()] != r.id),
             None,
         )
         key = (container or "", str(r.metadata.get("engine")), str(r.metadata.get("database")))
@@ -64,9 +58,7 @@ def link_databases(
             keep = merged[seen[key]]
             rename[r.id] = keep.id
             aliases = sorted({*keep.metadata.get("aliases", ()), *r.metadata.get("aliases", ()), r.id})
-            endpoints = sorted(
-                {str(x) for x in (keep.metadata.get("endpoint"), r.metadata.get("endpoint")) if x}
-            )
+            endpoints = sorted({str(x) for x in (keep.metadata.get("endpoint"), r.metadata.get("endpoint")) if x})
             merged[keep.id] = keep.model_copy(
                 update={"metadata": {**keep.metadata, "aliases": aliases, "endpoints_seen": endpoints}}
             )
@@ -80,12 +72,9 @@ def link_databases(
     alias_of = {a: r.id for r in out if r.type == "database" for a in r.metadata.get("aliases") or ()}
     alias_of.update(rename)
     new_backups = tuple(
-        b.model_copy(update={"protects": alias_of[b.protects]}) if b.protects in alias_of else b
-        for b in backups
+        b.model_copy(update={"protects": alias_of[b.protects]}) if b.protects in alias_of else b for b in backups
     )
-    new_facts = [
-        f.model_copy(update={"target": rename[f.target]}) if f.target in rename else f for f in facts
-    ]
+    new_facts = [f.model_copy(update={"target": rename[f.target]}) if f.target in rename else f for f in facts]
     by_id = {r.id: r for r in out}
     for r in out:
         if r.type != "database" or not r.container:

@@ -38,16 +38,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from .model import (
-    Backup,
-    CannotDestroyType,
-    Credential,
-    DestroyFact,
-    DestroyVerdict,
-    Exposure,
-    Resource,
-    Status,
-)
+from .model import Backup, CannotDestroyType, Credential, DestroyFact, DestroyVerdict, Exposure, Resource, Status
 
 __all__ = ["BlastRadius", "analyse", "database_verdicts"]
 
@@ -114,9 +105,7 @@ def _rank(v: Tri) -> int:
     return {False: 0, None: 1, True: 2}[v]
 
 
-def _backup_verdict(
-    b: Backup, creds: Sequence[Credential], f: _Facts, names: dict[str, str]
-) -> tuple[Tri, list[str]]:
+def _backup_verdict(b: Backup, creds: Sequence[Credential], f: _Facts, names: dict[str, str]) -> tuple[Tri, list[str]]:
     reasons: list[str] = list(b.reasons)
     if b.dies_with_resource:
         reasons.append("Deleted together with the resource it protects.")
@@ -137,9 +126,7 @@ def _backup_verdict(
     if b.dies_with_resource is False:
         unknown = [c for c in creds if f.can(c.id, b.id)[0] is not False]
         if not unknown and b.independent is not False:
-            reasons.append(
-                "Survives deletion of the resource; none of the discovered credentials can delete it."
-            )
+            reasons.append("Survives deletion of the resource; none of the discovered credentials can delete it.")
             return False, reasons
         if unknown:
             reasons.append(f"Whether {len(unknown)} credential(s) can delete it is not determined.")
@@ -161,9 +148,7 @@ def analyse(
     judged: list[Backup] = []
     for b in backups:
         verdict, reasons = _backup_verdict(b, credentials, f, names)
-        judged.append(
-            b.model_copy(update={"same_blast_radius": verdict, "reasons": tuple(dict.fromkeys(reasons))})
-        )
+        judged.append(b.model_copy(update={"same_blast_radius": verdict, "reasons": tuple(dict.fromkeys(reasons))}))
 
     by_resource: dict[str, list[Backup]] = defaultdict(list)
     for b in judged:
@@ -262,11 +247,7 @@ def database_verdicts(
     names = {r.id: r.name for r in resources}
     out: list[DestroyVerdict] = []
     for r in resources:
-        if (
-            r.type != "database"
-            or not r.holds_data
-            or not (r.container or r.metadata.get("layer") == "contents")
-        ):
+        if r.type != "database" or not r.holds_data or not (r.container or r.metadata.get("layer") == "contents"):
             continue
         pool = _protecting(r, by_resource)
         dbname = str(r.metadata.get("database") or r.name)
@@ -288,9 +269,7 @@ def database_verdicts(
                         f"{_survivor_text(surv)} survive that" if surv else "no known backup survives that"
                     )
                     if unproven:
-                        text += (
-                            f" ({_survivor_text(unproven)}: not counted until a restore of it is verified)"
-                        )
+                        text += f" ({_survivor_text(unproven)}: not counted until a restore of it is verified)"
                 out.append(
                     DestroyVerdict(
                         credential=c.id,
@@ -308,9 +287,7 @@ def database_verdicts(
                 surv = [
                     b
                     for b in pool
-                    if b.dies_with_resource is False
-                    and b.survives_contents_loss
-                    and f.can(c.id, b.id)[0] is False
+                    if b.dies_with_resource is False and b.survives_contents_loss and f.can(c.id, b.id)[0] is False
                 ]
                 what = names.get(r.container, r.container)
                 verb = "can delete" if fk.verdict else "may be able to delete"

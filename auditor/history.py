@@ -16,18 +16,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time
 from typing import Any
 
-from sqlalchemy import (
-    Column,
-    DateTime,
-    ForeignKey,
-    Index,
-    Integer,
-    String,
-    Table,
-    Text,
-    insert,
-    select,
-)
+from sqlalchemy import Column, DateTime, ForeignKey, Index, Integer, String, Table, Text, insert, select
 
 from .errors import BlastwallError, StateError
 from .model import AuditResult, Finding

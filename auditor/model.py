@@ -248,9 +248,7 @@ class Finding(Frozen):
     line: int | None = None
 
     @classmethod
-    def make(
-        cls, rule: str, severity: Severity, subject: str, message: str, remediation: str, **kw: Any
-    ) -> Finding:
+    def make(cls, rule: str, severity: Severity, subject: str, message: str, remediation: str, **kw: Any) -> Finding:
         return cls(
             id=stable_id(rule, subject, kw.get("path") or ""),
             rule=rule,

@@ -82,9 +82,7 @@ class _Databases:
     def drop_database(self, name: str) -> None:
         with self.connect() as conn:
             conn.execute(
-                psycopg.sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
-                    psycopg.sql.Identifier(name)
-                )
+                psycopg.sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(psycopg.sql.Identifier(name))
             )
 
     @contextlib.contextmanager
@@ -148,9 +146,7 @@ class ScratchPostgres(_Databases):
             self.start()
         return self
 
-    def __exit__(
-        self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None
-    ) -> None:
+    def __exit__(self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None) -> None:
         self.stop()
 
     @property
@@ -273,11 +269,7 @@ class ScratchPostgres(_Databases):
             # Throwaway data: no crash safety, and no WAL for tables loaded in the transaction
             # that created them (pg_restore --single-transaction).
             opts.update(
-                fsync="off",
-                synchronous_commit="off",
-                full_page_writes="off",
-                wal_level="minimal",
-                max_wal_senders="0",
+                fsync="off", synchronous_commit="off", full_page_writes="off", wal_level="minimal", max_wal_senders="0"
             )
         opts.update(self._settings)
         argv = [self.tool("postgres"), "-D", str(self.data_dir)]
@@ -310,9 +302,7 @@ class ScratchPostgres(_Databases):
                     return
             except psycopg.OperationalError:
                 time.sleep(0.05)
-        raise VerificationError(
-            f"scratch PostgreSQL did not start within {self._timeout:.0f}s: {self._log_tail()}"
-        )
+        raise VerificationError(f"scratch PostgreSQL did not start within {self._timeout:.0f}s: {self._log_tail()}")
 
     def _log_tail(self, n: int = 8) -> str:
         assert self.tmpdir is not None

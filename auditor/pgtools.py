@@ -61,9 +61,7 @@ def major_of_server_version_num(num: int) -> int:
 def tool_version(path: str | os.PathLike[str]) -> tuple[int, str]:
     """Run `<tool> --version` and return (major, "major.minor")."""
     try:
-        out = subprocess.run(
-            [str(path), "--version"], capture_output=True, text=True, timeout=20, check=False
-        )
+        out = subprocess.run([str(path), "--version"], capture_output=True, text=True, timeout=20, check=False)
     except OSError as exc:
         raise BackupError(f"cannot run {path}: {exc.strerror}", hint=_INSTALL_HINT) from exc
     m = _VERSION.search(out.stdout)

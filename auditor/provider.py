@@ -122,9 +122,7 @@ class Provider(ABC):
     def classify(self, candidate: Candidate) -> Credential:
         """Offline classification: what can be known without asking the provider."""
         return Credential.from_candidate(
-            candidate,
-            status=Status.unverified,
-            reasons=("Not verified with the provider.",),
+            candidate, status=Status.unverified, reasons=("Not verified with the provider.",)
         )
 
     def identify(self, credential: Credential, ctx: ProviderContext) -> Credential:

@@ -1,6 +1,7 @@
 """Shared plumbing for providers that talk to an HTTP API.
 
-`HttpProvider` is a `Provider` that knows its endpoint (class attributes `url_env` and `default_url`)
+`HttpProvider` is a `Provider` that knows its endpoint (class attribute `default_url`, overridden by the
+environment variable `url_env`, by default ``BLASTWALL_<NAME>_URL``)
 and supplies what every HTTP provider otherwise writes again:
 
 * `base_url(ctx)`: the endpoint from ``ctx.env[url_env]``, then ``ctx.settings["url"]``, then
@@ -42,14 +43,7 @@ from .http import ApiClient
 from .model import Candidate, CoverageGap, Credential, Inventory, Status, Verdict
 from .provider import Provider, ProviderContext, Recogniser
 
-__all__ = [
-    "LOOPBACK_HOSTS",
-    "SHAPE_ERRORS",
-    "HttpProvider",
-    "endpoint_url",
-    "require_safe_url",
-    "tls_transport",
-]
+__all__ = ["LOOPBACK_HOSTS", "SHAPE_ERRORS", "HttpProvider", "endpoint_url", "require_safe_url", "tls_transport"]
 
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 # what a provider's parsing raises when the API answers with an unexpected shape
@@ -86,10 +80,24 @@ def tls_transport() -> httpx.HTTPTransport:
 class HttpProvider(Provider):
     """Base class for providers with an HTTP API at one configurable endpoint."""
 
-    url_env: ClassVar[str]  # e.g. BLASTWALL_<NAME>_URL
+    url_env: ClassVar[str]  # BLASTWALL_<NAME>_URL unless a subclass names another
     default_url: ClassVar[str]
     # what the per-credential inventory inspects, as named in its coverage gaps
     inventory_noun: ClassVar[str] = "resources"
+
+    def __init_subclass__(cls, *, name: str = "", display_name: str = "", default_url: str = "", **kwargs: Any) -> None:
+        """``class GitHubProvider(HttpProvider, name="github", display_name="GitHub", default_url=...)``:
+        the endpoint variable defaults to ``BLASTWALL_<NAME>_URL``, the 401 reason names the provider."""
+        super().__init_subclass__(**kwargs)
+        for attr, value in (("name", name), ("display_name", display_name), ("default_url", default_url)):
+            if value:
+                setattr(cls, attr, value)
+        if "url_env" not in cls.__dict__ and (name or "name" in cls.__dict__):
+            cls.url_env = f"BLASTWALL_{cls.name.upper()}_URL"
+        if "rejected_reason" not in cls.__dict__ and display_name:
+            cls.rejected_reason = (
+                f"{display_name} rejected the credential (HTTP 401): it is revoked, expired or never valid."
+            )
 
     # -- endpoint and client -------------------------------------------------------------------------------
     def base_url(self, ctx: ProviderContext) -> str:
@@ -123,9 +131,7 @@ class HttpProvider(Provider):
     # -- identify: fetch, then a pure judgement ------------------------------------------------------------
     # what `identify` says when the provider refuses the credential with HTTP 401, and the root_equivalent
     # it then records (None: unknown; False where a refused credential can destroy nothing)
-    rejected_reason: ClassVar[str] = (
-        "The provider rejected the credential (HTTP 401): it is revoked or expired."
-    )
+    rejected_reason: ClassVar[str] = "The provider rejected the credential (HTTP 401): it is revoked or expired."
     rejected_root: ClassVar[bool | None] = None
     # True: a provider error or an odd answer while verifying leaves the credential in error with the reason
     # (`could_not_verify`); False: the error goes up to the audit, which records it as a coverage gap

@@ -105,9 +105,7 @@ def get_response(
     ``(denied)``) or what ``forbidden(response, path)`` returns; 401 and other errors raise as `get_json`."""
     resp = api.request("GET", path, auth=auth, params=params, headers=headers, ok=ok)
     if resp.status_code == 403:
-        raise (
-            forbidden(resp, path) if forbidden else Denied(f"{api.provider}: HTTP 403 from {path} ({denied})")
-        )
+        raise (forbidden(resp, path) if forbidden else Denied(f"{api.provider}: HTTP 403 from {path} ({denied})"))
     if resp.status_code == 404:
         return None
     if resp.status_code not in ok:
@@ -127,9 +125,7 @@ def get_json(
     forbidden: Callable[[httpx.Response, str], ProviderError] | None = None,
 ) -> Any:
     """The decoded JSON of one GET, or None for 404 (status mapping in the module docstring)."""
-    resp = get_response(
-        api, path, auth=auth, params=params, headers=headers, ok=ok, denied=denied, forbidden=forbidden
-    )
+    resp = get_response(api, path, auth=auth, params=params, headers=headers, ok=ok, denied=denied, forbidden=forbidden)
     return None if resp is None else api.decode(resp)
 
 
@@ -173,9 +169,7 @@ def call_json(
         return Reply(resp.status_code, None, resp.headers)
 
 
-def json_object(
-    resp: httpx.Response, *, malformed: str, malformed_hint: str, not_object: str
-) -> dict[str, Any]:
+def json_object(resp: httpx.Response, *, malformed: str, malformed_hint: str, not_object: str) -> dict[str, Any]:
     """The response's JSON object; `ProviderError` with ``malformed`` (and its hint) when the body is not JSON,
     with ``not_object`` when it is JSON but not an object."""
     try:
@@ -309,23 +303,14 @@ class InventoryBuilder:
 
     def add_resource(self, rid: str, type: str, name: str, *, once: bool = False, **fields: Any) -> Resource:
         """A `Resource` of this provider (``fields``: parent, holds_data, metadata), added as `resource`."""
-        return self.resource(
-            Resource(id=rid, provider=self.provider, type=type, name=name, **fields), once=once
-        )
+        return self.resource(Resource(id=rid, provider=self.provider, type=type, name=name, **fields), once=once)
 
     def backup(self, backup: Backup) -> Backup:
         self.backups[backup.id] = backup
         return backup
 
     def add_backup(
-        self,
-        bid: str,
-        protects: str,
-        kind: str,
-        location: str,
-        *,
-        reasons: tuple[str, ...] = (),
-        **fields: Any,
+        self, bid: str, protects: str, kind: str, location: str, *, reasons: tuple[str, ...] = (), **fields: Any
     ) -> Backup:
         """A `Backup` of this provider protecting `protects` (``fields``: dies_with_resource, independent,
         created_at, metadata)."""
@@ -346,9 +331,7 @@ class InventoryBuilder:
     ) -> None:
         """Can `credential` destroy `target`? True, False (a claim needing proof) or None (unknown)."""
         self.facts.append(
-            DestroyFact(
-                credential=credential, target=target, verdict=verdict, reason=reason, capability=capability
-            )
+            DestroyFact(credential=credential, target=target, verdict=verdict, reason=reason, capability=capability)
         )
 
     def denial(

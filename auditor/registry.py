@@ -133,9 +133,7 @@ def implementation(name: str, seam: type[Any], *, what: str) -> Any:
         raise ConfigError(f"the {name} provider could not be loaded", hint=gaps[0].reason if gaps else None)
     if not isinstance(p, seam):
         able = sorted(n for n in BUILTIN_PROVIDERS if _implements(BUILTIN_PROVIDERS[n], seam))
-        raise ConfigError(
-            f"the {name} provider cannot {what}", hint=f"providers that can: {', '.join(able) or 'none'}"
-        )
+        raise ConfigError(f"the {name} provider cannot {what}", hint=f"providers that can: {', '.join(able) or 'none'}")
     return p
 
 

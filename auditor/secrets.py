@@ -63,9 +63,7 @@ class Secret:
         raise TypeError("Secret values are not picklable")
 
     @classmethod
-    def __get_pydantic_core_schema__(
-        cls, source: Any, handler: GetCoreSchemaHandler
-    ) -> core_schema.CoreSchema:
+    def __get_pydantic_core_schema__(cls, source: Any, handler: GetCoreSchemaHandler) -> core_schema.CoreSchema:
         def validate(v: Any) -> Secret:
             if isinstance(v, Secret):
                 return v
@@ -74,6 +72,5 @@ class Secret:
             raise TypeError("expected a str or Secret")
 
         return core_schema.no_info_plain_validator_function(
-            validate,
-            serialization=core_schema.plain_serializer_function_ser_schema(lambda s: s.fingerprint),
+            validate, serialization=core_schema.plain_serializer_function_ser_schema(lambda s: s.fingerprint)
         )

@@ -40,9 +40,7 @@ class SourceProposal:
 
     name: str  # suggested [[sources]] name
     label: str  # what the database is, for the plan ("railway volume shop/production/Postgres:pgdata")
-    entry: dict[
-        str, Any
-    ]  # the [[sources]] keys other than name (e.g. url = "env:X", or a provider reference)
+    entry: dict[str, Any]  # the [[sources]] keys other than name (e.g. url = "env:X", or a provider reference)
     env: dict[str, str] = field(default_factory=dict)  # variable -> what to put in it (never the value)
 
 
@@ -56,9 +54,7 @@ class StoreChoice:
         if self.spec.startswith("s3://"):
             u = urlsplit(self.spec)
             if not u.netloc:
-                raise ConfigError(
-                    f"--store {self.spec!r} names no bucket", hint="use --store s3://BUCKET[/PREFIX]"
-                )
+                raise ConfigError(f"--store {self.spec!r} names no bucket", hint="use --store s3://BUCKET[/PREFIX]")
             ent: dict[str, Any] = {"name": "offsite", "kind": "s3", "bucket": u.netloc, "region": "us-east-1"}
             if u.path.strip("/"):
                 ent["prefix"] = u.path.strip("/") + "/"
@@ -295,9 +291,7 @@ def plan_from_report(
         proposal = propose(r) if callable(propose) else None
         if isinstance(proposal, SourceProposal):
             plan.proposals.append(
-                SourceProposal(
-                    name=unique(proposal.name), label=proposal.label, entry=proposal.entry, env=proposal.env
-                )
+                SourceProposal(name=unique(proposal.name), label=proposal.label, entry=proposal.entry, env=proposal.env)
             )
         elif (r.get("metadata") or {}).get("database"):
             plan.skipped.append(
@@ -366,8 +360,7 @@ def load_report(path: Path) -> dict[str, Any]:
         raise ConfigError(f"cannot read report {path}: {exc.strerror}") from None
     except ValueError as exc:
         raise ConfigError(
-            f"{path} is not a JSON report: {exc}",
-            hint="pass the .json file written by `blastwall audit --format json`",
+            f"{path} is not a JSON report: {exc}", hint="pass the .json file written by `blastwall audit --format json`"
         ) from None
     if not isinstance(doc, dict) or "schema_version" not in doc or "resources" not in doc:
         raise ConfigError(

@@ -29,14 +29,7 @@ from sqlalchemy.exc import DBAPIError
 
 from .errors import StateError
 
-__all__ = [
-    "SCHEMA_HEAD",
-    "SchemaChange",
-    "StateDB",
-    "default_state_dir",
-    "default_state_url",
-    "metadata",
-]
+__all__ = ["SCHEMA_HEAD", "SchemaChange", "StateDB", "default_state_dir", "default_state_url", "metadata"]
 
 metadata = MetaData()
 

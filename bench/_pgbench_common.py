@@ -30,8 +30,7 @@ def grow_to(pg: ScratchPostgres, db: str, target_mb: int) -> int:
         )
         conn.execute("create table if not exists bench_small(id int primary key, name text)")
         conn.execute(
-            "insert into bench_small select g, 'n' || g from generate_series(1, 1000) g "
-            "on conflict do nothing"
+            "insert into bench_small select g, 'n' || g from generate_series(1, 1000) g on conflict do nothing"
         )
         while True:
             size = int(conn.execute("select pg_database_size(current_database())").fetchone()[0])  # type: ignore[index]

@@ -44,11 +44,7 @@ def _doc(*st: dict[str, Any]) -> str:
 
 POLICIES = {
     "app-read": _doc(
-        {
-            "Effect": "Allow",
-            "Action": ["s3:Get*", "s3:List*", "dynamodb:Get*", "dynamodb:Query"],
-            "Resource": "*",
-        }
+        {"Effect": "Allow", "Action": ["s3:Get*", "s3:List*", "dynamodb:Get*", "dynamodb:Query"], "Resource": "*"}
     ),
     "rds-ops": _doc(
         {
@@ -58,15 +54,9 @@ POLICIES = {
         }
     ),
     "ebs-ops": _doc(
-        {
-            "Effect": "Allow",
-            "Action": ["ec2:Describe*", "ec2:CreateSnapshot", "ec2:DeleteSnapshot"],
-            "Resource": "*",
-        }
+        {"Effect": "Allow", "Action": ["ec2:Describe*", "ec2:CreateSnapshot", "ec2:DeleteSnapshot"], "Resource": "*"}
     ),
-    "s3-writer": _doc(
-        {"Effect": "Allow", "Action": "s3:PutObject", "Resource": "arn:aws:s3:::bench-backups/*"}
-    ),
+    "s3-writer": _doc({"Effect": "Allow", "Action": "s3:PutObject", "Resource": "arn:aws:s3:::bench-backups/*"}),
     "lambda-dev": _doc({"Effect": "Allow", "Action": ["lambda:*", "iam:PassRole"], "Resource": "*"}),
     "self-keys": _doc(
         {
@@ -95,9 +85,7 @@ KINDS = 10  # existing-resource kinds created by populate_compute
 
 def populate(m: Any, principals: int, snapshots: int, via_api: bool) -> dict[str, tuple[str, str]]:
     iam = m.client("iam")
-    arns = {
-        n: iam.create_policy(PolicyName=n, PolicyDocument=d)["Policy"]["Arn"] for n, d in POLICIES.items()
-    }
+    arns = {n: iam.create_policy(PolicyName=n, PolicyDocument=d)["Policy"]["Arn"] for n, d in POLICIES.items()}
     iam.create_group(GroupName="admins")
     iam.attach_group_policy(GroupName="admins", PolicyArn="arn:aws:iam::aws:policy/AdministratorAccess")
     iam.create_group(GroupName="readers")
@@ -127,9 +115,7 @@ def populate(m: Any, principals: int, snapshots: int, via_api: bool) -> dict[str
         c.create_role(RoleName=f"svc-{i}", AssumeRolePolicyDocument=trust)
         c.attach_role_policy(
             RoleName=f"svc-{i}",
-            PolicyArn="arn:aws:iam::aws:policy/AdministratorAccess"
-            if i % 10 == 0
-            else arns[names[i % len(names)]],
+            PolicyArn="arn:aws:iam::aws:policy/AdministratorAccess" if i % 10 == 0 else arns[names[i % len(names)]],
         )
 
     def user(i: int) -> None:
@@ -202,11 +188,7 @@ def populate_compute(m: Any, per_kind: int, n_roles: int) -> None:
         prof = iam.create_instance_profile(InstanceProfileName=f"prof-{i}")["InstanceProfile"]["Arn"]
         iam.add_role_to_instance_profile(InstanceProfileName=f"prof-{i}", RoleName=r)
         lam.create_function(
-            FunctionName=f"app-{i}",
-            Runtime="python3.12",
-            Role=rarn,
-            Handler="index.handler",
-            Code={"ZipFile": code},
+            FunctionName=f"app-{i}", Runtime="python3.12", Role=rarn, Handler="index.handler", Code={"ZipFile": code}
         )
         glue.create_dev_endpoint(EndpointName=f"dev-{i}", RoleArn=rarn)
         ec2.run_instances(ImageId="ami-12c6146b", MinCount=1, MaxCount=1, IamInstanceProfile={"Arn": prof})
@@ -237,9 +219,7 @@ def populate_compute(m: Any, per_kind: int, n_roles: int) -> None:
         pid = dp.create_pipeline(name=f"pipe-{i}", uniqueId=f"pipe-{i}")["pipelineId"]
         dp.put_pipeline_definition(
             pipelineId=pid,
-            pipelineObjects=[
-                {"id": "Default", "name": "Default", "fields": [{"key": "role", "stringValue": r}]}
-            ],
+            pipelineObjects=[{"id": "Default", "name": "Default", "fields": [{"key": "role", "stringValue": r}]}],
         )
         lt = ec2.create_launch_template(
             LaunchTemplateName=f"lt-{i}",
@@ -264,10 +244,7 @@ def synthetic(n: int) -> tuple[Any, Any]:
     admin = "arn:aws:iam::aws:policy/AdministratorAccess"
     ro = "arn:aws:iam::aws:policy/ReadOnlyAccess"
     snap.policies[admin] = ManagedPolicy(
-        admin,
-        "AdministratorAccess",
-        json.loads(_doc({"Effect": "Allow", "Action": "*", "Resource": "*"})),
-        True,
+        admin, "AdministratorAccess", json.loads(_doc({"Effect": "Allow", "Action": "*", "Resource": "*"})), True
     )
     snap.policies[ro] = ManagedPolicy(
         ro,
@@ -334,9 +311,7 @@ def synthetic(n: int) -> tuple[Any, Any]:
     for kind in EXISTING_METHODS:
         for i in range(per_kind):
             arn = arn_of.get(kind, "arn:aws:{k}:{r}:{a}:res/{k}-{i}").format(r=REGION, a=ACCOUNT, i=i, k=kind)
-            items.append(
-                Workload(kind, arn, f"{kind}-{i}", f"arn:aws:iam::{ACCOUNT}:role/svc-{(i * 7) % n_roles}")
-            )
+            items.append(Workload(kind, arn, f"{kind}-{i}", f"arn:aws:iam::{ACCOUNT}:role/svc-{(i * 7) % n_roles}"))
     return snap, Workloads(items)
 
 
@@ -397,9 +372,7 @@ def baseline(m: Any, keys: dict[str, tuple[str, str]]) -> tuple[float, int]:
         return out
 
     for k, s in keys.values():
-        c = boto3.client(
-            "sts", region_name=REGION, endpoint_url=m.url, aws_access_key_id=k, aws_secret_access_key=s
-        )
+        c = boto3.client("sts", region_name=REGION, endpoint_url=m.url, aws_access_key_id=k, aws_secret_access_key=s)
         c.meta.events.register("before-call", count)
         c.get_caller_identity()
     iam = client("iam")
@@ -427,12 +400,7 @@ def baseline(m: Any, keys: dict[str, tuple[str, str]]) -> tuple[float, int]:
     bk = client("backup")
     for v in pages(bk, "list_backup_vaults", "BackupVaultList"):
         try:
-            pages(
-                bk,
-                "list_recovery_points_by_backup_vault",
-                "RecoveryPoints",
-                BackupVaultName=v["BackupVaultName"],
-            )
+            pages(bk, "list_recovery_points_by_backup_vault", "RecoveryPoints", BackupVaultName=v["BackupVaultName"])
         except ClientError:
             pass
     try:
@@ -463,10 +431,7 @@ def audit(m: Any, keys: dict[str, tuple[str, str]]) -> dict[str, Any]:
         home = Path(d)
         (home / ".aws").mkdir()
         (home / ".aws/credentials").write_text(
-            "".join(
-                f"[{n}]\naws_access_key_id = {k}\naws_secret_access_key = {s}\n\n"
-                for n, (k, s) in keys.items()
-            )
+            "".join(f"[{n}]\naws_access_key_id = {k}\naws_secret_access_key = {s}\n\n" for n, (k, s) in keys.items())
         )
         prov = AwsProvider()
         phases = {"identify": 0.0, "inventory": 0.0}
@@ -552,9 +517,7 @@ def main() -> None:
     ap.add_argument("--snapshots", type=int, default=20000)
     ap.add_argument("--snapshots-via-api", action="store_true")
     ap.add_argument(
-        "--growth",
-        default="500,2000,8000",
-        help="principal counts for the escalation-search growth table ('' to skip)",
+        "--growth", default="500,2000,8000", help="principal counts for the escalation-search growth table ('' to skip)"
     )
     ap.add_argument("--growth-only", action="store_true", help="only the growth table (no moto)")
     ap.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
@@ -619,10 +582,7 @@ def main() -> None:
             f"resources {r['resources']}, backups {r['backups']}, findings {r['findings']}, gaps {r['gaps']}"
         )
         print(f"  admin-equivalent keys: {r['admin']}")
-        print(
-            "  calls by operation: "
-            + ", ".join(f"{k}={v}" for k, v in sorted(tm["calls_by_operation"].items()))
-        )
+        print("  calls by operation: " + ", ".join(f"{k}={v}" for k, v in sorted(tm["calls_by_operation"].items())))
         _print_growth(a.growth)
     finally:
         if child.stdin:

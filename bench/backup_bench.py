@@ -39,9 +39,7 @@ def main() -> None:
     )
     ap.add_argument("--s3", action="store_true", help="also back up to a local SeaweedFS with object lock")
     ap.add_argument("--engine", choices=("postgres", "mysql", "redis"), default="postgres")
-    ap.add_argument(
-        "--size", type=int, default=1024, help="MySQL/Redis: data size in MB (smaller for a quick run)"
-    )
+    ap.add_argument("--size", type=int, default=1024, help="MySQL/Redis: data size in MB (smaller for a quick run)")
     args = ap.parse_args()
     if args.engine != "postgres":
         from ._engine_bench import run
@@ -77,8 +75,7 @@ def main() -> None:
                     assert raw.returncode == 0, raw.stderr
                     raws.append(raw)
                     bw = run_measured(
-                        [BLASTWALL, "backup", "run", "bench", "--json", "--config", str(cfg)],
-                        env=env_with(url, state),
+                        [BLASTWALL, "backup", "run", "bench", "--json", "--config", str(cfg)], env=env_with(url, state)
                     )
                     assert bw.returncode == 0, bw.stderr
                     bws.append(bw)

@@ -89,9 +89,7 @@ class Run:
     found: set[str]  # planted values the tool reported
 
 
-def _measure(
-    argv: list[str], cwd: Path | None = None, timeout: float | None = None
-) -> tuple[float, float, int]:
+def _measure(argv: list[str], cwd: Path | None = None, timeout: float | None = None) -> tuple[float, float, int]:
     """Wall seconds, peak RSS (MB, the largest process of the run) and exit code of one command."""
     t0 = time.perf_counter()
     proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=cwd)
@@ -264,9 +262,7 @@ def _tree(base: Path, n_files: int, mb: int) -> tuple[Path, int, int, list[str]]
     marker = root / ".complete.json"
     if marker.exists():
         meta = json.loads(marker.read_text())
-        print(
-            f"reusing {root}: {meta['files']} files, {meta['bytes'] / 1e6:.0f} MB, {len(meta['planted'])} planted"
-        )
+        print(f"reusing {root}: {meta['files']} files, {meta['bytes'] / 1e6:.0f} MB, {len(meta['planted'])} planted")
         return root, meta["files"], meta["bytes"], meta["planted"]
     shutil.rmtree(root, ignore_errors=True)
     t0 = time.perf_counter()
@@ -325,9 +321,7 @@ def main() -> None:
                         print(f"  {t.name}: did not finish within {a.timeout:.0f}s")
             label = f"{n:,} files / {total / 1e6:,.0f} MB"
             print(f"\n{label}, {len(planted)} planted tokens, median of {a.repeat}:")
-            print(
-                f"  {'tool':<15} {'wall s':>8} {'files/s':>10} {'MB/s':>8} {'peak RSS MB':>12} {'recall':>9}"
-            )
+            print(f"  {'tool':<15} {'wall s':>8} {'files/s':>10} {'MB/s':>8} {'peak RSS MB':>12} {'recall':>9}")
             bw_wall = None
             for t in tools:
                 rs = runs[t.name]

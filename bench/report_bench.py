@@ -38,18 +38,7 @@ from auditor.model import (
 )
 from auditor.secrets import Secret
 
-PROVIDERS = [
-    "railway",
-    "aws",
-    "github",
-    "supabase",
-    "neon",
-    "vercel",
-    "cloudflare",
-    "digitalocean",
-    "fly",
-    "render",
-]
+PROVIDERS = ["railway", "aws", "github", "supabase", "neon", "vercel", "cloudflare", "digitalocean", "fly", "render"]
 KINDS = ["api_token", "access_key", "project_token", "service_role_key", "personal_access_token"]
 RULES = [
     f"blastwall/{name}"
@@ -81,11 +70,7 @@ NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 
 
 def generate(
-    n_findings: int = 100_000,
-    n_creds: int = 2_000,
-    n_resources: int = 3_000,
-    n_backups: int = 2_500,
-    seed: int = 7,
+    n_findings: int = 100_000, n_creds: int = 2_000, n_resources: int = 3_000, n_backups: int = 2_500, seed: int = 7
 ) -> AuditResult:
     rnd = random.Random(seed)
     paths = [
@@ -188,8 +173,7 @@ def generate(
             )
         )
     gaps = tuple(
-        CoverageGap(subject=f"{p} inventory", reason="HTTP 403 on list endpoint", provider=p)
-        for p in PROVIDERS[:4]
+        CoverageGap(subject=f"{p} inventory", reason="HTTP 403 on list endpoint", provider=p) for p in PROVIDERS[:4]
     )
     return AuditResult(
         generated_at=NOW,

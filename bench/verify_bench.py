@@ -59,15 +59,7 @@ def main() -> None:
                 target.create_database("restored")
                 t0 = time.perf_counter()
                 r = subprocess.run(
-                    [
-                        str(pg_restore),
-                        "--no-owner",
-                        "--no-privileges",
-                        "--no-password",
-                        "-d",
-                        "restored",
-                        str(dump),
-                    ],
+                    [str(pg_restore), "--no-owner", "--no-privileges", "--no-password", "-d", "restored", str(dump)],
                     env=target.client_env("restored"),
                     capture_output=True,
                     text=True,

@@ -23,16 +23,7 @@ from typing import Any
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 from markupsafe import Markup
 
-from auditor.model import (
-    AuditResult,
-    Backup,
-    Credential,
-    Exposure,
-    Finding,
-    Resource,
-    Severity,
-    SourceCategory,
-)
+from auditor.model import AuditResult, Backup, Credential, Exposure, Finding, Resource, Severity, SourceCategory
 
 __all__ = ["GRAPH_LIMITS", "build_view", "decode_findings_blob", "render_html", "script_json"]
 
@@ -73,9 +64,7 @@ def _env() -> Environment:
 
 def gzip_b64(text: str) -> str:
     """gzip + base64 (for large embedded blocks the page inflates with DecompressionStream)."""
-    return base64.b64encode(gzip.compress(str(text).encode("utf-8"), compresslevel=6, mtime=0)).decode(
-        "ascii"
-    )
+    return base64.b64encode(gzip.compress(str(text).encode("utf-8"), compresslevel=6, mtime=0)).decode("ascii")
 
 
 def script_json(obj: Any) -> Markup:
@@ -331,8 +320,7 @@ def build_view(
             {"name": r.name, "type": _human(r.type), "provider": r.provider, "id": r.id} for r in unprotected
         ],
         "gaps": [
-            {"subject": g.subject, "reason": g.reason, "provider": g.provider or ""}
-            for g in result.coverage_gaps
+            {"subject": g.subject, "reason": g.reason, "provider": g.provider or ""} for g in result.coverage_gaps
         ],
         "severities": [{"name": s, "count": sev_counts.get(s, 0)} for s in SEVERITIES],
         "findings_total": len(result.findings),
@@ -373,8 +361,7 @@ def _verdict(h: Mapping[str, int]) -> str:
         text = "None of the discovered credentials is known to be able to destroy a dataset."
     if h["gaps"]:
         text += (
-            f" {_n(h['gaps'], 'item')} {'was' if h['gaps'] == 1 else 'were'} not inspected, "
-            "so this is a lower bound."
+            f" {_n(h['gaps'], 'item')} {'was' if h['gaps'] == 1 else 'were'} not inspected, so this is a lower bound."
         )
     return text
 
@@ -417,14 +404,11 @@ def _backup_row(b: Backup, ix: _Index, now: datetime, ver: Mapping[str, Any] | N
     }
 
 
-def _remediation(
-    c: Credential, e: Exposure | None, ix: _Index, related: Iterable[Finding]
-) -> list[dict[str, str]]:
+def _remediation(c: Credential, e: Exposure | None, ix: _Index, related: Iterable[Finding]) -> list[dict[str, str]]:
     destroy_caps = [
         x
         for x in c.capabilities
-        if any(w in x.lower() for w in ("delete", "destroy", "remove", "terminate", "admin"))
-        or x.endswith("*")
+        if any(w in x.lower() for w in ("delete", "destroy", "remove", "terminate", "admin")) or x.endswith("*")
     ]
     scope_txt = "Replace it with a credential that has only what the workload needs"
     if destroy_caps:
@@ -434,12 +418,7 @@ def _remediation(
     places = [s.path for s in c.sources]
     if any(
         cat
-        in (
-            SourceCategory.agent_config,
-            SourceCategory.environment,
-            SourceCategory.dotenv,
-            SourceCategory.repository,
-        )
+        in (SourceCategory.agent_config, SourceCategory.environment, SourceCategory.dotenv, SourceCategory.repository)
         for cat in reach
     ):
         move_txt = (
@@ -504,9 +483,7 @@ def _db_view(c: Credential, ix: _Index) -> dict[str, Any] | None:
         verdicts.append(
             {
                 "text": v.text,
-                "cls": "crit"
-                if v.verdict and not v.survivors
-                else ("warn" if v.verdict is not False else "ok"),
+                "cls": "crit" if v.verdict and not v.survivors else ("warn" if v.verdict is not False else "ok"),
                 "kind": v.kind,
                 "mine": v.credential == c.id,
                 "anchor": "cred-" + v.credential.replace(":", "-") if other else "",
@@ -520,9 +497,7 @@ def _db_view(c: Credential, ix: _Index) -> dict[str, Any] | None:
         "database": (res.name if res else c.metadata.get("database")) or "",
         "database_id": res.id if res else (rid or ""),
         "placement": c.metadata.get("platform_label") or "",
-        "container": f"{container.name} ({_human(container.type)}, {container.provider})"
-        if container
-        else "",
+        "container": f"{container.name} ({_human(container.type)}, {container.provider})" if container else "",
         "container_id": container.id if container else "",
         "grants": [g for g in db.get("grants") or [] if g.get("capability") not in _NOT_DESTRUCTIVE][:12],
         "verdicts": verdicts,
@@ -542,9 +517,7 @@ def _cards(result: AuditResult, ix: _Index) -> list[dict[str, Any]]:
         lost = set(e.unrecoverable) if e else set()
         maybe = set(e.possibly_unrecoverable) if e else set()
 
-        def target(
-            rid: str, definite: bool, lost: set[str] = lost, maybe: set[str] = maybe
-        ) -> dict[str, str]:
+        def target(rid: str, definite: bool, lost: set[str] = lost, maybe: set[str] = maybe) -> dict[str, str]:
             res = ix.resources.get(rid)
             if rid in lost:
                 fate, fcls = "no backup survives", "crit"
@@ -564,9 +537,7 @@ def _cards(result: AuditResult, ix: _Index) -> list[dict[str, Any]]:
         targets = [target(r, True) for r in (e.can_destroy if e else ())] + [
             target(r, False) for r in (e.may_destroy if e else ())
         ]
-        targets.sort(
-            key=lambda t: ({"crit": 0, "warn": 1, "ok": 2}[t["cls"]], t["definite"] != "yes", t["name"])
-        )
+        targets.sort(key=lambda t: ({"crit": 0, "warn": 1, "ok": 2}[t["cls"]], t["definite"] != "yes", t["name"]))
         if c.root_equivalent:
             verdict = "Root-equivalent"
         elif c.root_equivalent is None:
@@ -841,18 +812,9 @@ def _graph(result: AuditResult, ix: _Index, cards: list[dict[str, Any]]) -> dict
             more=True,
         )
     for i, b in enumerate(shown_b):
-        same = {True: "same blast radius", None: "blast radius unknown", False: "independent"}[
-            b.same_blast_radius
-        ]
+        same = {True: "same blast radius", None: "blast radius unknown", False: "independent"}[b.same_blast_radius]
         place(
-            2,
-            i,
-            b.id,
-            b.location,
-            f"{_human(b.kind)} · {same}",
-            _backup_class(b),
-            "#backups",
-            f"{b.location}: {same}",
+            2, i, b.id, b.location, f"{_human(b.kind)} · {same}", _backup_class(b), "#backups", f"{b.location}: {same}"
         )
     if hidden_b:
         place(
@@ -895,12 +857,7 @@ def _graph(result: AuditResult, ix: _Index, cards: list[dict[str, Any]]) -> dict
             if (c["id"], tgt) in seen:
                 continue
             seen.add((c["id"], tgt))
-            edge(
-                c["id"],
-                tgt,
-                "crit" if r in lost else ("warn" if not definite else "hot"),
-                dashed=not definite,
-            )
+            edge(c["id"], tgt, "crit" if r in lost else ("warn" if not definite else "hot"), dashed=not definite)
     for c in hidden_creds:
         e = ix.exposure.get(c["id"])
         for r in (*e.can_destroy, *e.may_destroy) if e else ():

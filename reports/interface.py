@@ -93,14 +93,11 @@ def get_format(name: str | ReportFormat) -> ReportFormat:
         return FORMATS[name.lower()]()
     except KeyError:
         raise BlastwallError(
-            f"unknown report format {name!r}",
-            hint="choose from: " + ", ".join(sorted(FORMATS)),
+            f"unknown report format {name!r}", hint="choose from: " + ", ".join(sorted(FORMATS))
         ) from None
 
 
-def write_reports(
-    result: AuditResult, formats: Iterable[str | ReportFormat], output_dir: str | Path
-) -> list[Path]:
+def write_reports(result: AuditResult, formats: Iterable[str | ReportFormat], output_dir: str | Path) -> list[Path]:
     """Render `result` once per format into `output_dir/blastwall-report.<ext>`; return the paths written.
 
     Each file is written to a temporary name and renamed into place, so a reader never sees half a report.

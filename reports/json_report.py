@@ -31,8 +31,7 @@ def _cred(c: Credential) -> dict[str, Any]:
         "status": c.status.value,
         "principal": c.principal,
         "sources": [
-            {"path": s.path, "locator": s.locator, "line": s.line, "category": s.category.value}
-            for s in c.sources
+            {"path": s.path, "locator": s.locator, "line": s.line, "category": s.category.value} for s in c.sources
         ],
         "capabilities": list(c.capabilities),
         "possible_capabilities": list(c.possible_capabilities),
@@ -86,9 +85,7 @@ def load_json(path: str | Path) -> AuditResult:
                 fingerprint=c["fingerprint"],
                 status=c["status"],
                 principal=c.get("principal"),
-                sources=tuple(
-                    Source(**{k: v for k, v in s.items() if v is not None}) for s in c.get("sources", [])
-                ),
+                sources=tuple(Source(**{k: v for k, v in s.items() if v is not None}) for s in c.get("sources", [])),
                 capabilities=tuple(c.get("capabilities", [])),
                 possible_capabilities=tuple(c.get("possible_capabilities", [])),
                 root_equivalent=c.get("root_equivalent"),

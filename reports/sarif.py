@@ -243,9 +243,7 @@ def render_sarif(
         for s in c.sources:
             if not loc.is_file(s.path) or (c.id, s.path) in covered:
                 continue
-            candidates.append(
-                (rule_id, None, _credential_result(c, s, loc, rule_id, -1, destroys.get(c.id, 0)))
-            )
+            candidates.append((rule_id, None, _credential_result(c, s, loc, rule_id, -1, destroys.get(c.id, 0))))
 
     total = len(candidates)
     if total > max_results:
@@ -289,21 +287,14 @@ def render_sarif(
                     f"code-scanning limits (kept: the {len(kept)} most severe, levels "
                     f"{', '.join(levels)}). Every finding is in the JSON report ({FULL_REPORT})."
                 },
-                "locations": [
-                    {"physicalLocation": {"artifactLocation": {"uri": FULL_REPORT, "uriBaseId": SRCROOT}}}
-                ],
+                "locations": [{"physicalLocation": {"artifactLocation": {"uri": FULL_REPORT, "uriBaseId": SRCROOT}}}],
                 "partialFingerprints": {"blastwallTruncation/v1": f"{total}:{omitted}"},
                 "properties": {"omittedResults": omitted, "totalResults": total, "fullReport": FULL_REPORT},
             }
         )
 
     run: dict[str, Any] = {
-        "tool": {
-            "driver": {
-                "name": "Blastwall",
-                "rules": descriptors,
-            }
-        },
+        "tool": {"driver": {"name": "Blastwall", "rules": descriptors}},
         "invocations": [_invocation(result.coverage_gaps)],
         "results": results,
         "columnKind": "unicodeCodePoints",
@@ -324,8 +315,7 @@ def _invocation(gaps: Iterable[Any]) -> dict[str, Any]:
         {
             "level": "warning",
             "message": {
-                "text": f"Not inspected: {g.subject} — {g.reason}"
-                + (f" ({g.provider})" if g.provider else "")
+                "text": f"Not inspected: {g.subject} — {g.reason}" + (f" ({g.provider})" if g.provider else "")
             },
             "descriptor": {"id": "blastwall/coverage-gap"},
         }

@@ -121,11 +121,7 @@ def config_markdown() -> str:
     for section in top:
         field = Config.model_fields[section]
         is_array = typing.get_origin(field.annotation) is tuple
-        header = (
-            f"[[{section}]]"
-            if is_array
-            else (f"[{section}.NAME]" if section == "providers" else f"[{section}]")
-        )
+        header = f"[[{section}]]" if is_array else (f"[{section}.NAME]" if section == "providers" else f"[{section}]")
         out += [f"### `{header}` {{#{section}}}", "", describe(section, field, table) or "", ""]
         rows = [(k, f) for k, f in keys if k.startswith(section + ".")]
         if rows:
@@ -188,11 +184,7 @@ def cli_markdown() -> str:
                     else f"`{(p.metavar or p.name or '').upper()}`"
                 )
                 text = _plain(getattr(p, "help", "") or "").replace("|", "\\|").replace("\n", " ")
-                if (
-                    is_option
-                    and p.default not in (None, False, (), "", [])
-                    and not getattr(p, "is_flag", False)
-                ):
+                if is_option and p.default not in (None, False, (), "", []) and not getattr(p, "is_flag", False):
                     text += f" Default: `{p.default}`."
                 out.append(f"| {names} | {text} |")
             out.append("")

@@ -62,9 +62,7 @@ def _clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    out = Path(
-        os.environ.get("BLASTWALL_TEST_OUTPUT", Path(__file__).resolve().parent.parent / "test-output")
-    )
+    out = Path(os.environ.get("BLASTWALL_TEST_OUTPUT", Path(__file__).resolve().parent.parent / "test-output"))
     out.mkdir(parents=True, exist_ok=True)
     config.stash[_OUT] = out  # type: ignore[misc]
 

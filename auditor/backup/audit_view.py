@@ -75,9 +75,7 @@ def offsite_backups_for_audit(config: Config, db: StateDB) -> list[Backup]:
             )
         elif rec.lock_mode == "COMPLIANCE" and rec.retain_until and rec.retain_until > now:
             independent = True
-            reasons.append(
-                f"COMPLIANCE object lock until {rec.retain_until:%Y-%m-%d}: no credential can delete it"
-            )
+            reasons.append(f"COMPLIANCE object lock until {rec.retain_until:%Y-%m-%d}: no credential can delete it")
         elif (
             check is not None
             and check[1].get("can_delete_backups") is False
@@ -85,8 +83,7 @@ def offsite_backups_for_audit(config: Config, db: StateDB) -> list[Backup]:
         ):
             independent = True
             reasons.append(
-                f"check-store on {check[0]:%Y-%m-%d} found the store's credentials cannot delete or "
-                "overwrite backups"
+                f"check-store on {check[0]:%Y-%m-%d} found the store's credentials cannot delete or overwrite backups"
             )
         elif check is not None and check[1].get("can_delete_backups"):
             independent = False
@@ -158,12 +155,7 @@ def storage_of(scfg: Any) -> dict[str, Any]:
     from urllib.parse import urlparse
 
     if scfg.kind == "local":
-        return {
-            "platform": "local",
-            "account": None,
-            "location": scfg.path,
-            "label": f"local directory {scfg.path}",
-        }
+        return {"platform": "local", "account": None, "location": scfg.path, "label": f"local directory {scfg.path}"}
     host = (urlparse(scfg.endpoint).hostname or "") if scfg.endpoint else ""
     platform, account = scfg.platform, scfg.account
     label: str | None = None
@@ -174,9 +166,7 @@ def storage_of(scfg: Any) -> dict[str, Any]:
             break
     if platform is None:
         platform = UNRELATED_S3
-    label = label or (
-        f"S3-compatible endpoint {host}" if platform == UNRELATED_S3 else f"{platform} storage {host}"
-    )
+    label = label or (f"S3-compatible endpoint {host}" if platform == UNRELATED_S3 else f"{platform} storage {host}")
     if account:
         label += f" in account {account}"
     return {
@@ -190,9 +180,7 @@ def storage_of(scfg: Any) -> dict[str, Any]:
     }
 
 
-def compliance_covers(
-    rec: BackupRecord, check: tuple[datetime, dict[str, Any]] | None, now: datetime
-) -> bool:
+def compliance_covers(rec: BackupRecord, check: tuple[datetime, dict[str, Any]] | None, now: datetime) -> bool:
     """Is the newest copy under COMPLIANCE object lock right now? Either it was written with COMPLIANCE
     retention that has not ended (the store accepted the retention on the object), or `check-store`
     proved COMPLIANCE retention (its probe version carried it and could not be deleted) of a length that
@@ -220,9 +208,7 @@ def _next_fire(schedule: str, tz: str, after: datetime) -> datetime | None:
     return nxt.astimezone(UTC) if nxt else None
 
 
-def verification_findings(
-    config: Config, db: StateDB, clock: Callable[[], datetime] | None = None
-) -> list[Finding]:
+def verification_findings(config: Config, db: StateDB, clock: Callable[[], datetime] | None = None) -> list[Finding]:
     """Audit findings about backups and their verification, per configured [[backups]] entry.
 
     Rules: `backup.missing` (no complete backup), `backup.stale` (a scheduled run should have

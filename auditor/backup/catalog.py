@@ -293,9 +293,7 @@ class Catalog:
     def with_upload_ids(self) -> list[BackupRecord]:
         with self.db.engine.connect() as c:
             rows = c.execute(
-                select(backup_runs).where(
-                    backup_runs.c.upload_id.is_not(None), backup_runs.c.status != "running"
-                )
+                select(backup_runs).where(backup_runs.c.upload_id.is_not(None), backup_runs.c.status != "running")
             ).fetchall()
         return [_record(r) for r in rows]
 
@@ -337,9 +335,7 @@ class Catalog:
         return out
 
     def verifications(self, backup_id: str | None = None) -> list[VerificationRecord]:
-        q = select(backup_verifications).order_by(
-            backup_verifications.c.at.desc(), backup_verifications.c.id.desc()
-        )
+        q = select(backup_verifications).order_by(backup_verifications.c.at.desc(), backup_verifications.c.id.desc())
         if backup_id:
             q = q.where(backup_verifications.c.backup_id == backup_id)
         with self.db.engine.connect() as c:
@@ -354,10 +350,7 @@ class Catalog:
     def last_store_check(self, store: str) -> tuple[datetime, dict[str, Any]] | None:
         with self.db.engine.connect() as c:
             row = c.execute(
-                select(store_checks)
-                .where(store_checks.c.store == store)
-                .order_by(store_checks.c.id.desc())
-                .limit(1)
+                select(store_checks).where(store_checks.c.store == store).order_by(store_checks.c.id.desc()).limit(1)
             ).fetchone()
         if row is None:
             return None

@@ -43,18 +43,12 @@ class SourceIdentity(_M):
     port: int | None = None
     database: str | None = None
     system_identifier: str | None = None  # pg_control_system(), when readable
-    via: str | None = (
-        None  # where the URL was looked up, names only: "railway:<project>/<environment>/<service>"
-    )
+    via: str | None = None  # where the URL was looked up, names only: "railway:<project>/<environment>/<service>"
 
     @property
     def uri(self) -> str:
         port = self.port or _DEFAULT_PORTS.get(self.kind)
-        return (
-            f"{self.kind}://{self.host or 'localhost'}"
-            + (f":{port}" if port else "")
-            + f"/{self.database or ''}"
-        )
+        return f"{self.kind}://{self.host or 'localhost'}" + (f":{port}" if port else "") + f"/{self.database or ''}"
 
 
 class DumpTool(_M):

@@ -142,9 +142,7 @@ def _s3(store: S3Store) -> StorePosture:
         if code in ("ObjectLockConfigurationNotFoundError", "NoSuchObjectLockConfiguration"):
             p.reasons.append("bucket object lock is not enabled")
         else:
-            p.reasons.append(
-                f"cannot read the bucket's object-lock configuration ({code}); judged by probing"
-            )
+            p.reasons.append(f"cannot read the bucket's object-lock configuration ({code}); judged by probing")
     if store.object_lock:
         p.object_lock = {"mode": store.object_lock[0], "days": store.object_lock[1]}
     elif default_lock and default_lock.get("mode"):
@@ -165,8 +163,7 @@ def _s3(store: S3Store) -> StorePosture:
         p.object_lock = {"mode": lock_mode, "days": None}
     if store.object_lock and not lock_mode:
         p.reasons.append(
-            "the probe object has no retention although object_lock is configured: the bucket "
-            "ignores object lock"
+            "the probe object has no retention although object_lock is configured: the bucket ignores object lock"
         )
 
     # overwrite
@@ -183,14 +180,11 @@ def _s3(store: S3Store) -> StorePosture:
             survived = False
         if survived is True:
             p.can_overwrite_backups = False
-            p.reasons.append(
-                "overwriting keeps the earlier version (versioning): a backup cannot be replaced"
-            )
+            p.reasons.append("overwriting keeps the earlier version (versioning): a backup cannot be replaced")
         elif survived is False:
             p.can_overwrite_backups = True
             p.reasons.append(
-                "an overwrite replaced the probe object: without versioning these credentials can "
-                "replace backups"
+                "an overwrite replaced the probe object: without versioning these credentials can replace backups"
             )
     except ClientError as exc:
         p.can_overwrite_backups = False
@@ -228,8 +222,7 @@ def _s3(store: S3Store) -> StorePosture:
         _cleanup_probe(store, key)
     if not store.endpoint or "amazonaws.com" in (store.endpoint or ""):
         p.reasons.append(
-            "IAM policy analysis of the key is not performed here; the probes above test what the "
-            "key can actually do"
+            "IAM policy analysis of the key is not performed here; the probes above test what the key can actually do"
         )
     return p
 

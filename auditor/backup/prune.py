@@ -47,8 +47,7 @@ class PruneReport:
             "deleted": self.deleted,
             "kept": self.kept,
             "items": [
-                {"backup": i.backup_id, "source": i.source, "action": i.action, "reason": i.reason}
-                for i in self.items
+                {"backup": i.backup_id, "source": i.source, "action": i.action, "reason": i.reason} for i in self.items
             ],
         }
 
@@ -78,17 +77,12 @@ def prune_backups(
                 if r.created_at >= cutoff:
                     continue
                 if newest is not None and r.id == newest.id:
-                    report.items.append(
-                        PruneItem(r.id, r.source, "kept", "newest complete backup of the source")
-                    )
+                    report.items.append(PruneItem(r.id, r.source, "kept", "newest complete backup of the source"))
                     continue
                 if r.retain_until is not None and r.retain_until > now:
                     report.items.append(
                         PruneItem(
-                            r.id,
-                            r.source,
-                            "kept",
-                            f"object lock until {r.retain_until:%Y-%m-%d %H:%M} UTC (expected)",
+                            r.id, r.source, "kept", f"object lock until {r.retain_until:%Y-%m-%d %H:%M} UTC (expected)"
                         )
                     )
                     continue
@@ -108,15 +102,11 @@ def prune_backups(
                             refused.append(res)
                 if refused:
                     report.items.append(
-                        PruneItem(
-                            r.id, r.source, "kept", f"{refused[0].reason} (expected: retention not over)"
-                        )
+                        PruneItem(r.id, r.source, "kept", f"{refused[0].reason} (expected: retention not over)")
                     )
                     continue
                 catalog.update_run(r.id, pruned_at=now)
-                report.items.append(
-                    PruneItem(r.id, r.source, "deleted", f"older than keep_days={b.keep_days}")
-                )
+                report.items.append(PruneItem(r.id, r.source, "deleted", f"older than keep_days={b.keep_days}"))
     finally:
         for s in stores.values():
             s.close()

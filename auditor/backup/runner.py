@@ -152,14 +152,10 @@ def parse_recipients(recipients: tuple[str, ...] | list[str]) -> list[Any]:
     for r in recipients:
         try:
             out.append(
-                pyrage.ssh.Recipient.from_str(r)
-                if r.startswith("ssh-")
-                else pyrage.x25519.Recipient.from_str(r)
+                pyrage.ssh.Recipient.from_str(r) if r.startswith("ssh-") else pyrage.x25519.Recipient.from_str(r)
             )
         except Exception as exc:
-            raise BackupError(
-                f"invalid age recipient {r[:16]}…", hint="check encrypt_to in [[backups]]"
-            ) from exc
+            raise BackupError(f"invalid age recipient {r[:16]}…", hint="check encrypt_to in [[backups]]") from exc
     return out
 
 

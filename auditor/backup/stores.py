@@ -199,12 +199,8 @@ class _LocalWriter(ObjectWriter):
 
 def _store_os_error(exc: OSError, where: Path) -> BackupError:
     if exc.errno in (errno.ENOSPC, errno.EFBIG, errno.EDQUOT):
-        return BackupError(
-            f"disk full while writing to {where}", hint="free space in the store or prune old backups"
-        )
-    return BackupError(
-        f"cannot write to {where}: {exc.strerror}", hint="check the store path and its permissions"
-    )
+        return BackupError(f"disk full while writing to {where}", hint="free space in the store or prune old backups")
+    return BackupError(f"cannot write to {where}: {exc.strerror}", hint="check the store path and its permissions")
 
 
 class LocalStore(BackupStore):
@@ -399,9 +395,7 @@ class _S3Writer(ObjectWriter):
                 raise
             raise _s3_error(exc, f"completing {self._store.location(self.key)}") from exc
         lock = self._store.retention
-        return StoredObject(
-            self.key, self._size, resp.get("VersionId"), lock[0] if lock else None, self._retain_until
-        )
+        return StoredObject(self.key, self._size, resp.get("VersionId"), lock[0] if lock else None, self._retain_until)
 
     def abort(self) -> bool:
         self._closed = True
@@ -424,13 +418,9 @@ def _s3_error(exc: BaseException, doing: str) -> BackupError:
         return exc
     if isinstance(exc, ClientError):
         code = exc.response.get("Error", {}).get("Code", "?")
-        return BackupError(
-            f"S3 error {code} while {doing}", hint="check the store's bucket, credentials and policy"
-        )
+        return BackupError(f"S3 error {code} while {doing}", hint="check the store's bucket, credentials and policy")
     if isinstance(exc, EndpointConnectionError):
-        return BackupError(
-            f"cannot reach the S3 endpoint while {doing}", hint="check the network and the endpoint"
-        )
+        return BackupError(f"cannot reach the S3 endpoint while {doing}", hint="check the network and the endpoint")
     return BackupError(f"{type(exc).__name__} while {doing}: {exc}", hint="check the network and the store")
 
 
@@ -529,11 +519,7 @@ class S3Store(BackupStore):
         except Exception as exc:
             raise _s3_error(exc, f"writing {self.location(key)}") from exc
         return StoredObject(
-            key,
-            len(data),
-            resp.get("VersionId"),
-            kw.get("ObjectLockMode"),
-            kw.get("ObjectLockRetainUntilDate"),
+            key, len(data), resp.get("VersionId"), kw.get("ObjectLockMode"), kw.get("ObjectLockRetainUntilDate")
         )
 
     def stat(self, key: str) -> StoredObject | None:
@@ -634,10 +620,7 @@ class S3Store(BackupStore):
         except Exception as exc:
             # the caller reports the upload as not aborted (False); the reason goes to the log
             log.warning(
-                "aborting multipart upload %s of %s failed: %s",
-                upload_id,
-                self.location(key),
-                type(exc).__name__,
+                "aborting multipart upload %s of %s failed: %s", upload_id, self.location(key), type(exc).__name__
             )
             return False
         return True

@@ -128,12 +128,10 @@ class VerificationResult:
             "failure_code": self.failure_code,
             "message": self.message,
             "tables": [
-                {"name": t.name, "expected_rows": t.expected_rows, "found_rows": t.found_rows}
-                for t in self.tables
+                {"name": t.name, "expected_rows": t.expected_rows, "found_rows": t.found_rows} for t in self.tables
             ],
             "checks": [
-                {"sql": c.sql, "expect": c.expect, "value": _jsonable(c.value), "passed": c.passed}
-                for c in self.checks
+                {"sql": c.sql, "expect": c.expect, "value": _jsonable(c.value), "passed": c.passed} for c in self.checks
             ],
             "duration_s": round(self.duration_s, 3),
         }
@@ -332,9 +330,7 @@ def _stream_into(
         out_f.seek(0)
         lines = sum(1 for _ in out_f)
         out_f.close()
-    return _StreamOutcome(
-        reader.sha.hexdigest(), reader.size, sink.head, decrypt_error, rc, stderr, lines, sink.tail
-    )
+    return _StreamOutcome(reader.sha.hexdigest(), reader.size, sink.head, decrypt_error, rc, stderr, lines, sink.tail)
 
 
 def _first_errors(stderr: str, n: int = 5) -> str:
@@ -358,9 +354,7 @@ def _backups_for(config: Config, source: str) -> list[BackupConfig]:
     return [b for b in config.backups if b.source == source]
 
 
-def resolve_backup(
-    config: Config, catalog: Catalog, target: str | None, *, latest: str | None = None
-) -> BackupRecord:
+def resolve_backup(config: Config, catalog: Catalog, target: str | None, *, latest: str | None = None) -> BackupRecord:
     """The catalogue record for a backup id, or the newest complete backup of source `latest`."""
     if latest:
         config.source(latest)  # a clear error for an unknown source
@@ -397,8 +391,7 @@ def resolve_backup(
                 manifest_key=mkey,
             )
     raise VerificationError(
-        f"unknown backup {target!r}",
-        hint="see `blastwall backup list` for backup ids, or use --latest SOURCE",
+        f"unknown backup {target!r}", hint="see `blastwall backup list` for backup ids, or use --latest SOURCE"
     )
 
 
@@ -452,8 +445,7 @@ def verify_backup(
             f"restored into a scratch database: {len(result.tables)} table(s) match the "
             f"manifest, {len(result.checks)} check(s) passed"
             if the_mode == "full"
-            else "object, size, SHA-256, decryption and archive table of contents are good "
-            "(quick: not restored)"
+            else "object, size, SHA-256, decryption and archive table of contents are good (quick: not restored)"
         )
     if record:
         doc = result.to_json()
@@ -564,9 +556,7 @@ def _verify(
 
 def pg_quick_check(job: VerifyJob) -> None:
     """PostgreSQL's quick tier: `pg_restore --list` reads the archive's table of contents."""
-    restore_tool = find_tool(
-        "pg_restore", job.manifest.dump_tool.major, configured=job.config.verify.pg_bin_dir
-    )
+    restore_tool = find_tool("pg_restore", job.manifest.dump_tool.major, configured=job.config.verify.pg_bin_dir)
     out = job.stream_into([str(restore_tool.path), "--list"], _plain_env())
     if job.integrity_failed(out):
         return

@@ -32,15 +32,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "Find every credential on this machine and in PATHs, ask each provider what it can "
         "destroy, and report which data would be unrecoverable if it were misused.",
     ),
-    "verify": (
-        "backup",
-        "Prove a backup restores: restore it into a scratch database and check it (or --quick).",
-    ),
+    "verify": ("backup", "Prove a backup restores: restore it into a scratch database and check it (or --quick)."),
     "approve": ("runs", "Approve the plan of a waiting run; the run continues when enough approvals are in."),
-    "reject": (
-        "runs",
-        "Reject the plan of a waiting run. Nothing is changed; the run ends as rejected (exit 4).",
-    ),
+    "reject": ("runs", "Reject the plan of a waiting run. Nothing is changed; the run ends as rejected (exit 4)."),
     "restore": ("runs", "Restore a backup into a target, through the gated workflow."),
     "daemon": ("schedule", "Run scheduled audits, backups and verifications until SIGTERM or SIGINT."),
     "report": ("report", "Re-render saved reports and compare audits."),
@@ -189,7 +183,5 @@ def main() -> None:
             sys.exit(code)
         if _helpers().STATE.verbose:
             raise
-        _helpers().err_console.print(
-            f"error: unexpected {type(exc).__name__}; run with --verbose for details"
-        )
+        _helpers().err_console.print(f"error: unexpected {type(exc).__name__}; run with --verbose for details")
         sys.exit(1)

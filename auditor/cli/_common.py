@@ -27,9 +27,7 @@ STATE = _State()
 # Rich would swallow as style tags. Styled output is built explicitly with `rich.text.Text`. Soft wrap: a long
 # path or command is never broken by an inserted newline, so it can be copied as printed.
 console = Console(markup=False, highlight=False, soft_wrap=True)  # stdout: results
-err_console = Console(
-    stderr=True, markup=False, highlight=False, soft_wrap=True
-)  # stderr: progress, messages
+err_console = Console(stderr=True, markup=False, highlight=False, soft_wrap=True)  # stderr: progress, messages
 
 
 def print_error(exc: BlastwallError) -> None:

@@ -8,14 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import typer
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    SpinnerColumn,
-    TextColumn,
-    TimeElapsedColumn,
-)
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from rich.text import Text
 
@@ -48,9 +41,7 @@ class _RichProgress(AuditProgress):
 
     def files(self, n_files: int, n_bytes: int, path: str) -> None:
         if n_files % 200 == 0:
-            self.p.update(
-                self.task, description=f"discovering credentials: {n_files} files, {n_bytes / 1e6:.1f} MB"
-            )
+            self.p.update(self.task, description=f"discovering credentials: {n_files} files, {n_bytes / 1e6:.1f} MB")
 
     def phase(self, name: str, total: int | None = None) -> None:
         self.p.update(self.task, description=name, total=total, completed=0)
@@ -74,9 +65,7 @@ def _summary(result: AuditResult, written: list[Path]) -> None:
     t = Table(title="Blastwall audit", show_header=False, title_justify="left")
     t.add_row("credentials found", str(len(result.credentials)))
     t.add_row("root-equivalent", Text(str(roots), style="bold red") if roots else "0")
-    t.add_row(
-        "datasets unrecoverable if one is misused", Text(str(len(lost)), style="bold red") if lost else "0"
-    )
+    t.add_row("datasets unrecoverable if one is misused", Text(str(len(lost)), style="bold red") if lost else "0")
     t.add_row("backups in the same blast radius", str(same))
     counts: dict[str, int] = {}
     for f in result.findings:
@@ -110,25 +99,13 @@ def audit(
         help="Allow deliberately invalid write probes where a provider's scopes can "
         "only be learnt that way (DigitalOcean, Stripe restricted keys).",
     ),
-    config: Path = typer.Option(
-        None, "--config", help="Configuration file [default: ./blastwall.toml if present]."
-    ),
-    fmt: list[Fmt] = typer.Option(
-        None, "--format", "-f", help="Report format; repeat for several [default: json]."
-    ),
+    config: Path = typer.Option(None, "--config", help="Configuration file [default: ./blastwall.toml if present]."),
+    fmt: list[Fmt] = typer.Option(None, "--format", "-f", help="Report format; repeat for several [default: json]."),
     output_dir: Path = typer.Option(Path("."), "--output-dir", "-o", help="Where reports are written."),
-    fail_on: FailOn = typer.Option(
-        None, "--fail-on", help="Exit 3 when a finding at or above this severity exists."
-    ),
-    max_file_mb: int = typer.Option(
-        10, "--max-file-size", help="Skip (and report) files larger than this many MB."
-    ),
-    json_out: bool = typer.Option(
-        False, "--json", help="Print the JSON report on stdout instead of a summary."
-    ),
-    no_history: bool = typer.Option(
-        False, "--no-history", help="Do not record this audit in the state database."
-    ),
+    fail_on: FailOn = typer.Option(None, "--fail-on", help="Exit 3 when a finding at or above this severity exists."),
+    max_file_mb: int = typer.Option(10, "--max-file-size", help="Skip (and report) files larger than this many MB."),
+    json_out: bool = typer.Option(False, "--json", help="Print the JSON report on stdout instead of a summary."),
+    no_history: bool = typer.Option(False, "--no-history", help="Do not record this audit in the state database."),
     jobs: int = typer.Option(
         None,
         "--jobs",
@@ -203,8 +180,7 @@ def _open_db(cfg: Any) -> Any:
         return StateDB(cfg.state.url)
     except Exception as exc:  # the audit still runs; what is lost is said, not swallowed
         log.warning(
-            "state database not opened (%s): off-platform backups and audit history are left out",
-            type(exc).__name__,
+            "state database not opened (%s): off-platform backups and audit history are left out", type(exc).__name__
         )
         _common.err_console.print(
             Text.assemble(
@@ -233,9 +209,7 @@ def _record_history(db: Any, result: AuditResult, skip: bool) -> AuditResult:
         diff = history.record_audit(db, result)
         return result.model_copy(update={"changes": diff.to_dict(limit=500)})
     except BlastwallError as exc:  # e.g. a state database newer than this Blastwall: say why
-        _common.err_console.print(
-            Text.assemble(("warning:", "yellow"), f" audit history not recorded: {exc.message}")
-        )
+        _common.err_console.print(Text.assemble(("warning:", "yellow"), f" audit history not recorded: {exc.message}"))
         return result
     except Exception as exc:
         _common.err_console.print(

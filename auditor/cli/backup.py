@@ -63,9 +63,7 @@ def _human(n: int | None) -> str:
 @backup_app.command("run")
 def run_cmd(
     source: str = typer.Argument(..., help="The [[sources]] name to back up."),
-    store: str = typer.Option(
-        None, "--store", help="Which [[backups]] entry's store, when a source has several."
-    ),
+    store: str = typer.Option(None, "--store", help="Which [[backups]] entry's store, when a source has several."),
     json_out: bool = typer.Option(False, "--json", help="Print the backup as one JSON object on stdout."),
     config: Path = typer.Option(None, "--config", help=_CONFIG_HELP),
 ) -> None:
@@ -93,9 +91,7 @@ def run_cmd(
             started["id"] = info["backup_id"]
             _common.err_console.print(f"backup {info['backup_id']} of {source}: dumping…", highlight=False)
         elif stage == "object_committed":
-            _common.err_console.print(
-                f"stored {_human(info.get('size'))}; writing the manifest", highlight=False
-            )
+            _common.err_console.print(f"stored {_human(info.get('size'))}; writing the manifest", highlight=False)
 
     try:
         rec = run_backup(cfg, source, db=db, store=store, progress=progress)
@@ -109,9 +105,7 @@ def run_cmd(
         _common.print_json(rec.to_json())
         return
     _common.console.print(
-        Text.assemble(
-            ("complete", "green"), f" {rec.id}  {_human(rec.size)}  sha256 {rec.sha256}\n  {rec.location}"
-        )
+        Text.assemble(("complete", "green"), f" {rec.id}  {_human(rec.size)}  sha256 {rec.sha256}\n  {rec.location}")
     )
 
 
@@ -152,9 +146,7 @@ def list_cmd(
         ver = (
             "never"
             if lv is None
-            else (
-                f"{lv.outcome} {lv.at:%Y-%m-%d %H:%M}" + (f" ({lv.failure_code})" if lv.failure_code else "")
-            )
+            else (f"{lv.outcome} {lv.at:%Y-%m-%d %H:%M}" + (f" ({lv.failure_code})" if lv.failure_code else ""))
         )
         status = Text(r.status, style={"complete": "green", "failed": "red"}.get(r.status, ""))
         if r.status == "failed" and r.error:
@@ -249,9 +241,7 @@ def verify_cmd(
     backup_id: str = typer.Argument(None, help="The backup id (see `blastwall backup list`)."),
     latest: str = typer.Option(None, "--latest", help="Verify the newest complete backup of this source."),
     quick: bool = typer.Option(
-        False,
-        "--quick",
-        help="Integrity only: exists, size, SHA-256, decrypts, pg_restore --list; no restore.",
+        False, "--quick", help="Integrity only: exists, size, SHA-256, decrypts, pg_restore --list; no restore."
     ),
     json_out: bool = typer.Option(False, "--json", help="Print one JSON object on stdout."),
     config: Path = typer.Option(None, "--config", help=_CONFIG_HELP),
@@ -295,8 +285,7 @@ def verify_cmd(
         code = f" [{res.failure_code}]" if res.failure_code else ""
         _common.console.print(
             Text.assemble(
-                (res.outcome, colour),
-                f"{code} {res.backup} ({res.mode}, {res.duration_s:.1f}s)\n  {res.message}",
+                (res.outcome, colour), f"{code} {res.backup} ({res.mode}, {res.duration_s:.1f}s)\n  {res.message}"
             )
         )
         for t in res.tables:

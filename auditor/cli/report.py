@@ -18,10 +18,7 @@ from ._common import console, err_console, print_json
 __all__ = ["register", "report_app"]
 
 report_app = typer.Typer(
-    name="report",
-    help="Re-render saved reports and compare audits.",
-    no_args_is_help=True,
-    rich_markup_mode="rich",
+    name="report", help="Re-render saved reports and compare audits.", no_args_is_help=True, rich_markup_mode="rich"
 )
 
 
@@ -47,31 +44,19 @@ Exit codes: 0 ok, 1 error (unreadable or malformed report, unwritable directory)
 
 @report_app.command("render", help=_RENDER_HELP)
 def render(
-    report: Path = typer.Argument(
-        ..., metavar="REPORT.json", help="A JSON report written by blastwall audit."
-    ),
+    report: Path = typer.Argument(..., metavar="REPORT.json", help="A JSON report written by blastwall audit."),
     formats: list[RenderFormat] = typer.Option(
-        None,
-        "--format",
-        "-f",
-        help="Output format; repeat for several. Default: html.",
-        case_sensitive=False,
+        None, "--format", "-f", help="Output format; repeat for several. Default: html.", case_sensitive=False
     ),
     output_dir: Path = typer.Option(
-        None,
-        "--output-dir",
-        "-o",
-        help="Where to write. Default: the directory of REPORT.json.",
-        file_okay=False,
+        None, "--output-dir", "-o", help="Where to write. Default: the directory of REPORT.json.", file_okay=False
     ),
 ) -> None:
     from reports.interface import write_reports
     from reports.json_report import load_json
 
     if not report.is_file():
-        raise BlastwallError(
-            f"report {report} does not exist", hint="pass the path of a blastwall-report.json"
-        )
+        raise BlastwallError(f"report {report} does not exist", hint="pass the path of a blastwall-report.json")
     result = load_json(report)
     chosen = [f.value for f in (formats or [RenderFormat.html])]
     out = output_dir if output_dir is not None else report.resolve().parent
@@ -107,9 +92,7 @@ def diff(
         "--state-url",
         help="State database URL [default: [state] url of the config, else SQLite in the state directory].",
     ),
-    config: Path = typer.Option(
-        None, "--config", help="Configuration file [default: ./blastwall.toml if present]."
-    ),
+    config: Path = typer.Option(None, "--config", help="Configuration file [default: ./blastwall.toml if present]."),
 ) -> None:
     from ..config import load_config
     from ..history import diff_since, parse_since
@@ -142,8 +125,7 @@ def diff(
             loc = f"{f['path']}:{f['line']}" if f.get("line") else (f.get("path") or "")
             console.print(
                 Text.assemble(
-                    f" {mark} [{f['severity']}] {f['rule']}: {f['message']}",
-                    (f" {loc}" if loc else "", "dim"),
+                    f" {mark} [{f['severity']}] {f['rule']}: {f['message']}", (f" {loc}" if loc else "", "dim")
                 ),
                 soft_wrap=True,
             )

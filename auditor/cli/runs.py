@@ -35,9 +35,7 @@ runs_app = typer.Typer(
     no_args_is_help=True,
 )
 
-_CONFIG = typer.Option(
-    None, "--config", "-c", help="Configuration file [default: ./blastwall.toml if present]."
-)
+_CONFIG = typer.Option(None, "--config", "-c", help="Configuration file [default: ./blastwall.toml if present].")
 
 
 def exit_code_for(run: RunRecord) -> int:
@@ -129,23 +127,16 @@ def _render_outcome(runner: Runner, run: RunRecord) -> None:
     if run.message:
         console.print(f"  {run.message}", highlight=False, markup=False)
     if run.state is RunState.WAITING:
-        console.print(
-            f"  plan sha256:{run.plan_sha256}  (review: blastwall runs show {run.id})", highlight=False
-        )
+        console.print(f"  plan sha256:{run.plan_sha256}  (review: blastwall runs show {run.id})", highlight=False)
         console.print("  to approve:", highlight=False)
         console.print(f"    {runner.approve_command(run)}", highlight=False, markup=False)
-        reject_cmd = re.sub(
-            r" --plan-sha256 \S+", "", runner.approve_command(run).replace(" approve ", " reject ", 1)
-        )
+        reject_cmd = re.sub(r" --plan-sha256 \S+", "", runner.approve_command(run).replace(" approve ", " reject ", 1))
         console.print(f"  to reject:  {reject_cmd}", highlight=False, markup=False)
     elif run.state is RunState.SUCCEEDED:
         _render_report(runner, run)
     elif run.state is RunState.FAILED and run.needs_human:
         err_console.print(
-            Text(
-                "  a human must check what the interrupted step did before anything else is tried",
-                style="bold",
-            ),
+            Text("  a human must check what the interrupted step did before anything else is tried", style="bold"),
             highlight=False,
         )
 
@@ -172,15 +163,12 @@ def _render_report(runner: Runner, run: RunRecord) -> None:
         markup=False,
     )
     tables = report.get("post_check", {}).get("tables", [])
-    console.print(
-        f"  post-restore check: {len(tables)} table(s) match the backup's manifest", highlight=False
-    )
+    console.print(f"  post-restore check: {len(tables)} table(s) match the backup's manifest", highlight=False)
 
 
 @runs_app.command("list")
 def runs_list(
-    as_json: bool = typer.Option(False, "--json", help="Print a JSON array on stdout."),
-    config: Path = _CONFIG,
+    as_json: bool = typer.Option(False, "--json", help="Print a JSON array on stdout."), config: Path = _CONFIG
 ) -> None:
     """List workflow runs, newest first.
 
@@ -198,9 +186,7 @@ def runs_list(
         return
     t = Table("id", "workflow", "state", "requested by", "created", "updated")
     for r in runs:
-        t.add_row(
-            r.id, r.workflow, r.state.value, r.requested_by, iso(r.created_at) or "", iso(r.updated_at) or ""
-        )
+        t.add_row(r.id, r.workflow, r.state.value, r.requested_by, iso(r.created_at) or "", iso(r.updated_at) or "")
     console.print(t)
 
 
@@ -258,10 +244,7 @@ def runs_show(
         )
         if d["status"] == "ignored":
             console.print(
-                f"    IGNORED, unverified decision: {d['reason']}",
-                style="bold red",
-                highlight=False,
-                markup=False,
+                f"    IGNORED, unverified decision: {d['reason']}", style="bold red", highlight=False, markup=False
             )
     if doc["approve_command"]:
         console.print(f"to approve: {doc['approve_command']}", highlight=False, markup=False)
@@ -288,9 +271,7 @@ _KEY = typer.Option(
     "key in ssh-agent or on a FIDO authenticator). Blastwall never reads the private key.",
 )
 _SIGNATURE = typer.Option(
-    None,
-    "--signature",
-    help="An SSH signature made elsewhere over `blastwall runs statement RUN` (needs --as).",
+    None, "--signature", help="An SSH signature made elsewhere over `blastwall runs statement RUN` (needs --as)."
 )
 _STATEMENT = typer.Option(
     None,
@@ -340,9 +321,7 @@ def _principal_of(runner: Runner, key: Path) -> str:
     signers = runner.gate.policy.allowed_signers
     pub = key if key.suffix == ".pub" else key.with_name(key.name + ".pub")
     if signers is None or not pub.exists():
-        raise ConfigError(
-            f"cannot tell which principal {key} is enrolled as", hint="name it with --as PRINCIPAL"
-        )
+        raise ConfigError(f"cannot tell which principal {key} is enrolled as", hint="name it with --as PRINCIPAL")
     return principal_for_public_key(signers, pub.read_text(encoding="utf-8"))
 
 
@@ -383,9 +362,7 @@ def approve(
     """
     runner = _runner(config)
     principal, sig, text = _signed_decision(runner, run_id, "approve", by, key, signature, statement)
-    run = runner.approve(
-        run_id, principal, comment=comment, plan_sha256=plan_sha256, signature=sig, statement=text
-    )
+    run = runner.approve(run_id, principal, comment=comment, plan_sha256=plan_sha256, signature=sig, statement=text)
     _render_outcome(runner, run)
     raise typer.Exit(_decision_exit(run))
 
@@ -417,9 +394,7 @@ def reject(
 @runs_app.command("statement")
 def runs_statement(
     run_id: str = typer.Argument(..., metavar="RUN"),
-    by: str = typer.Option(
-        ..., "--as", help="The principal that will sign (as enrolled in allowed_signers)."
-    ),
+    by: str = typer.Option(..., "--as", help="The principal that will sign (as enrolled in allowed_signers)."),
     decision: str = typer.Option("approve", "--decision", help="approve or reject."),
     config: Path = _CONFIG,
 ) -> None:
@@ -446,9 +421,7 @@ def restore(
         None, "--as", help="Who asks for the restore [default: your login name, or the --key's principal]."
     ),
     key: Path = typer.Option(
-        None,
-        "--key",
-        help="Sign the request with this SSH key (required by the two-person rule in signed mode).",
+        None, "--key", help="Sign the request with this SSH key (required by the two-person rule in signed mode)."
     ),
     config: Path = _CONFIG,
 ) -> None:

@@ -130,9 +130,7 @@ def list_cmd(
     for r in rows:
         last = r["last_run"] or {}
         outcome = last.get("outcome", "")
-        colour = {"succeeded": "green", "failed": "bold red", "interrupted": "red", "missed": "red"}.get(
-            outcome, ""
-        )
+        colour = {"succeeded": "green", "failed": "bold red", "interrupted": "red", "missed": "red"}.get(outcome, "")
         t.add_row(
             r["job"],
             r["kind"],
@@ -178,9 +176,7 @@ def run_now(
         _common.print_json({"job": report.job_id, "outcome": report.status, "message": report.message})
     else:
         colour = "green" if report.status == "succeeded" else "red"
-        _common.console.print(
-            Text.assemble(f"{report.job_id}: ", (report.status, colour), f" {report.message}")
-        )
+        _common.console.print(Text.assemble(f"{report.job_id}: ", (report.status, colour), f" {report.message}"))
     if report.status != "succeeded":
         raise SystemExit(1)
 

@@ -23,9 +23,7 @@ state_app = typer.Typer(
 @state_app.command("upgrade")
 def upgrade(
     config: Path = typer.Option(
-        None,
-        "--config",
-        help="Configuration file \\[default: ./blastwall.toml]; its \\[state] url names the database.",
+        None, "--config", help="Configuration file \\[default: ./blastwall.toml]; its \\[state] url names the database."
     ),
     url: str = typer.Option(
         None,
@@ -59,14 +57,11 @@ def upgrade(
         db.dispose()
     if change.changed:
         _common.console.print(
-            f"state database {db.safe_url}: upgraded from "
-            f"{change.before or 'an unversioned schema'} to {change.after}",
+            f"state database {db.safe_url}: upgraded from {change.before or 'an unversioned schema'} to {change.after}",
             highlight=False,
         )
     else:
-        _common.console.print(
-            f"state database {db.safe_url}: up to date (schema {SCHEMA_HEAD})", highlight=False
-        )
+        _common.console.print(f"state database {db.safe_url}: up to date (schema {SCHEMA_HEAD})", highlight=False)
 
 
 def register(app: typer.Typer) -> None:

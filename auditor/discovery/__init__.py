@@ -88,9 +88,7 @@ class _Outcome:
     key: tuple[int, int] | None = None  # (st_dev, st_ino): the same file reached twice counts once
     size: int = 0
     category: SourceCategory | None = None
-    hits: list[tuple[int, str, str, str, int | None, dict[str, str], dict[str, str]]] = field(
-        default_factory=list
-    )
+    hits: list[tuple[int, str, str, str, int | None, dict[str, str], dict[str, str]]] = field(default_factory=list)
     gaps: list[str] = field(default_factory=list)
     malformed: bool = False
     agent: bool = False  # an AI-agent config (MCP servers that use a CLI login are linked from it)
@@ -131,9 +129,7 @@ class _FileScanner:
         out.agent = agent
         return out
 
-    def _scan(
-        self, path: str, category: SourceCategory | None, rel_home: str | None, root: str | None
-    ) -> _Outcome:
+    def _scan(self, path: str, category: SourceCategory | None, rel_home: str | None, root: str | None) -> _Outcome:
         try:
             st = os.stat(path)
         except OSError as exc:
@@ -158,10 +154,7 @@ class _FileScanner:
                 data = fh.read()
         except OSError as exc:
             return _Outcome(
-                path,
-                _UNREADABLE,
-                key,
-                gaps=[f"not inspected: cannot read ({exc.strerror or type(exc).__name__})"],
+                path, _UNREADABLE, key, gaps=[f"not inspected: cannot read ({exc.strerror or type(exc).__name__})"]
             )
         out = _Outcome(path, _OK, key, len(data))
         if b"\x00" in data[:_BINARY_SNIFF]:
@@ -210,28 +203,12 @@ class _FileScanner:
             return out
         # structured hits are added before text hits, as two separate batches (order matters for sources)
         out.hits = [
-            (
-                self.index[id(h.recogniser)],
-                h.kind,
-                h.secret,
-                h.locator,
-                h.line,
-                dict(h.companions),
-                dict(h.hints),
-            )
+            (self.index[id(h.recogniser)], h.kind, h.secret, h.locator, h.line, dict(h.companions), dict(h.hints))
             for h in hits
         ]
         out.hits.append((-1, "", "", "", None, {}, {}))  # batch separator
         out.hits += [
-            (
-                self.index[id(h.recogniser)],
-                h.kind,
-                h.secret,
-                h.locator,
-                h.line,
-                dict(h.companions),
-                dict(h.hints),
-            )
+            (self.index[id(h.recogniser)], h.kind, h.secret, h.locator, h.line, dict(h.companions), dict(h.hints))
             for h in text_hits
         ]
         return out
@@ -254,9 +231,7 @@ def default_jobs() -> int:
 
 
 class _Scanner:
-    def __init__(
-        self, recognisers: Sequence[Recogniser], opts: DiscoveryOptions, progress: Progress | None
-    ) -> None:
+    def __init__(self, recognisers: Sequence[Recogniser], opts: DiscoveryOptions, progress: Progress | None) -> None:
         self.matcher = Matcher(recognisers)
         self.files = _FileScanner(self.matcher, opts.max_file_bytes)
         self.opts = opts
@@ -278,9 +253,7 @@ class _Scanner:
             src = Source(path=path, locator=h.locator, line=h.line, category=category)
             f = self.found.get(h.secret)
             if f is None:
-                self.found[h.secret] = _Found(
-                    h.secret, h.recogniser, h.kind, [src], dict(h.companions), dict(h.hints)
-                )
+                self.found[h.secret] = _Found(h.secret, h.recogniser, h.kind, [src], dict(h.companions), dict(h.hints))
                 continue
             if h.recogniser.priority > f.recogniser.priority:
                 f.recogniser, f.kind = h.recogniser, h.kind
@@ -351,9 +324,7 @@ class _Scanner:
             )
             for p in self.home_rules
         ]
-        patterns += [
-            (p, SourceCategory.dotenv if ".env" in p else SourceCategory.cli_config) for p in HOME_EXTRA_FILES
-        ]
+        patterns += [(p, SourceCategory.dotenv if ".env" in p else SourceCategory.cli_config) for p in HOME_EXTRA_FILES]
         done: set[str] = set()
         for pattern, category in patterns:
             for match in sorted(glob.glob(glob.escape(str(home)) + "/" + pattern, include_hidden=True)):
@@ -393,11 +364,7 @@ class _Scanner:
                     entries = sorted(it, key=lambda e: e.name)
             except OSError as exc:
                 yield (_COUNT, "files_unreadable", "")
-                yield (
-                    _GAP,
-                    d,
-                    f"not inspected: cannot list directory ({exc.strerror or type(exc).__name__})",
-                )
+                yield (_GAP, d, f"not inspected: cannot list directory ({exc.strerror or type(exc).__name__})")
                 continue
             for e in entries:
                 try:
@@ -532,9 +499,7 @@ def discover(
         s.scan_env(opts.env)
     from .mcp import link_mcp_servers
 
-    s.result.candidates = link_mcp_servers(
-        s.candidates(), s.agent_files, s.recognisers, opts.home, opts.max_file_bytes
-    )
+    s.result.candidates = link_mcp_servers(s.candidates(), s.agent_files, s.recognisers, opts.home, opts.max_file_bytes)
     if s.result.stats["dirs_skipped"]:
         s.gap(
             "skipped directories",

@@ -107,19 +107,13 @@ class Matcher:
         if pat is None:
             alts = "|".join(map(re.escape, sorted(keys, key=len, reverse=True)))
             pat = re.compile(
-                r"""(?m)(?<![A-Za-z0-9_])["']?("""
-                + alts
-                + r""")["']?\s*(?:=|:|=>)\s*["'`]?("""
-                + _VALUE
-                + ")"
+                r"""(?m)(?<![A-Za-z0-9_])["']?(""" + alts + r""")["']?\s*(?:=|:|=>)\s*["'`]?(""" + _VALUE + ")"
             )
             self._assign_cache[keys] = pat
         return pat
 
     # ---- structured entries ---------------------------------------------------------------
-    def match_entries(
-        self, entries: Sequence[Entry], rel_home: str | None, active: Active | None = None
-    ) -> list[Hit]:
+    def match_entries(self, entries: Sequence[Entry], rel_home: str | None, active: Active | None = None) -> list[Hit]:
         active = active or self.everything()
         text_recs = [r for i, r in enumerate(self.text_recognisers) if i in active.text]
         hits: list[Hit] = []
@@ -150,9 +144,7 @@ class Matcher:
                         hits.append(self._hit(r, r.kind, _secret_of(m), e, sib, {}))
         return [h for h in hits if self._complete(h) and not is_placeholder(h.secret)]
 
-    def _hit(
-        self, r: Recogniser, kind: str, value: str, e: Entry, sib: dict[str, str], hints: dict[str, str]
-    ) -> Hit:
+    def _hit(self, r: Recogniser, kind: str, value: str, e: Entry, sib: dict[str, str], hints: dict[str, str]) -> Hit:
         comps: dict[str, str] = {}
         for name, keys in r.companions.items():
             for k in keys:
@@ -167,12 +159,7 @@ class Matcher:
 
     # ---- free text -------------------------------------------------------------------------
     def match_text(
-        self,
-        text: str,
-        *,
-        dotenv_locators: bool = False,
-        skip: Iterable[str] = (),
-        active: Active | None = None,
+        self, text: str, *, dotenv_locators: bool = False, skip: Iterable[str] = (), active: Active | None = None
     ) -> list[Hit]:
         """Search text for token formats and for `KEY = value` assignments of known key names."""
         active = active or self.everything()

@@ -82,11 +82,7 @@ def _walk(node: Any, locator: str, path: str, out: list[McpEntry]) -> None:
             env: dict[Any, Any] = raw_env if isinstance(raw_env, dict) else {}
             out.append(
                 McpEntry(
-                    path,
-                    locator,
-                    locator.rsplit(".", 1)[-1],
-                    tuple(argv),
-                    {str(k): str(v) for k, v in env.items()},
+                    path, locator, locator.rsplit(".", 1)[-1], tuple(argv), {str(k): str(v) for k, v in env.items()}
                 )
             )
             return
@@ -144,9 +140,7 @@ def link_mcp_servers(
             if (r.provider, r.kind) != (cand.provider, cand.kind):
                 continue
             stored = [
-                s
-                for s in cand.sources
-                if any(fnmatchcase(os.path.relpath(s.path, home), f.path) for f in r.files)
+                s for s in cand.sources if any(fnmatchcase(os.path.relpath(s.path, home), f.path) for f in r.files)
             ]
             for e in entries:
                 if not stored or not _matches(rule, e.argv) or any(e.env.get(k) for k in rule.token_env):

@@ -67,9 +67,7 @@ def is_placeholder(value: str) -> bool:
         return True
     if len(v) <= _MAX_PLACEHOLDER_LEN and _WORDS.search(v):
         return True
-    body = re.sub(
-        r"^[A-Za-z]{1,12}[_\-](?:(?:live|test|v1)_)?", "", v
-    )  # a format prefix: ghp_, sk_live_, dop_v1_
+    body = re.sub(r"^[A-Za-z]{1,12}[_\-](?:(?:live|test|v1)_)?", "", v)  # a format prefix: ghp_, sk_live_, dop_v1_
     if len(body) < 8:
         body = v
     distinct = set(body.replace("-", "").replace("_", ""))

@@ -72,9 +72,7 @@ class SlotExecutor(BaseExecutor):  # type: ignore[misc]  # APScheduler 3.x ships
             except BaseException as exc:  # noqa: BLE001
                 self._run_job_error(job.id, exc, exc.__traceback__)
             else:
-                events = [
-                    JobExecutionEvent(EVENT_JOB_EXECUTED, job.id, job._jobstore_alias, rt) for rt in run_times
-                ]
+                events = [JobExecutionEvent(EVENT_JOB_EXECUTED, job.id, job._jobstore_alias, rt) for rt in run_times]
                 self._run_job_success(job.id, events)
 
         threading.Thread(target=target, name=f"blastwall-job-{job.id}", daemon=True).start()
@@ -114,11 +112,7 @@ class Daemon:
         self.scheduler = _Scheduler(
             jobstores={"default": self.jobstore},
             executors={"default": SlotExecutor(self.engine)},
-            job_defaults={
-                "coalesce": True,
-                "max_instances": 1,
-                "misfire_grace_time": config.scheduler.misfire_grace_s,
-            },
+            job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": config.scheduler.misfire_grace_s},
             timezone=UTC,
         )
         self._stop = threading.Event()
@@ -167,29 +161,17 @@ class Daemon:
             existing = self.jobstore.lookup_job(job_id)
             first = trig.get_next_fire_time(None, now)
             if existing is not None:
-                if (
-                    existing.name == fp
-                    and existing.misfire_grace_time == self.config.scheduler.misfire_grace_s
-                ):
+                if existing.name == fp and existing.misfire_grace_time == self.config.scheduler.misfire_grace_s:
                     continue  # keep its next_run_time: slots missed while we were down stay due
                 existing._modify(
-                    trigger=trig,
-                    name=fp,
-                    next_run_time=first,
-                    misfire_grace_time=self.config.scheduler.misfire_grace_s,
+                    trigger=trig, name=fp, next_run_time=first, misfire_grace_time=self.config.scheduler.misfire_grace_s
                 )
                 self.jobstore.update_job(existing)
                 log.info("rescheduled %s: its schedule changed", job_id)
                 continue
             try:
                 self.scheduler.add_job(
-                    fire,
-                    trigger=trig,
-                    args=(job_id,),
-                    id=job_id,
-                    name=fp,
-                    next_run_time=first,
-                    replace_existing=False,
+                    fire, trigger=trig, args=(job_id,), id=job_id, name=fp, next_run_time=first, replace_existing=False
                 )
             except ConflictingIdError:
                 pass  # another daemon on this state database added it first
@@ -287,9 +269,7 @@ class Daemon:
                 self.engine.heartbeat()  # other daemons must keep seeing us alive while we wait
                 last_beat = time.monotonic()
             time.sleep(0.1)
-        left = self.engine.interrupt_active(
-            f"the daemon stopped ({self._signal or 'shutdown'}) while the job ran"
-        )
+        left = self.engine.interrupt_active(f"the daemon stopped ({self._signal or 'shutdown'}) while the job ran")
         if left:
             log.warning("recorded %d running job(s) as interrupted", len(left))
         self.close()

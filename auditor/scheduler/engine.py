@@ -125,9 +125,7 @@ class Engine:
             except BaseException as exc:
                 result = JobResult("failed", describe_exception(exc))
                 if not isinstance(exc, Exception):
-                    self.store.finish(
-                        run_id, spec.id, spec.kind, "interrupted", result.message, self.clock.now()
-                    )
+                    self.store.finish(run_id, spec.id, spec.kind, "interrupted", result.message, self.clock.now())
                     raise
             return self._record(spec, run_id, key, result)
         finally:

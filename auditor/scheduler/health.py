@@ -96,9 +96,7 @@ def health_problems(config: Config, db: StateDB, now: datetime | None = None) ->
             continue
         if st.outcome in ("failed", "interrupted", "missed"):
             when = iso(st.last_run_at) if st.last_run_at else "?"
-            problems.append(
-                HealthProblem(spec.id, f"last run {st.outcome} at {when}: {st.message or ''}".rstrip())
-            )
+            problems.append(HealthProblem(spec.id, f"last run {st.outcome} at {when}: {st.message or ''}".rstrip()))
         trig = spec.trigger()
         assert trig is not None
         expected = previous_slot(trig, now - tolerance - timedelta(seconds=spec.jitter_s))
@@ -107,13 +105,9 @@ def health_problems(config: Config, db: StateDB, now: datetime | None = None) ->
         run = store.latest_slot_run(spec.id, slot_key(expected))
         if run is None:
             late = int((now - expected).total_seconds())
-            problems.append(
-                HealthProblem(spec.id, f"overdue: slot {slot_key(expected)} has not run ({late} s ago)")
-            )
+            problems.append(HealthProblem(spec.id, f"overdue: slot {slot_key(expected)} has not run ({late} s ago)"))
         elif run.state in ("claimed", "running") and run.owner not in live:
             problems.append(
-                HealthProblem(
-                    spec.id, f"slot {run.slot} was left {run.state} by daemon {run.owner}, which has stopped"
-                )
+                HealthProblem(spec.id, f"slot {run.slot} was left {run.state} by daemon {run.owner}, which has stopped")
             )
     return problems

@@ -85,11 +85,7 @@ class JobRunner:
     """Dispatch by kind. `JobRunner()` uses the real audit/backup/verification code."""
 
     def __init__(
-        self,
-        *,
-        audit: JobFunc | None = None,
-        backup: JobFunc | None = None,
-        verification: JobFunc | None = None,
+        self, *, audit: JobFunc | None = None, backup: JobFunc | None = None, verification: JobFunc | None = None
     ) -> None:
         self._funcs: dict[JobKind, JobFunc] = {
             "audit": audit or run_audit_job,
@@ -163,8 +159,7 @@ def run_backup_job(spec: JobSpec, ctx: JobContext) -> JobResult:
     size = getattr(rec, "size", None)
     return JobResult(
         "succeeded",
-        f"backup {rid} of {entry.source} to {entry.store} complete"
-        + (f" ({size} bytes)" if size is not None else ""),
+        f"backup {rid} of {entry.source} to {entry.store} complete" + (f" ({size} bytes)" if size is not None else ""),
     )
 
 

@@ -40,11 +40,7 @@ class Notification:
 
     def payload(self) -> dict[str, Any]:
         # Slack reads "text"; the extra keys are ignored by Slack and useful to other receivers.
-        return {
-            "text": self.text,
-            "username": "Blastwall",
-            "blastwall": {"event": self.event, "job": self.job},
-        }
+        return {"text": self.text, "username": "Blastwall", "blastwall": {"event": self.event, "job": self.job}}
 
 
 class Notifier(Protocol):
@@ -103,9 +99,7 @@ class WebhookNotifier:
                         break
                 if attempt < self._attempts:
                     self._sleep(min(2.0**attempt, 10.0))
-        log.warning(
-            "notification %s not delivered to webhook %s: %s", note.event, secret.fingerprint, problem
-        )
+        log.warning("notification %s not delivered to webhook %s: %s", note.event, secret.fingerprint, problem)
         return False
 
 

@@ -53,9 +53,7 @@ def jobs_from_config(config: Config) -> list[JobSpec]:
     seen: Counter[str] = Counter()
     for v in config.verifications:
         seen[v.source] += 1
-        jid = (
-            f"verification:{v.source}" if seen[v.source] == 1 else f"verification:{v.source}#{seen[v.source]}"
-        )
+        jid = f"verification:{v.source}" if seen[v.source] == 1 else f"verification:{v.source}#{seen[v.source]}"
         jobs.append(JobSpec(jid, "verification", v.schedule, v.timezone, v.jitter_s, v))
     ids = Counter(j.id for j in jobs)
     dup = sorted(i for i, n in ids.items() if n > 1)
@@ -74,9 +72,7 @@ def find_job(jobs: list[JobSpec], job_id: str) -> JobSpec:
             return j
     raise ConfigError(
         f"no job named {job_id!r}",
-        hint="jobs: "
-        + (", ".join(j.id for j in jobs) or "(none configured)")
-        + "; see `blastwall schedule list`",
+        hint="jobs: " + (", ".join(j.id for j in jobs) or "(none configured)") + "; see `blastwall schedule list`",
     )
 
 

@@ -177,9 +177,7 @@ class ScheduleStore:
     def stop_daemon(self, owner: str, now: datetime) -> None:
         with self.db.engine.begin() as c:
             c.execute(
-                daemons_t.update()
-                .where(daemons_t.c.owner == owner)
-                .values(heartbeat_at=iso(now), stopped_at=iso(now))
+                daemons_t.update().where(daemons_t.c.owner == owner).values(heartbeat_at=iso(now), stopped_at=iso(now))
             )
 
     def live_owners(self, now: datetime) -> set[str]:
@@ -192,19 +190,13 @@ class ScheduleStore:
         with self.db.engine.connect() as c:
             rows = c.execute(
                 select(
-                    daemons_t.c.owner,
-                    daemons_t.c.host,
-                    daemons_t.c.pid,
-                    daemons_t.c.pidns,
-                    daemons_t.c.pid_start,
+                    daemons_t.c.owner, daemons_t.c.host, daemons_t.c.pid, daemons_t.c.pidns, daemons_t.c.pid_start
                 ).where(and_(daemons_t.c.stopped_at.is_(None), daemons_t.c.heartbeat_at >= cutoff))
             ).fetchall()
         me = os.getpid()
         # a row without a PID namespace (not Linux) cannot be checked: `owner_gone` needs one here
         return {
-            r.owner
-            for r in rows
-            if not (r.pidns and r.pid != me and owner_gone(r.host, r.pid, r.pid_start, r.pidns))
+            r.owner for r in rows if not (r.pidns and r.pid != me and owner_gone(r.host, r.pid, r.pid_start, r.pidns))
         }
 
     # -- jobs ----------------------------------------------------------------------------
@@ -214,11 +206,7 @@ class ScheduleStore:
                 return
         try:
             with self.db.engine.begin() as c:
-                c.execute(
-                    jobs_t.insert().values(
-                        job_id=job_id, kind=kind, first_seen_at=iso(now), updated_at=iso(now)
-                    )
-                )
+                c.execute(jobs_t.insert().values(job_id=job_id, kind=kind, first_seen_at=iso(now), updated_at=iso(now)))
         except IntegrityError:
             pass  # another daemon registered it at the same moment
 
@@ -240,9 +228,7 @@ class ScheduleStore:
         return out
 
     # -- runs ----------------------------------------------------------------------------
-    def claim(
-        self, job_id: str, slot: str, owner: str, now: datetime, *, manual: bool = False
-    ) -> ClaimResult:
+    def claim(self, job_id: str, slot: str, owner: str, now: datetime, *, manual: bool = False) -> ClaimResult:
         """Atomically take (job_id, slot). `busy` when a live daemon is still running this job."""
         live = self.live_owners(now) | {owner}
         with self.db.engine.connect() as c:
@@ -282,9 +268,7 @@ class ScheduleStore:
             return ClaimResult("busy", run_id, message or "")
         return ClaimResult("claimed", run_id)
 
-    def record_missed(
-        self, job_id: str, kind: str, slot: str, owner: str, now: datetime, message: str
-    ) -> bool:
+    def record_missed(self, job_id: str, kind: str, slot: str, owner: str, now: datetime, message: str) -> bool:
         try:
             with self.db.engine.begin() as c:
                 c.execute(
@@ -414,9 +398,7 @@ class ScheduleStore:
     def finished_since(self, since: datetime) -> list[RunRow]:
         q = (
             select(runs_t)
-            .where(
-                and_(runs_t.c.finished_at >= iso(since), or_(*[runs_t.c.state == s for s in FINISHED_STATES]))
-            )
+            .where(and_(runs_t.c.finished_at >= iso(since), or_(*[runs_t.c.state == s for s in FINISHED_STATES])))
             .order_by(runs_t.c.id)
         )
         with self.db.engine.connect() as c:

@@ -236,9 +236,7 @@ def sk_flags(signature: str) -> int | None:
     types or an unparsable signature (ssh-keygen then decides)."""
     lines = [ln.strip() for ln in signature.strip().splitlines()]
     try:
-        env = base64.b64decode(
-            "".join(ln for ln in lines if ln and not ln.startswith("-----")), validate=True
-        )
+        env = base64.b64decode("".join(ln for ln in lines if ln and not ln.startswith("-----")), validate=True)
         if env[:6] != b"SSHSIG":
             return None
         at = 10  # magic + uint32 version
@@ -489,23 +487,12 @@ class SshKeygen:
         m = _FPR.search(chk.stdout.decode("utf-8", "replace"))
         key = m.group(1) if m else "the signing key"
         found = self._run(
-            [
-                "-Y",
-                "find-principals",
-                "-f",
-                str(signers),
-                "-s",
-                str(sig),
-                f"-Overify-time={_verify_time(at)}",
-            ],
-            None,
+            ["-Y", "find-principals", "-f", str(signers), "-s", str(sig), f"-Overify-time={_verify_time(at)}"], None
         )
         names = found.stdout.decode("utf-8", "replace").split() if found.returncode == 0 else []
         if names and principal not in names:
             return f"signed with {key}, which is enrolled as {', '.join(names)}, not as {principal}"
-        expired = re.search(
-            r"(key (?:has expired|is not yet valid)[^\n]*)", failed.stderr.decode("utf-8", "replace")
-        )
+        expired = re.search(r"(key (?:has expired|is not yet valid)[^\n]*)", failed.stderr.decode("utf-8", "replace"))
         if expired:
             return f"{key} is enrolled for {principal} but not valid at {at:%Y-%m-%dT%H:%M:%SZ}: {expired.group(1)}"
         if not names:
@@ -582,13 +569,7 @@ def approvals_findings(config: Config, base_dir: Path | None = None) -> list[Fin
     try:
         problems = check_signers_file(path)
     except ConfigError as exc:
-        add(
-            "approvals.signers_unreadable",
-            Severity.high,
-            exc.message,
-            "create the file (see the README)",
-            str(path),
-        )
+        add("approvals.signers_unreadable", Severity.high, exc.message, "create the file (see the README)", str(path))
         return out
     for p in problems:
         if p.refuse:

@@ -132,8 +132,7 @@ def find_backup(config: Config, db: StateDB, backup_id: str, environ: Mapping[st
     if rec is not None:
         if not rec.complete:
             raise StepError(
-                f"backup {backup_id} is {rec.status}{' (pruned)' if rec.pruned_at else ''}, "
-                "not a complete backup",
+                f"backup {backup_id} is {rec.status}{' (pruned)' if rec.pruned_at else ''}, not a complete backup",
                 hint="pick one from: blastwall backup list",
             )
         scfg = config.store(rec.store)
@@ -178,8 +177,7 @@ def fetch_backup_object(b: LocatedBackup, dest: Path, environ: Mapping[str, str]
     if sha.hexdigest() != m.object.sha256:
         raw.unlink(missing_ok=True)
         raise StepError(
-            f"backup object {m.object.location} does not match its manifest's SHA-256 "
-            "(changed since it was verified?)"
+            f"backup object {m.object.location} does not match its manifest's SHA-256 (changed since it was verified?)"
         )
     if not m.object.encrypted:
         raw.rename(dest)
@@ -235,11 +233,7 @@ def dump_to_store(
     from ..backup.runner import run_backup
 
     synthetic = Config(
-        sources=(
-            SourceConfig(
-                name=name, url=SecretRef.parse(f"env:{_SAFETY_ENV}"), pg_dump=config.verify.pg_bin_dir
-            ),
-        ),
+        sources=(SourceConfig(name=name, url=SecretRef.parse(f"env:{_SAFETY_ENV}"), pg_dump=config.verify.pg_bin_dir),),
         stores=(store,),
         backups=(
             BackupConfig(

@@ -20,14 +20,7 @@ from pathlib import Path
 
 from ..config import ApprovalsConfig
 from ..errors import ApprovalRequired, ConfigError
-from .approvals import (
-    SignatureCheck,
-    SignersFileUnsafe,
-    SshKeygen,
-    Statement,
-    check_signers_file,
-    decision_statement,
-)
+from .approvals import SignatureCheck, SignersFileUnsafe, SshKeygen, Statement, check_signers_file, decision_statement
 from .store import DecisionRecord, RunRecord
 
 __all__ = [
@@ -124,9 +117,7 @@ class Gate(ABC):
         """Decisions the gate itself makes when it opens, as (by, comment). Humans' gates make none."""
         return []
 
-    def check_approval(
-        self, run: RunRecord, by: str, now: datetime, decisions: Sequence[DecisionRecord]
-    ) -> None:
+    def check_approval(self, run: RunRecord, by: str, now: datetime, decisions: Sequence[DecisionRecord]) -> None:
         """Raise `ApprovalRefused` when `by` may not approve the run's current plan now."""
 
     def preflight(self) -> None:
@@ -148,9 +139,7 @@ class Gate(ABC):
         return [DecisionReview(d, None, "not checked by this gate") for d in decisions if d.step == gate_step]
 
     @abstractmethod
-    def decide(
-        self, run: RunRecord, gate_step: str, decisions: Sequence[DecisionRecord], now: datetime
-    ) -> GateVerdict:
+    def decide(self, run: RunRecord, gate_step: str, decisions: Sequence[DecisionRecord], now: datetime) -> GateVerdict:
         """Decide on the run's current plan (`run.plan_sha256`), opened at `run.gate_opened_at`."""
 
 
@@ -208,9 +197,7 @@ class HumanGate(Gate):
             return SignatureCheck(False, f"the stored statement is not a Blastwall statement ({exc})")
         wrong = stmt.mismatches(decision_statement(run, decision, principal))
         if wrong:
-            return SignatureCheck(
-                False, "the signed statement does not match this decision: " + "; ".join(wrong)
-            )
+            return SignatureCheck(False, "the signed statement does not match this decision: " + "; ".join(wrong))
         return self._keygen().verify(signers, principal, stmt, signature, now)
 
     def signature_matches(self, statement: Statement, signature: str) -> bool:
@@ -239,10 +226,7 @@ class HumanGate(Gate):
     ) -> list[DecisionReview]:
         mine = [d for d in decisions if d.step == gate_step]
         if not self.policy.signed:
-            return [
-                DecisionReview(d, None, 'unauthenticated ([approvals] mode = "unauthenticated")')
-                for d in mine
-            ]
+            return [DecisionReview(d, None, 'unauthenticated ([approvals] mode = "unauthenticated")') for d in mine]
         try:
             signers = self.signers_file()
         except (SignersFileUnsafe, ConfigError) as exc:
@@ -258,11 +242,7 @@ class HumanGate(Gate):
 
     # -- policy --------------------------------------------------------------------------
     def _valid_approvals(
-        self,
-        run: RunRecord,
-        reviews: Sequence[DecisionReview],
-        now: datetime,
-        requester: tuple[str | None, str | None],
+        self, run: RunRecord, reviews: Sequence[DecisionReview], now: datetime, requester: tuple[str | None, str | None]
     ) -> list[DecisionReview]:
         seen: set[str] = set()
         keys: set[str] = set()
@@ -296,9 +276,7 @@ class HumanGate(Gate):
             return (None, None), exc.message
         return (who, key), ("" if who else why)
 
-    def check_approval(
-        self, run: RunRecord, by: str, now: datetime, decisions: Sequence[DecisionRecord]
-    ) -> None:
+    def check_approval(self, run: RunRecord, by: str, now: datetime, decisions: Sequence[DecisionRecord]) -> None:
         if not by.strip():
             raise ApprovalRefused("an approval needs a name", hint="pass --as NAME")
         if run.gate_opened_at is not None and now - run.gate_opened_at > self.policy.ttl:
@@ -326,9 +304,7 @@ class HumanGate(Gate):
                     hint=f"{self.policy.required} different approver(s) are needed",
                 )
 
-    def decide(
-        self, run: RunRecord, gate_step: str, decisions: Sequence[DecisionRecord], now: datetime
-    ) -> GateVerdict:
+    def decide(self, run: RunRecord, gate_step: str, decisions: Sequence[DecisionRecord], now: datetime) -> GateVerdict:
         if self.policy.signed:
             self.signers_file()  # an untrustworthy file refuses the gate outright (error, not a wait)
         reviews = self.review(run, gate_step, decisions, now)
@@ -353,10 +329,7 @@ class HumanGate(Gate):
         if now - opened > self.policy.ttl:
             what = "its approvals expired" if stale else "no approval arrived in time"
             return GateVerdict(
-                GateOutcome.EXPIRED,
-                f"{what} (approvals are valid for {self.policy.expire_after_s} s)",
-                (),
-                ignored,
+                GateOutcome.EXPIRED, f"{what} (approvals are valid for {self.policy.expire_after_s} s)", (), ignored
             )
         reason = f"{len(valid)} of {self.policy.required} approval(s) for plan sha256:{run.plan_sha256}"
         if ignored:
@@ -376,17 +349,12 @@ class UnsafeAutoApprove(Gate):
 
     def automatic_decisions(self, run: RunRecord, plan_sha256: str) -> list[tuple[str, str]]:
         log.warning(
-            "UnsafeAutoApprove: approving run %s (plan sha256:%s) WITHOUT A HUMAN - "
-            "this gate exists for tests only",
+            "UnsafeAutoApprove: approving run %s (plan sha256:%s) WITHOUT A HUMAN - this gate exists for tests only",
             run.id,
             plan_sha256,
         )
         return [(AUTO_APPROVER, "automatic approval by UnsafeAutoApprove (tests only)")]
 
-    def decide(
-        self, run: RunRecord, gate_step: str, decisions: Sequence[DecisionRecord], now: datetime
-    ) -> GateVerdict:
-        log.warning(
-            "UnsafeAutoApprove: letting run %s pass gate %s WITHOUT A HUMAN - tests only", run.id, gate_step
-        )
+    def decide(self, run: RunRecord, gate_step: str, decisions: Sequence[DecisionRecord], now: datetime) -> GateVerdict:
+        log.warning("UnsafeAutoApprove: letting run %s pass gate %s WITHOUT A HUMAN - tests only", run.id, gate_step)
         return GateVerdict(GateOutcome.APPROVED, "UnsafeAutoApprove (tests only)", (AUTO_APPROVER,))

@@ -45,26 +45,12 @@ from .backups import (
 )
 from .model import Action, ApprovalGate, Check, Read, StepContext, StepError, StepPreconditionFailed, Workflow
 
-__all__ = [
-    "PG_RESTORE_ARGS",
-    "RESTORE_STEPS",
-    "EngineRestore",
-    "PostgresRestore",
-    "inspect_target",
-    "restore_workflow",
-]
+__all__ = ["PG_RESTORE_ARGS", "RESTORE_STEPS", "EngineRestore", "PostgresRestore", "inspect_target", "restore_workflow"]
 
 log = logging.getLogger("blastwall.workflow.restore")
 
 RESTORE_STEPS = ("fetch_verify", "plan", "approval", "safety_dump", "restore", "post_check", "report")
-PG_RESTORE_ARGS = (
-    "--clean",
-    "--if-exists",
-    "--single-transaction",
-    "--exit-on-error",
-    "--no-owner",
-    "--no-privileges",
-)
+PG_RESTORE_ARGS = ("--clean", "--if-exists", "--single-transaction", "--exit-on-error", "--no-owner", "--no-privileges")
 
 
 # ---- the target ------------------------------------------------------------------------------------
@@ -81,9 +67,7 @@ def _register(url: Secret) -> None:
 def _connect(url: Secret, *, application: str) -> psycopg.Connection[Any]:
     _register(url)
     try:
-        return psycopg.connect(
-            url.reveal(), connect_timeout=15, application_name=application, autocommit=False
-        )
+        return psycopg.connect(url.reveal(), connect_timeout=15, application_name=application, autocommit=False)
     except psycopg.Error as exc:
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         raise StepError(
@@ -108,8 +92,7 @@ def inspect_target(url: Secret) -> dict[str, Any]:
     with _connect(url, application="blastwall-restore-inspect") as conn:
         conn.read_only = True
         row = conn.execute(
-            "SELECT current_setting('server_version'), current_database(), "
-            "pg_database_size(current_database())"
+            "SELECT current_setting('server_version'), current_database(), pg_database_size(current_database())"
         ).fetchone()
         assert row is not None
         tables = count_tables(conn)
@@ -123,9 +106,7 @@ def inspect_target(url: Secret) -> dict[str, Any]:
     }
 
 
-def _pg_restore(
-    dump: Path, url: Secret, min_major: int, pg_bin_dir: str | None, base_env: Mapping[str, str]
-) -> None:
+def _pg_restore(dump: Path, url: Secret, min_major: int, pg_bin_dir: str | None, base_env: Mapping[str, str]) -> None:
     tool = find_pg_restore(min_major, pg_bin_dir)
     _register(url)
     params = conninfo_to_dict(url.reveal())
@@ -238,8 +219,7 @@ class PostgresRestore:
                 "tables": [{"name": t.qualified, "rows": t.rows} for t in manifest.tables],
             },
             "verification": {
-                k: result.get(k)
-                for k in ("mode", "outcome", "failure_code", "message", "duration_s", "tables")
+                k: result.get(k) for k in ("mode", "outcome", "failure_code", "message", "duration_s", "tables")
             },
         }
 
@@ -263,12 +243,8 @@ class PostgresRestore:
                 "database": live["database"],
                 "size_bytes": live["size_bytes"],
                 "tables": live["tables"],
-                "replaced_from_backup": sorted(
-                    t["name"] for t in live["tables"] if self.key(t["name"]) in in_backup
-                ),
-                "left_as_is": sorted(
-                    t["name"] for t in live["tables"] if self.key(t["name"]) not in in_backup
-                ),
+                "replaced_from_backup": sorted(t["name"] for t in live["tables"] if self.key(t["name"]) in in_backup),
+                "left_as_is": sorted(t["name"] for t in live["tables"] if self.key(t["name"]) not in in_backup),
                 "note": self.note,
                 **({"used_memory": live["used_memory_human"]} if live.get("used_memory_human") else {}),
             },
@@ -288,13 +264,8 @@ class PostgresRestore:
                 )
             },
             "verification": ctx.outputs["fetch_verify"]["verification"],
-            "safety_dump": {
-                "store": backup["store"],
-                "before": "restore",
-                "source_name": f"safety-{self.target.name}",
-            },
-            "post_check": "after the restore, every table in the backup's manifest must have its manifest's "
-            "row count",
+            "safety_dump": {"store": backup["store"], "before": "restore", "source_name": f"safety-{self.target.name}"},
+            "post_check": "after the restore, every table in the backup's manifest must have its manifest's row count",
         }
 
     def safety_dump(self, ctx: StepContext) -> dict[str, Any]:
@@ -407,15 +378,8 @@ class PostgresRestore:
                     secrets={**self.store_refs, **self.scratch},
                     description="fetch the backup and fully verify it in a scratch database",
                 ),
-                Read(
-                    "plan",
-                    self.plan,
-                    secrets=reader,
-                    description="inspect the live target and build the plan",
-                ),
-                ApprovalGate(
-                    "approval", lambda ctx: ctx.outputs["plan"], description="a human approves the plan"
-                ),
+                Read("plan", self.plan, secrets=reader, description="inspect the live target and build the plan"),
+                ApprovalGate("approval", lambda ctx: ctx.outputs["plan"], description="a human approves the plan"),
                 Action(
                     "safety_dump",
                     self.safety_dump,
@@ -430,10 +394,7 @@ class PostgresRestore:
                     description=self.restore_description,
                 ),
                 Check(
-                    "post_check",
-                    self.post_check,
-                    secrets=reader,
-                    description="row counts match the backup's manifest",
+                    "post_check", self.post_check, secrets=reader, description="row counts match the backup's manifest"
                 ),
                 Read("report", self.report, description="summary for the run record"),
             ),
@@ -493,11 +454,7 @@ class EngineRestore(PostgresRestore):
             }
             for t in ctx.outputs["fetch_verify"]["backup"]["tables"]
         ]
-        bad = [
-            r
-            for r in rows
-            if r["expected_rows"] != r["found_rows"] or (r["in_target"] or 0) < r["expected_rows"]
-        ]
+        bad = [r for r in rows if r["expected_rows"] != r["found_rows"] or (r["in_target"] or 0) < r["expected_rows"]]
         return {
             "passed": not bad,
             "tables": rows,
@@ -526,7 +483,5 @@ def restore_workflow(
     clock: Callable[[], datetime] | None = None,
 ) -> Workflow:
     """The gated restore workflow for `params` (``backup_id``, ``target``); see `PostgresRestore`."""
-    cls = (
-        EngineRestore if config.target(str(params["target"])).kind in EngineRestore.kinds else PostgresRestore
-    )
+    cls = EngineRestore if config.target(str(params["target"])).kind in EngineRestore.kinds else PostgresRestore
     return cls(config, params, db=db, environ=environ, clock=clock).workflow()

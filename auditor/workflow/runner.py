@@ -110,12 +110,7 @@ class Runner:
         return self._approve_command(run)
 
     def start(
-        self,
-        workflow: str,
-        params: Mapping[str, Any],
-        requested_by: str,
-        *,
-        sign_request: RequestSigner | None = None,
+        self, workflow: str, params: Mapping[str, Any], requested_by: str, *, sign_request: RequestSigner | None = None
     ) -> RunRecord:
         """Create a run and advance it. `sign_request`: the requester signs the request statement
         (run, workflow, target, backup, principal `requested_by`); it must verify like a decision."""
@@ -142,9 +137,7 @@ class Runner:
                 sig = sign_request(stmt)
                 chk = self.gate.check_signed(run, "request", requested_by, stmt.text(), sig, self.clock())
                 if not chk.ok:
-                    raise ApprovalRefused(
-                        f"run {run.id}: the request signature does not verify: {chk.reason}"
-                    )
+                    raise ApprovalRefused(f"run {run.id}: the request signature does not verify: {chk.reason}")
             except BlastwallError as exc:
                 self._set(run, RunState.FAILED, f"the request could not be signed: {exc.message}")
                 raise
@@ -231,10 +224,7 @@ class Runner:
             now = self.clock()
             if plan_sha256 is not None and plan_sha256.strip().lower() != run.plan_sha256:
                 self.store.event(
-                    run_id,
-                    "refused",
-                    f"approval by {by} refused: it was for plan sha256:{plan_sha256.strip()}",
-                    now,
+                    run_id, "refused", f"approval by {by} refused: it was for plan sha256:{plan_sha256.strip()}", now
                 )
                 raise ApprovalRefused(
                     f"run {run_id}: you approved plan sha256:{plan_sha256.strip()}, but the run's plan is "
@@ -246,8 +236,7 @@ class Runner:
             if verdict.outcome is GateOutcome.EXPIRED:
                 self._end_at_gate(run, run.gate_step, RunState.EXPIRED, verdict.reason)
                 raise ApprovalRefused(
-                    f"run {run_id} expired: {verdict.reason}",
-                    hint="start the workflow again to get a fresh plan",
+                    f"run {run_id} expired: {verdict.reason}", hint="start the workflow again to get a fresh plan"
                 )
             try:
                 text = self._signed(run, "approve", by, signature, statement, now)
@@ -310,13 +299,7 @@ class Runner:
 
     # -- internals ---------------------------------------------------------------------
     def _signed(
-        self,
-        run: RunRecord,
-        decision: str,
-        by: str,
-        signature: str | None,
-        statement: str | None,
-        now: datetime,
+        self, run: RunRecord, decision: str, by: str, signature: str | None, statement: str | None, now: datetime
     ) -> str | None:
         """Verify a signed decision before it is recorded; returns the statement text to store
         (None in unauthenticated mode). Raises `ApprovalRefused` with the reason it does not verify."""
@@ -354,10 +337,7 @@ class Runner:
         for r in self.store.runs(limit=50):
             if r.id != run.id and r.plan_sha256:
                 candidates.append(
-                    (
-                        decision_statement(r, decision, by),
-                        f"it signs run {r.id}'s statement, not run {run.id}'s",
-                    )
+                    (decision_statement(r, decision, by), f"it signs run {r.id}'s statement, not run {run.id}'s")
                 )
         for stmt, why in candidates:
             if self.gate.signature_matches(stmt, signature):
@@ -368,8 +348,7 @@ class Runner:
         run = self.store.run(run_id)
         if run.state is not RunState.WAITING:
             raise ApprovalRefused(
-                f"run {run_id} is {run.state}, not waiting for approval",
-                hint=f"see: blastwall runs show {run_id}",
+                f"run {run_id} is {run.state}, not waiting for approval", hint=f"see: blastwall runs show {run_id}"
             )
         return run
 
@@ -394,13 +373,7 @@ class Runner:
         return run
 
     def _fail(
-        self,
-        run: RunRecord,
-        step: str,
-        message: str,
-        *,
-        needs_human: bool,
-        step_state: StepState = StepState.FAILED,
+        self, run: RunRecord, step: str, message: str, *, needs_human: bool, step_state: StepState = StepState.FAILED
     ) -> RunRecord:
         self.store.fail_step(run.id, step, self.clock(), message, state=step_state)
         run = self._set(run, RunState.FAILED, f"{step}: {message}", needs_human=needs_human)
@@ -516,9 +489,7 @@ class Runner:
             raise _SecretsUnavailable(exc.message) from None
         return secrets
 
-    def _call(
-        self, run: RunRecord, step: Step, outputs: Mapping[str, Any], secrets: dict[str, Secret]
-    ) -> str:
+    def _call(self, run: RunRecord, step: Step, outputs: Mapping[str, Any], secrets: dict[str, Secret]) -> str:
         """Run `step.fn` with its own secrets; return its output as checked JSON text."""
         values = [s.reveal() for s in secrets.values()]
 
@@ -574,9 +545,7 @@ class Runner:
         if isinstance(step, Route):
             label = out.get("route") if isinstance(out, dict) else out
             if not isinstance(label, str) or label not in step.routes:
-                raise _StepFailed(
-                    f"route returned {label!r}; expected one of {sorted(step.routes)}", clean=True
-                )
+                raise _StepFailed(f"route returned {label!r}; expected one of {sorted(step.routes)}", clean=True)
             out = {"route": label, "next": step.routes[label]}
             text = json.dumps(out, sort_keys=True)
         self.hooks.inside_step(step.name)
@@ -590,10 +559,7 @@ class Runner:
         if run.gate_step == step.name and run.plan is not None and run.plan_sha256:
             if plan_sha256(run.plan) != run.plan_sha256:
                 return self._fail(
-                    run,
-                    step.name,
-                    "the recorded plan does not match its hash; refusing to go on",
-                    needs_human=True,
+                    run, step.name, "the recorded plan does not match its hash; refusing to go on", needs_human=True
                 ), False
         else:
             if run.state is not RunState.RUNNING:
@@ -624,9 +590,7 @@ class Runner:
                 run.id,
                 step.name,
                 self.clock(),
-                json.dumps(
-                    {"plan_sha256": run.plan_sha256, "approved_by": list(verdict.approvers)}, sort_keys=True
-                ),
+                json.dumps({"plan_sha256": run.plan_sha256, "approved_by": list(verdict.approvers)}, sort_keys=True),
             )
             return self._set(run, RunState.APPROVED, verdict.reason), True
         if verdict.outcome is GateOutcome.REJECTED:

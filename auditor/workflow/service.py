@@ -22,9 +22,7 @@ __all__ = ["approve_command", "open_runner"]
 
 
 def approve_command(run: RunRecord, config_path: str | None = None, *, signed: bool = True) -> str:
-    cmd = ["blastwall", "approve", run.id] + (
-        ["--key", "~/.ssh/id_ed25519"] if signed else ["--as", "YOUR_NAME"]
-    )
+    cmd = ["blastwall", "approve", run.id] + (["--key", "~/.ssh/id_ed25519"] if signed else ["--as", "YOUR_NAME"])
     if run.plan_sha256:
         cmd += ["--plan-sha256", run.plan_sha256]
     if config_path:

@@ -17,19 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import (
-    Boolean,
-    Column,
-    DateTime,
-    Integer,
-    String,
-    Table,
-    Text,
-    and_,
-    insert,
-    select,
-    update,
-)
+from sqlalchemy import Boolean, Column, DateTime, Integer, String, Table, Text, and_, insert, select, update
 from sqlalchemy.engine import Connection
 
 from ..errors import StateError
@@ -271,12 +259,7 @@ class RunStore:
             for seq, (name, kind) in enumerate(steps):
                 c.execute(
                     insert(steps_table).values(
-                        run_id=run_id,
-                        name=name,
-                        seq=seq,
-                        kind=kind,
-                        state=StepState.PENDING.value,
-                        attempts=0,
+                        run_id=run_id, name=name, seq=seq, kind=kind, state=StepState.PENDING.value, attempts=0
                     )
                 )
             c.execute(
@@ -346,10 +329,7 @@ class RunStore:
             )
             c.execute(
                 insert(events_table).values(
-                    run_id=run_id,
-                    at=now,
-                    kind="plan",
-                    message=f"plan sha256:{plan_sha256} presented at {gate_step}",
+                    run_id=run_id, at=now, kind="plan", message=f"plan sha256:{plan_sha256} presented at {gate_step}"
                 )
             )
 
@@ -370,9 +350,9 @@ class RunStore:
     def acquire(self, run_id: str, now: datetime) -> None:
         with self._tx() as c:
             row = c.execute(
-                select(
-                    runs_table.c.lease_owner, runs_table.c.lease_until, runs_table.c.lease_pid_start
-                ).where(runs_table.c.id == run_id)
+                select(runs_table.c.lease_owner, runs_table.c.lease_until, runs_table.c.lease_pid_start).where(
+                    runs_table.c.id == run_id
+                )
             ).first()
             if row is None:
                 raise StateError(f"no run {run_id!r}")
@@ -387,9 +367,7 @@ class RunStore:
                     f"pid {holder.split(':')[1]})",
                     hint="wait for it to finish, then look at: blastwall runs show " + run_id,
                 )
-            cond = (
-                runs_table.c.lease_owner.is_(None) if holder is None else runs_table.c.lease_owner == holder
-            )
+            cond = runs_table.c.lease_owner.is_(None) if holder is None else runs_table.c.lease_owner == holder
             res = c.execute(
                 update(runs_table)
                 .where(and_(runs_table.c.id == run_id, cond))
@@ -443,24 +421,14 @@ class RunStore:
                 )
             )
             c.execute(update(runs_table).where(runs_table.c.id == run_id).values(updated_at=now))
-            c.execute(
-                insert(events_table).values(run_id=run_id, at=now, kind="step", message=f"{name} started")
-            )
+            c.execute(insert(events_table).values(run_id=run_id, at=now, kind="step", message=f"{name} started"))
 
     def finish_step(self, run_id: str, name: str, now: datetime, output_json: str | None) -> None:
         self._step_update(
-            run_id,
-            name,
-            now,
-            f"{name} finished",
-            state=StepState.FINISHED.value,
-            finished_at=now,
-            output=output_json,
+            run_id, name, now, f"{name} finished", state=StepState.FINISHED.value, finished_at=now, output=output_json
         )
 
-    def fail_step(
-        self, run_id: str, name: str, now: datetime, error: str, state: StepState = StepState.FAILED
-    ) -> None:
+    def fail_step(self, run_id: str, name: str, now: datetime, error: str, state: StepState = StepState.FAILED) -> None:
         self._step_update(
             run_id, name, now, f"{name} {state}: {error}", state=state.value, finished_at=now, error=error
         )
@@ -469,9 +437,7 @@ class RunStore:
         self._step_update(run_id, name, now, None, state=StepState.WAITING.value)
 
     def skip_step(self, run_id: str, name: str, now: datetime, why: str) -> None:
-        self._step_update(
-            run_id, name, now, f"{name} skipped: {why}", state=StepState.SKIPPED.value, finished_at=now
-        )
+        self._step_update(run_id, name, now, f"{name} skipped: {why}", state=StepState.SKIPPED.value, finished_at=now)
 
     # -- decisions -----------------------------------------------------------------------
     def add_decision(
@@ -503,19 +469,14 @@ class RunStore:
             )
             c.execute(
                 insert(events_table).values(
-                    run_id=run_id,
-                    at=at,
-                    kind="decision",
-                    message=f"{decision} by {by} for plan sha256:{plan_sha256}",
+                    run_id=run_id, at=at, kind="decision", message=f"{decision} by {by} for plan sha256:{plan_sha256}"
                 )
             )
 
     def decisions(self, run_id: str) -> list[DecisionRecord]:
         with self._tx() as c:
             rows = c.execute(
-                select(decisions_table)
-                .where(decisions_table.c.run_id == run_id)
-                .order_by(decisions_table.c.id)
+                select(decisions_table).where(decisions_table.c.run_id == run_id).order_by(decisions_table.c.id)
             ).all()
         return [
             DecisionRecord(

@@ -28,15 +28,10 @@ CAPABILITIES: tuple[Capability, ...] = (
         True,
     ),
     Capability(
-        "modify:rds-cluster",
-        ("rds:ModifyDBCluster",),
-        "turn off deletion protection / shorten retention",
-        True,
+        "modify:rds-cluster", ("rds:ModifyDBCluster",), "turn off deletion protection / shorten retention", True
     ),
     Capability("delete:rds-snapshot", ("rds:DeleteDBSnapshot",), "delete manual DB snapshots", True),
-    Capability(
-        "delete:rds-cluster-snapshot", ("rds:DeleteDBClusterSnapshot",), "delete DB cluster snapshots", True
-    ),
+    Capability("delete:rds-cluster-snapshot", ("rds:DeleteDBClusterSnapshot",), "delete DB cluster snapshots", True),
     Capability(
         "delete:rds-automated-backup",
         ("rds:DeleteDBInstanceAutomatedBackup", "rds:DeleteDBClusterAutomatedBackup"),
@@ -53,16 +48,10 @@ CAPABILITIES: tuple[Capability, ...] = (
         True,
     ),
     Capability(
-        "delete:backup-recovery-point",
-        ("backup:DeleteRecoveryPoint",),
-        "delete AWS Backup recovery points",
-        True,
+        "delete:backup-recovery-point", ("backup:DeleteRecoveryPoint",), "delete AWS Backup recovery points", True
     ),
     Capability(
-        "shorten:backup-lifecycle",
-        ("backup:UpdateRecoveryPointLifecycle",),
-        "shorten recovery point lifecycles",
-        True,
+        "shorten:backup-lifecycle", ("backup:UpdateRecoveryPointLifecycle",), "shorten recovery point lifecycles", True
     ),
     Capability(
         "remove:backup-vault-lock",
@@ -85,9 +74,7 @@ CAPABILITIES: tuple[Capability, ...] = (
     ),
     Capability("delete:s3-bucket", ("s3:DeleteBucket",), "delete (empty) S3 buckets", False),
     Capability("delete:s3-object", ("s3:DeleteObject",), "delete current S3 objects", False),
-    Capability(
-        "delete:s3-object-version", ("s3:DeleteObjectVersion",), "permanently delete S3 object versions", True
-    ),
+    Capability("delete:s3-object-version", ("s3:DeleteObjectVersion",), "permanently delete S3 object versions", True),
     Capability(
         "bypass:s3-governance-retention",
         ("s3:BypassGovernanceRetention",),
@@ -96,10 +83,7 @@ CAPABILITIES: tuple[Capability, ...] = (
     ),
     Capability("suspend:s3-versioning", ("s3:PutBucketVersioning",), "suspend bucket versioning", True),
     Capability(
-        "modify:s3-lifecycle",
-        ("s3:PutLifecycleConfiguration",),
-        "expire objects and versions by lifecycle",
-        True,
+        "modify:s3-lifecycle", ("s3:PutLifecycleConfiguration",), "expire objects and versions by lifecycle", True
     ),
     Capability(
         "modify:s3-bucket-policy",
@@ -108,20 +92,11 @@ CAPABILITIES: tuple[Capability, ...] = (
         True,
     ),
     Capability("lift:s3-legal-hold", ("s3:PutObjectLegalHold",), "lift Object Lock legal holds", True),
-    Capability(
-        "modify:s3-replication", ("s3:PutReplicationConfiguration",), "stop replication to the copy", True
-    ),
+    Capability("modify:s3-replication", ("s3:PutReplicationConfiguration",), "stop replication to the copy", True),
     Capability("delete:dynamodb-table", ("dynamodb:DeleteTable",), "delete DynamoDB tables", False),
     Capability("delete:dynamodb-backup", ("dynamodb:DeleteBackup",), "delete DynamoDB backups", True),
-    Capability(
-        "disable:dynamodb-pitr",
-        ("dynamodb:UpdateContinuousBackups",),
-        "turn off point-in-time recovery",
-        True,
-    ),
-    Capability(
-        "delete:efs-filesystem", ("elasticfilesystem:DeleteFileSystem",), "delete EFS file systems", False
-    ),
+    Capability("disable:dynamodb-pitr", ("dynamodb:UpdateContinuousBackups",), "turn off point-in-time recovery", True),
+    Capability("delete:efs-filesystem", ("elasticfilesystem:DeleteFileSystem",), "delete EFS file systems", False),
     Capability(
         "schedule:kms-key-deletion",
         ("kms:ScheduleKeyDeletion",),
@@ -129,9 +104,7 @@ CAPABILITIES: tuple[Capability, ...] = (
         True,
     ),
     Capability("disable:kms-key", ("kms:DisableKey",), "disable KMS keys", True),
-    Capability(
-        "leave:organization", ("organizations:LeaveOrganization",), "leave the AWS Organization", True
-    ),
+    Capability("leave:organization", ("organizations:LeaveOrganization",), "leave the AWS Organization", True),
 )
 
 _BY_NAME = {c.name: c for c in CAPABILITIES}

@@ -48,13 +48,10 @@ class ActionMatcher:
             else:
                 by_service.setdefault(svc, []).append(pattern_regex(act).pattern)
         self.by_service = {
-            k: re.compile("|".join(f"(?:{x})" for x in v), re.IGNORECASE | re.DOTALL)
-            for k, v in by_service.items()
+            k: re.compile("|".join(f"(?:{x})" for x in v), re.IGNORECASE | re.DOTALL) for k, v in by_service.items()
         }
         self.any_service = (
-            re.compile("|".join(f"(?:{x})" for x in any_service), re.IGNORECASE | re.DOTALL)
-            if any_service
-            else None
+            re.compile("|".join(f"(?:{x})" for x in any_service), re.IGNORECASE | re.DOTALL) if any_service else None
         )
 
     def __call__(self, action: str) -> bool:

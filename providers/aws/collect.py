@@ -19,17 +19,7 @@ from auditor.model import Backup, CoverageGap, Finding, Resource, Severity
 from .graph import Workload, Workloads
 from .judge import DestroySpec, Step
 from .policy import ResourcePolicy
-from .session import (
-    AUTH,
-    DENIED,
-    NOT_FOUND,
-    UNAVAILABLE,
-    UNSUPPORTED,
-    AwsSession,
-    error_class,
-    error_code,
-    paginate,
-)
+from .session import AUTH, DENIED, NOT_FOUND, UNAVAILABLE, UNSUPPORTED, AwsSession, error_class, error_code, paginate
 
 __all__ = ["Collector", "Collected", "Reader", "rid", "list_workloads"]
 
@@ -116,23 +106,16 @@ class Collector:
 
     def _gap(self, out: Collected, region: str, e: _Unreadable, consequence: str) -> None:
         out.gaps.append(
-            CoverageGap(
-                subject=f"aws {self.account} {region}: {e.what}", provider=P, reason=f"{e.why}; {consequence}"
-            )
+            CoverageGap(subject=f"aws {self.account} {region}: {e.what}", provider=P, reason=f"{e.why}; {consequence}")
         )
 
     # ---- orchestration ------------------------------------------------------------------------
-    def regions(
-        self, configured: Sequence[str] | None, default_region: str
-    ) -> tuple[list[str], list[CoverageGap]]:
+    def regions(self, configured: Sequence[str] | None, default_region: str) -> tuple[list[str], list[CoverageGap]]:
         if configured:
             return list(configured), []
         try:
             regs = self.call(
-                "ec2",
-                default_region,
-                lambda c: c.describe_regions(AllRegions=False)["Regions"],
-                "ec2:DescribeRegions",
+                "ec2", default_region, lambda c: c.describe_regions(AllRegions=False)["Regions"], "ec2:DescribeRegions"
             )
             names = sorted(
                 r["RegionName"] for r in regs if r.get("OptInStatus", "opt-in-not-required") != "not-opted-in"
@@ -186,9 +169,7 @@ class Collector:
             manager = self._kms.get(key)
         if not known:
             try:
-                md = self.call(
-                    "kms", region, lambda c: c.describe_key(KeyId=key)["KeyMetadata"], "kms:DescribeKey"
-                )
+                md = self.call("kms", region, lambda c: c.describe_key(KeyId=key)["KeyMetadata"], "kms:DescribeKey")
                 manager = md.get("KeyManager")
                 arn = md.get("Arn", key)
             except Exception:  # noqa: BLE001 - unknown manager: assume it may be deletable
@@ -209,10 +190,7 @@ class Collector:
                 return self._kms_policies[arn + "#policy"]
         try:
             doc = self.call(
-                "kms",
-                region,
-                lambda c: c.get_key_policy(KeyId=arn, PolicyName="default")["Policy"],
-                "kms:GetKeyPolicy",
+                "kms", region, lambda c: c.get_key_policy(KeyId=arn, PolicyName="default")["Policy"], "kms:GetKeyPolicy"
             )
             pol: ResourcePolicy | None = ResourcePolicy.parse(
                 f"key policy of {arn.rsplit('/', 1)[-1]}", doc, delegating=True
@@ -297,9 +275,7 @@ class Collector:
         auto_snaps: dict[str, int] = {}
         for s in snaps or []:
             if s.get("SnapshotType") == "automated":
-                auto_snaps[s.get("DBInstanceIdentifier", "")] = (
-                    auto_snaps.get(s.get("DBInstanceIdentifier", ""), 0) + 1
-                )
+                auto_snaps[s.get("DBInstanceIdentifier", "")] = auto_snaps.get(s.get("DBInstanceIdentifier", ""), 0) + 1
         for inst in insts:
             arn = inst["DBInstanceArn"]
             ident = inst["DBInstanceIdentifier"]
@@ -348,9 +324,7 @@ class Collector:
                     acct,
                     (delete,) + self._kms_path(region, kms),
                     capability="delete:rds-instance",
-                    notes=("(deletion protection is on: turning it off needs rds:ModifyDBInstance)",)
-                    if dp
-                    else (),
+                    notes=("(deletion protection is on: turning it off needs rds:ModifyDBInstance)",) if dp else (),
                 )
             )
             if retention > 0:
@@ -517,9 +491,7 @@ class Collector:
             if dp:
                 delete = delete + _steps(("rds:ModifyDBCluster", carn))
             out.specs.append(
-                DestroySpec(
-                    rid(carn), acct, (delete,) + self._kms_path(region, kms), capability="delete:rds-cluster"
-                )
+                DestroySpec(rid(carn), acct, (delete,) + self._kms_path(region, kms), capability="delete:rds-cluster")
             )
             if retention > 0:
                 bid = f"aws:automated-backups:{carn}"
@@ -558,8 +530,7 @@ class Collector:
                 f"cluster:{s.get('DBClusterIdentifier')}",
                 s.get("KmsKeyId") if s.get("StorageEncrypted") else None,
                 f"RDS cluster snapshot {s['DBClusterSnapshotIdentifier']}",
-                "Manual cluster snapshots survive deletion of the cluster; deletable with "
-                "rds:DeleteDBClusterSnapshot.",
+                "Manual cluster snapshots survive deletion of the cluster; deletable with rds:DeleteDBClusterSnapshot.",
                 "rds:DeleteDBClusterSnapshot",
                 "delete:rds-cluster-snapshot",
             )
@@ -598,10 +569,7 @@ class Collector:
         )
         out.specs.append(
             DestroySpec(
-                bid,
-                acct,
-                (_steps((delete_action, sarn)),) + self._kms_path(region, kms),
-                capability=capability,
+                bid, acct, (_steps((delete_action, sarn)),) + self._kms_path(region, kms), capability=capability
             )
         )
 
@@ -636,8 +604,7 @@ class Collector:
                 out,
                 region,
                 e,
-                "Recycle Bin protection of EBS snapshots unknown; deletions are judged "
-                "as if no rule kept them",
+                "Recycle Bin protection of EBS snapshots unknown; deletions are judged as if no rule kept them",
             )
         for v in vols:
             varn = f"arn:aws:ec2:{region}:{acct}:volume/{v['VolumeId']}"
@@ -692,12 +659,9 @@ class Collector:
                 paths = ()
             elif covering:
                 rule_arn = (
-                    covering[0].get("RuleArn")
-                    or f"arn:aws:rbin:{region}:{acct}:rule/{covering[0].get('Identifier')}"
+                    covering[0].get("RuleArn") or f"arn:aws:rbin:{region}:{acct}:rule/{covering[0].get('Identifier')}"
                 )
-                paths = (
-                    _steps(("ec2:DeleteSnapshot", sarn), (("rbin:DeleteRule", "rbin:UpdateRule"), rule_arn)),
-                )
+                paths = (_steps(("ec2:DeleteSnapshot", sarn), (("rbin:DeleteRule", "rbin:UpdateRule"), rule_arn)),)
                 notes = (
                     f"(A Recycle Bin rule keeps deleted snapshots {_retention(covering[0])}; "
                     "destroying one also needs changing that rule.)",
@@ -749,9 +713,7 @@ class Collector:
     def backup(self, region: str) -> Collected:
         out = Collected()
         acct = self.account
-        vaults = self._listed(
-            "backup", region, "list_backup_vaults", "BackupVaultList", "backup:ListBackupVaults"
-        )
+        vaults = self._listed("backup", region, "list_backup_vaults", "BackupVaultList", "backup:ListBackupVaults")
         now = self.clock()
         for v in vaults:
             name = v["BackupVaultName"]
@@ -807,9 +769,7 @@ class Collector:
                 if doc:
                     vpol = (ResourcePolicy.parse(f"access policy of vault {name}", doc),)
             except _Unreadable as e:
-                self._gap(
-                    out, region, e, f"vault {name}: access policy unknown (a Deny there is not credited)"
-                )
+                self._gap(out, region, e, f"vault {name}: access policy unknown (a Deny there is not credited)")
             except Exception as e:  # noqa: BLE001
                 if error_class(e) != NOT_FOUND:
                     raise
@@ -871,12 +831,7 @@ class Collector:
             )
         out.specs.append(
             DestroySpec(
-                bid,
-                acct,
-                paths,
-                capability="delete:backup-recovery-point",
-                fixed=fixed,
-                resource_policies=vpol,
+                bid, acct, paths, capability="delete:backup-recovery-point", fixed=fixed, resource_policies=vpol
             )
         )
         reasons = {
@@ -904,9 +859,7 @@ class Collector:
     def s3(self, region: str) -> Collected:
         out = Collected()
         acct = self.account
-        buckets = self.call(
-            "s3", region, lambda c: c.list_buckets().get("Buckets", []), "s3:ListAllMyBuckets"
-        )
+        buckets = self.call("s3", region, lambda c: c.list_buckets().get("Buckets", []), "s3:ListAllMyBuckets")
 
         def one(b: dict[str, Any]) -> Collected:
             part = Collected()
@@ -978,15 +931,10 @@ class Collector:
                     )
                     paths: tuple[tuple[Step, ...], ...] = ()
                 elif lock_on and lock_mode == "GOVERNANCE":
-                    paths = (
-                        _steps(("s3:DeleteObjectVersion", objs), ("s3:BypassGovernanceRetention", objs)),
-                    )
+                    paths = (_steps(("s3:DeleteObjectVersion", objs), ("s3:BypassGovernanceRetention", objs)),)
                     reasons.append("Governance-mode retention: s3:BypassGovernanceRetention overrides it.")
                 else:
-                    paths = (
-                        _steps(("s3:DeleteObjectVersion", objs)),
-                        _steps(("s3:PutLifecycleConfiguration", barn)),
-                    )
+                    paths = (_steps(("s3:DeleteObjectVersion", objs)), _steps(("s3:PutLifecycleConfiguration", barn)))
                     if lock_on:
                         reasons.append(
                             "Object Lock is enabled without a default retention: only objects given their "
@@ -1007,12 +955,7 @@ class Collector:
                 )
                 part.specs.append(
                     DestroySpec(
-                        bid,
-                        acct,
-                        paths,
-                        capability="delete:s3-object-version",
-                        fixed=fixed,
-                        resource_policies=rps,
+                        bid, acct, paths, capability="delete:s3-object-version", fixed=fixed, resource_policies=rps
                     )
                 )
             elif versioning == "Disabled":
@@ -1041,8 +984,7 @@ class Collector:
                             provider=P,
                             protects=rid(barn),
                             kind="replica",
-                            location=f"replica in {dbucket}"
-                            + (f" (account {dacct})" if other else " (same account)"),
+                            location=f"replica in {dbucket}" + (f" (account {dacct})" if other else " (same account)"),
                             dies_with_resource=False,
                             reasons=(
                                 (
@@ -1097,9 +1039,9 @@ class Collector:
                     lambda c: c.describe_continuous_backups(TableName=t),
                     "dynamodb:DescribeContinuousBackups",
                 )
-                pitr = (
-                    (cb.get("ContinuousBackupsDescription") or {}).get("PointInTimeRecoveryDescription") or {}
-                ).get("PointInTimeRecoveryStatus") == "ENABLED"
+                pitr = ((cb.get("ContinuousBackupsDescription") or {}).get("PointInTimeRecoveryDescription") or {}).get(
+                    "PointInTimeRecoveryStatus"
+                ) == "ENABLED"
             except _Unreadable as e:
                 pitr = None
                 self._gap(out, region, e, f"point-in-time recovery of table {t} unknown")
@@ -1115,10 +1057,7 @@ class Collector:
             )
             out.specs.append(
                 DestroySpec(
-                    rid(tarn),
-                    acct,
-                    (_steps(("dynamodb:DeleteTable", tarn)),),
-                    capability="delete:dynamodb-table",
+                    rid(tarn), acct, (_steps(("dynamodb:DeleteTable", tarn)),), capability="delete:dynamodb-table"
                 )
             )
             if pitr:
@@ -1170,15 +1109,11 @@ class Collector:
                     location=f"DynamoDB backup {b.get('BackupName')} ({region}, same account)",
                     created_at=_dt(b.get("BackupCreationDateTime")),
                     dies_with_resource=False,
-                    reasons=(
-                        "On-demand backups survive deletion of the table; deletable with dynamodb:DeleteBackup.",
-                    ),
+                    reasons=("On-demand backups survive deletion of the table; deletable with dynamodb:DeleteBackup.",),
                 )
             )
             out.specs.append(
-                DestroySpec(
-                    bid, acct, (_steps(("dynamodb:DeleteBackup", barn)),), capability="delete:dynamodb-backup"
-                )
+                DestroySpec(bid, acct, (_steps(("dynamodb:DeleteBackup", barn)),), capability="delete:dynamodb-backup")
             )
         return out
 
@@ -1250,9 +1185,7 @@ _LIST_OP = {
 
 def _profile_ref(p: dict[str, Any] | None) -> str:
     p = p or {}
-    return (
-        f"instance-profile:{p.get('Arn') or p.get('Name') or ''}" if (p.get("Arn") or p.get("Name")) else ""
-    )
+    return f"instance-profile:{p.get('Arn') or p.get('Name') or ''}" if (p.get("Arn") or p.get("Name")) else ""
 
 
 def list_workloads(col: Collector, regions: Sequence[str]) -> Workloads:
@@ -1284,9 +1217,7 @@ def list_workloads(col: Collector, regions: Sequence[str]) -> Workloads:
 
     def lambdas(r: str) -> list[Workload]:
         fns = call("lambda", r, lambda c: paginate(c, "list_functions", "Functions"), "lambda-function")
-        return [
-            Workload("lambda-function", f["FunctionArn"], f["FunctionName"], f.get("Role", "")) for f in fns
-        ]
+        return [Workload("lambda-function", f["FunctionArn"], f["FunctionName"], f.get("Role", "")) for f in fns]
 
     def glue(r: str) -> list[Workload]:
         eps = call("glue", r, lambda c: paginate(c, "get_dev_endpoints", "DevEndpoints"), "glue-dev-endpoint")
@@ -1341,9 +1272,7 @@ def list_workloads(col: Collector, regions: Sequence[str]) -> Workloads:
         return got
 
     def cfn(r: str) -> list[Workload]:
-        stacks = call(
-            "cloudformation", r, lambda c: paginate(c, "describe_stacks", "Stacks"), "cloudformation-stack"
-        )
+        stacks = call("cloudformation", r, lambda c: paginate(c, "describe_stacks", "Stacks"), "cloudformation-stack")
         return [
             Workload("cloudformation-stack", s["StackId"], s["StackName"], s["RoleARN"])
             for s in stacks
@@ -1352,19 +1281,13 @@ def list_workloads(col: Collector, regions: Sequence[str]) -> Workloads:
 
     def sagemaker(r: str) -> list[Workload]:
         nbs = call(
-            "sagemaker",
-            r,
-            lambda c: paginate(c, "list_notebook_instances", "NotebookInstances"),
-            "sagemaker-notebook",
+            "sagemaker", r, lambda c: paginate(c, "list_notebook_instances", "NotebookInstances"), "sagemaker-notebook"
         )
         got = []
         for n in nbs:
             name = n["NotebookInstanceName"]
             d = call(
-                "sagemaker",
-                r,
-                lambda c: c.describe_notebook_instance(NotebookInstanceName=name),
-                "sagemaker-notebook",
+                "sagemaker", r, lambda c: c.describe_notebook_instance(NotebookInstanceName=name), "sagemaker-notebook"
             )
             got.append(
                 Workload(
@@ -1382,10 +1305,7 @@ def list_workloads(col: Collector, regions: Sequence[str]) -> Workloads:
         for i in range(0, len(names), 100):
             chunk = names[i : i + 100]
             projs = call(
-                "codebuild",
-                r,
-                lambda c: c.batch_get_projects(names=chunk).get("projects", []),
-                "codebuild-project",
+                "codebuild", r, lambda c: c.batch_get_projects(names=chunk).get("projects", []), "codebuild-project"
             )
             got += [
                 Workload(
@@ -1442,33 +1362,19 @@ def list_workloads(col: Collector, regions: Sequence[str]) -> Workloads:
             tarns = call("ecs", r, lambda c: paginate(c, "list_tasks", "taskArns", cluster=cl), "ecs-task")
             for i in range(0, len(tarns), 100):
                 chunk = tarns[i : i + 100]
-                tasks = call(
-                    "ecs",
-                    r,
-                    lambda c: c.describe_tasks(cluster=cl, tasks=chunk).get("tasks", []),
-                    "ecs-task",
-                )
+                tasks = call("ecs", r, lambda c: c.describe_tasks(cluster=cl, tasks=chunk).get("tasks", []), "ecs-task")
                 for t in tasks:
-                    role = (t.get("overrides") or {}).get("taskRoleArn") or task_role(
-                        r, t["taskDefinitionArn"]
-                    )
+                    role = (t.get("overrides") or {}).get("taskRoleArn") or task_role(r, t["taskDefinitionArn"])
                     if role:
                         got.append(Workload("ecs-task", t["taskArn"], t["taskArn"].rsplit("/", 1)[-1], role))
         return got
 
     def pipelines(r: str) -> list[Workload]:
-        ids = call(
-            "datapipeline", r, lambda c: paginate(c, "list_pipelines", "pipelineIdList"), "datapipeline"
-        )
+        ids = call("datapipeline", r, lambda c: paginate(c, "list_pipelines", "pipelineIdList"), "datapipeline")
         got = []
         for p in ids:
             pid = p["id"]
-            d = call(
-                "datapipeline",
-                r,
-                lambda c: c.get_pipeline_definition(pipelineId=pid),
-                "datapipeline",
-            )
+            d = call("datapipeline", r, lambda c: c.get_pipeline_definition(pipelineId=pid), "datapipeline")
             roles: list[str] = []
             for obj in d.get("pipelineObjects", []) or []:
                 for f in obj.get("fields", []) or []:
@@ -1476,17 +1382,10 @@ def list_workloads(col: Collector, regions: Sequence[str]) -> Workloads:
                         roles.append(f"{f['key']}:{f['stringValue']}")
             for ref in dict.fromkeys(roles):
                 key, name = ref.split(":", 1)
-                role = (
-                    f"instance-profile:{name}"
-                    if key == "resourceRole"
-                    else f"arn:aws:iam::{acct}:role/{name}"
-                )
+                role = f"instance-profile:{name}" if key == "resourceRole" else f"arn:aws:iam::{acct}:role/{name}"
                 got.append(
                     Workload(
-                        "datapipeline",
-                        f"arn:aws:datapipeline:{r}:{acct}:pipeline/{pid}",
-                        p.get("name") or pid,
-                        role,
+                        "datapipeline", f"arn:aws:datapipeline:{r}:{acct}:pipeline/{pid}", p.get("name") or pid, role
                     )
                 )
         return got
@@ -1500,9 +1399,9 @@ def list_workloads(col: Collector, regions: Sequence[str]) -> Workloads:
         )
         got = []
         for g in groups:
-            lt = g.get("LaunchTemplate") or (
-                (g.get("MixedInstancesPolicy") or {}).get("LaunchTemplate") or {}
-            ).get("LaunchTemplateSpecification")
+            lt = g.get("LaunchTemplate") or ((g.get("MixedInstancesPolicy") or {}).get("LaunchTemplate") or {}).get(
+                "LaunchTemplateSpecification"
+            )
             if not lt or not (lt.get("LaunchTemplateId") or lt.get("LaunchTemplateName")):
                 continue
             version = lt.get("Version") or "$Default"
@@ -1530,10 +1429,7 @@ def list_workloads(col: Collector, regions: Sequence[str]) -> Workloads:
                         g["AutoScalingGroupARN"],
                         g["AutoScalingGroupName"],
                         prof,
-                        arns=(
-                            ("ec2:CreateLaunchTemplateVersion", ltarn),
-                            ("ec2:ModifyLaunchTemplate", ltarn),
-                        ),
+                        arns=(("ec2:CreateLaunchTemplateVersion", ltarn), ("ec2:ModifyLaunchTemplate", ltarn)),
                         note=f"launches template version {version}",
                     )
                 )

@@ -30,15 +30,7 @@ from typing import Generic, TypeVar
 from .iam import IamSnapshot, Principal
 from .policy import Decision, PolicySet, Tri, parse_document
 
-__all__ = [
-    "AdminGraph",
-    "Reach",
-    "SERVICE_METHODS",
-    "ESCALATION_ACTIONS",
-    "EXISTING_METHODS",
-    "Workload",
-    "Workloads",
-]
+__all__ = ["AdminGraph", "Reach", "SERVICE_METHODS", "ESCALATION_ACTIONS", "EXISTING_METHODS", "Workload", "Workloads"]
 
 # Existing compute that already runs with a role: kind -> (noun, alternative action sets). Every action of
 # one set must be allowed on the resource (or on the ARN the workload names for that action).
@@ -62,10 +54,7 @@ EXISTING_METHODS: dict[str, tuple[str, tuple[tuple[str, ...], ...]]] = {
     ),
     "cloudformation-stack": (
         "stack",
-        (
-            ("cloudformation:UpdateStack",),
-            ("cloudformation:CreateChangeSet", "cloudformation:ExecuteChangeSet"),
-        ),
+        (("cloudformation:UpdateStack",), ("cloudformation:CreateChangeSet", "cloudformation:ExecuteChangeSet")),
     ),
     "sagemaker-notebook": ("notebook instance", (("sagemaker:CreatePresignedNotebookInstanceUrl",),)),
     "codebuild-project": ("project", (("codebuild:StartBuild",), ("codebuild:StartBuildBatch",))),
@@ -186,9 +175,7 @@ SERVICE_LINKED_ROLES: dict[str, str] = {
 def _slr_needed(acts: tuple[str, ...], snap: IamSnapshot) -> tuple[str, ...]:
     names = {r.name for r in snap.roles.values()} if any(a in SERVICE_LINKED_ROLES for a in acts) else set()
     missing = [
-        SERVICE_LINKED_ROLES[a]
-        for a in acts
-        if a in SERVICE_LINKED_ROLES and SERVICE_LINKED_ROLES[a] not in names
+        SERVICE_LINKED_ROLES[a] for a in acts if a in SERVICE_LINKED_ROLES and SERVICE_LINKED_ROLES[a] not in names
     ]
     return ("iam:CreateServiceLinkedRole",) if missing and snap.complete else ()
 
@@ -242,9 +229,7 @@ class _Edge:
 
 
 class AdminGraph:
-    def __init__(
-        self, snapshots: Iterable[IamSnapshot], workloads: Mapping[str, Workloads] | None = None
-    ) -> None:
+    def __init__(self, snapshots: Iterable[IamSnapshot], workloads: Mapping[str, Workloads] | None = None) -> None:
         self.snapshots = {s.account: s for s in snapshots}
         self.workloads: dict[str, Workloads] = dict(workloads or {})
         self._wl_index: dict[str, dict[str, _ArnIndex[Workload]]] = {
@@ -342,12 +327,8 @@ class AdminGraph:
                         if g in snap.groups and snap.groups[g].arn
                         else f"arn:aws:iam::{acct}:group/{g}"
                     )
-                    tests.append(
-                        (f"iam:PutGroupPolicy on its group {g}", ps.decide("iam:PutGroupPolicy", garn))
-                    )
-                    tests.append(
-                        (f"iam:AttachGroupPolicy on its group {g}", ps.decide("iam:AttachGroupPolicy", garn))
-                    )
+                    tests.append((f"iam:PutGroupPolicy on its group {g}", ps.decide("iam:PutGroupPolicy", garn)))
+                    tests.append((f"iam:AttachGroupPolicy on its group {g}", ps.decide("iam:AttachGroupPolicy", garn)))
             elif p.kind == "role":
                 tests.append(("iam:PutRolePolicy on itself", ps.decide("iam:PutRolePolicy", p.arn)))
                 tests.append(("iam:AttachRolePolicy on itself", ps.decide("iam:AttachRolePolicy", p.arn)))
@@ -421,11 +402,7 @@ class AdminGraph:
             unb = ps.without_boundary()
             ustar = unb.star()[0]
             if ustar is not False:
-                act = (
-                    "iam:DeleteUserPermissionsBoundary"
-                    if p.kind == "user"
-                    else "iam:DeleteRolePermissionsBoundary"
-                )
+                act = "iam:DeleteUserPermissionsBoundary" if p.kind == "user" else "iam:DeleteRolePermissionsBoundary"
                 d = ps.decide(act, p.arn)
                 tests.append(
                     (
@@ -438,9 +415,7 @@ class AdminGraph:
                 return Reach(True, (f"{how} (allowed by {d.origin})",), f"{how} ({d.origin})")
             if d.verdict is None and best.verdict is False:
                 best = Reach(
-                    None,
-                    (f"{how} (only under a condition: {d.origin})",),
-                    f"{how} only under a condition ({d.origin})",
+                    None, (f"{how} (only under a condition: {d.origin})",), f"{how} only under a condition ({d.origin})"
                 )
         return best
 
@@ -448,9 +423,7 @@ class AdminGraph:
         """Would ``p`` be admin as a member of ``group``? The combined policies are evaluated (effective
         ``*``, or a self-escalation its new permissions allow), not matched against a literal ``*``."""
         extra = snap.group_policyset(group).identity
-        combined = PolicySet(
-            ps.identity + extra, ps.boundary, ps.boundary_name, dict(ps.variables), list(ps.org)
-        )
+        combined = PolicySet(ps.identity + extra, ps.boundary, ps.boundary_name, dict(ps.variables), list(ps.org))
         star, why = combined.star()
         if star is not False:
             return Reach(star, (), f"effective * on * ({why})")
@@ -468,17 +441,13 @@ class AdminGraph:
                 best = Reach(None, (), f"{how} only under a condition ({d.origin})")
         if p.boundary is None:
             new_user = f"arn:aws:iam::{p.account}:user/blastwall-any-new-user"
-            d = combined.decide_all(
-                ("iam:CreateUser", "iam:AttachUserPolicy", "iam:CreateAccessKey"), new_user
-            )
+            d = combined.decide_all(("iam:CreateUser", "iam:AttachUserPolicy", "iam:CreateAccessKey"), new_user)
             if d.verdict is not False and best.verdict is False:
                 best = Reach(d.verdict, (), f"iam:CreateUser + attach a policy + access key ({d.origin})")
         return best
 
     # ---- the shared "may assume" rule ------------------------------------------------------------
-    def may_assume(
-        self, p: Principal, role: Principal, *, names_principal: bool, conditional: bool
-    ) -> Decision:
+    def may_assume(self, p: Principal, role: Principal, *, names_principal: bool, conditional: bool) -> Decision:
         """May ``p`` assume ``role`` given a trust statement that admits it? In the role's own account a
         trust policy that names the principal itself needs no identity permission; otherwise (account
         root, another account, ``*``) the principal's identity policies must allow sts:AssumeRole too.
@@ -574,9 +543,7 @@ class AdminGraph:
             if d.verdict is not False:
                 out.append(_Edge(role, f"sts:AssumeRole into {role.ref} ({d.reason})", d.verdict))
         if has["iam:UpdateAssumeRolePolicy"]:
-            for q in self._index("roles", snap.account, snap.roles).candidates(
-                ps, ("iam:UpdateAssumeRolePolicy",)
-            ):
+            for q in self._index("roles", snap.account, snap.roles).candidates(ps, ("iam:UpdateAssumeRolePolicy",)):
                 if q.arn == p.arn or q.arn in seen:
                     continue
                 d = ps.decide("iam:UpdateAssumeRolePolicy", q.arn)
@@ -619,9 +586,7 @@ class AdminGraph:
                             continue
                         v4 = _min(_min(d.verdict, v3), None if all(trusted) else True)
                         if svc == "ec2.amazonaws.com" and not q.instance_profiles:
-                            ip = ps.decide_all(
-                                ("iam:CreateInstanceProfile", "iam:AddRoleToInstanceProfile"), None
-                            )
+                            ip = ps.decide_all(("iam:CreateInstanceProfile", "iam:AddRoleToInstanceProfile"), None)
                             if ip.verdict is False:
                                 continue
                             v4 = _min(v4, ip.verdict)
@@ -649,9 +614,7 @@ class AdminGraph:
                 if idx.other_arns
                 else idx.candidates(ps, tuple(dict.fromkeys(a for acts in usable for a in acts)))
             )
-            done: set[str] = (
-                set()
-            )  # one edge per role and kind: the first resource that reaches it unconditionally
+            done: set[str] = set()  # one edge per role and kind: the first resource that reaches it unconditionally
             for w in items:
                 role = snap.roles.get(w.role_arn)
                 if role is None or role.arn == p.arn or role.arn in done:
@@ -705,9 +668,7 @@ class AdminGraph:
         mod = self.can_modify(node, to)
         if mod.verdict is not False:
             yield Reach(
-                _min(v, mod.verdict),
-                step + (f"{node.ref} can give {to.ref} an admin policy ({mod.origin})",),
-                "",
+                _min(v, mod.verdict), step + (f"{node.ref} can give {to.ref} an admin policy ({mod.origin})",), ""
             )
         hit = self._reach.get(to.arn)
         known.append(hit)

@@ -277,9 +277,7 @@ def load_snapshot(sess: AwsSession, account: str, cred_id: str, cache: AwsManage
             snap.groups[d["GroupName"]] = Group(
                 name=d["GroupName"],
                 arn=d["Arn"],
-                inline=[
-                    (x["PolicyName"], _doc(x["PolicyDocument"])) for x in d.get("GroupPolicyList", []) or []
-                ],
+                inline=[(x["PolicyName"], _doc(x["PolicyDocument"])) for x in d.get("GroupPolicyList", []) or []],
                 managed=[x["PolicyArn"] for x in d.get("AttachedManagedPolicies", []) or []],
             )
         for d in page.get("Policies", []) or []:
@@ -312,12 +310,37 @@ def _login_profiles(snap: IamSnapshot, iam: Any) -> None:
         return
     content = rep.get("Content", b"")
     text = content.decode("utf-8", "replace") if isinstance(content, bytes) else str(content)
-    by_arn = {
-        row.get("arn", ""): row.get("password_enabled", "") for row in csv.DictReader(io.StringIO(text))
-    }
+    by_arn = {row.get("arn", ""): row.get("password_enabled", "") for row in csv.DictReader(io.StringIO(text))}
     for u in snap.users.values():
         flag = by_arn.get(u.arn, "").lower()
         u.login_profile = True if flag == "true" else False if flag == "false" else None
+
+
+def _own_policies(iam: Any, kind: str, name: str) -> tuple[list[tuple[str, Any]], list[str]]:
+    """The inline policies (name, document) and attached managed policy ARNs of one IAM user, group or role."""
+    key = {f"{kind.capitalize()}Name": name}
+    get_inline = getattr(iam, f"get_{kind}_policy")
+    inline = [
+        (n, _doc(get_inline(PolicyName=n, **key)["PolicyDocument"]))
+        for n in paginate(iam, f"list_{kind}_policies", "PolicyNames", **key)
+    ]
+    managed = [x["PolicyArn"] for x in paginate(iam, f"list_attached_{kind}_policies", "AttachedPolicies", **key)]
+    return inline, managed
+
+
+def _principal_fields(
+    entity: dict[str, Any], name: str, account: str, inline: list[tuple[str, Any]], managed: list[str]
+) -> dict[str, Any]:
+    """What a user's and a role's `Principal` share, from IAM's GetUser / GetRole answer."""
+    boundary = (entity.get("PermissionsBoundary") or {}).get("PermissionsBoundaryArn")
+    return {
+        "arn": entity["Arn"],
+        "name": name,
+        "account": account,
+        "inline": inline,
+        "managed": managed,
+        "boundary": boundary,
+    }
 
 
 def load_self(
@@ -330,68 +353,30 @@ def load_self(
     if ref.startswith("user/"):
         name = ref.rsplit("/", 1)[-1]
         u = iam.get_user(UserName=name)["User"]
-        inline = [
-            (n, _doc(iam.get_user_policy(UserName=name, PolicyName=n)["PolicyDocument"]))
-            for n in paginate(iam, "list_user_policies", "PolicyNames", UserName=name)
-        ]
-        managed = [
-            x["PolicyArn"]
-            for x in paginate(iam, "list_attached_user_policies", "AttachedPolicies", UserName=name)
-        ]
+        inline, managed = _own_policies(iam, "user", name)
         groups = [g["GroupName"] for g in paginate(iam, "list_groups_for_user", "Groups", UserName=name)]
-        pb = (u.get("PermissionsBoundary") or {}).get("PermissionsBoundaryArn")
         p = Principal(
-            arn=u["Arn"],
-            name=name,
-            kind="user",
-            account=account,
-            id=u.get("UserId", ""),
-            inline=inline,
-            managed=managed,
-            groups=groups,
-            boundary=pb,
+            kind="user", id=u.get("UserId", ""), groups=groups, **_principal_fields(u, name, account, inline, managed)
         )
         snap.users[p.arn] = p
         for g in groups:
-            gi = [
-                (n, _doc(iam.get_group_policy(GroupName=g, PolicyName=n)["PolicyDocument"]))
-                for n in paginate(iam, "list_group_policies", "PolicyNames", GroupName=g)
-            ]
-            gm = [
-                x["PolicyArn"]
-                for x in paginate(iam, "list_attached_group_policies", "AttachedPolicies", GroupName=g)
-            ]
+            gi, gm = _own_policies(iam, "group", g)
             snap.groups[g] = Group(name=g, arn="", inline=gi, managed=gm)
     elif ref.startswith("assumed-role/") or ref.startswith("role/"):
         name = ref.split("/")[1]
         r = iam.get_role(RoleName=name)["Role"]
-        inline = [
-            (n, _doc(iam.get_role_policy(RoleName=name, PolicyName=n)["PolicyDocument"]))
-            for n in paginate(iam, "list_role_policies", "PolicyNames", RoleName=name)
-        ]
-        managed = [
-            x["PolicyArn"]
-            for x in paginate(iam, "list_attached_role_policies", "AttachedPolicies", RoleName=name)
-        ]
-        pb = (r.get("PermissionsBoundary") or {}).get("PermissionsBoundaryArn")
+        inline, managed = _own_policies(iam, "role", name)
         p = Principal(
-            arn=r["Arn"],
-            name=name,
             kind="role",
-            account=account,
             id=r.get("RoleId", ""),
-            inline=inline,
-            managed=managed,
-            boundary=pb,
             trust=_doc(r.get("AssumeRolePolicyDocument")),
+            **_principal_fields(r, name, account, inline, managed),
         )
         snap.roles[p.arn] = p
     else:
         raise ValueError("not an IAM user or role")
     wanted = (
-        set(p.managed)
-        | {a for g in snap.groups.values() for a in g.managed}
-        | ({p.boundary} if p.boundary else set())
+        set(p.managed) | {a for g in snap.groups.values() for a in g.managed} | ({p.boundary} if p.boundary else set())
     )
     for arn in sorted(wanted):
         if ":aws:policy/" in arn:

@@ -164,10 +164,7 @@ def _cross_account_grant(s: Subject, spec: DestroySpec) -> tuple[Tri, str] | Non
                         stmt.allow
                         and any(stmt.matches_action(a.lower()) for a in st.actions)
                         and stmt.matches_resource(st.arn, {})[0]
-                        and any(
-                            p in ("*", s.account, f"arn:aws:iam::{s.account}:root") or p == arn
-                            for p in principals
-                        )
+                        and any(p in ("*", s.account, f"arn:aws:iam::{s.account}:root") or p == arn for p in principals)
                     ):
                         granted = True
                         v = None if stmt.conditional and v is True else v

@@ -28,16 +28,7 @@ from typing import Any
 
 from .catalogue import Catalogue, action_matcher, catalogue, pattern_regex
 
-__all__ = [
-    "Statement",
-    "Decision",
-    "PolicySet",
-    "OrgLevel",
-    "ResourcePolicy",
-    "parse_document",
-    "Tri",
-    "RCP_SERVICES",
-]
+__all__ = ["Statement", "Decision", "PolicySet", "OrgLevel", "ResourcePolicy", "parse_document", "Tri", "RCP_SERVICES"]
 
 Tri = bool | None
 
@@ -82,9 +73,7 @@ class Statement:
         return out
 
     def unknown_condition_keys(self, arn: str | None, known: Mapping[str, str | None]) -> list[str]:
-        return [
-            key for op, key, values in self.conditions if _condition_one(op, key, values, arn, known) is None
-        ]
+        return [key for op, key, values in self.conditions if _condition_one(op, key, values, arn, known) is None]
 
     @property
     def allow(self) -> bool:
@@ -204,9 +193,7 @@ def parse_document(doc: Any, origin: str) -> list[Statement]:
 _KNOWN_KEYS = ("aws:principaltag/", "aws:requestedregion", "iam:passedtoservice")
 
 
-def _condition_one(
-    op: str, key: str, values: tuple[str, ...], arn: str | None, known: Mapping[str, str | None]
-) -> Tri:
+def _condition_one(op: str, key: str, values: tuple[str, ...], arn: str | None, known: Mapping[str, str | None]) -> Tri:
     """One condition operator on one key: True / False when the key's value is known at audit time."""
     import fnmatch
 
@@ -324,9 +311,7 @@ class PolicySet:
                 if o:
                     return Decision(False, f"{action}: denied by {o}", o)
                 return Decision(
-                    False,
-                    f"{action}: no {lv.kind} attached to {lv.target} allows it",
-                    f"the {lv.kind}s of {lv.target}",
+                    False, f"{action}: no {lv.kind} attached to {lv.target} allows it", f"the {lv.kind}s of {lv.target}"
                 )
             if v is None and out is True:
                 out, why, origin = None, f"{action}: {lv.kind} {w} ({o})", o
@@ -393,10 +378,7 @@ class PolicySet:
                 best, origin = None, s.origin
                 keys = s.unknown_condition_keys(arn, known) if c is None else []
                 why_cond = (
-                    (
-                        f"allowed only under a condition on {', '.join(dict.fromkeys(keys))} (not known at audit "
-                        "time)"
-                    )
+                    (f"allowed only under a condition on {', '.join(dict.fromkeys(keys))} (not known at audit time)")
                     if keys
                     else "allowed only under a condition"
                 )
@@ -408,9 +390,7 @@ class PolicySet:
             return False, None, "no policy allows it"
         return True, origin, "allowed"
 
-    def decide(
-        self, action: str, arn: str | None = None, context: Mapping[str, str] | None = None
-    ) -> Decision:
+    def decide(self, action: str, arn: str | None = None, context: Mapping[str, str] | None = None) -> Decision:
         """May this principal call ``action`` on ``arn`` (``None``: on at least some resource)? ``context``
         gives condition values known for this request (e.g. ``iam:passedtoservice``)."""
         v = self._view(action)
@@ -420,14 +400,11 @@ class PolicySet:
         if self.boundary is not None:
             bv, borigin, bwhy = self._side(v.b_allows, v.b_denies, arn, context)
             if bv is False:
-                return Decision(
-                    False, f"{action}: outside the permissions boundary {self.boundary_name}", borigin
-                )
+                return Decision(False, f"{action}: outside the permissions boundary {self.boundary_name}", borigin)
             if bv is None and verdict is True:
                 return Decision(
                     None,
-                    f"{action}: the permissions boundary {self.boundary_name} allows it only "
-                    "under a condition",
+                    f"{action}: the permissions boundary {self.boundary_name} allows it only under a condition",
                     borigin,
                 )
         if self.org:
@@ -450,9 +427,7 @@ class PolicySet:
 
     # ---- whole-catalogue questions ---------------------------------------------------------------
     @staticmethod
-    def _covered(
-        stmts: list[Statement], cat: Catalogue, *, conditional_ok: bool
-    ) -> tuple[frozenset[str], list[str]]:
+    def _covered(stmts: list[Statement], cat: Catalogue, *, conditional_ok: bool) -> tuple[frozenset[str], list[str]]:
         got: set[str] = set()
         origins: list[str] = []
         for s in stmts:
@@ -492,9 +467,7 @@ class PolicySet:
             got -= scope - level
             for s in lv.statements:
                 if not s.allow and s.all_resources and not s.conditional:
-                    acts = (
-                        (cat.all - cat.expand_all(s.actions)) if s.not_action else cat.expand_all(s.actions)
-                    )
+                    acts = (cat.all - cat.expand_all(s.actions)) if s.not_action else cat.expand_all(s.actions)
                     got -= {a for a in acts if lv.kind == "SCP" or a.split(":", 1)[0] in RCP_SERVICES}
         return frozenset(got)
 
@@ -527,8 +500,7 @@ class PolicySet:
         if denied:
             result = (
                 False,
-                f"explicit Deny of {len(denied)} action(s), e.g. "
-                + ", ".join(sorted(cat.name(a) for a in denied)[:3]),
+                f"explicit Deny of {len(denied)} action(s), e.g. " + ", ".join(sorted(cat.name(a) for a in denied)[:3]),
             )
         elif cond_denied and result[0] is True:
             result = (None, result[1] + "; a conditional Deny may apply")
@@ -561,21 +533,15 @@ class ResourcePolicy:
     or its account) removes the action, an Allow that names its exact ARN grants it in the same account."""
 
     name: str  # e.g. "bucket policy of s3://backups"
-    statements: tuple[
-        tuple[Statement, tuple[str, ...]], ...
-    ]  # (statement, principals: "*", ARNs, account ids)
-    delegating: bool = (
-        False  # KMS: identity policies count only where the key policy allows the account/principal
-    )
+    statements: tuple[tuple[Statement, tuple[str, ...]], ...]  # (statement, principals: "*", ARNs, account ids)
+    delegating: bool = False  # KMS: identity policies count only where the key policy allows the account/principal
 
     def delegates(self, principal_arn: str | None, account: str, action: str, arn: str) -> bool:
         """KMS key policy: does an Allow name the account (root), the principal itself or ``*`` for ``action``?"""
         for st, principals in self.statements:
             if not st.allow or not st.matches_action(action.lower()):
                 continue
-            if any(
-                p in ("*", account, f"arn:aws:iam::{account}:root") or p == principal_arn for p in principals
-            ):
+            if any(p in ("*", account, f"arn:aws:iam::{account}:root") or p == principal_arn for p in principals):
                 return True
         return False
 
@@ -605,9 +571,7 @@ class ResourcePolicy:
             out.append((st, principals))
         return cls(name, tuple(out), delegating)
 
-    def decide(
-        self, principal_arn: str | None, account: str, action: str, arn: str
-    ) -> tuple[Tri, str] | None:
+    def decide(self, principal_arn: str | None, account: str, action: str, arn: str) -> tuple[Tri, str] | None:
         """(False|None, why) for a matching Deny, (True, why) for an Allow naming the principal, else None."""
         allow: tuple[Tri, str] | None = None
         for st, principals in self.statements:

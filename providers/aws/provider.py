@@ -10,17 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from auditor.model import (
-    Backup,
-    Candidate,
-    CoverageGap,
-    Credential,
-    DestroyFact,
-    Finding,
-    Inventory,
-    Severity,
-    Status,
-)
+from auditor.model import Backup, Candidate, CoverageGap, Credential, DestroyFact, Finding, Inventory, Severity, Status
 from auditor.provider import Provider, ProviderContext, Recogniser
 from auditor.storage_platform import StorageLocation, StoragePlatform
 
@@ -93,9 +83,7 @@ class AwsProvider(Provider, StoragePlatform):
                 meta["key_type"] = "long-term (IAM user or root)"
             meta["access_key_id"] = value[:4] + "…" + value[-4:]
             if "secret_access_key" not in candidate.companions:
-                reasons.append(
-                    "The secret access key was not found next to the key ID; it cannot be verified."
-                )
+                reasons.append("The secret access key was not found next to the key ID; it cannot be verified.")
         reasons.append("Not verified with AWS.")
         return Credential.from_candidate(
             candidate, kind=kind, status=Status.unverified, metadata=meta, reasons=tuple(reasons)
@@ -148,9 +136,7 @@ class AwsProvider(Provider, StoragePlatform):
             return self._identify_sso_token(credential, ctx)
         keys = self._keys(credential, ctx)
         if isinstance(keys, str) or keys is None:
-            return credential.model_copy(
-                update={"status": Status.unverified, "reasons": (f"Not verified: {keys}.",)}
-            )
+            return credential.model_copy(update={"status": Status.unverified, "reasons": (f"Not verified: {keys}.",)})
         sess = self._session(keys, ctx)
         try:
             ident = sess.client("sts").get_caller_identity()
@@ -161,9 +147,7 @@ class AwsProvider(Provider, StoragePlatform):
                     update={
                         "status": Status.invalid,
                         "root_equivalent": False,
-                        "reasons": (
-                            f"AWS rejected the key ({error_code(exc)}): revoked, expired or never valid.",
-                        ),
+                        "reasons": (f"AWS rejected the key ({error_code(exc)}): revoked, expired or never valid.",),
                     }
                 )
             return credential.model_copy(
@@ -194,9 +178,7 @@ class AwsProvider(Provider, StoragePlatform):
         except Exception as exc:  # noqa: BLE001
             cls = error_class(exc)
             status = (
-                Status.invalid
-                if cls in (AUTH, DENIED) or error_code(exc) == "UnauthorizedException"
-                else Status.error
+                Status.invalid if cls in (AUTH, DENIED) or error_code(exc) == "UnauthorizedException" else Status.error
             )
             return credential.model_copy(
                 update={
@@ -209,9 +191,7 @@ class AwsProvider(Provider, StoragePlatform):
         failed: list[str] = []  # roles never checked: they may hold anything
         rank = {True: 2, None: 1, False: 0}
         for acct, role, keys in roles:
-            sub = credential.model_copy(
-                update={"kind": "session_key", "id": f"{credential.id}:{acct}:{role}"}
-            )
+            sub = credential.model_copy(update={"kind": "session_key", "id": f"{credential.id}:{acct}:{role}"})
             sess = self._session(keys, ctx)
             try:
                 ident = sess.client("sts").get_caller_identity()
@@ -219,9 +199,7 @@ class AwsProvider(Provider, StoragePlatform):
                 failed.append(f"{role}@{acct} ({error_code(exc) or type(exc).__name__})")
                 continue
             with self._lock:
-                self._idents[sub.id] = _Ident(
-                    ident["Account"], ident["Arn"], ident.get("UserId", ""), sess, False
-                )
+                self._idents[sub.id] = _Ident(ident["Account"], ident["Arn"], ident.get("UserId", ""), sess, False)
             self._ensure_iam(sub.id, ident["Account"], ident["Arn"], sess)
             ev = self._evaluate(sub)
             names.append(f"{role}@{acct}")
@@ -262,9 +240,7 @@ class AwsProvider(Provider, StoragePlatform):
                 "root_equivalent": root,
                 "capabilities": best.capabilities,
                 "possible_capabilities": best.possible_capabilities,
-                "reasons": (
-                    f"IAM Identity Center token for {len(names)} account role(s): {', '.join(names[:5])}.",
-                )
+                "reasons": (f"IAM Identity Center token for {len(names)} account role(s): {', '.join(names[:5])}.",)
                 + best.reasons
                 + unchecked,
                 "metadata": {
@@ -337,9 +313,7 @@ class AwsProvider(Provider, StoragePlatform):
                 last = error_code(exc)
                 continue
             if o.get("MasterAccountId") == account:
-                return [], (
-                    f"management account of organization {o.get('Id')}: SCPs and RCPs do not apply to it"
-                )
+                return [], (f"management account of organization {o.get('Id')}: SCPs and RCPs do not apply to it")
             try:
                 return self._org_read(org, account, str(o.get("Id")))
             except Exception as exc:  # noqa: BLE001
@@ -382,14 +356,7 @@ class AwsProvider(Provider, StoragePlatform):
                             st
                             if st.resources or st.not_resource
                             else type(st)(
-                                st.effect,
-                                st.actions,
-                                st.not_action,
-                                ("*",),
-                                False,
-                                st.conditional,
-                                st.origin,
-                                st.sid,
+                                st.effect, st.actions, st.not_action, ("*",), False, st.conditional, st.origin, st.sid
                             )
                         )
                     names.append(f"{kind} {pname}")
@@ -516,9 +483,7 @@ class AwsProvider(Provider, StoragePlatform):
             )
         snap = self._snapshots.get(ident.account)
         if s.ps is None:
-            reasons.append(
-                f"Permissions unknown: {s.unknown_reason}. Treated as possibly able to do anything."
-            )
+            reasons.append(f"Permissions unknown: {s.unknown_reason}. Treated as possibly able to do anything.")
             return cred.model_copy(
                 update={
                     "status": Status.verified,
@@ -532,9 +497,7 @@ class AwsProvider(Provider, StoragePlatform):
         assert s.admin is not None
         ps = s.ps
         if s.admin.verdict is True:
-            reasons.append(
-                "Admin-equivalent: " + (" → ".join(s.admin.path) if s.admin.path else s.admin.reason) + "."
-            )
+            reasons.append("Admin-equivalent: " + (" → ".join(s.admin.path) if s.admin.path else s.admin.reason) + ".")
             caps = []
             for c in CAPABILITIES:
                 od = ps.org_decide_any(c.actions, None)
@@ -826,8 +789,7 @@ class AwsProvider(Provider, StoragePlatform):
                     "aws.privilege-escalation",
                     Severity.critical,
                     c.id,
-                    f"{c.label} ({c.principal}) is not admin by its policies but can make itself "
-                    f"admin: {how}.",
+                    f"{c.label} ({c.principal}) is not admin by its policies but can make itself admin: {how}.",
                     "Remove the escalation permissions on the path (scope iam:* / iam:PassRole to "
                     "what the tool using this key needs).",
                     **kw,

@@ -97,9 +97,7 @@ RECOGNISERS: tuple[Recogniser, ...] = (
                 "*.role_arn",
                 hints=("source_profile", "credential_source", "region", "mfa_serial", "external_id"),
             ),
-            FileRule(
-                ".aws/credentials", "*.role_arn", hints=("source_profile", "credential_source", "region")
-            ),
+            FileRule(".aws/credentials", "*.role_arn", hints=("source_profile", "credential_source", "region")),
         ),
         value_pattern=re.compile(r"arn:aws[a-z-]*:iam::\d{12}:role/.+"),
         priority=40,
@@ -125,9 +123,7 @@ RECOGNISERS: tuple[Recogniser, ...] = (
         kind="access_key",
         text_pattern=re.compile(r"(?<![A-Z0-9])(?P<secret>(?:AKIA|ASIA)[A-Z0-9]{16})(?![A-Z0-9])"),
         text_companions={
-            "secret_access_key": re.compile(
-                r"(?<![A-Za-z0-9/+=])(?P<secret>" + _SECRET + r")(?![A-Za-z0-9/+=])"
-            ),
+            "secret_access_key": re.compile(r"(?<![A-Za-z0-9/+=])(?P<secret>" + _SECRET + r")(?![A-Za-z0-9/+=])"),
             "session_token": re.compile(
                 r"(?i)(?:session|security)_?token[\"']?\s*[:=]\s*[\"']?"
                 r"(?P<secret>[A-Za-z0-9/+=]{100,})"

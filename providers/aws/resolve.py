@@ -30,9 +30,7 @@ def profile_of(cred: Credential, key: str) -> tuple[str, Path] | None:
             continue
         section = s.locator[: -len(key) - 1]
         p = Path(s.path)
-        name = (
-            section[len("profile ") :] if p.name == "config" and section.startswith("profile ") else section
-        )
+        name = section[len("profile ") :] if p.name == "config" and section.startswith("profile ") else section
         return name, p
     return None
 
@@ -61,17 +59,13 @@ def _builder(session: Any, creator: Callable[..., Any], sso_cache: Any, region: 
                 profile_name=profile_name,
                 cache={},
                 token_cache=self._sso_token_cache,
-                token_provider=SSOTokenProvider(
-                    self._session, cache=self._sso_token_cache, profile_name=profile_name
-                ),
+                token_provider=SSOTokenProvider(self._session, cache=self._sso_token_cache, profile_name=profile_name),
             )
 
     return _Builder(session, creator, sso_cache, region)
 
 
-def resolve_profile(
-    profile: str, file: Path, *, endpoint_url: str | None, region: str
-) -> ResolvedKeys | None:
+def resolve_profile(profile: str, file: Path, *, endpoint_url: str | None, region: str) -> ResolvedKeys | None:
     """Resolve ``profile`` from the discovered config directory the way the AWS CLI would."""
     import botocore.session
     from botocore.credentials import AssumeRoleProvider, CanonicalNameCredentialSourcer, CredentialResolver
@@ -134,9 +128,7 @@ def sso_role_credentials(
         accounts += page.get("accountList", [])
     for a in accounts:
         roles: list[dict[str, Any]] = []
-        for page in c.get_paginator("list_account_roles").paginate(
-            accessToken=token, accountId=a["accountId"]
-        ):
+        for page in c.get_paginator("list_account_roles").paginate(accessToken=token, accountId=a["accountId"]):
             roles += page.get("roleList", [])
         for r in roles:
             rc = c.get_role_credentials(accessToken=token, accountId=a["accountId"], roleName=r["roleName"])

@@ -194,10 +194,7 @@ class AwsSession:
         bs.set_config_variable("config_file", "/nonexistent/blastwall-no-aws-config")
         bs.set_config_variable("credentials_file", "/nonexistent/blastwall-no-aws-credentials")
         s = boto3.Session(
-            aws_access_key_id=key_id,
-            aws_secret_access_key=secret,
-            aws_session_token=token,
-            botocore_session=bs,
+            aws_access_key_id=key_id, aws_secret_access_key=secret, aws_session_token=token, botocore_session=bs
         )
         return cls(s, **kw)
 

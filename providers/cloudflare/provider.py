@@ -22,12 +22,11 @@ import httpx
 
 from auditor.errors import ProviderAuthError, ProviderError
 from auditor.http import ApiClient, BearerAuth
-from auditor.model import Candidate, Credential, Inventory, Status
+from auditor.model import Candidate, Credential, Inventory, Status, Verdict
 from auditor.provider import FileRule, McpServerRule, ProviderContext, Recogniser
 from auditor.provider_http import HttpProvider
 from auditor.provider_kit import (
     InventoryBuilder,
-    Verdict,
     call_json,
     cli_login,
     env_token,
@@ -208,8 +207,7 @@ def judge_credential(cred: Credential, seen: CloudflareFacts) -> Verdict:
     if seen.verify is None:
         return Verdict(
             status=Status.unverified,
-            reasons=cred.reasons
-            + ("Account token: its account could not be determined, so it was not verified.",),
+            reasons=cred.reasons + ("Account token: its account could not be determined, so it was not verified.",),
         )
     if cred.kind == "account_api_token":
         meta["account_id"] = seen.account_id
@@ -217,8 +215,7 @@ def judge_credential(cred: Credential, seen: CloudflareFacts) -> Verdict:
     if status != 200:
         return judged(
             root_equivalent=None,
-            reasons=cred.reasons
-            + (f"Token verify was refused (HTTP {status}); what it can delete is unknown.",),
+            reasons=cred.reasons + (f"Token verify was refused (HTTP {status}); what it can delete is unknown.",),
         )
     result = body.get("result") or {}
     token_id, state = result.get("id"), result.get("status")
@@ -261,9 +258,7 @@ def judge_credential(cred: Credential, seen: CloudflareFacts) -> Verdict:
             + (", ".join(caps) if caps else "no write permissions")
             + "; it cannot mint tokens: not root-equivalent."
         )
-    return judged(
-        capabilities=tuple(caps), possible_capabilities=(), root_equivalent=root, reasons=tuple(reasons)
-    )
+    return judged(capabilities=tuple(caps), possible_capabilities=(), root_equivalent=root, reasons=tuple(reasons))
 
 
 def _judge_oauth(cred: Credential, accounts: tuple[int, Any], meta: dict[str, Any]) -> Verdict:
@@ -271,8 +266,7 @@ def _judge_oauth(cred: Credential, accounts: tuple[int, Any], meta: dict[str, An
     judged = partial(Verdict, status=Status.verified, metadata=meta)
     if status != 200:
         return judged(
-            reasons=cred.reasons
-            + (f"Cloudflare accepted the login but refused to list accounts (HTTP {status}).",)
+            reasons=cred.reasons + (f"Cloudflare accepted the login but refused to list accounts (HTTP {status}).",)
         )
     meta["accounts"] = [a.get("id") for a in body.get("result") or [] if isinstance(a, dict)][:MAX_ACCOUNTS]
     scopes = str(meta.get("scopes") or "").split()
@@ -285,22 +279,15 @@ def _judge_oauth(cred: Credential, accounts: tuple[int, Any], meta: dict[str, An
             capabilities=tuple(dict.fromkeys(caps)),
             possible_capabilities=(),
             root_equivalent=False,
-            reasons=tuple(reasons)
-            + ("OAuth scopes cannot delete zones or mint API tokens: not root-equivalent.",),
+            reasons=tuple(reasons) + ("OAuth scopes cannot delete zones or mint API tokens: not root-equivalent.",),
         )
     reasons.append(
-        "Its OAuth scopes were not recorded next to it; assume wrangler's defaults (Workers, D1, KV "
-        "and Pages write)."
+        "Its OAuth scopes were not recorded next to it; assume wrangler's defaults (Workers, D1, KV and Pages write)."
     )
     return judged(root_equivalent=None, reasons=tuple(reasons))
 
 
-class CloudflareProvider(HttpProvider, StoragePlatform):
-    name = NAME
-    url_env = URL_ENV
-    default_url = DEFAULT_URL
-    display_name = "Cloudflare"
-
+class CloudflareProvider(HttpProvider, StoragePlatform, name=NAME, display_name="Cloudflare", default_url=DEFAULT_URL):
     def storage_at(self, endpoint_host: str) -> StorageLocation | None:
         """R2's S3 API: ``<account id>.r2.cloudflarestorage.com`` (also the ``.eu.`` jurisdiction form)."""
         h = endpoint_host.lower()
@@ -312,9 +299,7 @@ class CloudflareProvider(HttpProvider, StoragePlatform):
         comp = {"email": EMAIL_KEYS}
         tail = r"_[A-Za-z0-9]{40}[a-f0-9]{8}"
         return [
-            *text_recognisers(
-                NAME, [("user_api_token", "cfut" + tail), ("account_api_token", "cfat" + tail)]
-            ),
+            *text_recognisers(NAME, [("user_api_token", "cfut" + tail), ("account_api_token", "cfat" + tail)]),
             Recogniser(
                 NAME,
                 "global_api_key",
@@ -331,12 +316,7 @@ class CloudflareProvider(HttpProvider, StoragePlatform):
             # Legacy unprefixed 40-character tokens only when bound to the variable name.
             env_token(NAME, "api_token", ENV_TOKEN, _TOKEN_VALUE),
             Recogniser(
-                NAME,
-                "global_api_key",
-                key_names=ENV_KEY,
-                value_pattern=_KEY_VALUE,
-                companions=comp,
-                priority=70,
+                NAME, "global_api_key", key_names=ENV_KEY, value_pattern=_KEY_VALUE, companions=comp, priority=70
             ),
             cli_login(
                 NAME,
@@ -348,21 +328,13 @@ class CloudflareProvider(HttpProvider, StoragePlatform):
                     McpServerRule(
                         "Cloudflare MCP server (uses the wrangler login)",
                         packages=("@cloudflare/mcp-server-cloudflare",),
-                        destructive_tools=(
-                            "worker_delete",
-                            "kv_delete",
-                            "r2_delete_bucket",
-                            "d1_delete_database",
-                        ),
+                        destructive_tools=("worker_delete", "kv_delete", "r2_delete_bucket", "d1_delete_database"),
                         token_env=("CLOUDFLARE_API_TOKEN",),
                     ),
                 ),
             ),
             cli_login(
-                NAME,
-                "oauth_refresh_token",
-                *(FileRule(p, "refresh_token") for p in WRANGLER_FILES),
-                priority=75,
+                NAME, "oauth_refresh_token", *(FileRule(p, "refresh_token") for p in WRANGLER_FILES), priority=75
             ),
         ]
 
@@ -390,7 +362,6 @@ class CloudflareProvider(HttpProvider, StoragePlatform):
         return unverified(candidate, text, kind=kind, possible_capabilities=ALL_CAPS)
 
     # -- identify ----------------------------------------------------------------------------------------
-    rejected_reason = "Cloudflare rejected the credential (HTTP 401): revoked, expired or never valid."
 
     rejected_root = False
     errors_as_reasons = True
@@ -442,13 +413,7 @@ class CloudflareProvider(HttpProvider, StoragePlatform):
             for kind, path, cap, key_id, key_name in (
                 ("d1-database", f"/accounts/{aid}/d1/database", "delete:d1-database", "uuid", "name"),
                 ("r2-bucket", f"/accounts/{aid}/r2/buckets", "delete:r2-bucket", "name", "name"),
-                (
-                    "kv-namespace",
-                    f"/accounts/{aid}/storage/kv/namespaces",
-                    "delete:kv-namespace",
-                    "id",
-                    "title",
-                ),
+                ("kv-namespace", f"/accounts/{aid}/storage/kv/namespaces", "delete:kv-namespace", "id", "title"),
             ):
                 status, body = _get(client, path, auth, per_page=PAGE)
                 if status != 200:
@@ -462,9 +427,7 @@ class CloudflareProvider(HttpProvider, StoragePlatform):
                     if not isinstance(it, dict) or not it.get(key_id):
                         continue
                     rid = f"cloudflare:{kind}:{aid}:{it[key_id]}"
-                    inv.add_resource(
-                        rid, kind, str(it.get(key_name) or it[key_id]), parent=parent, holds_data=True
-                    )
+                    inv.add_resource(rid, kind, str(it.get(key_name) or it[key_id]), parent=parent, holds_data=True)
                     verdict, why = self._verdict(cred, cap, aid)
                     inv.fact(cred.id, rid, verdict, why, cap)
                     if kind == "d1-database":

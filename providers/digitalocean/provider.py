@@ -22,18 +22,10 @@ import httpx
 
 from auditor.errors import ProviderError
 from auditor.http import ApiClient, BearerAuth
-from auditor.model import Candidate, Credential, Inventory, Status
+from auditor.model import Candidate, Credential, Inventory, Status, Verdict
 from auditor.provider import FileRule, ProviderContext, Recogniser
 from auditor.provider_http import HttpProvider
-from auditor.provider_kit import (
-    InventoryBuilder,
-    Verdict,
-    call_json,
-    cli_login,
-    env_token,
-    text_recognisers,
-    unverified,
-)
+from auditor.provider_kit import InventoryBuilder, call_json, cli_login, env_token, text_recognisers, unverified
 
 NAME = "digitalocean"
 DEFAULT_URL = "https://api.digitalocean.com"
@@ -73,14 +65,7 @@ def _call(
 ) -> tuple[int, Any]:
     hint = "DigitalOcean returned something that is not JSON; try again later"
     r = call_json(
-        client,
-        method,
-        path,
-        auth=auth,
-        json=body,
-        params=params,
-        rejected="token rejected",
-        malformed_hint=hint,
+        client, method, path, auth=auth, json=body, params=params, rejected="token rejected", malformed_hint=hint
     )
     return r.status, r.body
 
@@ -132,9 +117,7 @@ def judge_token(cred: Credential, seen: DigitalOceanFacts) -> Verdict:
             "it lacks account:read)."
         )
     if seen.aborted:
-        return Verdict(
-            status=Status.error, metadata=meta, root_equivalent=None, reasons=(*reasons, seen.aborted)
-        )
+        return Verdict(status=Status.error, metadata=meta, root_equivalent=None, reasons=(*reasons, seen.aborted))
     judged = partial(Verdict, status=Status.verified, principal=principal, metadata=meta)
     if seen.probes is None:
         reasons.append(
@@ -164,19 +147,11 @@ def judge_token(cred: Credential, seen: DigitalOceanFacts) -> Verdict:
             + f"cannot {', '.join(denied)}: not root-equivalent."
         )
     return judged(
-        capabilities=tuple(allowed),
-        possible_capabilities=tuple(unknown),
-        root_equivalent=root,
-        reasons=tuple(reasons),
+        capabilities=tuple(allowed), possible_capabilities=tuple(unknown), root_equivalent=root, reasons=tuple(reasons)
     )
 
 
-class DigitalOceanProvider(HttpProvider):
-    name = NAME
-    url_env = URL_ENV
-    default_url = DEFAULT_URL
-    display_name = "DigitalOcean"
-
+class DigitalOceanProvider(HttpProvider, name=NAME, display_name="DigitalOcean", default_url=DEFAULT_URL):
     def recognisers(self) -> Sequence[Recogniser]:
         recs = text_recognisers(NAME, [(kind, rf"{p}[a-f0-9]{{64}}") for p, kind in PREFIXES.items()])
         doctl = (
@@ -201,7 +176,6 @@ class DigitalOceanProvider(HttpProvider):
         return unverified(candidate, *reasons, kind=kind, possible_capabilities=tuple(PROBES))
 
     # -- identify ----------------------------------------------------------------------------------------
-    rejected_reason = "DigitalOcean rejected the token (HTTP 401): revoked, expired or never valid."
     rejected_root = False
     errors_as_reasons = True
     fetch = staticmethod(_fetch)
@@ -298,11 +272,7 @@ class DigitalOceanProvider(HttpProvider):
                 verdict, why = None, "the Droplet 'dangerous' destroy endpoint may delete its snapshots too"
             inv.fact(cred.id, bid, verdict, why, "delete:snapshot")
         # a probed token that lacks a delete scope cannot delete that type anywhere in the team
-        for rtype, cap in (
-            ("database", "delete:database"),
-            ("droplet", "delete:droplet"),
-            ("volume", "delete:volume"),
-        ):
+        for rtype, cap in (("database", "delete:database"), ("droplet", "delete:droplet"), ("volume", "delete:volume")):
             verdict, why = self._can(cred, cap)
             if verdict is False:
                 inv.denial(cred.id, rtype, why, cap)

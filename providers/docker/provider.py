@@ -27,9 +27,7 @@ class DockerProvider(Provider):
         )
 
     def classify(self, candidate: Candidate) -> Credential:
-        registry = (
-            candidate.sources[0].locator.split(".auth")[0].removeprefix("auths") if candidate.sources else ""
-        )
+        registry = candidate.sources[0].locator.split(".auth")[0].removeprefix("auths") if candidate.sources else ""
         return Credential.from_candidate(
             candidate,
             status=Status.unverified,
@@ -37,7 +35,6 @@ class DockerProvider(Provider):
             principal=registry.strip('.[]"') or None,
             capabilities=("write:registry",),
             reasons=(
-                "A registry login can push and delete images in that registry; it does not reach databases or "
-                "volumes.",
+                "A registry login can push and delete images in that registry; it does not reach databases or volumes.",
             ),
         )

@@ -154,9 +154,7 @@ def is_macaroon(tok: str) -> bool:
 def _caveats(raw: Any) -> tuple[Caveat, ...]:
     if not isinstance(raw, list) or len(raw) % 2:
         raise MacaroonError("bad caveat set")
-    return tuple(
-        Caveat(int(raw[i]) if isinstance(raw[i], int) else -1, raw[i + 1]) for i in range(0, len(raw), 2)
-    )
+    return tuple(Caveat(int(raw[i]) if isinstance(raw[i], int) else -1, raw[i + 1]) for i in range(0, len(raw), 2))
 
 
 def decode_token(tok: str) -> Macaroon:

@@ -19,18 +19,10 @@ import httpx
 
 from auditor.errors import ProviderAuthError, ProviderError
 from auditor.http import ApiClient
-from auditor.model import Candidate, Credential, Inventory, Status
+from auditor.model import Candidate, Credential, Inventory, Status, Verdict
 from auditor.provider import FileRule, ProviderContext, Recogniser
 from auditor.provider_http import HttpProvider
-from auditor.provider_kit import (
-    InventoryBuilder,
-    Verdict,
-    call_json,
-    cli_login,
-    env_token,
-    text_recognisers,
-    unverified,
-)
+from auditor.provider_kit import InventoryBuilder, call_json, cli_login, env_token, text_recognisers, unverified
 from auditor.secrets import Secret
 
 from .macaroon import MacaroonError, Scope, is_macaroon, scope_of, split_tokens
@@ -47,7 +39,9 @@ _VALUE = re.compile(rf"(?:(?:FlyV1|Bearer) )?(?:{_MAC}(?:,\s*{_MAC})*|{_USER}|[A
 ENV_NAMES = frozenset({"FLY_API_TOKEN", "FLY_ACCESS_TOKEN", "fly_api_token"})
 CAPS = ("delete:app", "delete:volume", "delete:machine")
 
-VIEWER_QUERY = "query BlastwallIdentify { viewer { id email } organizations { nodes { id slug name internalNumericId } } }"
+VIEWER_QUERY = (
+    "query BlastwallIdentify { viewer { id email } organizations { nodes { id slug name internalNumericId } } }"
+)
 APPS_QUERY = (
     "query BlastwallInventory($first: Int!) { apps(first: $first) { totalCount nodes { id name internalNumericId "
     "organization { slug internalNumericId } volumes(first: $first) { totalCount nodes { id name sizeGb } } } } }"
@@ -63,9 +57,7 @@ class FlyAuth(httpx.Auth):
     def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
         toks = split_tokens(self._secret.reveal())
         macs = [t for t in toks if is_macaroon(t)]
-        request.headers["Authorization"] = (
-            ("FlyV1 " + ",".join(macs)) if macs else ("Bearer " + ",".join(toks))
-        )
+        request.headers["Authorization"] = ("FlyV1 " + ",".join(macs)) if macs else ("Bearer " + ",".join(toks))
         yield request
 
     def __repr__(self) -> str:
@@ -92,9 +84,7 @@ def _graphql(
     )
     body, status = reply.body, reply.status
     errors = body.get("errors") if isinstance(body, dict) else None
-    codes = {
-        str((e.get("extensions") or {}).get("code", "")).upper() for e in errors or [] if isinstance(e, dict)
-    }
+    codes = {str((e.get("extensions") or {}).get("code", "")).upper() for e in errors or [] if isinstance(e, dict)}
     if "UNAUTHORIZED" in codes or "UNAUTHENTICATED" in codes:
         raise ProviderAuthError(f"{NAME}: token rejected (GraphQL UNAUTHORIZED)")
     if status == 403 or "FORBIDDEN" in codes:
@@ -143,17 +133,10 @@ def _mac_verdict(scope: Scope) -> tuple[bool | None, tuple[str, ...], tuple[str,
         return (
             False,
             (),
-            (
-                f"Macaroon limited to app(s) {', '.join(map(str, sorted(scope.apps)))} without delete "
-                "permission.",
-            ),
+            (f"Macaroon limited to app(s) {', '.join(map(str, sorted(scope.apps)))} without delete permission.",),
         )
     if scope.orgs is not None and all(not (m & (2 | 4 | 8)) for m in scope.orgs.values()):
-        return (
-            False,
-            (),
-            (f"Read-only macaroon for organisation(s) {orgs}: it cannot delete or change anything.",),
-        )
+        return (False, (), (f"Read-only macaroon for organisation(s) {orgs}: it cannot delete or change anything.",))
     return False, (), (f"Macaroon for organisation(s) {orgs} without the delete action.",)
 
 
@@ -185,21 +168,15 @@ def judge_token(cred: Credential, answer: tuple[int, Any]) -> Verdict:
     )
 
 
-class FlyProvider(HttpProvider):
-    name = NAME
-    url_env = URL_ENV
-    default_url = DEFAULT_URL
+class FlyProvider(HttpProvider, name=NAME, display_name="Fly.io", default_url=DEFAULT_URL):
     inventory_noun = "apps"
-    display_name = "Fly.io"
 
     def recognisers(self) -> Sequence[Recogniser]:
         bodies = [("macaroon", rf"(?:FlyV1 )?{_MAC}(?:,{_MAC})*"), ("user_token", _USER)]
         return [
             *text_recognisers(NAME, bodies, word=_WORD),
             env_token(NAME, "token", ENV_NAMES, _VALUE),
-            cli_login(
-                NAME, "token", FileRule(".fly/config.yml", "access_token"), priority=75, value_pattern=_VALUE
-            ),
+            cli_login(NAME, "token", FileRule(".fly/config.yml", "access_token"), priority=75, value_pattern=_VALUE),
         ]
 
     def classify(self, candidate: Candidate) -> Credential:
@@ -269,10 +246,7 @@ class FlyProvider(HttpProvider):
         if app_id is None and scope.apps is not None:
             return None, "the app's internal id is unknown, so its caveat cannot be matched"
         ok = scope.can("delete", app_id)
-        return (
-            ok,
-            "its caveats allow deleting this app" if ok else "its caveats do not allow deleting this app",
-        )
+        return (ok, "its caveats allow deleting this app" if ok else "its caveats do not allow deleting this app")
 
     # inventory() is HttpProvider's loop over the verified credentials; this is one credential's part.
     def _inventory_one(self, client: ApiClient, cred: Credential) -> Inventory:

@@ -38,9 +38,7 @@ def _status_word(resp: httpx.Response) -> str:
     except (ValueError, AttributeError):
         return ""
     if isinstance(err, dict):
-        reasons = [
-            e.get("reason") for e in err.get("errors") or () if isinstance(e, dict) and e.get("reason")
-        ]
+        reasons = [e.get("reason") for e in err.get("errors") or () if isinstance(e, dict) and e.get("reason")]
         return str(err.get("status") or (reasons[0] if reasons else "") or "")[:60]
     return ""
 
@@ -92,12 +90,7 @@ class GcpApi:
         return {str(p) for p in got} & set(permissions)
 
     def pages(
-        self,
-        api: str,
-        path: str,
-        key: str,
-        what: str,
-        params: Mapping[str, Any] | None = None,
+        self, api: str, path: str, key: str, what: str, params: Mapping[str, Any] | None = None
     ) -> Iterator[dict[str, Any]]:
         """Every item of a list, following ``nextPageToken``; more than MAX_PAGES pages is an error."""
         query = dict(params or {})

@@ -199,11 +199,7 @@ def mint_token(cred: Credential, client: ApiClient, endpoints: Endpoints) -> Sec
         from google.auth.impersonated_credentials import _REFRESH_ERROR
 
         # google-auth raises the same error type for the source grant and for generateAccessToken
-        where = (
-            "IAM Credentials (generateAccessToken)"
-            if target and exc.args[:1] == (_REFRESH_ERROR,)
-            else "Google"
-        )
+        where = "IAM Credentials (generateAccessToken)" if target and exc.args[:1] == (_REFRESH_ERROR,) else "Google"
         if error in _REAUTH:
             raise LoginStale(
                 f"{NAME}: Google asks for re-authentication ({error})",

@@ -30,13 +30,7 @@ from auditor.model import Backup, CoverageGap, Credential, DestroyFact, Finding,
 from .api import Forbidden, GcpApi, NotFound
 from .permissions import BUCKET_PERMISSIONS, KEY_OR_TOKEN
 
-__all__ = [
-    "bucket_id",
-    "escalation_refinements",
-    "facts_from_project_permissions",
-    "instance_id",
-    "inventory_project",
-]
+__all__ = ["bucket_id", "escalation_refinements", "facts_from_project_permissions", "instance_id", "inventory_project"]
 
 NAME = "gcp"
 
@@ -78,10 +72,7 @@ def instance_verdict(project: str, perms: frozenset[str], protected: bool) -> Ve
         why, ok = "cloudsql.instances.delete not granted", False
     elif protected and "cloudsql.instances.update" not in perms:
         why, ok = (
-            (
-                "deletion protection is on and cloudsql.instances.update (needed to switch it off) is not "
-                "granted"
-            ),
+            ("deletion protection is on and cloudsql.instances.update (needed to switch it off) is not granted"),
             False,
         )
     else:
@@ -112,10 +103,7 @@ def bucket_verdict(project: str, perms: frozenset[str], meta: dict[str, Any]) ->
         )
     if "storage.objects.delete" in perms:
         return True, f"storage.objects.delete granted on project {project}"
-    return (
-        None,
-        "bucket-level grants not tested with this credential (no project-level storage.objects.delete)",
-    )
+    return (None, "bucket-level grants not tested with this credential (no project-level storage.objects.delete)")
 
 
 class _Collector:
@@ -146,20 +134,30 @@ class _Collector:
             self.gap(gap, exc.message)
             return None
 
+    def _data_resource(self, rid: str, kind: str, name: str, /, **metadata: Any) -> Resource:
+        """A data-holding resource of this project; `metadata` besides the project id."""
+        res = Resource(
+            id=rid,
+            provider=NAME,
+            type=kind,
+            name=name,
+            parent=f"gcp:project:{self.project}",
+            holds_data=True,
+            metadata={"project": self.project, **metadata},
+        )
+        self.resources.append(res)
+        return res
+
     def fact(self, target: str, verdict: bool | None, reason: str, cap: str) -> None:
         self.facts.append(
-            DestroyFact(
-                credential=self.cred.id, target=target, verdict=verdict, reason=reason, capability=cap
-            )
+            DestroyFact(credential=self.cred.id, target=target, verdict=verdict, reason=reason, capability=cap)
         )
 
     # -- project -------------------------------------------------------------------------------------------
     def project_resource(self) -> None:
         rid = f"gcp:project:{self.project}"
         self.resources.append(
-            Resource(
-                id=rid, provider=NAME, type="project", name=self.project, metadata={"project": self.project}
-            )
+            Resource(id=rid, provider=NAME, type="project", name=self.project, metadata={"project": self.project})
         )
         self.fact(rid, *project_verdict(self.project, self.perms), "delete:project")
         home = str(self.cred.metadata.get("project_id") or "")
@@ -210,24 +208,16 @@ class _Collector:
             if not name or (inst in live and not b.get("instanceDeletionTime")):
                 continue  # a live instance's backups are its backup runs
             rid = f"gcp:cloudsql-backup:{name}"
-            self.resources.append(
-                Resource(
-                    id=rid,
-                    provider=NAME,
-                    type="database-backup",
-                    name=f"{inst} ({b.get('type')}, {name.rsplit('/', 1)[-1]})",
-                    parent=f"gcp:project:{self.project}",
-                    holds_data=True,
-                    metadata={
-                        "project": self.project,
-                        "instance": inst,
-                        "type": b.get("type"),
-                        "state": b.get("state"),
-                        "instance_deleted_at": b.get("instanceDeletionTime"),
-                        "expires_at": b.get("expiryTime"),
-                        "database_version": b.get("databaseVersion"),
-                    },
-                )
+            self._data_resource(
+                rid,
+                "database-backup",
+                f"{inst} ({b.get('type')}, {name.rsplit('/', 1)[-1]})",
+                instance=inst,
+                type=b.get("type"),
+                state=b.get("state"),
+                instance_deleted_at=b.get("instanceDeletionTime"),
+                expires_at=b.get("expiryTime"),
+                database_version=b.get("databaseVersion"),
             )
             ok, why = sql_backup_verdict(self.project, self.perms)
             self.fact(rid, ok, f"{why}: the backup of deleted instance {inst}", "delete:backup")
@@ -258,34 +248,23 @@ class _Collector:
             else []
         )
         rid = instance_id(self.project, name)
-        self.resources.append(
-            Resource(
-                id=rid,
-                provider=NAME,
-                type="database",
-                name=name,
-                parent=f"gcp:project:{self.project}",
-                holds_data=True,
-                metadata={
-                    "project": self.project,
-                    "engine": engine,
-                    "region": inst.get("region"),
-                    "state": inst.get("state"),
-                    "connection_name": conn,
-                    "public_ips": public,
-                    "deletion_protection": protected,
-                    "backups_enabled": bool(backup_cfg.get("enabled")),
-                    "point_in_time_recovery": bool(backup_cfg.get("pointInTimeRecoveryEnabled")),
-                    "retained_backups": retention.get("retainedBackups"),
-                    "retain_backups_on_delete": retained,
-                    "final_backup": {
-                        "enabled": bool(final.get("enabled")),
-                        "retention_days": final.get("retentionDays"),
-                    },
-                    "backup_tier": backup_cfg.get("backupTier"),
-                    "source_refs": refs,
-                },
-            )
+        self._data_resource(
+            rid,
+            "database",
+            name,
+            engine=engine,
+            region=inst.get("region"),
+            state=inst.get("state"),
+            connection_name=conn,
+            public_ips=public,
+            deletion_protection=protected,
+            backups_enabled=bool(backup_cfg.get("enabled")),
+            point_in_time_recovery=bool(backup_cfg.get("pointInTimeRecoveryEnabled")),
+            retained_backups=retention.get("retainedBackups"),
+            retain_backups_on_delete=retained,
+            final_backup={"enabled": bool(final.get("enabled")), "retention_days": final.get("retentionDays")},
+            backup_tier=backup_cfg.get("backupTier"),
+            source_refs=refs,
         )
         self.fact(rid, *instance_verdict(self.project, self.perms, protected), "delete:database")
         self._backup_runs(rid, name, retained, enhanced, bool(final.get("enabled")))
@@ -380,30 +359,20 @@ class _Collector:
         locked = bool(policy.get("isLocked")) and period > 0
         soft = _obj(b, "softDeletePolicy")
         rid = bucket_id(name)
-        self.resources.append(
-            Resource(
-                id=rid,
-                provider=NAME,
-                type="bucket",
-                name=name,
-                parent=f"gcp:project:{self.project}",
-                holds_data=True,
-                metadata={
-                    "project": self.project,
-                    "location": b.get("location"),
-                    "retention_period_s": period or None,
-                    "retention_locked": locked,
-                    "retention_unlocked": bool(period) and not locked,
-                    "soft_delete_s": soft.get("retentionDurationSeconds"),
-                    "versioning": bool(_obj(b, "versioning").get("enabled")),
-                    "object_retention": _obj(b, "objectRetention").get("mode"),
-                },
-            )
+        self._data_resource(
+            rid,
+            "bucket",
+            name,
+            location=b.get("location"),
+            retention_period_s=period or None,
+            retention_locked=locked,
+            retention_unlocked=bool(period) and not locked,
+            soft_delete_s=soft.get("retentionDurationSeconds"),
+            versioning=bool(_obj(b, "versioning").get("enabled")),
+            object_retention=_obj(b, "objectRetention").get("mode"),
         )
         if locked:
-            self.fact(
-                rid, *bucket_verdict(self.project, self.perms, self.resources[-1].metadata), "delete:bucket"
-            )
+            self.fact(rid, *bucket_verdict(self.project, self.perms, self.resources[-1].metadata), "delete:bucket")
             return
         try:
             body = self.api.get(
@@ -415,29 +384,15 @@ class _Collector:
             held = {str(p) for p in body.get("permissions") or () if isinstance(p, str)}
         except (Forbidden, NotFound, ProviderError) as exc:
             ok, why = bucket_verdict(self.project, self.perms, self.resources[-1].metadata)
-            self.fact(
-                rid,
-                ok,
-                f"{why}; the bucket's own permissions were not tested ({exc.message})",
-                "delete:bucket",
-            )
+            self.fact(rid, ok, f"{why}; the bucket's own permissions were not tested ({exc.message})", "delete:bucket")
             return
         if "storage.objects.delete" in held:
             extra = (
-                " (an unlocked retention policy does not stop it: storage.buckets.update removes it)"
-                if period
-                else ""
+                " (an unlocked retention policy does not stop it: storage.buckets.update removes it)" if period else ""
             )
-            self.fact(
-                rid,
-                True,
-                f"testPermissions on {name}: storage.objects.delete granted{extra}",
-                "delete:bucket",
-            )
+            self.fact(rid, True, f"testPermissions on {name}: storage.objects.delete granted{extra}", "delete:bucket")
         else:
-            self.fact(
-                rid, False, f"testPermissions on {name}: storage.objects.delete not granted", "delete:bucket"
-            )
+            self.fact(rid, False, f"testPermissions on {name}: storage.objects.delete not granted", "delete:bucket")
 
     def other_backups(self) -> None:
         if self.perms & {
@@ -504,9 +459,7 @@ def facts_from_project_permissions(creds: Sequence[Credential], inv: Inventory) 
             if project in tested and (c.id, b.id) not in have:
                 ok, why = sql_backup_verdict(project, frozenset(tested[project]))
                 out.append(
-                    DestroyFact(
-                        credential=c.id, target=b.id, verdict=ok, reason=why, capability="delete:backup"
-                    )
+                    DestroyFact(credential=c.id, target=b.id, verdict=ok, reason=why, capability="delete:backup")
                 )
     return tuple(out)
 

@@ -55,11 +55,7 @@ SA_PERMISSIONS: tuple[str, ...] = (
 )
 # minting a key or a token makes the caller the account, everywhere the account reaches
 KEY_OR_TOKEN = frozenset(SA_PERMISSIONS) - {"iam.serviceAccounts.actAs"}
-BUCKET_PERMISSIONS: tuple[str, ...] = (
-    "storage.buckets.delete",
-    "storage.objects.delete",
-    "storage.buckets.update",
-)
+BUCKET_PERMISSIONS: tuple[str, ...] = ("storage.buckets.delete", "storage.objects.delete", "storage.buckets.update")
 # what Owner holds and nothing narrower does: delete the project and everything in it, mint keys
 OWNER_CORE = frozenset(
     {

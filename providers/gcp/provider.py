@@ -30,7 +30,7 @@ from auditor.provider_http import SHAPE_ERRORS, HttpProvider
 from auditor.secrets import Secret
 
 from .api import Forbidden, GcpApi, NotFound
-from .auth import URL_ENV, Endpoints, LoginStale, mint_token, token_client
+from .auth import Endpoints, LoginStale, mint_token, token_client
 from .inventory import escalation_refinements, facts_from_project_permissions, inventory_project
 from .permissions import CAPABILITY, KEY_OR_TOKEN, PROJECT_PERMISSIONS, SA_PERMISSIONS, Edge, judge
 
@@ -63,11 +63,9 @@ def _impersonation(candidate: Candidate) -> dict[str, str]:
     return {"impersonate": m.group(1), "delegates": ",".join(delegates)}
 
 
-class GcpProvider(HttpProvider):
-    name = NAME
-    display_name = "Google Cloud"
-    url_env = URL_ENV
-    default_url = "https://cloudresourcemanager.googleapis.com"
+class GcpProvider(
+    HttpProvider, name=NAME, display_name="Google Cloud", default_url="https://cloudresourcemanager.googleapis.com"
+):
     inventory_noun = "Google Cloud resources"
 
     def __init__(self) -> None:
@@ -122,14 +120,8 @@ class GcpProvider(HttpProvider):
         hints = _impersonation(candidate) if candidate.kind != "api_key" else {}
         meta = {**candidate.hints, **hints}
         if candidate.kind == "service_account_key":
-            email = (
-                candidate.companions["client_email"].reveal()
-                if "client_email" in candidate.companions
-                else None
-            )
-            project = (
-                candidate.companions["project_id"].reveal() if "project_id" in candidate.companions else None
-            )
+            email = candidate.companions["client_email"].reveal() if "client_email" in candidate.companions else None
+            project = candidate.companions["project_id"].reveal() if "project_id" in candidate.companions else None
             meta.update({k: v for k, v in (("project_id", project),) if v})
             return Credential.from_candidate(
                 candidate,
@@ -159,9 +151,7 @@ class GcpProvider(HttpProvider):
             candidate,
             status=Status.unverified,
             root_equivalent=False,
-            reasons=(
-                "A Google API key identifies a project for quota and billing; it does not grant IAM roles.",
-            ),
+            reasons=("A Google API key identifies a project for quota and billing; it does not grant IAM roles.",),
         )
 
     # -- token ---------------------------------------------------------------------------------------------
@@ -221,15 +211,11 @@ class GcpProvider(HttpProvider):
     def _projects(self, cred: Credential, api: GcpApi, gaps: list[str]) -> list[str]:
         projects: list[str] = []
         try:
-            for p in api.pages(
-                "crm", "/v3/projects:search", "projects", "projects:search", {"pageSize": 100}
-            ):
+            for p in api.pages("crm", "/v3/projects:search", "projects", "projects:search", {"pageSize": 100}):
                 if p.get("state", "ACTIVE") == "ACTIVE" and p.get("projectId"):
                     projects.append(str(p["projectId"]))
                 if len(projects) >= MAX_PROJECTS:
-                    gaps.append(
-                        f"more than {MAX_PROJECTS} projects: only the first {MAX_PROJECTS} were inspected"
-                    )
+                    gaps.append(f"more than {MAX_PROJECTS} projects: only the first {MAX_PROJECTS} were inspected")
                     break
         except (Forbidden, NotFound) as exc:
             gaps.append(f"projects it can see were not listed ({exc.message})")
@@ -246,34 +232,23 @@ class GcpProvider(HttpProvider):
         for p in projects:
             try:
                 granted[p] = sorted(
-                    api.test_permissions(
-                        "crm", f"/v3/projects/{p}", PROJECT_PERMISSIONS, f"permissions in project {p}"
-                    )
+                    api.test_permissions("crm", f"/v3/projects/{p}", PROJECT_PERMISSIONS, f"permissions in project {p}")
                 )
             except (Forbidden, NotFound) as exc:
                 gaps.append(f"permissions in project {p} were not tested ({exc.message})")
         edges = self._edges(api, principal, granted, gaps)
         root, reasons = judge(granted, complete=not gaps and bool(projects))
         own = root  # before escalation edges: what its own grants make it
-        kind = (
-            "service account"
-            if cred.kind == "service_account_key" or cred.metadata.get("impersonate")
-            else "user"
-        )
+        kind = "service account" if cred.kind == "service_account_key" or cred.metadata.get("impersonate") else "user"
         head = [
             f"Verified with Google: {kind} {principal or '(e-mail not disclosed)'}"
             + (f", {len(projects)} project(s) visible." if projects else ", no project visible.")
         ]
         if cred.metadata.get("impersonate"):
-            head.append(
-                f"Impersonation: the source credential obtained a token for {principal} "
-                "(generateAccessToken)."
-            )
+            head.append(f"Impersonation: the source credential obtained a token for {principal} (generateAccessToken).")
         for p, perms in sorted(granted.items()):
             caps = sorted({CAPABILITY[x] for x in perms})
-            head.append(
-                f"Project {p}: " + (", ".join(caps) if caps else "none of the destructive permissions") + "."
-            )
+            head.append(f"Project {p}: " + (", ".join(caps) if caps else "none of the destructive permissions") + ".")
         if root is not True:
             for e in edges:
                 if set(e.via) & KEY_OR_TOKEN:
@@ -312,9 +287,7 @@ class GcpProvider(HttpProvider):
             }
         )
 
-    def _edges(
-        self, api: GcpApi, principal: str | None, granted: dict[str, list[str]], gaps: list[str]
-    ) -> list[Edge]:
+    def _edges(self, api: GcpApi, principal: str | None, granted: dict[str, list[str]], gaps: list[str]) -> list[Edge]:
         """Service accounts this credential may become (keys, tokens, signed JWTs) or attach (actAs)."""
         edges: list[Edge] = []
         for p in granted:
@@ -340,10 +313,7 @@ class GcpProvider(HttpProvider):
                     continue
                 try:
                     via = api.test_permissions(
-                        "iam",
-                        f"/v1/projects/{p}/serviceAccounts/{email}",
-                        SA_PERMISSIONS,
-                        f"permissions on {email}",
+                        "iam", f"/v1/projects/{p}/serviceAccounts/{email}", SA_PERMISSIONS, f"permissions on {email}"
                     )
                 except (Forbidden, NotFound) as exc:
                     gaps.append(f"permissions on {email} were not tested ({exc.message})")
@@ -418,10 +388,7 @@ class GcpProvider(HttpProvider):
                 continue
             try:
                 via = api.test_permissions(
-                    "iam",
-                    f"/v1/projects/-/serviceAccounts/{email}",
-                    SA_PERMISSIONS,
-                    f"permissions on {email}",
+                    "iam", f"/v1/projects/-/serviceAccounts/{email}", SA_PERMISSIONS, f"permissions on {email}"
                 )
             except (Forbidden, NotFound) as exc:
                 gaps.append(

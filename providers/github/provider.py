@@ -18,12 +18,11 @@ import httpx
 
 from auditor.errors import ProviderUnavailable
 from auditor.http import ApiClient, BearerAuth
-from auditor.model import Candidate, Credential, Finding, Inventory, Severity, Status
+from auditor.model import Candidate, Credential, Finding, Inventory, Severity, Status, Verdict
 from auditor.provider import FileRule, McpServerRule, ProviderContext, Recogniser
 from auditor.provider_http import HttpProvider
 from auditor.provider_kit import (
     InventoryBuilder,
-    Verdict,
     call_json,
     cli_login,
     env_token,
@@ -102,8 +101,7 @@ def judge_token(cred: Credential, user: _Reply) -> Verdict:
         meta["expires_at"] = expiry
     if status != 200 and status != 403:
         return Verdict(
-            status=Status.error,
-            reasons=cred.reasons + (f"Could not verify: GitHub answered HTTP {status} for /user.",),
+            status=Status.error, reasons=cred.reasons + (f"Could not verify: GitHub answered HTTP {status} for /user.",)
         )
     judged = partial(Verdict, status=Status.verified, metadata=meta)
     if status != 200:
@@ -159,9 +157,7 @@ def judge_token(cred: Credential, user: _Reply) -> Verdict:
         )
         if root is False:
             root = None
-            reasons.append(
-                "Whether it is root-equivalent depends on organisation ownership (see the inventory)."
-            )
+            reasons.append("Whether it is root-equivalent depends on organisation ownership (see the inventory).")
     return judged(
         principal=login,
         capabilities=tuple(caps),
@@ -171,12 +167,8 @@ def judge_token(cred: Credential, user: _Reply) -> Verdict:
     )
 
 
-class GitHubProvider(HttpProvider):
-    name = NAME
-    url_env = URL_ENV
-    default_url = DEFAULT_URL
+class GitHubProvider(HttpProvider, name=NAME, display_name="GitHub", default_url=DEFAULT_URL):
     inventory_noun = "repositories"
-    display_name = "GitHub"
 
     # -- recognition ------------------------------------------------------------------------------------
     def recognisers(self) -> Sequence[Recogniser]:
@@ -218,7 +210,6 @@ class GitHubProvider(HttpProvider):
         return unverified(candidate, reasons, kind=kind, possible_capabilities=DESTRUCTIVE)
 
     # -- identify ----------------------------------------------------------------------------------------
-    rejected_reason = "GitHub rejected the token (HTTP 401): it is revoked, expired or was never valid."
     rejected_root = False
     errors_as_reasons = True
     judge = staticmethod(judge_token)
@@ -245,14 +236,11 @@ class GitHubProvider(HttpProvider):
         )
         if status != 200 or not isinstance(body, list):
             inv.gap(
-                cred.id,
-                f"could not list repositories (HTTP {status}); which ones {cred.label} can delete is unknown",
+                cred.id, f"could not list repositories (HTTP {status}); which ones {cred.label} can delete is unknown"
             )
             body = []
         elif next_link(headers):
-            inv.gap(
-                cred.id, f"more than {PAGE} repositories: only the {PAGE} most recently pushed were inspected"
-            )
+            inv.gap(cred.id, f"more than {PAGE} repositories: only the {PAGE} most recently pushed were inspected")
         for repo in body:
             if not isinstance(repo, dict) or not repo.get("full_name"):
                 continue

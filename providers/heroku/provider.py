@@ -27,14 +27,13 @@ from typing import Any
 
 from auditor.errors import BlastwallError, ProviderError
 from auditor.http import ApiClient, BearerAuth
-from auditor.model import Credential, Finding, Inventory, Severity, Status
+from auditor.model import Credential, Finding, Inventory, Severity, Status, Verdict
 from auditor.provider import ProviderContext
 from auditor.provider_http import HttpProvider
 from auditor.provider_kit import (
     Denied,
     InventoryBuilder,
     Page,
-    Verdict,
     get_json,
     get_response,
     paginate,
@@ -225,34 +224,20 @@ def judge_token(cred: Credential, seen: HerokuFacts) -> Verdict:
     )
 
 
-class HerokuProvider(HttpProvider):
-    name = "heroku"
-    url_env = URL_ENV
-    default_url = DEFAULT_URL
-    display_name = "Heroku"
-
+class HerokuProvider(HttpProvider, name="heroku", display_name="Heroku", default_url=DEFAULT_URL):
     recogniser_set = RECOGNISERS
 
     def classify(self, candidate: Any) -> Credential:
-        login = (
-            candidate.hints.get("login")
-            or candidate.hints.get("username")
-            or candidate.hints.get(":username")
-        )
+        login = candidate.hints.get("login") or candidate.hints.get("username") or candidate.hints.get(":username")
         cli = any(s.category == "cli_config" for s in candidate.sources)
         reasons = ["Not verified with Heroku."]
         if cli:
-            reasons.append(
-                "Heroku CLI logins are global-scope tokens (full account access), valid for a year."
-            )
+            reasons.append("Heroku CLI logins are global-scope tokens (full account access), valid for a year.")
         if cli:
-            return unverified(
-                candidate, *reasons, principal=login, root_equivalent=True, capabilities=_GLOBAL_CAPS
-            )
+            return unverified(candidate, *reasons, principal=login, root_equivalent=True, capabilities=_GLOBAL_CAPS)
         return unverified(candidate, *reasons, principal=login, possible_capabilities=_GLOBAL_CAPS)
 
     # -- identify (read-only) ------------------------------------------------------------------------------
-    rejected_reason = "Heroku rejected the token (HTTP 401): it is revoked, expired or mistyped."
     fetch = staticmethod(_fetch)
     judge = staticmethod(judge_token)
 
@@ -313,10 +298,7 @@ class HerokuProvider(HttpProvider):
             aid = f"heroku:app:{app['id']}"
             app_name = str(app.get("name") or app["id"])
             inv.add_resource(
-                aid,
-                "app",
-                app_name,
-                metadata={"team": (app.get("team") or {}).get("name")} if app.get("team") else {},
+                aid, "app", app_name, metadata={"team": (app.get("team") or {}).get("name")} if app.get("team") else {}
             )
             seen.add(aid)
             try:
@@ -414,9 +396,7 @@ class HerokuProvider(HttpProvider):
                 elif is_backup and kind == "pitr":
                     inv.fact(c.id, tid, None, "no API deletes Continuous Protection directly")
                 else:
-                    cap = (
-                        "delete:backup" if is_backup else ("delete:app" if kind == "app" else "delete:addon")
-                    )
+                    cap = "delete:backup" if is_backup else ("delete:app" if kind == "app" else "delete:addon")
                     inv.fact(c.id, tid, True, "global-scope token", cap)
 
 

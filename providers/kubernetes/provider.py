@@ -18,9 +18,7 @@ class KubernetesProvider(Provider):
         rules = tuple(
             FileRule(".kube/config", f"users*.user.{k}") for k in ("token", "client-key-data", "password")
         ) + (FileRule(".kube/config", "users*.user.auth-provider.config.access-token"),)
-        return (
-            Recogniser(provider="kubernetes", kind="kubeconfig_user", files=rules, category="cli_config"),
-        )
+        return (Recogniser(provider="kubernetes", kind="kubeconfig_user", files=rules, category="cli_config"),)
 
     def classify(self, candidate: Candidate) -> Credential:
         return Credential.from_candidate(

@@ -65,9 +65,7 @@ def _get(api: ApiClient, path: str, cred: Credential, params: dict[str, Any] | N
     )
 
 
-def _project_page(
-    api: ApiClient, cred: Credential, org_id: str | None, cursor: str | None
-) -> Page[dict[str, Any]]:
+def _project_page(api: ApiClient, cred: Credential, org_id: str | None, cursor: str | None) -> Page[dict[str, Any]]:
     params: dict[str, Any] = {"limit": 400}
     if org_id:
         params["org_id"] = org_id
@@ -198,30 +196,18 @@ def _unknown(meta: dict[str, Any], why: str) -> Verdict:
     """Accepted, but of unknown type: possibly root (never "safe")."""
     meta["key_type"] = "unknown"
     return Verdict(
-        status=Status.verified,
-        metadata=meta,
-        root_equivalent=None,
-        possible_capabilities=_ROOT_CAPS,
-        reasons=(why,),
+        status=Status.verified, metadata=meta, root_equivalent=None, possible_capabilities=_ROOT_CAPS, reasons=(why,)
     )
 
 
-class NeonProvider(HttpProvider):
-    name = "neon"
-    url_env = URL_ENV
-    default_url = DEFAULT_URL
-    display_name = "Neon"
-
+class NeonProvider(HttpProvider, name="neon", display_name="Neon", default_url=DEFAULT_URL):
     recogniser_set = RECOGNISERS
     offline_verdicts = {
-        "cli_refresh_token": Verdict(
-            root_equivalent=True, capabilities=_ROOT_CAPS, reasons=(_REFRESH_TOKEN,)
-        ),
+        "cli_refresh_token": Verdict(root_equivalent=True, capabilities=_ROOT_CAPS, reasons=(_REFRESH_TOKEN,)),
         "*": Verdict(possible_capabilities=_ROOT_CAPS, reasons=(_API_KEY,)),
     }
 
     # -- identify (read-only) ------------------------------------------------------------------------------
-    rejected_reason = "Neon rejected the key (HTTP 401): it is revoked, expired or mistyped."
     fetch = staticmethod(_fetch)
     judge = staticmethod(judge_key)
     unidentifiable_kinds = frozenset({"cli_refresh_token"})
@@ -231,9 +217,7 @@ class NeonProvider(HttpProvider):
         if ctx.offline:
             return Inventory()
         inv = InventoryBuilder(NAME)
-        known = [
-            c for c in credentials if c.status == Status.verified and c.metadata.get("projects") is not None
-        ]
+        known = [c for c in credentials if c.status == Status.verified and c.metadata.get("projects") is not None]
         for c in credentials:
             if c.status == Status.verified and c.metadata.get("projects") is None:
                 inv.gap(
@@ -311,13 +295,11 @@ class NeonProvider(HttpProvider):
             f"neon:recoverable:{pid}",
             rid,
             "soft_delete",
-            f"Neon soft delete: a deleted project stays recoverable for 7 days "
-            f"(POST /projects/{pid}/recover)",
+            f"Neon soft delete: a deleted project stays recoverable for 7 days (POST /projects/{pid}/recover)",
             dies_with_resource=False,
             independent=None,
             reasons=(
-                "Neon keeps a deleted project recoverable for 7 days, then purges it with its history and "
-                "snapshots.",
+                "Neon keeps a deleted project recoverable for 7 days, then purges it with its history and snapshots.",
             ),
         )
         try:
@@ -350,13 +332,7 @@ class NeonProvider(HttpProvider):
                 if r.id not in reach:
                     inv.fact(c.id, r.id, False, outside)
                 elif root is True:
-                    inv.fact(
-                        c.id,
-                        r.id,
-                        True,
-                        "personal or organization key: can delete the project",
-                        "delete:project",
-                    )
+                    inv.fact(c.id, r.id, True, "personal or organization key: can delete the project", "delete:project")
                 elif c.metadata.get("key_type") == "project":
                     inv.fact(
                         c.id,
@@ -372,10 +348,7 @@ class NeonProvider(HttpProvider):
                     inv.fact(c.id, b.id, False, outside)
                 elif b.kind == "soft_delete":
                     inv.fact(
-                        c.id,
-                        b.id,
-                        None,
-                        "whether a key can purge a deleted project before 7 days is not documented",
+                        c.id, b.id, None, "whether a key can purge a deleted project before 7 days is not documented"
                     )
                 elif b.kind == "snapshot":
                     inv.fact(

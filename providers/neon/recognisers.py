@@ -22,9 +22,7 @@ API_KEY = Recogniser(
 )
 
 CLI_ACCESS = cli_login(
-    "neon",
-    "cli_oauth_token",
-    FileRule(".config/neonctl/credentials.json", "access_token", hints=("expires_at",)),
+    "neon", "cli_oauth_token", FileRule(".config/neonctl/credentials.json", "access_token", hints=("expires_at",))
 )
 CLI_REFRESH = cli_login(
     "neon", "cli_refresh_token", FileRule(".config/neonctl/credentials.json", "refresh_token"), priority=40

@@ -34,7 +34,5 @@ class NpmProvider(Provider):
             status=Status.unverified,
             root_equivalent=False,
             capabilities=("publish:package",),
-            reasons=(
-                "An npm token can publish (supply-chain risk) but holds no data that a backup protects.",
-            ),
+            reasons=("An npm token can publish (supply-chain risk) but holds no data that a backup protects.",),
         )

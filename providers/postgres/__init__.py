@@ -101,10 +101,7 @@ class PostgresProvider(Provider):
         return (
             Recogniser(provider="postgres", kind="database_url", text_pattern=_URL, priority=40),
             Recogniser(
-                provider="postgres",
-                kind="pgpass_entry",
-                files=(FileRule(".pgpass", "line *"),),
-                category="cli_config",
+                provider="postgres", kind="pgpass_entry", files=(FileRule(".pgpass", "line *"),), category="cli_config"
             ),
         )
 
@@ -197,8 +194,7 @@ class PostgresProvider(Provider):
                     CoverageGap(
                         subject=c.id,
                         provider=self.name,
-                        reason="not inspected: it names no single "
-                        "database (a .pgpass wildcard or an unparseable URL)",
+                        reason="not inspected: it names no single database (a .pgpass wildcard or an unparseable URL)",
                     )
                 )
                 continue
@@ -231,9 +227,7 @@ class PostgresProvider(Provider):
             if c.status == Status.verified and isinstance(meta.get("db"), dict):
                 db = meta["db"]
                 v = db.get("destroys_contents")
-                caps = [
-                    x for x in c.capabilities if x not in ("read:server-files", "read:replication-stream")
-                ]
+                caps = [x for x in c.capabilities if x not in ("read:server-files", "read:replication-stream")]
                 facts.append(
                     DestroyFact(
                         credential=c.id,
@@ -244,9 +238,7 @@ class PostgresProvider(Provider):
                             f"{db.get('role')} "
                             + (
                                 "can "
-                                + ", ".join(
-                                    f"{g['capability']} ({g['scope']})" for g in db.get("grants", [])[:4]
-                                )
+                                + ", ".join(f"{g['capability']} ({g['scope']})" for g in db.get("grants", [])[:4])
                                 if v
                                 else "is read-only here"
                                 if v is False
@@ -258,9 +250,7 @@ class PostgresProvider(Provider):
                 )
             elif c.status == Status.invalid:
                 facts.append(
-                    DestroyFact(
-                        credential=c.id, target=rid, verdict=False, reason="the server refused this login"
-                    )
+                    DestroyFact(credential=c.id, target=rid, verdict=False, reason="the server refused this login")
                 )
             elif c.status == Status.unverified and not self.connect_allowed(ctx):
                 why = "offline audit" if ctx.offline else "database connections turned off (--no-db-connect)"

@@ -66,14 +66,9 @@ class DbTarget:
         hosts = {self.host, self.canonical_host or self.host}
         if self.host in _LOCAL:
             hosts |= {"localhost", "127.0.0.1"}
-        scheme_names = {self.engine, self.scheme} | (
-            {"postgres", "postgresql"} if self.engine == "postgres" else set()
-        )
+        scheme_names = {self.engine, self.scheme} | ({"postgres", "postgresql"} if self.engine == "postgres" else set())
         return tuple(
-            sorted(
-                {f"{s}://{h}:{self.port}/{self.database}" for h in hosts for s in scheme_names}
-                - {self.resource_id}
-            )
+            sorted({f"{s}://{h}:{self.port}/{self.database}" for h in hosts for s in scheme_names} - {self.resource_id})
         )
 
     @property
@@ -107,9 +102,7 @@ def parse_target(url: str) -> DbTarget | None:
         database = path or params.get("authSource") or "admin"
     else:
         database = path
-    t = DbTarget(
-        engine=engine, scheme=scheme, host=host, port=port, database=database, user=user, params=params
-    )
+    t = DbTarget(engine=engine, scheme=scheme, host=host, port=port, database=database, user=user, params=params)
     return _place(t)
 
 
@@ -142,11 +135,7 @@ def _place(t: DbTarget) -> DbTarget:
         keys.append(f"neon-endpoint:{ep}")
     elif m := _RDS.match(host):
         kind = m.group("kind") or ""
-        what = (
-            "rds-cluster"
-            if kind.startswith("cluster")
-            else ("rds-proxy" if kind == "proxy-" else "rds-instance")
-        )
+        what = "rds-cluster" if kind.startswith("cluster") else ("rds-proxy" if kind == "proxy-" else "rds-instance")
         platform = "rds"
         label = f"AWS RDS {what.split('-')[1]} {m.group('id')} in {m.group('region')}"
         keys.append(f"{what}:{m.group('region')}:{m.group('id')}")

@@ -42,9 +42,7 @@ def judge_status(status: dict[str, Any]) -> Privileges:
         for action in p.get("actions") or []:
             if action in _ACTIONS:
                 grants.append(Grant(_ACTIONS[action], scope, f"{action} on {scope}"))
-    root = any(r.split("@")[0] in _ROOT_ROLES for r in roles) and any(
-        g.capability == "drop:database" for g in grants
-    )
+    root = any(r.split("@")[0] in _ROOT_ROLES for r in roles) and any(g.capability == "drop:database" for g in grants)
     reasons = [
         f"MongoDB user {role} with roles {', '.join(roles) or '(none)'}: "
         + (
@@ -99,9 +97,7 @@ def inspect_mongo(
             raise ProviderAuthError("MongoDB refused this login") from None
         raise ProviderUnavailable(f"MongoDB at {t.endpoint} answered with error {exc.code}") from None
     except errors.PyMongoError as exc:
-        raise ProviderUnavailable(
-            f"no usable answer from MongoDB at {t.endpoint} ({type(exc).__name__})"
-        ) from None
+        raise ProviderUnavailable(f"no usable answer from MongoDB at {t.endpoint} ({type(exc).__name__})") from None
     finally:
         client.close()
     return judge_status(dict(status))

@@ -32,9 +32,7 @@ _ROLE_GRANT = re.compile(
 _DESTROY = {"DROP": "drop:database", "DELETE": "delete:rows", "ALTER": "alter:table"}
 
 
-_IDENTIFIED = re.compile(
-    r"(IDENTIFIED\s+(?:BY|VIA|WITH)\b).*?(?=\s+WITH\s+(?:GRANT|MAX_)|\s+REQUIRE\s|$)", re.I | re.S
-)
+_IDENTIFIED = re.compile(r"(IDENTIFIED\s+(?:BY|VIA|WITH)\b).*?(?=\s+WITH\s+(?:GRANT|MAX_)|\s+REQUIRE\s|$)", re.I | re.S)
 
 
 def sanitize(line: str) -> str:
@@ -54,9 +52,7 @@ def parse_grant(line: str) -> tuple[list[str], str, str] | None:
         return None
     obj = m.group("obj")
     db, _, tbl = obj.partition(".")
-    privs = [
-        re.sub(r"\s*\(.*\)$", "", p.strip()).upper() for p in re.split(r",(?![^()]*\))", m.group("privs"))
-    ]
+    privs = [re.sub(r"\s*\(.*\)$", "", p.strip()).upper() for p in re.split(r",(?![^()]*\))", m.group("privs"))]
     if m.group("opt"):
         privs.append("GRANT OPTION")
     return privs, _unq(db), _unq(tbl or "*")
@@ -76,22 +72,9 @@ def _connect(t: DbTarget, password: str, timeouts: Timeouts, hostaddr: str | Non
 
     ssl: dict[str, Any] | None = None
     mode = (
-        t.params.get("ssl-mode")
-        or t.params.get("sslmode")
-        or t.params.get("ssl")
-        or t.params.get("tls")
-        or ""
+        t.params.get("ssl-mode") or t.params.get("sslmode") or t.params.get("ssl") or t.params.get("tls") or ""
     ).lower()
-    if mode in (
-        "required",
-        "require",
-        "true",
-        "1",
-        "verify_ca",
-        "verify_identity",
-        "verify-full",
-        "skip-verify",
-    ):
+    if mode in ("required", "require", "true", "1", "verify_ca", "verify_identity", "verify-full", "skip-verify"):
         ssl = {
             "check_hostname": mode in ("verify_identity", "verify-full"),
             "verify_mode": None if mode in ("required", "require", "true", "1", "skip-verify") else True,
@@ -116,8 +99,7 @@ def _connect(t: DbTarget, password: str, timeouts: Timeouts, hostaddr: str | Non
         code = exc.args[0] if exc.args else 0
         if code in (1045, 1044, 1049, 1698, 1130):  # access denied, unknown database, host not allowed
             raise ProviderAuthError(
-                "the server refused this login (wrong password, unknown user or database, or "
-                "not allowed from here)"
+                "the server refused this login (wrong password, unknown user or database, or not allowed from here)"
             ) from None
         raise ProviderUnavailable(
             f"could not connect to {t.endpoint} within {timeouts.connect_s:g} s (MySQL error {code})"
@@ -215,26 +197,16 @@ def judge_grants(
         for priv, cap in _DESTROY.items():
             if allp or priv in privs:
                 c = cap if not (cap == "drop:database" and tbl != "*") else "drop:table"
-                grants.append(
-                    Grant(c, scope, f"{'ALL PRIVILEGES' if allp else priv} ON {db}.{tbl}{via_role}")
-                )
+                grants.append(Grant(c, scope, f"{'ALL PRIVILEGES' if allp else priv} ON {db}.{tbl}{via_role}"))
         if db == "*" and (allp or "SUPER" in privs):
             grants.append(
-                Grant(
-                    "admin:server",
-                    "the whole server",
-                    f"{'ALL PRIVILEGES' if allp else 'SUPER'} ON *.*{via_role}",
-                )
+                Grant("admin:server", "the whole server", f"{'ALL PRIVILEGES' if allp else 'SUPER'} ON *.*{via_role}")
             )
     glob = per_scope.get("all databases", set())
     mine = per_scope.get(f"database {database}", set()) if database else set()
     root = bool({"ALL PRIVILEGES", "ALL", "SUPER"} & glob) or bool({"ALL PRIVILEGES", "ALL"} & mine)
     if root:
-        what = (
-            "every database on the server"
-            if {"ALL PRIVILEGES", "ALL", "SUPER"} & glob
-            else f"database {database}"
-        )
+        what = "every database on the server" if {"ALL PRIVILEGES", "ALL", "SUPER"} & glob else f"database {database}"
         reasons.append(f"{current} holds all privileges on {what} (SHOW GRANTS): owner-like, it can DROP it.")
     elif grants:
         reasons.append(f"{current} can destroy data: " + "; ".join(f"{g.via}" for g in grants) + ".")

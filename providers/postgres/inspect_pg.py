@@ -84,9 +84,7 @@ def _connect(t: DbTarget, password: str, timeouts: Timeouts, hostaddr: str | Non
         if "database" in text and "does not exist" in text:
             raise ProviderAuthError(f"database {t.database!r} does not exist on {t.endpoint}") from None
         if "timeout" in text.lower() or "timed out" in text.lower():
-            raise ProviderUnavailable(
-                f"no answer from {t.endpoint} within {_connect_s(timeouts)} s"
-            ) from None
+            raise ProviderUnavailable(f"no answer from {t.endpoint} within {_connect_s(timeouts)} s") from None
         raise ProviderUnavailable(
             f"could not connect to {t.endpoint} (server unreachable or refused the connection)"
         ) from None
@@ -198,9 +196,7 @@ def judge(t: DbTarget, role: Any, member_of: list[str], schemas: list[Any]) -> P
             f"Role {rolname} is a SUPERUSER: it can drop every database on the server and bypasses "
             "every permission check."
         )
-        sql_fix.append(
-            f"ALTER ROLE {_q(rolname)} NOSUPERUSER NOCREATEROLE NOCREATEDB NOREPLICATION NOBYPASSRLS;"
-        )
+        sql_fix.append(f"ALTER ROLE {_q(rolname)} NOSUPERUSER NOCREATEROLE NOCREATEDB NOREPLICATION NOBYPASSRLS;")
     if owns_db:
         via = f"owner of {db}" + (f" (through membership in {db_owner})" if db_owner != rolname else "")
         grants.append(Grant("drop:database", db, via))
@@ -213,21 +209,13 @@ def judge(t: DbTarget, role: Any, member_of: list[str], schemas: list[Any]) -> P
             grants.append(Grant("drop:schema", f"schema {nsp}", f"owner of schema {nsp}"))
         if s["owned_tables"]:
             owned_any = True
-            grants.append(
-                Grant("drop:table", f"schema {nsp}", f"owner of {s['owned_tables']} table(s) in {nsp}")
-            )
+            grants.append(Grant("drop:table", f"schema {nsp}", f"owner of {s['owned_tables']} table(s) in {nsp}"))
         if s["truncate"]:
             grants.append(
-                Grant(
-                    "truncate:table",
-                    f"schema {nsp}",
-                    f"TRUNCATE on {s['truncate']} of {s['tables']} table(s)",
-                )
+                Grant("truncate:table", f"schema {nsp}", f"TRUNCATE on {s['truncate']} of {s['tables']} table(s)")
             )
         if s["delete"]:
-            grants.append(
-                Grant("delete:rows", f"schema {nsp}", f"DELETE on {s['delete']} of {s['tables']} table(s)")
-            )
+            grants.append(Grant("delete:rows", f"schema {nsp}", f"DELETE on {s['delete']} of {s['tables']} table(s)"))
         if s["update"]:
             grants.append(
                 Grant("overwrite:rows", f"schema {nsp}", f"UPDATE on {s['update']} of {s['tables']} table(s)")
@@ -265,9 +253,7 @@ def judge(t: DbTarget, role: Any, member_of: list[str], schemas: list[Any]) -> P
         grants.append(Grant("read:replication-stream", "the whole cluster", "REPLICATION"))
         sql_fix.append(f"ALTER ROLE {_q(rolname)} NOREPLICATION;")
 
-    owner_of_everything = bool(owns_db) or (
-        total_tables > 0 and owned_tables == total_tables and all_schemas_owned
-    )
+    owner_of_everything = bool(owns_db) or (total_tables > 0 and owned_tables == total_tables and all_schemas_owned)
     root: bool | None = bool(is_super or owner_of_everything)
     destructive = [
         g
@@ -282,9 +268,7 @@ def judge(t: DbTarget, role: Any, member_of: list[str], schemas: list[Any]) -> P
                 + "."
             )
         else:
-            readable = [
-                f"SELECT on {s['select']} table(s) in {s['schema']}" for s in schema_facts if s["select"]
-            ]
+            readable = [f"SELECT on {s['select']} table(s) in {s['schema']}" for s in schema_facts if s["select"]]
             reasons.append(
                 f"Role {rolname} is read-only here: not a superuser, owns neither {db} nor any schema or "
                 "table, and holds no DELETE, TRUNCATE or UPDATE grant"
@@ -294,13 +278,7 @@ def judge(t: DbTarget, role: Any, member_of: list[str], schemas: list[Any]) -> P
     else:
         reasons.append(
             f"Root-equivalent for {db}: "
-            + (
-                "superuser"
-                if is_super
-                else "owner of the database"
-                if owns_db
-                else "owner of every schema and table"
-            )
+            + ("superuser" if is_super else "owner of the database" if owns_db else "owner of every schema and table")
             + "."
         )
     if member_of:
@@ -318,9 +296,7 @@ def judge(t: DbTarget, role: Any, member_of: list[str], schemas: list[Any]) -> P
     )
 
 
-def _least_privilege(
-    rolname: str, dbname: str, db_owner: str, schemas: list[dict[str, Any]], owns: bool
-) -> list[str]:
+def _least_privilege(rolname: str, dbname: str, db_owner: str, schemas: list[dict[str, Any]], owns: bool) -> list[str]:
     """A DML-only application role for the schemas this login uses today; ownership moves to a migration role."""
     used = [
         s["schema"]
@@ -338,15 +314,11 @@ def _least_privilege(
     for nsp in used:
         out.append(f"GRANT USAGE ON SCHEMA {_q(nsp)} TO {_q(app)};")
         if nsp in writes:
-            out.append(
-                f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA {_q(nsp)} TO {_q(app)};"
-            )
+            out.append(f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA {_q(nsp)} TO {_q(app)};")
             out.append(f"GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA {_q(nsp)} TO {_q(app)};")
         else:
             out.append(f"GRANT SELECT ON ALL TABLES IN SCHEMA {_q(nsp)} TO {_q(app)};")
         out.append(f"REVOKE TRUNCATE ON ALL TABLES IN SCHEMA {_q(nsp)} FROM {_q(app)};")
     if owns:
-        out.append(
-            f"-- keep {_q(rolname)} (owner) for migrations only, out of the application's and agents' reach"
-        )
+        out.append(f"-- keep {_q(rolname)} (owner) for migrations only, out of the application's and agents' reach")
     return out

@@ -57,11 +57,7 @@ def _command(client: Any, *args: str) -> Any:
 
 
 def judge_acl(user: str, info: Sequence[Any] | dict[str, Any]) -> Privileges:
-    d = (
-        dict(info)
-        if isinstance(info, dict)
-        else {_s(info[i]): info[i + 1] for i in range(0, len(info) - 1, 2)}
-    )
+    d = dict(info) if isinstance(info, dict) else {_s(info[i]): info[i + 1] for i in range(0, len(info) - 1, 2)}
     d = {_s(k): v for k, v in d.items()}
     flags = [_s(f) for f in d.get("flags") or []]
     rules = _s(d.get("commands") or "")
@@ -74,9 +70,7 @@ def judge_acl(user: str, info: Sequence[Any] | dict[str, Any]) -> Privileges:
         if allowed("flushdb", rules):
             grants.append(Grant("flush:keyspace", "the selected database", f"FLUSHDB allowed by '{rules}'"))
         if allowed("del", rules) or allowed("unlink", rules):
-            grants.append(
-                Grant("delete:keys", f"keys {patterns or '(none)'}", f"DEL/UNLINK allowed by '{rules}'")
-            )
+            grants.append(Grant("delete:keys", f"keys {patterns or '(none)'}", f"DEL/UNLINK allowed by '{rules}'"))
     root = (
         "off" not in flags
         and "+@all" in rules.split()
@@ -137,9 +131,7 @@ def inspect_redis(
         try:
             user = _s(_command(client, "ACL", "WHOAMI"))
         except redis.ResponseError as exc:
-            msg = ("noperm " if isinstance(exc, redis.exceptions.NoPermissionError) else "") + str(
-                exc
-            ).lower()
+            msg = ("noperm " if isinstance(exc, redis.exceptions.NoPermissionError) else "") + str(exc).lower()
             if "unknown command" in msg or "unknown subcommand" in msg:
                 return Privileges(
                     role="default",
@@ -195,9 +187,7 @@ def inspect_redis(
     except redis.ResponseError as exc:
         if "wrongpass" in str(exc).lower() or "noauth" in str(exc).lower():
             raise ProviderAuthError("Redis refused this login (wrong user name or password)") from None
-        raise ProviderUnavailable(
-            f"Redis at {t.endpoint} answered with an error ({type(exc).__name__})"
-        ) from None
+        raise ProviderUnavailable(f"Redis at {t.endpoint} answered with an error ({type(exc).__name__})") from None
     except (redis.TimeoutError, redis.ConnectionError, OSError) as exc:
         raise ProviderUnavailable(
             f"no usable answer from Redis at {t.endpoint} within "

@@ -65,6 +65,5 @@ class Privileges:
 
     def scopes(self) -> list[dict[str, str]]:
         return [{"capability": g.capability, "scope": g.scope, "via": g.via} for g in self.grants] + [
-            {"capability": g.capability, "scope": g.scope, "via": g.via, "possible": "true"}
-            for g in self.possible
+            {"capability": g.capability, "scope": g.scope, "via": g.via, "possible": "true"} for g in self.possible
         ]

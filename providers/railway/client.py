@@ -71,11 +71,7 @@ class RailwayQueryError(ProviderError):
 
 @lru_cache(maxsize=256)
 def _operation_types(document: str) -> tuple[str, ...]:
-    from graphql import (  # graphql-core: only to send a query
-        GraphQLSyntaxError,
-        OperationDefinitionNode,
-        parse,
-    )
+    from graphql import GraphQLSyntaxError, OperationDefinitionNode, parse  # graphql-core: only to send a query
 
     try:
         doc = parse(document)
@@ -124,9 +120,7 @@ def endpoint_from(ctx: ProviderContext) -> str:
         raise ConfigError("must be a string URL", key="providers.railway.url")
     parts = urlsplit(url)
     if parts.scheme not in ("https", "http") or not parts.hostname:
-        raise ConfigError(
-            f"not an http(s) URL: {url!r}", key="providers.railway.url", hint=f"e.g. {DEFAULT_URL}"
-        )
+        raise ConfigError(f"not an http(s) URL: {url!r}", key="providers.railway.url", hint=f"e.g. {DEFAULT_URL}")
     if parts.scheme == "http" and not _is_loopback(parts.hostname):
         raise ConfigError(
             "refusing to send Railway tokens over plain http to a non-local host",
@@ -143,8 +137,7 @@ def _first_error(errors: Sequence[Any], scrub: Callable[[str], str]) -> Provider
     low = msg.lower()
     if "not authorized" in low or "unauthorized" in low or "unauthenticated" in low:
         return RailwayNotAuthorized(
-            f"railway: Not Authorized ({msg})",
-            hint="the token is dead, or this resource is outside its scope",
+            f"railway: Not Authorized ({msg})", hint="the token is dead, or this resource is outside its scope"
         )
     if "not found" in low:
         return RailwayNotFound(f"railway: {msg}")
@@ -192,9 +185,7 @@ class RailwayGraphQL:
 
     @classmethod
     def from_context(cls, ctx: ProviderContext, **kw: Any) -> RailwayGraphQL:
-        return cls(
-            endpoint_from(ctx), timeout_s=ctx.timeout_s, max_retries=ctx.max_retries, sleep=ctx.sleep, **kw
-        )
+        return cls(endpoint_from(ctx), timeout_s=ctx.timeout_s, max_retries=ctx.max_retries, sleep=ctx.sleep, **kw)
 
     def close(self) -> None:
         self._api.close()
@@ -206,9 +197,7 @@ class RailwayGraphQL:
         self.close()
 
     # -- the only way out ------------------------------------------------------------------
-    def query(
-        self, document: str, variables: Mapping[str, Any] | None = None, *, auth: httpx.Auth
-    ) -> dict[str, Any]:
+    def query(self, document: str, variables: Mapping[str, Any] | None = None, *, auth: httpx.Auth) -> dict[str, Any]:
         """Send one query; return ``data``. Raises typed errors; never sends a mutation."""
         assert_read_only(document)
         body: dict[str, Any] = {"query": document}
@@ -235,9 +224,7 @@ class RailwayGraphQL:
             errors = payload.get("errors") or []
             if errors:
                 err = _first_error(errors, self._scrub)
-                if isinstance(err, RailwayQueryError) and any(
-                    t in err.message.lower() for t in _RATE_LIMIT_TEXTS
-                ):
+                if isinstance(err, RailwayQueryError) and any(t in err.message.lower() for t in _RATE_LIMIT_TEXTS):
                     soft_retries += 1
                     if soft_retries > self._max_retries:
                         raise ProviderUnavailable(

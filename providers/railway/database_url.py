@@ -46,13 +46,7 @@ def _fail(message: str, hint: str | None = None) -> BackupError:
 
 
 def _pick(
-    nodes: list[dict[str, Any]],
-    want: str,
-    what: str,
-    where: str,
-    *,
-    name_key: str = "name",
-    id_key: str = "id",
+    nodes: list[dict[str, Any]], want: str, what: str, where: str, *, name_key: str = "name", id_key: str = "id"
 ) -> dict[str, Any]:
     live = [n for n in nodes if not n.get("deletedAt")]
     by_id = [n for n in live if n.get(id_key) == want]
@@ -136,9 +130,7 @@ class _Resolver:
             node = {"id": self.project_token.get("environmentId"), "name": e.get("name")}
             return _pick([node], want, "environment", f"for this project token (project {project['name']})")
         nodes = list(
-            self.c.paginate(
-                Q.PROJECT_ENVIRONMENTS, {"id": project["id"]}, ("project", "environments"), auth=self.auth
-            )
+            self.c.paginate(Q.PROJECT_ENVIRONMENTS, {"id": project["id"]}, ("project", "environments"), auth=self.auth)
         )
         return _pick(nodes, want, "environment", f"in project {project['name']!r}")
 
@@ -152,17 +144,10 @@ class _Resolver:
             )
         )
         return _pick(
-            nodes,
-            want,
-            "service",
-            f"in {project['name']}/{env['name']}",
-            name_key="serviceName",
-            id_key="serviceId",
+            nodes, want, "service", f"in {project['name']}/{env['name']}", name_key="serviceName", id_key="serviceId"
         )
 
-    def variables(
-        self, project: dict[str, Any], env: dict[str, Any], si: dict[str, Any]
-    ) -> Mapping[str, Any]:
+    def variables(self, project: dict[str, Any], env: dict[str, Any], si: dict[str, Any]) -> Mapping[str, Any]:
         data = self.c.query(
             SERVICE_VARIABLES,
             {"projectId": project["id"], "environmentId": env["id"], "serviceId": si["serviceId"]},
@@ -205,9 +190,7 @@ def resolve_database_url(
         public_name = next((n for n in _PUBLIC if isinstance(values.get(n), str) and values[n].strip()), None)
         if public_name is not None:
             return _checked(values[public_name].strip(), where, public_name)
-        private_name = next(
-            (n for n in _PRIVATE if isinstance(values.get(n), str) and values[n].strip()), None
-        )
+        private_name = next((n for n in _PRIVATE if isinstance(values.get(n), str) and values[n].strip()), None)
         if private_name is not None:
             private = values[private_name]
             parts = _checked(private.strip(), where, private_name)
@@ -234,14 +217,7 @@ def resolve_database_url(
 
 _PUBLIC = ("DATABASE_PUBLIC_URL", "MYSQL_PUBLIC_URL", "REDIS_PUBLIC_URL")
 _PRIVATE = ("DATABASE_URL", "MYSQL_URL", "REDIS_URL")
-_SCHEMES = {
-    "postgres": 5432,
-    "postgresql": 5432,
-    "mysql": 3306,
-    "mariadb": 3306,
-    "redis": 6379,
-    "rediss": 6379,
-}
+_SCHEMES = {"postgres": 5432, "postgresql": 5432, "mysql": 3306, "mariadb": 3306, "redis": 6379, "rediss": 6379}
 
 
 def _host_port(url: str) -> tuple[str | None, int]:

@@ -25,28 +25,8 @@ from auditor.provider import ProviderContext
 from . import queries as Q
 from .client import RailwayGraphQL, RailwayNotAuthorized, RailwayNotFound, auth_for
 
-__all__ = [
-    "classify",
-    "identify",
-    "ROOT_CAPABILITIES",
-    "PROJECT_CAPABILITIES",
-    "PROJECT_POSSIBLE",
-    "BEARER_KINDS",
-]
+__all__ = ["classify", "identify", "ROOT_CAPABILITIES", "PROJECT_CAPABILITIES", "PROJECT_POSSIBLE", "BEARER_KINDS"]
 
-ROOT_CAPABILITIES = (
-    "read:projects",
-    "read:variables",
-    "write:variables",
-    "deploy",
-    "delete:volume",
-    "delete:backup",
-    "restore:backup",
-    "delete:service",
-    "delete:environment",
-    "delete:project",
-    "create:token",
-)
 # Documented for project tokens: deploys, variables (incl. database connection strings), in one environment.
 PROJECT_CAPABILITIES = ("read:variables", "write:variables", "deploy")
 PROJECT_POSSIBLE = (
@@ -57,6 +37,7 @@ PROJECT_POSSIBLE = (
     "delete:environment",
     "delete:project",
 )
+ROOT_CAPABILITIES = ("read:projects", *PROJECT_CAPABILITIES, *PROJECT_POSSIBLE, "create:token")
 
 BEARER_KINDS = ("account_token", "workspace_token", "cli_login")
 
@@ -143,10 +124,7 @@ def classify(candidate: Candidate, now: datetime | None = None) -> Credential:
             )
     elif kind in ("api_token", "account_token", "workspace_token"):
         root, caps = True, ROOT_CAPABILITIES
-        reasons += [
-            {"account_token": R_ACCOUNT, "workspace_token": R_WORKSPACE}.get(kind, R_API_UNKNOWN),
-            NO_SCOPES,
-        ]
+        reasons += [{"account_token": R_ACCOUNT, "workspace_token": R_WORKSPACE}.get(kind, R_API_UNKNOWN), NO_SCOPES]
     elif kind == "project_token":
         root, caps, possible = None, PROJECT_CAPABILITIES, PROJECT_POSSIBLE
         reasons += [R_PROJECT, R_PROJECT_VARS]
@@ -174,10 +152,7 @@ def _error(cred: Credential, exc: Exception, what: str) -> Credential:
     meta = {**cred.metadata, "error": msg}
     reasons = tuple(r for r in cred.reasons if r != "Not verified with Railway.")
     return _update(
-        cred,
-        status=Status.error,
-        metadata=meta,
-        reasons=reasons + (f"Could not be identified ({what}): {msg}",),
+        cred, status=Status.error, metadata=meta, reasons=reasons + (f"Could not be identified ({what}): {msg}",)
     )
 
 
@@ -225,8 +200,7 @@ def _probe(cred: Credential, client: RailwayGraphQL, ctx: ProviderContext) -> Cr
         r
         for r in cred.reasons
         if r not in ("Not verified with Railway.",)
-        and r
-        not in (R_CLI, R_API_UNKNOWN, R_PROJECT, R_PROJECT_VARS, R_UNKNOWN, R_ACCOUNT, R_WORKSPACE, NO_SCOPES)
+        and r not in (R_CLI, R_API_UNKNOWN, R_PROJECT, R_PROJECT_VARS, R_UNKNOWN, R_ACCOUNT, R_WORKSPACE, NO_SCOPES)
     ]
     meta = dict(cred.metadata)
     workspaces: list[dict[str, str]] | None = None
@@ -264,8 +238,7 @@ def _probe(cred: Credential, client: RailwayGraphQL, ctx: ProviderContext) -> Cr
         reasons = [R_CLI if kind == "cli_login" else R_ACCOUNT, NO_SCOPES, R_ROLE]
         if original == "project_token":
             reasons.append(
-                "It was found under RAILWAY_TOKEN, which the CLI sends as a project token, "
-                "but it is an account token."
+                "It was found under RAILWAY_TOKEN, which the CLI sends as a project token, but it is an account token."
             )
         reasons.append(f"Verified with Railway: reaches {len(ws)} workspace(s).")
         return _update(
@@ -326,9 +299,7 @@ def _probe(cred: Credential, client: RailwayGraphQL, ctx: ProviderContext) -> Cr
     )
     reasons = [R_PROJECT, R_PROJECT_VARS]
     if original != "project_token":
-        reasons.append(
-            "It was found where an account or workspace token is expected, but it is a project token."
-        )
+        reasons.append("It was found where an account or workspace token is expected, but it is a project token.")
     reasons.append(
         f"Verified with Railway: project {project.get('name') or pt.get('projectId')}, "
         f"environment {env.get('name') or pt.get('environmentId')}."

@@ -139,17 +139,11 @@ class _Explorer:
             return self.ws_projects[ws_id]
         ids: list[str] = []
         for node in self.c.paginate(
-            Q.WORKSPACE_PROJECTS,
-            {"workspaceId": ws_id},
-            ("workspace", "projects"),
-            auth=auth,
-            page_size=self.page_size,
+            Q.WORKSPACE_PROJECTS, {"workspaceId": ws_id}, ("workspace", "projects"), auth=auth, page_size=self.page_size
         ):
             pid = str(node["id"])
             ids.append(pid)
-            self.projects.setdefault(
-                pid, Project(pid, str(node.get("name") or pid), node.get("workspaceId") or ws_id)
-            )
+            self.projects.setdefault(pid, Project(pid, str(node.get("name") or pid), node.get("workspaceId") or ws_id))
         self.ws_projects[ws_id] = ids
         return ids
 
@@ -165,11 +159,7 @@ class _Explorer:
                 self.workspaces.setdefault(str(ws["id"]), str(ws.get("name") or ws["id"]))
         env_ids = []
         for node in self.c.paginate(
-            Q.PROJECT_ENVIRONMENTS,
-            {"id": pid},
-            ("project", "environments"),
-            auth=auth,
-            page_size=self.page_size,
+            Q.PROJECT_ENVIRONMENTS, {"id": pid}, ("project", "environments"), auth=auth, page_size=self.page_size
         ):
             eid = str(node["id"])
             env_ids.append(eid)
@@ -186,11 +176,7 @@ class _Explorer:
             return
         v = {"id": eid, "projectId": pid}
         for node in self.c.paginate(
-            Q.ENVIRONMENT_SERVICE_INSTANCES,
-            v,
-            ("environment", "serviceInstances"),
-            auth=auth,
-            page_size=self.page_size,
+            Q.ENVIRONMENT_SERVICE_INSTANCES, v, ("environment", "serviceInstances"), auth=auth, page_size=self.page_size
         ):
             env.services[str(node["serviceId"])] = node
         env.volumes = list(
@@ -204,11 +190,7 @@ class _Explorer:
         )
         try:
             for node in self.c.paginate(
-                Q.ENVIRONMENT_VARIABLE_NAMES,
-                v,
-                ("environment", "variables"),
-                auth=auth,
-                page_size=self.page_size,
+                Q.ENVIRONMENT_VARIABLE_NAMES, v, ("environment", "variables"), auth=auth, page_size=self.page_size
             ):
                 env.var_names.setdefault(str(node.get("serviceId") or ""), set()).add(str(node["name"]))
         except RailwayNotAuthorized:
@@ -272,9 +254,7 @@ def run_inventory(credentials: Sequence[Credential], ctx: ProviderContext) -> In
             continue
         elif c.status == Status.unverified:
             why = "offline audit" if ctx.offline else "not verified with Railway"
-            gaps.append(
-                CoverageGap(subject=c.label, provider=P, reason=f"{why}: what it reaches was not inventoried")
-            )
+            gaps.append(CoverageGap(subject=c.label, provider=P, reason=f"{why}: what it reaches was not inventoried"))
         else:
             live.append(c)
     if not live:
@@ -303,16 +283,13 @@ def run_inventory(credentials: Sequence[Credential], ctx: ProviderContext) -> In
                     )
                 break
             except ProviderError as exc:
-                gaps.append(
-                    CoverageGap(subject=c.label, provider=P, reason=f"inventory incomplete: {exc.message}")
-                )
+                gaps.append(CoverageGap(subject=c.label, provider=P, reason=f"inventory incomplete: {exc.message}"))
             except (KeyError, TypeError, AttributeError, ValueError) as exc:
                 gaps.append(
                     CoverageGap(
                         subject=c.label,
                         provider=P,
-                        reason="inventory incomplete: Railway "
-                        f"answered in an unexpected shape ({type(exc).__name__})",
+                        reason=f"inventory incomplete: Railway answered in an unexpected shape ({type(exc).__name__})",
                     )
                 )
     finally:
@@ -424,13 +401,9 @@ def _build(
     db_vols: set[str] = set()
 
     for wid, wname in ex.workspaces.items():
-        resources[rid("workspace", wid)] = Resource(
-            id=rid("workspace", wid), provider=P, type="workspace", name=wname
-        )
+        resources[rid("workspace", wid)] = Resource(id=rid("workspace", wid), provider=P, type="workspace", name=wname)
     for p in ex.projects.values():
-        parent = (
-            rid("workspace", p.workspace_id) if p.workspace_id and p.workspace_id in ex.workspaces else None
-        )
+        parent = rid("workspace", p.workspace_id) if p.workspace_id and p.workspace_id in ex.workspaces else None
         resources[rid("project", p.id)] = Resource(
             id=rid("project", p.id),
             provider=P,
@@ -503,11 +476,7 @@ def _build(
                 "backup_schedules": None
                 if vid not in env.schedules
                 else [
-                    {
-                        "kind": x.get("kind"),
-                        "cron": x.get("cron"),
-                        "retention_seconds": x.get("retentionSeconds"),
-                    }
+                    {"kind": x.get("kind"), "cron": x.get("cron"), "retention_seconds": x.get("retentionSeconds")}
                     for x in env.schedules[vid]
                 ],
                 "backup_count": len(env.backups[vid]) if vid in env.backups else None,
@@ -524,13 +493,7 @@ def _build(
             }
             parent = rid("service-instance", str(si["id"])) if si.get("id") else env_rid
             resources[vi_rid] = Resource(
-                id=vi_rid,
-                provider=P,
-                type="volume",
-                name=label,
-                parent=parent,
-                holds_data=True,
-                metadata=meta,
+                id=vi_rid, provider=P, type="volume", name=label, parent=parent, holds_data=True, metadata=meta
             )
             if db:
                 db_vols.add(vi_rid)
@@ -565,9 +528,7 @@ def _build(
                     )
                 )
             vol_of_env.setdefault(env.id, []).append((vi_rid, bids))
-            findings += _volume_findings(
-                vi_rid, label, db, meta, env.schedules.get(vid), env.backups.get(vid), now
-            )
+            findings += _volume_findings(vi_rid, label, db, meta, env.schedules.get(vid), env.backups.get(vid), now)
 
     facts: list[DestroyFact] = []
     env_project = {e.id: e.project_id for e in ex.envs.values()}
@@ -621,18 +582,9 @@ def _build(
                         ),
                     )
                 else:
-                    verdict, why = (
-                        None,
-                        "in a workspace this token reaches, but the project could not be listed",
-                    )
+                    verdict, why = (None, "in a workspace this token reaches, but the project could not be listed")
                 facts.append(
-                    DestroyFact(
-                        credential=c.id,
-                        target=vi_rid,
-                        verdict=verdict,
-                        capability="delete:volume",
-                        reason=why,
-                    )
+                    DestroyFact(credential=c.id, target=vi_rid, verdict=verdict, capability="delete:volume", reason=why)
                 )
                 facts += [
                     DestroyFact(

@@ -21,13 +21,7 @@ MCP_SERVERS: tuple[McpServerRule, ...] = (
         name="Railway CLI MCP server",
         commands=(("railway", "mcp"),),
         packages=("@railway/mcp-server",),
-        destructive_tools=(
-            "remove_volume",
-            "remove_service",
-            "remove_bucket",
-            "delete_domain",
-            "remove_tcp_proxy",
-        ),
+        destructive_tools=("remove_volume", "remove_service", "remove_bucket", "delete_domain", "remove_tcp_proxy"),
         token_env=("RAILWAY_API_TOKEN", "RAILWAY_TOKEN"),
     ),
 )

@@ -30,15 +30,7 @@ from auditor.errors import BlastwallError
 from auditor.provider import ProviderContext
 from auditor.redact import Redactor
 from auditor.volume_restorer import VolumeRestoreRequest
-from auditor.workflow.model import (
-    Action,
-    ApprovalGate,
-    Read,
-    StepContext,
-    StepError,
-    StepPreconditionFailed,
-    Workflow,
-)
+from auditor.workflow.model import Action, ApprovalGate, Read, StepContext, StepError, StepPreconditionFailed, Workflow
 
 from .volume_restore import (
     commit_staged,
@@ -136,9 +128,7 @@ class _RailwayVolumeRestore:
         try:
             now = self.describe(ctx)
         except BlastwallError as exc:
-            raise StepPreconditionFailed(
-                f"cannot re-read the volume before restoring: {exc.message}"
-            ) from None
+            raise StepPreconditionFailed(f"cannot re-read the volume before restoring: {exc.message}") from None
         if (
             now["volume_instance"]["id"] != approved["volume_instance"]["id"]
             or now["backup"] != approved["backup"]
@@ -168,18 +158,14 @@ class _RailwayVolumeRestore:
 
     def wait(self, ctx: StepContext) -> dict[str, Any]:
         try:
-            return wait_for_workflow(
-                self.fields, self.token(ctx), self.ctx(), ctx.outputs["stage"]["workflow_id"]
-            )
+            return wait_for_workflow(self.fields, self.token(ctx), self.ctx(), ctx.outputs["stage"]["workflow_id"])
         except BlastwallError as exc:
             raise _fail(exc, "the restore was not staged") from None
 
     def recheck(self, ctx: StepContext) -> dict[str, Any]:
         approved = ctx.outputs["plan"]
         try:
-            changes = staged_changes(
-                self.fields, self.token(ctx), self.ctx(), approved["target"]["environment"]["id"]
-            )
+            changes = staged_changes(self.fields, self.token(ctx), self.ctx(), approved["target"]["environment"]["id"])
         except BlastwallError as exc:
             raise _fail(exc, "cannot read the staged changes") from None
         swap, other = foreign_changes(
@@ -248,33 +234,21 @@ class _RailwayVolumeRestore:
         return Workflow(
             VOLUME_RESTORE_WORKFLOW,
             (
-                Read(
-                    "read",
-                    self.read,
-                    secrets=token,
-                    description="find the volume, its backups and what is staged",
-                ),
+                Read("read", self.read, secrets=token, description="find the volume, its backups and what is staged"),
                 Read(
                     "plan",
                     self.plan,
                     description="what the restore does and what will be lost; HA and foreign "
                     "staged changes are refused here",
                 ),
-                ApprovalGate(
-                    "approval", lambda ctx: ctx.outputs["plan"], description="a human approves the plan"
-                ),
+                ApprovalGate("approval", lambda ctx: ctx.outputs["plan"], description="a human approves the plan"),
                 Action(
                     "stage",
                     self.stage,
                     secrets=token,
                     description="volumeInstanceBackupRestore, once; records Railway's workflow id",
                 ),
-                Read(
-                    "wait",
-                    self.wait,
-                    secrets=token,
-                    description="poll workflowStatus until it is no longer Running",
-                ),
+                Read("wait", self.wait, secrets=token, description="poll workflowStatus until it is no longer Running"),
                 Read(
                     "recheck",
                     self.recheck,
@@ -288,10 +262,7 @@ class _RailwayVolumeRestore:
                     description="environmentPatchCommitStaged(skipDeploys: false), once",
                 ),
                 Read(
-                    "confirm",
-                    self.confirm,
-                    secrets=token,
-                    description="the volume is READY and the service redeploys",
+                    "confirm", self.confirm, secrets=token, description="the volume is READY and the service redeploys"
                 ),
                 Read("report", self.report, description="summary for the run record"),
             ),

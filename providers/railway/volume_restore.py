@@ -108,9 +108,7 @@ class RailwayMutationClient:
     Constructed only inside `restore_volume_backup`, i.e. only in an approved workflow action step.
     """
 
-    def __init__(
-        self, url: str, *, timeout_s: float = 15.0, scrub: Callable[[str], str] | None = None
-    ) -> None:
+    def __init__(self, url: str, *, timeout_s: float = 15.0, scrub: Callable[[str], str] | None = None) -> None:
         parts = urlsplit(url)
         self._path = parts.path or "/graphql/v2"
         self._scrub = scrub or (lambda s: s)
@@ -196,9 +194,7 @@ def _changes(patch: Any) -> list[dict[str, Any]]:
         try:
             patch = json.loads(patch)
         except ValueError:
-            raise ProviderError(
-                "railway: environmentStagedChanges returned a patch that is not JSON"
-            ) from None
+            raise ProviderError("railway: environmentStagedChanges returned a patch that is not JSON") from None
     if not isinstance(patch, dict):
         return []
     out = []
@@ -248,9 +244,7 @@ def _describe(c: RailwayGraphQL, ref: Mapping[str, Any], backup_id: str, token: 
     if len(vis) > 1:
         raise ProviderError(f"railway: service {where} has {len(vis)} volumes; cannot tell which to restore")
     vi = vis[0]
-    backups = list(
-        c.query(Q.BACKUPS, {"volumeInstanceId": vi["id"]}, auth=r.auth)["volumeInstanceBackupList"] or []
-    )
+    backups = list(c.query(Q.BACKUPS, {"volumeInstanceId": vi["id"]}, auth=r.auth)["volumeInstanceBackupList"] or [])
     chosen = next((b for b in backups if b.get("id") == backup_id), None)
     if chosen is None:
         known = ", ".join(str(b.get("id")) for b in backups) or "none"
@@ -299,11 +293,7 @@ class _Session:
     """A read-only client and the resolved auth for one step; closed by the caller."""
 
     def __init__(
-        self,
-        ref: Mapping[str, Any],
-        token: Secret,
-        ctx: ProviderContext,
-        client: RailwayGraphQL | None = None,
+        self, ref: Mapping[str, Any], token: Secret, ctx: ProviderContext, client: RailwayGraphQL | None = None
     ) -> None:
         self.scrub = _scrubber(token)
         self.own = client is None
@@ -328,11 +318,7 @@ class _Session:
 
 
 def describe_volume_restore(
-    ref: Mapping[str, Any],
-    backup_id: str,
-    token: Secret,
-    ctx: ProviderContext,
-    client: RailwayGraphQL | None = None,
+    ref: Mapping[str, Any], backup_id: str, token: Secret, ctx: ProviderContext, client: RailwayGraphQL | None = None
 ) -> dict[str, Any]:
     """Read-only: the service (and whether it is replicated), its volume instance, the backup, the newer backups
     a restore drops, and the environment's staged changes."""
@@ -341,8 +327,7 @@ def describe_volume_restore(
         return _describe(s.c, ref, backup_id, token)
     except (RailwayNotAuthorized, RailwayNotFound) as exc:
         raise ProviderError(
-            f"{exc.message} while looking up {s.where()}",
-            hint="check the target's ref = {...} and the token's reach",
+            f"{exc.message} while looking up {s.where()}", hint="check the target's ref = {...} and the token's reach"
         ) from None
     finally:
         s.close()
@@ -375,9 +360,7 @@ def stage_restore(
     return workflow_id
 
 
-def wait_for_workflow(
-    ref: Mapping[str, Any], token: Secret, ctx: ProviderContext, workflow_id: str
-) -> dict[str, Any]:
+def wait_for_workflow(ref: Mapping[str, Any], token: Secret, ctx: ProviderContext, workflow_id: str) -> dict[str, Any]:
     """Poll ``workflowStatus`` until it is no longer Running (bounded). Complete: returns; Error or NotFound:
     `ProviderError` with Railway's error text; still Running after the last poll: `ProviderError` too."""
     s = _Session(ref, token, ctx)
@@ -388,13 +371,7 @@ def wait_for_workflow(
         for n in range(1, max_polls + 1):
             st = s.c.query(WORKFLOW_STATUS, {"workflowId": workflow_id}, auth=s.auth)["workflowStatus"] or {}
             status, error = str(st.get("status")), st.get("error")
-            log.info(
-                "railway: restore workflow %s is %s (poll %d of at most %d)",
-                workflow_id,
-                status,
-                n,
-                max_polls,
-            )
+            log.info("railway: restore workflow %s is %s (poll %d of at most %d)", workflow_id, status, n, max_polls)
             if status == "Complete":
                 return {"workflow_id": workflow_id, "status": status, "polls": n}
             if status != "Running":
@@ -462,9 +439,9 @@ def confirm_restore(
         for n in range(1, max_polls + 1):
             vi = s.c.query(VOLUME_STATE, {"id": volume_instance_id}, auth=s.auth)["volumeInstance"] or {}
             si = (
-                s.c.query(
-                    SERVICE_STATE, {"environmentId": environment_id, "serviceId": service_id}, auth=s.auth
-                )["serviceInstance"]
+                s.c.query(SERVICE_STATE, {"environmentId": environment_id, "serviceId": service_id}, auth=s.auth)[
+                    "serviceInstance"
+                ]
                 or {}
             )
             dep = si.get("latestDeployment") or {}

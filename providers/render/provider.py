@@ -62,24 +62,16 @@ _REFRESH_TOKEN = (
     "credential), so its reach is unknown, not safe."
 )
 _API_KEY = (
-    "Not verified with Render: a Render API key may be a classic key with full access to every workspace of its "
-    "user."
+    "Not verified with Render: a Render API key may be a classic key with full access to every workspace of its user."
 )
 
 
 def get(api: ApiClient, path: str, cred: Credential, params: dict[str, Any] | None = None) -> Any:
-    return get_json(
-        api, path, auth=BearerAuth(cred.secret), params=params, denied="the key lacks this permission"
-    )
+    return get_json(api, path, auth=BearerAuth(cred.secret), params=params, denied="the key lacks this permission")
 
 
 def _cursor_page(
-    api: ApiClient,
-    path: str,
-    cred: Credential,
-    item_key: str,
-    params: dict[str, Any] | None,
-    cursor: str | None,
+    api: ApiClient, path: str, cred: Credential, item_key: str, params: dict[str, Any] | None, cursor: str | None
 ) -> Page[dict[str, Any]]:
     q = dict(params or {}, limit=PAGE)
     if cursor:
@@ -125,11 +117,7 @@ def _fetch(api: ApiClient, cred: Credential, ctx: ProviderContext | None = None)
     workspaces: list[dict[str, str]] | None = None
     try:
         workspaces = [
-            {
-                "id": str(o.get("id")),
-                "name": str(o.get("name") or o.get("id")),
-                "type": str(o.get("type") or ""),
-            }
+            {"id": str(o.get("id")), "name": str(o.get("name") or o.get("id")), "type": str(o.get("type") or "")}
             for o in paged(api, "/v1/owners", cred, "owner")
             if o.get("id")
         ]
@@ -162,9 +150,7 @@ def judge_key(cred: Credential, seen: RenderFacts) -> Verdict:
             "Render accepted the key but refused every read call (HTTP 403), so what it can do "
             "is unknown; it is not treated as safe."
         )
-        return judged(
-            root_equivalent=None, capabilities=(), possible_capabilities=_FULL_CAPS, reasons=tuple(reasons)
-        )
+        return judged(root_equivalent=None, capabilities=(), possible_capabilities=_FULL_CAPS, reasons=tuple(reasons))
     n = len(workspaces or [])
     if workspaces is not None and n == 0:
         reasons.append("Render accepted the key but it reaches no workspace.")
@@ -237,12 +223,7 @@ def _reach(c: Credential) -> _Reach:
     return r
 
 
-class RenderProvider(HttpProvider):
-    name = "render"
-    url_env = URL_ENV
-    default_url = DEFAULT_URL
-    display_name = "Render"
-
+class RenderProvider(HttpProvider, name="render", display_name="Render", default_url=DEFAULT_URL):
     recogniser_set = RECOGNISERS
     offline_verdicts = {
         kind: Verdict(possible_capabilities=_FULL_CAPS, reasons=(why,))
@@ -250,7 +231,6 @@ class RenderProvider(HttpProvider):
     }
 
     # -- identify (read-only) ------------------------------------------------------------------------------
-    rejected_reason = "Render rejected the key (HTTP 401): it is revoked, expired or mistyped."
     fetch = staticmethod(_fetch)
     judge = staticmethod(judge_key)
     unidentifiable_kinds = frozenset({"cli_refresh_token"})
@@ -272,9 +252,7 @@ class RenderProvider(HttpProvider):
                     continue
                 for ws in r.cred.metadata.get("workspaces") or []:
                     wid = f"render:workspace:{ws['id']}"
-                    inv.add_resource(
-                        wid, "workspace", ws["name"], metadata={"owner_type": ws.get("type")}, once=True
-                    )
+                    inv.add_resource(wid, "workspace", ws["name"], metadata={"owner_type": ws.get("type")}, once=True)
                     self._list_workspace(api, r.cred, ws, wid, inv)
         self._facts(reaches, inv)
         for res in list(inv.resources.values()):
@@ -304,9 +282,7 @@ class RenderProvider(HttpProvider):
     ) -> None:
         for path, (rtype, item_key, holds) in _KINDS.items():
             if rtype in (cred.metadata.get("denied_types") or ()):
-                inv.gap(
-                    f"{wid} {rtype}", f"not inspected: key {cred.fingerprint} may not list {rtype} (HTTP 403)"
-                )
+                inv.gap(f"{wid} {rtype}", f"not inspected: key {cred.fingerprint} may not list {rtype} (HTTP 403)")
                 continue
             try:
                 items = list(paged(api, path, cred, item_key, {"ownerId": ws["id"]}))
@@ -317,11 +293,7 @@ class RenderProvider(HttpProvider):
                 if not it.get("id"):
                     continue
                 rid = f"render:{rtype}:{it['id']}"
-                meta = {
-                    k: it[k]
-                    for k in ("plan", "region", "version", "sizeGB")
-                    if isinstance(it.get(k), (str, int))
-                }
+                meta = {k: it[k] for k in ("plan", "region", "version", "sizeGB") if isinstance(it.get(k), (str, int))}
                 inv.add_resource(
                     rid, rtype, str(it.get("name") or it["id"]), parent=wid, holds_data=holds, metadata=meta
                 )
@@ -407,15 +379,11 @@ class RenderProvider(HttpProvider):
                 if ws_of[res.id] not in mine:
                     inv.fact(r.cred.id, res.id, False, outside)
                 elif root is True:
-                    inv.fact(
-                        r.cred.id, res.id, True, "classic API key with full access to the workspace", cap
-                    )
+                    inv.fact(r.cred.id, res.id, True, "classic API key with full access to the workspace", cap)
                 elif res.type in r.denied:
                     inv.fact(r.cred.id, res.id, False, f"scoped key without permission on {res.type}", cap)
                 else:
-                    inv.fact(
-                        r.cred.id, res.id, None, "the key's permissions on this resource cannot be read", cap
-                    )
+                    inv.fact(r.cred.id, res.id, None, "the key's permissions on this resource cannot be read", cap)
             for b in list(inv.backups.values()):
                 parent = resources.get(b.protects)
                 if parent is None:

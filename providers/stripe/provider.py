@@ -21,18 +21,10 @@ import httpx
 
 from auditor.errors import ProviderError
 from auditor.http import ApiClient, BearerAuth
-from auditor.model import Candidate, Credential, Finding, Inventory, Severity, Status
+from auditor.model import Candidate, Credential, Finding, Inventory, Severity, Status, Verdict
 from auditor.provider import FileRule, ProviderContext, Recogniser
 from auditor.provider_http import HttpProvider
-from auditor.provider_kit import (
-    InventoryBuilder,
-    Verdict,
-    call_json,
-    cli_login,
-    env_token,
-    text_recognisers,
-    unverified,
-)
+from auditor.provider_kit import InventoryBuilder, call_json, cli_login, env_token, text_recognisers, unverified
 
 NAME = "stripe"
 DEFAULT_URL = "https://api.stripe.com"
@@ -97,9 +89,7 @@ def kind_of(value: str) -> str:
 
 def _call(client: ApiClient, method: str, path: str, auth: httpx.Auth, **params: Any) -> tuple[int, Any]:
     hint = "Stripe returned something that is not JSON; try again later"
-    r = call_json(
-        client, method, path, auth=auth, params=params, rejected="key rejected", malformed_hint=hint
-    )
+    r = call_json(client, method, path, auth=auth, params=params, rejected="key rejected", malformed_hint=hint)
     return r.status, r.body
 
 
@@ -128,9 +118,7 @@ def _fetch(client: ApiClient, cred: Credential, ctx: ProviderContext) -> StripeF
         raise ProviderError(f"{NAME}: HTTP {status} while verifying the key")
     if not cred.kind.startswith("restricted_key"):
         return StripeFacts(account, status)
-    readable = [
-        res for res, path in READ_PROBES.items() if _call(client, "GET", path, auth, limit=1)[0] == 200
-    ]
+    readable = [res for res, path in READ_PROBES.items() if _call(client, "GET", path, auth, limit=1)[0] == 200]
     if cred.kind == "restricted_key_test" or not ctx.probe_writes:
         return StripeFacts(account, status, readable)
     probes: dict[str, int] = {}
@@ -156,9 +144,7 @@ def judge_key(cred: Credential, seen: StripeFacts) -> Verdict:
     if seen.readable is not None:
         meta["readable"] = seen.readable
     if seen.aborted:
-        return Verdict(
-            status=Status.error, root_equivalent=None, metadata=meta, reasons=(*reasons, seen.aborted)
-        )
+        return Verdict(status=Status.error, root_equivalent=None, metadata=meta, reasons=(*reasons, seen.aborted))
     judged = partial(Verdict, status=Status.verified, metadata=meta, principal=principal)
     if seen.readable is None:
         if seen.status != 200:
@@ -195,10 +181,7 @@ def judge_key(cred: Credential, seen: StripeFacts) -> Verdict:
     if allowed:
         out.append(f"Can: {', '.join(allowed)}.")
     return judged(
-        root_equivalent=root,
-        capabilities=tuple(allowed),
-        possible_capabilities=tuple(unknown),
-        reasons=tuple(out),
+        root_equivalent=root, capabilities=tuple(allowed), possible_capabilities=tuple(unknown), reasons=tuple(out)
     )
 
 
@@ -240,12 +223,7 @@ def _offline_verdict(kind: str) -> tuple[bool | None, tuple[str, ...], tuple[str
     return None, (), FULL_CAPS, ("Unrecognised Stripe key format.",)
 
 
-class StripeProvider(HttpProvider):
-    name = NAME
-    url_env = URL_ENV
-    default_url = DEFAULT_URL
-    display_name = "Stripe"
-
+class StripeProvider(HttpProvider, name=NAME, display_name="Stripe", default_url=DEFAULT_URL):
     def recognisers(self) -> Sequence[Recogniser]:
         recs = text_recognisers(
             NAME, [(kind, rf"{t}_{mode}_[A-Za-z0-9]{{20,247}}") for (t, mode), kind in KINDS.items()]
@@ -278,7 +256,6 @@ class StripeProvider(HttpProvider):
         )
 
     # -- identify ----------------------------------------------------------------------------------------
-    rejected_reason = "Stripe rejected the key (HTTP 401): it is revoked, expired or was never valid."
     rejected_root = False
     errors_as_reasons = True
     fetch = staticmethod(_fetch)
@@ -309,15 +286,11 @@ class StripeProvider(HttpProvider):
                 continue
             rid = f"stripe:account:{acct}:{'live' if live else 'test'}"
             mode = "live" if live else "test"
-            inv.add_resource(
-                rid, "payments-account", f"{acct} ({mode} mode)", holds_data=live, metadata={"mode": mode}
-            )
+            inv.add_resource(rid, "payments-account", f"{acct} ({mode} mode)", holds_data=live, metadata={"mode": mode})
             if not live:
                 inv.fact(cred.id, rid, False, "test-mode key: no access to live data")
                 # nor to the same account's live mode, listed when a live key is found too
-                inv.fact(
-                    cred.id, f"stripe:account:{acct}:live", False, "test-mode key: no access to live data"
-                )
+                inv.fact(cred.id, f"stripe:account:{acct}:live", False, "test-mode key: no access to live data")
                 continue
             destructive = [c for c in cred.capabilities if c in FULL_CAPS]
             if cred.root_equivalent is True or destructive:

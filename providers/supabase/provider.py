@@ -39,14 +39,7 @@ from auditor.provider_kit import Denied, InventoryBuilder, Verdict, get_json, ro
 
 from .recognisers import RECOGNISERS
 
-__all__ = [
-    "DEFAULT_URL",
-    "SupabaseFacts",
-    "SupabaseProvider",
-    "judge_token",
-    "org_resource_id",
-    "project_resource_id",
-]
+__all__ = ["DEFAULT_URL", "SupabaseFacts", "SupabaseProvider", "judge_token", "org_resource_id", "project_resource_id"]
 
 NAME = "supabase"
 DEFAULT_URL = "https://api.supabase.com"
@@ -82,16 +75,10 @@ def _forbidden(resp: httpx.Response, path: str) -> Denied:
     try:
         body = resp.json()
         raw = body.get("missing_permissions") if isinstance(body, dict) else None
-        missing = (
-            [str(m) for m in raw if isinstance(m, str) and _PERM.match(m)][:20]
-            if isinstance(raw, list)
-            else []
-        )
+        missing = [str(m) for m in raw if isinstance(m, str) and _PERM.match(m)][:20] if isinstance(raw, list) else []
     except ValueError:
         pass
-    return Denied(
-        f"supabase: HTTP 403 from {path}" + (f" (missing {', '.join(missing)})" if missing else ""), missing
-    )
+    return Denied(f"supabase: HTTP 403 from {path}" + (f" (missing {', '.join(missing)})" if missing else ""), missing)
 
 
 def _get(api: ApiClient, path: str, cred: Credential) -> Any:
@@ -181,10 +168,7 @@ def judge_token(cred: Credential, seen: SupabaseFacts) -> Verdict:
             "for scoped tokens (unverified); whether it may delete projects is unknown."
         )
         return judged(
-            root_equivalent=None,
-            capabilities=("read:project",),
-            possible_capabilities=_CLASSIC_CAPS,
-            reasons=(why,),
+            root_equivalent=None, capabilities=("read:project",), possible_capabilities=_CLASSIC_CAPS, reasons=(why,)
         )
     meta["token_type"] = "classic"
     return root_verdict(
@@ -210,12 +194,7 @@ def _jwt_claims(token: str) -> dict[str, Any] | None:
     return claims if isinstance(claims, dict) else None
 
 
-class SupabaseProvider(HttpProvider):
-    name = "supabase"
-    url_env = URL_ENV
-    default_url = DEFAULT_URL
-    display_name = "Supabase"
-
+class SupabaseProvider(HttpProvider, name="supabase", display_name="Supabase", default_url=DEFAULT_URL):
     recogniser_set = RECOGNISERS
 
     # -- offline -------------------------------------------------------------------------------------------
@@ -264,7 +243,6 @@ class SupabaseProvider(HttpProvider):
         return decoded(why, possible_capabilities=caps)
 
     # -- identify (read-only) ------------------------------------------------------------------------------
-    rejected_reason = "Supabase rejected the token (HTTP 401): it is revoked, expired or mistyped."
     fetch = staticmethod(_fetch)
     judge = staticmethod(judge_token)
 
@@ -277,9 +255,7 @@ class SupabaseProvider(HttpProvider):
             return Inventory()
         inv = InventoryBuilder(NAME)
         mgmt = [
-            c
-            for c in credentials
-            if c.status == Status.verified and c.kind in ("personal_access_token", "oauth_token")
+            c for c in credentials if c.status == Status.verified and c.kind in ("personal_access_token", "oauth_token")
         ]
         with self.client(ctx) as api:
             for c in mgmt:
@@ -297,9 +273,7 @@ class SupabaseProvider(HttpProvider):
             if c.kind not in ("service_role_key", "secret_key", "anon_key") or c.status == Status.invalid:
                 continue
             # a project API key talks to one project's data API only: no management API, no other project
-            inv.denial(
-                c.id, "organization", "a project API key cannot use the management API", "delete:organization"
-            )
+            inv.denial(c.id, "organization", "a project API key cannot use the management API", "delete:organization")
             own = c.metadata.get("project_ref")
             if isinstance(own, str) and own:
                 for r in list(inv.resources.values()):

@@ -29,10 +29,7 @@ PAT = Recogniser(
 )
 
 CLI_TOKEN = cli_login(
-    "supabase",
-    "personal_access_token",
-    FileRule(".supabase/access-token", "*"),
-    value_pattern=re.compile(_PAT),
+    "supabase", "personal_access_token", FileRule(".supabase/access-token", "*"), value_pattern=re.compile(_PAT)
 )
 
 SERVICE_ROLE = Recogniser(

@@ -29,16 +29,7 @@ from auditor.http import ApiClient, BearerAuth
 from auditor.model import Credential, Finding, Inventory, Severity, Status
 from auditor.provider import ProviderContext
 from auditor.provider_http import HttpProvider
-from auditor.provider_kit import (
-    Denied,
-    InventoryBuilder,
-    Page,
-    Verdict,
-    get_json,
-    paginate,
-    root_verdict,
-    unverified,
-)
+from auditor.provider_kit import Denied, InventoryBuilder, Page, Verdict, get_json, paginate, root_verdict, unverified
 
 from .recognisers import RECOGNISERS
 
@@ -67,10 +58,7 @@ _TEAM_CAPS = (
 _FULL_CAPS = (*_TEAM_CAPS, "create:token")
 _PROJECT_CAPS = ("delete:deployment", "read:env_vars", "write:env_vars")
 # Marketplace integrations that provision databases. Removing one may delete the provider-side resource.
-_CASCADE = {
-    "supabase": ("supabase", "supabase:project:{}", True),
-    "neon": ("neon", "neon:project:{}", None),
-}
+_CASCADE = {"supabase": ("supabase", "supabase:project:{}", True), "neon": ("neon", "neon:project:{}", None)}
 _MANAGERS = {"OWNER"}
 _NON_MANAGERS = {"VIEWER", "VIEWER_FOR_PLUS", "BILLING", "DEVELOPER", "CONTRIBUTOR", "SECURITY"}
 _NO_ENV_READ = {"VIEWER", "VIEWER_FOR_PLUS", "BILLING"}  # roles that cannot read environment variable values
@@ -92,9 +80,7 @@ def _get(api: ApiClient, path: str, cred: Credential, params: dict[str, Any] | N
     return get_json(api, path, auth=BearerAuth(cred.secret), params=params, forbidden=_forbidden)
 
 
-def _project_page(
-    api: ApiClient, cred: Credential, acct: _Account, until: str | None
-) -> Page[dict[str, Any]]:
+def _project_page(api: ApiClient, cred: Credential, acct: _Account, until: str | None) -> Page[dict[str, Any]]:
     params = dict(acct.params, limit="100")
     if until:
         params["until"] = until
@@ -102,9 +88,7 @@ def _project_page(
     if not isinstance(data, dict) or not isinstance(data.get("projects"), list):
         raise ProviderError("vercel: unexpected answer from /v9/projects")
     nxt = (data.get("pagination") or {}).get("next") if isinstance(data.get("pagination"), dict) else None
-    return Page(
-        [p for p in data["projects"] if isinstance(p, dict) and p.get("id")], str(nxt) if nxt else None
-    )
+    return Page([p for p in data["projects"] if isinstance(p, dict) and p.get("id")], str(nxt) if nxt else None)
 
 
 def _ms(ts: Any) -> str | None:
@@ -118,9 +102,7 @@ class _Notes:
     """What one inventory collects for its aggregated findings (one per credential, not per team)."""
 
     env_reach: dict[str, list[str]] = field(default_factory=dict)
-    cascades: dict[tuple[str, str, str, bool | None], tuple[bool | None, list[str]]] = field(
-        default_factory=dict
-    )
+    cascades: dict[tuple[str, str, str, bool | None], tuple[bool | None, list[str]]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -166,9 +148,7 @@ def _fetch(api: ApiClient, cred: Credential, ctx: ProviderContext | None = None)
     teams: list[dict[str, Any]] = []
     try:
         t = _get(api, "/v2/teams", cred)
-        teams = (
-            [x for x in (t or {}).get("teams") or [] if isinstance(x, dict)] if isinstance(t, dict) else []
-        )
+        teams = [x for x in (t or {}).get("teams") or [] if isinstance(x, dict)] if isinstance(t, dict) else []
     except Denied:
         pass
     return VercelFacts(token, denied, user, teams)
@@ -265,12 +245,7 @@ def judge_token(cred: Credential, seen: VercelFacts) -> Verdict:
     )
 
 
-class VercelProvider(HttpProvider):
-    name = "vercel"
-    url_env = URL_ENV
-    default_url = DEFAULT_URL
-    display_name = "Vercel"
-
+class VercelProvider(HttpProvider, name="vercel", display_name="Vercel", default_url=DEFAULT_URL):
     recogniser_set = RECOGNISERS
 
     # -- offline -------------------------------------------------------------------------------------------
@@ -318,9 +293,7 @@ class VercelProvider(HttpProvider):
             for c in verified:
                 accounts = [_Account(**a) for a in c.metadata.get("accounts") or []]
                 if c.metadata.get("token_scope") == "project":
-                    inv.gap(
-                        c.id, "project-scoped token: team resources and integrations not inspected with it"
-                    )
+                    inv.gap(c.id, "project-scoped token: team resources and integrations not inspected with it")
                     continue
                 if not accounts:
                     inv.gap(
@@ -381,13 +354,9 @@ class VercelProvider(HttpProvider):
                     inv.denial(c.id, t, "project-scoped token: it cannot manage teams or integrations")
         return inv.build()
 
-    def _account(
-        self, api: ApiClient, c: Credential, acct: _Account, inv: InventoryBuilder, notes: _Notes
-    ) -> None:
+    def _account(self, api: ApiClient, c: Credential, acct: _Account, inv: InventoryBuilder, notes: _Notes) -> None:
         inv.add_resource(acct.rid, "team" if acct.team_id else "account", acct.name, once=True)
-        manage: bool | None = (
-            True if acct.role in _MANAGERS else False if acct.role in _NON_MANAGERS else None
-        )
+        manage: bool | None = True if acct.role in _MANAGERS else False if acct.role in _NON_MANAGERS else None
         n_projects = 0
         try:
             for p in paginate(partial(_project_page, api, c, acct), max_pages=MAX_PAGES):
@@ -449,9 +418,7 @@ class VercelProvider(HttpProvider):
             )
             return
         items = (
-            [r for r in (data or {}).get("resources") or [] if isinstance(r, dict)]
-            if isinstance(data, dict)
-            else []
+            [r for r in (data or {}).get("resources") or [] if isinstance(r, dict)] if isinstance(data, dict) else []
         )
         inv.fact(c.id, iid, manage, f"role {acct.role or 'unknown'} in {acct.name}", "remove:integration")
         # verdict on the partner's resources: removal cascades (Supabase, user report) or may (others)

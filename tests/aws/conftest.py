@@ -28,16 +28,12 @@ def key_candidate(
         kind="access_key",
         secret=Secret(key_id),
         companions=comps,
-        sources=(
-            Source(path="/fixture/.aws/credentials", locator=locator, category=SourceCategory.cli_config),
-        ),
+        sources=(Source(path="/fixture/.aws/credentials", locator=locator, category=SourceCategory.cli_config),),
     )
 
 
 def context(moto: MotoHandle, **settings: Any) -> ProviderContext:
-    return ProviderContext(
-        env=moto.env, settings={"regions": ["us-east-1"], **settings}, timeout_s=20, max_retries=2
-    )
+    return ProviderContext(env=moto.env, settings={"regions": ["us-east-1"], **settings}, timeout_s=20, max_retries=2)
 
 
 @dataclass

@@ -101,21 +101,15 @@ def _resources(moto: Any, roles: dict[str, str]) -> dict[str, dict[str, str]]:
         )
         out.setdefault("lambda-function", {})[tier] = f["FunctionArn"]
         glue.create_dev_endpoint(EndpointName=f"dev-{tier}", RoleArn=rarn)
-        out.setdefault("glue-dev-endpoint", {})[tier] = (
-            f"arn:aws:glue:{region}:{ACCOUNT}:devEndpoint/dev-{tier}"
-        )
-        inst = ec2.run_instances(
-            ImageId="ami-12c6146b", MinCount=1, MaxCount=1, IamInstanceProfile={"Arn": parn}
-        )["Instances"][0]
-        out.setdefault("ec2-instance", {})[tier] = (
-            f"arn:aws:ec2:{region}:{ACCOUNT}:instance/{inst['InstanceId']}"
-        )
+        out.setdefault("glue-dev-endpoint", {})[tier] = f"arn:aws:glue:{region}:{ACCOUNT}:devEndpoint/dev-{tier}"
+        inst = ec2.run_instances(ImageId="ami-12c6146b", MinCount=1, MaxCount=1, IamInstanceProfile={"Arn": parn})[
+            "Instances"
+        ][0]
+        out.setdefault("ec2-instance", {})[tier] = f"arn:aws:ec2:{region}:{ACCOUNT}:instance/{inst['InstanceId']}"
         out["ec2-instance"][f"{tier}-id"] = inst["InstanceId"]
         st = cfn.create_stack(StackName=f"stack-{tier}", TemplateBody=template, RoleARN=rarn)
         out.setdefault("cloudformation-stack", {})[tier] = st["StackId"]
-        nb = sm.create_notebook_instance(
-            NotebookInstanceName=f"nb-{tier}", InstanceType="ml.t2.medium", RoleArn=rarn
-        )
+        nb = sm.create_notebook_instance(NotebookInstanceName=f"nb-{tier}", InstanceType="ml.t2.medium", RoleArn=rarn)
         out.setdefault("sagemaker-notebook", {})[tier] = nb["NotebookInstanceArn"]
         p = cb.create_project(
             name=f"build-{tier}",
@@ -269,9 +263,7 @@ def build_edges(moto: Any) -> EdgeScenario:
         for who, arns in (("esc", (e.admin_arn, *e.extra_admin)), ("ctl", (e.plain_arn, *e.extra_plain))):
             user = f"{who}-{name}"
             _user(iam, user, sc)  # type: ignore[arg-type]
-            iam.put_user_policy(
-                UserName=user, PolicyName="edge", PolicyDocument=doc(allow(list(actions), list(arns)))
-            )
+            iam.put_user_policy(UserName=user, PolicyName="edge", PolicyDocument=doc(allow(list(actions), list(arns))))
     sc.arns["ec2-admin-id"] = res["ec2-instance"]["admin-id"]
     sc.arns["ec2-plain-id"] = res["ec2-instance"]["plain-id"]
     return sc

@@ -34,9 +34,7 @@ class Scenario:
     snapshot_arn: str = ""
 
 
-LAMBDA_TRUST = doc(
-    {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}
-)
+LAMBDA_TRUST = doc({"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"})
 
 
 def _user(iam: Any, name: str, sc: Scenario) -> None:
@@ -72,12 +70,7 @@ def build(moto: Any, *, with_data: bool = True) -> Scenario:
         PolicyName="esc-dev",
         PolicyDocument=doc(
             allow(
-                [
-                    "iam:CreatePolicyVersion",
-                    "iam:GetPolicy",
-                    "iam:GetPolicyVersion",
-                    "iam:ListPolicyVersions",
-                ],
+                ["iam:CreatePolicyVersion", "iam:GetPolicy", "iam:GetPolicyVersion", "iam:ListPolicyVersions"],
                 f"arn:aws:iam::{ACCOUNT}:policy/esc-dev",
             ),
             allow(["ec2:Describe*"]),
@@ -115,13 +108,7 @@ def build(moto: Any, *, with_data: bool = True) -> Scenario:
         PolicyName="rds-ops",
         PolicyDocument=doc(
             allow(
-                [
-                    "rds:Describe*",
-                    "rds:List*",
-                    "rds:DeleteDBInstance",
-                    "rds:DeleteDBSnapshot",
-                    "rds:CreateDBSnapshot",
-                ]
+                ["rds:Describe*", "rds:List*", "rds:DeleteDBInstance", "rds:DeleteDBSnapshot", "rds:CreateDBSnapshot"]
             )
         ),
     )
@@ -139,28 +126,18 @@ def build(moto: Any, *, with_data: bool = True) -> Scenario:
     iam.create_role(
         RoleName="ops-readonly",
         AssumeRolePolicyDocument=doc(
-            {
-                "Effect": "Allow",
-                "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:root"},
-                "Action": "sts:AssumeRole",
-            }
+            {"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:root"}, "Action": "sts:AssumeRole"}
         ),
     )
     iam.attach_role_policy(RoleName="ops-readonly", PolicyArn="arn:aws:iam::aws:policy/ReadOnlyAccess")
     iam.create_role(
         RoleName="deployer",
         AssumeRolePolicyDocument=doc(
-            {
-                "Effect": "Allow",
-                "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:root"},
-                "Action": "sts:AssumeRole",
-            }
+            {"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:root"}, "Action": "sts:AssumeRole"}
         ),
     )
     iam.put_role_policy(
-        RoleName="deployer",
-        PolicyName="ebs",
-        PolicyDocument=doc(allow(["ec2:DeleteVolume", "ec2:Describe*"])),
+        RoleName="deployer", PolicyName="ebs", PolicyDocument=doc(allow(["ec2:DeleteVolume", "ec2:Describe*"]))
     )
     if with_data:
         rds = moto.client("rds")
@@ -194,7 +171,5 @@ def build(moto: Any, *, with_data: bool = True) -> Scenario:
         )
         bk = moto.client("backup")
         bk.create_backup_vault(BackupVaultName="locked-vault")
-        bk.put_backup_vault_lock_configuration(
-            BackupVaultName="locked-vault", MinRetentionDays=7, ChangeableForDays=3
-        )
+        bk.put_backup_vault_lock_configuration(BackupVaultName="locked-vault", MinRetentionDays=7, ChangeableForDays=3)
     return sc

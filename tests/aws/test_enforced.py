@@ -77,9 +77,7 @@ def test_cannot_delete_verdict_is_really_denied(moto_auth_server) -> None:
 
     # A key moto does not know is rejected once IAM is enforced.
     bogus = AwsProvider()
-    c0 = bogus.identify(
-        bogus.classify(key_candidate("AKIAZ7NOTAREALKEY002", "Q1w2E3r4T5y6U7i8O9p0" * 2)), ctx
-    )
+    c0 = bogus.identify(bogus.classify(key_candidate("AKIAZ7NOTAREALKEY002", "Q1w2E3r4T5y6U7i8O9p0" * 2)), ctx)
     assert c0.status == Status.invalid and c0.root_equivalent is False
 
     # A key that cannot read IAM is never judged safe: unknown, with a coverage gap.

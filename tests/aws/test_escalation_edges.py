@@ -67,8 +67,7 @@ def _ssm_stub(prov: AwsProvider, cred_ids: list[str], instance_ids: list[str]) -
             "describe_instance_information",
             {
                 "InstanceInformationList": [
-                    {"InstanceId": i, "PingStatus": "Online", "ResourceType": "EC2Instance"}
-                    for i in instance_ids
+                    {"InstanceId": i, "PingStatus": "Online", "ResourceType": "EC2Instance"} for i in instance_ids
                 ]
             },
         )
@@ -78,9 +77,7 @@ def _ssm_stub(prov: AwsProvider, cred_ids: list[str], instance_ids: list[str]) -
 
 
 @pytest.mark.parametrize("action", ["ssm:SendCommand", "ssm:StartSession"])
-def test_ssm_managed_instances_with_stubbed_listing(
-    edge_account: tuple[MotoHandle, EdgeScenario], action: str
-) -> None:
+def test_ssm_managed_instances_with_stubbed_listing(edge_account: tuple[MotoHandle, EdgeScenario], action: str) -> None:
     moto, sc = edge_account
     iam = moto.client("iam")
     admin_arn = f"arn:aws:ec2:us-east-1:{ACCOUNT}:instance/{sc.arns['ec2-admin-id']}"
@@ -96,9 +93,7 @@ def test_ssm_managed_instances_with_stubbed_listing(
     for who in ("esc", "ctl"):
         k = sc.keys[f"{who}-ssm-{tag}"]
         creds[who] = prov.identify(prov.classify(key_candidate(k.key_id, k.secret, f"{who}.x")), ctx)
-    stubs = _ssm_stub(
-        prov, [c.id for c in creds.values()], [sc.arns["ec2-admin-id"], sc.arns["ec2-plain-id"]]
-    )
+    stubs = _ssm_stub(prov, [c.id for c in creds.values()], [sc.arns["ec2-admin-id"], sc.arns["ec2-plain-id"]])
     inv = prov.inventory(list(creds.values()), ctx)
     for st in stubs:
         st.deactivate()
@@ -110,9 +105,7 @@ def test_ssm_managed_instances_with_stubbed_listing(
     assert not [g for g in inv.gaps if g.subject.endswith("SSM-managed instances")]
 
 
-def test_same_action_without_stub_is_null_with_the_reason(
-    edge_account: tuple[MotoHandle, EdgeScenario],
-) -> None:
+def test_same_action_without_stub_is_null_with_the_reason(edge_account: tuple[MotoHandle, EdgeScenario]) -> None:
     moto, sc = edge_account
     a = audit(moto, sc, ["ctl-lambda-update-code"])  # type: ignore[arg-type]
     assert a.cred("ctl-lambda-update-code").root_equivalent is False
@@ -155,9 +148,7 @@ def iam_account(moto: MotoHandle) -> tuple[MotoHandle, Scenario]:
         PolicyDocument=doc(allow("iam:AddUserToGroup", f"arn:aws:iam::{ACCOUNT}:group/readers")),
     )
     # A role nobody may assume, with AdministratorAccess; a rewriter of its trust policy only.
-    nobody = doc(
-        {"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}
-    )
+    nobody = doc({"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"})
     iam.create_role(RoleName="break-glass", AssumeRolePolicyDocument=nobody)
     iam.attach_role_policy(RoleName="break-glass", PolicyArn="arn:aws:iam::aws:policy/AdministratorAccess")
     iam.create_role(RoleName="viewer", AssumeRolePolicyDocument=nobody)
@@ -192,17 +183,12 @@ def iam_account(moto: MotoHandle) -> tuple[MotoHandle, Scenario]:
     return moto, sc
 
 
-def test_group_with_iam_star_makes_add_user_to_group_an_escalation(
-    iam_account: tuple[MotoHandle, Scenario],
-) -> None:
+def test_group_with_iam_star_makes_add_user_to_group_an_escalation(iam_account: tuple[MotoHandle, Scenario]) -> None:
     moto, sc = iam_account
     a = audit(moto, sc, ["joiner", "joiner-ctl"])
     j = a.cred("joiner")
     assert j.root_equivalent is True, j.reasons
-    assert (
-        "iam:AddUserToGroup into admin group iam-admins (as a member: iam:PutUserPolicy on itself"
-        in j.reasons[0]
-    )
+    assert "iam:AddUserToGroup into admin group iam-admins (as a member: iam:PutUserPolicy on itself" in j.reasons[0]
     assert a.cred("joiner-ctl").root_equivalent is False, a.cred("joiner-ctl").reasons
 
 

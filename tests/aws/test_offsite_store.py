@@ -128,11 +128,7 @@ def _audit(
     )
     result = run_audit(
         AuditOptions(
-            home=home,
-            env={"AWS_ENDPOINT_URL": moto.url},
-            include_env=False,
-            only_providers=["aws"],
-            config=cfg,
+            home=home, env={"AWS_ENDPOINT_URL": moto.url}, include_env=False, only_providers=["aws"], config=cfg
         ),
         providers={"aws": AwsProvider()},
         ctx=ProviderContext(settings={"regions": ["us-east-1"]}, timeout_s=20, max_retries=2),

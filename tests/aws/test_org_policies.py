@@ -36,9 +36,7 @@ def _build(moto: MotoHandle) -> Org:
     mgmt = _creds(moto, f"arn:aws:iam::{MGMT}:role/OrgSetup")
     org = moto.client("organizations", **mgmt)
     org.create_organization(FeatureSet="ALL")
-    member = org.create_account(Email="member@example.com", AccountName="member")["CreateAccountStatus"][
-        "AccountId"
-    ]
+    member = org.create_account(Email="member@example.com", AccountName="member")["CreateAccountStatus"]["AccountId"]
     root = org.list_roots()["Roots"][0]["Id"]
     if not any(t.get("Status") == "ENABLED" for t in org.list_roots()["Roots"][0].get("PolicyTypes", [])):
         org.enable_policy_type(RootId=root, PolicyType="SERVICE_CONTROL_POLICY")
@@ -57,9 +55,7 @@ def _build(moto: MotoHandle) -> Org:
     # A reader in the management account.
     miam = moto.client("iam", **mgmt)
     miam.create_user(UserName="org-reader")
-    miam.attach_user_policy(
-        UserName="org-reader", PolicyArn="arn:aws:iam::aws:policy/AWSOrganizationsReadOnlyAccess"
-    )
+    miam.attach_user_policy(UserName="org-reader", PolicyArn="arn:aws:iam::aws:policy/AWSOrganizationsReadOnlyAccess")
     rk = miam.create_access_key(UserName="org-reader")["AccessKey"]
     # An admin and a database in the member account.
     mem = _creds(moto, f"arn:aws:iam::{member}:role/OrganizationAccountAccessRole")
@@ -103,10 +99,7 @@ def test_scp_denying_delete_db_instance_removes_it_from_an_admin(moto: MotoHandl
     assert "delete:rds-instance" not in admin.capabilities
     assert "delete:rds-snapshot" in admin.capabilities  # the SCP denies one action, not everything
     text = " ".join(admin.reasons)
-    assert (
-        "Cannot delete:rds-instance even as admin: rds:DeleteDBInstance: denied by SCP deny-rds-delete"
-        in text
-    )
+    assert "Cannot delete:rds-instance even as admin: rds:DeleteDBInstance: denied by SCP deny-rds-delete" in text
     assert "SCP deny-rds-delete" in text and "Organizations: organization" in text
     db = f"aws:{o.db_arn}"
     fact = next(f for f in inv.facts if f.credential == admin.id and f.target == db)

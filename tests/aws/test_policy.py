@@ -50,23 +50,13 @@ def test_allow_deny_and_implicit_deny() -> None:
 
 def test_resource_scoping_and_variables() -> None:
     p = ps(
-        {
-            "Effect": "Allow",
-            "Action": "iam:AttachUserPolicy",
-            "Resource": f"arn:aws:iam::{A}:user/${{aws:username}}",
-        },
+        {"Effect": "Allow", "Action": "iam:AttachUserPolicy", "Resource": f"arn:aws:iam::{A}:user/${{aws:username}}"},
         user="alice",
     )
     assert p.decide("iam:AttachUserPolicy", f"arn:aws:iam::{A}:user/alice").verdict is True
     assert p.decide("iam:AttachUserPolicy", f"arn:aws:iam::{A}:user/bob").verdict is False
     # An unknown variable never yields a definite answer.
-    q = ps(
-        {
-            "Effect": "Allow",
-            "Action": "s3:DeleteObject",
-            "Resource": "arn:aws:s3:::b/${aws:PrincipalTag/team}/*",
-        }
-    )
+    q = ps({"Effect": "Allow", "Action": "s3:DeleteObject", "Resource": "arn:aws:s3:::b/${aws:PrincipalTag/team}/*"})
     assert q.decide("s3:DeleteObject", "arn:aws:s3:::b/x/y").verdict is None
 
 
@@ -95,12 +85,7 @@ def test_conditions_are_conservative() -> None:
     assert p.star()[0] is None
     q = ps(
         {"Effect": "Allow", "Action": "*", "Resource": "*"},
-        {
-            "Effect": "Deny",
-            "Action": "rds:Delete*",
-            "Resource": "*",
-            "Condition": {"StringNotEquals": {"a": "b"}},
-        },
+        {"Effect": "Deny", "Action": "rds:Delete*", "Resource": "*", "Condition": {"StringNotEquals": {"a": "b"}}},
     )
     assert q.decide("rds:DeleteDBInstance", "arn:x").verdict is None
     assert q.decide("rds:DescribeDBInstances", "arn:x").verdict is True
@@ -119,10 +104,7 @@ def test_permissions_boundary_limits() -> None:
 
 
 def _snap(
-    users: list[Principal],
-    roles: list[Principal] = (),
-    policies: list[ManagedPolicy] = (),
-    groups: list[Group] = (),
+    users: list[Principal], roles: list[Principal] = (), policies: list[ManagedPolicy] = (), groups: list[Group] = ()
 ) -> IamSnapshot:
     s = IamSnapshot(account=A, complete=True, read_with="t")
     s.users = {u.arn: u for u in users}
@@ -160,24 +142,14 @@ def test_reachability_through_assume_role_and_access_keys() -> None:
         managed=[ADMIN.arn],
         trust={
             "Statement": [
-                {
-                    "Effect": "Allow",
-                    "Action": "sts:AssumeRole",
-                    "Principal": {"AWS": f"arn:aws:iam::{A}:root"},
-                }
+                {"Effect": "Allow", "Action": "sts:AssumeRole", "Principal": {"AWS": f"arn:aws:iam::{A}:root"}}
             ]
         },
     )
     hopper = _user("hopper", {"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": admin_role.arn})
-    admin_user = Principal(
-        arn=f"arn:aws:iam::{A}:user/boss", name="boss", kind="user", account=A, managed=[ADMIN.arn]
-    )
-    keymaker = _user(
-        "keymaker", {"Effect": "Allow", "Action": "iam:CreateAccessKey", "Resource": admin_user.arn}
-    )
-    plain = _user(
-        "plain", {"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": "arn:aws:iam::*:role/other"}
-    )
+    admin_user = Principal(arn=f"arn:aws:iam::{A}:user/boss", name="boss", kind="user", account=A, managed=[ADMIN.arn])
+    keymaker = _user("keymaker", {"Effect": "Allow", "Action": "iam:CreateAccessKey", "Resource": admin_user.arn})
+    plain = _user("plain", {"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": "arn:aws:iam::*:role/other"})
     g = AdminGraph([_snap([hopper, admin_user, keymaker, plain], [admin_role], [ADMIN])])
     r = g.reach(hopper)
     assert r.verdict is True and "sts:AssumeRole into role/ops" in " ".join(r.path)
@@ -197,11 +169,7 @@ def test_update_assume_role_policy_and_add_user_to_group() -> None:
     )
     rewriter = _user(
         "rewriter",
-        {
-            "Effect": "Allow",
-            "Action": ["iam:UpdateAssumeRolePolicy", "sts:AssumeRole"],
-            "Resource": admin_role.arn,
-        },
+        {"Effect": "Allow", "Action": ["iam:UpdateAssumeRolePolicy", "sts:AssumeRole"], "Resource": admin_role.arn},
     )
     joiner = _user("joiner", {"Effect": "Allow", "Action": "iam:AddUserToGroup", "Resource": "*"})
     admins = Group(name="admins", arn=f"arn:aws:iam::{A}:group/admins", managed=[ADMIN.arn])
@@ -235,9 +203,7 @@ def test_judge_other_account_locked_rule_and_paths() -> None:
     from providers.aws.collect import _rule_covers
     from providers.aws.judge import DestroySpec, Step, Subject, judge
 
-    ops = Subject(
-        cred_id="c1", account=A, ps=ps({"Effect": "Allow", "Action": "ec2:DeleteSnapshot", "Resource": "*"})
-    )
+    ops = Subject(cred_id="c1", account=A, ps=ps({"Effect": "Allow", "Action": "ec2:DeleteSnapshot", "Resource": "*"}))
     from providers.aws.graph import Reach
 
     ops.admin = Reach(False, (), "not admin")
@@ -270,9 +236,7 @@ def test_judge_other_account_locked_rule_and_paths() -> None:
     assert judge(blind, plain).verdict is None
     # Recycle Bin rule matching by tags.
     assert _rule_covers({"Status": "available"}, {})
-    assert _rule_covers(
-        {"ResourceTags": [{"ResourceTagKey": "backup", "ResourceTagValue": "yes"}]}, {"backup": "yes"}
-    )
+    assert _rule_covers({"ResourceTags": [{"ResourceTagKey": "backup", "ResourceTagValue": "yes"}]}, {"backup": "yes"})
     assert not _rule_covers({"ResourceTags": [{"ResourceTagKey": "backup", "ResourceTagValue": "yes"}]}, {})
 
 
@@ -287,11 +251,7 @@ def test_cross_account_trust_makes_other_account_targets_unknown() -> None:
         account=other,
         trust={
             "Statement": [
-                {
-                    "Effect": "Allow",
-                    "Action": "sts:AssumeRole",
-                    "Principal": {"AWS": f"arn:aws:iam::{A}:root"},
-                }
+                {"Effect": "Allow", "Action": "sts:AssumeRole", "Principal": {"AWS": f"arn:aws:iam::{A}:root"}}
             ]
         },
     )
@@ -385,17 +345,10 @@ def test_passed_to_service_condition_limits_passrole_edges() -> None:
                 "Resource": admin_role.arn,
                 "Condition": {"StringEquals": {"iam:PassedToService": service}},
             },
-            {
-                "Effect": "Allow",
-                "Action": ["lambda:CreateFunction", "lambda:InvokeFunction"],
-                "Resource": "*",
-            },
+            {"Effect": "Allow", "Action": ["lambda:CreateFunction", "lambda:InvokeFunction"], "Resource": "*"},
         )
 
-    to_lambda, to_ecs = (
-        passer("to-lambda", "lambda.amazonaws.com"),
-        passer("to-ecs", "ecs-tasks.amazonaws.com"),
-    )
+    to_lambda, to_ecs = (passer("to-lambda", "lambda.amazonaws.com"), passer("to-ecs", "ecs-tasks.amazonaws.com"))
     g = AdminGraph([_snap([to_lambda, to_ecs], [admin_role], [ADMIN])])
     r = g.reach(to_lambda)
     assert r.verdict is True and "lambda:CreateFunction" in " ".join(r.path)
@@ -404,14 +357,12 @@ def test_passed_to_service_condition_limits_passrole_edges() -> None:
 
 def test_reason_counts_actions_after_deny() -> None:
     nothing = ps(
-        {"Effect": "Allow", "Action": "s3:*", "Resource": "*"},
-        {"Effect": "Deny", "Action": "*", "Resource": "*"},
+        {"Effect": "Allow", "Action": "s3:*", "Resource": "*"}, {"Effect": "Deny", "Action": "*", "Resource": "*"}
     )
     star, why = nothing.star()
     assert star is False and why.startswith("0 of "), why
     some = ps(
-        {"Effect": "Allow", "Action": "s3:*", "Resource": "*"},
-        {"Effect": "Deny", "Action": "s3:*", "Resource": "*"},
+        {"Effect": "Allow", "Action": "s3:*", "Resource": "*"}, {"Effect": "Deny", "Action": "s3:*", "Resource": "*"}
     )
     assert some.allowed_actions() == frozenset()
     only = ps(
@@ -439,8 +390,7 @@ def test_passrole_with_service_linked_role_requirement() -> None:
     asg = ["autoscaling:CreateAutoScalingGroup", "autoscaling:CreateLaunchConfiguration"]
     without = _user("asg-only", {"Effect": "Allow", "Action": ["iam:PassRole", *asg], "Resource": "*"})
     with_slr = _user(
-        "asg-slr",
-        {"Effect": "Allow", "Action": ["iam:PassRole", "iam:CreateServiceLinkedRole", *asg], "Resource": "*"},
+        "asg-slr", {"Effect": "Allow", "Action": ["iam:PassRole", "iam:CreateServiceLinkedRole", *asg], "Resource": "*"}
     )
     g = AdminGraph([_snap([without, with_slr], [admin_role], [ADMIN])])
     assert g.reach(without).verdict is False
@@ -481,12 +431,7 @@ def test_kms_key_policy_must_let_iam_policies_schedule_deletion() -> None:
         "key policy of 1234",
         {
             "Statement": [
-                {
-                    "Effect": "Allow",
-                    "Principal": {"AWS": f"arn:aws:iam::{A}:root"},
-                    "Action": "kms:*",
-                    "Resource": "*",
-                }
+                {"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{A}:root"}, "Action": "kms:*", "Resource": "*"}
             ]
         },
         delegating=True,
@@ -495,12 +440,7 @@ def test_kms_key_policy_must_let_iam_policies_schedule_deletion() -> None:
         "key policy of 1234",
         {
             "Statement": [
-                {
-                    "Effect": "Allow",
-                    "Principal": {"AWS": f"arn:aws:iam::{A}:root"},
-                    "Action": "kms:*",
-                    "Resource": "*",
-                },
+                {"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{A}:root"}, "Action": "kms:*", "Resource": "*"},
                 {"Effect": "Deny", "Principal": "*", "Action": "kms:ScheduleKeyDeletion", "Resource": "*"},
             ]
         },

@@ -50,10 +50,7 @@ def test_admins_by_policy(audited: Audited, name: str, needle: str) -> None:
     "name, needles",
     [
         ("esc-policy-version", ["iam:CreatePolicyVersion on its attached policy esc-dev"]),
-        (
-            "esc-passrole",
-            ["iam:PassRole on role/lambda-admin", "lambda:CreateFunction", "role/lambda-admin is admin"],
-        ),
+        ("esc-passrole", ["iam:PassRole on role/lambda-admin", "lambda:CreateFunction", "role/lambda-admin is admin"]),
         ("esc-attach", ["iam:AttachUserPolicy on itself"]),
     ],
 )
@@ -75,10 +72,7 @@ def test_db_operator_can_destroy_the_database_but_is_not_admin(audited: Audited)
     assert c.root_equivalent is False
     assert set(c.capabilities) == {"delete:rds-instance", "delete:rds-snapshot"}
     facts = {f.target: f for f in audited.inventory.facts if f.credential == c.id}
-    assert (
-        facts[DB].verdict is True
-        and "rds:DeleteDBInstance allowed by inline policy rds-ops" in facts[DB].reason
-    )
+    assert facts[DB].verdict is True and "rds:DeleteDBInstance allowed by inline policy rds-ops" in facts[DB].reason
     snap = next(t for t in facts if ":snapshot:orders-manual" in t)
     assert facts[snap].verdict is True
     assert facts["aws:arn:aws:s3:::blastwall-backups"].verdict is False
@@ -135,9 +129,7 @@ def test_coverage_gaps_never_none(audited: Audited) -> None:
 
 def test_vault_lock_modes_follow_the_lock_date(audited: Audited) -> None:
     sess = audited.provider._idents[audited.cred("admin-managed").id].session
-    later = Collector(
-        "123456789012", [Reader("x", sess)], clock=lambda: datetime.now(UTC) + timedelta(days=4)
-    )
+    later = Collector("123456789012", [Reader("x", sess)], clock=lambda: datetime.now(UTC) + timedelta(days=4))
     got = later.backup("us-east-1")
     vault = next(r for r in got.resources if r.type == "backup-vault")
     assert vault.metadata["lock_mode"] == "compliance"  # the 3-day grace time is over: immutable
@@ -198,9 +190,7 @@ def test_sso_token_evaluates_every_account_role(scenario_account) -> None:
     )
     stub = Stubber(sso)
     stub.add_response(
-        "list_accounts",
-        {"accountList": [{"accountId": ACCOUNT, "accountName": "prod"}]},
-        {"accessToken": token},
+        "list_accounts", {"accountList": [{"accountId": ACCOUNT, "accountName": "prod"}]}, {"accessToken": token}
     )
     stub.add_response(
         "list_account_roles",
@@ -225,11 +215,7 @@ def test_sso_token_evaluates_every_account_role(scenario_account) -> None:
         provider="aws",
         kind="sso_token",
         secret=Secret(token),
-        sources=(
-            Source(
-                path="/h/.aws/sso/cache/x.json", locator="accessToken", category=SourceCategory.cli_config
-            ),
-        ),
+        sources=(Source(path="/h/.aws/sso/cache/x.json", locator="accessToken", category=SourceCategory.cli_config),),
         hints={"region": "us-east-1", "startUrl": "https://corp.awsapps.com/start"},
     )
     c = prov.identify(prov.classify(cand), context(moto))
@@ -259,14 +245,12 @@ def test_missing_secret_is_unverified_without_a_call() -> None:
 
 def test_session_key_of_assumed_role_evaluates_the_role(scenario_account) -> None:
     moto, _ = scenario_account
-    creds = moto.client("sts").assume_role(
-        RoleArn=f"arn:aws:iam::{ACCOUNT}:role/deployer", RoleSessionName="ci"
-    )["Credentials"]
+    creds = moto.client("sts").assume_role(RoleArn=f"arn:aws:iam::{ACCOUNT}:role/deployer", RoleSessionName="ci")[
+        "Credentials"
+    ]
     prov = AwsProvider()
     c = prov.identify(
-        prov.classify(
-            key_candidate(creds["AccessKeyId"], creds["SecretAccessKey"], token=creds["SessionToken"])
-        ),
+        prov.classify(key_candidate(creds["AccessKeyId"], creds["SecretAccessKey"], token=creds["SessionToken"])),
         context(moto),
     )
     assert c.kind == "session_key"

@@ -30,9 +30,7 @@ def _portal() -> tuple[object, Stubber]:
     )
     stub = Stubber(sso)
     stub.add_response(
-        "list_accounts",
-        {"accountList": [{"accountId": a, "accountName": a} for a in ACCOUNTS]},
-        {"accessToken": TOKEN},
+        "list_accounts", {"accountList": [{"accountId": a, "accountName": a} for a in ACCOUNTS]}, {"accessToken": TOKEN}
     )
     for a in ACCOUNTS:
         stub.add_response(

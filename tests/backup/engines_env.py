@@ -30,15 +30,11 @@ def fill_mysql(conn: Any) -> None:
         for s in MYSQL_SCHEMA:
             cur.execute(s)
         cur.executemany(
-            "INSERT INTO customers VALUES (%s, %s)",
-            [(i, TRICKY[i % len(TRICKY)] + str(i)) for i in range(1, 51)],
+            "INSERT INTO customers VALUES (%s, %s)", [(i, TRICKY[i % len(TRICKY)] + str(i)) for i in range(1, 51)]
         )
         cur.executemany(
             "INSERT INTO orders (customer_id, total, note, data) VALUES (%s, %s, %s, %s)",
-            [
-                (1 + i % 50, i, TRICKY[i % len(TRICKY)], bytes([i % 256, 0, 40, 41, 39]))
-                for i in range(1, 301)
-            ],
+            [(1 + i % 50, i, TRICKY[i % len(TRICKY)], bytes([i % 256, 0, 40, 41, 39])) for i in range(1, 301)],
         )
         cur.executemany("INSERT INTO `Invoice Lines` VALUES (%s, %s)", [(i, i) for i in range(1, 8)])
 

@@ -47,9 +47,7 @@ def test_audit_report_shows_offsite_backup_outside_blast_radius(make_setup, pg_s
     assert b["last_verification"] == "passed" and b["metadata"]["age_s"] >= 0
     db = next(r for r in doc["resources"] if r["id"] == b["protects"])
     assert db["holds_data"] is True and db["name"] == "app"
-    assert not [
-        f for f in doc["findings"] if f["rule"] == "no-independent-backup" and f["subject"] == db["id"]
-    ]
+    assert not [f for f in doc["findings"] if f["rule"] == "no-independent-backup" and f["subject"] == db["id"]]
     html = (out / "blastwall-report.html").read_text()
     row = html[html.index(b["location"]) :][:3000]  # the backup table's row for this backup
     assert "passed" in row, "the recorded verification is shown next to the backup"

@@ -19,9 +19,7 @@ def _json(proc):
 
 def test_backup_run_list_verify_json_local(make_setup, canaries):
     setup = make_setup(
-        "local",
-        extra="",
-        source_extra='[[sources.checks]]\nsql = "select count(*) from orders"\nexpect = "> 0"',
+        "local", extra="", source_extra='[[sources.checks]]\nsql = "select count(*) from orders"\nexpect = "> 0"'
     )
     run = run_cli(setup, "backup", "run", "app", "--json")
     assert run.returncode == 0, run.stderr
@@ -35,9 +33,7 @@ def test_backup_run_list_verify_json_local(make_setup, canaries):
     validate("verify", doc)
     assert doc["outcome"] == "passed" and doc["mode"] == "full"
     assert {t["name"]: t["found_rows"] for t in doc["tables"]}["public.orders"] == 300
-    assert doc["checks"] == [
-        {"sql": "select count(*) from orders", "expect": "> 0", "value": 300, "passed": True}
-    ]
+    assert doc["checks"] == [{"sql": "select count(*) from orders", "expect": "> 0", "value": 300, "passed": True}]
 
     quick = cli(setup, "verify", "--latest", "app", "--quick", "--json")
     assert quick.returncode == 0
@@ -106,9 +102,7 @@ def test_verify_of_a_damaged_backup_exits_3_and_an_error_exits_1(make_setup):
     run = run_cli(setup, "backup", "run", "app", "--json")
     assert run.returncode == 0, run.stderr
     rec = _json(run)
-    biggest = max(
-        (p for p in (setup.tmp / "store").rglob("*") if p.is_file()), key=lambda p: p.stat().st_size
-    )
+    biggest = max((p for p in (setup.tmp / "store").rglob("*") if p.is_file()), key=lambda p: p.stat().st_size)
     data = bytearray(biggest.read_bytes())
     data[len(data) // 2] ^= 0xFF
     biggest.write_bytes(bytes(data))

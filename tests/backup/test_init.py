@@ -29,12 +29,7 @@ from .conftest import BLASTWALL, EXPECTED
 
 def _run(*args: str, env: dict[str, str] | None = None, cwd: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [BLASTWALL, *args],
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        timeout=300,
-        env={**os.environ, **(env or {})},
+        [BLASTWALL, *args], capture_output=True, text=True, cwd=cwd, timeout=300, env={**os.environ, **(env or {})}
     )
 
 
@@ -68,11 +63,7 @@ def local_db(pg_db: PgDatabase) -> PgDatabase:
 
 
 def test_init_from_report_proposes_backups_that_run(
-    tmp_path: Path,
-    source_db: PgDatabase,
-    local_db: PgDatabase,
-    railway_fake: RailwayFakeServer,
-    canaries: Any,
+    tmp_path: Path, source_db: PgDatabase, local_db: PgDatabase, railway_fake: RailwayFakeServer, canaries: Any
 ) -> None:
     # Railway: shop/production/Postgres's public URL is a login (canary password) on a real PostgreSQL
     role, password = f"bw_{secrets.token_hex(4)}", canaries.mint("pw{r}")
@@ -82,9 +73,7 @@ def test_init_from_report_proposes_backups_that_run(
     s = small_scenario()
     shop = next(iter(s.projects.values()))
     s.public_url(
-        s.env(shop, "production"),
-        next(x for x in s.services.values() if x.name == "Postgres"),
-        value=railway_url,
+        s.env(shop, "production"), next(x for x in s.services.values() if x.name == "Postgres"), value=railway_url
     )
     railway_fake.load(s)
     token = railway_fake.token("account")
@@ -118,14 +107,7 @@ def test_init_from_report_proposes_backups_that_run(
 
     cfg_path = tmp_path / "blastwall.toml"
     init = _run(
-        "init",
-        "--from-report",
-        str(report_path),
-        "--store",
-        str(tmp_path / "store"),
-        "-o",
-        str(cfg_path),
-        cwd=tmp_path,
+        "init", "--from-report", str(report_path), "--store", str(tmp_path / "store"), "-o", str(cfg_path), cwd=tmp_path
     )
     assert init.returncode == 0, init.stderr
     text = cfg_path.read_text()

@@ -96,8 +96,7 @@ def _big_mysql(setup):
         cur.execute("CREATE TABLE blobs (id INT PRIMARY KEY, b BLOB) ENGINE=InnoDB")
         for start in range(0, 12000, 2000):
             cur.executemany(
-                "INSERT INTO blobs VALUES (%s, %s)",
-                [(i, _os.urandom(1024)) for i in range(start, start + 2000)],
+                "INSERT INTO blobs VALUES (%s, %s)", [(i, _os.urandom(1024)) for i in range(start, start + 2000)]
             )
 
 

@@ -30,11 +30,7 @@ def test_mariadb_backup_lands_locked_with_counts(mysql_setup, seaweed):
     s3 = seaweed.client(writer=True)
     head = s3.head_object(Bucket=setup.bucket, Key=rec.object_key)
     assert head["ObjectLockMode"] == "COMPLIANCE"
-    assert (
-        timedelta(hours=23)
-        < head["ObjectLockRetainUntilDate"] - datetime.now(UTC)
-        <= timedelta(days=1, minutes=5)
-    )
+    assert timedelta(hours=23) < head["ObjectLockRetainUntilDate"] - datetime.now(UTC) <= timedelta(days=1, minutes=5)
     body = s3.get_object(Bucket=setup.bucket, Key=rec.object_key)["Body"].read()
     manifest = Manifest.from_json(s3.get_object(Bucket=setup.bucket, Key=rec.manifest_key)["Body"].read())
     assert manifest.object.sha256 == hashlib.sha256(body).hexdigest() == rec.sha256
@@ -43,10 +39,7 @@ def test_mariadb_backup_lands_locked_with_counts(mysql_setup, seaweed):
     assert manifest.expected_counts() == _expected(setup)
     assert manifest.gaps == () and manifest.point_in_time
     assert b"-- Dump completed" in body[-200:]
-    assert (
-        setup.extra["password"].encode() not in body
-        and setup.extra["password"] not in manifest.to_json().decode()
-    )
+    assert setup.extra["password"].encode() not in body and setup.extra["password"] not in manifest.to_json().decode()
     # the counter agrees with the bytes stored
     c = RowCounter()
     c.feed(body)
@@ -99,9 +92,7 @@ def test_rows_inserted_during_the_dump_are_in_neither_counts_nor_dump(mysql_setu
             t.join(10)
     assert len(inserted) > 5, "the concurrent writer never ran"
     body = seaweed.client().get_object(Bucket=setup.bucket, Key=rec.object_key)["Body"].read()
-    manifest = Manifest.from_json(
-        seaweed.client().get_object(Bucket=setup.bucket, Key=rec.manifest_key)["Body"].read()
-    )
+    manifest = Manifest.from_json(seaweed.client().get_object(Bucket=setup.bucket, Key=rec.manifest_key)["Body"].read())
     counts = manifest.expected_counts()
     assert counts[f"{setup.database}.customers"] == 50
     assert counts[f"{setup.database}.a_big"] == 30000
@@ -144,9 +135,7 @@ def test_dump_failure_is_a_failed_backup(mysql_setup, mariadb):
 
 def test_dump_tool_older_than_server_is_refused(mysql_setup, tmp_path):
     old = tmp_path / "mariadb-dump"
-    old.write_text(
-        "#!/bin/sh\necho 'mariadb-dump  Ver 10.19 Distrib 10.3.39-MariaDB, for debian-linux-gnu'\n"
-    )
+    old.write_text("#!/bin/sh\necho 'mariadb-dump  Ver 10.19 Distrib 10.3.39-MariaDB, for debian-linux-gnu'\n")
     old.chmod(0o755)
     setup = mysql_setup("local", source_extra=f'dump_tool = "{old}"')
     with pytest.raises(BackupError) as err:

@@ -23,9 +23,7 @@ pytestmark = pytest.mark.slow
 
 def test_check_store_unlocked_unversioned_bucket_is_deletable(make_setup, seaweed):
     setup = make_setup("s3", lock=None, bucket_lock=False)
-    seaweed.client().put_bucket_versioning(
-        Bucket=setup.bucket, VersioningConfiguration={"Status": "Suspended"}
-    )
+    seaweed.client().put_bucket_versioning(Bucket=setup.bucket, VersioningConfiguration={"Status": "Suspended"})
     p = check_store(setup.config, "offsite", db=setup.state())
     validate("check-store", p.to_json())
     assert p.can_delete_backups is True and p.can_overwrite_backups is True and p.object_lock is None
@@ -119,9 +117,7 @@ def test_audit_api_and_findings(make_setup, pg_server, seaweed):
     # a failed verification is a finding of its own
     Catalog(db).update_run(rec.id, sha256="0" * 64)  # (catalogue only; the verifier reads the manifest)
     s3 = seaweed.client()
-    s3.delete_object(
-        Bucket=setup.bucket, Key=rec.manifest_key
-    )  # adds a delete marker; the version stays locked
+    s3.delete_object(Bucket=setup.bucket, Key=rec.manifest_key)  # adds a delete marker; the version stays locked
     res = verify_backup(setup.config, rec.id, quick=True)
     assert res.failure_code == "manifest_missing"
     rules = {f.rule for f in verification_findings(setup.config, db, lambda: now)}

@@ -10,22 +10,14 @@ import pytest
 from auditor.backup import run_backup
 from auditor.backup.manifest import Manifest
 from auditor.config import load_config
-from tests.backup.engines_env import (
-    MYSQL_EXPECTED,
-    REDIS_EXPECTED,
-    fill_mysql,
-    fill_redis,
-    new_mysql_database,
-)
+from tests.backup.engines_env import MYSQL_EXPECTED, REDIS_EXPECTED, fill_mysql, fill_redis, new_mysql_database
 from tests.support.railway_fake import small_scenario
 from tests.support.redis_server import RedisServer
 
 pytestmark = pytest.mark.slow
 
 
-def test_railway_mysql_and_redis_services_are_backed_up(
-    tmp_path, mariadb, railway_fake, canaries, monkeypatch
-):
+def test_railway_mysql_and_redis_services_are_backed_up(tmp_path, mariadb, railway_fake, canaries, monkeypatch):
     name, user, pw = new_mysql_database(mariadb)
     import pymysql
 
@@ -43,14 +35,9 @@ def test_railway_mysql_and_redis_services_are_backed_up(
         s.volume(shop, rsvc, "redis-volume", "/data")
         s.volume(crm, msvc, "mysql-volume", "/var/lib/mysql")
         s.public_url(
-            s.env(shop, "production"),
-            rsvc,
-            var="REDIS_PUBLIC_URL",
-            value=redis.url("default", redis.password),
+            s.env(shop, "production"), rsvc, var="REDIS_PUBLIC_URL", value=redis.url("default", redis.password)
         )
-        s.public_url(
-            s.env(crm, "production"), msvc, var="MYSQL_PUBLIC_URL", value=mariadb.url(user, pw, name)
-        )
+        s.public_url(s.env(crm, "production"), msvc, var="MYSQL_PUBLIC_URL", value=mariadb.url(user, pw, name))
         railway_fake.load(s)
         for t in s.tokens.values():
             canaries.add(t.value)

@@ -109,10 +109,7 @@ def world(
     for k, v in envs.items():
         monkeypatch.setenv(k, v)
     return World(
-        Setup(path=path, config=load_config(path), env=envs, db=source_db, tmp=tmp_path),
-        railway_fake,
-        store,
-        db_url,
+        Setup(path=path, config=load_config(path), env=envs, db=source_db, tmp=tmp_path), railway_fake, store, db_url
     )
 
 
@@ -120,9 +117,7 @@ def _texts(res: Any, caplog: pytest.LogCaptureFixture) -> list[str]:
     return [res.stdout, res.stderr, caplog.text]
 
 
-def test_backup_run_of_a_railway_source(
-    world: World, canaries: Any, caplog: pytest.LogCaptureFixture
-) -> None:
+def test_backup_run_of_a_railway_source(world: World, canaries: Any, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG)
     res = cli(world.setup, "backup", "run", "app", "--json")
     assert res.returncode == 0, res.stderr
@@ -145,14 +140,11 @@ def test_backup_run_of_a_railway_source(
     listed = cli(world.setup, "backup", "list", "--json")
     assert listed.returncode == 0
     canaries.assert_absent(
-        texts=_texts(res, caplog) + [listed.stdout, listed.stderr],
-        trees=[world.store, world.setup.tmp / "state"],
+        texts=_texts(res, caplog) + [listed.stdout, listed.stderr], trees=[world.store, world.setup.tmp / "state"]
     )
 
 
-def test_service_without_public_networking(
-    world: World, canaries: Any, caplog: pytest.LogCaptureFixture
-) -> None:
+def test_service_without_public_networking(world: World, canaries: Any, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG)
     res = run_cli(world.setup, "backup", "run", "private", "--config", str(world.setup.path))
     assert res.returncode == 1
@@ -192,11 +184,7 @@ def test_private_url_is_used_only_when_reachable(world: World) -> None:
 @pytest.mark.parametrize(
     ("field", "value", "says"),
     [
-        (
-            "project",
-            "nope",
-            "no project 'nope' in the token's workspaces or shared with its user (found: shop)",
-        ),
+        ("project", "nope", "no project 'nope' in the token's workspaces or shared with its user (found: shop)"),
         ("environment", "staging", "no environment 'staging' in project 'shop' (found: production)"),
         ("service", "Mongo", "no service 'Mongo' in shop/production (found: Postgres, Postgres-private"),
     ],

@@ -28,19 +28,11 @@ def test_redis_backup_lands_locked_with_counts_and_verifies(redis_setup, seaweed
     s3 = seaweed.client(writer=True)
     head = s3.head_object(Bucket=setup.bucket, Key=rec.object_key)
     assert head["ObjectLockMode"] == "COMPLIANCE"
-    assert (
-        timedelta(hours=23)
-        < head["ObjectLockRetainUntilDate"] - datetime.now(UTC)
-        <= timedelta(days=1, minutes=5)
-    )
+    assert timedelta(hours=23) < head["ObjectLockRetainUntilDate"] - datetime.now(UTC) <= timedelta(days=1, minutes=5)
     body = s3.get_object(Bucket=setup.bucket, Key=rec.object_key)["Body"].read()
     manifest = Manifest.from_json(s3.get_object(Bucket=setup.bucket, Key=rec.manifest_key)["Body"].read())
-    assert (
-        body.startswith(b"REDIS") and manifest.object.sha256 == hashlib.sha256(body).hexdigest() == rec.sha256
-    )
-    assert (
-        manifest.source.kind == "redis" and manifest.point_in_time and manifest.dump_tool.format == "rdb-10"
-    )
+    assert body.startswith(b"REDIS") and manifest.object.sha256 == hashlib.sha256(body).hexdigest() == rec.sha256
+    assert manifest.source.kind == "redis" and manifest.point_in_time and manifest.dump_tool.format == "rdb-10"
     assert manifest.expected_counts() == REDIS_EXPECTED
     assert setup.extra["password"] not in manifest.to_json().decode()
     c = RdbCounter()
@@ -81,9 +73,7 @@ def test_keys_written_during_the_snapshot_are_not_in_it(redis_setup, seaweed):
         t.join(10)
     assert len(written) > 10
     body = seaweed.client().get_object(Bucket=setup.bucket, Key=rec.object_key)["Body"].read()
-    manifest = Manifest.from_json(
-        seaweed.client().get_object(Bucket=setup.bucket, Key=rec.manifest_key)["Body"].read()
-    )
+    manifest = Manifest.from_json(seaweed.client().get_object(Bucket=setup.bucket, Key=rec.manifest_key)["Body"].read())
     assert manifest.expected_counts() == REDIS_EXPECTED
     assert b"late:" not in body
     assert setup.redis().dbsize() == REDIS_EXPECTED["redis.db0"] + len(written)
@@ -125,6 +115,4 @@ def test_missing_redis_cli_names_the_debian_package(redis_setup, monkeypatch):
     monkeypatch.setattr(tools, "_SBIN", ())
     with pytest.raises(BackupError) as err:
         run_backup(setup.config, "app")
-    assert (
-        "redis-cli is not installed" in err.value.message and "apt-get install redis-tools" in err.value.hint
-    )
+    assert "redis-cli is not installed" in err.value.message and "apt-get install redis-tools" in err.value.hint

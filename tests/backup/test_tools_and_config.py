@@ -63,9 +63,7 @@ def test_unknown_key_in_backups_names_file_line_and_key(tmp_path):
     with pytest.raises(ConfigError) as err:
         parse_config(text, str(tmp_path / "blastwall.toml"))
     msg = err.value.message
-    assert (
-        f"{tmp_path / 'blastwall.toml'}:13" in msg and "backups[0].keep_dayz" in msg and "unknown key" in msg
-    )
+    assert f"{tmp_path / 'blastwall.toml'}:13" in msg and "backups[0].keep_dayz" in msg and "unknown key" in msg
 
 
 def test_unknown_key_via_cli(make_setup):
@@ -101,9 +99,7 @@ def test_connection_failure_does_not_leak_password(make_setup, canaries):
     with pytest.raises(BackupError) as err:
         run_backup(setup.config, "app")
     (rec,) = list_backups(setup.state())
-    canaries.assert_absent(
-        texts=[err.value.message, str(err.value.hint), rec.error or ""], trees=[setup.tmp / "state"]
-    )
+    canaries.assert_absent(texts=[err.value.message, str(err.value.hint), rec.error or ""], trees=[setup.tmp / "state"])
 
 
 def test_store_by_name_as_the_scheduler_calls_it(make_setup):

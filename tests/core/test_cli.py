@@ -16,9 +16,7 @@ from tests.support.planted import pgurl
 CLI = str(Path(sys.executable).with_name("blastwall"))
 
 
-def run(
-    *args: str, env: dict[str, str] | None = None, cwd: Path | None = None
-) -> subprocess.CompletedProcess[str]:
+def run(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
     e = {**os.environ, **(env or {})}
     return subprocess.run([CLI, *args], capture_output=True, text=True, env=e, timeout=120, cwd=cwd)
 
@@ -37,15 +35,7 @@ def test_exit_codes(tmp_path: Path, canaries: Canaries) -> None:
     clean.mkdir()
     assert (
         run(
-            "audit",
-            str(clean),
-            "--no-home",
-            "--no-env",
-            "--offline",
-            "-o",
-            str(tmp_path / "o2"),
-            "--fail-on",
-            "low",
+            "audit", str(clean), "--no-home", "--no-env", "--offline", "-o", str(tmp_path / "o2"), "--fail-on", "low"
         ).returncode
         == 0
     )
@@ -59,9 +49,7 @@ def test_exit_codes(tmp_path: Path, canaries: Canaries) -> None:
 
 
 def test_json_output_is_one_document(tmp_path: Path) -> None:
-    p = run(
-        "audit", str(tmp_path), "--no-home", "--no-env", "--offline", "--json", "-o", str(tmp_path / "out")
-    )
+    p = run("audit", str(tmp_path), "--no-home", "--no-env", "--offline", "--json", "-o", str(tmp_path / "out"))
     assert p.returncode == 0
     doc = json.loads(p.stdout)
     for key in (
@@ -101,18 +89,9 @@ def test_every_command_has_help_with_examples() -> None:
             missing.append(" ".join(path))
 
     commands = all_commands()
-    assert {
-        "audit",
-        "backup",
-        "verify",
-        "restore",
-        "approve",
-        "reject",
-        "runs",
-        "report",
-        "schedule",
-        "daemon",
-    } <= set(commands)
+    assert {"audit", "backup", "verify", "restore", "approve", "reject", "runs", "report", "schedule", "daemon"} <= set(
+        commands
+    )
     for name, cmd in commands.items():
         walk(cmd, [name])
     assert not missing, f"commands without an Examples section in --help: {missing}"

@@ -65,9 +65,7 @@ def test_configuration_page_lists_every_key_once(site: Path) -> None:
     for key, _ in _hooks().config_keys():
         if "." in key:
             section, rest = key.split(".", 1)
-            assert f"\n{rest}\n" in text or f">{rest}<" in page, (
-                f"{key} missing from the configuration reference"
-            )
+            assert f"\n{rest}\n" in text or f">{rest}<" in page, f"{key} missing from the configuration reference"
         else:
             assert f'id="{key}"' in page, f"section {key} missing from the configuration reference"
 
@@ -119,9 +117,9 @@ def test_exit_code_table_agrees_with_the_code() -> None:
         def __init__(self, state: RunState) -> None:
             self.state = state
 
-    assert {
-        s: exit_code_for(R(s)) for s in (RunState.WAITING, RunState.REJECTED, RunState.EXPIRED)
-    } == dict.fromkeys((RunState.WAITING, RunState.REJECTED, RunState.EXPIRED), 4)
+    assert {s: exit_code_for(R(s)) for s in (RunState.WAITING, RunState.REJECTED, RunState.EXPIRED)} == dict.fromkeys(
+        (RunState.WAITING, RunState.REJECTED, RunState.EXPIRED), 4
+    )
     assert exit_code_for(R(RunState.SUCCEEDED)) == 0 and exit_code_for(R(RunState.FAILED)) == 1  # type: ignore[arg-type]
 
 

@@ -148,8 +148,7 @@ def test_cannot_destroy_type_applies_to_resources_another_credential_listed() ->
 
     reader, admin = cred("reader"), cred("admin")
     repos = [
-        Resource(id=f"p:repo:{i}", provider="p", type="repository", name=f"r{i}", holds_data=True)
-        for i in range(5)
+        Resource(id=f"p:repo:{i}", provider="p", type="repository", name=f"r{i}", holds_data=True) for i in range(5)
     ]
     facts = [DestroyFact(credential="admin", target=r.id, verdict=True, reason="admin") for r in repos]
     denial = CannotDestroyType(
@@ -180,21 +179,12 @@ def test_inventory_merge_keeps_one_resource_and_backup_per_id() -> None:
 
     a = Inventory(
         resources=(
-            Resource(
-                id="p:r",
-                provider="p",
-                type="repository",
-                name="r",
-                holds_data=True,
-                metadata={"private": True},
-            ),
+            Resource(id="p:r", provider="p", type="repository", name="r", holds_data=True, metadata={"private": True}),
         ),
         backups=(backup("b1", metadata={"x": 1}),),
     )
     b = Inventory(
-        resources=(
-            Resource(id="p:r", provider="p", type="repository", name="r", metadata={"archived": False}),
-        ),
+        resources=(Resource(id="p:r", provider="p", type="repository", name="r", metadata={"archived": False}),),
         backups=(backup("b1", metadata={"y": 2}),),
     )
     m = a.merge(b).merge(b)

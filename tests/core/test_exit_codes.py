@@ -47,9 +47,7 @@ def run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]
     return subprocess.run([CLI, *args], capture_output=True, text=True, timeout=120, cwd=cwd)
 
 
-def main(
-    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, *args: str
-) -> tuple[int, str, str]:
+def main(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, *args: str) -> tuple[int, str, str]:
     """The console script's entry point in-process (the same `main()` that maps outcomes to codes), fast."""
     from auditor.cli import main as cli_main
 
@@ -85,9 +83,7 @@ def test_the_table_lists_every_command() -> None:
 
 
 @pytest.mark.parametrize("command", sorted(COMMANDS))
-def test_usage_error_is_2(
-    command: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_usage_error_is_2(command: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
     code, out, err = main(capsys, monkeypatch, *command.split(), *COMMANDS[command], "--no-such-option")
     assert code == 2, (out, err)
 
@@ -117,9 +113,7 @@ def test_check_store_on_a_deletable_store_is_3(tmp_path: Path) -> None:
     p = run("backup", "check-store", "offsite", "--config", str(cfg))
     assert p.returncode == 3, (p.stdout, p.stderr)  # was 1, the code of a crash
     assert "delete backups:    POSSIBLE" in p.stdout
-    assert (
-        run("backup", "check-store", "nowhere", "--config", str(cfg)).returncode == 1
-    )  # unknown store: error
+    assert run("backup", "check-store", "nowhere", "--config", str(cfg)).returncode == 1  # unknown store: error
 
 
 def test_audit_findings_at_fail_on_are_3(tmp_path: Path) -> None:

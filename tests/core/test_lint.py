@@ -42,9 +42,7 @@ def test_ruff_with_the_project_config_rejects_what_it_should(tmp_path: Path) -> 
     check = _ruff("check", "--config", cfg, "--output-format", "concise", str(bad), cwd=tmp_path)
     assert check.returncode == 1 and "F401" in check.stdout and "B023" in check.stdout, check.stdout
     fmt = _ruff("format", "--config", cfg, "--check", str(bad), cwd=tmp_path)
-    assert fmt.returncode == 1 and "would be reformatted" in (fmt.stdout + fmt.stderr).lower(), (
-        fmt.stdout + fmt.stderr
-    )
+    assert fmt.returncode == 1 and "would be reformatted" in (fmt.stdout + fmt.stderr).lower(), fmt.stdout + fmt.stderr
 
 
 # named here, not only in pyproject's [tool.mypy] packages, so that narrowing the config cannot quietly pass
@@ -91,6 +89,4 @@ def test_make_lint_is_a_real_check_and_ci_runs_it() -> None:
     assert test_deps and "lint" in test_deps.group(1).split()
     assert "make test" in (ROOT / ".ci" / "run").read_text()
     proc = subprocess.run(["make", "-n", "lint"], capture_output=True, text=True, cwd=ROOT, timeout=60)
-    assert proc.returncode == 0 and "ruff check" in proc.stdout and "mypy" in proc.stdout, (
-        proc.stdout + proc.stderr
-    )
+    assert proc.returncode == 0 and "ruff check" in proc.stdout and "mypy" in proc.stdout, proc.stdout + proc.stderr

@@ -17,17 +17,7 @@ import pytest
 
 from auditor.errors import ProviderAuthError, ProviderError, ProviderUnavailable
 from auditor.http import ApiClient
-from auditor.model import (
-    KEEP,
-    Backup,
-    Candidate,
-    CoverageGap,
-    Credential,
-    Inventory,
-    Resource,
-    Status,
-    Verdict,
-)
+from auditor.model import KEEP, Backup, Candidate, CoverageGap, Credential, Inventory, Resource, Status, Verdict
 from auditor.provider import FileRule, McpServerRule, ProviderContext
 from auditor.provider_http import HttpProvider
 from auditor.provider_kit import (
@@ -146,18 +136,14 @@ def test_get_json_accepts_extra_ok_statuses_and_sends_params_and_headers() -> No
 def test_call_json_returns_statuses_and_raises_only_on_401_and_bad_2xx() -> None:
     r = call_json(_api(_status(403, {"error": "forbidden"})), "DELETE", "/x", auth=None)
     assert (r.status, r.body) == (403, {"error": "forbidden"})
-    assert (
-        call_json(_api(lambda q: httpx.Response(404, content=b"<html>")), "GET", "/x", auth=None).body is None
-    )
+    assert call_json(_api(lambda q: httpx.Response(404, content=b"<html>")), "GET", "/x", auth=None).body is None
     assert call_json(_api(_status(204)), "GET", "/x", auth=None).body is None
     with pytest.raises(ProviderAuthError, match="key rejected"):
         call_json(_api(_status(401, {})), "GET", "/x", auth=None, rejected="key rejected")
     with pytest.raises(ProviderError, match="malformed JSON"):
         call_json(_api(lambda q: httpx.Response(200, content=b"nope")), "GET", "/x", auth=None)
     with pytest.raises(ProviderError, match="malformed JSON"):  # strict: any status must be JSON
-        call_json(
-            _api(lambda q: httpx.Response(403, content=b"nope")), "GET", "/x", auth=None, strict_json=True
-        )
+        call_json(_api(lambda q: httpx.Response(403, content=b"nope")), "GET", "/x", auth=None, strict_json=True)
 
 
 # -- paginate --------------------------------------------------------------------------------------------------
@@ -248,9 +234,7 @@ def test_judged_sets_what_the_verdict_names_and_keeps_the_rest() -> None:
     cred = _cred()
     meta = {"a": 1, "key_type": "project"}
     out = cred.judged(
-        Verdict(
-            status=Status.verified, root_equivalent=False, possible_capabilities=("delete:x",), metadata=meta
-        )
+        Verdict(status=Status.verified, root_equivalent=False, possible_capabilities=("delete:x",), metadata=meta)
     )
     assert out.status == Status.verified and out.root_equivalent is False
     assert out.possible_capabilities == ("delete:x",)
@@ -270,9 +254,7 @@ def test_judged_can_clear_a_field_explicitly() -> None:
 # -- json_object and cli_login ------------------------------------------------------------------------------
 def test_json_object_returns_an_object_and_names_what_is_wrong_otherwise() -> None:
     def words(resp: httpx.Response) -> dict[str, Any]:
-        return json_object(
-            resp, malformed="demo: not JSON", malformed_hint="try later", not_object="demo: no object"
-        )
+        return json_object(resp, malformed="demo: not JSON", malformed_hint="try later", not_object="demo: no object")
 
     assert words(httpx.Response(200, json={"a": 1})) == {"a": 1}
     with pytest.raises(ProviderError) as garbage:
@@ -307,9 +289,7 @@ def test_unverified_is_the_candidates_credential_with_its_offline_reasons() -> N
     cand = Candidate(
         provider="demo", kind="api_key", secret=Secret("demo-secret-value-0123456789"), hints={"user": "ada"}
     )
-    out = unverified(
-        cand, "format alone", "second", kind="user_key", root_equivalent=True, capabilities=("x",)
-    )
+    out = unverified(cand, "format alone", "second", kind="user_key", root_equivalent=True, capabilities=("x",))
     assert out.status == Status.unverified and out.reasons == ("format alone", "second")
     assert (out.kind, out.root_equivalent, out.capabilities) == ("user_key", True, ("x",))
     assert out.metadata == {"user": "ada"} and out.possible_capabilities == () and out.principal is None
@@ -364,3 +344,19 @@ def test_root_verdict_is_verified_root_equivalent_with_every_capability_held() -
     assert out.reasons == ("acts as the user", "second") and out.principal == "ada@x"
     assert out.metadata == {"a": 1}, "metadata is kept unless the verdict names it"
     assert root_verdict((), metadata={"k": 1}).metadata == {"k": 1}
+
+
+def test_http_providers_endpoint_variable_follows_the_convention() -> None:
+    """`url_env` defaults to BLASTWALL_<NAME>_URL; each module's documented URL_ENV is what the class uses."""
+    import importlib
+
+    from auditor.provider_http import HttpProvider
+    from auditor.registry import load_providers
+
+    providers, _gaps = load_providers(include_plugins=False)
+    http = [p for p in providers.values() if isinstance(p, HttpProvider)]
+    assert len(http) >= 11
+    for p in http:
+        mod = importlib.import_module(type(p).__module__)
+        expected = getattr(mod, "URL_ENV", None) or importlib.import_module(f"providers.{p.name}.auth").URL_ENV
+        assert p.url_env == expected == f"BLASTWALL_{p.name.upper()}_URL", p.name

@@ -28,9 +28,7 @@ def test_entry_point_plugin_is_loaded_and_broken_one_is_a_gap(monkeypatch: pytes
         EntryPoint("acme", f"{__name__}:ThirdParty", registry.ENTRY_POINT_GROUP),
         EntryPoint("broken", "no_such_module_xyz:Nope", registry.ENTRY_POINT_GROUP),
     ]
-    monkeypatch.setattr(
-        registry, "entry_points", lambda group: eps if group == registry.ENTRY_POINT_GROUP else []
-    )
+    monkeypatch.setattr(registry, "entry_points", lambda group: eps if group == registry.ENTRY_POINT_GROUP else [])
     providers, gaps = registry.load_providers()
     assert isinstance(providers["acme"], ThirdParty)
     assert [g.provider for g in gaps] == ["broken"] and "not recognised or inspected" in gaps[0].reason

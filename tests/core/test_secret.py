@@ -28,12 +28,6 @@ def test_models_never_serialise_secrets() -> None:
         companions={"x": Secret("companion-secret-value")},
     )
     c = Credential.from_candidate(cand)
-    for dumped in (
-        cand.model_dump_json(),
-        c.model_dump_json(),
-        json.dumps(c.model_dump(mode="json")),
-        repr(c),
-        str(c),
-    ):
+    for dumped in (cand.model_dump_json(), c.model_dump_json(), json.dumps(c.model_dump(mode="json")), repr(c), str(c)):
         assert "supersecret" not in dumped and "companion-secret" not in dumped
     assert c.fingerprint == cand.secret.fingerprint

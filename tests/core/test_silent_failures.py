@@ -36,9 +36,7 @@ def _config(tmp_path: Path, state: str) -> Path:
     return p
 
 
-def test_backups_that_cannot_be_loaded_are_a_coverage_gap(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_backups_that_cannot_be_loaded_are_a_coverage_gap(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     cfg = load_config(_config(tmp_path, str(tmp_path / "state.db")))
     monkeypatch.setitem(sys.modules, "auditor.backup", None)  # `from .backup import …` raises ImportError
     result = run_audit(AuditOptions(home=tmp_path / "h", env={}, include_env=False, offline=True, config=cfg))

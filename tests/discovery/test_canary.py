@@ -78,9 +78,7 @@ def test_no_database_password_in_any_output(
     wrong, down = canaries.mint("wr{r}"), canaries.mint("dn{r}")
     canaries.add(redis_server.password)
     with pg_server.connect() as c:
-        c.execute(
-            psycopg.sql.SQL("CREATE ROLE canary_app LOGIN PASSWORD {}").format(psycopg.sql.Literal(pg_pw))
-        )
+        c.execute(psycopg.sql.SQL("CREATE ROLE canary_app LOGIN PASSWORD {}").format(psycopg.sql.Literal(pg_pw)))
     mariadb.admin(
         "CREATE DATABASE IF NOT EXISTS canary",
         f"CREATE OR REPLACE USER 'canary'@'%' IDENTIFIED BY '{my_pw}'",
@@ -132,7 +130,5 @@ def test_no_database_password_in_any_output(
     assert doc["verdicts"], "the inspections produced verdicts"
     import jsonschema
 
-    jsonschema.validate(
-        doc, json.loads((Path(__file__).parents[1] / "schemas" / "report-v1.schema.json").read_text())
-    )
+    jsonschema.validate(doc, json.loads((Path(__file__).parents[1] / "schemas" / "report-v1.schema.json").read_text()))
     canaries.assert_absent(texts=[proc.stdout, proc.stderr], trees=[out, state])

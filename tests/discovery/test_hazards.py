@@ -33,9 +33,7 @@ def _hazard_tree(root: Path, canaries: Canaries) -> dict[str, str]:
     # malformed MCP JSON that still contains a token
     (root / ".cursor").mkdir()
     in_bad = canaries.add(npm())
-    (root / ".cursor" / "mcp.json").write_text(
-        '{"mcpServers": {"x": {"env": {"NPM_TOKEN": "' + in_bad + '"}}, oops'
-    )
+    (root / ".cursor" / "mcp.json").write_text('{"mcpServers": {"x": {"env": {"NPM_TOKEN": "' + in_bad + '"}}, oops')
     # unreadable file
     secret_in_unreadable = canaries.add(npm())
     (root / "private.env").write_text(f"NPM_TOKEN={secret_in_unreadable}\n")

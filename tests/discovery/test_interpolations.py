@@ -38,16 +38,12 @@ def _found(home: Path) -> list[tuple[str, str]]:
 
 
 @pytest.mark.parametrize("value", FORMS)
-def test_no_credential_from_an_interpolation_in_any_config(
-    tmp_path: Path, value: str, canaries: Canaries
-) -> None:
+def test_no_credential_from_an_interpolation_in_any_config(tmp_path: Path, value: str, canaries: Canaries) -> None:
     home = tmp_path / "home"
     (home / ".cursor").mkdir(parents=True)
     real = canaries.add(gh())
     env = {"RAILWAY_API_TOKEN": value, "RAILWAY_TOKEN": value, "GITHUB_TOKEN": real}
-    (home / ".cursor/mcp.json").write_text(
-        json.dumps({"mcpServers": {"railway": {"command": "npx", "env": env}}})
-    )
+    (home / ".cursor/mcp.json").write_text(json.dumps({"mcpServers": {"railway": {"command": "npx", "env": env}}}))
     (home / "proj").mkdir()
     (home / "proj/.env").write_text(f'RAILWAY_TOKEN={value}\nRAILWAY_API_TOKEN="{value}"\n')
     (home / "proj/.github/workflows").mkdir(parents=True)

@@ -34,10 +34,7 @@ def _home(tmp_path: Path, canaries) -> tuple[Path, str, Path]:  # type: ignore[n
                         "args": ["mcp"],
                         "env": {"RAILWAY_API_TOKEN": "env-tok"},
                     },
-                    "filesystem": {
-                        "command": "npx",
-                        "args": ["-y", "@modelcontextprotocol/server-filesystem", "/tmp"],
-                    },
+                    "filesystem": {"command": "npx", "args": ["-y", "@modelcontextprotocol/server-filesystem", "/tmp"]},
                 }
             }
         )
@@ -60,9 +57,7 @@ def test_a_tokenless_railway_mcp_entry_is_a_source_of_the_cli_login(tmp_path: Pa
         (str(cursor), "mcpServers.railway", "Cursor"),
         (str(project / ".mcp.json"), "mcpServers.rw", "Claude Code"),
     }
-    assert all(
-        s.category is SourceCategory.agent_config and "remove_volume" in s.destructive_tools for s in links
-    )
+    assert all(s.category is SourceCategory.agent_config and "remove_volume" in s.destructive_tools for s in links)
 
 
 def test_no_link_without_the_cli_login_or_for_an_entry_with_its_own_token(tmp_path: Path, canaries) -> None:  # type: ignore[no-untyped-def]
@@ -76,12 +71,8 @@ def test_aws_api_mcp_server_links_to_the_profile_it_uses(tmp_path: Path, canarie
     home = tmp_path / "home"
     (home / ".aws").mkdir(parents=True)
     (home / ".aws" / "credentials").write_text(
-        "[default]\naws_access_key_id = AKIAZZZZZZZZZZZZZZZ1\naws_secret_access_key = "
-        + canaries.mint("s{r}")
-        + "\n"
-        "[ops]\naws_access_key_id = AKIAZZZZZZZZZZZZZZZ2\naws_secret_access_key = "
-        + canaries.mint("t{r}")
-        + "\n"
+        "[default]\naws_access_key_id = AKIAZZZZZZZZZZZZZZZ1\naws_secret_access_key = " + canaries.mint("s{r}") + "\n"
+        "[ops]\naws_access_key_id = AKIAZZZZZZZZZZZZZZZ2\naws_secret_access_key = " + canaries.mint("t{r}") + "\n"
     )
     (home / ".claude.json").write_text(
         json.dumps(
@@ -111,8 +102,7 @@ def test_the_html_card_says_which_agent_can_use_it(tmp_path: Path, canaries) -> 
     html = render_html(result)
     text = " ".join(embedded_texts(html)) + html
     assert (
-        "reachable by Cursor through MCP server railway (Railway CLI MCP server), which has destructive tools"
-        in text
+        "reachable by Cursor through MCP server railway (Railway CLI MCP server), which has destructive tools" in text
     )
     assert "remove_volume" in text
     canaries.assert_absent(texts=[html, result.model_dump_json()])

@@ -46,9 +46,7 @@ def _tree(root: Path, canaries: Canaries, n_files: int = 1_500) -> None:
     os.symlink("..", root / "d3" / "loop")
     os.link(root / "d1" / "a.env", root / "d6" / "hardlink.env")
     (root / ".git").mkdir()
-    (root / ".git" / "config").write_text(
-        f"[remote]\n\turl = https://x:{canaries.add(gh())}@github.com/o/r\n"
-    )
+    (root / ".git" / "config").write_text(f"[remote]\n\turl = https://x:{canaries.add(gh())}@github.com/o/r\n")
 
 
 def _snapshot(root: Path, jobs: int) -> tuple[object, ...]:

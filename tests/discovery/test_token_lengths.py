@@ -67,17 +67,11 @@ def _providers(root: Path, name: str, text: str) -> set[tuple[str, str]]:
     return {(c.provider, c.secret.reveal()) for c in res.credentials}
 
 
-@pytest.mark.parametrize(
-    ("provider", "var", "value", "bare"), CASES, ids=[f"{c[0]}-{len(c[2])}" for c in CASES]
-)
-def test_documented_lengths_are_recognised(
-    tmp_path: Path, provider: str, var: str, value: str, bare: bool
-) -> None:
+@pytest.mark.parametrize(("provider", "var", "value", "bare"), CASES, ids=[f"{c[0]}-{len(c[2])}" for c in CASES])
+def test_documented_lengths_are_recognised(tmp_path: Path, provider: str, var: str, value: str, bare: bool) -> None:
     env_dir, txt_dir = tmp_path / "env", tmp_path / "txt"
     env_dir.mkdir()
     txt_dir.mkdir()
     assert (provider, value) in _providers(env_dir, ".env", f"{var}={value}\n")
     if bare:
-        assert (provider, value) in _providers(
-            txt_dir, "NOTES.md", f"the key we use is {value} (rotate yearly)\n"
-        )
+        assert (provider, value) in _providers(txt_dir, "NOTES.md", f"the key we use is {value} (rotate yearly)\n")

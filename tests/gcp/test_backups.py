@@ -26,11 +26,7 @@ ORDERS = "gcp:cloudsql-instance:shop-prod/orders-db"
 
 def _audit(gcp: Estate, keys_dir: Path, config: Any = None) -> AuditResult:
     opts = AuditOptions(
-        paths=(keys_dir,),
-        home=None,
-        include_env=False,
-        config=config,
-        env={"BLASTWALL_GCP_URL": gcp.fake.url},
+        paths=(keys_dir,), home=None, include_env=False, config=config, env={"BLASTWALL_GCP_URL": gcp.fake.url}
     )
     db = StateDB(config.state.url) if config is not None else None
     return run_audit(opts, providers={"gcp": GcpProvider()}, ctx=ProviderContext(sleep=lambda s: None), db=db)
@@ -62,12 +58,7 @@ def orders_db(pg_db: PgDatabase) -> PgDatabase:
 
 
 def test_cloudsql_backups_same_blast_radius_until_offsite_backup_verified(
-    gcp: Estate,
-    tmp_path: Path,
-    orders_db: PgDatabase,
-    pg_server: Any,
-    monkeypatch: pytest.MonkeyPatch,
-    canaries: Any,
+    gcp: Estate, tmp_path: Path, orders_db: PgDatabase, pg_server: Any, monkeypatch: pytest.MonkeyPatch, canaries: Any
 ) -> None:
     keys = _keys(tmp_path, gcp)
     before = _audit(gcp, keys)

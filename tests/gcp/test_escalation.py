@@ -31,9 +31,7 @@ def test_key_minter_is_root_equivalent_through_the_edge(gcp: Estate, canaries: A
     reach = {f.target for f in inv.facts if f.credential == minter.id and f.verdict is True}
     assert "gcp:cloudsql-instance:shop-prod/orders-db" in reach
     assert all(
-        "serviceAccountKeys.create" in f.reason
-        for f in inv.facts
-        if f.credential == minter.id and f.verdict is True
+        "serviceAccountKeys.create" in f.reason for f in inv.facts if f.credential == minter.id and f.verdict is True
     )
     br = analyse([refined, owner], inv.resources, inv.backups, inv.facts)
     mine = next(x for x in br.exposure if x.credential == minter.id)
@@ -90,13 +88,9 @@ def test_cross_project_reach_is_a_finding(gcp: Estate) -> None:
     finally:
         gcp.fake.principals[MINTER_SA].project_perms["shop-prod"] = {"resourcemanager.projects.get"}
     (f,) = [f for f in inv.findings if f.rule == "gcp-cross-project-reach"]
-    assert (
-        "shop-staging" in f.message and "shop-prod" in f.message and "cloudsql.instances.delete" in f.message
-    )
+    assert "shop-staging" in f.message and "shop-prod" in f.message and "cloudsql.instances.delete" in f.message
     fact = next(
-        x
-        for x in inv.facts
-        if x.credential == minter.id and x.target == "gcp:cloudsql-instance:shop-prod/orders-db"
+        x for x in inv.facts if x.credential == minter.id and x.target == "gcp:cloudsql-instance:shop-prod/orders-db"
     )
     assert fact.verdict is True and "deletion protection" in fact.reason
 
@@ -109,9 +103,9 @@ def test_permissions_decide_even_where_the_credential_cannot_list(gcp: Estate) -
     gcp.fake.grant(mig.email, "shop-prod", {"resourcemanager.projects.get", "cloudsql.instances.delete"})
     p, (migrator, viewer) = _identify(gcp, mig, gcp.viewer)
     inv = p.inventory([migrator, viewer], ctx(gcp.fake))
-    assert any(
-        "Cloud SQL instances in project shop-prod" in g.reason and g.subject == migrator.id for g in inv.gaps
-    ), "its own listing was refused"
+    assert any("Cloud SQL instances in project shop-prod" in g.reason and g.subject == migrator.id for g in inv.gaps), (
+        "its own listing was refused"
+    )
     facts = {f.target: f for f in inv.facts if f.credential == migrator.id}
     # orders-db has deletion protection and the key cannot switch it off; analytics-pg has none
     assert facts["gcp:cloudsql-instance:shop-prod/analytics-pg"].verdict is True

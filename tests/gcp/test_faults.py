@@ -61,21 +61,14 @@ def test_token_url_is_separate_from_the_api_root(gcp: Estate) -> None:
 def test_endpoints_from_config_and_refused_hosts(gcp: Estate) -> None:
     e = Endpoints.from_context(
         ProviderContext(
-            settings={
-                "url": "https://gcp.internal.example/",
-                "token_url": "https://sts.internal.example/token",
-            }
+            settings={"url": "https://gcp.internal.example/", "token_url": "https://sts.internal.example/token"}
         )
     )
-    assert (
-        e.token_url == "https://sts.internal.example/token"
-        and e.api("sqladmin") == "https://gcp.internal.example"
-    )
+    assert e.token_url == "https://sts.internal.example/token" and e.api("sqladmin") == "https://gcp.internal.example"
     d = Endpoints.from_context(ProviderContext())
     assert d.token_url == "https://oauth2.googleapis.com/token"
     assert (
-        d.api("sqladmin") == "https://sqladmin.googleapis.com"
-        and d.api("storage") == "https://storage.googleapis.com"
+        d.api("sqladmin") == "https://sqladmin.googleapis.com" and d.api("storage") == "https://storage.googleapis.com"
     )
     assert d.generate_access_token_url("a@b.iam.gserviceaccount.com") == (
         "https://iamcredentials.googleapis.com/v1/projects/-/serviceAccounts/a@b.iam.gserviceaccount.com"
@@ -85,8 +78,7 @@ def test_endpoints_from_config_and_refused_hosts(gcp: Estate) -> None:
         Endpoints.from_context(ProviderContext(env={"BLASTWALL_GCP_TOKEN_URL": "http://evil.example/token"}))
     p = GcpProvider()
     cred = p.identify(
-        p.classify(key_candidate(gcp.owner)),
-        ProviderContext(env={"BLASTWALL_GCP_URL": "http://evil.example"}),
+        p.classify(key_candidate(gcp.owner)), ProviderContext(env={"BLASTWALL_GCP_URL": "http://evil.example"})
     )
     assert cred.status == Status.error and "refusing" in cred.reasons[-1]
 
@@ -170,9 +162,7 @@ def test_impersonation_without_token_creator_is_refused_by_iam_credentials(gcp: 
     p = GcpProvider()
     cred = p.identify(p.classify(cand), ctx(gcp.fake))
     assert cred.status == Status.invalid
-    assert (
-        "IAM Credentials (generateAccessToken)" in cred.reasons[0] and "PERMISSION_DENIED" in cred.reasons[0]
-    )
+    assert "IAM Credentials (generateAccessToken)" in cred.reasons[0] and "PERMISSION_DENIED" in cred.reasons[0]
     bad = make_candidate(
         "gcp",
         "user_refresh_token",
@@ -182,9 +172,5 @@ def test_impersonation_without_token_creator_is_refused_by_iam_credentials(gcp: 
         hints={"impersonate": OWNER_SA},
     )
     cred = p.identify(p.classify(bad), ctx(gcp.fake))
-    assert (
-        cred.status == Status.invalid
-        and "Google refused" in cred.reasons[0]
-        and "invalid_grant" in cred.reasons[0]
-    )
+    assert cred.status == Status.invalid and "Google refused" in cred.reasons[0] and "invalid_grant" in cred.reasons[0]
     assert gcp.fake.writes == []

@@ -22,22 +22,13 @@ def _plant(tmp: Path, gcp: Estate, *, adc: dict[str, Any]) -> tuple[Path, Path, 
     (repo / "deploy").mkdir(parents=True)
     revoked = gcp.fake.add_service_account("old-ci@shop-prod.iam.gserviceaccount.com", "shop-prod")
     gcp.fake.revoke(revoked)  # `gcloud iam service-accounts keys delete`
-    for name, key in (
-        ("owner", gcp.owner),
-        ("viewer", gcp.viewer),
-        ("minter", gcp.minter),
-        ("revoked", revoked),
-    ):
+    for name, key in (("owner", gcp.owner), ("viewer", gcp.viewer), ("minter", gcp.minter), ("revoked", revoked)):
         # token_uri names Google: BLASTWALL_GCP_URL must still win (a request there would fail the test)
-        (repo / "deploy" / f"{name}-key.json").write_text(
-            json.dumps(key.key_file(GOOGLE_TOKEN_URL), indent=2)
-        )
+        (repo / "deploy" / f"{name}-key.json").write_text(json.dumps(key.key_file(GOOGLE_TOKEN_URL), indent=2))
     return home, repo, revoked
 
 
-def _audit(
-    tmp: Path, gcp: Estate, home: Path, repo: Path
-) -> tuple[subprocess.CompletedProcess[str], dict[str, Any]]:
+def _audit(tmp: Path, gcp: Estate, home: Path, repo: Path) -> tuple[subprocess.CompletedProcess[str], dict[str, Any]]:
     out = tmp / "report"
     env = {
         "PATH": os.environ["PATH"],
@@ -116,8 +107,7 @@ def test_planted_key_files_and_gcloud_adc_verified_judged_and_nothing_leaks(
     minter = creds[MINTER_SA]
     assert minter["root_equivalent"] is True
     assert any(
-        "escalation edge" in r and OWNER_SA in r and "serviceAccountKeys.create" in r
-        for r in minter["reasons"]
+        "escalation edge" in r and OWNER_SA in r and "serviceAccountKeys.create" in r for r in minter["reasons"]
     ), minter["reasons"]
 
     # every grant went to the fake's token endpoint, none to the key files' token_uri

@@ -243,9 +243,7 @@ class ProviderContract:
     def provider(self) -> Provider:
         return self.provider_cls()
 
-    def ctx(
-        self, fake: Any = None, *, url: str | None = None, via: str = "env", **kw: Any
-    ) -> ProviderContext:
+    def ctx(self, fake: Any = None, *, url: str | None = None, via: str = "env", **kw: Any) -> ProviderContext:
         self.sleeps: list[float] = getattr(self, "sleeps", [])
         base = url if url is not None else (self.base_url(fake) if fake is not None else "http://127.0.0.1:9")
         opts: dict[str, Any] = dict(timeout_s=2.0, max_retries=2, sleep=self.sleeps.append)
@@ -281,9 +279,7 @@ class ProviderContract:
         from auditor.discovery.matcher import Matcher
 
         samples = list(self.recognition_samples(canaries))
-        assert samples, (
-            f"{type(self).__name__}: recognition_samples() supplies no sample, so nothing is checked"
-        )
+        assert samples, f"{type(self).__name__}: recognition_samples() supplies no sample, so nothing is checked"
         matcher = Matcher(list(provider.recognisers()))
         for text, secret, kind in samples:
             hits = {(h.kind, h.secret) for h in matcher.match_text(text)}
@@ -332,8 +328,7 @@ class ProviderContract:
 
     def test_scoped_is_not_root_equivalent(self, provider: Provider, fake: Any, canaries: Any) -> None:
         cred = provider.identify(
-            provider.classify(self.candidate(fake, canaries, "scoped")),
-            self.ctx(fake, **self.verdict_options),
+            provider.classify(self.candidate(fake, canaries, "scoped")), self.ctx(fake, **self.verdict_options)
         )
         assert cred.status == Status.verified, cred.reasons
         assert cred.root_equivalent is False, cred.reasons
@@ -379,9 +374,7 @@ class ProviderContract:
         assert 7.0 in self.sleeps, f"Retry-After not honoured: slept {self.sleeps}"
         assert cred.status == Status.verified, cred.reasons
 
-    def test_malformed_json_is_an_error_not_a_crash(
-        self, provider: Provider, fake: Any, canaries: Any
-    ) -> None:
+    def test_malformed_json_is_an_error_not_a_crash(self, provider: Provider, fake: Any, canaries: Any) -> None:
         cand = self.candidate(fake, canaries, "full")
         fake.malformed_next = 1000
         ctx = self.ctx(fake)
@@ -408,19 +401,12 @@ class ProviderContract:
         if len(fake.log) > before:  # it asked and got garbage
             assert inv.gaps, "a malformed answer during inventory must leave a coverage gap"
 
-    def test_unexpected_json_shapes_are_errors_not_crashes(
-        self, provider: Provider, fake: Any, canaries: Any
-    ) -> None:
+    def test_unexpected_json_shapes_are_errors_not_crashes(self, provider: Provider, fake: Any, canaries: Any) -> None:
         """Valid JSON of the wrong shape (a list, a string, nulls) must not raise anything but a BlastwallError."""
         cands = [self.candidate(fake, canaries, p) for p in ("full", "scoped")]
         saved = list(fake.routes)
         try:
-            for body in (
-                [],
-                "surprise",
-                {"data": "x", "result": [1], "account": None, "errors": "x"},
-                [{"id": None}],
-            ):
+            for body in ([], "surprise", {"data": "x", "result": [1], "account": None, "errors": "x"}, [{"id": None}]):
                 fake.routes[:] = []
                 for method in ("GET", "POST"):
                     fake.route(method, r".*")(lambda req, body=body: (200, body))

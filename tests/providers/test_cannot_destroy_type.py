@@ -21,33 +21,13 @@ from tests.support.canary import Canaries
 # (provider test module, profile, extra context, resource types the credential is stated unable to destroy)
 CASES = [
     ("github", "scoped", {}, {"repository", "organization"}),  # scopes read:user, repo:status
-    (
-        "cloudflare",
-        "scoped",
-        {},
-        {"d1-database", "kv-namespace", "r2-bucket"},
-    ),  # D1 Read, Workers Scripts Write
-    (
-        "digitalocean",
-        "scoped",
-        {"probe_writes": True},
-        {"droplet", "volume"},
-    ),  # probed: may delete databases only
+    ("cloudflare", "scoped", {}, {"d1-database", "kv-namespace", "r2-bucket"}),  # D1 Read, Workers Scripts Write
+    ("digitalocean", "scoped", {"probe_writes": True}, {"droplet", "volume"}),  # probed: may delete databases only
     ("fly", "scoped", {}, {"app", "volume"}),  # caveats without the delete action
     ("render", "scoped", {}, {"disk", "postgres"}),  # scoped key refused those types
     ("neon", "scoped", {}, {"project", "organization"}),  # project-scoped key (Neon docs)
-    (
-        "vercel",
-        "project",
-        {},
-        {"team", "account", "integration", "marketplace_database"},
-    ),  # own project unknown
-    (
-        "stripe",
-        "restricted_read",
-        {"probe_writes": True},
-        {"payments-account"},
-    ),  # probed: no write permission
+    ("vercel", "project", {}, {"team", "account", "integration", "marketplace_database"}),  # own project unknown
+    ("stripe", "restricted_read", {"probe_writes": True}, {"payments-account"}),  # probed: no write permission
 ]
 
 

@@ -43,11 +43,7 @@ class TestCloudflareContract(ProviderContract):
 
     def recognition_samples(self, canaries: Any):
         out = []
-        for prefix, kind in [
-            ("cfut_", "user_api_token"),
-            ("cfat_", "account_api_token"),
-            ("cfk_", "global_api_key"),
-        ]:
+        for prefix, kind in [("cfut_", "user_api_token"), ("cfat_", "account_api_token"), ("cfk_", "global_api_key")]:
             v = canaries.add(_tok(prefix))
             out.append((f"token: {v}\n", v, kind))
         return out
@@ -60,9 +56,7 @@ def fake() -> Iterator[FakeCloudflare]:
 
 
 def _ctx(fake: FakeCloudflare, **kw: Any) -> ProviderContext:
-    return ProviderContext(
-        env={"BLASTWALL_CLOUDFLARE_URL": fake.url + "/client/v4"}, sleep=lambda s: None, **kw
-    )
+    return ProviderContext(env={"BLASTWALL_CLOUDFLARE_URL": fake.url + "/client/v4"}, sleep=lambda s: None, **kw)
 
 
 def _run(fake: FakeCloudflare, cand):
@@ -103,11 +97,7 @@ def test_account_token_policies_unreadable_is_unknown(fake: FakeCloudflare) -> N
 def test_global_api_key_with_email_companion(fake: FakeCloudflare) -> None:
     v = fake.add_token(_tok("cfk_"), "global")
     cand = make_candidate(
-        "cloudflare",
-        "global_api_key",
-        v,
-        locator="CLOUDFLARE_API_KEY",
-        companions={"email": "owner@acme-corp.io"},
+        "cloudflare", "global_api_key", v, locator="CLOUDFLARE_API_KEY", companions={"email": "owner@acme-corp.io"}
     )
     cred, inv = _run(fake, cand)
     assert cred.status == Status.verified and cred.principal == "owner@acme-corp.io"

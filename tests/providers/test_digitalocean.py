@@ -38,9 +38,7 @@ class TestDigitalOceanContract(ProviderContract):
         value = canaries.add(_tok())
         if profile != "invalid":
             fake.add_token(value, profile)
-        return make_candidate(
-            "digitalocean", "personal_access_token", value, locator="DIGITALOCEAN_ACCESS_TOKEN"
-        )
+        return make_candidate("digitalocean", "personal_access_token", value, locator="DIGITALOCEAN_ACCESS_TOKEN")
 
     def recognition_samples(self, canaries: Any):
         out = []

@@ -35,12 +35,9 @@ class TestFlyContract(ProviderContract):
         return FakeFly().start()
 
     def candidate(self, fake: FakeFly, canaries: Any, profile: str):
-        value = {
-            "full": org_token(),
-            "scoped": org_token(mask=1),
-            "invalid": org_token(),
-            "forbidden": _user_token(),
-        }[profile]
+        value = {"full": org_token(), "scoped": org_token(mask=1), "invalid": org_token(), "forbidden": _user_token()}[
+            profile
+        ]
         canaries.add(value.removeprefix("FlyV1 "))
         if profile != "invalid":
             fake.add_token(value.removeprefix("FlyV1 "), profile)

@@ -11,13 +11,7 @@ import pytest
 from auditor.model import Status
 from auditor.provider import ProviderContext
 from providers.github import GitHubProvider
-from tests.providers.contract import (
-    ProviderContract,
-    make_candidate,
-    recognise_file,
-    recognise_key,
-    recognise_text,
-)
+from tests.providers.contract import ProviderContract, make_candidate, recognise_file, recognise_key, recognise_text
 from tests.support.fakes.github import FakeGitHub
 
 

@@ -79,35 +79,25 @@ class TestHerokuContract(ProviderContract):
                 category=SourceCategory.cli_config,
             )
         )
-        assert (
-            c.root_equivalent is True and c.principal == "ada@example.test" and c.status == Status.unverified
-        )
+        assert c.root_equivalent is True and c.principal == "ada@example.test" and c.status == Status.unverified
 
     def test_full_token_scope_backups_and_facts(
         self, provider: HerokuProvider, fake: FakeHeroku, canaries: Any
     ) -> None:
         creds, inv = run_all(provider, [self.candidate(fake, canaries, "full")], self.ctx(fake))
         c = creds[0]
-        assert (
-            c.root_equivalent is True
-            and c.metadata["scope"] == ["global"]
-            and c.principal == "ada@example.test"
-        )
+        assert c.root_equivalent is True and c.metadata["scope"] == ["global"] and c.principal == "ada@example.test"
         assert OTHER_TOKEN not in c.model_dump_json() + inv.model_dump_json() + repr(c)
         types = {r.type for r in inv.resources}
         assert types == {"app", "postgres", "key_value"}  # papertrail holds no data
         assert len([r for r in inv.resources if r.type == "app"]) == 2  # both Range pages
         logical = [b for b in inv.backups if b.kind == "logical"]
-        assert len(logical) == 2 and all(
-            b.metadata["downloadable"] for b in logical
-        )  # failed/restores skipped
+        assert len(logical) == 2 and all(b.metadata["downloadable"] for b in logical)  # failed/restores skipped
         assert all(b.dies_with_resource is None for b in inv.backups)
         assert {b.kind for b in inv.backups} == {"logical", "pitr"}  # standard-0 has Continuous Protection
         br = analyse(creds, inv.resources, inv.backups, inv.facts)
         judged = {b.id: b for b in br.backups}
-        assert all(
-            judged[b.id].same_blast_radius is True for b in logical
-        )  # one token deletes DB and backups
+        assert all(judged[b.id].same_blast_radius is True for b in logical)  # one token deletes DB and backups
         assert any(f.rule == "heroku-backups-same-account" for f in inv.findings)
         assert fake.writes == []
 
@@ -123,9 +113,7 @@ class TestHerokuContract(ProviderContract):
         assert creds[0].root_equivalent is False and creds[0].principal == "ada@example.test"
         assert inv.gaps and not inv.resources
 
-    def test_discovery_finds_netrc_and_accounts(
-        self, provider: HerokuProvider, canaries: Any, tmp_path: Any
-    ) -> None:
+    def test_discovery_finds_netrc_and_accounts(self, provider: HerokuProvider, canaries: Any, tmp_path: Any) -> None:
         legacy = canaries.add(str(uuid.uuid4()))
         v2 = canaries.add("HRKU-AA" + secrets.token_hex(29))
         netrc = (
@@ -136,10 +124,7 @@ class TestHerokuContract(ProviderContract):
         cands = _discover_home(
             tmp_path,
             provider,
-            {
-                ".netrc": netrc,
-                ".config/heroku/accounts/work": f"username: ops@example.test\npassword: {v2}\n",
-            },
+            {".netrc": netrc, ".config/heroku/accounts/work": f"username: ops@example.test\npassword: {v2}\n"},
         )
         by = {c.secret.reveal(): c for c in cands}
         assert set(by) == {legacy, v2}
@@ -151,9 +136,7 @@ class TestHerokuContract(ProviderContract):
         assert all(s.category == "cli_config" for c in cands for s in c.sources)
         assert provider.classify(by[legacy]).root_equivalent is True
 
-    def test_refuses_plain_http_to_remote_hosts(
-        self, provider: HerokuProvider, fake: Any, canaries: Any
-    ) -> None:
+    def test_refuses_plain_http_to_remote_hosts(self, provider: HerokuProvider, fake: Any, canaries: Any) -> None:
         cand = self.candidate(fake, canaries, "full")
         with pytest.raises(BlastwallError, match="refusing to send credentials"):
             provider.identify(provider.classify(cand), self.ctx(url="http://api.example.test"))

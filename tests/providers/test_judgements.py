@@ -67,10 +67,7 @@ def test_heroku_scoped_and_refused_tokens() -> None:
     c = cred("heroku", "api_key")
     scoped = c.judged(judge_heroku(c, HerokuFacts(None, True, None, True, True, True)))
     assert scoped.root_equivalent is False
-    assert (
-        scoped.capabilities == ("read:app", "read:config_vars")
-        and "delete:app" in scoped.possible_capabilities
-    )
+    assert scoped.capabilities == ("read:app", "read:config_vars") and "delete:app" in scoped.possible_capabilities
     refused = c.judged(judge_heroku(c, HerokuFacts(None, True, None)))
     assert refused.root_equivalent is None and refused.capabilities == ()
     assert refused.metadata["scope_known"] is False
@@ -92,9 +89,7 @@ def test_render_classic_scoped_and_unknown() -> None:
 # -- Supabase ----------------------------------------------------------------------------------------------
 def test_supabase_scoped_token_names_missing_permissions() -> None:
     c = cred("supabase", "personal_access_token", "sbp_" + "a" * 40)
-    seen = SupabaseFacts(
-        [{"ref": "abc"}], [], ["/v1/projects"], ["/v1/organizations"], ["organizations_read"]
-    )
+    seen = SupabaseFacts([{"ref": "abc"}], [], ["/v1/projects"], ["/v1/organizations"], ["organizations_read"])
     out = c.judged(judge_supabase(c, seen))
     assert out.root_equivalent is False and out.metadata["missing_permissions"] == ["organizations_read"]
     assert out.metadata["organizations"] is None and out.metadata["projects"] == ["abc"]
@@ -110,13 +105,9 @@ def test_supabase_scoped_token_names_missing_permissions() -> None:
 def test_vercel_full_team_and_refused() -> None:
     c = cred("vercel", "api_token")
     teams = [{"id": "t1", "slug": "acme", "membership": {"role": "VIEWER"}}]
-    full = c.judged(
-        judge_vercel(c, VercelFacts({"scopes": [{"type": "user"}]}, False, {"email": "a@x"}, teams))
-    )
+    full = c.judged(judge_vercel(c, VercelFacts({"scopes": [{"type": "user"}]}, False, {"email": "a@x"}, teams)))
     assert full.root_equivalent is True and len(full.metadata["accounts"]) == 2
-    team = c.judged(
-        judge_vercel(c, VercelFacts({"scopes": [{"type": "team", "teamId": "t1"}]}, False, None, teams))
-    )
+    team = c.judged(judge_vercel(c, VercelFacts({"scopes": [{"type": "team", "teamId": "t1"}]}, False, None, teams)))
     assert team.root_equivalent is False and team.capabilities == ("read:project",), "a viewer cannot delete"
     refused = c.judged(judge_vercel(c, VercelFacts(None, True, None, [])))
     assert refused.root_equivalent is None and refused.metadata["scope_known"] is False
@@ -132,9 +123,7 @@ def test_digitalocean_probes_and_an_aborted_probe() -> None:
     assert all_allowed.root_equivalent is True and all_allowed.metadata["probed"] is True
     denied = c.judged(judge_do(c, DigitalOceanFacts(None, 403, {cap: 403 for cap in PROBES})))
     assert denied.root_equivalent is False and denied.capabilities == ()
-    aborted = c.judged(
-        judge_do(c, DigitalOceanFacts(acct, 200, {"delete:database": 204}, "Write probe aborted"))
-    )
+    aborted = c.judged(judge_do(c, DigitalOceanFacts(acct, 200, {"delete:database": 204}, "Write probe aborted")))
     assert aborted.status == Status.error and aborted.root_equivalent is None
     assert aborted.reasons[-1] == "Write probe aborted" and "probed" not in aborted.metadata
 
@@ -147,9 +136,7 @@ def test_stripe_restricted_key_probes() -> None:
     probed = c.judged(judge_stripe(c, StripeFacts({"id": "acct_1"}, 200, [], lacks)))
     assert probed.root_equivalent is False and "create:payout" not in probed.capabilities
     assert probed.metadata["account_id"] == "acct_1"
-    aborted = c.judged(
-        judge_stripe(c, StripeFacts(None, 403, [], {"create:refund": 200}, "Write probe aborted"))
-    )
+    aborted = c.judged(judge_stripe(c, StripeFacts(None, 403, [], {"create:refund": 200}, "Write probe aborted")))
     assert aborted.status == Status.error and aborted.reasons[-1] == "Write probe aborted"
 
 
@@ -159,9 +146,7 @@ def test_github_scopes_header_decides() -> None:
     ok = httpx.Headers({"x-oauth-scopes": "repo, delete_repo"})
     root = c.judged(judge_github(c, (200, {"login": "ada"}, ok)))
     assert (
-        root.root_equivalent is True
-        and root.principal == "ada"
-        and root.metadata["scopes"] == ["repo", "delete_repo"]
+        root.root_equivalent is True and root.principal == "ada" and root.metadata["scopes"] == ["repo", "delete_repo"]
     )
     fine = c.judged(judge_github(c, (200, {"login": "ada"}, httpx.Headers())))
     assert fine.root_equivalent is None, "no X-OAuth-Scopes: a fine-grained token, permissions unknown"
@@ -178,9 +163,7 @@ def test_cloudflare_token_policies_decide() -> None:
     assert out.status == Status.verified and out.metadata["token_id"] == "tok1"
     unreadable = c.judged(judge_credential(c, CloudflareFacts(verify=verify, token=(403, {}))))
     assert unreadable.root_equivalent is None and unreadable.possible_capabilities
-    expired = c.judged(
-        judge_credential(c, CloudflareFacts(verify=(200, {"result": {"id": "t", "status": "expired"}})))
-    )
+    expired = c.judged(judge_credential(c, CloudflareFacts(verify=(200, {"result": {"id": "t", "status": "expired"}}))))
     assert expired.status == Status.invalid and expired.root_equivalent is False
 
 

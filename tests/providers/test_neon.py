@@ -56,19 +56,12 @@ class TestNeonContract(ProviderContract):
         assert recognise_key(recs, "NEON_API_KEY", "short") is None
         a = recognise_file(recs, ".config/neonctl/credentials.json", "access_token")
         assert a is not None and a.kind == "cli_oauth_token" and a.category == "cli_config"
-        assert (
-            recognise_file(recs, ".config/neonctl/credentials.json", "refresh_token").kind
-            == "cli_refresh_token"
-        )
+        assert recognise_file(recs, ".config/neonctl/credentials.json", "refresh_token").kind == "cli_refresh_token"
 
     def test_personal_key_exposure(self, provider: NeonProvider, fake: FakeNeon, canaries: Any) -> None:
         creds, inv = run_all(provider, [self.candidate(fake, canaries, "full")], self.ctx(fake))
         c = creds[0]
-        assert (
-            c.root_equivalent is True
-            and c.principal == "ada@example.test"
-            and c.metadata["key_type"] == "personal"
-        )
+        assert c.root_equivalent is True and c.principal == "ada@example.test" and c.metadata["key_type"] == "personal"
         assert {r.id for r in inv.resources if r.type == "project"} == {
             "neon:project:quiet-moon-777777",  # personal
             "neon:project:cool-snow-123456",  # the organization's, listed with org_id
@@ -90,9 +83,7 @@ class TestNeonContract(ProviderContract):
         c = provider.identify(provider.classify(self.candidate(fake, canaries, "org")), self.ctx(fake))
         assert c.root_equivalent is True and c.metadata["key_type"] == "organization"
 
-    def test_project_key_cannot_delete_its_project(
-        self, provider: NeonProvider, fake: FakeNeon, canaries: Any
-    ) -> None:
+    def test_project_key_cannot_delete_its_project(self, provider: NeonProvider, fake: FakeNeon, canaries: Any) -> None:
         creds, inv = run_all(provider, [self.candidate(fake, canaries, "scoped")], self.ctx(fake))
         c = creds[0]
         assert c.metadata["key_type"] == "project" and "delete:branch" in c.capabilities
@@ -105,11 +96,7 @@ class TestNeonContract(ProviderContract):
         c = provider.identify(
             provider.classify(
                 make_candidate(
-                    "neon",
-                    "cli_oauth_token",
-                    at,
-                    locator="access_token",
-                    hints={"expires_at": "2026-12-01T20:00:00Z"},
+                    "neon", "cli_oauth_token", at, locator="access_token", hints={"expires_at": "2026-12-01T20:00:00Z"}
                 )
             ),
             self.ctx(fake),
@@ -117,14 +104,11 @@ class TestNeonContract(ProviderContract):
         assert c.root_equivalent is True and c.metadata["key_type"] == "login"
         fake.log.clear()
         rt = provider.identify(
-            provider.classify(make_candidate("neon", "cli_refresh_token", canaries.mint("{r}"))),
-            self.ctx(fake),
+            provider.classify(make_candidate("neon", "cli_refresh_token", canaries.mint("{r}"))), self.ctx(fake)
         )
         assert rt.status == Status.unverified and rt.root_equivalent is True and fake.log == []
 
-    def test_discovery_finds_neonctl_login(
-        self, provider: NeonProvider, canaries: Any, tmp_path: Any
-    ) -> None:
+    def test_discovery_finds_neonctl_login(self, provider: NeonProvider, canaries: Any, tmp_path: Any) -> None:
         at, rt = canaries.mint("{r}"), canaries.mint("{r}")
         import json
 
@@ -147,17 +131,13 @@ class TestNeonContract(ProviderContract):
         assert by[at].kind == "cli_oauth_token" and by[at].hints.get("expires_at") == "1764547200"
         assert by[rt].kind == "cli_refresh_token" and by[rt].sources[0].category == "cli_config"
 
-    def test_refuses_plain_http_to_remote_hosts(
-        self, provider: NeonProvider, fake: Any, canaries: Any
-    ) -> None:
+    def test_refuses_plain_http_to_remote_hosts(self, provider: NeonProvider, fake: Any, canaries: Any) -> None:
         cand = self.candidate(fake, canaries, "full")
         with pytest.raises(BlastwallError, match="refusing to send credentials"):
             provider.identify(provider.classify(cand), self.ctx(url="http://api.example.test"))
         assert fake.log == []
 
-    def test_discovery_finds_mcp_positional_key(
-        self, provider: NeonProvider, canaries: Any, tmp_path: Any
-    ) -> None:
+    def test_discovery_finds_mcp_positional_key(self, provider: NeonProvider, canaries: Any, tmp_path: Any) -> None:
         import json
 
         key, other = canaries.mint("{r}"), canaries.mint("{r}")

@@ -45,9 +45,7 @@ def _audit(tmp_path: Path, servers: dict[str, Any], canaries: Any) -> tuple[Audi
     }
     home, repo = tmp_path / "home", tmp_path / "repo"
     (home / ".config/gh").mkdir(parents=True)
-    (home / ".config/gh/hosts.yml").write_text(
-        f"github.com:\n    oauth_token: {tok['admin_b']}\n    user: octo\n"
-    )
+    (home / ".config/gh/hosts.yml").write_text(f"github.com:\n    oauth_token: {tok['admin_b']}\n    user: octo\n")
     (home / ".cursor").mkdir()
     (home / ".cursor/mcp.json").write_text(
         json.dumps(
@@ -76,9 +74,7 @@ def _audit(tmp_path: Path, servers: dict[str, Any], canaries: Any) -> tuple[Audi
         ctx=ProviderContext(sleep=lambda s: None, timeout_s=5),
     )
     canaries.assert_absent(texts=[result.model_dump_json()])
-    ids = {
-        name: c.id for c in result.credentials for name, value in tok.items() if c.secret.reveal() == value
-    }
+    ids = {name: c.id for c in result.credentials for name, value in tok.items() if c.secret.reveal() == value}
     return result, ids
 
 

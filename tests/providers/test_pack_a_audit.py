@@ -57,29 +57,22 @@ def _write(path: Path, text: str) -> None:
     path.write_text(text)
 
 
-def test_audit_finds_and_judges_every_credential(
-    tmp_path: Path, fakes: dict[str, Any], canaries: Any
-) -> None:
+def test_audit_finds_and_judges_every_credential(tmp_path: Path, fakes: dict[str, Any], canaries: Any) -> None:
     home, repo = tmp_path / "home", tmp_path / "repo"
     gh = fakes["github"].add_token(canaries.add("gho_" + secrets.token_hex(18)), "full")
     gh_env = fakes["github"].add_token(canaries.add("ghp_" + secrets.token_hex(18)), "scoped")
     sk = fakes["stripe"].add_token(canaries.add("sk_live_" + secrets.token_hex(30)), "full")
     sk_test = fakes["stripe"].add_token(canaries.add("sk_test_" + secrets.token_hex(30)), "full")
-    cf = fakes["cloudflare"].add_token(
-        canaries.add("cfut_" + secrets.token_hex(20) + secrets.token_hex(4)), "scoped"
-    )
+    cf = fakes["cloudflare"].add_token(canaries.add("cfut_" + secrets.token_hex(20) + secrets.token_hex(4)), "scoped")
     cf_oauth = fakes["cloudflare"].add_token(canaries.add(secrets.token_urlsafe(30)), "full")
     do = fakes["digitalocean"].add_token(canaries.add("dop_v1_" + secrets.token_hex(32)), "full")
     fly = org_token()
     fakes["fly"].add_token(canaries.add(fly.removeprefix("FlyV1 ")), "full")
-    cfk = fakes["cloudflare"].add_token(
-        canaries.add("cfk_" + secrets.token_hex(20) + secrets.token_hex(4)), "global"
-    )
+    cfk = fakes["cloudflare"].add_token(canaries.add("cfk_" + secrets.token_hex(20) + secrets.token_hex(4)), "global")
     decoy = "ghp_" + "x" * 36
 
     _write(
-        home / ".config/gh/hosts.yml",
-        f"github.com:\n    oauth_token: {gh}\n    user: octo\n    git_protocol: ssh\n",
+        home / ".config/gh/hosts.yml", f"github.com:\n    oauth_token: {gh}\n    user: octo\n    git_protocol: ssh\n"
     )
     _write(
         home / ".config/stripe/config.toml",
@@ -112,13 +105,7 @@ def test_audit_finds_and_judges_every_credential(
 
     providers = {
         p.name: p
-        for p in (
-            GitHubProvider(),
-            StripeProvider(),
-            CloudflareProvider(),
-            DigitalOceanProvider(),
-            FlyProvider(),
-        )
+        for p in (GitHubProvider(), StripeProvider(), CloudflareProvider(), DigitalOceanProvider(), FlyProvider())
     }
     result = run_audit(
         AuditOptions(paths=[repo], home=home, env=_env(fakes), include_env=False),
@@ -162,9 +149,7 @@ def test_audit_finds_and_judges_every_credential(
     canaries.assert_absent(texts=[result.model_dump_json()])
 
 
-def test_audit_survives_down_and_rate_limited_servers(
-    tmp_path: Path, fakes: dict[str, Any], canaries: Any
-) -> None:
+def test_audit_survives_down_and_rate_limited_servers(tmp_path: Path, fakes: dict[str, Any], canaries: Any) -> None:
     home = tmp_path / "home"
     gh = fakes["github"].add_token(canaries.add("ghp_" + secrets.token_hex(18)), "full")
     do = fakes["digitalocean"].add_token(canaries.add("dop_v1_" + secrets.token_hex(32)), "full")

@@ -48,10 +48,7 @@ class TestRenderContract(ProviderContract):
 
     def recognition_samples(self, canaries: Any) -> list[tuple[str, str, str]]:
         a, b = canaries.mint("rnd_{r}"), canaries.mint("rnd_{r}")
-        return [
-            (f"RENDER_API_KEY={a}", a, "api_key"),
-            (f'headers: {{"Authorization": "Bearer {b}"}}', b, "api_key"),
-        ]
+        return [(f"RENDER_API_KEY={a}", a, "api_key"), (f'headers: {{"Authorization": "Bearer {b}"}}', b, "api_key")]
 
     # -- Render specifics --------------------------------------------------------------------------------
     def test_key_names_and_cli_file(self, provider: RenderProvider, canaries: Any) -> None:
@@ -63,9 +60,7 @@ class TestRenderContract(ProviderContract):
         assert r is not None and r.kind == "api_key" and r.category == "cli_config"
         assert recognise_file(recs, ".render/cli.yaml", "api.refreshtoken").kind == "cli_refresh_token"
 
-    def test_full_key_reasons_and_inventory(
-        self, provider: RenderProvider, fake: FakeRender, canaries: Any
-    ) -> None:
+    def test_full_key_reasons_and_inventory(self, provider: RenderProvider, fake: FakeRender, canaries: Any) -> None:
         creds, inv = run_all(provider, [self.candidate(fake, canaries, "full")], self.ctx(fake))
         c = creds[0]
         assert c.root_equivalent is True and c.principal == "ada@example.test"
@@ -107,9 +102,7 @@ class TestRenderContract(ProviderContract):
         assert c.status == Status.verified and c.root_equivalent is None
         assert "delete:postgres" in c.possible_capabilities
 
-    def test_refresh_token_is_offline_only(
-        self, provider: RenderProvider, fake: FakeRender, canaries: Any
-    ) -> None:
+    def test_refresh_token_is_offline_only(self, provider: RenderProvider, fake: FakeRender, canaries: Any) -> None:
         cand = make_candidate("render", "cli_refresh_token", canaries.mint("{r}"), locator="api.refreshtoken")
         c = provider.identify(provider.classify(cand), self.ctx(fake))
         assert c.status == Status.unverified and c.root_equivalent is None and fake.log == []
@@ -132,9 +125,7 @@ class TestRenderContract(ProviderContract):
         # (an unquoted YAML timestamp in api.expires_at is dropped by discovery's flattening: not a hint here)
         assert by[refresh].kind == "cli_refresh_token"
 
-    def test_refuses_plain_http_to_remote_hosts(
-        self, provider: RenderProvider, fake: Any, canaries: Any
-    ) -> None:
+    def test_refuses_plain_http_to_remote_hosts(self, provider: RenderProvider, fake: Any, canaries: Any) -> None:
         cand = self.candidate(fake, canaries, "full")
         with pytest.raises(BlastwallError, match="refusing to send credentials"):
             provider.identify(provider.classify(cand), self.ctx(url="http://api.example.test"))

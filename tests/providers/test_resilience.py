@@ -67,9 +67,7 @@ def _hex(n: int) -> str:
     return secrets.token_hex(n)[:n]
 
 
-def _plant(
-    home: Path, fakes: dict[str, Any], canaries: Any, railway_token: str, aws: tuple[str, str]
-) -> None:
+def _plant(home: Path, fakes: dict[str, Any], canaries: Any, railway_token: str, aws: tuple[str, str]) -> None:
     """Credentials of all twelve providers in CLI files, an MCP config and a dotenv file of the home."""
     t = {
         "github": "ghp_" + _hex(36),
@@ -102,11 +100,7 @@ def _plant(
         ".claude.json": json.dumps(
             {
                 "mcpServers": {
-                    "vercel": {
-                        "command": "npx",
-                        "args": ["-y", "vercel-mcp"],
-                        "env": {"VERCEL_TOKEN": t["vercel"]},
-                    }
+                    "vercel": {"command": "npx", "args": ["-y", "vercel-mcp"], "env": {"VERCEL_TOKEN": t["vercel"]}}
                 }
             }
         ),
@@ -151,13 +145,7 @@ def test_audit_survives_three_providers_down(
     iam.create_user(UserName="ci")
     key = iam.create_access_key(UserName="ci")["AccessKey"]
     home = tmp_path / "home"
-    _plant(
-        home,
-        pack_fakes,
-        canaries,
-        railway_fake.token("account"),
-        (key["AccessKeyId"], key["SecretAccessKey"]),
-    )
+    _plant(home, pack_fakes, canaries, railway_fake.token("account"), (key["AccessKeyId"], key["SecretAccessKey"]))
     env = {url_env: pack_fakes[name].url + BASE_PATH.get(name, "") for name, (_, url_env) in PACK.items()}
     env["BLASTWALL_RAILWAY_URL"] = railway_fake.url
     env.update(moto.env)
@@ -196,10 +184,7 @@ def test_audit_survives_three_providers_down(
             [c.reasons for c in by_provider[name]],
         )
     for name in down:
-        assert all(c.status == Status.error for c in by_provider[name]), (
-            name,
-            [c.status for c in by_provider[name]],
-        )
+        assert all(c.status == Status.error for c in by_provider[name]), (name, [c.status for c in by_provider[name]])
     # a coverage gap about one of the provider's credentials (by id, or naming its fingerprint)
     gap_providers = {
         g.provider
@@ -211,16 +196,8 @@ def test_audit_survives_three_providers_down(
     if {"heroku", "railway"} & down:
         assert 30.0 in slept  # Retry-After was honoured (through the injected sleep)
     # the others still produced their inventories: no provider-wide failure
-    assert {r.provider for r in result.resources} >= {
-        "render",
-        "neon",
-        "digitalocean",
-        "railway",
-        "vercel",
-    } - down
-    failed = [
-        g for g in result.coverage_gaps if g.subject.endswith(" inventory") and g.provider in ALL - down
-    ]
+    assert {r.provider for r in result.resources} >= {"render", "neon", "digitalocean", "railway", "vercel"} - down
+    failed = [g for g in result.coverage_gaps if g.subject.endswith(" inventory") and g.provider in ALL - down]
     assert not failed, failed
     exp = {e.credential: e for e in result.exposure}
     if "vercel" not in down:  # the Vercel→Supabase cascade holds whether or not Supabase answers

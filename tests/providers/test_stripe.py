@@ -34,9 +34,7 @@ class TestStripeContract(ProviderContract):
         return FakeStripe().start()
 
     def candidate(self, fake: FakeStripe, canaries: Any, profile: str):
-        prefix = {"full": "sk_live_", "scoped": "sk_test_", "invalid": "sk_live_", "forbidden": "rk_live_"}[
-            profile
-        ]
+        prefix = {"full": "sk_live_", "scoped": "sk_test_", "invalid": "sk_live_", "forbidden": "rk_live_"}[profile]
         value = canaries.add(_key(prefix))
         if profile != "invalid":
             fake.add_token(value, profile)
@@ -74,11 +72,7 @@ def _ident(fake: FakeStripe, prefix: str, profile: str, **kw: Any):
 def test_offline_classification_by_prefix() -> None:
     p = StripeProvider()
     live = p.classify(make_candidate("stripe", "key", _key("sk_live_")))
-    assert (
-        live.kind == "secret_key_live"
-        and live.root_equivalent is True
-        and "delete:customer" in live.capabilities
-    )
+    assert live.kind == "secret_key_live" and live.root_equivalent is True and "delete:customer" in live.capabilities
     test = p.classify(make_candidate("stripe", "key", _key("sk_test_")))
     assert test.root_equivalent is False and any("test mode only" in r for r in test.reasons)
     rk = p.classify(make_candidate("stripe", "key", _key("rk_live_")))

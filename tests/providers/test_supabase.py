@@ -67,24 +67,16 @@ class TestSupabaseContract(ProviderContract):
 
     def test_key_names_and_cli_file(self, provider: SupabaseProvider, canaries: Any) -> None:
         recs = list(provider.recognisers())
-        sr = jwt(
-            {"iss": "supabase", "ref": "prodrefabcdefghijklm", "role": "service_role"}, canaries.mint("{r}")
-        )
+        sr = jwt({"iss": "supabase", "ref": "prodrefabcdefghijklm", "role": "service_role"}, canaries.mint("{r}"))
         assert recognise_key(recs, "SUPABASE_SERVICE_ROLE_KEY", sr) == "service_role_key"
         assert recognise_key(recs, "SUPABASE_SERVICE_ROLE_KEY", "hello-world-not-a-jwt") is None
         r = recognise_file(recs, ".supabase/access-token", "line 1")
         assert r is not None and r.category == "cli_config"
 
-    def test_service_role_key_offline(
-        self, provider: SupabaseProvider, fake: FakeSupabase, canaries: Any
-    ) -> None:
-        sr = jwt(
-            {"iss": "supabase", "ref": "prodrefabcdefghijklm", "role": "service_role"}, canaries.mint("{r}")
-        )
+    def test_service_role_key_offline(self, provider: SupabaseProvider, fake: FakeSupabase, canaries: Any) -> None:
+        sr = jwt({"iss": "supabase", "ref": "prodrefabcdefghijklm", "role": "service_role"}, canaries.mint("{r}"))
         c = provider.identify(
-            provider.classify(
-                make_candidate("supabase", "service_role_key", sr, locator="SUPABASE_SERVICE_ROLE_KEY")
-            ),
+            provider.classify(make_candidate("supabase", "service_role_key", sr, locator="SUPABASE_SERVICE_ROLE_KEY")),
             self.ctx(fake),
         )
         assert c.root_equivalent is False and "bypass:rls" in c.capabilities and fake.log == []
@@ -97,12 +89,8 @@ class TestSupabaseContract(ProviderContract):
         self, provider: SupabaseProvider, fake: FakeSupabase, canaries: Any
     ) -> None:
         full = self.candidate(fake, canaries, "full")
-        sr = jwt(
-            {"iss": "supabase", "ref": "prodrefabcdefghijklm", "role": "service_role"}, canaries.mint("{r}")
-        )
-        creds, inv = run_all(
-            provider, [full, make_candidate("supabase", "service_role_key", sr)], self.ctx(fake)
-        )
+        sr = jwt({"iss": "supabase", "ref": "prodrefabcdefghijklm", "role": "service_role"}, canaries.mint("{r}"))
+        creds, inv = run_all(provider, [full, make_candidate("supabase", "service_role_key", sr)], self.ctx(fake))
         c = creds[0]
         assert c.root_equivalent is True and c.metadata["token_type"] == "classic"
         assert len([r for r in inv.resources if r.type == "project"]) == 3
@@ -117,8 +105,7 @@ class TestSupabaseContract(ProviderContract):
         br = analyse(creds, inv.resources, inv.backups, inv.facts)
         exp = {e.credential: e for e in br.exposure}[c.id]
         assert set(exp.unrecoverable) == {
-            f"supabase:project:{r}"
-            for r in ("prodrefabcdefghijklm", "stagrefabcdefghijklm", "hobbyrefabcdefghijkl")
+            f"supabase:project:{r}" for r in ("prodrefabcdefghijklm", "stagrefabcdefghijklm", "hobbyrefabcdefghijkl")
         }
         assert all(b.same_blast_radius is True for b in br.backups)
         assert fake.writes == []
@@ -127,9 +114,7 @@ class TestSupabaseContract(ProviderContract):
         self, provider: SupabaseProvider, fake: FakeSupabase, canaries: Any
     ) -> None:
         creds, inv = run_all(
-            provider,
-            [self.candidate(fake, canaries, "full"), self.candidate(fake, canaries, "scoped")],
-            self.ctx(fake),
+            provider, [self.candidate(fake, canaries, "full"), self.candidate(fake, canaries, "scoped")], self.ctx(fake)
         )
         s = creds[1]
         assert s.root_equivalent is False and s.metadata["missing_permissions"] == ["backups_read"]
@@ -139,27 +124,19 @@ class TestSupabaseContract(ProviderContract):
         assert facts[(s.id, "supabase:project:hobbyrefabcdefghijkl")] is False
         assert any("backups not inspected" in g.reason for g in inv.gaps)
 
-    def test_oauth_token_is_unknown(
-        self, provider: SupabaseProvider, fake: FakeSupabase, canaries: Any
-    ) -> None:
+    def test_oauth_token_is_unknown(self, provider: SupabaseProvider, fake: FakeSupabase, canaries: Any) -> None:
         v = canaries.add("sbp_oauth_" + canaries.mint("{r}")[:40])
         fake.add_token(v, "full")
-        c = provider.identify(
-            provider.classify(make_candidate("supabase", "personal_access_token", v)), self.ctx(fake)
-        )
+        c = provider.identify(provider.classify(make_candidate("supabase", "personal_access_token", v)), self.ctx(fake))
         assert c.kind == "oauth_token" and c.status == Status.verified and c.root_equivalent is None
 
-    def test_discovery_finds_cli_token_file(
-        self, provider: SupabaseProvider, canaries: Any, tmp_path: Any
-    ) -> None:
+    def test_discovery_finds_cli_token_file(self, provider: SupabaseProvider, canaries: Any, tmp_path: Any) -> None:
         v = canaries.add("sbp_e" + canaries.mint("{r}")[:39])
         cands = _discover_home(tmp_path, provider, {".supabase/access-token": v + "\n"})
         assert len(cands) == 1 and cands[0].secret.reveal() == v and cands[0].kind == "personal_access_token"
         assert cands[0].sources[0].category == "cli_config" and cands[0].sources[0].locator == "line 1"
 
-    def test_refuses_plain_http_to_remote_hosts(
-        self, provider: SupabaseProvider, fake: Any, canaries: Any
-    ) -> None:
+    def test_refuses_plain_http_to_remote_hosts(self, provider: SupabaseProvider, fake: Any, canaries: Any) -> None:
         cand = self.candidate(fake, canaries, "full")
         with pytest.raises(BlastwallError, match="refusing to send credentials"):
             provider.identify(provider.classify(cand), self.ctx(url="http://api.example.test"))

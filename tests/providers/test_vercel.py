@@ -97,9 +97,7 @@ class TestVercelContract(ProviderContract):
 
     def test_team_and_project_tokens(self, provider: VercelProvider, fake: FakeVercel, canaries: Any) -> None:
         team = provider.identify(provider.classify(self.candidate(fake, canaries, "scoped")), self.ctx(fake))
-        assert (
-            team.root_equivalent is False and "remove:integration" in team.capabilities
-        )  # owner inside Acme
+        assert team.root_equivalent is False and "remove:integration" in team.capabilities  # owner inside Acme
         proj = provider.identify(provider.classify(self.candidate(fake, canaries, "project")), self.ctx(fake))
         assert proj.root_equivalent is False and proj.metadata["projects"] == ["prj_web"]
         assert "remove:integration" not in proj.capabilities + proj.possible_capabilities
@@ -111,8 +109,7 @@ class TestVercelContract(ProviderContract):
         srv.route("GET", "/v5/user/tokens/current")(lambda r: (401, {"error": {"code": "unauthorized"}}))
         with srv:
             c = provider.identify(
-                provider.classify(make_candidate("vercel", "access_token", canaries.mint("vcp_{r}"))),
-                self.ctx(srv),
+                provider.classify(make_candidate("vercel", "access_token", canaries.mint("vcp_{r}"))), self.ctx(srv)
             )
         assert c.status == Status.invalid
 
@@ -121,9 +118,7 @@ class TestVercelContract(ProviderContract):
         c = provider.classify(make_candidate("vercel", "blob_rw_token", v))
         assert c.root_equivalent is False and c.principal == "blob store abcdEFGH1234wxyz"
 
-    def test_supabase_cascade_end_to_end(
-        self, provider: VercelProvider, fake: FakeVercel, canaries: Any
-    ) -> None:
+    def test_supabase_cascade_end_to_end(self, provider: VercelProvider, fake: FakeVercel, canaries: Any) -> None:
         """A Vercel token that can remove the Supabase integration destroys the project and its backups."""
         vc = self.candidate(fake, canaries, "full")
         sb_value = canaries.add("sbp_d" + canaries.mint("{r}")[:39])
@@ -153,9 +148,7 @@ class TestVercelContract(ProviderContract):
                 ".local/share/com.vercel.cli/auth.json": json.dumps(
                     {"// Note": "This is your Vercel credentials file. DO NOT SHARE!", "token": new}
                 ),
-                ".now/auth.json": json.dumps(
-                    {"_": "legacy", "credentials": [{"provider": "sh", "token": old}]}
-                ),
+                ".now/auth.json": json.dumps({"_": "legacy", "credentials": [{"provider": "sh", "token": old}]}),
             },
         )
         by = {c.secret.reveal(): c for c in cands}
@@ -163,9 +156,7 @@ class TestVercelContract(ProviderContract):
         assert by[old].sources[0].locator == "credentials[0].token"
         assert all(c.sources[0].category == "cli_config" and c.kind == "access_token" for c in cands)
 
-    def test_refuses_plain_http_to_remote_hosts(
-        self, provider: VercelProvider, fake: Any, canaries: Any
-    ) -> None:
+    def test_refuses_plain_http_to_remote_hosts(self, provider: VercelProvider, fake: Any, canaries: Any) -> None:
         cand = self.candidate(fake, canaries, "full")
         with pytest.raises(BlastwallError, match="refusing to send credentials"):
             provider.identify(provider.classify(cand), self.ctx(url="http://api.example.test"))

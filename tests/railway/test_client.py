@@ -71,8 +71,7 @@ def test_every_provider_query_validates_against_the_schema():
         assert validate(schema, parse(doc)) == [], name
     # and none of them reads variable *values* (secrets)
     assert not any(
-        "variables(" in d.replace("variables(first", "") or "variablesForServiceDeployment" in d
-        for d in Q.ALL.values()
+        "variables(" in d.replace("variables(first", "") or "variablesForServiceDeployment" in d for d in Q.ALL.values()
     )
 
 
@@ -80,10 +79,7 @@ def test_headers_per_token_kind(railway_fake, sleeps):
     with client(railway_fake, sleeps) as c:
         c.query(Q.API_TOKEN, auth=auth_for("account_token", Secret(railway_fake.token("account"))))
         c.query(Q.PROJECT_TOKEN, auth=auth_for("project_token", Secret(railway_fake.token("project"))))
-    assert [(r["auth"], r["token"]) for r in railway_fake.requests] == [
-        ("bearer", "account"),
-        ("project", "project"),
-    ]
+    assert [(r["auth"], r["token"]) for r in railway_fake.requests] == [("bearer", "account"), ("project", "project")]
 
 
 def test_token_never_in_default_headers(railway_fake, sleeps):
@@ -99,9 +95,7 @@ def test_not_authorized_and_not_found_are_typed(railway_fake, sleeps):
         with pytest.raises(RailwayNotAuthorized):
             c.query(Q.ME, auth=auth_for("bearer", Secret(railway_fake.token("workspace"))))
         with pytest.raises(RailwayNotFound):
-            c.query(
-                Q.PROJECT_TOKEN, auth=auth_for("project_token", Secret(railway_fake.token("revoked_project")))
-            )
+            c.query(Q.PROJECT_TOKEN, auth=auth_for("project_token", Secret(railway_fake.token("revoked_project"))))
 
 
 def test_429_with_retry_after_is_honoured(railway_fake, sleeps):
@@ -158,10 +152,7 @@ def test_relay_pagination_follows_every_page(railway_fake, sleeps):
 
 
 def test_unreachable_endpoint_is_unavailable(railway_unreachable_url, sleeps):
-    with (
-        RailwayGraphQL(railway_unreachable_url, sleep=sleeps, max_retries=1) as c,
-        pytest.raises(ProviderUnavailable),
-    ):
+    with RailwayGraphQL(railway_unreachable_url, sleep=sleeps, max_retries=1) as c, pytest.raises(ProviderUnavailable):
         c.query(Q.ME, auth=auth_for("bearer", Secret("x" * 36)))
 
 
@@ -172,8 +163,7 @@ def test_endpoint_precedence():
         == "https://backboard.railway.app/graphql/v2"
     )
     ctx = ProviderContext(
-        settings={"url": "https://a.example/graphql/v2"},
-        env={"BLASTWALL_RAILWAY_URL": "http://127.0.0.1:1/graphql/v2"},
+        settings={"url": "https://a.example/graphql/v2"}, env={"BLASTWALL_RAILWAY_URL": "http://127.0.0.1:1/graphql/v2"}
     )
     assert endpoint_from(ctx) == "http://127.0.0.1:1/graphql/v2"
     with pytest.raises(ConfigError):

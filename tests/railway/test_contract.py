@@ -49,10 +49,7 @@ class TestRailwayContract(ProviderContract):
 
     def recognition_samples(self, canaries: Any):
         v = canaries.add(str(uuid.uuid4()))
-        return [
-            (f"# railway token: {v}\n", v, "unknown_token"),
-            (f"RAILWAY_API_KEY = {v}", v, "unknown_token"),
-        ]
+        return [(f"# railway token: {v}\n", v, "unknown_token"), (f"RAILWAY_API_KEY = {v}", v, "unknown_token")]
 
     def test_scoped_is_not_root_equivalent(self, provider, fake, canaries) -> None:  # type: ignore[override]
         """Railway has no scoped tokens at all; its narrowest (project) token is unknown, never "safe"."""

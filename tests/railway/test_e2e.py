@@ -120,9 +120,7 @@ def test_full_audit_against_the_fake(
     # no secret in any output
     report = dumps(result)
     (test_output_dir / "railway-audit.json").write_text(report)
-    canaries.assert_absent(
-        texts=[report, result.model_dump_json(), repr(result), caplog.text], trees=[test_output_dir]
-    )
+    canaries.assert_absent(texts=[report, result.model_dump_json(), repr(result), caplog.text], trees=[test_output_dir])
 
 
 def test_429_and_5xx_during_the_audit_are_survived(railway_fake, canaries, sleeps, tmp_path: Path):
@@ -156,9 +154,7 @@ class _Other(Provider):
 
     def inventory(self, credentials, ctx):
         return Inventory(
-            resources=(
-                Resource(id="other:db:1", provider="other", type="database", name="db1", holds_data=True),
-            )
+            resources=(Resource(id="other:db:1", provider="other", type="database", name="db1", holds_data=True),)
         )
 
 
@@ -168,11 +164,7 @@ def test_unreachable_endpoint_is_a_gap_and_the_rest_completes(
     home, proj = _plant(tmp_path, railway_fake, canaries)
     (proj / ".env").write_text((proj / ".env").read_text() + "OTHER_KEY=ok_0123456789abcdef0123\n")
     result = _audit(
-        home,
-        proj,
-        railway_unreachable_url,
-        sleeps,
-        providers={"railway": RailwayProvider(), "other": _Other()},
+        home, proj, railway_unreachable_url, sleeps, providers={"railway": RailwayProvider(), "other": _Other()}
     )
     rw = [c for c in result.credentials if c.provider == "railway"]
     assert len(rw) == 3 and all(c.status == Status.error for c in rw)

@@ -11,9 +11,7 @@ def post(fake, query, variables=None, *, bearer=None, project=None):
         headers["Authorization"] = f"Bearer {bearer}"
     if project:
         headers["Project-Access-Token"] = project
-    return httpx.post(
-        fake.url, json={"query": query, "variables": variables or {}}, headers=headers, timeout=5
-    )
+    return httpx.post(fake.url, json={"query": query, "variables": variables or {}}, headers=headers, timeout=5)
 
 
 def test_invalid_queries_are_rejected_like_a_real_server(railway_fake):
@@ -39,19 +37,13 @@ def test_scope_enforcement_per_token_kind(railway_fake):
     s = railway_fake.scenario
     bob_project = next(p for p in s.projects.values() if p.name == "bob-secret")
     q = "query($id: String!) { project(id: $id) { name } }"
-    assert post(railway_fake, q, {"id": bob_project.id}, bearer=railway_fake.token("account")).json()[
-        "errors"
-    ]
-    assert post(railway_fake, q, {"id": bob_project.id}, bearer=railway_fake.token("other_account")).json()[
-        "data"
-    ]
+    assert post(railway_fake, q, {"id": bob_project.id}, bearer=railway_fake.token("account")).json()["errors"]
+    assert post(railway_fake, q, {"id": bob_project.id}, bearer=railway_fake.token("other_account")).json()["data"]
     crm = next(p for p in s.projects.values() if p.name == "crm")
     assert post(railway_fake, q, {"id": crm.id}, project=railway_fake.token("project")).json()["errors"]
     assert post(railway_fake, "{ me { id } }", project=railway_fake.token("project")).json()["errors"]
     # a bearer token sent as a project token is not accepted
-    assert post(railway_fake, "{ projectToken { id } }", project=railway_fake.token("account")).json()[
-        "errors"
-    ]
+    assert post(railway_fake, "{ projectToken { id } }", project=railway_fake.token("account")).json()["errors"]
 
 
 def test_mutations_are_recorded_and_volume_delete_is_soft(railway_fake):
@@ -77,9 +69,7 @@ def test_mutations_are_recorded_and_volume_delete_is_soft(railway_fake):
     ]
     # refused attempts are recorded too
     post(railway_fake, 'mutation { projectDelete(id: "nope") }', bearer="dead-token-1234")
-    assert (
-        railway_fake.mutations[-1]["accepted"] is False and railway_fake.mutations[-1]["token"] == "unknown"
-    )
+    assert railway_fake.mutations[-1]["accepted"] is False and railway_fake.mutations[-1]["token"] == "unknown"
 
 
 def test_backup_mutations_need_a_volume_instance_id(railway_fake):

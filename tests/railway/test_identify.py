@@ -32,15 +32,8 @@ def test_discovery_finds_every_railway_location(provider, tmp_path: Path, canari
     (home / ".railway/config.json").write_text(
         json.dumps(
             {
-                "projects": {
-                    "/home/u/app": {"project": "2a1b3c4d-0000-4000-8000-00000000abcd", "name": "shop"}
-                },
-                "user": {
-                    "id": "u",
-                    "accessToken": access,
-                    "refreshToken": refresh,
-                    "tokenExpiresAt": 1767225600,
-                },
+                "projects": {"/home/u/app": {"project": "2a1b3c4d-0000-4000-8000-00000000abcd", "name": "shop"}},
+                "user": {"id": "u", "accessToken": access, "refreshToken": refresh, "tokenExpiresAt": 1767225600},
             }
         )
     )
@@ -49,9 +42,7 @@ def test_discovery_finds_every_railway_location(provider, tmp_path: Path, canari
     (home / ".cursor/mcp.json").write_text(
         json.dumps({"mcpServers": {"railway": {"command": "npx", "env": {"RAILWAY_API_TOKEN": api}}}})
     )
-    (proj / ".env").write_text(
-        f"RAILWAY_TOKEN={ptok}\nRAILWAY_PROJECT_ID=2a1b3c4d-0000-4000-8000-00000000abcd\n"
-    )
+    (proj / ".env").write_text(f"RAILWAY_TOKEN={ptok}\nRAILWAY_PROJECT_ID=2a1b3c4d-0000-4000-8000-00000000abcd\n")
     res = discover(list(provider.recognisers()), DiscoveryOptions(paths=(proj,), home=home))
     found = {c.secret.reveal(): c for c in res.candidates if c.provider == "railway"}
     assert found[access].kind == "cli_login"
@@ -80,9 +71,7 @@ def test_classify_offline(provider):
     assert p.status == Status.unverified and p.root_equivalent is None
     assert set(PROJECT_POSSIBLE) <= set(p.possible_capabilities)
     assert any("unknown but possible" in r for r in p.reasons)
-    a = provider.classify(
-        candidate("api_token", "0b5c1f7e-9d3a-4c2b-8e1f-5a6b7c8d9e0f", locator="RAILWAY_API_TOKEN")
-    )
+    a = provider.classify(candidate("api_token", "0b5c1f7e-9d3a-4c2b-8e1f-5a6b7c8d9e0f", locator="RAILWAY_API_TOKEN"))
     assert a.root_equivalent is True and "delete:volume" in a.capabilities
     assert any("no permission scopes" in r for r in a.reasons)
     exp = int(time.time()) - 60
@@ -96,9 +85,7 @@ def test_classify_offline(provider):
             category=SourceCategory.cli_config,
         )
     )
-    assert (
-        c.root_equivalent is True and c.metadata["access_token_expired"] and c.metadata["has_refresh_token"]
-    )
+    assert c.root_equivalent is True and c.metadata["access_token_expired"] and c.metadata["has_refresh_token"]
     legacy = provider.classify(candidate("cli_login", "b" * 40, locator="user.token"))
     assert legacy.metadata.get("legacy_login") is True
 
@@ -188,10 +175,7 @@ def test_expired_cli_login_with_refresh_token_is_not_called_dead(provider, railw
 
 def test_unreachable_is_error_not_exception(provider, railway_unreachable_url, make_ctx, sleeps):
     c = _ident(
-        provider,
-        make_ctx(railway_unreachable_url, max_retries=1),
-        "api_token",
-        "0b5c1f7e-9d3a-4c2b-8e1f-5a6b7c8d9e0f",
+        provider, make_ctx(railway_unreachable_url, max_retries=1), "api_token", "0b5c1f7e-9d3a-4c2b-8e1f-5a6b7c8d9e0f"
     )
     assert c.status == Status.error and "cannot reach" in c.metadata["error"]
     assert c.root_equivalent is True  # still root-equivalent by kind: never "safe" because unverified
@@ -199,9 +183,7 @@ def test_unreachable_is_error_not_exception(provider, railway_unreachable_url, m
 
 def test_5xx_exhausted_is_error(provider, railway_fake, make_ctx):
     railway_fake.fail_5xx(times=100)
-    c = _ident(
-        provider, make_ctx(railway_fake.url, max_retries=2), "api_token", railway_fake.token("account")
-    )
+    c = _ident(provider, make_ctx(railway_fake.url, max_retries=2), "api_token", railway_fake.token("account"))
     assert c.status == Status.error
 
 
@@ -216,7 +198,5 @@ def test_offline_sends_nothing(provider, railway_fake, make_ctx):
 
 
 def test_url_via_settings(provider, railway_fake, make_ctx):
-    c = _ident(
-        provider, make_ctx(railway_fake.url, via="settings"), "api_token", railway_fake.token("workspace")
-    )
+    c = _ident(provider, make_ctx(railway_fake.url, via="settings"), "api_token", railway_fake.token("workspace"))
     assert c.status == Status.verified and railway_fake.requests

@@ -58,9 +58,7 @@ def test_public_url_detected_without_reading_any_secret(provider, railway_fake, 
     inv = provider.inventory(_creds(provider, ctx, railway_fake, ("account", "api_token")), ctx)
     assert railway_fake.secret_reads == []  # `variables` / `variablesForServiceDeployment` never asked
     assert not any(
-        f in ("variables", "variablesForServiceDeployment")
-        for r in railway_fake.requests
-        for f in r.get("fields", ())
+        f in ("variables", "variablesForServiceDeployment") for r in railway_fake.requests for f in r.get("fields", ())
     )
     canaries.assert_absent(texts=[inv.model_dump_json(), repr(inv)])
 
@@ -71,9 +69,7 @@ def test_findings(provider, railway_fake, make_ctx):
     by_rule: dict[str, set[str]] = {}
     for f in inv.findings:
         by_rule.setdefault(f.rule, set()).add(f.subject)
-    ids = {
-        r.name.split(":")[0] + ":" + r.name.split(":")[1]: r.id for r in inv.resources if r.type == "volume"
-    }
+    ids = {r.name.split(":")[0] + ":" + r.name.split(":")[1]: r.id for r in inv.resources if r.type == "volume"}
     assert by_rule["railway.root-token-agent-readable"]
     assert len(by_rule["railway.database-no-offplatform-backup"]) == 7
     assert by_rule["railway.no-backup-schedule"] == {
@@ -119,12 +115,7 @@ def test_project_token_reaches_only_its_environment(provider, railway_fake, make
 def test_workspace_token_and_cross_workspace_facts(provider, railway_fake, make_ctx):
     ctx = make_ctx(railway_fake.url)
     creds = _creds(
-        provider,
-        ctx,
-        railway_fake,
-        ("account", "api_token"),
-        ("workspace", "api_token"),
-        ("project", "project_token"),
+        provider, ctx, railway_fake, ("account", "api_token"), ("workspace", "api_token"), ("project", "project_token")
     )
     acct, ws, proj = creds
     inv = provider.inventory(creds, ctx)
@@ -208,7 +199,5 @@ def test_a_project_shared_only_through_external_workspaces_is_inventoried(provid
     vol = _vol(inv, "bob-secret/production/Postgres:bob-pg")
     assert vol.holds_data
     # bob's other projects stay out of reach: only the shared one is visible
-    assert not any(
-        r.type == "project" and r.name.startswith("bob-") and r.name != "bob-secret" for r in inv.resources
-    )
+    assert not any(r.type == "project" and r.name.startswith("bob-") and r.name != "bob-secret" for r in inv.resources)
     assert railway_fake.mutations == []  # the audit path still sends no mutation

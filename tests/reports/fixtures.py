@@ -35,10 +35,7 @@ def _default_mint(template: str) -> str:
 
 
 def realistic_result(
-    mint: Callable[[str], str] = _default_mint,
-    *,
-    extra_findings: tuple[Finding, ...] = (),
-    changes: dict | None = None,
+    mint: Callable[[str], str] = _default_mint, *, extra_findings: tuple[Finding, ...] = (), changes: dict | None = None
 ) -> AuditResult:
     """`mint` makes secret values (pass `canaries.mint` to plant canaries)."""
 
@@ -107,10 +104,7 @@ def realistic_result(
         principal="arn:aws:iam::123456789012:user/ci-backup",
         sources=(
             Source(
-                path=f"{APP}/config/ci.env",
-                locator="AWS_ACCESS_KEY_ID",
-                line=7,
-                category=SourceCategory.repository,
+                path=f"{APP}/config/ci.env", locator="AWS_ACCESS_KEY_ID", line=7, category=SourceCategory.repository
             ),
         ),
         capabilities=("s3:PutObject",),
@@ -166,9 +160,7 @@ def realistic_result(
             holds_data=True,
         ),
         Resource(id="aws:rds:orders-db", provider="aws", type="database", name="orders-db", holds_data=True),
-        Resource(
-            id="aws:s3:acme-uploads", provider="aws", type="bucket", name="acme-uploads", holds_data=True
-        ),
+        Resource(id="aws:s3:acme-uploads", provider="aws", type="bucket", name="acme-uploads", holds_data=True),
     ]
     backups = [
         Backup(
@@ -379,9 +371,7 @@ def realistic_result(
     ]
     gaps = [
         CoverageGap(
-            subject="aws rds:DescribeDBSnapshots in eu-west-1",
-            reason="AccessDenied (HTTP 403)",
-            provider="aws",
+            subject="aws rds:DescribeDBSnapshots in eu-west-1", reason="AccessDenied (HTTP 403)", provider="aws"
         ),
         CoverageGap(
             subject=f"railway project token {railway_project.fingerprint}",
@@ -408,12 +398,7 @@ def realistic_result(
 def sample_changes(result: AuditResult) -> dict:
     cur = [f.model_dump(mode="json") for f in result.findings]
     return {
-        "from": {
-            "id": "prev",
-            "generated_at": "2026-11-30T18:30:00+00:00",
-            "n_findings": 9,
-            "n_credentials": 4,
-        },
+        "from": {"id": "prev", "generated_at": "2026-11-30T18:30:00+00:00", "n_findings": 9, "n_credentials": 4},
         "to": {
             "id": "cur",
             "generated_at": result.generated_at.isoformat(),

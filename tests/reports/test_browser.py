@@ -78,8 +78,7 @@ def test_findings_filter_search_and_pages(chromium, test_output_dir: Path) -> No
     assert len(texts) == 9 and all("batch-q" in t for t in texts)
     # credential filter opens and hides cards
     page.evaluate(
-        "const q = document.getElementById('cred-q'); q.value = 'claude.json';"
-        "q.dispatchEvent(new Event('input'))"
+        "const q = document.getElementById('cred-q'); q.value = 'claude.json';q.dispatchEvent(new Event('input'))"
     )
     page.wait_for("document.getElementById('cred-status').textContent.startsWith('1 of 5')")
     _assert_clean(page, path)
@@ -93,8 +92,7 @@ def test_keyboard_reaches_controls(chromium, result: AuditResult, test_output_di
         page.press("Tab")
         seen.append(
             page.evaluate(
-                "(e => e.id || e.tagName + ':' + (e.getAttribute('href') || e.value || ''))"
-                "(document.activeElement)"
+                "(e => e.id || e.tagName + ':' + (e.getAttribute('href') || e.value || ''))(document.activeElement)"
             )
         )
     assert seen[0] == "A:#main"  # the skip link comes first
@@ -142,8 +140,7 @@ def test_folded_cards_unpack_on_demand(
     assert page.evaluate("document.getElementById('more-cards').open")
     assert page.evaluate("document.getElementById('more-cards-data') === null")
     page.evaluate(
-        "const q = document.getElementById('cred-q'); q.value = 'hosts.yml';"
-        "q.dispatchEvent(new Event('input'))"
+        "const q = document.getElementById('cred-q'); q.value = 'hosts.yml';q.dispatchEvent(new Event('input'))"
     )
     page.wait_for("document.getElementById('cred-status').textContent.startsWith('1 of 5')")
     _assert_clean(page, path)

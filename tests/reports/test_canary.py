@@ -16,11 +16,7 @@ def test_no_secret_in_html_sarif_json(canaries, tmp_path: Path) -> None:  # type
     r = r.model_copy(update={"changes": sample_changes(r)})
     out = tmp_path / "out"
     paths = write_reports(r, ["html", "sarif", "json"], out)
-    assert sorted(p.name for p in paths) == [
-        "blastwall-report.html",
-        "blastwall-report.json",
-        "blastwall-report.sarif",
-    ]
+    assert sorted(p.name for p in paths) == ["blastwall-report.html", "blastwall-report.json", "blastwall-report.sarif"]
     html = (out / "blastwall-report.html").read_text()
     decoded = str(decode_findings_blob(html))
     canaries.assert_absent(texts=[html, decoded], trees=[out])

@@ -22,9 +22,7 @@ from .fixtures import NOW, realistic_result
 
 BLASTWALL = Path(sys.executable).parent / "blastwall"
 
-DIFF_SCHEMA = json.loads(
-    (Path(__file__).resolve().parent.parent / "schemas" / "report-diff.json").read_text()
-)
+DIFF_SCHEMA = json.loads((Path(__file__).resolve().parent.parent / "schemas" / "report-diff.json").read_text())
 
 
 def _run(*args: str) -> subprocess.CompletedProcess[str]:
@@ -43,9 +41,7 @@ def test_render_html_and_sarif_from_saved_json(tmp_path: Path, canaries) -> None
     r = realistic_result(canaries.mint)
     [saved] = write_reports(r, ["json"], tmp_path / "audit")
     out = tmp_path / "rendered"
-    p = _run(
-        "report", "render", str(saved), "--format", "html", "--format", "sarif", "--output-dir", str(out)
-    )
+    p = _run("report", "render", str(saved), "--format", "html", "--format", "sarif", "--output-dir", str(out))
     assert p.returncode == 0, p.stderr
     assert sorted(x.name for x in out.iterdir()) == ["blastwall-report.html", "blastwall-report.sarif"]
     assert str(out / "blastwall-report.html") in p.stdout
@@ -86,9 +82,7 @@ def two_audits() -> list[str]:
     f = list(base.findings)
     db = StateDB()
     try:
-        record_audit(
-            db, base.model_copy(update={"generated_at": NOW - timedelta(days=3), "findings": tuple(f[:5])})
-        )
+        record_audit(db, base.model_copy(update={"generated_at": NOW - timedelta(days=3), "findings": tuple(f[:5])}))
         record_audit(db, base.model_copy(update={"generated_at": NOW, "findings": tuple(f[3:])}))
     finally:
         db.dispose()

@@ -69,8 +69,7 @@ def test_changes_section(result: AuditResult) -> None:
     assert "A Stripe live key was in .env.local." in ch
     # the parameter overrides result.changes
     other = render_html(
-        result,
-        previous_changes={"from": {"generated_at": "2026-11-01T00:00:00+00:00"}, "new": [], "resolved": []},
+        result, previous_changes={"from": {"generated_at": "2026-11-01T00:00:00+00:00"}, "new": [], "resolved": []}
     )
     assert "2026-11-01 00:00 UTC" in other
     baseline = render_html(result.model_copy(update={"changes": None}))
@@ -99,9 +98,7 @@ def test_autoescape_and_script_block_escaping() -> None:
     nasty = "</script><script>alert(1)</script><!-- & \u2028"
     r = realistic_result(
         extra_findings=(
-            Finding.make(
-                "x/<b>rule</b>", Severity.high, "subj", nasty, "fix " + nasty, path="/tmp/<i>.env", line=1
-            ),
+            Finding.make("x/<b>rule</b>", Severity.high, "subj", nasty, "fix " + nasty, path="/tmp/<i>.env", line=1),
         )
     )
     r = r.model_copy(
@@ -169,11 +166,7 @@ def _many(n_creds: int, n_res: int) -> AuditResult:
             )
         )
     return AuditResult(
-        generated_at=NOW,
-        credentials=tuple(creds),
-        resources=tuple(res),
-        backups=tuple(backups),
-        exposure=tuple(exp),
+        generated_at=NOW, credentials=tuple(creds), resources=tuple(res), backups=tuple(backups), exposure=tuple(exp)
     )
 
 

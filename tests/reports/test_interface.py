@@ -23,14 +23,8 @@ def test_formats_registry() -> None:
 
 def test_write_reports_all_three(result: AuditResult, tmp_path: Path) -> None:
     paths = write_reports(result, ["json", "html", "sarif", "html"], tmp_path / "new" / "dir")
-    assert [p.name for p in paths] == [
-        "blastwall-report.json",
-        "blastwall-report.html",
-        "blastwall-report.sarif",
-    ]
-    assert not [
-        p for p in (tmp_path / "new" / "dir").iterdir() if p.name.startswith(".")
-    ]  # no temp files left
+    assert [p.name for p in paths] == ["blastwall-report.json", "blastwall-report.html", "blastwall-report.sarif"]
+    assert not [p for p in (tmp_path / "new" / "dir").iterdir() if p.name.startswith(".")]  # no temp files left
     again = load_json(paths[0])
     assert [f.id for f in again.findings] == [f.id for f in result.findings]
     assert json.loads(paths[2].read_text())["version"] == "2.1.0"
@@ -46,9 +40,7 @@ def test_custom_format_instance(result: AuditResult, tmp_path: Path) -> None:
     [p] = write_reports(result, [Count()], tmp_path)
     assert p.read_text() == str(len(result.findings))
     [h] = write_reports(
-        result,
-        [HtmlFormat(previous_changes={"new": [], "resolved": [], "from": {"generated_at": "X-DAY"}})],
-        tmp_path,
+        result, [HtmlFormat(previous_changes={"new": [], "resolved": [], "from": {"generated_at": "X-DAY"}})], tmp_path
     )
     assert "X-DAY" in h.read_text()
 

@@ -20,9 +20,7 @@ from auditor.scheduler import Daemon, JobContext, JobResult, JobRunner, JobSpec
 def main() -> int:
     config_path, log_path = sys.argv[1], sys.argv[2]
     sleep_s = float(sys.argv[3]) if len(sys.argv) > 3 else 0.2
-    logging.basicConfig(
-        level=logging.INFO, stream=sys.stderr, format="%(process)d %(levelname)s %(name)s: %(message)s"
-    )
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(process)d %(levelname)s %(name)s: %(message)s")
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
 
     def job(spec: JobSpec, ctx: JobContext) -> JobResult:

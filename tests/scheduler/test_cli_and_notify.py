@@ -105,9 +105,7 @@ def test_run_now_runs_and_records_a_manual_run(cfg_path, tmp_path, monkeypatch):
     doc = json.loads(res.stdout)
     assert doc["job"] == "backup:maindb" and doc["outcome"] == "failed" and ":pw@" not in doc["message"]
     rows = json.loads(_invoke("schedule", "list", "--config", str(cfg_path), "--json").stdout)
-    assert {r["job"]: r["last_run"]["outcome"] if r["last_run"] else None for r in rows}[
-        "backup:maindb"
-    ] == "failed"
+    assert {r["job"]: r["last_run"]["outcome"] if r["last_run"] else None for r in rows}["backup:maindb"] == "failed"
 
 
 def test_healthcheck_healthy_overdue_and_failed(tmp_path, recorder):
@@ -159,9 +157,7 @@ def test_help_has_examples():
 
 def test_new_critical_findings_are_notified_once(tmp_path, make_config, recorder, webhook, monkeypatch):
     monkeypatch.setenv("HOOK_URL", webhook.url)
-    cfg = make_config(
-        '[notifications]\nwebhook_url = "env:HOOK_URL"\n[[audits]]\nname = "a"\nschedule = "0 * * * *"\n'
-    )
+    cfg = make_config('[notifications]\nwebhook_url = "env:HOOK_URL"\n[[audits]]\nname = "a"\nschedule = "0 * * * *"\n')
     found = [
         [CriticalFinding("f1", "root-token: railway:abc")],
         [CriticalFinding("f1", "root-token: railway:abc")],
@@ -217,9 +213,7 @@ def test_webhook_url_is_never_logged_and_failures_do_not_break_jobs(
 ):
     token = canaries.mint("T0/B0/{r}")
     monkeypatch.setenv("HOOK_URL", f"http://127.0.0.1:1/services/{token}")  # nothing listens there
-    cfg = make_config(
-        '[notifications]\nwebhook_url = "env:HOOK_URL"\n[[audits]]\nname = "a"\nschedule = "0 * * * *"\n'
-    )
+    cfg = make_config('[notifications]\nwebhook_url = "env:HOOK_URL"\n[[audits]]\nname = "a"\nschedule = "0 * * * *"\n')
     recorder.outcome = lambda spec, ctx: JobResult("failed", "boom")
     from auditor.scheduler.notify import WebhookNotifier
 

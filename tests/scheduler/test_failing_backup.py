@@ -62,9 +62,7 @@ webhook_url = "env:HOOK_URL"
     d.close()
     assert report.status == "failed", report
     # it failed for the real reason: nothing listens on that port
-    assert (
-        "maindb" in report.message and "127.0.0.1" in report.message and "refused" in report.message.lower()
-    )
+    assert "maindb" in report.message and "127.0.0.1" in report.message and "refused" in report.message.lower()
     slot = report.slot
 
     # the webhook got a Slack-compatible message naming the job and the failure

@@ -211,9 +211,7 @@ def test_two_daemon_processes_on_one_postgresql_state_db(tmp_path, pg_db):
     assert len(starts) >= 3
     assert not [k for k, n in Counter(starts).items() if n > 1]
     with pg_db.connect() as conn:
-        rows = conn.execute(
-            "SELECT job_id, slot, count(*) FROM scheduler_runs GROUP BY job_id, slot"
-        ).fetchall()
+        rows = conn.execute("SELECT job_id, slot, count(*) FROM scheduler_runs GROUP BY job_id, slot").fetchall()
     assert rows and all(n == 1 for _j, _s, n in rows)
     assert sorted((j, s) for j, s, _n in rows) == sorted(starts)
 

@@ -44,12 +44,7 @@ def _z(dt: datetime) -> str:
 
 def expected_slots(start: datetime, end: datetime) -> dict[str, list[str]]:
     """Independent of cron parsing: plain arithmetic over the day (start < slot <= end)."""
-    out: dict[str, list[str]] = {
-        "audit:quarter": [],
-        "audit:hourly": [],
-        "audit:daily": [],
-        "audit:berlin": [],
-    }
+    out: dict[str, list[str]] = {"audit:quarter": [], "audit:hourly": [], "audit:daily": [], "audit:berlin": []}
     t = start.replace(minute=0, second=0)
     while t <= end:
         if t > start:
@@ -158,9 +153,7 @@ def test_two_daemons_ticking_the_same_warped_day_never_share_a_slot(tmp_path, ma
     assert set(owners) == {a.owner, b.owner}
 
 
-def test_misfire_grace_turns_a_too_late_slot_into_missed(
-    tmp_path, make_config, recorder, webhook, monkeypatch
-):
+def test_misfire_grace_turns_a_too_late_slot_into_missed(tmp_path, make_config, recorder, webhook, monkeypatch):
     monkeypatch.setenv("HOOK_URL", webhook.url)
     cfg = make_config(
         '[scheduler]\nmisfire_grace_s = 600\n[notifications]\nwebhook_url = "env:HOOK_URL"\n'

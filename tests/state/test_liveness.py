@@ -70,9 +70,7 @@ def test_backup_run_of_a_reused_pid_is_reaped(db: StateDB, other: subprocess.Pop
     for bid, recorded in (("live", start), ("reused", _reused(start))):
         cat.start_run(bid, "prod", "local", NOW)
         with db.engine.begin() as c:
-            c.execute(
-                update(backup_runs).where(backup_runs.c.id == bid).values(pid=other.pid, pid_start=recorded)
-            )
+            c.execute(update(backup_runs).where(backup_runs.c.id == bid).values(pid=other.pid, pid_start=recorded))
     assert [r.id for r in cat.reap_dead_runs()] == ["reused"]
 
 
@@ -101,9 +99,7 @@ def test_workflow_lease_of_a_reused_pid_is_taken_over(db: StateDB, other: subpro
     assert start is not None
     store = RunStore(db)
     for run_id in ("run_live", "run_reused"):
-        store.create_run(
-            run_id=run_id, workflow="restore", params={}, requested_by="t", steps=[("a", "task")], now=NOW
-        )
+        store.create_run(run_id=run_id, workflow="restore", params={}, requested_by="t", steps=[("a", "task")], now=NOW)
     holder = f"{socket.gethostname()}:{other.pid}:feedbeef"
     with db.engine.begin() as c:
         for run_id, recorded in (("run_live", start), ("run_reused", _reused(start))):
@@ -129,9 +125,7 @@ def test_one_helper_everywhere() -> None:
     root = pathlib.Path(__file__).resolve().parents[2] / "auditor"
     probe = re.compile(r"os\.kill\(\s*[\w.\[\]\"']+\s*,\s*0\s*\)")
     offenders = [
-        str(p.relative_to(root))
-        for p in root.rglob("*.py")
-        if probe.search(p.read_text()) and p.name != "liveness.py"
+        str(p.relative_to(root)) for p in root.rglob("*.py") if probe.search(p.read_text()) and p.name != "liveness.py"
     ]
     assert offenders == []
     assert probe.search((root / "liveness.py").read_text())

@@ -139,12 +139,7 @@ ROWS: dict[str, list[dict[str, Any]]] = {
         }
     ],
     "scheduler_jobs": [
-        {
-            "job_id": "backup:prod",
-            "kind": "backup",
-            "first_seen_at": "2026-11-30T03:00:00Z",
-            "critical_ids": "[]",
-        }
+        {"job_id": "backup:prod", "kind": "backup", "first_seen_at": "2026-11-30T03:00:00Z", "critical_ids": "[]"}
     ],
     "scheduler_daemons": [
         {
@@ -186,11 +181,7 @@ def _dump(engine: Any, md: MetaData) -> dict[str, list[tuple[Any, ...]]]:
 def _diff(engine: Any, md: MetaData) -> list[Any]:
     with engine.connect() as c:
         ctx = MigrationContext.configure(c, opts={"compare_type": True})
-        return [
-            d
-            for d in compare_metadata(ctx, md)
-            if not (d[0] == "remove_table" and d[1].name == "alembic_version")
-        ]
+        return [d for d in compare_metadata(ctx, md) if not (d[0] == "remove_table" and d[1].name == "alembic_version")]
 
 
 def test_rows_of_every_table_survive_an_upgrade_from_the_previous_schema(state_url: str) -> None:
@@ -262,9 +253,7 @@ def test_a_database_newer_than_the_code_is_refused(state_url: str) -> None:
     with pytest.raises(StateError) as exc:
         StateDB(state_url).ensure_schema()
     assert "newer than this Blastwall" in str(exc.value) and exc.value.hint
-    p = subprocess.run(
-        [CLI, "state", "upgrade", "--url", state_url], capture_output=True, text=True, timeout=120
-    )
+    p = subprocess.run([CLI, "state", "upgrade", "--url", state_url], capture_output=True, text=True, timeout=120)
     assert p.returncode == 1, p.stdout + p.stderr
     err = " ".join(p.stderr.split())
     assert "9999_from_the_future" in err and "newer than this Blastwall" in err and "hint:" in err
@@ -305,12 +294,8 @@ def test_concurrent_starts_upgrade_once_without_racing(state_url: str) -> None:
 
 def test_state_upgrade_reports_up_to_date(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 's.db'}"
-    first = subprocess.run(
-        [CLI, "state", "upgrade", "--url", url], capture_output=True, text=True, timeout=120
-    )
-    again = subprocess.run(
-        [CLI, "state", "upgrade", "--url", url], capture_output=True, text=True, timeout=120
-    )
+    first = subprocess.run([CLI, "state", "upgrade", "--url", url], capture_output=True, text=True, timeout=120)
+    again = subprocess.run([CLI, "state", "upgrade", "--url", url], capture_output=True, text=True, timeout=120)
     assert first.returncode == 0 and "upgraded from an unversioned schema to " + SCHEMA_HEAD in " ".join(
         first.stdout.split()
     )

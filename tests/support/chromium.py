@@ -107,9 +107,7 @@ class Page:
 
     def evaluate(self, expression: str, timeout: float = 60) -> Any:
         reply = self.send(
-            "Runtime.evaluate",
-            {"expression": expression, "returnByValue": True, "awaitPromise": True},
-            timeout=timeout,
+            "Runtime.evaluate", {"expression": expression, "returnByValue": True, "awaitPromise": True}, timeout=timeout
         )
         if "exceptionDetails" in reply:
             raise CDPError(f"evaluation failed: {reply['exceptionDetails'].get('text')}")
@@ -143,8 +141,7 @@ class Page:
             width = int(size["width"])
             height = min(int(size["height"]), max_height)
             params.update(
-                captureBeyondViewport=True,
-                clip={"x": 0, "y": 0, "width": width, "height": height, "scale": 1},
+                captureBeyondViewport=True, clip={"x": 0, "y": 0, "width": width, "height": height, "scale": 1}
             )
         data = self.send("Page.captureScreenshot", params, timeout=120)["data"]
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -237,12 +234,7 @@ class Chromium:
             q.put({"error": {"message": "chromium exited"}})
 
     def send(
-        self,
-        method: str,
-        params: dict[str, Any] | None = None,
-        *,
-        session: str | None = None,
-        timeout: float = 60,
+        self, method: str, params: dict[str, Any] | None = None, *, session: str | None = None, timeout: float = 60
     ) -> dict[str, Any]:
         with self._lock:
             self._next += 1

@@ -89,9 +89,7 @@ class MariaDB:
     def root(self) -> Any:
         import pymysql
 
-        return pymysql.connect(
-            unix_socket=str(self.sock), user="root", password="", autocommit=True, connect_timeout=2
-        )
+        return pymysql.connect(unix_socket=str(self.sock), user="root", password="", autocommit=True, connect_timeout=2)
 
     def admin(self, *statements: str) -> None:
         with self.root() as c, c.cursor() as cur:

@@ -142,10 +142,7 @@ def moto_auth_server(request: pytest.FixtureRequest) -> Iterator[tuple[MotoHandl
         import urllib.request
 
         req = urllib.request.Request(
-            handle.url + "/moto-api/reset-auth",
-            data=b"0",
-            method="POST",
-            headers={"Content-Type": "text/plain"},
+            handle.url + "/moto-api/reset-auth", data=b"0", method="POST", headers={"Content-Type": "text/plain"}
         )
         with urllib.request.urlopen(req, timeout=10) as resp:  # noqa: S310 - 127.0.0.1 only
             resp.read()

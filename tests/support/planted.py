@@ -28,9 +28,7 @@ def rnd(n: int, alphabet: str = ALNUM, rng: random.Random | None = None) -> str:
 class Expected:
     provider: str
     value: str
-    places: list[tuple[str, str]] = field(
-        default_factory=list
-    )  # (path relative to fixture root, locator prefix)
+    places: list[tuple[str, str]] = field(default_factory=list)  # (path relative to fixture root, locator prefix)
     kind: str | None = None
 
 
@@ -183,9 +181,7 @@ def build(root: Path, canaries: Canaries) -> Planted:
         json.dumps(
             {
                 "Credentials": {
-                    "AccessKeyId": b.plant(
-                        "aws", k3, H + ".aws/cli/cache/0a1b2c.json", "Credentials.AccessKeyId"
-                    ),
+                    "AccessKeyId": b.plant("aws", k3, H + ".aws/cli/cache/0a1b2c.json", "Credentials.AccessKeyId"),
                     "SecretAccessKey": s3,
                     "SessionToken": t3,
                     "Expiration": "2099-01-01T00:00:00Z",
@@ -211,10 +207,7 @@ def build(root: Path, canaries: Canaries) -> Planted:
         f"access-token: {b.plant('digitalocean', dop(), H + '.config/doctl/config.yaml', 'access-token')}\n"
         f"context: default\n",
     )
-    b.write(
-        H + ".fly/config.yml",
-        f"access_token: {b.plant('fly', fly(), H + '.fly/config.yml', 'access_token')}\n",
-    )
+    b.write(H + ".fly/config.yml", f"access_token: {b.plant('fly', fly(), H + '.fly/config.yml', 'access_token')}\n")
     b.write(
         H + ".render/cli.yaml",
         f"version: 1\nworkspace: tea-123\napi:\n  key: {b.plant('render', render(), H + '.render/cli.yaml', 'api.key')}\n"
@@ -225,17 +218,12 @@ def build(root: Path, canaries: Canaries) -> Planted:
         f"machine api.heroku.com\n  login me@example.org\n  password "
         f"{b.plant('heroku', heroku(), H + '.netrc', 'machine api.heroku.com.password')}\n",
     )
-    b.write(
-        H + ".supabase/access-token",
-        b.plant("supabase", supa(), H + ".supabase/access-token", "line 1") + "\n",
-    )
+    b.write(H + ".supabase/access-token", b.plant("supabase", supa(), H + ".supabase/access-token", "line 1") + "\n")
     b.write(
         H + ".config/neonctl/credentials.json",
         json.dumps(
             {
-                "access_token": b.plant(
-                    "neon", neon(), H + ".config/neonctl/credentials.json", "access_token"
-                ),
+                "access_token": b.plant("neon", neon(), H + ".config/neonctl/credentials.json", "access_token"),
                 "token_type": "bearer",
                 "expires_at": 4102444800,
             }
@@ -243,9 +231,7 @@ def build(root: Path, canaries: Canaries) -> Planted:
     )
     b.write(
         H + ".local/share/com.vercel.cli/auth.json",
-        json.dumps(
-            {"token": b.plant("vercel", vercel(), H + ".local/share/com.vercel.cli/auth.json", "token")}
-        ),
+        json.dumps({"token": b.plant("vercel", vercel(), H + ".local/share/com.vercel.cli/auth.json", "token")}),
     )
     b.write(
         H + ".config/.wrangler/config/default.toml",
@@ -261,9 +247,7 @@ def build(root: Path, canaries: Canaries) -> Planted:
             {
                 "auths": {
                     "registry.example.io": {
-                        "auth": b.plant(
-                            "docker", dock, H + ".docker/config.json", 'auths["registry.example.io"].auth'
-                        )
+                        "auth": b.plant("docker", dock, H + ".docker/config.json", 'auths["registry.example.io"].auth')
                     }
                 }
             }
@@ -310,10 +294,7 @@ def build(root: Path, canaries: Canaries) -> Planted:
                         "args": ["-y", "@railway/mcp-server"],
                         "env": {
                             "RAILWAY_API_TOKEN": b.plant(
-                                "railway",
-                                rw_api,
-                                H + ".cursor/mcp.json",
-                                "mcpServers.railway.env.RAILWAY_API_TOKEN",
+                                "railway", rw_api, H + ".cursor/mcp.json", "mcpServers.railway.env.RAILWAY_API_TOKEN"
                             )
                         },
                     },
@@ -328,9 +309,7 @@ def build(root: Path, canaries: Canaries) -> Planted:
                             )
                         },
                     },
-                    "decoy": {
-                        "env": {"GITHUB_TOKEN": "${env:GITHUB_TOKEN}", "RAILWAY_TOKEN": "${RAILWAY_TOKEN}"}
-                    },
+                    "decoy": {"env": {"GITHUB_TOKEN": "${env:GITHUB_TOKEN}", "RAILWAY_TOKEN": "${RAILWAY_TOKEN}"}},
                 }
             },
             indent=2,
@@ -456,10 +435,7 @@ def build(root: Path, canaries: Canaries) -> Planted:
                     "heroku": {
                         "env": {
                             "HEROKU_API_KEY": b.plant(
-                                "heroku",
-                                heroku(),
-                                H + ".gemini/settings.json",
-                                "mcpServers.heroku.env.HEROKU_API_KEY",
+                                "heroku", heroku(), H + ".gemini/settings.json", "mcpServers.heroku.env.HEROKU_API_KEY"
                             )
                         }
                     }
@@ -467,10 +443,7 @@ def build(root: Path, canaries: Canaries) -> Planted:
             }
         ),
     )
-    b.write(
-        H + ".gemini/.env",
-        f"GITHUB_TOKEN={b.plant('github', gh_fine(), H + '.gemini/.env', 'GITHUB_TOKEN')}\n",
-    )
+    b.write(H + ".gemini/.env", f"GITHUB_TOKEN={b.plant('github', gh_fine(), H + '.gemini/.env', 'GITHUB_TOKEN')}\n")
     b.write(
         H + ".continue/config.yaml",
         "name: mine\nmcpServers:\n  - name: fly\n    command: flyctl\n    env:\n      FLY_API_TOKEN: "
@@ -524,15 +497,13 @@ def build(root: Path, canaries: Canaries) -> Planted:
         "REQUEST_ID=" + str(uuid.uuid4()) + "\nDEBUG=true\n",
     )
     b.write(
-        R + ".env.production",
-        f'DATABASE_URL="{b.plant("postgres", pgurl(), R + ".env.production", "DATABASE_URL")}"\n',
+        R + ".env.production", f'DATABASE_URL="{b.plant("postgres", pgurl(), R + ".env.production", "DATABASE_URL")}"\n'
     )
     k4, s4 = akia(), aws_secret()
     canaries.add(s4)
     b.write(
         R + ".env.local",
-        f"AWS_ACCESS_KEY_ID={b.plant('aws', k4, R + '.env.local', 'AWS_ACCESS_KEY_ID')}\n"
-        f"AWS_SECRET_ACCESS_KEY={s4}\n",
+        f"AWS_ACCESS_KEY_ID={b.plant('aws', k4, R + '.env.local', 'AWS_ACCESS_KEY_ID')}\nAWS_SECRET_ACCESS_KEY={s4}\n",
     )
     b.write(
         R + ".mcp.json",
@@ -560,9 +531,7 @@ def build(root: Path, canaries: Canaries) -> Planted:
                         "url": "https://api.githubcopilot.com/mcp/",
                         "headers": {
                             "Authorization": "Bearer "
-                            + b.plant(
-                                "github", gh(), R + ".vscode/mcp.json", "servers.github.headers.Authorization"
-                            )
+                            + b.plant("github", gh(), R + ".vscode/mcp.json", "servers.github.headers.Authorization")
                         },
                     }
                 }

@@ -153,11 +153,7 @@ def start_seaweed(base: Path, timeout_s: float = 60) -> SeaweedS3:
     with open(base / "weed.log", "wb") as log:
         proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, cwd=base, start_new_session=True)
     server = SeaweedS3(
-        endpoint=f"http://127.0.0.1:{s3}",
-        admin_secret=admin_secret,
-        writer_secret=writer_secret,
-        proc=proc,
-        dir=base,
+        endpoint=f"http://127.0.0.1:{s3}", admin_secret=admin_secret, writer_secret=writer_secret, proc=proc, dir=base
     )
     deadline = time.monotonic() + timeout_s
     client = server.client()

@@ -119,9 +119,7 @@ def test_manifest_counts_disagree(backed_up, pg_server):
 def test_encrypted_to_another_key(make_setup, tmp_path, pg_server):
     theirs, ours = x25519.Identity.generate(), x25519.Identity.generate()
     (tmp_path / "ours.key").write_text(f"# created: test\n{ours}\n")
-    setup = make_setup(
-        "local", encrypt_to=[str(theirs.to_public())], identities=[f"file:{tmp_path / 'ours.key'}"]
-    )
+    setup = make_setup("local", encrypt_to=[str(theirs.to_public())], identities=[f"file:{tmp_path / 'ours.key'}"])
     rec = run_backup(setup.config, "app")
     res = verify_backup(setup.config, rec.id, quick=True)
     assert res.failure_code == "decrypt_failed" and "identit" in res.message
@@ -130,9 +128,7 @@ def test_encrypted_to_another_key(make_setup, tmp_path, pg_server):
 def test_encrypted_with_right_key_passes_full(make_setup, tmp_path, pg_server):
     ident = x25519.Identity.generate()
     (tmp_path / "id.key").write_text(f"{ident}\n")
-    setup = make_setup(
-        "local", encrypt_to=[str(ident.to_public())], identities=[f"file:{tmp_path / 'id.key'}"]
-    )
+    setup = make_setup("local", encrypt_to=[str(ident.to_public())], identities=[f"file:{tmp_path / 'id.key'}"])
     rec = run_backup(setup.config, "app")
     res = verify_backup(setup.config, rec.id, server=pg_server)
     assert res.outcome == "passed", res.message
@@ -196,9 +192,7 @@ def test_latest_of_source_and_unknown_backup(backed_up):
 
     setup, rec = backed_up
     assert verify_backup(setup.config, latest="app", quick=True).backup == rec.id
-    assert (
-        verify_backup(setup.config, "app", sample="latest", mode="quick").backup == rec.id
-    )  # scheduler form
+    assert verify_backup(setup.config, "app", sample="latest", mode="quick").backup == rec.id  # scheduler form
     with pytest.raises(VerificationError):
         verify_backup(setup.config, "app-nope", quick=True)
     assert Manifest  # imported for type clarity

@@ -14,10 +14,7 @@ pytestmark = pytest.mark.slow
 
 ENGINES = ["mysql", "redis"]
 CHECK_OK = {"mysql": ("SELECT COUNT(*) FROM customers", "> 0"), "redis": ("HGET config schema", "== 42")}
-CHECK_BAD = {
-    "mysql": ("SELECT COUNT(*) FROM orders WHERE total > 1000", "> 0"),
-    "redis": ("EXISTS user:99999", "== 1"),
-}
+CHECK_BAD = {"mysql": ("SELECT COUNT(*) FROM orders WHERE total > 1000", "> 0"), "redis": ("EXISTS user:99999", "== 1")}
 A_TABLE = {"mysql": "orders", "redis": "db0"}
 
 
@@ -96,9 +93,7 @@ def test_encrypted_to_another_key(make, engine, tmp_path):
     theirs, ours = x25519.Identity.generate(), x25519.Identity.generate()
     (tmp_path / "ours.key").write_text(f"{ours}\n")
     setup, rec, obj, _ = _backed_up(
-        make,
-        engine,
-        extra=f'encrypt_to = ["{theirs.to_public()}"]\nidentities = ["file:{tmp_path / "ours.key"}"]',
+        make, engine, extra=f'encrypt_to = ["{theirs.to_public()}"]\nidentities = ["file:{tmp_path / "ours.key"}"]'
     )
     assert obj.read_bytes().startswith(b"age-encryption.org/v1")
     res = verify_backup(setup.config, rec.id)
@@ -110,9 +105,7 @@ def test_encrypted_with_the_right_key_passes(make, engine, tmp_path):
     ident = x25519.Identity.generate()
     (tmp_path / "id.key").write_text(f"{ident}\n")
     setup, rec, _, _ = _backed_up(
-        make,
-        engine,
-        extra=f'encrypt_to = ["{ident.to_public()}"]\nidentities = ["file:{tmp_path / "id.key"}"]',
+        make, engine, extra=f'encrypt_to = ["{ident.to_public()}"]\nidentities = ["file:{tmp_path / "id.key"}"]'
     )
     res = verify_backup(setup.config, rec.id)
     assert res.outcome == "passed", res.message

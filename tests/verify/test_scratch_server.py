@@ -89,9 +89,7 @@ with ScratchPostgres(min_major=17) as pg:
 """
 
 
-@pytest.mark.skipif(
-    os.geteuid() != 0, reason="dropping to an unprivileged user happens only when run as root"
-)
+@pytest.mark.skipif(os.geteuid() != 0, reason="dropping to an unprivileged user happens only when run as root")
 def test_starts_as_root_under_a_bare_path_without_runuser(tmp_path: Path) -> None:
     """cron and many service managers give a job PATH=/usr/bin:/bin (no /usr/sbin, where runuser lives)."""
     import pwd
@@ -99,18 +97,8 @@ def test_starts_as_root_under_a_bare_path_without_runuser(tmp_path: Path) -> Non
     nobody = pwd.getpwnam("nobody")
     env = {k: v for k, v in os.environ.items() if not k.startswith("PG")} | {"PATH": "/usr/bin:/bin"}
     out = subprocess.run(
-        [sys.executable, "-c", _BARE_PATH_CHILD],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=REPO,
-        timeout=120,
+        [sys.executable, "-c", _BARE_PATH_CHILD], capture_output=True, text=True, env=env, cwd=REPO, timeout=120
     )
     assert out.returncode == 0, out.stderr[-2000:]
     uid, gid, groups, one = out.stdout.split()
-    assert (int(uid), int(gid), groups, one) == (
-        nobody.pw_uid,
-        nobody.pw_gid,
-        "''",
-        "1",
-    )  # no root groups kept
+    assert (int(uid), int(gid), groups, one) == (nobody.pw_uid, nobody.pw_gid, "''", "1")  # no root groups kept

@@ -103,9 +103,7 @@ def make_runner(
     state_url: str | None = None,
 ) -> Runner:
     store = RunStore(StateDB(state_url))
-    return Runner(
-        store, {"demo": demo_workflow}, gate, clock=clock, notifier=notifier, environ=environ, hooks=crash
-    )
+    return Runner(store, {"demo": demo_workflow}, gate, clock=clock, notifier=notifier, environ=environ, hooks=crash)
 
 
 def side_effects(path: Path) -> list[str]:

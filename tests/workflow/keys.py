@@ -61,8 +61,7 @@ def enrol(path: Path, people: list[Person], options: str = f'namespaces="{NAMESP
     path.parent.mkdir(parents=True, exist_ok=True)
     lines = ["# approvers of Blastwall restores"]
     lines += [
-        f"{p.principal} {options} {p.public_key()}" if options else f"{p.principal} {p.public_key()}"
-        for p in people
+        f"{p.principal} {options} {p.public_key()}" if options else f"{p.principal} {p.public_key()}" for p in people
     ]
     path.write_text("\n".join(lines) + "\n")
     path.chmod(0o644)

@@ -153,9 +153,7 @@ def make_env(
         c.execute(SOURCE_SQL)  # type: ignore[arg-type]
     with server.connect() as c:
         c.execute(
-            sql.SQL("CREATE ROLE {} LOGIN PASSWORD {}").format(
-                sql.Identifier(role), sql.Literal(target_password)
-            )
+            sql.SQL("CREATE ROLE {} LOGIN PASSWORD {}").format(sql.Identifier(role), sql.Literal(target_password))
         )
         c.execute(sql.SQL("CREATE DATABASE {} OWNER {}").format(sql.Identifier(tgt), sql.Identifier(role)))
     info = psycopg.conninfo.conninfo_to_dict(server.conninfo().reveal())

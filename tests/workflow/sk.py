@@ -34,9 +34,7 @@ class SkEd25519:
 
     @property
     def blob(self) -> bytes:
-        raw = self.private.public_key().public_bytes(
-            serialization.Encoding.Raw, serialization.PublicFormat.Raw
-        )
+        raw = self.private.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
         return _s(ED_TYPE) + _s(raw) + _s(APPLICATION)
 
     @property
@@ -57,9 +55,7 @@ class SkEd25519:
         )
         sig = self.private.sign(to_sign)
         sig_blob = _s(ED_TYPE) + _s(sig) + bytes([flags]) + struct.pack(">I", self.counter)
-        env = (
-            b"SSHSIG" + struct.pack(">I", 1) + _s(self.blob) + _s(ns) + _s(b"") + _s(b"sha512") + _s(sig_blob)
-        )
+        env = b"SSHSIG" + struct.pack(">I", 1) + _s(self.blob) + _s(ns) + _s(b"") + _s(b"sha512") + _s(sig_blob)
         b64 = base64.b64encode(env).decode()
         body = "\n".join(b64[i : i + 70] for i in range(0, len(b64), 70))
         return f"-----BEGIN SSH SIGNATURE-----\n{body}\n-----END SSH SIGNATURE-----\n"

@@ -18,14 +18,7 @@ from typer.testing import CliRunner
 from auditor.cli import app
 from auditor.config import SecretRef, parse_config
 from auditor.errors import ConfigError
-from auditor.workflow import (
-    ApprovalPolicy,
-    ApprovalRefused,
-    HumanGate,
-    RunState,
-    StepHooks,
-    WebhookNotifier,
-)
+from auditor.workflow import ApprovalPolicy, ApprovalRefused, HumanGate, RunState, StepHooks, WebhookNotifier
 from auditor.workflow.approvals import (
     SignersFileUnsafe,
     SshKeygen,
@@ -61,9 +54,7 @@ class Team:
 
     def approve(self, runner: Runner, run_id: str, who: Person, **kw: Any) -> Any:
         stmt = runner.statement(run_id, "approve", who.principal)
-        return runner.approve(
-            run_id, who.principal, signature=self.sig(who, stmt), statement=stmt.text(), **kw
-        )
+        return runner.approve(run_id, who.principal, signature=self.sig(who, stmt), statement=stmt.text(), **kw)
 
 
 @pytest.fixture
@@ -94,27 +85,12 @@ def test_statement_is_canonical_and_printed_byte_exact(team, log_path, env, cloc
     assert Statement.parse(text) == stmt
     cfg = team.root / "blastwall.toml"
     cfg.write_text(f'[approvals]\nallowed_signers = "{team.signers}"\n')
-    res = CliRunner().invoke(
-        app, ["runs", "statement", run.id, "--as", "alice@example.com", "--config", str(cfg)]
-    )
+    res = CliRunner().invoke(app, ["runs", "statement", run.id, "--as", "alice@example.com", "--config", str(cfg)])
     assert res.exit_code == 0 and res.stdout_bytes == text.encode()
     res = CliRunner().invoke(
-        app,
-        [
-            "runs",
-            "statement",
-            run.id,
-            "--as",
-            "bob@example.com",
-            "--decision",
-            "reject",
-            "--config",
-            str(cfg),
-        ],
+        app, ["runs", "statement", run.id, "--as", "bob@example.com", "--decision", "reject", "--config", str(cfg)]
     )
-    assert (
-        res.stdout_bytes == decision_statement(runner.store.run(run.id), "reject", "bob@example.com").data()
-    )
+    assert res.stdout_bytes == decision_statement(runner.store.run(run.id), "reject", "bob@example.com").data()
 
 
 def test_unsigned_approval_is_refused_and_a_signed_one_passes(team, log_path, env, clock) -> None:  # type: ignore[no-untyped-def]
@@ -206,9 +182,7 @@ def test_forged_decision_rows_count_for_nothing_are_flagged_and_alerted(
         clock.advance(seconds=60)
         again = runner.advance(run.id)
         assert again.state is RunState.WAITING and "apply" not in side_effects(log_path)
-        assert "0 of 1 approval(s)" in (again.message or "") and "3 decision(s) ignored" in (
-            again.message or ""
-        )
+        assert "0 of 1 approval(s)" in (again.message or "") and "3 decision(s) ignored" in (again.message or "")
         runner.advance(run.id)  # evaluated again: still waiting, no second alert for the same rows
         alerts = [g for g in got if "unverifiable" in str(g["text"])]
         assert len(alerts) == 3, got
@@ -246,9 +220,7 @@ def test_signed_reject_ends_the_run_and_a_forged_reject_row_does_not(team, log_p
     stmt = runner.statement(run.id, "reject", team.bob.principal)
     with pytest.raises(ApprovalRefused, match="a reject must be signed"):
         runner.reject(run.id, team.bob.principal)
-    run = runner.reject(
-        run.id, team.bob.principal, signature=team.sig(team.bob, stmt), comment="wrong target"
-    )
+    run = runner.reject(run.id, team.bob.principal, signature=team.sig(team.bob, stmt), comment="wrong target")
     assert run.state is RunState.REJECTED and "rejected by bob@example.com" in (run.message or "")
     assert side_effects(log_path).count("apply") == 0
 
@@ -310,13 +282,9 @@ def test_cli_names_the_mismatch_from_the_signed_text_next_to_the_signature(team,
     run = runner.start("demo", {"log": str(log_path)}, "ops")
     cfg = team.root / "blastwall.toml"
     cfg.write_text(f'[approvals]\nallowed_signers = "{team.signers}"\n')
-    res = CliRunner().invoke(
-        app, ["runs", "statement", run.id, "--as", team.alice.principal, "--config", str(cfg)]
-    )
+    res = CliRunner().invoke(app, ["runs", "statement", run.id, "--as", team.alice.principal, "--config", str(cfg)])
     altered = res.stdout.replace(f"plan-sha256: {run.plan_sha256}", "plan-sha256: " + "e" * 64)
-    sig = team.alice.sign(
-        altered.encode(), team.root / "alice-out"
-    )  # writes statement.txt + statement.txt.sig
+    sig = team.alice.sign(altered.encode(), team.root / "alice-out")  # writes statement.txt + statement.txt.sig
     res = CliRunner().invoke(
         app, ["approve", run.id, "--signature", str(sig), "--as", team.alice.principal, "--config", str(cfg)]
     )
@@ -394,10 +362,7 @@ def test_two_person_rule_with_a_signed_request(team, log_path, env, clock) -> No
     runner = make_runner(team.gate(two_person=True), clock=clock, environ=env)
     keygen = SshKeygen()
     run = runner.start(
-        "demo",
-        {"log": str(log_path)},
-        team.alice.principal,
-        sign_request=lambda s: keygen.sign(team.alice.key, s),
+        "demo", {"log": str(log_path)}, team.alice.principal, sign_request=lambda s: keygen.sign(team.alice.key, s)
     )
     assert run.state is RunState.WAITING and run.request_signature
     with pytest.raises(ApprovalRefused, match="requested this run and cannot approve it"):
@@ -415,10 +380,7 @@ def test_two_person_rule_needs_a_verified_request(team, log_path, env, clock) ->
     before = side_effects(log_path)
     with pytest.raises(ApprovalRefused, match="request signature does not verify"):
         runner.start(
-            "demo",
-            {"log": str(log_path)},
-            "eve@example.com",
-            sign_request=lambda s: keygen.sign(team.eve.key, s),
+            "demo", {"log": str(log_path)}, "eve@example.com", sign_request=lambda s: keygen.sign(team.eve.key, s)
         )
     assert side_effects(log_path) == before
     [failed] = [r for r in runner.store.runs() if r.requested_by == "eve@example.com"]
@@ -450,9 +412,7 @@ def test_key_types_signed_by_real_ssh_keygen(key_type, tmp_path, log_path, env, 
     run = runner.start("demo", {"log": str(log_path)}, "ops")
     stmt = runner.statement(run.id, "approve", carol.principal)
     sig = SshKeygen().sign(carol.key, stmt)  # what `approve --key` runs
-    assert {"ed25519": "ssh-ed25519", "ecdsa": "ecdsa-sha2-nistp256", "rsa": "ssh-rsa"}[
-        key_type
-    ] in carol.public_key()
+    assert {"ed25519": "ssh-ed25519", "ecdsa": "ecdsa-sha2-nistp256", "rsa": "ssh-rsa"}[key_type] in carol.public_key()
     assert runner.approve(run.id, carol.principal, signature=sig).state is RunState.SUCCEEDED
     [review] = runner.review(run.id)
     assert review.verified is True and review.key and review.key.startswith("SHA256:")
@@ -475,15 +435,7 @@ def test_sk_key_lines_are_parsed_and_accepted_by_ssh_keygen(tmp_path) -> None:  
     f = tmp_path / "allowed_signers"
     f.write_text(lines)
     stmt = Statement(
-        "run_x",
-        "restore",
-        "t",
-        "b",
-        "0" * 64,
-        "approve",
-        "approval",
-        "2026-12-01T12:00:00Z",
-        "dana@example.com",
+        "run_x", "restore", "t", "b", "0" * 64, "approve", "approval", "2026-12-01T12:00:00Z", "dana@example.com"
     )
     sig = tmp_path / "s.sig"
     sig.write_text(ed.sign(stmt.data()))
@@ -508,9 +460,7 @@ def test_sk_ed25519_signature_is_verified(tmp_path, log_path, env, clock) -> Non
     stmt = runner.statement(run.id, "approve", "dana@example.com")
     with pytest.raises(ApprovalRefused):
         runner.approve(run.id, "dana@example.com", signature=ed.sign(stmt.data(), touched=False))
-    assert (
-        runner.approve(run.id, "dana@example.com", signature=ed.sign(stmt.data())).state is RunState.SUCCEEDED
-    )
+    assert runner.approve(run.id, "dana@example.com", signature=ed.sign(stmt.data())).state is RunState.SUCCEEDED
 
 
 # -- the signers file is part of the gate ---------------------------------------------------------
@@ -531,9 +481,7 @@ def test_group_or_world_writable_signers_file_or_directory_is_refused(team, log_
     team.signers.parent.chmod(0o757)
     with pytest.raises(SignersFileUnsafe) as exc:
         runner.approve(run.id, team.alice.principal, signature=sig)
-    assert (
-        f"directory {team.signers.parent} (owner root, mode 0757) is writable by others" in exc.value.message
-    )
+    assert f"directory {team.signers.parent} (owner root, mode 0757) is writable by others" in exc.value.message
     assert runner.store.decisions(run.id) == [] and "apply" not in side_effects(log_path)
     # the only way past: allow_writable_signers = true (itself a finding, below)
     lax = make_runner(team.gate(allow_writable_signers=True), clock=clock, environ=env)
@@ -545,9 +493,7 @@ def test_signers_file_owned_by_another_user_is_refused(team) -> None:  # type: i
     try:
         problems = check_signers_file(team.signers, euid=0)
         bad = [p for p in problems if p.refuse]
-        assert (
-            bad and "owned by nobody, neither root nor the user that runs Blastwall (root)" in bad[0].message
-        )
+        assert bad and "owned by nobody, neither root nor the user that runs Blastwall (root)" in bad[0].message
         with pytest.raises(SignersFileUnsafe, match="mode 0644"):
             HumanGate(ApprovalPolicy(allowed_signers=team.signers), euid=0).signers_file()
         # the same file, for a runner that runs as the user owning it: the gate opens, with a finding
@@ -569,9 +515,7 @@ def test_audit_findings_for_the_gate(team, tmp_path) -> None:  # type: ignore[no
     assert "owned by the user that runs Blastwall" in f["approvals.signers_owned_by_runner"]
     assert "approvals.signers_file_unsafe" not in f and "alice@example.com" in f["approvals.software_keys"]
     team.signers.chmod(0o666)
-    f = _findings(
-        f'[approvals]\nallowed_signers = "{team.signers}"\nallow_writable_signers = true\n', tmp_path
-    )
+    f = _findings(f'[approvals]\nallowed_signers = "{team.signers}"\nallow_writable_signers = true\n', tmp_path)
     assert "allow_writable_signers = true" in f["approvals.writable_signers_allowed"]
     assert "accepted only because allow_writable_signers" in f["approvals.signers_file_unsafe"]
     f = _findings('[[targets]]\nname = "t"\nurl = "env:T"\n', tmp_path)
@@ -613,9 +557,7 @@ def test_unauthenticated_mode_is_said_in_every_run_record(log_path, env, clock, 
     doc = json.loads(res.stdout)
     assert doc["approvals"]["authenticated"] is False and "NOT authenticated" in doc["approvals"]["warning"]
     assert doc["decisions"][0]["status"] == "unauthenticated"
-    assert (
-        "NOT authenticated" in CliRunner().invoke(app, ["runs", "show", run.id, "--config", str(cfg)]).stdout
-    )
+    assert "NOT authenticated" in CliRunner().invoke(app, ["runs", "show", run.id, "--config", str(cfg)]).stdout
     listed = json.loads(CliRunner().invoke(app, ["runs", "list", "--json"]).stdout)
     assert listed[0]["approvals_mode"] == "unauthenticated"
     # the gate follows the configuration as it is now: switched to signed, the name-only approval is ignored

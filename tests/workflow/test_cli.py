@@ -61,10 +61,7 @@ def test_runs_show_json_matches_schema(runs, which) -> None:  # type: ignore[no-
     assert [s["name"] for s in doc["steps"]][:3] == ["inventory", "sanity", "choose"]
     if which == "waiting":
         assert doc["approve_command"].startswith(f"blastwall approve {runs['waiting']} --key ")
-        assert (
-            doc["approvals"]["mode"] == "unauthenticated"
-            and "NOT authenticated" in doc["approvals"]["warning"]
-        )
+        assert doc["approvals"]["mode"] == "unauthenticated" and "NOT authenticated" in doc["approvals"]["warning"]
         assert doc["plan"]["action"] == "apply" and doc["decisions"] == []
     if which == "rejected":
         assert doc["decisions"][0]["decision"] == "reject" and doc["decisions"][0]["comment"] == "no"
@@ -144,11 +141,7 @@ scratch_url = "env:SCRATCH"
     declared = {s.name: {str(r) for r in s.secrets.values()} for s in wf.steps}
     assert [s.name for s in wf.steps] == list(RESTORE_STEPS)
     assert [n for n, refs in declared.items() if "env:T_WRITE" in refs] == ["restore"]
-    assert {n for n, refs in declared.items() if "env:T_READ" in refs} == {
-        "plan",
-        "safety_dump",
-        "post_check",
-    }
+    assert {n for n, refs in declared.items() if "env:T_READ" in refs} == {"plan", "safety_dump", "post_check"}
     assert declared["approval"] == declared["report"] == set()
     assert declared["fetch_verify"] == {"env:SCRATCH"}  # local store, no identities: only the scratch server
     wf2 = restore_workflow(cfg, {"backup_id": "db2-20261201T000000Z-abcdef", "target": "t"}, db=StateDB())
@@ -169,25 +162,18 @@ def test_cli_wiring_uses_a_human_gate_and_the_configured_webhook(tmp_path: Path)
     from auditor.workflow.service import open_runner
 
     cfg = parse_config(
-        '[notifications]\nwebhook_url = "env:HOOK"\n[approvals]\nexpire_after_s = 60\n'
-        "two_person = true\nrequired = 2\n"
+        '[notifications]\nwebhook_url = "env:HOOK"\n[approvals]\nexpire_after_s = 60\ntwo_person = true\nrequired = 2\n'
     )
     runner = open_runner(cfg)
     assert isinstance(runner.gate, HumanGate) and isinstance(runner.notifier, WebhookNotifier)
-    assert (
-        runner.gate.policy.expire_after_s,
-        runner.gate.policy.two_person,
-        runner.gate.policy.required,
-    ) == (60, True, 2)
+    assert (runner.gate.policy.expire_after_s, runner.gate.policy.two_person, runner.gate.policy.required) == (
+        60,
+        True,
+        2,
+    )
     root = Path(__file__).resolve().parents[2] / "auditor"
-    for f in [
-        *(root / "cli").glob("*.py"),
-        root / "workflow" / "service.py",
-        root / "workflow" / "restore.py",
-    ]:
-        assert "UnsafeAutoApprove" not in f.read_text().replace(
-            "nothing here can build `UnsafeAutoApprove`", ""
-        ), f
+    for f in [*(root / "cli").glob("*.py"), root / "workflow" / "service.py", root / "workflow" / "restore.py"]:
+        assert "UnsafeAutoApprove" not in f.read_text().replace("nothing here can build `UnsafeAutoApprove`", ""), f
 
 
 def test_scoped_environ_hides_every_configured_secret_variable() -> None:

@@ -59,21 +59,11 @@ def test_auto_approve_runs_every_step_once_and_warns(log_path, env, clock, caplo
     with caplog.at_level(logging.WARNING, logger="blastwall.workflow.gate"):
         run = runner.start("demo", {"log": str(log_path)}, "alice")
     assert run.state is RunState.SUCCEEDED
-    assert side_effects(log_path) == [
-        "inventory",
-        "sanity",
-        "choose",
-        "approval",
-        "apply",
-        "publish",
-        "report",
-    ]
+    assert side_effects(log_path) == ["inventory", "sanity", "choose", "approval", "apply", "publish", "report"]
     st = states(runner, run.id)
     assert st["unused"] == "skipped" and all(v == "finished" for k, v in st.items() if k != "unused")
     assert all(s.attempts == 1 for s in runner.store.steps(run.id) if s.name != "unused")
-    warnings = [
-        r for r in caplog.records if r.levelno == logging.WARNING and "UnsafeAutoApprove" in r.getMessage()
-    ]
+    warnings = [r for r in caplog.records if r.levelno == logging.WARNING and "UnsafeAutoApprove" in r.getMessage()]
     assert len(warnings) >= 3  # at the gate and before each of the two actions
     assert runner.store.decisions(run.id)[0].by == "UnsafeAutoApprove"
 
@@ -268,11 +258,7 @@ def test_step_secrets_are_scoped_to_their_step(tmp_path, canaries, clock) -> Non
         ),
     )
     runner = Runner(
-        RunStore(StateDB()),
-        {"scoped": lambda p: wf},
-        UnsafeAutoApprove(),
-        clock=clock,
-        environ={"SCOPED": token},
+        RunStore(StateDB()), {"scoped": lambda p: wf}, UnsafeAutoApprove(), clock=clock, environ={"SCOPED": token}
     )
     run = runner.start("scoped", {}, "alice")
     recs = {s.name: s for s in runner.store.steps(run.id)}
@@ -284,9 +270,7 @@ def test_step_secrets_are_scoped_to_their_step(tmp_path, canaries, clock) -> Non
     canaries.assert_absent(trees=[tmp_path / "state"], texts=[repr(seen["ctx"])])
 
 
-def test_failed_action_error_is_redacted_and_notified(
-    log_path, env, clock, canaries, caplog, tmp_path
-) -> None:
+def test_failed_action_error_is_redacted_and_notified(log_path, env, clock, canaries, caplog, tmp_path) -> None:
     notes = RecordingNotifier()
     runner = make_runner(UnsafeAutoApprove(), clock=clock, environ=env, notifier=notes)
     with caplog.at_level(logging.DEBUG):
@@ -338,9 +322,7 @@ def test_webhook_gets_slack_json_on_wait_and_failure(log_path, env, clock, canar
 
 
 def test_webhook_failure_does_not_break_the_run(log_path, env, clock) -> None:
-    notifier = WebhookNotifier(
-        SecretRef.parse("env:HOOK"), environ={"HOOK": "http://127.0.0.1:9/x"}, timeout_s=1
-    )
+    notifier = WebhookNotifier(SecretRef.parse("env:HOOK"), environ={"HOOK": "http://127.0.0.1:9/x"}, timeout_s=1)
     runner = make_runner(human(), clock=clock, environ=env, notifier=notifier)
     assert runner.start("demo", {"log": str(log_path)}, "alice").state is RunState.WAITING
 

@@ -65,9 +65,7 @@ def test_mariadb_target_gated_restore(mysql_setup, mariadb, monkeypatch):
     import pymysql
 
     def target():
-        return pymysql.connect(
-            unix_socket=str(mariadb.sock), user="root", password="", database=tgt, autocommit=True
-        )
+        return pymysql.connect(unix_socket=str(mariadb.sock), user="root", password="", database=tgt, autocommit=True)
 
     with target() as t, t.cursor() as cur:
         cur.execute("CREATE TABLE customers (id INT PRIMARY KEY, name VARCHAR(200))")

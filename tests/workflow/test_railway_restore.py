@@ -33,9 +33,7 @@ class VolumeEnv:
         shop = next(p for p in s.projects.values() if p.name == "shop")
         env = s.env(shop, "production")
         pg = next(x for x in s.services.values() if x.project_id == shop.id and x.name == "Postgres")
-        self.vi = next(
-            v for v in s.volume_instances.values() if v.environment_id == env.id and v.service_id == pg.id
-        )
+        self.vi = next(v for v in s.volume_instances.values() if v.environment_id == env.id and v.service_id == pg.id)
         self.backups = sorted(
             (b for b in s.backups.values() if b.volume_instance_id == self.vi.id), key=lambda b: b.created_at
         )  # oldest first: 9d, 5d, 51h, 27h, 3h
@@ -63,9 +61,7 @@ class VolumeEnv:
         return res.exit_code, res.output
 
     def start(self, backup_id: str | None = None) -> str:
-        code, out = self.cli(
-            "restore", backup_id or self.chosen.id, "--target", "shop-volume", "--as", "alice"
-        )
+        code, out = self.cli("restore", backup_id or self.chosen.id, "--target", "shop-volume", "--as", "alice")
         assert code == 4, out
         m = RUN_ID.search(out)
         assert m is not None, out
@@ -111,9 +107,7 @@ def test_without_approval_no_mutation_reaches_railway(vol: VolumeEnv, canaries, 
     canaries.assert_absent(texts=vol.outputs, trees=[tmp_path])
 
 
-def test_with_approval_stage_then_commit_and_newer_backups_are_gone(
-    vol: VolumeEnv, canaries, tmp_path
-) -> None:  # type: ignore[no-untyped-def]
+def test_with_approval_stage_then_commit_and_newer_backups_are_gone(vol: VolumeEnv, canaries, tmp_path) -> None:  # type: ignore[no-untyped-def]
     run_id = vol.start()
     doc = vol.show(run_id)
     assert vol.fake.mutations == []
@@ -247,9 +241,7 @@ def test_the_clients_keep_their_scope() -> None:
         ),
     ],
 )
-def test_railway_volume_targets_are_validated_strictly(
-    tmp_path: Path, body: str, key: str, message: str
-) -> None:
+def test_railway_volume_targets_are_validated_strictly(tmp_path: Path, body: str, key: str, message: str) -> None:
     p = tmp_path / "blastwall.toml"
     p.write_text('[[targets]]\nname = "t"\n' + body)
     with pytest.raises(ConfigError) as info:

@@ -97,18 +97,11 @@ def test_a_commit_sent_before_complete_would_commit_nothing(vol: VolumeEnv) -> N
     wid = send(STAGE_RESTORE, {"volumeInstanceId": vol.vi.id, "volumeInstanceBackupId": vol.chosen.id})[
         "volumeInstanceBackupRestore"
     ]["workflowId"]
-    commit_result = send(
-        COMMIT_STAGED, {"environmentId": vol.vi.environment_id, "commitMessage": "too early"}
-    )
+    commit_result = send(COMMIT_STAGED, {"environmentId": vol.vi.environment_id, "commitMessage": "too early"})
     assert s.commits[-1]["changes"] == [] and s.restores == [] and vol.backup_ids() == before
     # the commit's String is no workflow id
-    assert (
-        send(WORKFLOW_STATUS, {"workflowId": commit_result[COMMIT_FIELD]})["workflowStatus"]["status"]
-        == "NotFound"
-    )
-    statuses = [
-        send(WORKFLOW_STATUS, {"workflowId": wid})["workflowStatus"]["status"] for _ in range(s.stage_polls)
-    ]
+    assert send(WORKFLOW_STATUS, {"workflowId": commit_result[COMMIT_FIELD]})["workflowStatus"]["status"] == "NotFound"
+    statuses = [send(WORKFLOW_STATUS, {"workflowId": wid})["workflowStatus"]["status"] for _ in range(s.stage_polls)]
     assert statuses == ["Running"] * (s.stage_polls - 1) + ["Complete"]
     assert [c["kind"] for c in s.staged[vol.vi.environment_id]] == ["volume_restore"]
 
@@ -208,9 +201,7 @@ def test_a_replicated_service_is_refused_at_plan_time(vol: VolumeEnv) -> None:
     assert vol.fake.mutations == []
 
 
-def test_a_volume_in_a_project_shared_through_external_workspaces_is_restored_through_the_gate(
-    vol: VolumeEnv,
-) -> None:
+def test_a_volume_in_a_project_shared_through_external_workspaces_is_restored_through_the_gate(vol: VolumeEnv) -> None:
     from datetime import timedelta
 
     s = _scenario(vol)
@@ -219,9 +210,7 @@ def test_a_volume_in_a_project_shared_through_external_workspaces_is_restored_th
     bpg = next(x for x in s.services.values() if x.project_id == secret.id and x.name == "Postgres")
     vi = next(v for v in s.volume_instances.values() if v.service_id == bpg.id)
     old, newer = s.backup(vi, timedelta(days=2)), s.backup(vi, timedelta(hours=2))
-    vol.config_path.write_text(
-        vol.config_path.read_text().replace('project = "shop"', 'project = "bob-secret"')
-    )
+    vol.config_path.write_text(vol.config_path.read_text().replace('project = "shop"', 'project = "bob-secret"'))
     code, out = vol.cli("restore", old.id, "--target", "shop-volume", "--as", "alice")
     assert code == 1 and "no project 'bob-secret'" in out  # not shared yet: out of reach
     s.share_project(alice, secret)

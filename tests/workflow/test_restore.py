@@ -100,18 +100,7 @@ def test_with_approval_the_target_matches_the_manifest(
         before_counts = row_counts(c)
     run_id = start(e, "--as", "alice")
     sha = show(e, run_id)["plan_sha256"]
-    p = e.cli(
-        "approve",
-        run_id,
-        "--as",
-        "bob",
-        "--comment",
-        "ok",
-        "--plan-sha256",
-        sha,
-        "--config",
-        str(e.config_path),
-    )
+    p = e.cli("approve", run_id, "--as", "bob", "--comment", "ok", "--plan-sha256", sha, "--config", str(e.config_path))
     assert p.returncode == 0, p.stdout + p.stderr
     assert "succeeded" in p.stdout and "safety dump of the target" in p.stdout
     expected = manifest_counts(e)
@@ -129,8 +118,7 @@ def test_with_approval_the_target_matches_the_manifest(
     safety_manifest = e.tmp / "store" / dumps[0].manifest_key  # type: ignore[operator]
     assert safety_manifest.exists() and (e.tmp / "store" / dumps[0].object_key).exists()  # type: ignore[operator]
     assert {
-        t["schema_name"] + "." + t["name"]: t["rows"]
-        for t in json.loads(safety_manifest.read_text())["tables"]
+        t["schema_name"] + "." + t["name"]: t["rows"] for t in json.loads(safety_manifest.read_text())["tables"]
     } == before_counts
     doc = show(e, run_id)
     assert doc["state"] == "succeeded" and all(s["attempts"] == 1 for s in doc["steps"])

@@ -97,7 +97,5 @@ def test_kill_inside_the_safety_dump_reruns_it(audited: RestoreEnv) -> None:
     state, crashed = drive(e, {"inside": "safety_dump"}, crash_in_approve=True)
     assert crashed and state == "succeeded"
     dumps = safety_dumps(e)
-    assert len(dumps) == 2 and all(
-        d.status == "complete" for d in dumps
-    )  # idempotent by design: a new object
+    assert len(dumps) == 2 and all(d.status == "complete" for d in dumps)  # idempotent by design: a new object
     assert restores_executed(e) == 1

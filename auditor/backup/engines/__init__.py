@@ -34,9 +34,7 @@ _SCHEMES = {
 def engine_named(name: str) -> Engine:
     spec = ENGINES.get(name)
     if spec is None:
-        raise BackupError(
-            f"unknown backup engine {name!r}", hint=f"known engines: {', '.join(sorted(ENGINES))}"
-        )
+        raise BackupError(f"unknown backup engine {name!r}", hint=f"known engines: {', '.join(sorted(ENGINES))}")
     mod, cls = spec.split(":")
     engine: Engine = getattr(importlib.import_module(f"{__name__}.{mod}"), cls)()
     return engine

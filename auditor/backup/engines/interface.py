@@ -143,9 +143,7 @@ class Engine(ABC):
         raise NotImplementedError(f"{self.label} targets cannot be restored into yet")
 
     def uri(self, host: str | None, port: int | None, database: str | None) -> str:
-        return (
-            f"{self.schemes[0]}://{host or 'localhost'}" + (f":{port}" if port else "") + f"/{database or ''}"
-        )
+        return f"{self.schemes[0]}://{host or 'localhost'}" + (f":{port}" if port else "") + f"/{database or ''}"
 
 
 def close_quietly(obj: Any) -> None:

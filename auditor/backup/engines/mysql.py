@@ -158,12 +158,9 @@ def parse_mysql_url(url: str) -> MySQLURL:
             "the MySQL/MariaDB source URL names no database (mysql://user:pass@host:port/DATABASE)",
             hint="add the database name to the URL path",
         )
-    tls = q.get("ssl-mode", q.get("sslmode", "")) in (
-        "required",
-        "verify_ca",
-        "verify_identity",
-        "require",
-    ) or q.get("ssl", "") in ("true", "1")
+    tls = q.get("ssl-mode", q.get("sslmode", "")) in ("required", "verify_ca", "verify_identity", "require") or q.get(
+        "ssl", ""
+    ) in ("true", "1")
     return MySQLURL(
         host=u.hostname or "localhost",
         port=u.port or 3306,
@@ -331,8 +328,7 @@ class _MySQLDump(RunningDump):
             )
         if not self.counter.completed:
             raise BackupError(
-                f"{name} exited 0 but its output lacks the final '-- Dump completed' line: "
-                "the dump is truncated"
+                f"{name} exited 0 but its output lacks the final '-- Dump completed' line: the dump is truncated"
             )
         tables = tuple(
             TableCount(schema_name=self.u.database, name=t, rows=self.counter.rows[t])
@@ -421,13 +417,7 @@ class ScratchMariaDB:
                 os.chown(tmpdir, pw.pw_uid, pw.pw_gid)
             env = dict(os.environ, TMPDIR=str(tmpdir))  # never share /tmp temp tables with other servers
             out = subprocess.run(
-                self._as_user(init),
-                capture_output=True,
-                text=True,
-                cwd=self.tmp,
-                timeout=180,
-                check=False,
-                env=env,
+                self._as_user(init), capture_output=True, text=True, cwd=self.tmp, timeout=180, check=False, env=env
             )
             if out.returncode != 0:
                 raise VerificationError("scratch server initialisation failed: " + out.stderr.strip()[-800:])
@@ -478,12 +468,7 @@ class ScratchMariaDB:
         import pymysql
 
         return pymysql.connect(
-            unix_socket=str(self.sock),
-            user="root",
-            password="",
-            database=database,
-            autocommit=True,
-            connect_timeout=5,
+            unix_socket=str(self.sock), user="root", password="", database=database, autocommit=True, connect_timeout=5
         )
 
     def client_argv(self, client: Path, database: str) -> list[str]:
@@ -520,8 +505,7 @@ def local_server_for(source_version: str) -> tuple[Path | None, str]:
     sv = version_tuple(source_version)
     product = "MariaDB" if mariadb else "MySQL"
     need = (
-        f"a {product} {sv[0]}.{sv[1]}+ server ({'mariadbd' if mariadb else 'mysqld'}, same major version "
-        f"{sv[0]})"
+        f"a {product} {sv[0]}.{sv[1]}+ server ({'mariadbd' if mariadb else 'mysqld'}, same major version {sv[0]})"
         if len(sv) >= 2
         else f"a {product} server"
     )
@@ -548,9 +532,7 @@ def local_server_for(source_version: str) -> tuple[Path | None, str]:
     return None, need
 
 
-_DEFINER = re.compile(
-    rb"(?m)^(/\*!50013 |/\*!50017 |/\*!50020 |CREATE )DEFINER=`(?:[^`]|``)*`@`(?:[^`]|``)*` ?"
-)
+_DEFINER = re.compile(rb"(?m)^(/\*!50013 |/\*!50017 |/\*!50020 |CREATE )DEFINER=`(?:[^`]|``)*`@`(?:[^`]|``)*` ?")
 
 
 def strip_definers(block: bytes) -> bytes:
@@ -593,8 +575,7 @@ class MySQLEngine(Engine):
             )
         except pymysql.Error as exc:
             raise BackupError(
-                "cannot connect to the target: "
-                + Redactor.global_().redact(str(exc.args[-1] if exc.args else exc)),
+                "cannot connect to the target: " + Redactor.global_().redact(str(exc.args[-1] if exc.args else exc)),
                 hint="check the target's url, the network and the allowed clients",
             ) from None
         with contextlib.closing(conn), conn.cursor() as cur:
@@ -626,8 +607,7 @@ class MySQLEngine(Engine):
         if u.password:
             Redactor.global_().add(Secret(u.password))
         client = find_binary(
-            ("mariadb", "mysql") if _is_mariadb(manifest.server_version) else ("mysql",),
-            package="mariadb-client",
+            ("mariadb", "mysql") if _is_mariadb(manifest.server_version) else ("mysql",), package="mariadb-client"
         )
         assert client is not None
         tmp = Path(tempfile.mkdtemp(prefix="blastwall-mysql-restore-"))
@@ -703,8 +683,7 @@ class MySQLEngine(Engine):
             )
             return
         client = find_binary(
-            ("mariadb", "mysql") if _is_mariadb(manifest.server_version) else ("mysql",),
-            package="mariadb-client",
+            ("mariadb", "mysql") if _is_mariadb(manifest.server_version) else ("mysql",), package="mariadb-client"
         )
         assert client is not None
         srv = job.server if isinstance(job.server, ScratchMariaDB) else None
@@ -719,9 +698,7 @@ class MySQLEngine(Engine):
                 cur.execute(f"DROP DATABASE IF EXISTS `{db.replace('`', '``')}`")
                 cur.execute(f"CREATE DATABASE `{db.replace('`', '``')}`")
             t = time.monotonic()
-            out = job.stream_into(
-                srv.client_argv(client, db), {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}
-            )
+            out = job.stream_into(srv.client_argv(client, db), {"PATH": os.environ.get("PATH", "/usr/bin:/bin")})
             job.timings["restore_s"] = time.monotonic() - t
             if job.integrity_failed(out):
                 return

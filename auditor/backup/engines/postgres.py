@@ -67,9 +67,7 @@ class _PgDump(RunningDump):
         conninfo = make_conninfo(**params) if params else ""
         try:
             conn = (
-                psycopg.connect(
-                    conninfo, password=password, connect_timeout=15, application_name="blastwall-backup"
-                )
+                psycopg.connect(conninfo, password=password, connect_timeout=15, application_name="blastwall-backup")
                 if password
                 else psycopg.connect(conninfo, connect_timeout=15, application_name="blastwall-backup")
             )

@@ -319,9 +319,7 @@ class RdbCounter:
             self._len(), self._len()
             if t >= 19:
                 self._len()
-            consumer = (
-                [("str",), ("raw", 8)] + ([("raw", 8)] if t >= 21 else []) + [("lenrep", (("raw", 16),))]
-            )
+            consumer = [("str",), ("raw", 8)] + ([("raw", 8)] if t >= 21 else []) + [("lenrep", (("raw", 16),))]
             stack.append(("lenrep", tuple(consumer)))
             stack.append(("lenrep", (("raw", 16), ("raw", 8), ("len",))))
         else:

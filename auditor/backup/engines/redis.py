@@ -80,9 +80,7 @@ def _client(u: RedisURL, db: int = 0) -> Any:
 
 
 def _counts_table(counts: dict[int, int]) -> tuple[TableCount, ...]:
-    return tuple(
-        TableCount(schema_name="redis", name=f"db{db}", rows=n) for db, n in sorted(counts.items()) if n
-    )
+    return tuple(TableCount(schema_name="redis", name=f"db{db}", rows=n) for db, n in sorted(counts.items()) if n)
 
 
 class _CountingReader:
@@ -181,9 +179,7 @@ class _RedisDump(RunningDump):
                 hint="check the source URL, the password and the network",
             ) from None
         self.server_version = str(info.get("redis_version") or info.get("valkey_version") or "0")
-        self.cli = find_binary(
-            ("redis-cli", "valkey-cli"), package="redis-tools", configured=request.src.dump_tool
-        )
+        self.cli = find_binary(("redis-cli", "valkey-cli"), package="redis-tools", configured=request.src.dump_tool)
         assert self.cli is not None
         self.cli_version = ".".join(map(str, version_tuple(version_of(self.cli)))) or "?"
         self.counter = RdbCounter()
@@ -254,9 +250,7 @@ class _RedisDump(RunningDump):
                         header_done = True
                         yield from pending
                         pending = []
-                    expire = (
-                        int(time.time() * 1000) + int(pttl) if pttl is not None and int(pttl) > 0 else None
-                    )
+                    expire = int(time.time() * 1000) + int(pttl) if pttl is not None and int(pttl) > 0 else None
                     out.append(writer.key(bytes(key), bytes(payload), expire))
                     if len(out) >= 256:
                         yield b"".join(out)
@@ -491,9 +485,7 @@ class RedisEngine(Engine):
                 "cannot connect to the target: " + Redactor.global_().redact(str(exc)),
                 hint="check the target's url, the password and the network",
             ) from None
-        tables = [
-            {"name": f"redis.db{str(k)[2:]}", "rows": int(v["keys"])} for k, v in sorted(keyspace.items())
-        ]
+        tables = [{"name": f"redis.db{str(k)[2:]}", "rows": int(v["keys"])} for k, v in sorted(keyspace.items())]
         return {
             "host": u.host,
             "port": u.port,
@@ -547,9 +539,7 @@ class RedisEngine(Engine):
         return head.startswith(b"REDIS") and len(tail) >= 9 and tail[-9] == 0xFF
 
     def quick_check(self, job: VerifyJob) -> None:
-        out = job.stream_into(
-            ["sh", "-c", "exec cat >/dev/null"], {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}
-        )
+        out = job.stream_into(["sh", "-c", "exec cat >/dev/null"], {"PATH": os.environ.get("PATH", "/usr/bin:/bin")})
         job.integrity_failed(out)
 
     def verify(self, job: VerifyJob) -> None:
@@ -568,8 +558,7 @@ class RedisEngine(Engine):
         try:
             t = time.monotonic()
             out = job.stream_into(
-                ["dd", f"of={srv.rdb}", "bs=1M", "status=none"],
-                {"PATH": os.environ.get("PATH", "/usr/bin:/bin")},
+                ["dd", f"of={srv.rdb}", "bs=1M", "status=none"], {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}
             )
             if job.integrity_failed(out):
                 return
@@ -590,8 +579,7 @@ class RedisEngine(Engine):
                 else:
                     result.fail(
                         "restore_failed",
-                        f"redis-server could not load the RDB: {exc.message}; the backup "
-                        "is unusable, run a new backup",
+                        f"redis-server could not load the RDB: {exc.message}; the backup is unusable, run a new backup",
                     )
                 return
             job.timings["restore_s"] = time.monotonic() - t

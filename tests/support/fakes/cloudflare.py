@@ -36,22 +36,12 @@ def ok(result: Any) -> Reply:
 
 
 def err(status: int, code: int, message: str) -> Reply:
-    return status, {
-        "success": False,
-        "errors": [{"code": code, "message": message}],
-        "messages": [],
-        "result": None,
-    }
+    return status, {"success": False, "errors": [{"code": code, "message": message}], "messages": [], "result": None}
 
 
 FORBIDDEN = (
     403,
-    {
-        "success": False,
-        "errors": [{"code": 10000, "message": "Authentication error"}],
-        "messages": [],
-        "result": None,
-    },
+    {"success": False, "errors": [{"code": 10000, "message": "Authentication error"}], "messages": [], "result": None},
 )
 
 
@@ -105,12 +95,7 @@ class FakeCloudflare(ProviderFake):
         if e:
             return e
         return ok(
-            {
-                "id": f"tok{abs(hash(req.bearer())) % 10**8}",
-                "status": "active",
-                "expires_on": None,
-                "not_before": None,
-            }
+            {"id": f"tok{abs(hash(req.bearer())) % 10**8}", "status": "active", "expires_on": None, "not_before": None}
         )
 
     def _token(self, req: FakeRequest) -> Reply:
@@ -120,14 +105,7 @@ class FakeCloudflare(ProviderFake):
         groups = [g["name"] for pol in POLICIES.get(profile or "", []) for g in pol["permission_groups"]]
         if not any(g.startswith(("API Tokens", "Account API Tokens")) for g in groups):
             return FORBIDDEN  # only tokens holding API Tokens Read/Write may read policies
-        return ok(
-            {
-                "id": req.path.rsplit("/", 1)[1],
-                "name": "ci",
-                "status": "active",
-                "policies": POLICIES[profile],
-            }
-        )
+        return ok({"id": req.path.rsplit("/", 1)[1], "name": "ci", "status": "active", "policies": POLICIES[profile]})
 
     def _user(self, req: FakeRequest) -> Reply:
         profile, e = self._who(req)
@@ -164,9 +142,7 @@ class FakeCloudflare(ProviderFake):
 
     def _r2(self, req: FakeRequest) -> Reply:
         _, e = self._allowed(req)
-        return e or ok(
-            {"buckets": [{"name": "assets-" + req.match.group(1)[:4], "creation_date": "2026-01-01"}]}
-        )
+        return e or ok({"buckets": [{"name": "assets-" + req.match.group(1)[:4], "creation_date": "2026-01-01"}]})
 
     def _kv(self, req: FakeRequest) -> Reply:
         _, e = self._allowed(req)

@@ -21,19 +21,9 @@ FORBIDDEN: Reply = (
 )
 NOT_FOUND: Reply = (
     404,
-    {
-        "id": "not_found",
-        "message": "The resource you were accessing could not be found.",
-        "request_id": "req-2",
-    },
+    {"id": "not_found", "message": "The resource you were accessing could not be found.", "request_id": "req-2"},
 )
-WRITE_SCOPES = {
-    "full": {"*"},
-    "scoped": {"databases"},
-    "readonly": set(),
-    "forbidden": set(),
-    "reckless": {"*"},
-}
+WRITE_SCOPES = {"full": {"*"}, "scoped": {"databases"}, "readonly": set(), "forbidden": set(), "reckless": {"*"}}
 
 
 def _page(key: str, items: list) -> dict:
@@ -53,9 +43,7 @@ class FakeDigitalOcean(ProviderFake):
             }
         ]
         self.droplets = [{"id": 3164444, "name": "web-1", "backup_ids": [7938002], "features": ["backups"]}]
-        self.volumes = [
-            {"id": "506f78a4-e098-11e5-ad9f-000f53306ae1", "name": "data-vol", "size_gigabytes": 10}
-        ]
+        self.volumes = [{"id": "506f78a4-e098-11e5-ad9f-000f53306ae1", "name": "data-vol", "size_gigabytes": 10}]
         self.snapshots = [
             {
                 "id": "6372321",
@@ -75,9 +63,7 @@ class FakeDigitalOcean(ProviderFake):
         r = self.route
         r("GET", r"/v2/account")(self._account)
         r("GET", r"/v2/(databases|droplets|volumes|snapshots)")(self._list)
-        r("DELETE", r"/v2/(databases|droplets|volumes|snapshots|projects|kubernetes/clusters)/([\w-]+)")(
-            self._delete
-        )
+        r("DELETE", r"/v2/(databases|droplets|volumes|snapshots|projects|kubernetes/clusters)/([\w-]+)")(self._delete)
         r("POST", r"/v2/(droplets)")(self._create)
 
     def _who(self, req: FakeRequest) -> tuple[str | None, Reply | None]:
@@ -131,7 +117,4 @@ class FakeDigitalOcean(ProviderFake):
             return e
         if not self._allowed(profile or "", "droplets"):
             return FORBIDDEN
-        return 422, {
-            "id": "unprocessable_entity",
-            "message": "You must specify a name, region, size and image.",
-        }
+        return 422, {"id": "unprocessable_entity", "message": "You must specify a name, region, size and image."}

@@ -47,9 +47,7 @@ def pack(v: Any) -> bytes:
     if isinstance(v, bytes):
         return b"\xc4" + bytes([len(v)]) + v
     if isinstance(v, list):
-        return (bytes([0x90 | len(v)]) if len(v) < 16 else b"\xdc" + struct.pack(">H", len(v))) + b"".join(
-            map(pack, v)
-        )
+        return (bytes([0x90 | len(v)]) if len(v) < 16 else b"\xdc" + struct.pack(">H", len(v))) + b"".join(map(pack, v))
     if isinstance(v, dict):
         return bytes([0x80 | len(v)]) + b"".join(pack(k) + pack(x) for k, x in v.items())
     raise TypeError(type(v))
@@ -103,11 +101,7 @@ class FakeFly(ProviderFake):
     @property
     def writes(self) -> list[tuple[str, str]]:
         """GraphQL queries are POSTs that only read: a write is any other non-GET, or any mutation."""
-        other = [
-            (m, p)
-            for m, p in self.log
-            if m not in ("GET", "HEAD", "OPTIONS") and (m, p) != ("POST", "/graphql")
-        ]
+        other = [(m, p) for m, p in self.log if m not in ("GET", "HEAD", "OPTIONS") and (m, p) != ("POST", "/graphql")]
         return other + [("POST", "/graphql mutation")] * len(self.mutations)
 
     def _graphql(self, req: FakeRequest) -> Reply:
@@ -121,24 +115,17 @@ class FakeFly(ProviderFake):
             return 401, {
                 "data": None,
                 "errors": [
-                    {
-                        "message": "You must be authenticated to view this.",
-                        "extensions": {"code": "UNAUTHORIZED"},
-                    }
+                    {"message": "You must be authenticated to view this.", "extensions": {"code": "UNAUTHORIZED"}}
                 ],
             }
         if profile == "forbidden" or q.lstrip().startswith("mutation"):
             return 403, {
                 "data": None,
-                "errors": [
-                    {"message": "Not authorized to access this resource", "extensions": {"code": "FORBIDDEN"}}
-                ],
+                "errors": [{"message": "Not authorized to access this resource", "extensions": {"code": "FORBIDDEN"}}],
             }
         if "viewer" in q:
             viewer = (
-                {"id": "u1", "email": "dev@example.com"}
-                if token.startswith("fo1_")
-                else {"id": "tok", "email": None}
+                {"id": "u1", "email": "dev@example.com"} if token.startswith("fo1_") else {"id": "tok", "email": None}
             )
             return 200, {
                 "data": {

@@ -125,11 +125,7 @@ def _error(code: int, status: str, message: str) -> Reply:
             "message": message,
             "status": status,
             "errors": [
-                {
-                    "message": message,
-                    "domain": "global",
-                    "reason": "forbidden" if code == 403 else status.lower(),
-                }
+                {"message": message, "domain": "global", "reason": "forbidden" if code == 403 else status.lower()}
             ],
         }
     }
@@ -249,10 +245,7 @@ class FakeGcp(ProviderFake):
             if user is None:
                 return _oauth_error("invalid_grant", "Token has been expired or revoked.")
             if (form.get("client_id"), form.get("client_secret")) != user[1:]:
-                return 401, {
-                    "error": "invalid_client",
-                    "error_description": "The OAuth client was not found.",
-                }
+                return 401, {"error": "invalid_client", "error_description": "The OAuth client was not found."}
             return 200, {
                 **self._issue(user[0]),
                 "scope": "openid https://www.googleapis.com/auth/cloud-platform "
@@ -280,13 +273,9 @@ class FakeGcp(ProviderFake):
         now = time.time()
         if claims.get("iss") != key.email or claims.get("aud") != GOOGLE_TOKEN_URL:
             return _oauth_error(
-                "invalid_grant",
-                "Invalid JWT: Token must be a short-lived token and in a reasonable timeframe.",
+                "invalid_grant", "Invalid JWT: Token must be a short-lived token and in a reasonable timeframe."
             )
-        if (
-            not (claims.get("iat", 0) - 300 <= now <= claims.get("exp", 0))
-            or claims["exp"] - claims["iat"] > 3600
-        ):
+        if not (claims.get("iat", 0) - 300 <= now <= claims.get("exp", 0)) or claims["exp"] - claims["iat"] > 3600:
             return _oauth_error(
                 "invalid_grant",
                 "Invalid JWT: Token must be a short-lived token (60 minutes) and in a reasonable timeframe.",
@@ -336,9 +325,7 @@ class FakeGcp(ProviderFake):
 
     def _needs(self, who: _Principal, project: str, perm: str) -> Reply | None:
         if perm not in who.project_perms.get(project, set()):
-            return _error(
-                403, "PERMISSION_DENIED", f"Permission '{perm}' denied on resource (or it may not exist)."
-            )
+            return _error(403, "PERMISSION_DENIED", f"Permission '{perm}' denied on resource (or it may not exist).")
         return None
 
     # -- handlers ------------------------------------------------------------------------------------------
@@ -477,10 +464,7 @@ class FakeGcp(ProviderFake):
         project = next((p for p, bs in self.buckets.items() if any(b["name"] == name for b in bs)), "")
         held = who.project_perms.get(project, set())
         asked = req.query.get("permissions") or []
-        return 200, {
-            "kind": "storage#testIamPermissionsResponse",
-            "permissions": [p for p in asked if p in held],
-        }
+        return 200, {"kind": "storage#testIamPermissionsResponse", "permissions": [p for p in asked if p in held]}
 
     # -- a realistic estate --------------------------------------------------------------------------------
     def seed_estate(self) -> None:
@@ -614,18 +598,8 @@ class FakeGcp(ProviderFake):
                     "effectiveTime": "2026-01-01T00:00:00Z",
                 },
             },
-            {
-                "kind": "storage#bucket",
-                "name": "shop-prod-logs",
-                "projectNumber": "415104041262",
-                "location": "EU",
-            },
+            {"kind": "storage#bucket", "name": "shop-prod-logs", "projectNumber": "415104041262", "location": "EU"},
         ]
         self.buckets["shop-staging"] = [
-            {
-                "kind": "storage#bucket",
-                "name": "shop-staging-assets",
-                "projectNumber": "415104041263",
-                "location": "US",
-            }
+            {"kind": "storage#bucket", "name": "shop-staging-assets", "projectNumber": "415104041263", "location": "US"}
         ]

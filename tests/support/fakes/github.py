@@ -18,11 +18,7 @@ from tests.support.fakes._base import ProviderFake
 
 DOCS = "https://docs.github.com/rest"
 
-SCOPES = {
-    "full": "repo, delete_repo, admin:org, workflow",
-    "scoped": "read:user, repo:status",
-    "readonly": "",
-}
+SCOPES = {"full": "repo, delete_repo, admin:org, workflow", "scoped": "read:user, repo:status", "readonly": ""}
 
 
 class FakeGitHub(ProviderFake):
@@ -104,8 +100,7 @@ class FakeGitHub(ProviderFake):
             return err
         if profile != "full":
             return 403, {
-                "message": "You need at least read:org scope or admin:org scope to list your "
-                "organization memberships.",
+                "message": "You need at least read:org scope or admin:org scope to list your organization memberships.",
                 "documentation_url": DOCS,
                 "status": "403",
             }

@@ -87,7 +87,7 @@ TRANSFERS = {
             "succeeded": True,
             "created_at": "2026-11-30 04:00:00 +0000",
         },
-    ],
+    ]
 }
 SCOPES = {"full": ["global"], "scoped": ["read"], "identity": ["identity"], "forbidden": []}
 
@@ -104,10 +104,7 @@ class FakeHeroku(ProviderFake):
         have = SCOPES[self.tokens[tok]]
         if "global" in have or any(n in have for n in needs):
             return have
-        return 403, {
-            "id": "forbidden",
-            "message": "This OAuth authorization has insufficient scope for this request.",
-        }
+        return 403, {"id": "forbidden", "message": "This OAuth authorization has insufficient scope for this request."}
 
     @staticmethod
     def _ranged(req: FakeRequest, items: list[dict[str, Any]]) -> Reply:
@@ -123,11 +120,7 @@ class FakeHeroku(ProviderFake):
             s = self._scope(req, "identity")
             if isinstance(s, tuple):
                 return s
-            return 200, {
-                "id": "a0b1c2d3-e4f5-4a6b-8c7d-9e0f1a2b3c4d",
-                "email": "ada@example.test",
-                "name": "Ada",
-            }
+            return 200, {"id": "a0b1c2d3-e4f5-4a6b-8c7d-9e0f1a2b3c4d", "email": "ada@example.test", "name": "Ada"}
 
         @self.route("GET", "/oauth/authorizations")
         def authorizations(req: FakeRequest) -> Reply:

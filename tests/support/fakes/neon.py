@@ -72,9 +72,7 @@ class FakeNeon(ProviderFake):
         return prof
 
     @staticmethod
-    def _visible(
-        prof: dict[str, Any], org_id: str | None = None, listing: bool = False
-    ) -> list[dict[str, Any]]:
+    def _visible(prof: dict[str, Any], org_id: str | None = None, listing: bool = False) -> list[dict[str, Any]]:
         """What the key sees. A personal key *lists* only personal projects unless ``org_id`` is given."""
         if prof["type"] == "personal":
             if not listing:
@@ -90,13 +88,7 @@ class FakeNeon(ProviderFake):
             p = self._auth(req, "personal")
             if isinstance(p, tuple):
                 return p
-            return 200, {
-                "id": "u-1",
-                "email": "ada@example.test",
-                "login": "ada",
-                "name": "Ada",
-                "plan": "launch",
-            }
+            return 200, {"id": "u-1", "email": "ada@example.test", "login": "ada", "name": "Ada", "plan": "launch"}
 
         @self.route("GET", "/api/v2/projects")
         def projects(req: FakeRequest) -> Reply:
@@ -109,28 +101,21 @@ class FakeNeon(ProviderFake):
             start = 0 if cursor is None else next(i for i, x in enumerate(vis) if x["id"] == cursor) + 1
             page = vis[start : start + 1]
             more = start + 1 < len(vis)
-            return 200, {
-                "projects": page,
-                "pagination": {"cursor": page[-1]["id"] if page and more else None},
-            }
+            return 200, {"projects": page, "pagination": {"cursor": page[-1]["id"] if page and more else None}}
 
         @self.route("GET", "/api/v2/users/me/organizations")
         def my_orgs(req: FakeRequest) -> Reply:
             p = self._auth(req, "personal")
             if isinstance(p, tuple):
                 return p
-            return 200, {
-                "organizations": [{"id": "org-acme-111", "name": "Acme", "handle": "acme", "plan": "scale"}]
-            }
+            return 200, {"organizations": [{"id": "org-acme-111", "name": "Acme", "handle": "acme", "plan": "scale"}]}
 
         @self.route("GET", r"/api/v2/organizations/(?P<org>[^/]+)/members")
         def members(req: FakeRequest) -> Reply:
             p = self._auth(req, "personal", "organization")
             if isinstance(p, tuple):
                 return p
-            return 200, {
-                "members": [{"member": {"id": "m-1", "role": "admin"}, "user": {"email": "ada@example.test"}}]
-            }
+            return 200, {"members": [{"member": {"id": "m-1", "role": "admin"}, "user": {"email": "ada@example.test"}}]}
 
         @self.route("GET", r"/api/v2/projects/(?P<pid>[^/]+)/snapshots")
         def snapshots(req: FakeRequest) -> Reply:

@@ -14,12 +14,7 @@ from tests.support.fakehttp import FakeRequest, Reply
 from tests.support.fakes._base import ProviderFake
 
 WORKSPACES = {
-    "usr-c0ffee": {
-        "id": "usr-c0ffee",
-        "name": "Ada's workspace",
-        "email": "ada@example.test",
-        "type": "user",
-    },
+    "usr-c0ffee": {"id": "usr-c0ffee", "name": "Ada's workspace", "email": "ada@example.test", "type": "user"},
     "tea-b1a57": {"id": "tea-b1a57", "name": "Acme", "email": "ops@example.test", "type": "team"},
 }
 
@@ -29,9 +24,7 @@ ITEMS: dict[str, list[dict[str, Any]]] = {
         {"id": "dpg-main1", "name": "main-db", "ownerId": "tea-b1a57", "plan": "pro_4gb", "version": "16"},
         {"id": "dpg-hobby1", "name": "hobby-db", "ownerId": "usr-c0ffee", "plan": "free", "version": "16"},
     ],
-    "disk": [
-        {"id": "dsk-data1", "name": "data", "ownerId": "tea-b1a57", "sizeGB": 10, "serviceId": "srv-web1"}
-    ],
+    "disk": [{"id": "dsk-data1", "name": "data", "ownerId": "tea-b1a57", "sizeGB": 10, "serviceId": "srv-web1"}],
     "keyValue": [{"id": "red-cache1", "name": "cache", "ownerId": "tea-b1a57", "plan": "starter"}],
 }
 
@@ -143,7 +136,5 @@ class FakeRender(ProviderFake):
             if isinstance(p, tuple):
                 return p
             owner = (req.query.get("ownerId") or [None])[0]
-            items = [
-                it for it in ITEMS[key] if it["ownerId"] in p["workspaces"] and owner in (None, it["ownerId"])
-            ]
+            items = [it for it in ITEMS[key] if it["ownerId"] in p["workspaces"] and owner in (None, it["ownerId"])]
             return self._page(req, items, key)

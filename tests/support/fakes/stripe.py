@@ -42,13 +42,10 @@ class FakeStripe(ProviderFake):
         self.tokens: dict[str, str] = {}
         self.route("GET", r"/v1/account")(self._account)
         self.route("GET", r"/v1/balance")(self._list)
-        self.route(
-            "GET",
-            r"/v1/(customers|charges|products|subscriptions|webhook_endpoints|payouts|refunds|accounts)",
-        )(self._list)
-        self.route("DELETE", r"/v1/(customers|products|webhook_endpoints|subscriptions|accounts)/(\w+)")(
-            self._write
+        self.route("GET", r"/v1/(customers|charges|products|subscriptions|webhook_endpoints|payouts|refunds|accounts)")(
+            self._list
         )
+        self.route("DELETE", r"/v1/(customers|products|webhook_endpoints|subscriptions|accounts)/(\w+)")(self._write)
         self.route("POST", r"/v1/(refunds|payouts)/(\w+)")(self._write)
 
     def add_token(self, key: str, profile: str) -> str:
@@ -95,11 +92,7 @@ class FakeStripe(ProviderFake):
         if err:
             return err
         if req.path == "/v1/balance":
-            return 200, {
-                "object": "balance",
-                "livemode": True,
-                "available": [{"amount": 100, "currency": "usd"}],
-            }
+            return 200, {"object": "balance", "livemode": True, "available": [{"amount": 100, "currency": "usd"}]}
         return 200, {"object": "list", "data": [], "has_more": False, "url": req.path}
 
     def _write(self, req: FakeRequest) -> Reply:

@@ -13,10 +13,7 @@ from typing import Any
 from tests.support.fakehttp import FakeRequest, Reply
 from tests.support.fakes._base import ProviderFake
 
-ORGS = [
-    {"id": "acme-org", "slug": "acme-org", "name": "Acme"},
-    {"id": "side-org", "slug": "side-org", "name": "Side"},
-]
+ORGS = [{"id": "acme-org", "slug": "acme-org", "name": "Acme"}, {"id": "side-org", "slug": "side-org", "name": "Side"}]
 PROJECTS = [
     {
         "id": "prodrefabcdefghijklm",
@@ -68,12 +65,7 @@ BACKUPS: dict[str, dict[str, Any]] = {
             {"is_physical_backup": True, "status": "FAILED", "inserted_at": "2026-12-01T02:00:00Z"},
         ],
     },
-    "hobbyrefabcdefghijkl": {
-        "region": "us-east-1",
-        "walg_enabled": False,
-        "pitr_enabled": False,
-        "backups": [],
-    },
+    "hobbyrefabcdefghijkl": {"region": "us-east-1", "walg_enabled": False, "pitr_enabled": False, "backups": []},
 }
 PROFILES: dict[str, dict[str, Any]] = {
     "full": {"projects": None, "denied": set()},

@@ -93,16 +93,12 @@ class FakeVercel(ProviderFake):
             return 403, {"error": {"code": "forbidden", "message": "Not authorized", "invalidToken": True}}
         prof = self.tokens[tok]
         if prof == "forbidden":
-            return 403, {
-                "error": {"code": "forbidden", "message": "You don't have permission to access this resource"}
-            }
+            return 403, {"error": {"code": "forbidden", "message": "You don't have permission to access this resource"}}
         return prof
 
     @staticmethod
     def _denied() -> Reply:
-        return 403, {
-            "error": {"code": "forbidden", "message": "You don't have permission to access this resource"}
-        }
+        return 403, {"error": {"code": "forbidden", "message": "You don't have permission to access this resource"}}
 
     def _account(self, req: FakeRequest, prof: str) -> str | None | Reply:
         team = (req.query.get("teamId") or [None])[0]
@@ -137,12 +133,7 @@ class FakeVercel(ProviderFake):
             if isinstance(p, tuple):
                 return p
             return 200, {
-                "user": {
-                    "id": "usr_ada",
-                    "email": "ada@example.test",
-                    "username": "ada",
-                    "defaultTeamId": "team_acme",
-                }
+                "user": {"id": "usr_ada", "email": "ada@example.test", "username": "ada", "defaultTeamId": "team_acme"}
             }
 
         @self.route("GET", "/v2/teams")
@@ -167,10 +158,7 @@ class FakeVercel(ProviderFake):
             until = (req.query.get("until") or [None])[0]
             # two pages when there are two projects, to exercise `pagination.next`
             if len(items) > 1 and until is None:
-                return 200, {
-                    "projects": items[:1],
-                    "pagination": {"count": 1, "next": 1764547200001, "prev": None},
-                }
+                return 200, {"projects": items[:1], "pagination": {"count": 1, "next": 1764547200001, "prev": None}}
             if until is not None:
                 items = items[1:]
             return 200, {"projects": items, "pagination": {"count": len(items), "next": None, "prev": None}}

@@ -10,11 +10,4 @@ attempt, ``railway_fake.rate_limit()`` / ``fail_5xx()`` inject trouble. ``railwa
 from .scenario import Scenario, default_scenario, small_scenario
 from .server import SCHEMA_PATH, RailwayFakeServer, load_schema
 
-__all__ = [
-    "RailwayFakeServer",
-    "Scenario",
-    "default_scenario",
-    "small_scenario",
-    "SCHEMA_PATH",
-    "load_schema",
-]
+__all__ = ["RailwayFakeServer", "Scenario", "default_scenario", "small_scenario", "SCHEMA_PATH", "load_schema"]

@@ -260,16 +260,11 @@ class Scenario:
         self.schedules[s.id] = s
         return s
 
-    def public_url(
-        self, env: Environment, svc: Service, var: str = "DATABASE_PUBLIC_URL", value: str = ""
-    ) -> None:
+    def public_url(self, env: Environment, svc: Service, var: str = "DATABASE_PUBLIC_URL", value: str = "") -> None:
         self.tcp_proxies[_id()] = TcpProxy(_id(), env.id, svc.id)
         self.variables.append(
             Variable(
-                env.id,
-                svc.id,
-                var,
-                value or f"postgresql://postgres:{_id()}@shuttle.proxy.rlwy.net:41234/railway",
+                env.id, svc.id, var, value or f"postgresql://postgres:{_id()}@shuttle.proxy.rlwy.net:41234/railway"
             )
         )
 
@@ -386,17 +381,9 @@ def default_scenario(now: datetime | None = None) -> Scenario:
     s.token("account", "account", user_id=alice.id)
     s.token("cli", "oauth", user_id=alice.id)
     s.token("workspace", "workspace", workspace_id=acme.id)
-    s.token(
-        "project", "project", project_id=shop.id, environment_id=s.env(shop, "production").id, name="deploy"
-    )
+    s.token("project", "project", project_id=shop.id, environment_id=s.env(shop, "production").id, name="deploy")
     s.token("revoked", "account", user_id=alice.id, revoked=True)
-    s.token(
-        "revoked_project",
-        "project",
-        project_id=shop.id,
-        environment_id=s.env(shop, "staging").id,
-        revoked=True,
-    )
+    s.token("revoked_project", "project", project_id=shop.id, environment_id=s.env(shop, "staging").id, revoked=True)
     s.token("other_account", "account", user_id=bob.id)
     return s
 

@@ -35,15 +35,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from graphql import (
-    GraphQLError,
-    GraphQLSyntaxError,
-    OperationDefinitionNode,
-    build_schema,
-    execute,
-    parse,
-    validate,
-)
+from graphql import GraphQLError, GraphQLSyntaxError, OperationDefinitionNode, build_schema, execute, parse, validate
 
 from .scenario import Scenario, Token, Variable, VolumeInstance, default_scenario, iso
 
@@ -90,11 +82,7 @@ class _Ctx:
     # -- scope -------------------------------------------------------------------------------------
     @property
     def bearer(self) -> bool:
-        return (
-            self.t is not None
-            and self.header == "bearer"
-            and self.t.kind in ("account", "oauth", "workspace")
-        )
+        return self.t is not None and self.header == "bearer" and self.t.kind in ("account", "oauth", "workspace")
 
     @property
     def project(self) -> bool:
@@ -177,12 +165,7 @@ class _Ctx:
     def workspace(self, w: Any) -> dict[str, Any]:
         def projects(info: Any, **kw: Any) -> Any:
             return self.conn(
-                [
-                    self.project_v(p)
-                    for p in self.s.projects.values()
-                    if p.workspace_id == w.id and not p.deleted
-                ],
-                **kw,
+                [self.project_v(p) for p in self.s.projects.values() if p.workspace_id == w.id and not p.deleted], **kw
             )
 
         return {
@@ -193,9 +176,7 @@ class _Ctx:
             "updatedAt": iso(self.s.now),
             "team": None,
             "apiTokenRateLimit": None,
-            "projectCount": lambda info, **kw: sum(
-                1 for p in self.s.projects.values() if p.workspace_id == w.id
-            ),
+            "projectCount": lambda info, **kw: sum(1 for p in self.s.projects.values() if p.workspace_id == w.id),
             "projects": projects,
         }
 
@@ -238,15 +219,11 @@ class _Ctx:
 
         def service_instances(info: Any, **kw: Any) -> Any:
             self.need(self.env_ok(e.id))
-            return self.conn(
-                [self.si_v(si) for si in s.service_instances.values() if si.environment_id == e.id], **kw
-            )
+            return self.conn([self.si_v(si) for si in s.service_instances.values() if si.environment_id == e.id], **kw)
 
         def volume_instances(info: Any, **kw: Any) -> Any:
             self.need(self.env_ok(e.id))
-            return self.conn(
-                [self.vi_v(vi) for vi in s.volume_instances.values() if vi.environment_id == e.id], **kw
-            )
+            return self.conn([self.vi_v(vi) for vi in s.volume_instances.values() if vi.environment_id == e.id], **kw)
 
         def variables(info: Any, **kw: Any) -> Any:
             self.need(self.env_ok(e.id))
@@ -498,9 +475,7 @@ class _Query:
         items = [
             self.c.project_v(p)
             for p in self.c.s.projects.values()
-            if not p.deleted
-            and self.c.ws_ok(p.workspace_id)
-            and (workspaceId is None or p.workspace_id == workspaceId)
+            if not p.deleted and self.c.ws_ok(p.workspace_id) and (workspaceId is None or p.workspace_id == workspaceId)
         ]
         return self.c.conn(items, **kw)
 
@@ -517,8 +492,7 @@ class _Query:
         self.c.need(self.c.project_ok(projectId))
         kw.pop("isEphemeral", None)
         return self.c.conn(
-            [self.c.env_v(e) for e in self.c.s.envs_of(self.c.s.projects[projectId]) if self.c.env_ok(e.id)],
-            **kw,
+            [self.c.env_v(e) for e in self.c.s.envs_of(self.c.s.projects[projectId]) if self.c.env_ok(e.id)], **kw
         )
 
     def environment(self, info: Any, id: str, projectId: str | None = None) -> Any:
@@ -577,9 +551,7 @@ class _Query:
     ) -> Any:
         return self._vars(environmentId, serviceId)
 
-    def variablesForServiceDeployment(
-        self, info: Any, environmentId: str, projectId: str, serviceId: str
-    ) -> Any:
+    def variablesForServiceDeployment(self, info: Any, environmentId: str, projectId: str, serviceId: str) -> Any:
         return self._vars(environmentId, serviceId)
 
     def volumeInstance(self, info: Any, id: str) -> Any:
@@ -659,9 +631,7 @@ class _Query:
                         "createdAt": iso(self.c.s.now),
                         "displayToken": "****" + t.value[-4:],
                         "project": lambda info, t=t: self.c.project_v(self.c.s.projects[t.project_id or ""]),
-                        "environment": lambda info, t=t: self.c.env_v(
-                            self.c.s.environments[t.environment_id or ""]
-                        ),
+                        "environment": lambda info, t=t: self.c.env_v(self.c.s.environments[t.environment_id or ""]),
                     }
                 )
         return self.c.conn(items, **kw)
@@ -687,9 +657,7 @@ class _Mutation:
                 vi.deleted_at = iso(self.c.s.now + timedelta(hours=48))
         return True
 
-    def volumeInstanceBackupDelete(
-        self, info: Any, volumeInstanceBackupId: str, volumeInstanceId: str
-    ) -> Any:
+    def volumeInstanceBackupDelete(self, info: Any, volumeInstanceBackupId: str, volumeInstanceId: str) -> Any:
         vi = self.c.vi_checked(volumeInstanceId)
         b = self.c.s.backups.get(volumeInstanceBackupId)
         self.c.need(
@@ -755,10 +723,7 @@ class _Mutation:
             if change["kind"] == "volume_restore":
                 restored = s.backups[change["backup_id"]]
                 for bid, b in list(s.backups.items()):
-                    if (
-                        b.volume_instance_id == change["volume_instance_id"]
-                        and b.created_at > restored.created_at
-                    ):
+                    if b.volume_instance_id == change["volume_instance_id"] and b.created_at > restored.created_at:
                         del s.backups[bid]
                 vi = s.volume_instances[change["volume_instance_id"]]
                 vi.current_size_mb, vi.state = float(restored.used_mb), "READY"
@@ -776,9 +741,7 @@ class _Mutation:
                     v
                     for v in s.variables
                     if not (
-                        v.environment_id == environmentId
-                        and v.service_id == change["id"]
-                        and v.name == change["name"]
+                        v.environment_id == environmentId and v.service_id == change["id"] and v.name == change["name"]
                     )
                 ]
                 s.variables.append(Variable(environmentId, change["id"], change["name"], change["value"]))
@@ -786,9 +749,7 @@ class _Mutation:
         if not skipDeploys:
             for si in s.service_instances.values():
                 if si.environment_id == environmentId and si.service_id in touched:
-                    si.deployments.append(
-                        {"id": str(uuid.uuid4()), "status": "DEPLOYING", "createdAt": iso(s.now)}
-                    )
+                    si.deployments.append({"id": str(uuid.uuid4()), "status": "DEPLOYING", "createdAt": iso(s.now)})
         s.commits.append(
             {
                 "environment_id": environmentId,
@@ -1071,9 +1032,7 @@ class RailwayFakeServer:
                 self.mutations.append(
                     {
                         "operation": o.name.value if o.name else None,
-                        "fields": [
-                            sel.name.value for sel in o.selection_set.selections if hasattr(sel, "name")
-                        ],
+                        "fields": [sel.name.value for sel in o.selection_set.selections if hasattr(sel, "name")],
                         "variables": dict(variables),
                         "token": who,
                         "accepted": None,
@@ -1082,9 +1041,7 @@ class RailwayFakeServer:
         entry["type"] = chosen.operation.value if chosen else None
         entry["operation"] = chosen.name.value if chosen and chosen.name else None
         entry["fields"] = (
-            [sel.name.value for sel in chosen.selection_set.selections if hasattr(sel, "name")]
-            if chosen
-            else []
+            [sel.name.value for sel in chosen.selection_set.selections if hasattr(sel, "name")] if chosen else []
         )
         entry["variables"] = dict(variables)
         errors = validate(self.schema, doc)
@@ -1094,9 +1051,7 @@ class RailwayFakeServer:
                 self.mutations[-1]["accepted"] = False
             return 400, {"errors": [e.formatted for e in errors]}, rh
         ctx = _Ctx(self, token, header)
-        root: Any = (
-            _Mutation(ctx) if chosen is not None and chosen.operation.value == "mutation" else _Query(ctx)
-        )
+        root: Any = _Mutation(ctx) if chosen is not None and chosen.operation.value == "mutation" else _Query(ctx)
         result = execute(self.schema, doc, root_value=root, variable_values=variables, operation_name=op_name)
         out: dict[str, Any] = {"data": result.data}
         if result.errors:
