@@ -25,7 +25,7 @@ from pathlib import Path
 from auditor.pgserver import ScratchPostgres
 from auditor.pgtools import find_pg_dump
 
-from ._pgbench_common import BLASTWALL, env_with, grow_to, run_measured, url_of, write_config
+from ._pgbench_common import BLASTWALL, compile_bytecode, env_with, grow_to, run_measured, url_of, write_config
 
 
 def main() -> None:
@@ -41,6 +41,7 @@ def main() -> None:
     ap.add_argument("--engine", choices=("postgres", "mysql", "redis"), default="postgres")
     ap.add_argument("--size", type=int, default=1024, help="MySQL/Redis: data size in MB (smaller for a quick run)")
     args = ap.parse_args()
+    compile_bytecode()
     if args.engine != "postgres":
         from ._engine_bench import run
 

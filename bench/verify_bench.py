@@ -24,7 +24,7 @@ from pathlib import Path
 from auditor.pgserver import ScratchPostgres
 from auditor.pgtools import find_tool
 
-from ._pgbench_common import BLASTWALL, env_with, grow_to, run_measured, url_of, write_config
+from ._pgbench_common import BLASTWALL, compile_bytecode, env_with, grow_to, run_measured, url_of, write_config
 
 CHECK = '[[sources.checks]]\nsql = "select count(*) from bench_rows"\nexpect = "> 0"\n'
 
@@ -39,6 +39,7 @@ def main() -> None:
         help="runs of each side, alternating; the best of each is compared (shared machines are noisy)",
     )
     args = ap.parse_args()
+    compile_bytecode()
     work = Path(tempfile.mkdtemp(prefix="bw-bench-verify-"))
     try:
         store, state, cfg = work / "store", work / "state", work / "blastwall.toml"
