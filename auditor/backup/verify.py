@@ -4,9 +4,10 @@ Two tiers (restic's discipline: a cheap structural check, then a real restore):
 
 - quick: the manifest exists; the object exists, its size and SHA-256 match the manifest; it
   decrypts with the configured identities; `pg_restore --list` reads it.
-- full (default): everything above, streamed in the same single pass into `pg_restore` against a
-  scratch PostgreSQL at least as new as the dump (an embedded `ScratchPostgres`, or the user's
-  `[verify] scratch_url` server); then every table's row count is compared with the manifest
+- full (default): everything above in the same single pass, written to a private temporary file while
+  the scratch server starts, then `pg_restore` from that file into a scratch PostgreSQL at least as new
+  as the dump (an embedded `ScratchPostgres`, or the user's `[verify] scratch_url` server); then every
+  table's row count (one query) is compared with the manifest
   (counted in the dump's own snapshot), the source's `[[sources.checks]]` assertions run, and
   the scratch database is dropped.
 
