@@ -296,6 +296,7 @@ class _FileSink:
         self.head = b""
         self.tail = b""
         self.size = 0
+        self.error: OSError | None = None
 
     def writable(self) -> bool:
         return True
@@ -308,8 +309,12 @@ class _FileSink:
         if len(self.head) < 64:
             self.head += bytes(view[: 64 - len(self.head)])
         self.tail = (self.tail + bytes(view[-64:]))[-64:]
-        while view:
-            view = view[self._f.write(view) :]
+        try:
+            while view:
+                view = view[self._f.write(view) :]
+        except OSError as exc:  # kept: inside pyrage.decrypt_io it would look like a decryption error
+            self.error = exc
+            raise
         self.size += n
         return n
 
@@ -339,17 +344,26 @@ def _fetch_into(
         raw = store.open_reader(key)
         reader = _HashReader(raw)
         try:
-            if identities is not None:
-                try:
-                    pyrage.decrypt_io(reader, sink, identities)
-                except (pyrage.DecryptError, OSError, ValueError) as exc:
-                    decrypt_error = str(exc) or type(exc).__name__
-            else:
-                buf = memoryview(bytearray(FETCH_CHUNK))
-                while n := reader.readinto(buf):
-                    sink.write(buf[:n])
+            try:
+                if identities is not None:
+                    try:
+                        pyrage.decrypt_io(reader, sink, identities)
+                    except (pyrage.DecryptError, OSError, ValueError) as exc:
+                        decrypt_error = str(exc) or type(exc).__name__
+                else:
+                    buf = memoryview(bytearray(FETCH_CHUNK))
+                    while n := reader.readinto(buf):
+                        sink.write(buf[:n])
+            except OSError:
+                if sink.error is None:
+                    raise
             if cancel is not None and cancel.is_set():
                 raise _FetchCancelled
+            if sink.error is not None:
+                raise VerificationError(
+                    f"cannot write the plain copy of the dump to {dest.parent}: {sink.error.strerror or sink.error}",
+                    hint="free space in the temporary directory (TMPDIR); the scratch database needs room there too",
+                ) from sink.error
             reader.drain()  # the checksum covers every stored byte, even after a decrypt error
         finally:
             with contextlib.suppress(Exception):
