@@ -7,7 +7,9 @@
 
 Guarantees (the restore verifier and gated restores rely on them):
 - Everything lives in one fresh temporary directory (data, socket, log, password file); nothing
-  outside it is created or changed. The directory is removed on stop.
+  outside it is created or changed. The directory is removed on stop. Only the directory itself, the
+  socket directory and the password file are handed to the server's user; `private_dir()` gives the
+  caller a 0700 directory of its own in it (the verifier's plain copy of a dump).
 - It listens on 127.0.0.1 only, on a free port, with SCRAM password authentication and a
   random superuser password that is never printed (`client_env()` hands it to child
   processes through `PGPASSWORD`, never argv).
