@@ -7,7 +7,9 @@
 
 Guarantees (the restore verifier and gated restores rely on them):
 - Everything lives in one fresh temporary directory (data, socket, log, password file); nothing
-  outside it is created or changed. The directory is removed on stop.
+  outside it is created or changed. The directory is removed on stop. Only the directory itself, the
+  socket directory and the password file are handed to the server's user; `private_dir()` gives the
+  caller a 0700 directory of its own in it (the verifier's plain copy of a dump).
 - It listens on 127.0.0.1 only, on a free port, with SCRAM password authentication and a
   random superuser password that is never printed (`client_env()` hands it to child
   processes through `PGPASSWORD`, never argv).
@@ -167,11 +169,23 @@ class ScratchPostgres(_Databases):
             return {}
         return {"user": self._uid, "group": self._gid, "extra_groups": []}
 
+    def prepare(self) -> Path:
+        """Create the server's temporary directory (idempotent; `start()` does it too), so that
+        `private_dir()` can be used while the server is still starting."""
+        if self.tmpdir is None:
+            self.tmpdir = Path(tempfile.mkdtemp(prefix="blastwall-pg-"))
+            _LIVE.add(self)
+        return self.tmpdir
+
+    def private_dir(self) -> Path:
+        """A new directory inside the server's temporary directory that only the calling user can enter
+        (0700, never handed to the server's user); removed with the server at the latest."""
+        return Path(tempfile.mkdtemp(prefix="private-", dir=self.prepare()))
+
     def start(self) -> ScratchPostgres:
         if self._proc is not None:
             return self
-        self.tmpdir = Path(tempfile.mkdtemp(prefix="blastwall-pg-"))
-        _LIVE.add(self)
+        self.prepare()
         try:
             self._init()
             last: Exception | None = None
@@ -186,12 +200,10 @@ class ScratchPostgres(_Databases):
             self.stop()
             raise
 
-    def _chown_tree(self, path: Path) -> None:
+    def _chown(self, *paths: Path) -> None:
         assert self._uid is not None and self._gid is not None
-        os.chown(path, self._uid, self._gid)
-        for root, dirs, files in os.walk(path):
-            for n in dirs + files:
-                os.chown(os.path.join(root, n), self._uid, self._gid)
+        for path in paths:
+            os.chown(path, self._uid, self._gid)
 
     def _init(self) -> None:
         assert self.tmpdir is not None
@@ -206,7 +218,8 @@ class ScratchPostgres(_Databases):
         with os.fdopen(fd, "w") as f:
             f.write(self._password.reveal() + "\n")
         if self._uid is not None:
-            self._chown_tree(self.tmpdir)  # our own temporary directory only
+            # our own temporary directory and what the server needs in it; not a `private_dir()`
+            self._chown(self.tmpdir, self.tmpdir / "sock", pwfile)
         try:
             self._run(
                 [

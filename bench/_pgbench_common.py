@@ -19,6 +19,17 @@ REPO = Path(__file__).resolve().parent.parent
 BLASTWALL = str(Path(sys.executable).parent / "blastwall")  # the running environment's console script
 
 
+def compile_bytecode() -> None:
+    """Byte-compile what the blastwall CLI imports (its venv and this tree), like a real installation after its
+    first run. Without it, an environment with PYTHONDONTWRITEBYTECODE=1 (this 2-core machine's) compiles every
+    module from source on every CLI start: ~1.3 s per run, measured on the blastwall side only."""
+    import compileall
+    import sysconfig
+
+    for d in (Path(sysconfig.get_paths()["purelib"]), REPO / "auditor", REPO / "providers", REPO / "reports"):
+        compileall.compile_dir(str(d), quiet=1, workers=0)
+
+
 def grow_to(pg: ScratchPostgres, db: str, target_mb: int) -> int:
     """Add rows to `bench_rows` until the database is ~target_mb; returns its size in bytes.
 

@@ -4,9 +4,10 @@ Two tiers (restic's discipline: a cheap structural check, then a real restore):
 
 - quick: the manifest exists; the object exists, its size and SHA-256 match the manifest; it
   decrypts with the configured identities; `pg_restore --list` reads it.
-- full (default): everything above, streamed in the same single pass into `pg_restore` against a
-  scratch PostgreSQL at least as new as the dump (an embedded `ScratchPostgres`, or the user's
-  `[verify] scratch_url` server); then every table's row count is compared with the manifest
+- full (default): everything above in the same single pass, written to a private temporary file while
+  the scratch server starts, then `pg_restore` from that file into a scratch PostgreSQL at least as new
+  as the dump (an embedded `ScratchPostgres`, or the user's `[verify] scratch_url` server); then every
+  table's row count (one query) is compared with the manifest
   (counted in the dump's own snapshot), the source's `[[sources.checks]]` assertions run, and
   the scratch database is dropped.
 
@@ -21,14 +22,18 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import logging
+import os
 import re
+import shutil
 import subprocess
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
+from pathlib import Path
 from typing import IO, Any, Literal
 
 from ..config import BackupConfig, CheckConfig, Config
@@ -226,9 +231,16 @@ class _HashReader:
         return bytes(data)
 
     def readinto(self, b: bytearray | memoryview) -> int:
-        data = self.read(len(b))
-        b[: len(data)] = data
-        return len(data)
+        readinto = getattr(self._raw, "readinto", None)
+        if readinto is None:
+            data = self.read(len(b))
+            b[: len(data)] = data
+            return len(data)
+        n = int(readinto(b) or 0)  # straight into the caller's buffer: no copy
+        view = memoryview(b)[:n]
+        self.sha.update(view)
+        self.size += n
+        return n
 
     def drain(self) -> None:
         while self.read(CHUNK):
@@ -269,6 +281,96 @@ class _PlainSink:
             with contextlib.suppress(OSError, ValueError):
                 self._pipe.close()
         self.pipe_closed = True
+
+
+class _FetchCancelled(Exception):
+    pass
+
+
+class _FileSink:
+    """Decrypted bytes -> a new file of our own (see `_fetch_into`); remembers the first and last bytes."""
+
+    def __init__(self, fd: int, cancel: threading.Event | None) -> None:
+        self._f = open(fd, "wb", buffering=0)  # noqa: SIM115 - closed by close()
+        self._cancel = cancel
+        self.head = b""
+        self.tail = b""
+        self.size = 0
+        self.error: OSError | None = None
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: bytes | bytearray | memoryview) -> int:
+        if self._cancel is not None and self._cancel.is_set():
+            raise _FetchCancelled
+        view = memoryview(data).cast("B")
+        n = len(view)
+        if len(self.head) < 64:
+            self.head += bytes(view[: 64 - len(self.head)])
+        self.tail = (self.tail + bytes(view[-64:]))[-64:]
+        try:
+            while view:
+                view = view[self._f.write(view) :]
+        except OSError as exc:  # kept: inside pyrage.decrypt_io it would look like a decryption error
+            self.error = exc
+            raise
+        self.size += n
+        return n
+
+    def flush(self) -> None:
+        pass
+
+    def close(self) -> None:
+        self._f.close()
+
+
+FETCH_CHUNK = 4 * 1024 * 1024
+
+
+def _fetch_into(
+    store: BackupStore, key: str, identities: list[Any] | None, dest: Path, cancel: threading.Event | None = None
+) -> _StreamOutcome:
+    """Read the object once: hash it, decrypt it (if `identities` is not None), write the plain bytes to
+    `dest`, a new file created 0600 (never an existing one). The caller removes `dest`, also on failure.
+
+    Returns the same outcome as `_stream_into` (rc 0, no output: no tool ran yet). `cancel` stops early."""
+    import pyrage
+
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+    sink = _FileSink(os.open(dest, flags, 0o600), cancel)
+    decrypt_error: str | None = None
+    try:
+        raw = store.open_reader(key)
+        reader = _HashReader(raw)
+        try:
+            try:
+                if identities is not None:
+                    try:
+                        pyrage.decrypt_io(reader, sink, identities)
+                    except (pyrage.DecryptError, OSError, ValueError) as exc:
+                        decrypt_error = str(exc) or type(exc).__name__
+                else:
+                    buf = memoryview(bytearray(FETCH_CHUNK))
+                    while n := reader.readinto(buf):
+                        sink.write(buf[:n])
+            except OSError:
+                if sink.error is None:
+                    raise
+            if cancel is not None and cancel.is_set():
+                raise _FetchCancelled
+            if sink.error is not None:
+                raise VerificationError(
+                    f"cannot write the plain copy of the dump to {dest.parent}: {sink.error.strerror or sink.error}",
+                    hint="free space in the temporary directory (TMPDIR); the scratch database needs room there too",
+                ) from sink.error
+            reader.drain()  # the checksum covers every stored byte, even after a decrypt error
+        finally:
+            with contextlib.suppress(Exception):
+                raw.close()
+    finally:
+        sink.close()
+    return _StreamOutcome(reader.sha.hexdigest(), reader.size, sink.head, decrypt_error, 0, "", 0, sink.tail)
 
 
 @dataclass
@@ -545,6 +647,7 @@ def _verify(
         server=server,
         checks=config.source(rec.source).checks if any(s.name == rec.source for s in config.sources) else (),
         stream_into=lambda argv, env: _stream_into(store, okey, identities, argv, env=env),
+        fetch_into=lambda dest, cancel: _fetch_into(store, okey, identities, dest, cancel),
         integrity_failed=lambda out: _integrity_failed(out, manifest, result, where, engine),
     )
     if result.mode == "quick":
@@ -569,9 +672,47 @@ def pg_quick_check(job: VerifyJob) -> None:
         )
 
 
+class _Background:
+    """`fn(cancel)` in a thread; `result()` waits and returns its value or raises its exception."""
+
+    def __init__(self, fn: Callable[[threading.Event], Any], name: str) -> None:
+        self.cancel = threading.Event()
+        self.elapsed = 0.0
+        self._value: Any = None
+        self._exc: BaseException | None = None
+        self._t0 = time.monotonic()
+        self._thread = threading.Thread(target=self._run, args=(fn,), name=name, daemon=True)
+        self._thread.start()
+
+    def _run(self, fn: Callable[[threading.Event], Any]) -> None:
+        try:
+            self._value = fn(self.cancel)
+        except BaseException as exc:  # noqa: BLE001 - re-raised by result()
+            self._exc = exc
+        finally:
+            self.elapsed = time.monotonic() - self._t0
+
+    def result(self) -> Any:
+        self._thread.join()
+        if self._exc is not None:
+            raise self._exc
+        return self._value
+
+    def stop(self) -> None:
+        self.cancel.set()
+        self._thread.join()
+
+
 def pg_full_verify(job: VerifyJob) -> None:
-    """PostgreSQL's full tier: pg_restore into a scratch server, exact counts, the source's checks."""
+    """PostgreSQL's full tier: pg_restore into a scratch server, exact counts, the source's checks.
+
+    The object is read once (size, SHA-256, decryption) into a file in a private temporary directory
+    while the scratch server starts; only an intact object is restored, from that file. The file is
+    removed afterwards, also on failure or interrupt.
+    """
     config, manifest, result, server = job.config, job.manifest, job.result, job.server
+    assert job.fetch_into is not None
+    fetch_into = job.fetch_into
     environ = job.environ
     dump_major = manifest.dump_tool.major
     restore_tool = find_tool("pg_restore", dump_major, configured=config.verify.pg_bin_dir)
@@ -584,10 +725,17 @@ def pg_full_verify(job: VerifyJob) -> None:
         srv = ConfiguredPostgres(config.verify.scratch_url.resolve(environ))
     else:
         srv = ScratchPostgres(find_server_bin_dir(dump_major, configured=config.verify.pg_bin_dir))
+    own_scratch = own_server and isinstance(srv, ScratchPostgres)
+    workdir: Path | None = None
+    fetch: _Background | None = None
     try:
-        if own_server and isinstance(srv, ScratchPostgres):
+        # 0700, ours: inside the scratch server's directory (never handed to its user), else a new temp dir
+        workdir = srv.private_dir() if isinstance(srv, ScratchPostgres) else Path(tempfile.mkdtemp(prefix="bw-verify-"))
+        dump = workdir / "dump"
+        fetch = _Background(lambda cancel: fetch_into(dump, cancel), "blastwall-verify-fetch")
+        if own_scratch and isinstance(srv, ScratchPostgres):
             t = time.monotonic()
-            srv.start()
+            srv.start()  # in this thread: the server gets SIGTERM when the thread that started it ends
             result.timings["scratch_start_s"] = time.monotonic() - t
         server_major = srv.server_version_num() // 10000
         if server_major < dump_major:
@@ -599,34 +747,38 @@ def pg_full_verify(job: VerifyJob) -> None:
         # On a server of our own the database goes with the server; on a shared one it is dropped.
         scratch_db = (
             contextlib.nullcontext("blastwall_verify")
-            if own_server and isinstance(srv, ScratchPostgres)
+            if own_scratch
             else srv.database(f"blastwall_verify_{rec_id[-6:]}_{int(time.time())}")
         )
-        if own_server and isinstance(srv, ScratchPostgres):
+        if own_scratch:
             srv.create_database("blastwall_verify")
+        out = fetch.result()
+        result.timings["fetch_s"] = fetch.elapsed
+        if job.integrity_failed(out):
+            return
         with scratch_db as dbname:
             argv = [str(restore_tool.path), "--no-owner", "--no-privileges", "--no-password", "-d", dbname]
             if isinstance(srv, ScratchPostgres):
-                # our own server runs wal_level=minimal: tables loaded in the creating transaction skip WAL
+                # our own server runs wal_level=minimal: tables loaded in the transaction that created them
+                # skip WAL. (`--jobs 2` from the file measured no faster on 2 cores: see docs/architecture.md.)
                 argv.append("--single-transaction")
+            argv.append(str(dump))
             t = time.monotonic()
-            out = job.stream_into(argv, srv.client_env(dbname))
+            rc, stderr = _run_tool(argv, srv.client_env(dbname))
             result.timings["restore_s"] = time.monotonic() - t
-            if job.integrity_failed(out):
-                return
-            if out.rc != 0:
-                if _INVALID_ARCHIVE.search(out.stderr):
+            if rc != 0:
+                if _INVALID_ARCHIVE.search(stderr):
                     result.fail(
                         "invalid_dump",
                         "not a valid pg_dump archive: "
-                        + _first_errors(out.stderr)
+                        + _first_errors(stderr)
                         + "; the backup is unusable, run a new backup",
                     )
                 else:
                     result.fail(
                         "restore_failed",
                         "pg_restore reported errors: "
-                        + _first_errors(out.stderr)
+                        + _first_errors(stderr)
                         + "; fix the cause (missing extension or role, version) and verify again",
                     )
                 return
@@ -638,8 +790,22 @@ def pg_full_verify(job: VerifyJob) -> None:
                 result.checks = _run_checks(conn, job.checks)
             fail_assertions(result)
     finally:
-        if own_server:
-            srv.stop()
+        try:
+            if fetch is not None:
+                fetch.stop()
+        finally:
+            if workdir is not None:
+                shutil.rmtree(workdir, ignore_errors=True)
+            if own_server:
+                srv.stop()
+
+
+def _run_tool(argv: list[str], env: dict[str, str]) -> tuple[int, str]:
+    """Run a client tool to completion (killed if we are interrupted); its exit code and stderr's start."""
+    with tempfile.TemporaryFile() as err_f:
+        rc = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err_f, env=env).returncode
+        err_f.seek(0)
+        return rc, err_f.read(64 * 1024).decode(errors="replace")
 
 
 def check_counts(

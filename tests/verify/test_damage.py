@@ -212,3 +212,45 @@ def test_configured_scratch_server(make_setup, pg_server, monkeypatch):
     with pg_server.connect() as conn:
         after = {r[0] for r in conn.execute("select datname from pg_database")}
     assert before == after
+
+
+def _private_dirs(pg_server):
+    return sorted(p.name for p in pg_server.tmpdir.iterdir() if p.name.startswith("private-"))
+
+
+def test_decrypted_copy_is_private_and_removed(backed_up, pg_server, monkeypatch):
+    """The plain dump is written 0600 into a 0700 directory of our own, and removed after the restore,
+    after a failed check and when the verification is interrupted."""
+    import os
+    import stat
+
+    from auditor.backup import verify as verify_mod
+
+    setup, rec = backed_up
+    seen = []
+    real_run_tool = verify_mod._run_tool
+
+    def spy(argv, env):
+        dump = Path(argv[-1])
+        seen.append(
+            (stat.S_IMODE(dump.stat().st_mode), stat.S_IMODE(dump.parent.stat().st_mode), dump.parent.stat().st_uid)
+        )
+        return real_run_tool(argv, env)
+
+    monkeypatch.setattr(verify_mod, "_run_tool", spy)
+    assert verify_backup(setup.config, rec.id, server=pg_server).outcome == "passed"
+    assert seen and seen[0][:2] == (0o600, 0o700) and seen[0][2] == os.geteuid()
+    assert _private_dirs(pg_server) == []
+
+    def interrupted(argv, env):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(verify_mod, "_run_tool", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        verify_backup(setup.config, rec.id, server=pg_server)
+    assert _private_dirs(pg_server) == []
+
+    obj, _ = _paths(setup, rec)
+    obj.write_bytes(obj.read_bytes()[:-1] + b"x")  # same size, other bytes
+    assert verify_backup(setup.config, rec.id, server=pg_server).failure_code == "checksum_mismatch"
+    assert _private_dirs(pg_server) == []

@@ -103,6 +103,9 @@ class VerifyJob:
     stream_into: StreamFn
     integrity_failed: Callable[[Any], bool]  # hash/size/decrypt/magic checks on a stream outcome
     timings: dict[str, float] = field(default_factory=dict)
+    # Like `stream_into`, but writes the plain bytes to a new file (created 0600; the caller removes it) and
+    # returns the stream outcome; `cancel` (a threading.Event) stops it early. See `auditor.backup.verify._fetch_into`.
+    fetch_into: Callable[[Path, Any], Any] | None = None
 
 
 class Engine(ABC):
