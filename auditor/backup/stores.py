@@ -45,6 +45,7 @@ __all__ = [
 
 MIN_PART = 5 * 1024 * 1024
 DEFAULT_PART = 8 * 1024 * 1024
+WRITEBACK = 16 * 1024 * 1024  # a local store starts writing to disk every this many bytes (see _LocalWriter)
 
 
 @dataclass(frozen=True)
@@ -163,9 +164,26 @@ class _LocalWriter(ObjectWriter):
         except OSError as exc:
             raise _store_os_error(exc, self._final.parent) from exc
         before, self._size = self._size, self._size + n
+        if before // WRITEBACK != self._size // WRITEBACK:
+            self._writeback()
         if self.on_part is not None and before // DEFAULT_PART != self._size // DEFAULT_PART:
             self.on_part(self._size // DEFAULT_PART)
         return n
+
+    def _writeback(self) -> None:
+        """Start writing the last chunks to disk now, and drop the ones already written from the page cache.
+
+        Without it the whole object stays dirty in memory until `commit()`'s fsync, which then writes a GB at
+        disk speed while nothing else happens (and pushes the database's own pages out of the cache).
+        POSIX_FADV_DONTNEED starts the writeback of dirty pages (without waiting) and drops clean ones."""
+        fadvise = getattr(os, "posix_fadvise", None)
+        if fadvise is None or self._f is None:
+            return
+        end = self._size - self._size % WRITEBACK
+        start = max(0, end - 4 * WRITEBACK)
+        with contextlib.suppress(OSError, ValueError):
+            self._f.flush()
+            fadvise(self._f.fileno(), start, end - start, os.POSIX_FADV_DONTNEED)
 
     def commit(self) -> StoredObject:
         assert self._f is not None, "writer is closed"
