@@ -29,10 +29,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import IO, Any
-
-import psycopg
-from psycopg import sql
+from typing import IO, TYPE_CHECKING, Any
 
 from ..config import Config, SourceConfig
 from ..database_source import RefError
@@ -47,6 +44,9 @@ from .engines import engine_for_url
 from .engines.interface import DumpRequest, Engine
 from .manifest import Manifest, ObjectInfo, SourceIdentity, TableCount, manifest_key, object_key
 from .stores import BackupStore, ObjectWriter, open_store
+
+if TYPE_CHECKING:
+    import psycopg
 
 __all__ = [
     "run_backup",
@@ -81,6 +81,8 @@ ORDER BY 1, 2
 
 def count_rows(conn: psycopg.Connection[Any]) -> list[TableCount]:
     """Row count of every user table visible to `conn`'s current snapshot."""
+    from psycopg import sql  # PostgreSQL only: MySQL and Redis backups start without loading psycopg
+
     tables = conn.execute(TABLES_SQL).fetchall()
     out = []
     for schema, name in tables:
