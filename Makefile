@@ -8,6 +8,9 @@ UV := $(BOOT)/bin/uv
 VENV := .venv
 export UV_SYSTEM_CERTS := 1
 export UV_PROJECT_ENVIRONMENT := $(VENV)
+# compile the dependencies' bytecode at install (as pip does): with PYTHONDONTWRITEBYTECODE set, nothing would
+# cache it and every `blastwall` start would compile SQLAlchemy, pydantic, typer, … from source (~1 s)
+export UV_COMPILE_BYTECODE := 1
 
 .PHONY: setup audit test test-deps bench lint clean
 
