@@ -3,11 +3,9 @@
 The database-specific part (which tool, which snapshot, where the counts come from) is an `Engine`
 (`auditor/backup/engines/`), picked by the source URL's scheme; everything here is engine-neutral.
 
-The pipeline streams, one thread per stage (`_pipeline`): the engine's stream (the dump tool's stdout, read in
-1 MiB batches and counted as it passes) -> optional age encryption (`pyrage.encrypt_io`) -> SHA-256 and the
-store's writer, with at most a few chunks queued between two stages and a few parts in the store's writer.
-So memory is flat whatever the database size, and hashing and writing (which release the GIL) overlap with
-counting the next chunk.
+The pipeline streams: the dump tool's stdout is read in 1 MiB chunks (or by `pyrage.encrypt_io` in
+64 KiB chunks), hashed, and handed to the store's writer, which keeps at most a few parts in
+memory. So memory is flat whatever the database size.
 
 Consistency is the engine's: PostgreSQL counts in the exported snapshot pg_dump uses, MySQL/MariaDB
 counts the rows in the dump stream as it passes, Redis reads the key counts from the RDB snapshot.
@@ -69,11 +67,6 @@ Progress = Callable[..., None]  # progress(stage, **info); stages below
 
 CHUNK = 1024 * 1024
 QUEUE_DEPTH = 4  # chunks waiting between two pipeline stages
-# The pipeline's threads run at this nice value (Linux: per thread). The dump tool sets the pace (mariadb-dump
-# and redis-cli each keep about one core busy, the database server more): when the cores are short, the
-# counting, hashing and writing yield to it and catch up while it waits, instead of slowing it down; they never
-# fall far behind, since a full pipe makes the tool wait for them.
-PIPELINE_NICE = 10
 
 TABLES_SQL = """
 SELECT n.nspname, c.relname
@@ -306,15 +299,11 @@ def _pipeline(tap: _TapReader, sink: _HashingSink, recipients: list[Any], stop: 
         read + count (the engine's stream)  ->  [age encryption]  ->  SHA-256 + store write
 
     with at most `QUEUE_DEPTH` chunks of `CHUNK` bytes between two stages, so memory stays flat. Counting and
-    encryption hold the GIL; hashing and the write release it, so they overlap with the next chunk's count.
-    The threads run at `PIPELINE_NICE`, below the dump tool."""
+    encryption hold the GIL; hashing and the write release it, so they overlap with the next chunk's count."""
     failures: list[BaseException] = []
 
     def stage(fn: Callable[[], None]) -> Callable[[], None]:
         def run() -> None:
-            if PIPELINE_NICE:
-                with contextlib.suppress(OSError, AttributeError):  # Linux: nice applies to this thread only
-                    os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), PIPELINE_NICE)
             try:
                 fn()
             except _Stopped:
