@@ -3,9 +3,11 @@
 The database-specific part (which tool, which snapshot, where the counts come from) is an `Engine`
 (`auditor/backup/engines/`), picked by the source URL's scheme; everything here is engine-neutral.
 
-The pipeline streams: the dump tool's stdout is read in 1 MiB chunks (or by `pyrage.encrypt_io` in
-64 KiB chunks), hashed, and handed to the store's writer, which keeps at most a few parts in
-memory. So memory is flat whatever the database size.
+The pipeline streams, one thread per stage (`_pipeline`): the engine's stream (the dump tool's stdout, read in
+1 MiB batches and counted as it passes) -> optional age encryption (`pyrage.encrypt_io`) -> SHA-256 and the
+store's writer, with at most a few chunks queued between two stages and a few parts in the store's writer.
+So memory is flat whatever the database size, and hashing and writing (which release the GIL) overlap with
+counting the next chunk.
 
 Consistency is the engine's: PostgreSQL counts in the exported snapshot pg_dump uses, MySQL/MariaDB
 counts the rows in the dump stream as it passes, Redis reads the key counts from the RDB snapshot.
