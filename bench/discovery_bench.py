@@ -275,16 +275,6 @@ def _tree(base: Path, n_files: int, mb: int) -> tuple[Path, int, int, list[str]]
     return root, n, total, planted
 
 
-def _compile_bytecode() -> None:
-    """Blastwall's own modules compiled, as `pip install` leaves them: with PYTHONDONTWRITEBYTECODE set (or
-    a read-only checkout) every start would otherwise compile every module again, and measure that."""
-    import compileall
-
-    root = Path(__file__).resolve().parents[1]
-    ok = all(compileall.compile_dir(root / pkg, quiet=1) for pkg in ("auditor", "providers", "reports"))
-    print("bytecode: compiled (as an install does)" if ok else "bytecode: some modules failed to compile")
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(prog="python -m bench discovery")
     ap.add_argument(
@@ -310,7 +300,9 @@ def main() -> None:
     out = Path(tempfile.mkdtemp(prefix="bw-bench-out-"))
     empty = Path(tempfile.mkdtemp(prefix="bw-bench-empty-"))
     print(f"machine: {os.cpu_count()} cores; tools: " + ", ".join(t.name for t in tools))
-    _compile_bytecode()
+    from ._pgbench_common import compile_bytecode
+
+    compile_bytecode()  # start-up is measured as installed, not the compilation of every module
     print("start-up (median of 5, empty directory):")
     startups = {t.name: _startup(t, empty, out) for t in tools}
     for name, s in startups.items():

@@ -3,9 +3,11 @@
 The database-specific part (which tool, which snapshot, where the counts come from) is an `Engine`
 (`auditor/backup/engines/`), picked by the source URL's scheme; everything here is engine-neutral.
 
-The pipeline streams: the dump tool's stdout is read in 1 MiB chunks (or by `pyrage.encrypt_io` in
-64 KiB chunks), hashed, and handed to the store's writer, which keeps at most a few parts in
-memory. So memory is flat whatever the database size.
+The pipeline streams, one thread per stage (`_pipeline`): the engine's stream (the dump tool's stdout, read in
+1 MiB batches and counted as it passes) -> optional age encryption (`pyrage.encrypt_io`) -> SHA-256 and the
+store's writer, with at most a few chunks queued between two stages and a few parts in the store's writer.
+So memory is flat whatever the database size, and hashing and writing (which release the GIL) overlap with
+counting the next chunk.
 
 Consistency is the engine's: PostgreSQL counts in the exported snapshot pg_dump uses, MySQL/MariaDB
 counts the rows in the dump stream as it passes, Redis reads the key counts from the RDB snapshot.
@@ -22,15 +24,14 @@ import contextlib
 import hashlib
 import logging
 import os
+import queue
 import secrets as _secrets
 import threading
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import IO, Any
-
-import psycopg
-from psycopg import sql
+from typing import IO, TYPE_CHECKING, Any
 
 from ..config import Config, SourceConfig
 from ..database_source import RefError
@@ -45,6 +46,9 @@ from .engines import engine_for_url
 from .engines.interface import DumpRequest, Engine
 from .manifest import Manifest, ObjectInfo, SourceIdentity, TableCount, manifest_key, object_key
 from .stores import BackupStore, ObjectWriter, open_store
+
+if TYPE_CHECKING:
+    import psycopg
 
 __all__ = [
     "run_backup",
@@ -64,6 +68,7 @@ Progress = Callable[..., None]  # progress(stage, **info); stages below
 # stages: "started", "dump_started", "part_uploaded" (n=), "object_committed", "manifest_written", "failed"
 
 CHUNK = 1024 * 1024
+QUEUE_DEPTH = 4  # chunks waiting between two pipeline stages
 
 TABLES_SQL = """
 SELECT n.nspname, c.relname
@@ -83,6 +88,8 @@ def count_rows(conn: psycopg.Connection[Any]) -> list[TableCount]:
     """Row count of every user table visible to `conn`'s current snapshot.
 
     One `count(*) … UNION ALL …` query per COUNT_BATCH tables: one round trip instead of one per table."""
+    from psycopg import sql  # PostgreSQL only: MySQL and Redis backups start without loading psycopg
+
     tables = conn.execute(TABLES_SQL).fetchall()
     out = []
     for i in range(0, len(tables), COUNT_BATCH):
@@ -216,6 +223,147 @@ class _HashingSink:
 
     def flush(self) -> None:
         pass
+
+
+class _Handoff:
+    """A bounded queue of chunks between two pipeline threads; `stop` ends waits on either side.
+
+    Both sides wait in short slices, so a stage that failed (or a run that is being aborted) never leaves the
+    other blocked: `put` and `get` raise `_Stopped` once `stop` is set."""
+
+    def __init__(self, stop: threading.Event, depth: int = QUEUE_DEPTH) -> None:
+        self._q: queue.Queue[bytes | None] = queue.Queue(maxsize=depth)
+        self._stop = stop
+
+    def put(self, item: bytes | None) -> None:
+        while True:
+            if self._stop.is_set():
+                raise _Stopped
+            try:
+                self._q.put(item, timeout=0.2)
+                return
+            except queue.Full:
+                continue
+
+    def get(self) -> bytes | None:
+        while True:
+            if self._stop.is_set():
+                raise _Stopped
+            try:
+                return self._q.get(timeout=0.2)
+            except queue.Empty:
+                continue
+
+
+class _Stopped(Exception):
+    pass
+
+
+class _HandoffWriter:
+    """File-like end of a `_Handoff` (what `pyrage.encrypt_io` writes its ciphertext to)."""
+
+    def __init__(self, out: _Handoff) -> None:
+        self._out = out
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: bytes | bytearray | memoryview) -> int:
+        self._out.put(data if type(data) is bytes else bytes(data))
+        return len(data)
+
+    def flush(self) -> None:
+        pass
+
+
+class _HandoffReader:
+    """File-like start of a `_Handoff` (what `pyrage.encrypt_io` reads the plain dump from)."""
+
+    def __init__(self, src: _Handoff) -> None:
+        self._src = src
+        self._buf = b""
+        self._eof = False
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, n: int = -1) -> bytes:
+        n = n if n and n > 0 else CHUNK
+        while not self._buf and not self._eof:
+            item = self._src.get()
+            if item is None:
+                self._eof = True
+            else:
+                self._buf = item
+        out, self._buf = self._buf[:n], self._buf[n:]
+        return out
+
+    def readinto(self, b: bytearray | memoryview) -> int:
+        data = self.read(len(b))
+        b[: len(data)] = data
+        return len(data)
+
+
+def _pipeline(tap: _TapReader, sink: _HashingSink, recipients: list[Any], stop: threading.Event) -> _Pipeline:
+    """Start the threads that move the dump into the store, each stage in its own thread:
+
+        read + count (the engine's stream)  ->  [age encryption]  ->  SHA-256 + store write
+
+    with at most `QUEUE_DEPTH` chunks of `CHUNK` bytes between two stages, so memory stays flat. Counting and
+    encryption hold the GIL; hashing and the write release it, so they overlap with the next chunk's count."""
+    failures: list[BaseException] = []
+
+    def stage(fn: Callable[[], None]) -> Callable[[], None]:
+        def run() -> None:
+            try:
+                fn()
+            except _Stopped:
+                pass
+            except BaseException as exc:  # noqa: BLE001 - re-raised in the caller
+                failures.append(exc)
+                stop.set()
+
+        return run
+
+    plain = _Handoff(stop)
+    stored = _Handoff(stop) if recipients else plain
+
+    def read() -> None:
+        while chunk := tap.read(CHUNK):
+            plain.put(chunk)
+        plain.put(None)
+
+    def encrypt() -> None:
+        import pyrage
+
+        pyrage.encrypt_io(_HandoffReader(plain), _HandoffWriter(stored), recipients)
+        stored.put(None)
+
+    def write() -> None:
+        while (chunk := stored.get()) is not None:
+            sink.write(chunk)
+
+    threads = [threading.Thread(target=stage(read), name="blastwall-dump-read", daemon=True)]
+    if recipients:
+        threads.append(threading.Thread(target=stage(encrypt), name="blastwall-dump-encrypt", daemon=True))
+    threads.append(threading.Thread(target=stage(write), name="blastwall-dump-write", daemon=True))
+    for t in threads:
+        t.start()
+    return _Pipeline(threads, failures)
+
+
+@dataclass
+class _Pipeline:
+    threads: list[threading.Thread]
+    failures: list[BaseException]
+
+    def wait(self, timeout: float, *, until_failure: bool = False) -> None:
+        """Wait (in short slices, so Ctrl-C and SIGTERM are delivered) until every stage ended or `timeout`
+        passed (or, with `until_failure`, a stage failed)."""
+        deadline = time.monotonic() + timeout
+        for t in self.threads:
+            while t.is_alive() and time.monotonic() < deadline and not (until_failure and self.failures):
+                t.join(0.2)
 
 
 def cleanup_interrupted(catalog: Catalog, stores: Mapping[str, BackupStore]) -> list[str]:
@@ -387,10 +535,10 @@ class DumpJob:
 
 def _dump_to_store(job: DumpJob) -> Manifest:
     """Engine-neutral: the engine's dump stream -> (age) -> SHA-256 -> store; then the manifest, last."""
-    import pyrage
-
     running = job.engine.start_dump(DumpRequest(url=job.url, src=job.src, backup_id=job.backup_id))
     writer: ObjectWriter | None = None
+    stop = threading.Event()
+    pipeline: _Pipeline | None = None
     try:
         writer = job.store.open_writer(
             job.okey, on_upload_started=lambda uid: job.catalog.update_run(job.backup_id, upload_id=uid)
@@ -398,34 +546,20 @@ def _dump_to_store(job: DumpJob) -> Manifest:
         writer.on_part = lambda n: job.emit("part_uploaded", n=n)
         sink = _HashingSink(writer)
         tap = _TapReader(running.stream, lambda: job.emit("dump_started", backup_id=job.backup_id))
-        failure: list[BaseException] = []
-
-        def pump() -> None:
-            try:
-                if job.recipients:
-                    pyrage.encrypt_io(tap, sink, job.recipients)
-                else:
-                    # one reused buffer: the pipe is read straight into it, hashed and written from it
-                    # (the store writers copy or write what they get before returning)
-                    buf = memoryview(bytearray(CHUNK))
-                    while n := tap.readinto(buf):
-                        sink.write(buf[:n])
-            except BaseException as exc:  # noqa: BLE001 - re-raised in the caller
-                failure.append(exc)
-
-        t = threading.Thread(target=pump, name="blastwall-dump-pump", daemon=True)
-        t.start()
+        pipeline = _pipeline(tap, sink, job.recipients, stop)
         running.during()
-        while t.is_alive():
-            t.join(0.2)
-        if failure:
+        pipeline.wait(float("inf"), until_failure=True)
+        if pipeline.failures:
             running.kill()  # it may be blocked writing to the pipe nobody reads any more
-            raise failure[0]
+            raise pipeline.failures[0]
         outcome = running.finish(tap.head)
         stored = writer.commit()
         writer = None
     except BaseException:
+        stop.set()
         running.kill()
+        if pipeline is not None:
+            pipeline.wait(5)  # the stages notice `stop` (or the dump's end) within a fraction of a second
         if writer is not None:
             if writer.abort() and writer.upload_id:
                 # the abort reached the store: nothing left for cleanup_interrupted

@@ -45,7 +45,7 @@ __all__ = [
 
 MIN_PART = 5 * 1024 * 1024
 DEFAULT_PART = 8 * 1024 * 1024
-SYNC_EVERY = 64 * 1024 * 1024  # local store: write back to disk in the background every this many bytes
+WRITEBACK = 16 * 1024 * 1024  # a local store starts writing to disk every this many bytes (see _LocalWriter)
 
 
 @dataclass(frozen=True)
@@ -156,7 +156,6 @@ class _LocalWriter(ObjectWriter):
         self._tmp = self._final.with_name(self._final.name + ".partial")
         self._f: BinaryIO | None = open(self._tmp, "wb")  # noqa: SIM115
         self._size = 0
-        self._syncer: threading.Thread | None = None
 
     def write(self, data: bytes | bytearray | memoryview) -> int:
         assert self._f is not None, "writer is closed"
@@ -165,38 +164,31 @@ class _LocalWriter(ObjectWriter):
         except OSError as exc:
             raise _store_os_error(exc, self._final.parent) from exc
         before, self._size = self._size, self._size + n
-        if before // SYNC_EVERY != self._size // SYNC_EVERY:
-            self._sync_behind()
+        if before // WRITEBACK != self._size // WRITEBACK:
+            self._writeback()
         if self.on_part is not None and before // DEFAULT_PART != self._size // DEFAULT_PART:
             self.on_part(self._size // DEFAULT_PART)
         return n
 
-    def _sync_behind(self) -> None:
-        """Start writing what is written so far to disk in the background (one fdatasync at a time), so
-        the fsync in commit() only has the tail left instead of the whole object."""
-        if self._f is None or (self._syncer is not None and self._syncer.is_alive()):
+    def _writeback(self) -> None:
+        """Start writing the last chunks to disk now, and drop the ones already written from the page cache.
+
+        Without it the whole object stays dirty in memory until `commit()`'s fsync, which then writes a GB at
+        disk speed while nothing else happens (and pushes the database's own pages out of the cache).
+        POSIX_FADV_DONTNEED starts the writeback of dirty pages (without waiting) and drops clean ones."""
+        fadvise = getattr(os, "posix_fadvise", None)
+        if fadvise is None or self._f is None:
             return
-        self._f.flush()
-        fd = self._f.fileno()
-
-        def sync() -> None:
-            with contextlib.suppress(OSError):
-                os.fdatasync(fd)
-
-        self._syncer = threading.Thread(target=sync, name="blastwall-local-sync", daemon=True)
-        self._syncer.start()
-
-    def _wait_sync(self) -> None:
-        # before the descriptor is closed (its number could be reused)
-        if self._syncer is not None:
-            self._syncer.join()
-            self._syncer = None
+        end = self._size - self._size % WRITEBACK
+        start = max(0, end - 4 * WRITEBACK)
+        with contextlib.suppress(OSError, ValueError):
+            self._f.flush()
+            fadvise(self._f.fileno(), start, end - start, os.POSIX_FADV_DONTNEED)
 
     def commit(self) -> StoredObject:
         assert self._f is not None, "writer is closed"
         try:
             self._f.flush()
-            self._wait_sync()
             os.fsync(self._f.fileno())
             self._f.close()
             self._f = None
@@ -213,7 +205,6 @@ class _LocalWriter(ObjectWriter):
 
     def abort(self) -> bool:
         if self._f is not None:
-            self._wait_sync()
             with contextlib.suppress(OSError):
                 self._f.close()
             self._f = None

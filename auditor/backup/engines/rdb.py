@@ -35,6 +35,10 @@ def redis_for_rdb(rdb_version: int) -> str:
 
 
 _SIMPLE = frozenset((0, 9, 10, 11, 12, 13, 16, 17, 20))
+_SIMPLE_TABLE = bytes(1 if i in _SIMPLE else 0 for i in range(256))
+# a string's length header -> bytes of header + string when the first byte says it all: 6-bit lengths
+# (0x00-0x3F) and 8/16/32-bit integer encodings (0xC0-0xC2); 0 = read further (14/32-bit lengths, LZF, …)
+_HEAD = bytes(1 + b if b < 0x40 else 1 + (1, 2, 4)[b - 0xC0] if 0xC0 <= b <= 0xC2 else 0 for b in range(256))
 
 
 class _NeedMore(Exception):
@@ -203,46 +207,46 @@ class RdbCounter:
 
     def _fast(self) -> None:
         """The common case without the task stack: whole records of string-encoded types (plain strings,
-        listpacks, ziplists, intsets), optionally with an expiry, that lie entirely in the buffer."""
+        listpacks, ziplists, intsets), optionally with an expiry, that lie entirely in the buffer.
+
+        Hot loop (one pass per key): the two length headers are read with a table (`_HEAD`: the header's size
+        and the length it encodes, or 0 for the 14-bit and 32-bit forms), and a record is only read while its
+        opcode, expiry and both headers lie before `limit`, so no index check is needed until the string ends."""
         buf, pos, n = self._buf, self._pos, len(self._buf)
+        limit = n - 24  # opcode (1) + expiry (9) + key header (5) + value header (5), with room to spare
         count = 0
-        simple = _SIMPLE
-        while pos < n:
+        simple, head = _SIMPLE_TABLE, _HEAD
+        while pos < limit:
             p = pos
             op = buf[p]
             if op == 0xFC:
                 p += 9
-                if p >= n:
-                    break
                 op = buf[p]
-            if op not in simple:
+            if not simple[op]:
                 break
-            p += 1
-            ok = True
-            for _ in range(2):  # key, value
-                if p >= n:
-                    ok = False
-                    break
-                b = buf[p]
-                t = b >> 6
-                if t == 0:
-                    p += 1 + (b & 0x3F)
-                elif t == 1:
-                    if p + 1 >= n:
-                        ok = False
-                        break
-                    p += 2 + (((b & 0x3F) << 8) | buf[p + 1])
-                elif t == 3 and (b & 0x3F) < 3:
-                    p += 1 + (1, 2, 4)[b & 0x3F]
-                elif b == 0x80:
-                    if p + 5 > n:
-                        ok = False
-                        break
-                    p += 5 + int.from_bytes(buf[p + 1 : p + 5], "big")
-                else:
-                    ok = False
-                    break
-            if not ok or p > n:
+            b = buf[p + 1]
+            h = head[b]
+            if h:
+                p += 1 + h
+            elif b < 0x80:
+                p += 3 + (((b & 0x3F) << 8) | buf[p + 2])
+            elif b == 0x80:
+                p += 6 + int.from_bytes(buf[p + 2 : p + 6], "big")
+            else:
+                break
+            if p >= limit:
+                break
+            b = buf[p]
+            h = head[b]
+            if h:
+                p += h
+            elif b < 0x80:
+                p += 2 + (((b & 0x3F) << 8) | buf[p + 1])
+            elif b == 0x80:
+                p += 5 + int.from_bytes(buf[p + 1 : p + 5], "big")
+            else:
+                break
+            if p > n:
                 break
             pos = p
             count += 1

@@ -26,14 +26,14 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from ...errors import BackupError, VerificationError
 from ...redact import Redactor
 from ...secrets import Secret
 from ..manifest import DumpTool, TableCount
-from ..pipes import grow_pipe
+from ..pipes import BatchedPipe, grow_pipe
 from .interface import DumpOutcome, DumpRequest, Engine, RunningDump, VerifyJob
 from .rdb import RdbCounter, RdbWriter, redis_for_rdb
 from .tools import find_binary, version_of, version_tuple
@@ -87,7 +87,7 @@ class _CountingReader:
     """redis-cli's stdout, fed to an `RdbCounter`, cut at the RDB's end: redis-cli 7.0 writing to stdout
     leaves the 40-byte end-of-transfer mark of a diskless sync after the RDB, which is not part of it."""
 
-    def __init__(self, first: bytes, raw: IO[bytes], counter: RdbCounter) -> None:
+    def __init__(self, first: bytes, raw: BatchedPipe, counter: RdbCounter) -> None:
         self._raw, self._counter = raw, counter
         self._emitted = 0
         self._first = self._cut(first)
@@ -204,10 +204,11 @@ class _RedisDump(RunningDump):
             bufsize=0,
         )
         assert self.proc.stdout is not None
-        grow_pipe(self.proc.stdout)
+        pipe_size = grow_pipe(self.proc.stdout)
         first = self.proc.stdout.read(9) or b""  # waits for the server's fork (repl-diskless-sync-delay)
         if first.startswith(b"REDIS"):
-            self.stream = _CountingReader(first, self.proc.stdout, self.counter)  # type: ignore[assignment]
+            pipe = BatchedPipe(self.proc.stdout, pipe_size)
+            self.stream = _CountingReader(first, pipe, self.counter)  # type: ignore[assignment]
             return
         rc = self.proc.wait()
         err = self._stderr()
