@@ -335,7 +335,6 @@ def _fetch_into(
     `dest`, a new file created 0600 (never an existing one). The caller removes `dest`, also on failure.
 
     Returns the same outcome as `_stream_into` (rc 0, no output: no tool ran yet). `cancel` stops early."""
-    import pyrage
 
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
     sink = _FileSink(os.open(dest, flags, 0o600), cancel)
@@ -345,15 +344,7 @@ def _fetch_into(
         reader = _HashReader(raw)
         try:
             try:
-                if identities is not None:
-                    try:
-                        pyrage.decrypt_io(reader, sink, identities)
-                    except (pyrage.DecryptError, OSError, ValueError) as exc:
-                        decrypt_error = str(exc) or type(exc).__name__
-                else:
-                    buf = memoryview(bytearray(FETCH_CHUNK))
-                    while n := reader.readinto(buf):
-                        sink.write(buf[:n])
+                decrypt_error = _copy_plain(reader, sink, identities)
             except OSError:
                 if sink.error is None:
                     raise
@@ -373,6 +364,23 @@ def _fetch_into(
     return _StreamOutcome(reader.sha.hexdigest(), reader.size, sink.head, decrypt_error, 0, "", 0, sink.tail)
 
 
+def _copy_plain(reader: _HashReader, sink: Any, identities: list[Any] | None) -> str | None:
+    """The stored object's plain bytes from `reader` into `sink`: decrypted with `identities`, or copied through
+    one reused buffer when the backup is not encrypted. Returns why decryption failed, or None."""
+    import pyrage
+
+    if identities is None:
+        buf = memoryview(bytearray(FETCH_CHUNK))
+        while n := reader.readinto(buf):
+            sink.write(buf[:n])
+        return None
+    try:
+        pyrage.decrypt_io(reader, sink, identities)
+    except (pyrage.DecryptError, OSError, ValueError) as exc:
+        return str(exc) or type(exc).__name__
+    return None
+
+
 @dataclass
 class _StreamOutcome:
     sha256: str
@@ -389,7 +397,6 @@ def _stream_into(
     store: BackupStore, key: str, identities: list[Any] | None, argv: list[str], env: dict[str, str]
 ) -> _StreamOutcome:
     """Read the object once: hash it, decrypt it (if `identities` is not None), pipe it into `argv`."""
-    import pyrage
 
     err_f = tempfile.TemporaryFile()
     out_f = tempfile.TemporaryFile()
@@ -402,17 +409,7 @@ def _stream_into(
     reader = _HashReader(raw)
     try:
         try:
-            if identities is not None:
-                try:
-                    pyrage.decrypt_io(reader, sink, identities)
-                except (pyrage.DecryptError, OSError, ValueError) as exc:
-                    decrypt_error = str(exc) or type(exc).__name__
-            else:
-                while True:
-                    chunk = reader.read(CHUNK)
-                    if not chunk:
-                        break
-                    sink.write(chunk)
+            decrypt_error = _copy_plain(reader, sink, identities)
             reader.drain()  # the checksum covers every stored byte, even after a decrypt error
         finally:
             sink.close()
