@@ -1,7 +1,7 @@
 """A small, careful HTTP client for provider APIs.
 
 Timeouts, bounded retries on 429 (honouring ``Retry-After``) and transient 5xx, JSON decoding
-with typed errors. Credentials are applied per request through ``httpx.Auth`` so that no
+with typed errors. Credentials are applied per request (`RequestAuth`, an httpx auth callable) so that no
 long-lived client ever carries a token in its default headers.
 """
 
@@ -10,16 +10,21 @@ from __future__ import annotations
 import email.utils
 import logging
 import time
-from collections.abc import Callable, Generator, Mapping
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx
-
+from ._lazy import lazy_module
 from .errors import ProviderAuthError, ProviderError, ProviderUnavailable
 from .secrets import Secret
 
-__all__ = ["ApiClient", "HeaderAuth", "BearerAuth", "BasicAuth", "RETRY_STATUSES"]
+if TYPE_CHECKING:
+    import httpx
+else:
+    httpx = lazy_module("httpx")
+
+__all__ = ["ApiClient", "HeaderAuth", "BearerAuth", "BasicAuth", "RequestAuth", "RETRY_STATUSES"]
 
 log = logging.getLogger(__name__)
 
@@ -27,15 +32,24 @@ RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 MAX_RETRY_AFTER_S = 120.0
 
 
-class HeaderAuth(httpx.Auth):
+class RequestAuth(ABC):
+    """Credentials applied to one request: an httpx auth callable (``auth=`` of a request), never a default
+    header of a long-lived client. Not an ``RequestAuth`` subclass, so that defining one does not import
+    httpx (an offline audit never loads it); httpx applies a callable exactly as a one-step ``Auth`` flow."""
+
+    @abstractmethod
+    def __call__(self, request: httpx.Request) -> httpx.Request: ...
+
+
+class HeaderAuth(RequestAuth):
     """Put a secret into one header of one request."""
 
     def __init__(self, header: str, secret: Secret, prefix: str = "") -> None:
         self._header, self._secret, self._prefix = header, secret, prefix
 
-    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+    def __call__(self, request: httpx.Request) -> httpx.Request:
         request.headers[self._header] = self._prefix + self._secret.reveal()
-        yield request
+        return request
 
     def __repr__(self) -> str:
         return f"HeaderAuth({self._header}, {self._secret!r})"
@@ -46,14 +60,14 @@ class BearerAuth(HeaderAuth):
         super().__init__("Authorization", secret, "Bearer ")
 
 
-class BasicAuth(httpx.Auth):
+class BasicAuth(RequestAuth):
     def __init__(self, user: Secret | str, password: Secret | str) -> None:
         self._user, self._password = user, password
 
-    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+    def __call__(self, request: httpx.Request) -> httpx.Request:
         u = self._user.reveal() if isinstance(self._user, Secret) else self._user
         p = self._password.reveal() if isinstance(self._password, Secret) else self._password
-        yield from httpx.BasicAuth(u, p).auth_flow(request)
+        return next(httpx.BasicAuth(u, p).auth_flow(request))
 
 
 def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
@@ -116,7 +130,7 @@ class ApiClient:
         method: str,
         path: str,
         *,
-        auth: httpx.Auth | None = None,
+        auth: RequestAuth | None = None,
         json: Any = None,
         params: Mapping[str, Any] | None = None,
         headers: Mapping[str, str] | None = None,
@@ -171,7 +185,7 @@ class ApiClient:
                 continue
             return resp
 
-    def get_json(self, path: str, *, auth: httpx.Auth | None = None, **kw: Any) -> Any:
+    def get_json(self, path: str, *, auth: RequestAuth | None = None, **kw: Any) -> Any:
         resp = self.request("GET", path, auth=auth, **kw)
         return self.decode(resp)
 

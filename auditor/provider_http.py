@@ -34,14 +34,18 @@ import functools
 import ssl
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
-import httpx
-
+from ._lazy import lazy_module
 from .errors import ProviderAuthError, ProviderError
 from .http import ApiClient
 from .model import Candidate, CoverageGap, Credential, Inventory, Status, Verdict
 from .provider import Provider, ProviderContext, Recogniser
+
+if TYPE_CHECKING:
+    import httpx
+else:
+    httpx = lazy_module("httpx")
 
 __all__ = ["LOOPBACK_HOSTS", "SHAPE_ERRORS", "HttpProvider", "endpoint_url", "require_safe_url", "tls_transport"]
 

@@ -33,12 +33,11 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
-import httpx
-
+from ._lazy import lazy_module
 from .errors import ProviderAuthError, ProviderError
-from .http import ApiClient
+from .http import ApiClient, RequestAuth
 from .model import (
     KEEP,
     Backup,
@@ -54,6 +53,11 @@ from .model import (
     Verdict,
 )
 from .provider import FileRule, McpServerRule, Recogniser
+
+if TYPE_CHECKING:
+    import httpx
+else:
+    httpx = lazy_module("httpx")
 
 __all__ = [
     "KEEP",
@@ -94,7 +98,7 @@ def get_response(
     api: ApiClient,
     path: str,
     *,
-    auth: httpx.Auth | None,
+    auth: RequestAuth | None,
     params: Mapping[str, Any] | None = None,
     headers: Mapping[str, str] | None = None,
     ok: frozenset[int] = frozenset({200}),
@@ -117,7 +121,7 @@ def get_json(
     api: ApiClient,
     path: str,
     *,
-    auth: httpx.Auth | None,
+    auth: RequestAuth | None,
     params: Mapping[str, Any] | None = None,
     headers: Mapping[str, str] | None = None,
     ok: frozenset[int] = frozenset({200}),
@@ -143,7 +147,7 @@ def call_json(
     method: str,
     path: str,
     *,
-    auth: httpx.Auth | None,
+    auth: RequestAuth | None,
     json: Any = None,
     params: Mapping[str, Any] | None = None,
     rejected: str = "credential rejected",

@@ -8,9 +8,14 @@ import re
 import tomllib
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import yaml
+from .._lazy import lazy_module
+
+if TYPE_CHECKING:
+    import yaml
+else:
+    yaml = lazy_module("yaml")  # imported by the first YAML file parsed
 
 __all__ = ["Entry", "ParseError", "detect_format", "parse_structured", "locator_key", "join"]
 

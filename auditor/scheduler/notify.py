@@ -12,12 +12,16 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-import httpx
-
+from .._lazy import lazy_module
 from ..config import NotificationsConfig, SecretRef
 from .jobs import CriticalFinding, scrub
+
+if TYPE_CHECKING:
+    import httpx
+else:
+    httpx = lazy_module("httpx")
 
 __all__ = [
     "Notification",

@@ -9,12 +9,17 @@ from __future__ import annotations
 import logging
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
-import httpx
-
+from .._lazy import lazy_module
 from ..config import SecretRef
 from ..errors import ConfigError
 from ..redact import Redactor
+
+if TYPE_CHECKING:
+    import httpx
+else:
+    httpx = lazy_module("httpx")
 
 __all__ = ["Notifier", "NullNotifier", "RecordingNotifier", "WebhookNotifier"]
 

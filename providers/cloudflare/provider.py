@@ -13,15 +13,14 @@ to die with it), R2 buckets and KV namespaces (no built-in backup).
 from __future__ import annotations
 
 import re
-from collections.abc import Generator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx
-
+from auditor._lazy import lazy_module
 from auditor.errors import ProviderAuthError, ProviderError
-from auditor.http import ApiClient, BearerAuth
+from auditor.http import ApiClient, BearerAuth, RequestAuth
 from auditor.model import Candidate, Credential, Inventory, Status, Verdict
 from auditor.provider import FileRule, McpServerRule, ProviderContext, Recogniser
 from auditor.provider_http import HttpProvider
@@ -36,6 +35,11 @@ from auditor.provider_kit import (
 )
 from auditor.secrets import Secret
 from auditor.storage_platform import StorageLocation, StoragePlatform
+
+if TYPE_CHECKING:
+    import httpx
+else:
+    httpx = lazy_module("httpx")
 
 NAME = "cloudflare"
 DEFAULT_URL = "https://api.cloudflare.com/client/v4"
@@ -79,16 +83,16 @@ WRANGLER_FILES = (
 )
 
 
-class GlobalKeyAuth(httpx.Auth):
+class GlobalKeyAuth(RequestAuth):
     """X-Auth-Email + X-Auth-Key, applied per request."""
 
     def __init__(self, email: Secret, key: Secret) -> None:
         self._email, self._key = email, key
 
-    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+    def __call__(self, request: httpx.Request) -> httpx.Request:
         request.headers["X-Auth-Email"] = self._email.reveal()
         request.headers["X-Auth-Key"] = self._key.reveal()
-        yield request
+        return request
 
     def __repr__(self) -> str:
         return f"GlobalKeyAuth({self._key!r})"
@@ -106,7 +110,7 @@ def kind_of(value: str, hint: str) -> str:
     return hint if hint in ("oauth_token", "oauth_refresh_token", "global_api_key") else "api_token"
 
 
-def _get(client: ApiClient, path: str, auth: httpx.Auth, **params: Any) -> tuple[int, Any]:
+def _get(client: ApiClient, path: str, auth: RequestAuth, **params: Any) -> tuple[int, Any]:
     """(status, envelope or None). 401 raises ProviderAuthError; malformed JSON raises ProviderError."""
     hint = "Cloudflare returned something that is not JSON; try again later"
     r = call_json(client, "GET", path, auth=auth, params=params, strict_json=True, malformed_hint=hint)
@@ -115,7 +119,7 @@ def _get(client: ApiClient, path: str, auth: httpx.Auth, **params: Any) -> tuple
     return r.status, r.body
 
 
-def _auth(cred: Credential) -> httpx.Auth | None:
+def _auth(cred: Credential) -> RequestAuth | None:
     if cred.kind == "global_api_key":
         email = cred.companions.get("email")
         return GlobalKeyAuth(email, cred.secret) if email else None
@@ -399,7 +403,7 @@ class CloudflareProvider(HttpProvider, StoragePlatform, name=NAME, display_name=
             return None, f"it grants {cap} on resources that could not be mapped to accounts"
         return False, f"it grants {cap} only on other accounts"
 
-    def _inventory_auth(self, client: ApiClient, cred: Credential, auth: httpx.Auth) -> Inventory:
+    def _inventory_auth(self, client: ApiClient, cred: Credential, auth: RequestAuth) -> Inventory:
         inv = InventoryBuilder(NAME)
         status, body = _get(client, "/accounts", auth, per_page=MAX_ACCOUNTS)
         if status != 200:

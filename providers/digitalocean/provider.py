@@ -18,10 +18,8 @@ from datetime import datetime
 from functools import partial
 from typing import Any
 
-import httpx
-
 from auditor.errors import ProviderError
-from auditor.http import ApiClient, BearerAuth
+from auditor.http import ApiClient, BearerAuth, RequestAuth
 from auditor.model import Candidate, Credential, Inventory, Status, Verdict
 from auditor.provider import FileRule, ProviderContext, Recogniser
 from auditor.provider_http import HttpProvider
@@ -61,7 +59,7 @@ def _when(value: Any) -> datetime | None:
 
 
 def _call(
-    client: ApiClient, method: str, path: str, auth: httpx.Auth, body: Any = None, **params: Any
+    client: ApiClient, method: str, path: str, auth: RequestAuth, body: Any = None, **params: Any
 ) -> tuple[int, Any]:
     hint = "DigitalOcean returned something that is not JSON; try again later"
     r = call_json(

@@ -11,14 +11,13 @@ daily snapshots, and destroying the app deletes its volumes AND their snapshots.
 from __future__ import annotations
 
 import re
-from collections.abc import Generator, Sequence
+from collections.abc import Sequence
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx
-
+from auditor._lazy import lazy_module
 from auditor.errors import ProviderAuthError, ProviderError
-from auditor.http import ApiClient
+from auditor.http import ApiClient, RequestAuth
 from auditor.model import Candidate, Credential, Inventory, Status, Verdict
 from auditor.provider import FileRule, ProviderContext, Recogniser
 from auditor.provider_http import HttpProvider
@@ -26,6 +25,11 @@ from auditor.provider_kit import InventoryBuilder, call_json, cli_login, env_tok
 from auditor.secrets import Secret
 
 from .macaroon import MacaroonError, Scope, is_macaroon, scope_of, split_tokens
+
+if TYPE_CHECKING:
+    import httpx
+else:
+    httpx = lazy_module("httpx")
 
 NAME = "fly"
 DEFAULT_URL = "https://api.fly.io"
@@ -48,17 +52,17 @@ APPS_QUERY = (
 )
 
 
-class FlyAuth(httpx.Auth):
+class FlyAuth(RequestAuth):
     """``FlyV1 <macaroons>`` when the token holds macaroons, else ``Bearer <token>`` (fly-go's rule)."""
 
     def __init__(self, secret: Secret) -> None:
         self._secret = secret
 
-    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+    def __call__(self, request: httpx.Request) -> httpx.Request:
         toks = split_tokens(self._secret.reveal())
         macs = [t for t in toks if is_macaroon(t)]
         request.headers["Authorization"] = ("FlyV1 " + ",".join(macs)) if macs else ("Bearer " + ",".join(toks))
-        yield request
+        return request
 
     def __repr__(self) -> str:
         return f"FlyAuth({self._secret!r})"

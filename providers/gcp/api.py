@@ -7,16 +7,20 @@ body (``{"error": {"code", "status", "message"}}``) becomes a typed error naming
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx
-
+from auditor._lazy import lazy_module
 from auditor.errors import ProviderAuthError, ProviderError
 from auditor.http import ApiClient, BearerAuth
 from auditor.provider_kit import json_object
 from auditor.secrets import Secret
 
 from .auth import Endpoints
+
+if TYPE_CHECKING:
+    import httpx
+else:
+    httpx = lazy_module("httpx")
 
 __all__ = ["GcpApi", "Forbidden", "NotFound", "MAX_PAGES"]
 

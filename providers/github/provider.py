@@ -12,12 +12,11 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
-import httpx
-
+from auditor._lazy import lazy_module
 from auditor.errors import ProviderUnavailable
-from auditor.http import ApiClient, BearerAuth
+from auditor.http import ApiClient, BearerAuth, RequestAuth
 from auditor.model import Candidate, Credential, Finding, Inventory, Severity, Status, Verdict
 from auditor.provider import FileRule, McpServerRule, ProviderContext, Recogniser
 from auditor.provider_http import HttpProvider
@@ -30,6 +29,11 @@ from auditor.provider_kit import (
     text_recognisers,
     unverified,
 )
+
+if TYPE_CHECKING:
+    import httpx
+else:
+    httpx = lazy_module("httpx")
 
 NAME = "github"
 DEFAULT_URL = "https://api.github.com"
@@ -77,10 +81,10 @@ def kind_of(value: str) -> str:
     return PREFIXES.get(value[:3], "token") if value[3:4] == "_" else "legacy_token"
 
 
-_Reply = tuple[int, Any, httpx.Headers]
+_Reply: TypeAlias = "tuple[int, Any, httpx.Headers]"  # a string: httpx is imported on first use
 
 
-def _get(client: ApiClient, path: str, auth: httpx.Auth, **params: Any) -> _Reply:
+def _get(client: ApiClient, path: str, auth: RequestAuth, **params: Any) -> _Reply:
     """(status, body or None, headers); raises ProviderAuthError on 401, typed errors otherwise."""
     hint = "GitHub returned something that is not JSON; try again later"
     r = call_json(client, "GET", path, auth=auth, params=params, malformed_hint=hint)

@@ -17,16 +17,20 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-import httpx
-
+from auditor._lazy import lazy_module
 from auditor.errors import BlastwallError, ConfigError, ProviderAuthError, ProviderError, ProviderUnavailable
-from auditor.http import ApiClient, BearerAuth, HeaderAuth
+from auditor.http import ApiClient, BearerAuth, HeaderAuth, RequestAuth
 from auditor.provider import ProviderContext
 from auditor.provider_kit import json_object
 from auditor.secrets import Secret
+
+if TYPE_CHECKING:
+    import httpx
+else:
+    httpx = lazy_module("httpx")
 
 __all__ = [
     "DEFAULT_URL",
@@ -97,7 +101,7 @@ def assert_read_only(document: str) -> None:
         )
 
 
-def auth_for(kind: str, secret: Secret) -> httpx.Auth:
+def auth_for(kind: str, secret: Secret) -> RequestAuth:
     """The header Railway expects for this kind of token, applied per request."""
     if kind == "project_token":
         return HeaderAuth("Project-Access-Token", secret)
@@ -197,7 +201,7 @@ class RailwayGraphQL:
         self.close()
 
     # -- the only way out ------------------------------------------------------------------
-    def query(self, document: str, variables: Mapping[str, Any] | None = None, *, auth: httpx.Auth) -> dict[str, Any]:
+    def query(self, document: str, variables: Mapping[str, Any] | None = None, *, auth: RequestAuth) -> dict[str, Any]:
         """Send one query; return ``data``. Raises typed errors; never sends a mutation."""
         assert_read_only(document)
         body: dict[str, Any] = {"query": document}
@@ -247,7 +251,7 @@ class RailwayGraphQL:
         variables: Mapping[str, Any] | None,
         path: Sequence[str],
         *,
-        auth: httpx.Auth,
+        auth: RequestAuth,
         page_size: int = 100,
     ) -> Iterator[dict[str, Any]]:
         """Follow a Relay connection at ``path`` (keys from ``data``) to its last page; yield nodes.

@@ -17,9 +17,8 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
-import httpx
-
 from auditor.errors import BackupError
+from auditor.http import RequestAuth
 from auditor.provider import ProviderContext
 from auditor.secrets import Secret
 
@@ -76,7 +75,7 @@ class _Resolver:
     def __init__(self, client: RailwayGraphQL, token: Secret) -> None:
         self.c = client
         self.token = token
-        self.auth: httpx.Auth = auth_for("bearer", token)
+        self.auth: RequestAuth = auth_for("bearer", token)
         self.project_token: dict[str, Any] | None = None
 
     def detect(self) -> list[dict[str, Any]]:

@@ -14,9 +14,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import httpx
-
 from auditor.errors import ConfigError, ProviderError, ProviderUnavailable
+from auditor.http import RequestAuth
 from auditor.model import (
     Backup,
     CoverageGap,
@@ -133,7 +132,7 @@ class _Explorer:
         self.gaps.append(CoverageGap(subject=subject, reason=reason, provider=P))
 
     # -- projects ------------------------------------------------------------------------------
-    def workspace_projects(self, ws_id: str, ws_name: str, auth: httpx.Auth) -> list[str]:
+    def workspace_projects(self, ws_id: str, ws_name: str, auth: RequestAuth) -> list[str]:
         self.workspaces.setdefault(ws_id, ws_name)
         if ws_id in self.ws_projects:
             return self.ws_projects[ws_id]
@@ -147,7 +146,7 @@ class _Explorer:
         self.ws_projects[ws_id] = ids
         return ids
 
-    def explore_project(self, pid: str, auth: httpx.Auth) -> None:
+    def explore_project(self, pid: str, auth: RequestAuth) -> None:
         p = self.projects.get(pid)
         if p is not None and p.complete:
             return
@@ -170,7 +169,7 @@ class _Explorer:
         p.complete = True
 
     # -- environments -----------------------------------------------------------------------------
-    def explore_env(self, eid: str, pid: str, auth: httpx.Auth, name: str | None = None) -> None:
+    def explore_env(self, eid: str, pid: str, auth: RequestAuth, name: str | None = None) -> None:
         env = self.envs.setdefault(eid, Env(eid, name or eid, pid))
         if env.complete:
             return

@@ -21,11 +21,10 @@ from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
-import httpx
 from graphql import FieldNode, GraphQLSyntaxError, OperationDefinitionNode, OperationType, parse
 
 from auditor.errors import ProviderError
-from auditor.http import ApiClient
+from auditor.http import ApiClient, RequestAuth
 from auditor.provider import ProviderContext
 from auditor.secrets import Secret
 
@@ -142,7 +141,7 @@ class RailwayMutationClient:
             raise ReadOnlyViolation(f"railway: the restore client refuses mutation field(s) {names or '?'}")
         return names[0]
 
-    def mutate(self, document: str, variables: Mapping[str, Any], *, auth: httpx.Auth) -> Any:
+    def mutate(self, document: str, variables: Mapping[str, Any], *, auth: RequestAuth) -> Any:
         field = self.check(document)
         resp = self._api.request(
             "POST",
@@ -206,7 +205,7 @@ def _changes(patch: Any) -> list[dict[str, Any]]:
     return sorted(out, key=lambda ch: (ch["section"], str(ch["id"])))
 
 
-def _staged(c: RailwayGraphQL, env_id: str, auth: httpx.Auth) -> list[dict[str, Any]]:
+def _staged(c: RailwayGraphQL, env_id: str, auth: RequestAuth) -> list[dict[str, Any]]:
     node = c.query(STAGED_CHANGES, {"environmentId": env_id}, auth=auth)["environmentStagedChanges"] or {}
     if str(node.get("status") or "STAGED") != "STAGED":
         # APPLYING: someone's commit is in flight; what it applies is not ours to judge
@@ -299,10 +298,10 @@ class _Session:
         self.own = client is None
         self.c = client or RailwayGraphQL.from_context(ctx, scrub=self.scrub)
         self.ref, self.token, self.ctx = ref, token, ctx
-        self._auth: httpx.Auth | None = None
+        self._auth: RequestAuth | None = None
 
     @property
-    def auth(self) -> httpx.Auth:
+    def auth(self) -> RequestAuth:
         if self._auth is None:
             r = _Resolver(self.c, self.token)
             r.detect()

@@ -17,10 +17,8 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
-import httpx
-
 from auditor.errors import ProviderError
-from auditor.http import ApiClient, BearerAuth
+from auditor.http import ApiClient, BearerAuth, RequestAuth
 from auditor.model import Candidate, Credential, Finding, Inventory, Severity, Status, Verdict
 from auditor.provider import FileRule, ProviderContext, Recogniser
 from auditor.provider_http import HttpProvider
@@ -87,7 +85,7 @@ def kind_of(value: str) -> str:
     return KINDS.get((value[:2], value[3:7]), "key")
 
 
-def _call(client: ApiClient, method: str, path: str, auth: httpx.Auth, **params: Any) -> tuple[int, Any]:
+def _call(client: ApiClient, method: str, path: str, auth: RequestAuth, **params: Any) -> tuple[int, Any]:
     hint = "Stripe returned something that is not JSON; try again later"
     r = call_json(client, method, path, auth=auth, params=params, rejected="key rejected", malformed_hint=hint)
     return r.status, r.body

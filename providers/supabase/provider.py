@@ -26,10 +26,9 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx
-
+from auditor._lazy import lazy_module
 from auditor.errors import BlastwallError, ProviderError
 from auditor.http import ApiClient, BearerAuth
 from auditor.model import Credential, Finding, Inventory, Severity, Status
@@ -38,6 +37,11 @@ from auditor.provider_http import HttpProvider
 from auditor.provider_kit import Denied, InventoryBuilder, Verdict, get_json, root_verdict, unverified
 
 from .recognisers import RECOGNISERS
+
+if TYPE_CHECKING:
+    import httpx
+else:
+    httpx = lazy_module("httpx")
 
 __all__ = ["DEFAULT_URL", "SupabaseFacts", "SupabaseProvider", "judge_token", "org_resource_id", "project_resource_id"]
 

@@ -89,10 +89,11 @@ def test_version_prints_the_package_version() -> None:
     assert out.returncode == 0 and out.stdout.strip() == f"blastwall {__version__}"
 
 
-# What an offline audit of an empty directory must not load: cloud SDKs, GraphQL and database drivers are
-# imported by the code that talks to the network or a database, jinja2 only when HTML is written and Alembic only
-# when the state schema must be upgraded. (httpx stays: the REST providers' auth classes subclass httpx.Auth at
-# import. SQLAlchemy stays: the audit is recorded in the state database through its Core tables.)
+# What an offline audit of an empty directory must not load: cloud SDKs, GraphQL, HTTP and database drivers are
+# imported by the code that talks to the network or a database (httpx through `auditor._lazy`: the providers
+# hold a lazy stand-in, loaded by their first request), YAML by the first YAML file parsed, jinja2 only when
+# HTML is written and Alembic only when the state schema must be upgraded. (SQLAlchemy stays: the audit is
+# recorded in the state database through its Core tables.)
 AUDIT_FORBIDDEN = (
     "boto3",
     "botocore",
@@ -106,6 +107,9 @@ AUDIT_FORBIDDEN = (
     "pymongo",
     "jinja2",
     "alembic",
+    "httpx",
+    "httpcore",
+    "yaml",
 )
 
 
@@ -149,6 +153,7 @@ def test_offline_audit_of_an_empty_dir_loads_no_sdk_driver_alembic_or_jinja2(tmp
         "auditor.history",
     } <= mods  # every provider and the history loaded
     assert _loaded(mods, AUDIT_FORBIDDEN) == []
+    assert "httpx._client" not in mods  # the REST providers were loaded, yet httpx never executed
 
 
 def test_html_report_still_loads_jinja2(tmp_path: Path) -> None:
