@@ -6,6 +6,8 @@ Commands parse arguments, call the core, render, and map outcomes to exit codes:
 
 from __future__ import annotations
 
+import atexit
+import gc
 import sys
 from typing import Any
 
@@ -159,6 +161,12 @@ def _helpers() -> Any:
 
 
 def main() -> None:
+    # At exit the interpreter's final collections walk every object SQLAlchemy, pydantic and Rich allocated (~0.1 s
+    # after an audit). Freezing them first (gc.freeze: no collection looks at them again) ends the process without
+    # that walk. The other atexit handlers still run; what must be closed is closed explicitly before (files by
+    # `with`, the state database by `StateDB.dispose`). Registered once however often main() runs (tests).
+    atexit.unregister(gc.freeze)
+    atexit.register(gc.freeze)
     try:
         rc = app(standalone_mode=False)
         # click returns the code of a typer.Exit raised by a command instead of exiting

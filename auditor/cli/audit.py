@@ -5,10 +5,9 @@ from __future__ import annotations
 import logging
 from enum import Enum
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from rich.text import Text
 
@@ -17,6 +16,9 @@ from ..config import load_config
 from ..errors import BlastwallError
 from ..model import AuditResult, Severity
 from . import _common
+
+if TYPE_CHECKING:
+    from rich.progress import Progress
 
 log = logging.getLogger(__name__)
 
@@ -148,18 +150,12 @@ def audit(
         jobs=jobs,
     )
     db = _open_db(cfg)
-    with Progress(
-        SpinnerColumn(),
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=_common.err_console,
-        transient=True,
-        disable=not _common.err_console.is_terminal,
-    ) as prog:
-        result = run_audit(opts, progress=_RichProgress(prog), db=db)
-    result = _record_history(db, result, no_history)
+    try:
+        result = _run(opts, db)
+        result = _record_history(db, result, no_history)
+    finally:
+        if db is not None:
+            db.dispose()  # its pooled connections closed now (SQLite checkpoints its WAL), not by the GC at exit
     written = write_outputs(result, formats, output_dir)
     if json_out:
         from reports.json_report import render_json
@@ -171,6 +167,24 @@ def audit(
         threshold = Severity(fail_on.value).rank
         if any(f.severity.rank >= threshold for f in result.findings):
             raise typer.Exit(3)
+
+
+def _run(opts: AuditOptions, db: Any) -> AuditResult:
+    """The audit, drawing its progress on a terminal; elsewhere Rich's progress machinery is not even imported."""
+    if not _common.err_console.is_terminal:
+        return run_audit(opts, db=db)
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    with Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=_common.err_console,
+        transient=True,
+    ) as prog:
+        return run_audit(opts, progress=_RichProgress(prog), db=db)
 
 
 def _open_db(cfg: Any) -> Any:

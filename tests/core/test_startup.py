@@ -154,6 +154,31 @@ def test_offline_audit_of_an_empty_dir_loads_no_sdk_driver_alembic_or_jinja2(tmp
     } <= mods  # every provider and the history loaded
     assert _loaded(mods, AUDIT_FORBIDDEN) == []
     assert "httpx._client" not in mods  # the REST providers were loaded, yet httpx never executed
+    assert "rich.progress" not in mods  # stderr is not a terminal: no progress is drawn
+
+
+def test_the_audit_closes_the_state_database_before_the_process_ends(tmp_path: Path) -> None:
+    # the process ends with gc.freeze (no final collection): the state database must be closed by the command
+    # itself, which in WAL mode checkpoints and removes the -wal file
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    state = tmp_path / "state"
+    code = (
+        "import io, contextlib, os, sys\nfrom auditor.cli import main\n"
+        f"sys.argv = ['blastwall', 'audit', '--no-home', '--no-env', '--offline', {str(empty)!r}, "
+        f"'--output-dir', {str(tmp_path / 'out')!r}]\n"
+        "with contextlib.redirect_stdout(io.StringIO()):\n    try:\n        main()\n"
+        "    except SystemExit as e:\n        assert e.code in (0, None), e.code\n"
+        f"print(sorted(os.listdir({str(state)!r})))\n"
+    )
+    env = {**os.environ, "BLASTWALL_STATE_DIR": str(state)}
+    for _ in range(2):  # a new database, then one at the schema head
+        out = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=env, cwd=tmp_path
+        )
+        assert out.returncode == 0, out.stderr
+        files = json.loads(out.stdout.strip().splitlines()[-1].replace("'", '"'))
+        assert "state.db" in files and "state.db-wal" not in files, files
 
 
 def test_html_report_still_loads_jinja2(tmp_path: Path) -> None:
