@@ -23,13 +23,17 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-import tomlkit
-
+from ._lazy import lazy_module
 from .config import parse_config
 from .errors import ConfigError
+
+if TYPE_CHECKING:
+    import tomlkit
+else:
+    tomlkit = lazy_module("tomlkit")  # only to write a starter file (providers import this module for its types)
 
 __all__ = ["InitPlan", "SourceProposal", "StoreChoice", "load_report", "plan_from_report", "starter_plan"]
 

@@ -35,11 +35,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..errors import ApprovalRequired, ConfigError
-from .store import RunRecord, iso
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # the run store (SQLAlchemy tables) is not loaded by an audit, which only reads the config
     from ..config import Config
     from ..model import Finding
+    from .store import RunRecord
 
 __all__ = [
     "NAMESPACE",
@@ -502,6 +502,8 @@ class SshKeygen:
 
 def decision_statement(run: RunRecord, decision: str, principal: str) -> Statement:
     """The statement for a decision on `run` (at its gate) by `principal`; `request`: the run's request."""
+    from .store import iso
+
     params = run.params or {}
     if decision == "request":
         plan, step, opened = NONE, NONE, NONE

