@@ -141,7 +141,9 @@ def _offline_audit_modules(tmp_path: Path, *extra: str) -> set[str]:
     assert out.returncode == 0, out.stderr
     if "--format" not in extra:
         report = json.loads((out_dir / "blastwall-report.json").read_text())  # the audit really ran
-        assert report["credentials"] == [] and report["changes"] is not None  # ...and was recorded in history
+        assert report["credentials"] == []
+        # ...and was recorded in history (unless asked not to)
+        assert (report["changes"] is None) == ("--no-history" in extra)
     return set(json.loads(out.stdout.strip().splitlines()[-1]))
 
 
@@ -187,6 +189,12 @@ def test_the_audit_closes_the_state_database_before_the_process_ends(tmp_path: P
         assert out.returncode == 0, out.stderr
         files = json.loads(out.stdout.strip().splitlines()[-1].replace("'", '"'))
         assert "state.db" in files and "state.db-wal" not in files, files
+
+
+def test_an_offline_audit_without_history_or_backups_loads_no_sqlalchemy(tmp_path: Path) -> None:
+    mods = _offline_audit_modules(tmp_path, "--no-history")
+    assert _loaded(mods, AUDIT_FORBIDDEN + ("sqlalchemy", "auditor.state", "auditor.history")) == []
+    assert not (tmp_path / "state").exists()  # nothing was opened
 
 
 def test_html_report_still_loads_jinja2(tmp_path: Path) -> None:
