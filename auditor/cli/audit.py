@@ -11,14 +11,14 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from ..audit import AuditOptions, AuditProgress, run_audit
-from ..config import load_config
 from ..errors import BlastwallError
-from ..model import AuditResult, Severity
 from . import _common
 
+# The audit itself (config, model, discovery, engine, pydantic models) is imported when the command runs, not
+# when `blastwall audit --help` describes it.
 if TYPE_CHECKING:
-    from rich.progress import Progress
+    from ..audit import AuditOptions
+    from ..model import AuditResult
 
 log = logging.getLogger(__name__)
 
@@ -34,22 +34,6 @@ class FailOn(str, Enum):
     high = "high"
     medium = "medium"
     low = "low"
-
-
-class _RichProgress(AuditProgress):
-    def __init__(self, progress: Progress) -> None:
-        self.p = progress
-        self.task = progress.add_task("discovering credentials", total=None)
-
-    def files(self, n_files: int, n_bytes: int, path: str) -> None:
-        if n_files % 200 == 0:
-            self.p.update(self.task, description=f"discovering credentials: {n_files} files, {n_bytes / 1e6:.1f} MB")
-
-    def phase(self, name: str, total: int | None = None) -> None:
-        self.p.update(self.task, description=name, total=total, completed=0)
-
-    def advance(self, n: int = 1) -> None:
-        self.p.advance(self.task, n)
 
 
 def write_outputs(result: AuditResult, formats: list[str], output_dir: Path) -> list[Path]:
@@ -136,6 +120,9 @@ def audit(
     """
     if home is not None and no_home:
         raise typer.BadParameter("--home and --no-home are mutually exclusive")
+    from ..audit import AuditOptions
+    from ..config import load_config
+
     cfg = load_config(config, required=config is not None)
     formats = [f.value for f in (fmt or [Fmt.json])]
     opts = AuditOptions(
@@ -166,6 +153,8 @@ def audit(
     else:
         _summary(result, written)
     if fail_on is not None:
+        from ..model import Severity
+
         threshold = Severity(fail_on.value).rank
         if any(f.severity.rank >= threshold for f in result.findings):
             raise typer.Exit(3)
@@ -173,9 +162,27 @@ def audit(
 
 def _run(opts: AuditOptions, db: Any) -> AuditResult:
     """The audit, drawing its progress on a terminal; elsewhere Rich's progress machinery is not even imported."""
+    from ..audit import AuditProgress, run_audit
+
     if not _common.err_console.is_terminal:
         return run_audit(opts, db=db)
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    class RichProgress(AuditProgress):
+        def __init__(self, progress: Progress) -> None:
+            self.p = progress
+            self.task = progress.add_task("discovering credentials", total=None)
+
+        def files(self, n_files: int, n_bytes: int, path: str) -> None:
+            if n_files % 200 == 0:
+                desc = f"discovering credentials: {n_files} files, {n_bytes / 1e6:.1f} MB"
+                self.p.update(self.task, description=desc)
+
+        def phase(self, name: str, total: int | None = None) -> None:
+            self.p.update(self.task, description=name, total=total, completed=0)
+
+        def advance(self, n: int = 1) -> None:
+            self.p.advance(self.task, n)
 
     with Progress(
         SpinnerColumn(),
@@ -186,7 +193,7 @@ def _run(opts: AuditOptions, db: Any) -> AuditResult:
         console=_common.err_console,
         transient=True,
     ) as prog:
-        return run_audit(opts, progress=_RichProgress(prog), db=db)
+        return run_audit(opts, progress=RichProgress(prog), db=db)
 
 
 def _open_db(cfg: Any) -> Any:

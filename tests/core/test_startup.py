@@ -77,6 +77,18 @@ def test_root_help_lists_every_command_without_importing_it() -> None:
         assert f" {name} " in out.stdout, name
 
 
+def test_audit_help_loads_the_command_but_not_the_audit() -> None:
+    code = (
+        "import io, contextlib\nfrom auditor.cli import main\nsys.argv = ['blastwall', 'audit', '--help']\n"
+        "buf = io.StringIO()\nwith contextlib.redirect_stdout(buf):\n    try:\n        main()\n"
+        "    except SystemExit as e:\n        assert e.code in (0, None), e.code\n"
+        "assert '--offline' in buf.getvalue()\n"
+    )
+    mods = _loaded_after(code)
+    assert "auditor.cli.audit" in mods
+    assert [m for m in mods if m in {"auditor.audit", "auditor.config", "auditor.model", "sqlalchemy"}] == []
+
+
 def test_version_prints_the_package_version() -> None:
     from auditor import __version__
 
