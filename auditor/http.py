@@ -34,7 +34,7 @@ MAX_RETRY_AFTER_S = 120.0
 
 class RequestAuth(ABC):
     """Credentials applied to one request: an httpx auth callable (``auth=`` of a request), never a default
-    header of a long-lived client. Not an ``RequestAuth`` subclass, so that defining one does not import
+    header of a long-lived client. Not an ``httpx.Auth`` subclass, so that defining one does not import
     httpx (an offline audit never loads it); httpx applies a callable exactly as a one-step ``Auth`` flow."""
 
     @abstractmethod
