@@ -721,7 +721,10 @@ def pg_full_verify(job: VerifyJob) -> None:
     elif config.verify.scratch_url is not None:
         srv = ConfiguredPostgres(config.verify.scratch_url.resolve(environ))
     else:
-        srv = ScratchPostgres(find_server_bin_dir(dump_major, configured=config.verify.pg_bin_dir))
+        srv = ScratchPostgres(
+            find_server_bin_dir(dump_major, configured=config.verify.pg_bin_dir),
+            template_cache=config.verify.scratch_template,
+        )
     own_scratch = own_server and isinstance(srv, ScratchPostgres)
     workdir: Path | None = None
     fetch: _Background | None = None
