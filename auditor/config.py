@@ -401,6 +401,7 @@ class VerifySettings(Strict):
     max_age_days: int = Field(default=7, gt=0)
     scratch_url: SecretRef | None = None  # a configured scratch server instead of the embedded one
     pg_bin_dir: str | None = None
+    scratch_template: bool = True  # start the embedded scratch server from a cached initdb (auditor/pgtemplate.py)
 
     _s = field_validator("scratch_url", mode="before")(_ref)
 

@@ -7,7 +7,8 @@
 
 Guarantees (the restore verifier and gated restores rely on them):
 - Everything lives in one fresh temporary directory (data, socket, log, password file); nothing
-  outside it is created or changed. The directory is removed on stop. Only the directory itself, the
+  outside it is created or changed, except the cache of freshly initialised clusters it is copied from
+  (`auditor/pgtemplate.py`; `template_cache=False` runs `initdb` instead). The directory is removed on stop. Only the directory itself, the
   socket directory and the password file are handed to the server's user; `private_dir()` gives the
   caller a 0700 directory of its own in it (the verifier's plain copy of a dump).
 - It listens on 127.0.0.1 only, on a free port, with SCRAM password authentication and a
@@ -27,6 +28,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import ctypes
+import logging
 import os
 import secrets
 import shutil
@@ -44,12 +46,16 @@ from typing import Any
 import psycopg
 
 from .errors import VerificationError
+from .pgtemplate import ClusterTemplates, scram_verifier
 from .pgtools import find_server_bin_dir
 from .secrets import Secret
 
 __all__ = ["ScratchPostgres", "ConfiguredPostgres", "RestoreServer", "free_port"]
 
+log = logging.getLogger(__name__)
 _LIVE: weakref.WeakSet[ScratchPostgres] = weakref.WeakSet()
+# initdb's options besides the data directory and password file (also part of a template's key)
+_INITDB_ARGS = ("-U", "postgres", "--auth=scram-sha-256", "-E", "UTF8", "--locale=C", "--no-sync", "--no-instructions")
 _UNPRIVILEGED_USER = "nobody"
 
 
@@ -120,17 +126,24 @@ class ScratchPostgres(_Databases):
         durable: bool = False,
         startup_timeout_s: float = 30.0,
         run_as: str | None = None,
+        template_cache: bool = True,
+        template_root: Path | None = None,
     ) -> None:
         """`bin_dir`: PostgreSQL bin directory (default: the newest suitable one, see
         `pgtools.find_server_bin_dir`). `durable=False` turns off fsync and friends and sets
         wal_level=minimal: right for a scratch server whose data is thrown away. `run_as`: user to drop to when root
-        (default `nobody`)."""
+        (default `nobody`).
+        `template_cache`: copy a cached freshly initialised cluster instead of running `initdb` (see
+        `auditor.pgtemplate`; `template_root` overrides where the templates live)."""
         self.bin_dir = Path(bin_dir) if bin_dir else find_server_bin_dir(min_major)
         self._settings = dict(settings or {})
         self._durable = durable
         self._timeout = startup_timeout_s
         self._user = run_as or _UNPRIVILEGED_USER
         self._password = Secret(secrets.token_urlsafe(24))
+        self._template_cache = template_cache
+        self._template_root = template_root
+        self.from_template = False  # set by start(): the data directory was a copy of a cached template
         self.port = 0
         self.tmpdir: Path | None = None
         self._proc: subprocess.Popen[bytes] | None = None
@@ -213,34 +226,68 @@ class ScratchPostgres(_Databases):
             pw = pwd.getpwnam(self._user)
             self._uid, self._gid = pw.pw_uid, pw.pw_gid
         (self.tmpdir / "sock").mkdir()
+        if self._uid is not None:
+            # our own temporary directory and what the server needs in it; not a `private_dir()`
+            self._chown(self.tmpdir, self.tmpdir / "sock")
+        templates = ClusterTemplates(self._template_root) if self._template_cache else None
+        key: str | None = None
+        if templates is not None:
+            try:
+                key = templates.key(self.bin_dir, _INITDB_ARGS)
+            except OSError:
+                key = None
+        if templates is not None and key is not None and (template := templates.find(key)) is not None:
+            try:
+                owner = (self._uid, self._gid) if self._uid is not None and self._gid is not None else None
+                templates.copy_into(template, self.data_dir, owner)
+                self._set_password()
+                self.from_template = True
+                return
+            except (OSError, VerificationError) as exc:
+                log.warning("PostgreSQL template %s did not work (%s): removed; running initdb", template, exc)
+                templates.discard(key)
+                shutil.rmtree(self.data_dir, ignore_errors=True)
+        self._initdb()
+        if templates is not None and key is not None:
+            templates.save(key, self.data_dir)
+
+    def _initdb(self) -> None:
+        assert self.tmpdir is not None
         pwfile = self.tmpdir / "pwfile"
         fd = os.open(pwfile, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w") as f:
             f.write(self._password.reveal() + "\n")
         if self._uid is not None:
-            # our own temporary directory and what the server needs in it; not a `private_dir()`
-            self._chown(self.tmpdir, self.tmpdir / "sock", pwfile)
+            self._chown(pwfile)
         try:
             self._run(
-                [
-                    self.tool("initdb"),
-                    "-D",
-                    str(self.data_dir),
-                    "-U",
-                    self.superuser,
-                    "--pwfile",
-                    str(pwfile),
-                    "--auth=scram-sha-256",
-                    "-E",
-                    "UTF8",
-                    "--locale=C",
-                    "--no-sync",
-                    "--no-instructions",
-                ],
-                what="initdb",
+                [self.tool("initdb"), "-D", str(self.data_dir), "--pwfile", str(pwfile), *_INITDB_ARGS], what="initdb"
             )
         finally:
             pwfile.unlink(missing_ok=True)
+
+    def _set_password(self) -> None:
+        """Give the superuser of a copied template this server's password, before the server listens: in a
+        single-user backend (no socket, no port) that reads the statement on stdin. What it reads is the SCRAM
+        verifier, not the password."""
+        statement = f"ALTER ROLE {self.superuser} PASSWORD '{scram_verifier(self._password.reveal())}';\n"
+        argv = [self.tool("postgres"), "--single", "-D", str(self.data_dir), "-c", "fsync=off", "postgres"]
+        out = subprocess.run(
+            argv,
+            input=statement,
+            capture_output=True,
+            text=True,
+            cwd=self.tmpdir,
+            timeout=60,
+            check=False,
+            env=self._server_env(),
+            **self._as_user(),
+        )
+        # a failing statement does not change the exit status of a single-user backend: look for the error too
+        text = out.stdout + out.stderr
+        if out.returncode != 0 or "ERROR:" in text or "FATAL:" in text:
+            tail = "\n".join(line for line in text.strip().splitlines()[-5:] if "SCRAM-SHA-256$" not in line)
+            raise VerificationError(f"scratch PostgreSQL could not set its password: {tail}")
 
     def _run(self, argv: list[str], *, what: str, timeout: float = 120) -> None:
         out = subprocess.run(

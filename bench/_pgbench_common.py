@@ -133,4 +133,5 @@ def env_with(url: str, state_dir: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
     env["BENCH_DATABASE_URL"] = url
     env["BLASTWALL_STATE_DIR"] = str(state_dir)
+    env["BLASTWALL_CACHE_DIR"] = str(state_dir.parent / "cache")  # never the user's own cache
     return env

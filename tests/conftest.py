@@ -47,13 +47,20 @@ _PROVIDER_ENV_PREFIXES = (
 )
 
 
+@pytest.fixture(scope="session")
+def _session_cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One cache per test worker (PostgreSQL cluster templates): shared by its tests, never the user's."""
+    return tmp_path_factory.mktemp("blastwall-cache")
+
+
 @pytest.fixture(autouse=True)
-def _clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def _clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, _session_cache_dir: Path) -> None:
     """Clear every provider credential variable and point state and config at tmp_path."""
     for name in list(os.environ):
         if name.startswith(_PROVIDER_ENV_PREFIXES):
             monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("BLASTWALL_STATE_DIR", str(tmp_path / "state"))
+    monkeypatch.setenv("BLASTWALL_CACHE_DIR", str(_session_cache_dir))
     # boto3 must never find a real profile or instance metadata.
     monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-aws-config"))
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-aws-credentials"))

@@ -247,34 +247,46 @@ class _HashReader:
             pass
 
 
-class _PlainSink:
-    """Decrypted bytes -> pg_restore's stdin. Keeps going (discarding) once pg_restore stops reading."""
+class _PlainEnds:
+    """A writable sink of plain (decrypted) bytes that remembers their first and last 64 bytes and their count
+    (the engines' `magic_ok` looks at both ends)."""
 
-    def __init__(self, pipe: IO[bytes] | None) -> None:
-        self._pipe = pipe
+    def __init__(self) -> None:
         self.head = b""
         self.tail = b""
         self.size = 0
-        self.pipe_closed = pipe is None
+
+    def _see(self, view: memoryview) -> None:
+        if len(self.head) < 64:
+            self.head += bytes(view[: 64 - len(self.head)])
+        self.tail = (self.tail + bytes(view[-64:]))[-64:]
+        self.size += len(view)
 
     def writable(self) -> bool:
         return True
 
+    def flush(self) -> None:
+        pass
+
+
+class _PlainSink(_PlainEnds):
+    """Decrypted bytes -> pg_restore's stdin. Keeps going (discarding) once pg_restore stops reading."""
+
+    def __init__(self, pipe: IO[bytes] | None) -> None:
+        super().__init__()
+        self._pipe = pipe
+        self.pipe_closed = pipe is None
+
     def write(self, data: bytes | bytearray | memoryview) -> int:
-        n = len(data)
-        if len(self.head) < 64:
-            self.head += bytes(data[: 64 - len(self.head)])
-        self.tail = (self.tail + bytes(data[-64:]))[-64:]
-        self.size += n
+        view = memoryview(data).cast("B")
+        n = len(view)
+        self._see(view)
         if not self.pipe_closed and self._pipe is not None:
             try:
                 self._pipe.write(data)
             except (BrokenPipeError, ValueError, OSError):
                 self.pipe_closed = True
         return n
-
-    def flush(self) -> None:
-        pass
 
     def close(self) -> None:
         if self._pipe is not None and not self.pipe_closed:
@@ -287,39 +299,28 @@ class _FetchCancelled(Exception):
     pass
 
 
-class _FileSink:
-    """Decrypted bytes -> a new file of our own (see `_fetch_into`); remembers the first and last bytes."""
+class _FileSink(_PlainEnds):
+    """Decrypted bytes -> a new file of our own (see `_fetch_into`)."""
 
     def __init__(self, fd: int, cancel: threading.Event | None) -> None:
+        super().__init__()
         self._f = open(fd, "wb", buffering=0)  # noqa: SIM115 - closed by close()
         self._cancel = cancel
-        self.head = b""
-        self.tail = b""
-        self.size = 0
         self.error: OSError | None = None
-
-    def writable(self) -> bool:
-        return True
 
     def write(self, data: bytes | bytearray | memoryview) -> int:
         if self._cancel is not None and self._cancel.is_set():
             raise _FetchCancelled
         view = memoryview(data).cast("B")
         n = len(view)
-        if len(self.head) < 64:
-            self.head += bytes(view[: 64 - len(self.head)])
-        self.tail = (self.tail + bytes(view[-64:]))[-64:]
+        self._see(view)
         try:
             while view:
                 view = view[self._f.write(view) :]
         except OSError as exc:  # kept: inside pyrage.decrypt_io it would look like a decryption error
             self.error = exc
             raise
-        self.size += n
         return n
-
-    def flush(self) -> None:
-        pass
 
     def close(self) -> None:
         self._f.close()
@@ -652,6 +653,7 @@ def _verify(
     else:
         engine.verify(job)
         result.timings.update(job.timings)
+        log.debug("verification phases (s): %s", {k: round(v, 3) for k, v in result.timings.items()})
 
 
 def pg_quick_check(job: VerifyJob) -> None:
@@ -721,7 +723,10 @@ def pg_full_verify(job: VerifyJob) -> None:
     elif config.verify.scratch_url is not None:
         srv = ConfiguredPostgres(config.verify.scratch_url.resolve(environ))
     else:
-        srv = ScratchPostgres(find_server_bin_dir(dump_major, configured=config.verify.pg_bin_dir))
+        srv = ScratchPostgres(
+            find_server_bin_dir(dump_major, configured=config.verify.pg_bin_dir),
+            template_cache=config.verify.scratch_template,
+        )
     own_scratch = own_server and isinstance(srv, ScratchPostgres)
     workdir: Path | None = None
     fetch: _Background | None = None
