@@ -1,7 +1,9 @@
 """`python -m bench backup --engine mysql|redis [--size MB] [--repeat N]`: blastwall vs the raw dump tool.
 
   * mysql: a MariaDB server (Debian's mariadbd, as the tests start it) with one InnoDB table grown to --size MB
-    of data; raw = `mariadb-dump --single-transaction --routines --triggers --events --hex-blob` > /dev/null;
+    of data; raw = exactly the dump command `blastwall backup run` starts (`dump_argv` in
+    auditor/backup/engines/mysql.py: `stdbuf -o1M mariadb-dump --single-transaction --routines --triggers
+    --events --hex-blob --no-tablespaces --default-character-set=utf8mb4 …`, same tool, same flags) > /dev/null;
   * redis: a redis-server filled with 1 KiB values until used_memory reaches --size MB; raw =
     `redis-cli --rdb -` > /dev/null (both wait out the server's repl-diskless-sync-delay, 5 s by default);
   * blastwall: `blastwall backup run bench --json` into a local-directory store (counting, SHA-256, manifest),
@@ -48,21 +50,12 @@ def _mysql(size_mb: int) -> tuple[Any, str, list[str], dict[str, str], float]:
             cur.execute("ANALYZE TABLE bench.t")
     cnf = Path(m.dir.path) / "bench.cnf"
     cnf.write_text("[client]\nuser=bench\npassword=benchpw\n")
-    raw = [
-        "mariadb-dump",
-        f"--defaults-extra-file={cnf}",
-        "--host=127.0.0.1",
-        f"--port={m.port}",
-        "--protocol=TCP",
-        "--single-transaction",
-        "--routines",
-        "--triggers",
-        "--events",
-        "--hex-blob",
-        "--no-tablespaces",
-        "bench",
-    ]
-    return m, m.url("bench", "benchpw", "bench"), raw, {}, size_mb
+    from auditor.backup.engines.mysql import dump_argv, find_dump_tool, parse_mysql_url
+
+    url = m.url("bench", "benchpw", "bench")
+    tool, _, tool_is_mariadb = find_dump_tool(mariadb=True)
+    raw = dump_argv(tool, tool_is_mariadb, cnf, parse_mysql_url(url))  # the very command a backup runs
+    return m, url, raw, {}, size_mb
 
 
 def _redis(size_mb: int) -> tuple[Any, str, list[str], dict[str, str], float]:

@@ -16,6 +16,7 @@ import contextlib
 import errno
 import hashlib
 import logging
+import mmap
 import os
 import queue
 import threading
@@ -46,6 +47,7 @@ __all__ = [
 MIN_PART = 5 * 1024 * 1024
 DEFAULT_PART = 8 * 1024 * 1024
 WRITEBACK = 16 * 1024 * 1024  # a local store starts writing to disk every this many bytes (see _LocalWriter)
+DIRECT_BUF = 4 * 1024 * 1024  # a local store's O_DIRECT writes (see _LocalWriter)
 
 
 @dataclass(frozen=True)
@@ -149,49 +151,133 @@ class BackupStore(ABC):
 
 
 class _LocalWriter(ObjectWriter):
+    """Writes the object to `<key>.partial`, renamed to `<key>` by `commit()` after an fsync.
+
+    The bytes go to the disk with O_DIRECT, from a page-aligned buffer of `DIRECT_BUF` bytes, not through the
+    page cache: copying a GB into the page cache and writing it back costs ≈ 0.8 s of CPU per GB (≈ 2.5 s for a
+    plain `dd`) on the 2-core machine the backup benchmarks run on, against ≈ 0.15 s this way, and those cores
+    are what the dump tool and the database server need. It also keeps a GB of backup out of the page cache
+    (the database's own pages stay). A file system that refuses O_DIRECT (at open or on a write, e.g. a larger
+    block size) gets the same bytes through the page cache instead, written back every `WRITEBACK` bytes."""
+
     def __init__(self, root: Path, key: str) -> None:
         self.key = key
         self._final = root / key
         self._final.parent.mkdir(parents=True, exist_ok=True)
         self._tmp = self._final.with_name(self._final.name + ".partial")
-        self._f: BinaryIO | None = open(self._tmp, "wb")  # noqa: SIM115
-        self._size = 0
+        flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_CLOEXEC", 0)
+        direct = getattr(os, "O_DIRECT", 0)
+        self._fd: int | None = None
+        if direct:
+            with contextlib.suppress(OSError):
+                self._fd = os.open(self._tmp, flags | direct, 0o666)
+        self._buf: mmap.mmap | None = None
+        self._direct = self._fd is not None  # O_DIRECT is on (else the page cache is written back as it fills)
+        if self._fd is not None:
+            self._buf = mmap.mmap(-1, DIRECT_BUF)
+            self._view = memoryview(self._buf)
+            self._fill = 0  # bytes waiting in the buffer
+        else:
+            self._fd = os.open(self._tmp, flags, 0o666)
+        self._size = 0  # bytes accepted
+        self._written = 0  # bytes in the file
 
     def write(self, data: bytes | bytearray | memoryview) -> int:
-        assert self._f is not None, "writer is closed"
+        assert self._fd is not None, "writer is closed"
+        n = len(data)
+        before, self._size = self._size, self._size + n
         try:
-            n = self._f.write(data)
+            if self._buf is None:
+                self._write_all(memoryview(data))
+            else:
+                src, off = memoryview(data), 0
+                while off < n:
+                    k = min(n - off, DIRECT_BUF - self._fill)
+                    self._view[self._fill : self._fill + k] = src[off : off + k]
+                    self._fill += k
+                    off += k
+                    if self._fill == DIRECT_BUF:
+                        self._flush_buffer(DIRECT_BUF)
         except OSError as exc:
             raise _store_os_error(exc, self._final.parent) from exc
-        before, self._size = self._size, self._size + n
-        if before // WRITEBACK != self._size // WRITEBACK:
+        if not self._direct and before // WRITEBACK != self._size // WRITEBACK:
             self._writeback()
         if self.on_part is not None and before // DEFAULT_PART != self._size // DEFAULT_PART:
             self.on_part(self._size // DEFAULT_PART)
         return n
 
+    def _write_all(self, view: memoryview) -> None:
+        assert self._fd is not None
+        while len(view):
+            k = os.write(self._fd, view)
+            self._written += k
+            view = view[k:]
+
+    def _flush_buffer(self, upto: int) -> None:
+        """Write the first `upto` bytes of the buffer (a multiple of the page size but at the end) and keep the
+        rest at its start. An O_DIRECT write the file system refuses (EINVAL) turns O_DIRECT off for good."""
+        assert self._fd is not None and self._buf is not None
+        view = self._view[:upto]
+        while len(view):
+            try:
+                k = os.write(self._fd, view)
+            except OSError as exc:
+                if exc.errno != errno.EINVAL or not self._direct_off():
+                    raise
+                continue
+            self._written += k
+            view = view[k:]
+            if k % mmap.PAGESIZE:  # a short, unaligned write (rare): the rest cannot go with O_DIRECT
+                self._direct_off()
+        rest = self._fill - upto
+        if rest:
+            self._view[:rest] = self._view[upto : self._fill]
+        self._fill = rest
+
+    def _direct_off(self) -> bool:
+        """Clear O_DIRECT on the open file (the buffer stays); False if that is not possible."""
+        import fcntl
+
+        assert self._fd is not None
+        try:
+            fl = fcntl.fcntl(self._fd, fcntl.F_GETFL)
+            if fl & getattr(os, "O_DIRECT", 0):
+                fcntl.fcntl(self._fd, fcntl.F_SETFL, fl & ~os.O_DIRECT)
+                self._direct = False
+                return True
+        except OSError:
+            pass
+        return False
+
     def _writeback(self) -> None:
-        """Start writing the last chunks to disk now, and drop the ones already written from the page cache.
+        """Page-cache mode: start writing the last chunks to disk now, and drop the ones already written from
+        the page cache.
 
         Without it the whole object stays dirty in memory until `commit()`'s fsync, which then writes a GB at
         disk speed while nothing else happens (and pushes the database's own pages out of the cache).
         POSIX_FADV_DONTNEED starts the writeback of dirty pages (without waiting) and drops clean ones."""
         fadvise = getattr(os, "posix_fadvise", None)
-        if fadvise is None or self._f is None:
+        if fadvise is None or self._fd is None:
             return
         end = self._size - self._size % WRITEBACK
         start = max(0, end - 4 * WRITEBACK)
         with contextlib.suppress(OSError, ValueError):
-            self._f.flush()
-            fadvise(self._f.fileno(), start, end - start, os.POSIX_FADV_DONTNEED)
+            fadvise(self._fd, start, end - start, os.POSIX_FADV_DONTNEED)
 
     def commit(self) -> StoredObject:
-        assert self._f is not None, "writer is closed"
+        assert self._fd is not None, "writer is closed"
         try:
-            self._f.flush()
-            os.fsync(self._f.fileno())
-            self._f.close()
-            self._f = None
+            if self._buf is not None and self._fill:
+                whole = self._fill - self._fill % mmap.PAGESIZE
+                if whole:
+                    self._flush_buffer(whole)
+                if self._fill:  # the unaligned tail goes through the page cache
+                    self._direct_off()
+                    self._flush_buffer(self._fill)
+            if self._written != self._size:
+                raise BackupError(f"wrote {self._written} of {self._size} bytes to {self._tmp}")
+            os.fsync(self._fd)
+            self._close()
             if self._final.exists():
                 raise BackupError(f"refusing to overwrite existing backup object {self._final}")
             os.replace(self._tmp, self._final)
@@ -203,11 +289,22 @@ class _LocalWriter(ObjectWriter):
             raise
         return StoredObject(self.key, self._size)
 
+    def _close(self) -> None:
+        fd, self._fd = self._fd, None
+        buf, self._buf = self._buf, None
+        try:
+            if fd is not None:
+                os.close(fd)
+        finally:
+            if buf is not None:
+                # a slice of it may live on in a traceback: then the garbage collector unmaps it later
+                with contextlib.suppress(BufferError):
+                    self._view.release()
+                    buf.close()
+
     def abort(self) -> bool:
-        if self._f is not None:
-            with contextlib.suppress(OSError):
-                self._f.close()
-            self._f = None
+        with contextlib.suppress(OSError):
+            self._close()
         try:
             self._tmp.unlink(missing_ok=True)
         except OSError:
