@@ -6,9 +6,25 @@ import contextlib
 import time
 from typing import IO
 
-__all__ = ["grow_pipe", "BatchedPipe"]
+__all__ = ["grow_pipe", "BatchedPipe", "ReadStream"]
 
 PIPE_SIZE = 1 << 20
+
+
+class ReadStream:
+    """A readable byte stream defined by its `read(n)`; `readinto` (what the pipeline and pyrage call) copies
+    from it. For readers that transform or gather what they pass on (counters, queues, generators)."""
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, n: int = -1) -> bytes:
+        raise NotImplementedError
+
+    def readinto(self, b: bytearray | memoryview) -> int:
+        data = self.read(len(b))
+        b[: len(data)] = data
+        return len(data)
 
 
 def grow_pipe(f: IO[bytes]) -> int:

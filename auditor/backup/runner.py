@@ -45,6 +45,7 @@ from .catalog import BackupRecord, Catalog
 from .engines import engine_for_url
 from .engines.interface import DumpRequest, Engine
 from .manifest import Manifest, ObjectInfo, SourceIdentity, TableCount, manifest_key, object_key
+from .pipes import ReadStream
 from .stores import BackupStore, ObjectWriter, open_store
 
 if TYPE_CHECKING:
@@ -276,16 +277,13 @@ class _HandoffWriter:
         pass
 
 
-class _HandoffReader:
+class _HandoffReader(ReadStream):
     """File-like start of a `_Handoff` (what `pyrage.encrypt_io` reads the plain dump from)."""
 
     def __init__(self, src: _Handoff) -> None:
         self._src = src
         self._buf = b""
         self._eof = False
-
-    def readable(self) -> bool:
-        return True
 
     def read(self, n: int = -1) -> bytes:
         n = n if n and n > 0 else CHUNK
@@ -297,11 +295,6 @@ class _HandoffReader:
                 self._buf = item
         out, self._buf = self._buf[:n], self._buf[n:]
         return out
-
-    def readinto(self, b: bytearray | memoryview) -> int:
-        data = self.read(len(b))
-        b[: len(data)] = data
-        return len(data)
 
 
 def _pipeline(tap: _TapReader, sink: _HashingSink, recipients: list[Any], stop: threading.Event) -> _Pipeline:

@@ -33,7 +33,7 @@ from ...errors import BackupError, VerificationError
 from ...redact import Redactor
 from ...secrets import Secret
 from ..manifest import DumpTool, TableCount
-from ..pipes import BatchedPipe, grow_pipe
+from ..pipes import BatchedPipe, ReadStream, grow_pipe
 from .interface import DumpOutcome, DumpRequest, Engine, RunningDump, VerifyJob
 from .tools import find_binary, version_of, version_tuple
 
@@ -145,25 +145,17 @@ class RowCounter:
             self.completed = True
 
 
-class _CountingReader:
+class _CountingReader(ReadStream):
     """The dump tool's stdout, fed to a `RowCounter` as it is read."""
 
     def __init__(self, raw: BatchedPipe, counter: RowCounter) -> None:
         self._raw, self._counter = raw, counter
-
-    def readable(self) -> bool:
-        return True
 
     def read(self, n: int = -1) -> bytes:
         data = self._raw.read(n if n and n > 0 else 1 << 20)
         if data:
             self._counter.feed(data)
         return data or b""
-
-    def readinto(self, b: bytearray | memoryview) -> int:
-        data = self.read(len(b))
-        b[: len(data)] = data
-        return len(data)
 
 
 @dataclass(frozen=True)

@@ -33,7 +33,7 @@ from ...errors import BackupError, VerificationError
 from ...redact import Redactor
 from ...secrets import Secret
 from ..manifest import DumpTool, TableCount
-from ..pipes import BatchedPipe, grow_pipe
+from ..pipes import BatchedPipe, ReadStream, grow_pipe
 from .interface import DumpOutcome, DumpRequest, Engine, RunningDump, VerifyJob
 from .rdb import RdbCounter, RdbWriter, redis_for_rdb
 from .tools import find_binary, version_of, version_tuple
@@ -83,7 +83,7 @@ def _counts_table(counts: dict[int, int]) -> tuple[TableCount, ...]:
     return tuple(TableCount(schema_name="redis", name=f"db{db}", rows=n) for db, n in sorted(counts.items()) if n)
 
 
-class _CountingReader:
+class _CountingReader(ReadStream):
     """redis-cli's stdout, fed to an `RdbCounter`, cut at the RDB's end: redis-cli 7.0 writing to stdout
     leaves the 40-byte end-of-transfer mark of a diskless sync after the RDB, which is not part of it."""
 
@@ -101,9 +101,6 @@ class _CountingReader:
         self._emitted += len(data)
         return data
 
-    def readable(self) -> bool:
-        return True
-
     def read(self, n: int = -1) -> bytes:
         if self._first:
             data, self._first = self._first, b""
@@ -116,20 +113,12 @@ class _CountingReader:
             if data:
                 return data  # (after the end: keep draining the pipe until redis-cli exits)
 
-    def readinto(self, b: bytearray | memoryview) -> int:
-        data = self.read(len(b))
-        b[: len(data)] = data
-        return len(data)
 
-
-class _GenReader:
+class _GenReader(ReadStream):
     """A readable over a generator of byte chunks (the SCAN+DUMP fallback), fed to an `RdbCounter`."""
 
     def __init__(self, gen: Iterator[bytes], counter: RdbCounter) -> None:
         self._gen, self._counter, self._buf = gen, counter, b""
-
-    def readable(self) -> bool:
-        return True
 
     def read(self, n: int = -1) -> bytes:
         n = n if n and n > 0 else 1 << 20
@@ -142,11 +131,6 @@ class _GenReader:
             self._buf += chunk
         out, self._buf = self._buf[:n], self._buf[n:]
         return out
-
-    def readinto(self, b: bytearray | memoryview) -> int:
-        data = self.read(len(b))
-        b[: len(data)] = data
-        return len(data)
 
 
 # what redis-cli reports when the server refuses SYNC (ACL, renamed/disabled command, managed service)
