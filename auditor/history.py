@@ -1,6 +1,6 @@
 """Audit history: every audit is recorded in the state database, so reports can say what changed.
 
-Tables (on the shared ``auditor.state.metadata``):
+Tables (declared in ``auditor/state_tables.py``; queried here with plain SQL through ``StateDB.sql()``):
   * ``audits``: one row per recorded audit (when, tool version, scope, counts);
   * ``audit_findings``: the findings of each audit (id, rule, severity, subject, message, location).
 Findings are compared by ``Finding.id`` (stable across runs: rule + subject + path).
@@ -16,18 +16,15 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time
 from typing import Any
 
-from sqlalchemy import Column, DateTime, ForeignKey, Index, Integer, String, Table, Text, insert, select
-
 from .errors import BlastwallError, StateError
 from .model import AuditResult, Finding
-from .state import StateDB, metadata
+from .state import ColumnKind, StateDB
 
 __all__ = [
     "AuditRecord",
     "FindingsDiff",
+    "AUDIT_KINDS",
     "audit_at_or_before",
-    "audit_findings_table",
-    "audits_table",
     "diff_findings",
     "diff_since",
     "findings_of",
@@ -37,33 +34,9 @@ __all__ = [
     "record_audit",
 ]
 
-audits_table = Table(
-    "audits",
-    metadata,
-    Column("id", String(36), primary_key=True),
-    Column("generated_at", DateTime(timezone=True), nullable=False),
-    Column("recorded_at", DateTime(timezone=True), nullable=False),
-    Column("tool_version", String(64), nullable=False, default=""),
-    Column("scope", Text, nullable=False, default="{}"),
-    Column("n_findings", Integer, nullable=False, default=0),
-    Column("n_credentials", Integer, nullable=False, default=0),
-    Column("n_root_equivalent", Integer, nullable=False, default=0),
-    Index("ix_audits_generated_at", "generated_at"),
-)
-
-audit_findings_table = Table(
-    "audit_findings",
-    metadata,
-    Column("audit_id", String(36), ForeignKey("audits.id", ondelete="CASCADE"), primary_key=True),
-    Column("finding_id", String(64), primary_key=True),
-    Column("rule", String(200), nullable=False),
-    Column("severity", String(16), nullable=False),
-    Column("subject", Text, nullable=False),
-    Column("message", Text, nullable=False),
-    Column("provider", String(64)),
-    Column("path", Text),
-    Column("line", Integer),
-)
+AUDIT_KINDS: dict[str, ColumnKind] = {"generated_at": "datetime", "recorded_at": "datetime"}
+_AUDIT_COLUMNS = "id, generated_at, recorded_at, tool_version, n_findings, n_credentials, n_root_equivalent"
+_FINDING_COLUMNS = ("audit_id", "finding_id", "rule", "severity", "subject", "message", "provider", "path", "line")
 
 _SEVERITY_ORDER = {"critical": 0, "high": 1, "medium": 2, "low": 3, "info": 4}
 
@@ -131,28 +104,28 @@ def _finding_row(f: Finding) -> dict[str, Any]:
     }
 
 
-def _row_to_finding(row: Any) -> dict[str, Any]:
+def _row_to_finding(row: dict[str, Any]) -> dict[str, Any]:
     return {
-        "id": row.finding_id,
-        "rule": row.rule,
-        "severity": row.severity,
-        "subject": row.subject,
-        "message": row.message,
-        "provider": row.provider,
-        "path": row.path,
-        "line": row.line,
+        "id": row["finding_id"],
+        "rule": row["rule"],
+        "severity": row["severity"],
+        "subject": row["subject"],
+        "message": row["message"],
+        "provider": row["provider"],
+        "path": row["path"],
+        "line": row["line"],
     }
 
 
-def _record(row: Any) -> AuditRecord:
+def _record(row: dict[str, Any]) -> AuditRecord:
     return AuditRecord(
-        id=row.id,
-        generated_at=_utc(row.generated_at),
-        recorded_at=_utc(row.recorded_at),
-        tool_version=row.tool_version,
-        n_findings=row.n_findings,
-        n_credentials=row.n_credentials,
-        n_root_equivalent=row.n_root_equivalent,
+        id=row["id"],
+        generated_at=_utc(row["generated_at"]),
+        recorded_at=_utc(row["recorded_at"]),
+        tool_version=row["tool_version"],
+        n_findings=row["n_findings"],
+        n_credentials=row["n_credentials"],
+        n_root_equivalent=row["n_root_equivalent"],
     )
 
 
@@ -193,12 +166,22 @@ def record_audit(db: StateDB, result: AuditResult, *, now: datetime | None = Non
     }
     unique = {f.id: f for f in result.findings}
     try:
-        with db.engine.begin() as conn:
-            conn.execute(insert(audits_table), [row])
+        with db.sql() as q:
+            q.run(
+                "INSERT INTO audits (id, generated_at, recorded_at, tool_version, scope, n_findings, n_credentials, "
+                "n_root_equivalent) VALUES (:id, :generated_at, :recorded_at, :tool_version, :scope, :n_findings, "
+                ":n_credentials, :n_root_equivalent)",
+                row,
+                AUDIT_KINDS,
+            )
             rows = [{"audit_id": audit_id, **_finding_row(f)} for f in unique.values()]
+            insert_finding = (
+                f"INSERT INTO audit_findings ({', '.join(_FINDING_COLUMNS)}) "
+                f"VALUES ({', '.join(':' + c for c in _FINDING_COLUMNS)})"
+            )
             for i in range(0, len(rows), 5000):
-                conn.execute(insert(audit_findings_table), rows[i : i + 5000])
-    except Exception as exc:  # sqlalchemy errors carry no secrets, but keep the message short
+                q.run_many(insert_finding, rows[i : i + 5000])
+    except Exception as exc:  # database errors carry no secrets, but keep the message short
         raise StateError(
             f"cannot record the audit in the state database: {type(exc).__name__}",
             hint="check that the state directory is writable (BLASTWALL_STATE_DIR)",
@@ -224,10 +207,8 @@ def _finding_row_dict(f: Finding) -> dict[str, Any]:
 
 def list_audits(db: StateDB) -> list[AuditRecord]:
     db.ensure_schema()
-    with db.engine.connect() as conn:
-        rows = conn.execute(
-            select(audits_table).order_by(audits_table.c.generated_at, audits_table.c.recorded_at)
-        ).all()
+    with db.sql() as q:
+        rows = q.rows(f"SELECT {_AUDIT_COLUMNS} FROM audits ORDER BY generated_at, recorded_at", kinds=AUDIT_KINDS)
     return [_record(r) for r in rows]
 
 
@@ -244,9 +225,11 @@ def audit_at_or_before(db: StateDB, when: datetime, *, exclude: str | None = Non
 
 def findings_of(db: StateDB, audit_id: str) -> list[dict[str, Any]]:
     db.ensure_schema()
-    t = audit_findings_table
-    with db.engine.connect() as conn:
-        rows = conn.execute(select(t).where(t.c.audit_id == audit_id)).all()
+    with db.sql() as q:
+        rows = q.rows(
+            f"SELECT {', '.join(_FINDING_COLUMNS)} FROM audit_findings WHERE audit_id = :audit_id",
+            {"audit_id": audit_id},
+        )
     return [_row_to_finding(r) for r in rows]
 
 

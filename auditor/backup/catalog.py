@@ -1,6 +1,6 @@
 """The backup catalogue in the state database: every backup run and every verification.
 
-Tables (on `auditor.state.metadata`):
+Tables (declared in `auditor/state_tables.py`; queried here with plain SQL through `StateDB.sql()`):
 - `backup_runs`: one row per `backup run`, status running -> complete | failed. A run that is
   found 'running' while its process is gone (kill -9, power loss) is marked failed by the next
   `backup run` / `backup list` (`reap_dead_runs`), and its multipart upload id is kept so the
@@ -20,89 +20,30 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import (
-    JSON,
-    BigInteger,
-    Boolean,
-    Column,
-    DateTime,
-    Float,
-    Integer,
-    String,
-    Table,
-    Text,
-    insert,
-    select,
-    update,
-)
-
 from ..liveness import owner_gone, process_start_time
-from ..state import StateDB, metadata
+from ..state import ColumnKind, StateDB
 
 __all__ = [
-    "backup_runs",
-    "backup_verifications",
-    "store_checks",
+    "RUN_KINDS",
+    "VERIFICATION_KINDS",
+    "STORE_CHECK_KINDS",
     "BackupRecord",
     "VerificationRecord",
     "Catalog",
     "process_start_time",
 ]
 
-backup_runs = Table(
-    "backup_runs",
-    metadata,
-    Column("id", String(200), primary_key=True),
-    Column("source", String(200), nullable=False, index=True),
-    Column("store", String(200), nullable=False),
-    Column("status", String(16), nullable=False),  # running | complete | failed
-    Column("created_at", DateTime(timezone=True), nullable=False),
-    Column("finished_at", DateTime(timezone=True)),
-    Column("size", BigInteger),
-    Column("sha256", String(64)),
-    Column("object_key", Text),
-    Column("manifest_key", Text),
-    Column("location", Text),
-    Column("upload_id", Text),
-    Column("error", Text),
-    Column("host", String(255)),
-    Column("pid", Integer),
-    Column("pid_start", String(32)),
-    Column("source_identity", Text),
-    Column("server_version", String(32)),
-    Column("dump_version", String(32)),
-    Column("encrypted", Boolean, default=False),
-    Column("recipients", JSON),
-    Column("lock_mode", String(16)),
-    Column("retain_until", DateTime(timezone=True)),
-    Column("tables", Integer),
-    Column("total_rows", BigInteger),
-    Column("pruned_at", DateTime(timezone=True)),
-)
-
-backup_verifications = Table(
-    "backup_verifications",
-    metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("backup_id", String(200), nullable=False, index=True),
-    Column("source", String(200)),
-    Column("at", DateTime(timezone=True), nullable=False),
-    Column("duration_s", Float),
-    Column("mode", String(8), nullable=False),
-    Column("outcome", String(8), nullable=False),  # passed | failed
-    Column("failure_code", String(32)),
-    Column("message", Text),
-    Column("details", JSON),
-)
-
-store_checks = Table(
-    "backup_store_checks",
-    metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("store", String(200), nullable=False, index=True),
-    Column("at", DateTime(timezone=True), nullable=False),
-    Column("result", JSON),
-)
+# Columns whose values need converting (the tables themselves: `auditor/state_tables.py`).
+RUN_KINDS: dict[str, ColumnKind] = {
+    "created_at": "datetime",
+    "finished_at": "datetime",
+    "retain_until": "datetime",
+    "pruned_at": "datetime",
+    "encrypted": "bool",
+    "recipients": "json",
+}
+VERIFICATION_KINDS: dict[str, ColumnKind] = {"at": "datetime", "details": "json"}
+STORE_CHECK_KINDS: dict[str, ColumnKind] = {"at": "datetime", "result": "json"}
 
 
 def _utc(dt: datetime | None) -> datetime | None:
@@ -181,11 +122,11 @@ class BackupRecord:
 
 
 _FIELDS = {f for f in BackupRecord.__dataclass_fields__ if f != "last_verification"}
+_UPDATABLE = _FIELDS - {"id"}
 
 
-def _record(row: Any, last: VerificationRecord | None = None) -> BackupRecord:
-    m = dict(row._mapping)
-    kw: dict[str, Any] = {k: m.get(k) for k in _FIELDS}
+def _record(row: dict[str, Any], last: VerificationRecord | None = None) -> BackupRecord:
+    kw: dict[str, Any] = {k: row.get(k) for k in _FIELDS}
     for k in ("created_at", "finished_at", "retain_until", "pruned_at"):
         kw[k] = _utc(kw[k])
     kw["recipients"] = tuple(kw["recipients"] or ())
@@ -193,8 +134,7 @@ def _record(row: Any, last: VerificationRecord | None = None) -> BackupRecord:
     return BackupRecord(**kw, last_verification=last)
 
 
-def _verification(row: Any) -> VerificationRecord:
-    m = row._mapping
+def _verification(m: dict[str, Any]) -> VerificationRecord:
     return VerificationRecord(
         backup_id=m["backup_id"],
         at=_utc(m["at"]) or datetime.now(UTC),
@@ -219,25 +159,34 @@ class Catalog:
 
     def start_run(self, backup_id: str, source: str, store: str, created_at: datetime) -> None:
         pid = os.getpid()
-        with self.db.engine.begin() as c:
-            c.execute(
-                insert(backup_runs).values(
-                    id=backup_id,
-                    source=source,
-                    store=store,
-                    status="running",
-                    created_at=created_at,
-                    host=socket.gethostname(),
-                    pid=pid,
-                    pid_start=process_start_time(pid),
-                )
+        with self.db.sql() as q:
+            q.run(
+                "INSERT INTO backup_runs (id, source, store, status, created_at, host, pid, pid_start, encrypted) "
+                "VALUES (:id, :source, :store, 'running', :created_at, :host, :pid, :pid_start, :encrypted)",
+                {
+                    "id": backup_id,
+                    "source": source,
+                    "store": store,
+                    "created_at": created_at,
+                    "host": socket.gethostname(),
+                    "pid": pid,
+                    "pid_start": process_start_time(pid),
+                    "encrypted": False,
+                },
+                RUN_KINDS,
             )
 
     def update_run(self, backup_id: str, **values: Any) -> None:
         if "recipients" in values and values["recipients"] is not None:
             values["recipients"] = list(values["recipients"])
-        with self.db.engine.begin() as c:
-            c.execute(update(backup_runs).where(backup_runs.c.id == backup_id).values(**values))
+        unknown = set(values) - _UPDATABLE  # column names go into the SQL text: only known ones
+        if unknown:
+            raise ValueError(f"not columns of backup_runs that a run may update: {sorted(unknown)}")
+        if not values:
+            return
+        sets = ", ".join(f"{k} = :{k}" for k in values)
+        with self.db.sql() as q:
+            q.run(f"UPDATE backup_runs SET {sets} WHERE id = :id", {**values, "id": backup_id}, RUN_KINDS)
 
     def finish_run(self, backup_id: str, **values: Any) -> None:
         self.update_run(backup_id, status="complete", finished_at=self.clock(), error=None, **values)
@@ -248,10 +197,9 @@ class Catalog:
     def reap_dead_runs(self, on_reaped: Callable[[BackupRecord], None] | None = None) -> list[BackupRecord]:
         """Mark 'running' rows of this host whose process is gone as failed; returns them."""
         reaped = []
-        with self.db.engine.connect() as c:
-            rows = c.execute(select(backup_runs).where(backup_runs.c.status == "running")).fetchall()
-        for row in rows:
-            m = row._mapping
+        with self.db.sql() as q:
+            rows = q.rows("SELECT id, host, pid, pid_start FROM backup_runs WHERE status = 'running'")
+        for m in rows:
             if not owner_gone(m["host"], m["pid"], m["pid_start"]):
                 continue
             self.fail_run(
@@ -267,22 +215,23 @@ class Catalog:
         return reaped
 
     def get(self, backup_id: str) -> BackupRecord | None:
-        with self.db.engine.connect() as c:
-            row = c.execute(select(backup_runs).where(backup_runs.c.id == backup_id)).fetchone()
-        if row is None:
+        with self.db.sql() as q:
+            rows = q.rows("SELECT * FROM backup_runs WHERE id = :id", {"id": backup_id}, RUN_KINDS)
+        if not rows:
             return None
-        return _record(row, self.last_verification(backup_id))
+        return _record(rows[0], self.last_verification(backup_id))
 
     def records(self, source: str | None = None, *, include_pruned: bool = False) -> list[BackupRecord]:
-        q = select(backup_runs).order_by(backup_runs.c.created_at.desc(), backup_runs.c.id.desc())
+        where = []
         if source:
-            q = q.where(backup_runs.c.source == source)
+            where.append("source = :source")
         if not include_pruned:
-            q = q.where(backup_runs.c.pruned_at.is_(None))
-        with self.db.engine.connect() as c:
-            rows = c.execute(q).fetchall()
-        last = self._last_verifications([r._mapping["id"] for r in rows])
-        return [_record(r, last.get(r._mapping["id"])) for r in rows]
+            where.append("pruned_at IS NULL")
+        sql = "SELECT * FROM backup_runs" + (" WHERE " + " AND ".join(where) if where else "")
+        with self.db.sql() as q:
+            rows = q.rows(sql + " ORDER BY created_at DESC, id DESC", {"source": source} if source else {}, RUN_KINDS)
+        last = self._last_verifications([r["id"] for r in rows])
+        return [_record(r, last.get(r["id"])) for r in rows]
 
     def newest_complete(self, source: str, store: str | None = None) -> BackupRecord | None:
         for r in self.records(source):
@@ -291,28 +240,32 @@ class Catalog:
         return None
 
     def with_upload_ids(self) -> list[BackupRecord]:
-        with self.db.engine.connect() as c:
-            rows = c.execute(
-                select(backup_runs).where(backup_runs.c.upload_id.is_not(None), backup_runs.c.status != "running")
-            ).fetchall()
+        with self.db.sql() as q:
+            rows = q.rows(
+                "SELECT * FROM backup_runs WHERE upload_id IS NOT NULL AND status != 'running'", kinds=RUN_KINDS
+            )
         return [_record(r) for r in rows]
 
     # ---- verifications --------------------------------------------------------------------------
 
     def record_verification(self, v: VerificationRecord, source: str | None = None) -> None:
-        with self.db.engine.begin() as c:
-            c.execute(
-                insert(backup_verifications).values(
-                    backup_id=v.backup_id,
-                    source=source,
-                    at=v.at,
-                    duration_s=v.duration_s,
-                    mode=v.mode,
-                    outcome=v.outcome,
-                    failure_code=v.failure_code,
-                    message=v.message,
-                    details=json.loads(json.dumps(v.details, default=str)),
-                )
+        with self.db.sql() as q:
+            q.run(
+                "INSERT INTO backup_verifications "
+                "(backup_id, source, at, duration_s, mode, outcome, failure_code, message, details) "
+                "VALUES (:backup_id, :source, :at, :duration_s, :mode, :outcome, :failure_code, :message, :details)",
+                {
+                    "backup_id": v.backup_id,
+                    "source": source,
+                    "at": v.at,
+                    "duration_s": v.duration_s,
+                    "mode": v.mode,
+                    "outcome": v.outcome,
+                    "failure_code": v.failure_code,
+                    "message": v.message,
+                    "details": json.loads(json.dumps(v.details, default=str)),
+                },
+                VERIFICATION_KINDS,
             )
 
     def last_verification(self, backup_id: str) -> VerificationRecord | None:
@@ -322,36 +275,44 @@ class Catalog:
         if not ids:
             return {}
         out: dict[str, VerificationRecord] = {}
-        with self.db.engine.connect() as c:
+        with self.db.sql() as q:
             for i in range(0, len(ids), 500):
                 chunk = list(ids[i : i + 500])
-                rows = c.execute(
-                    select(backup_verifications)
-                    .where(backup_verifications.c.backup_id.in_(chunk))
-                    .order_by(backup_verifications.c.at.asc(), backup_verifications.c.id.asc())
-                ).fetchall()
+                marks = ", ".join(f":b{j}" for j in range(len(chunk)))
+                rows = q.rows(
+                    f"SELECT * FROM backup_verifications WHERE backup_id IN ({marks}) ORDER BY at ASC, id ASC",
+                    {f"b{j}": b for j, b in enumerate(chunk)},
+                    VERIFICATION_KINDS,
+                )
                 for r in rows:
-                    out[r._mapping["backup_id"]] = _verification(r)
+                    out[r["backup_id"]] = _verification(r)
         return out
 
     def verifications(self, backup_id: str | None = None) -> list[VerificationRecord]:
-        q = select(backup_verifications).order_by(backup_verifications.c.at.desc(), backup_verifications.c.id.desc())
-        if backup_id:
-            q = q.where(backup_verifications.c.backup_id == backup_id)
-        with self.db.engine.connect() as c:
-            return [_verification(r) for r in c.execute(q).fetchall()]
+        sql = "SELECT * FROM backup_verifications" + (" WHERE backup_id = :backup_id" if backup_id else "")
+        with self.db.sql() as q:
+            rows = q.rows(
+                sql + " ORDER BY at DESC, id DESC", {"backup_id": backup_id} if backup_id else {}, VERIFICATION_KINDS
+            )
+        return [_verification(r) for r in rows]
 
     # ---- store checks ---------------------------------------------------------------------------
 
     def record_store_check(self, store: str, result: dict[str, Any]) -> None:
-        with self.db.engine.begin() as c:
-            c.execute(insert(store_checks).values(store=store, at=self.clock(), result=result))
+        with self.db.sql() as q:
+            q.run(
+                "INSERT INTO backup_store_checks (store, at, result) VALUES (:store, :at, :result)",
+                {"store": store, "at": self.clock(), "result": result},
+                STORE_CHECK_KINDS,
+            )
 
     def last_store_check(self, store: str) -> tuple[datetime, dict[str, Any]] | None:
-        with self.db.engine.connect() as c:
-            row = c.execute(
-                select(store_checks).where(store_checks.c.store == store).order_by(store_checks.c.id.desc()).limit(1)
-            ).fetchone()
-        if row is None:
+        with self.db.sql() as q:
+            rows = q.rows(
+                "SELECT at, result FROM backup_store_checks WHERE store = :store ORDER BY id DESC LIMIT 1",
+                {"store": store},
+                STORE_CHECK_KINDS,
+            )
+        if not rows:
             return None
-        return _utc(row._mapping["at"]) or datetime.now(UTC), dict(row._mapping["result"] or {})
+        return _utc(rows[0]["at"]) or datetime.now(UTC), dict(rows[0]["result"] or {})

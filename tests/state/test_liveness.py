@@ -15,11 +15,12 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import insert, update
 
-from auditor.backup.catalog import Catalog, backup_runs
+from auditor.backup.catalog import Catalog
 from auditor.errors import StateError
 from auditor.liveness import owner_gone, pid_namespace, process_alive, process_start_time
 from auditor.scheduler.store import ScheduleStore, daemons_t, iso
 from auditor.state import StateDB
+from auditor.state_tables import backup_runs
 from auditor.workflow.store import RunStore, runs_table
 
 NOW = datetime(2026, 12, 1, 3, 0, tzinfo=UTC)
