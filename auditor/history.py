@@ -18,7 +18,7 @@ from typing import Any
 
 from .errors import BlastwallError, StateError
 from .model import AuditResult, Finding
-from .state import ColumnKind, StateDB
+from .state import ColumnKind, StateDB, as_utc
 
 __all__ = [
     "AuditRecord",
@@ -87,10 +87,6 @@ class FindingsDiff:
         return doc
 
 
-def _utc(dt: datetime) -> datetime:
-    return dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt.astimezone(UTC)
-
-
 def _finding_row(f: Finding) -> dict[str, Any]:
     return {
         "finding_id": f.id,
@@ -120,8 +116,8 @@ def _row_to_finding(row: dict[str, Any]) -> dict[str, Any]:
 def _record(row: dict[str, Any]) -> AuditRecord:
     return AuditRecord(
         id=row["id"],
-        generated_at=_utc(row["generated_at"]),
-        recorded_at=_utc(row["recorded_at"]),
+        generated_at=row["generated_at"],
+        recorded_at=row["recorded_at"],
         tool_version=row["tool_version"],
         n_findings=row["n_findings"],
         n_credentials=row["n_credentials"],
@@ -153,10 +149,10 @@ def record_audit(db: StateDB, result: AuditResult, *, now: datetime | None = Non
     previous = latest_audit(db)
     prev_findings = findings_of(db, previous.id) if previous else []
     audit_id = str(uuid.uuid4())
-    recorded_at = _utc(now or datetime.now(UTC))
+    recorded_at = as_utc(now or datetime.now(UTC))
     row: dict[str, Any] = {
         "id": audit_id,
-        "generated_at": _utc(result.generated_at),
+        "generated_at": as_utc(result.generated_at),
         "recorded_at": recorded_at,
         "tool_version": result.tool_version or "",
         "scope": json.dumps(result.scope, default=str),
@@ -218,7 +214,7 @@ def latest_audit(db: StateDB) -> AuditRecord | None:
 
 
 def audit_at_or_before(db: StateDB, when: datetime, *, exclude: str | None = None) -> AuditRecord | None:
-    when = _utc(when)
+    when = as_utc(when)
     found = [a for a in list_audits(db) if a.generated_at <= when and a.id != exclude]
     return found[-1] if found else None
 
@@ -242,7 +238,7 @@ def parse_since(value: str) -> str | datetime:
         if len(v) == 10:
             d = date.fromisoformat(v)
             return datetime.combine(d, time.max, tzinfo=UTC)  # the state at the end of that day
-        return _utc(datetime.fromisoformat(v))  # 3.11 accepts a trailing Z
+        return as_utc(datetime.fromisoformat(v))  # 3.11 accepts a trailing Z
     except ValueError:
         raise BlastwallError(
             f"--since {value!r} is neither 'last' nor a date",

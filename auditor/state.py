@@ -38,7 +38,16 @@ if TYPE_CHECKING:
     from sqlalchemy import MetaData
     from sqlalchemy.engine import Connection, Engine
 
-__all__ = ["SCHEMA_HEAD", "ColumnKind", "SchemaChange", "StateDB", "StateSQL", "default_state_dir", "default_state_url"]
+__all__ = [
+    "SCHEMA_HEAD",
+    "ColumnKind",
+    "SchemaChange",
+    "StateDB",
+    "StateSQL",
+    "as_utc",
+    "default_state_dir",
+    "default_state_url",
+]
 
 # The newest migration this code knows (tests check it is the head of auditor/migrations/versions).
 # Comparing against it lets an up-to-date database skip loading Alembic at all.
@@ -295,7 +304,8 @@ class StateSQL:
         raise NotImplementedError
 
 
-def _utc(value: datetime) -> datetime:
+def as_utc(value: datetime) -> datetime:
+    """`value` as an aware UTC datetime (a naive one is taken to be UTC, as the state database stores them)."""
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
@@ -303,7 +313,7 @@ def _to_sqlite(value: Any, kind: ColumnKind | None) -> Any:
     # the storage SQLAlchemy's SQLite dialect uses: DATETIME as "YYYY-MM-DD HH:MM:SS.ffffff" (no zone: UTC here),
     # JSON as its serialised text (None too, as 'null'), BOOLEAN as 0/1
     if kind == "datetime" and value is not None:
-        v = _utc(value)
+        v = as_utc(value)
         return f"{v.year:04d}-{v.month:02d}-{v.day:02d} {v.hour:02d}:{v.minute:02d}:{v.second:02d}.{v.microsecond:06d}"
     if kind == "json":
         return json.dumps(value)
@@ -312,11 +322,15 @@ def _to_sqlite(value: Any, kind: ColumnKind | None) -> Any:
     return value
 
 
+def _sqlite_params(params: Mapping[str, Any], kinds: Mapping[str, ColumnKind]) -> dict[str, Any]:
+    return {k: _to_sqlite(v, kinds.get(k)) for k, v in params.items()}
+
+
 def _from_db(value: Any, kind: ColumnKind | None) -> Any:
     if value is None or kind is None:
         return value
     if kind == "datetime":
-        return _utc(datetime.fromisoformat(value) if isinstance(value, str) else value)
+        return as_utc(datetime.fromisoformat(value) if isinstance(value, str) else value)
     if kind == "json":
         return json.loads(value) if isinstance(value, str | bytes) else value
     return bool(value)
@@ -330,7 +344,7 @@ class _SqliteSQL(StateSQL):
         self, sql: str, params: Mapping[str, Any] | None = None, kinds: Mapping[str, ColumnKind] | None = None
     ) -> list[dict[str, Any]]:
         kinds = kinds or {}
-        cur = self._conn.execute(sql, {k: _to_sqlite(v, kinds.get(k)) for k, v in (params or {}).items()})
+        cur = self._conn.execute(sql, _sqlite_params(params or {}, kinds))
         names = [d[0] for d in cur.description or ()]
         conv = [kinds.get(n) for n in names]
         return [{n: _from_db(v, k) for n, v, k in zip(names, row, conv, strict=True)} for row in cur.fetchall()]
@@ -339,12 +353,12 @@ class _SqliteSQL(StateSQL):
         self, sql: str, rows: Sequence[Mapping[str, Any]], kinds: Mapping[str, ColumnKind] | None = None
     ) -> None:
         kinds = kinds or {}
-        self._conn.executemany(sql, [{k: _to_sqlite(v, kinds.get(k)) for k, v in r.items()} for r in rows])
+        self._conn.executemany(sql, [_sqlite_params(r, kinds) for r in rows])
 
 
 def _bind(params: Mapping[str, Any], kinds: Mapping[str, ColumnKind]) -> dict[str, Any]:
     # datetimes as UTC: SQLite keeps a DATETIME's wall-clock fields and drops the zone
-    return {k: _utc(v) if kinds.get(k) == "datetime" and v is not None else v for k, v in params.items()}
+    return {k: as_utc(v) if kinds.get(k) == "datetime" and v is not None else v for k, v in params.items()}
 
 
 class _AlchemySQL(StateSQL):
@@ -363,10 +377,7 @@ class _AlchemySQL(StateSQL):
         kinds = kinds or {}
         params = _bind(params or {}, kinds)
         res = self._conn.execute(self._stmt(sql, list(params), kinds), params)
-        out = []
-        for row in res.mappings().all():
-            out.append({k: _from_db(v, kinds.get(k)) for k, v in row.items()})
-        return out
+        return [{k: _from_db(v, kinds.get(k)) for k, v in row.items()} for row in res.mappings().all()]
 
     def run_many(
         self, sql: str, rows: Sequence[Mapping[str, Any]], kinds: Mapping[str, ColumnKind] | None = None

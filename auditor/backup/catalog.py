@@ -46,12 +46,6 @@ VERIFICATION_KINDS: dict[str, ColumnKind] = {"at": "datetime", "details": "json"
 STORE_CHECK_KINDS: dict[str, ColumnKind] = {"at": "datetime", "result": "json"}
 
 
-def _utc(dt: datetime | None) -> datetime | None:
-    if dt is None:
-        return None
-    return dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt.astimezone(UTC)
-
-
 @dataclass(frozen=True)
 class VerificationRecord:
     backup_id: str
@@ -127,8 +121,6 @@ _UPDATABLE = _FIELDS - {"id"}
 
 def _record(row: dict[str, Any], last: VerificationRecord | None = None) -> BackupRecord:
     kw: dict[str, Any] = {k: row.get(k) for k in _FIELDS}
-    for k in ("created_at", "finished_at", "retain_until", "pruned_at"):
-        kw[k] = _utc(kw[k])
     kw["recipients"] = tuple(kw["recipients"] or ())
     kw["encrypted"] = bool(kw["encrypted"])
     return BackupRecord(**kw, last_verification=last)
@@ -137,7 +129,7 @@ def _record(row: dict[str, Any], last: VerificationRecord | None = None) -> Back
 def _verification(m: dict[str, Any]) -> VerificationRecord:
     return VerificationRecord(
         backup_id=m["backup_id"],
-        at=_utc(m["at"]) or datetime.now(UTC),
+        at=m["at"] or datetime.now(UTC),
         mode=m["mode"],
         outcome=m["outcome"],
         failure_code=m["failure_code"],
@@ -315,4 +307,4 @@ class Catalog:
             )
         if not rows:
             return None
-        return _utc(rows[0]["at"]) or datetime.now(UTC), dict(rows[0]["result"] or {})
+        return rows[0]["at"] or datetime.now(UTC), dict(rows[0]["result"] or {})
