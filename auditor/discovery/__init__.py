@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase, translate
 from pathlib import Path
+from typing import Any
 
 from ..model import Candidate, CoverageGap, Source, SourceCategory
 from ..provider import Recogniser
@@ -24,6 +25,23 @@ from ..secrets import Secret
 from .locations import AGENT_HOME_FILES, AGENT_PROJECT_PATTERNS, HOME_EXTRA_FILES, SKIP_DIRS
 from .matcher import Hit, Matcher
 from .parsers import ParseError, detect_format, parse_structured
+
+
+def _pool_worker_init() -> None:
+    # A worker must end when the pool terminates it. The parent may have made SIGTERM raise KeyboardInterrupt
+    # (`backup run` does, to abort uploads): inherited through fork, that handler let a terminated worker
+    # unwind into the pool's queue lock instead of exiting, and the pool's exit waited for it forever.
+    import signal
+
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+def scan_pool(jobs: int) -> Any:
+    """The fork-started process pool of a parallel scan (its workers take SIGTERM's default action)."""
+    import multiprocessing
+
+    return multiprocessing.get_context("fork").Pool(jobs, initializer=_pool_worker_init)
+
 
 __all__ = ["DiscoveryOptions", "DiscoveryResult", "Progress", "default_jobs", "discover"]
 
@@ -427,7 +445,6 @@ class _Scanner:
         on in this process while the workers scan, and its chunks are handed out in order.
         """
         global _WORKER
-        import multiprocessing
         import warnings
 
         def chunks() -> Iterator[list[_Item]]:
@@ -446,8 +463,7 @@ class _Scanner:
                 # Python 3.12+ warns about fork() while threads run (a progress bar may). The children
                 # only read files and run the matcher; they take none of the parent's locks.
                 warnings.simplefilter("ignore", DeprecationWarning)
-                ctx = multiprocessing.get_context("fork")
-                with ctx.Pool(jobs) as pool:
+                with scan_pool(jobs) as pool:
                     for outcomes in pool.imap(_scan_chunk, chunks()):
                         for o in outcomes:
                             self.merge_item(o)

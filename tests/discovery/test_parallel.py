@@ -103,3 +103,22 @@ def test_parallel_scan_is_used_for_big_trees(
     (tmp_path / "small" / ".env").write_text(f"NPM_TOKEN={canaries.add(npm())}\n")
     discover(_recognisers(), DiscoveryOptions(paths=[tmp_path / "small"], jobs=2))
     assert calls == [2], "a big tree is scanned by workers, a small one in-process"
+
+
+def test_scan_workers_end_on_sigterm_whatever_the_parent_handler() -> None:
+    """`backup run` makes SIGTERM raise KeyboardInterrupt; the scan's forked workers must not inherit that, or
+    terminating the pool waits for a worker stuck unwinding (seen as a 300 s hang when a scan followed an
+    in-process `backup run` in the same test worker)."""
+    import signal
+
+    from auditor.discovery import scan_pool
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    before = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        with scan_pool(2) as pool:
+            assert pool.apply(signal.getsignal, (signal.SIGTERM,)) == signal.SIG_DFL
+    finally:
+        signal.signal(signal.SIGTERM, before)
