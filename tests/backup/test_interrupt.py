@@ -11,7 +11,8 @@ import signal
 import subprocess
 import sys
 import time
-from urllib.parse import urlparse
+from pathlib import Path
+from urllib.parse import unquote, urlparse
 
 import pytest
 
@@ -55,6 +56,8 @@ print("FINISHED", flush=True)
 
 def _spawn(setup, stage, preexec=None):
     env = dict(os.environ, **setup.env)
+    # its own temporary directory, so the test can see what a killed run leaves there
+    env["TMPDIR"] = str(_proc_tmp(setup))
     return subprocess.Popen(
         [sys.executable, "-c", SCRIPT, str(setup.path), stage],
         cwd=REPO,
@@ -64,6 +67,26 @@ def _spawn(setup, stage, preexec=None):
         text=True,
         preexec_fn=preexec,
     )
+
+
+def _proc_tmp(setup) -> Path:
+    d = setup.tmp / "proc-tmp"
+    d.mkdir(exist_ok=True)
+    return d
+
+
+def _files_holding(root: Path, secrets: list[str]) -> list[str]:
+    """Files under `root` that contain one of `secrets` (readable ones: we run as their owner)."""
+    found = []
+    for path in root.rglob("*"):
+        if path.is_file() and not path.is_symlink():
+            data = path.read_bytes()
+            found += [f"{path}: {s[:3]}…" for s in secrets if s.encode() in data]
+    return found
+
+
+def _source_passwords(setup) -> list[str]:
+    return [unquote(pw) for v in setup.env.values() if "://" in v and (pw := urlparse(v).password)]
 
 
 def _wait_for(proc, word, timeout=90):
@@ -130,6 +153,10 @@ def test_kill_9_at_stage(request, make_setup, seaweed, stage, engine):
     _wait_for(proc, "PAUSED")
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait(30)
+    # no file the killed run wrote holds the source's password (a MySQL option file once stayed behind)
+    passwords = _source_passwords(setup)
+    assert passwords, "the source URL should carry a password"
+    assert _files_holding(_proc_tmp(setup), passwords) == []
 
     assert not [k for k in _keys(seaweed, setup.bucket) if k.endswith(".manifest.json")]
     if stage != "object_committed":

@@ -1,14 +1,18 @@
-"""The dump command a MySQL/MariaDB backup runs (`dump_argv`; the backup benchmark's baseline runs it too)."""
+"""The dump command a MySQL/MariaDB backup runs (`dump_argv`; the backup benchmark's baseline runs it too), and
+the option file that hands the client tools their password."""
 
 from __future__ import annotations
 
+import os
 import shutil
+import subprocess
+import tempfile
 from pathlib import Path
 
 import pytest
 
 from auditor.backup.engines import mysql
-from auditor.backup.engines.mysql import dump_argv, parse_mysql_url
+from auditor.backup.engines.mysql import OptionFile, dump_argv, find_dump_tool, parse_mysql_url
 
 
 @pytest.fixture(autouse=True)
@@ -61,3 +65,28 @@ def test_stdbuf_passes_the_bytes_through():
     assert prefix
     out = subprocess.run([*prefix, "printf", "a\\nb"], capture_output=True, check=True)
     assert out.stdout == b"a\nb"
+
+
+@pytest.mark.parametrize("password", ["plain-pw", "pa\"ss\\wo'rd #1 ;x", None])
+def test_option_file_is_read_by_the_real_client_and_never_written_to_disk(tmp_path, monkeypatch, password):
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # where a file would go
+    tool, _, _ = find_dump_tool(True)
+    with OptionFile("bk_user", password) as cnf:
+        out = subprocess.run(
+            [str(tool), f"--defaults-extra-file={cnf.path}", "--print-defaults"],
+            pass_fds=cnf.pass_fds,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        fd = cnf.pass_fds[0]
+        assert os.fstat(fd).st_mode & 0o777 == 0o600  # MariaDB ignores a world-writable option file
+    assert "ignored" not in out.stderr
+    assert "--user=bk_user" in out.stdout
+    if password is None:
+        assert "--password" not in out.stdout
+    else:
+        assert f"--password={password} " in out.stdout + " "
+    assert list(tmp_path.iterdir()) == []  # in memory only: nothing a kill -9 could leave behind
+    with pytest.raises(OSError):
+        os.fstat(fd)  # closed in this process

@@ -199,15 +199,56 @@ def _is_mariadb(version: str) -> bool:
     return "mariadb" in version.lower()
 
 
-def _option_file(directory: Path, user: str, password: str | None, section: str = "client") -> Path:
-    p = directory / "client.cnf"
-    fd = os.open(p, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as f:
-        f.write(f"[{section}]\nuser={user}\n")
+class OptionFile:
+    """A MySQL client option file with the user and password, for the client tools this process starts.
+
+    On Linux it exists only in memory (`memfd_create`): nothing is written to disk, and it is gone once the
+    last process holding it exits, so even `kill -9` of Blastwall leaves no password behind (a file would
+    stay in the temporary directory). The tool is handed the descriptor (`pass_fds`) and reads
+    `/dev/fd/N`; the file is 0600 because MySQL and MariaDB ignore a world-writable option file (a new
+    memfd is 0777). Elsewhere: a 0600 file in a private temporary directory, removed by `close()`.
+    """
+
+    def __init__(self, user: str, password: str | None, section: str = "client") -> None:
+        text = f"[{section}]\nuser={user}\n"
         if password is not None:
             esc = password.replace("\\", "\\\\").replace('"', '\\"')
-            f.write(f'password="{esc}"\n')
-    return p
+            text += f'password="{esc}"\n'
+        data = text.encode()
+        self._fd: int | None = None
+        self._dir: Path | None = None
+        if hasattr(os, "memfd_create"):
+            fd = os.memfd_create("blastwall-client.cnf", os.MFD_CLOEXEC)
+            try:
+                os.fchmod(fd, 0o600)
+                os.write(fd, data)
+            except BaseException:
+                os.close(fd)
+                raise
+            self._fd = fd
+            self.path = Path(f"/dev/fd/{fd}")
+            self.pass_fds: tuple[int, ...] = (fd,)
+        else:  # pragma: no cover - not Linux
+            self._dir = Path(tempfile.mkdtemp(prefix="blastwall-mysql-"))
+            self.path = self._dir / "client.cnf"
+            with os.fdopen(os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb") as f:
+                f.write(data)
+            self.pass_fds = ()
+
+    def close(self) -> None:
+        """Drop this process's hold on the file (a tool already started keeps its own descriptor)."""
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+        if self._dir is not None:
+            shutil.rmtree(self._dir, ignore_errors=True)
+            self._dir = None
+
+    def __enter__(self) -> OptionFile:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 def find_dump_tool(mariadb: bool, configured: str | None = None) -> tuple[Path, str, bool]:
@@ -315,7 +356,6 @@ class _MySQLDump(RunningDump):
                 hint="check the source URL, the network and the database's allowed clients",
             ) from None
         self.proc: subprocess.Popen[bytes] | None = None
-        self.tmp = Path(tempfile.mkdtemp(prefix="blastwall-mysqldump-"))
         self.stderr_f = tempfile.TemporaryFile()
         try:
             with conn.cursor() as cur:
@@ -340,17 +380,17 @@ class _MySQLDump(RunningDump):
             path, text, tool_is_mariadb = find_dump_tool(self.mariadb, request.src.dump_tool)
             check_tool_version(text, self.server_version, path)
             self.tool_path, self.tool_text = path, text
-            cnf = _option_file(self.tmp, self.u.user, self.u.password)
-            argv = dump_argv(path, tool_is_mariadb, cnf, self.u)
             self.counter = RowCounter()
-            self.proc = subprocess.Popen(
-                argv,
-                stdout=subprocess.PIPE,
-                stderr=self.stderr_f,
-                stdin=subprocess.DEVNULL,
-                bufsize=0,
-                env={k: v for k, v in os.environ.items() if not k.startswith("MYSQL")},
-            )
+            with OptionFile(self.u.user, self.u.password) as cnf:
+                self.proc = subprocess.Popen(
+                    dump_argv(path, tool_is_mariadb, cnf.path, self.u),
+                    stdout=subprocess.PIPE,
+                    stderr=self.stderr_f,
+                    stdin=subprocess.DEVNULL,
+                    bufsize=0,
+                    env={k: v for k, v in os.environ.items() if not k.startswith("MYSQL")},
+                    pass_fds=cnf.pass_fds,
+                )
         except BaseException:
             self.close()
             raise
@@ -408,7 +448,6 @@ class _MySQLDump(RunningDump):
         self.kill()
         with contextlib.suppress(Exception):
             self.stderr_f.close()
-        shutil.rmtree(self.tmp, ignore_errors=True)
 
 
 # ---- scratch server ---------------------------------------------------------------------------------------
@@ -656,27 +695,25 @@ class MySQLEngine(Engine):
             ("mariadb", "mysql") if _is_mariadb(manifest.server_version) else ("mysql",), package="mariadb-client"
         )
         assert client is not None
-        tmp = Path(tempfile.mkdtemp(prefix="blastwall-mysql-restore-"))
-        try:
-            cnf = _option_file(tmp, u.user, u.password)
-            argv = [
-                str(client),
-                f"--defaults-extra-file={cnf}",
-                f"--host={u.host}",
-                f"--port={u.port}",
-                "--protocol=TCP",
-                "--binary-mode",
-                "--max-allowed-packet=1G",
-                u.database,
-            ]
-            err_f = tempfile.TemporaryFile()
-            proc = subprocess.Popen(
-                argv,
-                stdin=subprocess.PIPE,
-                stdout=subprocess.DEVNULL,
-                stderr=err_f,
-                env={k: v for k, v in os.environ.items() if not k.startswith("MYSQL")},
-            )
+        with tempfile.TemporaryFile() as err_f:
+            with OptionFile(u.user, u.password) as cnf:
+                proc = subprocess.Popen(
+                    [
+                        str(client),
+                        f"--defaults-extra-file={cnf.path}",
+                        f"--host={u.host}",
+                        f"--port={u.port}",
+                        "--protocol=TCP",
+                        "--binary-mode",
+                        "--max-allowed-packet=1G",
+                        u.database,
+                    ],
+                    stdin=subprocess.PIPE,
+                    stdout=subprocess.DEVNULL,
+                    stderr=err_f,
+                    env={k: v for k, v in os.environ.items() if not k.startswith("MYSQL")},
+                    pass_fds=cnf.pass_fds,
+                )
             assert proc.stdin is not None
             try:
                 with open(dump, "rb") as fin:
@@ -690,12 +727,13 @@ class MySQLEngine(Engine):
                 proc.stdin.close()
             except BrokenPipeError:
                 pass
+            except BaseException:
+                proc.kill()
+                proc.wait()
+                raise
             rc = proc.wait()
             err_f.seek(0)
             stderr = err_f.read(8192)
-            err_f.close()
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
         if rc != 0:
             err = " | ".join(stderr.decode(errors="replace").strip().splitlines()[:5])
             raise BackupError(
