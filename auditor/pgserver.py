@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import atexit
 import contextlib
-import ctypes
 import logging
 import os
 import secrets
@@ -45,6 +44,7 @@ from typing import Any
 
 import psycopg
 
+from . import scratch
 from .errors import VerificationError
 from .pgtemplate import ClusterTemplates, scram_verifier
 from .pgtools import find_server_bin_dir
@@ -63,14 +63,6 @@ def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
-
-
-def _set_parent_death_signal() -> None:  # runs in the child between fork and exec
-    try:
-        libc = ctypes.CDLL("libc.so.6", use_errno=True)
-        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-    except OSError:
-        pass
 
 
 class _Databases:
@@ -186,7 +178,7 @@ class ScratchPostgres(_Databases):
         """Create the server's temporary directory (idempotent; `start()` does it too), so that
         `private_dir()` can be used while the server is still starting."""
         if self.tmpdir is None:
-            self.tmpdir = Path(tempfile.mkdtemp(prefix="blastwall-pg-"))
+            self.tmpdir = scratch.make_dir("pg")
             _LIVE.add(self)
         return self.tmpdir
 
@@ -343,7 +335,7 @@ class ScratchPostgres(_Databases):
                 stderr=subprocess.STDOUT,
                 cwd=self.tmpdir,
                 env=self._server_env(),
-                preexec_fn=_set_parent_death_signal,
+                preexec_fn=scratch.parent_death_signal,
                 start_new_session=True,
                 **self._as_user(),
             )

@@ -36,6 +36,7 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import IO, Any, Literal
 
+from .. import scratch
 from ..config import BackupConfig, CheckConfig, Config
 from ..errors import BackupError, VerificationError
 from ..pgserver import ConfiguredPostgres, RestoreServer, ScratchPostgres
@@ -732,7 +733,7 @@ def pg_full_verify(job: VerifyJob) -> None:
     fetch: _Background | None = None
     try:
         # 0700, ours: inside the scratch server's directory (never handed to its user), else a new temp dir
-        workdir = srv.private_dir() if isinstance(srv, ScratchPostgres) else Path(tempfile.mkdtemp(prefix="bw-verify-"))
+        workdir = srv.private_dir() if isinstance(srv, ScratchPostgres) else scratch.make_dir("verify")
         dump = workdir / "dump"
         fetch = _Background(lambda cancel: fetch_into(dump, cancel), "blastwall-verify-fetch")
         if own_scratch and isinstance(srv, ScratchPostgres):

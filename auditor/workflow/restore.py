@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import subprocess
-import tempfile
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
@@ -26,6 +26,7 @@ from typing import Any
 import psycopg
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
+from .. import scratch
 from ..config import BackupConfig, Config, SecretRef, TargetConfig
 from ..errors import BlastwallError, ConfigError
 from ..redact import Redactor
@@ -318,8 +319,9 @@ class PostgresRestore:
         if manifest.object.sha256 != approved["backup"]["sha256"]:
             found.close()
             raise StepPreconditionFailed("the backup's manifest changed since the plan was approved")
-        with tempfile.TemporaryDirectory(prefix="blastwall-restore-") as tmp:
-            dump = Path(tmp) / "backup.dump"
+        tmp = scratch.make_dir("restore")
+        try:
+            dump = tmp / "backup.dump"
             try:
                 fetch_backup_object(found, dump, env)
             except StepError as exc:
@@ -328,6 +330,8 @@ class PostgresRestore:
                 found.close()
             started = self.now()
             detail = self.apply(dump, url, manifest, env)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
         return {
             **detail,
             "restored_backup": manifest.backup_id,

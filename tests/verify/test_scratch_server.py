@@ -6,11 +6,14 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from auditor import scratch
 from auditor.pgserver import ScratchPostgres
 from tests.backup.conftest import REPO
 
@@ -60,20 +63,76 @@ def test_stopped_on_exception():
     assert _gone(pid) and not tmp.exists()
 
 
-def test_stopped_when_the_owner_is_killed():
-    code = (
-        "import time; from auditor.pgserver import ScratchPostgres\n"
-        "pg = ScratchPostgres(min_major=17).start()\n"
-        "print(pg._postmaster_pid(), pg.tmpdir, flush=True); time.sleep(600)"
+_OWNED_SERVER = """
+import sys, time
+from auditor.backup.engines.tools import find_binary
+kind = sys.argv[1]
+if kind == "postgres":
+    from auditor.pgserver import ScratchPostgres
+    srv = ScratchPostgres(min_major=17).start()
+    where = srv.tmpdir
+elif kind == "redis":
+    from auditor.backup.engines.redis import ScratchRedis
+    srv = ScratchRedis(find_binary(("redis-server",), package="redis-server")).start()
+    where = srv.tmp
+else:
+    from auditor.backup.engines.mysql import ScratchMariaDB
+    srv = ScratchMariaDB(find_binary(("mariadbd", "mysqld"), package="mariadb-server")).start()
+    where = srv.tmp
+print(where, flush=True)
+time.sleep(600)
+"""
+
+
+def _running_in(path: Path) -> list[int]:
+    """Processes whose working directory is `path` or below (a scratch server runs in its directory)."""
+    real, found = os.path.realpath(path), []
+    for name in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            cwd = os.readlink(f"/proc/{name}/cwd")
+        except OSError:
+            continue
+        if cwd == real or cwd.startswith(real + os.sep):
+            found.append(int(name))
+    return found
+
+
+@pytest.fixture
+def server_tmp() -> Iterator[Path]:
+    """A TMPDIR of its own that the unprivileged server user can traverse (pytest's own is 0700 root's)."""
+    base = Path(tempfile.mkdtemp(prefix="bw-test-scratch-"))
+    base.chmod(0o711)
+    yield base
+    assert base.name.startswith("bw-test-scratch-") and base.parent == Path(tempfile.gettempdir())
+    shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.mark.parametrize("kind", ["postgres", "redis", "mariadb"])
+def test_stopped_when_the_owner_is_killed_and_its_directory_removed_by_the_next(server_tmp: Path, kind: str) -> None:
+    tmp_path = server_tmp
+    env = dict(os.environ, TMPDIR=str(tmp_path))
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _OWNED_SERVER, kind],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
-    proc = subprocess.Popen([sys.executable, "-c", code], cwd=REPO, stdout=subprocess.PIPE, text=True)
-    pid_s, tmp = proc.stdout.readline().split()
+    line = proc.stdout.readline().strip()
+    where = Path(line)
+    if not (where.is_absolute() and where.parent == tmp_path and where.name.startswith(scratch.PREFIX)):
+        proc.kill()
+        raise AssertionError(f"the child did not start a {kind} server: {line!r} {proc.stderr.read()[-2000:]}")
+    server = _running_in(where)
     proc.kill()
     proc.wait()
-    try:
-        assert _gone(int(pid_s), 30), "the scratch server outlived its owner"
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)  # nobody is left to remove it after kill -9
+    assert server, f"no {kind} server was running in {where}"
+    # the server got the parent-death signal: it does not keep serving restored data
+    assert all(_gone(pid, 60) for pid in server), f"the scratch {kind} server outlived its owner"
+    assert where.exists()  # nobody was left to remove it ...
+    assert scratch.reap(tmp_path) == [where]  # ... until the next verification or restore
+    assert not where.exists()
 
 
 _BARE_PATH_CHILD = """

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from ... import scratch
 from ...errors import BackupError, VerificationError
 from ...redact import Redactor
 from ...secrets import Secret
@@ -473,7 +474,7 @@ class ScratchMariaDB:
         return ["runuser", "-u", self._user, "--", *argv] if os.geteuid() == 0 else argv
 
     def start(self) -> ScratchMariaDB:
-        self.tmp = Path(tempfile.mkdtemp(prefix="blastwall-mariadb-"))
+        self.tmp = scratch.make_dir("mariadb")
         try:
             data = self.tmp / "data"
             data.mkdir()
@@ -533,6 +534,7 @@ class ScratchMariaDB:
                     cwd=self.tmp,
                     start_new_session=True,
                     env=env,
+                    preexec_fn=scratch.parent_death_signal,  # not left serving restored data if we are killed
                 )
             deadline = time.monotonic() + 90
             while time.monotonic() < deadline:

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
+from ... import scratch
 from ...errors import BackupError, VerificationError
 from ...redact import Redactor
 from ...secrets import Secret
@@ -317,7 +318,7 @@ class ScratchRedis:
 
     def __init__(self, server: Path, run_as: str = "nobody") -> None:
         self.server, self._user = server, run_as
-        self.tmp = Path(tempfile.mkdtemp(prefix="blastwall-redis-"))
+        self.tmp = scratch.make_dir("redis")
         self.proc: subprocess.Popen[bytes] | None = None
         if os.geteuid() == 0:
             import pwd
@@ -364,7 +365,12 @@ class ScratchRedis:
         if self._ids is not None:
             argv = ["runuser", "-u", self._user, "--", *argv]
         self.proc = subprocess.Popen(
-            argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=self.tmp, start_new_session=True
+            argv,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            cwd=self.tmp,
+            start_new_session=True,
+            preexec_fn=scratch.parent_death_signal,  # not left serving restored data if we are killed
         )
         deadline = time.monotonic() + 600
         while time.monotonic() < deadline:

@@ -1,0 +1,140 @@
+"""Temporary directories that hold copies of production data, and their removal after a crash.
+
+A verification or a restore puts production data in a temporary directory: a scratch server's data directory,
+a fetched dump, a safety copy. The process removes it when it ends, also on errors and Ctrl-C, and stops the
+scratch server it started there. A process killed outright (`kill -9`, the OOM killer) can do neither, and the
+data would stay readable in the temporary directory, a server still serving it.
+
+So every such directory is made by `make_dir`, which records its creator (pid and process start time) in a
+file of this user's inside it, and first removes the directories whose creator has gone (`reap`): the
+processes still running inside one (a scratch server, whose working directory it is) are killed first.
+Only directories with this module's prefix, not symbolic links, whose owner record belongs to this user are
+touched; one without a readable record is left alone (it may be another user's, or half made).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import logging
+import os
+import shutil
+import signal
+import stat
+import tempfile
+import time
+from pathlib import Path
+
+__all__ = ["OWNER", "PREFIX", "make_dir", "parent_death_signal", "reap"]
+
+log = logging.getLogger(__name__)
+
+PREFIX = "blastwall-scratch-"
+OWNER = ".blastwall-owner"
+
+
+def parent_death_signal() -> None:
+    """For `subprocess.Popen(preexec_fn=...)`: the child gets SIGTERM when the thread that started it ends,
+    including when this process is killed outright (Linux `PR_SET_PDEATHSIG`; elsewhere nothing)."""
+    try:
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except OSError:
+        pass
+
+
+def _start_time(pid: int) -> str | None:
+    """The process's start time in clock ticks since boot (`/proc/PID/stat` field 22), None if unknown."""
+    try:
+        raw = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return raw.rsplit(")", 1)[1].split()[19]  # the fields after the command name start at field 3
+
+
+def _alive(pid: int, started: str) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass  # exists, another user's
+    now = _start_time(pid)
+    # a pid in use by a process that started at another time is a reused pid: the creator is gone
+    return now is None or started in ("", now)
+
+
+def make_dir(kind: str) -> Path:
+    """A new 0700 directory `blastwall-scratch-KIND-…` in the temporary directory, recording its creator.
+    Removes the directories of creators that have gone first."""
+    reap()
+    path = Path(tempfile.mkdtemp(prefix=f"{PREFIX}{kind}-"))
+    pid = os.getpid()
+    fd = os.open(path / OWNER, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(f"{pid} {_start_time(pid) or ''}\n")
+    return path
+
+
+def reap(root: Path | None = None) -> list[Path]:
+    """Remove the scratch directories directly under `root` (default: the temporary directory) whose creator
+    is no longer running, killing what still runs inside them first. Returns what was removed."""
+    base = Path(root or tempfile.gettempdir())
+    removed: list[Path] = []
+    try:
+        entries = [e for e in os.scandir(base) if e.name.startswith(PREFIX)]
+    except OSError:
+        return removed
+    for entry in entries:
+        if not entry.is_dir(follow_symlinks=False):
+            continue
+        path = Path(entry.path)
+        creator = _creator(path)
+        if creator is None or _alive(*creator):
+            continue
+        killed = _kill_inside(path)
+        shutil.rmtree(path, ignore_errors=True)
+        if not path.exists():
+            removed.append(path)
+            log.warning(
+                "removed %s, left with its data by Blastwall process %d, which ended without cleaning up%s",
+                path,
+                creator[0],
+                f" (stopped {len(killed)} process(es) still running in it)" if killed else "",
+            )
+    return removed
+
+
+def _creator(path: Path) -> tuple[int, str] | None:
+    owner = path / OWNER
+    try:
+        st = os.lstat(owner)
+        if not stat.S_ISREG(st.st_mode) or st.st_uid != os.geteuid():
+            return None
+        pid_s, _, started = owner.read_text().strip().partition(" ")
+        return int(pid_s), started
+    except (OSError, ValueError):
+        return None
+
+
+def _kill_inside(path: Path) -> list[int]:
+    """SIGKILL every process whose working directory is `path` or below it (a scratch server); the data is
+    being thrown away, so no clean shutdown. Waits up to 5 s for them to go."""
+    real = os.path.realpath(path)
+    pids: list[int] = []
+    with contextlib.suppress(OSError):
+        for name in os.listdir("/proc"):
+            if not name.isdigit() or int(name) == os.getpid():
+                continue
+            try:
+                cwd = os.readlink(f"/proc/{name}/cwd")
+            except OSError:
+                continue
+            if cwd == real or cwd.startswith(real + os.sep):
+                with contextlib.suppress(OSError):
+                    os.kill(int(name), signal.SIGKILL)
+                    pids.append(int(name))
+    deadline = time.monotonic() + 5
+    while pids and time.monotonic() < deadline and any(os.path.exists(f"/proc/{p}/cwd") for p in pids):
+        time.sleep(0.05)
+    return pids

@@ -1,0 +1,121 @@
+"""Scratch directories (copies of production data) are removed after their creator was killed outright."""
+
+from __future__ import annotations
+
+import os
+import signal
+import stat
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from auditor import scratch
+from tests.backup.conftest import REPO
+
+
+@pytest.fixture
+def tmpdir_(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    d = tmp_path / "tmp"
+    d.mkdir()
+    monkeypatch.setattr("tempfile.tempdir", str(d))
+    return d
+
+
+def _dead(pid: int, timeout: float = 10) -> bool:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z":
+                return True
+        except OSError:
+            return True
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+
+
+_KILLED_CREATOR = textwrap.dedent("""
+    import subprocess, sys, time
+    from auditor import scratch
+    d = scratch.make_dir("pg")
+    (d / "restored.dat").write_bytes(b"production rows")
+    # a server that, unlike ours, survives its owner: started in a session of its own, without a death signal
+    server = subprocess.Popen(["sleep", "600"], cwd=d, start_new_session=True)
+    print(d, server.pid, flush=True)
+    time.sleep(600)
+""")
+
+
+def test_the_next_scratch_dir_removes_a_killed_processs_dir_and_stops_what_runs_in_it(tmpdir_: Path) -> None:
+    env = dict(os.environ, TMPDIR=str(tmpdir_))
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _KILLED_CREATOR], cwd=REPO, env=env, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        line = proc.stdout.readline().split()  # type: ignore[union-attr]
+    finally:
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+    assert len(line) == 2, f"the child did not start: {line}"
+    left_dir, server_pid = Path(line[0]), int(line[1])
+    assert left_dir.parent == tmpdir_ and (left_dir / "restored.dat").exists()
+    assert not _dead(server_pid, 0.2)
+
+    mine = scratch.make_dir("verify")  # what the next verification or restore does first
+
+    assert not left_dir.exists()
+    assert _dead(server_pid), "the process running in the removed directory was not stopped"
+    assert sorted(p.name for p in tmpdir_.iterdir()) == [mine.name]
+
+
+def test_make_dir_is_private_and_records_its_creator(tmpdir_: Path) -> None:
+    d = scratch.make_dir("restore")
+    assert d.name.startswith("blastwall-scratch-restore-") and d.parent == tmpdir_
+    assert stat.S_IMODE(d.stat().st_mode) == 0o700
+    owner = d / scratch.OWNER
+    assert stat.S_IMODE(owner.stat().st_mode) == 0o600
+    pid, started = owner.read_text().split()
+    assert int(pid) == os.getpid()
+    assert started == Path(f"/proc/{os.getpid()}/stat").read_text().rsplit(")", 1)[1].split()[19]
+
+
+def test_reap_leaves_what_it_cannot_prove_abandoned(tmpdir_: Path) -> None:
+    live = scratch.make_dir("pg")  # this process: alive
+    no_record = tmpdir_ / f"{scratch.PREFIX}pg-half"
+    no_record.mkdir()  # being made by someone right now, or not ours
+    target = tmpdir_ / "elsewhere"
+    target.mkdir()
+    (target / scratch.OWNER).write_text("999999999 1\n")
+    link = tmpdir_ / f"{scratch.PREFIX}pg-link"
+    link.symlink_to(target)
+    unrelated = tmpdir_ / "blastwall-pg-old"  # not this module's prefix
+    unrelated.mkdir()
+    (unrelated / scratch.OWNER).write_text("999999999 1\n")
+
+    assert scratch.reap() == []
+    for p in (live, no_record, target, link, unrelated):
+        assert p.exists()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="a record of another user needs root to plant")
+def test_reap_leaves_a_directory_whose_record_another_user_wrote(tmpdir_: Path) -> None:
+    import pwd
+
+    d = tmpdir_ / f"{scratch.PREFIX}pg-forged"
+    d.mkdir()
+    (d / scratch.OWNER).write_text("999999999 1\n")  # a dead creator ...
+    nobody = pwd.getpwnam("nobody")
+    os.chown(d / scratch.OWNER, nobody.pw_uid, nobody.pw_gid)  # ... but the record is not ours
+    assert scratch.reap() == [] and d.exists()
+
+
+def test_reap_removes_a_dir_whose_creator_pid_was_reused(tmpdir_: Path) -> None:
+    d = tmpdir_ / f"{scratch.PREFIX}pg-reused"
+    d.mkdir()
+    (d / "data").mkdir()
+    (d / scratch.OWNER).write_text(f"{os.getpid()} 1\n")  # our pid, but a process that started at tick 1
+    assert scratch.reap() == [d] and not d.exists()
