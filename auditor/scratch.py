@@ -5,9 +5,10 @@ a fetched dump, a safety copy. The process removes it when it ends, also on erro
 scratch server it started there. A process killed outright (`kill -9`, the OOM killer) can do neither, and the
 data would stay readable in the temporary directory, a server still serving it.
 
-So every such directory is made by `make_dir`, which records its creator (pid and process start time) in a
-file of this user's inside it, and first removes the directories whose creator has gone (`reap`): the
-processes still running inside one (a scratch server, whose working directory it is) are killed first.
+So every such directory is made by `make_dir`, which records its creator (host, PID namespace, pid and process
+start time, as `auditor.liveness` checks them) in a file of this user's inside it, and first removes the
+directories whose creator has provably gone (`reap`): the processes still running inside one (a scratch
+server, whose working directory it is) are killed first.
 Only directories with this module's prefix, not symbolic links, whose owner record belongs to this user are
 touched; one without a readable record is left alone (it may be another user's, or half made).
 """
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import json
 import logging
 import os
 import shutil
@@ -24,6 +26,9 @@ import stat
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
+
+from .liveness import ProcessRef, owner_gone
 
 __all__ = ["OWNER", "PREFIX", "make_dir", "parent_death_signal", "reap"]
 
@@ -43,36 +48,15 @@ def parent_death_signal() -> None:
         pass
 
 
-def _start_time(pid: int) -> str | None:
-    """The process's start time in clock ticks since boot (`/proc/PID/stat` field 22), None if unknown."""
-    try:
-        raw = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    return raw.rsplit(")", 1)[1].split()[19]  # the fields after the command name start at field 3
-
-
-def _alive(pid: int, started: str) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        pass  # exists, another user's
-    now = _start_time(pid)
-    # a pid in use by a process that started at another time is a reused pid: the creator is gone
-    return now is None or started in ("", now)
-
-
 def make_dir(kind: str) -> Path:
     """A new 0700 directory `blastwall-scratch-KIND-…` in the temporary directory, recording its creator.
     Removes the directories of creators that have gone first."""
     reap()
     path = Path(tempfile.mkdtemp(prefix=f"{PREFIX}{kind}-"))
-    pid = os.getpid()
+    me = ProcessRef.current()
     fd = os.open(path / OWNER, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
     with os.fdopen(fd, "w") as f:
-        f.write(f"{pid} {_start_time(pid) or ''}\n")
+        json.dump({"host": me.host, "pid": me.pid, "start": me.start, "pidns": me.pidns}, f)
     return path
 
 
@@ -90,7 +74,7 @@ def reap(root: Path | None = None) -> list[Path]:
             continue
         path = Path(entry.path)
         creator = _creator(path)
-        if creator is None or _alive(*creator):
+        if creator is None or not owner_gone(**creator):
             continue
         killed = _kill_inside(path)
         shutil.rmtree(path, ignore_errors=True)
@@ -99,21 +83,26 @@ def reap(root: Path | None = None) -> list[Path]:
             log.warning(
                 "removed %s, left with its data by Blastwall process %d, which ended without cleaning up%s",
                 path,
-                creator[0],
+                creator["pid"],
                 f" (stopped {len(killed)} process(es) still running in it)" if killed else "",
             )
     return removed
 
 
-def _creator(path: Path) -> tuple[int, str] | None:
+def _creator(path: Path) -> dict[str, Any] | None:
+    """The creator recorded in `path`, if the record is a regular file of this user's and well formed."""
     owner = path / OWNER
     try:
         st = os.lstat(owner)
         if not stat.S_ISREG(st.st_mode) or st.st_uid != os.geteuid():
             return None
-        pid_s, _, started = owner.read_text().strip().partition(" ")
-        return int(pid_s), started
-    except (OSError, ValueError):
+        rec = json.loads(owner.read_text())
+        if not (
+            isinstance(rec["pid"], int) and all(isinstance(rec[k], str | None) for k in ("host", "start", "pidns"))
+        ):
+            return None
+        return {k: rec[k] for k in ("host", "pid", "start", "pidns")}
+    except (OSError, ValueError, KeyError, TypeError):
         return None
 
 

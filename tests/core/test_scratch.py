@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import stat
@@ -14,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from auditor import scratch
+from auditor.liveness import ProcessRef
 from tests.backup.conftest import REPO
 
 
@@ -23,6 +25,11 @@ def tmpdir_(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     d.mkdir()
     monkeypatch.setattr("tempfile.tempdir", str(d))
     return d
+
+
+def _record(pid: int, start: str, **kw: str) -> str:
+    me = ProcessRef.current()
+    return json.dumps({"host": me.host, "pid": pid, "start": start, "pidns": me.pidns} | kw)
 
 
 def _dead(pid: int, timeout: float = 10) -> bool:
@@ -78,9 +85,9 @@ def test_make_dir_is_private_and_records_its_creator(tmpdir_: Path) -> None:
     assert stat.S_IMODE(d.stat().st_mode) == 0o700
     owner = d / scratch.OWNER
     assert stat.S_IMODE(owner.stat().st_mode) == 0o600
-    pid, started = owner.read_text().split()
-    assert int(pid) == os.getpid()
-    assert started == Path(f"/proc/{os.getpid()}/stat").read_text().rsplit(")", 1)[1].split()[19]
+    rec = json.loads(owner.read_text())
+    me = ProcessRef.current()
+    assert rec == {"host": me.host, "pid": os.getpid(), "start": me.start, "pidns": me.pidns} and me.start
 
 
 def test_reap_leaves_what_it_cannot_prove_abandoned(tmpdir_: Path) -> None:
@@ -89,12 +96,12 @@ def test_reap_leaves_what_it_cannot_prove_abandoned(tmpdir_: Path) -> None:
     no_record.mkdir()  # being made by someone right now, or not ours
     target = tmpdir_ / "elsewhere"
     target.mkdir()
-    (target / scratch.OWNER).write_text("999999999 1\n")
+    (target / scratch.OWNER).write_text(_record(999999999, "1"))
     link = tmpdir_ / f"{scratch.PREFIX}pg-link"
     link.symlink_to(target)
     unrelated = tmpdir_ / "blastwall-pg-old"  # not this module's prefix
     unrelated.mkdir()
-    (unrelated / scratch.OWNER).write_text("999999999 1\n")
+    (unrelated / scratch.OWNER).write_text(_record(999999999, "1"))
 
     assert scratch.reap() == []
     for p in (live, no_record, target, link, unrelated):
@@ -107,7 +114,7 @@ def test_reap_leaves_a_directory_whose_record_another_user_wrote(tmpdir_: Path) 
 
     d = tmpdir_ / f"{scratch.PREFIX}pg-forged"
     d.mkdir()
-    (d / scratch.OWNER).write_text("999999999 1\n")  # a dead creator ...
+    (d / scratch.OWNER).write_text(_record(999999999, "1"))  # a dead creator ...
     nobody = pwd.getpwnam("nobody")
     os.chown(d / scratch.OWNER, nobody.pw_uid, nobody.pw_gid)  # ... but the record is not ours
     assert scratch.reap() == [] and d.exists()
@@ -117,5 +124,19 @@ def test_reap_removes_a_dir_whose_creator_pid_was_reused(tmpdir_: Path) -> None:
     d = tmpdir_ / f"{scratch.PREFIX}pg-reused"
     d.mkdir()
     (d / "data").mkdir()
-    (d / scratch.OWNER).write_text(f"{os.getpid()} 1\n")  # our pid, but a process that started at tick 1
+    (d / scratch.OWNER).write_text(_record(os.getpid(), "1"))  # our pid, but a process that started at tick 1
     assert scratch.reap() == [d] and not d.exists()
+
+
+def test_reap_leaves_a_dead_creators_dir_it_cannot_check(tmpdir_: Path) -> None:
+    """Another host or PID namespace (a shared /tmp): its pid says nothing here."""
+    other_host = tmpdir_ / f"{scratch.PREFIX}pg-host"
+    other_ns = tmpdir_ / f"{scratch.PREFIX}pg-ns"
+    garbled = tmpdir_ / f"{scratch.PREFIX}pg-garbled"
+    for d in (other_host, other_ns, garbled):
+        d.mkdir()
+    (other_host / scratch.OWNER).write_text(_record(999999999, "1", host="elsewhere"))
+    (other_ns / scratch.OWNER).write_text(_record(999999999, "1", pidns="4026531836999"))
+    (garbled / scratch.OWNER).write_text("999999999 1\n")
+    assert scratch.reap() == []
+    assert other_host.exists() and other_ns.exists() and garbled.exists()
