@@ -130,6 +130,7 @@ def start_seaweed(base: Path, timeout_s: float = 60) -> SeaweedS3:
     master, volume, filer, s3, admin = (_port_pair(taken) for _ in range(5))
     argv = [
         _weed(),
+        f"-logdir={base}",  # its own log files, not the system's temporary directory
         "mini",
         f"-dir={base / 'data'}",
         "-ip=127.0.0.1",
