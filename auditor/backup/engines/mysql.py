@@ -357,6 +357,7 @@ class _MySQLDump(RunningDump):
                 hint="check the source URL, the network and the database's allowed clients",
             ) from None
         self.proc: subprocess.Popen[bytes] | None = None
+        self.cnf: OptionFile | None = None
         self.stderr_f = tempfile.TemporaryFile()
         try:
             with conn.cursor() as cur:
@@ -382,16 +383,16 @@ class _MySQLDump(RunningDump):
             check_tool_version(text, self.server_version, path)
             self.tool_path, self.tool_text = path, text
             self.counter = RowCounter()
-            with OptionFile(self.u.user, self.u.password) as cnf:
-                self.proc = subprocess.Popen(
-                    dump_argv(path, tool_is_mariadb, cnf.path, self.u),
-                    stdout=subprocess.PIPE,
-                    stderr=self.stderr_f,
-                    stdin=subprocess.DEVNULL,
-                    bufsize=0,
-                    env={k: v for k, v in os.environ.items() if not k.startswith("MYSQL")},
-                    pass_fds=cnf.pass_fds,
-                )
+            self.cnf = OptionFile(self.u.user, self.u.password)  # kept until the dump ends (`close`)
+            self.proc = subprocess.Popen(
+                dump_argv(path, tool_is_mariadb, self.cnf.path, self.u),
+                stdout=subprocess.PIPE,
+                stderr=self.stderr_f,
+                stdin=subprocess.DEVNULL,
+                bufsize=0,
+                env={k: v for k, v in os.environ.items() if not k.startswith("MYSQL")},
+                pass_fds=self.cnf.pass_fds,
+            )
         except BaseException:
             self.close()
             raise
@@ -449,6 +450,9 @@ class _MySQLDump(RunningDump):
         self.kill()
         with contextlib.suppress(Exception):
             self.stderr_f.close()
+        if self.cnf is not None:
+            self.cnf.close()
+            self.cnf = None
 
 
 # ---- scratch server ---------------------------------------------------------------------------------------
@@ -697,25 +701,24 @@ class MySQLEngine(Engine):
             ("mariadb", "mysql") if _is_mariadb(manifest.server_version) else ("mysql",), package="mariadb-client"
         )
         assert client is not None
-        with tempfile.TemporaryFile() as err_f:
-            with OptionFile(u.user, u.password) as cnf:
-                proc = subprocess.Popen(
-                    [
-                        str(client),
-                        f"--defaults-extra-file={cnf.path}",
-                        f"--host={u.host}",
-                        f"--port={u.port}",
-                        "--protocol=TCP",
-                        "--binary-mode",
-                        "--max-allowed-packet=1G",
-                        u.database,
-                    ],
-                    stdin=subprocess.PIPE,
-                    stdout=subprocess.DEVNULL,
-                    stderr=err_f,
-                    env={k: v for k, v in os.environ.items() if not k.startswith("MYSQL")},
-                    pass_fds=cnf.pass_fds,
-                )
+        with tempfile.TemporaryFile() as err_f, OptionFile(u.user, u.password) as cnf:  # kept until the client ends
+            proc = subprocess.Popen(
+                [
+                    str(client),
+                    f"--defaults-extra-file={cnf.path}",
+                    f"--host={u.host}",
+                    f"--port={u.port}",
+                    "--protocol=TCP",
+                    "--binary-mode",
+                    "--max-allowed-packet=1G",
+                    u.database,
+                ],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.DEVNULL,
+                stderr=err_f,
+                env={k: v for k, v in os.environ.items() if not k.startswith("MYSQL")},
+                pass_fds=cnf.pass_fds,
+            )
             assert proc.stdin is not None
             try:
                 with open(dump, "rb") as fin:
