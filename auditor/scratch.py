@@ -106,9 +106,18 @@ def _creator(path: Path) -> dict[str, Any] | None:
         return None
 
 
+def _detached(pid: str) -> bool:
+    """Whether `pid` has no controlling terminal (a server started in a session of its own, not someone's
+    shell that happens to be in the directory)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[4] == "0"  # field 7, tty_nr
+    except (OSError, IndexError):
+        return False
+
+
 def _kill_inside(path: Path) -> list[int]:
-    """SIGKILL every process whose working directory is `path` or below it (a scratch server); the data is
-    being thrown away, so no clean shutdown. Waits up to 5 s for them to go."""
+    """SIGKILL every process without a terminal whose working directory is `path` or below it (a scratch
+    server); the data is being thrown away, so no clean shutdown. Waits up to 5 s for them to go."""
     real = os.path.realpath(path)
     pids: list[int] = []
     with contextlib.suppress(OSError):
@@ -119,7 +128,7 @@ def _kill_inside(path: Path) -> list[int]:
                 cwd = os.readlink(f"/proc/{name}/cwd")
             except OSError:
                 continue
-            if cwd == real or cwd.startswith(real + os.sep):
+            if (cwd == real or cwd.startswith(real + os.sep)) and _detached(name):
                 with contextlib.suppress(OSError):
                     os.kill(int(name), signal.SIGKILL)
                     pids.append(int(name))

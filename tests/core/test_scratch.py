@@ -140,3 +140,29 @@ def test_reap_leaves_a_dead_creators_dir_it_cannot_check(tmpdir_: Path) -> None:
     (garbled / scratch.OWNER).write_text("999999999 1\n")
     assert scratch.reap() == []
     assert other_host.exists() and other_ns.exists() and garbled.exists()
+
+
+def test_reap_does_not_kill_a_shell_that_is_only_standing_in_the_directory(tmpdir_: Path) -> None:
+    """Only processes without a controlling terminal (servers in sessions of their own) are stopped."""
+    import fcntl
+    import termios
+
+    d = tmpdir_ / f"{scratch.PREFIX}pg-visited"
+    d.mkdir()
+    (d / scratch.OWNER).write_text(_record(999999999, "1"))
+    master, slave = os.openpty()
+    shell = subprocess.Popen(
+        ["sleep", "600"],
+        cwd=d,
+        stdin=slave,
+        start_new_session=True,
+        preexec_fn=lambda: fcntl.ioctl(0, termios.TIOCSCTTY, 0),
+    )
+    try:
+        assert scratch.reap() == [d]
+        assert shell.poll() is None, "a process with a terminal was killed"
+    finally:
+        shell.kill()
+        shell.wait()
+        os.close(master)
+        os.close(slave)
