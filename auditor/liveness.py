@@ -15,18 +15,23 @@ import os
 import socket
 from dataclasses import dataclass
 
-__all__ = ["ProcessRef", "owner_gone", "pid_namespace", "process_alive", "process_start_time"]
+__all__ = ["ProcessRef", "owner_gone", "pid_namespace", "process_alive", "process_start_time", "stat_field"]
 
 
-def process_start_time(pid: int) -> str | None:
-    """Start time of `pid` in clock ticks since boot (Linux); None where /proc cannot tell."""
+def stat_field(pid: int | str, n: int) -> str | None:
+    """Field `n` (1-based, as in proc(5)) of `/proc/PID/stat`, n >= 3; None where /proc cannot tell."""
     try:
         with open(f"/proc/{pid}/stat") as f:
             stat = f.read()
         # the command name (field 2) may contain spaces and parentheses: split after the last ")"
-        return stat.rsplit(")", 1)[1].split()[19]
+        return stat.rsplit(")", 1)[1].split()[n - 3]
     except (OSError, IndexError):
         return None
+
+
+def process_start_time(pid: int) -> str | None:
+    """Start time of `pid` in clock ticks since boot (Linux); None where /proc cannot tell."""
+    return stat_field(pid, 22)
 
 
 def pid_namespace() -> str:

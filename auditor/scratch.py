@@ -28,7 +28,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .liveness import ProcessRef, owner_gone
+from .liveness import ProcessRef, owner_gone, stat_field
 
 __all__ = ["OWNER", "PREFIX", "make_dir", "parent_death_signal", "reap"]
 
@@ -109,10 +109,7 @@ def _creator(path: Path) -> dict[str, Any] | None:
 def _detached(pid: str) -> bool:
     """Whether `pid` has no controlling terminal (a server started in a session of its own, not someone's
     shell that happens to be in the directory)."""
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[4] == "0"  # field 7, tty_nr
-    except (OSError, IndexError):
-        return False
+    return stat_field(pid, 7) == "0"  # tty_nr
 
 
 def _kill_inside(path: Path) -> list[int]:
