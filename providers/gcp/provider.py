@@ -21,18 +21,26 @@ import logging
 import re
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from auditor._lazy import lazy_module
 from auditor.errors import ProviderAuthError, ProviderError
 from auditor.model import Candidate, CoverageGap, Credential, Inventory, Status
 from auditor.provider import FileRule, ProviderContext, Recogniser
 from auditor.provider_http import SHAPE_ERRORS, HttpProvider
 from auditor.secrets import Secret
 
-from .api import Forbidden, GcpApi, NotFound
-from .auth import Endpoints, LoginStale, mint_token, token_client
-from .inventory import escalation_refinements, facts_from_project_permissions, inventory_project
-from .permissions import CAPABILITY, KEY_OR_TOKEN, PROJECT_PERMISSIONS, SA_PERMISSIONS, Edge, judge
+if TYPE_CHECKING:
+    from . import api as _gapi
+    from . import auth as _auth
+    from . import inventory as _inv
+    from . import permissions as _perm
+else:  # loaded by the first call that talks to the platform: an offline audit only recognises and classifies
+    _gapi = lazy_module("providers.gcp.api")
+    _auth = lazy_module("providers.gcp.auth")
+    _inv = lazy_module("providers.gcp.inventory")
+    _perm = lazy_module("providers.gcp.permissions")
+
 
 __all__ = ["GcpProvider"]
 
@@ -155,28 +163,28 @@ class GcpProvider(
         )
 
     # -- token ---------------------------------------------------------------------------------------------
-    def _api(self, cred: Credential, ctx: ProviderContext, client: Any) -> GcpApi:
-        endpoints = Endpoints.from_context(ctx)
+    def _api(self, cred: Credential, ctx: ProviderContext, client: Any) -> _gapi.GcpApi:
+        endpoints = _auth.Endpoints.from_context(ctx)
         token = self._tokens.get(cred.id)
         if token is None:
-            token = mint_token(cred, client, endpoints)
+            token = _auth.mint_token(cred, client, endpoints)
             self._tokens[cred.id] = token
-        return GcpApi(client, endpoints, token)
+        return _gapi.GcpApi(client, endpoints, token)
 
     # -- identify ------------------------------------------------------------------------------------------
     def identify(self, credential: Credential, ctx: ProviderContext) -> Credential:
         if ctx.offline or credential.kind == "api_key":
             return credential
         try:
-            endpoints = Endpoints.from_context(ctx)
+            endpoints = _auth.Endpoints.from_context(ctx)
         except ProviderError as exc:
             return self.could_not_verify(credential, exc.message)
         try:
-            with token_client(ctx) as client:
+            with _auth.token_client(ctx) as client:
                 self._tokens.pop(credential.id, None)
                 api = self._api(credential, ctx, client)
                 return self._identify(credential, api, endpoints)
-        except LoginStale as exc:
+        except _auth.LoginStale as exc:
             return credential.model_copy(
                 update={
                     "status": Status.error,
@@ -197,7 +205,7 @@ class GcpProvider(
         except SHAPE_ERRORS as exc:
             return self.could_not_verify(credential, f"unexpected response shape ({type(exc).__name__}).")
 
-    def _principal(self, cred: Credential, api: GcpApi) -> str | None:
+    def _principal(self, cred: Credential, api: _gapi.GcpApi) -> str | None:
         if cred.metadata.get("impersonate"):
             return str(cred.metadata["impersonate"])
         if cred.principal:
@@ -205,10 +213,10 @@ class GcpProvider(
         try:  # a user login: who is it (needs the email scope gcloud asks for)
             email = api.get("userinfo", "/v1/userinfo", "userinfo").get("email")
             return str(email) if email else None
-        except (Forbidden, NotFound, ProviderAuthError):
+        except (_gapi.Forbidden, _gapi.NotFound, ProviderAuthError):
             return None
 
-    def _projects(self, cred: Credential, api: GcpApi, gaps: list[str]) -> list[str]:
+    def _projects(self, cred: Credential, api: _gapi.GcpApi, gaps: list[str]) -> list[str]:
         projects: list[str] = []
         try:
             for p in api.pages("crm", "/v3/projects:search", "projects", "projects:search", {"pageSize": 100}):
@@ -217,14 +225,14 @@ class GcpProvider(
                 if len(projects) >= MAX_PROJECTS:
                     gaps.append(f"more than {MAX_PROJECTS} projects: only the first {MAX_PROJECTS} were inspected")
                     break
-        except (Forbidden, NotFound) as exc:
+        except (_gapi.Forbidden, _gapi.NotFound) as exc:
             gaps.append(f"projects it can see were not listed ({exc.message})")
         home = str(cred.metadata.get("project_id") or "")
         if home and home not in projects:
             projects.insert(0, home)
         return projects
 
-    def _identify(self, cred: Credential, api: GcpApi, endpoints: Endpoints) -> Credential:
+    def _identify(self, cred: Credential, api: _gapi.GcpApi, endpoints: _auth.Endpoints) -> Credential:
         principal = self._principal(cred, api)
         gaps: list[str] = []
         projects = self._projects(cred, api, gaps)
@@ -232,12 +240,14 @@ class GcpProvider(
         for p in projects:
             try:
                 granted[p] = sorted(
-                    api.test_permissions("crm", f"/v3/projects/{p}", PROJECT_PERMISSIONS, f"permissions in project {p}")
+                    api.test_permissions(
+                        "crm", f"/v3/projects/{p}", _perm.PROJECT_PERMISSIONS, f"permissions in project {p}"
+                    )
                 )
-            except (Forbidden, NotFound) as exc:
+            except (_gapi.Forbidden, _gapi.NotFound) as exc:
                 gaps.append(f"permissions in project {p} were not tested ({exc.message})")
         edges = self._edges(api, principal, granted, gaps)
-        root, reasons = judge(granted, complete=not gaps and bool(projects))
+        root, reasons = _perm.judge(granted, complete=not gaps and bool(projects))
         own = root  # before escalation edges: what its own grants make it
         kind = "service account" if cred.kind == "service_account_key" or cred.metadata.get("impersonate") else "user"
         head = [
@@ -247,11 +257,11 @@ class GcpProvider(
         if cred.metadata.get("impersonate"):
             head.append(f"Impersonation: the source credential obtained a token for {principal} (generateAccessToken).")
         for p, perms in sorted(granted.items()):
-            caps = sorted({CAPABILITY[x] for x in perms})
+            caps = sorted({_perm.CAPABILITY[x] for x in perms})
             head.append(f"Project {p}: " + (", ".join(caps) if caps else "none of the destructive permissions") + ".")
         if root is not True:
             for e in edges:
-                if set(e.via) & KEY_OR_TOKEN:
+                if set(e.via) & _perm.KEY_OR_TOKEN:
                     root = None
                     reasons.append(
                         f"Can become service account {e.target} ({', '.join(e.via)}): as powerful as "
@@ -263,7 +273,7 @@ class GcpProvider(
                 "token minting for another account in any visible project."
             )
         reasons += [f"Not inspected: {g}." for g in gaps]
-        caps_all = sorted({CAPABILITY[x] for perms in granted.values() for x in perms})
+        caps_all = sorted({_perm.CAPABILITY[x] for perms in granted.values() for x in perms})
         # a project whose permissions were not tested may hold anything: possible, never "safe"
         untested = any(g.startswith(("permissions in project", "projects it can see")) for g in gaps)
         possible = tuple(c for c in cred.possible_capabilities if c not in caps_all) if untested else ()
@@ -287,9 +297,11 @@ class GcpProvider(
             }
         )
 
-    def _edges(self, api: GcpApi, principal: str | None, granted: dict[str, list[str]], gaps: list[str]) -> list[Edge]:
+    def _edges(
+        self, api: _gapi.GcpApi, principal: str | None, granted: dict[str, list[str]], gaps: list[str]
+    ) -> list[_perm.Edge]:
         """Service accounts this credential may become (keys, tokens, signed JWTs) or attach (actAs)."""
-        edges: list[Edge] = []
+        edges: list[_perm.Edge] = []
         for p in granted:
             try:
                 accounts = list(
@@ -301,7 +313,7 @@ class GcpProvider(
                         {"pageSize": 100},
                     )
                 )
-            except (Forbidden, NotFound) as exc:
+            except (_gapi.Forbidden, _gapi.NotFound) as exc:
                 gaps.append(
                     f"service accounts of project {p} were not listed, so escalation through them was "
                     f"not tested ({exc.message})"
@@ -313,13 +325,16 @@ class GcpProvider(
                     continue
                 try:
                     via = api.test_permissions(
-                        "iam", f"/v1/projects/{p}/serviceAccounts/{email}", SA_PERMISSIONS, f"permissions on {email}"
+                        "iam",
+                        f"/v1/projects/{p}/serviceAccounts/{email}",
+                        _perm.SA_PERMISSIONS,
+                        f"permissions on {email}",
                     )
-                except (Forbidden, NotFound) as exc:
+                except (_gapi.Forbidden, _gapi.NotFound) as exc:
                     gaps.append(f"permissions on {email} were not tested ({exc.message})")
                     continue
                 if via:
-                    edges.append(Edge(project=p, target=email, via=tuple(sorted(via))))
+                    edges.append(_perm.Edge(project=p, target=email, via=tuple(sorted(via))))
         return edges
 
     # -- inventory -----------------------------------------------------------------------------------------
@@ -350,8 +365,8 @@ class GcpProvider(
             credentials=inv.credentials,
         )
         current = [refined.get(c.id, c) for c in mine]
-        inv = inv.merge(Inventory(facts=facts_from_project_permissions(current, inv)))
-        more = escalation_refinements(current, inv)
+        inv = inv.merge(Inventory(facts=_inv.facts_from_project_permissions(current, inv)))
+        more = _inv.escalation_refinements(current, inv)
         final = {**refined, **{c.id: c for c in more.credentials}}
         return Inventory(
             resources=inv.resources,
@@ -371,26 +386,26 @@ class GcpProvider(
                 )
             )
         ]
-        with token_client(ctx) as client:
+        with _auth.token_client(ctx) as client:
             api = self._api(cred, ctx, client)
             parts.append(self._edges_to_audited(api, cred))
             for project, perms in (cred.metadata.get("permissions") or {}).items():
-                parts.append(inventory_project(api, cred, str(project), frozenset(perms)))
+                parts.append(_inv.inventory_project(api, cred, str(project), frozenset(perms)))
         return functools.reduce(Inventory.merge, parts, Inventory())
 
-    def _edges_to_audited(self, api: GcpApi, cred: Credential) -> Inventory:
+    def _edges_to_audited(self, api: _gapi.GcpApi, cred: Credential) -> Inventory:
         edges = list(cred.metadata.get("edges") or ())
         seen = {e.get("target") for e in edges}
-        added: list[Edge] = []
+        added: list[_perm.Edge] = []
         gaps: list[CoverageGap] = []
         for email in self._audited_accounts:
             if email == cred.principal or email in seen:
                 continue
             try:
                 via = api.test_permissions(
-                    "iam", f"/v1/projects/-/serviceAccounts/{email}", SA_PERMISSIONS, f"permissions on {email}"
+                    "iam", f"/v1/projects/-/serviceAccounts/{email}", _perm.SA_PERMISSIONS, f"permissions on {email}"
                 )
-            except (Forbidden, NotFound) as exc:
+            except (_gapi.Forbidden, _gapi.NotFound) as exc:
                 gaps.append(
                     CoverageGap(
                         subject=cred.id,
@@ -400,7 +415,7 @@ class GcpProvider(
                 )
                 continue
             if via:
-                added.append(Edge(project="-", target=email, via=tuple(sorted(via))))
+                added.append(_perm.Edge(project="-", target=email, via=tuple(sorted(via))))
         if not added:
             return Inventory(gaps=tuple(gaps))
         meta = dict(cred.metadata)

@@ -12,15 +12,20 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+from auditor._lazy import lazy_module
 from auditor.errors import ProviderAuthError
 from auditor.model import Candidate, CoverageGap, Credential, DestroyFact, Inventory, Resource, Status
 from auditor.provider import FileRule, Provider, ProviderContext, Recogniser
 
 from .endpoints import DbTarget, parse_target
-from .privileges import Privileges, Timeouts
+
+if TYPE_CHECKING:
+    from . import privileges as _priv
+else:  # loaded by the first call that talks to the platform: an offline audit only recognises and classifies
+    _priv = lazy_module("providers.postgres.privileges")
 
 __all__ = ["PostgresProvider", "describe_url"]
 
@@ -29,7 +34,7 @@ _URL = re.compile(
     r"[^\s:/@\"'`]*:[^\s@/\"'`]+@[^\s/\"'`?#]+(?:/[^\s\"'`?#,;)]*)?(?:\?[^\s\"'`#,;)]*)?)"
 )
 
-Inspector = Callable[..., Privileges]
+Inspector = Callable[..., "_priv.Privileges"]
 
 
 def describe_url(url: str) -> str:
@@ -160,7 +165,7 @@ class PostgresProvider(Provider):
         t = parse_target(url) if url else None
         if t is None or url is None:
             return credential
-        timeouts = Timeouts(
+        timeouts = _priv.Timeouts(
             connect_s=float(ctx.settings.get("connect_timeout_s", 5)),
             statement_s=float(ctx.settings.get("statement_timeout_s", 5)),
         )
@@ -264,7 +269,7 @@ class PostgresProvider(Provider):
         return Inventory(resources=tuple(resources.values()), facts=tuple(facts), gaps=tuple(gaps))
 
 
-def _summary(p: Privileges) -> str:
+def _summary(p: _priv.Privileges) -> str:
     f = p.facts
     if f.get("superuser"):
         return "superuser"
@@ -295,7 +300,7 @@ def _summary(p: Privileges) -> str:
     return "privileges partly unknown"
 
 
-def _apply(c: Credential, t: DbTarget, p: Privileges) -> Credential:
+def _apply(c: Credential, t: DbTarget, p: _priv.Privileges) -> Credential:
     reasons = list(p.reasons)
     db = {
         "role": p.role,

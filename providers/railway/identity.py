@@ -16,14 +16,20 @@ Probe order (reference): ``apiToken`` (Bearer) → ``me`` (Bearer) → ``project
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from auditor._lazy import lazy_module
 from auditor.errors import ConfigError, ProviderError, ProviderUnavailable
 from auditor.model import Candidate, Credential, Status
 from auditor.provider import ProviderContext
 
-from . import queries as Q
-from .client import RailwayGraphQL, RailwayNotAuthorized, RailwayNotFound, auth_for
+if TYPE_CHECKING:
+    from . import client as _client
+    from . import queries as Q
+    from .client import RailwayGraphQL
+else:  # the GraphQL client is loaded by the first identification: classify() alone runs offline
+    _client = lazy_module("providers.railway.client")
+    Q = lazy_module("providers.railway.queries")
 
 __all__ = ["classify", "identify", "ROOT_CAPABILITIES", "PROJECT_CAPABILITIES", "PROJECT_POSSIBLE", "BEARER_KINDS"]
 
@@ -163,7 +169,7 @@ def identify(cred: Credential, ctx: ProviderContext, client: RailwayGraphQL | No
     own = client is None
     try:
         if client is None:
-            client = RailwayGraphQL.from_context(ctx, scrub=_scrubber([cred]))
+            client = _client.RailwayGraphQL.from_context(ctx, scrub=_scrubber([cred]))
     except ConfigError as exc:
         return _error(cred, exc, "bad endpoint")
     try:
@@ -194,7 +200,7 @@ def _scrubber(creds: list[Credential]) -> Any:
 
 def _probe(cred: Credential, client: RailwayGraphQL, ctx: ProviderContext) -> Credential:
     now = ctx.clock()
-    bearer = auth_for("bearer", cred.secret)
+    bearer = _client.auth_for("bearer", cred.secret)
     original = cred.kind
     base_reasons = [
         r
@@ -208,19 +214,19 @@ def _probe(cred: Credential, client: RailwayGraphQL, ctx: ProviderContext) -> Cr
     try:
         data = client.query(Q.API_TOKEN, auth=bearer)
         workspaces = [{"id": str(w["id"]), "name": str(w["name"])} for w in data["apiToken"]["workspaces"]]
-    except RailwayNotAuthorized as exc:
+    except _client.RailwayNotAuthorized as exc:
         api_error = exc
-    except (RailwayNotFound, ProviderError) as exc:
+    except (_client.RailwayNotFound, ProviderError) as exc:
         if isinstance(exc, ProviderUnavailable):
             raise
         api_error = exc  # e.g. the field disappeared: fall through to `me`
 
     me: dict[str, Any] | None = None
     me_denied = False
-    if workspaces is not None or not isinstance(api_error, RailwayNotAuthorized):
+    if workspaces is not None or not isinstance(api_error, _client.RailwayNotAuthorized):
         try:
             me = client.query(Q.ME, auth=bearer)["me"]
-        except RailwayNotAuthorized:
+        except _client.RailwayNotAuthorized:
             me_denied = True
         except ProviderUnavailable:
             raise
@@ -284,8 +290,8 @@ def _probe(cred: Credential, client: RailwayGraphQL, ctx: ProviderContext) -> Cr
 
     # Bearer failed: try it as a project token.
     try:
-        pt = client.query(Q.PROJECT_TOKEN, auth=auth_for("project_token", cred.secret))["projectToken"]
-    except (RailwayNotAuthorized, RailwayNotFound):
+        pt = client.query(Q.PROJECT_TOKEN, auth=_client.auth_for("project_token", cred.secret))["projectToken"]
+    except (_client.RailwayNotAuthorized, _client.RailwayNotFound):
         return _invalid(cred, now, meta, base_reasons)
     project = pt.get("project") or {}
     env = pt.get("environment") or {}

@@ -125,12 +125,29 @@ AUDIT_FORBIDDEN = (
     "yaml",
     "tomlkit",  # only to write a starter blastwall.toml
     "auditor.workflow.store",  # the approvals check reads the config, not the run store
+    "ssl",  # the TLS context of the first HTTPS request
     # the AWS analysis, imported by the first credential identified online
+    "providers.aws.capabilities",
+    "providers.aws.catalogue",
     "providers.aws.collect",
     "providers.aws.graph",
     "providers.aws.iam",
     "providers.aws.judge",
     "providers.aws.policy",
+    "providers.aws.resolve",
+    # what talks to a platform or a database, imported by its first use: an offline audit recognises and
+    # classifies only
+    "providers.gcp.api",
+    "providers.gcp.auth",
+    "providers.gcp.inventory",
+    "providers.gcp.permissions",
+    "providers.postgres.privileges",
+    "providers.railway.client",
+    "providers.railway.database_url",
+    "providers.railway.inventory",
+    "providers.railway.proposal",
+    "providers.railway.queries",
+    "providers.railway.refs",
 )
 
 
