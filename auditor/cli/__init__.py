@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import atexit
 import gc
+import os
 import sys
 from typing import Any
 
@@ -167,6 +168,11 @@ def main() -> None:
     # `with`, the state database by `StateDB.dispose`). Registered once however often main() runs (tests).
     atexit.unregister(gc.freeze)
     atexit.register(gc.freeze)
+    # Pydantic loads every installed package that declares a `pydantic` entry point as a plugin and hands it the
+    # input of each validation: code the user never asked for would see configurations and credentials (their
+    # values wrapped, but reachable). Blastwall loads no such plugin; finding them also meant reading every
+    # installed distribution's entry points at start-up. An explicit setting of the variable is left as it is.
+    os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
     try:
         rc = app(standalone_mode=False)
         # click returns the code of a typer.Exit raised by a command instead of exiting
