@@ -13,12 +13,20 @@ Times (wall clock, a fresh process each time, bytecode compiled as an install le
     untimed run first, as on any machine after its first audit).
 Runs alternate between the commands; the best and the median of each are printed, with each command's best
 time above the floor's. Goal (issue 20): --help, --version and the offline audit each ≤ 0.25 s.
+
+    python -m bench startup --instructions
+
+counts the instructions each command executes instead (one run of each under `valgrind --tool=callgrind`, with
+PYTHONHASHSEED=0; about 30 s per command). Unlike wall time on a shared machine, the count repeats to within a
+few parts per million, so a change of 1 % shows; it is printed with each command's share of the floor's count.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import re
+import shutil
 import statistics
 import subprocess
 import sys
@@ -68,10 +76,25 @@ def _time(argv: list[str], env: dict[str, str]) -> float:
     return elapsed
 
 
+def _instructions(argv: list[str], env: dict[str, str]) -> int:
+    """Instructions one run of ``argv`` executes, counted by callgrind."""
+    vg = [shutil.which("valgrind") or "valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null"]
+    out = subprocess.run(
+        vg + argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env, check=False, timeout=900
+    )
+    found = re.search(r"Collected : (\d+)", out.stderr)
+    if out.returncode != 0 or found is None:
+        raise SystemExit(f"{' '.join(argv)} under callgrind exited {out.returncode}: {out.stderr[-500:]}")
+    return int(found.group(1))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--repeat", type=int, default=15, help="runs of each command, alternating")
+    ap.add_argument("--instructions", action="store_true", help="count instructions (valgrind) instead of timing")
     args = ap.parse_args()
+    if args.instructions and shutil.which("valgrind") is None:
+        raise SystemExit("--instructions needs valgrind (Debian: apt-get install valgrind)")
     compile_bytecode()
     with tempfile.TemporaryDirectory(prefix="bw-bench-startup-") as tmp:
         work = Path(tmp)
@@ -95,6 +118,13 @@ def main() -> None:
         }
         for argv in commands.values():  # untimed: creates the state database, warms the page cache
             _time(argv, env)
+        if args.instructions:
+            counts = {name: _instructions(argv, {**env, "PYTHONHASHSEED": "0"}) for name, argv in commands.items()}
+            print("start-up, instructions executed (millions; one run each under callgrind)")
+            print(f"{'command':38s} {'instructions':>12s} {'÷ floor':>8s}")
+            for name, n in counts.items():
+                print(f"{name:38s} {n / 1e6:12.1f} {n / counts[FLOOR]:8.2f}")
+            return
         times: dict[str, list[float]] = {name: [] for name in commands}
         for _ in range(args.repeat):
             for name, argv in commands.items():
