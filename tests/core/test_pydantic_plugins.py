@@ -34,6 +34,18 @@ def _site_with_plugin(tmp_path: Path) -> tuple[Path, Path]:
     return site, marker
 
 
+def _audit(path: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    argv = ["audit", "--no-home", "--no-env", "--offline", "--json", str(path)]
+    return subprocess.run(
+        [sys.executable, "-c", "from auditor.cli import main; main()", *argv],
+        env=env,
+        cwd=path.parent,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
 def test_an_installed_pydantic_plugin_is_not_loaded_by_the_cli(tmp_path: Path) -> None:
     site, marker = _site_with_plugin(tmp_path)
     env = {k: v for k, v in os.environ.items() if k != "PYDANTIC_DISABLE_PLUGINS"}
@@ -49,29 +61,13 @@ def test_an_installed_pydantic_plugin_is_not_loaded_by_the_cli(tmp_path: Path) -
     empty = tmp_path / "empty"
     empty.mkdir()
     (empty / ".env").write_text("GITHUB_TOKEN=ghp_" + "A1b2C3d4" * 4 + "Zz9y\n")  # a credential to validate
-    out = subprocess.run(
-        [sys.executable, "-c", "from auditor.cli import main; main()", "audit", "--no-home", "--no-env"]
-        + ["--offline", "--json", str(empty)],
-        env=env,
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    out = _audit(empty, env)
     assert out.returncode == 0, out.stderr
     assert [c["provider"] for c in json.loads(out.stdout)["credentials"]] == ["github"]  # models were validated
     assert not marker.exists(), "the CLI loaded an installed pydantic plugin"
 
     # an explicit setting is the user's: naming another plugin to disable leaves this one enabled
     env["PYDANTIC_DISABLE_PLUGINS"] = "some-other-plugin"
-    out = subprocess.run(
-        [sys.executable, "-c", "from auditor.cli import main; main()", "audit", "--no-home", "--no-env"]
-        + ["--offline", "--json", str(empty)],
-        env=env,
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    out = _audit(empty, env)
     assert out.returncode == 0, out.stderr
     assert marker.exists()
