@@ -5,6 +5,10 @@ a fetched dump, a safety copy. The process removes it when it ends, also on erro
 scratch server it started there. A process killed outright (`kill -9`, the OOM killer) can do neither, and the
 data would stay readable in the temporary directory, a server still serving it.
 
+Where: `base_dir()` — `$BLASTWALL_SCRATCH_DIR`, else the temporary directory when `TMPDIR` (or `TEMP`, `TMP`)
+names one, else `/var/tmp`. Not `/tmp` by default: on many systems (Fedora, Arch, Debian 13) it is a RAM-backed
+tmpfs of half the memory, and a restored database takes about as much room as its source.
+
 So every such directory is made by `make_dir`, which records its creator (host, PID namespace, pid and process
 start time, as `auditor.liveness` checks them) in a file of this user's inside it, and first removes the
 directories whose creator has provably gone (`reap`): the processes still running inside one (a scratch
@@ -28,14 +32,35 @@ import time
 from pathlib import Path
 from typing import Any
 
+from .errors import ConfigError
 from .liveness import ProcessRef, owner_gone, stat_field
 
-__all__ = ["OWNER", "PREFIX", "make_dir", "parent_death_signal", "reap"]
+__all__ = ["OWNER", "PREFIX", "SCRATCH_ENV", "base_dir", "make_dir", "parent_death_signal", "reap"]
 
 log = logging.getLogger(__name__)
 
 PREFIX = "blastwall-scratch-"
 OWNER = ".blastwall-owner"
+SCRATCH_ENV = "BLASTWALL_SCRATCH_DIR"
+_DISK_TMP = Path("/var/tmp")
+
+
+def base_dir() -> Path:
+    """The directory scratch directories are made in (see the module docstring for the order)."""
+    configured = os.environ.get(SCRATCH_ENV)
+    if configured:
+        path = Path(configured).expanduser()
+        if not path.is_dir():
+            raise ConfigError(
+                f"{SCRATCH_ENV}={configured} is not a directory",
+                hint="create it (on a disk with room for a restored database) or unset the variable",
+            )
+        return path
+    if any(os.environ.get(v) for v in ("TMPDIR", "TEMP", "TMP")):
+        return Path(tempfile.gettempdir())
+    if _DISK_TMP.is_dir() and os.access(_DISK_TMP, os.W_OK | os.X_OK):
+        return _DISK_TMP
+    return Path(tempfile.gettempdir())
 
 
 def parent_death_signal() -> None:
@@ -49,10 +74,14 @@ def parent_death_signal() -> None:
 
 
 def make_dir(kind: str) -> Path:
-    """A new 0700 directory `blastwall-scratch-KIND-…` in the temporary directory, recording its creator.
-    Removes the directories of creators that have gone first."""
-    reap()
-    path = Path(tempfile.mkdtemp(prefix=f"{PREFIX}{kind}-"))
+    """A new 0700 directory `blastwall-scratch-KIND-…` in `base_dir()`, recording its creator.
+    Removes the directories of creators that have gone first (there, and in the temporary directory, where
+    earlier versions made them)."""
+    base = base_dir()
+    reap(base)
+    if Path(tempfile.gettempdir()) != base:
+        reap(Path(tempfile.gettempdir()))
+    path = Path(tempfile.mkdtemp(prefix=f"{PREFIX}{kind}-", dir=base))
     me = ProcessRef.current()
     fd = os.open(path / OWNER, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
     with os.fdopen(fd, "w") as f:
@@ -61,9 +90,9 @@ def make_dir(kind: str) -> Path:
 
 
 def reap(root: Path | None = None) -> list[Path]:
-    """Remove the scratch directories directly under `root` (default: the temporary directory) whose creator
-    is no longer running, killing what still runs inside them first. Returns what was removed."""
-    base = Path(root or tempfile.gettempdir())
+    """Remove the scratch directories directly under `root` (default: `base_dir()`) whose creator is no longer
+    running, killing what still runs inside them first. Returns what was removed."""
+    base = Path(root) if root is not None else base_dir()
     removed: list[Path] = []
     try:
         entries = [e for e in os.scandir(base) if e.name.startswith(PREFIX)]

@@ -8,6 +8,7 @@ import signal
 import stat
 import subprocess
 import sys
+import tempfile
 import textwrap
 import time
 from pathlib import Path
@@ -15,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from auditor import scratch
+from auditor.errors import ConfigError
 from auditor.liveness import ProcessRef
 from tests.backup.conftest import REPO
 
@@ -24,6 +26,8 @@ def tmpdir_(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     d = tmp_path / "tmp"
     d.mkdir()
     monkeypatch.setattr("tempfile.tempdir", str(d))
+    monkeypatch.setenv("TMPDIR", str(d))  # named explicitly: scratch directories go there (not /var/tmp)
+    monkeypatch.delenv(scratch.SCRATCH_ENV, raising=False)
     return d
 
 
@@ -166,3 +170,63 @@ def test_reap_does_not_kill_a_shell_that_is_only_standing_in_the_directory(tmpdi
         shell.wait()
         os.close(master)
         os.close(slave)
+
+
+# -- where scratch directories go -------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def no_tmp_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    """No TMPDIR/TEMP/TMP and no BLASTWALL_SCRATCH_DIR; the disk-backed default is a directory of this test's."""
+    for var in ("TMPDIR", "TEMP", "TMP", scratch.SCRATCH_ENV):
+        monkeypatch.delenv(var, raising=False)
+    system_tmp = tmp_path / "system-tmp"
+    system_tmp.mkdir()
+    monkeypatch.setattr("tempfile.tempdir", str(system_tmp))
+    disk_tmp = tmp_path / "var-tmp"
+    disk_tmp.mkdir()
+    monkeypatch.setattr(scratch, "_DISK_TMP", disk_tmp)
+    return disk_tmp
+
+
+def test_by_default_scratch_data_goes_to_the_disk_backed_temporary_directory(no_tmp_env: Path) -> None:
+    assert scratch.base_dir() == no_tmp_env
+    d = scratch.make_dir("pg")
+    assert d.parent == no_tmp_env
+
+
+def test_without_a_disk_backed_directory_the_system_temporary_directory_is_used(
+    no_tmp_env: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setattr(scratch, "_DISK_TMP", tmp_path / "missing")
+    assert scratch.base_dir() == tmp_path / "system-tmp"
+
+
+def test_an_explicit_tmpdir_and_then_blastwall_scratch_dir_take_precedence(
+    no_tmp_env: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    mine = tmp_path / "tmpdir"
+    mine.mkdir()
+    monkeypatch.setenv("TMPDIR", str(mine))
+    monkeypatch.setattr("tempfile.tempdir", None)  # as in a process started with this TMPDIR
+    assert scratch.base_dir() == mine
+    big = tmp_path / "big-disk"
+    big.mkdir()
+    monkeypatch.setenv(scratch.SCRATCH_ENV, str(big))
+    assert scratch.make_dir("verify").parent == big
+
+
+def test_a_missing_blastwall_scratch_dir_is_a_clear_error(no_tmp_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(scratch.SCRATCH_ENV, str(no_tmp_env / "nope"))
+    with pytest.raises(ConfigError, match="BLASTWALL_SCRATCH_DIR=.*is not a directory"):
+        scratch.make_dir("pg")
+    assert list(no_tmp_env.iterdir()) == []
+
+
+def test_directories_left_in_the_system_temporary_directory_are_still_reaped(no_tmp_env: Path) -> None:
+    # made by an earlier version (or with another TMPDIR) in the system temporary directory; its creator is gone
+    old = Path(tempfile.gettempdir()) / f"{scratch.PREFIX}pg-old"
+    old.mkdir()
+    (old / scratch.OWNER).write_text(_record(999999999, "1"))
+    scratch.make_dir("pg")
+    assert not old.exists()
