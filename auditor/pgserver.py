@@ -33,6 +33,7 @@ import secrets
 import shutil
 import signal
 import socket
+import stat
 import subprocess
 import tempfile
 import time
@@ -101,6 +102,22 @@ class _Databases:
             row = conn.execute("SHOW server_version_num").fetchone()
             assert row is not None
             return int(row[0])
+
+
+def _check_reachable(path: Path, user: str, uid: int, gid: int) -> None:
+    """As root the server runs as `user`, which must be able to pass through every directory above `path` (the
+    scratch directory itself is handed to it). Raises `VerificationError` naming the first one it cannot."""
+    for parent in path.resolve().parents:
+        st = parent.stat()
+        mode = st.st_mode
+        bit = stat.S_IXUSR if st.st_uid == uid else stat.S_IXGRP if st.st_gid == gid else stat.S_IXOTH
+        if not mode & bit:
+            raise VerificationError(
+                f"the scratch directory {path.parent} is not reachable by the unprivileged user {user} the scratch "
+                f"server runs as: {parent} has mode {stat.S_IMODE(mode):04o}",
+                hint=f"use a directory every user can pass through (e.g. /var/tmp): set {scratch.SCRATCH_ENV}, "
+                "or give each directory above it the x permission for others (e.g. mode 0711)",
+            )
 
 
 class ScratchPostgres(_Databases):
@@ -217,6 +234,7 @@ class ScratchPostgres(_Databases):
 
             pw = pwd.getpwnam(self._user)
             self._uid, self._gid = pw.pw_uid, pw.pw_gid
+            _check_reachable(self.tmpdir, self._user, pw.pw_uid, pw.pw_gid)
         (self.tmpdir / "sock").mkdir()
         if self._uid is not None:
             # our own temporary directory and what the server needs in it; not a `private_dir()`
@@ -344,7 +362,7 @@ class ScratchPostgres(_Databases):
         deadline = time.monotonic() + self._timeout
         while time.monotonic() < deadline:
             if self._proc.poll() is not None:
-                text = self._log_tail()
+                text = self.log_tail()
                 self._proc = None
                 if "could not bind" in text or "Address already in use" in text:
                     raise _PortTaken(text)
@@ -354,9 +372,10 @@ class ScratchPostgres(_Databases):
                     return
             except psycopg.OperationalError:
                 time.sleep(0.05)
-        raise VerificationError(f"scratch PostgreSQL did not start within {self._timeout:.0f}s: {self._log_tail()}")
+        raise VerificationError(f"scratch PostgreSQL did not start within {self._timeout:.0f}s: {self.log_tail()}")
 
-    def _log_tail(self, n: int = 8) -> str:
+    def log_tail(self, n: int = 8) -> str:
+        """The last `n` lines of the server's log."""
         assert self.tmpdir is not None
         try:
             lines = (self.tmpdir / "server.log").read_text(errors="replace").strip().splitlines()

@@ -355,7 +355,8 @@ def _fetch_into(
             if sink.error is not None:
                 raise VerificationError(
                     f"cannot write the plain copy of the dump to {dest.parent}: {sink.error.strerror or sink.error}",
-                    hint="free space in the temporary directory (TMPDIR); the scratch database needs room there too",
+                    hint=f"free space there, or point {scratch.SCRATCH_ENV} at a directory on a disk with room for the dump "
+                    "and the restored database",
                 ) from sink.error
             reader.drain()  # the checksum covers every stored byte, even after a decrypt error
         finally:
@@ -446,6 +447,23 @@ _INVALID_ARCHIVE = re.compile(
     r"did not find magic string)",
     re.I,
 )
+
+# the scratch server's disk filled up: the restore says nothing about the backup
+_NO_SPACE = re.compile(r"No space left on device|could not extend file", re.I)
+
+
+def _out_of_space(stderr: str, srv: RestoreServer) -> VerificationError | None:
+    """The error for a restore that failed because the scratch server ran out of disk space, else None."""
+    log = srv.log_tail(20) if isinstance(srv, ScratchPostgres) and srv.tmpdir is not None else ""
+    if not (_NO_SPACE.search(stderr) or _NO_SPACE.search(log)):
+        return None
+    where = f" in {srv.tmpdir.parent}" if isinstance(srv, ScratchPostgres) and srv.tmpdir is not None else ""
+    return VerificationError(
+        f"the scratch database ran out of disk space{where} during the restore: the backup was not verified "
+        "(this says nothing about the backup itself)",
+        hint=f"free space there, or point {scratch.SCRATCH_ENV} at a directory on a disk with room for the "
+        "restored database (about the size of its source)",
+    )
 
 
 # ---- resolving what to verify -------------------------------------------------------------------
@@ -770,6 +788,9 @@ def pg_full_verify(job: VerifyJob) -> None:
             rc, stderr = _run_tool(argv, srv.client_env(dbname))
             result.timings["restore_s"] = time.monotonic() - t
             if rc != 0:
+                no_space = _out_of_space(stderr, srv)
+                if no_space is not None:
+                    raise no_space
                 if _INVALID_ARCHIVE.search(stderr):
                     result.fail(
                         "invalid_dump",
