@@ -9,6 +9,10 @@ Builds a database of ~size MB in a scratch PostgreSQL 17, backs it up with `blas
   * raw, same flags: the same with --single-transaction, as the verifier runs it on its own server (tables
                loaded in the transaction that created them skip WAL at wal_level=minimal): `overhead_ratio`
                is against this one, i.e. what Blastwall adds around the restore it runs;
+  * fresh server by hand: a scratch server started from the same template, the same pg_restore
+               --single-transaction into its `postgres` database, the server stopped: what any verifier that
+               really restores into a server of its own must spend, without Blastwall's command line, fetch,
+               SHA-256 check and row counts (`fresh_server_ratio` is against this one);
   * blastwall: `blastwall verify <id> --json` end to end (CLI start, scratch server start, streamed
                SHA-256 + restore, row counts of every table, one assertion, drop). The scratch server starts
                from the cluster template the bench's first server left in its own cache (as every verification
@@ -70,6 +74,7 @@ def main() -> None:
 
         raws: list[float] = []
         sames: list[float] = []
+        freshes: list[float] = []
         vers = []
         for _ in range(args.repeat):  # alternate, so load changes hit every side alike
             for flags, times in (([], raws), (["--single-transaction"], sames)):
@@ -85,6 +90,14 @@ def main() -> None:
                     )
                     times.append(time.perf_counter() - t0)
                     assert r.returncode == 0, r.stderr
+            t0 = time.perf_counter()
+            with ScratchPostgres(min_major=17, template_root=templates) as target:
+                argv = [str(pg_restore), "--no-owner", "--no-privileges", "--no-password", "--single-transaction"]
+                r = subprocess.run(
+                    [*argv, "-d", "postgres", str(dump)], env=target.client_env("postgres"), capture_output=True
+                )
+                assert r.returncode == 0, r.stderr
+            freshes.append(time.perf_counter() - t0)
             # -v: the verifier logs its phases (not part of the --json document, which issue 11 pins)
             v = run_measured([BLASTWALL, "-v", "verify", rec["id"], "--json", "--config", str(cfg)], env=env)
             doc = json.loads(v.stdout)
@@ -108,10 +121,14 @@ def main() -> None:
             # what Blastwall adds around the restore it runs
             "raw_same_flags_s": round(min(sames), 2),
             "overhead_ratio": round(v.wall_s / min(sames), 3),
+            # start, the same restore into its `postgres` database, stop: the floor of any fresh-server verifier
+            "raw_fresh_server_s": round(min(freshes), 2),
+            "fresh_server_ratio": round(v.wall_s / min(freshes), 3),
             "verify_peak_rss_mb": round(max(x[0].peak_rss_mb or 0 for x in vers), 1),
             "tables": len(doc["tables"]),
             "all_raw_s": [round(x, 1) for x in raws],
             "all_raw_same_flags_s": [round(x, 1) for x in sames],
+            "all_raw_fresh_server_s": [round(x, 2) for x in freshes],
             "all_verify_s": [round(x[0].wall_s, 1) for x in vers],
             "verify_cold_cache_s": round(cold.wall_s, 2),
             "verifier_phases_s": _phases(v.stderr),
@@ -120,7 +137,8 @@ def main() -> None:
         print(
             f"\nfull verify {out['blastwall_verify_s']}s vs raw pg_restore {out['raw_pg_restore_s']}s: "
             f"ratio {out['ratio']} (goal <= 1.1); against pg_restore --single-transaction by hand "
-            f"{out['raw_same_flags_s']}s: {out['overhead_ratio']}"
+            f"{out['raw_same_flags_s']}s: {out['overhead_ratio']}; against a fresh server started, restored into "
+            f"and stopped by hand {out['raw_fresh_server_s']}s: {out['fresh_server_ratio']}"
         )
     finally:
         shutil.rmtree(work, ignore_errors=True)
