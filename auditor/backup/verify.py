@@ -426,8 +426,7 @@ def _stream_into(
             proc.wait(10)
         raise
     finally:
-        err_f.seek(0)
-        stderr = err_f.read(64 * 1024).decode(errors="replace")
+        stderr = _stderr_excerpt(err_f)
         err_f.close()
         out_f.seek(0)
         lines = sum(1 for _ in out_f)
@@ -824,12 +823,23 @@ def pg_full_verify(job: VerifyJob) -> None:
                 srv.stop()
 
 
+def _stderr_excerpt(err_f: IO[bytes], keep: int = 64 * 1024) -> str:
+    """A tool's stderr: all of it, or its first and last `keep` bytes (a client that echoes a failed statement
+    puts megabytes before the error line)."""
+    size = err_f.seek(0, os.SEEK_END)
+    err_f.seek(0)
+    if size <= 2 * keep:
+        return err_f.read().decode(errors="replace")
+    head = err_f.read(keep)
+    err_f.seek(size - keep)
+    return (head + b"\n[...]\n" + err_f.read(keep)).decode(errors="replace")
+
+
 def _run_tool(argv: list[str], env: dict[str, str]) -> tuple[int, str]:
-    """Run a client tool to completion (killed if we are interrupted); its exit code and stderr's start."""
+    """Run a client tool to completion (killed if we are interrupted); its exit code and stderr's excerpt."""
     with tempfile.TemporaryFile() as err_f:
         rc = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err_f, env=env).returncode
-        err_f.seek(0)
-        return rc, err_f.read(64 * 1024).decode(errors="replace")
+        return rc, _stderr_excerpt(err_f)
 
 
 def check_counts(

@@ -84,3 +84,40 @@ def test_a_scratch_directory_the_server_user_cannot_reach_is_refused_by_name(
     )
     assert scratch.SCRATCH_ENV in (err.value.hint or "")
     assert list(hidden.iterdir()) == []  # nothing left behind
+
+
+@pytest.fixture
+def mid_disk(monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """200 MB: room for a scratch MariaDB's own files (about 150 MB), not for the restored table below."""
+    base = Path(tempfile.mkdtemp(prefix="bw-test-mid-disk-"))
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=200m,mode=0711", "tmpfs", str(base)], check=True)
+    monkeypatch.setenv(scratch.SCRATCH_ENV, str(base))
+    try:
+        yield base
+    finally:
+        subprocess.run(["umount", "-l", str(base)], check=False)
+        base.rmdir()
+
+
+def test_a_mariadb_restore_that_fills_the_scratch_disk_is_an_error_and_shows_no_rows(
+    mysql_setup, mid_disk: Path
+) -> None:
+    setup = mysql_setup("local")
+    with setup.mysql() as conn:
+        cur = conn.cursor()
+        cur.execute("CREATE TABLE wide (g INT PRIMARY KEY, pad VARCHAR(1100)) ENGINE=InnoDB")
+        for i in range(0, 60000, 2000):  # ~70 MB restored; the client echoes a failing INSERT (these rows)
+            cur.execute(
+                f"INSERT INTO wide SELECT seq, CONCAT('row-data-', seq, REPEAT('x', 990)) FROM seq_{i + 1}_to_{i + 2000}"
+            )
+        conn.commit()
+    rec = run_backup(setup.config, "app")
+
+    with pytest.raises(VerificationError) as err:
+        verify_backup(setup.config, rec.id)
+
+    assert f"ran out of disk space in {mid_disk} during the restore" in err.value.message
+    assert "row-data-" not in err.value.message + (err.value.hint or "")
+    assert list(mid_disk.iterdir()) == []
+    (listed,) = list_backups(setup.state())
+    assert listed.last_verification is None

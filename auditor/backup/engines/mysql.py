@@ -623,6 +623,30 @@ def local_server_for(source_version: str) -> tuple[Path | None, str]:
     return None, need
 
 
+# The client echoes the statement that failed (a whole INSERT: the backup's rows) before its error line; only
+# the error lines are reported, each cut short.
+_CLIENT_ERROR = re.compile(r"^ERROR \d+ \([0-9A-Z]{5}\)(?: at line \d+)?: .*$", re.M)
+_NO_SPACE = re.compile(r"^ERROR 1114 |No space left on device|Errcode: 28\b|\berror 28\b", re.M)
+_LOW_SPACE_BYTES = 64 * 1024 * 1024
+
+
+def _client_errors(stderr: str, n: int = 3, width: int = 300) -> str:
+    """The client's error lines (never the statements it echoes), at most `n`, each at most `width` characters."""
+    errors = [m.group(0)[:width] for m in _CLIENT_ERROR.finditer(stderr)][:n]
+    return " | ".join(errors) or "no error line (the client's other output is not shown: it holds the dump's data)"
+
+
+def _out_of_space(stderr: str, where: Path) -> bool:
+    """Whether the load failed because the scratch server's disk is full: an out-of-space error (1114 "table is
+    full", errno 28) while the scratch directory's filesystem has next to nothing left."""
+    if not _NO_SPACE.search(stderr):
+        return False
+    try:
+        return shutil.disk_usage(where).free < _LOW_SPACE_BYTES
+    except OSError:
+        return False
+
+
 _DEFINER = re.compile(rb"(?m)^(/\*!50013 |/\*!50017 |/\*!50020 |CREATE )DEFINER=`(?:[^`]|``)*`@`(?:[^`]|``)*` ?")
 
 
@@ -792,11 +816,17 @@ class MySQLEngine(Engine):
             if job.integrity_failed(out):
                 return
             if out.rc != 0:
-                lines = [ln for ln in out.stderr.strip().splitlines() if ln.strip()][:5]
+                if srv.tmp is not None and _out_of_space(out.stderr, srv.tmp):
+                    raise VerificationError(
+                        f"the scratch database ran out of disk space in {srv.tmp.parent} during the restore: the "
+                        "backup was not verified (this says nothing about the backup itself)",
+                        hint=f"free space there, or point {scratch.SCRATCH_ENV} at a directory on a disk with room "
+                        "for the restored database (about the size of its source)",
+                    )
                 result.fail(
                     "restore_failed",
                     f"{client.name} reported errors loading the dump: "
-                    + Redactor.global_().redact(" | ".join(lines))
+                    + Redactor.global_().redact(_client_errors(out.stderr))
                     + "; fix the cause (version, collation, missing user) and verify again",
                 )
                 return
