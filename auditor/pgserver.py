@@ -314,7 +314,7 @@ class ScratchPostgres(_Databases):
             tail = "\n".join((out.stderr or out.stdout).strip().splitlines()[-5:])
             raise VerificationError(
                 f"scratch PostgreSQL {what} failed: {tail}",
-                hint="see the PostgreSQL message above; check free disk space in the temp dir",
+                hint=f"see the PostgreSQL message above; check free disk space in {self.tmpdir}",
             )
 
     def _server_env(self) -> dict[str, str]:

@@ -556,7 +556,7 @@ class RedisEngine(Engine):
             if out.rc != 0:
                 raise VerificationError(
                     f"cannot write the RDB to {srv.tmp}: {out.stderr.strip()[:300]}",
-                    hint="check free disk space in the temp directory",
+                    hint=f"check free disk space there, or point {scratch.SCRATCH_ENV} at a directory with room",
                 )
             try:
                 srv.start()
