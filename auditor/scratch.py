@@ -32,10 +32,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .errors import ConfigError
+from .errors import ConfigError, VerificationError
 from .liveness import ProcessRef, owner_gone, stat_field
 
-__all__ = ["OWNER", "PREFIX", "SCRATCH_ENV", "base_dir", "make_dir", "parent_death_signal", "reap"]
+__all__ = ["OWNER", "PREFIX", "SCRATCH_ENV", "base_dir", "make_dir", "out_of_space", "parent_death_signal", "reap"]
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +71,16 @@ def parent_death_signal() -> None:
         libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
     except OSError:
         pass
+
+
+def out_of_space(where: Path | str) -> VerificationError:
+    """The error for a restore into a scratch server whose disk (at `where`) filled up: not a verdict on the backup."""
+    return VerificationError(
+        f"the scratch database ran out of disk space in {where} during the restore: the backup was not verified "
+        "(this says nothing about the backup itself)",
+        hint=f"free space there, or point {SCRATCH_ENV} at a directory on a disk with room for the restored "
+        "database (about the size of its source)",
+    )
 
 
 def make_dir(kind: str) -> Path:

@@ -456,13 +456,10 @@ def _out_of_space(stderr: str, srv: RestoreServer) -> VerificationError | None:
     log = srv.log_tail(20) if isinstance(srv, ScratchPostgres) and srv.tmpdir is not None else ""
     if not (_NO_SPACE.search(stderr) or _NO_SPACE.search(log)):
         return None
-    where = f" in {srv.tmpdir.parent}" if isinstance(srv, ScratchPostgres) and srv.tmpdir is not None else ""
-    return VerificationError(
-        f"the scratch database ran out of disk space{where} during the restore: the backup was not verified "
-        "(this says nothing about the backup itself)",
-        hint=f"free space there, or point {scratch.SCRATCH_ENV} at a directory on a disk with room for the "
-        "restored database (about the size of its source)",
-    )
+    where: Path | str = "the configured server ([verify] scratch_url)"
+    if isinstance(srv, ScratchPostgres) and srv.tmpdir is not None:
+        where = srv.tmpdir.parent
+    return scratch.out_of_space(where)
 
 
 # ---- resolving what to verify -------------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
@@ -22,18 +23,24 @@ pytestmark = [
 ]
 
 
-@pytest.fixture
-def small_disk(monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    """A 48 MB filesystem (a cluster template is 38 MB) as the scratch directory; traversable by the server's
-    unprivileged user."""
+@contextlib.contextmanager
+def _filesystem(size_mb: int, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A tmpfs of `size_mb` as the scratch directory, traversable by the server's unprivileged user."""
     base = Path(tempfile.mkdtemp(prefix="bw-test-small-disk-"))
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=48m,mode=0711", "tmpfs", str(base)], check=True)
+    subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size_mb}m,mode=0711", "tmpfs", str(base)], check=True)
     monkeypatch.setenv(scratch.SCRATCH_ENV, str(base))
     try:
         yield base
     finally:
         subprocess.run(["umount", "-l", str(base)], check=False)
         base.rmdir()  # empty once unmounted; never a recursive removal
+
+
+@pytest.fixture
+def small_disk(monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """48 MB: a cluster template is 38 MB."""
+    with _filesystem(48, monkeypatch) as base:
+        yield base
 
 
 def test_a_restore_that_fills_the_scratch_disk_is_an_error_not_a_failed_backup(make_setup, small_disk: Path) -> None:
@@ -89,14 +96,8 @@ def test_a_scratch_directory_the_server_user_cannot_reach_is_refused_by_name(
 @pytest.fixture
 def mid_disk(monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     """200 MB: room for a scratch MariaDB's own files (about 150 MB), not for the restored table below."""
-    base = Path(tempfile.mkdtemp(prefix="bw-test-mid-disk-"))
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=200m,mode=0711", "tmpfs", str(base)], check=True)
-    monkeypatch.setenv(scratch.SCRATCH_ENV, str(base))
-    try:
+    with _filesystem(200, monkeypatch) as base:
         yield base
-    finally:
-        subprocess.run(["umount", "-l", str(base)], check=False)
-        base.rmdir()
 
 
 def test_a_mariadb_restore_that_fills_the_scratch_disk_is_an_error_and_shows_no_rows(

@@ -817,12 +817,7 @@ class MySQLEngine(Engine):
                 return
             if out.rc != 0:
                 if srv.tmp is not None and _out_of_space(out.stderr, srv.tmp):
-                    raise VerificationError(
-                        f"the scratch database ran out of disk space in {srv.tmp.parent} during the restore: the "
-                        "backup was not verified (this says nothing about the backup itself)",
-                        hint=f"free space there, or point {scratch.SCRATCH_ENV} at a directory on a disk with room "
-                        "for the restored database (about the size of its source)",
-                    )
+                    raise scratch.out_of_space(srv.tmp.parent)
                 result.fail(
                     "restore_failed",
                     f"{client.name} reported errors loading the dump: "
