@@ -87,10 +87,10 @@ def make_dir(kind: str) -> Path:
     """A new 0700 directory `blastwall-scratch-KIND-…` in `base_dir()`, recording its creator.
     Removes the directories of creators that have gone first (there, and in the temporary directory, where
     earlier versions made them)."""
-    base = base_dir()
+    base, system_tmp = base_dir(), Path(tempfile.gettempdir())
     reap(base)
-    if Path(tempfile.gettempdir()) != base:
-        reap(Path(tempfile.gettempdir()))
+    if system_tmp != base:
+        reap(system_tmp)
     path = Path(tempfile.mkdtemp(prefix=f"{PREFIX}{kind}-", dir=base))
     me = ProcessRef.current()
     fd = os.open(path / OWNER, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)

@@ -451,15 +451,13 @@ _INVALID_ARCHIVE = re.compile(
 _NO_SPACE = re.compile(r"No space left on device|could not extend file", re.I)
 
 
-def _out_of_space(stderr: str, srv: RestoreServer) -> VerificationError | None:
+def _no_space_error(stderr: str, srv: RestoreServer) -> VerificationError | None:
     """The error for a restore that failed because the scratch server ran out of disk space, else None."""
-    log = srv.log_tail(20) if isinstance(srv, ScratchPostgres) and srv.tmpdir is not None else ""
+    own = srv.tmpdir if isinstance(srv, ScratchPostgres) else None
+    log = srv.log_tail(20) if isinstance(srv, ScratchPostgres) and own is not None else ""
     if not (_NO_SPACE.search(stderr) or _NO_SPACE.search(log)):
         return None
-    where: Path | str = "the configured server ([verify] scratch_url)"
-    if isinstance(srv, ScratchPostgres) and srv.tmpdir is not None:
-        where = srv.tmpdir.parent
-    return scratch.out_of_space(where)
+    return scratch.out_of_space(own.parent if own is not None else "the configured server ([verify] scratch_url)")
 
 
 # ---- resolving what to verify -------------------------------------------------------------------
@@ -784,7 +782,7 @@ def pg_full_verify(job: VerifyJob) -> None:
             rc, stderr = _run_tool(argv, srv.client_env(dbname))
             result.timings["restore_s"] = time.monotonic() - t
             if rc != 0:
-                no_space = _out_of_space(stderr, srv)
+                no_space = _no_space_error(stderr, srv)
                 if no_space is not None:
                     raise no_space
                 if _INVALID_ARCHIVE.search(stderr):
